@@ -1,0 +1,72 @@
+# nabla - build the library, the CLI, the tests and the examples.
+#   make                 library (build/libnabla.a, .so) and CLI (build/nabla)
+#   make test            build and run the test suite (ends with "N passed, N failed")
+#   make SAN=1 test      the same under AddressSanitizer + UndefinedBehaviorSanitizer (build-san/)
+#   make install PREFIX=/usr/local
+CC      ?= cc
+PREFIX  ?= /usr/local
+SAN     ?= 0
+ifeq ($(SAN),1)
+B       := build-san
+OPT     := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else
+B       := build
+OPT     := -O3 -march=native -g
+endif
+WARN    := -Wall -Wextra -Wno-unused-parameter -Wshadow -Wstrict-prototypes
+CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -fopenmp -fPIC -Iinclude -Isrc/core -DNB_HAVE_OPENBLAS
+LDLIBS  += -lopenblas -lz -lm -lpthread
+LDFLAGS += -fopenmp $(if $(filter 1,$(SAN)),-fsanitize=address,undefined)
+
+LIB_SRC  := $(sort $(wildcard src/*/*.c))
+LIB_OBJ  := $(LIB_SRC:%.c=$(B)/%.o)
+CLI_SRC  := $(sort $(wildcard tools/nabla/*.c))
+CLI_OBJ  := $(CLI_SRC:%.c=$(B)/%.o)
+TEST_SRC := $(sort $(wildcard tests/test_*.c))
+TESTS    := $(TEST_SRC:tests/%.c=$(B)/tests/%)
+EXAMPLES := $(patsubst examples/%.c,$(B)/examples/%,$(wildcard examples/*.c))
+
+all: $(B)/libnabla.a $(B)/libnabla.so $(B)/nabla
+
+$(B)/%.o: %.c include/nabla.h src/core/internal.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(B)/libnabla.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(B)/libnabla.so: $(LIB_OBJ)
+	$(CC) -shared -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
+$(B)/nabla: $(CLI_OBJ) $(B)/libnabla.a
+	$(CC) -o $@ $(CLI_OBJ) $(B)/libnabla.a $(LDFLAGS) $(LDLIBS)
+
+$(B)/tests/%: tests/%.c tests/check.h $(B)/libnabla.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests -o $@ $< $(B)/libnabla.a $(LDFLAGS) $(LDLIBS)
+
+$(B)/examples/%: examples/%.c $(B)/libnabla.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(B)/libnabla.a $(LDFLAGS) $(LDLIBS)
+
+tests: $(TESTS) $(B)/nabla
+examples: $(EXAMPLES)
+
+test: tests
+	@B=$(B) sh tests/run.sh $(TESTS)
+
+install: $(B)/libnabla.a $(B)/libnabla.so $(B)/nabla
+	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin
+	install -m 644 include/nabla.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 $(B)/libnabla.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(B)/libnabla.so $(DESTDIR)$(PREFIX)/lib/libnabla.so.0
+	ln -sf libnabla.so.0 $(DESTDIR)$(PREFIX)/lib/libnabla.so
+	install -m 755 $(B)/nabla $(DESTDIR)$(PREFIX)/bin/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|0.1.0|' nabla.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/nabla.pc
+
+clean:
+	rm -rf build build-san
+
+.PHONY: all test tests examples install clean
+.SECONDARY:

@@ -1,0 +1,418 @@
+/* nabla.h - deep learning in C with PyTorch semantics.
+ *
+ * The one public header. Every name starts with nb_. Handles are opaque; every
+ * _new has a _free. Options are structs whose zero value means PyTorch's default,
+ * so `&(nb_sgd_opts){.lr = 0.05f, .momentum = 0.9f}` reads like the Python call.
+ *
+ * Errors: functions that can fail return NULL or a negative nb_status and set a
+ * message for the calling thread, read with nb_last_error(). Ops given a NULL
+ * input return NULL and keep the first message, so a whole forward pass can be
+ * checked once at the end. The library never exits or aborts.
+ *
+ * Memory: tensors made by ops (activations, losses) live in their context's
+ * arena until the next nb_ctx_reset(); tensors made with nb_tensor_new* and
+ * module parameters live until freed. A training step is
+ *     nb_ctx_reset(ctx); y = forward(x); loss = ...; nb_backward(loss); nb_optim_step(opt);
+ * and after the first step it makes no heap allocation.
+ */
+#ifndef NABLA_H
+#define NABLA_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define NB_VERSION "0.1.0"
+#define NB_MAX_DIMS 8
+
+/* ------------------------------------------------------------------------ */
+/* Status and errors                                                         */
+/* ------------------------------------------------------------------------ */
+
+typedef enum {
+    NB_OK = 0,
+    NB_ERR_ARG = -1,    /* a bad argument or option value */
+    NB_ERR_SHAPE = -2,  /* shapes that do not fit */
+    NB_ERR_IO = -3,     /* a file that cannot be opened, read or written */
+    NB_ERR_FORMAT = -4, /* a file whose content is malformed */
+    NB_ERR_MEM = -5,    /* out of memory */
+    NB_ERR_STATE = -6,  /* a call in the wrong order (e.g. backward twice) */
+    NB_ERR_NAN = -7     /* a non-finite loss */
+} nb_status;
+
+/* The message of the last failure on this thread ("" if none). */
+const char *nb_last_error(void);
+/* Forget the last message. */
+void nb_clear_error(void);
+
+/* ------------------------------------------------------------------------ */
+/* Context: arena, tape, random generator, threads                           */
+/* ------------------------------------------------------------------------ */
+
+typedef struct nb_ctx nb_ctx;
+
+typedef struct {
+    uint64_t seed; /* 0 means seed 0 (a run is reproducible by default) */
+    int threads;   /* 0: NB_THREADS env var, else all cores */
+} nb_ctx_opts;
+
+nb_ctx *nb_ctx_new(const nb_ctx_opts *opts); /* opts may be NULL */
+void nb_ctx_free(nb_ctx *ctx);
+/* Release every tensor made by ops since the last reset; keeps the memory. */
+void nb_ctx_reset(nb_ctx *ctx);
+/* Gradient recording on (1, default) or off (0, like torch.no_grad()). Returns the old value. */
+int nb_set_grad_enabled(nb_ctx *ctx, int enabled);
+int nb_ctx_threads(const nb_ctx *ctx);
+/* Bytes the arena holds (for tests that check memory stays flat). */
+size_t nb_ctx_arena_bytes(const nb_ctx *ctx);
+/* Number of heap allocations the arena has made since nb_ctx_new. */
+size_t nb_ctx_arena_mallocs(const nb_ctx *ctx);
+
+/* ------------------------------------------------------------------------ */
+/* Random numbers: a seeded generator, never the C library's rand()         */
+/* ------------------------------------------------------------------------ */
+
+typedef struct {
+    uint64_t s[4];
+} nb_rng; /* xoshiro256** state; copyable, so checkpoints can store it */
+
+void nb_rng_seed(nb_rng *r, uint64_t seed);
+uint64_t nb_rng_u64(nb_rng *r);
+float nb_rng_uniform(nb_rng *r);           /* [0, 1) */
+float nb_rng_normal(nb_rng *r);            /* N(0, 1) */
+uint64_t nb_rng_below(nb_rng *r, uint64_t n); /* uniform in [0, n), unbiased */
+nb_rng *nb_ctx_rng(nb_ctx *ctx);           /* the context's generator */
+
+/* ------------------------------------------------------------------------ */
+/* Tensors                                                                   */
+/* ------------------------------------------------------------------------ */
+
+typedef struct nb_tensor nb_tensor;
+
+typedef enum { NB_F32 = 0, NB_I64 = 1 } nb_dtype;
+
+/* A heap tensor of zeros (freed with nb_tensor_free). */
+nb_tensor *nb_tensor_new(nb_ctx *ctx, nb_dtype dtype, int ndim, const int64_t *shape);
+/* A heap tensor holding a copy of data (numel elements of the dtype). */
+nb_tensor *nb_tensor_from(nb_ctx *ctx, nb_dtype dtype, int ndim, const int64_t *shape,
+                          const void *data);
+void nb_tensor_free(nb_tensor *t); /* no-op for arena tensors and NULL */
+
+int nb_tensor_ndim(const nb_tensor *t);
+int64_t nb_tensor_dim(const nb_tensor *t, int i); /* negative i counts from the end */
+const int64_t *nb_tensor_shape(const nb_tensor *t);
+int64_t nb_tensor_numel(const nb_tensor *t);
+nb_dtype nb_tensor_dtype(const nb_tensor *t);
+float *nb_tensor_data(nb_tensor *t);        /* NULL unless F32 */
+int64_t *nb_tensor_data_i64(nb_tensor *t);  /* NULL unless I64 */
+float *nb_tensor_grad(nb_tensor *t);        /* NULL until a backward reaches it */
+nb_ctx *nb_tensor_ctx(const nb_tensor *t);
+float nb_tensor_item(const nb_tensor *t);   /* the value of a one-element tensor */
+/* "[128, 10]" into buf; returns buf. */
+char *nb_shape_str(const nb_tensor *t, char *buf, size_t n);
+
+void nb_tensor_set_requires_grad(nb_tensor *t, int on);
+int nb_tensor_requires_grad(const nb_tensor *t);
+void nb_tensor_zero_grad(nb_tensor *t);
+/* Copy n F32 values in or out; NB_ERR_ARG if n differs from numel. */
+nb_status nb_tensor_copy_in(nb_tensor *t, const float *src, int64_t n);
+
+/* ------------------------------------------------------------------------ */
+/* Autograd                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/* Backpropagate from a one-element tensor: gradients accumulate into every leaf
+ * that requires grad. The graph is consumed (like retain_graph=False). */
+nb_status nb_backward(nb_tensor *loss);
+
+/* ------------------------------------------------------------------------ */
+/* Ops. Each records itself for backward when an input requires grad.        */
+/* Results live in the context arena.                                         */
+/* ------------------------------------------------------------------------ */
+
+/* shape and views */
+nb_tensor *nb_reshape(nb_tensor *x, int ndim, const int64_t *shape); /* one -1 allowed */
+nb_tensor *nb_flatten(nb_tensor *x, int start_dim, int end_dim);     /* torch.flatten */
+nb_tensor *nb_transpose(nb_tensor *x, int dim0, int dim1);           /* a contiguous copy */
+nb_tensor *nb_narrow(nb_tensor *x, int dim, int64_t start, int64_t length);
+nb_tensor *nb_detach(nb_tensor *x); /* shares data, no grad */
+
+/* elementwise with broadcasting (numpy/PyTorch rules) */
+nb_tensor *nb_add(nb_tensor *a, nb_tensor *b);
+nb_tensor *nb_sub(nb_tensor *a, nb_tensor *b);
+nb_tensor *nb_mul(nb_tensor *a, nb_tensor *b);
+nb_tensor *nb_div(nb_tensor *a, nb_tensor *b);
+nb_tensor *nb_add_scalar(nb_tensor *a, float s);
+nb_tensor *nb_mul_scalar(nb_tensor *a, float s);
+nb_tensor *nb_neg(nb_tensor *a);
+nb_tensor *nb_exp(nb_tensor *a);
+nb_tensor *nb_log(nb_tensor *a);
+nb_tensor *nb_sqrt(nb_tensor *a);
+nb_tensor *nb_square(nb_tensor *a);
+nb_tensor *nb_abs(nb_tensor *a); /* gradient sign(x), sign(0) = 0 */
+nb_tensor *nb_pow_scalar(nb_tensor *a, float p);
+
+/* reductions */
+nb_tensor *nb_sum(nb_tensor *x);                          /* all elements -> [] */
+nb_tensor *nb_mean(nb_tensor *x);                         /* all elements -> [] */
+nb_tensor *nb_sum_dim(nb_tensor *x, int dim, int keepdim);
+nb_tensor *nb_mean_dim(nb_tensor *x, int dim, int keepdim);
+
+/* linear algebra */
+nb_tensor *nb_matmul(nb_tensor *a, nb_tensor *b); /* (M,K)x(K,N); batched (B,M,K)x(B,K,N) */
+/* y = x·Wᵀ + b, x (..., in), w (out, in), b (out) or NULL */
+nb_tensor *nb_linear(nb_tensor *x, nb_tensor *w, nb_tensor *b);
+
+/* activations */
+nb_tensor *nb_sigmoid(nb_tensor *x);
+nb_tensor *nb_tanh(nb_tensor *x);
+nb_tensor *nb_relu(nb_tensor *x);
+nb_tensor *nb_leaky_relu(nb_tensor *x, float negative_slope); /* PyTorch default 0.01 */
+nb_tensor *nb_elu(nb_tensor *x, float alpha);                 /* PyTorch default 1.0 */
+/* weight has 1 or C = x.shape[1] elements (one slope per channel, dim 1) */
+nb_tensor *nb_prelu(nb_tensor *x, nb_tensor *weight);
+nb_tensor *nb_softmax(nb_tensor *x, int dim);
+nb_tensor *nb_log_softmax(nb_tensor *x, int dim);
+/* Inverted dropout: scale 1/(1-p) when training, identity otherwise. */
+nb_tensor *nb_dropout(nb_tensor *x, float p, int training);
+
+/* ------------------------------------------------------------------------ */
+/* Losses (reduction: mean is the default)                                   */
+/* ------------------------------------------------------------------------ */
+
+typedef enum { NB_MEAN = 0, NB_SUM = 1, NB_NONE = 2 } nb_reduction;
+
+/* MSELoss: mean((x-t)^2) by default. */
+nb_tensor *nb_mse_loss(nb_tensor *input, nb_tensor *target, nb_reduction r);
+/* The textbook sum of squared errors E = 1/2 Σ(x-t)² (0.5 × MSELoss(reduction=sum)). */
+nb_tensor *nb_sse_loss(nb_tensor *input, nb_tensor *target);
+
+typedef struct {
+    nb_tensor *weight;     /* (C) class weights or NULL */
+    int64_t ignore_index;  /* index targets equal to it are skipped; 0 here means -100 */
+    int has_ignore_index;  /* set to 1 to use ignore_index = 0 literally */
+    float label_smoothing; /* ε in [0, 1] */
+    nb_reduction reduction;
+} nb_cross_entropy_opts;
+
+/* CrossEntropyLoss. input: logits (N, C) or (N, C, d1, ...). target: I64 class
+ * indices (N) / (N, d1, ...), or F32 probabilities shaped like input. */
+nb_tensor *nb_cross_entropy(nb_tensor *input, nb_tensor *target, const nb_cross_entropy_opts *o);
+
+typedef struct {
+    nb_tensor *weight;     /* broadcast to input, or NULL */
+    nb_tensor *pos_weight; /* (C), broadcast over the last dim; with_logits only */
+    nb_reduction reduction;
+} nb_bce_opts;
+
+/* BCELoss: input probabilities; each log clamped at -100. */
+nb_tensor *nb_bce(nb_tensor *input, nb_tensor *target, const nb_bce_opts *o);
+/* BCEWithLogitsLoss in the stable log-sum-exp form. */
+nb_tensor *nb_bce_with_logits(nb_tensor *input, nb_tensor *target, const nb_bce_opts *o);
+
+/* Penalties a user adds to the loss: L1 λ1·Σ|θ|, L2 λ2·Σθ² (weight_decay λ equals
+ * an L2 term of λ/2), elastic net λ1·Σ|θ| + λ2·Σθ². */
+nb_tensor *nb_l1_penalty(nb_tensor **params, int n, float lambda1);
+nb_tensor *nb_l2_penalty(nb_tensor **params, int n, float lambda2);
+nb_tensor *nb_elastic_net_penalty(nb_tensor **params, int n, float lambda1, float lambda2);
+
+/* ------------------------------------------------------------------------ */
+/* Initialization (torch.nn.init)                                            */
+/* ------------------------------------------------------------------------ */
+
+typedef enum {
+    NB_GAIN_LINEAR = 0, NB_GAIN_CONV, NB_GAIN_SIGMOID, NB_GAIN_TANH,
+    NB_GAIN_RELU, NB_GAIN_LEAKY_RELU, NB_GAIN_SELU
+} nb_nonlinearity;
+typedef enum { NB_FAN_IN = 0, NB_FAN_OUT = 1 } nb_fan_mode;
+
+/* calculate_gain; param is the leaky_relu slope (PyTorch: None means 0.01). */
+float nb_calculate_gain(nb_nonlinearity nl, float param);
+/* fan_in = shape[1]·receptive field, fan_out = shape[0]·receptive field */
+nb_status nb_init_fans(const nb_tensor *t, int64_t *fan_in, int64_t *fan_out);
+nb_status nb_init_uniform(nb_tensor *t, float a, float b, nb_rng *r);
+nb_status nb_init_normal(nb_tensor *t, float mean, float std, nb_rng *r);
+nb_status nb_init_constant(nb_tensor *t, float v);
+nb_status nb_init_zeros(nb_tensor *t);
+nb_status nb_init_xavier_uniform(nb_tensor *t, float gain, nb_rng *r);
+nb_status nb_init_xavier_normal(nb_tensor *t, float gain, nb_rng *r);
+/* a: leaky_relu slope; nl: NB_GAIN_LEAKY_RELU (PyTorch's default) or NB_GAIN_RELU ... */
+nb_status nb_init_kaiming_uniform(nb_tensor *t, float a, nb_fan_mode mode, nb_nonlinearity nl,
+                                  nb_rng *r);
+nb_status nb_init_kaiming_normal(nb_tensor *t, float a, nb_fan_mode mode, nb_nonlinearity nl,
+                                 nb_rng *r);
+/* Q of the QR decomposition of an N(0,1) matrix, signs fixed by diag(R), times gain. */
+nb_status nb_init_orthogonal(nb_tensor *t, float gain, nb_rng *r);
+
+/* ------------------------------------------------------------------------ */
+/* Modules                                                                    */
+/* ------------------------------------------------------------------------ */
+
+typedef struct nb_module nb_module;
+
+/* One named tensor of a module: a parameter (trainable) or a buffer. */
+typedef struct {
+    const char *name; /* PyTorch state_dict key, e.g. "1.weight" */
+    nb_tensor *tensor;
+    int is_buffer;    /* running statistics and counters */
+} nb_named_tensor;
+
+nb_tensor *nb_module_forward(nb_module *m, nb_tensor *x);
+void nb_module_free(nb_module *m);
+void nb_module_train(nb_module *m, int training); /* model.train() / model.eval() */
+int nb_module_is_training(const nb_module *m);
+/* Parameters and buffers in state_dict order; the array lives with the module. */
+const nb_named_tensor *nb_module_state(nb_module *m, int *count);
+/* Trainable parameters only (requires_grad), in order; array lives with the module. */
+nb_tensor **nb_module_parameters(nb_module *m, int *count);
+int64_t nb_module_num_params(nb_module *m);
+void nb_module_zero_grad(nb_module *m);
+/* The class name ("Linear", "Sequential", ...). */
+const char *nb_module_kind(const nb_module *m);
+
+/* Layers; weights initialised as PyTorch's module defaults from the ctx generator. */
+typedef struct { int no_bias; } nb_linear_opts;
+nb_module *nb_linear_new(nb_ctx *ctx, int64_t in_features, int64_t out_features,
+                         const nb_linear_opts *o);
+nb_module *nb_relu_new(nb_ctx *ctx);
+nb_module *nb_sigmoid_new(nb_ctx *ctx);
+nb_module *nb_tanh_new(nb_ctx *ctx);
+nb_module *nb_leaky_relu_new(nb_ctx *ctx, float negative_slope); /* 0 -> 0.01 */
+nb_module *nb_elu_new(nb_ctx *ctx, float alpha);                 /* 0 -> 1.0 */
+nb_module *nb_prelu_new(nb_ctx *ctx, int64_t num_parameters, float init); /* 0,0 -> 1, 0.25 */
+nb_module *nb_softmax_new(nb_ctx *ctx, int dim);
+nb_module *nb_log_softmax_new(nb_ctx *ctx, int dim);
+nb_module *nb_dropout_new(nb_ctx *ctx, float p); /* p < 0 -> 0.5 (PyTorch's default) */
+nb_module *nb_flatten_new(nb_ctx *ctx, int start_dim, int end_dim); /* (1, -1) as PyTorch */
+/* Sequential takes ownership of the children; names them "0", "1", ... */
+nb_module *nb_sequential_new(nb_ctx *ctx, nb_module **children, int n);
+nb_status nb_sequential_append(nb_module *seq, nb_module *child);
+nb_module *nb_sequential_child(nb_module *seq, int i);
+int nb_sequential_len(const nb_module *seq);
+
+/* Built-in models of ../shared/bench/torch_baseline.py: "mlp" (and later "cnn"). */
+typedef struct {
+    int num_classes;   /* 0 -> 10 */
+    int in_channels;   /* 0 -> 1 */
+    float dropout;     /* probability for the model's dropout layers; <0 keeps the default */
+    int dropout_set;   /* 1 when dropout was given */
+} nb_model_opts;
+nb_module *nb_model_new(nb_ctx *ctx, const char *name, const nb_model_opts *o);
+/* Names of the built-in models, NULL-terminated. */
+const char *const *nb_model_names(void);
+
+/* ------------------------------------------------------------------------ */
+/* Optimizers, gradient clipping, learning-rate schedules                    */
+/* ------------------------------------------------------------------------ */
+
+typedef struct nb_optim nb_optim;
+
+typedef struct {
+    float lr;           /* required */
+    float momentum;
+    float dampening;
+    float weight_decay;
+    int nesterov;
+} nb_sgd_opts;
+
+typedef struct {
+    float lr;           /* 0 -> 1e-3 */
+    float beta1, beta2; /* 0 -> 0.9, 0.999 */
+    float eps;          /* 0 -> 1e-8 */
+    float weight_decay; /* Adam: 0; AdamW: a negative value means 0, 0 means 1e-2 */
+    int amsgrad;
+} nb_adam_opts;
+
+/* Parameter group: its tensors and, when set (>= 0), its own lr and weight decay. */
+typedef struct {
+    nb_tensor **params;
+    int n;
+    float lr;           /* < 0: the optimizer's */
+    float weight_decay; /* < 0: the optimizer's */
+} nb_param_group;
+
+nb_optim *nb_sgd_new(nb_tensor **params, int n, const nb_sgd_opts *o);
+nb_optim *nb_adam_new(nb_tensor **params, int n, const nb_adam_opts *o);
+nb_optim *nb_adamw_new(nb_tensor **params, int n, const nb_adam_opts *o);
+/* Add a group with its own settings (lr/weight_decay < 0 inherit). */
+nb_status nb_optim_add_group(nb_optim *opt, const nb_param_group *g);
+nb_status nb_optim_step(nb_optim *opt);
+void nb_optim_zero_grad(nb_optim *opt);
+void nb_optim_free(nb_optim *opt);
+/* Base learning rate of a group (what schedules scale); the current lr. */
+float nb_optim_get_lr(const nb_optim *opt, int group);
+void nb_optim_set_lr(nb_optim *opt, int group, float lr);
+int nb_optim_num_groups(const nb_optim *opt);
+
+/* clip_grad_norm_: returns the total norm before clipping (norm_type 2; inf allowed). */
+float nb_clip_grad_norm(nb_tensor **params, int n, float max_norm, float norm_type);
+void nb_clip_grad_value(nb_tensor **params, int n, float clip_value);
+
+typedef enum { NB_SCHED_NONE = 0, NB_SCHED_STEP, NB_SCHED_COSINE } nb_sched_kind;
+
+typedef struct {
+    nb_sched_kind kind;
+    int step_size;      /* StepLR: epochs per decay */
+    float gamma;        /* StepLR: 0 -> 0.1 */
+    int t_max;          /* CosineAnnealingLR: epochs (or steps) to the minimum */
+    float eta_min;      /* CosineAnnealingLR */
+    int warmup;         /* linear warm-up length from lr·warmup_start_factor to lr */
+    float warmup_start_factor; /* 0 -> 1/3 as torch LinearLR */
+} nb_sched_opts;
+
+/* The learning-rate factor for step t (0-based) of a schedule: lr_t = base·factor. */
+float nb_sched_lr(const nb_sched_opts *o, float base_lr, int t);
+
+/* ------------------------------------------------------------------------ */
+/* Weights: safetensors                                                      */
+/* ------------------------------------------------------------------------ */
+
+/* Write every parameter and buffer under its state_dict name; atomic (temp file,
+ * fsync, rename), so an existing file is intact if anything fails. */
+nb_status nb_save_safetensors(nb_module *m, const char *path);
+/* Load names into the module. strict: every key must match, both ways. */
+nb_status nb_load_safetensors(nb_module *m, const char *path, int strict);
+
+/* ------------------------------------------------------------------------ */
+/* Data                                                                      */
+/* ------------------------------------------------------------------------ */
+
+typedef struct nb_dataset nb_dataset;
+
+/* An IDX image file and its label file (plain or .gz), e.g. Fashion-MNIST. */
+nb_dataset *nb_idx_dataset_new(const char *images_path, const char *labels_path);
+/* Fashion-MNIST or MNIST in dir (NULL: /usr/share/datasets/fashion-mnist);
+ * train != 0: the 60,000 training images, else the 10,000 test images. */
+nb_dataset *nb_fashion_mnist_new(const char *dir, int train);
+void nb_dataset_free(nb_dataset *d);
+int64_t nb_dataset_len(const nb_dataset *d);
+/* (C, H, W) of one sample. */
+void nb_dataset_sample_shape(const nb_dataset *d, int64_t chw[3]);
+int nb_dataset_num_classes(const nb_dataset *d);
+/* Class names or NULL. */
+const char *nb_dataset_class_name(const nb_dataset *d, int c);
+
+typedef struct nb_loader nb_loader;
+typedef struct {
+    int batch_size;     /* 0 -> 1 */
+    int shuffle;
+    int drop_last;
+    uint64_t seed;      /* shuffling seed */
+} nb_loader_opts;
+
+nb_loader *nb_loader_new(nb_ctx *ctx, nb_dataset *d, const nb_loader_opts *o);
+void nb_loader_free(nb_loader *l);
+/* Start an epoch (reshuffles with (seed, epoch)). */
+void nb_loader_start_epoch(nb_loader *l, int epoch);
+/* The next batch as arena tensors x (B,C,H,W) in [0,1] and y (B) I64; 0 at the end. */
+int nb_loader_next(nb_loader *l, nb_tensor **x, nb_tensor **y);
+int64_t nb_loader_num_batches(const nb_loader *l);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* NABLA_H */

@@ -1,0 +1,79 @@
+/* arena.c - bump allocator for a step's activations, gradients and tape nodes.
+ *
+ * Chunks are added while the first steps discover how much a step needs; at a
+ * reset, several chunks are merged into one of the total size, so from then on a
+ * step allocates nothing from the heap.
+ */
+#include "internal.h"
+
+#include <stdlib.h>
+
+#define NB_ALIGN 64
+#define NB_MIN_CHUNK ((size_t)1 << 20)
+
+static nb_arena_chunk *chunk_new(nb_arena *a, size_t cap)
+{
+    nb_arena_chunk *c = malloc(sizeof *c);
+    if (!c) return NULL;
+    c->mem = aligned_alloc(NB_ALIGN, cap);
+    if (!c->mem) {
+        free(c);
+        return NULL;
+    }
+    c->cap = cap;
+    c->used = 0;
+    c->next = NULL;
+    a->total += cap;
+    a->mallocs++;
+    return c;
+}
+
+void *nb__arena_alloc(nb_arena *a, size_t bytes)
+{
+    bytes = (bytes + NB_ALIGN - 1) & ~(size_t)(NB_ALIGN - 1);
+    if (bytes == 0) bytes = NB_ALIGN;
+    nb_arena_chunk *c = a->head;
+    if (!c || c->cap - c->used < bytes) {
+        size_t cap = a->total > NB_MIN_CHUNK ? a->total : NB_MIN_CHUNK;
+        if (cap < bytes) cap = bytes;
+        nb_arena_chunk *n = chunk_new(a, cap);
+        if (!n) {
+            nb__fail(NB_ERR_MEM, "out of memory: the arena could not grow by %zu bytes", cap);
+            return NULL;
+        }
+        n->next = c;
+        a->head = c = n;
+    }
+    void *p = c->mem + c->used;
+    c->used += bytes;
+    a->in_use += bytes;
+    if (a->in_use > a->peak) a->peak = a->in_use;
+    return p;
+}
+
+void nb__arena_reset(nb_arena *a)
+{
+    nb_arena_chunk *c = a->head;
+    if (c && c->next) { /* merge: one chunk big enough for the peak step */
+        size_t want = a->total;
+        nb__arena_free(a);
+        a->head = chunk_new(a, want);
+        return;
+    }
+    if (c) c->used = 0;
+    a->in_use = 0;
+}
+
+void nb__arena_free(nb_arena *a)
+{
+    nb_arena_chunk *c = a->head;
+    while (c) {
+        nb_arena_chunk *n = c->next;
+        free(c->mem);
+        free(c);
+        c = n;
+    }
+    a->head = NULL;
+    a->total = 0;
+    a->in_use = 0;
+}

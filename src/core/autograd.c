@@ -1,0 +1,69 @@
+/* autograd.c - the tape and reverse-mode differentiation.
+ *
+ * Ops append nodes in execution order, which is a topological order, so
+ * backward walks the tape from the end and calls each reached node once.
+ */
+#include "internal.h"
+
+#include <stdlib.h>
+
+bool nb__needs_grad(nb_ctx *ctx, nb_tensor *a, nb_tensor *b, nb_tensor *c)
+{
+    if (!ctx->grad_enabled) return false;
+    return (a && a->requires_grad) || (b && b->requires_grad) || (c && c->requires_grad);
+}
+
+nb_node *nb__record(nb_tensor *out, nb_backward_fn fn, nb_tensor *a, nb_tensor *b, nb_tensor *c)
+{
+    nb_ctx *ctx = out->ctx;
+    if (ctx->tape_len == ctx->tape_cap) {
+        int cap = ctx->tape_cap ? ctx->tape_cap * 2 : 256;
+        nb_node **t = realloc(ctx->tape, (size_t)cap * sizeof *t);
+        if (!t) {
+            nb__fail(NB_ERR_MEM, "out of memory growing the tape");
+            return NULL;
+        }
+        ctx->tape = t;
+        ctx->tape_cap = cap;
+    }
+    nb_node *n = nb__arena_alloc(&ctx->arena, sizeof *n);
+    if (!n) return NULL;
+    *n = (nb_node){.backward = fn, .out = out};
+    nb_tensor *ins[3] = {a, b, c};
+    for (int k = 0; k < 3; k++)
+        n->in[k] = ins[k];
+    n->n_in = 3;
+    out->node = n;
+    out->requires_grad = 1;
+    ctx->tape[ctx->tape_len++] = n;
+    return n;
+}
+
+nb_status nb_backward(nb_tensor *loss)
+{
+    if (!loss) return nb__fail(NB_ERR_ARG, "backward: the loss is NULL (an earlier op failed: %s)", nb_last_error());
+    if (loss->numel != 1) {
+        char s[128];
+        nb__shape_str(loss->ndim, loss->shape, s, sizeof s);
+        return nb__fail(NB_ERR_SHAPE, "backward: the loss must have one element, not shape %s", s);
+    }
+    if (!loss->requires_grad)
+        return nb__fail(NB_ERR_STATE, "backward: the loss does not require grad (no parameter "
+                                      "requires grad, or gradients were disabled)");
+    nb_ctx *ctx = loss->ctx;
+    if (loss->node && (ctx->tape_len == 0))
+        return nb__fail(NB_ERR_STATE, "backward: the graph was already used by a backward call; "
+                                      "run the forward pass again");
+    float *g = nb__grad(loss);
+    if (!g) return NB_ERR_MEM;
+    g[0] += 1.0f;
+    for (int i = ctx->tape_len - 1; i >= 0; i--) {
+        nb_node *n = ctx->tape[i];
+        if (!n->out->grad) continue; /* not on a path from the loss */
+        for (int k = 0; k < n->n_in; k++)
+            if (n->in[k] && n->in[k]->requires_grad && !nb__grad(n->in[k])) return NB_ERR_MEM;
+        n->backward(n);
+    }
+    ctx->tape_len = 0;
+    return NB_OK;
+}

@@ -1,0 +1,32 @@
+/* error.c - the thread's last error message. The library reports, never exits. */
+#include "internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static _Thread_local char g_msg[1024];
+
+const char *nb_last_error(void) { return g_msg; }
+
+void nb_clear_error(void) { g_msg[0] = 0; }
+
+nb_status nb__fail(nb_status code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(g_msg, sizeof g_msg, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+void nb__error_prefix(const char *fmt, ...)
+{
+    char head[512], old[1024];
+    old[0] = 0;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(head, sizeof head, fmt, ap);
+    va_end(ap);
+    memcpy(old, g_msg, sizeof old);
+    snprintf(g_msg, sizeof g_msg, "%.500s: %.500s", head, old);
+}

@@ -1,0 +1,45 @@
+/* dropout.c - inverted dropout: keep with probability 1-p and scale by 1/(1-p).
+ * The mask comes from a counter-based hash of (context seed, call number, element),
+ * so it is the same for any number of threads. */
+#include "internal.h"
+
+static void dropout_backward(nb_node *n)
+{
+    const unsigned char *mask = n->saved;
+    float scale = n->f[0];
+    const float *g = n->out->grad;
+    float *ga = n->in[0]->grad;
+    for (int64_t i = 0; i < n->out->numel; i++)
+        if (mask[i]) ga[i] += g[i] * scale;
+}
+
+nb_tensor *nb_dropout(nb_tensor *x, float p, int training)
+{
+    if (!x) return NULL;
+    if (!(p >= 0 && p <= 1)) {
+        nb__fail(NB_ERR_ARG, "dropout: p must be in [0, 1], got %g", p);
+        return NULL;
+    }
+    if (!training || p == 0) return x;
+    nb_ctx *ctx = x->ctx;
+    nb_tensor *out = nb__empty_like(x);
+    unsigned char *mask = nb__scratch(ctx, (size_t)x->numel);
+    if (!out || !mask) return NULL;
+    uint64_t key = nb__mix64(ctx->seed * 0x9e3779b97f4a7c15ULL + ++ctx->step_counter);
+    float scale = p < 1 ? 1.0f / (1.0f - p) : 0.0f;
+    const float *xv = nb__f(x);
+    float *y = nb__f(out);
+    int64_t N = x->numel;
+#pragma omp parallel for if (N > 32768) schedule(static)
+    for (int64_t i = 0; i < N; i++) {
+        mask[i] = nb__hash_uniform(key, (uint64_t)i) >= p;
+        y[i] = mask[i] ? xv[i] * scale : 0.0f;
+    }
+    if (nb__needs_grad(ctx, x, NULL, NULL)) {
+        nb_node *n = nb__record(out, dropout_backward, x, NULL, NULL);
+        if (!n) return NULL;
+        n->saved = mask;
+        n->f[0] = scale;
+    }
+    return out;
+}

@@ -1,0 +1,193 @@
+/* elementwise.c - arithmetic with broadcasting and unary math, forward and backward.
+ * Layout: every tensor contiguous row-major; broadcasting as in NumPy/PyTorch. */
+#include "broadcast.h"
+
+#include <math.h>
+#include <string.h>
+
+#define NB_PAR_MIN 32768 /* elements below which threads cost more than they save */
+
+nb_status nb__bcast_init(nb_bcast *bc, const nb_tensor *a, const nb_tensor *b, const char *op)
+{
+    int nd = a->ndim > b->ndim ? a->ndim : b->ndim;
+    bc->ndim = nd;
+    int64_t stra = 1, strb = 1;
+    for (int d = nd - 1; d >= 0; d--) {
+        int da = d - (nd - a->ndim), db = d - (nd - b->ndim);
+        int64_t na = da >= 0 ? a->shape[da] : 1, nbb = db >= 0 ? b->shape[db] : 1;
+        if (na != nbb && na != 1 && nbb != 1) {
+            char sa[128], sb[128];
+            nb__shape_str(a->ndim, a->shape, sa, sizeof sa);
+            nb__shape_str(b->ndim, b->shape, sb, sizeof sb);
+            return nb__fail(NB_ERR_SHAPE, "%s: shapes %s and %s do not broadcast (dimension %d: %lld vs %lld)",
+                            op, sa, sb, d, (long long)na, (long long)nbb);
+        }
+        bc->shape[d] = na > nbb ? na : nbb;
+        if (na == 0 || nbb == 0) bc->shape[d] = 0;
+        bc->sa[d] = na == 1 ? 0 : stra;
+        bc->sb[d] = nbb == 1 ? 0 : strb;
+        stra *= na;
+        strb *= nbb;
+    }
+    return NB_OK;
+}
+
+typedef enum { BIN_ADD, BIN_SUB, BIN_MUL, BIN_DIV } bin_kind;
+static const char *bin_names[] = {"add", "sub", "mul", "div"};
+
+static inline float bin_apply(bin_kind k, float x, float y)
+{
+    switch (k) {
+    case BIN_ADD: return x + y;
+    case BIN_SUB: return x - y;
+    case BIN_MUL: return x * y;
+    default: return x / y;
+    }
+}
+
+static void bin_backward(nb_node *n)
+{
+    bin_kind k = (bin_kind)n->i[0];
+    nb_tensor *a = n->in[0], *b = n->in[1], *out = n->out;
+    const float *g = out->grad, *xa = nb__f(a), *xb = nb__f(b);
+    float *ga = a->requires_grad ? a->grad : NULL, *gb = b->requires_grad ? b->grad : NULL;
+    nb_bcast bc;
+    nb__bcast_init(&bc, a, b, "");
+    NB_BCAST_FOR(&bc, {
+        float gi = g[i];
+        switch (k) {
+        case BIN_ADD:
+            if (ga) ga[ia] += gi;
+            if (gb) gb[ib] += gi;
+            break;
+        case BIN_SUB:
+            if (ga) ga[ia] += gi;
+            if (gb) gb[ib] -= gi;
+            break;
+        case BIN_MUL:
+            if (ga) ga[ia] += gi * xb[ib];
+            if (gb) gb[ib] += gi * xa[ia];
+            break;
+        case BIN_DIV:
+            if (ga) ga[ia] += gi / xb[ib];
+            if (gb) gb[ib] -= gi * xa[ia] / (xb[ib] * xb[ib]);
+            break;
+        }
+    });
+}
+
+static nb_tensor *binary(nb_tensor *a, nb_tensor *b, bin_kind k)
+{
+    if (!a || !b) return NULL;
+    if (a->dtype != NB_F32 || b->dtype != NB_F32) {
+        nb__fail(NB_ERR_ARG, "%s: needs F32 tensors", bin_names[k]);
+        return NULL;
+    }
+    nb_bcast bc;
+    if (nb__bcast_init(&bc, a, b, bin_names[k])) return NULL;
+    nb_tensor *out = nb__empty(a->ctx, NB_F32, bc.ndim, bc.shape);
+    if (!out) return NULL;
+    float *y = nb__f(out);
+    const float *xa = nb__f(a), *xb = nb__f(b);
+    if (nb__same_shape(a, b)) {
+        int64_t n = out->numel;
+#pragma omp parallel for if (n > NB_PAR_MIN) schedule(static)
+        for (int64_t i = 0; i < n; i++) y[i] = bin_apply(k, xa[i], xb[i]);
+    } else if (b->numel == 1) {
+        float s = xb[0];
+        for (int64_t i = 0; i < out->numel; i++) y[i] = bin_apply(k, xa[i], s);
+    } else {
+        NB_BCAST_FOR(&bc, y[i] = bin_apply(k, xa[ia], xb[ib]));
+    }
+    if (nb__needs_grad(a->ctx, a, b, NULL)) {
+        nb_node *n = nb__record(out, bin_backward, a, b, NULL);
+        if (!n) return NULL;
+        n->i[0] = k;
+    }
+    return out;
+}
+
+nb_tensor *nb_add(nb_tensor *a, nb_tensor *b) { return binary(a, b, BIN_ADD); }
+nb_tensor *nb_sub(nb_tensor *a, nb_tensor *b) { return binary(a, b, BIN_SUB); }
+nb_tensor *nb_mul(nb_tensor *a, nb_tensor *b) { return binary(a, b, BIN_MUL); }
+nb_tensor *nb_div(nb_tensor *a, nb_tensor *b) { return binary(a, b, BIN_DIV); }
+
+/* ---- unary math: y = f(x; s), backward from x, y and s ---- */
+
+typedef enum { UN_ADDS, UN_MULS, UN_NEG, UN_EXP, UN_LOG, UN_SQRT, UN_SQUARE, UN_ABS, UN_POW } un_kind;
+
+static inline float un_apply(un_kind k, float x, float s)
+{
+    switch (k) {
+    case UN_ADDS: return x + s;
+    case UN_MULS: return x * s;
+    case UN_NEG: return -x;
+    case UN_EXP: return expf(x);
+    case UN_LOG: return logf(x);
+    case UN_SQRT: return sqrtf(x);
+    case UN_SQUARE: return x * x;
+    case UN_ABS: return fabsf(x);
+    default: return powf(x, s);
+    }
+}
+
+/* d y / d x given x, y and the scalar */
+static inline float un_deriv(un_kind k, float x, float y, float s)
+{
+    switch (k) {
+    case UN_ADDS: return 1.0f;
+    case UN_MULS: return s;
+    case UN_NEG: return -1.0f;
+    case UN_EXP: return y;
+    case UN_LOG: return 1.0f / x;
+    case UN_SQRT: return 0.5f / y;
+    case UN_SQUARE: return 2.0f * x;
+    case UN_ABS: return (float)((x > 0) - (x < 0));
+    default: return s == 0 ? 0.0f : s * powf(x, s - 1.0f);
+    }
+}
+
+static void un_backward(nb_node *n)
+{
+    un_kind k = (un_kind)n->i[0];
+    float s = n->f[0];
+    nb_tensor *a = n->in[0];
+    const float *x = nb__f(a), *y = nb__f(n->out), *g = n->out->grad;
+    float *ga = a->grad;
+    int64_t N = a->numel;
+#pragma omp parallel for if (N > NB_PAR_MIN) schedule(static)
+    for (int64_t i = 0; i < N; i++) ga[i] += g[i] * un_deriv(k, x[i], y[i], s);
+}
+
+static nb_tensor *unary(nb_tensor *a, un_kind k, float s)
+{
+    if (!a) return NULL;
+    if (a->dtype != NB_F32) {
+        nb__fail(NB_ERR_ARG, "elementwise op needs an F32 tensor");
+        return NULL;
+    }
+    nb_tensor *out = nb__empty_like(a);
+    if (!out) return NULL;
+    const float *x = nb__f(a);
+    float *y = nb__f(out);
+    int64_t N = a->numel;
+#pragma omp parallel for if (N > NB_PAR_MIN) schedule(static)
+    for (int64_t i = 0; i < N; i++) y[i] = un_apply(k, x[i], s);
+    if (nb__needs_grad(a->ctx, a, NULL, NULL)) {
+        nb_node *n = nb__record(out, un_backward, a, NULL, NULL);
+        if (!n) return NULL;
+        n->i[0] = k;
+        n->f[0] = s;
+    }
+    return out;
+}
+
+nb_tensor *nb_add_scalar(nb_tensor *a, float s) { return unary(a, UN_ADDS, s); }
+nb_tensor *nb_mul_scalar(nb_tensor *a, float s) { return unary(a, UN_MULS, s); }
+nb_tensor *nb_neg(nb_tensor *a) { return unary(a, UN_NEG, 0); }
+nb_tensor *nb_exp(nb_tensor *a) { return unary(a, UN_EXP, 0); }
+nb_tensor *nb_log(nb_tensor *a) { return unary(a, UN_LOG, 0); }
+nb_tensor *nb_sqrt(nb_tensor *a) { return unary(a, UN_SQRT, 0); }
+nb_tensor *nb_square(nb_tensor *a) { return unary(a, UN_SQUARE, 0); }
+nb_tensor *nb_abs(nb_tensor *a) { return unary(a, UN_ABS, 0); }
+nb_tensor *nb_pow_scalar(nb_tensor *a, float p) { return unary(a, UN_POW, p); }

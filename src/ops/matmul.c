@@ -1,0 +1,103 @@
+/* matmul.c - matrix products through cblas_sgemm.
+ * matmul: a (M,K) x b (K,N) -> (M,N), or batched (B,M,K) x (B,K,N).
+ * linear: x (rows, in) with W (out, in) and b (out): y = x·Wᵀ + b, rows = prod of x's leading dims. */
+#include "internal.h"
+
+#include <cblas.h>
+#include <string.h>
+
+static void matmul_backward(nb_node *n)
+{
+    nb_tensor *a = n->in[0], *b = n->in[1];
+    int64_t B = n->i[0], M = n->i[1], K = n->i[2], N = n->i[3];
+    const float *g = n->out->grad, *A = nb__f(a), *Bm = nb__f(b);
+    for (int64_t t = 0; t < B; t++) {
+        if (a->requires_grad) /* dA += dC · Bᵀ */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, (int)K, (int)N, 1.0f, g + t * M * N,
+                        (int)N, Bm + t * K * N, (int)N, 1.0f, a->grad + t * M * K, (int)K);
+        if (b->requires_grad) /* dB += Aᵀ · dC */
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)N, (int)M, 1.0f, A + t * M * K,
+                        (int)K, g + t * M * N, (int)N, 1.0f, b->grad + t * K * N, (int)N);
+    }
+}
+
+nb_tensor *nb_matmul(nb_tensor *a, nb_tensor *b)
+{
+    if (!a || !b) return NULL;
+    char sa[128], sb[128];
+    nb__shape_str(a->ndim, a->shape, sa, sizeof sa);
+    nb__shape_str(b->ndim, b->shape, sb, sizeof sb);
+    int batched = a->ndim == 3 && b->ndim == 3;
+    if (!((a->ndim == 2 && b->ndim == 2) || batched) || a->shape[a->ndim - 1] != b->shape[b->ndim - 2] ||
+        (batched && a->shape[0] != b->shape[0]) || a->dtype != NB_F32 || b->dtype != NB_F32) {
+        nb__fail(NB_ERR_SHAPE, "matmul: cannot multiply %s by %s (needs (M,K)x(K,N) or (B,M,K)x(B,K,N))", sa, sb);
+        return NULL;
+    }
+    int64_t B = batched ? a->shape[0] : 1, M = a->shape[a->ndim - 2], K = a->shape[a->ndim - 1],
+            N = b->shape[b->ndim - 1];
+    int64_t shape[3] = {B, M, N};
+    nb_tensor *out = batched ? nb__empty(a->ctx, NB_F32, 3, shape) : nb__empty(a->ctx, NB_F32, 2, shape + 1);
+    if (!out) return NULL;
+    for (int64_t t = 0; t < B; t++)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, (int)N, (int)K, 1.0f, nb__f(a) + t * M * K,
+                    (int)K, nb__f(b) + t * K * N, (int)N, 0.0f, nb__f(out) + t * M * N, (int)N);
+    if (nb__needs_grad(a->ctx, a, b, NULL)) {
+        nb_node *n = nb__record(out, matmul_backward, a, b, NULL);
+        if (!n) return NULL;
+        n->i[0] = B, n->i[1] = M, n->i[2] = K, n->i[3] = N;
+    }
+    return out;
+}
+
+static void linear_backward(nb_node *n)
+{
+    nb_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2];
+    int64_t R = n->i[0], NI = n->i[1], NO = n->i[2];
+    const float *g = n->out->grad;
+    if (x->requires_grad) /* dx (R,NI) += g (R,NO) · W (NO,NI) */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)R, (int)NI, (int)NO, 1.0f, g, (int)NO, nb__f(w),
+                    (int)NI, 1.0f, x->grad, (int)NI);
+    if (w->requires_grad) /* dW (NO,NI) += gᵀ (NO,R) · x (R,NI) */
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)NO, (int)NI, (int)R, 1.0f, g, (int)NO, nb__f(x),
+                    (int)NI, 1.0f, w->grad, (int)NI);
+    if (b && b->requires_grad) {
+        float *gb = b->grad;
+        for (int64_t r = 0; r < R; r++)
+            for (int64_t o = 0; o < NO; o++) gb[o] += g[r * NO + o];
+    }
+}
+
+nb_tensor *nb_linear(nb_tensor *x, nb_tensor *w, nb_tensor *b)
+{
+    if (!x || !w) return NULL;
+    char sx[128], sw[128];
+    nb__shape_str(x->ndim, x->shape, sx, sizeof sx);
+    nb__shape_str(w->ndim, w->shape, sw, sizeof sw);
+    if (x->ndim < 1 || w->ndim != 2 || x->shape[x->ndim - 1] != w->shape[1]) {
+        nb__fail(NB_ERR_SHAPE, "Linear(in_features=%lld, out_features=%lld): input of shape %s has %lld features, expected %lld",
+                 (long long)(w->ndim == 2 ? w->shape[1] : 0), (long long)(w->ndim == 2 ? w->shape[0] : 0), sx,
+                 (long long)x->shape[x->ndim - 1], (long long)(w->ndim == 2 ? w->shape[1] : 0));
+        return NULL;
+    }
+    int64_t NI = w->shape[1], NO = w->shape[0], R = x->numel / (NI ? NI : 1);
+    if (b && b->numel != NO) {
+        nb__fail(NB_ERR_SHAPE, "Linear: bias has %lld elements for %lld outputs", (long long)b->numel, (long long)NO);
+        return NULL;
+    }
+    int64_t shape[NB_MAX_DIMS];
+    memcpy(shape, x->shape, sizeof shape);
+    shape[x->ndim - 1] = NO;
+    nb_tensor *out = nb__empty(x->ctx, NB_F32, x->ndim, shape);
+    if (!out) return NULL;
+    float *y = nb__f(out);
+    if (b)
+        for (int64_t r = 0; r < R; r++) memcpy(y + r * NO, nb__f(b), (size_t)NO * sizeof(float));
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)R, (int)NO, (int)NI, 1.0f, nb__f(x), (int)NI, nb__f(w),
+                (int)NI, b ? 1.0f : 0.0f, y, (int)NO);
+    if (nb__needs_grad(x->ctx, x, w, b)) {
+        nb_node *n = nb__record(out, linear_backward, x, w, b);
+        if (!n) return NULL;
+        n->i[0] = R, n->i[1] = NI, n->i[2] = NO;
+    }
+    return out;
+}

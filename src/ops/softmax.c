@@ -1,0 +1,82 @@
+/* softmax.c - softmax and log_softmax along any dim, max-subtracted.
+ * Layout: x viewed as (outer, D, inner) with D the softmax dim. */
+#include "internal.h"
+
+#include <math.h>
+
+static void dims3(const nb_tensor *x, int d, int64_t *outer, int64_t *D, int64_t *inner)
+{
+    *outer = 1;
+    *inner = 1;
+    for (int i = 0; i < d; i++) *outer *= x->shape[i];
+    for (int i = d + 1; i < x->ndim; i++) *inner *= x->shape[i];
+    *D = x->shape[d];
+}
+
+/* y (outer, D, inner) = softmax or log_softmax of x over D */
+static void softmax_kernel(const float *x, float *y, int64_t outer, int64_t D, int64_t inner, int logm)
+{
+#pragma omp parallel for if (outer * D * inner > 32768) schedule(static)
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t in = 0; in < inner; in++) {
+            const float *xs = x + o * D * inner + in;
+            float *ys = y + o * D * inner + in;
+            float m = -INFINITY;
+            for (int64_t j = 0; j < D; j++) m = fmaxf(m, xs[j * inner]);
+            double s = 0;
+            for (int64_t j = 0; j < D; j++) s += expf(xs[j * inner] - m);
+            if (logm) {
+                float ls = (float)log(s);
+                for (int64_t j = 0; j < D; j++) ys[j * inner] = xs[j * inner] - m - ls;
+            } else {
+                float inv = (float)(1.0 / s);
+                for (int64_t j = 0; j < D; j++) ys[j * inner] = expf(xs[j * inner] - m) * inv;
+            }
+        }
+}
+
+static void softmax_backward(nb_node *n)
+{
+    nb_tensor *a = n->in[0];
+    int logm = (int)n->i[1];
+    int64_t outer, D, inner;
+    dims3(a, (int)n->i[0], &outer, &D, &inner);
+    const float *y = nb__f(n->out), *g = n->out->grad;
+    float *ga = a->grad;
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t in = 0; in < inner; in++) {
+            int64_t base = o * D * inner + in;
+            double s = 0;
+            if (logm) {
+                for (int64_t j = 0; j < D; j++) s += g[base + j * inner];
+                for (int64_t j = 0; j < D; j++)
+                    ga[base + j * inner] += g[base + j * inner] - expf(y[base + j * inner]) * (float)s;
+            } else {
+                for (int64_t j = 0; j < D; j++) s += (double)g[base + j * inner] * y[base + j * inner];
+                for (int64_t j = 0; j < D; j++)
+                    ga[base + j * inner] += y[base + j * inner] * (g[base + j * inner] - (float)s);
+            }
+        }
+}
+
+static nb_tensor *softmax_op(nb_tensor *x, int dim, int logm)
+{
+    if (!x) return NULL;
+    int d = nb__dim(x, dim, logm ? "log_softmax" : "softmax");
+    if (d < 0) return NULL;
+    nb_tensor *out = nb__empty_like(x);
+    if (!out) return NULL;
+    int64_t outer, D, inner;
+    dims3(x, d, &outer, &D, &inner);
+    softmax_kernel(nb__f(x), nb__f(out), outer, D, inner, logm);
+    if (nb__needs_grad(x->ctx, x, NULL, NULL)) {
+        nb_node *n = nb__record(out, softmax_backward, x, NULL, NULL);
+        if (!n) return NULL;
+        n->i[0] = d;
+        n->i[1] = logm;
+    }
+    return out;
+}
+
+nb_tensor *nb_softmax(nb_tensor *x, int dim) { return softmax_op(x, dim, 0); }
+nb_tensor *nb_log_softmax(nb_tensor *x, int dim) { return softmax_op(x, dim, 1); }
