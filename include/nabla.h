@@ -371,6 +371,28 @@ float nb_sched_lr(const nb_sched_opts *o, float base_lr, int t);
 /* Weights: safetensors                                                      */
 /* ------------------------------------------------------------------------ */
 
+/* Low level: a validated safetensors file (every header rule of SPEC.md is checked
+ * at open; nothing in the file is trusted). */
+typedef struct nb_safetensors nb_safetensors;
+nb_safetensors *nb_safetensors_open(const char *path);
+void nb_safetensors_close(nb_safetensors *f);
+int nb_safetensors_count(const nb_safetensors *f);
+const char *nb_safetensors_name(const nb_safetensors *f, int i); /* in file order */
+/* Index of name or -1. */
+int nb_safetensors_find(const nb_safetensors *f, const char *name);
+/* Stored dtype ("F32", "I64", ...) and shape of entry i. */
+const char *nb_safetensors_dtype(const nb_safetensors *f, int i);
+int nb_safetensors_shape(const nb_safetensors *f, int i, int64_t shape[NB_MAX_DIMS]); /* returns ndim */
+/* A new heap tensor with entry `name` converted to F32 (floats) or I64 (integers);
+ * NULL with a message if absent. */
+nb_tensor *nb_safetensors_get(nb_safetensors *f, nb_ctx *ctx, const char *name);
+/* The __metadata__ value for key, or NULL. */
+const char *nb_safetensors_metadata(const nb_safetensors *f, const char *key);
+/* Write named tensors (F32 and I64 as stored), with optional metadata pairs
+ * meta[2k] = key, meta[2k+1] = value; atomic (temp file, fsync, rename). */
+nb_status nb_safetensors_write(const char *path, const nb_named_tensor *ts, int n,
+                               const char *const *meta, int n_meta);
+
 /* Write every parameter and buffer under its state_dict name; atomic (temp file,
  * fsync, rename), so an existing file is intact if anything fails. */
 nb_status nb_save_safetensors(nb_module *m, const char *path);
