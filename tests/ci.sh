@@ -1,0 +1,46 @@
+#!/bin/bash
+# The full check CI runs (also handy locally): build, tests, tests under
+# ASan+UBSan, install + examples built with pkg-config. Ends with the summed
+# "N passed, N failed".
+set -u
+cd "$(dirname "$0")/.."
+J=$(nproc 2>/dev/null || echo 2)
+P=0
+F=0
+stage() { # name, command...: runs the command, counts its "N passed, N failed" line or its status
+    local name=$1
+    shift
+    echo "=== $name"
+    local log
+    log=$(mktemp)
+    "$@" >"$log" 2>&1
+    local rc=$?
+    local line
+    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
+    if [ -n "$line" ]; then
+        grep -E '^(FAIL|SKIP)|exited with status|: [0-9]+ passed, [1-9][0-9]* failed' "$log"
+        local p f
+        p=$(echo "$line" | sed -E 's/^([0-9]+) passed.*/\1/')
+        f=$(echo "$line" | sed -E 's/.* ([0-9]+) failed.*/\1/')
+        if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+        echo "$name: $p passed, $f failed"
+        P=$((P + p))
+        F=$((F + f))
+    elif [ "$rc" -eq 0 ]; then
+        echo "$name: ok"
+        P=$((P + 1))
+    else
+        tail -n 30 "$log"
+        echo "$name: FAILED (status $rc)"
+        F=$((F + 1))
+    fi
+    rm -f "$log"
+}
+stage build make -j"$J"
+stage tests make -j"$J" test
+stage sanitizers make -j"$J" SAN=1 test
+PREFIX_DIR=$(mktemp -d)
+stage install make install PREFIX="$PREFIX_DIR"
+stage examples sh tests/examples.sh "$PREFIX_DIR"
+echo "$P passed, $F failed"
+[ "$F" -eq 0 ]

@@ -1,0 +1,18 @@
+/* cli.h - the nabla command-line tool: one file per command (cmd_*.c), shared helpers here. */
+#ifndef NB_CLI_H
+#define NB_CLI_H
+#include "nabla.h"
+
+/* Each command: argv[0] is the command name; returns the process exit status
+ * (0 ok, 1 failure, 2 usage error). */
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+
+/* Print "nabla: <msg>" to stderr. */
+void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Parse a number option value; prints an error naming the option and returns 0 on failure. */
+int cli_int(const char *opt, const char *s, long *out);
+int cli_float(const char *opt, const char *s, double *out);
+
+#endif
