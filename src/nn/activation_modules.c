@@ -1,0 +1,102 @@
+/* activation_modules.c - ReLU, Sigmoid, Tanh, LeakyReLU, ELU, PReLU, Softmax,
+ * LogSoftmax, Dropout and Flatten as modules (PyTorch's defaults). */
+#include "internal.h"
+
+static nb_tensor *relu_fwd(nb_module *m, nb_tensor *x) { return nb_relu(x); }
+static nb_tensor *sigmoid_fwd(nb_module *m, nb_tensor *x) { return nb_sigmoid(x); }
+static nb_tensor *tanh_fwd(nb_module *m, nb_tensor *x) { return nb_tanh(x); }
+static nb_tensor *leaky_fwd(nb_module *m, nb_tensor *x) { return nb_leaky_relu(x, m->f[0]); }
+static nb_tensor *elu_fwd(nb_module *m, nb_tensor *x) { return nb_elu(x, m->f[0]); }
+static nb_tensor *prelu_fwd(nb_module *m, nb_tensor *x) { return nb_prelu(x, m->own[0].tensor); }
+static nb_tensor *softmax_fwd(nb_module *m, nb_tensor *x) { return nb_softmax(x, (int)m->i[0]); }
+static nb_tensor *log_softmax_fwd(nb_module *m, nb_tensor *x) { return nb_log_softmax(x, (int)m->i[0]); }
+static nb_tensor *dropout_fwd(nb_module *m, nb_tensor *x) { return nb_dropout(x, m->f[0], m->training); }
+static nb_tensor *flatten_fwd(nb_module *m, nb_tensor *x) { return nb_flatten(x, (int)m->i[0], (int)m->i[1]); }
+
+static const nb_module_vtable relu_vt = {.kind = "ReLU", .forward = relu_fwd};
+static const nb_module_vtable sigmoid_vt = {.kind = "Sigmoid", .forward = sigmoid_fwd};
+static const nb_module_vtable tanh_vt = {.kind = "Tanh", .forward = tanh_fwd};
+static const nb_module_vtable leaky_vt = {.kind = "LeakyReLU", .forward = leaky_fwd};
+static const nb_module_vtable elu_vt = {.kind = "ELU", .forward = elu_fwd};
+static const nb_module_vtable prelu_vt = {.kind = "PReLU", .forward = prelu_fwd};
+static const nb_module_vtable softmax_vt = {.kind = "Softmax", .forward = softmax_fwd};
+static const nb_module_vtable log_softmax_vt = {.kind = "LogSoftmax", .forward = log_softmax_fwd};
+static const nb_module_vtable dropout_vt = {.kind = "Dropout", .forward = dropout_fwd};
+static const nb_module_vtable flatten_vt = {.kind = "Flatten", .forward = flatten_fwd};
+
+nb_module *nb_relu_new(nb_ctx *ctx) { return nb__module_new(ctx, &relu_vt); }
+nb_module *nb_sigmoid_new(nb_ctx *ctx) { return nb__module_new(ctx, &sigmoid_vt); }
+nb_module *nb_tanh_new(nb_ctx *ctx) { return nb__module_new(ctx, &tanh_vt); }
+
+nb_module *nb_leaky_relu_new(nb_ctx *ctx, float slope)
+{
+    nb_module *m = nb__module_new(ctx, &leaky_vt);
+    if (m) m->f[0] = slope == 0 ? 0.01f : slope;
+    return m;
+}
+
+nb_module *nb_elu_new(nb_ctx *ctx, float alpha)
+{
+    nb_module *m = nb__module_new(ctx, &elu_vt);
+    if (m) m->f[0] = alpha == 0 ? 1.0f : alpha;
+    return m;
+}
+
+nb_module *nb_prelu_new(nb_ctx *ctx, int64_t num_parameters, float init)
+{
+    if (num_parameters < 0) {
+        nb__fail(NB_ERR_ARG, "PReLU: num_parameters must be positive, got %lld", (long long)num_parameters);
+        return NULL;
+    }
+    nb_module *m = nb__module_new(ctx, &prelu_vt);
+    if (!m) return NULL;
+    nb_tensor *w = nb_tensor_new(ctx, NB_F32, 1, (int64_t[]){num_parameters ? num_parameters : 1});
+    if (nb__module_add(m, "weight", w, 0) || nb_init_constant(w, init == 0 ? 0.25f : init)) {
+        nb_module_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+nb_module *nb_softmax_new(nb_ctx *ctx, int dim)
+{
+    nb_module *m = nb__module_new(ctx, &softmax_vt);
+    if (m) m->i[0] = dim;
+    return m;
+}
+
+nb_module *nb_log_softmax_new(nb_ctx *ctx, int dim)
+{
+    nb_module *m = nb__module_new(ctx, &log_softmax_vt);
+    if (m) m->i[0] = dim;
+    return m;
+}
+
+nb_module *nb_dropout_new(nb_ctx *ctx, float p)
+{
+    if (p < 0) p = 0.5f;
+    if (p > 1) {
+        nb__fail(NB_ERR_ARG, "Dropout: p must be in [0, 1], got %g", p);
+        return NULL;
+    }
+    nb_module *m = nb__module_new(ctx, &dropout_vt);
+    if (m) m->f[0] = p;
+    return m;
+}
+
+nb_module *nb_flatten_new(nb_ctx *ctx, int start_dim, int end_dim)
+{
+    nb_module *m = nb__module_new(ctx, &flatten_vt);
+    if (m) {
+        m->i[0] = start_dim;
+        m->i[1] = end_dim;
+    }
+    return m;
+}
+
+/* Dropout probability of a Dropout module (for models that override it). */
+void nb__dropout_set_p(nb_module *m, float p)
+{
+    if (m && m->vt == &dropout_vt) m->f[0] = p;
+}
+int nb__is_dropout(const nb_module *m) { return m && m->vt == &dropout_vt; }
