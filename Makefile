@@ -8,7 +8,8 @@ PREFIX  ?= /usr/local
 SAN     ?= 0
 ifeq ($(SAN),1)
 B       := build-san
-OPT     := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+SANFLAGS := -fsanitize=address,undefined
+OPT     := -O1 -g $(SANFLAGS) -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 else
 B       := build
 OPT     := -O3 -march=native -g
@@ -16,7 +17,7 @@ endif
 WARN    := -Wall -Wextra -Wno-unused-parameter -Wshadow -Wstrict-prototypes
 CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -fopenmp -fPIC -Iinclude -Isrc/core -DNB_HAVE_OPENBLAS
 LDLIBS  += -lopenblas -lz -lm -lpthread
-LDFLAGS += -fopenmp $(if $(filter 1,$(SAN)),-fsanitize=address,undefined)
+LDFLAGS += -fopenmp $(SANFLAGS)
 
 LIB_SRC  := $(sort $(wildcard src/*/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(B)/%.o)

@@ -434,6 +434,22 @@ void nb_loader_start_epoch(nb_loader *l, int epoch);
 int nb_loader_next(nb_loader *l, nb_tensor **x, nb_tensor **y);
 int64_t nb_loader_num_batches(const nb_loader *l);
 
+/* ------------------------------------------------------------------------ */
+/* Training helpers                                                          */
+/* ------------------------------------------------------------------------ */
+
+typedef struct {
+    double loss;     /* mean cross-entropy */
+    double accuracy; /* fraction of argmax == label */
+    int64_t count;   /* samples seen */
+} nb_eval_result;
+
+/* Evaluate a classifier on a dataset in eval mode without gradients (the module's
+ * training flag is restored after). batch_size 0 -> 1000. */
+nb_status nb_evaluate(nb_module *m, nb_dataset *d, int batch_size, nb_eval_result *out);
+/* Number of rows of logits (N, C) whose argmax equals the label. */
+int64_t nb_count_correct(nb_tensor *logits, nb_tensor *labels);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,108 @@
+/* cmd_bench.c - `nabla bench`: what ../shared/bench/torch_baseline.py measures, printed
+ * in its format so the two lines compare key by key:
+ *   train_img_per_s  steady-state SGD steps (10 warm-up steps, then --steps timed)
+ *   infer_b1_us      batch-1 eval latency (50 warm-up, 500 timed)
+ *   peak_rss_mb      the process's peak resident memory */
+#include "cli.h"
+#include "options.h"
+#include "progress.h"
+
+#include <stdio.h>
+#include <sys/resource.h>
+
+int cmd_bench(int argc, char **argv)
+{
+    const char *model = "mlp", *data = NULL;
+    long threads = 2, batch = 128, steps = 100;
+    const cli_option opts[] = {
+        {"--model", OPT_STRING, &model, "NAME", "built-in model (mlp)"},
+        {"--threads", OPT_INT, &threads, "T", "threads (2)"},
+        {"--batch-size", OPT_INT, &batch, "B", "training batch size (128)"},
+        {"--steps", OPT_INT, &steps, "K", "timed training steps (100)"},
+        {"--data", OPT_STRING, &data, "DIR", "IDX dataset directory (default /usr/share/datasets/fashion-mnist)"},
+        {NULL, 0, NULL, NULL, NULL},
+    };
+    int rc = cli_parse("bench", "[--model NAME] [--threads T] [--batch-size B] [--steps K]", opts, argc, argv, NULL,
+                       0, NULL);
+    if (rc) return rc == 1 ? 0 : rc;
+    if (threads < 1 || batch < 1 || steps < 1) {
+        cli_error("bench: --threads, --batch-size and --steps must be positive");
+        return 2;
+    }
+    nb_ctx *ctx = nb_ctx_new(&(nb_ctx_opts){.threads = (int)threads});
+    nb_dataset *train = ctx ? nb_fashion_mnist_new(data, 1) : NULL;
+    nb_dataset *test = train ? nb_fashion_mnist_new(data, 0) : NULL;
+    nb_module *m = NULL;
+    nb_optim *opt = NULL;
+    nb_loader *tl = NULL, *il = NULL;
+    rc = 1;
+    if (!test) goto fail;
+    int64_t chw[3];
+    nb_dataset_sample_shape(train, chw);
+    m = nb_model_new(ctx, model, &(nb_model_opts){.num_classes = nb_dataset_num_classes(train), .in_channels = (int)chw[0]});
+    if (!m) goto fail;
+    int n;
+    nb_tensor **params = nb_module_parameters(m, &n);
+    opt = nb_sgd_new(params, n, &(nb_sgd_opts){.lr = 0.05f, .momentum = 0.9f, .weight_decay = 5e-4f});
+    tl = nb_loader_new(ctx, train, &(nb_loader_opts){.batch_size = (int)batch, .drop_last = 1});
+    il = nb_loader_new(ctx, test, &(nb_loader_opts){.batch_size = 1});
+    if (!opt || !tl || !il) goto fail;
+    nb_module_train(m, 1);
+    double t0 = 0;
+    int epoch = 0;
+    nb_loader_start_epoch(tl, epoch);
+    for (long i = 0; i < 10 + steps; i++) {
+        if (i == 10) t0 = now_seconds();
+        nb_ctx_reset(ctx);
+        nb_tensor *x, *y;
+        if (!nb_loader_next(tl, &x, &y)) {
+            nb_loader_start_epoch(tl, ++epoch);
+            i--;
+            continue;
+        }
+        nb_optim_zero_grad(opt);
+        nb_tensor *loss = nb_cross_entropy(nb_module_forward(m, x), y, NULL);
+        if (nb_backward(loss) || nb_optim_step(opt)) goto fail;
+    }
+    double train_ips = (double)steps * (double)batch / (now_seconds() - t0);
+    nb_module_train(m, 0);
+    nb_set_grad_enabled(ctx, 0);
+    nb_loader_start_epoch(il, 0);
+    nb_tensor *x1, *y1;
+    nb_ctx_reset(ctx);
+    if (!nb_loader_next(il, &x1, &y1)) goto fail;
+    /* keep the one test image outside the arena that each call resets */
+    nb_tensor *img = nb_tensor_from(ctx, NB_F32, nb_tensor_ndim(x1), nb_tensor_shape(x1), nb_tensor_data(x1));
+    if (!img) goto fail;
+    for (int i = 0; i < 50; i++) {
+        nb_ctx_reset(ctx);
+        nb_module_forward(m, img);
+    }
+    t0 = now_seconds();
+    for (int i = 0; i < 500; i++) {
+        nb_ctx_reset(ctx);
+        if (!nb_module_forward(m, img)) {
+            nb_tensor_free(img);
+            goto fail;
+        }
+    }
+    double infer_us = (now_seconds() - t0) / 500 * 1e6;
+    nb_tensor_free(img);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("nabla=%s model=%s threads=%ld batch=%ld train_img_per_s=%.0f infer_b1_us=%.1f peak_rss_mb=%.0f\n",
+           NB_VERSION, model, threads, batch, train_ips, infer_us, (double)ru.ru_maxrss / 1024.0);
+    rc = 0;
+    goto done;
+fail:
+    cli_error("bench: %s", nb_last_error());
+done:
+    nb_loader_free(il);
+    nb_loader_free(tl);
+    nb_optim_free(opt);
+    nb_module_free(m);
+    nb_dataset_free(test);
+    nb_dataset_free(train);
+    nb_ctx_free(ctx);
+    return rc;
+}

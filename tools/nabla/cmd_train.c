@@ -1,0 +1,220 @@
+/* cmd_train.c - `nabla train`: train a built-in model on Fashion-MNIST (or MNIST)
+ * with the recipe of ../shared/bench/torch_baseline.py as the default. */
+#include "cli.h"
+#include "options.h"
+#include "progress.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *SYNOPSIS = "[--model NAME] [--data DIR] [--epochs N] [options]";
+
+typedef struct {
+    const char *model, *data, *optimizer, *schedule, *init, *save, *log_json;
+    long epochs, batch, seed, threads, max_steps, log_every, step_size, warmup, nesterov, no_shuffle, quiet;
+    double lr, momentum, weight_decay, clip_norm, clip_value, gamma, dropout, l1, l2;
+} train_args;
+
+static int make_optimizer(const train_args *a, nb_module *m, nb_optim **out)
+{
+    int n;
+    nb_tensor **params = nb_module_parameters(m, &n);
+    if (!strcmp(a->optimizer, "sgd")) {
+        *out = nb_sgd_new(params, n, &(nb_sgd_opts){.lr = (float)a->lr, .momentum = (float)a->momentum,
+                                                     .weight_decay = (float)a->weight_decay,
+                                                     .nesterov = (int)a->nesterov});
+    } else if (!strcmp(a->optimizer, "adam") || !strcmp(a->optimizer, "adamw")) {
+        nb_adam_opts o = {.lr = (float)a->lr, .weight_decay = (float)a->weight_decay};
+        if (!strcmp(a->optimizer, "adamw") && a->weight_decay == 0) o.weight_decay = -1; /* explicit 0 */
+        *out = a->optimizer[4] ? nb_adamw_new(params, n, &o) : nb_adam_new(params, n, &o);
+    } else {
+        cli_error("train: unknown optimizer '%s' (sgd, adam, adamw)", a->optimizer);
+        return 2;
+    }
+    if (!*out) {
+        cli_error("train: %s", nb_last_error());
+        return 1;
+    }
+    return 0;
+}
+
+static int parse_schedule(const train_args *a, nb_sched_opts *s)
+{
+    *s = (nb_sched_opts){.warmup = (int)a->warmup};
+    if (!strcmp(a->schedule, "none")) s->kind = NB_SCHED_NONE;
+    else if (!strcmp(a->schedule, "step")) {
+        s->kind = NB_SCHED_STEP;
+        s->step_size = a->step_size > 0 ? (int)a->step_size : (a->epochs > 3 ? (int)a->epochs / 3 : 1);
+        s->gamma = (float)a->gamma;
+    } else if (!strcmp(a->schedule, "cosine")) {
+        s->kind = NB_SCHED_COSINE;
+        s->t_max = (int)(a->epochs - a->warmup > 0 ? a->epochs - a->warmup : 1);
+    } else {
+        cli_error("train: unknown --lr-schedule '%s' (none, step, cosine)", a->schedule);
+        return 2;
+    }
+    return 0;
+}
+
+/* Mean of the losses over the epoch so far is printed; the step loss checked for NaN. */
+int cmd_train(int argc, char **argv)
+{
+    train_args a = {.model = "mlp", .optimizer = "sgd", .schedule = "none", .epochs = 10, .batch = 128,
+                    .lr = -1, .momentum = 0.9, .weight_decay = -1, .gamma = 0.1, .dropout = -1};
+    const cli_option opts[] = {
+        {"--model", OPT_STRING, &a.model, "NAME", "built-in model: mlp (default)"},
+        {"--data", OPT_STRING, &a.data, "DIR", "IDX dataset directory (default /usr/share/datasets/fashion-mnist)"},
+        {"--epochs", OPT_INT, &a.epochs, "N", "passes over the training set (10)"},
+        {"--batch-size", OPT_INT, &a.batch, "B", "mini-batch size (128)"},
+        {"--lr", OPT_FLOAT, &a.lr, "X", "learning rate (sgd 0.05, adam/adamw 0.001)"},
+        {"--optimizer", OPT_STRING, &a.optimizer, "NAME", "sgd (default), adam or adamw"},
+        {"--momentum", OPT_FLOAT, &a.momentum, "M", "SGD momentum (0.9)"},
+        {"--nesterov", OPT_FLAG, &a.nesterov, NULL, "Nesterov momentum (SGD)"},
+        {"--weight-decay", OPT_FLOAT, &a.weight_decay, "W", "weight decay (sgd 5e-4, adam 0, adamw 1e-2)"},
+        {"--l1", OPT_FLOAT, &a.l1, "L", "add L * sum|w| to the loss (L1 / elastic net)"},
+        {"--l2", OPT_FLOAT, &a.l2, "L", "add L * sum w^2 to the loss (L2 / elastic net)"},
+        {"--clip-grad-norm", OPT_FLOAT, &a.clip_norm, "C", "clip the total gradient norm to C"},
+        {"--clip-grad-value", OPT_FLOAT, &a.clip_value, "V", "clip each gradient element to [-V, V]"},
+        {"--lr-schedule", OPT_STRING, &a.schedule, "S", "none (default), step or cosine, per epoch"},
+        {"--step-size", OPT_INT, &a.step_size, "N", "StepLR: epochs between decays (epochs/3)"},
+        {"--gamma", OPT_FLOAT, &a.gamma, "G", "StepLR: decay factor (0.1)"},
+        {"--warmup-epochs", OPT_INT, &a.warmup, "E", "linear warm-up epochs before the schedule (0)"},
+        {"--dropout", OPT_FLOAT, &a.dropout, "P", "override the model's dropout probability"},
+        {"--seed", OPT_INT, &a.seed, "S", "seed for init, shuffling and dropout (0)"},
+        {"--threads", OPT_INT, &a.threads, "T", "threads (default: all cores)"},
+        {"--max-steps", OPT_INT, &a.max_steps, "K", "stop after K optimizer steps"},
+        {"--no-shuffle", OPT_FLAG, &a.no_shuffle, NULL, "keep the training set in file order"},
+        {"--init", OPT_STRING, &a.init, "FILE", "start from the weights in a safetensors file"},
+        {"--save", OPT_STRING, &a.save, "FILE", "write the trained weights (safetensors, atomic)"},
+        {"--log-json", OPT_STRING, &a.log_json, "FILE", "write one JSON object per epoch (and step)"},
+        {"--log-every", OPT_INT, &a.log_every, "N", "with --log-json: log the loss every N steps"},
+        {"--quiet", OPT_FLAG, &a.quiet, NULL, "no progress bar"},
+        {NULL, 0, NULL, NULL, NULL},
+    };
+    int rc = cli_parse("train", SYNOPSIS, opts, argc, argv, NULL, 0, NULL);
+    if (rc) return rc == 1 ? 0 : rc;
+    int adam = !strcmp(a.optimizer, "adam") || !strcmp(a.optimizer, "adamw");
+    if (a.lr < 0) a.lr = adam ? 1e-3 : 0.05;
+    if (a.weight_decay < 0) a.weight_decay = !strcmp(a.optimizer, "sgd") ? 5e-4 : !strcmp(a.optimizer, "adamw") ? 1e-2 : 0;
+    if (a.epochs < 1 || a.batch < 1 || a.lr <= 0 || a.log_every < 0 || a.max_steps < 0 || a.warmup < 0) {
+        cli_error("train: --epochs, --batch-size and --lr must be positive");
+        return 2;
+    }
+    nb_sched_opts sched;
+    if ((rc = parse_schedule(&a, &sched))) return rc;
+
+    nb_ctx *ctx = nb_ctx_new(&(nb_ctx_opts){.seed = (uint64_t)a.seed, .threads = (int)a.threads});
+    nb_dataset *train = NULL, *test = NULL;
+    nb_module *model = NULL;
+    nb_optim *opt = NULL;
+    nb_loader *loader = NULL;
+    FILE *log = NULL;
+    rc = 1;
+    if (!ctx) goto fail;
+    if (!(train = nb_fashion_mnist_new(a.data, 1)) || !(test = nb_fashion_mnist_new(a.data, 0))) goto fail;
+    int64_t chw[3];
+    nb_dataset_sample_shape(train, chw);
+    nb_model_opts mo = {.num_classes = nb_dataset_num_classes(train), .in_channels = (int)chw[0],
+                        .dropout = (float)a.dropout, .dropout_set = a.dropout >= 0};
+    if (!(model = nb_model_new(ctx, a.model, &mo))) goto fail;
+    if (a.init && nb_load_safetensors(model, a.init, 1)) goto fail;
+    if ((rc = make_optimizer(&a, model, &opt))) goto done;
+    rc = 1;
+    loader = nb_loader_new(ctx, train, &(nb_loader_opts){.batch_size = (int)a.batch, .shuffle = !a.no_shuffle,
+                                                          .seed = (uint64_t)a.seed});
+    if (!loader) goto fail;
+    if (a.log_json && !(log = fopen(a.log_json, "w"))) {
+        cli_error("train: cannot write %s", a.log_json);
+        goto done;
+    }
+    int nparams;
+    nb_tensor **params = nb_module_parameters(model, &nparams);
+    int64_t steps_per_epoch = nb_loader_num_batches(loader);
+    int64_t total_steps = steps_per_epoch * a.epochs;
+    if (a.max_steps && a.max_steps < total_steps) total_steps = a.max_steps;
+    progress bar;
+    progress_init(&bar, total_steps, (int)a.quiet);
+    double train_time = 0;
+    int64_t step = 0, images = 0;
+    nb_eval_result ev = {0};
+    float base_lr = (float)a.lr;
+    for (int epoch = 0; epoch < a.epochs && step < total_steps; epoch++) {
+        float lr = nb_sched_lr(&sched, base_lr, epoch);
+        for (int g = 0; g < nb_optim_num_groups(opt); g++) nb_optim_set_lr(opt, g, lr);
+        nb_module_train(model, 1);
+        nb_loader_start_epoch(loader, epoch);
+        double t0 = now_seconds(), loss_sum = 0;
+        int64_t correct = 0, seen = 0;
+        for (;;) {
+            if (step >= total_steps) break;
+            nb_ctx_reset(ctx);
+            nb_tensor *x, *y;
+            if (!nb_loader_next(loader, &x, &y)) break;
+            nb_optim_zero_grad(opt);
+            nb_tensor *z = nb_module_forward(model, x);
+            nb_tensor *loss = nb_cross_entropy(z, y, NULL);
+            if (loss && a.l1 > 0) loss = nb_add(loss, nb_l1_penalty(params, nparams, (float)a.l1));
+            if (loss && a.l2 > 0) loss = nb_add(loss, nb_l2_penalty(params, nparams, (float)a.l2));
+            if (!loss) {
+                cli_error("train: step %lld: %s", (long long)step + 1, nb_last_error());
+                goto done;
+            }
+            float lv = nb_tensor_item(loss);
+            if (!isfinite(lv)) {
+                cli_error("train: the loss is %s at step %lld (epoch %d); stopping without saving. "
+                          "Try a lower --lr or --clip-grad-norm.",
+                          isnan(lv) ? "NaN" : "infinite", (long long)step + 1, epoch + 1);
+                goto done;
+            }
+            if (nb_backward(loss)) goto fail;
+            if (a.clip_norm > 0) nb_clip_grad_norm(params, nparams, (float)a.clip_norm, 2.0f);
+            if (a.clip_value > 0) nb_clip_grad_value(params, nparams, (float)a.clip_value);
+            if (nb_optim_step(opt)) goto fail;
+            step++;
+            int64_t b = nb_tensor_numel(y);
+            seen += b;
+            loss_sum += lv * (double)b;
+            correct += nb_count_correct(z, y);
+            double el = now_seconds() - t0;
+            progress_update(&bar, step, epoch + 1, (int)a.epochs, loss_sum / (double)seen,
+                            el > 0 ? (double)seen / el : 0);
+            if (log && a.log_every && step % a.log_every == 0)
+                fprintf(log, "{\"step\":%lld,\"epoch\":%d,\"loss\":%.6g,\"lr\":%.6g}\n", (long long)step, epoch + 1,
+                        lv, lr);
+        }
+        double secs = now_seconds() - t0;
+        train_time += secs;
+        images += seen;
+        if (log || epoch + 1 == a.epochs || step >= total_steps) {
+            if (nb_evaluate(model, test, 1000, &ev)) goto fail;
+        }
+        if (log) {
+            fprintf(log,
+                    "{\"epoch\":%d,\"train_loss\":%.6g,\"train_acc\":%.6g,\"test_loss\":%.6g,\"test_acc\":%.6g,"
+                    "\"lr\":%.6g,\"images_per_s\":%.1f,\"seconds\":%.3f}\n",
+                    epoch + 1, seen ? loss_sum / (double)seen : 0, seen ? (double)correct / (double)seen : 0,
+                    ev.loss, ev.accuracy, lr, secs > 0 ? (double)seen / secs : 0, secs);
+            fflush(log);
+        }
+    }
+    progress_end(&bar);
+    if (a.save && nb_save_safetensors(model, a.save)) goto fail;
+    printf("test_acc=%.4f test_loss=%.4f train_seconds=%.1f images_per_s=%.0f\n", ev.accuracy, ev.loss, train_time,
+           train_time > 0 ? (double)images / train_time : 0);
+    rc = 0;
+    goto done;
+fail:
+    cli_error("train: %s", nb_last_error());
+    rc = 1;
+done:
+    if (log) fclose(log);
+    nb_loader_free(loader);
+    nb_optim_free(opt);
+    nb_module_free(model);
+    nb_dataset_free(test);
+    nb_dataset_free(train);
+    nb_ctx_free(ctx);
+    return rc;
+}
