@@ -1,0 +1,76 @@
+#!/usr/bin/python3
+"""Trajectory goldens for the mlp of ../shared/bench/torch_baseline.py.
+
+From one PyTorch-initialised mlp (seed 0), trains on the first Fashion-MNIST
+training batches in file order (batch 128, inputs /255) and records every
+step's loss:
+  sgd:   SGD(lr=0.05, momentum=0.9, weight_decay=5e-4), 50 steps
+  adamw: AdamW(lr=1e-3, weight_decay=1e-2) with clip_grad_norm_(max_norm=1.0), 50 steps
+Writes tests/goldens/traj_mlp.safetensors: the initial weights under their
+state_dict names and losses "loss.sgd", "loss.adamw" (F64), plus the final
+weight of layer 5 after each run.
+Run: /usr/bin/python3 tools/goldens/gen_trajectory.py
+"""
+import gzip
+import os
+import sys
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+sys.path.insert(0, os.path.dirname(__file__))
+import stio  # noqa: E402
+
+DATA = os.environ.get("NABLA_DATA", "/usr/share/datasets/fashion-mnist")
+
+
+def idx(name):
+    raw = gzip.open(os.path.join(DATA, name + ".gz")).read()
+    nd = raw[3]
+    dims = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(nd)]
+    return np.frombuffer(raw, np.uint8, offset=4 + 4 * nd).reshape(dims)
+
+
+torch.manual_seed(0)
+torch.set_num_threads(1)
+X = torch.tensor(idx("train-images-idx3-ubyte")[:50 * 128], dtype=torch.float32).div_(255).unsqueeze(1)
+Y = torch.tensor(idx("train-labels-idx1-ubyte")[:50 * 128], dtype=torch.long)
+
+
+def mlp():
+    return nn.Sequential(nn.Flatten(), nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 256), nn.ReLU(),
+                         nn.Linear(256, 10))
+
+
+init = mlp()
+state = {k: v.clone() for k, v in init.state_dict().items()}
+out = dict(state)
+lossf = nn.CrossEntropyLoss()
+
+for name in ["sgd", "adamw"]:
+    m = mlp()
+    m.load_state_dict(state)
+    if name == "sgd":
+        opt = torch.optim.SGD(m.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
+    else:
+        opt = torch.optim.AdamW(m.parameters(), lr=1e-3, weight_decay=1e-2)
+    losses, norms = [], []
+    for s in range(50):
+        x, y = X[s * 128:(s + 1) * 128], Y[s * 128:(s + 1) * 128]
+        opt.zero_grad()
+        loss = lossf(m(x), y)
+        loss.backward()
+        if name == "adamw":
+            norms.append(float(torch.nn.utils.clip_grad_norm_(m.parameters(), 1.0)))
+        opt.step()
+        losses.append(loss.item())
+    out["loss." + name] = np.array(losses, dtype=np.float64)
+    if norms:
+        out["norm." + name] = np.array(norms, dtype=np.float64)
+    out["final." + name + ".5.weight"] = m.state_dict()["5.weight"].clone()
+
+stio.save(os.path.join(os.path.dirname(__file__), "..", "..", "tests", "goldens", "traj_mlp.safetensors"), out,
+          {"generator": "tools/goldens/gen_trajectory.py", "torch": torch.__version__})
+print("losses sgd", out["loss.sgd"][:3], "...", out["loss.sgd"][-1])
+print("losses adamw", out["loss.adamw"][:3], "...", out["loss.adamw"][-1])
