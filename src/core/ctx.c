@@ -8,7 +8,36 @@
 #endif
 
 #ifdef NB_HAVE_OPENBLAS
+#include <pthread.h>
+#include <string.h>
 void openblas_set_num_threads(int);
+char *openblas_get_corename(void);
+/* Only in DYNAMIC_ARCH builds such as Debian's; weak so other builds link too. */
+void gotoblas_dynamic_init(void) __attribute__((weak));
+void gotoblas_dynamic_quit(void) __attribute__((weak));
+
+/* Debian's OpenBLAS 0.3.21 does not know recent AMD cores and picks its AVX2
+ * (Haswell/Zen) kernels on CPUs that have AVX-512; its SkylakeX kernels run
+ * sgemm about 1.8x faster there (BENCHMARKS.md). Switch once, before the first
+ * BLAS call, unless the user chose a core with OPENBLAS_CORETYPE or turned this
+ * off with NB_BLAS_NO_RETUNE=1. */
+static void blas_retune(void)
+{
+    if (!gotoblas_dynamic_init || !gotoblas_dynamic_quit || getenv("OPENBLAS_CORETYPE") ||
+        getenv("NB_BLAS_NO_RETUNE"))
+        return;
+    const char *core = openblas_get_corename();
+    if (!core || (strcmp(core, "Haswell") && strcmp(core, "Zen"))) return;
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bw") ||
+        !__builtin_cpu_supports("avx512dq") || !__builtin_cpu_supports("avx512vl"))
+        return;
+    setenv("OPENBLAS_CORETYPE", "SkylakeX", 1);
+    gotoblas_dynamic_quit();
+    gotoblas_dynamic_init();
+    unsetenv("OPENBLAS_CORETYPE");
+}
+static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
 #endif
 
 void nb__set_threads(int n)
@@ -24,6 +53,9 @@ void nb__set_threads(int n)
 nb_ctx *nb_ctx_new(const nb_ctx_opts *opts)
 {
     nb_ctx_opts o = opts ? *opts : (nb_ctx_opts){0};
+#ifdef NB_HAVE_OPENBLAS
+    pthread_once(&blas_once, blas_retune);
+#endif
     nb_ctx *c = calloc(1, sizeof *c);
     if (!c) {
         nb__fail(NB_ERR_MEM, "out of memory creating a context");
