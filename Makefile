@@ -47,6 +47,12 @@ $(B)/tests/%: tests/%.c tests/check.h $(B)/libnabla.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests -o $@ $< $(B)/libnabla.a $(LDFLAGS) $(LDLIBS)
 
+$(B)/bench/%: bench/%.c $(B)/libnabla.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(B)/libnabla.a $(LDFLAGS) $(LDLIBS)
+
+bench/%: $(B)/bench/% ;
+
 $(B)/examples/%: examples/%.c $(B)/libnabla.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(B)/libnabla.a $(LDFLAGS) $(LDLIBS)

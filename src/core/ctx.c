@@ -8,13 +8,11 @@
 #endif
 
 #ifdef NB_HAVE_OPENBLAS
+#include <dlfcn.h>
 #include <pthread.h>
 #include <string.h>
 void openblas_set_num_threads(int);
 char *openblas_get_corename(void);
-/* Only in DYNAMIC_ARCH builds such as Debian's; weak so other builds link too. */
-void gotoblas_dynamic_init(void) __attribute__((weak));
-void gotoblas_dynamic_quit(void) __attribute__((weak));
 
 /* Debian's OpenBLAS 0.3.21 does not know recent AMD cores and picks its AVX2
  * (Haswell/Zen) kernels on CPUs that have AVX-512; its SkylakeX kernels run
@@ -23,9 +21,10 @@ void gotoblas_dynamic_quit(void) __attribute__((weak));
  * off with NB_BLAS_NO_RETUNE=1. */
 static void blas_retune(void)
 {
-    if (!gotoblas_dynamic_init || !gotoblas_dynamic_quit || getenv("OPENBLAS_CORETYPE") ||
-        getenv("NB_BLAS_NO_RETUNE"))
-        return;
+    /* only DYNAMIC_ARCH builds such as Debian's have these; looked up so any build links */
+    void (*dyn_init)(void) = (void (*)(void))dlsym(RTLD_DEFAULT, "gotoblas_dynamic_init");
+    void (*dyn_quit)(void) = (void (*)(void))dlsym(RTLD_DEFAULT, "gotoblas_dynamic_quit");
+    if (!dyn_init || !dyn_quit || getenv("OPENBLAS_CORETYPE") || getenv("NB_BLAS_NO_RETUNE")) return;
     const char *core = openblas_get_corename();
     if (!core || (strcmp(core, "Haswell") && strcmp(core, "Zen"))) return;
     __builtin_cpu_init();
@@ -33,8 +32,8 @@ static void blas_retune(void)
         !__builtin_cpu_supports("avx512dq") || !__builtin_cpu_supports("avx512vl"))
         return;
     setenv("OPENBLAS_CORETYPE", "SkylakeX", 1);
-    gotoblas_dynamic_quit();
-    gotoblas_dynamic_init();
+    dyn_quit();
+    dyn_init();
     unsetenv("OPENBLAS_CORETYPE");
 }
 static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
