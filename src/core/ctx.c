@@ -8,35 +8,7 @@
 #endif
 
 #ifdef NB_HAVE_OPENBLAS
-#include <dlfcn.h>
-#include <pthread.h>
-#include <string.h>
 void openblas_set_num_threads(int);
-char *openblas_get_corename(void);
-
-/* Debian's OpenBLAS 0.3.21 does not know recent AMD cores and picks its AVX2
- * (Haswell/Zen) kernels on CPUs that have AVX-512; its SkylakeX kernels run
- * sgemm about 1.8x faster there (BENCHMARKS.md). Switch once, before the first
- * BLAS call, unless the user chose a core with OPENBLAS_CORETYPE or turned this
- * off with NB_BLAS_NO_RETUNE=1. */
-static void blas_retune(void)
-{
-    /* only DYNAMIC_ARCH builds such as Debian's have these; looked up so any build links */
-    void (*dyn_init)(void) = (void (*)(void))dlsym(RTLD_DEFAULT, "gotoblas_dynamic_init");
-    void (*dyn_quit)(void) = (void (*)(void))dlsym(RTLD_DEFAULT, "gotoblas_dynamic_quit");
-    if (!dyn_init || !dyn_quit || getenv("OPENBLAS_CORETYPE") || getenv("NB_BLAS_NO_RETUNE")) return;
-    const char *core = openblas_get_corename();
-    if (!core || (strcmp(core, "Haswell") && strcmp(core, "Zen"))) return;
-    __builtin_cpu_init();
-    if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bw") ||
-        !__builtin_cpu_supports("avx512dq") || !__builtin_cpu_supports("avx512vl"))
-        return;
-    setenv("OPENBLAS_CORETYPE", "SkylakeX", 1);
-    dyn_quit();
-    dyn_init();
-    unsetenv("OPENBLAS_CORETYPE");
-}
-static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
 #endif
 
 void nb__set_threads(int n)
@@ -52,9 +24,6 @@ void nb__set_threads(int n)
 nb_ctx *nb_ctx_new(const nb_ctx_opts *opts)
 {
     nb_ctx_opts o = opts ? *opts : (nb_ctx_opts){0};
-#ifdef NB_HAVE_OPENBLAS
-    pthread_once(&blas_once, blas_retune);
-#endif
     nb_ctx *c = calloc(1, sizeof *c);
     if (!c) {
         nb__fail(NB_ERR_MEM, "out of memory creating a context");
