@@ -92,8 +92,12 @@ nb_tensor *nb_linear(nb_tensor *x, nb_tensor *w, nb_tensor *b)
     float *y = nb__f(out);
     if (b)
         for (int64_t r = 0; r < R; r++) memcpy(y + r * NO, nb__f(b), (size_t)NO * sizeof(float));
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)R, (int)NO, (int)NI, 1.0f, nb__f(x), (int)NI, nb__f(w),
-                (int)NI, b ? 1.0f : 0.0f, y, (int)NO);
+    if (R == 1) /* one row (batch-1 inference): a matrix-vector product */
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)NO, (int)NI, 1.0f, nb__f(w), (int)NI, nb__f(x), 1,
+                    b ? 1.0f : 0.0f, y, 1);
+    else
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)R, (int)NO, (int)NI, 1.0f, nb__f(x), (int)NI,
+                    nb__f(w), (int)NI, b ? 1.0f : 0.0f, y, (int)NO);
     if (nb__needs_grad(x->ctx, x, w, b)) {
         nb_node *n = nb__record(out, linear_backward, x, w, b);
         if (!n) return NULL;
