@@ -388,7 +388,7 @@ int nb_safetensors_shape(const nb_safetensors *f, int i, int64_t shape[NB_MAX_DI
 nb_tensor *nb_safetensors_get(nb_safetensors *f, nb_ctx *ctx, const char *name);
 /* The __metadata__ value for key, or NULL. */
 const char *nb_safetensors_metadata(const nb_safetensors *f, const char *key);
-/* Write named tensors (F32 and I64 as stored), with optional metadata pairs
+/* Write named tensors (F32 and I64 as stored), with n_meta optional metadata pairs
  * meta[2k] = key, meta[2k+1] = value; atomic (temp file, fsync, rename). */
 nb_status nb_safetensors_write(const char *path, const nb_named_tensor *ts, int n,
                                const char *const *meta, int n_meta);
