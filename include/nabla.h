@@ -430,7 +430,8 @@ nb_loader *nb_loader_new(nb_ctx *ctx, nb_dataset *d, const nb_loader_opts *o);
 void nb_loader_free(nb_loader *l);
 /* Start an epoch (reshuffles with (seed, epoch)). */
 void nb_loader_start_epoch(nb_loader *l, int epoch);
-/* The next batch as arena tensors x (B,C,H,W) in [0,1] and y (B) I64; 0 at the end. */
+/* The next batch as arena tensors x (B,C,H,W) in [0,1] and y (B) I64; 0 at the end of
+ * the epoch (or on an error, with a message; then *x and *y are NULL). */
 int nb_loader_next(nb_loader *l, nb_tensor **x, nb_tensor **y);
 int64_t nb_loader_num_batches(const nb_loader *l);
 

@@ -170,6 +170,37 @@ nb_status nb__atomic_write(nb_atomic_file *af, const void *p, size_t n);
 nb_status nb__atomic_commit(nb_atomic_file *af); /* always releases af */
 void nb__atomic_abort(nb_atomic_file *af);       /* removes the temp file */
 
+/* ---- datasets (src/data) ----
+ * A dataset is a table of samples (C, H, W) floats with an integer label. Each
+ * kind (IDX, later CIFAR-10, image folders, transformed views) fills a vtable;
+ * src/data/dataset.c dispatches the public nb_dataset_* calls. get must be
+ * safe to call from several threads at once for different samples: random
+ * transforms draw only from the rng passed in. */
+typedef struct nb_dataset_vtable {
+    const char *kind;
+    /* Sample i into out (C*H*W floats) and *label. */
+    nb_status (*get)(nb_dataset *d, int64_t i, float *out, int64_t *label, nb_rng *rng);
+    /* Optional fast path: samples idx[0..n) into out (n, C, H, W) and labels (n). */
+    nb_status (*get_batch)(nb_dataset *d, const int64_t *idx, int64_t n, float *out, int64_t *labels,
+                           nb_rng *rng);
+    void (*free)(nb_dataset *d); /* frees impl */
+} nb_dataset_vtable;
+
+struct nb_dataset {
+    const nb_dataset_vtable *vt;
+    int64_t len;
+    int64_t chw[3];
+    int num_classes;
+    const char *const *class_names; /* num_classes names or NULL; static or owned by impl */
+    void *impl;
+};
+
+/* A dataset with the given vtable and impl (freed with it); NULL on OOM. */
+nb_dataset *nb__dataset_new(const nb_dataset_vtable *vt, void *impl);
+/* Fill n samples idx[0..n) into caller-given buffers (what loader workers call). */
+nb_status nb__dataset_get_batch(nb_dataset *d, const int64_t *idx, int64_t n, float *out, int64_t *labels,
+                                nb_rng *rng);
+
 /* ---- threads ---- */
 void nb__set_threads(int n);
 
