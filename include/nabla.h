@@ -400,6 +400,14 @@ nb_status nb_save_safetensors(nb_module *m, const char *path);
 nb_status nb_load_safetensors(nb_module *m, const char *path, int strict);
 
 /* ------------------------------------------------------------------------ */
+/* NumPy .npy                                                                */
+/* ------------------------------------------------------------------------ */
+
+/* Write t as a NumPy .npy file (format 1.0: '<f4' for F32, '<i8' for I64, C order),
+ * readable with numpy.load; atomic like nb_safetensors_write. */
+nb_status nb_save_npy(const char *path, nb_tensor *t);
+
+/* ------------------------------------------------------------------------ */
 /* Data                                                                      */
 /* ------------------------------------------------------------------------ */
 
