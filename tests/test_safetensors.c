@@ -91,6 +91,8 @@ static void test_malformed(void)
     bad("invalid JSON: lone surrogate", "{\"\\ud800\":{}}", -1, 0, "invalid JSON|surrogate");
     bad("invalid JSON: leading zero", "{\"a\":{\"dtype\":\"F32\",\"shape\":[01],\"data_offsets\":[0,4]}}", -1, 4,
         "invalid JSON|leading zero");
+    bad("invalid JSON: not UTF-8", "{\"caf\xe9\":{}}", -1, 0, "invalid JSON|byte 5|UTF-8");
+    bad("invalid JSON: UTF-8 encoded surrogate", "{\"\xed\xa0\x80\":{}}", -1, 0, "invalid JSON|UTF-8");
     bad("unknown dtype", "{\"w\":{\"dtype\":\"Q4\",\"shape\":[2],\"data_offsets\":[0,4]}}", -1, 4, "dtype|Q4|'w'");
     bad("dtype not a string", "{\"w\":{\"dtype\":4,\"shape\":[1],\"data_offsets\":[0,4]}}", -1, 4, "dtype|'w'");
     bad("negative shape", "{\"w\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,4]}}", -1, 4, "shape|non-negative");
@@ -150,6 +152,65 @@ static void test_malformed(void)
         nb_ctx_free(ctx);
         nb_safetensors_close(f);
     }
+}
+
+/* Every truncation and 3000 random byte edits of a valid file: open never
+ * crashes or reads out of bounds (run under ASan), and a rejection always
+ * names the file. */
+static void test_fuzz(void)
+{
+    const char *json = "{\"__metadata__\":{\"k\\u00e9\":\"v\"},\"a\":{\"dtype\":\"F16\",\"shape\":[2,1],"
+                       "\"data_offsets\":[0,4]},\"b\":{\"dtype\":\"I64\",\"shape\":[],\"data_offsets\":[4,12]}}";
+    const char *path = tmp_path("fuzz.safetensors");
+    write_raw(path, json, -1, 12);
+    unsigned char orig[512];
+    FILE *fp = fopen(path, "rb");
+    size_t n = fread(orig, 1, sizeof orig, fp);
+    fclose(fp);
+    nb_safetensors *f = nb_safetensors_open(path);
+    int base_ok = f && nb_safetensors_count(f) == 2;
+    nb_safetensors_close(f);
+    int opened = 0, named = 1;
+    for (size_t len = 0; len < n; len++) {
+        fp = fopen(path, "wb");
+        fwrite(orig, 1, len, fp);
+        fclose(fp);
+        f = nb_safetensors_open(path);
+        opened += f != NULL;
+        if (!f && !strstr(nb_last_error(), path)) named = 0;
+        nb_safetensors_close(f);
+    }
+    CHECK("fuzz: every truncation of a valid file is rejected with the path", base_ok && opened == 0 && named,
+          "base %d, %d truncations opened", base_ok, opened);
+    nb_rng r;
+    nb_rng_seed(&r, 7);
+    nb_ctx *ctx = nb_ctx_new(NULL);
+    int rejected = 0;
+    named = 1;
+    for (int it = 0; it < 3000; it++) {
+        unsigned char m[512];
+        memcpy(m, orig, n);
+        int edits = 1 + (int)nb_rng_below(&r, 3);
+        for (int e = 0; e < edits; e++) {
+            size_t at = 8 + nb_rng_below(&r, n - 8);
+            static const char pool[] = "{}[]\":,0123456789-.eE \\ux\x80\xff";
+            m[at] = nb_rng_below(&r, 2) ? (unsigned char)pool[nb_rng_below(&r, sizeof pool - 1)]
+                                        : (unsigned char)nb_rng_below(&r, 256);
+        }
+        fp = fopen(path, "wb");
+        fwrite(m, 1, n, fp);
+        fclose(fp);
+        f = nb_safetensors_open(path);
+        if (!f) {
+            rejected++;
+            if (!strstr(nb_last_error(), path)) named = 0;
+        }
+        for (int i = 0; f && i < nb_safetensors_count(f); i++) nb_tensor_free(nb_safetensors_get(f, ctx, nb_safetensors_name(f, i)));
+        nb_safetensors_close(f);
+    }
+    nb_ctx_free(ctx);
+    CHECK("fuzz: 3000 mutated headers never crash; rejections name the file", named && rejected > 1000,
+          "%d rejected", rejected);
 }
 
 static int file_equals(const char *path, const void *want, size_t n)
@@ -478,6 +539,7 @@ int main(void)
     mkdir(g_dir, 0755);
     nb_ctx *ctx = nb_ctx_new(NULL);
     test_malformed();
+    test_fuzz();
     test_round_trip(ctx);
     test_atomic(ctx);
     test_dtypes(ctx);

@@ -169,6 +169,38 @@ static int jerr(json *j, const char *what)
     return -1;
 }
 
+/* Offset of the first byte that is not well-formed UTF-8 (RFC 3629: no
+ * overlong forms, no surrogates, nothing above U+10FFFF), or -1. */
+static long long bad_utf8(const unsigned char *s, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        unsigned c = s[i];
+        size_t len;
+        unsigned lo = 0x80, hi = 0xbf; /* allowed range of the second byte */
+        if (c < 0x80) {
+            i++;
+            continue;
+        } else if (c >= 0xc2 && c <= 0xdf) {
+            len = 2;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            len = 3;
+            if (c == 0xe0) lo = 0xa0;
+            if (c == 0xed) hi = 0x9f;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            len = 4;
+            if (c == 0xf0) lo = 0x90;
+            if (c == 0xf4) hi = 0x8f;
+        } else {
+            return (long long)i;
+        }
+        if (n - i < len || s[i + 1] < lo || s[i + 1] > hi) return (long long)i;
+        for (size_t k = 2; k < len; k++)
+            if ((s[i + k] & 0xc0) != 0x80) return (long long)i;
+        i += len;
+    }
+    return -1;
+}
+
 /* Report a rule of the format that the (valid) JSON breaks. */
 static int jrule(json *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int jrule(json *j, const char *fmt, ...)
@@ -790,6 +822,11 @@ static nb_safetensors *st_open(const char *path, nb_status *code)
     }
     f->data_start = 8 + hlen;
     f->data_len = size - 8 - hlen;
+    long long bad = bad_utf8((const unsigned char *)hdr, hlen);
+    if (bad >= 0) {
+        nb__fail(NB_ERR_FORMAT, "%s: invalid JSON in the safetensors header at byte %lld: not valid UTF-8", path, bad);
+        goto fail;
+    }
     json j = {.s = hdr, .n = hlen, .pos = 0, .path = path};
     if (parse_header(&j, f)) goto fail;
     nb_status st = check_entries(f);
