@@ -127,6 +127,8 @@ static void test_malformed(void)
     bad("byte count overflow", "{\"w\":{\"dtype\":\"F64\",\"shape\":[4294967296,4294967296],\"data_offsets\":[0,8]}}", -1,
         8, "'w'|needs more than");
     bad("metadata value not a string", "{\"__metadata__\":{\"k\":1}}", -1, 0, "__metadata__|'k'|string");
+    bad("duplicate __metadata__ key", "{\"__metadata__\":{\"k\":\"1\",\"j\":\"2\",\"k\":\"3\"}}", -1, 0,
+        "duplicate __metadata__ key 'k'");
     bad("duplicate __metadata__", "{\"__metadata__\":{},\"__metadata__\":{}}", -1, 0, "duplicate|__metadata__");
 
     /* a valid header with the freedoms JSON gives: escapes, whitespace, unknown members */

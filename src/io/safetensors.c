@@ -500,12 +500,6 @@ static int parse_metadata(json *j, nb_safetensors *f)
             free(key);
             return -1;
         }
-        for (int i = 0; i < f->n_meta; i += 2)
-            if (!strcmp(f->meta[i], key)) {
-                jrule(j, "duplicate __metadata__ key '%.200s'", key);
-                free(key), free(val);
-                return -1;
-            }
         if (add_meta(f, key, val)) {
             free(key), free(val);
             return jrule(j, "out of memory reading the header");
@@ -659,8 +653,28 @@ static int cmp_offset(const void *a, const void *b)
     return 0;
 }
 
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* Duplicate __metadata__ keys, found by sorting (a hostile header may hold millions). */
+static nb_status check_meta(const nb_safetensors *f)
+{
+    int n = f->n_meta / 2;
+    if (n < 2) return NB_OK;
+    char **keys = malloc((size_t)n * sizeof *keys);
+    if (!keys) return nb__fail(NB_ERR_MEM, "%s: out of memory", f->path);
+    for (int i = 0; i < n; i++) keys[i] = f->meta[2 * i];
+    qsort(keys, (size_t)n, sizeof *keys, cmp_str);
+    nb_status st = NB_OK;
+    for (int i = 1; i < n && !st; i++)
+        if (!strcmp(keys[i], keys[i - 1]))
+            st = nb__fail(NB_ERR_FORMAT, "%s: duplicate __metadata__ key '%.200s'", f->path, keys[i]);
+    free(keys);
+    return st;
+}
+
 static nb_status check_entries(nb_safetensors *f)
 {
+    if (check_meta(f)) return NB_ERR_FORMAT;
     const char *path = f->path;
     for (int i = 0; i < f->n; i++) {
         st_entry *e = &f->e[i];
