@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static _Thread_local char g_msg[1024];
+static _Thread_local char g_msg[4096];
 
 const char *nb_last_error(void) { return g_msg; }
 
@@ -21,12 +21,12 @@ nb_status nb__fail(nb_status code, const char *fmt, ...)
 
 void nb__error_prefix(const char *fmt, ...)
 {
-    char head[512], old[1024];
+    char head[512], old[4096];
     old[0] = 0;
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(head, sizeof head, fmt, ap);
     va_end(ap);
     memcpy(old, g_msg, sizeof old);
-    snprintf(g_msg, sizeof g_msg, "%.500s: %.500s", head, old);
+    snprintf(g_msg, sizeof g_msg, "%.500s: %.3500s", head, old);
 }
