@@ -16,7 +16,7 @@ OPT     := -O3 -march=native -g
 endif
 WARN    := -Wall -Wextra -Wno-unused-parameter -Wshadow -Wstrict-prototypes
 CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -fopenmp -fPIC -Iinclude -Isrc/core -DNB_HAVE_OPENBLAS
-LDLIBS  += -lopenblas -lz -lm -lpthread
+LDLIBS  += -lopenblas -lz -lm -lpthread -lstb
 LDFLAGS += -fopenmp $(SANFLAGS)
 
 LIB_SRC  := $(sort $(wildcard src/*/*.c))

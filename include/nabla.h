@@ -426,20 +426,45 @@ int nb_dataset_num_classes(const nb_dataset *d);
 /* Class names or NULL. */
 const char *nb_dataset_class_name(const nb_dataset *d, int c);
 
+/* CIFAR-10, binary version, in dir (or dir/cifar-10-batches-bin): train != 0 reads
+ * data_batch_1..5.bin (50,000 images), else test_batch.bin (10,000); samples (3, 32, 32).
+ * Each file must be exactly 30,730,000 bytes with labels 0-9. Not packaged in Debian:
+ * download https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz and `tar xzf` it. */
+nb_dataset *nb_cifar10_new(const char *dir, int train);
+
+typedef struct nb_transform nb_transform; /* an image transform pipeline (src/augment) */
+
+typedef struct {
+    int channels;            /* 0: the first image's; 1, 2, 3 or 4: convert every image */
+    int64_t height, width;   /* 0, 0: the first image's size; else every image's size */
+} nb_image_folder_opts;
+/* torchvision's ImageFolder: root/CLASS/...(.png|.jpg|.jpeg|.bmp|.ppm|.pgm), classes
+ * sorted by name (label = rank), files in torchvision's order; decoded (stb_image) when a
+ * sample is read. An image whose shape differs from the dataset's is an error naming
+ * the file. */
+nb_dataset *nb_image_folder_new(const char *root, const nb_image_folder_opts *o);
+/* The file of sample i of an image folder (NULL for other datasets). */
+const char *nb_image_folder_path(const nb_dataset *d, int64_t i);
+
 typedef struct nb_loader nb_loader;
 typedef struct {
     int batch_size;     /* 0 -> 1 */
     int shuffle;
     int drop_last;
-    uint64_t seed;      /* shuffling seed */
+    uint64_t seed;      /* shuffling and augmentation seed */
+    int workers;        /* threads loading batches ahead (0: in the calling thread) */
+    int prefetch;       /* batch slots filled ahead, 0 -> 2 x workers */
 } nb_loader_opts;
 
 nb_loader *nb_loader_new(nb_ctx *ctx, nb_dataset *d, const nb_loader_opts *o);
-void nb_loader_free(nb_loader *l);
-/* Start an epoch (reshuffles with (seed, epoch)). */
+void nb_loader_free(nb_loader *l); /* stops its workers, also mid-epoch */
+/* Start an epoch (reshuffles with (seed, epoch)). Sample i of epoch e draws its random
+ * transforms from a stream of (seed, e, i) only, so batches are bit-identical for any
+ * number of workers. Calling it mid-epoch drops what was prefetched. */
 void nb_loader_start_epoch(nb_loader *l, int epoch);
 /* The next batch as arena tensors x (B,C,H,W) in [0,1] and y (B) I64; 0 at the end of
- * the epoch (or on an error, with a message; then *x and *y are NULL). */
+ * the epoch (or on an error, with a message; then *x and *y are NULL). An error in a
+ * worker (a corrupt file) comes out here, in batch order. */
 int nb_loader_next(nb_loader *l, nb_tensor **x, nb_tensor **y);
 int64_t nb_loader_num_batches(const nb_loader *l);
 

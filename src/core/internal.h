@@ -172,17 +172,18 @@ void nb__atomic_abort(nb_atomic_file *af);       /* removes the temp file */
 
 /* ---- datasets (src/data) ----
  * A dataset is a table of samples (C, H, W) floats with an integer label. Each
- * kind (IDX, later CIFAR-10, image folders, transformed views) fills a vtable;
- * src/data/dataset.c dispatches the public nb_dataset_* calls. get must be
- * safe to call from several threads at once for different samples: random
- * transforms draw only from the rng passed in. */
+ * kind (IDX, CIFAR-10, image folders) fills a vtable; src/data/dataset.c
+ * dispatches the public nb_dataset_* calls. get must be safe to call from
+ * several threads at once for different samples: random transforms draw only
+ * from the rng passed in, which is the sample's own stream (nb__sample_rng). */
 typedef struct nb_dataset_vtable {
     const char *kind;
-    /* Sample i into out (C*H*W floats) and *label. */
+    /* Sample i into out (C*H*W floats) and *label; rng may be NULL for kinds that
+     * draw no random numbers. */
     nb_status (*get)(nb_dataset *d, int64_t i, float *out, int64_t *label, nb_rng *rng);
-    /* Optional fast path: samples idx[0..n) into out (n, C, H, W) and labels (n). */
-    nb_status (*get_batch)(nb_dataset *d, const int64_t *idx, int64_t n, float *out, int64_t *labels,
-                           nb_rng *rng);
+    /* Optional fast path for kinds that draw no random numbers: samples idx[0..n)
+     * into out (n, C, H, W) and labels (n). */
+    nb_status (*get_batch)(nb_dataset *d, const int64_t *idx, int64_t n, float *out, int64_t *labels);
     void (*free)(nb_dataset *d); /* frees impl */
 } nb_dataset_vtable;
 
@@ -197,9 +198,13 @@ struct nb_dataset {
 
 /* A dataset with the given vtable and impl (freed with it); NULL on OOM. */
 nb_dataset *nb__dataset_new(const nb_dataset_vtable *vt, void *impl);
-/* Fill n samples idx[0..n) into caller-given buffers (what loader workers call). */
+/* The random stream of sample i under key (the loader's key is a hash of (seed,
+ * epoch)): the same on any thread, whichever batch or worker the sample is in. */
+void nb__sample_rng(nb_rng *r, uint64_t key, int64_t i);
+/* Fill n samples idx[0..n) into caller-given buffers, sample idx[k] with the
+ * stream nb__sample_rng(key, idx[k]) (what loader workers call). */
 nb_status nb__dataset_get_batch(nb_dataset *d, const int64_t *idx, int64_t n, float *out, int64_t *labels,
-                                nb_rng *rng);
+                                uint64_t key);
 
 /* ---- threads ---- */
 void nb__set_threads(int n);

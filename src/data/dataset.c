@@ -38,17 +38,24 @@ const char *nb_dataset_class_name(const nb_dataset *d, int c)
     return d->class_names[c];
 }
 
+void nb__sample_rng(nb_rng *r, uint64_t key, int64_t i)
+{
+    nb_rng_seed(r, nb__mix64(key ^ nb__mix64((uint64_t)i + 0x632be59bd9b4e019ULL)));
+}
+
 nb_status nb__dataset_get_batch(nb_dataset *d, const int64_t *idx, int64_t n, float *out, int64_t *labels,
-                                nb_rng *rng)
+                                uint64_t key)
 {
     for (int64_t k = 0; k < n; k++)
         if (idx[k] < 0 || idx[k] >= d->len)
             return nb__fail(NB_ERR_ARG, "dataset index %lld is out of range [0, %lld)", (long long)idx[k],
                             (long long)d->len);
-    if (d->vt->get_batch) return d->vt->get_batch(d, idx, n, out, labels, rng);
+    if (d->vt->get_batch) return d->vt->get_batch(d, idx, n, out, labels);
     int64_t per = d->chw[0] * d->chw[1] * d->chw[2];
     for (int64_t k = 0; k < n; k++) {
-        nb_status st = d->vt->get(d, idx[k], out + k * per, labels + k, rng);
+        nb_rng r;
+        nb__sample_rng(&r, key, idx[k]);
+        nb_status st = d->vt->get(d, idx[k], out + k * per, labels + k, &r);
         if (st) return st;
     }
     return NB_OK;

@@ -190,8 +190,7 @@ static nb_status idx_get(nb_dataset *d, int64_t i, float *out, int64_t *label, n
 }
 
 /* out: (n, 1, H, W) */
-static nb_status idx_get_batch(nb_dataset *d, const int64_t *idx, int64_t n, float *out, int64_t *labels,
-                               nb_rng *rng)
+static nb_status idx_get_batch(nb_dataset *d, const int64_t *idx, int64_t n, float *out, int64_t *labels)
 {
     const idx_impl *p = d->impl;
     for (int64_t b = 0; b < n; b++) {

@@ -6,28 +6,159 @@
  * Batches are arena tensors x (B, C, H, W) F32 and y (B) I64 on the loader's
  * context; the caller's nb_ctx_reset at each step releases them.
  *
- * Filling a batch is split from handing it out (fill_batch writes into
- * caller-given buffers with its own generator) so that worker threads can later
- * fill batches ahead of time without changing what the batches contain. */
+ * Randomness: sample i of epoch e draws its random transforms from its own
+ * stream nb__sample_rng(key(seed, e), i), and batch b's batch-level choices
+ * from a stream of (seed, e, b); nothing depends on which thread fills what or
+ * when, so 0, 1, 2 or 4 workers give bit-identical batches.
+ *
+ * Workers: with opts.workers = N > 0, N threads fill batches ahead of the
+ * caller into a ring of `prefetch` preallocated slots (default 2N). Batch b
+ * goes to slot b % prefetch; a worker claims the next unfilled batch only
+ * while it is fewer than `prefetch` batches ahead of the caller, so a slot is
+ * never refilled before the caller has copied it out. The caller takes batches
+ * in order, copying the slot into arena tensors (the slot is free again at
+ * once). A worker's error travels in its slot: the caller's nb_loader_next
+ * returns 0 with the worker's message when it reaches that batch.
+ *
+ * Locking: one mutex guards the counters and the slots' ready flags; `work`
+ * wakes workers (a slot freed, an epoch started, quit), `done` wakes the
+ * caller (a slot filled, a worker went idle). perm and the epoch key change
+ * only in nb_loader_start_epoch, under the mutex, after every worker is idle. */
 #include "internal.h"
 
+#include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
+
+#define MAX_WORKERS 64
+#define ERR_LEN 4096
+
+typedef struct {
+    float *x;     /* (B, C, H, W) */
+    int64_t *y;   /* (B) */
+    int64_t batch; /* which batch of the epoch it holds, when ready */
+    int64_t n;     /* samples in it */
+    int ready;
+    nb_status st;
+    char err[ERR_LEN];
+} slot;
+
+typedef struct {
+    nb_loader *l;
+    pthread_t tid;
+} worker;
 
 struct nb_loader {
     nb_ctx *ctx;
     nb_dataset *d;
     nb_loader_opts o;
-    int64_t *perm; /* this epoch's order */
-    int64_t pos;   /* next position in perm */
-    int64_t batch; /* batches handed out this epoch */
+    int64_t chw[3], per; /* shape of a sample in a batch, C*H*W */
+    int64_t *perm;       /* this epoch's order */
     int epoch;
+    uint64_t key;        /* this epoch's per-sample stream key */
+    int64_t nbatches;    /* batches in an epoch */
+    int64_t taken;       /* batches handed out this epoch */
+    int failed;          /* an error ended this epoch */
+    /* workers (nworkers == 0: the caller fills batches itself) */
+    int nworkers, nslots;
+    worker *workers;
+    slot *slots;
+    pthread_mutex_t mu;
+    pthread_cond_t work, done;
+    int sync_ok;        /* mu and the conds are initialised */
+    int64_t next_fill;  /* next batch a worker will claim */
+    int busy;           /* workers filling a batch */
+    int paused, quit;
 };
 
 /* A generator for (seed, epoch, stream); stream 0 shuffles, stream b+1 is batch b's
- * random transforms. */
+ * batch-level random choices. */
 static void derive_rng(nb_rng *r, uint64_t seed, int epoch, uint64_t stream)
 {
     nb_rng_seed(r, nb__mix64(nb__mix64(seed) ^ nb__mix64((uint64_t)(uint32_t)epoch + 0x5851f42d4c957f2dULL * stream)));
+}
+
+static uint64_t epoch_key(uint64_t seed, int epoch)
+{
+    return nb__mix64(nb__mix64(seed ^ 0xd1b54a32d192ed03ULL) + (uint64_t)(uint32_t)epoch);
+}
+
+/* ------------------------------------------------------------------------ */
+/* filling a batch (any thread; reads only what is fixed during an epoch)    */
+/* ------------------------------------------------------------------------ */
+
+/* Batch b of the epoch into x (n, C, H, W) and y (n); *n is its size. */
+static nb_status fill(const nb_loader *l, int64_t b, float *x, int64_t *y, int64_t *n)
+{
+    int64_t len = nb_dataset_len(l->d), start = b * l->o.batch_size;
+    *n = len - start < l->o.batch_size ? len - start : l->o.batch_size;
+    return nb__dataset_get_batch(l->d, l->perm + start, *n, x, y, l->key);
+}
+
+static void *worker_main(void *arg)
+{
+    worker *w = arg;
+    nb_loader *l = w->l;
+    pthread_mutex_lock(&l->mu);
+    for (;;) {
+        while (!l->quit && (l->paused || l->next_fill >= l->nbatches || l->next_fill >= l->taken + l->nslots))
+            pthread_cond_wait(&l->work, &l->mu);
+        if (l->quit) break;
+        int64_t b = l->next_fill++;
+        slot *s = &l->slots[b % l->nslots];
+        l->busy++;
+        pthread_mutex_unlock(&l->mu);
+
+        int64_t n = 0;
+        nb_status st = fill(l, b, s->x, s->y, &n);
+        if (st) snprintf(s->err, sizeof s->err, "%s", nb_last_error());
+
+        pthread_mutex_lock(&l->mu);
+        s->st = st;
+        s->n = n;
+        s->batch = b;
+        s->ready = 1;
+        if (st) l->next_fill = l->nbatches; /* the epoch ends at this batch */
+        l->busy--;
+        pthread_cond_broadcast(&l->done);
+    }
+    pthread_mutex_unlock(&l->mu);
+    return NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* the loader                                                                */
+/* ------------------------------------------------------------------------ */
+
+static void stop_workers(nb_loader *l)
+{
+    if (!l->workers) return;
+    pthread_mutex_lock(&l->mu);
+    l->quit = 1;
+    pthread_cond_broadcast(&l->work);
+    pthread_mutex_unlock(&l->mu);
+    for (int i = 0; i < l->nworkers; i++)
+        if (l->workers[i].l) pthread_join(l->workers[i].tid, NULL);
+}
+
+void nb_loader_free(nb_loader *l)
+{
+    if (!l) return;
+    stop_workers(l);
+    if (l->slots)
+        for (int i = 0; i < l->nslots; i++) {
+            free(l->slots[i].x);
+            free(l->slots[i].y);
+        }
+    free(l->slots);
+    free(l->workers);
+    if (l->sync_ok) {
+        pthread_mutex_destroy(&l->mu);
+        pthread_cond_destroy(&l->work);
+        pthread_cond_destroy(&l->done);
+    }
+    free(l->perm);
+    free(l);
 }
 
 nb_loader *nb_loader_new(nb_ctx *ctx, nb_dataset *d, const nb_loader_opts *o)
@@ -41,30 +172,65 @@ nb_loader *nb_loader_new(nb_ctx *ctx, nb_dataset *d, const nb_loader_opts *o)
         nb__fail(NB_ERR_ARG, "nb_loader_new: batch_size %d must be positive", opts.batch_size);
         return NULL;
     }
+    if (opts.workers < 0 || opts.workers > MAX_WORKERS || opts.prefetch < 0) {
+        nb__fail(NB_ERR_ARG, "nb_loader_new: workers %d must be 0 to %d and prefetch %d not negative", opts.workers,
+                 MAX_WORKERS, opts.prefetch);
+        return NULL;
+    }
     if (!opts.batch_size) opts.batch_size = 1;
     nb_loader *l = calloc(1, sizeof *l);
     int64_t n = nb_dataset_len(d);
-    if (l) l->perm = malloc((size_t)(n ? n : 1) * sizeof *l->perm);
-    if (!l || !l->perm) {
+    if (!l || !(l->perm = malloc((size_t)(n ? n : 1) * sizeof *l->perm))) {
         free(l);
         nb__fail(NB_ERR_MEM, "out of memory creating a loader");
         return NULL;
     }
     l->ctx = ctx, l->d = d, l->o = opts;
+    nb_dataset_sample_shape(d, l->chw);
+    l->per = l->chw[0] * l->chw[1] * l->chw[2];
+    l->epoch = -1;
+    if (opts.workers > 0) {
+        l->nworkers = opts.workers;
+        l->nslots = opts.prefetch > 0 ? opts.prefetch : 2 * opts.workers;
+        int64_t bmax = opts.batch_size < n ? opts.batch_size : n; /* the largest batch */
+        size_t bx = (size_t)(bmax * l->per) * sizeof(float), by = (size_t)bmax * sizeof(int64_t);
+        if (pthread_mutex_init(&l->mu, NULL)) goto oom;
+        if (pthread_cond_init(&l->work, NULL)) {
+            pthread_mutex_destroy(&l->mu);
+            goto oom;
+        }
+        if (pthread_cond_init(&l->done, NULL)) {
+            pthread_cond_destroy(&l->work);
+            pthread_mutex_destroy(&l->mu);
+            goto oom;
+        }
+        l->sync_ok = 1;
+        if (!(l->slots = calloc((size_t)l->nslots, sizeof *l->slots))) goto oom;
+        for (int i = 0; i < l->nslots; i++)
+            if (!(l->slots[i].x = malloc(bx ? bx : 1)) || !(l->slots[i].y = malloc(by ? by : 1))) goto oom;
+        if (!(l->workers = calloc((size_t)l->nworkers, sizeof *l->workers))) goto oom;
+        l->paused = 1; /* until the first epoch is set up */
+        for (int i = 0; i < l->nworkers; i++) {
+            l->workers[i].l = l;
+            if (pthread_create(&l->workers[i].tid, NULL, worker_main, &l->workers[i])) {
+                l->workers[i].l = NULL;
+                nb_loader_free(l);
+                nb__fail(NB_ERR_MEM, "nb_loader_new: cannot start worker thread %d of %d", i + 1, opts.workers);
+                return NULL;
+            }
+        }
+    }
     nb_loader_start_epoch(l, 0);
     return l;
+oom:
+    nb_loader_free(l);
+    nb__fail(NB_ERR_MEM, "out of memory creating a loader with %d workers", opts.workers);
+    return NULL;
 }
 
-void nb_loader_free(nb_loader *l)
+/* The order and key of an epoch, and its batch count. */
+static void setup_epoch(nb_loader *l, int epoch)
 {
-    if (!l) return;
-    free(l->perm);
-    free(l);
-}
-
-void nb_loader_start_epoch(nb_loader *l, int epoch)
-{
-    if (!l) return;
     int64_t n = nb_dataset_len(l->d);
     for (int64_t i = 0; i < n; i++) l->perm[i] = i;
     if (l->o.shuffle) {
@@ -78,8 +244,33 @@ void nb_loader_start_epoch(nb_loader *l, int epoch)
         }
     }
     l->epoch = epoch;
-    l->pos = 0;
-    l->batch = 0;
+    l->key = epoch_key(l->o.seed, epoch);
+    l->nbatches = nb_loader_num_batches(l);
+    l->taken = 0;
+    l->failed = 0;
+}
+
+void nb_loader_start_epoch(nb_loader *l, int epoch)
+{
+    if (!l) return;
+    if (!l->nworkers) {
+        setup_epoch(l, epoch);
+        return;
+    }
+    pthread_mutex_lock(&l->mu);
+    /* the same epoch not yet begun: what the workers prefetched stays valid */
+    if (epoch == l->epoch && l->taken == 0 && !l->failed && !l->paused) {
+        pthread_mutex_unlock(&l->mu);
+        return;
+    }
+    l->paused = 1;
+    while (l->busy) pthread_cond_wait(&l->done, &l->mu);
+    setup_epoch(l, epoch);
+    for (int i = 0; i < l->nslots; i++) l->slots[i].ready = 0;
+    l->next_fill = 0;
+    l->paused = 0;
+    pthread_cond_broadcast(&l->work);
+    pthread_mutex_unlock(&l->mu);
 }
 
 int64_t nb_loader_num_batches(const nb_loader *l)
@@ -87,14 +278,6 @@ int64_t nb_loader_num_batches(const nb_loader *l)
     if (!l) return 0;
     int64_t n = nb_dataset_len(l->d), b = l->o.batch_size;
     return l->o.drop_last ? n / b : (n + b - 1) / b;
-}
-
-/* Samples perm[start .. start+n) of the epoch into x (n, C, H, W) and y (n). */
-static nb_status fill_batch(const nb_loader *l, int64_t batch, int64_t start, int64_t n, float *x, int64_t *y)
-{
-    nb_rng r;
-    derive_rng(&r, l->o.seed, l->epoch, (uint64_t)batch + 1);
-    return nb__dataset_get_batch(l->d, l->perm + start, n, x, y, &r);
 }
 
 int nb_loader_next(nb_loader *l, nb_tensor **x, nb_tensor **y)
@@ -105,20 +288,41 @@ int nb_loader_next(nb_loader *l, nb_tensor **x, nb_tensor **y)
         nb__fail(NB_ERR_ARG, "nb_loader_next: NULL argument");
         return 0;
     }
-    int64_t left = nb_dataset_len(l->d) - l->pos, b = l->o.batch_size;
-    if (left <= 0 || (l->o.drop_last && left < b)) return 0;
-    if (b > left) b = left;
-    int64_t chw[3];
-    nb_dataset_sample_shape(l->d, chw);
-    nb_tensor *bx = nb__empty(l->ctx, NB_F32, 4, (int64_t[]){b, chw[0], chw[1], chw[2]});
-    nb_tensor *by = bx ? nb__empty(l->ctx, NB_I64, 1, (int64_t[]){b}) : NULL;
+    if (l->failed || l->taken >= l->nbatches) return 0;
+    int64_t b = l->taken, len = nb_dataset_len(l->d), bs = l->o.batch_size;
+    int64_t n = len - b * bs < bs ? len - b * bs : bs;
+    nb_tensor *bx = nb__empty(l->ctx, NB_F32, 4, (int64_t[]){n, l->chw[0], l->chw[1], l->chw[2]});
+    nb_tensor *by = bx ? nb__empty(l->ctx, NB_I64, 1, (int64_t[]){n}) : NULL;
     if (!by) {
-        nb__error_prefix("loading a batch of %lld samples", (long long)b);
+        nb__error_prefix("loading a batch of %lld samples", (long long)n);
         return 0;
     }
-    if (fill_batch(l, l->batch, l->pos, b, nb__f(bx), nb__i(by))) return 0;
-    l->pos += b;
-    l->batch++;
+    if (!l->nworkers) {
+        int64_t got;
+        if (fill(l, b, nb__f(bx), nb__i(by), &got)) {
+            l->failed = 1;
+            return 0;
+        }
+        l->taken++;
+    } else {
+        slot *s = &l->slots[b % l->nslots];
+        pthread_mutex_lock(&l->mu);
+        while (!(s->ready && s->batch == b)) pthread_cond_wait(&l->done, &l->mu);
+        pthread_mutex_unlock(&l->mu);
+        /* the slot is ours until it is marked free below */
+        if (s->st) {
+            l->failed = 1;
+            nb__fail(s->st, "%s", s->err);
+            return 0;
+        }
+        memcpy(nb__f(bx), s->x, (size_t)(n * l->per) * sizeof(float));
+        memcpy(nb__i(by), s->y, (size_t)n * sizeof(int64_t));
+        pthread_mutex_lock(&l->mu);
+        s->ready = 0;
+        l->taken++;
+        pthread_cond_broadcast(&l->work);
+        pthread_mutex_unlock(&l->mu);
+    }
     *x = bx;
     *y = by;
     return 1;
