@@ -41,6 +41,7 @@ typedef struct {
     char *root;
     int convert;             /* channels requested: decode with stb's conversion */
     int fixed_size;          /* the size was given in the options */
+    float lut[256];          /* byte -> byte / 255 (ToTensor's div(255)) */
 } if_impl;
 
 /* ------------------------------------------------------------------------ */
@@ -192,11 +193,11 @@ static nb_status decode(const char *path, int want_c, unsigned char **px, int *w
     return NB_OK;
 }
 
-/* HWC bytes -> CHW floats / 255 */
-static void to_chw(const unsigned char *px, int64_t c, int64_t hw, float *out)
+/* HWC bytes -> CHW floats byte / 255 (lut) */
+static void to_chw(const unsigned char *px, int64_t c, int64_t hw, const float *lut, float *out)
 {
     for (int64_t k = 0; k < c; k++)
-        for (int64_t i = 0; i < hw; i++) out[k * hw + i] = (float)px[i * c + k] * (1.0f / 255.0f);
+        for (int64_t i = 0; i < hw; i++) out[k * hw + i] = lut[px[i * c + k]];
 }
 
 static void shape_str(const int64_t chw[3], char *buf, size_t n)
@@ -228,7 +229,7 @@ static nb_status if_get(nb_dataset *d, int64_t i, float *out, int64_t *label, nb
                           "to use images of other sizes",
                           path, got, want, p->fixed_size ? "the size asked for" : "the size of the first image");
     } else {
-        to_chw(px, chw[0], chw[1] * chw[2], out);
+        to_chw(px, chw[0], chw[1] * chw[2], p->lut, out);
     }
     stbi_image_free(px);
     *label = p->files[i].label;
@@ -289,6 +290,7 @@ nb_dataset *nb_image_folder_new(const char *root, const nb_image_folder_opts *o)
         goto fail;
     }
     p->convert = opts.channels;
+    for (int v = 0; v < 256; v++) p->lut[v] = (float)v / 255.0f;
     p->fixed_size = opts.height > 0;
     int64_t chw[3] = {opts.channels ? opts.channels : c, opts.height ? opts.height : h, opts.width ? opts.width : w};
     nb_dataset *d = nb__dataset_new(&IF_VT, p);
