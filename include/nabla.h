@@ -306,6 +306,81 @@ nb_module *nb_model_new(nb_ctx *ctx, const char *name, const nb_model_opts *o);
 const char *const *nb_model_names(void);
 
 /* ------------------------------------------------------------------------ */
+/* Normalization (SPEC.md): y = (x - E[x]) / sqrt(Var[x] + eps) · γ + β       */
+/* ------------------------------------------------------------------------ */
+
+/* F.batch_norm. x (N, C, *); running_mean, running_var, weight, bias: (C) or NULL
+ * (no weight/bias: γ = 1, β = 0). training != 0: normalize with this batch's
+ * statistics over (N, *) (biased variance) and update the running tensors given,
+ * in place: running = (1-momentum)·running + momentum·batch, running_var from the
+ * unbiased variance. training == 0: normalize with the running statistics. */
+nb_tensor *nb_batch_norm(nb_tensor *x, nb_tensor *running_mean, nb_tensor *running_var,
+                         nb_tensor *weight, nb_tensor *bias, int training, float momentum, float eps);
+/* F.layer_norm: statistics over the last ndim dims of x, which must equal
+ * normalized_shape; weight, bias shaped like normalized_shape, or NULL. */
+nb_tensor *nb_layer_norm(nb_tensor *x, int ndim, const int64_t *normalized_shape, nb_tensor *weight,
+                         nb_tensor *bias, float eps);
+/* F.instance_norm. x (N, C, *). use_input_stats: statistics per sample and channel
+ * over (*), and the running tensors given are updated with their average over N;
+ * otherwise the running statistics normalize (as batch_norm in eval). */
+nb_tensor *nb_instance_norm(nb_tensor *x, nb_tensor *running_mean, nb_tensor *running_var,
+                            nb_tensor *weight, nb_tensor *bias, int use_input_stats, float momentum,
+                            float eps);
+/* F.group_norm. x (N, C, *), C divisible by num_groups; statistics per sample over
+ * each group of C/num_groups channels and (*); weight, bias (C) or NULL. */
+nb_tensor *nb_group_norm(nb_tensor *x, int64_t num_groups, nb_tensor *weight, nb_tensor *bias, float eps);
+
+/* BatchNorm1d/2d(num_features, eps=1e-5, momentum=0.1, affine=True,
+ * track_running_stats=True). Parameters weight (1), bias (0); buffers running_mean
+ * (0), running_var (1), num_batches_tracked (I64, shape []), bumped by each training
+ * forward. Eval mode normalizes with the running statistics. */
+typedef struct {
+    float eps;              /* 0 -> 1e-5 */
+    float momentum;         /* 0 -> 0.1, unless momentum_set */
+    int momentum_set;       /* 1: momentum as given, 0 included */
+    int cumulative_average; /* momentum=None: factor 1/num_batches_tracked (cumulative average) */
+    int no_affine;          /* affine=False: no weight and bias */
+    int no_running_stats;   /* track_running_stats=False: batch statistics always, no buffers */
+} nb_batchnorm_opts;
+/* input (N, C) or (N, C, L) */
+nb_module *nb_batchnorm1d_new(nb_ctx *ctx, int64_t num_features, const nb_batchnorm_opts *o);
+/* input (N, C, H, W) */
+nb_module *nb_batchnorm2d_new(nb_ctx *ctx, int64_t num_features, const nb_batchnorm_opts *o);
+
+/* LayerNorm(normalized_shape, eps=1e-5, elementwise_affine=True): weight (1) and
+ * bias (0) shaped like normalized_shape (1 to NB_MAX_DIMS trailing dims). */
+typedef struct {
+    float eps;                 /* 0 -> 1e-5 */
+    int no_elementwise_affine; /* elementwise_affine=False */
+} nb_layernorm_opts;
+nb_module *nb_layernorm_new(nb_ctx *ctx, int ndim, const int64_t *normalized_shape,
+                            const nb_layernorm_opts *o);
+
+/* InstanceNorm1d/2d(num_features, eps=1e-5, momentum=0.1, affine=False,
+ * track_running_stats=False). With track_running_stats, buffers as BatchNorm's
+ * (num_batches_tracked stays 0, as in PyTorch) and eval uses the running stats. */
+typedef struct {
+    float eps;               /* 0 -> 1e-5 */
+    float momentum;          /* 0 -> 0.1, unless momentum_set */
+    int momentum_set;        /* 1: momentum as given, 0 included */
+    int affine;              /* 1: weight (1) and bias (0) per channel */
+    int track_running_stats; /* 1: running_mean, running_var, num_batches_tracked */
+} nb_instancenorm_opts;
+/* input (N, C, L) or unbatched (C, L) */
+nb_module *nb_instancenorm1d_new(nb_ctx *ctx, int64_t num_features, const nb_instancenorm_opts *o);
+/* input (N, C, H, W) or unbatched (C, H, W) */
+nb_module *nb_instancenorm2d_new(nb_ctx *ctx, int64_t num_features, const nb_instancenorm_opts *o);
+
+/* GroupNorm(num_groups, num_channels, eps=1e-5, affine=True): weight (1), bias (0)
+ * per channel; num_channels must divide by num_groups. Input (N, C, *). */
+typedef struct {
+    float eps;     /* 0 -> 1e-5 */
+    int no_affine; /* affine=False */
+} nb_groupnorm_opts;
+nb_module *nb_groupnorm_new(nb_ctx *ctx, int64_t num_groups, int64_t num_channels,
+                            const nb_groupnorm_opts *o);
+
+/* ------------------------------------------------------------------------ */
 /* Optimizers, gradient clipping, learning-rate schedules                    */
 /* ------------------------------------------------------------------------ */
 

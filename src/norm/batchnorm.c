@@ -1,0 +1,329 @@
+/* batchnorm.c - BatchNorm1d/2d: the functional nb_batch_norm (F.batch_norm) with
+ * its backward, the modules with PyTorch's buffers, and the eval-mode per-channel
+ * scale/shift that lets a conv fold a following BatchNorm in.
+ *
+ * Layout: x, y (N, C, S) row-major, S = product of the dims after the channel
+ * (S = 1 for (N, C) input, H*W for (N, C, H, W)). Statistics per channel over
+ * (N, S), accumulated in double, shifted by the channel's first value so the
+ * one-pass variance does not cancel. Threads split the channels (schedule
+ * static): each channel is reduced by one thread in a fixed order, so results
+ * do not depend on the thread count.
+ *
+ * Training: y = (x - μ_B)/√(σ²_B + eps)·γ + β with the biased batch variance;
+ * running = (1-m)·running + m·batch, running_var from the unbiased variance
+ * σ²_B·M/(M-1), M = N·S. Backward (batch statistics), per channel with
+ * x̂ = (x-μ)·r, r = 1/√(σ²+eps):
+ *   dx = γ·r·(dy - mean(dy) - x̂·mean(dy·x̂)),  dγ = Σ dy·x̂,  dβ = Σ dy.
+ * Eval: the running statistics are constants, dx = γ·r·dy.
+ */
+#include "internal.h"
+
+#include <math.h>
+#include <string.h>
+
+#define BN_PAR_MIN 32768 /* elements below which one thread does it all */
+
+/* ---- kernels ---- */
+
+/* Σ(x-k) and Σ(x-k)² of n values, in double. */
+static inline void seg_sums(const float *x, int64_t n, double k, double *s, double *ss)
+{
+    double a = 0, b = 0;
+#pragma omp simd reduction(+ : a, b)
+    for (int64_t i = 0; i < n; i++) {
+        double d = (double)x[i] - k;
+        a += d;
+        b += d * d;
+    }
+    *s += a;
+    *ss += b;
+}
+
+/* Per-channel mean and biased variance of x (N, C, S), M = N·S values each. */
+static void bn_stats(const float *x, int64_t N, int64_t C, int64_t S, double *mean, double *var)
+{
+    int64_t M = N * S;
+#pragma omp parallel for schedule(static) if (N * C * S > BN_PAR_MIN)
+    for (int64_t c = 0; c < C; c++) {
+        double k = x[c * S], s = 0, ss = 0;
+        for (int64_t n = 0; n < N; n++) seg_sums(x + (n * C + c) * S, S, k, &s, &ss);
+        double m = s / (double)M;
+        double v = ss / (double)M - m * m;
+        mean[c] = k + m;
+        var[c] = v > 0 ? v : 0;
+    }
+}
+
+/* y = x·a[c] + b[c] over x, y (N, C, S). */
+static void bn_affine(const float *x, float *y, int64_t N, int64_t C, int64_t S, const float *a,
+                      const float *b)
+{
+#pragma omp parallel for collapse(2) schedule(static) if (N * C * S > BN_PAR_MIN)
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t c = 0; c < C; c++) {
+            const float *xs = x + (n * C + c) * S;
+            float *ys = y + (n * C + c) * S;
+            float ac = a[c], bc = b[c];
+#pragma omp simd
+            for (int64_t i = 0; i < S; i++) ys[i] = xs[i] * ac + bc;
+        }
+}
+
+/* Backward over x, dy, dx (N, C, S); mean, rstd (C) as used in the forward; w (C)
+ * or NULL. dx, dw, db may be NULL; all three accumulate. batch_stats: the forward
+ * used this batch's statistics (full backward through μ and σ²). */
+static void bn_backward_kernel(const float *x, const float *dy, float *dx, float *dw, float *db,
+                               int64_t N, int64_t C, int64_t S, const float *w, const float *mean,
+                               const float *rstd, int batch_stats)
+{
+    int64_t M = N * S;
+#pragma omp parallel for schedule(static) if (N * C * S > BN_PAR_MIN)
+    for (int64_t c = 0; c < C; c++) {
+        double sdy = 0, sdyx = 0, mu = mean[c];
+        for (int64_t n = 0; n < N; n++) {
+            const float *xs = x + (n * C + c) * S, *gs = dy + (n * C + c) * S;
+            double a = 0, b = 0;
+#pragma omp simd reduction(+ : a, b)
+            for (int64_t i = 0; i < S; i++) {
+                a += gs[i];
+                b += (double)gs[i] * ((double)xs[i] - mu);
+            }
+            sdy += a;
+            sdyx += b;
+        }
+        float r = rstd[c];
+        if (dw) dw[c] += (float)(sdyx * r);
+        if (db) db[c] += (float)sdy;
+        if (!dx) continue;
+        float k = (w ? w[c] : 1.0f) * r;
+        float mdy = batch_stats ? (float)(sdy / (double)M) : 0.0f;
+        float proj = batch_stats ? (float)(sdyx * r * r / (double)M) : 0.0f;
+        float muf = (float)mu;
+        for (int64_t n = 0; n < N; n++) {
+            const float *xs = x + (n * C + c) * S, *gs = dy + (n * C + c) * S;
+            float *ds = dx + (n * C + c) * S;
+#pragma omp simd
+            for (int64_t i = 0; i < S; i++) ds[i] += k * (gs[i] - mdy - (xs[i] - muf) * proj);
+        }
+    }
+}
+
+/* ---- the op ---- */
+
+static void batch_norm_backward(nb_node *n)
+{
+    nb_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2];
+    const float *mean = n->saved, *rstd = mean + x->shape[1];
+    int64_t N = x->shape[0], C = x->shape[1], S = n->i[1];
+    bn_backward_kernel(nb__f(x), n->out->grad, nb__wants_grad(x) ? x->grad : NULL,
+                       nb__wants_grad(w) ? w->grad : NULL, nb__wants_grad(b) ? b->grad : NULL, N, C, S,
+                       w ? nb__f(w) : NULL, mean, rstd, (int)n->i[0]);
+}
+
+static int check_vec(const char *layer, const char *what, const nb_tensor *t, int64_t C)
+{
+    if (!t) return 0;
+    if (t->dtype != NB_F32 || t->numel != C) {
+        char s[128];
+        nb__shape_str(t->ndim, t->shape, s, sizeof s);
+        nb__fail(NB_ERR_SHAPE, "%s: %s has shape %s%s; expected %lld F32 values (one per channel)", layer,
+                 what, s, t->dtype != NB_F32 ? " and is not F32" : "", (long long)C);
+        return -1;
+    }
+    return 0;
+}
+
+/* F.batch_norm with the calling layer's name for messages. Checks everything
+ * before touching the running statistics. */
+static nb_tensor *batch_norm_impl(const char *layer, nb_tensor *x, nb_tensor *rm, nb_tensor *rv, nb_tensor *w,
+                                  nb_tensor *b, int training, float momentum, float eps)
+{
+    if (!x) return NULL;
+    char s[128];
+    nb__shape_str(x->ndim, x->shape, s, sizeof s);
+    if (x->dtype != NB_F32) {
+        nb__fail(NB_ERR_ARG, "%s: input %s must be F32", layer, s);
+        return NULL;
+    }
+    if (x->ndim < 2) {
+        nb__fail(NB_ERR_SHAPE, "%s: input %s needs at least 2 dims (N, C, ...)", layer, s);
+        return NULL;
+    }
+    int64_t N = x->shape[0], C = x->shape[1], S = 1;
+    for (int d = 2; d < x->ndim; d++) S *= x->shape[d];
+    if (check_vec(layer, "running_mean", rm, C) || check_vec(layer, "running_var", rv, C) ||
+        check_vec(layer, "weight", w, C) || check_vec(layer, "bias", b, C))
+        return NULL;
+    if (!training && (!rm || !rv)) {
+        nb__fail(NB_ERR_ARG, "%s: eval mode needs running_mean and running_var", layer);
+        return NULL;
+    }
+    if (training && N * S <= 1) {
+        nb__fail(NB_ERR_SHAPE, "%s: expected more than 1 value per channel when training, got input %s", layer,
+                 s);
+        return NULL;
+    }
+    nb_ctx *ctx = x->ctx;
+    nb_tensor *out = nb__empty_like(x);
+    float *stat = nb__scratch(ctx, (size_t)(2 * C + 1) * sizeof(float));   /* mean, rstd */
+    float *ab = nb__scratch(ctx, (size_t)(2 * C + 1) * sizeof(float));     /* scale, shift */
+    double *dstat = nb__scratch(ctx, (size_t)(2 * C + 1) * sizeof(double)); /* mean, var */
+    if (!out || !stat || !ab || !dstat) return NULL;
+    float *mean = stat, *rstd = stat + C;
+    const float *wv = w ? nb__f(w) : NULL, *bv = b ? nb__f(b) : NULL;
+    if (training) {
+        bn_stats(nb__f(x), N, C, S, dstat, dstat + C);
+        double f = momentum, unb = (double)(N * S) / (double)(N * S - 1);
+        for (int64_t c = 0; c < C; c++) {
+            double mu = dstat[c], var = dstat[C + c];
+            mean[c] = (float)mu;
+            rstd[c] = (float)(1.0 / sqrt(var + (double)eps));
+            if (rm) nb__f(rm)[c] = (float)(f * mu + (1.0 - f) * nb__f(rm)[c]);
+            if (rv) nb__f(rv)[c] = (float)(f * var * unb + (1.0 - f) * nb__f(rv)[c]);
+        }
+    } else {
+        for (int64_t c = 0; c < C; c++) {
+            mean[c] = nb__f(rm)[c];
+            rstd[c] = (float)(1.0 / sqrt((double)nb__f(rv)[c] + (double)eps));
+        }
+    }
+    for (int64_t c = 0; c < C; c++) {
+        float a = (wv ? wv[c] : 1.0f) * rstd[c];
+        ab[c] = a;
+        ab[C + c] = (bv ? bv[c] : 0.0f) - mean[c] * a;
+    }
+    bn_affine(nb__f(x), nb__f(out), N, C, S, ab, ab + C);
+    if (nb__needs_grad(ctx, x, w, b)) {
+        nb_node *n = nb__record(out, batch_norm_backward, x, w, b);
+        if (!n) return NULL;
+        n->saved = stat;
+        n->i[0] = training;
+        n->i[1] = S;
+    }
+    return out;
+}
+
+nb_tensor *nb_batch_norm(nb_tensor *x, nb_tensor *running_mean, nb_tensor *running_var, nb_tensor *weight,
+                         nb_tensor *bias, int training, float momentum, float eps)
+{
+    return batch_norm_impl("batch_norm", x, running_mean, running_var, weight, bias, training, momentum, eps);
+}
+
+/* ---- modules ---- */
+
+/* m->i: [0] num_features, [1] 1 or 2 (BatchNorm1d/2d), [2] cumulative average,
+ * [3..7] own index of weight, bias, running_mean, running_var, num_batches_tracked
+ * or -1. m->f: [0] eps, [1] momentum. */
+enum { BN_C, BN_KIND, BN_CUMUL, BN_W, BN_B, BN_RM, BN_RV, BN_NBT };
+
+static nb_tensor *own_or_null(nb_module *m, int slot)
+{
+    return m->i[slot] >= 0 ? m->own[m->i[slot]].tensor : NULL;
+}
+
+static nb_tensor *bn_module_forward(nb_module *m, nb_tensor *x)
+{
+    const char *kind = m->vt->kind;
+    int64_t C = m->i[BN_C];
+    char s[128];
+    nb__shape_str(x->ndim, x->shape, s, sizeof s);
+    if (m->i[BN_KIND] == 2 ? x->ndim != 4 : (x->ndim != 2 && x->ndim != 3)) {
+        nb__fail(NB_ERR_SHAPE, "%s(%lld): expected %s input, got %s (%dD)", kind, (long long)C,
+                 m->i[BN_KIND] == 2 ? "4D (N, C, H, W)" : "2D (N, C) or 3D (N, C, L)", s, x->ndim);
+        return NULL;
+    }
+    if (x->shape[1] != C) {
+        nb__fail(NB_ERR_SHAPE, "%s(%lld): input %s has %lld channels in dim 1, expected %lld", kind,
+                 (long long)C, s, (long long)x->shape[1], (long long)C);
+        return NULL;
+    }
+    nb_tensor *rm = own_or_null(m, BN_RM), *rv = own_or_null(m, BN_RV), *nbt = own_or_null(m, BN_NBT);
+    float factor = m->f[1];
+    if (m->training && nbt && m->i[BN_CUMUL]) factor = (float)(1.0 / (double)(nb__i(nbt)[0] + 1));
+    int use_batch = m->training || !rm;
+    nb_tensor *y = batch_norm_impl(kind, x, rm, rv, own_or_null(m, BN_W),
+                                   own_or_null(m, BN_B), use_batch, factor, m->f[0]);
+    if (y && m->training && nbt) nb__i(nbt)[0] += 1;
+    return y;
+}
+
+static void fill(nb_tensor *t, float v)
+{
+    for (int64_t i = 0; i < t->numel; i++) nb__f(t)[i] = v;
+}
+
+static const nb_module_vtable bn1d_vt = {.kind = "BatchNorm1d", .forward = bn_module_forward};
+static const nb_module_vtable bn2d_vt = {.kind = "BatchNorm2d", .forward = bn_module_forward};
+
+static nb_module *bn_new(nb_ctx *ctx, const nb_module_vtable *vt, int kind, int64_t C, const nb_batchnorm_opts *o)
+{
+    nb_batchnorm_opts d = o ? *o : (nb_batchnorm_opts){0};
+    if (C <= 0) {
+        nb__fail(NB_ERR_ARG, "%s(%lld): num_features must be positive", vt->kind, (long long)C);
+        return NULL;
+    }
+    if (d.eps < 0 || d.momentum < 0 || d.momentum > 1) {
+        nb__fail(NB_ERR_ARG, "%s(%lld): eps %g must be >= 0 and momentum %g in [0, 1]", vt->kind, (long long)C,
+                 (double)d.eps, (double)d.momentum);
+        return NULL;
+    }
+    nb_module *m = nb__module_new(ctx, vt);
+    if (!m) return NULL;
+    m->f[0] = d.eps > 0 ? d.eps : 1e-5f;
+    m->f[1] = d.momentum_set || d.momentum > 0 ? d.momentum : 0.1f;
+    m->i[BN_C] = C;
+    m->i[BN_KIND] = kind;
+    m->i[BN_CUMUL] = d.cumulative_average != 0;
+    for (int k = BN_W; k <= BN_NBT; k++) m->i[k] = -1;
+    int64_t shape[1] = {C};
+    if (!d.no_affine) {
+        nb_tensor *w = nb_tensor_new(ctx, NB_F32, 1, shape);
+        if (nb__module_add(m, "weight", w, 0)) goto fail;
+        m->i[BN_W] = m->n_own - 1;
+        fill(w, 1.0f);
+        if (nb__module_add(m, "bias", nb_tensor_new(ctx, NB_F32, 1, shape), 0)) goto fail;
+        m->i[BN_B] = m->n_own - 1;
+    }
+    if (!d.no_running_stats) {
+        nb_tensor *rv;
+        if (nb__module_add(m, "running_mean", nb_tensor_new(ctx, NB_F32, 1, shape), 1)) goto fail;
+        m->i[BN_RM] = m->n_own - 1;
+        if (nb__module_add(m, "running_var", rv = nb_tensor_new(ctx, NB_F32, 1, shape), 1)) goto fail;
+        m->i[BN_RV] = m->n_own - 1;
+        fill(rv, 1.0f);
+        if (nb__module_add(m, "num_batches_tracked", nb_tensor_new(ctx, NB_I64, 0, NULL), 1)) goto fail;
+        m->i[BN_NBT] = m->n_own - 1;
+    }
+    return m;
+fail:
+    nb_module_free(m);
+    return NULL;
+}
+
+nb_module *nb_batchnorm1d_new(nb_ctx *ctx, int64_t num_features, const nb_batchnorm_opts *o)
+{
+    return bn_new(ctx, &bn1d_vt, 1, num_features, o);
+}
+
+nb_module *nb_batchnorm2d_new(nb_ctx *ctx, int64_t num_features, const nb_batchnorm_opts *o)
+{
+    return bn_new(ctx, &bn2d_vt, 2, num_features, o);
+}
+
+nb_status nb__batchnorm_eval_scale_shift(nb_module *m, float *scale, float *shift)
+{
+    if (!m || (m->vt != &bn1d_vt && m->vt != &bn2d_vt))
+        return nb__fail(NB_ERR_ARG, "batchnorm scale/shift: not a BatchNorm module");
+    nb_tensor *rm = own_or_null(m, BN_RM), *rv = own_or_null(m, BN_RV);
+    nb_tensor *w = own_or_null(m, BN_W), *b = own_or_null(m, BN_B);
+    if (!rm || !rv)
+        return nb__fail(NB_ERR_STATE, "%s: no running statistics (track_running_stats=False) to fold",
+                        m->vt->kind);
+    for (int64_t c = 0; c < m->i[BN_C]; c++) {
+        float r = (float)(1.0 / sqrt((double)nb__f(rv)[c] + (double)m->f[0]));
+        float a = (w ? nb__f(w)[c] : 1.0f) * r;
+        scale[c] = a;
+        shift[c] = (b ? nb__f(b)[c] : 0.0f) - nb__f(rm)[c] * a;
+    }
+    return NB_OK;
+}
