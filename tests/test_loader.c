@@ -3,8 +3,18 @@
  * order and another epoch or seed another one, and a steady-state epoch makes no
  * arena allocation. Runs on a small synthetic IDX dataset written to /tmp:
  * sample i has every pixel (i % 251) and label i % 7, so a batch tells which
- * samples it holds. */
+ * samples it holds.
+ *
+ * Worker threads: a dataset kind defined here (through internal.h) fills each
+ * sample from the random stream it is given, so the batches show whether every
+ * sample's stream depends only on (seed, epoch, index): 0, 1, 2 and 4 workers
+ * and any batch size must give bit-identical samples. Also: restarting epochs
+ * mid-way, freeing a loader mid-epoch, a failing sample ending the epoch with
+ * its message (from a worker thread, in batch order), and no heap allocation
+ * in a steady-state epoch with workers (malloc counted process-wide, except
+ * under AddressSanitizer). */
 #include "check.h"
+#include "internal.h"
 #include "nabla.h"
 
 #include <stdint.h>
@@ -72,6 +82,217 @@ static int run_epoch(nb_ctx *ctx, nb_loader *l, int epoch, int64_t *order, int *
     }
     *nbatches = b;
     return n;
+}
+
+/* ---- malloc counting (not under ASan or TSan, which own malloc) ---- */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define COUNT_MALLOC 0
+static long mallocs_now(void) { return 0; }
+#else
+#define COUNT_MALLOC 1
+#include <errno.h>
+#include <stdatomic.h>
+extern void *__libc_malloc(size_t);
+extern void *__libc_calloc(size_t, size_t);
+extern void *__libc_realloc(void *, size_t);
+extern void *__libc_memalign(size_t, size_t);
+extern void __libc_free(void *);
+static atomic_long g_allocs;
+void *malloc(size_t n) { atomic_fetch_add(&g_allocs, 1); return __libc_malloc(n); }
+void *calloc(size_t a, size_t b) { atomic_fetch_add(&g_allocs, 1); return __libc_calloc(a, b); }
+void *realloc(void *p, size_t n) { atomic_fetch_add(&g_allocs, 1); return __libc_realloc(p, n); }
+void *aligned_alloc(size_t al, size_t n) { atomic_fetch_add(&g_allocs, 1); return __libc_memalign(al, n); }
+void *memalign(size_t al, size_t n) { atomic_fetch_add(&g_allocs, 1); return __libc_memalign(al, n); }
+int posix_memalign(void **p, size_t al, size_t n)
+{
+    atomic_fetch_add(&g_allocs, 1);
+    *p = __libc_memalign(al, n);
+    return *p ? 0 : ENOMEM;
+}
+void free(void *p) { __libc_free(p); }
+static long mallocs_now(void) { return atomic_load(&g_allocs); }
+#endif
+
+/* ---- a dataset kind whose samples come from their random stream ----
+ * sample i: x[0] = i, x[1..] = uniform draws from the stream it is given,
+ * label i % 5; sample fail_at fails with a message naming a file. */
+#define RC 2
+#define RH 3
+#define RW 4
+#define RPER (RC * RH * RW)
+typedef struct {
+    int64_t fail_at;
+} rnd_impl;
+
+static nb_status rnd_get(nb_dataset *d, int64_t i, float *out, int64_t *label, nb_rng *rng)
+{
+    const rnd_impl *p = d->impl;
+    if (i == p->fail_at) return nb__fail(NB_ERR_FORMAT, "cannot decode the image /data/broken_%lld.png", (long long)i);
+    out[0] = (float)i;
+    for (int k = 1; k < RPER; k++) out[k] = nb_rng_uniform(rng);
+    *label = i % 5;
+    return NB_OK;
+}
+
+static void rnd_free(nb_dataset *d) { free(d->impl); }
+
+static const nb_dataset_vtable RND_VT = {"random", rnd_get, NULL, rnd_free};
+
+static nb_dataset *rnd_new(int64_t len, int64_t fail_at)
+{
+    rnd_impl *p = calloc(1, sizeof *p);
+    p->fail_at = fail_at;
+    nb_dataset *d = nb__dataset_new(&RND_VT, p);
+    d->len = len;
+    d->chw[0] = RC, d->chw[1] = RH, d->chw[2] = RW;
+    d->num_classes = 5;
+    return d;
+}
+
+/* One epoch of a loader into xs (by sample index: every sample's values) and the
+ * order of samples; returns the number of samples, -1 if a batch is malformed. */
+static int epoch_by_index(nb_ctx *ctx, nb_loader *l, int epoch, float *xs, int64_t *order)
+{
+    nb_tensor *x, *y;
+    int n = 0;
+    nb_loader_start_epoch(l, epoch);
+    while (nb_loader_next(l, &x, &y)) {
+        const float *px = nb_tensor_data(x);
+        for (int64_t b = 0; b < nb_tensor_dim(x, 0); b++, n++) {
+            int64_t i = (int64_t)px[b * RPER];
+            if (i < 0 || i >= N || nb_tensor_data_i64(y)[b] != i % 5) return -1;
+            memcpy(xs + i * RPER, px + b * RPER, RPER * sizeof(float));
+            order[n] = i;
+        }
+        nb_ctx_reset(ctx);
+    }
+    return n;
+}
+
+static void worker_tests(nb_ctx *ctx, nb_dataset *idx_ds)
+{
+    nb_dataset *d = rnd_new(N, -1);
+    static float ref[2][N * RPER], got[N * RPER];
+    int64_t ref_order[2][N], order[N];
+    nb_loader *l = nb_loader_new(ctx, d, &(nb_loader_opts){.batch_size = 7, .shuffle = 1, .seed = 11});
+    int n0 = epoch_by_index(ctx, l, 0, ref[0], ref_order[0]);
+    int n1 = epoch_by_index(ctx, l, 1, ref[1], ref_order[1]);
+    nb_loader_free(l);
+    CHECK("random dataset, 0 workers: two epochs of 103 samples", n0 == N && n1 == N, "%d %d", n0, n1);
+    CHECK("another epoch draws other random values", memcmp(ref[0], ref[1], sizeof ref[0]), "the same");
+    const int workers[] = {1, 2, 4, 4};
+    const int prefetch[] = {0, 0, 0, 1};
+    for (int w = 0; w < 4; w++) {
+        l = nb_loader_new(ctx, d, &(nb_loader_opts){.batch_size = 7, .shuffle = 1, .seed = 11, .workers = workers[w],
+                                                     .prefetch = prefetch[w]});
+        int same = 1;
+        for (int e = 0; e < 2; e++) {
+            int n = epoch_by_index(ctx, l, e, got, order);
+            same &= n == N && !memcmp(got, ref[e], sizeof got) && !memcmp(order, ref_order[e], sizeof order);
+        }
+        char name[160];
+        snprintf(name, sizeof name, "%d workers (prefetch %d): two epochs bit-identical to 0 workers", workers[w],
+                 prefetch[w] ? prefetch[w] : 2 * workers[w]);
+        CHECK(name, same, "differs");
+        nb_loader_free(l);
+    }
+    /* a sample's stream does not depend on the batch it lands in */
+    l = nb_loader_new(ctx, d, &(nb_loader_opts){.batch_size = 16, .shuffle = 1, .seed = 11, .workers = 2});
+    int n = epoch_by_index(ctx, l, 1, got, order);
+    CHECK("batch size 16 instead of 7: the same samples, the same order", n == N && !memcmp(got, ref[1], sizeof got) &&
+                                                                          !memcmp(order, ref_order[1], sizeof order),
+          "differs");
+    nb_loader_free(l);
+    l = nb_loader_new(ctx, d, &(nb_loader_opts){.batch_size = 7, .shuffle = 1, .seed = 12, .workers = 2});
+    n = epoch_by_index(ctx, l, 0, got, order);
+    CHECK("another seed: other random values", n == N && memcmp(got, ref[0], sizeof got), "the same");
+
+    /* restarting epochs mid-way: the first batch is always the epoch's own */
+    nb_loader *l0 = nb_loader_new(ctx, d, &(nb_loader_opts){.batch_size = 7, .shuffle = 1, .seed = 12});
+    int restarts_ok = 1;
+    for (int e = 0; e < 300; e++) {
+        nb_tensor *x, *y, *x0, *y0;
+        nb_loader_start_epoch(l, e % 7);
+        nb_loader_start_epoch(l0, e % 7);
+        int k = e % 3; /* take 1 to 3 batches, then restart */
+        for (int b = 0; b <= k; b++) {
+            if (!nb_loader_next(l, &x, &y) || !nb_loader_next(l0, &x0, &y0) ||
+                memcmp(nb_tensor_data(x), nb_tensor_data(x0), 7 * RPER * sizeof(float)))
+                restarts_ok = 0;
+        }
+        nb_ctx_reset(ctx);
+    }
+    CHECK("300 epochs restarted after 1-3 batches (2 workers): every batch as without workers", restarts_ok, "differs");
+    nb_loader_free(l0);
+    nb_loader_free(l);
+
+    /* freeing mid-epoch, right after creation, and with every slot full */
+    int freed = 1;
+    for (int i = 0; i < 30; i++) {
+        l = nb_loader_new(ctx, d, &(nb_loader_opts){.batch_size = 5, .shuffle = 1, .workers = 1 + i % 4,
+                                                     .prefetch = i % 3});
+        nb_tensor *x, *y;
+        for (int b = 0; b < i % 4; b++) freed &= nb_loader_next(l, &x, &y);
+        if (i % 5 == 0) nb_loader_start_epoch(l, 3);
+        nb_loader_free(l);
+        nb_ctx_reset(ctx);
+    }
+    CHECK("30 loaders freed mid-epoch (1-4 workers, right after creation or after 1-3 batches)", freed, "a batch failed");
+
+    /* a failing sample: the batches before it, then 0 with its message */
+    nb_dataset *bad = rnd_new(N, 50);
+    for (int w = 0; w <= 4; w += 2) {
+        l = nb_loader_new(ctx, bad, &(nb_loader_opts){.batch_size = 10, .workers = w});
+        nb_tensor *x, *y;
+        int batches = 0;
+        nb_clear_error();
+        while (nb_loader_next(l, &x, &y)) batches++, nb_ctx_reset(ctx);
+        int after = nb_loader_next(l, &x, &y);
+        char name[160];
+        snprintf(name, sizeof name,
+                 "sample 50 fails (%d workers): 5 batches, then 0 with the message naming the file; stays ended", w);
+        CHECK(name, batches == 5 && !after && strstr(nb_last_error(), "/data/broken_50.png"), "%d batches: '%s'",
+              batches, nb_last_error());
+        nb_loader_start_epoch(l, 1);
+        batches = 0;
+        while (nb_loader_next(l, &x, &y)) batches++, nb_ctx_reset(ctx);
+        CHECK(w ? "the next epoch starts over (workers)" : "the next epoch starts over", batches == 5, "%d", batches);
+        nb_loader_free(l);
+    }
+    /* shuffled: the failing sample's batch is wherever the permutation puts it */
+    l = nb_loader_new(ctx, bad, &(nb_loader_opts){.batch_size = 10, .shuffle = 1, .seed = 3, .workers = 3});
+    nb_loader *lref = nb_loader_new(ctx, bad, &(nb_loader_opts){.batch_size = 10, .shuffle = 1, .seed = 3});
+    nb_tensor *x, *y;
+    int bw = 0, b0 = 0;
+    while (nb_loader_next(l, &x, &y)) bw++, nb_ctx_reset(ctx);
+    while (nb_loader_next(lref, &x, &y)) b0++, nb_ctx_reset(ctx);
+    CHECK("shuffled, 3 workers: the error comes at the same batch as without workers", bw == b0 && b0 < 10,
+          "%d vs %d", bw, b0);
+    nb_loader_free(lref);
+    nb_loader_free(l);
+    nb_dataset_free(bad);
+
+    CHECK("negative workers rejected", !nb_loader_new(ctx, d, &(nb_loader_opts){.workers = -1}) &&
+                                           strstr(nb_last_error(), "workers"),
+          "%s", nb_last_error());
+
+    /* steady state with workers on the IDX dataset: no heap allocation in an epoch */
+    l = nb_loader_new(ctx, idx_ds, &(nb_loader_opts){.batch_size = 8, .shuffle = 1, .workers = 2});
+    epoch_by_index(ctx, l, 0, got, order); /* warm the arena up (values are not checked here) */
+    long m0 = mallocs_now();
+    int nb = 0;
+    for (int e = 1; e < 4; e++) {
+        nb_loader_start_epoch(l, e);
+        while (nb_loader_next(l, &x, &y)) nb++, nb_ctx_reset(ctx);
+    }
+    long m1 = mallocs_now();
+    if (COUNT_MALLOC)
+        CHECK("3 epochs with 2 workers make no heap allocation (malloc counted process-wide)", m1 == m0 && nb == 39,
+              "%ld allocations, %d batches", m1 - m0, nb);
+    else
+        printf("SKIP no-allocation check: malloc is the sanitizer's in this build\n");
+    nb_loader_free(l);
+    nb_dataset_free(d);
 }
 
 static int is_permutation(const int64_t *order, int n)
@@ -192,6 +413,8 @@ int main(void)
     CHECK("negative batch_size rejected", !l && strstr(nb_last_error(), "batch_size"), "%s", nb_last_error());
     l = nb_loader_new(ctx, NULL, NULL);
     CHECK("NULL dataset rejected", !l && strstr(nb_last_error(), "dataset"), "%s", nb_last_error());
+
+    worker_tests(ctx, d);
 
     nb_dataset_free(d);
     nb_ctx_free(ctx);
