@@ -148,6 +148,15 @@ int main(void)
           "%s", d ? nb_dataset_class_name(d, 0) : nb_last_error());
     nb_dataset_free(d);
 
+    /* found by nb_dataset_open without a kind */
+    d = nb_dataset_open(NULL, g_dir, 0);
+    CHECK("nb_dataset_open(NULL, dir) detects CIFAR-10 (cifar-10-batches-bin/ inside)",
+          d && nb_dataset_len(d) == 10000 && nb_dataset_num_classes(d) == 10, "%s", nb_last_error());
+    nb_dataset_free(d);
+    d = nb_dataset_open("cifar10", path_of("", sub), 0);
+    CHECK("nb_dataset_open(\"cifar10\", dir)", d && nb_dataset_len(d) == 10000, "%s", nb_last_error());
+    nb_dataset_free(d);
+
     /* bad files */
     char bt[600];
     snprintf(bt, sizeof bt, "%s", path_of("bad", "test_batch.bin"));

@@ -284,6 +284,31 @@ int main(void)
     CHECK("after the fixes the tree opens again", d && nb_dataset_len(d) == 8, "%s", nb_last_error());
     nb_dataset_free(d);
 
+    /* nb_dataset_open: DIR/train and DIR/val (no test/) found without a kind */
+    char split_root[600], sp[3200];
+    snprintf(split_root, sizeof split_root, "%s.split", g_root);
+    mkdir(split_root, 0755);
+    snprintf(sp, sizeof sp, "mv '%s' '%s/train' && cp -r '%s/train' '%s/val' && rm -r '%s/val/zebra'", g_root,
+             split_root, split_root, split_root, split_root);
+    int mv = system(sp);
+    nb_dataset *tr = nb_dataset_open(NULL, split_root, 1), *va = nb_dataset_open(NULL, split_root, 0);
+    CHECK("nb_dataset_open(NULL, DIR) with DIR/train and DIR/val: image folders, 8 and 6 images",
+          !mv && tr && va && nb_dataset_len(tr) == 8 && nb_dataset_len(va) == 6 && nb_dataset_num_classes(va) == 2,
+          "%s", nb_last_error());
+    nb_dataset_free(tr);
+    nb_dataset_free(va);
+    snprintf(sp, sizeof sp, "%s/train", split_root);
+    d = nb_dataset_open(NULL, sp, 1);
+    CHECK("nb_dataset_open(NULL, DIR) on a directory of class folders: cannot tell, says --dataset",
+          !d && strstr(nb_last_error(), "--dataset"), "%s", nb_last_error());
+    d = nb_dataset_open("imagenet", split_root, 1);
+    CHECK("an unknown dataset kind is an error listing the kinds", !d && strstr(nb_last_error(), "cifar10"), "%s",
+          nb_last_error());
+    d = nb_dataset_open(NULL, P("nowhere"), 1);
+    CHECK("a missing data directory is an error naming it", !d && strstr(nb_last_error(), "nowhere"), "%s",
+          nb_last_error());
+    rm_tree(split_root);
+
     rm_tree(g_root);
     CHECK_DONE();
 }

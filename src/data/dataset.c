@@ -3,6 +3,8 @@
 #include "internal.h"
 
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 
 nb_dataset *nb__dataset_new(const nb_dataset_vtable *vt, void *impl)
 {
@@ -59,4 +61,68 @@ nb_status nb__dataset_get_batch(nb_dataset *d, const int64_t *idx, int64_t n, fl
         if (st) return st;
     }
     return NB_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* datasets by name (what the CLI's --dataset and --data give)               */
+/* ------------------------------------------------------------------------ */
+
+static int exists(const char *dir, const char *name, int want_dir)
+{
+    char p[4400];
+    struct stat sb;
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    return !stat(p, &sb) && (want_dir ? S_ISDIR(sb.st_mode) : S_ISREG(sb.st_mode));
+}
+
+/* The kind of dataset in dir, or NULL. */
+static const char *detect(const char *dir)
+{
+    if (exists(dir, "train-images-idx3-ubyte.gz", 0) || exists(dir, "train-images-idx3-ubyte", 0) ||
+        exists(dir, "t10k-images-idx3-ubyte.gz", 0) || exists(dir, "t10k-images-idx3-ubyte", 0))
+        return "fashion-mnist";
+    if (exists(dir, "data_batch_1.bin", 0) || exists(dir, "test_batch.bin", 0) ||
+        exists(dir, "cifar-10-batches-bin", 1))
+        return "cifar10";
+    if (exists(dir, "train", 1) || exists(dir, "test", 1) || exists(dir, "val", 1)) return "folder";
+    return NULL;
+}
+
+nb_dataset *nb_dataset_open(const char *kind, const char *dir, int train)
+{
+    if (dir && !*dir) dir = NULL;
+    if (!kind || !*kind) {
+        kind = dir ? detect(dir) : "fashion-mnist";
+        if (!kind) {
+            struct stat sb;
+            if (stat(dir, &sb) || !S_ISDIR(sb.st_mode))
+                nb__fail(NB_ERR_IO, "the data directory %.3000s does not exist", dir);
+            else
+                nb__fail(NB_ERR_FORMAT,
+                         "cannot tell which dataset %.3000s holds: expected Fashion-MNIST/MNIST IDX files "
+                         "(train-images-idx3-ubyte.gz ...), CIFAR-10 batches (data_batch_1.bin ... test_batch.bin) "
+                         "or image folders (train/CLASS/*.png and test/ or val/); name the kind with --dataset",
+                         dir);
+            return NULL;
+        }
+    }
+    if (!strcmp(kind, "fashion-mnist") || !strcmp(kind, "mnist")) return nb_fashion_mnist_new(dir, train);
+    if (!strcmp(kind, "cifar10") || !strcmp(kind, "cifar-10")) return nb_cifar10_new(dir, train);
+    if (!strcmp(kind, "folder") || !strcmp(kind, "imagefolder")) {
+        if (!dir) {
+            nb__fail(NB_ERR_ARG, "an image-folder dataset needs a directory (DIR/train/CLASS/*.png, DIR/test/...)");
+            return NULL;
+        }
+        const char *split = train ? "train" : exists(dir, "test", 1) || !exists(dir, "val", 1) ? "test" : "val";
+        char root[4400];
+        snprintf(root, sizeof root, "%s/%s", dir, split);
+        if (!exists(dir, split, 1)) {
+            nb__fail(NB_ERR_IO, "the image folder %.3000s does not exist (an image-folder dataset is DIR/train/CLASS/* "
+                                "and DIR/test/CLASS/* or DIR/val/CLASS/*)", root);
+            return NULL;
+        }
+        return nb_image_folder_new(root, NULL);
+    }
+    nb__fail(NB_ERR_ARG, "unknown dataset '%.200s' (fashion-mnist, mnist, cifar10, folder)", kind);
+    return NULL;
 }
