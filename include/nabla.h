@@ -522,7 +522,8 @@ nb_dataset *nb_image_folder_new(const char *root, const nb_image_folder_opts *o)
 const char *nb_image_folder_path(const nb_dataset *d, int64_t i);
 /* A dataset by kind: "fashion-mnist" or "mnist" (IDX files in dir; NULL: Debian's
  * Fashion-MNIST), "cifar10" (as nb_cifar10_new), "folder" (image folders dir/train and
- * dir/test, else dir/val); kind NULL or "" tells the kind from what dir holds. */
+ * dir/test, else dir/val); kind NULL or "" tells the kind from what dir holds (nothing
+ * recognised: Fashion-MNIST, whose error says how to install it). */
 nb_dataset *nb_dataset_open(const char *kind, const char *dir, int train);
 
 typedef struct nb_loader nb_loader;

@@ -94,16 +94,17 @@ nb_dataset *nb_dataset_open(const char *kind, const char *dir, int train)
     if (!kind || !*kind) {
         kind = dir ? detect(dir) : "fashion-mnist";
         if (!kind) {
-            struct stat sb;
-            if (stat(dir, &sb) || !S_ISDIR(sb.st_mode))
-                nb__fail(NB_ERR_IO, "the data directory %.3000s does not exist", dir);
-            else
-                nb__fail(NB_ERR_FORMAT,
-                         "cannot tell which dataset %.3000s holds: expected Fashion-MNIST/MNIST IDX files "
-                         "(train-images-idx3-ubyte.gz ...), CIFAR-10 batches (data_batch_1.bin ... test_batch.bin) "
-                         "or image folders (train/CLASS/*.png and test/ or val/); name the kind with --dataset",
-                         dir);
-            return NULL;
+            /* the default kind, whose message says how to install it, plus the others */
+            nb_dataset *d = nb_fashion_mnist_new(dir, train);
+            if (!d) {
+                char msg[3000];
+                snprintf(msg, sizeof msg, "%s", nb_last_error());
+                nb__fail(NB_ERR_IO,
+                         "%s. %.1000s holds no CIFAR-10 batches (data_batch_1.bin ... test_batch.bin) or image "
+                         "folders (train/CLASS/*.png, test/ or val/) either; name the kind with --dataset",
+                         msg, dir);
+            }
+            return d;
         }
     }
     if (!strcmp(kind, "fashion-mnist") || !strcmp(kind, "mnist")) return nb_fashion_mnist_new(dir, train);
