@@ -12,8 +12,8 @@
 static const char *SYNOPSIS = "[--model NAME] [--data DIR] [--epochs N] [options]";
 
 typedef struct {
-    const char *model, *data, *optimizer, *schedule, *init, *save, *log_json;
-    long epochs, batch, seed, threads, max_steps, log_every, step_size, warmup, nesterov, no_shuffle, quiet;
+    const char *model, *data, *dataset, *optimizer, *schedule, *init, *save, *log_json;
+    long epochs, batch, seed, threads, max_steps, log_every, step_size, warmup, nesterov, no_shuffle, quiet, workers;
     double lr, momentum, weight_decay, clip_norm, clip_value, gamma, dropout, l1, l2;
 } train_args;
 
@@ -62,10 +62,12 @@ static int parse_schedule(const train_args *a, nb_sched_opts *s)
 int cmd_train(int argc, char **argv)
 {
     train_args a = {.model = "mlp", .optimizer = "sgd", .schedule = "none", .epochs = 10, .batch = 128,
-                    .lr = -1, .momentum = 0.9, .weight_decay = -1, .gamma = 0.1, .dropout = -1};
+                    .lr = -1, .momentum = 0.9, .weight_decay = -1, .gamma = 0.1, .dropout = -1, .workers = -1};
     const cli_option opts[] = {
         {"--model", OPT_STRING, &a.model, "NAME", "built-in model: mlp (default)"},
-        {"--data", OPT_STRING, &a.data, "DIR", "IDX dataset directory (default /usr/share/datasets/fashion-mnist)"},
+        {"--data", OPT_STRING, &a.data, "DIR", "dataset directory (default /usr/share/datasets/fashion-mnist)"},
+        {"--dataset", OPT_STRING, &a.dataset, "KIND", "fashion-mnist, mnist, cifar10 or folder (default: from --data)"},
+        {"--workers", OPT_INT, &a.workers, "N", "threads loading batches ahead of the training step (0)"},
         {"--epochs", OPT_INT, &a.epochs, "N", "passes over the training set (10)"},
         {"--batch-size", OPT_INT, &a.batch, "B", "mini-batch size (128)"},
         {"--lr", OPT_FLOAT, &a.lr, "X", "learning rate (sgd 0.05, adam/adamw 0.001)"},
@@ -102,6 +104,7 @@ int cmd_train(int argc, char **argv)
         cli_error("train: --epochs, --batch-size and --lr must be positive");
         return 2;
     }
+    if (a.workers < 0) a.workers = 0;
     nb_sched_opts sched;
     if ((rc = parse_schedule(&a, &sched))) return rc;
 
@@ -113,7 +116,7 @@ int cmd_train(int argc, char **argv)
     FILE *log = NULL;
     rc = 1;
     if (!ctx) goto fail;
-    if (!(train = nb_fashion_mnist_new(a.data, 1)) || !(test = nb_fashion_mnist_new(a.data, 0))) goto fail;
+    if (!(train = nb_dataset_open(a.dataset, a.data, 1)) || !(test = nb_dataset_open(a.dataset, a.data, 0))) goto fail;
     int64_t chw[3];
     nb_dataset_sample_shape(train, chw);
     nb_model_opts mo = {.num_classes = nb_dataset_num_classes(train), .in_channels = (int)chw[0],
@@ -123,7 +126,7 @@ int cmd_train(int argc, char **argv)
     if ((rc = make_optimizer(&a, model, &opt))) goto done;
     rc = 1;
     loader = nb_loader_new(ctx, train, &(nb_loader_opts){.batch_size = (int)a.batch, .shuffle = !a.no_shuffle,
-                                                          .seed = (uint64_t)a.seed});
+                                                          .seed = (uint64_t)a.seed, .workers = (int)a.workers});
     if (!loader) goto fail;
     if (a.log_json && !(log = fopen(a.log_json, "w"))) {
         cli_error("train: cannot write %s", a.log_json);
