@@ -1,0 +1,301 @@
+/* groupnorm.c - GroupNorm: nb_group_norm (F.group_norm) with its backward and the
+ * module; and the contiguous-group normalization kernel that LayerNorm and
+ * InstanceNorm reuse (GroupNorm is their general case: InstanceNorm is G = C,
+ * LayerNorm normalizes each row of the trailing dims).
+ *
+ * Layout: x, y are `groups` groups of L contiguous values each. Value j of group
+ * g uses parameter p = (g % pg)·(L/pin) + j/pin of weight and bias:
+ *   GroupNorm  x (N, C, S): groups N·G, L = (C/G)·S, pg = G, pin = S  (p = channel)
+ *   InstanceNorm           : groups N·C, L = S,       pg = C, pin = S  (p = channel)
+ *   LayerNorm  x (R, D)    : groups R,   L = D,       pg = 1, pin = 1  (p = j)
+ * Statistics per group, in double, shifted by the group's first value; biased
+ * variance. Threads split the groups (and, for the parameter gradients, the
+ * parameters); every sum is made by one thread in a fixed order.
+ * Backward with x̂ = (x-μ)·r, g = dy·γ_p:
+ *   dx = r·(g - mean(g) - x̂·mean(g·x̂)),  dγ_p = Σ dy·x̂,  dβ_p = Σ dy.
+ */
+#include "internal.h"
+
+#include <math.h>
+#include <string.h>
+
+#define GN_PAR_MIN 32768 /* elements below which one thread does it all */
+
+typedef struct {
+    int64_t groups, L, pg, pin;
+    float *mean, *rstd; /* (groups) */
+} gn_plan;
+
+static inline float param(const float *v, int64_t p, float dflt) { return v ? v[p] : dflt; }
+
+/* Per-group mean and biased variance of `groups` rows of L values. */
+static void gn_stats(const float *x, int64_t groups, int64_t L, double *mean, double *var)
+{
+#pragma omp parallel for schedule(static) if (groups * L > GN_PAR_MIN)
+    for (int64_t g = 0; g < groups; g++) {
+        const float *xs = x + g * L;
+        double k = xs[0], s = 0, ss = 0;
+#pragma omp simd reduction(+ : s, ss)
+        for (int64_t j = 0; j < L; j++) {
+            double d = (double)xs[j] - k;
+            s += d;
+            ss += d * d;
+        }
+        double m = s / (double)L, v = ss / (double)L - m * m;
+        mean[g] = k + m;
+        var[g] = v > 0 ? v : 0;
+    }
+}
+
+static void gn_forward_kernel(const float *x, float *y, const gn_plan *pl, const float *w, const float *b)
+{
+    int64_t L = pl->L, nb = L / pl->pin;
+#pragma omp parallel for schedule(static) if (pl->groups * L > GN_PAR_MIN)
+    for (int64_t g = 0; g < pl->groups; g++) {
+        const float *xs = x + g * L;
+        float *ys = y + g * L;
+        float mu = pl->mean[g], r = pl->rstd[g];
+        int64_t p0 = (g % pl->pg) * nb;
+        if (pl->pin == 1) {
+#pragma omp simd
+            for (int64_t j = 0; j < L; j++) ys[j] = (xs[j] - mu) * r * param(w, p0 + j, 1.0f) + param(b, p0 + j, 0.0f);
+            continue;
+        }
+        for (int64_t k = 0; k < nb; k++) {
+            float a = param(w, p0 + k, 1.0f) * r, sh = param(b, p0 + k, 0.0f) - mu * a;
+            const float *xk = xs + k * pl->pin;
+            float *yk = ys + k * pl->pin;
+#pragma omp simd
+            for (int64_t i = 0; i < pl->pin; i++) yk[i] = xk[i] * a + sh;
+        }
+    }
+}
+
+/* dx accumulates r·(g - mean(g) - x̂·mean(g·x̂)) with g = dy·γ_p. */
+static void gn_backward_dx(const float *x, const float *dy, float *dx, const gn_plan *pl, const float *w)
+{
+    int64_t L = pl->L, nb = L / pl->pin, pin = pl->pin;
+#pragma omp parallel for schedule(static) if (pl->groups * L > GN_PAR_MIN)
+    for (int64_t g = 0; g < pl->groups; g++) {
+        const float *xs = x + g * L, *gs = dy + g * L;
+        float *ds = dx + g * L;
+        float mu = pl->mean[g], r = pl->rstd[g];
+        int64_t p0 = (g % pl->pg) * nb;
+        double s1 = 0, s2 = 0; /* Σ g, Σ g·(x-μ) */
+        if (pin == 1) {
+#pragma omp simd reduction(+ : s1, s2)
+            for (int64_t j = 0; j < L; j++) {
+                double gw = (double)gs[j] * param(w, p0 + j, 1.0f);
+                s1 += gw;
+                s2 += gw * ((double)xs[j] - mu);
+            }
+        } else {
+            for (int64_t k = 0; k < nb; k++) {
+                const float *xk = xs + k * pin, *gk = gs + k * pin;
+                double a = 0, c = 0;
+#pragma omp simd reduction(+ : a, c)
+                for (int64_t i = 0; i < pin; i++) {
+                    a += gk[i];
+                    c += (double)gk[i] * ((double)xk[i] - mu);
+                }
+                double wp = param(w, p0 + k, 1.0f);
+                s1 += a * wp;
+                s2 += c * wp;
+            }
+        }
+        float m1 = (float)(s1 / (double)L), m2 = (float)(s2 * r * r / (double)L);
+        if (pin == 1) {
+#pragma omp simd
+            for (int64_t j = 0; j < L; j++)
+                ds[j] += r * (gs[j] * param(w, p0 + j, 1.0f) - m1 - (xs[j] - mu) * m2);
+            continue;
+        }
+        for (int64_t k = 0; k < nb; k++) {
+            float wr = param(w, p0 + k, 1.0f) * r, m1r = m1 * r, m2r = m2 * r;
+            const float *xk = xs + k * pin, *gk = gs + k * pin;
+            float *dk = ds + k * pin;
+#pragma omp simd
+            for (int64_t i = 0; i < pin; i++) dk[i] += wr * gk[i] - m1r - (xk[i] - mu) * m2r;
+        }
+    }
+}
+
+/* dγ_p += Σ dy·x̂, dβ_p += Σ dy over every value that uses parameter p. */
+static void gn_backward_params(const float *x, const float *dy, float *dw, float *db, const gn_plan *pl)
+{
+    int64_t L = pl->L, nb = L / pl->pin, pin = pl->pin, outer = pl->groups / pl->pg, P = pl->pg * nb;
+    if (pin == 1 && pl->pg == 1) { /* LayerNorm: one parameter per position; threads split the positions */
+        enum { CH = 256 };
+#pragma omp parallel for schedule(static) if (pl->groups * L > GN_PAR_MIN)
+        for (int64_t j0 = 0; j0 < P; j0 += CH) {
+            int64_t n = P - j0 < CH ? P - j0 : CH;
+            double aw[CH], ab[CH];
+            memset(aw, 0, sizeof aw);
+            memset(ab, 0, sizeof ab);
+            for (int64_t g = 0; g < pl->groups; g++) { /* pg = 1: group g covers every position */
+                const float *xs = x + g * L + j0, *gs = dy + g * L + j0;
+                double mu = pl->mean[g], r = pl->rstd[g];
+#pragma omp simd
+                for (int64_t j = 0; j < n; j++) {
+                    aw[j] += (double)gs[j] * ((double)xs[j] - mu) * r;
+                    ab[j] += gs[j];
+                }
+            }
+            for (int64_t j = 0; j < n; j++) {
+                if (dw) dw[j0 + j] += (float)aw[j];
+                if (db) db[j0 + j] += (float)ab[j];
+            }
+        }
+        return;
+    }
+#pragma omp parallel for schedule(static) if (pl->groups * L > GN_PAR_MIN)
+    for (int64_t p = 0; p < P; p++) {
+        int64_t gi = p / nb, k = p % nb;
+        double sw = 0, sb = 0;
+        for (int64_t o = 0; o < outer; o++) {
+            int64_t g = o * pl->pg + gi;
+            const float *xs = x + g * L + k * pin, *gs = dy + g * L + k * pin;
+            double mu = pl->mean[g], a = 0, c = 0;
+#pragma omp simd reduction(+ : a, c)
+            for (int64_t i = 0; i < pin; i++) {
+                a += gs[i];
+                c += (double)gs[i] * ((double)xs[i] - mu);
+            }
+            sw += c * pl->rstd[g];
+            sb += a;
+        }
+        if (dw) dw[p] += (float)sw;
+        if (db) db[p] += (float)sb;
+    }
+}
+
+static void group_norm_backward(nb_node *n)
+{
+    nb_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2];
+    gn_plan pl = {.groups = n->i[0], .L = n->i[1], .pg = n->i[2], .pin = n->i[3]};
+    pl.mean = n->saved;
+    pl.rstd = pl.mean + pl.groups;
+    const float *dy = n->out->grad;
+    if (nb__wants_grad(x)) gn_backward_dx(nb__f(x), dy, x->grad, &pl, w ? nb__f(w) : NULL);
+    if (nb__wants_grad(w) || nb__wants_grad(b))
+        gn_backward_params(nb__f(x), dy, nb__wants_grad(w) ? w->grad : NULL, nb__wants_grad(b) ? b->grad : NULL,
+                           &pl);
+}
+
+nb_tensor *nb__group_norm_impl(nb_tensor *x, int64_t groups, int64_t pg, int64_t pin, nb_tensor *w, nb_tensor *b,
+                               float eps, double *mean, double *var)
+{
+    nb_ctx *ctx = x->ctx;
+    int64_t L = groups ? x->numel / groups : 0;
+    nb_tensor *out = nb__empty_like(x);
+    float *stat = nb__scratch(ctx, (size_t)(2 * groups + 1) * sizeof(float));
+    double *dm = mean, *dv = var;
+    if (!dm) dm = nb__scratch(ctx, (size_t)(groups + 1) * sizeof(double));
+    if (!dv) dv = nb__scratch(ctx, (size_t)(groups + 1) * sizeof(double));
+    if (!out || !stat || !dm || !dv) return NULL;
+    gn_plan pl = {.groups = groups, .L = L, .pg = pg, .pin = pin, .mean = stat, .rstd = stat + groups};
+    if (L > 0) gn_stats(nb__f(x), groups, L, dm, dv);
+    for (int64_t g = 0; g < groups && L > 0; g++) {
+        pl.mean[g] = (float)dm[g];
+        pl.rstd[g] = (float)(1.0 / sqrt(dv[g] + (double)eps));
+    }
+    if (L > 0) gn_forward_kernel(nb__f(x), nb__f(out), &pl, w ? nb__f(w) : NULL, b ? nb__f(b) : NULL);
+    if (nb__needs_grad(ctx, x, w, b)) {
+        nb_node *n = nb__record(out, group_norm_backward, x, w, b);
+        if (!n) return NULL;
+        n->saved = stat;
+        n->i[0] = groups;
+        n->i[1] = L;
+        n->i[2] = pg;
+        n->i[3] = pin;
+    }
+    return out;
+}
+
+/* GroupNorm's checks with the caller's name ("GroupNorm(2, 8)" or "group_norm"). */
+static nb_tensor *group_norm_checked(const char *layer, nb_tensor *x, int64_t G, nb_tensor *w, nb_tensor *b,
+                                     float eps)
+{
+    if (!x) return NULL;
+    char s[128];
+    nb__shape_str(x->ndim, x->shape, s, sizeof s);
+    if (x->dtype != NB_F32) {
+        nb__fail(NB_ERR_ARG, "%s: input %s must be F32", layer, s);
+        return NULL;
+    }
+    if (x->ndim < 2) {
+        nb__fail(NB_ERR_SHAPE, "%s: input %s needs at least 2 dims (N, C, ...)", layer, s);
+        return NULL;
+    }
+    int64_t N = x->shape[0], C = x->shape[1];
+    if (G <= 0 || C % G) {
+        nb__fail(NB_ERR_SHAPE, "%s: input %s has %lld channels, which do not divide into %lld groups", layer, s,
+                 (long long)C, (long long)G);
+        return NULL;
+    }
+    nb_tensor *pv[2] = {w, b};
+    for (int k = 0; k < 2; k++)
+        if (pv[k] && (pv[k]->dtype != NB_F32 || pv[k]->numel != C)) {
+            char ps[128];
+            nb__shape_str(pv[k]->ndim, pv[k]->shape, ps, sizeof ps);
+            nb__fail(NB_ERR_SHAPE, "%s: %s has shape %s; expected %lld F32 values (one per channel of input %s)",
+                     layer, k ? "bias" : "weight", ps, (long long)C, s);
+            return NULL;
+        }
+    int64_t S = 1;
+    for (int d = 2; d < x->ndim; d++) S *= x->shape[d];
+    return nb__group_norm_impl(x, N * G, G, S ? S : 1, w, b, eps, NULL, NULL);
+}
+
+nb_tensor *nb_group_norm(nb_tensor *x, int64_t num_groups, nb_tensor *weight, nb_tensor *bias, float eps)
+{
+    return group_norm_checked("group_norm", x, num_groups, weight, bias, eps);
+}
+
+/* ---- module: m->i[0] groups, [1] channels, [2] affine; m->f[0] eps ---- */
+
+static nb_tensor *gn_module_forward(nb_module *m, nb_tensor *x)
+{
+    char layer[96];
+    snprintf(layer, sizeof layer, "GroupNorm(%lld, %lld)", (long long)m->i[0], (long long)m->i[1]);
+    if (x->ndim >= 2 && x->shape[1] != m->i[1]) {
+        char s[128];
+        nb__shape_str(x->ndim, x->shape, s, sizeof s);
+        nb__fail(NB_ERR_SHAPE, "%s: input %s has %lld channels in dim 1, expected %lld", layer, s,
+                 (long long)x->shape[1], (long long)m->i[1]);
+        return NULL;
+    }
+    nb_tensor *w = m->i[2] ? m->own[0].tensor : NULL, *b = m->i[2] ? m->own[1].tensor : NULL;
+    return group_norm_checked(layer, x, m->i[0], w, b, m->f[0]);
+}
+
+static const nb_module_vtable gn_vt = {.kind = "GroupNorm", .forward = gn_module_forward};
+
+nb_module *nb_groupnorm_new(nb_ctx *ctx, int64_t G, int64_t C, const nb_groupnorm_opts *o)
+{
+    nb_groupnorm_opts d = o ? *o : (nb_groupnorm_opts){0};
+    if (G <= 0 || C <= 0 || C % G) {
+        nb__fail(NB_ERR_ARG, "GroupNorm(%lld, %lld): num_channels %lld must be positive and divisible by "
+                 "num_groups %lld", (long long)G, (long long)C, (long long)C, (long long)G);
+        return NULL;
+    }
+    if (d.eps < 0) {
+        nb__fail(NB_ERR_ARG, "GroupNorm(%lld, %lld): eps %g must be >= 0", (long long)G, (long long)C, (double)d.eps);
+        return NULL;
+    }
+    nb_module *m = nb__module_new(ctx, &gn_vt);
+    if (!m) return NULL;
+    m->i[0] = G;
+    m->i[1] = C;
+    m->i[2] = !d.no_affine;
+    m->f[0] = d.eps > 0 ? d.eps : 1e-5f;
+    if (m->i[2]) {
+        nb_tensor *w = nb_tensor_new(ctx, NB_F32, 1, &C);
+        if (nb__module_add(m, "weight", w, 0) || nb__module_add(m, "bias", nb_tensor_new(ctx, NB_F32, 1, &C), 0)) {
+            nb_module_free(m);
+            return NULL;
+        }
+        for (int64_t c = 0; c < C; c++) nb__f(w)[c] = 1.0f;
+    }
+    return m;
+}

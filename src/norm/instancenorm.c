@@ -1,0 +1,178 @@
+/* instancenorm.c - InstanceNorm1d/2d: nb_instance_norm (F.instance_norm) and the
+ * modules.
+ *
+ * Layout: x (N, C, S) row-major, S = product of the spatial dims. With input
+ * statistics (training, or track_running_stats off) each (sample, channel) is
+ * normalized over its S values: the contiguous-group kernel of groupnorm.c with
+ * one group per (n, c). Running statistics, when given, are updated as PyTorch
+ * does (batch_norm over the (1, N·C, S) view with the running tensors repeated N
+ * times, then averaged over N):
+ *   running = (1-m)·running + m·mean_n(stat[n, c]), running_var from the unbiased
+ *   variance (×S/(S-1)).
+ * Without input statistics the running ones normalize, exactly batch_norm in eval.
+ * Unbatched input ((C, L) or (C, H, W)) is viewed as a batch of one.
+ */
+#include "internal.h"
+
+#include <math.h>
+
+static int check_vec(const char *layer, const char *what, const nb_tensor *t, int64_t C)
+{
+    if (!t || (t->dtype == NB_F32 && t->numel == C)) return 0;
+    char s[128];
+    nb__shape_str(t->ndim, t->shape, s, sizeof s);
+    nb__fail(NB_ERR_SHAPE, "%s: %s has shape %s; expected %lld F32 values (one per channel)", layer, what, s,
+             (long long)C);
+    return -1;
+}
+
+static nb_tensor *instance_norm_checked(const char *layer, nb_tensor *x, nb_tensor *rm, nb_tensor *rv, nb_tensor *w,
+                                        nb_tensor *b, int use_input_stats, float momentum, float eps)
+{
+    if (!x) return NULL;
+    char s[128];
+    nb__shape_str(x->ndim, x->shape, s, sizeof s);
+    if (x->dtype != NB_F32) {
+        nb__fail(NB_ERR_ARG, "%s: input %s must be F32", layer, s);
+        return NULL;
+    }
+    if (x->ndim < 3) {
+        nb__fail(NB_ERR_SHAPE, "%s: input %s needs at least 3 dims (N, C, spatial...)", layer, s);
+        return NULL;
+    }
+    int64_t N = x->shape[0], C = x->shape[1], S = 1;
+    for (int d = 2; d < x->ndim; d++) S *= x->shape[d];
+    if (check_vec(layer, "running_mean", rm, C) || check_vec(layer, "running_var", rv, C) ||
+        check_vec(layer, "weight", w, C) || check_vec(layer, "bias", b, C))
+        return NULL;
+    if (!use_input_stats) {
+        if (!rm || !rv) {
+            nb__fail(NB_ERR_ARG, "%s: normalizing without input statistics needs running_mean and running_var",
+                     layer);
+            return NULL;
+        }
+        return nb_batch_norm(x, rm, rv, w, b, 0, momentum, eps);
+    }
+    if (S <= 1) {
+        nb__fail(NB_ERR_SHAPE, "%s: expected more than 1 spatial element when training, got input %s", layer, s);
+        return NULL;
+    }
+    double *mean = NULL, *var = NULL;
+    if (rm || rv) {
+        mean = nb__scratch(x->ctx, (size_t)(N * C + 1) * sizeof(double));
+        var = nb__scratch(x->ctx, (size_t)(N * C + 1) * sizeof(double));
+        if (!mean || !var) return NULL;
+    }
+    nb_tensor *y = nb__group_norm_impl(x, N * C, C, S, w, b, eps, mean, var);
+    if (!y || !mean || N == 0) return y;
+    double f = momentum, unb = (double)S / (double)(S - 1);
+    for (int64_t c = 0; c < C; c++) {
+        double sm = 0, sv = 0;
+        for (int64_t n = 0; n < N; n++) {
+            sm += mean[n * C + c];
+            sv += var[n * C + c] * unb;
+        }
+        if (rm) nb__f(rm)[c] = (float)((1.0 - f) * nb__f(rm)[c] + f * sm / (double)N);
+        if (rv) nb__f(rv)[c] = (float)((1.0 - f) * nb__f(rv)[c] + f * sv / (double)N);
+    }
+    return y;
+}
+
+nb_tensor *nb_instance_norm(nb_tensor *x, nb_tensor *running_mean, nb_tensor *running_var, nb_tensor *weight,
+                            nb_tensor *bias, int use_input_stats, float momentum, float eps)
+{
+    return instance_norm_checked("instance_norm", x, running_mean, running_var, weight, bias, use_input_stats,
+                                 momentum, eps);
+}
+
+/* ---- modules ----
+ * m->i: [0] num_features, [1] spatial dims (1 or 2), [2] affine, [3] track.
+ * m->f: [0] eps, [1] momentum. own: weight, bias (affine), then running_mean,
+ * running_var, num_batches_tracked (track). */
+
+static nb_tensor *in_module_forward(nb_module *m, nb_tensor *x)
+{
+    const char *kind = m->vt->kind;
+    int64_t C = m->i[0];
+    int sd = (int)m->i[1], affine = (int)m->i[2], track = (int)m->i[3];
+    char layer[96], s[128];
+    snprintf(layer, sizeof layer, "%s(%lld)", kind, (long long)C);
+    nb__shape_str(x->ndim, x->shape, s, sizeof s);
+    if (x->ndim != sd + 1 && x->ndim != sd + 2) {
+        nb__fail(NB_ERR_SHAPE, "%s: expected %dD or %dD input, got %s (%dD)", layer, sd + 1, sd + 2, s, x->ndim);
+        return NULL;
+    }
+    int batched = x->ndim == sd + 2;
+    int64_t ch = x->shape[batched ? 1 : 0];
+    /* PyTorch only warns about a channel mismatch when there is nothing per channel */
+    if (ch != C && (affine || track)) {
+        nb__fail(NB_ERR_SHAPE, "%s: input %s has %lld channels in dim %d, expected %lld", layer, s, (long long)ch,
+                 batched ? 1 : 0, (long long)C);
+        return NULL;
+    }
+    nb_tensor *w = affine ? m->own[0].tensor : NULL, *b = affine ? m->own[1].tensor : NULL;
+    nb_tensor *rm = track ? m->own[affine ? 2 : 0].tensor : NULL, *rv = track ? m->own[affine ? 3 : 1].tensor : NULL;
+    nb_tensor *xb = x;
+    if (!batched) {
+        int64_t shape[NB_MAX_DIMS];
+        shape[0] = 1;
+        for (int d = 0; d < x->ndim; d++) shape[d + 1] = x->shape[d];
+        xb = nb_reshape(x, x->ndim + 1, shape);
+    }
+    nb_tensor *y = instance_norm_checked(layer, xb, rm, rv, w, b, m->training || !track, m->f[1], m->f[0]);
+    if (y && !batched) y = nb_reshape(y, x->ndim, x->shape);
+    return y;
+}
+
+static const nb_module_vtable in1d_vt = {.kind = "InstanceNorm1d", .forward = in_module_forward};
+static const nb_module_vtable in2d_vt = {.kind = "InstanceNorm2d", .forward = in_module_forward};
+
+static nb_module *in_new(nb_ctx *ctx, const nb_module_vtable *vt, int sd, int64_t C, const nb_instancenorm_opts *o)
+{
+    nb_instancenorm_opts d = o ? *o : (nb_instancenorm_opts){0};
+    if (C <= 0) {
+        nb__fail(NB_ERR_ARG, "%s(%lld): num_features must be positive", vt->kind, (long long)C);
+        return NULL;
+    }
+    if (d.eps < 0 || d.momentum < 0 || d.momentum > 1) {
+        nb__fail(NB_ERR_ARG, "%s(%lld): eps %g must be >= 0 and momentum %g in [0, 1]", vt->kind, (long long)C,
+                 (double)d.eps, (double)d.momentum);
+        return NULL;
+    }
+    nb_module *m = nb__module_new(ctx, vt);
+    if (!m) return NULL;
+    m->i[0] = C;
+    m->i[1] = sd;
+    m->i[2] = d.affine != 0;
+    m->i[3] = d.track_running_stats != 0;
+    m->f[0] = d.eps > 0 ? d.eps : 1e-5f;
+    m->f[1] = d.momentum_set || d.momentum > 0 ? d.momentum : 0.1f;
+    if (d.affine) {
+        nb_tensor *w = nb_tensor_new(ctx, NB_F32, 1, &C);
+        if (nb__module_add(m, "weight", w, 0) || nb__module_add(m, "bias", nb_tensor_new(ctx, NB_F32, 1, &C), 0))
+            goto fail;
+        for (int64_t c = 0; c < C; c++) nb__f(w)[c] = 1.0f;
+    }
+    if (d.track_running_stats) {
+        nb_tensor *rv = NULL;
+        if (nb__module_add(m, "running_mean", nb_tensor_new(ctx, NB_F32, 1, &C), 1) ||
+            nb__module_add(m, "running_var", rv = nb_tensor_new(ctx, NB_F32, 1, &C), 1) ||
+            nb__module_add(m, "num_batches_tracked", nb_tensor_new(ctx, NB_I64, 0, NULL), 1))
+            goto fail;
+        for (int64_t c = 0; c < C; c++) nb__f(rv)[c] = 1.0f;
+    }
+    return m;
+fail:
+    nb_module_free(m);
+    return NULL;
+}
+
+nb_module *nb_instancenorm1d_new(nb_ctx *ctx, int64_t num_features, const nb_instancenorm_opts *o)
+{
+    return in_new(ctx, &in1d_vt, 1, num_features, o);
+}
+
+nb_module *nb_instancenorm2d_new(nb_ctx *ctx, int64_t num_features, const nb_instancenorm_opts *o)
+{
+    return in_new(ctx, &in2d_vt, 2, num_features, o);
+}

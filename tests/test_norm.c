@@ -1,0 +1,596 @@
+/* test_norm.c - BatchNorm1d/2d, LayerNorm, InstanceNorm1d/2d, GroupNorm:
+ *   - PyTorch goldens (tests/goldens/norm_*.safetensors, tools/goldens/gen_norm.py):
+ *     forward, gradients of x, weight, bias and running statistics after training
+ *     forwards, in train and eval, over a grid of shapes; within 1e-5 relative
+ *     (floor 1), num_batches_tracked exactly;
+ *   - finite differences of every backward (batch statistics and eval);
+ *   - the threaded BatchNorm2d against a plain double reference on a shape large
+ *     enough to use threads, and bit-identical results with 1 and 2 threads;
+ *   - defaults, state_dict names, shape errors (message and NULL, state untouched),
+ *     the eval scale/shift used to fold BatchNorm into a conv. */
+#include "check.h"
+#include "internal.h"
+
+#include <omp.h>
+
+#define TOL 1e-5
+
+static nb_ctx *ctx;
+
+/* ---- golden cases ---- */
+
+/* The value of key in "k1=v1 k2=v2"; "" if absent. */
+static const char *cfg_get(const char *cfg, const char *key, char *out, size_t n)
+{
+    size_t kl = strlen(key);
+    out[0] = 0;
+    for (const char *p = cfg; p && *p;) {
+        if (!strncmp(p, key, kl) && p[kl] == '=') {
+            const char *v = p + kl + 1;
+            size_t l = strcspn(v, " ");
+            if (l >= n) l = n - 1;
+            memcpy(out, v, l);
+            out[l] = 0;
+            return out;
+        }
+        p = strchr(p, ' ');
+        if (p) p++;
+    }
+    return out;
+}
+
+static long cfg_int(const char *cfg, const char *key, long dflt)
+{
+    char v[64];
+    return *cfg_get(cfg, key, v, sizeof v) ? atol(v) : dflt;
+}
+
+static int parse_dims(const char *s, int64_t *dims)
+{
+    int n = 0;
+    while (*s && n < NB_MAX_DIMS) {
+        dims[n++] = strtoll(s, (char **)&s, 10);
+        if (*s == ',') s++;
+    }
+    return n;
+}
+
+static nb_tensor *state_get(nb_module *m, const char *name)
+{
+    int n;
+    const nb_named_tensor *s = nb_module_state(m, &n);
+    for (int i = 0; i < n; i++)
+        if (!strcmp(s[i].name, name)) return s[i].tensor;
+    return NULL;
+}
+
+static nb_module *make_module(const char *cfg)
+{
+    char layer[64], v[64];
+    cfg_get(cfg, "layer", layer, sizeof layer);
+    long C = cfg_int(cfg, "C", 0), affine = cfg_int(cfg, "affine", 1), track = cfg_int(cfg, "track", 1);
+    float eps = *cfg_get(cfg, "eps", v, sizeof v) ? (float)atof(v) : 0.0f;
+    cfg_get(cfg, "momentum", v, sizeof v);
+    int cumulative = !strcmp(v, "None");
+    float momentum = *v && !cumulative ? (float)atof(v) : 0.1f;
+    if (!strncmp(layer, "BatchNorm", 9)) {
+        nb_batchnorm_opts o = {.eps = eps, .momentum = momentum, .cumulative_average = cumulative,
+                               .no_affine = !affine, .no_running_stats = !track};
+        return layer[9] == '1' ? nb_batchnorm1d_new(ctx, C, &o) : nb_batchnorm2d_new(ctx, C, &o);
+    }
+    if (!strncmp(layer, "InstanceNorm", 12)) {
+        nb_instancenorm_opts o = {.eps = eps, .momentum = momentum, .affine = (int)affine,
+                                  .track_running_stats = (int)track};
+        return layer[12] == '1' ? nb_instancenorm1d_new(ctx, C, &o) : nb_instancenorm2d_new(ctx, C, &o);
+    }
+    if (!strcmp(layer, "LayerNorm")) {
+        int64_t ns[NB_MAX_DIMS];
+        int nd = parse_dims(cfg_get(cfg, "ns", v, sizeof v), ns);
+        return nb_layernorm_new(ctx, nd, ns, &(nb_layernorm_opts){.eps = eps, .no_elementwise_affine = !affine});
+    }
+    if (!strcmp(layer, "GroupNorm"))
+        return nb_groupnorm_new(ctx, cfg_int(cfg, "groups", 1), C, &(nb_groupnorm_opts){.eps = eps, .no_affine = !affine});
+    return NULL;
+}
+
+/* Compare the golden `key` of case k with got (n floats); 1 if it matched. */
+static int cmp(nb_safetensors *f, int k, const char *key, const float *got, int64_t n, const char *label,
+               double tol)
+{
+    char name[64], what[256];
+    snprintf(name, sizeof name, "%d.%s", k, key);
+    snprintf(what, sizeof what, "%s %s", label, key);
+    nb_tensor *want = nb_safetensors_get(f, ctx, name);
+    if (!want || !got || nb_tensor_numel(want) != n) {
+        CHECK(what, 0, "missing (%s) or size %lld vs %lld", want ? "got" : nb_last_error(),
+              want ? (long long)nb_tensor_numel(want) : -1LL, (long long)n);
+        nb_tensor_free(want);
+        return 0;
+    }
+    long at;
+    double r = check_max_rel(got, nb_tensor_data(want), (long)n, 1.0, &at);
+    CHECK(what, r <= tol, "max rel err %.3g at %ld (got %.9g want %.9g)", r, at, (double)got[at],
+          (double)nb_tensor_data(want)[at]);
+    nb_tensor_free(want);
+    return r <= tol;
+}
+
+/* Copy golden `key` of case k into the module's tensor `name` (if both exist). */
+static void load_into(nb_safetensors *f, int k, const char *key, nb_module *m, const char *name)
+{
+    char gk[64];
+    snprintf(gk, sizeof gk, "%d.%s", k, key);
+    nb_tensor *dst = state_get(m, name);
+    if (!dst || nb_safetensors_find(f, gk) < 0) return;
+    nb_tensor *src = nb_safetensors_get(f, ctx, gk);
+    if (src) nb_tensor_copy_in(dst, nb_tensor_data(src), nb_tensor_numel(src));
+    nb_tensor_free(src);
+}
+
+static void run_golden_file(const char *path)
+{
+    nb_safetensors *f = nb_safetensors_open(path);
+    CHECK(path, f != NULL, "%s", nb_last_error());
+    if (!f) return;
+    const char *nc = nb_safetensors_metadata(f, "cases");
+    int cases = nc ? atoi(nc) : 0;
+    CHECK("golden case count", cases > 5, "%d cases in %s", cases, path);
+    int all = 1;
+    for (int k = 0; k < cases; k++) {
+        char key[32], label[320];
+        snprintf(key, sizeof key, "case%d", k);
+        const char *cfg = nb_safetensors_metadata(f, key);
+        if (!cfg) {
+            CHECK("case metadata", 0, "%s missing", key);
+            continue;
+        }
+        snprintf(label, sizeof label, "%s [%s]", key, cfg);
+        char tv[32];
+        double tol = *cfg_get(cfg, "tol", tv, sizeof tv) ? atof(tv) : TOL;
+        nb_ctx_reset(ctx);
+        nb_module *m = make_module(cfg);
+        if (!m) {
+            CHECK(label, 0, "module: %s", nb_last_error());
+            all = 0;
+            continue;
+        }
+        const char *names[4] = {"weight", "bias", "running_mean", "running_var"};
+        if (cfg_int(cfg, "steps", 0)) { /* three training forwards from the default buffers */
+            nb_module_train(m, 1);
+            int ok = 1;
+            for (int s = 0; s < 3 && ok; s++) {
+                char xk[32];
+                snprintf(xk, sizeof xk, "%d.x%d", k, s);
+                nb_tensor *x = nb_safetensors_get(f, ctx, xk);
+                ok = x && nb_module_forward(m, x);
+                nb_tensor_free(x);
+            }
+            CHECK(label, ok, "forward: %s", nb_last_error());
+            nb_tensor *rm = state_get(m, "running_mean"), *rv = state_get(m, "running_var");
+            all &= cmp(f, k, "running_mean", nb_tensor_data(rm), nb_tensor_numel(rm), label, tol);
+            all &= cmp(f, k, "running_var", nb_tensor_data(rv), nb_tensor_numel(rv), label, tol);
+            snprintf(key, sizeof key, "%d.num_batches_tracked", k);
+            nb_tensor *want = nb_safetensors_get(f, ctx, key), *got = state_get(m, "num_batches_tracked");
+            CHECK(label, want && got && nb_tensor_data_i64(want)[0] == nb_tensor_data_i64(got)[0],
+                  "num_batches_tracked %lld, want %lld", got ? (long long)nb_tensor_data_i64(got)[0] : -1LL,
+                  want ? (long long)nb_tensor_data_i64(want)[0] : -1LL);
+            nb_tensor_free(want);
+            nb_module_free(m);
+            continue;
+        }
+        for (int i = 0; i < 4; i++) load_into(f, k, names[i], m, names[i]);
+        nb_module_train(m, (int)cfg_int(cfg, "train", 1));
+        snprintf(key, sizeof key, "%d.x", k);
+        nb_tensor *x = nb_safetensors_get(f, ctx, key);
+        snprintf(key, sizeof key, "%d.dy", k);
+        nb_tensor *dy = nb_safetensors_get(f, ctx, key);
+        nb_tensor_set_requires_grad(x, 1);
+        nb_tensor *y = nb_module_forward(m, x);
+        nb_status st = y ? nb_backward(nb_sum(nb_mul(y, dy))) : NB_ERR_ARG;
+        CHECK(label, y && st == NB_OK, "forward/backward: %s", nb_last_error());
+        if (y && st == NB_OK) {
+            all &= cmp(f, k, "y", nb_tensor_data(y), nb_tensor_numel(y), label, tol);
+            all &= cmp(f, k, "dx", nb_tensor_grad(x), nb_tensor_numel(x), label, tol);
+            nb_tensor *w = state_get(m, "weight"), *b = state_get(m, "bias");
+            if (w) all &= cmp(f, k, "dweight", nb_tensor_grad(w), nb_tensor_numel(w), label, tol);
+            if (b) all &= cmp(f, k, "dbias", nb_tensor_grad(b), nb_tensor_numel(b), label, tol);
+            nb_tensor *rm = state_get(m, "running_mean"), *rv = state_get(m, "running_var");
+            if (rm) all &= cmp(f, k, "running_mean_after", nb_tensor_data(rm), nb_tensor_numel(rm), label, tol);
+            if (rv) all &= cmp(f, k, "running_var_after", nb_tensor_data(rv), nb_tensor_numel(rv), label, tol);
+            snprintf(key, sizeof key, "%d.dweight", k);
+            CHECK("parameters as in PyTorch", (w != NULL) == (nb_safetensors_find(f, key) >= 0),
+                  "%s: has weight %d, PyTorch's %d", label, w != NULL, nb_safetensors_find(f, key) >= 0);
+        }
+        nb_tensor_free(x);
+        nb_tensor_free(dy);
+        nb_module_free(m);
+    }
+    CHECK(path, all, "some cases differ from PyTorch (see above)");
+    nb_safetensors_close(f);
+}
+
+/* ---- finite differences ---- */
+
+static nb_tensor *rand_tensor(int ndim, const int64_t *shape, float scale, float offset, nb_rng *r)
+{
+    nb_tensor *t = nb_tensor_new(ctx, NB_F32, ndim, shape);
+    float *d = nb_tensor_data(t);
+    for (int64_t i = 0; i < nb_tensor_numel(t); i++) d[i] = nb_rng_normal(r) * scale + offset;
+    return t;
+}
+
+/* loss = Σ f(x)·dy in double, computed without recording. */
+typedef nb_tensor *(*fwd_fn)(nb_tensor *x, nb_tensor *w, nb_tensor *b, void *arg);
+
+static double loss_of(fwd_fn fn, nb_tensor *x, nb_tensor *w, nb_tensor *b, nb_tensor *dy, void *arg)
+{
+    nb_ctx_reset(ctx);
+    int old = nb_set_grad_enabled(ctx, 0);
+    nb_tensor *y = fn(x, w, b, arg);
+    nb_set_grad_enabled(ctx, old);
+    if (!y) return NAN;
+    double s = 0;
+    for (int64_t i = 0; i < nb_tensor_numel(y); i++) s += (double)nb_tensor_data(y)[i] * nb_tensor_data(dy)[i];
+    return s;
+}
+
+/* Central differences on up to 12 entries of each of x, w, b against the backward. */
+static void fd_check(const char *name, fwd_fn fn, nb_tensor *x, nb_tensor *w, nb_tensor *b, void *arg, nb_rng *r)
+{
+    nb_ctx_reset(ctx);
+    nb_tensor *ts[3] = {x, w, b};
+    for (int k = 0; k < 3; k++)
+        if (ts[k]) {
+            nb_tensor_set_requires_grad(ts[k], 1);
+            nb_tensor_zero_grad(ts[k]);
+        }
+    nb_tensor *y = fn(x, w, b, arg);
+    if (!y) {
+        CHECK(name, 0, "forward: %s", nb_last_error());
+        return;
+    }
+    nb_tensor *dy = nb_tensor_new(ctx, NB_F32, nb_tensor_ndim(y), nb_tensor_shape(y));
+    for (int64_t i = 0; i < nb_tensor_numel(dy); i++) nb_tensor_data(dy)[i] = nb_rng_normal(r);
+    nb_status st = nb_backward(nb_sum(nb_mul(y, dy)));
+    CHECK(name, st == NB_OK, "backward: %s", nb_last_error());
+    double worst = 0;
+    const char *tn[3] = {"x", "weight", "bias"};
+    char at[64] = "";
+    for (int k = 0; k < 3; k++) {
+        if (!ts[k]) continue;
+        float *d = nb_tensor_data(ts[k]), *g = nb_tensor_grad(ts[k]);
+        int64_t n = nb_tensor_numel(ts[k]);
+        for (int j = 0; j < 12 && j < n; j++) {
+            int64_t i = n <= 12 ? j : (int64_t)nb_rng_below(r, (uint64_t)n);
+            float keep = d[i], h = 1e-2f;
+            d[i] = keep + h;
+            double lp = loss_of(fn, x, w, b, dy, arg);
+            d[i] = keep - h;
+            double lm = loss_of(fn, x, w, b, dy, arg);
+            d[i] = keep;
+            double fd = (lp - lm) / (2.0 * (double)h), an = g ? g[i] : 0;
+            double e = fabs(fd - an) / fmax(1.0, fabs(fd));
+            if (!(e <= worst)) {
+                worst = e;
+                snprintf(at, sizeof at, "%s[%lld]: fd %.6g analytic %.6g", tn[k], (long long)i, fd, an);
+            }
+        }
+    }
+    CHECK(name, worst < 2e-3, "max err %.3g at %s", worst, at);
+    nb_tensor_free(dy);
+}
+
+typedef struct {
+    int training;
+    nb_tensor *rm, *rv;
+    int64_t groups;
+    int nd;
+    const int64_t *ns;
+} fd_arg;
+
+static nb_tensor *f_bn(nb_tensor *x, nb_tensor *w, nb_tensor *b, void *arg)
+{
+    fd_arg *a = arg; /* momentum 0 keeps the running statistics fixed across evaluations */
+    return nb_batch_norm(x, a->rm, a->rv, w, b, a->training, 0.0f, 1e-5f);
+}
+static nb_tensor *f_in(nb_tensor *x, nb_tensor *w, nb_tensor *b, void *arg)
+{
+    fd_arg *a = arg;
+    return nb_instance_norm(x, a->rm, a->rv, w, b, a->training, 0.0f, 1e-5f);
+}
+static nb_tensor *f_gn(nb_tensor *x, nb_tensor *w, nb_tensor *b, void *arg)
+{
+    return nb_group_norm(x, ((fd_arg *)arg)->groups, w, b, 1e-5f);
+}
+static nb_tensor *f_ln(nb_tensor *x, nb_tensor *w, nb_tensor *b, void *arg)
+{
+    fd_arg *a = arg;
+    return nb_layer_norm(x, a->nd, a->ns, w, b, 1e-5f);
+}
+
+static void test_finite_differences(void)
+{
+    nb_rng r;
+    nb_rng_seed(&r, 7);
+    int64_t s4[4] = {3, 4, 3, 2}, c4[1] = {4}, s2[2] = {5, 3}, c2[1] = {3}, s3[3] = {2, 3, 5};
+    nb_tensor *x = rand_tensor(4, s4, 1.5f, 2.0f, &r), *w = rand_tensor(1, c4, 0.5f, 1.0f, &r),
+              *b = rand_tensor(1, c4, 1.0f, 0.0f, &r), *rm = rand_tensor(1, c4, 1.0f, 2.0f, &r),
+              *rv = rand_tensor(1, c4, 0.2f, 1.5f, &r);
+    fd_arg a = {.training = 1, .rm = rm, .rv = rv};
+    fd_check("finite differences: batch_norm train (N, C, H, W)", f_bn, x, w, b, &a, &r);
+    a.training = 0;
+    fd_check("finite differences: batch_norm eval (running statistics)", f_bn, x, w, b, &a, &r);
+    a = (fd_arg){.training = 1};
+    fd_check("finite differences: batch_norm train, no affine, no running stats", f_bn, x, NULL, NULL, &a, &r);
+    fd_check("finite differences: instance_norm (input statistics)", f_in, x, w, b, &a, &r);
+    a.groups = 2;
+    fd_check("finite differences: group_norm G=2", f_gn, x, w, b, &a, &r);
+    a.groups = 4;
+    fd_check("finite differences: group_norm G=C", f_gn, x, w, b, &a, &r);
+    a.groups = 1;
+    fd_check("finite differences: group_norm G=1, no affine", f_gn, x, NULL, NULL, &a, &r);
+    nb_tensor *x2 = rand_tensor(2, s2, 1.0f, -1.0f, &r), *w2 = rand_tensor(1, c2, 0.5f, 1.0f, &r),
+              *b2 = rand_tensor(1, c2, 1.0f, 0.0f, &r);
+    a = (fd_arg){.training = 1};
+    fd_check("finite differences: batch_norm (N, C)", f_bn, x2, w2, b2, &a, &r);
+    a.nd = 1;
+    a.ns = c2;
+    fd_check("finite differences: layer_norm over the last dim", f_ln, x2, w2, b2, &a, &r);
+    nb_tensor *x3 = rand_tensor(3, s3, 2.0f, 3.0f, &r), *w3 = rand_tensor(2, s3 + 1, 0.5f, 1.0f, &r),
+              *b3 = rand_tensor(2, s3 + 1, 1.0f, 0.0f, &r);
+    a.nd = 2;
+    a.ns = s3 + 1;
+    fd_check("finite differences: layer_norm over 2 dims", f_ln, x3, w3, b3, &a, &r);
+    nb_tensor *all[] = {x, w, b, rm, rv, x2, w2, b2, x3, w3, b3};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) nb_tensor_free(all[i]);
+}
+
+/* ---- the threaded BatchNorm2d against a double reference ---- */
+
+static void test_batchnorm_reference(void)
+{
+    nb_rng r;
+    nb_rng_seed(&r, 11);
+    int64_t shape[4] = {9, 24, 17, 15}, C = 24, N = 9, S = 17 * 15; /* 55080 values: the threaded path */
+    nb_tensor *x = rand_tensor(4, shape, 3.0f, 5.0f, &r), *dy = rand_tensor(4, shape, 1.0f, 0.0f, &r);
+    nb_tensor *w = rand_tensor(1, &C, 0.5f, 1.0f, &r), *b = rand_tensor(1, &C, 1.0f, 0.0f, &r);
+    float *got[2][4]; /* threads 1 and 2: y, dx, dw, db */
+    for (int t = 0; t < 2; t++) {
+        omp_set_num_threads(t + 1);
+        nb_ctx_reset(ctx);
+        nb_tensor_set_requires_grad(x, 1);
+        nb_tensor_set_requires_grad(w, 1);
+        nb_tensor_set_requires_grad(b, 1);
+        nb_tensor_zero_grad(x);
+        nb_tensor_zero_grad(w);
+        nb_tensor_zero_grad(b);
+        nb_tensor *y = nb_batch_norm(x, NULL, NULL, w, b, 1, 0.1f, 1e-5f);
+        CHECK("BatchNorm2d large forward", y && nb_backward(nb_sum(nb_mul(y, dy))) == NB_OK, "%s", nb_last_error());
+        if (!y) return;
+        int64_t ns[4] = {nb_tensor_numel(x), nb_tensor_numel(x), C, C};
+        const float *src[4] = {nb_tensor_data(y), nb_tensor_grad(x), nb_tensor_grad(w), nb_tensor_grad(b)};
+        for (int k = 0; k < 4; k++) {
+            got[t][k] = malloc((size_t)ns[k] * sizeof(float));
+            memcpy(got[t][k], src[k], (size_t)ns[k] * sizeof(float));
+        }
+    }
+    omp_set_num_threads(nb_ctx_threads(ctx));
+    int same = 1;
+    for (int k = 0; k < 4; k++)
+        same &= !memcmp(got[0][k], got[1][k], (size_t)(k < 2 ? nb_tensor_numel(x) : C) * sizeof(float));
+    CHECK("BatchNorm2d: 1 and 2 threads give identical bits", same, "results differ with the thread count");
+    /* reference in double, two-pass, straight from the formulas */
+    float *ry = malloc((size_t)nb_tensor_numel(x) * sizeof(float)), *rdx = malloc((size_t)nb_tensor_numel(x) * sizeof(float));
+    float rdw[24], rdb[24];
+    const float *xv = nb_tensor_data(x), *gv = nb_tensor_data(dy), *wv = nb_tensor_data(w), *bv = nb_tensor_data(b);
+    for (int64_t c = 0; c < C; c++) {
+        double mu = 0, var = 0, sg = 0, sgx = 0, M = (double)(N * S);
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t i = 0; i < S; i++) mu += xv[(n * C + c) * S + i];
+        mu /= M;
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t i = 0; i < S; i++) var += pow(xv[(n * C + c) * S + i] - mu, 2);
+        var /= M;
+        double rs = 1 / sqrt(var + 1e-5);
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t i = 0; i < S; i++) {
+                int64_t j = (n * C + c) * S + i;
+                double xh = (xv[j] - mu) * rs;
+                ry[j] = (float)(xh * wv[c] + bv[c]);
+                sg += gv[j];
+                sgx += gv[j] * xh;
+            }
+        rdw[c] = (float)sgx;
+        rdb[c] = (float)sg;
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t i = 0; i < S; i++) {
+                int64_t j = (n * C + c) * S + i;
+                double xh = (xv[j] - mu) * rs;
+                rdx[j] = (float)(wv[c] * rs * (gv[j] - sg / M - xh * sgx / M));
+            }
+    }
+    CHECK_CLOSE("BatchNorm2d large: y vs double reference", got[1][0], ry, nb_tensor_numel(x), 1e-5);
+    CHECK_CLOSE("BatchNorm2d large: dx vs double reference", got[1][1], rdx, nb_tensor_numel(x), 1e-5);
+    CHECK_CLOSE("BatchNorm2d large: dweight vs double reference", got[1][2], rdw, C, 1e-5);
+    CHECK_CLOSE("BatchNorm2d large: dbias vs double reference", got[1][3], rdb, C, 1e-5);
+    for (int t = 0; t < 2; t++)
+        for (int k = 0; k < 4; k++) free(got[t][k]);
+    free(ry);
+    free(rdx);
+    nb_tensor *all[] = {x, dy, w, b};
+    for (int i = 0; i < 4; i++) nb_tensor_free(all[i]);
+}
+
+/* ---- modules: defaults, names, eval, folding ---- */
+
+static void test_modules(void)
+{
+    nb_module *bn = nb_batchnorm2d_new(ctx, 3, NULL);
+    int n;
+    const nb_named_tensor *s = nb_module_state(bn, &n);
+    const char *want[5] = {"weight", "bias", "running_mean", "running_var", "num_batches_tracked"};
+    int names_ok = n == 5;
+    for (int i = 0; i < 5 && names_ok; i++) names_ok = !strcmp(s[i].name, want[i]) && s[i].is_buffer == (i >= 2);
+    CHECK("BatchNorm2d state_dict names and order", names_ok, "%d entries", n);
+    CHECK("BatchNorm2d kind", !strcmp(nb_module_kind(bn), "BatchNorm2d"), "%s", nb_module_kind(bn));
+    nb_tensor *nbt = state_get(bn, "num_batches_tracked");
+    CHECK("num_batches_tracked is I64 of shape []", nbt && nb_tensor_dtype(nbt) == NB_I64 && nb_tensor_ndim(nbt) == 0 &&
+          nb_tensor_data_i64(nbt)[0] == 0, "bad buffer");
+    float *wv = nb_tensor_data(state_get(bn, "weight")), *bv = nb_tensor_data(state_get(bn, "bias"));
+    float *rm = nb_tensor_data(state_get(bn, "running_mean")), *rv = nb_tensor_data(state_get(bn, "running_var"));
+    int init_ok = 1;
+    for (int c = 0; c < 3; c++) init_ok &= wv[c] == 1 && bv[c] == 0 && rm[c] == 0 && rv[c] == 1;
+    CHECK("BatchNorm init: weight 1, bias 0, running_mean 0, running_var 1", init_ok, "bad init");
+    CHECK("BatchNorm2d has 6 parameters", nb_module_num_params(bn) == 6, "%lld", (long long)nb_module_num_params(bn));
+
+    /* eval leaves the buffers alone; the folded scale/shift equal the eval forward */
+    nb_rng r;
+    nb_rng_seed(&r, 3);
+    for (int c = 0; c < 3; c++) {
+        wv[c] = 0.5f + (float)c;
+        bv[c] = (float)c - 1;
+        rm[c] = 2.0f * (float)c;
+        rv[c] = 0.5f + (float)c;
+    }
+    int64_t shp[4] = {2, 3, 4, 5};
+    nb_tensor *x = rand_tensor(4, shp, 1, 0, &r);
+    nb_module_train(bn, 0);
+    nb_ctx_reset(ctx);
+    nb_tensor *y = nb_module_forward(bn, x);
+    CHECK("eval forward", y != NULL, "%s", nb_last_error());
+    CHECK("eval leaves running stats and num_batches_tracked", rm[1] == 2.0f && rv[2] == 2.5f &&
+          nb_tensor_data_i64(nbt)[0] == 0, "changed");
+    float scale[3], shift[3];
+    CHECK("eval scale/shift", nb__batchnorm_eval_scale_shift(bn, scale, shift) == NB_OK, "%s", nb_last_error());
+    double worst = 0;
+    for (int64_t i = 0; y && i < nb_tensor_numel(x); i++) {
+        int c = (int)(i / 20 % 3);
+        worst = fmax(worst, fabs(nb_tensor_data(x)[i] * scale[c] + shift[c] - nb_tensor_data(y)[i]));
+    }
+    CHECK("folded scale/shift reproduce the eval forward", worst < 1e-6, "max diff %g", worst);
+    nb_module_train(bn, 1);
+    y = nb_module_forward(bn, x);
+    CHECK("training forward bumps num_batches_tracked", y && nb_tensor_data_i64(nbt)[0] == 1 && rm[1] != 2.0f,
+          "nbt %lld", (long long)nb_tensor_data_i64(nbt)[0]);
+    nb_module *nors = nb_batchnorm2d_new(ctx, 3, &(nb_batchnorm_opts){.no_running_stats = 1, .no_affine = 1});
+    nb_module_state(nors, &n);
+    CHECK("BatchNorm2d(affine=False, track_running_stats=False) has no state", n == 0, "%d entries", n);
+    CHECK("no running stats: nothing to fold", nb__batchnorm_eval_scale_shift(nors, scale, shift) == NB_ERR_STATE,
+          "folded");
+    nb_module_free(nors);
+
+    /* inside a Sequential: PyTorch's dotted names */
+    nb_module *ch[2] = {nb_batchnorm2d_new(ctx, 3, NULL), nb_batchnorm1d_new(ctx, 3, NULL)};
+    nb_module *seq = nb_sequential_new(ctx, ch, 2);
+    s = nb_module_state(seq, &n);
+    CHECK("Sequential names 1.running_mean, 1.num_batches_tracked", n == 10 && !strcmp(s[7].name, "1.running_mean") &&
+          !strcmp(s[9].name, "1.num_batches_tracked"), "%d entries", n);
+    nb_module_free(seq);
+
+    nb_module *in = nb_instancenorm2d_new(ctx, 3, NULL);
+    nb_module_state(in, &n);
+    CHECK("InstanceNorm2d default: no parameters, no buffers", n == 0, "%d entries", n);
+    nb_module_free(in);
+    in = nb_instancenorm1d_new(ctx, 3, &(nb_instancenorm_opts){.affine = 1, .track_running_stats = 1});
+    s = nb_module_state(in, &n);
+    CHECK("InstanceNorm1d(affine, track) state names", n == 5 && !strcmp(s[2].name, "running_mean") &&
+          !strcmp(s[4].name, "num_batches_tracked"), "%d entries", n);
+    nb_module_free(in);
+    nb_module *gn = nb_groupnorm_new(ctx, 2, 6, NULL);
+    s = nb_module_state(gn, &n);
+    CHECK("GroupNorm(2, 6): weight (6) = 1, bias (6) = 0", n == 2 && nb_tensor_numel(s[0].tensor) == 6 &&
+          nb_tensor_data(s[0].tensor)[5] == 1 && nb_tensor_data(s[1].tensor)[5] == 0, "bad");
+    nb_module_free(gn);
+    nb_module *ln = nb_layernorm_new(ctx, 2, (int64_t[]){3, 5}, NULL);
+    s = nb_module_state(ln, &n);
+    CHECK("LayerNorm([3, 5]): weight and bias of shape [3, 5]", n == 2 && nb_tensor_ndim(s[0].tensor) == 2 &&
+          nb_tensor_dim(s[1].tensor, 1) == 5 && nb_tensor_data(s[0].tensor)[14] == 1, "bad");
+    nb_module_free(ln);
+    nb_tensor_free(x);
+    nb_module_free(bn);
+}
+
+/* ---- errors ---- */
+
+static void expect_error(const char *name, nb_tensor *y, const char *const *parts)
+{
+    const char *msg = nb_last_error();
+    int ok = y == NULL;
+    for (int i = 0; ok && parts[i]; i++) ok = strstr(msg, parts[i]) != NULL;
+    CHECK(name, ok, "%s; message \"%s\"", y ? "no error" : "message lacks a part", msg);
+    nb_clear_error();
+}
+
+static void test_errors(void)
+{
+    nb_rng r;
+    nb_rng_seed(&r, 5);
+    nb_ctx_reset(ctx);
+    nb_module *bn = nb_batchnorm2d_new(ctx, 3, NULL);
+    nb_tensor *x4 = rand_tensor(4, (int64_t[]){7, 4, 5, 5}, 1, 0, &r), *x3 = rand_tensor(3, (int64_t[]){7, 3, 5}, 1, 0, &r);
+    nb_tensor *x1 = rand_tensor(2, (int64_t[]){1, 3}, 1, 0, &r), *x2 = rand_tensor(3, (int64_t[]){2, 3, 1}, 1, 0, &r);
+    expect_error("BatchNorm2d: wrong channel count",
+                 nb_module_forward(bn, x4), (const char *[]){"BatchNorm2d(3)", "[7, 4, 5, 5]", "channels", NULL});
+    expect_error("BatchNorm2d: 3D input", nb_module_forward(bn, x3),
+                 (const char *[]){"BatchNorm2d(3)", "4D", "[7, 3, 5]", NULL});
+    CHECK("failed forwards leave num_batches_tracked", nb_tensor_data_i64(state_get(bn, "num_batches_tracked"))[0] == 0,
+          "bumped");
+    nb_module *bn1 = nb_batchnorm1d_new(ctx, 3, NULL);
+    expect_error("BatchNorm1d: 4D input", nb_module_forward(bn1, x4), (const char *[]){"BatchNorm1d(3)", "2D", NULL});
+    expect_error("BatchNorm1d: one value per channel in training", nb_module_forward(bn1, x1),
+                 (const char *[]){"BatchNorm1d", "more than 1 value per channel", "[1, 3]", NULL});
+    nb_module_train(bn1, 0);
+    CHECK("BatchNorm1d: batch of one in eval works", nb_module_forward(bn1, x1) != NULL, "%s", nb_last_error());
+    expect_error("BatchNorm1d: NULL input propagates", nb_module_forward(bn1, NULL), (const char *[]){NULL});
+    expect_error("batch_norm: weight of the wrong size",
+                 nb_batch_norm(x4, NULL, NULL, state_get(bn, "weight"), NULL, 1, 0.1f, 1e-5f),
+                 (const char *[]){"batch_norm", "weight", "[3]", NULL});
+    expect_error("batch_norm: eval without running stats", nb_batch_norm(x3, NULL, NULL, NULL, NULL, 0, 0.1f, 1e-5f),
+                 (const char *[]){"running_mean", NULL});
+    expect_error("BatchNorm2d(0)", (nb_tensor *)nb_batchnorm2d_new(ctx, 0, NULL),
+                 (const char *[]){"BatchNorm2d(0)", "positive", NULL});
+
+    expect_error("GroupNorm(3, 8): channels not divisible", (nb_tensor *)nb_groupnorm_new(ctx, 3, 8, NULL),
+                 (const char *[]){"GroupNorm(3, 8)", "num_channels 8", "num_groups 3", NULL});
+    nb_tensor *x8 = rand_tensor(3, (int64_t[]){2, 8, 3}, 1, 0, &r);
+    expect_error("group_norm: 8 channels in 3 groups", nb_group_norm(x8, 3, NULL, NULL, 1e-5f),
+                 (const char *[]){"group_norm", "[2, 8, 3]", "8 channels", "3 groups", NULL});
+    nb_module *gn = nb_groupnorm_new(ctx, 2, 4, NULL);
+    expect_error("GroupNorm(2, 4): input with 8 channels", nb_module_forward(gn, x8),
+                 (const char *[]){"GroupNorm(2, 4)", "[2, 8, 3]", "8 channels", NULL});
+    nb_module *ln = nb_layernorm_new(ctx, 2, (int64_t[]){3, 5}, NULL);
+    expect_error("LayerNorm: trailing dims differ", nb_module_forward(ln, x8),
+                 (const char *[]){"LayerNorm([3, 5])", "[2, 8, 3]", "[*, 3, 5]", NULL});
+    expect_error("LayerNorm: empty normalized_shape", (nb_tensor *)nb_layernorm_new(ctx, 0, NULL, NULL),
+                 (const char *[]){"LayerNorm", "normalized_shape", NULL});
+    nb_module *in = nb_instancenorm2d_new(ctx, 3, &(nb_instancenorm_opts){.affine = 1});
+    expect_error("InstanceNorm2d(3, affine): 4 channels", nb_module_forward(in, x4),
+                 (const char *[]){"InstanceNorm2d(3)", "[7, 4, 5, 5]", "4 channels", NULL});
+    expect_error("InstanceNorm2d: 2D input", nb_module_forward(in, x1),
+                 (const char *[]){"InstanceNorm2d(3)", "3D or 4D", "[1, 3]", NULL});
+    nb_module *in1 = nb_instancenorm1d_new(ctx, 3, NULL);
+    expect_error("InstanceNorm1d: one spatial element in training", nb_module_forward(in1, x2),
+                 (const char *[]){"InstanceNorm1d(3)", "more than 1 spatial element", "[2, 3, 1]", NULL});
+    nb_tensor *x5 = rand_tensor(3, (int64_t[]){2, 5, 4}, 1, 0, &r);
+    CHECK("InstanceNorm1d(3) without affine or running stats accepts 5 channels (PyTorch warns)",
+          nb_module_forward(in1, x5) != NULL, "%s", nb_last_error());
+    nb_module *mods[] = {bn, bn1, gn, ln, in, in1};
+    for (int i = 0; i < 6; i++) nb_module_free(mods[i]);
+    nb_tensor *ts[] = {x4, x3, x1, x2, x8, x5};
+    for (int i = 0; i < 6; i++) nb_tensor_free(ts[i]);
+}
+
+int main(void)
+{
+    ctx = nb_ctx_new(&(nb_ctx_opts){.seed = 1, .threads = 2});
+    run_golden_file("tests/goldens/norm_batchnorm.safetensors");
+    run_golden_file("tests/goldens/norm_layernorm.safetensors");
+    run_golden_file("tests/goldens/norm_instancenorm.safetensors");
+    run_golden_file("tests/goldens/norm_groupnorm.safetensors");
+    test_finite_differences();
+    test_batchnorm_reference();
+    test_modules();
+    test_errors();
+    nb_ctx_free(ctx);
+    CHECK_DONE();
+}
