@@ -347,12 +347,14 @@ static void test_finite_differences(void)
 
 /* ---- the threaded BatchNorm2d against a double reference ---- */
 
-static void test_batchnorm_reference(void)
+/* x of `shape` (more than BN_PAR_MIN values: the threaded path) */
+static void test_batchnorm_reference(const char *name, int ndim, const int64_t *shape)
 {
     nb_rng r;
     nb_rng_seed(&r, 11);
-    int64_t shape[4] = {9, 24, 17, 15}, C = 24, N = 9, S = 17 * 15; /* 55080 values: the threaded path */
-    nb_tensor *x = rand_tensor(4, shape, 3.0f, 5.0f, &r), *dy = rand_tensor(4, shape, 1.0f, 0.0f, &r);
+    int64_t N = shape[0], C = shape[1], S = 1;
+    for (int d = 2; d < ndim; d++) S *= shape[d];
+    nb_tensor *x = rand_tensor(ndim, shape, 3.0f, 5.0f, &r), *dy = rand_tensor(ndim, shape, 1.0f, 0.0f, &r);
     nb_tensor *w = rand_tensor(1, &C, 0.5f, 1.0f, &r), *b = rand_tensor(1, &C, 1.0f, 0.0f, &r);
     float *got[2][4]; /* threads 1 and 2: y, dx, dw, db */
     for (int t = 0; t < 2; t++) {
@@ -365,7 +367,9 @@ static void test_batchnorm_reference(void)
         nb_tensor_zero_grad(w);
         nb_tensor_zero_grad(b);
         nb_tensor *y = nb_batch_norm(x, NULL, NULL, w, b, 1, 0.1f, 1e-5f);
-        CHECK("BatchNorm2d large forward", y && nb_backward(nb_sum(nb_mul(y, dy))) == NB_OK, "%s", nb_last_error());
+        char lab[160];
+        snprintf(lab, sizeof lab, "%s: forward and backward", name);
+        CHECK(lab, y && nb_backward(nb_sum(nb_mul(y, dy))) == NB_OK, "%s", nb_last_error());
         if (!y) return;
         int64_t ns[4] = {nb_tensor_numel(x), nb_tensor_numel(x), C, C};
         const float *src[4] = {nb_tensor_data(y), nb_tensor_grad(x), nb_tensor_grad(w), nb_tensor_grad(b)};
@@ -378,10 +382,12 @@ static void test_batchnorm_reference(void)
     int same = 1;
     for (int k = 0; k < 4; k++)
         same &= !memcmp(got[0][k], got[1][k], (size_t)(k < 2 ? nb_tensor_numel(x) : C) * sizeof(float));
-    CHECK("BatchNorm2d: 1 and 2 threads give identical bits", same, "results differ with the thread count");
+    char lab[160];
+    snprintf(lab, sizeof lab, "%s: 1 and 2 threads give identical bits", name);
+    CHECK(lab, same, "results differ with the thread count");
     /* reference in double, two-pass, straight from the formulas */
     float *ry = malloc((size_t)nb_tensor_numel(x) * sizeof(float)), *rdx = malloc((size_t)nb_tensor_numel(x) * sizeof(float));
-    float rdw[24], rdb[24];
+    float *rdw = malloc((size_t)C * sizeof(float)), *rdb = malloc((size_t)C * sizeof(float));
     const float *xv = nb_tensor_data(x), *gv = nb_tensor_data(dy), *wv = nb_tensor_data(w), *bv = nb_tensor_data(b);
     for (int64_t c = 0; c < C; c++) {
         double mu = 0, var = 0, sg = 0, sgx = 0, M = (double)(N * S);
@@ -409,14 +415,20 @@ static void test_batchnorm_reference(void)
                 rdx[j] = (float)(wv[c] * rs * (gv[j] - sg / M - xh * sgx / M));
             }
     }
-    CHECK_CLOSE("BatchNorm2d large: y vs double reference", got[1][0], ry, nb_tensor_numel(x), 1e-5);
-    CHECK_CLOSE("BatchNorm2d large: dx vs double reference", got[1][1], rdx, nb_tensor_numel(x), 1e-5);
-    CHECK_CLOSE("BatchNorm2d large: dweight vs double reference", got[1][2], rdw, C, 1e-5);
-    CHECK_CLOSE("BatchNorm2d large: dbias vs double reference", got[1][3], rdb, C, 1e-5);
+    snprintf(lab, sizeof lab, "%s: y vs double reference", name);
+    CHECK_CLOSE(lab, got[1][0], ry, nb_tensor_numel(x), 1e-5);
+    snprintf(lab, sizeof lab, "%s: dx vs double reference", name);
+    CHECK_CLOSE(lab, got[1][1], rdx, nb_tensor_numel(x), 1e-5);
+    snprintf(lab, sizeof lab, "%s: dweight vs double reference", name);
+    CHECK_CLOSE(lab, got[1][2], rdw, C, 1e-5);
+    snprintf(lab, sizeof lab, "%s: dbias vs double reference", name);
+    CHECK_CLOSE(lab, got[1][3], rdb, C, 1e-5);
     for (int t = 0; t < 2; t++)
         for (int k = 0; k < 4; k++) free(got[t][k]);
     free(ry);
     free(rdx);
+    free(rdw);
+    free(rdb);
     nb_tensor *all[] = {x, dy, w, b};
     for (int i = 0; i < 4; i++) nb_tensor_free(all[i]);
 }
@@ -588,7 +600,9 @@ int main(void)
     run_golden_file("tests/goldens/norm_instancenorm.safetensors");
     run_golden_file("tests/goldens/norm_groupnorm.safetensors");
     test_finite_differences();
-    test_batchnorm_reference();
+    test_batchnorm_reference("BatchNorm2d (9, 24, 17, 15)", 4, (int64_t[]){9, 24, 17, 15});
+    test_batchnorm_reference("BatchNorm1d (N, C) (700, 75)", 2, (int64_t[]){700, 75});
+    test_batchnorm_reference("BatchNorm1d (N, C, L) (50, 40, 21)", 3, (int64_t[]){50, 40, 21});
     test_modules();
     test_errors();
     nb_ctx_free(ctx);

@@ -39,18 +39,120 @@ static inline void seg_sums(const float *x, int64_t n, double k, double *s, doub
     *ss += b;
 }
 
-/* Per-channel mean and biased variance of x (N, C, S), M = N·S values each. */
-static void bn_stats(const float *x, int64_t N, int64_t C, int64_t S, double *mean, double *var)
+/* (N, C) input (S = 1): threads split the channels into blocks of BN_CB and each
+ * block walks the rows in order, so every channel is still summed by one thread
+ * in a fixed order while the loops over a block's channels vectorize. */
+#define BN_CB 64
+
+static void bn_forward_train_rows(const float *x, float *y, int64_t N, int64_t C, const float *w, const float *b,
+                                  float eps, double *dmean, double *dvar, float *mean, float *rstd)
 {
+#pragma omp parallel for schedule(static) if (N * C > BN_PAR_MIN)
+    for (int64_t c0 = 0; c0 < C; c0 += BN_CB) {
+        int64_t nc = C - c0 < BN_CB ? C - c0 : BN_CB;
+        double k[BN_CB], s[BN_CB], ss[BN_CB];
+        float a[BN_CB], sh[BN_CB];
+        for (int64_t j = 0; j < nc; j++) {
+            k[j] = x[c0 + j];
+            s[j] = ss[j] = 0;
+        }
+        for (int64_t n = 0; n < N; n++) {
+            const float *xr = x + n * C + c0;
+#pragma omp simd
+            for (int64_t j = 0; j < nc; j++) {
+                double d = (double)xr[j] - k[j];
+                s[j] += d;
+                ss[j] += d * d;
+            }
+        }
+        for (int64_t j = 0; j < nc; j++) {
+            double m = s[j] / (double)N, v = ss[j] / (double)N - m * m;
+            v = v > 0 ? v : 0;
+            dmean[c0 + j] = k[j] + m;
+            dvar[c0 + j] = v;
+            mean[c0 + j] = (float)(k[j] + m);
+            rstd[c0 + j] = (float)(1.0 / sqrt(v + (double)eps));
+            a[j] = (w ? w[c0 + j] : 1.0f) * rstd[c0 + j];
+            sh[j] = (b ? b[c0 + j] : 0.0f) - mean[c0 + j] * a[j];
+        }
+        for (int64_t n = 0; n < N; n++) {
+            const float *xr = x + n * C + c0;
+            float *yr = y + n * C + c0;
+#pragma omp simd
+            for (int64_t j = 0; j < nc; j++) yr[j] = xr[j] * a[j] + sh[j];
+        }
+    }
+}
+
+static void bn_backward_rows(const float *x, const float *dy, float *dx, float *dw, float *db, int64_t N, int64_t C,
+                             const float *w, const float *mean, const float *rstd, int batch_stats)
+{
+#pragma omp parallel for schedule(static) if (N * C > BN_PAR_MIN)
+    for (int64_t c0 = 0; c0 < C; c0 += BN_CB) {
+        int64_t nc = C - c0 < BN_CB ? C - c0 : BN_CB;
+        double sdy[BN_CB], sdyx[BN_CB], mu[BN_CB];
+        float k[BN_CB], mdy[BN_CB], proj[BN_CB], muf[BN_CB];
+        for (int64_t j = 0; j < nc; j++) {
+            sdy[j] = sdyx[j] = 0;
+            mu[j] = mean[c0 + j];
+        }
+        for (int64_t n = 0; n < N; n++) {
+            const float *xr = x + n * C + c0, *gr = dy + n * C + c0;
+#pragma omp simd
+            for (int64_t j = 0; j < nc; j++) {
+                sdy[j] += gr[j];
+                sdyx[j] += (double)gr[j] * ((double)xr[j] - mu[j]);
+            }
+        }
+        for (int64_t j = 0; j < nc; j++) {
+            float r = rstd[c0 + j];
+            if (dw) dw[c0 + j] += (float)(sdyx[j] * r);
+            if (db) db[c0 + j] += (float)sdy[j];
+            k[j] = (w ? w[c0 + j] : 1.0f) * r;
+            mdy[j] = batch_stats ? (float)(sdy[j] / (double)N) : 0.0f;
+            proj[j] = batch_stats ? (float)(sdyx[j] * r * r / (double)N) : 0.0f;
+            muf[j] = (float)mu[j];
+        }
+        if (!dx) continue;
+        for (int64_t n = 0; n < N; n++) {
+            const float *xr = x + n * C + c0, *gr = dy + n * C + c0;
+            float *dr = dx + n * C + c0;
+#pragma omp simd
+            for (int64_t j = 0; j < nc; j++) dr[j] += k[j] * (gr[j] - mdy[j] - (xr[j] - muf[j]) * proj[j]);
+        }
+    }
+}
+
+/* Training forward over x, y (N, C, S), one channel per iteration so that its
+ * values are still in this core's cache for the second pass: mean and biased
+ * variance (dmean, dvar: C doubles), then y = x·a + b with a = γ·r, b = β - μ·a,
+ * r = 1/√(σ²+eps). w, b (C) or NULL; mean, rstd (C) receive μ and r for backward. */
+static void bn_forward_train(const float *x, float *y, int64_t N, int64_t C, int64_t S, const float *w,
+                             const float *b, float eps, double *dmean, double *dvar, float *mean, float *rstd)
+{
+    if (S == 1) {
+        bn_forward_train_rows(x, y, N, C, w, b, eps, dmean, dvar, mean, rstd);
+        return;
+    }
     int64_t M = N * S;
 #pragma omp parallel for schedule(static) if (N * C * S > BN_PAR_MIN)
     for (int64_t c = 0; c < C; c++) {
         double k = x[c * S], s = 0, ss = 0;
         for (int64_t n = 0; n < N; n++) seg_sums(x + (n * C + c) * S, S, k, &s, &ss);
-        double m = s / (double)M;
-        double v = ss / (double)M - m * m;
-        mean[c] = k + m;
-        var[c] = v > 0 ? v : 0;
+        double m = s / (double)M, v = ss / (double)M - m * m;
+        v = v > 0 ? v : 0;
+        dmean[c] = k + m;
+        dvar[c] = v;
+        float r = (float)(1.0 / sqrt(v + (double)eps)), mu = (float)(k + m);
+        mean[c] = mu;
+        rstd[c] = r;
+        float ac = (w ? w[c] : 1.0f) * r, bc = (b ? b[c] : 0.0f) - mu * ac;
+        for (int64_t n = 0; n < N; n++) {
+            const float *xs = x + (n * C + c) * S;
+            float *ys = y + (n * C + c) * S;
+#pragma omp simd
+            for (int64_t i = 0; i < S; i++) ys[i] = xs[i] * ac + bc;
+        }
     }
 }
 
@@ -58,6 +160,16 @@ static void bn_stats(const float *x, int64_t N, int64_t C, int64_t S, double *me
 static void bn_affine(const float *x, float *y, int64_t N, int64_t C, int64_t S, const float *a,
                       const float *b)
 {
+    if (S == 1) {
+#pragma omp parallel for schedule(static) if (N * C > BN_PAR_MIN)
+        for (int64_t n = 0; n < N; n++) {
+            const float *xr = x + n * C;
+            float *yr = y + n * C;
+#pragma omp simd
+            for (int64_t c = 0; c < C; c++) yr[c] = xr[c] * a[c] + b[c];
+        }
+        return;
+    }
 #pragma omp parallel for collapse(2) schedule(static) if (N * C * S > BN_PAR_MIN)
     for (int64_t n = 0; n < N; n++)
         for (int64_t c = 0; c < C; c++) {
@@ -76,6 +188,10 @@ static void bn_backward_kernel(const float *x, const float *dy, float *dx, float
                                int64_t N, int64_t C, int64_t S, const float *w, const float *mean,
                                const float *rstd, int batch_stats)
 {
+    if (S == 1) {
+        bn_backward_rows(x, dy, dx, dw, db, N, C, w, mean, rstd, batch_stats);
+        return;
+    }
     int64_t M = N * S;
 #pragma omp parallel for schedule(static) if (N * C * S > BN_PAR_MIN)
     for (int64_t c = 0; c < C; c++) {
@@ -172,27 +288,22 @@ static nb_tensor *batch_norm_impl(const char *layer, nb_tensor *x, nb_tensor *rm
     float *mean = stat, *rstd = stat + C;
     const float *wv = w ? nb__f(w) : NULL, *bv = b ? nb__f(b) : NULL;
     if (training) {
-        bn_stats(nb__f(x), N, C, S, dstat, dstat + C);
+        bn_forward_train(nb__f(x), nb__f(out), N, C, S, wv, bv, eps, dstat, dstat + C, mean, rstd);
         double f = momentum, unb = (double)(N * S) / (double)(N * S - 1);
         for (int64_t c = 0; c < C; c++) {
-            double mu = dstat[c], var = dstat[C + c];
-            mean[c] = (float)mu;
-            rstd[c] = (float)(1.0 / sqrt(var + (double)eps));
-            if (rm) nb__f(rm)[c] = (float)(f * mu + (1.0 - f) * nb__f(rm)[c]);
-            if (rv) nb__f(rv)[c] = (float)(f * var * unb + (1.0 - f) * nb__f(rv)[c]);
+            if (rm) nb__f(rm)[c] = (float)(f * dstat[c] + (1.0 - f) * nb__f(rm)[c]);
+            if (rv) nb__f(rv)[c] = (float)(f * dstat[C + c] * unb + (1.0 - f) * nb__f(rv)[c]);
         }
     } else {
         for (int64_t c = 0; c < C; c++) {
             mean[c] = nb__f(rm)[c];
             rstd[c] = (float)(1.0 / sqrt((double)nb__f(rv)[c] + (double)eps));
+            float a = (wv ? wv[c] : 1.0f) * rstd[c];
+            ab[c] = a;
+            ab[C + c] = (bv ? bv[c] : 0.0f) - mean[c] * a;
         }
+        bn_affine(nb__f(x), nb__f(out), N, C, S, ab, ab + C);
     }
-    for (int64_t c = 0; c < C; c++) {
-        float a = (wv ? wv[c] : 1.0f) * rstd[c];
-        ab[c] = a;
-        ab[C + c] = (bv ? bv[c] : 0.0f) - mean[c] * a;
-    }
-    bn_affine(nb__f(x), nb__f(out), N, C, S, ab, ab + C);
     if (nb__needs_grad(ctx, x, w, b)) {
         nb_node *n = nb__record(out, batch_norm_backward, x, w, b);
         if (!n) return NULL;
