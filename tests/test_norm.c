@@ -6,8 +6,10 @@
  *   - finite differences of every backward (batch statistics and eval);
  *   - the threaded BatchNorm2d against a plain double reference on a shape large
  *     enough to use threads, and bit-identical results with 1 and 2 threads;
- *   - defaults, state_dict names, shape errors (message and NULL, state untouched),
- *     the eval scale/shift used to fold BatchNorm into a conv. */
+ *   - the same bits with 1 and 2 threads for LayerNorm, GroupNorm, InstanceNorm;
+ *   - defaults, state_dict names, PyTorch's state_dict loaded strictly and a save/load
+ *     round trip, shape errors (message and NULL, state untouched), the eval
+ *     scale/shift used to fold BatchNorm into a conv. */
 #include "check.h"
 #include "internal.h"
 
@@ -522,6 +524,124 @@ static void test_modules(void)
     nb_module_free(bn);
 }
 
+/* ---- state: PyTorch's state_dict loads; save and load round-trip the buffers ---- */
+
+static void test_state(void)
+{
+    nb_module *ch[2] = {nb_batchnorm2d_new(ctx, 3, NULL),
+                        nb_batchnorm1d_new(ctx, 4, &(nb_batchnorm_opts){.cumulative_average = 1})};
+    nb_module *seq = nb_sequential_new(ctx, ch, 2);
+    nb_status st = nb_load_safetensors(seq, "tests/goldens/norm_state.safetensors", 1);
+    CHECK("PyTorch's BatchNorm state_dict loads strictly", st == NB_OK, "%s", nb_last_error());
+    nb_tensor *nbt = state_get(seq, "1.num_batches_tracked");
+    CHECK("loaded num_batches_tracked", nbt && nb_tensor_data_i64(nbt)[0] == 3, "%lld",
+          nbt ? (long long)nb_tensor_data_i64(nbt)[0] : -1LL);
+    nb_safetensors *f = nb_safetensors_open("tests/goldens/norm_state_eval.safetensors");
+    nb_tensor *x = f ? nb_safetensors_get(f, ctx, "x") : NULL, *want = f ? nb_safetensors_get(f, ctx, "y") : NULL;
+    nb_module_train(seq, 0);
+    nb_ctx_reset(ctx);
+    nb_tensor *y = nb_module_forward(nb_sequential_child(seq, 0), x);
+    CHECK("eval forward with the loaded statistics", y && want, "%s", nb_last_error());
+    if (y && want) CHECK_CLOSE("eval output with PyTorch's running statistics", nb_tensor_data(y), nb_tensor_data(want),
+                               nb_tensor_numel(want), TOL);
+    /* one more cumulative-average step, then a round trip through a file */
+    nb_module_train(seq, 1);
+    nb_rng r;
+    nb_rng_seed(&r, 17);
+    nb_tensor *x2 = rand_tensor(2, (int64_t[]){6, 4}, 1, 2, &r);
+    float rm_before = nb_tensor_data(state_get(seq, "1.running_mean"))[2];
+    nb_module_forward(nb_sequential_child(seq, 1), x2);
+    double mean2 = 0;
+    for (int n = 0; n < 6; n++) mean2 += nb_tensor_data(x2)[n * 4 + 2];
+    mean2 /= 6;
+    float rm_after = nb_tensor_data(state_get(seq, "1.running_mean"))[2];
+    CHECK("momentum=None: the 4th batch enters the running mean with factor 1/4",
+          fabs(rm_after - (0.75 * rm_before + 0.25 * mean2)) < 1e-5, "got %g want %g", rm_after,
+          0.75 * rm_before + 0.25 * mean2);
+    const char *path = "build-norm-state.safetensors";
+    st = nb_save_safetensors(seq, path);
+    nb_module *ch2[2] = {nb_batchnorm2d_new(ctx, 3, NULL), nb_batchnorm1d_new(ctx, 4, NULL)};
+    nb_module *seq2 = nb_sequential_new(ctx, ch2, 2);
+    CHECK("save and load a BatchNorm Sequential", st == NB_OK && nb_load_safetensors(seq2, path, 1) == NB_OK, "%s",
+          nb_last_error());
+    remove(path);
+    int n1, n2, same = 1;
+    const nb_named_tensor *s1 = nb_module_state(seq, &n1), *s2 = nb_module_state(seq2, &n2);
+    for (int i = 0; i < n1 && n1 == n2; i++) {
+        size_t bytes = (size_t)nb_tensor_numel(s1[i].tensor) * 4 * (nb_tensor_dtype(s1[i].tensor) == NB_I64 ? 2 : 1);
+        const void *a = nb_tensor_dtype(s1[i].tensor) == NB_I64 ? (void *)nb_tensor_data_i64(s1[i].tensor)
+                                                                : (void *)nb_tensor_data(s1[i].tensor);
+        const void *b = nb_tensor_dtype(s2[i].tensor) == NB_I64 ? (void *)nb_tensor_data_i64(s2[i].tensor)
+                                                                : (void *)nb_tensor_data(s2[i].tensor);
+        same &= !strcmp(s1[i].name, s2[i].name) && a && b && !memcmp(a, b, bytes);
+    }
+    CHECK("round trip keeps every parameter and buffer (num_batches_tracked 4)", same && n1 == n2 && n1 == 10 &&
+          nb_tensor_data_i64(state_get(seq2, "1.num_batches_tracked"))[0] == 4, "differs");
+    nb_tensor_free(x);
+    nb_tensor_free(x2);
+    nb_tensor_free(want);
+    nb_safetensors_close(f);
+    nb_module_free(seq);
+    nb_module_free(seq2);
+}
+
+/* ---- LayerNorm, GroupNorm, InstanceNorm: threaded paths give the same bits as one thread ---- */
+
+static void same_bits(const char *name, fwd_fn fn, nb_tensor *x, nb_tensor *w, nb_tensor *b, void *arg)
+{
+    nb_rng r;
+    nb_rng_seed(&r, 23);
+    float *got[2][4] = {{0}};
+    int64_t ns[4] = {0};
+    nb_tensor *dy = NULL;
+    for (int t = 0; t < 2; t++) {
+        omp_set_num_threads(t + 1);
+        nb_ctx_reset(ctx);
+        nb_tensor *ts[3] = {x, w, b};
+        for (int k = 0; k < 3; k++)
+            if (ts[k]) {
+                nb_tensor_set_requires_grad(ts[k], 1);
+                nb_tensor_zero_grad(ts[k]);
+            }
+        nb_tensor *y = fn(x, w, b, arg);
+        if (!y) break;
+        if (!dy) dy = rand_tensor(nb_tensor_ndim(y), nb_tensor_shape(y), 1, 0, &r);
+        if (nb_backward(nb_sum(nb_mul(y, dy)))) break;
+        nb_tensor *src[4] = {y, x, w, b};
+        for (int k = 0; k < 4; k++) {
+            if (!src[k]) continue;
+            ns[k] = nb_tensor_numel(src[k]);
+            got[t][k] = malloc((size_t)ns[k] * sizeof(float));
+            memcpy(got[t][k], k ? nb_tensor_grad(src[k]) : nb_tensor_data(src[k]), (size_t)ns[k] * sizeof(float));
+        }
+    }
+    omp_set_num_threads(nb_ctx_threads(ctx));
+    int same = got[0][0] && got[1][0];
+    for (int k = 0; k < 4 && same; k++)
+        if (ns[k]) same = got[0][k] && got[1][k] && !memcmp(got[0][k], got[1][k], (size_t)ns[k] * sizeof(float));
+    CHECK(name, same, "y or a gradient differs between 1 and 2 threads (%s)", nb_last_error());
+    for (int t = 0; t < 2; t++)
+        for (int k = 0; k < 4; k++) free(got[t][k]);
+    nb_tensor_free(dy);
+}
+
+static void test_thread_determinism(void)
+{
+    nb_rng r;
+    nb_rng_seed(&r, 29);
+    int64_t s4[4] = {6, 12, 23, 29}, c = 12, s2[2] = {300, 700}, d = 700;
+    nb_tensor *x = rand_tensor(4, s4, 2, 1, &r), *w = rand_tensor(1, &c, 0.3f, 1, &r), *b = rand_tensor(1, &c, 1, 0, &r);
+    fd_arg a = {.training = 1, .groups = 4};
+    same_bits("GroupNorm (6, 12, 23, 29) G=4: 1 and 2 threads give identical bits", f_gn, x, w, b, &a);
+    same_bits("InstanceNorm (6, 12, 23, 29): 1 and 2 threads give identical bits", f_in, x, w, b, &a);
+    nb_tensor *x2 = rand_tensor(2, s2, 2, 1, &r), *w2 = rand_tensor(1, &d, 0.3f, 1, &r), *b2 = rand_tensor(1, &d, 1, 0, &r);
+    a.nd = 1;
+    a.ns = &d;
+    same_bits("LayerNorm (300, 700): 1 and 2 threads give identical bits", f_ln, x2, w2, b2, &a);
+    nb_tensor *all[] = {x, w, b, x2, w2, b2};
+    for (int i = 0; i < 6; i++) nb_tensor_free(all[i]);
+}
+
 /* ---- errors ---- */
 
 static void expect_error(const char *name, nb_tensor *y, const char *const *parts)
@@ -603,7 +723,9 @@ int main(void)
     test_batchnorm_reference("BatchNorm2d (9, 24, 17, 15)", 4, (int64_t[]){9, 24, 17, 15});
     test_batchnorm_reference("BatchNorm1d (N, C) (700, 75)", 2, (int64_t[]){700, 75});
     test_batchnorm_reference("BatchNorm1d (N, C, L) (50, 40, 21)", 3, (int64_t[]){50, 40, 21});
+    test_thread_determinism();
     test_modules();
+    test_state();
     test_errors();
     nb_ctx_free(ctx);
     CHECK_DONE();

@@ -135,7 +135,7 @@ def batchnorm():
 def layernorm():
     w = Writer("layernorm")
     for shape, nd in (((7, 5), 1), ((7, 3, 5), 2), ((2, 3, 4, 5), 3), ((1, 6), 1), ((4, 5), 2), ((7, 1), 1),
-                      ((3, 2, 33), 1)):
+                      ((3, 2, 33), 1), ((3, 600), 1), ((2, 3, 130), 2)):
         ns = shape[len(shape) - nd:]
         for affine in (True, False):
             cfg = {"layer": "LayerNorm", "ns": shape_str(ns), "affine": int(affine)}
@@ -180,7 +180,27 @@ def groupnorm():
     w.save()
 
 
+def state():
+    """A BatchNorm2d's state_dict after 3 training steps, under PyTorch's names
+    (num_batches_tracked I64, shape []), for nb_load_safetensors; and the eval
+    output of one input with it."""
+    torch.manual_seed(99)
+    m = nn.Sequential(nn.BatchNorm2d(3), nn.BatchNorm1d(4, momentum=None))
+    with torch.no_grad():
+        for _ in range(3):
+            m[0](rnd(5, 3, 4, 4))
+            m[1](rnd(6, 4))
+        m[0].weight.uniform_(0.5, 1.5)
+        m[0].bias.uniform_(-1, 1)
+        m.eval()
+        x = rnd(2, 3, 4, 4)
+        sd = dict(m.state_dict())
+        stio.save(os.path.join(OUT, "norm_state.safetensors"), sd)
+        stio.save(os.path.join(OUT, "norm_state_eval.safetensors"), {"x": x, "y": m[0](x)})
+
+
 batchnorm()
 layernorm()
 instancenorm()
 groupnorm()
+state()
