@@ -6,8 +6,11 @@
  * (S = 1 for (N, C) input, H*W for (N, C, H, W)). Statistics per channel over
  * (N, S), accumulated in double, shifted by the channel's first value so the
  * one-pass variance does not cancel. Threads split the channels (schedule
- * static): each channel is reduced by one thread in a fixed order, so results
- * do not depend on the thread count.
+ * static; for (N, C) input, blocks of BN_CB channels that walk the rows): each
+ * channel is reduced by one thread in a fixed order, so results do not depend
+ * on the thread count. The training forward does stats and output channel by
+ * channel, so x comes from memory once; everything here is bandwidth-bound
+ * (BatchNorm2d (128, 32, 28, 28) forward + backward: ~1.5-2 ms on 2 threads).
  *
  * Training: y = (x - μ_B)/√(σ²_B + eps)·γ + β with the biased batch variance;
  * running = (1-m)·running + m·batch, running_var from the unbiased variance
