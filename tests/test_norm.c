@@ -642,6 +642,32 @@ static void test_thread_determinism(void)
     for (int i = 0; i < 6; i++) nb_tensor_free(all[i]);
 }
 
+/* After the first step, training steps through every norm layer take all their
+ * memory from the arena it already has. */
+static void test_steady_state_memory(void)
+{
+    nb_rng r;
+    nb_rng_seed(&r, 31);
+    nb_module *ms[4] = {nb_batchnorm2d_new(ctx, 6, NULL), nb_groupnorm_new(ctx, 3, 6, NULL),
+                        nb_instancenorm2d_new(ctx, 6, &(nb_instancenorm_opts){.affine = 1, .track_running_stats = 1}),
+                        nb_layernorm_new(ctx, 2, (int64_t[]){7, 9}, NULL)};
+    nb_tensor *x = rand_tensor(4, (int64_t[]){5, 6, 7, 9}, 1, 0, &r);
+    nb_tensor_set_requires_grad(x, 1);
+    size_t after_first = 0;
+    int ok = 1;
+    for (int step = 0; step < 5 && ok; step++) {
+        nb_ctx_reset(ctx);
+        nb_tensor *y = x;
+        for (int i = 0; i < 4; i++) y = nb_module_forward(ms[i], y);
+        ok = y && nb_backward(nb_sum(y)) == NB_OK;
+        if (step == 0) after_first = nb_ctx_arena_mallocs(ctx);
+    }
+    CHECK("norm layers: steady-state steps make no arena allocation", ok && nb_ctx_arena_mallocs(ctx) == after_first,
+          "%s; %zu mallocs after step 1, %zu after 5", nb_last_error(), after_first, nb_ctx_arena_mallocs(ctx));
+    for (int i = 0; i < 4; i++) nb_module_free(ms[i]);
+    nb_tensor_free(x);
+}
+
 /* ---- errors ---- */
 
 static void expect_error(const char *name, nb_tensor *y, const char *const *parts)
@@ -726,6 +752,7 @@ int main(void)
     test_thread_determinism();
     test_modules();
     test_state();
+    test_steady_state_memory();
     test_errors();
     nb_ctx_free(ctx);
     CHECK_DONE();
