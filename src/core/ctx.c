@@ -21,6 +21,15 @@ void nb__set_threads(int n)
 #endif
 }
 
+int nb__max_threads(void)
+{
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
 nb_ctx *nb_ctx_new(const nb_ctx_opts *opts)
 {
     nb_ctx_opts o = opts ? *opts : (nb_ctx_opts){0};

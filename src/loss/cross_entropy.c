@@ -39,16 +39,14 @@ typedef struct {
 /* lse of every (n, s) column */
 static void ce_lse(const float *z, float *lse, int64_t N, int64_t C, int64_t S)
 {
-#pragma omp parallel for if (N * C * S > 65536) schedule(static)
-    for (int64_t n = 0; n < N; n++)
-        for (int64_t s = 0; s < S; s++) {
-            const float *zc = z + n * C * S + s;
-            float m = -INFINITY;
-            for (int64_t c = 0; c < C; c++) m = fmaxf(m, zc[c * S]);
-            double sum = 0;
-            for (int64_t c = 0; c < C; c++) sum += expf(zc[c * S] - m);
-            lse[n * S + s] = m + (float)log(sum);
-        }
+    NB_FOR(N * C * S, n, N, for (int64_t s = 0; s < S; s++) {
+        const float *zc = z + n * C * S + s;
+        float m = -INFINITY;
+        for (int64_t c = 0; c < C; c++) m = fmaxf(m, zc[c * S]);
+        double sum = 0;
+        for (int64_t c = 0; c < C; c++) sum += expf(zc[c * S] - m);
+        lse[n * S + s] = m + (float)log(sum);
+    });
 }
 
 static void ce_backward(nb_node *n)

@@ -4,8 +4,6 @@
 
 #include <math.h>
 
-#define NB_PAR_MIN 32768
-
 typedef enum { ACT_SIGMOID, ACT_TANH, ACT_RELU, ACT_LEAKY, ACT_ELU } act_kind;
 
 static inline float act_fwd(act_kind k, float x, float s)
@@ -38,8 +36,7 @@ static void act_backward(nb_node *n)
     const float *x = nb__f(a), *y = nb__f(n->out), *g = n->out->grad;
     float *ga = a->grad;
     int64_t N = a->numel;
-#pragma omp parallel for if (N > NB_PAR_MIN) schedule(static)
-    for (int64_t i = 0; i < N; i++) ga[i] += g[i] * act_bwd(k, x[i], y[i], s);
+    NB_FOR(N, i, N, ga[i] += g[i] * act_bwd(k, x[i], y[i], s));
 }
 
 static nb_tensor *act(nb_tensor *a, act_kind k, float s)
@@ -54,8 +51,7 @@ static nb_tensor *act(nb_tensor *a, act_kind k, float s)
     const float *x = nb__f(a);
     float *y = nb__f(out);
     int64_t N = a->numel;
-#pragma omp parallel for if (N > NB_PAR_MIN) schedule(static)
-    for (int64_t i = 0; i < N; i++) y[i] = act_fwd(k, x[i], s);
+    NB_FOR(N, i, N, y[i] = act_fwd(k, x[i], s));
     if (nb__needs_grad(a->ctx, a, NULL, NULL)) {
         nb_node *n = nb__record(out, act_backward, a, NULL, NULL);
         if (!n) return NULL;

@@ -30,11 +30,7 @@ nb_tensor *nb_dropout(nb_tensor *x, float p, int training)
     const float *xv = nb__f(x);
     float *y = nb__f(out);
     int64_t N = x->numel;
-#pragma omp parallel for if (N > 32768) schedule(static)
-    for (int64_t i = 0; i < N; i++) {
-        mask[i] = nb__hash_uniform(key, (uint64_t)i) >= p;
-        y[i] = mask[i] ? xv[i] * scale : 0.0f;
-    }
+    NB_FOR(N, i, N, mask[i] = nb__hash_uniform(key, (uint64_t)i) >= p; y[i] = mask[i] ? xv[i] * scale : 0.0f);
     if (nb__needs_grad(ctx, x, NULL, NULL)) {
         nb_node *n = nb__record(out, dropout_backward, x, NULL, NULL);
         if (!n) return NULL;

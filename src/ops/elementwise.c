@@ -5,8 +5,6 @@
 #include <math.h>
 #include <string.h>
 
-#define NB_PAR_MIN 32768 /* elements below which threads cost more than they save */
-
 nb_status nb__bcast_init(nb_bcast *bc, const nb_tensor *a, const nb_tensor *b, const char *op)
 {
     int nd = a->ndim > b->ndim ? a->ndim : b->ndim;
@@ -91,8 +89,7 @@ static nb_tensor *binary(nb_tensor *a, nb_tensor *b, bin_kind k)
     const float *xa = nb__f(a), *xb = nb__f(b);
     if (nb__same_shape(a, b)) {
         int64_t n = out->numel;
-#pragma omp parallel for if (n > NB_PAR_MIN) schedule(static)
-        for (int64_t i = 0; i < n; i++) y[i] = bin_apply(k, xa[i], xb[i]);
+        NB_FOR(n, i, n, y[i] = bin_apply(k, xa[i], xb[i]));
     } else if (b->numel == 1) {
         float s = xb[0];
         for (int64_t i = 0; i < out->numel; i++) y[i] = bin_apply(k, xa[i], s);
@@ -155,8 +152,7 @@ static void un_backward(nb_node *n)
     const float *x = nb__f(a), *y = nb__f(n->out), *g = n->out->grad;
     float *ga = a->grad;
     int64_t N = a->numel;
-#pragma omp parallel for if (N > NB_PAR_MIN) schedule(static)
-    for (int64_t i = 0; i < N; i++) ga[i] += g[i] * un_deriv(k, x[i], y[i], s);
+    NB_FOR(N, i, N, ga[i] += g[i] * un_deriv(k, x[i], y[i], s));
 }
 
 static nb_tensor *unary(nb_tensor *a, un_kind k, float s)
@@ -171,8 +167,7 @@ static nb_tensor *unary(nb_tensor *a, un_kind k, float s)
     const float *x = nb__f(a);
     float *y = nb__f(out);
     int64_t N = a->numel;
-#pragma omp parallel for if (N > NB_PAR_MIN) schedule(static)
-    for (int64_t i = 0; i < N; i++) y[i] = un_apply(k, x[i], s);
+    NB_FOR(N, i, N, y[i] = un_apply(k, x[i], s));
     if (nb__needs_grad(a->ctx, a, NULL, NULL)) {
         nb_node *n = nb__record(out, un_backward, a, NULL, NULL);
         if (!n) return NULL;

@@ -16,9 +16,7 @@ static void dims3(const nb_tensor *x, int d, int64_t *outer, int64_t *D, int64_t
 /* y (outer, D, inner) = softmax or log_softmax of x over D */
 static void softmax_kernel(const float *x, float *y, int64_t outer, int64_t D, int64_t inner, int logm)
 {
-#pragma omp parallel for if (outer * D * inner > 32768) schedule(static)
-    for (int64_t o = 0; o < outer; o++)
-        for (int64_t in = 0; in < inner; in++) {
+    NB_FOR(outer * D * inner, o, outer, for (int64_t in = 0; in < inner; in++) {
             const float *xs = x + o * D * inner + in;
             float *ys = y + o * D * inner + in;
             float m = -INFINITY;
@@ -32,7 +30,7 @@ static void softmax_kernel(const float *x, float *y, int64_t outer, int64_t D, i
                 float inv = (float)(1.0 / s);
                 for (int64_t j = 0; j < D; j++) ys[j * inner] = expf(xs[j * inner] - m) * inv;
             }
-        }
+        });
 }
 
 static void softmax_backward(nb_node *n)

@@ -20,8 +20,7 @@ void nb__adam_step(nb_optim *o)
         float step_size = lr / bc1, bc2_sqrt = sqrtf(bc2);
         float *th = nb__f(p), *gr = p->grad, *m = s->buf1, *v = s->buf2, *vmax = s->buf3;
         int64_t n = p->numel;
-#pragma omp parallel for if (n > 65536) schedule(static)
-        for (int64_t i = 0; i < n; i++) {
+        NB_FOR(n, i, n, {
             float g = gr[i];
             if (decoupled) th[i] *= 1 - lr * wd;
             else if (wd != 0) g += wd * th[i];
@@ -34,6 +33,6 @@ void nb__adam_step(nb_optim *o)
             }
             float denom = sqrtf(vv) / bc2_sqrt + eps;
             th[i] -= step_size * m[i] / denom;
-        }
+        });
     }
 }

@@ -15,8 +15,7 @@ void nb__sgd_step(nb_optim *o)
         float *th = nb__f(p), *gr = p->grad, *b = s->buf1;
         int64_t n = p->numel;
         int first = s->step == 0;
-#pragma omp parallel for if (n > 65536) schedule(static)
-        for (int64_t i = 0; i < n; i++) {
+        NB_FOR(n, i, n, {
             float g = gr[i];
             if (wd != 0) g += wd * th[i];
             if (mu != 0) {
@@ -24,7 +23,7 @@ void nb__sgd_step(nb_optim *o)
                 g = nesterov ? g + mu * b[i] : b[i];
             }
             th[i] -= lr * g;
-        }
+        });
         s->step++;
     }
 }
