@@ -16,7 +16,13 @@ OPT     := -O3 -march=native -g
 endif
 WARN    := -Wall -Wextra -Wno-unused-parameter -Wshadow -Wstrict-prototypes
 CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -fopenmp -fPIC -Iinclude -Isrc/core -DNB_HAVE_OPENBLAS
-LDLIBS  += -lopenblas -lz -lm -lpthread -lstb
+# OpenBLAS's OpenMP build shares nabla's OpenMP thread pool; the default pthread build
+# keeps a second pool whose spinning threads fight OpenMP's for the cores (BENCHMARKS.md).
+# Debian ships it as libopenblas0-openmp in its own directory, same soname.
+comma := ,
+BLAS_DIR ?= /usr/lib/$(shell gcc -print-multiarch 2>/dev/null)/openblas-openmp
+BLAS_LIB := $(if $(wildcard $(BLAS_DIR)/libopenblas.so.0),-L$(BLAS_DIR) -l:libopenblas.so.0 -Wl$(comma)-rpath$(comma)$(BLAS_DIR),-lopenblas)
+LDLIBS  += $(BLAS_LIB) -lz -lm -lpthread -lstb
 LDFLAGS += -fopenmp $(SANFLAGS)
 
 LIB_SRC  := $(sort $(wildcard src/*/*.c))

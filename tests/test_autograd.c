@@ -60,7 +60,9 @@ int main(void)
     /* an error in the middle of a chain propagates NULL and keeps the first message */
     nb_ctx_reset(c);
     nb_tensor *m = nb_tensor_new(c, NB_F32, 2, (int64_t[]){2, 3});
-    nb_tensor *bad = nb_sum(nb_relu(nb_add(m, vec(c, 2, av))));
+    nb_tensor *two = vec(c, 2, av);
+    nb_tensor *bad = nb_sum(nb_relu(nb_add(m, two)));
+    nb_tensor_free(two);
     CHECK("shape error propagates", bad == NULL && strstr(nb_last_error(), "[2, 3]") && strstr(nb_last_error(), "[2]"),
           "msg: %s", nb_last_error());
     CHECK("backward of NULL is an error", nb_backward(NULL) == NB_ERR_ARG, "status");
