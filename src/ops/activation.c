@@ -1,5 +1,6 @@
 /* activation.c - sigmoid, tanh, relu, leaky_relu, elu, prelu: forward and backward.
- * Layout: contiguous; prelu's channel is dim 1 ((N, C, ...)), or dim 0 for 1-D input. */
+ * Layout: contiguous; prelu's channel is dim 1 ((N, C, ...)); an input with fewer
+ * than 2 dims has one channel (as PyTorch), so it takes a single parameter. */
 #include "internal.h"
 
 #include <math.h>
@@ -70,12 +71,16 @@ nb_tensor *nb_elu(nb_tensor *x, float alpha) { return act(x, ACT_ELU, alpha); }
 /* prelu: x (N, C, *) or (C) ; w (1) or (C). inner = prod(dims after the channel) */
 static void prelu_dims(const nb_tensor *x, int64_t *outer, int64_t *C, int64_t *inner)
 {
-    int cd = x->ndim >= 2 ? 1 : 0;
     *outer = 1;
     *inner = 1;
-    *C = x->ndim ? x->shape[cd] : 1;
-    for (int d = 0; d < cd; d++) *outer *= x->shape[d];
-    for (int d = cd + 1; d < x->ndim; d++) *inner *= x->shape[d];
+    *C = 1;
+    if (x->ndim < 2) {
+        *outer = x->numel;
+        return;
+    }
+    *outer = x->shape[0];
+    *C = x->shape[1];
+    for (int d = 2; d < x->ndim; d++) *inner *= x->shape[d];
 }
 
 static void prelu_backward(nb_node *n)
@@ -106,12 +111,16 @@ static void prelu_backward(nb_node *n)
 nb_tensor *nb_prelu(nb_tensor *a, nb_tensor *w)
 {
     if (!a || !w) return NULL;
+    if (a->dtype != NB_F32 || w->dtype != NB_F32) {
+        nb__fail(NB_ERR_ARG, "PReLU: input and weight must be F32 tensors");
+        return NULL;
+    }
     int64_t outer, C, inner;
     prelu_dims(a, &outer, &C, &inner);
     if (w->numel != 1 && w->numel != C) {
         char s[128];
         nb__shape_str(a->ndim, a->shape, s, sizeof s);
-        nb__fail(NB_ERR_SHAPE, "PReLU: %lld parameters for input %s; needs 1 or the %lld channels of dim 1",
+        nb__fail(NB_ERR_SHAPE, "PReLU: %lld parameters for input %s; needs 1 or the %lld channel(s) of dim 1",
                  (long long)w->numel, s, (long long)C);
         return NULL;
     }

@@ -20,6 +20,10 @@ nb_tensor *nb_dropout(nb_tensor *x, float p, int training)
         nb__fail(NB_ERR_ARG, "dropout: p must be in [0, 1], got %g", p);
         return NULL;
     }
+    if (x->dtype != NB_F32) {
+        nb__fail(NB_ERR_ARG, "dropout: needs an F32 tensor");
+        return NULL;
+    }
     if (!training || p == 0) return x;
     nb_ctx *ctx = x->ctx;
     nb_tensor *out = nb__empty_like(x);

@@ -11,6 +11,7 @@ static void matmul_backward(nb_node *n)
     nb_tensor *a = n->in[0], *b = n->in[1];
     int64_t B = n->i[0], M = n->i[1], K = n->i[2], N = n->i[3];
     const float *g = n->out->grad, *A = nb__f(a), *Bm = nb__f(b);
+    if (M == 0 || K == 0 || N == 0) return; /* no products: the gradients stay 0 */
     for (int64_t t = 0; t < B; t++) {
         if (a->requires_grad) /* dA += dC · Bᵀ */
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, (int)K, (int)N, 1.0f, g + t * M * N,
@@ -27,9 +28,14 @@ nb_tensor *nb_matmul(nb_tensor *a, nb_tensor *b)
     char sa[128], sb[128];
     nb__shape_str(a->ndim, a->shape, sa, sizeof sa);
     nb__shape_str(b->ndim, b->shape, sb, sizeof sb);
+    if (a->dtype != NB_F32 || b->dtype != NB_F32) {
+        nb__fail(NB_ERR_ARG, "matmul: needs F32 tensors (got %s %s and %s %s)", a->dtype == NB_F32 ? "F32" : "I64",
+                 sa, b->dtype == NB_F32 ? "F32" : "I64", sb);
+        return NULL;
+    }
     int batched = a->ndim == 3 && b->ndim == 3;
     if (!((a->ndim == 2 && b->ndim == 2) || batched) || a->shape[a->ndim - 1] != b->shape[b->ndim - 2] ||
-        (batched && a->shape[0] != b->shape[0]) || a->dtype != NB_F32 || b->dtype != NB_F32) {
+        (batched && a->shape[0] != b->shape[0])) {
         nb__fail(NB_ERR_SHAPE, "matmul: cannot multiply %s by %s (needs (M,K)x(K,N) or (B,M,K)x(B,K,N))", sa, sb);
         return NULL;
     }
@@ -38,7 +44,9 @@ nb_tensor *nb_matmul(nb_tensor *a, nb_tensor *b)
     int64_t shape[3] = {B, M, N};
     nb_tensor *out = batched ? nb__empty(a->ctx, NB_F32, 3, shape) : nb__empty(a->ctx, NB_F32, 2, shape + 1);
     if (!out) return NULL;
-    for (int64_t t = 0; t < B; t++)
+    if (K == 0) /* empty sums */
+        memset(nb__f(out), 0, (size_t)out->numel * sizeof(float));
+    for (int64_t t = 0; t < B && K > 0 && M > 0 && N > 0; t++)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, (int)N, (int)K, 1.0f, nb__f(a) + t * M * K,
                     (int)K, nb__f(b) + t * K * N, (int)N, 0.0f, nb__f(out) + t * M * N, (int)N);
     if (nb__needs_grad(a->ctx, a, b, NULL)) {
@@ -54,10 +62,11 @@ static void linear_backward(nb_node *n)
     nb_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2];
     int64_t R = n->i[0], NI = n->i[1], NO = n->i[2];
     const float *g = n->out->grad;
-    if (x->requires_grad) /* dx (R,NI) += g (R,NO) · W (NO,NI) */
+    if (R == 0 || NO == 0) return; /* nothing reached the inputs */
+    if (x->requires_grad && NI > 0) /* dx (R,NI) += g (R,NO) · W (NO,NI) */
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)R, (int)NI, (int)NO, 1.0f, g, (int)NO, nb__f(w),
                     (int)NI, 1.0f, x->grad, (int)NI);
-    if (w->requires_grad) /* dW (NO,NI) += gᵀ (NO,R) · x (R,NI) */
+    if (w->requires_grad && NI > 0) /* dW (NO,NI) += gᵀ (NO,R) · x (R,NI) */
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)NO, (int)NI, (int)R, 1.0f, g, (int)NO, nb__f(x),
                     (int)NI, 1.0f, w->grad, (int)NI);
     if (b && b->requires_grad) {
@@ -73,15 +82,25 @@ nb_tensor *nb_linear(nb_tensor *x, nb_tensor *w, nb_tensor *b)
     char sx[128], sw[128];
     nb__shape_str(x->ndim, x->shape, sx, sizeof sx);
     nb__shape_str(w->ndim, w->shape, sw, sizeof sw);
-    if (x->ndim < 1 || w->ndim != 2 || x->shape[x->ndim - 1] != w->shape[1]) {
-        nb__fail(NB_ERR_SHAPE, "Linear(in_features=%lld, out_features=%lld): input of shape %s has %lld features, expected %lld",
-                 (long long)(w->ndim == 2 ? w->shape[1] : 0), (long long)(w->ndim == 2 ? w->shape[0] : 0), sx,
-                 (long long)x->shape[x->ndim - 1], (long long)(w->ndim == 2 ? w->shape[1] : 0));
+    if (x->dtype != NB_F32 || w->dtype != NB_F32 || (b && b->dtype != NB_F32)) {
+        nb__fail(NB_ERR_ARG, "Linear: input, weight and bias must be F32 tensors");
         return NULL;
     }
-    int64_t NI = w->shape[1], NO = w->shape[0], R = x->numel / (NI ? NI : 1);
+    if (w->ndim != 2) {
+        nb__fail(NB_ERR_SHAPE, "Linear: weight of shape %s must be (out_features, in_features)", sw);
+        return NULL;
+    }
+    if (x->ndim < 1 || x->shape[x->ndim - 1] != w->shape[1]) {
+        nb__fail(NB_ERR_SHAPE, "Linear(in_features=%lld, out_features=%lld): input of shape %s has %lld features, expected %lld",
+                 (long long)w->shape[1], (long long)w->shape[0], sx, (long long)(x->ndim ? x->shape[x->ndim - 1] : 0),
+                 (long long)w->shape[1]);
+        return NULL;
+    }
+    int64_t NI = w->shape[1], NO = w->shape[0], R = 1;
+    for (int d = 0; d < x->ndim - 1; d++) R *= x->shape[d];
     if (b && b->numel != NO) {
-        nb__fail(NB_ERR_SHAPE, "Linear: bias has %lld elements for %lld outputs", (long long)b->numel, (long long)NO);
+        nb__fail(NB_ERR_SHAPE, "Linear: bias has %lld elements for %lld outputs (weight %s)", (long long)b->numel,
+                 (long long)NO, sw);
         return NULL;
     }
     int64_t shape[NB_MAX_DIMS];
@@ -92,7 +111,9 @@ nb_tensor *nb_linear(nb_tensor *x, nb_tensor *w, nb_tensor *b)
     float *y = nb__f(out);
     if (b)
         for (int64_t r = 0; r < R; r++) memcpy(y + r * NO, nb__f(b), (size_t)NO * sizeof(float));
-    if (R == 1) /* one row (batch-1 inference): a matrix-vector product */
+    if (NI == 0 || R == 0 || NO == 0) { /* empty sums: y = b, or 0 without a bias */
+        if (!b) memset(y, 0, (size_t)out->numel * sizeof(float));
+    } else if (R == 1) /* one row (batch-1 inference): a matrix-vector product */
         cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)NO, (int)NI, 1.0f, nb__f(w), (int)NI, nb__f(x), 1,
                     b ? 1.0f : 0.0f, y, 1);
     else

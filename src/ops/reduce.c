@@ -12,6 +12,10 @@ static void sum_all_backward(nb_node *n)
 static nb_tensor *reduce_all(nb_tensor *x, int mean)
 {
     if (!x) return NULL;
+    if (x->dtype != NB_F32) {
+        nb__fail(NB_ERR_ARG, "%s: needs an F32 tensor", mean ? "mean" : "sum");
+        return NULL;
+    }
     nb_tensor *out = nb__empty(x->ctx, NB_F32, 0, NULL);
     if (!out) return NULL;
     const float *v = nb__f(x);
@@ -49,6 +53,10 @@ static void sum_dim_backward(nb_node *n)
 static nb_tensor *reduce_dim(nb_tensor *x, int dim, int keepdim, int mean)
 {
     if (!x) return NULL;
+    if (x->dtype != NB_F32) {
+        nb__fail(NB_ERR_ARG, "%s: needs an F32 tensor", mean ? "mean" : "sum");
+        return NULL;
+    }
     int d = nb__dim(x, dim, mean ? "mean" : "sum");
     if (d < 0) return NULL;
     int64_t shape[NB_MAX_DIMS];

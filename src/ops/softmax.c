@@ -60,6 +60,10 @@ static void softmax_backward(nb_node *n)
 static nb_tensor *softmax_op(nb_tensor *x, int dim, int logm)
 {
     if (!x) return NULL;
+    if (x->dtype != NB_F32) {
+        nb__fail(NB_ERR_ARG, "%s: needs an F32 tensor", logm ? "log_softmax" : "softmax");
+        return NULL;
+    }
     int d = nb__dim(x, dim, logm ? "log_softmax" : "softmax");
     if (d < 0) return NULL;
     nb_tensor *out = nb__empty_like(x);
