@@ -83,6 +83,24 @@ int main(void)
     CHECK("eval of the saved weights gives the same accuracy", rc == 0 && fabs(acc2 - acc) < 1e-4, "rc %d: %s (train said %g)",
           rc, out, acc);
 
+    /* the same seed and thread count give a bit-identical run; another seed does not */
+    char w1[512], w2[512], w3[512];
+    snprintf(w1, sizeof w1, "%s/s1.safetensors", dir);
+    snprintf(w2, sizeof w2, "%s/s2.safetensors", dir);
+    snprintf(w3, sizeof w3, "%s/s3.safetensors", dir);
+    const char *outs[3] = {w1, w2, w3};
+    int seeds[3] = {5, 5, 6};
+    for (int k = 0; k < 3; k++) {
+        snprintf(cmd, sizeof cmd, NABLA " train --model mlp --max-steps 30 --threads 2 --seed %d --save %s", seeds[k], outs[k]);
+        run(cmd);
+    }
+    snprintf(cmd, sizeof cmd, "cmp %s %s", w1, w2);
+    rc = run(cmd);
+    CHECK("same seed, same threads: bit-identical weights", rc == 0, "%s", out);
+    snprintf(cmd, sizeof cmd, "cmp -s %s %s", w1, w3);
+    rc = run(cmd);
+    CHECK("another seed: different weights", rc == 1, "cmp status %d", rc);
+
     struct stat before, after;
     stat(w, &before);
     snprintf(cmd, sizeof cmd, NABLA " train --model mlp --lr 1e30 --momentum 0 --max-steps 50 --save %s", w);
