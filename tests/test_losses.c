@@ -271,6 +271,14 @@ static void bad_inputs(void)
                 "[2, 1]", NULL);
     expect_fail("CrossEntropyLoss: F32 targets must be probabilities shaped like the input",
                 nb_cross_entropy(z, y_f, NULL), "probability target", "[2]", "[2, 3]");
+    nb_tensor *pt = f32(2, T(2, 3), V(.2f, .3f, .5f, 1, 0, 0));
+    expect_fail("CrossEntropyLoss: ignore_index with probability targets is refused",
+                nb_cross_entropy(z, pt, &(nb_cross_entropy_opts){.ignore_index = 1}), "ignore_index 1",
+                "probability", NULL);
+    nb_clear_error();
+    CHECK("CrossEntropyLoss: a negative ignore_index with probability targets is accepted",
+          nb_cross_entropy(z, pt, &(nb_cross_entropy_opts){.ignore_index = -5}) != NULL, "%s", nb_last_error());
+    nb_tensor_free(pt);
     expect_fail("CrossEntropyLoss: 2 class weights for 3 classes",
                 nb_cross_entropy(z, ok, &(nb_cross_entropy_opts){.weight = w2}), "weight", "[2]", "[3]");
     expect_fail("CrossEntropyLoss: I64 class weights are refused",

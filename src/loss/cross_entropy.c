@@ -15,7 +15,7 @@
  * Backward: dz_c = g·(a·p_c - ỹ_c) with a = (1-ε)·w[y] + ε/C·Σw and
  * ỹ_c = (1-ε)·w[y]·[c == y] + ε/C·w[c]: (p - y)·scale without weights/smoothing.
  *
- * Probability targets t shaped like input (F32), ignore_index unused:
+ * Probability targets t shaped like input (F32); an ignore_index >= 0 is an error (as PyTorch):
  *   t̃ = (1-ε)·t + ε/C,  l_ns = -Σ_c w[c]·t̃_c·log p_c,  mean = Σ l_ns / (N·S)
  * Backward: dz_c = g·(p_c·Σ_k w[k]·t̃_k - w[c]·t̃_c), dt_c = -g·(1-ε)·w[c]·log p_c.
  * Class weights get no gradient (as in PyTorch's nll_loss). */
@@ -121,6 +121,9 @@ static nb_status ce_check(nb_tensor *x, nb_tensor *t, const nb_cross_entropy_opt
     for (int64_t c = 0; c < ci->C; c++) ci->wsum += ci->w ? ci->w[c] : 1.0;
     if (ci->C < 1) return nb__fail(NB_ERR_SHAPE, OP ": input of shape %s has no classes", sx);
     if (ci->prob) {
+        if (ci->ignore >= 0)
+            return nb__fail(NB_ERR_ARG, OP ": ignore_index %lld is not supported for probability (F32) targets",
+                            (long long)ci->ignore);
         if (!nb__same_shape(x, t))
             return nb__fail(NB_ERR_SHAPE, OP ": probability target of shape %s must have the input's shape %s", st, sx);
         return NB_OK;
