@@ -125,7 +125,8 @@ static nb_status ce_check(nb_tensor *x, nb_tensor *t, const nb_cross_entropy_opt
             return nb__fail(NB_ERR_ARG, OP ": ignore_index %lld is not supported for probability (F32) targets",
                             (long long)ci->ignore);
         if (!nb__same_shape(x, t))
-            return nb__fail(NB_ERR_SHAPE, OP ": probability target of shape %s must have the input's shape %s", st, sx);
+            return nb__fail(NB_ERR_SHAPE, OP ": probability target of shape %s must have the input's shape %s%s", st, sx,
+                            t->ndim == x->ndim - 1 ? " (class-index targets must be I64)" : "");
         return NB_OK;
     }
     /* class indices: target shape = input shape without the class dim */
