@@ -35,9 +35,11 @@ EXAMPLES := $(patsubst examples/%.c,$(B)/examples/%,$(wildcard examples/*.c))
 
 all: $(B)/libnabla.a $(B)/libnabla.so $(B)/nabla
 
-$(B)/%.o: %.c include/nabla.h src/core/internal.h
+$(B)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
 
 $(B)/libnabla.a: $(LIB_OBJ)
 	@rm -f $@
