@@ -549,6 +549,146 @@ int nb_loader_next(nb_loader *l, nb_tensor **x, nb_tensor **y);
 int64_t nb_loader_num_batches(const nb_loader *l);
 
 /* ------------------------------------------------------------------------ */
+/* Image augmentation (torchvision.transforms; docs/augmentation.md)        */
+/* ------------------------------------------------------------------------ */
+
+/* An image is an F32 tensor (C, H, W) with values in [0, 1] (what ToTensor gives and
+ * the datasets return). Every nb_img_* function also takes a batch (B, C, H, W) and
+ * gives each image the same parameters. Results are new arena tensors in the input's
+ * context (released by the next nb_ctx_reset), never recorded for autograd; the input
+ * is left as it was. Errors: NULL with a message. */
+
+typedef enum { NB_INTERP_NEAREST = 0, NB_INTERP_BILINEAR = 1 } nb_interp;
+typedef enum { NB_PAD_CONSTANT = 0, NB_PAD_EDGE, NB_PAD_REFLECT, NB_PAD_SYMMETRIC } nb_pad_mode;
+
+/* Deterministic transforms (torchvision.transforms.functional, tensor path). */
+nb_tensor *nb_img_hflip(nb_tensor *img);
+nb_tensor *nb_img_vflip(nb_tensor *img);
+/* F.crop: rows [top, top+height), columns [left, left+width); zeros outside the image. */
+nb_tensor *nb_img_crop(nb_tensor *img, int64_t top, int64_t left, int64_t height, int64_t width);
+/* F.center_crop (zero padding when the crop is larger than the image). */
+nb_tensor *nb_img_center_crop(nb_tensor *img, int64_t height, int64_t width);
+/* F.pad by ltrb = (left, top, right, bottom) >= 0; reflect needs each < the size along
+ * it, symmetric <= it; fill is used by constant only. */
+nb_tensor *nb_img_pad(nb_tensor *img, const int64_t ltrb[4], nb_pad_mode mode, float fill);
+/* F.resize to (height, width): bilinear (align_corners=False) or nearest; antialias
+ * (bilinear only) low-pass filters when shrinking, as interpolate(antialias=True). */
+nb_tensor *nb_img_resize(nb_tensor *img, int64_t height, int64_t width, nb_interp interp, int antialias);
+/* F.resized_crop: crop (top, left, height, width), then resize to (out_h, out_w). */
+nb_tensor *nb_img_resized_crop(nb_tensor *img, int64_t top, int64_t left, int64_t height, int64_t width,
+                               int64_t out_h, int64_t out_w, nb_interp interp, int antialias);
+
+/* Options of rotate and affine; the zero value is torchvision's default. */
+typedef struct {
+    nb_interp interpolation; /* NEAREST */
+    float fill;              /* value of pixels whose source is outside the image */
+    int expand;              /* rotate: enlarge the output to hold the whole rotated image */
+    int has_center;          /* 1: centre of rotation `center` (x, y) in pixels, else the image centre */
+    float center[2];
+} nb_warp_opts;
+/* F.rotate: angle in degrees, counter-clockwise. o may be NULL. */
+nb_tensor *nb_img_rotate(nb_tensor *img, float angle, const nb_warp_opts *o);
+/* F.affine: rotation angle in degrees (clockwise, as torchvision), translation
+ * (tx, ty) in pixels, scale > 0, shear angles in degrees. o may be NULL. */
+nb_tensor *nb_img_affine(nb_tensor *img, float angle, float tx, float ty, float scale, float shear_x,
+                         float shear_y, const nb_warp_opts *o);
+
+/* Colour (F.adjust_*, formulas of torchvision's tensor path; 1 or 3 channels).
+ * Saturation and hue leave 1-channel images as they are. */
+nb_tensor *nb_img_adjust_brightness(nb_tensor *img, float factor); /* factor >= 0 */
+nb_tensor *nb_img_adjust_contrast(nb_tensor *img, float factor);   /* factor >= 0 */
+nb_tensor *nb_img_adjust_saturation(nb_tensor *img, float factor); /* factor >= 0 */
+nb_tensor *nb_img_adjust_hue(nb_tensor *img, float hue_factor);    /* in [-0.5, 0.5] */
+/* F.rgb_to_grayscale: 0.2989 R + 0.587 G + 0.114 B, 1 or 3 output channels. */
+nb_tensor *nb_img_grayscale(nb_tensor *img, int num_output_channels);
+/* F.normalize: (x - mean[c]) / std[c]; n = 1 (all channels) or C values. */
+nb_tensor *nb_img_normalize(nb_tensor *img, const float *mean, const float *std, int n);
+/* ToTensor: h·w·c bytes (HWC, as stb_image gives) to an arena (C, H, W) tensor of byte/255. */
+nb_tensor *nb_img_from_bytes(nb_ctx *ctx, const uint8_t *hwc, int64_t h, int64_t w, int64_t c);
+
+/* Noise, drawn from rng. GaussianNoise (torchvision v2): x + N(mean, sigma²) per
+ * value, clamped to [0, 1] if clip. imgaug's AdditiveGaussianNoise: x + N(loc, scale²),
+ * one draw per pixel shared by its channels unless per_channel, clamped to [0, 1]
+ * (scale in units of the [0, 1] range: imgaug's scale/255). imgaug's SaltAndPepper:
+ * each pixel (or value, per_channel) with probability p becomes a Beta(0.5, 0.5) draw. */
+nb_tensor *nb_img_gaussian_noise(nb_tensor *img, float mean, float sigma, int clip, nb_rng *rng);
+nb_tensor *nb_img_additive_gaussian_noise(nb_tensor *img, float loc, float scale, int per_channel, nb_rng *rng);
+nb_tensor *nb_img_salt_and_pepper(nb_tensor *img, float p, int per_channel, nb_rng *rng);
+
+/* F.erase: the box (top, left, height, width) set to v: nv = 1 value, C values (one
+ * per channel) or C·height·width values (a patch, e.g. RandomErasing's value='random'). */
+nb_tensor *nb_img_erase(nb_tensor *img, int64_t top, int64_t left, int64_t height, int64_t width,
+                        const float *v, int64_t nv);
+/* Cutout (DeVries & Taylor): rows clamp(cy ± length/2) and columns clamp(cx ± length/2)
+ * (integer halves, end exclusive) set to value. */
+nb_tensor *nb_img_cutout(nb_tensor *img, int64_t cy, int64_t cx, int64_t length, float value);
+
+/* Parameter samplers of the random transforms (torchvision's get_params), drawing from
+ * rng only. Uniform draws are a + (b - a)·nb_rng_uniform, integers nb_rng_below. */
+/* RandomCrop: top in [0, h-th], left in [0, w-tw]; NB_ERR_ARG if the crop is larger. */
+nb_status nb_random_crop_params(int64_t h, int64_t w, int64_t th, int64_t tw, nb_rng *rng, int64_t *top,
+                                int64_t *left);
+/* RandomResizedCrop: up to 10 tries of area fraction U[scale], log aspect U[log ratio],
+ * w = round(√(A·r)), h = round(√(A/r)); else the central crop. box: top, left, h, w. */
+void nb_random_resized_crop_params(int64_t h, int64_t w, const float scale[2], const float ratio[2], nb_rng *rng,
+                                   int64_t box[4]);
+/* RandomErasing: up to 10 tries of area fraction U[scale], log aspect U[log ratio],
+ * eh = round(√(A·r)), ew = round(√(A/r)), accepted if eh < h and ew < w; returns 1 and
+ * box (top, left, eh, ew), or 0 when no try fits (the image stays as it is). */
+int nb_random_erasing_params(int64_t h, int64_t w, const float scale[2], const float ratio[2], nb_rng *rng,
+                             int64_t box[4]);
+/* ColorJitter: order = a random permutation of 0..3 (brightness, contrast, saturation,
+ * hue), factors[k] ~ U[range k]; a NULL range is off (factor 1, hue 0, not drawn). */
+void nb_color_jitter_params(const float brightness[2], const float contrast[2], const float saturation[2],
+                            const float hue[2], nb_rng *rng, int order[4], float factors[4]);
+/* RandomAffine: out = angle ~ U[degrees], tx, ty = round(U[±translate·(w, h)]), scale ~
+ * U[scale], shear_x ~ U[shear[0..1]], shear_y ~ U[shear[2..3]]; NULL ranges give 0, 1, 0. */
+void nb_random_affine_params(const float degrees[2], const float *translate, const float *scale,
+                             const float *shear, int64_t h, int64_t w, nb_rng *rng, float out[6]);
+/* A Beta(a, b) draw (a, b > 0). */
+double nb_rng_beta(nb_rng *rng, double a, double b);
+
+/* Batch mixing. x (B, C, H, W); y: I64 class indices (B) or F32 probabilities
+ * (B, num_classes). Each sample is mixed with the batch rolled by one (sample b-1,
+ * sample 0 with B-1); *x_out and the soft targets *y_out (B, num_classes), which
+ * nb_cross_entropy takes, are arena tensors. */
+/* MixUp: x' = λ·x + (1-λ)·roll(x), y' = λ·y + (1-λ)·roll(y). */
+nb_status nb_mixup(nb_tensor *x, nb_tensor *y, int64_t num_classes, float lambda, nb_tensor **x_out,
+                   nb_tensor **y_out);
+/* CutMix: the box centred at (cx, cy) with half sizes int(½√(1-λ)·W), int(½√(1-λ)·H),
+ * clamped to the image, is pasted from roll(x); targets use λ' = 1 - box area / (H·W),
+ * stored in *lambda_adj when not NULL. */
+nb_status nb_cutmix(nb_tensor *x, nb_tensor *y, int64_t num_classes, float lambda, int64_t cx, int64_t cy,
+                    nb_tensor **x_out, nb_tensor **y_out, float *lambda_adj);
+/* λ ~ Beta(alpha, alpha) once per batch (CutMix: centre uniform over the pixels);
+ * *lambda (may be NULL) receives the λ the targets use. alpha > 0; 0 means 1. */
+nb_status nb_random_mixup(nb_tensor *x, nb_tensor *y, int64_t num_classes, float alpha, nb_rng *rng,
+                          nb_tensor **x_out, nb_tensor **y_out, float *lambda);
+nb_status nb_random_cutmix(nb_tensor *x, nb_tensor *y, int64_t num_classes, float alpha, nb_rng *rng,
+                           nb_tensor **x_out, nb_tensor **y_out, float *lambda);
+
+/* Pipelines (nb_transform is declared in the Data section). A SPEC string is a
+ * comma-separated list of transforms, each a name with optional arguments, e.g.
+ *     "random_crop(28, padding=2), hflip, random_erasing(p=0.5)"
+ * Names are torchvision's (RandomCrop) or snake_case (random_crop) with short aliases
+ * (hflip, vflip); arguments are positional in torchvision's order or name=value;
+ * values are numbers, tuples (a, b), true/false/none and bare words (reflect,
+ * bilinear, random). docs/augmentation.md lists every transform. NULL with a message
+ * showing the position in the string on an unknown name or a bad argument. */
+nb_transform *nb_transform_parse(const char *spec);
+void nb_transform_free(nb_transform *tf);
+/* Apply every transform in order, each drawing its random choices from rng, to an image
+ * (C, H, W), or to each image of a batch (B, C, H, W) in turn (their outputs must have
+ * one shape). Returns a new arena tensor in img's context. */
+nb_tensor *nb_transform_apply(const nb_transform *tf, nb_tensor *img, nb_rng *rng);
+/* The output shape for inputs (C, H, W); NB_ERR_ARG if it depends on the random draws
+ * (rotation with expand) or the input does not fit (a crop larger than the image). */
+nb_status nb_transform_out_shape(const nb_transform *tf, const int64_t in_chw[3], int64_t out_chw[3]);
+/* The pipeline with every argument, as torchvision prints it, e.g.
+ * "Compose(RandomCrop(size=(28, 28), padding=(2, 2, 2, 2), ...), ...)"; returns buf. */
+char *nb_transform_str(const nb_transform *tf, char *buf, size_t n);
+
+/* ------------------------------------------------------------------------ */
 /* Training helpers                                                          */
 /* ------------------------------------------------------------------------ */
 
