@@ -17,6 +17,7 @@ static const command commands[] = {
     {"train", cmd_train, "train a model on a dataset"},
     {"eval", cmd_eval, "evaluate saved weights on the test set"},
     {"bench", cmd_bench, "measure training throughput, inference latency and memory"},
+    {"augment", cmd_augment, "draw a PNG grid of samples beside their augmented versions"},
 };
 #define NCOMMANDS (int)(sizeof commands / sizeof commands[0])
 
