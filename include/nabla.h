@@ -684,8 +684,8 @@ nb_tensor *nb_transform_apply(const nb_transform *tf, nb_tensor *img, nb_rng *rn
 /* The output shape for inputs (C, H, W); NB_ERR_ARG if it depends on the random draws
  * (rotation with expand) or the input does not fit (a crop larger than the image). */
 nb_status nb_transform_out_shape(const nb_transform *tf, const int64_t in_chw[3], int64_t out_chw[3]);
-/* The pipeline with every argument, as torchvision prints it, e.g.
- * "Compose(RandomCrop(size=(28, 28), padding=(2, 2, 2, 2), ...), ...)"; returns buf. */
+/* The pipeline with every argument as torchvision prints it, one transform a line:
+ * "Compose(\n    RandomCrop(size=(28, 28), padding=(2, 2, 2, 2), ...)\n    ...\n)"; returns buf. */
 char *nb_transform_str(const nb_transform *tf, char *buf, size_t n);
 
 /* ------------------------------------------------------------------------ */

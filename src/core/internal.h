@@ -209,7 +209,8 @@ nb_status nb__dataset_get_batch(nb_dataset *d, const int64_t *idx, int64_t n, fl
 /* ---- image transforms (src/augment) ----
  * Run pipeline tf on one image (c, h, w) at `in`, drawing from rng and taking every
  * buffer from arena a (the caller resets it; `in` is not written); *out points into
- * a, with shape out_chw. Safe on several threads with separate arenas and rngs. */
+ * a (or is `in` when no transform changed the image), with shape out_chw. Safe on
+ * several threads with separate arenas and rngs. */
 nb_status nb__transform_run(const nb_transform *tf, const float *in, const int64_t in_chw[3], nb_arena *a,
                             nb_rng *rng, float **out, int64_t out_chw[3]);
 
