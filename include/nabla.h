@@ -704,6 +704,120 @@ nb_status nb_evaluate(nb_module *m, nb_dataset *d, int batch_size, nb_eval_resul
 /* Number of rows of logits (N, C) whose argmax equals the label. */
 int64_t nb_count_correct(nb_tensor *logits, nb_tensor *labels);
 
+/* ------------------------------------------------------------------------ */
+/* Text augmentation (nlpaug names and semantics; SPEC.md)                   */
+/* ------------------------------------------------------------------------ */
+
+/* Text is UTF-8. A character is a code point with what attaches to it (combining
+ * accents, a ZWJ emoji sequence, a flag), so edits never split one. A line is split
+ * into words, punctuation/symbol characters and whitespace; every part that is not
+ * edited comes out byte for byte (Korean, accents and emoji included). Word
+ * augmenters make ceil(aug_p·len) edits clamped to [aug_min, aug_max] (len counts
+ * words and punctuation, not whitespace), and at most as many as there are
+ * candidate words: words that are not stopwords. Every random choice comes from the
+ * nb_rng passed in. An augmenter is used by one thread at a time.
+ * Option conventions: 0 means nlpaug's default; a negative value means 0 (for a
+ * maximum: no maximum). */
+typedef struct nb_text_aug nb_text_aug;
+
+typedef enum { NB_TEXT_DELETE = 0, NB_TEXT_SWAP, NB_TEXT_SUBSTITUTE, NB_TEXT_CROP, NB_TEXT_INSERT } nb_text_action;
+
+typedef struct {
+    float aug_p;                  /* share of words edited: 0 -> 0.3 */
+    int aug_min;                  /* 0 -> 1 */
+    int aug_max;                  /* 0 -> 10; negative: no maximum */
+    const char *const *stopwords; /* words never edited (exact, case-sensitive match) */
+    int n_stopwords;
+    const char *stopwords_regex;  /* POSIX extended regex; a word it matches at its start is never edited */
+} nb_text_word_opts;
+
+/* RandomWordAug(action): DELETE, SWAP (with the neighbouring word), SUBSTITUTE (by a
+ * random entry of target_words; none: "_" as nlpaug), CROP (a run of consecutive
+ * tokens, stopwords not protected, as nlpaug). The first word keeps the line's
+ * capitalization as in nlpaug. o may be NULL. */
+nb_text_aug *nb_text_random_word_new(nb_text_action action, const nb_text_word_opts *o,
+                                     const char *const *target_words, int n_target_words);
+/* SynonymAug(aug_src='wordnet'): each chosen word replaced by a WordNet synonym
+ * (Debian's wordnet-dev library and wordnet-base data) of its likely part of speech:
+ * the one most frequent in WordNet's sense-tagged corpus, refined by the previous
+ * word (after a determiner a noun, after "to" a verb, after "very" an adjective).
+ * Pronouns, auxiliaries, determiners, prepositions and conjunctions are not
+ * candidates; the synonym takes the original's case. Fails, naming the Debian
+ * package, when WordNet is missing. */
+nb_text_aug *nb_text_synonym_new(const nb_text_word_opts *o);
+/* EDA random insertion: count as above; each insertion puts a WordNet synonym of a
+ * random candidate word before a random word of the line. */
+nb_text_aug *nb_text_random_insert_new(const nb_text_word_opts *o);
+
+typedef enum { NB_TEXT_SWAP_ADJACENT = 0, NB_TEXT_SWAP_MIDDLE, NB_TEXT_SWAP_RANDOM } nb_text_swap_mode;
+
+typedef struct {
+    float aug_char_p;   /* share of a word's characters edited: 0 -> 0.3 */
+    int aug_char_min;   /* 0 -> 1 (OcrAug: 2) */
+    int aug_char_max;   /* 0 -> 10; negative: no maximum */
+    float aug_word_p;   /* share of words edited: 0 -> 0.3 */
+    int aug_word_min;   /* 0 -> 1 */
+    int aug_word_max;   /* 0 -> 10; negative: no maximum */
+    int min_char;       /* words with fewer characters are left alone: 0 -> 4 (OcrAug: 1) */
+    int no_upper_case;  /* include_upper_case=False */
+    int no_lower_case;  /* include_lower_case=False (RandomCharAug) */
+    int no_numeric;     /* include_numeric=False */
+    int no_special_char; /* KeyboardAug include_special_char=False; RandomCharAug spec_char='' */
+    const char *spec_char; /* RandomCharAug: NULL -> "!@#$%^&*()_+" */
+    const char *const *candidates; /* RandomCharAug: strings to insert/substitute; overrides the above */
+    int n_candidates;
+    nb_text_swap_mode swap_mode;   /* RandomCharAug swap */
+    const char *const *stopwords;
+    int n_stopwords;
+    const char *stopwords_regex;
+} nb_text_char_opts;
+
+/* RandomCharAug(action): INSERT, SUBSTITUTE, SWAP or DELETE characters inside the
+ * chosen words (nlpaug's default action is SUBSTITUTE). */
+nb_text_aug *nb_text_random_char_new(nb_text_action action, const nb_text_char_opts *o);
+/* KeyboardAug: characters replaced by a neighbouring key of a QWERTY keyboard. */
+nb_text_aug *nb_text_keyboard_new(const nb_text_char_opts *o);
+/* OcrAug: characters replaced by look-alikes an OCR engine confuses (0/O/o/D, 1/l/I,
+ * 2/Z, 5/S, 6/b, 8/B, 9/g/q, ...). */
+nb_text_aug *nb_text_ocr_new(const nb_text_char_opts *o);
+
+typedef struct {
+    const char *source;   /* NULL -> "eng" */
+    const char *pivot;    /* NULL -> "spa" */
+    const char *forward;  /* Apertium mode source -> pivot; NULL -> "<source>-<pivot>" */
+    const char *backward; /* NULL -> "<pivot>-<source>" */
+    const char *command;  /* NULL -> "apertium" from PATH */
+    const char *data_dir; /* where the modes are: NULL -> Apertium's default (/usr/share/apertium) */
+    int batch_lines;      /* lines per Apertium call: 0 -> 10000 (1: one call per line) */
+} nb_text_backtranslation_opts;
+/* BackTranslationAug: translate source -> pivot -> source with Apertium (Debian's
+ * apertium and apertium-eng-spa), many lines per call. Deterministic. Fails, naming
+ * the Debian packages, when Apertium or the language pair is missing. */
+nb_text_aug *nb_text_backtranslation_new(const nb_text_backtranslation_opts *o);
+
+/* Pipelines: take ownership of flow[0..n) (also on failure). Sequential applies
+ * each in turn; Sometimes applies each with probability aug_p (0 -> 0.8, nlpaug's). */
+nb_text_aug *nb_text_sequential_new(nb_text_aug **flow, int n);
+nb_text_aug *nb_text_sometimes_new(nb_text_aug **flow, int n, float aug_p);
+/* A Sequential built from a spec such as "synonym(p=0.3), random_swap(p=0.1)";
+ * names and parameters in docs/text-augmentation.md. Errors name the column. */
+nb_text_aug *nb_text_aug_from_spec(const char *spec);
+void nb_text_aug_free(nb_text_aug *a);
+/* The augmented text as a new string (free with free()); NULL with a message on
+ * failure (invalid UTF-8 names its byte offset). An empty text gives "". */
+char *nb_text_augment(nb_text_aug *a, const char *text, nb_rng *r);
+/* Augment n texts at once (one Apertium call for the lot): out[i] as from
+ * nb_text_augment, and the same results as n calls of it in order with r. On failure
+ * every out[i] is NULL. */
+nb_status nb_text_augment_batch(nb_text_aug *a, const char *const *texts, int64_t n, nb_rng *r, char **out);
+/* External processes (Apertium) this augmenter and its children have started. */
+int64_t nb_text_aug_calls(const nb_text_aug *a);
+
+/* -1 when s[0..n) is valid UTF-8, else the byte offset of the first bad sequence. */
+int64_t nb_utf8_check(const char *s, size_t n);
+/* A copy with each invalid sequence replaced by U+FFFD (free with free()). */
+char *nb_utf8_repair(const char *s, size_t n);
+
 #ifdef __cplusplus
 }
 #endif

@@ -9,6 +9,7 @@ int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_augment(int argc, char **argv);
+int cmd_augment_text(int argc, char **argv);
 
 /* Print "nabla: <msg>" to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

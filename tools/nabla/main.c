@@ -18,6 +18,7 @@ static const command commands[] = {
     {"eval", cmd_eval, "evaluate saved weights on the test set"},
     {"bench", cmd_bench, "measure training throughput, inference latency and memory"},
     {"augment", cmd_augment, "draw a PNG grid of samples beside their augmented versions"},
+    {"augment-text", cmd_augment_text, "augment the lines of a text file (nlpaug augmenters, WordNet, Apertium)"},
 };
 #define NCOMMANDS (int)(sizeof commands / sizeof commands[0])
 

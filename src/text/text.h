@@ -1,0 +1,171 @@
+/* text.h - what the files of src/text share (not installed, not for other modules).
+ *
+ * A line is UTF-8 split into tokens that point into it (tokenize.c): words, single
+ * punctuation/symbol characters and whitespace runs, so joining the tokens gives the
+ * line back byte for byte. Augmenters (word_aug.c, char_aug.c, synonym.c,
+ * backtranslate.c, pipeline.c) fill a vtable whose run() edits a batch of malloc'd
+ * lines in place, line i drawing only from rngs[i]; pipeline.c owns the public
+ * nb_text_* entry points and the spec names.
+ * NOTE: the Makefile's object rule depends on nabla.h and internal.h only; after
+ * editing this header, touch src/text/ *.c (or make clean) so they rebuild. */
+#ifndef NB_TEXT_H
+#define NB_TEXT_H
+
+#include "internal.h"
+
+#include <regex.h>
+
+/* ---- UTF-8 (utf8.c) ---- */
+/* Decode the code point at s (n bytes left, n > 0): returns its byte length, or 0
+ * for an invalid sequence (overlong, surrogate, > U+10FFFF, truncated). */
+int nb__utf8_decode(const unsigned char *s, size_t n, uint32_t *cp);
+/* Append the encoding of cp to out (4 bytes room); returns the length. */
+int nb__utf8_encode(uint32_t cp, char *out);
+/* Character classes; everything not listed as space, punctuation/symbol or an
+ * extender counts as a letter (CJK, Hangul, accented Latin, ...). */
+int nb__cp_is_space(uint32_t cp);
+int nb__cp_is_punct(uint32_t cp);  /* punctuation and symbols, emoji included */
+/* Combining marks, variation selectors, ZWJ, emoji modifiers, tags, Hangul
+ * medial/final jamo: they belong to the character before them. */
+int nb__cp_is_extender(uint32_t cp);
+int nb__cp_is_upper(uint32_t cp);
+int nb__cp_is_lower(uint32_t cp);
+uint32_t nb__cp_to_upper(uint32_t cp);
+uint32_t nb__cp_to_lower(uint32_t cp);
+/* Byte length of the character (a code point and its extenders, a regional-indicator
+ * pair, or a ZWJ emoji sequence) starting at s; s is valid UTF-8, n > 0. */
+size_t nb__char_len(const char *s, size_t n);
+
+/* ---- string pool: bytes that never move until reset ---- */
+typedef struct nb__pool_chunk {
+    struct nb__pool_chunk *next;
+    size_t cap, used;
+    char mem[];
+} nb__pool_chunk;
+typedef struct {
+    nb__pool_chunk *head;
+} nb__pool;
+char *nb__pool_alloc(nb__pool *p, size_t n); /* 8-byte aligned; NULL on OOM */
+char *nb__pool_dup(nb__pool *p, const char *s, size_t n); /* NUL-terminated copy */
+void nb__pool_reset(nb__pool *p);  /* keeps the largest chunk */
+void nb__pool_free(nb__pool *p);
+
+/* ---- tokens (tokenize.c) ---- */
+/* NB__TK_DEL marks a token an augmenter removed (skipped when joining). */
+typedef enum { NB__TK_WORD = 0, NB__TK_PUNCT = 1, NB__TK_SPACE = 2, NB__TK_DEL = 3 } nb__tk_kind;
+typedef struct {
+    const char *s;
+    int32_t len;  /* bytes */
+    uint8_t kind; /* nb__tk_kind */
+} nb__tok;
+typedef struct {
+    nb__tok *t;
+    int n, cap;
+} nb__toks;
+/* Tokenize s[0..n) (valid UTF-8) into tk (cleared first). A word is a run of
+ * letters, digits, marks and '_', with an apostrophe or hyphen between two such
+ * characters kept inside ("don't", "well-known"), and '.'/',' between digits
+ * ("3.14"); every other non-space character is one punctuation token; whitespace
+ * runs are one token. */
+nb_status nb__tokenize(const char *s, size_t n, nb__toks *tk);
+nb_status nb__toks_push(nb__toks *tk, const char *s, int32_t len, int kind);
+/* Join the tokens (except deleted ones) into a new malloc'd string. */
+char *nb__toks_join(const nb__toks *tk);
+void nb__toks_free(nb__toks *tk);
+
+/* ---- word selection shared by word and character augmenters (word_aug.c) ---- */
+typedef struct {
+    double aug_p;         /* the float option rounded to 7 digits, so 0.3f counts as 0.3 */
+    int aug_min, aug_max; /* aug_max < 0: none */
+    char **stopwords;     /* sorted copies */
+    int n_stopwords;
+    regex_t regex;
+    int has_regex;
+} nb__word_sel;
+/* Resolve the public defaults (0 -> aug_p, aug_min, aug_max given; negative -> 0 /
+ * 0 / none) and copy the stopwords and compile the regex; *what names the augmenter
+ * in messages. */
+nb_status nb__word_sel_init(nb__word_sel *ws, float aug_p, int aug_min, int aug_max, float def_p, int def_min,
+                            int def_max, const char *const *stopwords, int n_stopwords, const char *regex,
+                            const char *what);
+void nb__word_sel_free(nb__word_sel *ws);
+/* nlpaug's count: ceil(p·len), raised to min, else lowered to max (max < 0: none). */
+int nb__aug_count(double p, int len, int mn, int mx);
+/* A float option as the decimal the user wrote (0.3f -> 0.3), so counts match Python. */
+double nb__opt_p(float p);
+/* Is this word a stopword (exact match) or matched by the regex (nlpaug tries
+ * "w", " w ", " w", "w " and wants a match at the start)? */
+int nb__is_stopword(const nb__word_sel *ws, const char *s, int len);
+/* Uniformly choose k of the n values in idx (partial Fisher-Yates, in draw order,
+ * like random.sample); idx is permuted, the chosen ones end up in idx[0..k). */
+void nb__sample(int *idx, int n, int k, nb_rng *r);
+/* Make `word` (s, len) follow the case of `like`: all upper, capitalized or as is
+ * (nlpaug's align_capitalization); result in the pool. */
+const char *nb__align_case(nb__pool *p, const char *like, int like_len, const char *s, int len, int *out_len);
+/* Upper/lower-case the first character or the whole token into the pool. */
+const char *nb__case_first(nb__pool *p, const char *s, int len, int upper, int *out_len);
+const char *nb__case_all(nb__pool *p, const char *s, int len, int upper, int *out_len);
+/* 'lower', 'upper', 'capitalize', 'mixed', 'empty' as nlpaug's get_word_case. */
+typedef enum { NB__CASE_EMPTY, NB__CASE_LOWER, NB__CASE_UPPER, NB__CASE_CAPITALIZE, NB__CASE_MIXED, NB__CASE_OTHER } nb__case;
+nb__case nb__word_case(const char *s, int len);
+
+/* The line's tokens seen by word augmenters (arrays in a->idx): the non-space
+ * tokens nt[0..nnt) (len of the count formula), the candidate words cand[0..ncand)
+ * (words that are not stopwords), and first, the index of the first non-space token
+ * (-1 if none). spare has room for ntoks more ints. */
+typedef struct {
+    int *nt, *cand, *spare;
+    int nnt, ncand, first;
+} nb__line_view;
+nb_status nb__line_view_build(nb_text_aug *a, const nb__word_sel *ws, nb__line_view *v);
+/* Remove token t and one whitespace run next to it (the one before, else after). */
+void nb__delete_token(nb__toks *tk, int t);
+/* The previous non-space token of t if it is a word (for part-of-speech context). */
+const nb__tok *nb__prev_word(const nb__toks *tk, int t);
+
+/* ---- augmenter vtable ---- */
+typedef struct nb__text_vt {
+    const char *name;
+    /* Edit lines[0..n) in place (each malloc'd; replace with a new malloc'd string,
+     * freeing the old); line i draws from rngs[i] only. */
+    nb_status (*run)(nb_text_aug *a, char **lines, int64_t n, nb_rng *rngs);
+    void (*free)(nb_text_aug *a); /* frees impl */
+} nb__text_vt;
+
+struct nb_text_aug {
+    const nb__text_vt *vt;
+    void *impl;
+    int64_t calls; /* external processes started (Apertium) */
+    /* per-augmenter scratch: one thread uses an augmenter at a time */
+    nb__toks toks, out;
+    nb__pool pool;
+    int *idx;
+    int idx_cap;
+};
+nb_text_aug *nb__text_aug_new(const nb__text_vt *vt, void *impl);
+/* Scratch index array of at least n ints (NULL on OOM). */
+int *nb__text_idx(nb_text_aug *a, int n);
+/* Replace *line by the join of tk (freeing the old line). */
+nb_status nb__text_emit(const nb__toks *tk, char **line);
+/* Tokenize *line into a->toks (a->pool reset). */
+nb_status nb__text_load(nb_text_aug *a, const char *line);
+
+/* ---- WordNet (synonym.c) ---- */
+/* The synonyms of word (s, len; any case) for its likely part of speech given the
+ * previous word (prev may be NULL): *out gets an array of *n pointers to
+ * NUL-terminated lower-case synonyms, valid until the augmenter is freed. *n = 0 when
+ * the word is not a content word in WordNet. Fails when WordNet is missing. */
+typedef struct nb__wordnet_cache nb__wordnet_cache;
+nb_status nb__wordnet_synonyms(nb__wordnet_cache **cache, const char *s, int len, const char *prev, int prev_len,
+                               const char *const **out, int *n);
+void nb__wordnet_cache_free(nb__wordnet_cache *c);
+/* Empty a cache past 2^20 words; call between lines only (it frees what
+ * nb__wordnet_synonyms returned). */
+void nb__wordnet_cache_trim(nb__wordnet_cache *c);
+/* Check that WordNet can be opened (library built in and data present). */
+nb_status nb__wordnet_ready(void);
+
+/* ---- constructors for the spec names (pipeline.c dispatches) ---- */
+nb_text_aug *nb__text_from_item(const nb__spec_item *it);
+
+#endif

@@ -1,0 +1,203 @@
+/* cmd_augment_text.c - `nabla augment-text`: augmented variants of every line of a
+ * file (or stdin) on stdout, with nlpaug's augmenters named in a spec:
+ *     nabla augment-text --aug "synonym(p=0.3), random_swap(p=0.1)" -n 3 --seed 1 FILE
+ * Lines are read in batches, so back-translation makes two Apertium calls per batch.
+ * With --tsv COL only that tab-separated column is augmented and the others (the
+ * label) are copied, so a labelled dataset grows in one command. */
+#include "cli.h"
+#include "options.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SYNOPSIS "--aug SPEC [-n N] [--seed S] [--tsv COL] [FILE]"
+
+typedef struct {
+    char *line;       /* the whole input line without its '\n' */
+    long lineno;
+    char *col;        /* start of the augmented column inside line (NUL-cut in place) */
+    char *prefix_end; /* line[0..prefix_end) precedes the column */
+    char *rest;       /* what follows the column, from its '\t' (NULL: nothing) */
+} in_line;
+
+static void free_batch(in_line *b, long n)
+{
+    for (long i = 0; i < n; i++) free(b[i].line);
+}
+
+/* Print variants of batch[0..n): returns 0, or 1 on failure (message printed). */
+static int run_batch(nb_text_aug *aug, nb_rng *rng, in_line *b, long n, long variants, int original, const char *src)
+{
+    long total = n * variants;
+    const char **texts = malloc(sizeof *texts * (size_t)(total ? total : 1));
+    char **out = calloc((size_t)(total ? total : 1), sizeof *out);
+    if (!texts || !out) {
+        free(texts);
+        free(out);
+        cli_error("augment-text: out of memory");
+        return 1;
+    }
+    for (long i = 0; i < n; i++)
+        for (long v = 0; v < variants; v++) texts[i * variants + v] = b[i].col;
+    if (nb_text_augment_batch(aug, texts, total, rng, out)) {
+        cli_error("augment-text: %s (lines %ld-%ld of %s)", nb_last_error(), b[0].lineno, b[n - 1].lineno, src);
+        free(texts);
+        free(out);
+        return 1;
+    }
+    for (long i = 0; i < n; i++) {
+        for (long v = -1; v < variants; v++) {
+            if (v < 0 && !original) continue;
+            const char *text = v < 0 ? b[i].col : out[i * variants + v];
+            fwrite(b[i].line, 1, (size_t)(b[i].prefix_end - b[i].line), stdout);
+            fputs(text, stdout);
+            if (b[i].rest) {
+                putchar('\t');
+                fputs(b[i].rest, stdout);
+            }
+            putchar('\n');
+        }
+    }
+    for (long i = 0; i < total; i++) free(out[i]);
+    free(texts);
+    free(out);
+    return 0;
+}
+
+int cmd_augment_text(int argc, char **argv)
+{
+    const char *spec = NULL;
+    long variants = 1, seed = 0, tsv = 0, batch = 10000;
+    int replace = 0, original = 0, header = 0;
+    const cli_option opts[] = {
+        {"--aug", OPT_STRING, &spec, "SPEC",
+         "augmenters, e.g. \"synonym(p=0.3), random_swap(p=0.1)\" (see docs/text-augmentation.md)"},
+        {"-n", OPT_INT, &variants, "N", "augmented variants per line (1)"},
+        {"--seed", OPT_INT, &seed, "S", "random seed (0); the same seed gives the same output"},
+        {"--tsv", OPT_INT, &tsv, "COL", "input is tab-separated: augment column COL (1-based), copy the others"},
+        {"--header", OPT_FLAG, &header, NULL, "copy the first line as it is (a TSV header)"},
+        {"--include-original", OPT_FLAG, &original, NULL, "print each original line before its variants"},
+        {"--replace-invalid", OPT_FLAG, &replace, NULL,
+         "replace invalid UTF-8 by U+FFFD instead of stopping with an error"},
+        {"--batch", OPT_INT, &batch, "LINES", "lines augmented together, e.g. per Apertium call (10000)"},
+        {NULL, 0, NULL, NULL, NULL},
+    };
+    const char *pos[1];
+    int npos = 0;
+    int rc = cli_parse("augment-text", SYNOPSIS, opts, argc, argv, pos, 1, &npos);
+    if (rc == 1) return 0;
+    if (rc) {
+        fprintf(stderr, "usage: nabla augment-text " SYNOPSIS "\n");
+        return rc;
+    }
+    if (!spec) {
+        cli_error("augment-text: --aug SPEC is required, e.g. --aug \"synonym(p=0.3), random_swap(p=0.1)\"");
+        fprintf(stderr, "usage: nabla augment-text " SYNOPSIS "\n");
+        return 2;
+    }
+    if (variants < 1 || variants > 1000000) {
+        cli_error("augment-text: -n must be between 1 and 1000000, got %ld", variants);
+        return 2;
+    }
+    if (tsv < 0) {
+        cli_error("augment-text: --tsv COL counts from 1, got %ld", tsv);
+        return 2;
+    }
+    if (batch < 1 || batch > 10000000) {
+        cli_error("augment-text: --batch must be between 1 and 10000000, got %ld", batch);
+        return 2;
+    }
+    nb_text_aug *aug = nb_text_aug_from_spec(spec);
+    if (!aug) {
+        cli_error("--aug: %s", nb_last_error());
+        return 2;
+    }
+    const char *src = npos && strcmp(pos[0], "-") ? pos[0] : "<stdin>";
+    FILE *in = npos && strcmp(pos[0], "-") ? fopen(pos[0], "rb") : stdin;
+    if (!in) {
+        cli_error("augment-text: cannot open %s: %s", pos[0], strerror(errno));
+        nb_text_aug_free(aug);
+        return 1;
+    }
+    nb_rng rng;
+    nb_rng_seed(&rng, (uint64_t)seed);
+    in_line *b = calloc((size_t)batch, sizeof *b);
+    long nb = 0, lineno = 0;
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    rc = b ? 0 : 1;
+    if (!b) cli_error("augment-text: out of memory");
+    while (!rc && (len = getline(&line, &cap, in)) >= 0) {
+        lineno++;
+        if (len > 0 && line[len - 1] == '\n') line[--len] = 0;
+        if ((size_t)len != strlen(line)) {
+            cli_error("augment-text: %s:%ld: the line holds a NUL byte", src, lineno);
+            rc = 1;
+            break;
+        }
+        int64_t bad = nb_utf8_check(line, (size_t)len);
+        char *text = NULL;
+        if (bad >= 0 && !replace) {
+            cli_error("augment-text: %s:%ld: invalid UTF-8 at byte %lld (--replace-invalid replaces bad bytes "
+                      "with U+FFFD)",
+                      src, lineno, (long long)bad + 1);
+            rc = 1;
+            break;
+        }
+        text = bad >= 0 ? nb_utf8_repair(line, (size_t)len) : strdup(line);
+        if (!text) {
+            cli_error("augment-text: out of memory");
+            rc = 1;
+            break;
+        }
+        if (header && lineno == 1) {
+            puts(text);
+            free(text);
+            continue;
+        }
+        in_line *L = &b[nb];
+        *L = (in_line){text, lineno, text, text, NULL};
+        if (tsv) {
+            char *c = text;
+            for (long k = 1; k < tsv && c; k++) {
+                c = strchr(c, '\t');
+                if (c) c++;
+            }
+            if (!c) {
+                cli_error("augment-text: %s:%ld: --tsv %ld but the line has fewer columns", src, lineno, tsv);
+                free(text);
+                rc = 1;
+                break;
+            }
+            L->col = L->prefix_end = c;
+            char *tab = strchr(c, '\t');
+            if (tab) {
+                *tab = 0;
+                L->rest = tab + 1;
+            }
+        }
+        if (++nb == batch) {
+            rc = run_batch(aug, &rng, b, nb, variants, original, src);
+            free_batch(b, nb);
+            nb = 0;
+        }
+    }
+    if (!rc && ferror(in)) {
+        cli_error("augment-text: error reading %s: %s", src, strerror(errno));
+        rc = 1;
+    }
+    if (!rc && nb) rc = run_batch(aug, &rng, b, nb, variants, original, src);
+    if (b) free_batch(b, nb);
+    free(b);
+    free(line);
+    if (in != stdin) fclose(in);
+    if (fflush(stdout) || ferror(stdout)) {
+        cli_error("augment-text: error writing the output: %s", strerror(errno));
+        rc = 1;
+    }
+    nb_text_aug_free(aug);
+    return rc;
+}
