@@ -381,6 +381,66 @@ nb_module *nb_groupnorm_new(nb_ctx *ctx, int64_t num_groups, int64_t num_channel
                             const nb_groupnorm_opts *o);
 
 /* ------------------------------------------------------------------------ */
+/* Convolution and pooling (SPEC.md "CNN"); tensors NCHW as PyTorch          */
+/* ------------------------------------------------------------------------ */
+
+/* Conv2d padding: explicit pairs (the default), "same" or "valid". */
+typedef enum { NB_PADDING_EXPLICIT = 0, NB_PADDING_SAME = 1, NB_PADDING_VALID = 2 } nb_padding_mode;
+
+/* Conv2d options; pairs are (height, width) and zero means PyTorch's default. */
+typedef struct {
+    int stride[2];        /* 0 -> 1 */
+    int padding[2];       /* zero padding on both sides; used with NB_PADDING_EXPLICIT */
+    int dilation[2];      /* 0 -> 1 */
+    nb_padding_mode padding_mode; /* SAME: output size = input size (stride 1 only; an odd
+                                   * total padding puts the extra row/column at the
+                                   * bottom/right, as PyTorch); VALID: no padding */
+    int groups;           /* 0 -> 1; in and out channels must divide by it */
+    int no_bias;          /* modules only: bias=False */
+} nb_conv2d_opts;
+
+/* F.conv2d (cross-correlation). x (N, C, H, W) or unbatched (C, H, W); w (OC,
+ * C/groups, KH, KW); b (OC) or NULL. Output (N, OC, OH, OW) with
+ * OH = ⌊(H + 2P - D(KH-1) - 1)/S⌋ + 1. Shape errors are reported before any
+ * computation, naming the layer as PyTorch prints it and the input shape. */
+nb_tensor *nb_conv2d(nb_tensor *x, nb_tensor *w, nb_tensor *b, const nb_conv2d_opts *o);
+
+/* Pooling options; pairs are (height, width). */
+typedef struct {
+    int kernel[2];        /* required */
+    int stride[2];        /* 0 -> kernel */
+    int padding[2];       /* at most half the kernel; max pooling pads with -inf */
+    int dilation[2];      /* 0 -> 1; max pooling only */
+    int ceil_mode;        /* ceil instead of floor for the output size; a last window
+                           * that would start in the right/bottom padding is dropped */
+    int exclude_pad;      /* avg only: count_include_pad=False */
+    int divisor_override; /* avg only: 0 -> none, else divide every sum by it */
+} nb_pool2d_opts;
+
+/* F.max_pool2d. x (N, C, H, W) or (C, H, W). The first maximum of each window
+ * (row-major scan) gets the gradient; NaN propagates. */
+nb_tensor *nb_max_pool2d(nb_tensor *x, const nb_pool2d_opts *o);
+/* F.avg_pool2d: window sums divided by the window size (count_include_pad: padding
+ * included, but not the part of a ceil_mode window past the padding), by the count
+ * of input elements (exclude_pad), or by divisor_override. */
+nb_tensor *nb_avg_pool2d(nb_tensor *x, const nb_pool2d_opts *o);
+/* F.adaptive_avg_pool2d: output (N, C, oh, ow); window i spans
+ * [⌊i·H/oh⌋, ⌈(i+1)·H/oh⌉). */
+nb_tensor *nb_adaptive_avg_pool2d(nb_tensor *x, int64_t oh, int64_t ow);
+/* Global average pooling: the mean over (H, W), output (N, C, 1, 1) (as
+ * AdaptiveAvgPool2d(1)). */
+nb_tensor *nb_global_avg_pool2d(nb_tensor *x);
+
+/* Conv2d(in, out, (kh, kw), ...): parameters weight (out, in/groups, kh, kw) ~
+ * kaiming_uniform(a=√5) = U(±1/√fan_in) and bias (out) ~ U(±1/√fan_in),
+ * fan_in = in/groups·kh·kw, as PyTorch. */
+nb_module *nb_conv2d_new(nb_ctx *ctx, int64_t in_channels, int64_t out_channels, int kh, int kw,
+                         const nb_conv2d_opts *o);
+nb_module *nb_maxpool2d_new(nb_ctx *ctx, const nb_pool2d_opts *o);
+nb_module *nb_avgpool2d_new(nb_ctx *ctx, const nb_pool2d_opts *o);
+nb_module *nb_adaptive_avgpool2d_new(nb_ctx *ctx, int64_t oh, int64_t ow);
+
+/* ------------------------------------------------------------------------ */
 /* Optimizers, gradient clipping, learning-rate schedules                    */
 /* ------------------------------------------------------------------------ */
 

@@ -6,6 +6,8 @@
 
 void nb__dropout_set_p(nb_module *m, float p);
 int nb__is_dropout(const nb_module *m);
+nb_module *nb__model_cnn(nb_ctx *ctx, const nb_model_opts *o);    /* conv_modules.c */
+nb_module *nb__model_lenet5(nb_ctx *ctx, const nb_model_opts *o); /* conv_modules.c */
 
 /* mlp: Flatten, Linear(784,512), ReLU, Linear(512,256), ReLU, Linear(256,10) */
 static nb_module *mlp(nb_ctx *ctx, const nb_model_opts *o)
@@ -25,6 +27,8 @@ typedef struct {
 
 static const model_entry models[] = {
     {"mlp", mlp},
+    {"cnn", nb__model_cnn},
+    {"lenet5", nb__model_lenet5},
 };
 #define NMODELS (int)(sizeof models / sizeof models[0])
 

@@ -1,0 +1,111 @@
+/* conv.h - convolution and pooling kernels: plain functions with explicit shapes.
+ *
+ * Layouts (all row-major, contiguous):
+ *   x  (N, C, H, W)            input
+ *   w  (OC, C/G, KH, KW)       weight, G = groups
+ *   b  (OC)                    bias
+ *   y  (N, OC, OH, OW)         output
+ * Gradients have the shape of what they belong to. Backward kernels ADD into
+ * their output (dx, dw, db), as autograd accumulates.
+ *
+ * Families (one file each):
+ *   conv_naive.c  reference loops in double, for tests and as the definition;
+ *   im2col.c      im2col/col2im and the im2col + cblas_sgemm convolution (any shape);
+ *   conv_fast.c   stride-1 convolution on zero-padded planes with AVX-512
+ *                 micro-kernels (forward, input and weight gradients);
+ *   pool.c        max/avg/adaptive pooling, forward and backward.
+ */
+#ifndef NB_KERNELS_CONV_H
+#define NB_KERNELS_CONV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Everything a convolution kernel needs to know. Padding is given for the top
+ * and left; the bottom/right padding follows from OH, OW
+ * (pb = (OH-1)·sh + (KH-1)·dh + 1 - H - pt, may differ from pt for "same"). */
+typedef struct {
+    int64_t N, C, H, W;    /* input */
+    int64_t OC, KH, KW;    /* weight (OC, C/G, KH, KW) */
+    int64_t OH, OW;        /* output */
+    int64_t sh, sw;        /* stride */
+    int64_t dh, dw;        /* dilation */
+    int64_t pt, pl;        /* top and left zero padding (may be negative: a crop) */
+    int64_t G;             /* groups */
+} nb__conv_shape;
+
+/* An elementwise epilogue applied per output channel oc after the sum:
+ * v = sum·scale[oc] + shift[oc] (NULL: 1 and 0), then max(v, 0) if relu;
+ * accumulate: y += v instead of y = v. */
+typedef struct {
+    const float *scale, *shift;
+    int relu;
+    int accumulate;
+} nb__conv_epilogue;
+
+/* ---- conv_naive.c ---- */
+void nb__conv2d_naive_fwd(const nb__conv_shape *s, const float *x, const float *w, const float *b, float *y);
+void nb__conv2d_naive_bwd_x(const nb__conv_shape *s, const float *dy, const float *w, float *dx);
+void nb__conv2d_naive_bwd_w(const nb__conv_shape *s, const float *x, const float *dy, float *dw);
+void nb__conv2d_naive_bwd_b(const nb__conv_shape *s, const float *dy, float *db);
+
+/* ---- im2col.c ---- */
+/* col (C/G·KH·KW, OH·OW) of group g of one image x_img (C, H, W). */
+void nb__im2col(const nb__conv_shape *s, const float *x_img, int64_t g, float *col);
+/* dx_img (C, H, W) += the scatter of col back (the adjoint of nb__im2col). */
+void nb__col2im(const nb__conv_shape *s, const float *col, int64_t g, float *dx_img);
+/* Floats of scratch the im2col convolution needs (one col buffer). */
+size_t nb__conv2d_gemm_scratch(const nb__conv_shape *s);
+/* y = conv(x, w) + b through im2col and cblas_sgemm; threads inside OpenBLAS. */
+void nb__conv2d_gemm_fwd(const nb__conv_shape *s, const float *x, const float *w, const float *b, float *y,
+                         float *scratch);
+void nb__conv2d_gemm_bwd_x(const nb__conv_shape *s, const float *dy, const float *w, float *dx, float *scratch);
+void nb__conv2d_gemm_bwd_w(const nb__conv_shape *s, const float *x, const float *dy, float *dw, float *scratch);
+
+/* ---- conv_fast.c (stride 1, any padding, dilation and groups) ---- */
+/* Whether the fast kernels handle this shape (stride 1, sizes that fit int32 offsets). */
+int nb__conv2d_fast_ok(const nb__conv_shape *s);
+/* Floats of scratch for forward (fwd), input gradient (bwd_x) and weight/bias
+ * gradient (bwd_w) with nthreads threads. */
+size_t nb__conv2d_fast_scratch_fwd(const nb__conv_shape *s, int nthreads);
+size_t nb__conv2d_fast_scratch_bwd_x(const nb__conv_shape *s, int nthreads);
+size_t nb__conv2d_fast_scratch_bwd_w(const nb__conv_shape *s, int nthreads);
+/* y (=|+=) epilogue(conv(x, w)). */
+void nb__conv2d_fast_fwd(const nb__conv_shape *s, const float *x, const float *w, const nb__conv_epilogue *ep,
+                         float *y, float *scratch, int nthreads);
+/* dx += conv_transpose(dy, w) */
+void nb__conv2d_fast_bwd_x(const nb__conv_shape *s, const float *dy, const float *w, float *dx, float *scratch,
+                           int nthreads);
+/* dw += Σ dy ⋆ x, db += Σ dy (db may be NULL; dw may be NULL when only db is wanted) */
+void nb__conv2d_fast_bwd_w(const nb__conv_shape *s, const float *x, const float *dy, float *dw, float *db,
+                           float *scratch, int nthreads);
+
+/* ---- pool.c ---- */
+typedef struct {
+    int64_t N, C, H, W;    /* input (N·C planes) */
+    int64_t OH, OW;        /* output */
+    int64_t kh, kw, sh, sw, ph, pw, dh, dw;
+    int exclude_pad;       /* avg: count_include_pad=False */
+    int64_t divisor;       /* avg: divisor_override, 0 for none */
+} nb__pool_shape;
+
+/* y (N, C, OH, OW); idx (same shape) receives the flat h·W+w index of each
+ * maximum in its plane (-1 for a window with no input element), or is NULL. */
+void nb__max_pool2d_fwd(const nb__pool_shape *s, const float *x, float *y, int32_t *idx);
+/* dx += dy scattered to idx */
+void nb__max_pool2d_bwd(const nb__pool_shape *s, const float *dy, const int32_t *idx, float *dx);
+void nb__avg_pool2d_fwd(const nb__pool_shape *s, const float *x, float *y);
+void nb__avg_pool2d_bwd(const nb__pool_shape *s, const float *dy, float *dx);
+/* adaptive average pooling: s->OH, s->OW set; other fields ignored */
+void nb__adaptive_avg_pool2d_fwd(const nb__pool_shape *s, const float *x, float *y);
+void nb__adaptive_avg_pool2d_bwd(const nb__pool_shape *s, const float *dy, float *dx);
+
+/* ---- op-level helpers shared by src/ops and src/nn (not kernels) ---- */
+#include "nabla.h"
+/* nb_conv2d with an inference epilogue per output channel c:
+ * y = act((conv + b)·scale[c] + shift[c]) (scale/shift NULL: 1/0; relu: max(·,0)).
+ * With scale, shift or relu set it records no gradient (NB_ERR_STATE if one is needed). */
+nb_tensor *nb__conv2d_ep(nb_tensor *x, nb_tensor *w, nb_tensor *b, const nb_conv2d_opts *o, const float *scale,
+                         const float *shift, int relu);
+
+#endif

@@ -1,0 +1,591 @@
+/* conv_fast.c - stride-1 convolution on zero-padded planes, AVX-512 micro-kernels.
+ *
+ * Layouts: x (N, C, H, W), w (OC, Cg, KH, KW), y (N, OC, OH, OW), Cg = C/G, OCg = OC/G.
+ *
+ * The trick (no im2col): each input plane is copied once into a zero-padded plane
+ * xp of Hp = OH + (KH-1)·dh rows and Wp = OW + (KW-1)·dw columns. Output position
+ * (i, j) is given the "wide" index q = i·Wp + j (j < Wp; the columns j >= OW are
+ * computed and thrown away), and then tap (c, u, v) of the kernel reads
+ *     xp[c·Hp·Wp + u·dh·Wp + v·dw + q],
+ * so for a fixed tap, consecutive q are consecutive addresses. The convolution of
+ * one image and group is the matrix product
+ *     Y (OCg, Q) = A (OCg, K) · B (K, Q),   B[k][q] = xp[off[k] + q],  K = Cg·KH·KW,
+ * with B never stored: the micro-kernel loads its vectors straight from xp.
+ *
+ *   forward   A = w packed in tiles of MR output channels: [k][MR]. A micro-tile is
+ *             MR channels x NV·16 wide positions held in MR·NV zmm accumulators; the
+ *             epilogue (bias or BatchNorm scale/shift, ReLU) stores the valid lanes of
+ *             each vector to the NCHW output with one masked store per output row.
+ *   input     dx is the stride-1 convolution of dy (padded by (K-1)·d - p) with the
+ *             weight flipped in both spatial dims and transposed (c <-> oc): the same
+ *             forward kernel, accumulating into dx.
+ *   weight    dwᵀ (K, OCg) = Σ_q B[k][q] · dyᵀ[q][oc], with dyᵀ the wide transpose of
+ *             dy (zero in the thrown-away columns): a micro-tile is MRK taps x up to 64
+ *             channels, a broadcast of xp and vector loads of dyᵀ rows, reducing over q
+ *             without horizontal sums. Each thread sums its images into its own dwᵀ;
+ *             the threads' sums are added at the end.
+ *
+ * Threads: with N >= threads, each thread takes whole images (its own padded copy);
+ * otherwise the threads share one image at a time and split its tiles.
+ * Without AVX-512 (e.g. the sanitizer build) the same code runs on a plain-C
+ * 16-float vector type. */
+#include "conv.h"
+
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#ifdef __AVX512F__
+#include <immintrin.h>
+#endif
+
+#define VL 16  /* floats per vector */
+#define MR 8   /* forward: output channels per micro-tile */
+#define NV 3   /* forward: vectors of wide positions per micro-tile */
+#define MRK 12 /* weight gradient: most taps per micro-tile */
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+
+/* ---- a vector of 16 floats ---- */
+#ifdef __AVX512F__
+typedef __m512 vf;
+typedef __mmask16 vmask;
+ALWAYS_INLINE vf v_zero(void) { return _mm512_setzero_ps(); }
+ALWAYS_INLINE vf v_load(const float *p) { return _mm512_loadu_ps(p); }
+ALWAYS_INLINE vf v_set1(float a) { return _mm512_set1_ps(a); }
+ALWAYS_INLINE vf v_fma(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }
+ALWAYS_INLINE vf v_add(vf a, vf b) { return _mm512_add_ps(a, b); }
+ALWAYS_INLINE vf v_relu(vf a) { return _mm512_max_ps(a, _mm512_setzero_ps()); } /* NaN -> 0 as nb_relu */
+ALWAYS_INLINE void v_store(float *p, vf a) { _mm512_storeu_ps(p, a); }
+/* lanes j with bit j of m set go to base[off + j] */
+ALWAYS_INLINE void v_mstore(float *base, int64_t off, vmask m, vf a) { _mm512_mask_storeu_ps(base + off, m, a); }
+ALWAYS_INLINE vf v_mload(const float *base, int64_t off, vmask m) { return _mm512_maskz_loadu_ps(m, base + off); }
+#else
+typedef struct {
+    float f[VL];
+} vf;
+typedef uint32_t vmask;
+ALWAYS_INLINE vf v_zero(void) { return (vf){{0}}; }
+ALWAYS_INLINE vf v_load(const float *p)
+{
+    vf r;
+    memcpy(r.f, p, sizeof r.f);
+    return r;
+}
+ALWAYS_INLINE vf v_set1(float a)
+{
+    vf r;
+    for (int j = 0; j < VL; j++) r.f[j] = a;
+    return r;
+}
+ALWAYS_INLINE vf v_fma(vf a, vf b, vf c)
+{
+    for (int j = 0; j < VL; j++) c.f[j] += a.f[j] * b.f[j];
+    return c;
+}
+ALWAYS_INLINE vf v_add(vf a, vf b)
+{
+    for (int j = 0; j < VL; j++) a.f[j] += b.f[j];
+    return a;
+}
+ALWAYS_INLINE vf v_relu(vf a)
+{
+    for (int j = 0; j < VL; j++) a.f[j] = a.f[j] > 0 ? a.f[j] : 0.0f;
+    return a;
+}
+ALWAYS_INLINE void v_store(float *p, vf a) { memcpy(p, a.f, sizeof a.f); }
+ALWAYS_INLINE void v_mstore(float *base, int64_t off, vmask m, vf a)
+{
+    for (int j = 0; j < VL; j++)
+        if (m >> j & 1) base[off + j] = a.f[j];
+}
+ALWAYS_INLINE vf v_mload(const float *base, int64_t off, vmask m)
+{
+    vf r = v_zero();
+    for (int j = 0; j < VL; j++)
+        if (m >> j & 1) r.f[j] = base[off + j];
+    return r;
+}
+#endif
+
+static int64_t round_up(int64_t a, int64_t m) { return (a + m - 1) / m * m; }
+
+/* ---- geometry of one stride-1 convolution on padded planes ---- */
+typedef struct {
+    int64_t N, C, H, W;       /* input planes */
+    int64_t O, OH, OW;        /* output channels and size */
+    int64_t KH, KW, dh, dw;   /* kernel, dilation */
+    int64_t pt, pl, G;        /* top/left padding (negative: crop), groups */
+    int64_t Cg, Og, K;        /* per group: input channels, output channels, taps Cg·KH·KW */
+    int64_t Hp, Wp, PL;       /* padded plane: rows, columns, floats */
+    int64_t Q, nvec;          /* wide positions OH·Wp, vectors covering them */
+    int64_t XP;               /* floats of one padded image, with zeroed slack */
+} geom;
+
+static geom geom_make(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t OH, int64_t OW, int64_t KH,
+                      int64_t KW, int64_t dh, int64_t dw, int64_t pt, int64_t pl, int64_t G)
+{
+    geom g = {.N = N, .C = C, .H = H, .W = W, .O = O, .OH = OH, .OW = OW, .KH = KH, .KW = KW, .dh = dh, .dw = dw,
+              .pt = pt, .pl = pl, .G = G};
+    g.Cg = C / G;
+    g.Og = O / G;
+    g.K = g.Cg * KH * KW;
+    g.Hp = OH + (KH - 1) * dh;
+    g.Wp = OW + (KW - 1) * dw;
+    g.PL = g.Hp * g.Wp;
+    g.Q = OH * g.Wp;
+    g.nvec = (g.Q + VL - 1) / VL;
+    /* the last vector of the last plane reads up to C·PL + (KW-1)·dw + VL - 2 */
+    g.XP = round_up(C * g.PL + (KW - 1) * dw + VL, VL);
+    return g;
+}
+
+static geom geom_fwd(const nb__conv_shape *s)
+{
+    return geom_make(s->N, s->C, s->H, s->W, s->OC, s->OH, s->OW, s->KH, s->KW, s->dh, s->dw, s->pt, s->pl, s->G);
+}
+
+/* dx = conv(dy padded by (K-1)·d - p, flipped transposed w) */
+static geom geom_bwd_x(const nb__conv_shape *s)
+{
+    return geom_make(s->N, s->OC, s->OH, s->OW, s->C, s->H, s->W, s->KH, s->KW, s->dh, s->dw,
+                     (s->KH - 1) * s->dh - s->pt, (s->KW - 1) * s->dw - s->pl, s->G);
+}
+
+int nb__conv2d_fast_ok(const nb__conv_shape *s)
+{
+    if (s->sh != 1 || s->sw != 1) return 0;
+    geom a = geom_fwd(s), b = geom_bwd_x(s);
+    const int64_t lim = (int64_t)1 << 30; /* offsets are int32 */
+    return a.XP < lim && b.XP < lim && a.K < lim && b.K < lim;
+}
+
+/* Planes [c0, c1) of one image x (C, H, W) into xp (C, Hp, Wp), zero outside. */
+static void pad_planes(const geom *g, const float *x, float *xp, int64_t c0, int64_t c1)
+{
+    int64_t j0 = g->pl > 0 ? g->pl : 0, j1 = g->W + g->pl < g->Wp ? g->W + g->pl : g->Wp;
+    for (int64_t c = c0; c < c1; c++)
+        for (int64_t i = 0; i < g->Hp; i++) {
+            float *r = xp + c * g->PL + i * g->Wp;
+            int64_t si = i - g->pt;
+            if (si < 0 || si >= g->H || j1 <= j0) {
+                memset(r, 0, (size_t)g->Wp * sizeof(float));
+                continue;
+            }
+            const float *src = x + (c * g->H + si) * g->W - g->pl; /* column j reads src[j] */
+            if (j0) memset(r, 0, (size_t)j0 * sizeof(float));
+            memcpy(r + j0, src + j0, (size_t)(j1 - j0) * sizeof(float));
+            if (j1 < g->Wp) memset(r + j1, 0, (size_t)(g->Wp - j1) * sizeof(float));
+        }
+}
+
+static void pad_slack(const geom *g, float *xp)
+{
+    memset(xp + g->C * g->PL, 0, (size_t)(g->XP - g->C * g->PL) * sizeof(float));
+}
+
+/* off[k] for tap k = (c·KH + u)·KW + v of a group: c·PL + u·dh·Wp + v·dw; taps past K get 0. */
+static void make_offsets(const geom *g, int32_t *off, int64_t n)
+{
+    for (int64_t k = 0; k < n; k++) {
+        if (k >= g->K) {
+            off[k] = 0;
+            continue;
+        }
+        int64_t c = k / (g->KH * g->KW), u = k / g->KW % g->KH, v = k % g->KW;
+        off[k] = (int32_t)(c * g->PL + u * g->dh * g->Wp + v * g->dw);
+    }
+}
+
+/* A packed for the forward kernel: [G][ceil(Og/MR)][K][MR], zero rows past Og.
+ * transposed: A is the flipped transpose of w used by the input gradient,
+ * A[g][o][(c·KH + u)·KW + v] = w[g·Cg' + c][o][KH-1-u][KW-1-v], where here g->Cg = OCg
+ * of the original convolution and g->Og = its Cg. */
+static void pack_a(const geom *g, const float *w, int transposed, float *A)
+{
+    int64_t nob = (g->Og + MR - 1) / MR, KK = g->KH * g->KW;
+    for (int64_t gr = 0; gr < g->G; gr++)
+        for (int64_t ob = 0; ob < nob; ob++)
+            for (int64_t k = 0; k < g->K; k++) {
+                float *a = A + ((gr * nob + ob) * g->K + k) * MR;
+                int64_t c = k / KK, uv = k % KK;
+                for (int64_t i = 0; i < MR; i++) {
+                    int64_t o = ob * MR + i;
+                    if (o >= g->Og) {
+                        a[i] = 0;
+                        continue;
+                    }
+                    if (!transposed)
+                        a[i] = w[(gr * g->Og + o) * g->K + k];
+                    else /* original w (OC, Cg, KH, KW): oc = gr·Cg' + c, channel o, tap flipped */
+                        a[i] = w[((gr * g->Cg + c) * g->Og + o) * KK + (KK - 1 - uv)];
+                }
+            }
+}
+
+/* ---- forward micro-kernel ---- */
+
+/* Where the 16 lanes of the vector at wide position q go: segment t stores lanes
+ * m[t] at plane[off[t] + lane]. Returns the number of segments. */
+typedef struct {
+    vmask m;
+    int64_t off;
+} segment;
+
+static int make_segments(const geom *g, int64_t q, segment *sg)
+{
+    int n = 0;
+    int64_t oh = q / g->Wp, ow = q % g->Wp, j0 = 0;
+    while (j0 < VL && oh < g->OH) {
+        int64_t len = g->Wp - ow, valid = g->OW - ow;
+        int64_t end = j0 + (valid < len ? valid : len);
+        if (end > VL) end = VL;
+        if (valid > 0 && end > j0) {
+            vmask m = (vmask)(((1u << (end - j0)) - 1) << j0);
+            sg[n++] = (segment){.m = m, .off = oh * g->OW + ow - j0};
+        }
+        j0 += len;
+        ow = 0;
+        oh++;
+    }
+    return n;
+}
+
+/* acc[i][v] = Σ_k A[k][i] · xq[off[k] + 16v] */
+ALWAYS_INLINE void fwd_acc(int nv, int64_t K, const float *A, const float *xq, const int32_t *off, vf acc[MR][NV])
+{
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; i++)
+#pragma GCC unroll 3
+        for (int v = 0; v < nv; v++) acc[i][v] = v_zero();
+    for (int64_t k = 0; k < K; k++) {
+        const float *bp = xq + off[k];
+        vf b[NV];
+#pragma GCC unroll 3
+        for (int v = 0; v < nv; v++) b[v] = v_load(bp + v * VL);
+        const float *a = A + k * MR;
+#pragma GCC unroll 8
+        for (int i = 0; i < MR; i++) {
+            vf ai = v_set1(a[i]);
+#pragma GCC unroll 3
+            for (int v = 0; v < nv; v++) acc[i][v] = v_fma(ai, b[v], acc[i][v]);
+        }
+    }
+}
+
+typedef struct {
+    const geom *g;
+    const float *A;           /* packed weights */
+    const int32_t *off;
+    const nb__conv_epilogue *ep;
+} fwd_job;
+
+/* One micro-tile: channels [ob·MR, ob·MR + MR) of group gr, vectors [p·NV, p·NV + nv)
+ * of image n, from the padded image xp, into y (N, O, OH, OW). */
+ALWAYS_INLINE void fwd_tile_nv(int nv, const fwd_job *j, const float *xp, int64_t n, int64_t gr, int64_t ob,
+                               int64_t p, const segment *sg, const int *nseg, float *y)
+{
+    const geom *g = j->g;
+    int64_t nob = (g->Og + MR - 1) / MR;
+    vf acc[MR][NV];
+    fwd_acc(nv, g->K, j->A + (gr * nob + ob) * g->K * MR, xp + gr * g->Cg * g->PL + p * NV * VL, j->off, acc);
+    const nb__conv_epilogue *ep = j->ep;
+    for (int i = 0; i < MR; i++) {
+        int64_t o = ob * MR + i;
+        if (o >= g->Og) break;
+        int64_t oc = gr * g->Og + o;
+        float *plane = y + (n * g->O + oc) * g->OH * g->OW;
+        vf sc = v_set1(ep->scale ? ep->scale[oc] : 1.0f), sh = v_set1(ep->shift ? ep->shift[oc] : 0.0f);
+        for (int v = 0; v < nv; v++) {
+            vf r = acc[i][v];
+            if (ep->scale) r = v_fma(r, sc, sh);
+            else if (ep->shift) r = v_add(r, sh);
+            if (ep->relu) r = v_relu(r);
+            for (int t = 0; t < nseg[v]; t++) {
+                const segment *s = &sg[v * VL + t];
+                vf out = r;
+                if (ep->accumulate) out = v_add(out, v_mload(plane, s->off, s->m));
+                v_mstore(plane, s->off, s->m, out);
+            }
+        }
+    }
+}
+
+/* The panel p (its segments computed once) for every channel tile of group gr. */
+static void fwd_panel(const fwd_job *j, const float *xp, int64_t n, int64_t gr, int64_t p, int64_t ob0, int64_t ob1,
+                      float *y)
+{
+    const geom *g = j->g;
+    int nv = (int)(g->nvec - p * NV < NV ? g->nvec - p * NV : NV);
+    segment sg[NV * VL];
+    int nseg[NV];
+    for (int v = 0; v < nv; v++) nseg[v] = make_segments(g, (p * NV + v) * VL, sg + v * VL);
+    for (int64_t ob = ob0; ob < ob1; ob++) {
+        if (nv == 3) fwd_tile_nv(3, j, xp, n, gr, ob, p, sg, nseg, y);
+        else if (nv == 2) fwd_tile_nv(2, j, xp, n, gr, ob, p, sg, nseg, y);
+        else fwd_tile_nv(1, j, xp, n, gr, ob, p, sg, nseg, y);
+    }
+}
+
+static size_t fwd_scratch(const geom *g, int nt)
+{
+    int64_t nob = (g->Og + MR - 1) / MR;
+    return (size_t)(round_up(g->G * nob * g->K * MR, VL) + round_up(g->K, VL) + (int64_t)nt * g->XP);
+}
+
+/* y (=|+=) ep(conv) for geometry g with packed A; scratch as fwd_scratch */
+static void fwd_run(const geom *g, const float *x, const nb__conv_epilogue *ep, float *y, float *A, float *scratch,
+                    int nt)
+{
+    int64_t nob = (g->Og + MR - 1) / MR, npan = (g->nvec + NV - 1) / NV;
+    int32_t *off = (int32_t *)(A + round_up(g->G * nob * g->K * MR, VL));
+    float *xps = (float *)off + round_up(g->K, VL);
+    make_offsets(g, off, g->K);
+    fwd_job j = {.g = g, .A = A, .off = off, .ep = ep};
+    int64_t img = g->C * g->H * g->W;
+    if (g->N >= nt || nt == 1) {
+#pragma omp parallel num_threads(nt)
+        {
+            int t = 0;
+#ifdef _OPENMP
+            t = omp_get_thread_num();
+#endif
+            float *xp = xps + (int64_t)t * g->XP;
+            pad_slack(g, xp);
+#pragma omp for schedule(static)
+            for (int64_t n = 0; n < g->N; n++) {
+                pad_planes(g, x + n * img, xp, 0, g->C);
+                for (int64_t gr = 0; gr < g->G; gr++)
+                    for (int64_t p = 0; p < npan; p++) fwd_panel(&j, xp, n, gr, p, 0, nob, y);
+            }
+        }
+        return;
+    }
+    /* fewer images than threads: share each image, split its tiles */
+    float *xp = xps;
+    pad_slack(g, xp);
+    for (int64_t n = 0; n < g->N; n++) {
+#pragma omp parallel num_threads(nt)
+        {
+#pragma omp for schedule(static)
+            for (int64_t c = 0; c < g->C; c++) pad_planes(g, x + n * img, xp, c, c + 1);
+            /* tiles: (group, panel, channel tile) */
+#pragma omp for schedule(static)
+            for (int64_t t = 0; t < g->G * npan * nob; t++) {
+                int64_t ob = t % nob, p = t / nob % npan, gr = t / nob / npan;
+                fwd_panel(&j, xp, n, gr, p, ob, ob + 1, y);
+            }
+        }
+    }
+}
+
+size_t nb__conv2d_fast_scratch_fwd(const nb__conv_shape *s, int nt)
+{
+    geom g = geom_fwd(s);
+    return fwd_scratch(&g, nt);
+}
+
+size_t nb__conv2d_fast_scratch_bwd_x(const nb__conv_shape *s, int nt)
+{
+    geom g = geom_bwd_x(s);
+    return fwd_scratch(&g, nt);
+}
+
+void nb__conv2d_fast_fwd(const nb__conv_shape *s, const float *x, const float *w, const nb__conv_epilogue *ep,
+                         float *y, float *scratch, int nt)
+{
+    geom g = geom_fwd(s);
+    pack_a(&g, w, 0, scratch);
+    fwd_run(&g, x, ep, y, scratch, scratch, nt);
+}
+
+void nb__conv2d_fast_bwd_x(const nb__conv_shape *s, const float *dy, const float *w, float *dx, float *scratch,
+                           int nt)
+{
+    geom g = geom_bwd_x(s);
+    pack_a(&g, w, 1, scratch);
+    nb__conv_epilogue ep = {.accumulate = 1};
+    fwd_run(&g, dy, &ep, dx, scratch, scratch, nt);
+}
+
+/* ---- weight gradient ---- */
+
+/* dyT (Q, Ogp) of group gr of image n: dyT[q][o] = dy[n, gr·Og + o, q / Wp, q % Wp]
+ * for columns q % Wp < OW and o < Og, else 0. Rows [q0, q1). */
+static void transpose_dy(const geom *g, const float *dy, int64_t n, int64_t gr, int64_t Ogp, float *dyT, int64_t q0,
+                         int64_t q1)
+{
+    const float *d = dy + (n * g->O + gr * g->Og) * g->OH * g->OW;
+    int64_t P = g->OH * g->OW;
+    for (int64_t q = q0; q < q1; q++) {
+        float *r = dyT + q * Ogp;
+        int64_t oh = q / g->Wp, ow = q % g->Wp;
+        if (ow >= g->OW) {
+            memset(r, 0, (size_t)Ogp * sizeof(float));
+            continue;
+        }
+        const float *src = d + oh * g->OW + ow;
+        for (int64_t o = 0; o < g->Og; o++) r[o] = src[o * P];
+        for (int64_t o = g->Og; o < Ogp; o++) r[o] = 0;
+    }
+}
+
+/* acc[j][v] = Σ_{q<Q} xq[off[j] + q] · dyT[q][16v]; then dwT[j][16v] += acc for j < nk */
+ALWAYS_INLINE void bww_tile(int mk, int nvo, int64_t Q, const float *xq, const int32_t *off, const float *dyT,
+                            int64_t Ogp, float *dwT, int nk)
+{
+    vf acc[MRK][4];
+#pragma GCC unroll 12
+    for (int i = 0; i < mk; i++)
+#pragma GCC unroll 4
+        for (int v = 0; v < nvo; v++) acc[i][v] = v_zero();
+    const float *xk[MRK];
+#pragma GCC unroll 12
+    for (int i = 0; i < mk; i++) xk[i] = xq + off[i];
+    for (int64_t q = 0; q < Q; q++) {
+        vf b[4];
+        const float *r = dyT + q * Ogp;
+#pragma GCC unroll 4
+        for (int v = 0; v < nvo; v++) b[v] = v_load(r + v * VL);
+#pragma GCC unroll 12
+        for (int i = 0; i < mk; i++) {
+            vf a = v_set1(xk[i][q]);
+#pragma GCC unroll 4
+            for (int v = 0; v < nvo; v++) acc[i][v] = v_fma(a, b[v], acc[i][v]);
+        }
+    }
+    for (int i = 0; i < nk && i < mk; i++)
+        for (int v = 0; v < nvo; v++) v_store(dwT + i * Ogp + v * VL, v_add(v_load(dwT + i * Ogp + v * VL), acc[i][v]));
+}
+
+/* Taps per micro-tile for nvo vectors of channels. */
+static int taps_for(int nvo) { return nvo >= 4 ? 6 : nvo == 3 ? 8 : MRK; }
+
+/* Tile t of (channel chunk of 64, tap block) for group gr: dwT (K, Ogp) += ... */
+static void bww_block(const geom *g, const float *xg, const int32_t *off, const float *dyT, int64_t Ogp, float *dwT,
+                      int64_t oc0, int64_t k0)
+{
+    int nvo = (int)((Ogp - oc0) / VL < 4 ? (Ogp - oc0) / VL : 4);
+    int mk = taps_for(nvo), nk = (int)(g->K - k0 < mk ? g->K - k0 : mk);
+    const float *d = dyT + oc0;
+    float *o = dwT + k0 * Ogp + oc0;
+    switch (nvo) {
+    case 4: bww_tile(6, 4, g->Q, xg, off + k0, d, Ogp, o, nk); break;
+    case 3: bww_tile(8, 3, g->Q, xg, off + k0, d, Ogp, o, nk); break;
+    case 2: bww_tile(MRK, 2, g->Q, xg, off + k0, d, Ogp, o, nk); break;
+    default: bww_tile(MRK, 1, g->Q, xg, off + k0, d, Ogp, o, nk); break;
+    }
+}
+
+/* per thread: padded image, dyT of one group, dwT (G, K, Ogp), db (G, Ogp) */
+static void bww_sizes(const geom *g, int64_t *Ogp, int64_t *per_thread, int64_t *noff)
+{
+    *Ogp = round_up(g->Og, VL);
+    *noff = round_up(g->K + MRK, VL);
+    *per_thread = g->XP + round_up(g->Q * *Ogp, VL) + g->G * g->K * *Ogp + g->G * *Ogp;
+}
+
+size_t nb__conv2d_fast_scratch_bwd_w(const nb__conv_shape *s, int nt)
+{
+    geom g = geom_fwd(s);
+    int64_t Ogp, per, noff;
+    bww_sizes(&g, &Ogp, &per, &noff);
+    return (size_t)(noff + (int64_t)nt * per);
+}
+
+void nb__conv2d_fast_bwd_w(const nb__conv_shape *s, const float *x, const float *dy, float *dw, float *db,
+                           float *scratch, int nt)
+{
+    geom gm = geom_fwd(s);
+    const geom *g = &gm;
+    int64_t Ogp, per, noff;
+    bww_sizes(g, &Ogp, &per, &noff);
+    int32_t *off = (int32_t *)scratch;
+    make_offsets(g, off, g->K + MRK);
+    float *base = scratch + noff;
+    int64_t img = g->C * g->H * g->W;
+    int coop = !(g->N >= nt || nt == 1);
+    int nuse = coop ? 1 : nt; /* buffers in use */
+    for (int t = 0; t < nuse; t++) {
+        float *b = base + t * per;
+        memset(b + g->XP + round_up(g->Q * Ogp, VL), 0, (size_t)(g->G * g->K * Ogp + g->G * Ogp) * sizeof(float));
+    }
+    /* tiles of one group: chunks of 64 channels x tap blocks */
+    int64_t nkb4 = (g->K + taps_for(4) - 1) / taps_for(4);
+    int64_t nch64 = (Ogp + 63) / 64;
+    if (!coop) {
+#pragma omp parallel num_threads(nt)
+        {
+            int t = 0;
+#ifdef _OPENMP
+            t = omp_get_thread_num();
+#endif
+            float *xp = base + t * per, *dyT = xp + g->XP, *dwT = dyT + round_up(g->Q * Ogp, VL),
+                  *dbT = dwT + g->G * g->K * Ogp;
+            pad_slack(g, xp);
+#pragma omp for schedule(static)
+            for (int64_t n = 0; n < g->N; n++) {
+                if (dw) pad_planes(g, x + n * img, xp, 0, g->C);
+                for (int64_t gr = 0; gr < g->G; gr++) {
+                    transpose_dy(g, dy, n, gr, Ogp, dyT, 0, g->Q);
+                    if (db)
+                        for (int64_t q = 0; q < g->Q; q++)
+                            for (int64_t o = 0; o < Ogp; o += VL)
+                                v_store(dbT + gr * Ogp + o, v_add(v_load(dbT + gr * Ogp + o), v_load(dyT + q * Ogp + o)));
+                    if (!dw) continue;
+                    for (int64_t c = 0; c < nch64; c++) {
+                        int nvo = (int)((Ogp - c * 64) / VL < 4 ? (Ogp - c * 64) / VL : 4);
+                        int mk = taps_for(nvo);
+                        for (int64_t k0 = 0; k0 < g->K; k0 += mk)
+                            bww_block(g, xp + gr * g->Cg * g->PL, off, dyT, Ogp, dwT + gr * g->K * Ogp, c * 64, k0);
+                    }
+                }
+            }
+        }
+    } else {
+        float *xp = base, *dyT = xp + g->XP, *dwT = dyT + round_up(g->Q * Ogp, VL), *dbT = dwT + g->G * g->K * Ogp;
+        pad_slack(g, xp);
+        for (int64_t n = 0; n < g->N; n++)
+            for (int64_t gr = 0; gr < g->G; gr++) {
+#pragma omp parallel num_threads(nt)
+                {
+                    if (gr == 0 && dw) {
+#pragma omp for schedule(static)
+                        for (int64_t c = 0; c < g->C; c++) pad_planes(g, x + n * img, xp, c, c + 1);
+                    }
+#pragma omp for schedule(static)
+                    for (int64_t q = 0; q < g->Q; q += 64)
+                        transpose_dy(g, dy, n, gr, Ogp, dyT, q, q + 64 < g->Q ? q + 64 : g->Q);
+#pragma omp single
+                    if (db)
+                        for (int64_t q = 0; q < g->Q; q++)
+                            for (int64_t o = 0; o < Ogp; o += VL)
+                                v_store(dbT + gr * Ogp + o, v_add(v_load(dbT + gr * Ogp + o), v_load(dyT + q * Ogp + o)));
+                    if (dw) {
+                        /* tap blocks of the widest tile height; every chunk splits the same way */
+#pragma omp for schedule(static) collapse(2)
+                        for (int64_t c = 0; c < nch64; c++)
+                            for (int64_t kb = 0; kb < nkb4; kb++) {
+                                int nvo = (int)((Ogp - c * 64) / VL < 4 ? (Ogp - c * 64) / VL : 4);
+                                int mk = taps_for(nvo);
+                                int64_t k0 = kb * mk;
+                                if (k0 < g->K)
+                                    bww_block(g, xp + gr * g->Cg * g->PL, off, dyT, Ogp, dwT + gr * g->K * Ogp,
+                                              c * 64, k0);
+                            }
+                    }
+                }
+            }
+    }
+    /* add the threads' sums into dw (OC, Cg, KH, KW) and db */
+    for (int t = 0; t < nuse; t++) {
+        const float *dwT = base + t * per + g->XP + round_up(g->Q * Ogp, VL), *dbT = dwT + g->G * g->K * Ogp;
+        for (int64_t gr = 0; gr < g->G; gr++) {
+            if (dw)
+                for (int64_t o = 0; o < g->Og; o++)
+                    for (int64_t k = 0; k < g->K; k++)
+                        dw[(gr * g->Og + o) * g->K + k] += dwT[(gr * g->K + k) * Ogp + o];
+            if (db)
+                for (int64_t o = 0; o < g->Og; o++) db[gr * g->Og + o] += dbT[gr * Ogp + o];
+        }
+    }
+}

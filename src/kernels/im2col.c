@@ -1,0 +1,142 @@
+/* im2col.c - convolution as matrix products: im2col, col2im and the im2col +
+ * cblas_sgemm convolution, for any stride, padding, dilation and groups.
+ *   x (N, C, H, W), w (OC, Cg, KH, KW), y (N, OC, OH, OW), Cg = C/G, OCg = OC/G
+ *   col of image n, group g: (Cg·KH·KW, OH·OW), row (c, u, v), column i·OW + j:
+ *     col[(c·KH + u)·KW + v][i·OW + j] = x[n, g·Cg + c, i·sh - pt + u·dh, j·sw - pl + v·dw] (0 outside)
+ *   forward   y[n, g] (OCg, P)   = w[g] (OCg, K) · col (K, P) + b
+ *   input     dcol (K, P)        = w[g]ᵀ · dy[n, g], then dx[n] += col2im(dcol)
+ *   weight    dw[g] (OCg, K)    += dy[n, g] · colᵀ
+ * The matrix products run on OpenBLAS's threads; the loops here are serial. */
+#include "conv.h"
+
+#include <cblas.h>
+#include <string.h>
+
+/* The output columns j whose input column j·sw + off lies in [0, W): [*j0, *j1). */
+static void valid_range(int64_t off, int64_t stride, int64_t W, int64_t OW, int64_t *j0, int64_t *j1)
+{
+    int64_t a = off >= 0 ? 0 : (-off + stride - 1) / stride;
+    int64_t b = W - off <= 0 ? 0 : (W - off + stride - 1) / stride;
+    if (a > OW) a = OW;
+    if (b > OW) b = OW;
+    if (b < a) b = a;
+    *j0 = a;
+    *j1 = b;
+}
+
+void nb__im2col(const nb__conv_shape *s, const float *x_img, int64_t g, float *col)
+{
+    int64_t Cg = s->C / s->G, P = s->OH * s->OW;
+    for (int64_t c = 0; c < Cg; c++) {
+        const float *xc = x_img + (g * Cg + c) * s->H * s->W;
+        for (int64_t u = 0; u < s->KH; u++)
+            for (int64_t v = 0; v < s->KW; v++) {
+                float *row = col + ((c * s->KH + u) * s->KW + v) * P;
+                int64_t off = v * s->dw - s->pl, j0, j1;
+                valid_range(off, s->sw, s->W, s->OW, &j0, &j1);
+                for (int64_t i = 0; i < s->OH; i++) {
+                    float *r = row + i * s->OW;
+                    int64_t ih = i * s->sh - s->pt + u * s->dh;
+                    if (ih < 0 || ih >= s->H) {
+                        memset(r, 0, (size_t)s->OW * sizeof(float));
+                        continue;
+                    }
+                    const float *xr = xc + ih * s->W + off;
+                    for (int64_t j = 0; j < j0; j++) r[j] = 0;
+                    if (s->sw == 1)
+                        memcpy(r + j0, xr + j0, (size_t)(j1 - j0) * sizeof(float));
+                    else
+                        for (int64_t j = j0; j < j1; j++) r[j] = xr[j * s->sw];
+                    for (int64_t j = j1; j < s->OW; j++) r[j] = 0;
+                }
+            }
+    }
+}
+
+void nb__col2im(const nb__conv_shape *s, const float *col, int64_t g, float *dx_img)
+{
+    int64_t Cg = s->C / s->G, P = s->OH * s->OW;
+    for (int64_t c = 0; c < Cg; c++) {
+        float *xc = dx_img + (g * Cg + c) * s->H * s->W;
+        for (int64_t u = 0; u < s->KH; u++)
+            for (int64_t v = 0; v < s->KW; v++) {
+                const float *row = col + ((c * s->KH + u) * s->KW + v) * P;
+                int64_t off = v * s->dw - s->pl, j0, j1;
+                valid_range(off, s->sw, s->W, s->OW, &j0, &j1);
+                for (int64_t i = 0; i < s->OH; i++) {
+                    int64_t ih = i * s->sh - s->pt + u * s->dh;
+                    if (ih < 0 || ih >= s->H) continue;
+                    const float *r = row + i * s->OW;
+                    float *xr = xc + ih * s->W + off;
+                    for (int64_t j = j0; j < j1; j++) xr[j * s->sw] += r[j];
+                }
+            }
+    }
+}
+
+size_t nb__conv2d_gemm_scratch(const nb__conv_shape *s)
+{
+    return (size_t)(s->C / s->G * s->KH * s->KW) * (size_t)(s->OH * s->OW);
+}
+
+/* A 1x1 convolution with stride 1 and no padding needs no im2col: col is x itself. */
+static int is_pointwise(const nb__conv_shape *s)
+{
+    return s->KH == 1 && s->KW == 1 && s->sh == 1 && s->sw == 1 && s->pt == 0 && s->pl == 0 && s->OH == s->H &&
+           s->OW == s->W;
+}
+
+void nb__conv2d_gemm_fwd(const nb__conv_shape *s, const float *x, const float *w, const float *b, float *y,
+                         float *scratch)
+{
+    int64_t Cg = s->C / s->G, OCg = s->OC / s->G, K = Cg * s->KH * s->KW, P = s->OH * s->OW;
+    int pw = is_pointwise(s);
+    for (int64_t n = 0; n < s->N; n++)
+        for (int64_t g = 0; g < s->G; g++) {
+            const float *col = scratch;
+            if (pw)
+                col = x + (n * s->C + g * Cg) * P;
+            else
+                nb__im2col(s, x + n * s->C * s->H * s->W, g, scratch);
+            float *yg = y + (n * s->OC + g * OCg) * P;
+            if (b)
+                for (int64_t o = 0; o < OCg; o++)
+                    for (int64_t p = 0; p < P; p++) yg[o * P + p] = b[g * OCg + o];
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)OCg, (int)P, (int)K, 1.0f, w + g * OCg * K,
+                        (int)K, col, (int)P, b ? 1.0f : 0.0f, yg, (int)P);
+        }
+}
+
+void nb__conv2d_gemm_bwd_x(const nb__conv_shape *s, const float *dy, const float *w, float *dx, float *scratch)
+{
+    int64_t Cg = s->C / s->G, OCg = s->OC / s->G, K = Cg * s->KH * s->KW, P = s->OH * s->OW;
+    int pw = is_pointwise(s);
+    for (int64_t n = 0; n < s->N; n++)
+        for (int64_t g = 0; g < s->G; g++) {
+            const float *dyg = dy + (n * s->OC + g * OCg) * P;
+            if (pw) { /* dx[n, g] += wᵀ · dy directly */
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)P, (int)OCg, 1.0f,
+                            w + g * OCg * K, (int)K, dyg, (int)P, 1.0f, dx + (n * s->C + g * Cg) * P, (int)P);
+                continue;
+            }
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)P, (int)OCg, 1.0f, w + g * OCg * K,
+                        (int)K, dyg, (int)P, 0.0f, scratch, (int)P);
+            nb__col2im(s, scratch, g, dx + n * s->C * s->H * s->W);
+        }
+}
+
+void nb__conv2d_gemm_bwd_w(const nb__conv_shape *s, const float *x, const float *dy, float *dw, float *scratch)
+{
+    int64_t Cg = s->C / s->G, OCg = s->OC / s->G, K = Cg * s->KH * s->KW, P = s->OH * s->OW;
+    int pw = is_pointwise(s);
+    for (int64_t n = 0; n < s->N; n++)
+        for (int64_t g = 0; g < s->G; g++) {
+            const float *col = scratch;
+            if (pw)
+                col = x + (n * s->C + g * Cg) * P;
+            else
+                nb__im2col(s, x + n * s->C * s->H * s->W, g, scratch);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)OCg, (int)K, (int)P, 1.0f,
+                        dy + (n * s->OC + g * OCg) * P, (int)P, col, (int)P, 1.0f, dw + g * OCg * K, (int)K);
+        }
+}

@@ -1,0 +1,227 @@
+/* pool.c - max, average and adaptive average pooling, forward and backward, with
+ * PyTorch 1.13's CPU window rules.
+ *   x (N, C, H, W), y (N, C, OH, OW): each of the N·C planes is pooled on its own,
+ *   window (i, j) starts at (i·sh - ph, j·sw - pw).
+ * Threads: OpenMP over planes. The 2x2 stride-2 max pooling of CNNs has its own
+ * AVX-512 path (the same results and indices as the general loop). */
+#include "conv.h"
+
+#include <math.h>
+#include <string.h>
+#ifdef __AVX512F__
+#include <immintrin.h>
+#endif
+
+#define PAR_MIN 16384 /* elements below which one thread is faster */
+
+/* ---- max pooling ---- */
+
+/* One plane, any window. idx may be NULL. */
+static void max_plane(const nb__pool_shape *s, const float *x, float *y, int32_t *idx)
+{
+    for (int64_t i = 0; i < s->OH; i++) {
+        int64_t h0 = i * s->sh - s->ph, h1 = h0 + (s->kh - 1) * s->dh + 1;
+        if (h1 > s->H) h1 = s->H;
+        while (h0 < 0) h0 += s->dh;
+        for (int64_t j = 0; j < s->OW; j++) {
+            int64_t w0 = j * s->sw - s->pw, w1 = w0 + (s->kw - 1) * s->dw + 1;
+            if (w1 > s->W) w1 = s->W;
+            while (w0 < 0) w0 += s->dw;
+            float best = -INFINITY;
+            int64_t bi = h0 < h1 && w0 < w1 ? h0 * s->W + w0 : -1; /* PyTorch's first index */
+            for (int64_t h = h0; h < h1; h += s->dh)
+                for (int64_t w = w0; w < w1; w += s->dw) {
+                    float v = x[h * s->W + w];
+                    if (v > best || isnan(v)) {
+                        best = v;
+                        bi = h * s->W + w;
+                    }
+                }
+            y[i * s->OW + j] = best;
+            if (idx) idx[i * s->OW + j] = (int32_t)bi;
+        }
+    }
+}
+
+static int is_2x2(const nb__pool_shape *s)
+{
+    return s->kh == 2 && s->kw == 2 && s->sh == 2 && s->sw == 2 && s->ph == 0 && s->pw == 0 && s->dh == 1 &&
+           s->dw == 1 && s->OH == s->H / 2 && s->OW == s->W / 2;
+}
+
+#ifdef __AVX512F__
+/* 2x2 stride 2 without padding: 16 outputs of a row at a time. The window order
+ * (top-left, top-right, bottom-left, bottom-right) and the comparison
+ * (v > best or v is NaN) are the general loop's, so values and indices agree. */
+static void max_plane_2x2(const nb__pool_shape *s, const float *x, float *y, int32_t *idx)
+{
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+    const __m512i lane2 = _mm512_slli_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), 1);
+    for (int64_t i = 0; i < s->OH; i++) {
+        const float *r0 = x + 2 * i * s->W, *r1 = r0 + s->W;
+        for (int64_t j = 0; j < s->OW; j += 16) {
+            int64_t n = s->OW - j < 16 ? s->OW - j : 16; /* outputs; inputs 2n */
+            __mmask16 mlo = (__mmask16)(n >= 8 ? 0xFFFF : (1u << (2 * n)) - 1);
+            __mmask16 mhi = (__mmask16)(n <= 8 ? 0 : (1u << (2 * (n - 8))) - 1);
+            __m512 a0 = _mm512_maskz_loadu_ps(mlo, r0 + 2 * j), a1 = _mm512_maskz_loadu_ps(mhi, r0 + 2 * j + 16);
+            __m512 b0 = _mm512_maskz_loadu_ps(mlo, r1 + 2 * j), b1 = _mm512_maskz_loadu_ps(mhi, r1 + 2 * j + 16);
+            __m512 tl = _mm512_permutex2var_ps(a0, even, a1), tr = _mm512_permutex2var_ps(a0, odd, a1);
+            __m512 bl = _mm512_permutex2var_ps(b0, even, b1), br = _mm512_permutex2var_ps(b0, odd, b1);
+            __m512i base = _mm512_add_epi32(_mm512_set1_epi32((int)(2 * i * s->W + 2 * j)), lane2);
+            __m512 best = tl;
+            __m512i bi = base;
+            /* take v where v > best or v is NaN; tl is first, so a NaN there stays unless a later NaN */
+            __mmask16 t = _mm512_cmp_ps_mask(tr, best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(tr, tr, _CMP_UNORD_Q);
+            best = _mm512_mask_mov_ps(best, t, tr);
+            bi = _mm512_mask_add_epi32(bi, t, base, _mm512_set1_epi32(1));
+            t = _mm512_cmp_ps_mask(bl, best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(bl, bl, _CMP_UNORD_Q);
+            best = _mm512_mask_mov_ps(best, t, bl);
+            bi = _mm512_mask_add_epi32(bi, t, base, _mm512_set1_epi32((int)s->W));
+            t = _mm512_cmp_ps_mask(br, best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(br, br, _CMP_UNORD_Q);
+            best = _mm512_mask_mov_ps(best, t, br);
+            bi = _mm512_mask_add_epi32(bi, t, base, _mm512_set1_epi32((int)s->W + 1));
+            __mmask16 mo = (__mmask16)((1u << n) - 1);
+            _mm512_mask_storeu_ps(y + i * s->OW + j, mo, best);
+            if (idx) _mm512_mask_storeu_epi32(idx + i * s->OW + j, mo, bi);
+        }
+    }
+}
+#endif
+
+void nb__max_pool2d_fwd(const nb__pool_shape *s, const float *x, float *y, int32_t *idx)
+{
+    int64_t planes = s->N * s->C, HW = s->H * s->W, O = s->OH * s->OW;
+    int fast = 0;
+#ifdef __AVX512F__
+    fast = is_2x2(s);
+#else
+    (void)is_2x2;
+#endif
+#pragma omp parallel for schedule(static) if (planes * HW > PAR_MIN)
+    for (int64_t p = 0; p < planes; p++) {
+#ifdef __AVX512F__
+        if (fast) {
+            max_plane_2x2(s, x + p * HW, y + p * O, idx ? idx + p * O : NULL);
+            continue;
+        }
+#endif
+        (void)fast;
+        max_plane(s, x + p * HW, y + p * O, idx ? idx + p * O : NULL);
+    }
+}
+
+void nb__max_pool2d_bwd(const nb__pool_shape *s, const float *dy, const int32_t *idx, float *dx)
+{
+    int64_t planes = s->N * s->C, HW = s->H * s->W, O = s->OH * s->OW;
+#pragma omp parallel for schedule(static) if (planes * HW > PAR_MIN)
+    for (int64_t p = 0; p < planes; p++) {
+        float *d = dx + p * HW;
+        const float *g = dy + p * O;
+        const int32_t *ix = idx + p * O;
+        for (int64_t o = 0; o < O; o++)
+            if (ix[o] >= 0) d[ix[o]] += g[o];
+    }
+}
+
+/* ---- average pooling ---- */
+
+/* The window of output (i, j) clipped to the input, and its divisor. 0 if empty. */
+static int avg_window(const nb__pool_shape *s, int64_t i, int64_t j, int64_t *h0, int64_t *h1, int64_t *w0,
+                      int64_t *w1, float *div)
+{
+    int64_t a0 = i * s->sh - s->ph, b0 = j * s->sw - s->pw;
+    int64_t a1 = a0 + s->kh < s->H + s->ph ? a0 + s->kh : s->H + s->ph;
+    int64_t b1 = b0 + s->kw < s->W + s->pw ? b0 + s->kw : s->W + s->pw;
+    int64_t pool = (a1 - a0) * (b1 - b0);
+    if (a0 < 0) a0 = 0;
+    if (b0 < 0) b0 = 0;
+    if (a1 > s->H) a1 = s->H;
+    if (b1 > s->W) b1 = s->W;
+    *h0 = a0, *h1 = a1, *w0 = b0, *w1 = b1;
+    if (a0 >= a1 || b0 >= b1) return 0;
+    *div = (float)(s->divisor ? s->divisor : s->exclude_pad ? (a1 - a0) * (b1 - b0) : pool);
+    return 1;
+}
+
+void nb__avg_pool2d_fwd(const nb__pool_shape *s, const float *x, float *y)
+{
+    int64_t planes = s->N * s->C, HW = s->H * s->W, O = s->OH * s->OW;
+#pragma omp parallel for schedule(static) if (planes * HW > PAR_MIN)
+    for (int64_t p = 0; p < planes; p++) {
+        const float *xp = x + p * HW;
+        for (int64_t i = 0; i < s->OH; i++)
+            for (int64_t j = 0; j < s->OW; j++) {
+                int64_t h0, h1, w0, w1;
+                float div;
+                if (!avg_window(s, i, j, &h0, &h1, &w0, &w1, &div)) {
+                    y[p * O + i * s->OW + j] = 0;
+                    continue;
+                }
+                float sum = 0;
+                for (int64_t h = h0; h < h1; h++)
+                    for (int64_t w = w0; w < w1; w++) sum += xp[h * s->W + w];
+                y[p * O + i * s->OW + j] = sum / div;
+            }
+    }
+}
+
+void nb__avg_pool2d_bwd(const nb__pool_shape *s, const float *dy, float *dx)
+{
+    int64_t planes = s->N * s->C, HW = s->H * s->W, O = s->OH * s->OW;
+#pragma omp parallel for schedule(static) if (planes * HW > PAR_MIN)
+    for (int64_t p = 0; p < planes; p++) {
+        float *d = dx + p * HW;
+        for (int64_t i = 0; i < s->OH; i++)
+            for (int64_t j = 0; j < s->OW; j++) {
+                int64_t h0, h1, w0, w1;
+                float div;
+                if (!avg_window(s, i, j, &h0, &h1, &w0, &w1, &div)) continue;
+                float g = dy[p * O + i * s->OW + j] / div;
+                for (int64_t h = h0; h < h1; h++)
+                    for (int64_t w = w0; w < w1; w++) d[h * s->W + w] += g;
+            }
+    }
+}
+
+/* ---- adaptive average pooling: window i spans [⌊i·H/OH⌋, ⌈(i+1)·H/OH⌉) ---- */
+
+static int64_t start_index(int64_t a, int64_t b, int64_t c) { return a * c / b; }
+static int64_t end_index(int64_t a, int64_t b, int64_t c) { return ((a + 1) * c + b - 1) / b; }
+
+void nb__adaptive_avg_pool2d_fwd(const nb__pool_shape *s, const float *x, float *y)
+{
+    int64_t planes = s->N * s->C, HW = s->H * s->W, O = s->OH * s->OW;
+#pragma omp parallel for schedule(static) if (planes * HW > PAR_MIN)
+    for (int64_t p = 0; p < planes; p++) {
+        const float *xp = x + p * HW;
+        for (int64_t i = 0; i < s->OH; i++) {
+            int64_t h0 = start_index(i, s->OH, s->H), h1 = end_index(i, s->OH, s->H);
+            for (int64_t j = 0; j < s->OW; j++) {
+                int64_t w0 = start_index(j, s->OW, s->W), w1 = end_index(j, s->OW, s->W);
+                float sum = 0;
+                for (int64_t h = h0; h < h1; h++)
+                    for (int64_t w = w0; w < w1; w++) sum += xp[h * s->W + w];
+                y[p * O + i * s->OW + j] = sum / (float)((h1 - h0) * (w1 - w0));
+            }
+        }
+    }
+}
+
+void nb__adaptive_avg_pool2d_bwd(const nb__pool_shape *s, const float *dy, float *dx)
+{
+    int64_t planes = s->N * s->C, HW = s->H * s->W, O = s->OH * s->OW;
+#pragma omp parallel for schedule(static) if (planes * HW > PAR_MIN)
+    for (int64_t p = 0; p < planes; p++) {
+        float *d = dx + p * HW;
+        for (int64_t i = 0; i < s->OH; i++) {
+            int64_t h0 = start_index(i, s->OH, s->H), h1 = end_index(i, s->OH, s->H);
+            for (int64_t j = 0; j < s->OW; j++) {
+                int64_t w0 = start_index(j, s->OW, s->W), w1 = end_index(j, s->OW, s->W);
+                float g = dy[p * O + i * s->OW + j] / (float)((h1 - h0) * (w1 - w0));
+                for (int64_t h = h0; h < h1; h++)
+                    for (int64_t w = w0; w < w1; w++) d[h * s->W + w] += g;
+            }
+        }
+    }
+}

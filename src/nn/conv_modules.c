@@ -1,0 +1,168 @@
+/* conv_modules.c - Conv2d, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d as modules
+ * (PyTorch's defaults and parameter names), and the layer stacks of the built-in
+ * `cnn` and `lenet5` models (their rows are in models.c). */
+#include "internal.h"
+#include "../kernels/conv.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+/* ---- Conv2d ---- */
+
+static nb_tensor *conv_forward(nb_module *m, nb_tensor *x)
+{
+    const nb_conv2d_opts *o = m->impl;
+    nb_tensor *b = m->n_own > 1 ? m->own[1].tensor : NULL;
+    return nb_conv2d(x, m->own[0].tensor, b, o);
+}
+
+static void impl_free(nb_module *m) { free(m->impl); }
+
+static const nb_module_vtable conv_vt = {.kind = "Conv2d", .forward = conv_forward, .free = impl_free};
+
+nb_module *nb_conv2d_new(nb_ctx *ctx, int64_t in, int64_t out, int kh, int kw, const nb_conv2d_opts *opts)
+{
+    nb_conv2d_opts o = opts ? *opts : (nb_conv2d_opts){0};
+    int64_t G = o.groups ? o.groups : 1;
+    if (in <= 0 || out <= 0 || kh <= 0 || kw <= 0 || G <= 0) {
+        nb__fail(NB_ERR_ARG, "Conv2d(%lld, %lld, kernel_size=(%d, %d), groups=%lld): channels, kernel size and groups "
+                             "must be positive",
+                 (long long)in, (long long)out, kh, kw, (long long)G);
+        return NULL;
+    }
+    if (in % G || out % G) {
+        nb__fail(NB_ERR_ARG, "Conv2d(%lld, %lld, kernel_size=(%d, %d), groups=%lld): %s must be divisible by groups",
+                 (long long)in, (long long)out, kh, kw, (long long)G, in % G ? "in_channels" : "out_channels");
+        return NULL;
+    }
+    for (int d = 0; d < 2; d++)
+        if (o.stride[d] < 0 || o.padding[d] < 0 || o.dilation[d] < 0) {
+            nb__fail(NB_ERR_ARG, "Conv2d(%lld, %lld, kernel_size=(%d, %d)): stride, padding and dilation must not be "
+                                 "negative",
+                     (long long)in, (long long)out, kh, kw);
+            return NULL;
+        }
+    if (o.padding_mode == NB_PADDING_SAME && (o.stride[0] > 1 || o.stride[1] > 1)) {
+        nb__fail(NB_ERR_ARG, "Conv2d(%lld, %lld, kernel_size=(%d, %d)): padding='same' is not supported for strided "
+                             "convolutions",
+                 (long long)in, (long long)out, kh, kw);
+        return NULL;
+    }
+    if (o.padding_mode < NB_PADDING_EXPLICIT || o.padding_mode > NB_PADDING_VALID) {
+        nb__fail(NB_ERR_ARG, "Conv2d: unknown padding mode %d", (int)o.padding_mode);
+        return NULL;
+    }
+    nb_module *m = nb__module_new(ctx, &conv_vt);
+    if (!m) return NULL;
+    nb_conv2d_opts *keep = malloc(sizeof *keep);
+    if (!keep) {
+        nb_module_free(m);
+        nb__fail(NB_ERR_MEM, "out of memory creating Conv2d");
+        return NULL;
+    }
+    *keep = o;
+    m->impl = keep;
+    nb_tensor *w = nb_tensor_new(ctx, NB_F32, 4, (int64_t[]){out, in / G, kh, kw});
+    if (nb__module_add(m, "weight", w, 0) ||
+        nb_init_kaiming_uniform(w, sqrtf(5.0f), NB_FAN_IN, NB_GAIN_LEAKY_RELU, &ctx->rng))
+        goto fail;
+    if (!o.no_bias) {
+        nb_tensor *b = nb_tensor_new(ctx, NB_F32, 1, (int64_t[]){out});
+        float bound = 1.0f / sqrtf((float)(in / G * kh * kw));
+        if (nb__module_add(m, "bias", b, 0) || nb_init_uniform(b, -bound, bound, &ctx->rng)) goto fail;
+    }
+    m->i[0] = in;
+    m->i[1] = out;
+    return m;
+fail:
+    nb_module_free(m);
+    return NULL;
+}
+
+/* ---- pooling ---- */
+
+static nb_tensor *maxpool_forward(nb_module *m, nb_tensor *x) { return nb_max_pool2d(x, m->impl); }
+static nb_tensor *avgpool_forward(nb_module *m, nb_tensor *x) { return nb_avg_pool2d(x, m->impl); }
+static nb_tensor *adaptive_forward(nb_module *m, nb_tensor *x) { return nb_adaptive_avg_pool2d(x, m->i[0], m->i[1]); }
+
+static const nb_module_vtable maxpool_vt = {.kind = "MaxPool2d", .forward = maxpool_forward, .free = impl_free};
+static const nb_module_vtable avgpool_vt = {.kind = "AvgPool2d", .forward = avgpool_forward, .free = impl_free};
+static const nb_module_vtable adaptive_vt = {.kind = "AdaptiveAvgPool2d", .forward = adaptive_forward};
+
+static nb_module *pool_new(nb_ctx *ctx, const nb_module_vtable *vt, const nb_pool2d_opts *o)
+{
+    if (!o || o->kernel[0] < 1 || o->kernel[1] < 1) {
+        nb__fail(NB_ERR_ARG, "%s: kernel_size must be positive", vt->kind);
+        return NULL;
+    }
+    for (int d = 0; d < 2; d++)
+        if (o->stride[d] < 0 || o->dilation[d] < 0 || o->padding[d] < 0 || o->padding[d] > o->kernel[d] / 2) {
+            nb__fail(NB_ERR_ARG, "%s: stride and dilation must not be negative and padding must be in [0, kernel/2]",
+                     vt->kind);
+            return NULL;
+        }
+    nb_module *m = nb__module_new(ctx, vt);
+    if (!m) return NULL;
+    nb_pool2d_opts *keep = malloc(sizeof *keep);
+    if (!keep) {
+        nb_module_free(m);
+        nb__fail(NB_ERR_MEM, "out of memory creating %s", vt->kind);
+        return NULL;
+    }
+    *keep = *o;
+    m->impl = keep;
+    return m;
+}
+
+nb_module *nb_maxpool2d_new(nb_ctx *ctx, const nb_pool2d_opts *o) { return pool_new(ctx, &maxpool_vt, o); }
+nb_module *nb_avgpool2d_new(nb_ctx *ctx, const nb_pool2d_opts *o) { return pool_new(ctx, &avgpool_vt, o); }
+
+nb_module *nb_adaptive_avgpool2d_new(nb_ctx *ctx, int64_t oh, int64_t ow)
+{
+    if (oh < 1 || ow < 1) {
+        nb__fail(NB_ERR_ARG, "AdaptiveAvgPool2d: output size (%lld, %lld) must be positive", (long long)oh,
+                 (long long)ow);
+        return NULL;
+    }
+    nb_module *m = nb__module_new(ctx, &adaptive_vt);
+    if (m) m->i[0] = oh, m->i[1] = ow;
+    return m;
+}
+
+/* ---- built-in models (rows in models.c) ---- */
+
+/* cnn of ../shared/bench/torch_baseline.py (state_dict keys 0.*, 1.*, 4.*, 5.*, 9.*, 12.*):
+ * Conv2d(C,32,3,p=1), BatchNorm2d(32), ReLU, MaxPool2d(2), Conv2d(32,64,3,p=1),
+ * BatchNorm2d(64), ReLU, MaxPool2d(2), Flatten, Linear(3136,128), ReLU, Dropout(0.25),
+ * Linear(128,classes). Built for 28x28 inputs. */
+nb_module *nb__model_cnn(nb_ctx *ctx, const nb_model_opts *o)
+{
+    nb_conv2d_opts p1 = {.padding = {1, 1}};
+    nb_pool2d_opts mp = {.kernel = {2, 2}};
+    nb_module *layers[] = {
+        nb_conv2d_new(ctx, o->in_channels, 32, 3, 3, &p1), nb_batchnorm2d_new(ctx, 32, NULL), nb_relu_new(ctx),
+        nb_maxpool2d_new(ctx, &mp),
+        nb_conv2d_new(ctx, 32, 64, 3, 3, &p1), nb_batchnorm2d_new(ctx, 64, NULL), nb_relu_new(ctx),
+        nb_maxpool2d_new(ctx, &mp),
+        nb_flatten_new(ctx, 1, -1), nb_linear_new(ctx, 64 * 7 * 7, 128, NULL), nb_relu_new(ctx),
+        nb_dropout_new(ctx, 0.25f), nb_linear_new(ctx, 128, o->num_classes, NULL),
+    };
+    return nb_sequential_new(ctx, layers, (int)(sizeof layers / sizeof layers[0]));
+}
+
+/* lenet5, LeCun et al. 1998 with PyTorch layers and its tanh activations
+ * (state_dict keys 0.*, 3.*, 7.*, 9.*, 11.*): Conv2d(C,6,5,p=2), Tanh, AvgPool2d(2),
+ * Conv2d(6,16,5), Tanh, AvgPool2d(2), Flatten, Linear(400,120), Tanh, Linear(120,84),
+ * Tanh, Linear(84,classes). Built for 28x28 inputs (the padding makes them 32x32). */
+nb_module *nb__model_lenet5(nb_ctx *ctx, const nb_model_opts *o)
+{
+    nb_conv2d_opts p2 = {.padding = {2, 2}};
+    nb_pool2d_opts ap = {.kernel = {2, 2}};
+    nb_module *layers[] = {
+        nb_conv2d_new(ctx, o->in_channels, 6, 5, 5, &p2), nb_tanh_new(ctx), nb_avgpool2d_new(ctx, &ap),
+        nb_conv2d_new(ctx, 6, 16, 5, 5, NULL), nb_tanh_new(ctx), nb_avgpool2d_new(ctx, &ap),
+        nb_flatten_new(ctx, 1, -1), nb_linear_new(ctx, 16 * 5 * 5, 120, NULL), nb_tanh_new(ctx),
+        nb_linear_new(ctx, 120, 84, NULL), nb_tanh_new(ctx), nb_linear_new(ctx, 84, o->num_classes, NULL),
+    };
+    return nb_sequential_new(ctx, layers, (int)(sizeof layers / sizeof layers[0]));
+}

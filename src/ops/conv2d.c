@@ -1,0 +1,218 @@
+/* conv2d.c - F.conv2d: shape checks, forward, backward for input, weight and bias.
+ * x (N, C, H, W) or (C, H, W), w (OC, C/G, KH, KW), b (OC), y (N, OC, OH, OW).
+ * Stride-1 convolutions run on the AVX-512 kernels of src/kernels/conv_fast.c,
+ * the others on im2col + sgemm (src/kernels/im2col.c). */
+#include "internal.h"
+#include "../kernels/conv.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* The options with PyTorch's defaults filled in and "same"/"valid" resolved
+ * against the kernel size: top/left padding in pad[], total padding in tot[]. */
+typedef struct {
+    int64_t stride[2], dil[2], pad[2], tot[2], groups;
+} conv_params;
+
+/* "Conv2d(1, 32, kernel_size=(3, 3), stride=(2, 2), padding=(1, 1))" as PyTorch prints it */
+static void layer_name(char *buf, size_t n, int64_t in, int64_t out, int64_t kh, int64_t kw,
+                       const nb_conv2d_opts *o, int has_bias)
+{
+    int len = snprintf(buf, n, "Conv2d(%lld, %lld, kernel_size=(%lld, %lld)", (long long)in, (long long)out,
+                       (long long)kh, (long long)kw);
+#define ADD(...)                                                                   \
+    do {                                                                           \
+        if (len >= 0 && (size_t)len < n) len += snprintf(buf + len, n - (size_t)len, __VA_ARGS__); \
+    } while (0)
+    if (o->stride[0] > 1 || o->stride[1] > 1 || o->stride[0] < 0 || o->stride[1] < 0)
+        ADD(", stride=(%d, %d)", o->stride[0] ? o->stride[0] : 1, o->stride[1] ? o->stride[1] : 1);
+    if (o->padding_mode == NB_PADDING_SAME)
+        ADD(", padding=same");
+    else if (o->padding_mode == NB_PADDING_VALID)
+        ADD(", padding=valid");
+    else if (o->padding[0] || o->padding[1])
+        ADD(", padding=(%d, %d)", o->padding[0], o->padding[1]);
+    if (o->dilation[0] > 1 || o->dilation[1] > 1 || o->dilation[0] < 0 || o->dilation[1] < 0)
+        ADD(", dilation=(%d, %d)", o->dilation[0] ? o->dilation[0] : 1, o->dilation[1] ? o->dilation[1] : 1);
+    if (o->groups > 1 || o->groups < 0) ADD(", groups=%d", o->groups);
+    if (!has_bias) ADD(", bias=False");
+    ADD(")");
+#undef ADD
+}
+
+/* Fill p from o and the kernel size; a message naming `name` on bad options. */
+static nb_status resolve(const nb_conv2d_opts *o, int64_t kh, int64_t kw, const char *name, conv_params *p)
+{
+    int64_t k[2] = {kh, kw};
+    for (int d = 0; d < 2; d++) {
+        if (o->stride[d] < 0 || o->dilation[d] < 0 || o->padding[d] < 0)
+            return nb__fail(NB_ERR_ARG, "%s: stride, padding and dilation must not be negative", name);
+        p->stride[d] = o->stride[d] ? o->stride[d] : 1;
+        p->dil[d] = o->dilation[d] ? o->dilation[d] : 1;
+    }
+    if (o->groups < 0) return nb__fail(NB_ERR_ARG, "%s: groups must be positive", name);
+    p->groups = o->groups ? o->groups : 1;
+    switch (o->padding_mode) {
+    case NB_PADDING_EXPLICIT:
+        for (int d = 0; d < 2; d++) p->pad[d] = o->padding[d], p->tot[d] = 2 * (int64_t)o->padding[d];
+        break;
+    case NB_PADDING_VALID:
+        for (int d = 0; d < 2; d++) p->pad[d] = p->tot[d] = 0;
+        break;
+    case NB_PADDING_SAME:
+        if (p->stride[0] != 1 || p->stride[1] != 1)
+            return nb__fail(NB_ERR_ARG, "%s: padding='same' is not supported for strided convolutions", name);
+        for (int d = 0; d < 2; d++) { /* the odd one goes to the bottom/right, as PyTorch */
+            p->tot[d] = p->dil[d] * (k[d] - 1);
+            p->pad[d] = p->tot[d] / 2;
+        }
+        break;
+    default:
+        return nb__fail(NB_ERR_ARG, "%s: unknown padding mode %d", name, (int)o->padding_mode);
+    }
+    return NB_OK;
+}
+
+static int threads_of(const nb_ctx *ctx) { return ctx->threads > 0 ? ctx->threads : 1; }
+
+static void conv_backward(nb_node *n)
+{
+    nb_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2];
+    const nb__conv_shape *s = n->saved;
+    nb_ctx *ctx = n->out->ctx;
+    int nt = threads_of(ctx);
+    const float *dy = n->out->grad;
+    int fast = nb__conv2d_fast_ok(s);
+    if (x->requires_grad) {
+        if (fast) {
+            float *scr = nb__scratch(ctx, nb__conv2d_fast_scratch_bwd_x(s, nt) * sizeof(float));
+            if (scr) nb__conv2d_fast_bwd_x(s, dy, nb__f(w), x->grad, scr, nt);
+        } else {
+            float *scr = nb__scratch(ctx, nb__conv2d_gemm_scratch(s) * sizeof(float));
+            if (scr) nb__conv2d_gemm_bwd_x(s, dy, nb__f(w), x->grad, scr);
+        }
+    }
+    int want_w = w->requires_grad, want_b = b && b->requires_grad;
+    if (!want_w && !want_b) return;
+    if (fast) {
+        float *scr = nb__scratch(ctx, nb__conv2d_fast_scratch_bwd_w(s, nt) * sizeof(float));
+        if (scr)
+            nb__conv2d_fast_bwd_w(s, nb__f(x), dy, want_w ? w->grad : NULL, want_b ? b->grad : NULL, scr, nt);
+        return;
+    }
+    if (want_w) {
+        float *scr = nb__scratch(ctx, nb__conv2d_gemm_scratch(s) * sizeof(float));
+        if (scr) nb__conv2d_gemm_bwd_w(s, nb__f(x), dy, w->grad, scr);
+    }
+    if (want_b) nb__conv2d_naive_bwd_b(s, dy, b->grad);
+}
+
+nb_tensor *nb__conv2d_ep(nb_tensor *x, nb_tensor *w, nb_tensor *b, const nb_conv2d_opts *opts,
+                         const float *scale, const float *shift, int relu)
+{
+    if (!x || !w) return NULL;
+    nb_conv2d_opts o = opts ? *opts : (nb_conv2d_opts){0};
+    char sx[128], sw[128], name[256];
+    nb__shape_str(x->ndim, x->shape, sx, sizeof sx);
+    nb__shape_str(w->ndim, w->shape, sw, sizeof sw);
+    if (w->ndim != 4 || w->dtype != NB_F32) {
+        nb__fail(NB_ERR_SHAPE, "conv2d: weight %s must be F32 and 4-D (out_channels, in_channels/groups, kH, kW)", sw);
+        return NULL;
+    }
+    int64_t G = o.groups > 0 ? o.groups : 1;
+    int64_t OC = w->shape[0], KH = w->shape[2], KW = w->shape[3], Cin = w->shape[1] * G;
+    layer_name(name, sizeof name, Cin, OC, KH, KW, &o, b != NULL);
+    conv_params p;
+    if (resolve(&o, KH, KW, name, &p)) return NULL;
+    if (OC % G) {
+        nb__fail(NB_ERR_SHAPE, "%s: out_channels %lld is not divisible by groups %lld", name, (long long)OC,
+                 (long long)G);
+        return NULL;
+    }
+    if (x->dtype != NB_F32 || (x->ndim != 3 && x->ndim != 4)) {
+        nb__fail(NB_ERR_SHAPE, "%s: input %s must be F32 (N, C, H, W) or (C, H, W)", name, sx);
+        return NULL;
+    }
+    int batched = x->ndim == 4;
+    int64_t N = batched ? x->shape[0] : 1, C = x->shape[batched], H = x->shape[batched + 1],
+            W = x->shape[batched + 2];
+    if (C != Cin) {
+        nb__fail(NB_ERR_SHAPE, "%s: input %s has %lld channels, expected %lld", name, sx, (long long)C,
+                 (long long)Cin);
+        return NULL;
+    }
+    if (b && (b->dtype != NB_F32 || b->numel != OC)) {
+        char sb[128];
+        nb__shape_str(b->ndim, b->shape, sb, sizeof sb);
+        nb__fail(NB_ERR_SHAPE, "%s: bias %s must have out_channels = %lld elements", name, sb, (long long)OC);
+        return NULL;
+    }
+    int64_t eh = p.dil[0] * (KH - 1) + 1, ew = p.dil[1] * (KW - 1) + 1; /* dilated kernel */
+    int64_t OH = H + p.tot[0] >= eh ? (H + p.tot[0] - eh) / p.stride[0] + 1 : 0;
+    int64_t OW = W + p.tot[1] >= ew ? (W + p.tot[1] - ew) / p.stride[1] + 1 : 0;
+    if (OH < 1 || OW < 1 || KH < 1 || KW < 1) {
+        nb__fail(NB_ERR_SHAPE,
+                 "%s: input %s is too small: padded input %lld x %lld is smaller than the (dilated) kernel "
+                 "%lld x %lld, output size would be %lld x %lld",
+                 name, sx, (long long)(H + p.tot[0]), (long long)(W + p.tot[1]), (long long)eh, (long long)ew,
+                 (long long)OH, (long long)OW);
+        return NULL;
+    }
+    if (N == 0 || OC == 0) {
+        nb__fail(NB_ERR_SHAPE, "%s: input %s has no samples or no output channels", name, sx);
+        return NULL;
+    }
+    nb_ctx *ctx = x->ctx;
+    if ((scale || shift || relu) && nb__needs_grad(ctx, x, w, b)) {
+        nb__fail(NB_ERR_STATE, "%s: a fused inference epilogue cannot record gradients", name);
+        return NULL;
+    }
+    int64_t shape[4] = {N, OC, OH, OW};
+    nb_tensor *out = batched ? nb__empty(ctx, NB_F32, 4, shape) : nb__empty(ctx, NB_F32, 3, shape + 1);
+    nb__conv_shape *s = nb__scratch(ctx, sizeof *s);
+    if (!out || !s) return NULL;
+    *s = (nb__conv_shape){.N = N, .C = C, .H = H, .W = W, .OC = OC, .KH = KH, .KW = KW, .OH = OH, .OW = OW,
+                          .sh = p.stride[0], .sw = p.stride[1], .dh = p.dil[0], .dw = p.dil[1],
+                          .pt = p.pad[0], .pl = p.pad[1], .G = G};
+    int nt = threads_of(ctx);
+    const float *bias = b ? nb__f(b) : NULL;
+    if (nb__conv2d_fast_ok(s)) {
+        float *scr = nb__scratch(ctx, nb__conv2d_fast_scratch_fwd(s, nt) * sizeof(float));
+        if (!scr) return NULL;
+        /* bias folds into the shift: (Σ + b)·scale + shift */
+        float *sh = NULL;
+        if (bias && (scale || shift)) {
+            if (!(sh = nb__scratch(ctx, (size_t)OC * sizeof(float)))) return NULL;
+            for (int64_t c = 0; c < OC; c++) sh[c] = bias[c] * (scale ? scale[c] : 1.0f) + (shift ? shift[c] : 0.0f);
+        }
+        nb__conv_epilogue ep = {.scale = scale, .shift = sh ? sh : bias ? bias : shift, .relu = relu};
+        nb__conv2d_fast_fwd(s, nb__f(x), nb__f(w), &ep, nb__f(out), scr, nt);
+    } else {
+        float *scr = nb__scratch(ctx, nb__conv2d_gemm_scratch(s) * sizeof(float));
+        if (!scr) return NULL;
+        nb__conv2d_gemm_fwd(s, nb__f(x), nb__f(w), bias, nb__f(out), scr);
+        if (scale || shift || relu) {
+            float *y = nb__f(out);
+            int64_t P = OH * OW;
+            for (int64_t i = 0; i < N * OC; i++) {
+                int64_t c = i % OC;
+                float a = scale ? scale[c] : 1.0f, t = shift ? shift[c] : 0.0f;
+                for (int64_t q = 0; q < P; q++) {
+                    float v = y[i * P + q] * a + t;
+                    y[i * P + q] = relu && !(v > 0) ? 0.0f : v;
+                }
+            }
+        }
+    }
+    if (nb__needs_grad(ctx, x, w, b)) {
+        nb_node *n = nb__record(out, conv_backward, x, w, b);
+        if (!n) return NULL;
+        n->saved = s;
+    }
+    return out;
+}
+
+nb_tensor *nb_conv2d(nb_tensor *x, nb_tensor *w, nb_tensor *b, const nb_conv2d_opts *o)
+{
+    return nb__conv2d_ep(x, w, b, o, NULL, NULL, 0);
+}

@@ -1,0 +1,599 @@
+/* test_conv.c - Conv2d and the cnn/lenet5 models:
+ *   - PyTorch goldens (tests/goldens/conv_conv2d.safetensors, tools/goldens/gen_conv.py):
+ *     forward and the gradients of input, weight and bias over a grid of shapes
+ *     (odd sizes, stride 1/2/3, padding 0/1/2/same/valid, dilation 1/2, groups
+ *     1/2/C, kernels 1/3/5/7, batch 1 and 7, unbatched); error relative to each
+ *     value, with a floor of 1% of the tensor's largest magnitude, within 1e-4;
+ *   - the fast stride-1 kernels and the im2col+sgemm kernels against the naive
+ *     double reference over random odd shapes, with 1, 2 and 3 threads (whole
+ *     images per thread and shared images), and the fused inference epilogue;
+ *   - the cnn and lenet5 models against PyTorch (weights from a formula both
+ *     sides compute): logits in train and eval mode, loss and running stats within
+ *     1e-4, gradients within 1e-3 (the conv biases before BatchNorm: zero);
+ *   - state_dict names, parameter counts, PyTorch's default init bounds;
+ *   - shape errors: message, NULL, no crash; a steady-state cnn step makes no
+ *     arena allocation. */
+#include "check.h"
+#include "internal.h"
+#include "../kernels/conv.h"
+
+#include <math.h>
+#include <omp.h>
+
+#define TOL 1e-4
+#define MODEL_TOL 1e-3 /* whole models: a dozen float32 layers in a different order than PyTorch's */
+
+static nb_ctx *ctx;
+
+/* ---- helpers ---- */
+
+static const char *cfg_get(const char *cfg, const char *key, char *out, size_t n)
+{
+    size_t kl = strlen(key);
+    out[0] = 0;
+    for (const char *p = cfg; p && *p;) {
+        if (!strncmp(p, key, kl) && p[kl] == '=') {
+            const char *v = p + kl + 1;
+            size_t l = strcspn(v, " ");
+            if (l >= n) l = n - 1;
+            memcpy(out, v, l);
+            out[l] = 0;
+            return out;
+        }
+        p = strchr(p, ' ');
+        if (p) p++;
+    }
+    return out;
+}
+
+static int cfg_pair(const char *cfg, const char *key, int v[2])
+{
+    char s[64];
+    if (!*cfg_get(cfg, key, s, sizeof s)) return 0;
+    char *e;
+    v[0] = (int)strtol(s, &e, 10);
+    v[1] = *e == ',' ? (int)strtol(e + 1, NULL, 10) : v[0];
+    return 1;
+}
+
+static long cfg_int(const char *cfg, const char *key, long dflt)
+{
+    char v[64];
+    return *cfg_get(cfg, key, v, sizeof v) ? atol(v) : dflt;
+}
+
+/* max |a-b| / max(|b|, 1% of max|b|) */
+static double rel_err(const float *a, const float *b, long n, long *at)
+{
+    double mx = 0;
+    for (long i = 0; i < n; i++) mx = fmax(mx, fabs(b[i]));
+    return check_max_rel(a, b, n, mx > 0 ? 0.01 * mx : 1e-30, at);
+}
+
+#define CLOSE(name, got, want, n, tol)                                                              \
+    do {                                                                                            \
+        long at_;                                                                                   \
+        double r_ = rel_err((got), (want), (n), &at_);                                              \
+        CHECK(name, r_ <= (tol), "max rel err %.3g at %ld (got %.9g want %.9g)", r_, at_,           \
+              (double)(got)[at_], (double)(want)[at_]);                                             \
+    } while (0)
+
+static nb_tensor *get(nb_safetensors *f, const char *fmt, int k)
+{
+    char name[128];
+    snprintf(name, sizeof name, fmt, k);
+    return nb_safetensors_find(f, name) >= 0 ? nb_safetensors_get(f, ctx, name) : NULL;
+}
+
+/* ---- goldens ---- */
+
+static void test_goldens(void)
+{
+    nb_safetensors *f = nb_safetensors_open("tests/goldens/conv_conv2d.safetensors");
+    CHECK("conv goldens open", f != NULL, "%s", nb_last_error());
+    if (!f) return;
+    int cases = atoi(nb_safetensors_metadata(f, "cases"));
+    CHECK("conv goldens: cases", cases >= 20, "%d cases", cases);
+    for (int k = 0; k < cases; k++) {
+        char key[32], name[160];
+        snprintf(key, sizeof key, "case%d", k);
+        const char *cfg = nb_safetensors_metadata(f, key);
+        nb_conv2d_opts o = {0};
+        cfg_pair(cfg, "stride", o.stride);
+        cfg_pair(cfg, "dilation", o.dilation);
+        char pad[32];
+        cfg_get(cfg, "padding", pad, sizeof pad);
+        if (!strcmp(pad, "same")) o.padding_mode = NB_PADDING_SAME;
+        else if (!strcmp(pad, "valid")) o.padding_mode = NB_PADDING_VALID;
+        else cfg_pair(cfg, "padding", o.padding);
+        o.groups = (int)cfg_int(cfg, "groups", 1);
+        nb_tensor *x = get(f, "%d.x", k), *w = get(f, "%d.w", k), *b = get(f, "%d.b", k), *dy = get(f, "%d.dy", k);
+        nb_tensor *y = get(f, "%d.y", k), *dx = get(f, "%d.dx", k), *dw = get(f, "%d.dw", k), *db = get(f, "%d.db", k);
+        nb_tensor_set_requires_grad(x, 1);
+        nb_tensor_set_requires_grad(w, 1);
+        if (b) nb_tensor_set_requires_grad(b, 1);
+        nb_ctx_reset(ctx);
+        nb_tensor *out = nb_conv2d(x, w, b, &o);
+        snprintf(name, sizeof name, "conv golden %d [%s]: forward", k, cfg);
+        CHECK(name, out && nb_tensor_numel(out) == nb_tensor_numel(y) && nb_tensor_ndim(out) == nb_tensor_ndim(y),
+              "%s", nb_last_error());
+        if (!out) continue;
+        CLOSE(name, nb_tensor_data(out), nb_tensor_data(y), (long)nb_tensor_numel(y), TOL);
+        nb_status st = nb_backward(nb_sum(nb_mul(out, dy)));
+        snprintf(name, sizeof name, "conv golden %d: backward runs", k);
+        CHECK(name, st == NB_OK, "%s", nb_last_error());
+        snprintf(name, sizeof name, "conv golden %d [%s]: dx", k, cfg);
+        CLOSE(name, nb_tensor_grad(x), nb_tensor_data(dx), (long)nb_tensor_numel(dx), TOL);
+        snprintf(name, sizeof name, "conv golden %d [%s]: dw", k, cfg);
+        CLOSE(name, nb_tensor_grad(w), nb_tensor_data(dw), (long)nb_tensor_numel(dw), TOL);
+        if (b) {
+            snprintf(name, sizeof name, "conv golden %d [%s]: db", k, cfg);
+            CLOSE(name, nb_tensor_grad(b), nb_tensor_data(db), (long)nb_tensor_numel(db), TOL);
+        }
+        nb_tensor *all[] = {x, w, b, dy, y, dx, dw, db};
+        for (int i = 0; i < 8; i++) nb_tensor_free(all[i]);
+    }
+    nb_safetensors_close(f);
+}
+
+/* ---- fast and im2col kernels against the naive reference ---- */
+
+static uint64_t rs = 12345;
+static int rnd(int lo, int hi) /* [lo, hi] */
+{
+    rs = rs * 6364136223846793005ULL + 1442695040888963407ULL;
+    return lo + (int)((rs >> 33) % (uint64_t)(hi - lo + 1));
+}
+
+static void fill(float *p, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) p[i] = (float)rnd(-1000, 1000) / 500.0f;
+}
+
+/* A random shape; stride1 forces stride 1 (the fast kernels). 0 if the output is empty. */
+static int random_shape(nb__conv_shape *s, int stride1)
+{
+    s->G = rnd(1, 3);
+    int64_t Cg = rnd(1, 5), OCg = rnd(0, 3) == 0 ? rnd(9, 70) : rnd(1, 9);
+    s->N = rnd(1, 5);
+    s->C = Cg * s->G;
+    s->OC = OCg * s->G;
+    s->KH = rnd(1, 5), s->KW = rnd(1, 5);
+    s->dh = rnd(1, 2), s->dw = rnd(1, 2);
+    s->sh = stride1 ? 1 : rnd(1, 3), s->sw = stride1 ? 1 : rnd(1, 3);
+    s->H = rnd(1, 19), s->W = rnd(1, 19);
+    s->pt = rnd(0, 3), s->pl = rnd(0, 3);
+    int64_t pb = rnd(0, 3), pr = rnd(0, 3); /* bottom/right may differ (as "same" with even kernels) */
+    int64_t eh = (s->KH - 1) * s->dh + 1, ew = (s->KW - 1) * s->dw + 1;
+    int64_t hh = s->H + s->pt + pb - eh, ww = s->W + s->pl + pr - ew;
+    if (hh < 0 || ww < 0) return 0;
+    s->OH = hh / s->sh + 1, s->OW = ww / s->sw + 1;
+    return 1;
+}
+
+static void test_kernels(void)
+{
+    int tested = 0, fast_cases = 0;
+    for (int trial = 0; trial < 300 && tested < 120; trial++) {
+        nb__conv_shape s;
+        int stride1 = trial % 3 != 2;
+        if (!random_shape(&s, stride1)) continue;
+        tested++;
+        int64_t nx = s.N * s.C * s.H * s.W, nw = s.OC * (s.C / s.G) * s.KH * s.KW, ny = s.N * s.OC * s.OH * s.OW;
+        float *x = malloc(nx * 4), *w = malloc(nw * 4), *b = malloc(s.OC * 4), *dy = malloc(ny * 4);
+        float *y0 = malloc(ny * 4), *y1 = malloc(ny * 4), *dx0 = calloc(nx, 4), *dx1 = malloc(nx * 4);
+        float *dw0 = calloc(nw, 4), *dw1 = malloc(nw * 4), *db0 = calloc(s.OC, 4), *db1 = malloc(s.OC * 4);
+        fill(x, nx), fill(w, nw), fill(b, s.OC), fill(dy, ny);
+        nb__conv2d_naive_fwd(&s, x, w, b, y0);
+        nb__conv2d_naive_bwd_x(&s, dy, w, dx0);
+        nb__conv2d_naive_bwd_w(&s, x, dy, dw0);
+        nb__conv2d_naive_bwd_b(&s, dy, db0);
+        char name[256];
+        char desc[200];
+        snprintf(desc, sizeof desc, "N%lld C%lld %lldx%lld OC%lld k%lldx%lld s%lld,%lld d%lld,%lld p%lld,%lld G%lld -> %lldx%lld",
+                 (long long)s.N, (long long)s.C, (long long)s.H, (long long)s.W, (long long)s.OC, (long long)s.KH,
+                 (long long)s.KW, (long long)s.sh, (long long)s.sw, (long long)s.dh, (long long)s.dw,
+                 (long long)s.pt, (long long)s.pl, (long long)s.G, (long long)s.OH, (long long)s.OW);
+        if (nb__conv2d_fast_ok(&s)) {
+            fast_cases++;
+            for (int nt = 1; nt <= 3; nt++) {
+                size_t n1 = nb__conv2d_fast_scratch_fwd(&s, nt), n2 = nb__conv2d_fast_scratch_bwd_x(&s, nt),
+                       n3 = nb__conv2d_fast_scratch_bwd_w(&s, nt);
+                size_t nmax = n1 > n2 ? n1 : n2;
+                nmax = nmax > n3 ? nmax : n3;
+                float *scr = malloc(nmax * 4);
+                nb__conv_epilogue ep = {.shift = b};
+                nb__conv2d_fast_fwd(&s, x, w, &ep, y1, scr, nt);
+                snprintf(name, sizeof name, "fast fwd %s t%d", desc, nt);
+                CLOSE(name, y1, y0, (long)ny, TOL);
+                /* dx and dw start from a non-zero value: the kernels add */
+                for (int64_t i = 0; i < nx; i++) dx1[i] = 1.0f;
+                for (int64_t i = 0; i < nw; i++) dw1[i] = 1.0f;
+                for (int64_t i = 0; i < s.OC; i++) db1[i] = 1.0f;
+                nb__conv2d_fast_bwd_x(&s, dy, w, dx1, scr, nt);
+                nb__conv2d_fast_bwd_w(&s, x, dy, dw1, db1, scr, nt);
+                for (int64_t i = 0; i < nx; i++) dx1[i] -= 1.0f;
+                for (int64_t i = 0; i < nw; i++) dw1[i] -= 1.0f;
+                for (int64_t i = 0; i < s.OC; i++) db1[i] -= 1.0f;
+                snprintf(name, sizeof name, "fast dx %s t%d", desc, nt);
+                CLOSE(name, dx1, dx0, (long)nx, TOL);
+                snprintf(name, sizeof name, "fast dw %s t%d", desc, nt);
+                CLOSE(name, dw1, dw0, (long)nw, TOL);
+                snprintf(name, sizeof name, "fast db %s t%d", desc, nt);
+                CLOSE(name, db1, db0, (long)s.OC, TOL);
+                free(scr);
+            }
+        }
+        float *scr = malloc(nb__conv2d_gemm_scratch(&s) * 4);
+        nb__conv2d_gemm_fwd(&s, x, w, b, y1, scr);
+        snprintf(name, sizeof name, "im2col fwd %s", desc);
+        CLOSE(name, y1, y0, (long)ny, TOL);
+        memset(dx1, 0, nx * 4);
+        memset(dw1, 0, nw * 4);
+        nb__conv2d_gemm_bwd_x(&s, dy, w, dx1, scr);
+        nb__conv2d_gemm_bwd_w(&s, x, dy, dw1, scr);
+        snprintf(name, sizeof name, "im2col dx %s", desc);
+        CLOSE(name, dx1, dx0, (long)nx, TOL);
+        snprintf(name, sizeof name, "im2col dw %s", desc);
+        CLOSE(name, dw1, dw0, (long)nw, TOL);
+        free(scr);
+        float *all[] = {x, w, b, dy, y0, y1, dx0, dx1, dw0, dw1, db0, db1};
+        for (int i = 0; i < 12; i++) free(all[i]);
+    }
+    CHECK("kernels: random shapes tested", tested >= 100 && fast_cases >= 60, "%d shapes, %d fast", tested, fast_cases);
+}
+
+/* The inference epilogue: relu(conv·scale + shift) through nb__conv2d_ep, fast and im2col paths. */
+static void test_epilogue(void)
+{
+    for (int stride = 1; stride <= 2; stride++) {
+        nb_ctx_reset(ctx);
+        int64_t N = 3, C = 4, H = 9, W = 11, OC = 10;
+        nb_tensor *x = nb_tensor_new(ctx, NB_F32, 4, (int64_t[]){N, C, H, W});
+        nb_tensor *w = nb_tensor_new(ctx, NB_F32, 4, (int64_t[]){OC, C, 3, 3});
+        nb_tensor *b = nb_tensor_new(ctx, NB_F32, 1, (int64_t[]){OC});
+        fill(nb_tensor_data(x), N * C * H * W), fill(nb_tensor_data(w), OC * C * 9), fill(nb_tensor_data(b), OC);
+        float scale[10], shift[10];
+        for (int c = 0; c < OC; c++) scale[c] = 0.5f + 0.1f * (float)c, shift[c] = 0.3f - 0.07f * (float)c;
+        nb_conv2d_opts o = {.padding = {1, 1}, .stride = {stride, stride}};
+        nb_tensor *ref = nb_conv2d(x, w, b, &o);
+        nb_tensor *got = nb__conv2d_ep(x, w, b, &o, scale, shift, 1);
+        CHECK("epilogue runs", ref && got, "%s", nb_last_error());
+        if (!ref || !got) continue;
+        int64_t P = nb_tensor_numel(ref) / (N * OC);
+        float *r = nb_tensor_data(ref);
+        for (int64_t i = 0; i < nb_tensor_numel(ref); i++) {
+            int64_t c = i / P % OC;
+            float v = r[i] * scale[c] + shift[c];
+            r[i] = v > 0 ? v : 0;
+        }
+        CLOSE(stride == 1 ? "epilogue fast: relu(conv·scale + shift)" : "epilogue im2col: relu(conv·scale + shift)",
+              nb_tensor_data(got), r, (long)nb_tensor_numel(ref), 1e-5);
+        nb_tensor_set_requires_grad(w, 1);
+        CHECK("epilogue refuses to record gradients", nb__conv2d_ep(x, w, b, &o, scale, shift, 1) == NULL &&
+              strstr(nb_last_error(), "cannot record gradients"), "%s", nb_last_error());
+        nb_tensor_free(x), nb_tensor_free(w), nb_tensor_free(b);
+    }
+}
+
+/* ---- models ---- */
+
+static void set_formula_params(nb_module *m)
+{
+    int n;
+    nb_tensor **ps = nb_module_parameters(m, &n);
+    int ns;
+    const nb_named_tensor *st = nb_module_state(m, &ns);
+    int t = 0;
+    for (int i = 0; i < ns; i++) {
+        if (st[i].is_buffer) continue;
+        nb_tensor *p = st[i].tensor;
+        int64_t numel = nb_tensor_numel(p);
+        int bn = strstr(st[i].name, "1.") == st[i].name || strstr(st[i].name, "5.") == st[i].name;
+        int is_w = strstr(st[i].name, "weight") != NULL;
+        /* fan_in of the layer: the weight's numel / out */
+        int64_t fan = 1;
+        if (!bn) {
+            char wn[64];
+            snprintf(wn, sizeof wn, "%.*sweight", (int)(strchr(st[i].name, '.') - st[i].name + 1), st[i].name);
+            for (int j = 0; j < ns; j++)
+                if (!strcmp(st[j].name, wn)) fan = nb_tensor_numel(st[j].tensor) / nb_tensor_dim(st[j].tensor, 0);
+        }
+        float *d = nb_tensor_data(p);
+        for (int64_t k = 0; k < numel; k++) {
+            double s = sin(0.7 * (double)k + 1.3 * t + 0.5);
+            d[k] = (float)(bn ? (is_w ? 1 + 0.2 * s : 0.1 * s) : s / sqrt((double)fan));
+        }
+        t++;
+    }
+    (void)ps;
+    CHECK("formula params: every parameter", t == n, "%d of %d", t, n);
+}
+
+static void test_model(const char *name)
+{
+    char label[160], key[160];
+    nb_safetensors *f = nb_safetensors_open("tests/goldens/conv_models.safetensors");
+    CHECK("models golden open", f != NULL, "%s", nb_last_error());
+    if (!f) return;
+    snprintf(key, sizeof key, "%s.params", name);
+    int64_t want_params = atoll(nb_safetensors_metadata(f, key));
+    snprintf(key, sizeof key, "%s.state", name);
+    const char *want_state = nb_safetensors_metadata(f, key);
+    nb_model_opts mo = {.dropout = 0, .dropout_set = 1};
+    nb_module *m = nb_model_new(ctx, name, &mo);
+    snprintf(label, sizeof label, "%s: builds", name);
+    CHECK(label, m != NULL, "%s", nb_last_error());
+    if (!m) {
+        nb_safetensors_close(f);
+        return;
+    }
+    snprintf(label, sizeof label, "%s: parameter count", name);
+    CHECK(label, nb_module_num_params(m) == want_params, "%lld", (long long)nb_module_num_params(m));
+    int ns;
+    const nb_named_tensor *st = nb_module_state(m, &ns);
+    char names[1024] = "";
+    for (int i = 0; i < ns; i++) {
+        if (i) strcat(names, ",");
+        strcat(names, st[i].name);
+    }
+    snprintf(label, sizeof label, "%s: state_dict keys as PyTorch", name);
+    CHECK(label, !strcmp(names, want_state), "got %s want %s", names, want_state);
+    set_formula_params(m);
+    st = nb_module_state(m, &ns); /* the array is rebuilt by every state/parameters call */
+    snprintf(key, sizeof key, "%s.x", name);
+    nb_tensor *x = nb_safetensors_get(f, ctx, key);
+    snprintf(key, sizeof key, "%s.y", name);
+    nb_tensor *y = nb_safetensors_get(f, ctx, key);
+    nb_ctx_reset(ctx);
+    nb_module_train(m, 1);
+    nb_module_zero_grad(m);
+    nb_tensor *logits = nb_module_forward(m, x);
+    nb_tensor *loss = nb_cross_entropy(logits, y, NULL);
+    CHECK(label, loss && nb_backward(loss) == NB_OK, "%s", nb_last_error());
+    snprintf(key, sizeof key, "%s.logits_train", name);
+    nb_tensor *want = nb_safetensors_get(f, ctx, key);
+    snprintf(label, sizeof label, "%s: train-mode logits", name);
+    if (logits) CLOSE(label, nb_tensor_data(logits), nb_tensor_data(want), 50, TOL);
+    nb_tensor_free(want);
+    snprintf(key, sizeof key, "%s.loss", name);
+    want = nb_safetensors_get(f, ctx, key);
+    snprintf(label, sizeof label, "%s: loss", name);
+    if (loss) CLOSE(label, nb_tensor_data(loss), nb_tensor_data(want), 1, TOL);
+    nb_tensor_free(want);
+    int ngrads = 0;
+    for (int i = 0; i < ns; i++) {
+        if (st[i].is_buffer) {
+            snprintf(key, sizeof key, "%s.after.%s", name, st[i].name);
+            if (nb_safetensors_find(f, key) < 0) continue;
+            want = nb_safetensors_get(f, ctx, key);
+            snprintf(label, sizeof label, "%s: %s after the training forward", name, st[i].name);
+            CLOSE(label, nb_tensor_data(st[i].tensor), nb_tensor_data(want), (long)nb_tensor_numel(want), TOL);
+            nb_tensor_free(want);
+            continue;
+        }
+        const float *g = nb_tensor_grad(st[i].tensor);
+        snprintf(key, sizeof key, "%s.grad.%s", name, st[i].name);
+        snprintf(label, sizeof label, "%s: grad of %s", name, st[i].name);
+        if (nb_safetensors_find(f, key) >= 0) {
+            want = nb_safetensors_get(f, ctx, key);
+            int64_t nw = nb_tensor_numel(want);
+            float mx = 0, mg = 0;
+            for (int64_t k = 0; k < nw; k++) mx = fmaxf(mx, fabsf(nb_tensor_data(want)[k])), mg = fmaxf(mg, fabsf(g[k]));
+            if (mx < 1e-9f) /* a conv bias before BatchNorm: zero up to rounding on both sides */
+                CHECK(label, mg < 1e-8f, "max |grad| %g, PyTorch's %g", mg, mx);
+            else
+                CLOSE(label, g, nb_tensor_data(want), (long)nw, MODEL_TOL);
+        } else {
+            snprintf(key, sizeof key, "%s.grad_every37.%s", name, st[i].name);
+            want = nb_safetensors_get(f, ctx, key);
+            if (!want) continue;
+            int64_t n = nb_tensor_numel(want);
+            float *sub = malloc(n * 4);
+            for (int64_t k = 0; k < n; k++) sub[k] = g[k * 37];
+            CLOSE(label, sub, nb_tensor_data(want), (long)n, MODEL_TOL);
+            free(sub);
+        }
+        nb_tensor_free(want);
+        ngrads++;
+    }
+    snprintf(label, sizeof label, "%s: every gradient compared", name);
+    int np;
+    nb_module_parameters(m, &np);
+    CHECK(label, ngrads == np, "%d of %d", ngrads, np);
+    /* eval mode with the running statistics after one training forward */
+    nb_module_train(m, 0);
+    int old = nb_set_grad_enabled(ctx, 0);
+    nb_ctx_reset(ctx);
+    logits = nb_module_forward(m, x);
+    snprintf(key, sizeof key, "%s.logits_eval", name);
+    want = nb_safetensors_get(f, ctx, key);
+    snprintf(label, sizeof label, "%s: eval-mode logits", name);
+    CHECK(label, logits != NULL, "%s", nb_last_error());
+    if (logits) CLOSE(label, nb_tensor_data(logits), nb_tensor_data(want), 50, TOL);
+    nb_set_grad_enabled(ctx, old);
+    nb_tensor_free(want);
+    nb_tensor_free(x);
+    nb_tensor_free(y);
+    nb_safetensors_close(f);
+    nb_module_free(m);
+}
+
+/* ---- modules: defaults and init ---- */
+
+static void test_modules(void)
+{
+    nb_module *c = nb_conv2d_new(ctx, 6, 8, 3, 5, &(nb_conv2d_opts){.groups = 2});
+    CHECK("Conv2d builds", c != NULL, "%s", nb_last_error());
+    int n;
+    const nb_named_tensor *st = nb_module_state(c, &n);
+    CHECK("Conv2d state: weight, bias", n == 2 && !strcmp(st[0].name, "weight") && !strcmp(st[1].name, "bias"),
+          "%d", n);
+    CHECK("Conv2d weight shape (out, in/groups, kh, kw)",
+          nb_tensor_ndim(st[0].tensor) == 4 && nb_tensor_dim(st[0].tensor, 0) == 8 &&
+              nb_tensor_dim(st[0].tensor, 1) == 3 && nb_tensor_dim(st[0].tensor, 2) == 3 &&
+              nb_tensor_dim(st[0].tensor, 3) == 5, "shape");
+    /* kaiming_uniform(a=√5) and the bias: U(±1/√fan_in), fan_in = 3·3·5 = 45 */
+    float bound = 1.0f / sqrtf(45.0f), mx = 0, mxb = 0;
+    const float *w = nb_tensor_data(st[0].tensor), *b = nb_tensor_data(st[1].tensor);
+    for (int i = 0; i < 8 * 45; i++) mx = fmaxf(mx, fabsf(w[i]));
+    for (int i = 0; i < 8; i++) mxb = fmaxf(mxb, fabsf(b[i]));
+    CHECK("Conv2d init within ±1/√fan_in and spread", mx <= bound && mx > 0.8f * bound && mxb <= bound && mxb > 0,
+          "max |w| %g |b| %g bound %g", mx, mxb, bound);
+    CHECK("Conv2d kind", !strcmp(nb_module_kind(c), "Conv2d"), "%s", nb_module_kind(c));
+    nb_module_free(c);
+    c = nb_conv2d_new(ctx, 2, 4, 3, 3, &(nb_conv2d_opts){.no_bias = 1});
+    st = nb_module_state(c, &n);
+    CHECK("Conv2d bias=False has only a weight", n == 1, "%d", n);
+    nb_module_free(c);
+
+    /* a module forward equals the op */
+    c = nb_conv2d_new(ctx, 3, 5, 3, 3, &(nb_conv2d_opts){.padding_mode = NB_PADDING_SAME, .dilation = {2, 1}});
+    nb_tensor *x = nb_tensor_new(ctx, NB_F32, 4, (int64_t[]){2, 3, 7, 6});
+    fill(nb_tensor_data(x), 2 * 3 * 7 * 6);
+    nb_ctx_reset(ctx);
+    nb_tensor *y = nb_module_forward(c, x);
+    CHECK("Conv2d same keeps the size", y && nb_tensor_dim(y, 2) == 7 && nb_tensor_dim(y, 3) == 6, "%s",
+          nb_last_error());
+    nb_module_free(c);
+    nb_tensor_free(x);
+
+    nb_module *mp = nb_maxpool2d_new(ctx, &(nb_pool2d_opts){.kernel = {2, 2}});
+    nb_module *ap = nb_avgpool2d_new(ctx, &(nb_pool2d_opts){.kernel = {3, 3}, .stride = {2, 2}, .padding = {1, 1}});
+    nb_module *ad = nb_adaptive_avgpool2d_new(ctx, 3, 2);
+    CHECK("pool modules build", mp && ap && ad, "%s", nb_last_error());
+    CHECK("pool module kinds", mp && ap && ad && !strcmp(nb_module_kind(mp), "MaxPool2d") &&
+          !strcmp(nb_module_kind(ap), "AvgPool2d") && !strcmp(nb_module_kind(ad), "AdaptiveAvgPool2d"), "kinds");
+    x = nb_tensor_new(ctx, NB_F32, 4, (int64_t[]){1, 2, 9, 7});
+    nb_ctx_reset(ctx);
+    nb_tensor *a = nb_module_forward(mp, x), *bb = nb_module_forward(ap, x), *cc = nb_module_forward(ad, x);
+    CHECK("pool module shapes", a && bb && cc && nb_tensor_dim(a, 2) == 4 && nb_tensor_dim(a, 3) == 3 &&
+          nb_tensor_dim(bb, 2) == 5 && nb_tensor_dim(bb, 3) == 4 && nb_tensor_dim(cc, 2) == 3 &&
+          nb_tensor_dim(cc, 3) == 2, "%s", nb_last_error());
+    nb_tensor_free(x);
+    nb_module_free(mp), nb_module_free(ap), nb_module_free(ad);
+}
+
+/* ---- errors ---- */
+
+static void test_errors(void)
+{
+    nb_ctx_reset(ctx);
+    nb_module *c = nb_conv2d_new(ctx, 1, 32, 3, 3, NULL);
+    nb_tensor *x = nb_tensor_new(ctx, NB_F32, 4, (int64_t[]){8, 3, 28, 28});
+    nb_clear_error();
+    nb_tensor *y = nb_module_forward(c, x);
+    CHECK("conv: wrong channel count", y == NULL && !strcmp(nb_last_error(),
+          "Conv2d(1, 32, kernel_size=(3, 3)): input [8, 3, 28, 28] has 3 channels, expected 1"), "%s", nb_last_error());
+    nb_module_free(c);
+    nb_tensor_free(x);
+
+    c = nb_conv2d_new(ctx, 2, 4, 5, 5, &(nb_conv2d_opts){.stride = {2, 2}});
+    x = nb_tensor_new(ctx, NB_F32, 4, (int64_t[]){1, 2, 4, 9});
+    y = nb_module_forward(c, x);
+    CHECK("conv: output below 1", y == NULL && strstr(nb_last_error(), "Conv2d(2, 4, kernel_size=(5, 5), stride=(2, 2))") &&
+          strstr(nb_last_error(), "[1, 2, 4, 9] is too small") && strstr(nb_last_error(), "output size would be 0 x 3"),
+          "%s", nb_last_error());
+    nb_tensor_free(x);
+    x = nb_tensor_new(ctx, NB_F32, 2, (int64_t[]){2, 9});
+    y = nb_module_forward(c, x);
+    CHECK("conv: 2-D input", y == NULL && strstr(nb_last_error(), "must be F32 (N, C, H, W) or (C, H, W)"), "%s",
+          nb_last_error());
+    nb_tensor_free(x);
+    nb_module_free(c);
+
+    c = nb_conv2d_new(ctx, 6, 4, 3, 3, &(nb_conv2d_opts){.groups = 4});
+    CHECK("conv: in_channels not divisible by groups", c == NULL && strstr(nb_last_error(), "in_channels must be divisible by groups"),
+          "%s", nb_last_error());
+    c = nb_conv2d_new(ctx, 4, 6, 3, 3, &(nb_conv2d_opts){.groups = 4});
+    CHECK("conv: out_channels not divisible by groups", c == NULL && strstr(nb_last_error(), "out_channels must be divisible by groups"),
+          "%s", nb_last_error());
+    c = nb_conv2d_new(ctx, 4, 6, 3, 3, &(nb_conv2d_opts){.stride = {2, 2}, .padding_mode = NB_PADDING_SAME});
+    CHECK("conv: same with stride", c == NULL && strstr(nb_last_error(), "padding='same' is not supported for strided"),
+          "%s", nb_last_error());
+    c = nb_conv2d_new(ctx, 0, 6, 3, 3, NULL);
+    CHECK("conv: zero channels", c == NULL && strstr(nb_last_error(), "must be positive"), "%s", nb_last_error());
+
+    /* the op: weight/groups mismatch, bias size, NULL input */
+    nb_tensor *w = nb_tensor_new(ctx, NB_F32, 4, (int64_t[]){6, 2, 3, 3});
+    nb_tensor *b = nb_tensor_new(ctx, NB_F32, 1, (int64_t[]){5});
+    x = nb_tensor_new(ctx, NB_F32, 4, (int64_t[]){1, 4, 8, 8});
+    y = nb_conv2d(x, w, NULL, &(nb_conv2d_opts){.groups = 4});
+    CHECK("conv op: out_channels vs groups", y == NULL && strstr(nb_last_error(),
+          "Conv2d(8, 6, kernel_size=(3, 3), groups=4, bias=False): out_channels 6 is not divisible by groups 4"),
+          "%s", nb_last_error());
+    y = nb_conv2d(x, w, b, &(nb_conv2d_opts){.groups = 2});
+    CHECK("conv op: bias size", y == NULL && strstr(nb_last_error(), "bias [5] must have out_channels = 6 elements"),
+          "%s", nb_last_error());
+    y = nb_conv2d(x, w, NULL, &(nb_conv2d_opts){.groups = 2, .padding = {-1, 0}});
+    CHECK("conv op: negative padding", y == NULL && strstr(nb_last_error(), "must not be negative"), "%s",
+          nb_last_error());
+    nb__fail(NB_ERR_ARG, "earlier");
+    CHECK("conv op: NULL input keeps the first message", nb_conv2d(NULL, w, NULL, NULL) == NULL &&
+          !strcmp(nb_last_error(), "earlier"), "%s", nb_last_error());
+    y = nb_conv2d(x, w, NULL, &(nb_conv2d_opts){.groups = 2});
+    CHECK("conv op: fine after the errors", y && nb_tensor_dim(y, 1) == 6 && nb_tensor_dim(y, 2) == 6, "%s",
+          nb_last_error());
+    nb_tensor_free(w), nb_tensor_free(b), nb_tensor_free(x);
+
+    /* the cnn on 32x32 images: the Linear says why */
+    nb_module *m = nb_model_new(ctx, "cnn", NULL);
+    x = nb_tensor_new(ctx, NB_F32, 4, (int64_t[]){2, 1, 32, 32});
+    nb_ctx_reset(ctx);
+    y = nb_module_forward(m, x);
+    CHECK("cnn on 32x32: Linear in_features error", y == NULL && strstr(nb_last_error(), "Linear") &&
+          strstr(nb_last_error(), "4096"), "%s", nb_last_error());
+    nb_tensor_free(x);
+    nb_module_free(m);
+    m = nb_model_new(ctx, "cnn", &(nb_model_opts){.in_channels = 3, .num_classes = 7});
+    x = nb_tensor_new(ctx, NB_F32, 4, (int64_t[]){2, 3, 28, 28});
+    y = nb_module_forward(m, x);
+    CHECK("cnn: in_channels and num_classes", y && nb_tensor_dim(y, 1) == 7, "%s", nb_last_error());
+    nb_tensor_free(x);
+    nb_module_free(m);
+}
+
+/* A steady-state training step of the cnn allocates nothing from the heap for the arena. */
+static void test_steady_state(void)
+{
+    nb_module *m = nb_model_new(ctx, "cnn", NULL);
+    int n;
+    nb_tensor **ps = nb_module_parameters(m, &n);
+    nb_optim *opt = nb_sgd_new(ps, n, &(nb_sgd_opts){.lr = 0.01f, .momentum = 0.9f});
+    nb_tensor *x = nb_tensor_new(ctx, NB_F32, 4, (int64_t[]){16, 1, 28, 28});
+    nb_tensor *y = nb_tensor_new(ctx, NB_I64, 1, (int64_t[]){16});
+    fill(nb_tensor_data(x), 16 * 784);
+    for (int i = 0; i < 16; i++) nb_tensor_data_i64(y)[i] = i % 10;
+    size_t mallocs = 0;
+    float first = 0, last = 0;
+    for (int step = 0; step < 8; step++) {
+        if (step == 3) mallocs = nb_ctx_arena_mallocs(ctx);
+        nb_ctx_reset(ctx);
+        nb_optim_zero_grad(opt);
+        nb_tensor *loss = nb_cross_entropy(nb_module_forward(m, x), y, NULL);
+        if (!loss || nb_backward(loss) || nb_optim_step(opt)) break;
+        if (step == 0) first = nb_tensor_item(loss);
+        last = nb_tensor_item(loss);
+    }
+    CHECK("cnn: steady-state steps make no arena allocation", nb_ctx_arena_mallocs(ctx) == mallocs, "%zu -> %zu",
+          mallocs, nb_ctx_arena_mallocs(ctx));
+    CHECK("cnn: loss falls on a fixed batch", last < first, "%g -> %g", first, last);
+    nb_optim_free(opt);
+    nb_tensor_free(x), nb_tensor_free(y);
+    nb_module_free(m);
+}
+
+int main(void)
+{
+    ctx = nb_ctx_new(&(nb_ctx_opts){.seed = 1, .threads = 2});
+    test_goldens();
+    test_kernels();
+    test_epilogue();
+    test_model("cnn");
+    test_model("lenet5");
+    test_modules();
+    test_errors();
+    test_steady_state();
+    nb_ctx_free(ctx);
+    CHECK_DONE();
+}
