@@ -594,6 +594,11 @@ typedef struct {
     uint64_t seed;      /* shuffling and augmentation seed */
     int workers;        /* threads loading batches ahead (0: in the calling thread) */
     int prefetch;       /* batch slots filled ahead, 0 -> 2 x workers */
+    const nb_transform *transform; /* per-sample pipeline (not owned; NULL: none), see
+                                    * nb_transform_parse; it may change the sample shape */
+    float mixup_alpha;  /* > 0: MixUp per batch, λ ~ Beta(α, α) (nb_random_mixup) */
+    float cutmix_alpha; /* > 0: CutMix per batch (nb_random_cutmix); with both, one of the
+                         * two per batch with p = 0.5. Mixing adds soft targets. */
 } nb_loader_opts;
 
 nb_loader *nb_loader_new(nb_ctx *ctx, nb_dataset *d, const nb_loader_opts *o);
@@ -606,7 +611,13 @@ void nb_loader_start_epoch(nb_loader *l, int epoch);
  * the epoch (or on an error, with a message; then *x and *y are NULL). An error in a
  * worker (a corrupt file) comes out here, in batch order. */
 int nb_loader_next(nb_loader *l, nb_tensor **x, nb_tensor **y);
+/* With MixUp/CutMix, nb_loader_next's y is the soft targets (B, num_classes) F32 that
+ * nb_cross_entropy takes; this gives both: *y the original labels (B) I64 and *soft the
+ * targets (NULL when the loader does not mix). soft may be NULL. */
+int nb_loader_next_mixed(nb_loader *l, nb_tensor **x, nb_tensor **y, nb_tensor **soft);
 int64_t nb_loader_num_batches(const nb_loader *l);
+/* (C, H, W) of the samples in a batch (the transform's output shape). */
+void nb_loader_sample_shape(const nb_loader *l, int64_t chw[3]);
 
 /* ------------------------------------------------------------------------ */
 /* Image augmentation (torchvision.transforms; docs/augmentation.md)        */

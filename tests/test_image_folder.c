@@ -284,6 +284,47 @@ int main(void)
     CHECK("after the fixes the tree opens again", d && nb_dataset_len(d) == 8, "%s", nb_last_error());
     nb_dataset_free(d);
 
+    /* images of several sizes: a loader whose transform has a resize takes them */
+    char sroot[600], sdir[700], sp1[800], sp2[800];
+    snprintf(sroot, sizeof sroot, "%s.sizes", g_root);
+    snprintf(sdir, sizeof sdir, "%s/a", sroot);
+    snprintf(sp1, sizeof sp1, "%s/p.png", sdir);
+    snprintf(sp2, sizeof sp2, "%s/q.png", sdir);
+    mkdir(sroot, 0755);
+    mkdir(sdir, 0755);
+    unsigned char big[9 * 7 * 3];
+    for (int i = 0; i < 9 * 7 * 3; i++) big[i] = (unsigned char)(i * 5);
+    stbi_write_png(sp1, W, H, 3, bmp, W * 3);
+    stbi_write_png(sp2, 9, 7, 3, big, 9 * 3);
+    d = nb_image_folder_new(sroot, NULL);
+    nb_transform *rs = nb_transform_parse("resize((4, 5))"), *flip = nb_transform_parse("hflip");
+    for (int w = 0; w <= 2; w += 2) {
+        nb_ctx *ctx = nb_ctx_new(NULL);
+        nb_loader *l = nb_loader_new(ctx, d, &(nb_loader_opts){.batch_size = 2, .transform = rs, .workers = w});
+        nb_tensor *x, *y;
+        int ok = l && nb_loader_next(l, &x, &y) && nb_tensor_dim(x, 0) == 2 && nb_tensor_dim(x, 2) == H &&
+                 nb_tensor_dim(x, 3) == W;
+        /* the 5x4 image is resized to its own size: unchanged */
+        ok = ok && holds(nb_tensor_data(x), 9, 3);
+        CHECK(w ? "5x4 and 9x7 images with resize((4, 5)), 2 workers: one batch (2, 3, 4, 5)"
+                : "5x4 and 9x7 images with resize((4, 5)): one batch (2, 3, 4, 5), the 5x4 one unchanged",
+              ok, "%s", nb_last_error());
+        nb_loader_free(l);
+        l = nb_loader_new(ctx, d, &(nb_loader_opts){.batch_size = 2, .transform = flip, .workers = w});
+        ok = l && nb_loader_next(l, &x, &y);
+        CHECK(w ? "with a transform that keeps sizes (2 workers): error naming the file and a resize"
+                : "with a transform that keeps sizes: error naming the 9x7 file, both shapes and a resize",
+              !ok && strstr(nb_last_error(), sp2) && strstr(nb_last_error(), "3x7x9") &&
+                  strstr(nb_last_error(), "3x4x5") && strstr(nb_last_error(), "resize"),
+              "%s", nb_last_error());
+        nb_loader_free(l);
+        nb_ctx_free(ctx);
+    }
+    nb_transform_free(rs);
+    nb_transform_free(flip);
+    nb_dataset_free(d);
+    rm_tree(sroot);
+
     /* nb_dataset_open: DIR/train and DIR/val (no test/) found without a kind */
     char split_root[600], sp[3200];
     snprintf(split_root, sizeof split_root, "%s.split", g_root);

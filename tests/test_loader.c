@@ -12,7 +12,15 @@
  * mid-way, freeing a loader mid-epoch, a failing sample ending the epoch with
  * its message (from a worker thread, in batch order), and no heap allocation
  * in a steady-state epoch with workers (malloc counted process-wide, except
- * under AddressSanitizer). */
+ * under AddressSanitizer).
+ *
+ * Augmentation, on a synthetic 28x28 IDX set: the issue's pipeline
+ * "random_crop(28, padding=2), hflip, random_erasing(p=0.5)" and MixUp/CutMix
+ * give bit-identical batches with 0, 1, 2 and 4 workers; hflip flips about half
+ * the samples and leaves the others exact; a shape-changing pipeline sets the
+ * batch shape; MixUp batches are λ·x + (1-λ)·roll(x) of the plain batches with
+ * targets mixed by the same λ; CutMix pixels come from x or roll(x) and the
+ * targets' λ is the share of pixels kept. */
 #include "check.h"
 #include "internal.h"
 #include "nabla.h"
@@ -136,7 +144,7 @@ static nb_status rnd_get(nb_dataset *d, int64_t i, float *out, int64_t *label, n
 
 static void rnd_free(nb_dataset *d) { free(d->impl); }
 
-static const nb_dataset_vtable RND_VT = {"random", rnd_get, NULL, rnd_free};
+static const nb_dataset_vtable RND_VT = {.kind = "random", .get = rnd_get, .free = rnd_free};
 
 static nb_dataset *rnd_new(int64_t len, int64_t fail_at)
 {
@@ -295,6 +303,232 @@ static void worker_tests(nb_ctx *ctx, nb_dataset *idx_ds)
     nb_dataset_free(d);
 }
 
+/* ---- augmentation ---- */
+#define AN 50
+#define AS 28
+
+/* A 28x28 IDX set of AN images with hashed pixels; label i % 10. */
+static int make_aug_files(const char *img, const char *lab)
+{
+    unsigned char h[16] = {0, 0, 8, 3};
+    put_be32(h + 4, AN), put_be32(h + 8, AS), put_be32(h + 12, AS);
+    FILE *fp = fopen(img, "wb");
+    if (!fp) return -1;
+    fwrite(h, 1, 16, fp);
+    for (uint32_t i = 0; i < AN * AS * AS; i++) fputc((int)((i * 2654435761u) >> 24), fp);
+    if (fclose(fp)) return -1;
+    unsigned char l[8] = {0, 0, 8, 1};
+    put_be32(l + 4, AN);
+    fp = fopen(lab, "wb");
+    if (!fp) return -1;
+    fwrite(l, 1, 8, fp);
+    for (int i = 0; i < AN; i++) fputc(i % 10, fp);
+    return fclose(fp) ? -1 : 0;
+}
+
+/* Every batch of one epoch concatenated: x into xs, y (labels) into ys, soft targets
+ * into soft (if mixing); returns the number of samples or -1. */
+static int aug_epoch(nb_ctx *ctx, nb_loader *l, int epoch, float *xs, int64_t *ys, float *soft, int64_t per)
+{
+    nb_tensor *x, *y, *t;
+    int n = 0;
+    nb_loader_start_epoch(l, epoch);
+    while (nb_loader_next_mixed(l, &x, &y, &t)) {
+        int64_t b = nb_tensor_dim(x, 0);
+        if (n + b > AN || nb_tensor_numel(x) != b * per) return -1;
+        memcpy(xs + n * per, nb_tensor_data(x), (size_t)(b * per) * sizeof(float));
+        memcpy(ys + n, nb_tensor_data_i64(y), (size_t)b * sizeof(int64_t));
+        if (soft && (!t || nb_tensor_dim(t, 1) != 10)) return -1;
+        if (soft) memcpy(soft + n * 10, nb_tensor_data(t), (size_t)b * 10 * sizeof(float));
+        if (!soft && t) return -1;
+        n += (int)b;
+        nb_ctx_reset(ctx);
+    }
+    return n;
+}
+
+static void aug_tests(nb_ctx *ctx)
+{
+    char img[512], lab[512];
+    snprintf(img, sizeof img, "/tmp/nb_test_loader_aug.%ld.img", (long)getpid());
+    snprintf(lab, sizeof lab, "/tmp/nb_test_loader_aug.%ld.lab", (long)getpid());
+    if (make_aug_files(img, lab)) {
+        CHECK("write the 28x28 set", 0, "cannot write %s", img);
+        return;
+    }
+    nb_dataset *d = nb_idx_dataset_new(img, lab);
+    const int64_t per = AS * AS;
+    static float plain[AN * AS * AS], ref[AN * AS * AS], got[AN * AS * AS], rsoft[AN * 10], gsoft[AN * 10];
+    int64_t py[AN], ry[AN], gy[AN];
+    nb_loader_opts base = {.batch_size = 8, .shuffle = 1, .seed = 9};
+    nb_loader *l = nb_loader_new(ctx, d, &base);
+    int np = aug_epoch(ctx, l, 2, plain, py, NULL, per);
+    nb_loader_free(l);
+
+    /* the pipeline, 0/1/2/4 workers */
+    nb_transform *tf = nb_transform_parse("random_crop(28, padding=2), hflip, random_erasing(p=0.5)");
+    CHECK("the issue's pipeline parses", tf != NULL, "%s", nb_last_error());
+    if (!tf) return;
+    const char *what[3] = {"random_crop(28, padding=2), hflip, random_erasing(p=0.5)", "the same + MixUp(0.4) + CutMix(1.0)",
+                           "CutMix(1.0) alone"};
+    for (int v = 0; v < 3; v++) {
+        nb_loader_opts o = base;
+        o.transform = v < 2 ? tf : NULL;
+        o.mixup_alpha = v == 1 ? 0.4f : 0;
+        o.cutmix_alpha = v >= 1 ? 1.0f : 0;
+        float *soft_r = v ? rsoft : NULL, *soft_g = v ? gsoft : NULL;
+        l = nb_loader_new(ctx, d, &o);
+        int nr = aug_epoch(ctx, l, 2, ref, ry, soft_r, per);
+        nb_loader_free(l);
+        int same = nr == AN;
+        for (int w = 1; w <= 4; w *= 2) {
+            o.workers = w;
+            l = nb_loader_new(ctx, d, &o);
+            int ng = aug_epoch(ctx, l, 2, got, gy, soft_g, per);
+            same &= ng == AN && !memcmp(ref, got, sizeof ref) && !memcmp(ry, gy, sizeof ry) &&
+                    (!v || !memcmp(rsoft, gsoft, sizeof rsoft));
+            nb_loader_free(l);
+        }
+        char name[200];
+        snprintf(name, sizeof name, "%s: bit-identical batches with 0, 1, 2 and 4 workers", what[v]);
+        CHECK(name, same, "differs (%d samples)", nr);
+        CHECK(v ? "... and the batches are augmented (differ from the plain ones)"
+                : "the pipeline changes the batches (differ from the plain ones)",
+              np == AN && memcmp(ref, plain, sizeof ref) && !memcmp(ry, py, sizeof ry), "unchanged");
+    }
+    /* steady state with the pipeline and 2 workers: no heap allocation per epoch */
+    l = nb_loader_new(ctx, d, &(nb_loader_opts){.batch_size = 8, .shuffle = 1, .transform = tf, .workers = 2,
+                                                 .cutmix_alpha = 1.0f});
+    aug_epoch(ctx, l, 0, got, gy, gsoft, per);
+    long m0 = mallocs_now();
+    for (int e = 1; e < 4; e++) aug_epoch(ctx, l, e, got, gy, gsoft, per);
+    if (COUNT_MALLOC)
+        CHECK("3 epochs with the pipeline, CutMix and 2 workers make no heap allocation", mallocs_now() == m0,
+              "%ld allocations", mallocs_now() - m0);
+    nb_loader_free(l);
+    nb_transform_free(tf);
+
+    /* hflip alone: each sample is exactly itself or its mirror, about half mirrored */
+    tf = nb_transform_parse("hflip");
+    l = nb_loader_new(ctx, d, &(nb_loader_opts){.batch_size = 8, .shuffle = 1, .seed = 9, .transform = tf, .workers = 2});
+    int n = aug_epoch(ctx, l, 2, got, gy, NULL, per), flipped = 0, exact = n == AN;
+    for (int i = 0; i < n; i++) {
+        int same = !memcmp(got + i * per, plain + i * per, (size_t)per * sizeof(float)), mirror = 1;
+        for (int r = 0; r < AS && mirror; r++)
+            for (int c = 0; c < AS; c++)
+                if (got[i * per + r * AS + c] != plain[i * per + r * AS + AS - 1 - c]) mirror = 0;
+        exact &= same || mirror;
+        flipped += mirror;
+    }
+    CHECK("hflip: every sample exact or mirrored, 15 to 35 of 50 mirrored", exact && flipped >= 15 && flipped <= 35,
+          "exact %d, %d mirrored", exact, flipped);
+    nb_loader_free(l);
+    nb_transform_free(tf);
+
+    /* a pipeline that changes the shape sets the batch shape */
+    tf = nb_transform_parse("center_crop(20)");
+    l = nb_loader_new(ctx, d, &(nb_loader_opts){.batch_size = 8, .transform = tf, .workers = 1});
+    int64_t chw[3] = {0};
+    nb_loader_sample_shape(l, chw);
+    nb_tensor *x, *y;
+    int ok = l && nb_loader_next(l, &x, &y);
+    CHECK("center_crop(20): batches (8, 1, 20, 20)", ok && chw[1] == 20 && chw[2] == 20 && nb_tensor_dim(x, 2) == 20 &&
+                                                         nb_tensor_dim(x, 3) == 20 && nb_tensor_dim(x, 0) == 8,
+          "%s", nb_last_error());
+    nb_ctx_reset(ctx);
+    nb_loader_free(l);
+    nb_transform_free(tf);
+    tf = nb_transform_parse("random_crop(40)");
+    l = nb_loader_new(ctx, d, &(nb_loader_opts){.batch_size = 8, .transform = tf});
+    CHECK("a crop larger than the samples: the loader is refused with a message", !l && strstr(nb_last_error(), "28"),
+          "%s", nb_last_error());
+    nb_transform_free(tf);
+
+    /* MixUp: x' = λ·x + (1-λ)·roll(x), targets mixed with the same λ */
+    l = nb_loader_new(ctx, d, &(nb_loader_opts){.batch_size = 10, .shuffle = 1, .seed = 9, .mixup_alpha = 0.4f});
+    nb_loader *lp = nb_loader_new(ctx, d, &(nb_loader_opts){.batch_size = 10, .shuffle = 1, .seed = 9});
+    int mix_ok = 1, lam_seen = 0;
+    double worst = 0;
+    for (int b = 0; b < 5; b++) {
+        nb_tensor *mx, *my, *ms, *px, *pyt;
+        if (!nb_loader_next_mixed(l, &mx, &my, &ms) || !nb_loader_next(lp, &px, &pyt)) {
+            mix_ok = 0;
+            break;
+        }
+        const float *a = nb_tensor_data(mx), *o = nb_tensor_data(px), *t = nb_tensor_data(ms);
+        const int64_t *lb = nb_tensor_data_i64(my);
+        float lam = -1;
+        for (int i = 0; i < 10 && lam < 0; i++)
+            if (lb[i] != lb[(i + 9) % 10]) lam = t[i * 10 + lb[i]];
+        lam_seen += lam > 0 && lam < 1;
+        for (int i = 0; i < 10; i++) {
+            int j = (i + 9) % 10;
+            float rowsum = 0;
+            for (int c = 0; c < 10; c++) {
+                float want = (c == lb[i] ? lam : 0) + (c == lb[j] ? 1 - lam : 0);
+                rowsum += t[i * 10 + c];
+                if (fabsf(t[i * 10 + c] - want) > 1e-6f) mix_ok = 0;
+            }
+            if (fabsf(rowsum - 1) > 1e-5f || lb[i] != nb_tensor_data_i64(pyt)[i]) mix_ok = 0;
+            for (int k = 0; k < per; k++) {
+                double e = fabs(a[i * per + k] - (lam * o[i * per + k] + (1 - lam) * o[j * per + k]));
+                worst = e > worst ? e : worst;
+            }
+        }
+        nb_ctx_reset(ctx);
+    }
+    CHECK("MixUp: x = λ·x + (1-λ)·roll(x) and targets λ·onehot(y) + (1-λ)·onehot(roll(y)), λ in (0, 1)",
+          mix_ok && worst < 1e-6 && lam_seen == 5, "targets %d, worst pixel error %g, %d batches with 0 < λ < 1", mix_ok,
+          worst, lam_seen);
+    nb_loader_start_epoch(l, 0);
+    ok = nb_loader_next(l, &x, &y);
+    CHECK("with mixing, nb_loader_next's y is the soft targets (B, 10) F32",
+          ok && nb_tensor_dtype(y) == NB_F32 && nb_tensor_ndim(y) == 2 && nb_tensor_dim(y, 1) == 10, "%s",
+          nb_last_error());
+    nb_ctx_reset(ctx);
+    nb_loader_free(l);
+    nb_loader_free(lp);
+
+    /* CutMix: each pixel from x or roll(x); the targets' λ is the share kept */
+    l = nb_loader_new(ctx, d, &(nb_loader_opts){.batch_size = 10, .shuffle = 1, .seed = 9, .cutmix_alpha = 1.0f,
+                                                 .workers = 2});
+    lp = nb_loader_new(ctx, d, &(nb_loader_opts){.batch_size = 10, .shuffle = 1, .seed = 9});
+    int cut_ok = 1, boxes = 0;
+    for (int b = 0; b < 5; b++) {
+        nb_tensor *mx, *my, *ms, *px, *pyt;
+        if (!nb_loader_next_mixed(l, &mx, &my, &ms) || !nb_loader_next(lp, &px, &pyt)) {
+            cut_ok = 0;
+            break;
+        }
+        const float *a = nb_tensor_data(mx), *o = nb_tensor_data(px), *t = nb_tensor_data(ms);
+        const int64_t *lb = nb_tensor_data_i64(my);
+        int from_roll = 0; /* pixels of sample 0 that come from sample 9 and differ from its own */
+        for (int i = 0; i < 10; i++) {
+            int j = (i + 9) % 10;
+            for (int k = 0; k < per; k++) {
+                int own = a[i * per + k] == o[i * per + k], other = a[i * per + k] == o[j * per + k];
+                if (!own && !other) cut_ok = 0;
+                if (i == 0 && other && !own) from_roll++;
+            }
+        }
+        /* the hashed pixels make ties rare: the rolled share of sample 0 is about 1 - λ */
+        float lam = lb[0] != lb[9] ? t[lb[0]] : -1;
+        if (lam >= 0 && fabsf((1 - lam) - (float)from_roll / (float)per) > 0.02f) cut_ok = 0;
+        boxes += from_roll > 0;
+        nb_ctx_reset(ctx);
+    }
+    CHECK("CutMix (2 workers): every pixel from x or roll(x), target λ = share of pixels kept, boxes pasted",
+          cut_ok && boxes >= 3, "ok %d, %d batches with a box", cut_ok, boxes);
+    nb_loader_free(l);
+    nb_loader_free(lp);
+    l = nb_loader_new(ctx, d, &(nb_loader_opts){.mixup_alpha = -1});
+    CHECK("negative mixup_alpha rejected", !l && strstr(nb_last_error(), "mixup_alpha"), "%s", nb_last_error());
+
+    nb_dataset_free(d);
+    unlink(img);
+    unlink(lab);
+}
+
 static int is_permutation(const int64_t *order, int n)
 {
     int seen[N] = {0};
@@ -415,6 +649,7 @@ int main(void)
     CHECK("NULL dataset rejected", !l && strstr(nb_last_error(), "dataset"), "%s", nb_last_error());
 
     worker_tests(ctx, d);
+    aug_tests(ctx);
 
     nb_dataset_free(d);
     nb_ctx_free(ctx);

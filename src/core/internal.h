@@ -185,6 +185,11 @@ typedef struct nb_dataset_vtable {
      * into out (n, C, H, W) and labels (n). */
     nb_status (*get_batch)(nb_dataset *d, const int64_t *idx, int64_t n, float *out, int64_t *labels);
     void (*free)(nb_dataset *d); /* frees impl */
+    /* Optional, for kinds whose samples may differ in size (image folders): sample i
+     * at its own size, *out in arena a with its shape in chw. The loader uses it when
+     * it has a transform, which must bring every sample to one shape (a resize). */
+    nb_status (*get_sized)(nb_dataset *d, int64_t i, nb_arena *a, float **out, int64_t chw[3], int64_t *label,
+                           nb_rng *rng);
 } nb_dataset_vtable;
 
 struct nb_dataset {

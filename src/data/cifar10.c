@@ -67,7 +67,8 @@ static void cifar_free_impl(cifar_impl *p)
 
 static void cifar_free(nb_dataset *d) { cifar_free_impl(d->impl); }
 
-static const nb_dataset_vtable CIFAR_VT = {"CIFAR-10", cifar_get, cifar_get_batch, cifar_free};
+static const nb_dataset_vtable CIFAR_VT = {
+    .kind = "CIFAR-10", .get = cifar_get, .get_batch = cifar_get_batch, .free = cifar_free};
 
 /* Read one batch file into records [first, first + 10000) of p. */
 static nb_status read_batch(cifar_impl *p, const char *path, int64_t first)

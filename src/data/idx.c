@@ -211,7 +211,7 @@ static void idx_free(nb_dataset *d)
     free(p);
 }
 
-static const nb_dataset_vtable IDX_VT = {"IDX", idx_get, idx_get_batch, idx_free};
+static const nb_dataset_vtable IDX_VT = {.kind = "IDX", .get = idx_get, .get_batch = idx_get_batch, .free = idx_free};
 
 /* num_classes > 0: labels must be below it; 0: max label + 1. */
 static nb_dataset *idx_open(const char *images_path, const char *labels_path, int num_classes,

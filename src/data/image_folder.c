@@ -12,8 +12,9 @@
  * Every sample must have the dataset's shape: by default the first image's size
  * and channel count; opts.channels converts every image (like PIL's convert),
  * opts.height/width ask for a size. An image of another size is an error unless
- * opts.transform maps it to the dataset's shape (a resize); an unreadable or
- * corrupt file is an error naming the file. */
+ * the loader's transform brings it to one shape (a resize: the loader reads
+ * samples at their own size through get_sized); an unreadable or corrupt file is
+ * an error naming the file. */
 #include "internal.h"
 
 #include <dirent.h>
@@ -236,6 +237,36 @@ static nb_status if_get(nb_dataset *d, int64_t i, float *out, int64_t *label, nb
     return st;
 }
 
+/* Sample i at its own size (a loader with a transform brings it to the batch shape);
+ * only the channel count must match (or be converted). */
+static nb_status if_get_sized(nb_dataset *d, int64_t i, nb_arena *a, float **out, int64_t chw[3], int64_t *label,
+                              nb_rng *rng)
+{
+    const if_impl *p = d->impl;
+    const char *path = p->files[i].path;
+    int w = 0, h = 0, c = 0;
+    unsigned char *px;
+    nb_status st = decode(path, p->convert, &px, &w, &h, &c);
+    if (st) return st;
+    chw[0] = c, chw[1] = h, chw[2] = w;
+    if (c != d->chw[0]) {
+        char got[64], want[64];
+        shape_str(chw, got, sizeof got);
+        shape_str(d->chw, want, sizeof want);
+        st = nb__fail(NB_ERR_SHAPE,
+                      "the image %s is %s but the dataset's images have %lld channels (the first is %s); set the "
+                      "channels option to convert every image",
+                      path, got, (long long)d->chw[0], want);
+    } else if (!(*out = nb__arena_alloc(a, (size_t)c * (size_t)h * (size_t)w * sizeof(float)))) {
+        st = NB_ERR_MEM;
+    } else {
+        to_chw(px, c, (int64_t)h * w, p->lut, *out);
+    }
+    stbi_image_free(px);
+    *label = p->files[i].label;
+    return st;
+}
+
 static void if_free_impl(if_impl *p)
 {
     if (!p) return;
@@ -249,7 +280,8 @@ static void if_free_impl(if_impl *p)
 
 static void if_free(nb_dataset *d) { if_free_impl(d->impl); }
 
-static const nb_dataset_vtable IF_VT = {"ImageFolder", if_get, NULL, if_free};
+static const nb_dataset_vtable IF_VT = {
+    .kind = "ImageFolder", .get = if_get, .free = if_free, .get_sized = if_get_sized};
 
 nb_dataset *nb_image_folder_new(const char *root, const nb_image_folder_opts *o)
 {

@@ -6,6 +6,15 @@
  * Batches are arena tensors x (B, C, H, W) F32 and y (B) I64 on the loader's
  * context; the caller's nb_ctx_reset at each step releases them.
  *
+ * Augmentation: opts.transform (a pipeline of src/augment) runs on every sample
+ * as it is loaded, through nb__transform_run on raw buffers in an arena the
+ * filling thread owns; datasets whose samples differ in size (image folders)
+ * hand their samples over at their own size (vtable get_sized), and the
+ * pipeline must bring them to one shape (a resize). opts.mixup_alpha /
+ * cutmix_alpha mix each batch (nb_random_mixup / nb_random_cutmix of
+ * src/augment, with both: one of them per batch, p = 0.5 each) and add soft
+ * targets (B, num_classes).
+ *
  * Randomness: sample i of epoch e draws its random transforms from its own
  * stream nb__sample_rng(key(seed, e), i), and batch b's batch-level choices
  * from a stream of (seed, e, b); nothing depends on which thread fills what or
@@ -26,6 +35,7 @@
  * only in nb_loader_start_epoch, under the mutex, after every worker is idle. */
 #include "internal.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +46,7 @@
 typedef struct {
     float *x;     /* (B, C, H, W) */
     int64_t *y;   /* (B) */
+    float *soft;  /* (B, num_classes) when mixing */
     int64_t batch; /* which batch of the epoch it holds, when ready */
     int64_t n;     /* samples in it */
     int ready;
@@ -43,16 +54,24 @@ typedef struct {
     char err[ERR_LEN];
 } slot;
 
+/* What a filling thread owns: its scratch arena (reset per sample) and, when the
+ * loader mixes batches, a context for the mixing ops (reset per batch). */
 typedef struct {
     nb_loader *l;
     pthread_t tid;
+    int started;
+    nb_arena scratch;
+    nb_ctx *mix_ctx;
 } worker;
 
 struct nb_loader {
     nb_ctx *ctx;
     nb_dataset *d;
     nb_loader_opts o;
-    int64_t chw[3], per; /* shape of a sample in a batch, C*H*W */
+    int64_t chw[3], per; /* shape of a sample in a batch (after the transform), C*H*W */
+    int mixing;          /* mixup_alpha or cutmix_alpha > 0 */
+    int64_t ncls;        /* width of the soft targets */
+    worker self;         /* the calling thread's scratch (workers == 0) */
     int64_t *perm;       /* this epoch's order */
     int epoch;
     uint64_t key;        /* this epoch's per-sample stream key */
@@ -87,12 +106,73 @@ static uint64_t epoch_key(uint64_t seed, int epoch)
 /* filling a batch (any thread; reads only what is fixed during an epoch)    */
 /* ------------------------------------------------------------------------ */
 
-/* Batch b of the epoch into x (n, C, H, W) and y (n); *n is its size. */
-static nb_status fill(const nb_loader *l, int64_t b, float *x, int64_t *y, int64_t *n)
+/* Sample i through the transform into out (the loader's sample shape). */
+static nb_status transform_sample(const nb_loader *l, worker *w, int64_t i, float *out, int64_t *label)
+{
+    nb_dataset *d = l->d;
+    nb_rng r;
+    nb__sample_rng(&r, l->key, i);
+    nb__arena_reset(&w->scratch);
+    float *in;
+    int64_t ichw[3] = {d->chw[0], d->chw[1], d->chw[2]}, ochw[3];
+    nb_status st;
+    if (d->vt->get_sized) {
+        st = d->vt->get_sized(d, i, &w->scratch, &in, ichw, label, &r);
+    } else {
+        in = nb__arena_alloc(&w->scratch, (size_t)(ichw[0] * ichw[1] * ichw[2]) * sizeof(float));
+        st = in ? d->vt->get(d, i, in, label, &r) : NB_ERR_MEM;
+    }
+    if (st) return st;
+    float *o;
+    const char *file = nb_image_folder_path(d, i);
+    if ((st = nb__transform_run(l->o.transform, in, ichw, &w->scratch, &r, &o, ochw))) {
+        nb__error_prefix("transforming sample %lld%s%s", (long long)i, file ? " " : "", file ? file : "");
+        return st;
+    }
+    if (ochw[0] != l->chw[0] || ochw[1] != l->chw[1] || ochw[2] != l->chw[2])
+        return nb__fail(NB_ERR_SHAPE,
+                        "sample %lld%s%s is %lldx%lldx%lld (CxHxW) and the transform makes it %lldx%lldx%lld, but the "
+                        "batches are %lldx%lldx%lld; add a resize to a fixed (height, width) to the transform",
+                        (long long)i, file ? " " : "", file ? file : "", (long long)ichw[0], (long long)ichw[1],
+                        (long long)ichw[2], (long long)ochw[0], (long long)ochw[1], (long long)ochw[2],
+                        (long long)l->chw[0], (long long)l->chw[1], (long long)l->chw[2]);
+    memcpy(out, o, (size_t)l->per * sizeof(float));
+    return NB_OK;
+}
+
+/* Batch b of the epoch into x (n, C, H, W), y (n) and, when mixing, soft (n, K);
+ * *n is its size. w is the filling thread's scratch. */
+static nb_status fill(const nb_loader *l, worker *w, int64_t b, float *x, int64_t *y, float *soft, int64_t *n)
 {
     int64_t len = nb_dataset_len(l->d), start = b * l->o.batch_size;
     *n = len - start < l->o.batch_size ? len - start : l->o.batch_size;
-    return nb__dataset_get_batch(l->d, l->perm + start, *n, x, y, l->key);
+    const int64_t *idx = l->perm + start;
+    nb_status st;
+    if (!l->o.transform) {
+        st = nb__dataset_get_batch(l->d, idx, *n, x, y, l->key);
+    } else {
+        st = NB_OK;
+        for (int64_t k = 0; k < *n && !st; k++) st = transform_sample(l, w, idx[k], x + k * l->per, y + k);
+    }
+    if (st || !l->mixing) return st;
+    /* batch-level mixing, from the batch's own stream */
+    nb_ctx *mc = w->mix_ctx;
+    nb_ctx_reset(mc);
+    nb_tensor *bx = nb__empty(mc, NB_F32, 4, (int64_t[]){*n, l->chw[0], l->chw[1], l->chw[2]});
+    nb_tensor *by = bx ? nb__empty(mc, NB_I64, 1, (int64_t[]){*n}) : NULL;
+    if (!by) return NB_ERR_MEM;
+    memcpy(nb__f(bx), x, (size_t)(*n * l->per) * sizeof(float));
+    memcpy(nb__i(by), y, (size_t)*n * sizeof(int64_t));
+    nb_rng r;
+    derive_rng(&r, l->o.seed, l->epoch, (uint64_t)b + 1);
+    int cut = l->o.mixup_alpha <= 0 || (l->o.cutmix_alpha > 0 && nb_rng_uniform(&r) >= 0.5f);
+    nb_tensor *xo, *yo;
+    st = cut ? nb_random_cutmix(bx, by, l->ncls, l->o.cutmix_alpha, &r, &xo, &yo, NULL)
+             : nb_random_mixup(bx, by, l->ncls, l->o.mixup_alpha, &r, &xo, &yo, NULL);
+    if (st) return st;
+    memcpy(x, nb__f(xo), (size_t)(*n * l->per) * sizeof(float));
+    memcpy(soft, nb__f(yo), (size_t)(*n * l->ncls) * sizeof(float));
+    return NB_OK;
 }
 
 static void *worker_main(void *arg)
@@ -110,7 +190,7 @@ static void *worker_main(void *arg)
         pthread_mutex_unlock(&l->mu);
 
         int64_t n = 0;
-        nb_status st = fill(l, b, s->x, s->y, &n);
+        nb_status st = fill(l, w, b, s->x, s->y, s->soft, &n);
         if (st) snprintf(s->err, sizeof s->err, "%s", nb_last_error());
 
         pthread_mutex_lock(&l->mu);
@@ -138,7 +218,30 @@ static void stop_workers(nb_loader *l)
     pthread_cond_broadcast(&l->work);
     pthread_mutex_unlock(&l->mu);
     for (int i = 0; i < l->nworkers; i++)
-        if (l->workers[i].l) pthread_join(l->workers[i].tid, NULL);
+        if (l->workers[i].started) pthread_join(l->workers[i].tid, NULL);
+}
+
+static void worker_release(worker *w)
+{
+    nb__arena_free(&w->scratch);
+    nb_ctx_free(w->mix_ctx);
+}
+
+/* The scratch of a filling thread (contexts are made here, on the caller's thread). */
+static nb_status worker_init(nb_loader *l, worker *w)
+{
+    w->l = l;
+    if (l->mixing && !(w->mix_ctx = nb_ctx_new(&(nb_ctx_opts){.threads = nb_ctx_threads(l->ctx)})))
+        return NB_ERR_MEM;
+    /* the arenas' first chunks now, so that a worker's first batch (whenever the
+     * scheduler gives it one) allocates nothing for small samples */
+    if (l->o.transform && !nb__arena_alloc(&w->scratch, 1)) return NB_ERR_MEM;
+    nb__arena_reset(&w->scratch);
+    if (l->mixing) {
+        if (!nb__scratch(w->mix_ctx, 1)) return NB_ERR_MEM;
+        nb_ctx_reset(w->mix_ctx);
+    }
+    return NB_OK;
 }
 
 void nb_loader_free(nb_loader *l)
@@ -149,9 +252,13 @@ void nb_loader_free(nb_loader *l)
         for (int i = 0; i < l->nslots; i++) {
             free(l->slots[i].x);
             free(l->slots[i].y);
+            free(l->slots[i].soft);
         }
     free(l->slots);
+    if (l->workers)
+        for (int i = 0; i < l->nworkers; i++) worker_release(&l->workers[i]);
     free(l->workers);
+    worker_release(&l->self);
     if (l->sync_ok) {
         pthread_mutex_destroy(&l->mu);
         pthread_cond_destroy(&l->work);
@@ -177,6 +284,24 @@ nb_loader *nb_loader_new(nb_ctx *ctx, nb_dataset *d, const nb_loader_opts *o)
                  MAX_WORKERS, opts.prefetch);
         return NULL;
     }
+    if (!(opts.mixup_alpha >= 0) || !(opts.cutmix_alpha >= 0) || !isfinite(opts.mixup_alpha) ||
+        !isfinite(opts.cutmix_alpha)) {
+        nb__fail(NB_ERR_ARG, "nb_loader_new: mixup_alpha %g and cutmix_alpha %g must be 0 (off) or positive",
+                 (double)opts.mixup_alpha, (double)opts.cutmix_alpha);
+        return NULL;
+    }
+    int mixing = opts.mixup_alpha > 0 || opts.cutmix_alpha > 0;
+    if (mixing && nb_dataset_num_classes(d) < 1) {
+        nb__fail(NB_ERR_ARG, "nb_loader_new: MixUp/CutMix need the number of classes, and this dataset has none");
+        return NULL;
+    }
+    int64_t chw[3];
+    nb_dataset_sample_shape(d, chw);
+    if (opts.transform && nb_transform_out_shape(opts.transform, d->chw, chw)) {
+        nb__error_prefix("nb_loader_new: the transform does not fit the dataset's %lldx%lldx%lld (CxHxW) samples",
+                         (long long)d->chw[0], (long long)d->chw[1], (long long)d->chw[2]);
+        return NULL;
+    }
     if (!opts.batch_size) opts.batch_size = 1;
     nb_loader *l = calloc(1, sizeof *l);
     int64_t n = nb_dataset_len(d);
@@ -186,14 +311,18 @@ nb_loader *nb_loader_new(nb_ctx *ctx, nb_dataset *d, const nb_loader_opts *o)
         return NULL;
     }
     l->ctx = ctx, l->d = d, l->o = opts;
-    nb_dataset_sample_shape(d, l->chw);
-    l->per = l->chw[0] * l->chw[1] * l->chw[2];
+    l->chw[0] = chw[0], l->chw[1] = chw[1], l->chw[2] = chw[2];
+    l->per = chw[0] * chw[1] * chw[2];
+    l->mixing = mixing;
+    l->ncls = nb_dataset_num_classes(d);
     l->epoch = -1;
+    if (!opts.workers && worker_init(l, &l->self)) goto oom;
     if (opts.workers > 0) {
         l->nworkers = opts.workers;
         l->nslots = opts.prefetch > 0 ? opts.prefetch : 2 * opts.workers;
         int64_t bmax = opts.batch_size < n ? opts.batch_size : n; /* the largest batch */
         size_t bx = (size_t)(bmax * l->per) * sizeof(float), by = (size_t)bmax * sizeof(int64_t);
+        size_t bs = mixing ? (size_t)(bmax * l->ncls) * sizeof(float) : 0;
         if (pthread_mutex_init(&l->mu, NULL)) goto oom;
         if (pthread_cond_init(&l->work, NULL)) {
             pthread_mutex_destroy(&l->mu);
@@ -207,17 +336,20 @@ nb_loader *nb_loader_new(nb_ctx *ctx, nb_dataset *d, const nb_loader_opts *o)
         l->sync_ok = 1;
         if (!(l->slots = calloc((size_t)l->nslots, sizeof *l->slots))) goto oom;
         for (int i = 0; i < l->nslots; i++)
-            if (!(l->slots[i].x = malloc(bx ? bx : 1)) || !(l->slots[i].y = malloc(by ? by : 1))) goto oom;
+            if (!(l->slots[i].x = malloc(bx ? bx : 1)) || !(l->slots[i].y = malloc(by ? by : 1)) ||
+                (bs && !(l->slots[i].soft = malloc(bs))))
+                goto oom;
         if (!(l->workers = calloc((size_t)l->nworkers, sizeof *l->workers))) goto oom;
+        for (int i = 0; i < l->nworkers; i++)
+            if (worker_init(l, &l->workers[i])) goto oom;
         l->paused = 1; /* until the first epoch is set up */
         for (int i = 0; i < l->nworkers; i++) {
-            l->workers[i].l = l;
             if (pthread_create(&l->workers[i].tid, NULL, worker_main, &l->workers[i])) {
-                l->workers[i].l = NULL;
                 nb_loader_free(l);
                 nb__fail(NB_ERR_MEM, "nb_loader_new: cannot start worker thread %d of %d", i + 1, opts.workers);
                 return NULL;
             }
+            l->workers[i].started = 1;
         }
     }
     nb_loader_start_epoch(l, 0);
@@ -280,10 +412,11 @@ int64_t nb_loader_num_batches(const nb_loader *l)
     return l->o.drop_last ? n / b : (n + b - 1) / b;
 }
 
-int nb_loader_next(nb_loader *l, nb_tensor **x, nb_tensor **y)
+int nb_loader_next_mixed(nb_loader *l, nb_tensor **x, nb_tensor **y, nb_tensor **soft)
 {
     if (x) *x = NULL;
     if (y) *y = NULL;
+    if (soft) *soft = NULL;
     if (!l || !x || !y) {
         nb__fail(NB_ERR_ARG, "nb_loader_next: NULL argument");
         return 0;
@@ -293,13 +426,14 @@ int nb_loader_next(nb_loader *l, nb_tensor **x, nb_tensor **y)
     int64_t n = len - b * bs < bs ? len - b * bs : bs;
     nb_tensor *bx = nb__empty(l->ctx, NB_F32, 4, (int64_t[]){n, l->chw[0], l->chw[1], l->chw[2]});
     nb_tensor *by = bx ? nb__empty(l->ctx, NB_I64, 1, (int64_t[]){n}) : NULL;
-    if (!by) {
+    nb_tensor *bsoft = by && l->mixing ? nb__empty(l->ctx, NB_F32, 2, (int64_t[]){n, l->ncls}) : NULL;
+    if (!by || (l->mixing && !bsoft)) {
         nb__error_prefix("loading a batch of %lld samples", (long long)n);
         return 0;
     }
     if (!l->nworkers) {
         int64_t got;
-        if (fill(l, b, nb__f(bx), nb__i(by), &got)) {
+        if (fill(l, &l->self, b, nb__f(bx), nb__i(by), bsoft ? nb__f(bsoft) : NULL, &got)) {
             l->failed = 1;
             return 0;
         }
@@ -317,6 +451,7 @@ int nb_loader_next(nb_loader *l, nb_tensor **x, nb_tensor **y)
         }
         memcpy(nb__f(bx), s->x, (size_t)(n * l->per) * sizeof(float));
         memcpy(nb__i(by), s->y, (size_t)n * sizeof(int64_t));
+        if (bsoft) memcpy(nb__f(bsoft), s->soft, (size_t)(n * l->ncls) * sizeof(float));
         pthread_mutex_lock(&l->mu);
         s->ready = 0;
         l->taken++;
@@ -325,5 +460,19 @@ int nb_loader_next(nb_loader *l, nb_tensor **x, nb_tensor **y)
     }
     *x = bx;
     *y = by;
+    if (soft) *soft = bsoft;
     return 1;
+}
+
+int nb_loader_next(nb_loader *l, nb_tensor **x, nb_tensor **y)
+{
+    nb_tensor *labels = NULL, *soft = NULL;
+    int ok = nb_loader_next_mixed(l, x, y ? &labels : NULL, &soft);
+    if (y) *y = soft ? soft : labels;
+    return ok;
+}
+
+void nb_loader_sample_shape(const nb_loader *l, int64_t chw[3])
+{
+    for (int i = 0; i < 3; i++) chw[i] = l ? l->chw[i] : 0;
 }
