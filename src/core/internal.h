@@ -286,6 +286,15 @@ nb_status nb__spec_bool(const nb__spec_item *it, const char *key, int pos, int d
 nb_status nb__spec_str(const nb__spec_item *it, const char *key, int pos, const char *def, const char **out);
 nb_status nb__spec_tuple(const nb__spec_item *it, const char *key, int pos, double *out, int max, int *n);
 
+/* ---- gemm (src/kernels/gemm.c) ----
+ * Row-major C (M,N) = alpha·op(A)·op(B) + beta·C with cblas_sgemm(CblasRowMajor, ...)'s
+ * semantics: op(A) (M,K) is A[m*lda+k] (transA = 0) or A[k*lda+m]; op(B) (K,N) is
+ * B[k*ldb+n] (transB = 0) or B[n*ldb+k]; beta = 0 does not read C. AVX-512 kernels when
+ * the CPU has them (any OPENBLAS_CORETYPE), else cblas_sgemm; the context's threads; no
+ * allocation after a thread's first call; results identical for any thread count. */
+void nb__sgemm(int transA, int transB, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+               const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
+
 /* ---- threads ---- */
 void nb__set_threads(int n);
 /* The number of threads parallel loops use (the context's setting). */

@@ -1,0 +1,419 @@
+/* gemm_avx512.c - single-precision GEMM with AVX-512 (the fast path of nb__sgemm).
+ *
+ * C (M,N) = alpha·op(A) (M,K) · op(B) (K,N) + beta·C, row-major; the layouts of
+ * the four transpose cases are in gemm.h. GotoBLAS/BLIS structure:
+ *
+ *   for jc in N, NC columns at a time
+ *     for pc in K, kc at a time (the same split of K for every thread count)
+ *       pack op(B)[pc.., jc..] into NR-column panels  Bp[q][k][j] = B(pc+k, jc+q·NR+j)
+ *       for ic in M, MC rows at a time
+ *         pack op(A)[ic.., pc..] into MR-row panels   Ap[p][k][i] = A(ic+p·MR+i, pc+k)
+ *         for jr (NR panels of Bp), for ir (MR panels of Ap):
+ *           micro-kernel: C[MR×NR tile] = alpha·Ap·Bp + (first pc ? beta : 1)·C
+ *
+ * Panels are zero-padded past M and N; the micro-kernel (MR = 14 rows × NR = 32
+ * columns: 28 zmm accumulators, two B vectors, A broadcast from memory) has a
+ * copy for each row count 1..14 and masked loads/stores for columns, so edge
+ * tiles do only their own rows' work. Every C element is one FMA chain over k in
+ * order inside each kc block, whichever tile, thread or path of this file's main
+ * loop computes it, so the result does not depend on the thread count.
+ *
+ * Small M (M ≤ 8, op(B) row-major or A not transposed) skips packing: batch-1
+ * inference and matrix-vector products stream B once, either as rows (transB = 0:
+ * M×W vectors of C in registers) or as dot products (transB = 1: both operands
+ * contiguous in k, 16 k per FMA, summed across lanes at the end).
+ *
+ * Threads: C is cut into a grid of tm × tn blocks on MR/NR boundaries, one per
+ * thread, each with its own packing (the grid minimises the slowest thread's
+ * multiply-adds plus packed elements). Pack buffers are per thread, allocated at
+ * the thread's first call and kept (freed when the thread exits).
+ *
+ * Compiled for AVX-512 with target pragmas so the library builds for any x86-64;
+ * gemm.c calls it only when the CPU has AVX-512F.
+ */
+#if defined(__x86_64__) && defined(__GNUC__)
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma")
+
+#include "gemm.h"
+
+#include <immintrin.h>
+#include <omp.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MR 14
+#define NR 32
+#define KC 256   /* kc ≤ KC: a B micro-panel (KC×NR floats, 32 KB) stays in the 48 KB L1 */
+#define MC 280   /* MC×KC floats of packed A (280 KB) stay in the 1 MB L2 */
+#define NC 3072  /* KC×NC floats of packed B (3 MB) in L3 */
+#define SMALL_M 8
+#define PACK_FLOATS ((size_t)MC * KC + (size_t)KC * NC)
+/* A call below this many multiply-adds runs on one thread (a fork costs ~2 µs). */
+#define PAR_MIN_MACS ((int64_t)1 << 18)
+/* What packing one element costs, in multiply-adds (for the thread grid). */
+#define PACK_COST 8
+
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+
+/* ---- per-thread pack buffers ---- */
+
+static pthread_key_t g_key;
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+static _Thread_local float *t_pack;
+
+static void make_key(void) { pthread_key_create(&g_key, free); }
+
+/* This thread's PACK_FLOATS-float buffer (64-byte aligned), or NULL. */
+static float *pack_buffer(void)
+{
+    if (t_pack) return t_pack;
+    pthread_once(&g_once, make_key);
+    float *p = aligned_alloc(64, PACK_FLOATS * sizeof(float));
+    if (p) pthread_setspecific(g_key, p);
+    return t_pack = p;
+}
+
+static inline __mmask16 mask16(int64_t n) { return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n > 0 ? n : 0)) - 1u); }
+
+/* ---- packing ---- */
+
+/* Transpose a 16×16 block in registers: r[i] lane j -> r[j] lane i. */
+ALWAYS_INLINE void transpose16(__m512 r[16])
+{
+    __m512 t[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; i++) { /* r[4i+j], 128-bit lane L: column 4L+j of rows 4i..4i+3 */
+        __m512d t0 = _mm512_castps_pd(t[4 * i]), t1 = _mm512_castps_pd(t[4 * i + 1]),
+                t2 = _mm512_castps_pd(t[4 * i + 2]), t3 = _mm512_castps_pd(t[4 * i + 3]);
+        r[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(t0, t2));
+        r[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(t0, t2));
+        r[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(t1, t3));
+        r[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(t1, t3));
+    }
+    for (int j = 0; j < 4; j++) {
+        __m512 u0 = _mm512_shuffle_f32x4(r[j], r[4 + j], 0x88), u1 = _mm512_shuffle_f32x4(r[j], r[4 + j], 0xDD);
+        __m512 u2 = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0x88), u3 = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0xDD);
+        t[j] = _mm512_shuffle_f32x4(u0, u2, 0x88);
+        t[8 + j] = _mm512_shuffle_f32x4(u0, u2, 0xDD);
+        t[4 + j] = _mm512_shuffle_f32x4(u1, u3, 0x88);
+        t[12 + j] = _mm512_shuffle_f32x4(u1, u3, 0xDD);
+    }
+    for (int i = 0; i < 16; i++) r[i] = t[i];
+}
+
+/* Rows r0..r0+rows (rows ≤ 16) of a row-major source, columns c0..c0+kc, written
+ * transposed: dst[k*dstride + i] = src[(r0+i)*ld + c0+k] for i < width (rows past
+ * `rows` are 0; `width` ≤ 16 floats are stored per k). */
+static void pack_transposed(const float *src, int64_t ld, int64_t rows, int64_t kc, float *dst, int64_t dstride,
+                            int width)
+{
+    __mmask16 wm = mask16(width);
+    for (int64_t k0 = 0; k0 < kc; k0 += 16) {
+        __mmask16 km = mask16(kc - k0);
+        __m512 r[16];
+        for (int i = 0; i < 16; i++)
+            r[i] = i < rows ? _mm512_maskz_loadu_ps(km, src + i * ld + k0) : _mm512_setzero_ps();
+        transpose16(r);
+        int64_t kn = kc - k0 < 16 ? kc - k0 : 16;
+        for (int64_t k = 0; k < kn; k++) _mm512_mask_storeu_ps(dst + (k0 + k) * dstride, wm, r[k]);
+    }
+}
+
+/* Ap[p][k][i] = A(m0 + p·MR + i, k0 + k) for mc rows, kc columns. */
+static void pack_a(const nb__gemm_args *g, int64_t m0, int64_t mc, int64_t k0, int64_t kc, float *ap)
+{
+    for (int64_t p = 0; p < mc; p += MR, ap += MR * kc) {
+        int64_t mr = mc - p < MR ? mc - p : MR;
+        if (!g->transA) {
+            pack_transposed(g->A + (m0 + p) * g->lda + k0, g->lda, mr, kc, ap, MR, MR);
+        } else {
+            const float *s = g->A + k0 * g->lda + m0 + p;
+            __mmask16 m = mask16(mr);
+            for (int64_t k = 0; k < kc; k++)
+                _mm512_mask_storeu_ps(ap + k * MR, mask16(MR), _mm512_maskz_loadu_ps(m, s + k * g->lda));
+        }
+    }
+}
+
+/* Bp[q][k][j] = B(k0 + k, n0 + q·NR + j) for kc rows, nc columns. */
+static void pack_b(const nb__gemm_args *g, int64_t n0, int64_t nc, int64_t k0, int64_t kc, float *bp)
+{
+    for (int64_t q = 0; q < nc; q += NR, bp += NR * kc) {
+        int64_t nr = nc - q < NR ? nc - q : NR;
+        if (g->transB) {
+            const float *s = g->B + (n0 + q) * g->ldb + k0;
+            pack_transposed(s, g->ldb, nr, kc, bp, NR, 16);
+            pack_transposed(s + 16 * g->ldb, g->ldb, nr - 16, kc, bp + 16, NR, 16);
+        } else {
+            const float *s = g->B + k0 * g->ldb + n0 + q;
+            __mmask16 m0 = mask16(nr), m1 = mask16(nr - 16);
+            for (int64_t k = 0; k < kc; k++) {
+                _mm512_store_ps(bp + k * NR, _mm512_maskz_loadu_ps(m0, s + k * g->ldb));
+                _mm512_store_ps(bp + k * NR + 16, _mm512_maskz_loadu_ps(m1, s + k * g->ldb + 16));
+            }
+        }
+    }
+}
+
+/* ---- micro-kernel ---- */
+
+/* The epilogue every path shares: c = alpha·acc (beta = 0, c not read) or
+ * c = alpha·acc + beta·c, on the lanes of mask m. */
+ALWAYS_INLINE void store_c(float *c, __mmask16 m, __m512 acc, __m512 va, float beta)
+{
+    if (beta == 0.0f)
+        _mm512_mask_storeu_ps(c, m, _mm512_mul_ps(va, acc));
+    else
+        _mm512_mask_storeu_ps(c, m, _mm512_fmadd_ps(va, acc, _mm512_mul_ps(_mm512_set1_ps(beta), _mm512_maskz_loadu_ps(m, c))));
+}
+
+/* C (mr × 32, columns masked by m0, m1) = alpha·Ap·Bp + beta·C over kc. */
+ALWAYS_INLINE void ukernel(const int mr, int64_t kc, const float *restrict a, const float *restrict b,
+                           float *restrict c, int64_t ldc, __mmask16 m0, __mmask16 m1, float alpha, float beta)
+{
+    __m512 c0[MR], c1[MR];
+#pragma GCC unroll 14
+    for (int i = 0; i < mr; i++) {
+        c0[i] = c1[i] = _mm512_setzero_ps();
+        _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);
+        _mm_prefetch((const char *)(c + i * ldc + 31), _MM_HINT_T0);
+    }
+#pragma GCC unroll 2
+    for (int64_t k = 0; k < kc; k++) {
+        __m512 b0 = _mm512_load_ps(b + k * NR), b1 = _mm512_load_ps(b + k * NR + 16);
+#pragma GCC unroll 14
+        for (int i = 0; i < mr; i++) {
+            __m512 ai = _mm512_set1_ps(a[k * MR + i]);
+            c0[i] = _mm512_fmadd_ps(ai, b0, c0[i]);
+            c1[i] = _mm512_fmadd_ps(ai, b1, c1[i]);
+        }
+    }
+    __m512 va = _mm512_set1_ps(alpha);
+#pragma GCC unroll 14
+    for (int i = 0; i < mr; i++) {
+        store_c(c + i * ldc, m0, c0[i], va, beta);
+        store_c(c + i * ldc + 16, m1, c1[i], va, beta);
+    }
+}
+
+#define UK(R) \
+    static void uk##R(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, __mmask16 m0, __mmask16 m1, \
+                      float alpha, float beta) { ukernel(R, kc, a, b, c, ldc, m0, m1, alpha, beta); }
+UK(1) UK(2) UK(3) UK(4) UK(5) UK(6) UK(7) UK(8) UK(9) UK(10) UK(11) UK(12) UK(13) UK(14)
+#undef UK
+typedef void (*ukernel_fn)(int64_t, const float *, const float *, float *, int64_t, __mmask16, __mmask16, float, float);
+static const ukernel_fn ukernels[MR + 1] = {NULL, uk1, uk2, uk3, uk4, uk5, uk6, uk7, uk8, uk9, uk10, uk11, uk12, uk13, uk14};
+
+/* The split of K into blocks: a function of K alone, so that results do not depend on threads. */
+static int64_t k_block(int64_t K) { return (K + (K + KC - 1) / KC - 1) / ((K + KC - 1) / KC); }
+
+/* Rows [m0, m1) × columns [n0, n1) of C, packing into buf. */
+static void gemm_block(const nb__gemm_args *g, int64_t m0, int64_t m1, int64_t n0, int64_t n1, float *buf)
+{
+    float *ap = buf, *bp = buf + (size_t)MC * KC;
+    int64_t kb = k_block(g->K);
+    for (int64_t jc = n0; jc < n1; jc += NC) {
+        int64_t nc = n1 - jc < NC ? n1 - jc : NC;
+        for (int64_t pc = 0; pc < g->K; pc += kb) {
+            int64_t kc = g->K - pc < kb ? g->K - pc : kb;
+            float beta = pc == 0 ? g->beta : 1.0f;
+            pack_b(g, jc, nc, pc, kc, bp);
+            for (int64_t ic = m0; ic < m1; ic += MC) {
+                int64_t mc = m1 - ic < MC ? m1 - ic : MC;
+                pack_a(g, ic, mc, pc, kc, ap);
+                for (int64_t jr = 0; jr < nc; jr += NR) {
+                    __mmask16 k0 = mask16(nc - jr), k1 = mask16(nc - jr - 16);
+                    for (int64_t ir = 0; ir < mc; ir += MR) {
+                        int64_t mr = mc - ir < MR ? mc - ir : MR;
+                        ukernels[mr](kc, ap + ir * kc, bp + jr * kc, g->C + (ic + ir) * g->ldc + jc + jr, g->ldc, k0,
+                                     k1, g->alpha, beta);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* ---- small M: no packing ---- */
+
+/* transB = 0: C[0..M, n0..n1) with W vectors of 16 columns per row in registers. */
+ALWAYS_INLINE void small_rows(const int M, const int W, const nb__gemm_args *g, int64_t n0, int64_t n1)
+{
+    const float *A = g->A, *B = g->B;
+    int64_t lda = g->lda, ldb = g->ldb, ldc = g->ldc, K = g->K;
+    int64_t am = g->transA ? 1 : lda, ak = g->transA ? lda : 1; /* A(m, k) = A[m*am + k*ak] */
+    __m512 va = _mm512_set1_ps(g->alpha);
+    for (int64_t n = n0; n < n1; n += 16 * W) {
+        __mmask16 mk[8];
+        for (int v = 0; v < W; v++) mk[v] = mask16(n1 - n - 16 * v);
+        __m512 acc[8][8];
+#pragma GCC unroll 8
+        for (int m = 0; m < M; m++)
+#pragma GCC unroll 8
+            for (int v = 0; v < W; v++) acc[m][v] = _mm512_setzero_ps();
+        for (int64_t k = 0; k < K; k++) {
+            __m512 bv[8];
+            const float *br = B + k * ldb + n;
+#pragma GCC unroll 8
+            for (int v = 0; v < W; v++) bv[v] = _mm512_maskz_loadu_ps(mk[v], br + 16 * v);
+#pragma GCC unroll 8
+            for (int m = 0; m < M; m++) {
+                __m512 a = _mm512_set1_ps(A[m * am + k * ak]);
+#pragma GCC unroll 8
+                for (int v = 0; v < W; v++) acc[m][v] = _mm512_fmadd_ps(a, bv[v], acc[m][v]);
+            }
+        }
+#pragma GCC unroll 8
+        for (int m = 0; m < M; m++)
+#pragma GCC unroll 8
+            for (int v = 0; v < W; v++) store_c(g->C + m * ldc + n + 16 * v, mk[v], acc[m][v], va, g->beta);
+    }
+}
+
+/* transB = 1, transA = 0: C[0..M, n0..n1) as dot products of A's rows with B's
+ * rows (both contiguous in k), J columns at a time. */
+ALWAYS_INLINE void small_dots(const int M, const int J, const nb__gemm_args *g, int64_t n0, int64_t n1)
+{
+    const float *A = g->A, *B = g->B;
+    int64_t lda = g->lda, ldb = g->ldb, ldc = g->ldc, K = g->K;
+    for (int64_t n = n0; n + J <= n1; n += J) {
+        __m512 acc[8][8];
+#pragma GCC unroll 8
+        for (int m = 0; m < M; m++)
+#pragma GCC unroll 8
+            for (int j = 0; j < J; j++) acc[m][j] = _mm512_setzero_ps();
+        for (int64_t k = 0; k < K; k += 16) {
+            __mmask16 km = mask16(K - k);
+            __m512 av[8];
+#pragma GCC unroll 8
+            for (int m = 0; m < M; m++) av[m] = _mm512_maskz_loadu_ps(km, A + m * lda + k);
+#pragma GCC unroll 8
+            for (int j = 0; j < J; j++) {
+                __m512 b = _mm512_maskz_loadu_ps(km, B + (n + j) * ldb + k);
+#pragma GCC unroll 8
+                for (int m = 0; m < M; m++) acc[m][j] = _mm512_fmadd_ps(av[m], b, acc[m][j]);
+            }
+        }
+#pragma GCC unroll 8
+        for (int m = 0; m < M; m++)
+#pragma GCC unroll 8
+            for (int j = 0; j < J; j++) {
+                float s = _mm512_reduce_add_ps(acc[m][j]), *c = g->C + m * ldc + n + j;
+                *c = g->beta == 0.0f ? g->alpha * s : __builtin_fmaf(g->alpha, s, g->beta * *c);
+            }
+    }
+}
+
+#define SMALL(M, W, J)                                                                                          \
+    static void small_rows##M(const nb__gemm_args *g, int64_t n0, int64_t n1) { small_rows(M, W, g, n0, n1); } \
+    static void small_dots##M(const nb__gemm_args *g, int64_t n0, int64_t n1)                                  \
+    {                                                                                                          \
+        int64_t n = n0 + (n1 - n0) / J * J;                                                                    \
+        small_dots(M, J, g, n0, n);                                                                            \
+        small_dots(M, 1, g, n, n1);                                                                            \
+    }
+/* registers: M·W (or M·J) accumulators ≤ 24 */
+SMALL(1, 8, 8) SMALL(2, 8, 8) SMALL(3, 8, 8) SMALL(4, 6, 6) SMALL(5, 4, 4) SMALL(6, 4, 4) SMALL(7, 3, 3) SMALL(8, 3, 3)
+#undef SMALL
+typedef void (*small_fn)(const nb__gemm_args *, int64_t, int64_t);
+static const small_fn small_rows_fn[SMALL_M + 1] = {NULL, small_rows1, small_rows2, small_rows3, small_rows4,
+                                                     small_rows5, small_rows6, small_rows7, small_rows8};
+static const small_fn small_dots_fn[SMALL_M + 1] = {NULL, small_dots1, small_dots2, small_dots3, small_dots4,
+                                                     small_dots5, small_dots6, small_dots7, small_dots8};
+static const int small_width[SMALL_M + 1] = {0, 128, 128, 128, 96, 64, 64, 48, 48}; /* columns per step */
+
+/* ---- driver ---- */
+
+static int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+/* Thread t's share [b, e) of `units` units of `size` elements out of n. */
+static void share(int64_t n, int64_t size, int parts, int t, int64_t *b, int64_t *e)
+{
+    int64_t units = cdiv(n, size);
+    *b = units * t / parts * size;
+    *e = units * (t + 1) / parts * size;
+    if (*b > n) *b = n;
+    if (*e > n) *e = n;
+}
+
+int nb__sgemm_avx512(const nb__gemm_args *g, int threads)
+{
+    int64_t M = g->M, N = g->N, K = g->K;
+    if (threads < 1 || M * N * K < PAR_MIN_MACS || omp_in_parallel()) threads = 1;
+
+    if (M <= SMALL_M && (!g->transB || !g->transA)) {
+        small_fn f = g->transB ? small_dots_fn[M] : small_rows_fn[M];
+        int64_t w = small_width[M];
+        if (threads > (int)cdiv(N, w)) threads = (int)cdiv(N, w);
+        if (threads <= 1) {
+            f(g, 0, N);
+            return 0;
+        }
+#pragma omp parallel num_threads(threads)
+        {
+            int64_t b, e;
+            share(N, w, omp_get_num_threads(), omp_get_thread_num(), &b, &e);
+            if (b < e) f(g, b, e);
+        }
+        return 0;
+    }
+
+    /* the grid tm × tn whose slowest block does the least multiply-adds plus packing */
+    int tm = 1, tn = 1;
+    if (threads > 1) {
+        double best = -1;
+        for (int a = 1; a <= threads; a++) {
+            if (threads % a) continue;
+            int b = threads / a;
+            if (cdiv(M, MR) < a || cdiv(N, NR) < b) continue;
+            double mb = (double)cdiv(cdiv(M, MR), a) * MR, nb = (double)cdiv(cdiv(N, NR), b) * NR;
+            double cost = mb * nb * (double)K + PACK_COST * (double)K * (mb * cdiv((int64_t)nb, NC) + nb * cdiv((int64_t)mb, MC));
+            if (best < 0 || cost < best) best = cost, tm = a, tn = b;
+        }
+        if (best < 0) threads = 1;
+    }
+    if (threads <= 1) {
+        float *buf = pack_buffer();
+        if (!buf) return -1;
+        gemm_block(g, 0, M, 0, N, buf);
+        return 0;
+    }
+    int failed = 0;
+#pragma omp parallel num_threads(tm * tn)
+    {
+        float *buf = pack_buffer();
+        if (!buf) {
+#pragma omp atomic write
+            failed = 1;
+        }
+#pragma omp barrier
+        int fail_seen;
+#pragma omp atomic read
+        fail_seen = failed;
+        int t = omp_get_thread_num(), nt = omp_get_num_threads();
+        if (!fail_seen && nt == tm * tn) {
+            int64_t mb, me, nb, ne;
+            share(M, MR, tm, t / tn, &mb, &me);
+            share(N, NR, tn, t % tn, &nb, &ne);
+            if (mb < me && nb < ne) gemm_block(g, mb, me, nb, ne, buf);
+        } else if (!fail_seen && t == 0) { /* fewer threads than asked for: one does it all */
+            gemm_block(g, 0, M, 0, N, buf);
+        }
+    }
+    return failed ? -1 : 0;
+}
+
+#pragma GCC pop_options
+#else
+#include "gemm.h"
+int nb__sgemm_avx512(const nb__gemm_args *g, int threads)
+{
+    (void)g, (void)threads;
+    return -1;
+}
+#endif
