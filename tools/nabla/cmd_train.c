@@ -12,9 +12,9 @@
 static const char *SYNOPSIS = "[--model NAME] [--data DIR] [--epochs N] [options]";
 
 typedef struct {
-    const char *model, *data, *dataset, *optimizer, *schedule, *init, *save, *log_json;
+    const char *model, *data, *dataset, *augment, *optimizer, *schedule, *init, *save, *log_json;
     long epochs, batch, seed, threads, max_steps, log_every, step_size, warmup, nesterov, no_shuffle, quiet, workers;
-    double lr, momentum, weight_decay, clip_norm, clip_value, gamma, dropout, l1, l2;
+    double lr, momentum, weight_decay, clip_norm, clip_value, gamma, dropout, l1, l2, mixup, cutmix;
 } train_args;
 
 static int make_optimizer(const train_args *a, nb_module *m, nb_optim **out)
@@ -67,7 +67,12 @@ int cmd_train(int argc, char **argv)
         {"--model", OPT_STRING, &a.model, "NAME", "built-in model: mlp (default)"},
         {"--data", OPT_STRING, &a.data, "DIR", "dataset directory (default /usr/share/datasets/fashion-mnist)"},
         {"--dataset", OPT_STRING, &a.dataset, "KIND", "fashion-mnist, mnist, cifar10 or folder (default: from --data)"},
-        {"--workers", OPT_INT, &a.workers, "N", "threads loading batches ahead of the training step (0)"},
+        {"--augment", OPT_STRING, &a.augment, "SPEC",
+         "augment training samples, e.g. \"random_crop(28, padding=2), hflip, random_erasing(p=0.5)\""},
+        {"--mixup", OPT_FLOAT, &a.mixup, "ALPHA", "MixUp each batch, lambda ~ Beta(ALPHA, ALPHA)"},
+        {"--cutmix", OPT_FLOAT, &a.cutmix, "ALPHA", "CutMix each batch (with --mixup: one of the two per batch)"},
+        {"--workers", OPT_INT, &a.workers, "N",
+         "threads loading batches ahead of the training step (1 with --augment/--mixup/--cutmix, else 0)"},
         {"--epochs", OPT_INT, &a.epochs, "N", "passes over the training set (10)"},
         {"--batch-size", OPT_INT, &a.batch, "B", "mini-batch size (128)"},
         {"--lr", OPT_FLOAT, &a.lr, "X", "learning rate (sgd 0.05, adam/adamw 0.001)"},
@@ -104,9 +109,21 @@ int cmd_train(int argc, char **argv)
         cli_error("train: --epochs, --batch-size and --lr must be positive");
         return 2;
     }
-    if (a.workers < 0) a.workers = 0;
+    if (!(a.mixup >= 0) || !(a.cutmix >= 0)) {
+        cli_error("train: --mixup and --cutmix take a positive ALPHA");
+        return 2;
+    }
+    if (a.workers < 0) a.workers = a.augment || a.mixup > 0 || a.cutmix > 0 ? 1 : 0;
+    nb_transform *tf = NULL; /* --augment, applied to training samples only */
+    if (a.augment && !(tf = nb_transform_parse(a.augment))) {
+        cli_error("train: --augment: %s", nb_last_error());
+        return 2;
+    }
     nb_sched_opts sched;
-    if ((rc = parse_schedule(&a, &sched))) return rc;
+    if ((rc = parse_schedule(&a, &sched))) {
+        nb_transform_free(tf);
+        return rc;
+    }
 
     nb_ctx *ctx = nb_ctx_new(&(nb_ctx_opts){.seed = (uint64_t)a.seed, .threads = (int)a.threads});
     nb_dataset *train = NULL, *test = NULL;
@@ -119,6 +136,7 @@ int cmd_train(int argc, char **argv)
     if (!(train = nb_dataset_open(a.dataset, a.data, 1)) || !(test = nb_dataset_open(a.dataset, a.data, 0))) goto fail;
     int64_t chw[3];
     nb_dataset_sample_shape(train, chw);
+    if (tf && nb_transform_out_shape(tf, chw, chw)) goto fail;
     nb_model_opts mo = {.num_classes = nb_dataset_num_classes(train), .in_channels = (int)chw[0],
                         .dropout = (float)a.dropout, .dropout_set = a.dropout >= 0};
     if (!(model = nb_model_new(ctx, a.model, &mo))) goto fail;
@@ -126,7 +144,9 @@ int cmd_train(int argc, char **argv)
     if ((rc = make_optimizer(&a, model, &opt))) goto done;
     rc = 1;
     loader = nb_loader_new(ctx, train, &(nb_loader_opts){.batch_size = (int)a.batch, .shuffle = !a.no_shuffle,
-                                                          .seed = (uint64_t)a.seed, .workers = (int)a.workers});
+                                                          .seed = (uint64_t)a.seed, .workers = (int)a.workers,
+                                                          .transform = tf, .mixup_alpha = (float)a.mixup,
+                                                          .cutmix_alpha = (float)a.cutmix});
     if (!loader) goto fail;
     if (a.log_json && !(log = fopen(a.log_json, "w"))) {
         cli_error("train: cannot write %s", a.log_json);
@@ -153,11 +173,15 @@ int cmd_train(int argc, char **argv)
         for (;;) {
             if (step >= total_steps) break;
             nb_ctx_reset(ctx);
-            nb_tensor *x, *y;
-            if (!nb_loader_next(loader, &x, &y)) break;
+            nb_tensor *x, *y, *soft; /* soft: the MixUp/CutMix targets, else NULL */
+            nb_clear_error();
+            if (!nb_loader_next_mixed(loader, &x, &y, &soft)) {
+                if (nb_last_error()[0]) goto fail; /* e.g. a corrupt image file */
+                break;
+            }
             nb_optim_zero_grad(opt);
             nb_tensor *z = nb_module_forward(model, x);
-            nb_tensor *loss = nb_cross_entropy(z, y, NULL);
+            nb_tensor *loss = nb_cross_entropy(z, soft ? soft : y, NULL);
             if (loss && a.l1 > 0) loss = nb_add(loss, nb_l1_penalty(params, nparams, (float)a.l1));
             if (loss && a.l2 > 0) loss = nb_add(loss, nb_l2_penalty(params, nparams, (float)a.l2));
             if (!loss) {
@@ -214,6 +238,7 @@ fail:
 done:
     if (log) fclose(log);
     nb_loader_free(loader);
+    nb_transform_free(tf);
     nb_optim_free(opt);
     nb_module_free(model);
     nb_dataset_free(test);
