@@ -111,7 +111,11 @@ int cmd_augment_text(int argc, char **argv)
     }
     nb_text_aug *aug = nb_text_aug_from_spec(spec);
     if (!aug) {
+        /* a malformed spec names its column: a usage error (2); otherwise it cannot
+         * run here, e.g. WordNet or Apertium is not installed (1) */
         cli_error("--aug: %s", nb_last_error());
+        if (!strstr(nb_last_error(), " at column ")) return 1;
+        fprintf(stderr, "usage: nabla augment-text " SYNOPSIS "\n");
         return 2;
     }
     const char *src = npos && strcmp(pos[0], "-") ? pos[0] : "<stdin>";
