@@ -716,7 +716,7 @@ void nb_color_jitter_params(const float brightness[2], const float contrast[2], 
  * U[scale], shear_x ~ U[shear[0..1]], shear_y ~ U[shear[2..3]]; NULL ranges give 0, 1, 0. */
 void nb_random_affine_params(const float degrees[2], const float *translate, const float *scale,
                              const float *shear, int64_t h, int64_t w, nb_rng *rng, float out[6]);
-/* A Beta(a, b) draw (a, b > 0). */
+/* A Beta(a, b) draw (a, b > 0; NaN otherwise). */
 double nb_rng_beta(nb_rng *rng, double a, double b);
 
 /* Batch mixing. x (B, C, H, W); y: I64 class indices (B) or F32 probabilities

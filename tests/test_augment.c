@@ -345,6 +345,14 @@ static void test_samplers(void)
     CHECK("random_resized_crop falls back to the central crop", fb[0] == 13 && fb[1] == 0 && fb[2] == 4 && fb[3] == 40,
           "box %lld %lld %lld %lld, want 13 0 4 40", (long long)fb[0], (long long)fb[1], (long long)fb[2], (long long)fb[3]);
 
+    nb_random_resized_crop_params(30, 40, (float[]){0.5f, 0.1f}, (float[]){1.0f, 2.0f}, &r, fb);
+    int64_t eb[4];
+    CHECK("samplers given bad ranges: whole image / no erasing",
+          fb[0] == 0 && fb[1] == 0 && fb[2] == 30 && fb[3] == 40 &&
+              !nb_random_erasing_params(30, 40, (float[]){0.1f, 0.2f}, (float[]){0.0f, 2.0f}, &r, eb) &&
+              isnan(nb_rng_beta(&r, 0, 1)),
+          "box %lld %lld %lld %lld", (long long)fb[0], (long long)fb[1], (long long)fb[2], (long long)fb[3]);
+
     /* RandomErasing without rejections (scale ≤ 0.25, ratio in [0.3, 3.3] keeps h, w < the image) */
     moments ea = {0}, el = {0};
     int found = 0;

@@ -107,7 +107,7 @@ static void hue_pixel(float r, float g, float b, float hue, float *ro, float *go
     float v = maxc;
     float i = floorf(h * 6.0f);
     float f = h * 6.0f - i;
-    int ii = ((int)i % 6 + 6) % 6;
+    int ii = i >= 0.0f && i < 6.0f ? (int)i : 0; /* torch: i % 6 (i = 6 when h rounds to 1) */
     float p = clamp01(v * (1.0f - s)), q = clamp01(v * (1.0f - s * f)), t = clamp01(v * (1.0f - s * (1.0f - f)));
     const float R[6] = {v, q, p, p, t, v}, G[6] = {t, v, v, q, p, p}, B[6] = {p, p, t, v, v, q};
     *ro = R[ii];

@@ -42,6 +42,12 @@ void nb__k_cutout(const nb__img *in, nb__img *out, int64_t cy, int64_t cx, int64
 int nb_random_erasing_params(int64_t h, int64_t w, const float scale[2], const float ratio[2], nb_rng *rng,
                              int64_t box[4])
 {
+    box[0] = box[1] = 0;
+    box[2] = h;
+    box[3] = w;
+    if (!scale || !ratio || !rng || h < 1 || w < 1 || !(scale[0] >= 0 && scale[0] <= scale[1] && scale[1] <= 1) ||
+        !(ratio[0] > 0 && ratio[0] <= ratio[1]) || !isfinite(ratio[1]))
+        return 0; /* nothing sensible to draw: no erasing */
     double area = (double)h * (double)w;
     float lr0 = logf(ratio[0]), lr1 = logf(ratio[1]);
     for (int t = 0; t < 10; t++) {

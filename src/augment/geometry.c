@@ -553,6 +553,8 @@ static inline float uniform(nb_rng *r, float a, float b) { return a + (b - a) * 
 nb_status nb_random_crop_params(int64_t h, int64_t w, int64_t th, int64_t tw, nb_rng *rng, int64_t *top,
                                 int64_t *left)
 {
+    if (!rng || !top || !left) return nb__fail(NB_ERR_ARG, "random_crop: missing generator or output");
+    if (th < 1 || tw < 1) return nb__fail(NB_ERR_ARG, "random_crop: the crop size %lldx%lld must be positive", (long long)th, (long long)tw);
     if (th > h || tw > w)
         return nb__fail(NB_ERR_ARG, "random_crop: the crop %lldx%lld is larger than the image %lldx%lld (add padding or "
                                     "pad_if_needed=true)",
@@ -569,6 +571,12 @@ nb_status nb_random_crop_params(int64_t h, int64_t w, int64_t th, int64_t tw, nb
 void nb_random_resized_crop_params(int64_t h, int64_t w, const float scale[2], const float ratio[2], nb_rng *rng,
                                    int64_t box[4])
 {
+    box[0] = box[1] = 0;
+    box[2] = h;
+    box[3] = w;
+    if (!scale || !ratio || !rng || h < 1 || w < 1 || !(scale[0] > 0 && scale[0] <= scale[1]) ||
+        !(ratio[0] > 0 && ratio[0] <= ratio[1]) || !isfinite(scale[1]) || !isfinite(ratio[1]))
+        return; /* nothing sensible to draw: the whole image */
     double area = (double)h * (double)w;
     float lr0 = logf(ratio[0]), lr1 = logf(ratio[1]);
     for (int t = 0; t < 10; t++) {
