@@ -1,7 +1,9 @@
 /* cmd_augment.c - `nabla augment`: a PNG grid of training samples, each original
  * beside its augmented version, so a person can see what a pipeline does before
- * training with it. Samples come from the loader (shuffled with the seed); the
- * pipeline draws from a generator seeded with the same seed. */
+ * training with it. Two loaders with the same seed give the same shuffled samples,
+ * one plain and one through the pipeline; since each sample's draws come from
+ * (seed, epoch, index) only, the right-hand images are exactly what
+ * `nabla train --augment SPEC --seed S` feeds for those samples in the first epoch. */
 #include "cli.h"
 #include "options.h"
 
@@ -68,33 +70,36 @@ int cmd_augment(int argc, char **argv)
     rc = 1;
     nb_ctx *ctx = nb_ctx_new(&(nb_ctx_opts){.seed = (uint64_t)seed, .threads = 1});
     nb_dataset *d = ctx ? nb_dataset_open(dataset, data, 1) : NULL;
-    nb_loader *l = NULL;
+    nb_loader *l = NULL, *la = NULL;
     unsigned char *rgb = NULL;
-    nb_tensor *x = NULL, *y = NULL, *ax = NULL;
+    nb_tensor *x = NULL, *y = NULL, *ax = NULL, *ay = NULL;
     if (!d) goto fail;
     if (n > nb_dataset_len(d)) n = nb_dataset_len(d);
-    l = nb_loader_new(ctx, d, &(nb_loader_opts){.batch_size = (int)n, .shuffle = 1, .seed = (uint64_t)seed});
-    if (!l) goto fail;
+    nb_loader_opts lopt = {.batch_size = (int)n, .shuffle = 1, .seed = (uint64_t)seed};
+    l = nb_loader_new(ctx, d, &lopt);
+    lopt.transform = tf;
+    la = l ? nb_loader_new(ctx, d, &lopt) : NULL;
+    if (!la) goto fail;
     nb_loader_start_epoch(l, 0);
-    if (!nb_loader_next(l, &x, &y)) goto fail;
-    nb_rng rng;
-    nb_rng_seed(&rng, (uint64_t)seed);
-    ax = nb_transform_apply(tf, x, &rng);
-    if (!ax) goto fail;
+    nb_loader_start_epoch(la, 0);
+    if (!nb_loader_next(l, &x, &y) || !nb_loader_next(la, &ax, &ay)) goto fail;
     int64_t c0 = nb_tensor_dim(x, 1), h0 = nb_tensor_dim(x, 2), w0 = nb_tensor_dim(x, 3);
     int64_t c1 = nb_tensor_dim(ax, 1), h1 = nb_tensor_dim(ax, 2), w1 = nb_tensor_dim(ax, 3);
     if ((c0 != 1 && c0 != 3) || (c1 != 1 && c1 != 3)) {
         cli_error("augment: can only draw images with 1 or 3 channels (the pipeline gives %lld)", (long long)c1);
         goto done;
     }
-    /* augmented values outside [0, 1] (Normalize): show them min-max scaled */
+    /* values outside [0, 1] are clamped (random erasing's N(0, 1) patches, noise);
+     * after a Normalize the whole range is shown, min-max scaled */
+    char repr[4096];
+    nb_transform_str(tf, repr, sizeof repr);
     float lo = 0, hi = 1, mn = INFINITY, mx = -INFINITY;
     const float *av = nb_tensor_data(ax);
     for (int64_t i = 0; i < nb_tensor_numel(ax); i++) {
         if (av[i] < mn) mn = av[i];
         if (av[i] > mx) mx = av[i];
     }
-    int rescaled = (mn < 0 || mx > 1) && mx > mn;
+    int rescaled = strstr(repr, "Normalize(") && mx > mn;
     if (rescaled) {
         lo = mn;
         hi = mx;
@@ -126,12 +131,11 @@ int cmd_augment(int argc, char **argv)
         cli_error("augment: cannot write %s", out);
         goto done;
     }
-    char repr[4096];
-    printf("%s\n", nb_transform_str(tf, repr, sizeof repr));
+    printf("%s\n", repr);
     printf("wrote %s (%lldx%lld): %ld samples, each original (left, %lldx%lldx%lld) beside its augmented version "
            "(right, %lldx%lldx%lld)%s\n",
            out, (long long)W, (long long)H, n, (long long)c0, (long long)h0, (long long)w0, (long long)c1, (long long)h1,
-           (long long)w1, rescaled ? "; augmented values outside [0, 1] are shown min-max scaled" : "");
+           (long long)w1, rescaled ? "; normalized values are shown min-max scaled" : "");
     printf("classes, row by row:");
     for (int64_t i = 0; i < n; i++) {
         int64_t lab = nb_tensor_data_i64(y)[i];
@@ -147,6 +151,7 @@ fail:
     cli_error("augment: %s", nb_last_error());
 done:
     free(rgb);
+    nb_loader_free(la);
     nb_loader_free(l);
     nb_dataset_free(d);
     nb_ctx_free(ctx);
