@@ -875,7 +875,7 @@ nb_text_aug *nb_text_sometimes_new(nb_text_aug **flow, int n, float aug_p);
 nb_text_aug *nb_text_aug_from_spec(const char *spec);
 void nb_text_aug_free(nb_text_aug *a);
 /* The augmented text as a new string (free with free()); NULL with a message on
- * failure (invalid UTF-8 names its byte offset). An empty text gives "". */
+ * failure (invalid UTF-8 names its byte, counted from 1). An empty text gives "". */
 char *nb_text_augment(nb_text_aug *a, const char *text, nb_rng *r);
 /* Augment n texts at once (one Apertium call for the lot): out[i] as from
  * nb_text_augment, and the same results as n calls of it in order with r. On failure

@@ -653,7 +653,7 @@ int main(void)
         nb_rng r;
         nb_rng_seed(&r, 1);
         char *o = nb_text_augment(a, "good \xC3\x28 bad", &r);
-        CHECK("invalid UTF-8: NULL and the byte offset", !o && strstr(errmsg(), "invalid UTF-8 at byte 5"), "%s",
+        CHECK("invalid UTF-8: NULL and the byte (counted from 1)", !o && strstr(errmsg(), "invalid UTF-8 at byte 6"), "%s",
               errmsg());
         const char *texts[2] = {"fine", "bad\xFF"};
         char *out[2] = {(char *)1, (char *)1};

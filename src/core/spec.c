@@ -294,7 +294,7 @@ static nb_status parse_item(parser *ps, nb__spec_item *it)
         }
         if (!*ps->p)
             return nb__fail(NB_ERR_ARG, "unclosed '(' of %s opened at column %d", it->name, col_of(ps->s, open));
-        nb__spec_arg *a;
+        nb__spec_arg *a = NULL;
         nb_status st = push_arg(it, &cap, &a);
         if (st) return st;
         /* key = value ? */

@@ -190,7 +190,7 @@ nb_status nb_text_augment_batch(nb_text_aug *a, const char *const *texts, int64_
         if (!texts[i]) return nb__fail(NB_ERR_ARG, "text %lld is NULL", (long long)i);
         int64_t bad = nb_utf8_check(texts[i], strlen(texts[i]));
         if (bad >= 0)
-            return nb__fail(NB_ERR_ARG, "text %lld: invalid UTF-8 at byte %lld", (long long)i, (long long)bad);
+            return nb__fail(NB_ERR_ARG, "text %lld: invalid UTF-8 at byte %lld", (long long)i, (long long)bad + 1);
     }
     if (n == 0) return NB_OK;
     nb_rng *rngs = malloc(sizeof *rngs * (size_t)n);
@@ -219,7 +219,7 @@ char *nb_text_augment(nb_text_aug *a, const char *text, nb_rng *r)
     }
     int64_t bad = nb_utf8_check(text, strlen(text));
     if (bad >= 0) {
-        nb__fail(NB_ERR_ARG, "invalid UTF-8 at byte %lld", (long long)bad);
+        nb__fail(NB_ERR_ARG, "invalid UTF-8 at byte %lld", (long long)bad + 1);
         return NULL;
     }
     char *out = NULL;
