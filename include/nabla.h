@@ -776,6 +776,39 @@ nb_status nb_evaluate(nb_module *m, nb_dataset *d, int batch_size, nb_eval_resul
 int64_t nb_count_correct(nb_tensor *logits, nb_tensor *labels);
 
 /* ------------------------------------------------------------------------ */
+/* Checkpoints: resume a training run exactly                                */
+/* ------------------------------------------------------------------------ */
+
+/* Where a training run stands. A checkpoint taken after batch b of epoch e says
+ * {epoch = e, batch = b}; at the end of an epoch {epoch = e + 1, batch = 0}. */
+typedef struct {
+    int epoch;            /* the epoch to continue (0-based) */
+    int64_t batch;        /* batches of that epoch already trained on */
+    int64_t step;         /* optimizer steps taken in all */
+    int64_t sched_step;   /* scheduler steps taken (the t of nb_sched_apply) */
+    uint64_t loader_seed; /* the loader's shuffling and augmentation seed */
+} nb_train_position;
+
+/* One safetensors file holding everything a run needs to continue bit for bit:
+ *   "model.<key>"        every parameter and buffer under its state_dict key
+ *   "optim.state.K.<x>"  the optimizer state of nb_optim_state (opt may be NULL)
+ * and __metadata__ with the optimizer groups' lr, base lr and momentum, the
+ * context's generator (xoshiro256** state, seed and dropout counter), the position
+ * (all under "nabla.") and n_meta caller pairs meta[2k] = key, meta[2k+1] = value
+ * (e.g. the model name; keys must not start with "nabla."), readable with
+ * nb_safetensors_metadata. Written atomically (temporary file, fsync, rename): a
+ * crash or kill during the write leaves the previous file as it was. */
+nb_status nb_checkpoint_save(const char *path, nb_module *m, nb_optim *opt, nb_ctx *ctx,
+                             const nb_train_position *pos, const char *const *meta, int n_meta);
+/* Restore a checkpoint into a model and optimizer built as for the saved run (same
+ * architecture, same optimizer kind and parameter groups) and into ctx (generator,
+ * dropout counter); *pos (may be NULL) receives the position. Every key must match
+ * both ways and every shape must agree; otherwise NB_ERR_ARG / NB_ERR_SHAPE naming
+ * the keys, and nothing (model, optimizer, ctx) is changed. opt may be NULL to
+ * restore the weights only (the optimizer entries are then ignored). */
+nb_status nb_checkpoint_load(const char *path, nb_module *m, nb_optim *opt, nb_ctx *ctx, nb_train_position *pos);
+
+/* ------------------------------------------------------------------------ */
 /* Text augmentation (nlpaug names and semantics; SPEC.md)                   */
 /* ------------------------------------------------------------------------ */
 

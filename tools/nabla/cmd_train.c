@@ -12,7 +12,8 @@
 static const char *SYNOPSIS = "[--model NAME] [--data DIR] [--epochs N] [options]";
 
 typedef struct {
-    const char *model, *data, *dataset, *augment, *optimizer, *schedule, *init, *save, *log_json;
+    const char *model, *data, *dataset, *augment, *optimizer, *schedule, *init, *save, *log_json, *checkpoint, *resume;
+    long checkpoint_every;
     long epochs, batch, seed, threads, max_steps, log_every, step_size, warmup, nesterov, no_shuffle, quiet, workers;
     double lr, momentum, weight_decay, clip_norm, clip_value, gamma, dropout, l1, l2, mixup, cutmix;
 } train_args;
@@ -58,6 +59,66 @@ static int parse_schedule(const train_args *a, nb_sched_opts *s)
     return 0;
 }
 
+/* The settings a --resume must repeat, stored in the checkpoint's metadata:
+ * key (also the option's name without "--"), value. */
+enum { N_RESUME_KEYS = 6 };
+static void resume_keys(const train_args *a, char num[3][32], const char *kv[2 * N_RESUME_KEYS])
+{
+    snprintf(num[0], 32, "%ld", a->batch);
+    snprintf(num[1], 32, "%g", a->mixup);
+    snprintf(num[2], 32, "%g", a->cutmix);
+    const char *v[2 * N_RESUME_KEYS] = {"model", a->model, "optimizer", a->optimizer, "batch-size", num[0],
+                                        "augment", a->augment ? a->augment : "", "mixup", num[1], "cutmix", num[2]};
+    memcpy(kv, v, sizeof v);
+}
+
+/* --checkpoint: the run's position and the settings a resume must repeat. */
+static nb_status save_checkpoint(const train_args *a, nb_module *m, nb_optim *opt, nb_ctx *ctx, int epoch,
+                                 int64_t batch, int64_t step)
+{
+    char num[3][32];
+    const char *meta[2 * N_RESUME_KEYS];
+    resume_keys(a, num, meta);
+    nb_train_position pos = {.epoch = epoch, .batch = batch, .step = step, .sched_step = epoch,
+                             .loader_seed = (uint64_t)a->seed};
+    return nb_checkpoint_save(a->checkpoint, m, opt, ctx, &pos, meta, N_RESUME_KEYS);
+}
+
+/* --resume: the checkpoint must come from a run with the same model, optimizer,
+ * batch size, augmentation and seed; then model, optimizer and generator continue
+ * from it. */
+static int resume_checkpoint(const train_args *a, nb_module *m, nb_optim *opt, nb_ctx *ctx, nb_train_position *pos)
+{
+    nb_safetensors *f = nb_safetensors_open(a->resume);
+    if (!f) {
+        cli_error("train: --resume: %s", nb_last_error());
+        return 1;
+    }
+    char num[3][32];
+    const char *want[2 * N_RESUME_KEYS];
+    resume_keys(a, num, want);
+    for (int i = 0; i < N_RESUME_KEYS; i++) {
+        const char *had = nb_safetensors_metadata(f, want[2 * i]);
+        if (had && strcmp(had, want[2 * i + 1])) {
+            cli_error("train: --resume %s was written with --%s '%s', not '%s'; resume with the same settings",
+                      a->resume, want[2 * i], had, want[2 * i + 1]);
+            nb_safetensors_close(f);
+            return 2;
+        }
+    }
+    nb_safetensors_close(f);
+    if (nb_checkpoint_load(a->resume, m, opt, ctx, pos)) {
+        cli_error("train: --resume: %s", nb_last_error());
+        return 1;
+    }
+    if (pos->loader_seed != (uint64_t)a->seed) {
+        cli_error("train: --resume %s was written with --seed %llu; resume with the same seed", a->resume,
+                  (unsigned long long)pos->loader_seed);
+        return 2;
+    }
+    return 0;
+}
+
 /* Mean of the losses over the epoch so far is printed; the step loss checked for NaN. */
 int cmd_train(int argc, char **argv)
 {
@@ -95,6 +156,10 @@ int cmd_train(int argc, char **argv)
         {"--no-shuffle", OPT_FLAG, &a.no_shuffle, NULL, "keep the training set in file order"},
         {"--init", OPT_STRING, &a.init, "FILE", "start from the weights in a safetensors file"},
         {"--save", OPT_STRING, &a.save, "FILE", "write the trained weights (safetensors, atomic)"},
+        {"--checkpoint", OPT_STRING, &a.checkpoint, "FILE",
+         "write a checkpoint (weights, optimizer, generator, position) after every epoch and at the end"},
+        {"--checkpoint-every", OPT_INT, &a.checkpoint_every, "N", "with --checkpoint: also every N steps"},
+        {"--resume", OPT_STRING, &a.resume, "FILE", "continue the run saved in a checkpoint (same options)"},
         {"--log-json", OPT_STRING, &a.log_json, "FILE", "write one JSON object per epoch (and step)"},
         {"--log-every", OPT_INT, &a.log_every, "N", "with --log-json: log the loss every N steps"},
         {"--quiet", OPT_FLAG, &a.quiet, NULL, "no progress bar"},
@@ -105,7 +170,8 @@ int cmd_train(int argc, char **argv)
     int adam = !strcmp(a.optimizer, "adam") || !strcmp(a.optimizer, "adamw");
     if (a.lr < 0) a.lr = adam ? 1e-3 : 0.05;
     if (a.weight_decay < 0) a.weight_decay = !strcmp(a.optimizer, "sgd") ? 5e-4 : !strcmp(a.optimizer, "adamw") ? 1e-2 : 0;
-    if (a.epochs < 1 || a.batch < 1 || a.lr <= 0 || a.log_every < 0 || a.max_steps < 0 || a.warmup < 0) {
+    if (a.epochs < 1 || a.batch < 1 || a.lr <= 0 || a.log_every < 0 || a.max_steps < 0 || a.warmup < 0 ||
+        a.checkpoint_every < 0) {
         cli_error("train: --epochs, --batch-size and --lr must be positive");
         return 2;
     }
@@ -148,7 +214,10 @@ int cmd_train(int argc, char **argv)
                                                           .transform = tf, .mixup_alpha = (float)a.mixup,
                                                           .cutmix_alpha = (float)a.cutmix});
     if (!loader) goto fail;
-    if (a.log_json && !(log = fopen(a.log_json, "w"))) {
+    nb_train_position start = {0};
+    if (a.resume && (rc = resume_checkpoint(&a, model, opt, ctx, &start))) goto done;
+    rc = 1;
+    if (a.log_json && !(log = fopen(a.log_json, a.resume ? "a" : "w"))) {
         cli_error("train: cannot write %s", a.log_json);
         goto done;
     }
@@ -160,14 +229,20 @@ int cmd_train(int argc, char **argv)
     progress bar;
     progress_init(&bar, total_steps, (int)a.quiet);
     double train_time = 0;
-    int64_t step = 0, images = 0;
+    int64_t step = start.step, images = 0;
     nb_eval_result ev = {0};
     float base_lr = (float)a.lr;
-    for (int epoch = 0; epoch < a.epochs && step < total_steps; epoch++) {
+    for (int epoch = start.epoch; epoch < a.epochs && step < total_steps; epoch++) {
         float lr = nb_sched_lr(&sched, base_lr, epoch);
         for (int g = 0; g < nb_optim_num_groups(opt); g++) nb_optim_set_lr(opt, g, lr);
         nb_module_train(model, 1);
         nb_loader_start_epoch(loader, epoch);
+        int64_t batch = 0; /* batches of this epoch trained on */
+        if (epoch == start.epoch) /* resuming: pass over the batches the checkpoint had trained on */
+            for (nb_tensor *x, *y; batch < start.batch; batch++) {
+                nb_ctx_reset(ctx);
+                if (!nb_loader_next(loader, &x, &y)) break;
+            }
         double t0 = now_seconds(), loss_sum = 0;
         int64_t correct = 0, seen = 0;
         for (;;) {
@@ -200,6 +275,10 @@ int cmd_train(int argc, char **argv)
             if (a.clip_value > 0) nb_clip_grad_value(params, nparams, (float)a.clip_value);
             if (nb_optim_step(opt)) goto fail;
             step++;
+            batch++;
+            if (a.checkpoint && a.checkpoint_every && step % a.checkpoint_every == 0 &&
+                save_checkpoint(&a, model, opt, ctx, epoch, batch, step))
+                goto fail;
             int64_t b = nb_tensor_numel(y);
             seen += b;
             loss_sum += lv * (double)b;
@@ -211,6 +290,9 @@ int cmd_train(int argc, char **argv)
                 fprintf(log, "{\"step\":%lld,\"epoch\":%d,\"loss\":%.6g,\"lr\":%.6g}\n", (long long)step, epoch + 1,
                         lv, lr);
         }
+        if (a.checkpoint && (batch == steps_per_epoch ? save_checkpoint(&a, model, opt, ctx, epoch + 1, 0, step)
+                                                      : save_checkpoint(&a, model, opt, ctx, epoch, batch, step)))
+            goto fail;
         double secs = now_seconds() - t0;
         train_time += secs;
         images += seen;
@@ -227,6 +309,7 @@ int cmd_train(int argc, char **argv)
         }
     }
     progress_end(&bar);
+    if (!ev.count && nb_evaluate(model, test, 1000, &ev)) goto fail; /* resumed a finished run */
     if (a.save && nb_save_safetensors(model, a.save)) goto fail;
     printf("test_acc=%.4f test_loss=%.4f train_seconds=%.1f images_per_s=%.0f\n", ev.accuracy, ev.loss, train_time,
            train_time > 0 ? (double)images / train_time : 0);
