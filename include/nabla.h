@@ -809,6 +809,28 @@ nb_status nb_checkpoint_save(const char *path, nb_module *m, nb_optim *opt, nb_c
 nb_status nb_checkpoint_load(const char *path, nb_module *m, nb_optim *opt, nb_ctx *ctx, nb_train_position *pos);
 
 /* ------------------------------------------------------------------------ */
+/* Subsets: some classes, a few samples per class                            */
+/* ------------------------------------------------------------------------ */
+
+typedef struct {
+    const int *classes; /* keep these classes, relabelled 0..n_classes-1 in this order
+                         * (names kept); NULL / 0: every class, labels unchanged */
+    int n_classes;
+    int64_t per_class;  /* > 0: keep the first per_class samples of each kept class in
+                         * the order of a permutation drawn from seed; 0: all */
+    uint64_t seed;
+} nb_subset_opts;
+/* A dataset of the samples of base that o selects, in base order. Takes ownership
+ * of base (freed with the subset, or at once on failure). Reads every label of base
+ * once (image folders decode each image). NULL with a message for a class outside
+ * the dataset, a class listed twice, or a kept class without samples. */
+nb_dataset *nb_subset_new(nb_dataset *base, const nb_subset_opts *o);
+/* The base dataset's index of sample i of a subset, or -1. */
+int64_t nb_subset_base_index(const nb_dataset *d, int64_t i);
+/* Parse "5,6,7,8,9" or "5-9" (ranges and lists mixed) into classes[0..*n). */
+nb_status nb_parse_class_list(const char *s, int *classes, int max, int *n);
+
+/* ------------------------------------------------------------------------ */
 /* Text augmentation (nlpaug names and semantics; SPEC.md)                   */
 /* ------------------------------------------------------------------------ */
 

@@ -11,6 +11,10 @@ int cmd_bench(int argc, char **argv);
 int cmd_augment(int argc, char **argv);
 int cmd_augment_text(int argc, char **argv);
 
+/* --classes LIST / --per-class N: d restricted with nb_subset_new (takes ownership
+ * of d); d itself when neither is given; NULL after printing an error. (subset_args.c) */
+nb_dataset *cli_subset(const char *cmd, nb_dataset *d, const char *classes, long per_class, uint64_t seed);
+
 /* Print "nabla: <msg>" to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Parse a number option value; prints an error naming the option and returns 0 on failure. */

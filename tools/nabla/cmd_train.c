@@ -13,7 +13,8 @@ static const char *SYNOPSIS = "[--model NAME] [--data DIR] [--epochs N] [options
 
 typedef struct {
     const char *model, *data, *dataset, *augment, *optimizer, *schedule, *init, *save, *log_json, *checkpoint, *resume;
-    long checkpoint_every;
+    const char *classes;
+    long checkpoint_every, per_class;
     long epochs, batch, seed, threads, max_steps, log_every, step_size, warmup, nesterov, no_shuffle, quiet, workers;
     double lr, momentum, weight_decay, clip_norm, clip_value, gamma, dropout, l1, l2, mixup, cutmix;
 } train_args;
@@ -61,14 +62,16 @@ static int parse_schedule(const train_args *a, nb_sched_opts *s)
 
 /* The settings a --resume must repeat, stored in the checkpoint's metadata:
  * key (also the option's name without "--"), value. */
-enum { N_RESUME_KEYS = 6 };
-static void resume_keys(const train_args *a, char num[3][32], const char *kv[2 * N_RESUME_KEYS])
+enum { N_RESUME_KEYS = 8 };
+static void resume_keys(const train_args *a, char num[4][32], const char *kv[2 * N_RESUME_KEYS])
 {
     snprintf(num[0], 32, "%ld", a->batch);
     snprintf(num[1], 32, "%g", a->mixup);
     snprintf(num[2], 32, "%g", a->cutmix);
+    snprintf(num[3], 32, "%ld", a->per_class > 0 ? a->per_class : 0);
     const char *v[2 * N_RESUME_KEYS] = {"model", a->model, "optimizer", a->optimizer, "batch-size", num[0],
-                                        "augment", a->augment ? a->augment : "", "mixup", num[1], "cutmix", num[2]};
+                                        "augment", a->augment ? a->augment : "", "mixup", num[1], "cutmix", num[2],
+                                        "classes", a->classes ? a->classes : "", "per-class", num[3]};
     memcpy(kv, v, sizeof v);
 }
 
@@ -76,7 +79,7 @@ static void resume_keys(const train_args *a, char num[3][32], const char *kv[2 *
 static nb_status save_checkpoint(const train_args *a, nb_module *m, nb_optim *opt, nb_ctx *ctx, int epoch,
                                  int64_t batch, int64_t step)
 {
-    char num[3][32];
+    char num[4][32];
     const char *meta[2 * N_RESUME_KEYS];
     resume_keys(a, num, meta);
     nb_train_position pos = {.epoch = epoch, .batch = batch, .step = step, .sched_step = epoch,
@@ -94,7 +97,7 @@ static int resume_checkpoint(const train_args *a, nb_module *m, nb_optim *opt, n
         cli_error("train: --resume: %s", nb_last_error());
         return 1;
     }
-    char num[3][32];
+    char num[4][32];
     const char *want[2 * N_RESUME_KEYS];
     resume_keys(a, num, want);
     for (int i = 0; i < N_RESUME_KEYS; i++) {
@@ -132,6 +135,9 @@ int cmd_train(int argc, char **argv)
          "augment training samples, e.g. \"random_crop(28, padding=2), hflip, random_erasing(p=0.5)\""},
         {"--mixup", OPT_FLOAT, &a.mixup, "ALPHA", "MixUp each batch, lambda ~ Beta(ALPHA, ALPHA)"},
         {"--cutmix", OPT_FLOAT, &a.cutmix, "ALPHA", "CutMix each batch (with --mixup: one of the two per batch)"},
+        {"--classes", OPT_STRING, &a.classes, "LIST",
+         "only these classes, relabelled 0..K-1 in this order (e.g. 5,6,7,8,9 or 5-9)"},
+        {"--per-class", OPT_INT, &a.per_class, "N", "only the first N training images of each class (under --seed)"},
         {"--workers", OPT_INT, &a.workers, "N",
          "threads loading batches ahead of the training step (1 with --augment/--mixup/--cutmix, else 0)"},
         {"--epochs", OPT_INT, &a.epochs, "N", "passes over the training set (10)"},
@@ -200,6 +206,10 @@ int cmd_train(int argc, char **argv)
     rc = 1;
     if (!ctx) goto fail;
     if (!(train = nb_dataset_open(a.dataset, a.data, 1)) || !(test = nb_dataset_open(a.dataset, a.data, 0))) goto fail;
+    if ((a.classes || a.per_class > 0) && /* --per-class: training images only */
+        (!(train = cli_subset("train", train, a.classes, a.per_class, (uint64_t)a.seed)) ||
+         !(test = cli_subset("train", test, a.classes, 0, 0))))
+        goto done;
     int64_t chw[3];
     nb_dataset_sample_shape(train, chw);
     if (tf && nb_transform_out_shape(tf, chw, chw)) goto fail;
