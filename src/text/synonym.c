@@ -22,7 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#if defined(__has_include)
+#if defined(__has_include) && !defined(NB_NO_WORDNET)
 #if __has_include(<wn.h>)
 #include <wn.h>
 #define NB_HAVE_WORDNET 1
@@ -34,10 +34,10 @@
 #define WN_ADJ 3
 #define WN_ADV 4
 
-static pthread_mutex_t wn_lock = PTHREAD_MUTEX_INITIALIZER;
-static int wn_ok;
-
 #ifdef NB_HAVE_WORDNET
+static pthread_mutex_t wn_lock = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic int wn_ok; /* set once wninit() succeeded; read without the lock */
+
 /* libwordnet prints its errors through this hook; we report our own. */
 static int wn_quiet(char *msg)
 {
@@ -52,6 +52,7 @@ nb_status nb__wordnet_ready(void)
     return nb__fail(NB_ERR_STATE, "WordNet support was not built: install Debian's wordnet-dev and wordnet-base "
                                   "(apt-get install wordnet-dev wordnet-base) and rebuild nabla");
 #else
+    if (wn_ok) return NB_OK;
     pthread_mutex_lock(&wn_lock);
     if (wn_ok) {
         pthread_mutex_unlock(&wn_lock);
