@@ -40,8 +40,12 @@
 #endif
 
 #define VL 16  /* floats per vector */
+#ifndef MR
 #define MR 8   /* forward: output channels per micro-tile */
+#endif
+#ifndef NV
 #define NV 3   /* forward: vectors of wide positions per micro-tile */
+#endif
 #define MRK 12 /* weight gradient: most taps per micro-tile */
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 
@@ -205,19 +209,19 @@ static void pack_a(const geom *g, const float *w, int transposed, float *A)
     int64_t nob = (g->Og + MR - 1) / MR, KK = g->KH * g->KW;
     for (int64_t gr = 0; gr < g->G; gr++)
         for (int64_t ob = 0; ob < nob; ob++)
-            for (int64_t k = 0; k < g->K; k++) {
-                float *a = A + ((gr * nob + ob) * g->K + k) * MR;
-                int64_t c = k / KK, uv = k % KK;
-                for (int64_t i = 0; i < MR; i++) {
-                    int64_t o = ob * MR + i;
-                    if (o >= g->Og) {
-                        a[i] = 0;
-                        continue;
+            for (int64_t i = 0; i < MR; i++) {
+                float *a = A + (gr * nob + ob) * g->K * MR + i;
+                int64_t o = ob * MR + i;
+                if (o >= g->Og) {
+                    for (int64_t k = 0; k < g->K; k++) a[k * MR] = 0;
+                } else if (!transposed) {
+                    const float *src = w + (gr * g->Og + o) * g->K;
+                    for (int64_t k = 0; k < g->K; k++) a[k * MR] = src[k];
+                } else { /* original w (OC, Cg, KH, KW): oc = gr·Cg' + c, channel o, tap flipped */
+                    for (int64_t c = 0; c < g->Cg; c++) {
+                        const float *src = w + ((gr * g->Cg + c) * g->Og + o) * KK + KK - 1;
+                        for (int64_t uv = 0; uv < KK; uv++) a[(c * KK + uv) * MR] = src[-uv];
                     }
-                    if (!transposed)
-                        a[i] = w[(gr * g->Og + o) * g->K + k];
-                    else /* original w (OC, Cg, KH, KW): oc = gr·Cg' + c, channel o, tap flipped */
-                        a[i] = w[((gr * g->Cg + c) * g->Og + o) * KK + (KK - 1 - uv)];
                 }
             }
 }
@@ -253,20 +257,20 @@ static int make_segments(const geom *g, int64_t q, segment *sg)
 /* acc[i][v] = Σ_k A[k][i] · xq[off[k] + 16v] */
 ALWAYS_INLINE void fwd_acc(int nv, int64_t K, const float *A, const float *xq, const int32_t *off, vf acc[MR][NV])
 {
-#pragma GCC unroll 8
+#pragma GCC unroll 16
     for (int i = 0; i < MR; i++)
-#pragma GCC unroll 3
+#pragma GCC unroll 6
         for (int v = 0; v < nv; v++) acc[i][v] = v_zero();
     for (int64_t k = 0; k < K; k++) {
         const float *bp = xq + off[k];
         vf b[NV];
-#pragma GCC unroll 3
+#pragma GCC unroll 6
         for (int v = 0; v < nv; v++) b[v] = v_load(bp + v * VL);
         const float *a = A + k * MR;
-#pragma GCC unroll 8
+#pragma GCC unroll 16
         for (int i = 0; i < MR; i++) {
             vf ai = v_set1(a[i]);
-#pragma GCC unroll 3
+#pragma GCC unroll 6
             for (int v = 0; v < nv; v++) acc[i][v] = v_fma(ai, b[v], acc[i][v]);
         }
     }
@@ -320,9 +324,20 @@ static void fwd_panel(const fwd_job *j, const float *xp, int64_t n, int64_t gr, 
     int nseg[NV];
     for (int v = 0; v < nv; v++) nseg[v] = make_segments(g, (p * NV + v) * VL, sg + v * VL);
     for (int64_t ob = ob0; ob < ob1; ob++) {
-        if (nv == 3) fwd_tile_nv(3, j, xp, n, gr, ob, p, sg, nseg, y);
-        else if (nv == 2) fwd_tile_nv(2, j, xp, n, gr, ob, p, sg, nseg, y);
-        else fwd_tile_nv(1, j, xp, n, gr, ob, p, sg, nseg, y);
+        switch (nv) {
+#if NV >= 6
+        case 6: fwd_tile_nv(6, j, xp, n, gr, ob, p, sg, nseg, y); break;
+#endif
+#if NV >= 5
+        case 5: fwd_tile_nv(5, j, xp, n, gr, ob, p, sg, nseg, y); break;
+#endif
+#if NV >= 4
+        case 4: fwd_tile_nv(4, j, xp, n, gr, ob, p, sg, nseg, y); break;
+#endif
+        case 3: fwd_tile_nv(3, j, xp, n, gr, ob, p, sg, nseg, y); break;
+        case 2: fwd_tile_nv(2, j, xp, n, gr, ob, p, sg, nseg, y); break;
+        default: fwd_tile_nv(1, j, xp, n, gr, ob, p, sg, nseg, y); break;
+        }
     }
 }
 
@@ -409,23 +424,83 @@ void nb__conv2d_fast_bwd_x(const nb__conv_shape *s, const float *dy, const float
 
 /* ---- weight gradient ---- */
 
-/* dyT (Q, Ogp) of group gr of image n: dyT[q][o] = dy[n, gr·Og + o, q / Wp, q % Wp]
- * for columns q % Wp < OW and o < Og, else 0. Rows [q0, q1). */
-static void transpose_dy(const geom *g, const float *dy, int64_t n, int64_t gr, int64_t Ogp, float *dyT, int64_t q0,
-                         int64_t q1)
+#ifdef __AVX512F__
+/* r[j] <- column j of the 16x16 block whose rows are r[0..15] */
+ALWAYS_INLINE void transpose16(__m512 r[16])
 {
-    const float *d = dy + (n * g->O + gr * g->Og) * g->OH * g->OW;
+    __m512 t[16], u[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; i++) { /* u[4i+c], 128-bit lane L: column 4L+c of rows 4i..4i+3 */
+        u[4 * i + 0] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+        u[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
+        u[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+        u[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
+    }
+    for (int c = 0; c < 4; c++) {
+        __m512 v0 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x44), v1 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xEE);
+        __m512 w0 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x44), w1 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xEE);
+        r[c] = _mm512_shuffle_f32x4(v0, w0, 0x88);
+        r[4 + c] = _mm512_shuffle_f32x4(v0, w0, 0xDD);
+        r[8 + c] = _mm512_shuffle_f32x4(v1, w1, 0x88);
+        r[12 + c] = _mm512_shuffle_f32x4(v1, w1, 0xDD);
+    }
+}
+#endif
+
+/* dyT (Q, Ogp) of group gr of image n: dyT[q][o] = dy[n, gr·Og + o, q / Wp, q % Wp]
+ * for columns q % Wp < OW and o < Og, else 0. Output rows [oh0, oh1) (Wp values of q each). */
+static void transpose_dy(const geom *g, const float *dy, int64_t n, int64_t gr, int64_t Ogp, float *dyT, int64_t oh0,
+                         int64_t oh1)
+{
     int64_t P = g->OH * g->OW;
-    for (int64_t q = q0; q < q1; q++) {
-        float *r = dyT + q * Ogp;
-        int64_t oh = q / g->Wp, ow = q % g->Wp;
-        if (ow >= g->OW) {
-            memset(r, 0, (size_t)Ogp * sizeof(float));
-            continue;
+    const float *d = dy + (n * g->O + gr * g->Og) * P;
+    for (int64_t oh = oh0; oh < oh1; oh++) {
+        float *rows = dyT + oh * g->Wp * Ogp;
+        if (g->Wp > g->OW) memset(rows + g->OW * Ogp, 0, (size_t)((g->Wp - g->OW) * Ogp) * sizeof(float));
+#ifdef __AVX512F__
+        const float *dend = dy + (n + 1) * g->O * P; /* the rest of dy is readable too; stay inside image n */
+        for (int64_t o0 = 0; o0 < Ogp; o0 += VL)
+            for (int64_t w0 = 0; w0 < g->OW; w0 += VL) {
+                int64_t nw = g->OW - w0 < VL ? g->OW - w0 : VL;
+                __m512 r[16];
+                for (int i = 0; i < VL; i++) {
+                    const float *src = d + (o0 + i) * P + oh * g->OW + w0;
+                    if (o0 + i >= g->Og)
+                        r[i] = _mm512_setzero_ps();
+                    else if (src + VL <= dend) /* lanes past the row are garbage and dropped below */
+                        r[i] = _mm512_loadu_ps(src);
+                    else
+                        r[i] = _mm512_maskz_loadu_ps((__mmask16)((1u << nw) - 1), src);
+                }
+                transpose16(r);
+                for (int64_t j = 0; j < nw; j++) _mm512_storeu_ps(rows + (w0 + j) * Ogp + o0, r[j]);
+            }
+#else
+        for (int64_t ow = 0; ow < g->OW; ow++) {
+            float *r = rows + ow * Ogp;
+            const float *src = d + oh * g->OW + ow;
+            for (int64_t o = 0; o < g->Og; o++) r[o] = src[o * P];
+            for (int64_t o = g->Og; o < Ogp; o++) r[o] = 0;
         }
-        const float *src = d + oh * g->OW + ow;
-        for (int64_t o = 0; o < g->Og; o++) r[o] = src[o * P];
-        for (int64_t o = g->Og; o < Ogp; o++) r[o] = 0;
+#endif
+    }
+}
+
+/* out[o] += Σ_q rows[q][o] for o < n (a multiple of VL) */
+static void sum_rows(const float *rows, int64_t Q, int64_t n, float *out)
+{
+    for (int64_t o = 0; o < n; o += VL) {
+        vf a0 = v_zero(), a1 = v_zero();
+        int64_t q = 0;
+        for (; q + 1 < Q; q += 2) {
+            a0 = v_add(a0, v_load(rows + q * n + o));
+            a1 = v_add(a1, v_load(rows + (q + 1) * n + o));
+        }
+        if (q < Q) a0 = v_add(a0, v_load(rows + q * n + o));
+        v_store(out + o, v_add(v_load(out + o), v_add(a0, a1)));
     }
 }
 
@@ -526,11 +601,8 @@ void nb__conv2d_fast_bwd_w(const nb__conv_shape *s, const float *x, const float 
             for (int64_t n = 0; n < g->N; n++) {
                 if (dw) pad_planes(g, x + n * img, xp, 0, g->C);
                 for (int64_t gr = 0; gr < g->G; gr++) {
-                    transpose_dy(g, dy, n, gr, Ogp, dyT, 0, g->Q);
-                    if (db)
-                        for (int64_t q = 0; q < g->Q; q++)
-                            for (int64_t o = 0; o < Ogp; o += VL)
-                                v_store(dbT + gr * Ogp + o, v_add(v_load(dbT + gr * Ogp + o), v_load(dyT + q * Ogp + o)));
+                    transpose_dy(g, dy, n, gr, Ogp, dyT, 0, g->OH);
+                    if (db) sum_rows(dyT, g->Q, Ogp, dbT + gr * Ogp);
                     if (!dw) continue;
                     for (int64_t c = 0; c < nch64; c++) {
                         int nvo = (int)((Ogp - c * 64) / VL < 4 ? (Ogp - c * 64) / VL : 4);
@@ -553,13 +625,9 @@ void nb__conv2d_fast_bwd_w(const nb__conv_shape *s, const float *x, const float 
                         for (int64_t c = 0; c < g->C; c++) pad_planes(g, x + n * img, xp, c, c + 1);
                     }
 #pragma omp for schedule(static)
-                    for (int64_t q = 0; q < g->Q; q += 64)
-                        transpose_dy(g, dy, n, gr, Ogp, dyT, q, q + 64 < g->Q ? q + 64 : g->Q);
+                    for (int64_t oh = 0; oh < g->OH; oh++) transpose_dy(g, dy, n, gr, Ogp, dyT, oh, oh + 1);
 #pragma omp single
-                    if (db)
-                        for (int64_t q = 0; q < g->Q; q++)
-                            for (int64_t o = 0; o < Ogp; o += VL)
-                                v_store(dbT + gr * Ogp + o, v_add(v_load(dbT + gr * Ogp + o), v_load(dyT + q * Ogp + o)));
+                    if (db) sum_rows(dyT, g->Q, Ogp, dbT + gr * Ogp);
                     if (dw) {
                         /* tap blocks of the widest tile height; every chunk splits the same way */
 #pragma omp for schedule(static) collapse(2)

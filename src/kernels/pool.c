@@ -53,7 +53,7 @@ static int is_2x2(const nb__pool_shape *s)
 /* 2x2 stride 2 without padding: 16 outputs of a row at a time. The window order
  * (top-left, top-right, bottom-left, bottom-right) and the comparison
  * (v > best or v is NaN) are the general loop's, so values and indices agree. */
-static void max_plane_2x2(const nb__pool_shape *s, const float *x, float *y, int32_t *idx)
+static void max_plane_2x2(const nb__pool_shape *s, const float *x, float *y, int32_t *idx, const float *xend)
 {
     const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
@@ -64,8 +64,14 @@ static void max_plane_2x2(const nb__pool_shape *s, const float *x, float *y, int
             int64_t n = s->OW - j < 16 ? s->OW - j : 16; /* outputs; inputs 2n */
             __mmask16 mlo = (__mmask16)(n >= 8 ? 0xFFFF : (1u << (2 * n)) - 1);
             __mmask16 mhi = (__mmask16)(n <= 8 ? 0 : (1u << (2 * (n - 8))) - 1);
-            __m512 a0 = _mm512_maskz_loadu_ps(mlo, r0 + 2 * j), a1 = _mm512_maskz_loadu_ps(mhi, r0 + 2 * j + 16);
-            __m512 b0 = _mm512_maskz_loadu_ps(mlo, r1 + 2 * j), b1 = _mm512_maskz_loadu_ps(mhi, r1 + 2 * j + 16);
+            __m512 a0, a1, b0, b1;
+            if (r1 + 2 * j + 32 <= xend) { /* plain loads (masked ones are slow from memory here); extra lanes unused */
+                a0 = _mm512_loadu_ps(r0 + 2 * j), a1 = _mm512_loadu_ps(r0 + 2 * j + 16);
+                b0 = _mm512_loadu_ps(r1 + 2 * j), b1 = _mm512_loadu_ps(r1 + 2 * j + 16);
+            } else {
+                a0 = _mm512_maskz_loadu_ps(mlo, r0 + 2 * j), a1 = _mm512_maskz_loadu_ps(mhi, r0 + 2 * j + 16);
+                b0 = _mm512_maskz_loadu_ps(mlo, r1 + 2 * j), b1 = _mm512_maskz_loadu_ps(mhi, r1 + 2 * j + 16);
+            }
             __m512 tl = _mm512_permutex2var_ps(a0, even, a1), tr = _mm512_permutex2var_ps(a0, odd, a1);
             __m512 bl = _mm512_permutex2var_ps(b0, even, b1), br = _mm512_permutex2var_ps(b0, odd, b1);
             __m512i base = _mm512_add_epi32(_mm512_set1_epi32((int)(2 * i * s->W + 2 * j)), lane2);
@@ -102,7 +108,7 @@ void nb__max_pool2d_fwd(const nb__pool_shape *s, const float *x, float *y, int32
     for (int64_t p = 0; p < planes; p++) {
 #ifdef __AVX512F__
         if (fast) {
-            max_plane_2x2(s, x + p * HW, y + p * O, idx ? idx + p * O : NULL);
+            max_plane_2x2(s, x + p * HW, y + p * O, idx ? idx + p * O : NULL, x + planes * HW);
             continue;
         }
 #endif
