@@ -525,6 +525,33 @@ int main(void)
             free(oo);
         }
         CHECK("OcrAug: 0 -> o/O/D, l -> 1/I", ok_ocr, "(no detail)");
+        /* the counts: 10 words of 10 editable characters -> 3 words, 3 characters each */
+        const char *kinds[2][2] = {{"keyboard", "aaaaaaaaaa"}, {"ocr", "0000000000"}};
+        for (int k = 0; k < 2; k++) {
+            char l10[160];
+            size_t o10 = 0;
+            for (int i = 0; i < 10; i++) o10 += (size_t)snprintf(l10 + o10, sizeof l10 - o10, "%s%s", i ? " " : "", kinds[k][1]);
+            int okc = 1;
+            for (uint64_t s = 0; s < 10; s++) {
+                char *oc = aug1(kinds[k][0], l10, s);
+                words_t w;
+                split(oc ? oc : "", &w);
+                int words_changed = 0;
+                for (int i = 0; i < w.n; i++) {
+                    int diff = 0;
+                    for (int c = 0; c < 10; c++) diff += w.w[i][c] != kinds[k][1][c];
+                    if (diff) {
+                        words_changed++;
+                        okc &= diff == 3 && strlen(w.w[i]) == 10;
+                    }
+                }
+                okc &= oc && w.n == 10 && words_changed == 3;
+                free(oc);
+            }
+            char name[96];
+            snprintf(name, sizeof name, "%s: 3 of 10 words, ceil(0.3*10) = 3 characters each", kinds[k][0]);
+            CHECK(name, okc, "(no detail)");
+        }
     }
 
     /* ---- Korean, emoji and accents: valid UTF-8, untouched characters in place ---- */
