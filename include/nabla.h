@@ -831,6 +831,51 @@ int64_t nb_subset_base_index(const nb_dataset *d, int64_t i);
 nb_status nb_parse_class_list(const char *s, int *classes, int max, int *n);
 
 /* ------------------------------------------------------------------------ */
+/* Embeddings and pretrained word vectors                                    */
+/* ------------------------------------------------------------------------ */
+
+/* F.embedding: rows of weight (num, dim) picked by I64 indices of any shape; output
+ * indices.shape + (dim). padding_idx in [0, num) gets no gradient; -1: none.
+ * Backward adds each output row's gradient into its weight row (repeats add up).
+ * An index outside [0, num) is an error naming it. */
+nb_tensor *nb_embedding(nb_tensor *indices, nb_tensor *weight, int64_t padding_idx);
+
+typedef struct {
+    int64_t padding_idx; /* used when has_padding_idx; negative counts from the end (PyTorch) */
+    int has_padding_idx; /* 0: padding_idx=None */
+} nb_embedding_opts;
+/* nn.Embedding(num_embeddings, embedding_dim, padding_idx): parameter "weight"
+ * (num, dim) ~ N(0, 1) from the context generator, the padding row zero. The
+ * forward takes I64 indices. */
+nb_module *nb_embedding_new(nb_ctx *ctx, int64_t num_embeddings, int64_t embedding_dim, const nb_embedding_opts *o);
+/* Embedding.from_pretrained(embeddings, freeze): weight is a copy of embeddings
+ * (num, dim), as it is (the padding row is not zeroed, as PyTorch); freeze turns its
+ * requires_grad off, so it is not among nb_module_parameters. */
+nb_module *nb_embedding_from_pretrained(nb_ctx *ctx, const nb_tensor *embeddings, int freeze,
+                                        const nb_embedding_opts *o);
+/* The module's padding index (resolved to [0, num)), or -1. */
+int64_t nb_embedding_padding_idx(const nb_module *m);
+
+/* Pretrained word vectors: words and a (count, dim) matrix. */
+typedef struct nb_word_vectors nb_word_vectors;
+/* GloVe text ("word v1 ... vd" a line; a word2vec text header "N D" is skipped).
+ * A line with another number of values or a value that is not a number is an
+ * error naming the file and the line. max_words > 0 keeps the first max_words. */
+nb_word_vectors *nb_glove_load(const char *path, int64_t max_words);
+/* word2vec binary ("N D\n", then per word: the word, a space, D little-endian
+ * float32, an optional newline); truncated or inconsistent files are errors. */
+nb_word_vectors *nb_word2vec_load(const char *path, int64_t max_words);
+void nb_word_vectors_free(nb_word_vectors *wv);
+int64_t nb_word_vectors_count(const nb_word_vectors *wv);
+int64_t nb_word_vectors_dim(const nb_word_vectors *wv);
+const char *nb_word_vectors_word(const nb_word_vectors *wv, int64_t i);
+/* Row of word (the first if it appears twice), or -1. */
+int64_t nb_word_vectors_find(const nb_word_vectors *wv, const char *word);
+const float *nb_word_vectors_vector(const nb_word_vectors *wv, int64_t i); /* dim floats */
+/* A heap tensor (count, dim) of the vectors, for nb_embedding_from_pretrained. */
+nb_tensor *nb_word_vectors_tensor(const nb_word_vectors *wv, nb_ctx *ctx);
+
+/* ------------------------------------------------------------------------ */
 /* Text augmentation (nlpaug names and semantics; SPEC.md)                   */
 /* ------------------------------------------------------------------------ */
 
