@@ -876,6 +876,19 @@ const float *nb_word_vectors_vector(const nb_word_vectors *wv, int64_t i); /* di
 nb_tensor *nb_word_vectors_tensor(const nb_word_vectors *wv, nb_ctx *ctx);
 
 /* ------------------------------------------------------------------------ */
+/* Transfer learning: heads, features, pretrained backbones, freezing        */
+/* ------------------------------------------------------------------------ */
+
+/* The classifier head: the last Linear of m in state_dict order (fc of a ResNet,
+ * classifier.6 of a VGG, the last index of a Sequential); name (may be NULL)
+ * receives its dotted prefix ("fc"). NULL with a message if m has no Linear. */
+nb_module *nb_module_head(nb_module *m, char *name, size_t n);
+/* Run m on x and return the input of its head, as (N, features): the
+ * penultimate-layer features (embeddings). *logits (may be NULL) receives m's
+ * output. Arena tensors; call in eval mode without gradients for embeddings. */
+nb_tensor *nb_module_features(nb_module *m, nb_tensor *x, nb_tensor **logits);
+
+/* ------------------------------------------------------------------------ */
 /* Text augmentation (nlpaug names and semantics; SPEC.md)                   */
 /* ------------------------------------------------------------------------ */
 

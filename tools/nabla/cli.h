@@ -9,6 +9,7 @@ int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_augment(int argc, char **argv);
+int cmd_embed(int argc, char **argv);
 int cmd_augment_text(int argc, char **argv);
 
 /* --classes LIST / --per-class N: d restricted with nb_subset_new (takes ownership

@@ -17,6 +17,7 @@ static const command commands[] = {
     {"train", cmd_train, "train a model on a dataset"},
     {"eval", cmd_eval, "evaluate saved weights on the test set"},
     {"bench", cmd_bench, "measure training throughput, inference latency and memory"},
+    {"embed", cmd_embed, "write penultimate-layer features of a dataset as .npy"},
     {"augment", cmd_augment, "draw a PNG grid of samples beside their augmented versions"},
     {"augment-text", cmd_augment_text, "augment the lines of a text file (nlpaug augmenters, WordNet, Apertium)"},
 };

@@ -1,0 +1,79 @@
+/* features.c - the head of a classifier (its last Linear) and the features that
+ * enter it: the penultimate-layer embeddings of `nabla embed` and the layer
+ * transfer learning replaces.
+ *
+ * "Last" is the last Linear in state_dict order (children in registration order,
+ * depth first), which for torchvision-style models is the one applied last: fc of
+ * ResNet, classifier.6 of VGG, the final index of a Sequential.
+ * The features are captured rather than recomputed: for one forward call the head's
+ * vtable is swapped for a copy whose forward records its input and then runs the
+ * Linear as usual, so any model structure works (Sequential or a custom forward). */
+#include "internal.h"
+
+#include <string.h>
+
+/* Depth-first search; *best receives the last Linear and name its dotted path. */
+static void find_last(nb_module *m, const char *prefix, nb_module **best, char *name, size_t n)
+{
+    if (!strcmp(m->vt->kind, "Linear")) {
+        *best = m;
+        snprintf(name, n, "%s", prefix);
+    }
+    for (int i = 0; i < m->n_children; i++) {
+        char p[512];
+        snprintf(p, sizeof p, "%s%s%s", prefix, *prefix ? "." : "", m->child_names[i]);
+        find_last(m->children[i], p, best, name, n);
+    }
+}
+
+nb_module *nb_module_head(nb_module *m, char *name, size_t n)
+{
+    char buf[512] = "";
+    nb_module *best = NULL;
+    if (!m) {
+        nb__fail(NB_ERR_ARG, "nb_module_head: module is NULL");
+        return NULL;
+    }
+    find_last(m, "", &best, buf, sizeof buf);
+    if (!best) {
+        nb__fail(NB_ERR_ARG, "the %s has no Linear layer (no classifier head)", m->vt->kind);
+        return NULL;
+    }
+    if (name && n) snprintf(name, n, "%s", buf);
+    return best;
+}
+
+static _Thread_local nb_tensor *(*g_head_forward)(nb_module *, nb_tensor *);
+static _Thread_local nb_tensor *g_captured;
+
+static nb_tensor *capture_forward(nb_module *m, nb_tensor *x)
+{
+    if (!g_captured) g_captured = x; /* the first call: a head shared twice is captured once */
+    return g_head_forward(m, x);
+}
+
+nb_tensor *nb_module_features(nb_module *m, nb_tensor *x, nb_tensor **logits)
+{
+    if (logits) *logits = NULL;
+    if (!x) return NULL;
+    nb_module *head = nb_module_head(m, NULL, 0);
+    if (!head) return NULL;
+    const nb_module_vtable *orig = head->vt;
+    nb_module_vtable cap = *orig;
+    cap.forward = capture_forward;
+    g_head_forward = orig->forward;
+    g_captured = NULL;
+    head->vt = &cap;
+    nb_tensor *y = nb_module_forward(m, x);
+    head->vt = orig;
+    nb_tensor *f = g_captured;
+    g_captured = NULL;
+    if (!y) return NULL;
+    if (!f) {
+        nb__fail(NB_ERR_STATE, "the %s's forward did not reach its last Linear layer", m->vt->kind);
+        return NULL;
+    }
+    if (logits) *logits = y;
+    if (f->ndim != 2 && f->ndim >= 1) f = nb_reshape(f, 2, (int64_t[]){-1, f->shape[f->ndim - 1]});
+    return f;
+}
