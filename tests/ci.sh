@@ -39,6 +39,7 @@ stage() { # name, command...: runs the command, counts its "N passed, N failed" 
 stage build make -j"$J"
 stage tests make -j"$J" test
 stage sanitizers make -j"$J" SAN=1 test
+stage fuzz sh tests/fuzz/run.sh 60 # libFuzzer on the safetensors reader (clang, libclang-rt-14-dev)
 PREFIX_DIR=$(mktemp -d)
 stage install make install PREFIX="$PREFIX_DIR"
 stage examples sh tests/examples.sh "$PREFIX_DIR"
