@@ -80,6 +80,10 @@ int main(void)
         ok &= has && strcmp(buf, "I am very happy today") && !strncmp(buf, "I am ", 5) && strstr(buf, " today");
     }
     CHECK("synonym(p=0.5) -n 3 --seed 1: three lines with WordNet synonyms", ok, "rc %d:\n%s", rc, out);
+    CHECK("the three variants differ (redrawn as nlpaug does)",
+          strcmp(line_at(out, 0, buf, sizeof buf), line_at(out, 1, buf2, sizeof buf2)) &&
+              strcmp(buf, line_at(out, 2, buf2, sizeof buf2)) && strcmp(line_at(out, 1, buf, sizeof buf), buf2),
+          "%s", out);
     rc = run("echo \"I am very happy today\" | " NABLA " augment-text --aug \"synonym(p=0.5)\" -n 3 --seed 1", 0);
     CHECK("the same seed prints the same lines", rc == 0 && !strcmp(out, first), "%s", out);
     /* 9 possible lines: two seeds may coincide, but not four */

@@ -47,6 +47,35 @@ static int run_batch(nb_text_aug *aug, nb_rng *rng, in_line *b, long n, long var
         free(out);
         return 1;
     }
+    /* like nlpaug's augment(n): redraw variants equal to the original or to an earlier
+     * variant of the same line, up to 3 more rounds (each one batch); what is still
+     * equal then is kept, so every line has exactly N variants */
+    long *redo = malloc(sizeof *redo * (size_t)(total ? total : 1));
+    for (int round = 0; redo && variants > 0 && round < 3; round++) {
+        long nr = 0;
+        for (long i = 0; i < n; i++)
+            for (long v = 0; v < variants; v++) {
+                const char *x = out[i * variants + v];
+                int dup = !strcmp(x, b[i].col);
+                for (long u = 0; u < v && !dup; u++) dup = !strcmp(x, out[i * variants + u]);
+                if (dup) {
+                    redo[nr] = i * variants + v;
+                    texts[nr++] = b[i].col;
+                }
+            }
+        if (!nr) break;
+        char **again = calloc((size_t)nr, sizeof *again);
+        if (!again || nb_text_augment_batch(aug, texts, nr, rng, again)) {
+            free(again);
+            break; /* keep what we have */
+        }
+        for (long k = 0; k < nr; k++) {
+            free(out[redo[k]]);
+            out[redo[k]] = again[k];
+        }
+        free(again);
+    }
+    free(redo);
     for (long i = 0; i < n; i++) {
         for (long v = -1; v < variants; v++) {
             if (v < 0 && !original) continue;
@@ -74,7 +103,7 @@ int cmd_augment_text(int argc, char **argv)
     const cli_option opts[] = {
         {"--aug", OPT_STRING, &spec, "SPEC",
          "augmenters, e.g. \"synonym(p=0.3), random_swap(p=0.1)\" (see docs/text-augmentation.md)"},
-        {"-n", OPT_INT, &variants, "N", "augmented variants per line (1)"},
+        {"-n", OPT_INT, &variants, "N", "augmented variants per line (1), redrawn up to 3 times to differ"},
         {"--seed", OPT_INT, &seed, "S", "random seed (0); the same seed gives the same output"},
         {"--tsv", OPT_INT, &tsv, "COL", "input is tab-separated: augment column COL (1-based), copy the others"},
         {"--header", OPT_FLAG, &header, NULL, "copy the first line as it is (a TSV header)"},
