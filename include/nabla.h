@@ -224,29 +224,54 @@ nb_tensor *nb_elastic_net_penalty(nb_tensor **params, int n, float lambda1, floa
 /* Initialization (torch.nn.init)                                            */
 /* ------------------------------------------------------------------------ */
 
+/* Every nb_init_* fills an F32 tensor in place and returns NB_OK, or a negative
+ * status with a message (NULL or non-F32 tensor, fewer than 2 dims where fans are
+ * needed, a bad range). Random draws come from r, or from the tensor's context
+ * generator when r is NULL. A tensor with no elements is left as it is (NB_OK).
+ * Gains, slopes, bounds and standard deviations are doubles as in torch.nn.init
+ * (Python floats): pass sqrt(5.0), not sqrtf(5), to get torch's bound exactly. */
+
 typedef enum {
     NB_GAIN_LINEAR = 0, NB_GAIN_CONV, NB_GAIN_SIGMOID, NB_GAIN_TANH,
     NB_GAIN_RELU, NB_GAIN_LEAKY_RELU, NB_GAIN_SELU
 } nb_nonlinearity;
 typedef enum { NB_FAN_IN = 0, NB_FAN_OUT = 1 } nb_fan_mode;
 
-/* calculate_gain; param is the leaky_relu slope (PyTorch: None means 0.01). */
-float nb_calculate_gain(nb_nonlinearity nl, float param);
-/* fan_in = shape[1]·receptive field, fan_out = shape[0]·receptive field */
+/* calculate_gain: linear, conv (any conv/conv_transpose), sigmoid 1; tanh 5/3;
+ * relu √2; leaky_relu √(2/(1+slope²)); selu 3/4. param is the leaky_relu negative
+ * slope, used as given: 0 gives √2 (what kaiming_*(a=0) uses), and PyTorch's
+ * calculate_gain('leaky_relu') with param=None is param = NB_GAIN_DEFAULT_SLOPE
+ * (0.01). param is ignored for the other nonlinearities. */
+#define NB_GAIN_DEFAULT_SLOPE 0.01
+double nb_calculate_gain(nb_nonlinearity nl, double param);
+/* fan_in = shape[1]·receptive field, fan_out = shape[0]·receptive field, where the
+ * receptive field is the product of shape[2:]; NB_ERR_SHAPE for fewer than 2 dims. */
 nb_status nb_init_fans(const nb_tensor *t, int64_t *fan_in, int64_t *fan_out);
+/* U(a, b), a <= b */
 nb_status nb_init_uniform(nb_tensor *t, float a, float b, nb_rng *r);
+/* N(mean, std²), std >= 0 */
 nb_status nb_init_normal(nb_tensor *t, float mean, float std, nb_rng *r);
 nb_status nb_init_constant(nb_tensor *t, float v);
 nb_status nb_init_zeros(nb_tensor *t);
-nb_status nb_init_xavier_uniform(nb_tensor *t, float gain, nb_rng *r);
-nb_status nb_init_xavier_normal(nb_tensor *t, float gain, nb_rng *r);
-/* a: leaky_relu slope; nl: NB_GAIN_LEAKY_RELU (PyTorch's default) or NB_GAIN_RELU ... */
-nb_status nb_init_kaiming_uniform(nb_tensor *t, float a, nb_fan_mode mode, nb_nonlinearity nl,
+nb_status nb_init_ones(nb_tensor *t);
+/* U(±gain·√(6/(fan_in+fan_out))) */
+nb_status nb_init_xavier_uniform(nb_tensor *t, double gain, nb_rng *r);
+/* N(0, std²), std = gain·√(2/(fan_in+fan_out)) */
+nb_status nb_init_xavier_normal(nb_tensor *t, double gain, nb_rng *r);
+/* kaiming_uniform_(a, mode, nonlinearity): U(±√3·gain/√fan), gain =
+ * nb_calculate_gain(nl, a), fan by mode. PyTorch's defaults are a = 0, NB_FAN_IN,
+ * NB_GAIN_LEAKY_RELU (gain √2); Linear/Conv weights use a = √5 (bound 1/√fan_in). */
+nb_status nb_init_kaiming_uniform(nb_tensor *t, double a, nb_fan_mode mode, nb_nonlinearity nl,
                                   nb_rng *r);
-nb_status nb_init_kaiming_normal(nb_tensor *t, float a, nb_fan_mode mode, nb_nonlinearity nl,
+/* kaiming_normal_: N(0, std²), std = gain/√fan */
+nb_status nb_init_kaiming_normal(nb_tensor *t, double a, nb_fan_mode mode, nb_nonlinearity nl,
                                  nb_rng *r);
-/* Q of the QR decomposition of an N(0,1) matrix, signs fixed by diag(R), times gain. */
-nb_status nb_init_orthogonal(nb_tensor *t, float gain, nb_rng *r);
+/* orthogonal_(gain): the tensor viewed as (rows = shape[0], cols = the rest) is
+ * filled from A ~ N(0,1) (rows, cols), drawn row by row; A is transposed when
+ * rows < cols; Q of the QR decomposition of A (Householder, in double) with each
+ * column multiplied by sign(R[j][j]), transposed back, times gain. So the rows
+ * (wide) or columns (tall) are orthonormal·gain. Needs at least 2 dims. */
+nb_status nb_init_orthogonal(nb_tensor *t, double gain, nb_rng *r);
 
 /* ------------------------------------------------------------------------ */
 /* Modules                                                                    */
@@ -444,63 +469,152 @@ nb_module *nb_adaptive_avgpool2d_new(nb_ctx *ctx, int64_t oh, int64_t ow);
 /* Optimizers, gradient clipping, learning-rate schedules                    */
 /* ------------------------------------------------------------------------ */
 
+/* An optimizer updates a list of F32 parameter tensors from their gradients
+ * (nb_tensor_grad), exactly as PyTorch 1.13's single-tensor (foreach=False)
+ * implementations do, in float32 with torch's order of operations. A parameter
+ * whose gradient is NULL is skipped (PyTorch's p.grad is None); a zeroed gradient
+ * is not NULL, so it still takes a step (weight decay, momentum), as in torch 1.13
+ * whose zero_grad() zeroes in place. Hyperparameters are doubles like PyTorch's
+ * Python floats: derived coefficients (1 - dampening, 1 - beta, lr / (1 - beta1^t),
+ * 1 - lr·weight_decay) are formed in double and rounded to float once, as torch
+ * does, so pass 0.9 rather than 0.9f to get torch's numbers.
+ *
+ * All state (momentum buffers, exp_avg, exp_avg_sq, max_exp_avg_sq, step) is
+ * allocated when a parameter is added, so nb_optim_step never allocates.
+ * A parameter may be in one group only. */
+
 typedef struct nb_optim nb_optim;
 
+/* torch.optim.SGD: g ← ∇ + λθ (−∇ if maximize); b ← g at the first step, else
+ * μ·b + (1-τ)·g; g ← g + μ·b (nesterov) or b; θ ← θ - lr·g. */
 typedef struct {
-    float lr;           /* required */
-    float momentum;
-    float dampening;
-    float weight_decay;
-    int nesterov;
+    double lr;           /* required, > 0 */
+    double momentum;     /* μ, 0 (then no buffers unless nb_optim_set_momentum adds them) */
+    double dampening;    /* τ, 0 */
+    double weight_decay; /* λ, 0 */
+    int nesterov;        /* needs momentum > 0 and dampening 0 */
+    int maximize;
 } nb_sgd_opts;
 
+/* torch.optim.Adam / AdamW, step t (1-based, per parameter):
+ *   Adam: g ← ∇ + λθ            AdamW: θ ← θ·(1 - lr·λ)
+ *   m ← β1·m + (1-β1)·g;  v ← β2·v + (1-β2)·g²;  amsgrad: v̂ ← max(v̂, v), used for v
+ *   θ ← θ - (lr/(1-β1ᵗ)) · m / (√v/√(1-β2ᵗ) + ε) */
 typedef struct {
-    float lr;           /* 0 -> 1e-3 */
-    float beta1, beta2; /* 0 -> 0.9, 0.999 */
-    float eps;          /* 0 -> 1e-8 */
-    float weight_decay; /* Adam: 0; AdamW: a negative value means 0, 0 means 1e-2 */
+    double lr;           /* 0 -> 1e-3 */
+    double beta1, beta2; /* 0 -> 0.9, 0.999, unless betas_set */
+    double eps;          /* 0 -> 1e-8 */
+    double weight_decay; /* Adam: 0. AdamW: 0 -> 1e-2 (PyTorch's AdamW default); a negative value -> 0 */
     int amsgrad;
+    int maximize;
+    int betas_set;       /* 1: beta1 and beta2 as given, zeros included (e.g. betas=(0, 0.99)) */
 } nb_adam_opts;
 
-/* Parameter group: its tensors and, when set (>= 0), its own lr and weight decay. */
+/* A parameter group (torch's add_param_group) with its own lr and weight decay. */
 typedef struct {
     nb_tensor **params;
     int n;
-    float lr;           /* < 0: the optimizer's */
-    float weight_decay; /* < 0: the optimizer's */
+    double lr;            /* 0 -> the optimizer's lr */
+    double weight_decay;  /* used when weight_decay_set, else the optimizer's */
+    int weight_decay_set; /* 1: weight_decay as given, 0 included (e.g. no decay on biases) */
 } nb_param_group;
 
+/* The parameters given here form group 0. NULL with a message on bad options
+ * (torch's checks: lr > 0, momentum, dampening, weight_decay >= 0, betas in [0, 1),
+ * eps >= 0, nesterov with dampening), a NULL or non-F32 parameter, or a duplicate. */
 nb_optim *nb_sgd_new(nb_tensor **params, int n, const nb_sgd_opts *o);
 nb_optim *nb_adam_new(nb_tensor **params, int n, const nb_adam_opts *o);
 nb_optim *nb_adamw_new(nb_tensor **params, int n, const nb_adam_opts *o);
-/* Add a group with its own settings (lr/weight_decay < 0 inherit). */
+/* Add group number nb_optim_num_groups() (allocates its state). */
 nb_status nb_optim_add_group(nb_optim *opt, const nb_param_group *g);
 nb_status nb_optim_step(nb_optim *opt);
+/* Zero every parameter's gradient in place (torch 1.13's zero_grad(set_to_none=False)). */
 void nb_optim_zero_grad(nb_optim *opt);
 void nb_optim_free(nb_optim *opt);
-/* Base learning rate of a group (what schedules scale); the current lr. */
-float nb_optim_get_lr(const nb_optim *opt, int group);
-void nb_optim_set_lr(nb_optim *opt, int group, float lr);
 int nb_optim_num_groups(const nb_optim *opt);
+/* Learning rate of a group now (what the next step uses), and its base (initial) lr,
+ * which schedules scale. NAN for a bad group. */
+double nb_optim_get_lr(const nb_optim *opt, int group);
+double nb_optim_get_base_lr(const nb_optim *opt, int group);
+/* Set a group's lr (>= 0); group -1 sets every group. */
+nb_status nb_optim_set_lr(nb_optim *opt, int group, double lr);
+/* A group's momentum: SGD's momentum, Adam's beta1 (what OneCycleLR cycles); group -1
+ * sets every group. Turning SGD momentum on from 0 allocates that group's buffers here
+ * (the first step with momentum then starts them from the gradient, as torch). */
+double nb_optim_get_momentum(const nb_optim *opt, int group);
+nb_status nb_optim_set_momentum(nb_optim *opt, int group, double momentum);
+/* The optimizer's state as named tensors, for checkpoints: for parameter K (counting
+ * through the groups in order, as torch's optimizer.state_dict() numbers them)
+ *   "state.K.step"            F32 [] steps taken (torch 1.13 Adam/AdamW's step; for
+ *                             SGD nabla's count of momentum steps, 0 meaning the
+ *                             buffer is not set yet, where torch has no entry)
+ *   "state.K.momentum_buffer" SGD with momentum
+ *   "state.K.exp_avg", "state.K.exp_avg_sq", "state.K.max_exp_avg_sq" (amsgrad)
+ * The tensors shape like their parameter (step: shape []) and are the optimizer's
+ * own state: writing into them (e.g. from a checkpoint) sets the state. The array
+ * lives with the optimizer until the next nb_optim_add_group / set_momentum; returns
+ * the count (-1 for a NULL optimizer). */
+int nb_optim_state(nb_optim *opt, const nb_named_tensor **out);
 
-/* clip_grad_norm_: returns the total norm before clipping (norm_type 2; inf allowed). */
+/* clip_grad_norm_(params, max_norm, norm_type): total = the norm_type-norm of the
+ * per-parameter norms (all gradients as one vector; norm_type 2, 1, any p > 0 or
+ * INFINITY); every gradient is multiplied by min(1, max_norm/(total + 1e-6)), in
+ * float32 like torch. Returns total (float32; 0 when no parameter has a gradient,
+ * inf/NaN for non-finite gradients, which are scaled anyway, as torch's
+ * error_if_nonfinite=False), or NAN with a message on bad arguments. */
 float nb_clip_grad_norm(nb_tensor **params, int n, float max_norm, float norm_type);
-void nb_clip_grad_value(nb_tensor **params, int n, float clip_value);
+/* clip_grad_value_: clamp every gradient value to [-clip_value, clip_value]. */
+nb_status nb_clip_grad_value(nb_tensor **params, int n, float clip_value);
 
-typedef enum { NB_SCHED_NONE = 0, NB_SCHED_STEP, NB_SCHED_COSINE } nb_sched_kind;
+typedef enum {
+    NB_SCHED_NONE = 0,  /* constant lr (with warmup: torch LinearLR alone) */
+    NB_SCHED_STEP,      /* StepLR(step_size, gamma): base·γ^⌊t/step_size⌋ */
+    NB_SCHED_MULTISTEP, /* MultiStepLR(milestones, gamma): base·γ^(number of milestones <= t) */
+    NB_SCHED_COSINE,    /* CosineAnnealingLR(T_max, eta_min): η_min + (base-η_min)(1+cos(πt/T_max))/2,
+                         * not clamped at T_max (it rises again after, as torch's) */
+    NB_SCHED_ONECYCLE   /* OneCycleLR(max_lr = base, total_steps, ...), lr and momentum */
+} nb_sched_kind;
 
+/* A schedule as a closed form of the step t = 0, 1, ... (the number of
+ * scheduler.step() calls made so far: epochs or iterations, as the caller steps).
+ * With warmup = W > 0 the schedule is torch's
+ *     SequentialLR([LinearLR(start_factor=f, end_factor=1, total_iters=W), S], milestones=[W])
+ * (S the kind's scheduler): lr = base·(f + (1-f)·t/W) for t < W, then S at t - W
+ * (for NB_SCHED_NONE: LinearLR alone, base from t = W on). */
 typedef struct {
     nb_sched_kind kind;
-    int step_size;      /* StepLR: epochs per decay */
-    float gamma;        /* StepLR: 0 -> 0.1 */
-    int t_max;          /* CosineAnnealingLR: epochs (or steps) to the minimum */
-    float eta_min;      /* CosineAnnealingLR */
-    int warmup;         /* linear warm-up length from lr·warmup_start_factor to lr */
-    float warmup_start_factor; /* 0 -> 1/3 as torch LinearLR */
+    int step_size;           /* StepLR: > 0 */
+    double gamma;            /* StepLR, MultiStepLR: 0 -> 0.1 */
+    const int *milestones;   /* MultiStepLR: n_milestones steps (a repeated one counts twice) */
+    int n_milestones;
+    int t_max;               /* CosineAnnealingLR: T_max > 0 */
+    double eta_min;          /* CosineAnnealingLR: 0 */
+    int total_steps;         /* OneCycleLR: > 0; t may not exceed it */
+    double pct_start;        /* OneCycleLR: 0 -> 0.3 (use pct_start_set for 0) */
+    int pct_start_set;
+    int anneal_linear;       /* OneCycleLR anneal_strategy='linear' (default 'cos') */
+    int three_phase;         /* OneCycleLR three_phase=True */
+    double div_factor;       /* OneCycleLR: 0 -> 25 (initial lr = max_lr/div_factor) */
+    double final_div_factor; /* OneCycleLR: 0 -> 1e4 (min lr = initial lr/final_div_factor) */
+    int no_cycle_momentum;   /* OneCycleLR cycle_momentum=False */
+    double base_momentum;    /* OneCycleLR: 0 -> 0.85 */
+    double max_momentum;     /* OneCycleLR: 0 -> 0.95 */
+    int warmup;              /* W: linear warm-up steps (0: none) */
+    double warmup_start_factor; /* f: 0 -> 1/3 (LinearLR's default) */
 } nb_sched_opts;
 
-/* The learning-rate factor for step t (0-based) of a schedule: lr_t = base·factor. */
-float nb_sched_lr(const nb_sched_opts *o, float base_lr, int t);
+/* NB_OK or NB_ERR_ARG naming the bad option. */
+nb_status nb_sched_check(const nb_sched_opts *o);
+/* The learning rate at step t for a group whose base (initial) lr is base_lr; for
+ * OneCycleLR base_lr is max_lr. NAN with a message if the options are bad or t < 0
+ * (or t > total_steps for OneCycleLR). o NULL: base_lr. */
+double nb_sched_lr(const nb_sched_opts *o, double base_lr, int t);
+/* OneCycleLR's momentum (SGD momentum or Adam beta1) at step t when it cycles
+ * momentum; -1 for every other schedule and during warm-up (momentum left alone). */
+double nb_sched_momentum(const nb_sched_opts *o, int t);
+/* Set every group's lr to nb_sched_lr(o, its base lr, t) and, when the schedule
+ * cycles momentum, its momentum: what `scheduler.step()` has done after t calls. */
+nb_status nb_sched_apply(const nb_sched_opts *o, nb_optim *opt, int t);
 
 /* ------------------------------------------------------------------------ */
 /* Weights: safetensors                                                      */

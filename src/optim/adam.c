@@ -1,38 +1,50 @@
-/* adam.c - torch.optim.Adam and AdamW (PyTorch 1.13 _single_tensor_adam(w)), per element:
- *   AdamW: θ ← θ·(1 - lr·λ)          Adam: g ← ∇ + λθ
- *   m ← β1·m + (1-β1)·g;  v ← β2·v + (1-β2)·g²   (amsgrad: v̂ ← max(v̂, v))
- *   θ ← θ - lr/(1-β1ᵗ) · m / (√v/√(1-β2ᵗ) + ε) */
+/* adam.c - torch.optim.Adam and AdamW, PyTorch 1.13's _single_tensor_adam(w), per
+ * element in float32 at step t (the parameter's own count, 1 at its first step):
+ *   g ← ∇ (−∇ if maximize)
+ *   Adam: g ← g + λ·θ                    AdamW: θ ← θ·(1 - lr·λ)
+ *   m ← m·β1 + (1-β1)·g;  v ← v·β2 + ((1-β2)·g)·g;  amsgrad: v̂ ← max(v̂, v), used for v
+ *   θ ← θ + (-(lr/(1-β1ᵗ))·m) / (√v / √(1-β2ᵗ) + ε)
+ * The add/addcmul steps are fmaf like torch's kernels on this build; the scalars
+ * (1-β, lr/(1-β1ᵗ), √(1-β2ᵗ), 1-lr·λ) are computed in double and rounded once.
+ * Matches torch 1.13 bit for bit on the goldens of tools/goldens/gen_optim.py. */
 #include "optim.h"
 
 #include <math.h>
 
 void nb__adam_step(nb_optim *o)
 {
-    float b1 = o->adam.beta1, b2 = o->adam.beta2, eps = o->adam.eps;
-    int amsgrad = o->adam.amsgrad, decoupled = o->kind == NB_OPT_ADAMW;
+    double b2d = o->adam.beta2;
+    float b2 = (float)b2d, c2 = (float)(1.0 - b2d), eps = (float)o->adam.eps;
+    int amsgrad = o->adam.amsgrad, decoupled = o->kind == NB_OPT_ADAMW, maximize = o->adam.maximize;
     for (int k = 0; k < o->n; k++) {
         nb__param_state *s = &o->ps[k];
         nb_tensor *p = s->p;
-        if (!p->grad || !p->requires_grad) continue;
-        float lr = o->groups[s->group].lr, wd = o->groups[s->group].weight_decay;
-        s->step++;
-        float bc1 = 1 - powf(b1, (float)s->step), bc2 = 1 - powf(b2, (float)s->step);
-        float step_size = lr / bc1, bc2_sqrt = sqrtf(bc2);
-        float *th = nb__f(p), *gr = p->grad, *m = s->buf1, *v = s->buf2, *vmax = s->buf3;
+        if (!p->grad) continue; /* p.grad is None */
+        const nb__group *grp = &o->groups[s->group];
+        double lr = grp->lr, wdd = grp->weight_decay, b1d = grp->momentum;
+        float *stepv = nb__f(s->step);
+        *stepv += 1; /* torch: step_t += 1 on a float32 tensor */
+        double t = *stepv;
+        double bc1 = 1.0 - pow(b1d, t), bc2 = 1.0 - pow(b2d, t);
+        float neg_step = (float)-(lr / bc1), bc2_sqrt = (float)sqrt(bc2);
+        float b1 = (float)b1d, c1 = (float)(1.0 - b1d), wd = (float)wdd, shrink = (float)(1.0 - lr * wdd);
+        int decay = wdd != 0;
+        float *th = nb__f(p), *gr = p->grad, *m = nb__f(s->buf1), *v = nb__f(s->buf2);
+        float *vmax = amsgrad ? nb__f(s->buf3) : NULL;
         int64_t n = p->numel;
+        /* θ, ∇, m, v, v̂: numel floats each, same layout */
         NB_FOR(n, i, n, {
-            float g = gr[i];
-            if (decoupled) th[i] *= 1 - lr * wd;
-            else if (wd != 0) g += wd * th[i];
-            m[i] += (g - m[i]) * (1 - b1); /* torch: exp_avg.lerp_(grad, 1-beta1) */
-            v[i] = v[i] * b2 + (1 - b2) * g * g;
+            float g = maximize ? -gr[i] : gr[i];
+            if (decoupled) th[i] *= shrink;
+            else if (decay) g = fmaf(wd, th[i], g);
+            m[i] = fmaf(c1, g, m[i] * b1);
+            v[i] = fmaf(c2 * g, g, v[i] * b2);
             float vv = v[i];
             if (amsgrad) {
-                if (vv > vmax[i]) vmax[i] = vv;
-                vv = vmax[i];
+                vv = vmax[i] = fmaxf(vmax[i], vv);
             }
             float denom = sqrtf(vv) / bc2_sqrt + eps;
-            th[i] -= step_size * m[i] / denom;
+            th[i] = th[i] + (neg_step * m[i]) / denom;
         });
     }
 }
