@@ -538,6 +538,9 @@ double nb_optim_get_lr(const nb_optim *opt, int group);
 double nb_optim_get_base_lr(const nb_optim *opt, int group);
 /* Set a group's lr (>= 0); group -1 sets every group. */
 nb_status nb_optim_set_lr(nb_optim *opt, int group, double lr);
+/* Set a group's base lr (> 0; what nb_sched_apply scales), e.g. when restoring a
+ * checkpoint; group -1 sets every group. The current lr is left as it is. */
+nb_status nb_optim_set_base_lr(nb_optim *opt, int group, double lr);
 /* A group's momentum: SGD's momentum, Adam's beta1 (what OneCycleLR cycles); group -1
  * sets every group. Turning SGD momentum on from 0 allocates that group's buffers here
  * (the first step with momentum then starts them from the gradient, as torch). */

@@ -534,6 +534,10 @@ static void behaviour(void)
     CHECK("set_lr of every group", nb_optim_set_lr(o, -1, 0.25) == NB_OK && nb_optim_get_lr(o, 0) == 0.25 &&
                                        nb_optim_get_lr(o, 2) == 0.25 && nb_optim_get_base_lr(o, 2) == 0.5,
           "%s", nb_last_error());
+    CHECK("set_base_lr keeps the current lr",
+          nb_optim_set_base_lr(o, 1, 0.75) == NB_OK && nb_optim_get_base_lr(o, 1) == 0.75 &&
+              nb_optim_get_lr(o, 1) == 0.25 && nb_optim_set_base_lr(o, 0, 0) == NB_ERR_ARG,
+          "%s", nb_last_error());
     CHECK("set_lr of a missing group fails", nb_optim_set_lr(o, 3, 0.1) == NB_ERR_ARG && strstr(nb_last_error(), "no group 3"),
           "%s", nb_last_error());
     CHECK("set_lr negative fails", nb_optim_set_lr(o, 0, -1) == NB_ERR_ARG, "accepted");

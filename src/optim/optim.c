@@ -246,6 +246,17 @@ nb_status nb_optim_set_lr(nb_optim *o, int g, double lr)
     return NB_OK;
 }
 
+nb_status nb_optim_set_base_lr(nb_optim *o, int g, double lr)
+{
+    if (!o || g < -1 || g >= o->n_groups)
+        return nb__fail(NB_ERR_ARG, "nb_optim_set_base_lr: no group %d (the optimizer has %d)", g,
+                        o ? o->n_groups : 0);
+    if (!(lr > 0) || !isfinite(lr)) return nb__fail(NB_ERR_ARG, "nb_optim_set_base_lr: invalid learning rate %g", lr);
+    for (int k = 0; k < o->n_groups; k++)
+        if (g < 0 || k == g) o->groups[k].base_lr = lr;
+    return NB_OK;
+}
+
 nb_status nb_optim_set_momentum(nb_optim *o, int g, double m)
 {
     if (!o || g < -1 || g >= o->n_groups)
