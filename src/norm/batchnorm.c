@@ -50,8 +50,8 @@ static inline void seg_sums(const float *x, int64_t n, double k, double *s, doub
 static void bn_forward_train_rows(const float *x, float *y, int64_t N, int64_t C, const float *w, const float *b,
                                   float eps, double *dmean, double *dvar, float *mean, float *rstd)
 {
-#pragma omp parallel for schedule(static) if (N * C > BN_PAR_MIN)
-    for (int64_t c0 = 0; c0 < C; c0 += BN_CB) {
+    NB_FOR(N * C, blk_, (C + BN_CB - 1) / BN_CB, {
+        int64_t c0 = blk_ * BN_CB;
         int64_t nc = C - c0 < BN_CB ? C - c0 : BN_CB;
         double k[BN_CB], s[BN_CB], ss[BN_CB];
         float a[BN_CB], sh[BN_CB];
@@ -61,7 +61,7 @@ static void bn_forward_train_rows(const float *x, float *y, int64_t N, int64_t C
         }
         for (int64_t n = 0; n < N; n++) {
             const float *xr = x + n * C + c0;
-#pragma omp simd
+            _Pragma("omp simd")
             for (int64_t j = 0; j < nc; j++) {
                 double d = (double)xr[j] - k[j];
                 s[j] += d;
@@ -81,17 +81,17 @@ static void bn_forward_train_rows(const float *x, float *y, int64_t N, int64_t C
         for (int64_t n = 0; n < N; n++) {
             const float *xr = x + n * C + c0;
             float *yr = y + n * C + c0;
-#pragma omp simd
+            _Pragma("omp simd")
             for (int64_t j = 0; j < nc; j++) yr[j] = xr[j] * a[j] + sh[j];
         }
-    }
+    });
 }
 
 static void bn_backward_rows(const float *x, const float *dy, float *dx, float *dw, float *db, int64_t N, int64_t C,
                              const float *w, const float *mean, const float *rstd, int batch_stats)
 {
-#pragma omp parallel for schedule(static) if (N * C > BN_PAR_MIN)
-    for (int64_t c0 = 0; c0 < C; c0 += BN_CB) {
+    NB_FOR(N * C, blk_, (C + BN_CB - 1) / BN_CB, {
+        int64_t c0 = blk_ * BN_CB;
         int64_t nc = C - c0 < BN_CB ? C - c0 : BN_CB;
         double sdy[BN_CB], sdyx[BN_CB], mu[BN_CB];
         float k[BN_CB], mdy[BN_CB], proj[BN_CB], muf[BN_CB];
@@ -101,7 +101,7 @@ static void bn_backward_rows(const float *x, const float *dy, float *dx, float *
         }
         for (int64_t n = 0; n < N; n++) {
             const float *xr = x + n * C + c0, *gr = dy + n * C + c0;
-#pragma omp simd
+            _Pragma("omp simd")
             for (int64_t j = 0; j < nc; j++) {
                 sdy[j] += gr[j];
                 sdyx[j] += (double)gr[j] * ((double)xr[j] - mu[j]);
@@ -120,10 +120,10 @@ static void bn_backward_rows(const float *x, const float *dy, float *dx, float *
         for (int64_t n = 0; n < N; n++) {
             const float *xr = x + n * C + c0, *gr = dy + n * C + c0;
             float *dr = dx + n * C + c0;
-#pragma omp simd
+            _Pragma("omp simd")
             for (int64_t j = 0; j < nc; j++) dr[j] += k[j] * (gr[j] - mdy[j] - (xr[j] - muf[j]) * proj[j]);
         }
-    }
+    });
 }
 
 /* Training forward over x, y (N, C, S), one channel per iteration so that its
@@ -138,8 +138,7 @@ static void bn_forward_train(const float *x, float *y, int64_t N, int64_t C, int
         return;
     }
     int64_t M = N * S;
-#pragma omp parallel for schedule(static) if (N * C * S > BN_PAR_MIN)
-    for (int64_t c = 0; c < C; c++) {
+    NB_FOR(N * C * S, c, C, {
         double k = x[c * S], s = 0, ss = 0;
         for (int64_t n = 0; n < N; n++) seg_sums(x + (n * C + c) * S, S, k, &s, &ss);
         double m = s / (double)M, v = ss / (double)M - m * m;
@@ -153,10 +152,10 @@ static void bn_forward_train(const float *x, float *y, int64_t N, int64_t C, int
         for (int64_t n = 0; n < N; n++) {
             const float *xs = x + (n * C + c) * S;
             float *ys = y + (n * C + c) * S;
-#pragma omp simd
+            _Pragma("omp simd")
             for (int64_t i = 0; i < S; i++) ys[i] = xs[i] * ac + bc;
         }
-    }
+    });
 }
 
 /* y = x·a[c] + b[c] over x, y (N, C, S). */
@@ -164,24 +163,22 @@ static void bn_affine(const float *x, float *y, int64_t N, int64_t C, int64_t S,
                       const float *b)
 {
     if (S == 1) {
-#pragma omp parallel for schedule(static) if (N * C > BN_PAR_MIN)
-        for (int64_t n = 0; n < N; n++) {
+    NB_FOR(N * C, n, N, {
             const float *xr = x + n * C;
             float *yr = y + n * C;
-#pragma omp simd
+            _Pragma("omp simd")
             for (int64_t c = 0; c < C; c++) yr[c] = xr[c] * a[c] + b[c];
-        }
+    });
         return;
     }
-#pragma omp parallel for collapse(2) schedule(static) if (N * C * S > BN_PAR_MIN)
-    for (int64_t n = 0; n < N; n++)
-        for (int64_t c = 0; c < C; c++) {
+    NB_FOR(N * C * S, ij_, N * C, {
+        int64_t n = ij_ / C, c = ij_ % C;
             const float *xs = x + (n * C + c) * S;
             float *ys = y + (n * C + c) * S;
             float ac = a[c], bc = b[c];
-#pragma omp simd
+            _Pragma("omp simd")
             for (int64_t i = 0; i < S; i++) ys[i] = xs[i] * ac + bc;
-        }
+    });
 }
 
 /* Backward over x, dy, dx (N, C, S); mean, rstd (C) as used in the forward; w (C)
@@ -196,13 +193,12 @@ static void bn_backward_kernel(const float *x, const float *dy, float *dx, float
         return;
     }
     int64_t M = N * S;
-#pragma omp parallel for schedule(static) if (N * C * S > BN_PAR_MIN)
-    for (int64_t c = 0; c < C; c++) {
+    NB_FOR(N * C * S, c, C, {
         double sdy = 0, sdyx = 0, mu = mean[c];
         for (int64_t n = 0; n < N; n++) {
             const float *xs = x + (n * C + c) * S, *gs = dy + (n * C + c) * S;
             double a = 0, b = 0;
-#pragma omp simd reduction(+ : a, b)
+            _Pragma("omp simd reduction(+ : a, b)")
             for (int64_t i = 0; i < S; i++) {
                 a += gs[i];
                 b += (double)gs[i] * ((double)xs[i] - mu);
@@ -221,10 +217,10 @@ static void bn_backward_kernel(const float *x, const float *dy, float *dx, float
         for (int64_t n = 0; n < N; n++) {
             const float *xs = x + (n * C + c) * S, *gs = dy + (n * C + c) * S;
             float *ds = dx + (n * C + c) * S;
-#pragma omp simd
+            _Pragma("omp simd")
             for (int64_t i = 0; i < S; i++) ds[i] += k * (gs[i] - mdy - (xs[i] - muf) * proj);
         }
-    }
+    });
 }
 
 /* ---- the op ---- */

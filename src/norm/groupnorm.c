@@ -31,11 +31,10 @@ static inline float param(const float *v, int64_t p, float dflt) { return v ? v[
 /* Per-group mean and biased variance of `groups` rows of L values. */
 static void gn_stats(const float *x, int64_t groups, int64_t L, double *mean, double *var)
 {
-#pragma omp parallel for schedule(static) if (groups * L > GN_PAR_MIN)
-    for (int64_t g = 0; g < groups; g++) {
+    NB_FOR(groups * L, g, groups, {
         const float *xs = x + g * L;
         double k = xs[0], s = 0, ss = 0;
-#pragma omp simd reduction(+ : s, ss)
+        _Pragma("omp simd reduction(+ : s, ss)")
         for (int64_t j = 0; j < L; j++) {
             double d = (double)xs[j] - k;
             s += d;
@@ -44,20 +43,19 @@ static void gn_stats(const float *x, int64_t groups, int64_t L, double *mean, do
         double m = s / (double)L, v = ss / (double)L - m * m;
         mean[g] = k + m;
         var[g] = v > 0 ? v : 0;
-    }
+    });
 }
 
 static void gn_forward_kernel(const float *x, float *y, const gn_plan *pl, const float *w, const float *b)
 {
     int64_t L = pl->L, nb = L / pl->pin;
-#pragma omp parallel for schedule(static) if (pl->groups * L > GN_PAR_MIN)
-    for (int64_t g = 0; g < pl->groups; g++) {
+    NB_FOR(pl->groups * L, g, pl->groups, {
         const float *xs = x + g * L;
         float *ys = y + g * L;
         float mu = pl->mean[g], r = pl->rstd[g];
         int64_t p0 = (g % pl->pg) * nb;
         if (pl->pin == 1) {
-#pragma omp simd
+            _Pragma("omp simd")
             for (int64_t j = 0; j < L; j++) ys[j] = (xs[j] - mu) * r * param(w, p0 + j, 1.0f) + param(b, p0 + j, 0.0f);
             continue;
         }
@@ -65,25 +63,24 @@ static void gn_forward_kernel(const float *x, float *y, const gn_plan *pl, const
             float a = param(w, p0 + k, 1.0f) * r, sh = param(b, p0 + k, 0.0f) - mu * a;
             const float *xk = xs + k * pl->pin;
             float *yk = ys + k * pl->pin;
-#pragma omp simd
+            _Pragma("omp simd")
             for (int64_t i = 0; i < pl->pin; i++) yk[i] = xk[i] * a + sh;
         }
-    }
+    });
 }
 
 /* dx accumulates r·(g - mean(g) - x̂·mean(g·x̂)) with g = dy·γ_p. */
 static void gn_backward_dx(const float *x, const float *dy, float *dx, const gn_plan *pl, const float *w)
 {
     int64_t L = pl->L, nb = L / pl->pin, pin = pl->pin;
-#pragma omp parallel for schedule(static) if (pl->groups * L > GN_PAR_MIN)
-    for (int64_t g = 0; g < pl->groups; g++) {
+    NB_FOR(pl->groups * L, g, pl->groups, {
         const float *xs = x + g * L, *gs = dy + g * L;
         float *ds = dx + g * L;
         float mu = pl->mean[g], r = pl->rstd[g];
         int64_t p0 = (g % pl->pg) * nb;
         double s1 = 0, s2 = 0; /* Σ g, Σ g·(x-μ) */
         if (pin == 1) {
-#pragma omp simd reduction(+ : s1, s2)
+            _Pragma("omp simd reduction(+ : s1, s2)")
             for (int64_t j = 0; j < L; j++) {
                 double gw = (double)gs[j] * param(w, p0 + j, 1.0f);
                 s1 += gw;
@@ -93,7 +90,7 @@ static void gn_backward_dx(const float *x, const float *dy, float *dx, const gn_
             for (int64_t k = 0; k < nb; k++) {
                 const float *xk = xs + k * pin, *gk = gs + k * pin;
                 double a = 0, c = 0;
-#pragma omp simd reduction(+ : a, c)
+                _Pragma("omp simd reduction(+ : a, c)")
                 for (int64_t i = 0; i < pin; i++) {
                     a += gk[i];
                     c += (double)gk[i] * ((double)xk[i] - mu);
@@ -105,7 +102,7 @@ static void gn_backward_dx(const float *x, const float *dy, float *dx, const gn_
         }
         float m1 = (float)(s1 / (double)L), m2 = (float)(s2 * r * r / (double)L);
         if (pin == 1) {
-#pragma omp simd
+            _Pragma("omp simd")
             for (int64_t j = 0; j < L; j++)
                 ds[j] += r * (gs[j] * param(w, p0 + j, 1.0f) - m1 - (xs[j] - mu) * m2);
             continue;
@@ -114,10 +111,10 @@ static void gn_backward_dx(const float *x, const float *dy, float *dx, const gn_
             float wr = param(w, p0 + k, 1.0f) * r, m1r = m1 * r, m2r = m2 * r;
             const float *xk = xs + k * pin, *gk = gs + k * pin;
             float *dk = ds + k * pin;
-#pragma omp simd
+            _Pragma("omp simd")
             for (int64_t i = 0; i < pin; i++) dk[i] += wr * gk[i] - m1r - (xk[i] - mu) * m2r;
         }
-    }
+    });
 }
 
 /* dγ_p += Σ dy·x̂, dβ_p += Σ dy over every value that uses parameter p. */
@@ -126,8 +123,8 @@ static void gn_backward_params(const float *x, const float *dy, float *dw, float
     int64_t L = pl->L, nb = L / pl->pin, pin = pl->pin, outer = pl->groups / pl->pg, P = pl->pg * nb;
     if (pin == 1 && pl->pg == 1) { /* LayerNorm: one parameter per position; threads split the positions */
         enum { CH = 256 };
-#pragma omp parallel for schedule(static) if (pl->groups * L > GN_PAR_MIN)
-        for (int64_t j0 = 0; j0 < P; j0 += CH) {
+    NB_FOR(pl->groups * L, blk_, (P + CH - 1) / CH, {
+    int64_t j0 = blk_ * CH;
             int64_t n = P - j0 < CH ? P - j0 : CH;
             double aw[CH], ab[CH];
             memset(aw, 0, sizeof aw);
@@ -135,7 +132,7 @@ static void gn_backward_params(const float *x, const float *dy, float *dw, float
             for (int64_t g = 0; g < pl->groups; g++) { /* pg = 1: group g covers every position */
                 const float *xs = x + g * L + j0, *gs = dy + g * L + j0;
                 double mu = pl->mean[g], r = pl->rstd[g];
-#pragma omp simd
+                _Pragma("omp simd")
                 for (int64_t j = 0; j < n; j++) {
                     aw[j] += (double)gs[j] * ((double)xs[j] - mu) * r;
                     ab[j] += gs[j];
@@ -145,18 +142,17 @@ static void gn_backward_params(const float *x, const float *dy, float *dw, float
                 if (dw) dw[j0 + j] += (float)aw[j];
                 if (db) db[j0 + j] += (float)ab[j];
             }
-        }
+    });
         return;
     }
-#pragma omp parallel for schedule(static) if (pl->groups * L > GN_PAR_MIN)
-    for (int64_t p = 0; p < P; p++) {
+    NB_FOR(pl->groups * L, p, P, {
         int64_t gi = p / nb, k = p % nb;
         double sw = 0, sb = 0;
         for (int64_t o = 0; o < outer; o++) {
             int64_t g = o * pl->pg + gi;
             const float *xs = x + g * L + k * pin, *gs = dy + g * L + k * pin;
             double mu = pl->mean[g], a = 0, c = 0;
-#pragma omp simd reduction(+ : a, c)
+            _Pragma("omp simd reduction(+ : a, c)")
             for (int64_t i = 0; i < pin; i++) {
                 a += gs[i];
                 c += (double)gs[i] * ((double)xs[i] - mu);
@@ -166,7 +162,7 @@ static void gn_backward_params(const float *x, const float *dy, float *dw, float
         }
         if (dw) dw[p] += (float)sw;
         if (db) db[p] += (float)sb;
-    }
+    });
 }
 
 static void group_norm_backward(nb_node *n)
