@@ -8,6 +8,13 @@ void nb__dropout_set_p(nb_module *m, float p);
 int nb__is_dropout(const nb_module *m);
 nb_module *nb__model_cnn(nb_ctx *ctx, const nb_model_opts *o);    /* conv_modules.c */
 nb_module *nb__model_lenet5(nb_ctx *ctx, const nb_model_opts *o); /* conv_modules.c */
+nb_module *nb__model_resnet18(nb_ctx *ctx, const nb_model_opts *o);     /* resnet.c */
+nb_module *nb__model_resnet34(nb_ctx *ctx, const nb_model_opts *o);     /* resnet.c */
+nb_module *nb__model_resnet_small(nb_ctx *ctx, const nb_model_opts *o); /* resnet.c */
+nb_module *nb__model_vgg11(nb_ctx *ctx, const nb_model_opts *o);        /* vgg.c */
+nb_module *nb__model_vgg11_bn(nb_ctx *ctx, const nb_model_opts *o);     /* vgg.c */
+nb_module *nb__model_vgg16(nb_ctx *ctx, const nb_model_opts *o);        /* vgg.c */
+nb_module *nb__model_vgg16_bn(nb_ctx *ctx, const nb_model_opts *o);     /* vgg.c */
 
 /* mlp: Flatten, Linear(784,512), ReLU, Linear(512,256), ReLU, Linear(256,10) */
 static nb_module *mlp(nb_ctx *ctx, const nb_model_opts *o)
@@ -29,6 +36,13 @@ static const model_entry models[] = {
     {"mlp", mlp},
     {"cnn", nb__model_cnn},
     {"lenet5", nb__model_lenet5},
+    {"resnet18", nb__model_resnet18},
+    {"resnet34", nb__model_resnet34},
+    {"resnet_small", nb__model_resnet_small},
+    {"vgg11", nb__model_vgg11},
+    {"vgg11_bn", nb__model_vgg11_bn},
+    {"vgg16", nb__model_vgg16},
+    {"vgg16_bn", nb__model_vgg16_bn},
 };
 #define NMODELS (int)(sizeof models / sizeof models[0])
 

@@ -1,0 +1,160 @@
+/* resnet.c - ResNet with torchvision's structure and state_dict names (He et al.
+ * 2015; torchvision.models.resnet), BasicBlock variants:
+ *
+ *   conv1 7x7/2 pad 3 (no bias), bn1, relu, maxpool 3x3/2 pad 1,
+ *   layer1..layer4: BasicBlocks with 64/128/256/512 channels, first strides 1/2/2/2;
+ *   block 0 of a layer whose stride or width changes has downsample =
+ *   Sequential(conv 1x1/stride (no bias), BatchNorm2d) on the identity path,
+ *   avgpool AdaptiveAvgPool2d(1), flatten, fc Linear(512, num_classes).
+ *   BasicBlock: conv1 3x3/stride pad 1, bn1, relu, conv2 3x3 pad 1, bn2,
+ *   += identity, relu.
+ *
+ * resnet18: blocks [2, 2, 2, 2], 11,689,512 parameters with 1000 classes, 122
+ * state_dict entries (e.g. layer2.0.downsample.0.weight, fc.bias); resnet34:
+ * [3, 4, 6, 3], 21,797,672 parameters.
+ *
+ * resnet_small (nabla's, for 28x28 inputs such as Fashion-MNIST): the CIFAR-style
+ * ResNet-14 of He et al. sec. 4.2 with the same names: conv1 3x3/1 pad 1 with 16
+ * channels (no bias), bn1, relu, no maxpool, layer1..layer3 of 2 BasicBlocks with
+ * 16/32/64 channels and first strides 1/2/2 (28 -> 28 -> 14 -> 7), avgpool, fc
+ * Linear(64, num_classes); 174,970 parameters for 10 classes.
+ *
+ * Initialisation as torchvision: conv weights kaiming_normal(mode=fan_out,
+ * nonlinearity=relu), BatchNorm weight 1 and bias 0, fc PyTorch's Linear default;
+ * draws from the context generator. in_channels replaces conv1's 3 input channels. */
+#include "internal.h"
+
+#include <math.h>
+#include <string.h>
+
+/* ---- helpers ---- */
+
+static nb_module *conv(nb_ctx *ctx, int64_t in, int64_t out, int k, int stride, int pad)
+{
+    nb_module *c = nb_conv2d_new(ctx, in, out, k, k,
+                                 &(nb_conv2d_opts){.stride = {stride, stride}, .padding = {pad, pad}, .no_bias = 1});
+    if (c && nb_init_kaiming_normal(c->own[0].tensor, 0.0f, NB_FAN_OUT, NB_GAIN_RELU, &ctx->rng)) {
+        nb_module_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+/* Add a child; on failure free it and return nonzero (the caller frees the parent). */
+static int add(nb_module *parent, const char *name, nb_module *child)
+{
+    if (!child) return -1;
+    if (nb__module_add_child(parent, name, child)) {
+        nb_module_free(child);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- BasicBlock ---- */
+
+enum { B_CONV1, B_BN1, B_RELU, B_CONV2, B_BN2, B_DOWNSAMPLE };
+
+static nb_tensor *block_forward(nb_module *m, nb_tensor *x)
+{
+    nb_module **c = m->children;
+    nb_tensor *out = nb_module_forward(c[B_CONV1], x);
+    out = nb_module_forward(c[B_BN1], out);
+    out = nb_module_forward(c[B_RELU], out);
+    out = nb_module_forward(c[B_CONV2], out);
+    out = nb_module_forward(c[B_BN2], out);
+    nb_tensor *identity = m->n_children > B_DOWNSAMPLE ? nb_module_forward(c[B_DOWNSAMPLE], x) : x;
+    if (!out || !identity) return NULL;
+    return nb_relu(nb_add(out, identity));
+}
+
+static const nb_module_vtable block_vt = {.kind = "BasicBlock", .forward = block_forward};
+
+static nb_module *basic_block(nb_ctx *ctx, int64_t in, int64_t out, int stride)
+{
+    nb_module *b = nb__module_new(ctx, &block_vt);
+    if (!b) return NULL;
+    if (add(b, "conv1", conv(ctx, in, out, 3, stride, 1)) || add(b, "bn1", nb_batchnorm2d_new(ctx, out, NULL)) ||
+        add(b, "relu", nb_relu_new(ctx)) || add(b, "conv2", conv(ctx, out, out, 3, 1, 1)) ||
+        add(b, "bn2", nb_batchnorm2d_new(ctx, out, NULL)))
+        goto fail;
+    if (stride != 1 || in != out) {
+        nb_module *ds[] = {conv(ctx, in, out, 1, stride, 0), nb_batchnorm2d_new(ctx, out, NULL)};
+        if (add(b, "downsample", nb_sequential_new(ctx, ds, 2))) goto fail;
+    }
+    return b;
+fail:
+    nb_module_free(b);
+    return NULL;
+}
+
+/* ---- ResNet ---- */
+
+/* Children in torchvision's order; maxpool may be absent (resnet_small), layer4 too. */
+static nb_tensor *resnet_forward(nb_module *m, nb_tensor *x)
+{
+    for (int i = 0; i < m->n_children && x; i++) {
+        if (!strcmp(m->child_names[i], "fc")) x = nb_flatten(x, 1, -1);
+        x = nb_module_forward(m->children[i], x);
+    }
+    return x;
+}
+
+static const nb_module_vtable resnet_vt = {.kind = "ResNet", .forward = resnet_forward};
+
+typedef struct {
+    int stem_kernel, stem_stride, stem_pad, maxpool;
+    int64_t stem_width;
+    int nlayers;
+    int blocks[4];
+    int64_t widths[4];
+} resnet_cfg;
+
+static nb_module *resnet(nb_ctx *ctx, const nb_model_opts *o, const resnet_cfg *c)
+{
+    nb_module *m = nb__module_new(ctx, &resnet_vt);
+    if (!m) return NULL;
+    if (add(m, "conv1", conv(ctx, o->in_channels, c->stem_width, c->stem_kernel, c->stem_stride, c->stem_pad)) ||
+        add(m, "bn1", nb_batchnorm2d_new(ctx, c->stem_width, NULL)) || add(m, "relu", nb_relu_new(ctx)))
+        goto fail;
+    if (c->maxpool &&
+        add(m, "maxpool", nb_maxpool2d_new(ctx, &(nb_pool2d_opts){.kernel = {3, 3}, .stride = {2, 2}, .padding = {1, 1}})))
+        goto fail;
+    int64_t in = c->stem_width;
+    for (int l = 0; l < c->nlayers; l++) {
+        nb_module *layer = nb_sequential_new(ctx, NULL, 0);
+        char name[16];
+        snprintf(name, sizeof name, "layer%d", l + 1);
+        if (add(m, name, layer)) goto fail;
+        for (int b = 0; b < c->blocks[l]; b++) {
+            nb_module *blk = basic_block(ctx, in, c->widths[l], b == 0 && l > 0 ? 2 : 1);
+            if (!blk || nb_sequential_append(layer, blk)) goto fail;
+            in = c->widths[l];
+        }
+    }
+    if (add(m, "avgpool", nb_adaptive_avgpool2d_new(ctx, 1, 1)) ||
+        add(m, "fc", nb_linear_new(ctx, in, o->num_classes, NULL)))
+        goto fail;
+    return m;
+fail:
+    nb_module_free(m);
+    return NULL;
+}
+
+nb_module *nb__model_resnet18(nb_ctx *ctx, const nb_model_opts *o)
+{
+    const resnet_cfg c = {7, 2, 3, 1, 64, 4, {2, 2, 2, 2}, {64, 128, 256, 512}};
+    return resnet(ctx, o, &c);
+}
+
+nb_module *nb__model_resnet34(nb_ctx *ctx, const nb_model_opts *o)
+{
+    const resnet_cfg c = {7, 2, 3, 1, 64, 4, {3, 4, 6, 3}, {64, 128, 256, 512}};
+    return resnet(ctx, o, &c);
+}
+
+nb_module *nb__model_resnet_small(nb_ctx *ctx, const nb_model_opts *o)
+{
+    const resnet_cfg c = {3, 1, 1, 0, 16, 3, {2, 2, 2}, {16, 32, 64}};
+    return resnet(ctx, o, &c);
+}
