@@ -1,7 +1,7 @@
 /* conv.c - speed of the convolution kernels at the cnn's shapes, and of the whole
  * cnn (training step at batch 128, batch-1 inference) on random data.
  *   make bench/conv && NB_THREADS=2 build/bench/conv [reps]
- * Per layer: the fast stride-1 kernels and im2col + OpenBLAS sgemm, forward, input
+ * Per layer: the fast stride-1 kernels and im2col + nb__sgemm, forward, input
  * gradient and weight gradient, in GFLOP/s (2·N·OC·OH·OW·C/G·KH·KW per pass; best of
  * `reps` runs, so other processes on the machine matter less). */
 #include <nabla.h>

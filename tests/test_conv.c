@@ -553,6 +553,46 @@ static void test_errors(void)
     nb_module_free(m);
 }
 
+/* Conv2d + BatchNorm2d + ReLU fused for inference equals the three modules run one by one. */
+static void test_fusion(void)
+{
+    nb_module *m = nb_model_new(ctx, "cnn", NULL);
+    nb_tensor *x = nb_tensor_new(ctx, NB_F32, 4, (int64_t[]){3, 1, 28, 28});
+    fill(nb_tensor_data(x), 3 * 784);
+    /* running statistics that are not the defaults: a few training forwards */
+    for (int i = 0; i < 3; i++) {
+        nb_ctx_reset(ctx);
+        nb_module_forward(m, x);
+    }
+    nb_module *kids[13];
+    for (int i = 0; i < 13; i++) kids[i] = nb_sequential_child(m, i);
+    int used = -1;
+    nb_ctx_reset(ctx);
+    CHECK("fusion: declines in training mode", nb__conv2d_fused_forward(kids, 13, x, &used) == NULL && used == 0,
+          "used %d", used);
+    nb_module_train(m, 0);
+    CHECK("fusion: declines when gradients are recorded", nb__conv2d_fused_forward(kids, 13, x, &used) == NULL &&
+          used == 0, "used %d", used);
+    int old = nb_set_grad_enabled(ctx, 0);
+    nb_tensor *h = x;
+    for (int i = 0; i < 3; i++) h = nb_module_forward(kids[i], h);
+    nb_tensor *f = nb__conv2d_fused_forward(kids, 13, x, &used);
+    CHECK("fusion: conv1 + bn1 + relu", f && used == 3, "used %d: %s", used, nb_last_error());
+    if (f) CLOSE("fusion: conv1 + bn1 + relu equals the modules", nb_tensor_data(f), nb_tensor_data(h), 3 * 32 * 784, 1e-5);
+    nb_tensor *p = nb_module_forward(kids[3], h);
+    nb_tensor *h2 = nb_module_forward(kids[6], nb_module_forward(kids[5], nb_module_forward(kids[4], p)));
+    nb_tensor *f2 = nb__conv2d_fused_forward(kids + 4, 2, p, &used); /* no ReLU in reach: conv + bn */
+    nb_tensor *h3 = nb_module_forward(kids[5], nb_module_forward(kids[4], p));
+    CHECK("fusion: conv2 + bn2 only", f2 && used == 2, "used %d", used);
+    if (f2) CLOSE("fusion: conv2 + bn2 equals the modules", nb_tensor_data(f2), nb_tensor_data(h3), 3 * 64 * 196, 1e-5);
+    f2 = nb__conv2d_fused_forward(kids + 4, 9, p, &used);
+    if (f2) CLOSE("fusion: conv2 + bn2 + relu equals the modules", nb_tensor_data(f2), nb_tensor_data(h2), 3 * 64 * 196, 1e-5);
+    CHECK("fusion: not a conv", nb__conv2d_fused_forward(kids + 1, 12, x, &used) == NULL && used == 0, "used %d", used);
+    nb_set_grad_enabled(ctx, old);
+    nb_tensor_free(x);
+    nb_module_free(m);
+}
+
 /* A steady-state training step of the cnn allocates nothing from the heap for the arena. */
 static void test_steady_state(void)
 {
@@ -594,6 +634,7 @@ int main(void)
     test_modules();
     test_errors();
     test_steady_state();
+    test_fusion();
     nb_ctx_free(ctx);
     CHECK_DONE();
 }

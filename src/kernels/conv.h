@@ -10,7 +10,7 @@
  *
  * Families (one file each):
  *   conv_naive.c  reference loops in double, for tests and as the definition;
- *   im2col.c      im2col/col2im and the im2col + cblas_sgemm convolution (any shape);
+ *   im2col.c      im2col/col2im and the im2col + sgemm convolution (any shape);
  *   conv_fast.c   stride-1 convolution on zero-padded planes with AVX-512
  *                 micro-kernels (forward, input and weight gradients);
  *   pool.c        max/avg/adaptive pooling, forward and backward.
@@ -56,7 +56,7 @@ void nb__im2col(const nb__conv_shape *s, const float *x_img, int64_t g, float *c
 void nb__col2im(const nb__conv_shape *s, const float *col, int64_t g, float *dx_img);
 /* Floats of scratch the im2col convolution needs (one col buffer). */
 size_t nb__conv2d_gemm_scratch(const nb__conv_shape *s);
-/* y = conv(x, w) + b through im2col and cblas_sgemm; threads inside OpenBLAS. */
+/* y = conv(x, w) + b through im2col and nb__sgemm (threaded inside). */
 void nb__conv2d_gemm_fwd(const nb__conv_shape *s, const float *x, const float *w, const float *b, float *y,
                          float *scratch);
 void nb__conv2d_gemm_bwd_x(const nb__conv_shape *s, const float *dy, const float *w, float *dx, float *scratch);
@@ -107,5 +107,13 @@ void nb__adaptive_avg_pool2d_bwd(const nb__pool_shape *s, const float *dy, float
  * With scale, shift or relu set it records no gradient (NB_ERR_STATE if one is needed). */
 nb_tensor *nb__conv2d_ep(nb_tensor *x, nb_tensor *w, nb_tensor *b, const nb_conv2d_opts *o, const float *scale,
                          const float *shift, int relu);
+
+/* Inference fusion for a Sequential (src/nn/conv_modules.c): mods[0..n) are consecutive
+ * children, mods[0] a Conv2d. In eval mode with no gradient to record, a following
+ * eval-mode BatchNorm2d (its running statistics folded into scale and shift) and ReLU
+ * run in the convolution's epilogue: returns the output of the last module fused and
+ * sets *used to their count (2 or 3). Otherwise returns NULL with *used = 0 and no
+ * error, and the caller runs the modules one by one. */
+nb_tensor *nb__conv2d_fused_forward(nb_module *const *mods, int n, nb_tensor *x, int *used);
 
 #endif

@@ -113,6 +113,28 @@ ALWAYS_INLINE vf v_mload(const float *base, int64_t off, vmask m)
 
 static int64_t round_up(int64_t a, int64_t m) { return (a + m - 1) / m * m; }
 
+/* Run `call` on a team of nt threads; with one thread, in place: libgomp allocates a
+ * team for every parallel region, even of one thread, and a training step must not
+ * allocate. `call` splits its work with orphaned omp for / single, which a lone
+ * thread runs whole. */
+#define RUN_TEAM(nt, call)                                   \
+    do {                                                     \
+        if ((nt) > 1) {                                      \
+            _Pragma("omp parallel num_threads(nt)") { call; } \
+        } else {                                             \
+            call;                                            \
+        }                                                    \
+    } while (0)
+
+static int thread_id(void)
+{
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
 /* ---- geometry of one stride-1 convolution on padded planes ---- */
 typedef struct {
     int64_t N, C, H, W;       /* input planes */
@@ -347,50 +369,49 @@ static size_t fwd_scratch(const geom *g, int nt)
     return (size_t)(round_up(g->G * nob * g->K * MR, VL) + round_up(g->K, VL) + (int64_t)nt * g->XP);
 }
 
-/* y (=|+=) ep(conv) for geometry g with packed A; scratch as fwd_scratch */
-static void fwd_run(const geom *g, const float *x, const nb__conv_epilogue *ep, float *y, float *A, float *scratch,
-                    int nt)
+/* Whole images split over the team: each thread pads its images into its own plane buffer. */
+static void fwd_images(const fwd_job *j, const float *x, float *y, float *xps)
 {
-    int64_t nob = (g->Og + MR - 1) / MR, npan = (g->nvec + NV - 1) / NV;
+    const geom *g = j->g;
+    int64_t nob = (g->Og + MR - 1) / MR, npan = (g->nvec + NV - 1) / NV, img = g->C * g->H * g->W;
+    float *xp = xps + (int64_t)thread_id() * g->XP;
+    pad_slack(g, xp);
+#pragma omp for schedule(static)
+    for (int64_t n = 0; n < g->N; n++) {
+        pad_planes(g, x + n * img, xp, 0, g->C);
+        for (int64_t gr = 0; gr < g->G; gr++)
+            for (int64_t p = 0; p < npan; p++) fwd_panel(j, xp, n, gr, p, 0, nob, y);
+    }
+}
+
+/* Image n shared by the team: planes padded together, then its tiles split. */
+static void fwd_shared_image(const fwd_job *j, const float *x, float *y, float *xp, int64_t n)
+{
+    const geom *g = j->g;
+    int64_t nob = (g->Og + MR - 1) / MR, npan = (g->nvec + NV - 1) / NV, img = g->C * g->H * g->W;
+#pragma omp for schedule(static)
+    for (int64_t c = 0; c < g->C; c++) pad_planes(g, x + n * img, xp, c, c + 1);
+#pragma omp for schedule(static)
+    for (int64_t t = 0; t < g->G * npan * nob; t++) { /* tiles: (group, panel, channel tile) */
+        int64_t ob = t % nob, p = t / nob % npan, gr = t / nob / npan;
+        fwd_panel(j, xp, n, gr, p, ob, ob + 1, y);
+    }
+}
+
+/* y (=|+=) ep(conv) for geometry g with packed A; scratch as fwd_scratch */
+static void fwd_run(const geom *g, const float *x, const nb__conv_epilogue *ep, float *y, float *A, int nt)
+{
+    int64_t nob = (g->Og + MR - 1) / MR;
     int32_t *off = (int32_t *)(A + round_up(g->G * nob * g->K * MR, VL));
     float *xps = (float *)off + round_up(g->K, VL);
     make_offsets(g, off, g->K);
     fwd_job j = {.g = g, .A = A, .off = off, .ep = ep};
-    int64_t img = g->C * g->H * g->W;
-    if (g->N >= nt || nt == 1) {
-#pragma omp parallel num_threads(nt)
-        {
-            int t = 0;
-#ifdef _OPENMP
-            t = omp_get_thread_num();
-#endif
-            float *xp = xps + (int64_t)t * g->XP;
-            pad_slack(g, xp);
-#pragma omp for schedule(static)
-            for (int64_t n = 0; n < g->N; n++) {
-                pad_planes(g, x + n * img, xp, 0, g->C);
-                for (int64_t gr = 0; gr < g->G; gr++)
-                    for (int64_t p = 0; p < npan; p++) fwd_panel(&j, xp, n, gr, p, 0, nob, y);
-            }
-        }
+    if (g->N >= nt) {
+        RUN_TEAM(nt, fwd_images(&j, x, y, xps));
         return;
     }
-    /* fewer images than threads: share each image, split its tiles */
-    float *xp = xps;
-    pad_slack(g, xp);
-    for (int64_t n = 0; n < g->N; n++) {
-#pragma omp parallel num_threads(nt)
-        {
-#pragma omp for schedule(static)
-            for (int64_t c = 0; c < g->C; c++) pad_planes(g, x + n * img, xp, c, c + 1);
-            /* tiles: (group, panel, channel tile) */
-#pragma omp for schedule(static)
-            for (int64_t t = 0; t < g->G * npan * nob; t++) {
-                int64_t ob = t % nob, p = t / nob % npan, gr = t / nob / npan;
-                fwd_panel(&j, xp, n, gr, p, ob, ob + 1, y);
-            }
-        }
-    }
+    pad_slack(g, xps);
+    for (int64_t n = 0; n < g->N; n++) RUN_TEAM(nt, fwd_shared_image(&j, x, y, xps, n));
 }
 
 size_t nb__conv2d_fast_scratch_fwd(const nb__conv_shape *s, int nt)
@@ -410,7 +431,7 @@ void nb__conv2d_fast_fwd(const nb__conv_shape *s, const float *x, const float *w
 {
     geom g = geom_fwd(s);
     pack_a(&g, w, 0, scratch);
-    fwd_run(&g, x, ep, y, scratch, scratch, nt);
+    fwd_run(&g, x, ep, y, scratch, nt);
 }
 
 void nb__conv2d_fast_bwd_x(const nb__conv_shape *s, const float *dy, const float *w, float *dx, float *scratch,
@@ -419,7 +440,7 @@ void nb__conv2d_fast_bwd_x(const nb__conv_shape *s, const float *dy, const float
     geom g = geom_bwd_x(s);
     pack_a(&g, w, 1, scratch);
     nb__conv_epilogue ep = {.accumulate = 1};
-    fwd_run(&g, dy, &ep, dx, scratch, scratch, nt);
+    fwd_run(&g, dy, &ep, dx, scratch, nt);
 }
 
 /* ---- weight gradient ---- */
@@ -567,6 +588,73 @@ size_t nb__conv2d_fast_scratch_bwd_w(const nb__conv_shape *s, int nt)
     return (size_t)(noff + (int64_t)nt * per);
 }
 
+typedef struct {
+    const geom *g;
+    const float *x, *dy;
+    const int32_t *off;
+    int64_t Ogp, per;
+    float *base;
+    int want_w, want_b;
+} bww_job;
+
+/* The taps of every channel chunk of group gr of the padded image in xp, into dwT. */
+static void bww_group(const bww_job *j, const float *xp, const float *dyT, float *dwT, int64_t gr)
+{
+    const geom *g = j->g;
+    for (int64_t c0 = 0; c0 < j->Ogp; c0 += 64) {
+        int mk = taps_for((int)((j->Ogp - c0) / VL < 4 ? (j->Ogp - c0) / VL : 4));
+        for (int64_t k0 = 0; k0 < g->K; k0 += mk)
+            bww_block(g, xp + gr * g->Cg * g->PL, j->off, dyT, j->Ogp, dwT + gr * g->K * j->Ogp, c0, k0);
+    }
+}
+
+/* Whole images split over the team, each thread summing into its own dwT, dbT. */
+static void bww_images(const bww_job *j)
+{
+    const geom *g = j->g;
+    int64_t img = g->C * g->H * g->W;
+    float *xp = j->base + thread_id() * j->per, *dyT = xp + g->XP, *dwT = dyT + round_up(g->Q * j->Ogp, VL),
+          *dbT = dwT + g->G * g->K * j->Ogp;
+    pad_slack(g, xp);
+#pragma omp for schedule(static)
+    for (int64_t n = 0; n < g->N; n++) {
+        if (j->want_w) pad_planes(g, j->x + n * img, xp, 0, g->C);
+        for (int64_t gr = 0; gr < g->G; gr++) {
+            transpose_dy(g, j->dy, n, gr, j->Ogp, dyT, 0, g->OH);
+            if (j->want_b) sum_rows(dyT, g->Q, j->Ogp, dbT + gr * j->Ogp);
+            if (j->want_w) bww_group(j, xp, dyT, dwT, gr);
+        }
+    }
+}
+
+/* Group gr of image n shared by the team: padding and transpose split, then the tiles. */
+static void bww_shared_image(const bww_job *j, int64_t n, int64_t gr)
+{
+    const geom *g = j->g;
+    int64_t img = g->C * g->H * g->W, Ogp = j->Ogp;
+    float *xp = j->base, *dyT = xp + g->XP, *dwT = dyT + round_up(g->Q * Ogp, VL), *dbT = dwT + g->G * g->K * Ogp;
+    if (gr == 0 && j->want_w) {
+#pragma omp for schedule(static)
+        for (int64_t c = 0; c < g->C; c++) pad_planes(g, j->x + n * img, xp, c, c + 1);
+    }
+#pragma omp for schedule(static)
+    for (int64_t oh = 0; oh < g->OH; oh++) transpose_dy(g, j->dy, n, gr, Ogp, dyT, oh, oh + 1);
+#pragma omp single
+    {
+        if (j->want_b) sum_rows(dyT, g->Q, Ogp, dbT + gr * Ogp);
+    }
+    if (!j->want_w) return;
+    /* tiles: (64-channel chunk, tap block); blocks past K are empty */
+    int64_t nkb = (g->K + taps_for(4) - 1) / taps_for(4), nch = (Ogp + 63) / 64;
+#pragma omp for schedule(static)
+    for (int64_t t = 0; t < nch * nkb; t++) {
+        int64_t c0 = t / nkb * 64, kb = t % nkb;
+        int mk = taps_for((int)((Ogp - c0) / VL < 4 ? (Ogp - c0) / VL : 4));
+        if (kb * mk < g->K)
+            bww_block(g, xp + gr * g->Cg * g->PL, j->off, dyT, Ogp, dwT + gr * g->K * Ogp, c0, kb * mk);
+    }
+}
+
 void nb__conv2d_fast_bwd_w(const nb__conv_shape *s, const float *x, const float *dy, float *dw, float *db,
                            float *scratch, int nt)
 {
@@ -576,77 +664,24 @@ void nb__conv2d_fast_bwd_w(const nb__conv_shape *s, const float *x, const float 
     bww_sizes(g, &Ogp, &per, &noff);
     int32_t *off = (int32_t *)scratch;
     make_offsets(g, off, g->K + MRK);
-    float *base = scratch + noff;
-    int64_t img = g->C * g->H * g->W;
-    int coop = !(g->N >= nt || nt == 1);
-    int nuse = coop ? 1 : nt; /* buffers in use */
+    bww_job j = {.g = g, .x = x, .dy = dy, .off = off, .Ogp = Ogp, .per = per, .base = scratch + noff,
+                 .want_w = dw != NULL, .want_b = db != NULL};
+    int shared = g->N < nt;
+    int nuse = shared ? 1 : nt; /* buffers in use */
     for (int t = 0; t < nuse; t++) {
-        float *b = base + t * per;
+        float *b = j.base + t * per;
         memset(b + g->XP + round_up(g->Q * Ogp, VL), 0, (size_t)(g->G * g->K * Ogp + g->G * Ogp) * sizeof(float));
     }
-    /* tiles of one group: chunks of 64 channels x tap blocks */
-    int64_t nkb4 = (g->K + taps_for(4) - 1) / taps_for(4);
-    int64_t nch64 = (Ogp + 63) / 64;
-    if (!coop) {
-#pragma omp parallel num_threads(nt)
-        {
-            int t = 0;
-#ifdef _OPENMP
-            t = omp_get_thread_num();
-#endif
-            float *xp = base + t * per, *dyT = xp + g->XP, *dwT = dyT + round_up(g->Q * Ogp, VL),
-                  *dbT = dwT + g->G * g->K * Ogp;
-            pad_slack(g, xp);
-#pragma omp for schedule(static)
-            for (int64_t n = 0; n < g->N; n++) {
-                if (dw) pad_planes(g, x + n * img, xp, 0, g->C);
-                for (int64_t gr = 0; gr < g->G; gr++) {
-                    transpose_dy(g, dy, n, gr, Ogp, dyT, 0, g->OH);
-                    if (db) sum_rows(dyT, g->Q, Ogp, dbT + gr * Ogp);
-                    if (!dw) continue;
-                    for (int64_t c = 0; c < nch64; c++) {
-                        int nvo = (int)((Ogp - c * 64) / VL < 4 ? (Ogp - c * 64) / VL : 4);
-                        int mk = taps_for(nvo);
-                        for (int64_t k0 = 0; k0 < g->K; k0 += mk)
-                            bww_block(g, xp + gr * g->Cg * g->PL, off, dyT, Ogp, dwT + gr * g->K * Ogp, c * 64, k0);
-                    }
-                }
-            }
-        }
+    if (!shared) {
+        RUN_TEAM(nt, bww_images(&j));
     } else {
-        float *xp = base, *dyT = xp + g->XP, *dwT = dyT + round_up(g->Q * Ogp, VL), *dbT = dwT + g->G * g->K * Ogp;
-        pad_slack(g, xp);
+        pad_slack(g, j.base);
         for (int64_t n = 0; n < g->N; n++)
-            for (int64_t gr = 0; gr < g->G; gr++) {
-#pragma omp parallel num_threads(nt)
-                {
-                    if (gr == 0 && dw) {
-#pragma omp for schedule(static)
-                        for (int64_t c = 0; c < g->C; c++) pad_planes(g, x + n * img, xp, c, c + 1);
-                    }
-#pragma omp for schedule(static)
-                    for (int64_t oh = 0; oh < g->OH; oh++) transpose_dy(g, dy, n, gr, Ogp, dyT, oh, oh + 1);
-#pragma omp single
-                    if (db) sum_rows(dyT, g->Q, Ogp, dbT + gr * Ogp);
-                    if (dw) {
-                        /* tap blocks of the widest tile height; every chunk splits the same way */
-#pragma omp for schedule(static) collapse(2)
-                        for (int64_t c = 0; c < nch64; c++)
-                            for (int64_t kb = 0; kb < nkb4; kb++) {
-                                int nvo = (int)((Ogp - c * 64) / VL < 4 ? (Ogp - c * 64) / VL : 4);
-                                int mk = taps_for(nvo);
-                                int64_t k0 = kb * mk;
-                                if (k0 < g->K)
-                                    bww_block(g, xp + gr * g->Cg * g->PL, off, dyT, Ogp, dwT + gr * g->K * Ogp,
-                                              c * 64, k0);
-                            }
-                    }
-                }
-            }
+            for (int64_t gr = 0; gr < g->G; gr++) RUN_TEAM(nt, bww_shared_image(&j, n, gr));
     }
     /* add the threads' sums into dw (OC, Cg, KH, KW) and db */
     for (int t = 0; t < nuse; t++) {
-        const float *dwT = base + t * per + g->XP + round_up(g->Q * Ogp, VL), *dbT = dwT + g->G * g->K * Ogp;
+        const float *dwT = j.base + t * per + g->XP + round_up(g->Q * Ogp, VL), *dbT = dwT + g->G * g->K * Ogp;
         for (int64_t gr = 0; gr < g->G; gr++) {
             if (dw)
                 for (int64_t o = 0; o < g->Og; o++)

@@ -6,10 +6,10 @@
  *   forward   y[n, g] (OCg, P)   = w[g] (OCg, K) · col (K, P) + b
  *   input     dcol (K, P)        = w[g]ᵀ · dy[n, g], then dx[n] += col2im(dcol)
  *   weight    dw[g] (OCg, K)    += dy[n, g] · colᵀ
- * The matrix products run on OpenBLAS's threads; the loops here are serial. */
+ * The matrix products are nb__sgemm (threaded inside); the loops here are serial. */
 #include "conv.h"
+#include "internal.h"
 
-#include <cblas.h>
 #include <string.h>
 
 /* The output columns j whose input column j·sw + off lies in [0, W): [*j0, *j1). */
@@ -102,8 +102,7 @@ void nb__conv2d_gemm_fwd(const nb__conv_shape *s, const float *x, const float *w
             if (b)
                 for (int64_t o = 0; o < OCg; o++)
                     for (int64_t p = 0; p < P; p++) yg[o * P + p] = b[g * OCg + o];
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)OCg, (int)P, (int)K, 1.0f, w + g * OCg * K,
-                        (int)K, col, (int)P, b ? 1.0f : 0.0f, yg, (int)P);
+            nb__sgemm(0, 0, OCg, P, K, 1.0f, w + g * OCg * K, K, col, P, b ? 1.0f : 0.0f, yg, P);
         }
 }
 
@@ -115,12 +114,10 @@ void nb__conv2d_gemm_bwd_x(const nb__conv_shape *s, const float *dy, const float
         for (int64_t g = 0; g < s->G; g++) {
             const float *dyg = dy + (n * s->OC + g * OCg) * P;
             if (pw) { /* dx[n, g] += wᵀ · dy directly */
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)P, (int)OCg, 1.0f,
-                            w + g * OCg * K, (int)K, dyg, (int)P, 1.0f, dx + (n * s->C + g * Cg) * P, (int)P);
+                nb__sgemm(1, 0, K, P, OCg, 1.0f, w + g * OCg * K, K, dyg, P, 1.0f, dx + (n * s->C + g * Cg) * P, P);
                 continue;
             }
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)P, (int)OCg, 1.0f, w + g * OCg * K,
-                        (int)K, dyg, (int)P, 0.0f, scratch, (int)P);
+            nb__sgemm(1, 0, K, P, OCg, 1.0f, w + g * OCg * K, K, dyg, P, 0.0f, scratch, P);
             nb__col2im(s, scratch, g, dx + n * s->C * s->H * s->W);
         }
 }
@@ -136,7 +133,6 @@ void nb__conv2d_gemm_bwd_w(const nb__conv_shape *s, const float *x, const float 
                 col = x + (n * s->C + g * Cg) * P;
             else
                 nb__im2col(s, x + n * s->C * s->H * s->W, g, scratch);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)OCg, (int)K, (int)P, 1.0f,
-                        dy + (n * s->OC + g * OCg) * P, (int)P, col, (int)P, 1.0f, dw + g * OCg * K, (int)K);
+            nb__sgemm(0, 1, OCg, K, P, 1.0f, dy + (n * s->OC + g * OCg) * P, P, col, P, 1.0f, dw + g * OCg * K, K);
         }
 }

@@ -2,17 +2,16 @@
  * PyTorch 1.13's CPU window rules.
  *   x (N, C, H, W), y (N, C, OH, OW): each of the N·C planes is pooled on its own,
  *   window (i, j) starts at (i·sh - ph, j·sw - pw).
- * Threads: OpenMP over planes. The 2x2 stride-2 max pooling of CNNs has its own
+ * Threads: NB_FOR over planes (one thread never enters a parallel region). The 2x2 stride-2 max pooling of CNNs has its own
  * AVX-512 path (the same results and indices as the general loop). */
 #include "conv.h"
+#include "internal.h"
 
 #include <math.h>
 #include <string.h>
 #ifdef __AVX512F__
 #include <immintrin.h>
 #endif
-
-#define PAR_MIN 16384 /* elements below which one thread is faster */
 
 /* ---- max pooling ---- */
 
@@ -95,39 +94,37 @@ static void max_plane_2x2(const nb__pool_shape *s, const float *x, float *y, int
 }
 #endif
 
+/* One plane through the 2x2 path when fast, else the general loop. */
+static void max_one_plane(const nb__pool_shape *s, const float *x, float *y, int32_t *idx, const float *xend, int fast)
+{
+#ifdef __AVX512F__
+    if (fast) {
+        max_plane_2x2(s, x, y, idx, xend);
+        return;
+    }
+#else
+    (void)xend, (void)fast;
+#endif
+    max_plane(s, x, y, idx);
+}
+
 void nb__max_pool2d_fwd(const nb__pool_shape *s, const float *x, float *y, int32_t *idx)
 {
     int64_t planes = s->N * s->C, HW = s->H * s->W, O = s->OH * s->OW;
-    int fast = 0;
-#ifdef __AVX512F__
-    fast = is_2x2(s);
-#else
-    (void)is_2x2;
-#endif
-#pragma omp parallel for schedule(static) if (planes * HW > PAR_MIN)
-    for (int64_t p = 0; p < planes; p++) {
-#ifdef __AVX512F__
-        if (fast) {
-            max_plane_2x2(s, x + p * HW, y + p * O, idx ? idx + p * O : NULL, x + planes * HW);
-            continue;
-        }
-#endif
-        (void)fast;
-        max_plane(s, x + p * HW, y + p * O, idx ? idx + p * O : NULL);
-    }
+    int fast = is_2x2(s);
+    NB_FOR(planes * HW, p, planes, max_one_plane(s, x + p * HW, y + p * O, idx ? idx + p * O : NULL, x + planes * HW, fast));
 }
 
 void nb__max_pool2d_bwd(const nb__pool_shape *s, const float *dy, const int32_t *idx, float *dx)
 {
     int64_t planes = s->N * s->C, HW = s->H * s->W, O = s->OH * s->OW;
-#pragma omp parallel for schedule(static) if (planes * HW > PAR_MIN)
-    for (int64_t p = 0; p < planes; p++) {
+    NB_FOR(planes * HW, p, planes, {
         float *d = dx + p * HW;
         const float *g = dy + p * O;
         const int32_t *ix = idx + p * O;
         for (int64_t o = 0; o < O; o++)
             if (ix[o] >= 0) d[ix[o]] += g[o];
-    }
+    });
 }
 
 /* ---- average pooling ---- */
@@ -153,8 +150,7 @@ static int avg_window(const nb__pool_shape *s, int64_t i, int64_t j, int64_t *h0
 void nb__avg_pool2d_fwd(const nb__pool_shape *s, const float *x, float *y)
 {
     int64_t planes = s->N * s->C, HW = s->H * s->W, O = s->OH * s->OW;
-#pragma omp parallel for schedule(static) if (planes * HW > PAR_MIN)
-    for (int64_t p = 0; p < planes; p++) {
+    NB_FOR(planes * HW, p, planes, {
         const float *xp = x + p * HW;
         for (int64_t i = 0; i < s->OH; i++)
             for (int64_t j = 0; j < s->OW; j++) {
@@ -169,14 +165,13 @@ void nb__avg_pool2d_fwd(const nb__pool_shape *s, const float *x, float *y)
                     for (int64_t w = w0; w < w1; w++) sum += xp[h * s->W + w];
                 y[p * O + i * s->OW + j] = sum / div;
             }
-    }
+    });
 }
 
 void nb__avg_pool2d_bwd(const nb__pool_shape *s, const float *dy, float *dx)
 {
     int64_t planes = s->N * s->C, HW = s->H * s->W, O = s->OH * s->OW;
-#pragma omp parallel for schedule(static) if (planes * HW > PAR_MIN)
-    for (int64_t p = 0; p < planes; p++) {
+    NB_FOR(planes * HW, p, planes, {
         float *d = dx + p * HW;
         for (int64_t i = 0; i < s->OH; i++)
             for (int64_t j = 0; j < s->OW; j++) {
@@ -187,7 +182,7 @@ void nb__avg_pool2d_bwd(const nb__pool_shape *s, const float *dy, float *dx)
                 for (int64_t h = h0; h < h1; h++)
                     for (int64_t w = w0; w < w1; w++) d[h * s->W + w] += g;
             }
-    }
+    });
 }
 
 /* ---- adaptive average pooling: window i spans [⌊i·H/OH⌋, ⌈(i+1)·H/OH⌉) ---- */
@@ -198,8 +193,7 @@ static int64_t end_index(int64_t a, int64_t b, int64_t c) { return ((a + 1) * c 
 void nb__adaptive_avg_pool2d_fwd(const nb__pool_shape *s, const float *x, float *y)
 {
     int64_t planes = s->N * s->C, HW = s->H * s->W, O = s->OH * s->OW;
-#pragma omp parallel for schedule(static) if (planes * HW > PAR_MIN)
-    for (int64_t p = 0; p < planes; p++) {
+    NB_FOR(planes * HW, p, planes, {
         const float *xp = x + p * HW;
         for (int64_t i = 0; i < s->OH; i++) {
             int64_t h0 = start_index(i, s->OH, s->H), h1 = end_index(i, s->OH, s->H);
@@ -211,14 +205,13 @@ void nb__adaptive_avg_pool2d_fwd(const nb__pool_shape *s, const float *x, float 
                 y[p * O + i * s->OW + j] = sum / (float)((h1 - h0) * (w1 - w0));
             }
         }
-    }
+    });
 }
 
 void nb__adaptive_avg_pool2d_bwd(const nb__pool_shape *s, const float *dy, float *dx)
 {
     int64_t planes = s->N * s->C, HW = s->H * s->W, O = s->OH * s->OW;
-#pragma omp parallel for schedule(static) if (planes * HW > PAR_MIN)
-    for (int64_t p = 0; p < planes; p++) {
+    NB_FOR(planes * HW, p, planes, {
         float *d = dx + p * HW;
         for (int64_t i = 0; i < s->OH; i++) {
             int64_t h0 = start_index(i, s->OH, s->H), h1 = end_index(i, s->OH, s->H);
@@ -229,5 +222,5 @@ void nb__adaptive_avg_pool2d_bwd(const nb__pool_shape *s, const float *dy, float
                     for (int64_t w = w0; w < w1; w++) d[h * s->W + w] += g;
             }
         }
-    }
+    });
 }

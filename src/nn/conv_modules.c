@@ -6,6 +6,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* ---- Conv2d ---- */
 
@@ -165,4 +166,36 @@ nb_module *nb__model_lenet5(nb_ctx *ctx, const nb_model_opts *o)
         nb_linear_new(ctx, 120, 84, NULL), nb_tanh_new(ctx), nb_linear_new(ctx, 84, o->num_classes, NULL),
     };
     return nb_sequential_new(ctx, layers, (int)(sizeof layers / sizeof layers[0]));
+}
+
+/* ---- inference fusion ---- */
+
+nb_tensor *nb__conv2d_fused_forward(nb_module *const *mods, int n, nb_tensor *x, int *used)
+{
+    *used = 0;
+    nb_module *conv = n > 0 ? mods[0] : NULL;
+    if (!conv || !x || conv->vt != &conv_vt || conv->training || n < 2) return NULL;
+    nb_tensor *w = conv->own[0].tensor, *b = conv->n_own > 1 ? conv->own[1].tensor : NULL;
+    if (nb__needs_grad(conv->ctx, x, w, b)) return NULL;
+    nb_module *bn = mods[1];
+    if (strcmp(nb_module_kind(bn), "BatchNorm2d") || bn->training) return NULL;
+    int64_t OC = nb_tensor_dim(w, 0);
+    float *scale = nb__scratch(conv->ctx, (size_t)OC * sizeof(float));
+    float *shift = nb__scratch(conv->ctx, (size_t)OC * sizeof(float));
+    if (!scale || !shift) return NULL;
+    /* a BatchNorm of another width or without running statistics: run unfused (it reports) */
+    int64_t nbn = 0;
+    const nb_named_tensor *st = bn->own;
+    for (int i = 0; i < bn->n_own; i++)
+        if (!strcmp(st[i].name, "running_mean")) nbn = nb_tensor_numel(st[i].tensor);
+    if (nbn != OC) return NULL;
+    nb_status s0 = nb__batchnorm_eval_scale_shift(bn, scale, shift);
+    if (s0) {
+        nb_clear_error();
+        return NULL;
+    }
+    int relu = n > 2 && !strcmp(nb_module_kind(mods[2]), "ReLU");
+    nb_tensor *y = nb__conv2d_ep(x, w, b, conv->impl, scale, shift, relu);
+    if (y) *used = 2 + relu;
+    return y;
 }

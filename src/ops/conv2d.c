@@ -122,7 +122,8 @@ nb_tensor *nb__conv2d_ep(nb_tensor *x, nb_tensor *w, nb_tensor *b, const nb_conv
     int64_t G = o.groups > 0 ? o.groups : 1;
     int64_t OC = w->shape[0], KH = w->shape[2], KW = w->shape[3], Cin = w->shape[1] * G;
     layer_name(name, sizeof name, Cin, OC, KH, KW, &o, b != NULL);
-    conv_params p = {{0}};
+    conv_params p;
+    memset(&p, 0, sizeof p);
     if (resolve(&o, KH, KW, name, &p)) return NULL;
     if (OC % G) {
         nb__fail(NB_ERR_SHAPE, "%s: out_channels %lld is not divisible by groups %lld", name, (long long)OC,
