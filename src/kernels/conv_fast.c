@@ -313,6 +313,21 @@ ALWAYS_INLINE void fwd_tile_nv(int nv, const fwd_job *j, const float *xp, int64_
     const geom *g = j->g;
     int64_t nob = (g->Og + MR - 1) / MR;
     vf acc[MR][NV];
+#ifdef __AVX512F__
+    /* the output lines are fetched for writing while the sums run: masked stores to lines
+     * that are not in the cache are slow on this CPU */
+    for (int i = 0; i < MR && ob * MR + i < g->Og; i++) {
+        const float *plane = y + (n * g->O + gr * g->Og + ob * MR + i) * g->OH * g->OW;
+        for (int v = 0; v < nv; v++)
+            for (int t = 0; t < nseg[v]; t++) {
+                const segment *s = &sg[v * VL + t];
+                const char *first = (const char *)(plane + s->off + __builtin_ctz(s->m));
+                const char *last = (const char *)(plane + s->off + 31 - __builtin_clz(s->m));
+                _mm_prefetch(first, _MM_HINT_ET0);
+                _mm_prefetch(last, _MM_HINT_ET0);
+            }
+    }
+#endif
     fwd_acc(nv, g->K, j->A + (gr * nob + ob) * g->K * MR, xp + gr * g->Cg * g->PL + p * NV * VL, j->off, acc);
     const nb__conv_epilogue *ep = j->ep;
     for (int i = 0; i < MR; i++) {
