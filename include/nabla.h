@@ -1005,6 +1005,31 @@ nb_module *nb_module_head(nb_module *m, char *name, size_t n);
  * output. Arena tensors; call in eval mode without gradients for embeddings. */
 nb_tensor *nb_module_features(nb_module *m, nb_tensor *x, nb_tensor **logits);
 
+typedef struct {
+    int loaded;       /* tensors copied into the model */
+    int head_skipped; /* tensors of the model's head left as they were (new head) */
+    int unexpected;   /* tensors of the file the model has no place for */
+    char head[128];   /* the head's prefix */
+} nb_pretrained_report;
+/* Load a pretrained backbone: every parameter and buffer of m outside the head
+ * (prefix head, or NULL: m's last Linear) must be in the file with the same shape;
+ * the head keeps its fresh weights (the file's old head, of any size, is ignored);
+ * other tensors of the file are counted as unexpected and ignored. A file for
+ * another architecture fails naming the missing and mismatched keys, and m is left
+ * as it was. rep may be NULL. */
+nb_status nb_load_pretrained(nb_module *m, const char *path, const char *head, nb_pretrained_report *rep);
+/* Freeze the parameters whose names start with one of the comma-separated
+ * prefixes ("conv1,layer1", whole name components), or "backbone" for all but the
+ * head: requires_grad off, so nb_module_parameters leaves them out. BatchNorm
+ * layers whose parameters are all frozen stay in eval mode (running statistics
+ * used, not updated) even through nb_module_train(m, 1). A prefix that matches
+ * nothing is an error. *n_frozen (may be NULL) receives the count. */
+nb_status nb_module_freeze(nb_module *m, const char *prefixes, int *n_frozen);
+/* The trainable parameters of m split into backbone and head (its last Linear),
+ * for parameter groups with their own learning rates (nb_optim_add_group). Arrays
+ * hold at least nb_module_parameters' count; returns 0, or -1 without a head. */
+int nb_module_split_head(nb_module *m, nb_tensor **backbone, int *n_backbone, nb_tensor **head, int *n_head);
+
 /* ------------------------------------------------------------------------ */
 /* Text augmentation (nlpaug names and semantics; SPEC.md)                   */
 /* ------------------------------------------------------------------------ */

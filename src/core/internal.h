@@ -133,6 +133,7 @@ struct nb_module {
     const nb_module_vtable *vt;
     nb_ctx *ctx;
     int training;
+    int keep_eval; /* frozen (nb_module_freeze): stays in eval mode whatever nb_module_train says */
     /* own parameters and buffers, with local names ("weight"); children add prefixes */
     nb_named_tensor *own;
     int n_own;

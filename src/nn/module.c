@@ -175,8 +175,8 @@ nb_tensor *nb_module_forward(nb_module *m, nb_tensor *x)
 void nb_module_train(nb_module *m, int training)
 {
     if (!m) return;
-    m->training = training != 0;
-    if (m->vt->train) m->vt->train(m, training);
+    m->training = training != 0 && !m->keep_eval;
+    if (m->vt->train) m->vt->train(m, m->training);
     for (int i = 0; i < m->n_children; i++) nb_module_train(m->children[i], training);
 }
 

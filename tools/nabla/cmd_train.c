@@ -13,16 +13,32 @@ static const char *SYNOPSIS = "[--model NAME] [--data DIR] [--epochs N] [options
 
 typedef struct {
     const char *model, *data, *dataset, *augment, *optimizer, *schedule, *init, *save, *log_json, *checkpoint, *resume;
-    const char *classes;
-    long checkpoint_every, per_class;
+    const char *classes, *pretrained, *freeze;
+    long checkpoint_every, per_class, num_classes;
+    double lr_backbone;
     long epochs, batch, seed, threads, max_steps, log_every, step_size, warmup, nesterov, no_shuffle, quiet, workers;
     double lr, momentum, weight_decay, clip_norm, clip_value, gamma, dropout, l1, l2, mixup, cutmix;
 } train_args;
 
 static int make_optimizer(const train_args *a, nb_module *m, nb_optim **out)
 {
-    int n;
+    int n, nb = 0, nh = 0;
     nb_tensor **params = nb_module_parameters(m, &n);
+    nb_tensor **split = NULL, **backbone = NULL;
+    if (a->lr_backbone > 0) { /* --lr-backbone: group 0 the head at --lr, group 1 the backbone */
+        if (!(split = malloc(sizeof *split * (size_t)(2 * n + 1)))) {
+            cli_error("train: out of memory");
+            return 1;
+        }
+        backbone = split + n;
+        if (nb_module_split_head(m, backbone, &nb, split, &nh)) {
+            free(split);
+            cli_error("train: --lr-backbone: %s", nb_last_error());
+            return 2;
+        }
+        params = split;
+        n = nh;
+    }
     if (!strcmp(a->optimizer, "sgd")) {
         *out = nb_sgd_new(params, n, &(nb_sgd_opts){.lr = (float)a->lr, .momentum = (float)a->momentum,
                                                      .weight_decay = (float)a->weight_decay,
@@ -35,6 +51,11 @@ static int make_optimizer(const train_args *a, nb_module *m, nb_optim **out)
         cli_error("train: unknown optimizer '%s' (sgd, adam, adamw)", a->optimizer);
         return 2;
     }
+    if (*out && nb && nb_optim_add_group(*out, &(nb_param_group){.params = backbone, .n = nb, .lr = a->lr_backbone})) {
+        nb_optim_free(*out);
+        *out = NULL;
+    }
+    free(split);
     if (!*out) {
         cli_error("train: %s", nb_last_error());
         return 1;
@@ -62,7 +83,7 @@ static int parse_schedule(const train_args *a, nb_sched_opts *s)
 
 /* The settings a --resume must repeat, stored in the checkpoint's metadata:
  * key (also the option's name without "--"), value. */
-enum { N_RESUME_KEYS = 8 };
+enum { N_RESUME_KEYS = 9 };
 static void resume_keys(const train_args *a, char num[4][32], const char *kv[2 * N_RESUME_KEYS])
 {
     snprintf(num[0], 32, "%ld", a->batch);
@@ -71,7 +92,8 @@ static void resume_keys(const train_args *a, char num[4][32], const char *kv[2 *
     snprintf(num[3], 32, "%ld", a->per_class > 0 ? a->per_class : 0);
     const char *v[2 * N_RESUME_KEYS] = {"model", a->model, "optimizer", a->optimizer, "batch-size", num[0],
                                         "augment", a->augment ? a->augment : "", "mixup", num[1], "cutmix", num[2],
-                                        "classes", a->classes ? a->classes : "", "per-class", num[3]};
+                                        "classes", a->classes ? a->classes : "", "per-class", num[3],
+                                        "freeze", a->freeze ? a->freeze : ""};
     memcpy(kv, v, sizeof v);
 }
 
@@ -161,6 +183,12 @@ int cmd_train(int argc, char **argv)
         {"--max-steps", OPT_INT, &a.max_steps, "K", "stop after K optimizer steps"},
         {"--no-shuffle", OPT_FLAG, &a.no_shuffle, NULL, "keep the training set in file order"},
         {"--init", OPT_STRING, &a.init, "FILE", "start from the weights in a safetensors file"},
+        {"--pretrained", OPT_STRING, &a.pretrained, "FILE",
+         "load a backbone (every tensor but the head's) from a safetensors file; the head is new"},
+        {"--num-classes", OPT_INT, &a.num_classes, "K", "outputs of the head (default: the dataset's classes)"},
+        {"--freeze", OPT_STRING, &a.freeze, "PREFIXES",
+         "freeze parameters by name prefix, e.g. conv1,layer1 or backbone (frozen BatchNorm stays in eval mode)"},
+        {"--lr-backbone", OPT_FLOAT, &a.lr_backbone, "X", "learning rate of the backbone (parameter group 1; --lr for the head)"},
         {"--save", OPT_STRING, &a.save, "FILE", "write the trained weights (safetensors, atomic)"},
         {"--checkpoint", OPT_STRING, &a.checkpoint, "FILE",
          "write a checkpoint (weights, optimizer, generator, position) after every epoch and at the end"},
@@ -213,10 +241,27 @@ int cmd_train(int argc, char **argv)
     int64_t chw[3];
     nb_dataset_sample_shape(train, chw);
     if (tf && nb_transform_out_shape(tf, chw, chw)) goto fail;
-    nb_model_opts mo = {.num_classes = nb_dataset_num_classes(train), .in_channels = (int)chw[0],
+    if (a.num_classes && a.num_classes < nb_dataset_num_classes(train)) {
+        cli_error("train: --num-classes %ld is fewer than the dataset's %d classes", a.num_classes,
+                  nb_dataset_num_classes(train));
+        rc = 2;
+        goto done;
+    }
+    nb_model_opts mo = {.num_classes = a.num_classes > 0 ? (int)a.num_classes : nb_dataset_num_classes(train),
+                        .in_channels = (int)chw[0],
                         .dropout = (float)a.dropout, .dropout_set = a.dropout >= 0};
     if (!(model = nb_model_new(ctx, a.model, &mo))) goto fail;
     if (a.init && nb_load_safetensors(model, a.init, 1)) goto fail;
+    if (a.pretrained) {
+        nb_pretrained_report pr;
+        if (nb_load_pretrained(model, a.pretrained, NULL, &pr)) goto fail;
+        if (!a.quiet)
+            fprintf(stderr, "pretrained: %d tensors from %s; new head '%s' (%d tensors)%s\n", pr.loaded, a.pretrained,
+                    pr.head, pr.head_skipped, pr.unexpected ? "; some tensors of the file were not used" : "");
+    }
+    int n_frozen = 0;
+    if (a.freeze && nb_module_freeze(model, a.freeze, &n_frozen)) goto fail;
+    if (a.freeze && !a.quiet) fprintf(stderr, "frozen: %d parameter tensors (%s)\n", n_frozen, a.freeze);
     if ((rc = make_optimizer(&a, model, &opt))) goto done;
     rc = 1;
     loader = nb_loader_new(ctx, train, &(nb_loader_opts){.batch_size = (int)a.batch, .shuffle = !a.no_shuffle,
@@ -244,7 +289,8 @@ int cmd_train(int argc, char **argv)
     float base_lr = (float)a.lr;
     for (int epoch = start.epoch; epoch < a.epochs && step < total_steps; epoch++) {
         float lr = nb_sched_lr(&sched, base_lr, epoch);
-        for (int g = 0; g < nb_optim_num_groups(opt); g++) nb_optim_set_lr(opt, g, lr);
+        for (int g = 0; g < nb_optim_num_groups(opt); g++) /* each group's schedule from its own base lr */
+            nb_optim_set_lr(opt, g, (float)nb_sched_lr(&sched, nb_optim_get_base_lr(opt, g), epoch));
         nb_module_train(model, 1);
         nb_loader_start_epoch(loader, epoch);
         int64_t batch = 0; /* batches of this epoch trained on */
