@@ -1,7 +1,10 @@
 /* conv2d.c - F.conv2d: shape checks, forward, backward for input, weight and bias.
  * x (N, C, H, W) or (C, H, W), w (OC, C/G, KH, KW), b (OC), y (N, OC, OH, OW).
- * Stride-1 convolutions run on the AVX-512 kernels of src/kernels/conv_fast.c,
- * the others on im2col + sgemm (src/kernels/im2col.c). */
+ * Each pass picks its kernels (measured on the cnn's layers, BENCHMARKS.md): the
+ * stride-1 AVX-512 kernels of src/kernels/conv_fast.c when the pass has at least 8
+ * output channels per group (their micro-tile height) and, for the forward and
+ * input-gradient passes, at least 32 taps per output (a short sum cannot pay for
+ * the epilogue's masked stores); im2col + sgemm (src/kernels/im2col.c) otherwise. */
 #include "internal.h"
 #include "../kernels/conv.h"
 
@@ -75,6 +78,17 @@ static nb_status resolve(const nb_conv2d_opts *o, int64_t kh, int64_t kw, const 
 
 static int threads_of(const nb_ctx *ctx) { return ctx->threads > 0 ? ctx->threads : 1; }
 
+/* forward: OCg outputs of Cg·KH·KW taps; input gradient: Cg outputs of OCg·KH·KW taps */
+static int fast_fwd(const nb__conv_shape *s)
+{
+    return nb__conv2d_fast_ok(s) && s->OC / s->G >= 8 && s->C / s->G * s->KH * s->KW >= 32;
+}
+static int fast_bwd_x(const nb__conv_shape *s)
+{
+    return nb__conv2d_fast_ok(s) && s->C / s->G >= 8 && s->OC / s->G * s->KH * s->KW >= 32;
+}
+static int fast_bwd_w(const nb__conv_shape *s) { return nb__conv2d_fast_ok(s) && s->OC / s->G >= 8; }
+
 static void conv_backward(nb_node *n)
 {
     nb_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2];
@@ -82,9 +96,8 @@ static void conv_backward(nb_node *n)
     nb_ctx *ctx = n->out->ctx;
     int nt = threads_of(ctx);
     const float *dy = n->out->grad;
-    int fast = nb__conv2d_fast_ok(s);
     if (x->requires_grad) {
-        if (fast) {
+        if (fast_bwd_x(s)) {
             float *scr = nb__scratch(ctx, nb__conv2d_fast_scratch_bwd_x(s, nt) * sizeof(float));
             if (scr) nb__conv2d_fast_bwd_x(s, dy, nb__f(w), x->grad, scr, nt);
         } else {
@@ -94,7 +107,7 @@ static void conv_backward(nb_node *n)
     }
     int want_w = w->requires_grad, want_b = b && b->requires_grad;
     if (!want_w && !want_b) return;
-    if (fast) {
+    if (fast_bwd_w(s)) {
         float *scr = nb__scratch(ctx, nb__conv2d_fast_scratch_bwd_w(s, nt) * sizeof(float));
         if (scr)
             nb__conv2d_fast_bwd_w(s, nb__f(x), dy, want_w ? w->grad : NULL, want_b ? b->grad : NULL, scr, nt);
@@ -177,7 +190,7 @@ nb_tensor *nb__conv2d_ep(nb_tensor *x, nb_tensor *w, nb_tensor *b, const nb_conv
                           .pt = p.pad[0], .pl = p.pad[1], .G = G};
     int nt = threads_of(ctx);
     const float *bias = b ? nb__f(b) : NULL;
-    if (nb__conv2d_fast_ok(s)) {
+    if (fast_fwd(s)) {
         float *scr = nb__scratch(ctx, nb__conv2d_fast_scratch_fwd(s, nt) * sizeof(float));
         if (!scr) return NULL;
         /* bias folds into the shift: (Σ + b)·scale + shift */

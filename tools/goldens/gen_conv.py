@@ -111,6 +111,10 @@ def gen_conv():
     conv_case(wr, 7, 1, 11, 11, 8, 3, padding=1)                       # like the cnn's first layer
     conv_case(wr, 1, 8, 7, 7, 8, 3, padding=1, groups=2, dilation=2, bias=False)
     conv_case(wr, 7, 2, 9, 9, 2, 7, stride=3, padding=3, dilation=1)
+    # wide enough for the AVX-512 stride-1 kernels in every pass (>= 8 channels, >= 32 taps)
+    conv_case(wr, 7, 9, 9, 7, 10, 3, padding=1)
+    conv_case(wr, 1, 16, 7, 9, 12, 3, padding="same", dilation=2)
+    conv_case(wr, 2, 16, 7, 7, 16, 3, groups=2, padding=1, bias=False)
     wr.save()
 
 
