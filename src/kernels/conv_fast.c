@@ -47,6 +47,9 @@
 #define NV 3   /* forward: vectors of wide positions per micro-tile */
 #endif
 #define MRK 12 /* weight gradient: most taps per micro-tile */
+#ifndef QB
+#define QB 64  /* weight gradient: rows of dyT per block (with 64 channels: 16 KiB) */
+#endif
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 
 /* ---- a vector of 16 floats ---- */
@@ -573,17 +576,18 @@ static int taps_for(int nvo) { return nvo >= 4 ? 6 : nvo == 3 ? 8 : MRK; }
 
 /* Tile t of (channel chunk of 64, tap block) for group gr: dwT (K, Ogp) += ... */
 static void bww_block(const geom *g, const float *xg, const int32_t *off, const float *dyT, int64_t Ogp, float *dwT,
-                      int64_t oc0, int64_t k0)
+                      int64_t oc0, int64_t k0, int64_t q0, int64_t q1)
 {
     int nvo = (int)((Ogp - oc0) / VL < 4 ? (Ogp - oc0) / VL : 4);
     int mk = taps_for(nvo), nk = (int)(g->K - k0 < mk ? g->K - k0 : mk);
-    const float *d = dyT + oc0;
+    const float *d = dyT + q0 * Ogp + oc0, *xq = xg + q0;
     float *o = dwT + k0 * Ogp + oc0;
+    int64_t Q = q1 - q0;
     switch (nvo) {
-    case 4: bww_tile(6, 4, g->Q, xg, off + k0, d, Ogp, o, nk); break;
-    case 3: bww_tile(8, 3, g->Q, xg, off + k0, d, Ogp, o, nk); break;
-    case 2: bww_tile(MRK, 2, g->Q, xg, off + k0, d, Ogp, o, nk); break;
-    default: bww_tile(MRK, 1, g->Q, xg, off + k0, d, Ogp, o, nk); break;
+    case 4: bww_tile(6, 4, Q, xq, off + k0, d, Ogp, o, nk); break;
+    case 3: bww_tile(8, 3, Q, xq, off + k0, d, Ogp, o, nk); break;
+    case 2: bww_tile(MRK, 2, Q, xq, off + k0, d, Ogp, o, nk); break;
+    default: bww_tile(MRK, 1, Q, xq, off + k0, d, Ogp, o, nk); break;
     }
 }
 
@@ -616,11 +620,15 @@ typedef struct {
 static void bww_group(const bww_job *j, const float *xp, const float *dyT, float *dwT, int64_t gr)
 {
     const geom *g = j->g;
-    for (int64_t c0 = 0; c0 < j->Ogp; c0 += 64) {
-        int mk = taps_for((int)((j->Ogp - c0) / VL < 4 ? (j->Ogp - c0) / VL : 4));
-        for (int64_t k0 = 0; k0 < g->K; k0 += mk)
-            bww_block(g, xp + gr * g->Cg * g->PL, j->off, dyT, j->Ogp, dwT + gr * g->K * j->Ogp, c0, k0);
-    }
+    /* rows of dyT in blocks that stay in L1 while every tap block reads them */
+    int64_t qb = QB * 64 / (j->Ogp < 64 ? j->Ogp : 64);
+    for (int64_t q0 = 0; q0 < g->Q; q0 += qb)
+        for (int64_t c0 = 0; c0 < j->Ogp; c0 += 64) {
+            int mk = taps_for((int)((j->Ogp - c0) / VL < 4 ? (j->Ogp - c0) / VL : 4));
+            for (int64_t k0 = 0; k0 < g->K; k0 += mk)
+                bww_block(g, xp + gr * g->Cg * g->PL, j->off, dyT, j->Ogp, dwT + gr * g->K * j->Ogp, c0, k0, q0,
+                          q0 + qb < g->Q ? q0 + qb : g->Q);
+        }
 }
 
 /* Whole images split over the team, each thread summing into its own dwT, dbT. */
@@ -666,7 +674,7 @@ static void bww_shared_image(const bww_job *j, int64_t n, int64_t gr)
         int64_t c0 = t / nkb * 64, kb = t % nkb;
         int mk = taps_for((int)((Ogp - c0) / VL < 4 ? (Ogp - c0) / VL : 4));
         if (kb * mk < g->K)
-            bww_block(g, xp + gr * g->Cg * g->PL, j->off, dyT, Ogp, dwT + gr * g->K * Ogp, c0, kb * mk);
+            bww_block(g, xp + gr * g->Cg * g->PL, j->off, dyT, Ogp, dwT + gr * g->K * Ogp, c0, kb * mk, 0, g->Q);
     }
 }
 
