@@ -225,11 +225,11 @@ static void make_offsets(const geom *g, int32_t *off, int64_t n)
     }
 }
 
-/* A packed for the forward kernel: [G][ceil(Og/MR)][K][MR], zero rows past Og.
- * transposed: A is the flipped transpose of w used by the input gradient,
- * A[g][o][(c·KH + u)·KW + v] = w[g·Cg' + c][o][KH-1-u][KW-1-v], where here g->Cg = OCg
- * of the original convolution and g->Og = its Cg. */
-static void pack_a(const geom *g, const float *w, int transposed, float *A)
+/* The weights of the input gradient packed for the forward kernel: [G][ceil(Og/MR)][K][MR],
+ * zero rows past Og; the flipped transpose of w, A[g][o][(c·KH + u)·KW + v] =
+ * w[g·Cg' + c][o][KH-1-u][KW-1-v], where g->Cg = OCg of the original convolution and
+ * g->Og = its Cg. */
+static void pack_a(const geom *g, const float *w, float *A)
 {
     int64_t nob = (g->Og + MR - 1) / MR, KK = g->KH * g->KW;
     for (int64_t gr = 0; gr < g->G; gr++)
@@ -239,14 +239,11 @@ static void pack_a(const geom *g, const float *w, int transposed, float *A)
                 int64_t o = ob * MR + i;
                 if (o >= g->Og) {
                     for (int64_t k = 0; k < g->K; k++) a[k * MR] = 0;
-                } else if (!transposed) {
-                    const float *src = w + (gr * g->Og + o) * g->K;
-                    for (int64_t k = 0; k < g->K; k++) a[k * MR] = src[k];
-                } else { /* original w (OC, Cg, KH, KW): oc = gr·Cg' + c, channel o, tap flipped */
-                    for (int64_t c = 0; c < g->Cg; c++) {
-                        const float *src = w + ((gr * g->Cg + c) * g->Og + o) * KK + KK - 1;
-                        for (int64_t uv = 0; uv < KK; uv++) a[(c * KK + uv) * MR] = src[-uv];
-                    }
+                    continue;
+                }
+                for (int64_t c = 0; c < g->Cg; c++) { /* original w (OC, Cg, KH, KW): oc = gr·Cg' + c */
+                    const float *src = w + ((gr * g->Cg + c) * g->Og + o) * KK + KK - 1;
+                    for (int64_t uv = 0; uv < KK; uv++) a[(c * KK + uv) * MR] = src[-uv];
                 }
             }
 }
@@ -279,8 +276,9 @@ static int make_segments(const geom *g, int64_t q, segment *sg)
     return n;
 }
 
-/* acc[i][v] = Σ_k A[k][i] · xq[off[k] + 16v] */
-ALWAYS_INLINE void fwd_acc(int nv, int64_t K, const float *A, const float *xq, const int32_t *off, vf acc[MR][NV])
+/* acc[i][v] = Σ_k a[i][k·ks] · xq[off[k] + 16v] */
+ALWAYS_INLINE void fwd_acc(int nv, int64_t K, const float *const a[MR], int64_t ks, const float *xq,
+                           const int32_t *off, vf acc[MR][NV])
 {
 #pragma GCC unroll 16
     for (int i = 0; i < MR; i++)
@@ -291,10 +289,10 @@ ALWAYS_INLINE void fwd_acc(int nv, int64_t K, const float *A, const float *xq, c
         vf b[NV];
 #pragma GCC unroll 6
         for (int v = 0; v < nv; v++) b[v] = v_load(bp + v * VL);
-        const float *a = A + k * MR;
+        int64_t ka = k * ks;
 #pragma GCC unroll 16
         for (int i = 0; i < MR; i++) {
-            vf ai = v_set1(a[i]);
+            vf ai = v_set1(a[i][ka]);
 #pragma GCC unroll 6
             for (int v = 0; v < nv; v++) acc[i][v] = v_fma(ai, b[v], acc[i][v]);
         }
@@ -303,7 +301,9 @@ ALWAYS_INLINE void fwd_acc(int nv, int64_t K, const float *A, const float *xq, c
 
 typedef struct {
     const geom *g;
-    const float *A;           /* packed weights */
+    const float *w;           /* weights (OC, K) read in place, or NULL */
+    const float *A;           /* else weights packed by pack_a */
+    const float *zero;        /* K zeros: the rows of a tile past Og */
     const int32_t *off;
     const nb__conv_epilogue *ep;
 } fwd_job;
@@ -331,7 +331,16 @@ ALWAYS_INLINE void fwd_tile_nv(int nv, const fwd_job *j, const float *xp, int64_
             }
     }
 #endif
-    fwd_acc(nv, g->K, j->A + (gr * nob + ob) * g->K * MR, xp + gr * g->Cg * g->PL + p * NV * VL, j->off, acc);
+    const float *a[MR];
+    int64_t ks = MR;
+    if (j->w) { /* rows of w in place: no packing (that would cost as much as a batch-1 sum) */
+        ks = 1;
+        for (int i = 0; i < MR; i++)
+            a[i] = ob * MR + i < g->Og ? j->w + (gr * g->Og + ob * MR + i) * g->K : j->zero;
+    } else {
+        for (int i = 0; i < MR; i++) a[i] = j->A + (gr * nob + ob) * g->K * MR + i;
+    }
+    fwd_acc(nv, g->K, a, ks, xp + gr * g->Cg * g->PL + p * NV * VL, j->off, acc);
     const nb__conv_epilogue *ep = j->ep;
     for (int i = 0; i < MR; i++) {
         int64_t o = ob * MR + i;
@@ -384,7 +393,7 @@ static void fwd_panel(const fwd_job *j, const float *xp, int64_t n, int64_t gr, 
 static size_t fwd_scratch(const geom *g, int nt)
 {
     int64_t nob = (g->Og + MR - 1) / MR;
-    return (size_t)(round_up(g->G * nob * g->K * MR, VL) + round_up(g->K, VL) + (int64_t)nt * g->XP);
+    return (size_t)(round_up(g->G * nob * g->K * MR, VL) + 2 * round_up(g->K, VL) + (int64_t)nt * g->XP);
 }
 
 /* Whole images split over the team: each thread pads its images into its own plane buffer. */
@@ -416,14 +425,18 @@ static void fwd_shared_image(const fwd_job *j, const float *x, float *y, float *
     }
 }
 
-/* y (=|+=) ep(conv) for geometry g with packed A; scratch as fwd_scratch */
-static void fwd_run(const geom *g, const float *x, const nb__conv_epilogue *ep, float *y, float *A, int nt)
+/* y (=|+=) ep(conv) for geometry g with weights w in place (w != NULL) or packed in
+ * the scratch by pack_a; scratch as fwd_scratch */
+static void fwd_run(const geom *g, const float *x, const float *w, const nb__conv_epilogue *ep, float *y,
+                    float *scratch, int nt)
 {
     int64_t nob = (g->Og + MR - 1) / MR;
-    int32_t *off = (int32_t *)(A + round_up(g->G * nob * g->K * MR, VL));
+    float *zero = scratch + round_up(g->G * nob * g->K * MR, VL);
+    int32_t *off = (int32_t *)(zero + round_up(g->K, VL));
     float *xps = (float *)off + round_up(g->K, VL);
+    memset(zero, 0, (size_t)g->K * sizeof(float));
     make_offsets(g, off, g->K);
-    fwd_job j = {.g = g, .A = A, .off = off, .ep = ep};
+    fwd_job j = {.g = g, .w = w, .A = scratch, .zero = zero, .off = off, .ep = ep};
     if (g->N >= nt) {
         RUN_TEAM(nt, fwd_images(&j, x, y, xps));
         return;
@@ -448,17 +461,16 @@ void nb__conv2d_fast_fwd(const nb__conv_shape *s, const float *x, const float *w
                          float *y, float *scratch, int nt)
 {
     geom g = geom_fwd(s);
-    pack_a(&g, w, 0, scratch);
-    fwd_run(&g, x, ep, y, scratch, nt);
+    fwd_run(&g, x, w, ep, y, scratch, nt);
 }
 
 void nb__conv2d_fast_bwd_x(const nb__conv_shape *s, const float *dy, const float *w, float *dx, float *scratch,
                            int nt)
 {
     geom g = geom_bwd_x(s);
-    pack_a(&g, w, 1, scratch);
+    pack_a(&g, w, scratch);
     nb__conv_epilogue ep = {.accumulate = 1};
-    fwd_run(&g, dy, &ep, dx, scratch, nt);
+    fwd_run(&g, dy, NULL, &ep, dx, scratch, nt);
 }
 
 /* ---- weight gradient ---- */
