@@ -1,7 +1,7 @@
 /* conv.c - speed of the convolution kernels at the cnn's shapes, and of the whole
  * cnn (training step at batch 128, batch-1 inference) on random data.
  *   make bench/conv && NB_THREADS=2 build/bench/conv [reps]
- * Per layer: the fast stride-1 kernels and im2col + nb__sgemm, forward, input
+ * Per layer (batch 128, 8 and 1): the fast stride-1 kernels and im2col + nb__sgemm, forward, input
  * gradient and weight gradient, in GFLOP/s (2·N·OC·OH·OW·C/G·KH·KW per pass; best of
  * `reps` runs, so other processes on the machine matter less). */
 #include <nabla.h>
@@ -9,6 +9,9 @@
 #include "../src/kernels/conv.h"
 
 #include <math.h>
+#ifdef __AVX512F__
+#include <immintrin.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +22,50 @@ static double now(void)
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+/* The machine's FMA peak: 24 independent chains of 16-lane FMAs per thread. */
+static double fma_peak(int nt)
+{
+#ifdef __AVX512F__
+    double best = 0;
+    for (int rep = 0; rep < 200; rep++) { /* short runs: on a shared machine some run alone */
+        long iters = 50000;
+        float sink = 0;
+        double t = now();
+#pragma omp parallel num_threads(nt) reduction(+ : sink)
+        {
+            /* 24 named accumulators (an array may live in memory) with different values (so
+             * the compiler cannot merge them), one FMA each per iteration */
+            __m512 b = _mm512_set1_ps(0.999999f), c = _mm512_set1_ps(1e-7f);
+#define ACC(i) __m512 a##i = _mm512_set1_ps((float)i + 0.5f);
+#define FMA(i) a##i = _mm512_fmadd_ps(a##i, b, c);
+#define SUM(i) s = _mm512_add_ps(s, a##i);
+#define ALL(M) M(0) M(1) M(2) M(3) M(4) M(5) M(6) M(7) M(8) M(9) M(10) M(11) M(12) M(13) M(14) M(15) \
+               M(16) M(17) M(18) M(19) M(20) M(21) M(22) M(23)
+            ALL(ACC)
+            for (long it = 0; it < iters; it++) {
+                __asm__ volatile("" : "+v"(b));
+                ALL(FMA)
+            }
+            __m512 s = _mm512_setzero_ps();
+            ALL(SUM)
+            sink += _mm512_reduce_add_ps(s);
+#undef ACC
+#undef FMA
+#undef SUM
+#undef ALL
+        }
+        t = now() - t;
+        double g = 2.0 * 24 * 16 * (double)iters * nt / t / 1e9;
+        if (g > best) best = g;
+        if (sink == 12345) printf(" ");
+    }
+    return best;
+#else
+    (void)nt;
+    return 0;
+#endif
 }
 
 typedef enum { FWD, BWD_X, BWD_W } pass;
@@ -58,7 +105,7 @@ static void bench_layer(const char *name, nb__conv_shape s, int nt, int reps)
     double flop = 2.0 * (double)ny * (double)(s.C / s.G * s.KH * s.KW);
     const char *pn[] = {"fwd", "dx", "dw+db"};
     for (int fast = 1; fast >= 0; fast--) {
-        printf("  %-26s %-12s", name, fast ? "fast" : "im2col+sgemm");
+        printf("  %-16s %-12s", name, fast ? "fast" : "im2col+sgemm");
         for (int p = 0; p < 3; p++) {
             double best = 1e9;
             for (int r = 0; r < reps; r++) {
@@ -132,14 +179,19 @@ int main(int argc, char **argv)
     const char *only = argc > 2 ? argv[2] : "";
     nb_ctx *ctx = nb_ctx_new(NULL);
     int nt = nb_ctx_threads(ctx);
-    printf("threads %d\n", nt);
+    printf("threads %d, FMA peak %.0f GFLOP/s (best of 200 runs of 2.4 MFLOP per thread)\n", nt, fma_peak(nt));
     if (!strcmp(only, "") || !strcmp(only, "layers")) {
         nb__conv_shape c1 = {.N = 128, .C = 1, .H = 28, .W = 28, .OC = 32, .KH = 3, .KW = 3, .OH = 28, .OW = 28,
                              .sh = 1, .sw = 1, .dh = 1, .dw = 1, .pt = 1, .pl = 1, .G = 1};
         nb__conv_shape c2 = {.N = 128, .C = 32, .H = 14, .W = 14, .OC = 64, .KH = 3, .KW = 3, .OH = 14, .OW = 14,
                              .sh = 1, .sw = 1, .dh = 1, .dw = 1, .pt = 1, .pl = 1, .G = 1};
-        bench_layer("conv1 128x1x28x28 -> 32", c1, nt, reps);
-        bench_layer("conv2 128x32x14x14 -> 64", c2, nt, reps);
+        bench_layer("conv1 batch 128", c1, nt, reps);
+        bench_layer("conv2 batch 128", c2, nt, reps);
+        /* short runs (a few hundred microseconds): on a shared machine some of them run
+         * alone, so their best is the kernels' speed on an idle machine */
+        c1.N = c2.N = 8;
+        bench_layer("conv1 batch 8", c1, nt, reps * 10);
+        bench_layer("conv2 batch 8", c2, nt, reps * 10);
         c1.N = c2.N = 1;
         bench_layer("conv1 batch 1", c1, nt, reps * 20);
         bench_layer("conv2 batch 1", c2, nt, reps * 20);
