@@ -45,9 +45,15 @@
 
 #define MR 14
 #define NR 32
+#ifndef KC
 #define KC 256   /* kc ≤ KC: a B micro-panel (KC×NR floats, 32 KB) stays in the 48 KB L1 */
+#endif
+#ifndef MC
 #define MC 280   /* MC×KC floats of packed A (280 KB) stay in the 1 MB L2 */
+#endif
+#ifndef NC
 #define NC 3072  /* KC×NC floats of packed B (3 MB) in L3 */
+#endif
 #define SMALL_M 8
 #define PACK_FLOATS ((size_t)MC * KC + (size_t)KC * NC)
 /* A call below this many multiply-adds runs on one thread (a fork costs ~2 µs). */
