@@ -470,14 +470,11 @@ int main(void)
             cli_resume("mlp", "--epochs 2 --max-steps 120", "--max-steps 60", "7");
         else
             cli_resume("mlp", "--epochs 2", "--max-steps 469", "50");
-        nb_ctx *c = nb_ctx_new(&(nb_ctx_opts){.threads = 1});
-        nb_module *cnn = nb_model_new(c, "cnn", NULL);
-        if (cnn)
-            cli_resume("cnn", SAN ? "--max-steps 12" : "--max-steps 40", SAN ? "--max-steps 6" : "--max-steps 20", "3");
-        else
-            printf("SKIP cnn resume: %s\n", nb_last_error());
-        nb_module_free(cnn);
-        nb_ctx_free(c);
+        /* cnn through the CLI: each run ends with a cnn evaluation of 10,000 test images,
+         * minutes under ASan; the sanitizer build covers BatchNorm and Dropout resume in
+         * the library tests above */
+        if (SAN) printf("SKIP cnn CLI resume under the sanitizers (slow); the plain build runs it\n");
+        else cli_resume("cnn", "--max-steps 40", "--max-steps 20", "3");
         kill_loop(SAN ? 8 : 20);
     }
     char cmd[400];
