@@ -21,7 +21,7 @@
 #include <omp.h>
 
 #define TOL 1e-4
-#define MODEL_TOL 1e-3 /* whole models: a dozen float32 layers in a different order than PyTorch's */
+#define MODEL_TOL 1e-3 /* whole models against float64: PyTorch's own float32 gradients are up to 8.8e-4 off */
 
 static nb_ctx *ctx;
 
@@ -373,7 +373,10 @@ static void test_model(const char *name)
             continue;
         }
         const float *g = nb_tensor_grad(st[i].tensor);
-        snprintf(key, sizeof key, "%s.grad.%s", name, st[i].name);
+        /* against PyTorch's float64 gradients: a cancelling sum (BatchNorm's dγ) differs
+         * between two float32 computations by more than either differs from the exact value */
+        snprintf(key, sizeof key, "%s.grad64.%s", name, st[i].name);
+        if (nb_safetensors_find(f, key) < 0) snprintf(key, sizeof key, "%s.grad.%s", name, st[i].name);
         snprintf(label, sizeof label, "%s: grad of %s", name, st[i].name);
         if (nb_safetensors_find(f, key) >= 0) {
             want = nb_safetensors_get(f, ctx, key);
@@ -385,7 +388,8 @@ static void test_model(const char *name)
             else
                 CLOSE(label, g, nb_tensor_data(want), (long)nw, MODEL_TOL);
         } else {
-            snprintf(key, sizeof key, "%s.grad_every37.%s", name, st[i].name);
+            snprintf(key, sizeof key, "%s.grad64_every37.%s", name, st[i].name);
+            if (nb_safetensors_find(f, key) < 0) snprintf(key, sizeof key, "%s.grad_every37.%s", name, st[i].name);
             want = nb_safetensors_get(f, ctx, key);
             if (!want) continue;
             int64_t n = nb_tensor_numel(want);

@@ -218,6 +218,7 @@ def gen_models():
                 else:
                     fan_in = mod.weight[0].numel()
                     p.copy_(param_value(ti, p.shape, "w", fan_in))
+        init_state = {k: v.clone() for k, v in m.state_dict().items()}
         x = torch.rand(5, 1, 28, 28)
         y = torch.tensor([3, 1, 4, 1, 5])
         m.train()
@@ -233,6 +234,17 @@ def gen_models():
                 t[name + ".grad_every37." + k] = p.grad.reshape(-1)[::37].clone()
             else:
                 t[name + ".grad." + k] = p.grad
+        # the same model in float64: the exact answer both float32 results are rounded
+        # approximations of (cancelling sums such as BatchNorm's dγ = Σ g·x̂ differ between
+        # two float32 computations by more than either differs from this)
+        m64 = model_def(name).double()
+        m64.load_state_dict(init_state)
+        m64.train()
+        F.cross_entropy(m64(x.double()), y).backward()
+        for k, p in m64.named_parameters():
+            g = p.grad.float()
+            t[name + (".grad64_every37." if p.numel() > 20000 else ".grad64.") + k] = (
+                g.reshape(-1)[::37].clone() if p.numel() > 20000 else g)
         for k, b in m.named_buffers():
             if b.dtype == torch.float32:
                 t[name + ".after." + k] = b.detach().clone()
