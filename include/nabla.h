@@ -521,7 +521,8 @@ typedef struct {
 
 /* The parameters given here form group 0. NULL with a message on bad options
  * (torch's checks: lr > 0, momentum, dampening, weight_decay >= 0, betas in [0, 1),
- * eps >= 0, nesterov with dampening), a NULL or non-F32 parameter, or a duplicate. */
+ * eps >= 0, nesterov with dampening), a NULL or non-F32 parameter, an op result
+ * (arena tensor) given as a parameter, or a parameter given twice. */
 nb_optim *nb_sgd_new(nb_tensor **params, int n, const nb_sgd_opts *o);
 nb_optim *nb_adam_new(nb_tensor **params, int n, const nb_adam_opts *o);
 nb_optim *nb_adamw_new(nb_tensor **params, int n, const nb_adam_opts *o);
@@ -817,7 +818,8 @@ nb_tensor *nb_img_cutout(nb_tensor *img, int64_t cy, int64_t cx, int64_t length,
 nb_status nb_random_crop_params(int64_t h, int64_t w, int64_t th, int64_t tw, nb_rng *rng, int64_t *top,
                                 int64_t *left);
 /* RandomResizedCrop: up to 10 tries of area fraction U[scale], log aspect U[log ratio],
- * w = round(√(A·r)), h = round(√(A/r)); else the central crop. box: top, left, h, w. */
+ * w = round(√(A·r)), h = round(√(A/r)); else the central crop. box: top, left, h, w
+ * (the whole image for ranges that are not 0 < min <= max). */
 void nb_random_resized_crop_params(int64_t h, int64_t w, const float scale[2], const float ratio[2], nb_rng *rng,
                                    int64_t box[4]);
 /* RandomErasing: up to 10 tries of area fraction U[scale], log aspect U[log ratio],

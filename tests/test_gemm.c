@@ -159,6 +159,11 @@ static void cases_test(void)
             check_case(ta, tb, M, 1030, 260, 0, -0.5f, 1.0f);
             check_case(ta, tb, M, 10, 7, 3, 2.0f, 0.25f);
         }
+        /* row groups of the small-M path; B over 2^19 floats (prefetching, or the packed path) */
+        check_case(ta, tb, 20, 300, 600, 1, 1.0f, 1.0f);
+        check_case(ta, tb, 28, 77, 333, 0, 1.5f, 0.0f);
+        check_case(ta, tb, 3, 1100, 500, 2, 1.0f, 0.0f);
+        check_case(ta, tb, 20, 1100, 500, 0, 1.0f, 0.5f);
         /* K over several blocks, M over several MC blocks, beta applied once */
         check_case(ta, tb, 300, 70, 700, 2, 1.0f, 1.0f);
         check_case(ta, tb, 61, 97, 1031, 0, 0.5f, 0.0f);

@@ -396,19 +396,33 @@ static size_t fwd_scratch(const geom *g, int nt)
     return (size_t)(round_up(g->G * nob * g->K * MR, VL) + 2 * round_up(g->K, VL) + (int64_t)nt * g->XP);
 }
 
-/* Whole images split over the team: each thread pads its images into its own plane buffer. */
+/* Image n through the padded buffer xp. */
+static void fwd_image(const fwd_job *j, const float *x, float *y, float *xp, int64_t n)
+{
+    const geom *g = j->g;
+    int64_t nob = (g->Og + MR - 1) / MR, npan = (g->nvec + NV - 1) / NV;
+    pad_planes(g, x + n * g->C * g->H * g->W, xp, 0, g->C);
+    for (int64_t gr = 0; gr < g->G; gr++)
+        for (int64_t p = 0; p < npan; p++) fwd_panel(j, xp, n, gr, p, 0, nob, y);
+}
+
+/* Whole images split over the team: each thread pads its images into its own plane
+ * buffer. Images are handed out one at a time (each output is computed by one thread
+ * whichever it is, so the result does not depend on the schedule): a thread that the
+ * system deschedules holds up the others for one image, not for half the batch. */
 static void fwd_images(const fwd_job *j, const float *x, float *y, float *xps)
 {
     const geom *g = j->g;
-    int64_t nob = (g->Og + MR - 1) / MR, npan = (g->nvec + NV - 1) / NV, img = g->C * g->H * g->W;
     float *xp = xps + (int64_t)thread_id() * g->XP;
     pad_slack(g, xp);
-#pragma omp for schedule(static)
-    for (int64_t n = 0; n < g->N; n++) {
-        pad_planes(g, x + n * img, xp, 0, g->C);
-        for (int64_t gr = 0; gr < g->G; gr++)
-            for (int64_t p = 0; p < npan; p++) fwd_panel(j, xp, n, gr, p, 0, nob, y);
+#ifdef _OPENMP
+    if (omp_in_parallel()) { /* an orphaned dynamic loop would allocate outside a team */
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t n = 0; n < g->N; n++) fwd_image(j, x, y, xp, n);
+        return;
     }
+#endif
+    for (int64_t n = 0; n < g->N; n++) fwd_image(j, x, y, xp, n);
 }
 
 /* Image n shared by the team: planes padded together, then its tiles split. */

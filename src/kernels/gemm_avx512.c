@@ -54,7 +54,15 @@
 #ifndef NC
 #define NC 3072  /* KC×NC floats of packed B (3 MB) in L3 */
 #endif
-#define SMALL_M 8
+#define SMALL_M 8     /* rows of the small-M kernels */
+#ifndef SMALL_ROWS
+#define SMALL_ROWS 28 /* M up to this takes the small-M path (in groups of ≤ SMALL_M rows) */
+#endif
+#define SMALL_B_MAX ((int64_t)1 << 19) /* ... when B (K×N floats) is at most this (L2-sized) */
+#define SMALL_KB 256        /* transB = 0: B in blocks of SMALL_KB rows × SMALL_NB columns */
+#define SMALL_NB 1024
+#define SMALL_PF 16         /* transB = 0, B larger than SMALL_B_MAX: prefetch this many rows ahead */
+#define SMALL_DOT_PF 256    /* transB = 1: prefetch this many floats ahead along B's rows */
 #define PACK_FLOATS ((size_t)MC * KC + (size_t)KC * NC)
 /* A call below this many multiply-adds runs on one thread (a fork costs ~2 µs). */
 #define PAR_MIN_MACS ((int64_t)1 << 18)
@@ -119,6 +127,10 @@ static void pack_transposed(const float *src, int64_t ld, int64_t rows, int64_t 
                             int width)
 {
     __mmask16 wm = mask16(width);
+    if (rows <= 0) { /* all padding */
+        for (int64_t k = 0; k < kc; k++) _mm512_mask_storeu_ps(dst + k * dstride, wm, _mm512_setzero_ps());
+        return;
+    }
     for (int64_t k0 = 0; k0 < kc; k0 += 16) {
         __mmask16 km = mask16(kc - k0);
         __m512 r[16];
@@ -133,34 +145,41 @@ static void pack_transposed(const float *src, int64_t ld, int64_t rows, int64_t 
 /* Ap[p][k][i] = A(m0 + p·MR + i, k0 + k) for mc rows, kc columns. */
 static void pack_a(const nb__gemm_args *g, int64_t m0, int64_t mc, int64_t k0, int64_t kc, float *ap)
 {
-    for (int64_t p = 0; p < mc; p += MR, ap += MR * kc) {
-        int64_t mr = mc - p < MR ? mc - p : MR;
-        if (!g->transA) {
-            pack_transposed(g->A + (m0 + p) * g->lda + k0, g->lda, mr, kc, ap, MR, MR);
-        } else {
-            const float *s = g->A + k0 * g->lda + m0 + p;
-            __mmask16 m = mask16(mr);
-            for (int64_t k = 0; k < kc; k++)
-                _mm512_mask_storeu_ps(ap + k * MR, mask16(MR), _mm512_maskz_loadu_ps(m, s + k * g->lda));
-        }
+    if (!g->transA) {
+        for (int64_t p = 0; p < mc; p += MR, ap += MR * kc)
+            pack_transposed(g->A + (m0 + p) * g->lda + k0, g->lda, mc - p < MR ? mc - p : MR, kc, ap, MR, MR);
+        return;
+    }
+    for (int64_t k1 = 0; k1 < kc; k1 += 8) { /* 8 rows at a time along A's rows: whole lines and pages */
+        int64_t k2 = kc - k1 < 8 ? kc : k1 + 8;
+        for (int64_t p = 0; p < mc; p += MR)
+            for (int64_t k = k1; k < k2; k++)
+                _mm512_mask_storeu_ps(ap + p * kc + k * MR, mask16(MR),
+                                      _mm512_maskz_loadu_ps(mask16(mc - p), g->A + (k0 + k) * g->lda + m0 + p));
     }
 }
 
 /* Bp[q][k][j] = B(k0 + k, n0 + q·NR + j) for kc rows, nc columns. */
 static void pack_b(const nb__gemm_args *g, int64_t n0, int64_t nc, int64_t k0, int64_t kc, float *bp)
 {
-    for (int64_t q = 0; q < nc; q += NR, bp += NR * kc) {
-        int64_t nr = nc - q < NR ? nc - q : NR;
-        if (g->transB) {
+    if (g->transB) {
+        for (int64_t q = 0; q < nc; q += NR, bp += NR * kc) {
+            int64_t nr = nc - q < NR ? nc - q : NR;
             const float *s = g->B + (n0 + q) * g->ldb + k0;
             pack_transposed(s, g->ldb, nr, kc, bp, NR, 16);
             pack_transposed(s + 16 * g->ldb, g->ldb, nr - 16, kc, bp + 16, NR, 16);
-        } else {
-            const float *s = g->B + k0 * g->ldb + n0 + q;
-            __mmask16 m0 = mask16(nr), m1 = mask16(nr - 16);
-            for (int64_t k = 0; k < kc; k++) {
-                _mm512_store_ps(bp + k * NR, _mm512_maskz_loadu_ps(m0, s + k * g->ldb));
-                _mm512_store_ps(bp + k * NR + 16, _mm512_maskz_loadu_ps(m1, s + k * g->ldb + 16));
+        }
+        return;
+    }
+    for (int64_t k1 = 0; k1 < kc; k1 += 8) { /* 8 rows at a time along B's rows: whole lines and pages */
+        int64_t k2 = kc - k1 < 8 ? kc : k1 + 8;
+        for (int64_t q = 0; q < nc; q += NR) {
+            __mmask16 m0 = mask16(nc - q), m1 = mask16(nc - q - 16);
+            for (int64_t k = k1; k < k2; k++) {
+                const float *s = g->B + (k0 + k) * g->ldb + n0 + q;
+                float *d = bp + q * kc + k * NR;
+                _mm512_store_ps(d, _mm512_maskz_loadu_ps(m0, s));
+                _mm512_store_ps(d + 16, _mm512_maskz_loadu_ps(m1, s + 16));
             }
         }
     }
@@ -247,26 +266,38 @@ static void gemm_block(const nb__gemm_args *g, int64_t m0, int64_t m1, int64_t n
 
 /* ---- small M: no packing ---- */
 
-/* transB = 0: C[0..M, n0..n1) with W vectors of 16 columns per row in registers. */
-ALWAYS_INLINE void small_rows(const int M, const int W, const nb__gemm_args *g, int64_t n0, int64_t n1)
+static int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+/* transB = 0: C[0..M, n0..n1) with W vectors of 16 columns per row in registers,
+ * over rows k0..k1 of B. The sums of earlier k blocks come from acc (M rows of ld
+ * floats, column n at acc[n - n0]) unless first; the block's sums go back there
+ * unless last, when the epilogue writes C. Storing a float sum and loading it back
+ * is exact, so the blocking does not change the result. */
+ALWAYS_INLINE void small_rows(const int M, const int W, const nb__gemm_args *g, int64_t n0, int64_t n1, int64_t k0,
+                              int64_t k1, float *accbuf, int64_t ld, int first, int last, int64_t pf)
 {
     const float *A = g->A, *B = g->B;
-    int64_t lda = g->lda, ldb = g->ldb, ldc = g->ldc, K = g->K;
+    int64_t lda = g->lda, ldb = g->ldb, ldc = g->ldc;
     int64_t am = g->transA ? 1 : lda, ak = g->transA ? lda : 1; /* A(m, k) = A[m*am + k*ak] */
     __m512 va = _mm512_set1_ps(g->alpha);
     for (int64_t n = n0; n < n1; n += 16 * W) {
         __mmask16 mk[8];
         for (int v = 0; v < W; v++) mk[v] = mask16(n1 - n - 16 * v);
         __m512 acc[8][8];
+        float *ab = accbuf + (n - n0);
 #pragma GCC unroll 8
         for (int m = 0; m < M; m++)
 #pragma GCC unroll 8
-            for (int v = 0; v < W; v++) acc[m][v] = _mm512_setzero_ps();
-        for (int64_t k = 0; k < K; k++) {
+            for (int v = 0; v < W; v++)
+                acc[m][v] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(mk[v], ab + m * ld + 16 * v);
+        for (int64_t k = k0; k < k1; k++) {
             __m512 bv[8];
             const float *br = B + k * ldb + n;
 #pragma GCC unroll 8
             for (int v = 0; v < W; v++) bv[v] = _mm512_maskz_loadu_ps(mk[v], br + 16 * v);
+            if (pf) /* rows of B in separate pages: the hardware prefetchers do not follow */
+#pragma GCC unroll 8
+                for (int v = 0; v < W; v++) _mm_prefetch((const char *)(br + pf * ldb + 16 * v), _MM_HINT_T0);
 #pragma GCC unroll 8
             for (int m = 0; m < M; m++) {
                 __m512 a = _mm512_set1_ps(A[m * am + k * ak]);
@@ -277,7 +308,12 @@ ALWAYS_INLINE void small_rows(const int M, const int W, const nb__gemm_args *g, 
 #pragma GCC unroll 8
         for (int m = 0; m < M; m++)
 #pragma GCC unroll 8
-            for (int v = 0; v < W; v++) store_c(g->C + m * ldc + n + 16 * v, mk[v], acc[m][v], va, g->beta);
+            for (int v = 0; v < W; v++) {
+                if (last)
+                    store_c(g->C + m * ldc + n + 16 * v, mk[v], acc[m][v], va, g->beta);
+                else
+                    _mm512_mask_storeu_ps(ab + m * ld + 16 * v, mk[v], acc[m][v]);
+            }
     }
 }
 
@@ -301,6 +337,7 @@ ALWAYS_INLINE void small_dots(const int M, const int J, const nb__gemm_args *g, 
 #pragma GCC unroll 8
             for (int j = 0; j < J; j++) {
                 __m512 b = _mm512_maskz_loadu_ps(km, B + (n + j) * ldb + k);
+                _mm_prefetch((const char *)(B + (n + j) * ldb + k + SMALL_DOT_PF), _MM_HINT_T0);
 #pragma GCC unroll 8
                 for (int m = 0; m < M; m++) acc[m][j] = _mm512_fmadd_ps(av[m], b, acc[m][j]);
             }
@@ -316,7 +353,11 @@ ALWAYS_INLINE void small_dots(const int M, const int J, const nb__gemm_args *g, 
 }
 
 #define SMALL(M, W, J)                                                                                          \
-    static void small_rows##M(const nb__gemm_args *g, int64_t n0, int64_t n1) { small_rows(M, W, g, n0, n1); } \
+    static void small_rows##M(const nb__gemm_args *g, int64_t n0, int64_t n1, int64_t k0, int64_t k1, float *acc, \
+                              int64_t ld, int first, int last, int64_t pf)                                     \
+    {                                                                                                          \
+        small_rows(M, W, g, n0, n1, k0, k1, acc, ld, first, last, pf);                                         \
+    }                                                                                                          \
     static void small_dots##M(const nb__gemm_args *g, int64_t n0, int64_t n1)                                  \
     {                                                                                                          \
         int64_t n = n0 + (n1 - n0) / J * J;                                                                    \
@@ -324,18 +365,46 @@ ALWAYS_INLINE void small_dots(const int M, const int J, const nb__gemm_args *g, 
         small_dots(M, 1, g, n, n1);                                                                            \
     }
 /* registers: M·W (or M·J) accumulators ≤ 24 */
-SMALL(1, 8, 8) SMALL(2, 8, 8) SMALL(3, 8, 8) SMALL(4, 6, 6) SMALL(5, 4, 4) SMALL(6, 4, 4) SMALL(7, 3, 3) SMALL(8, 3, 3)
+SMALL(1, 8, 8) SMALL(2, 8, 8) SMALL(3, 8, 8) SMALL(4, 6, 6) SMALL(5, 4, 4) SMALL(6, 4, 4) SMALL(7, 3, 3) SMALL(8, 3, 2)
 #undef SMALL
-typedef void (*small_fn)(const nb__gemm_args *, int64_t, int64_t);
-static const small_fn small_rows_fn[SMALL_M + 1] = {NULL, small_rows1, small_rows2, small_rows3, small_rows4,
-                                                     small_rows5, small_rows6, small_rows7, small_rows8};
-static const small_fn small_dots_fn[SMALL_M + 1] = {NULL, small_dots1, small_dots2, small_dots3, small_dots4,
-                                                     small_dots5, small_dots6, small_dots7, small_dots8};
+typedef void (*rows_fn)(const nb__gemm_args *, int64_t, int64_t, int64_t, int64_t, float *, int64_t, int, int, int64_t);
+typedef void (*dots_fn)(const nb__gemm_args *, int64_t, int64_t);
+static const rows_fn small_rows_fn[SMALL_M + 1] = {NULL, small_rows1, small_rows2, small_rows3, small_rows4,
+                                                   small_rows5, small_rows6, small_rows7, small_rows8};
+static const dots_fn small_dots_fn[SMALL_M + 1] = {NULL, small_dots1, small_dots2, small_dots3, small_dots4,
+                                                   small_dots5, small_dots6, small_dots7, small_dots8};
 static const int small_width[SMALL_M + 1] = {0, 128, 128, 128, 96, 64, 64, 48, 48}; /* columns per step */
 
-/* ---- driver ---- */
+/* Columns [n0, n1) of a small-M product, rows in groups of at most SMALL_M.
+ * transB = 1: the groups take turns on slabs of 192 rows of B (192×K floats stay
+ * in L2 for the next group). transB = 0: B is read in blocks of SMALL_KB rows ×
+ * SMALL_NB columns (whole pages, few TLB entries; in L2 for the next group), the
+ * partial sums kept in buf (M × SMALL_NB floats). */
+static void small(const nb__gemm_args *g, int64_t n0, int64_t n1, float *buf)
+{
+    int64_t groups = cdiv(g->M, SMALL_M), K = g->K;
+    int64_t slab = g->transB ? (groups > 1 ? 192 : n1 - n0) : SMALL_NB;
+    int64_t pf = K * g->N > SMALL_B_MAX ? SMALL_PF : 0; /* B from DRAM: prefetch rows ahead */
+    for (int64_t n = n0; n < n1; n += slab) {
+        int64_t ne = n1 - n < slab ? n1 : n + slab;
+        for (int64_t k = 0; k < (g->transB ? 1 : K); k += SMALL_KB) {
+            int64_t ke = K - k < SMALL_KB ? K : k + SMALL_KB;
+            for (int64_t i = 0; i < groups; i++) {
+                int64_t m0 = g->M * i / groups, m1 = g->M * (i + 1) / groups;
+                nb__gemm_args s = *g;
+                s.M = m1 - m0;
+                s.A = g->A + (g->transA ? m0 : m0 * g->lda);
+                s.C = g->C + m0 * g->ldc;
+                if (g->transB)
+                    small_dots_fn[s.M](&s, n, ne);
+                else
+                    small_rows_fn[s.M](&s, n, ne, k, ke, buf + m0 * SMALL_NB, SMALL_NB, k == 0, ke == K, pf);
+            }
+        }
+    }
+}
 
-static int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+/* ---- driver ---- */
 
 /* Thread t's share [b, e) of `units` units of `size` elements out of n. */
 static void share(int64_t n, int64_t size, int parts, int t, int64_t *b, int64_t *e)
@@ -347,31 +416,42 @@ static void share(int64_t n, int64_t size, int parts, int t, int64_t *b, int64_t
     if (*e > n) *e = n;
 }
 
+/* How the threads cut the product. */
+typedef struct {
+    const nb__gemm_args *g;
+    int small;      /* the small-M path, columns in units of w */
+    int64_t w;
+    int tm, tn;     /* the grid of the packed path */
+} plan;
+
+/* Thread t of nt's part of the product. */
+static void run_part(const plan *p, int t, int nt, float *buf)
+{
+    const nb__gemm_args *g = p->g;
+    int64_t mb, me, nb, ne;
+    if (p->small) {
+        share(g->N, p->w, nt, t, &nb, &ne);
+        if (nb < ne) small(g, nb, ne, buf);
+    } else if (nt == p->tm * p->tn) {
+        share(g->M, MR, p->tm, t / p->tn, &mb, &me);
+        share(g->N, NR, p->tn, t % p->tn, &nb, &ne);
+        if (mb < me && nb < ne) gemm_block(g, mb, me, nb, ne, buf);
+    } else if (t == 0) { /* fewer threads than asked for: one does it all */
+        gemm_block(g, 0, g->M, 0, g->N, buf);
+    }
+}
+
 int nb__sgemm_avx512(const nb__gemm_args *g, int threads)
 {
     int64_t M = g->M, N = g->N, K = g->K;
     if (threads < 1 || M * N * K < PAR_MIN_MACS || omp_in_parallel()) threads = 1;
-
-    if (M <= SMALL_M && (!g->transB || !g->transA)) {
-        small_fn f = g->transB ? small_dots_fn[M] : small_rows_fn[M];
-        int64_t w = small_width[M];
-        if (threads > (int)cdiv(N, w)) threads = (int)cdiv(N, w);
-        if (threads <= 1) {
-            f(g, 0, N);
-            return 0;
-        }
-#pragma omp parallel num_threads(threads)
-        {
-            int64_t b, e;
-            share(N, w, omp_get_num_threads(), omp_get_thread_num(), &b, &e);
-            if (b < e) f(g, b, e);
-        }
-        return 0;
-    }
-
-    /* the grid tm × tn whose slowest block does the least multiply-adds plus packing */
-    int tm = 1, tn = 1;
-    if (threads > 1) {
+    plan p = {g, 0, 0, 1, 1};
+    p.small = M <= SMALL_M || (M <= SMALL_ROWS && K * N <= SMALL_B_MAX);
+    p.small = p.small && (!g->transB || !g->transA);
+    if (p.small) {
+        p.w = small_width[cdiv(M, cdiv(M, SMALL_M))]; /* the widest group's */
+        if (threads > (int)cdiv(N, p.w)) threads = (int)cdiv(N, p.w);
+    } else if (threads > 1) { /* the grid tm × tn whose slowest block does the least multiply-adds plus packing */
         double best = -1;
         for (int a = 1; a <= threads; a++) {
             if (threads % a) continue;
@@ -379,18 +459,19 @@ int nb__sgemm_avx512(const nb__gemm_args *g, int threads)
             if (cdiv(M, MR) < a || cdiv(N, NR) < b) continue;
             double mb = (double)cdiv(cdiv(M, MR), a) * MR, nb = (double)cdiv(cdiv(N, NR), b) * NR;
             double cost = mb * nb * (double)K + PACK_COST * (double)K * (mb * cdiv((int64_t)nb, NC) + nb * cdiv((int64_t)mb, MC));
-            if (best < 0 || cost < best) best = cost, tm = a, tn = b;
+            if (best < 0 || cost < best) best = cost, p.tm = a, p.tn = b;
         }
         if (best < 0) threads = 1;
     }
     if (threads <= 1) {
         float *buf = pack_buffer();
         if (!buf) return -1;
-        gemm_block(g, 0, M, 0, N, buf);
+        p.tm = p.tn = 1;
+        run_part(&p, 0, 1, buf);
         return 0;
     }
     int failed = 0;
-#pragma omp parallel num_threads(tm * tn)
+#pragma omp parallel num_threads(threads)
     {
         float *buf = pack_buffer();
         if (!buf) {
@@ -401,15 +482,7 @@ int nb__sgemm_avx512(const nb__gemm_args *g, int threads)
         int fail_seen;
 #pragma omp atomic read
         fail_seen = failed;
-        int t = omp_get_thread_num(), nt = omp_get_num_threads();
-        if (!fail_seen && nt == tm * tn) {
-            int64_t mb, me, nb, ne;
-            share(M, MR, tm, t / tn, &mb, &me);
-            share(N, NR, tn, t % tn, &nb, &ne);
-            if (mb < me && nb < ne) gemm_block(g, mb, me, nb, ne, buf);
-        } else if (!fail_seen && t == 0) { /* fewer threads than asked for: one does it all */
-            gemm_block(g, 0, M, 0, N, buf);
-        }
+        if (!fail_seen) run_part(&p, omp_get_thread_num(), omp_get_num_threads(), buf);
     }
     return failed ? -1 : 0;
 }

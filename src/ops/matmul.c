@@ -1,9 +1,8 @@
-/* matmul.c - matrix products through cblas_sgemm.
+/* matmul.c - matrix products through nb__sgemm (src/kernels/gemm.c).
  * matmul: a (M,K) x b (K,N) -> (M,N), or batched (B,M,K) x (B,K,N).
  * linear: x (rows, in) with W (out, in) and b (out): y = x·Wᵀ + b, rows = prod of x's leading dims. */
 #include "internal.h"
 
-#include <cblas.h>
 #include <string.h>
 
 static void matmul_backward(nb_node *n)
@@ -14,11 +13,9 @@ static void matmul_backward(nb_node *n)
     if (M == 0 || K == 0 || N == 0) return; /* no products: the gradients stay 0 */
     for (int64_t t = 0; t < B; t++) {
         if (a->requires_grad) /* dA += dC · Bᵀ */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, (int)K, (int)N, 1.0f, g + t * M * N,
-                        (int)N, Bm + t * K * N, (int)N, 1.0f, a->grad + t * M * K, (int)K);
+            nb__sgemm(0, 1, M, K, N, 1.0f, g + t * M * N, N, Bm + t * K * N, N, 1.0f, a->grad + t * M * K, K);
         if (b->requires_grad) /* dB += Aᵀ · dC */
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)N, (int)M, 1.0f, A + t * M * K,
-                        (int)K, g + t * M * N, (int)N, 1.0f, b->grad + t * K * N, (int)N);
+            nb__sgemm(1, 0, K, N, M, 1.0f, A + t * M * K, K, g + t * M * N, N, 1.0f, b->grad + t * K * N, N);
     }
 }
 
@@ -47,8 +44,8 @@ nb_tensor *nb_matmul(nb_tensor *a, nb_tensor *b)
     if (K == 0) /* empty sums */
         memset(nb__f(out), 0, (size_t)out->numel * sizeof(float));
     for (int64_t t = 0; t < B && K > 0 && M > 0 && N > 0; t++)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, (int)N, (int)K, 1.0f, nb__f(a) + t * M * K,
-                    (int)K, nb__f(b) + t * K * N, (int)N, 0.0f, nb__f(out) + t * M * N, (int)N);
+        nb__sgemm(0, 0, M, N, K, 1.0f, nb__f(a) + t * M * K, K, nb__f(b) + t * K * N, N, 0.0f, nb__f(out) + t * M * N,
+                  N);
     if (nb__needs_grad(a->ctx, a, b, NULL)) {
         nb_node *n = nb__record(out, matmul_backward, a, b, NULL);
         if (!n) return NULL;
@@ -64,11 +61,9 @@ static void linear_backward(nb_node *n)
     const float *g = n->out->grad;
     if (R == 0 || NO == 0) return; /* nothing reached the inputs */
     if (x->requires_grad && NI > 0) /* dx (R,NI) += g (R,NO) · W (NO,NI) */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)R, (int)NI, (int)NO, 1.0f, g, (int)NO, nb__f(w),
-                    (int)NI, 1.0f, x->grad, (int)NI);
+        nb__sgemm(0, 0, R, NI, NO, 1.0f, g, NO, nb__f(w), NI, 1.0f, x->grad, NI);
     if (w->requires_grad && NI > 0) /* dW (NO,NI) += gᵀ (NO,R) · x (R,NI) */
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)NO, (int)NI, (int)R, 1.0f, g, (int)NO, nb__f(x),
-                    (int)NI, 1.0f, w->grad, (int)NI);
+        nb__sgemm(1, 0, NO, NI, R, 1.0f, g, NO, nb__f(x), NI, 1.0f, w->grad, NI);
     if (b && b->requires_grad) {
         float *gb = b->grad;
         for (int64_t r = 0; r < R; r++)
@@ -113,12 +108,8 @@ nb_tensor *nb_linear(nb_tensor *x, nb_tensor *w, nb_tensor *b)
         for (int64_t r = 0; r < R; r++) memcpy(y + r * NO, nb__f(b), (size_t)NO * sizeof(float));
     if (NI == 0 || R == 0 || NO == 0) { /* empty sums: y = b, or 0 without a bias */
         if (!b) memset(y, 0, (size_t)out->numel * sizeof(float));
-    } else if (R == 1) /* one row (batch-1 inference): a matrix-vector product */
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)NO, (int)NI, 1.0f, nb__f(w), (int)NI, nb__f(x), 1,
-                    b ? 1.0f : 0.0f, y, 1);
-    else
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)R, (int)NO, (int)NI, 1.0f, nb__f(x), (int)NI,
-                    nb__f(w), (int)NI, b ? 1.0f : 0.0f, y, (int)NO);
+    } else /* one row (batch-1 inference) takes nb__sgemm's matrix-vector path */
+        nb__sgemm(0, 1, R, NO, NI, 1.0f, nb__f(x), NI, nb__f(w), NI, b ? 1.0f : 0.0f, y, NO);
     if (nb__needs_grad(x->ctx, x, w, b)) {
         nb_node *n = nb__record(out, linear_backward, x, w, b);
         if (!n) return NULL;
