@@ -1,6 +1,6 @@
 #!/bin/bash
-# The full check CI runs (also handy locally): build, tests, tests under
-# ASan+UBSan, install + examples built with pkg-config. Ends with the summed
+# The full check CI runs (also handy locally): build, the docs check, tests,
+# tests under ASan+UBSan, install + examples built with pkg-config. Ends with the summed
 # "N passed, N failed".
 set -u
 cd "$(dirname "$0")/.."
@@ -37,6 +37,7 @@ stage() { # name, command...: runs the command, counts its "N passed, N failed" 
     rm -f "$log"
 }
 stage build make -j"$J"
+stage docs sh tests/docs_concepts.sh # every name, path, option and spec docs/concepts.md cites exists
 stage tests make -j"$J" test
 stage sanitizers make -j"$J" SAN=1 test
 stage fuzz sh tests/fuzz/run.sh 60 # libFuzzer on the safetensors reader (clang, libclang-rt-14-dev)
