@@ -244,6 +244,7 @@ int cmd_train(int argc, char **argv)
     nb_optim *opt = NULL;
     nb_loader *loader = NULL;
     FILE *log = NULL;
+    progress bar = {0};
     rc = 1;
     if (!ctx) goto fail;
     if (!(train = nb_dataset_open(a.dataset, a.data, 1)) || !(test = nb_dataset_open(a.dataset, a.data, 0))) goto fail;
@@ -296,7 +297,6 @@ int cmd_train(int argc, char **argv)
     int64_t steps_per_epoch = nb_loader_num_batches(loader);
     int64_t total_steps = steps_per_epoch * a.epochs;
     if (a.max_steps && a.max_steps < total_steps) total_steps = a.max_steps;
-    progress bar;
     progress_init(&bar, start.step, total_steps, steps_per_epoch, (int)a.epochs, a.quiet);
     double train_time = 0;
     int64_t step = start.step, images = 0;
@@ -331,11 +331,13 @@ int cmd_train(int argc, char **argv)
             if (loss && a.l1 > 0) loss = nb_add(loss, nb_l1_penalty(params, nparams, (float)a.l1));
             if (loss && a.l2 > 0) loss = nb_add(loss, nb_l2_penalty(params, nparams, (float)a.l2));
             if (!loss) {
+                progress_end(&bar);
                 cli_error("train: step %lld: %s", (long long)step + 1, nb_last_error());
                 goto done;
             }
             float lv = nb_tensor_item(loss);
             if (!isfinite(lv)) {
+                progress_end(&bar);
                 cli_error("train: the loss is %s at step %lld (epoch %d); stopping without saving. "
                           "Try a lower --lr or --clip-grad-norm.",
                           isnan(lv) ? "NaN" : "infinite", (long long)step + 1, epoch + 1);
@@ -388,9 +390,11 @@ int cmd_train(int argc, char **argv)
     rc = 0;
     goto done;
 fail:
+    progress_end(&bar);
     cli_error("train: %s", nb_last_error());
     rc = 1;
 done:
+    progress_end(&bar);
     if (log) fclose(log);
     nb_loader_free(loader);
     nb_transform_free(tf);

@@ -46,12 +46,17 @@ void progress_step(progress *p, int64_t done, int epoch, int64_t batch, double l
     p->drawn = 1;
 }
 
+void progress_end(progress *p)
+{
+    if (p->drawn) fputs("\r\033[K", stderr);
+    p->drawn = 0;
+}
+
 void progress_epoch(progress *p, int epoch, double loss, double acc, double test_acc, double img_per_s,
                     double seconds)
 {
     if (p->mode == PROGRESS_QUIET) return;
-    if (p->drawn) fputs("\r\033[K", stderr);
-    p->drawn = 0;
+    progress_end(p);
     char test[48] = "";
     if (test_acc >= 0) snprintf(test, sizeof test, " test_acc %.4f", test_acc);
     fprintf(stderr, "epoch %d/%d loss %.4f acc %.4f%s %.0f img/s %.1fs\n", epoch, p->epochs, loss, acc, test, img_per_s,

@@ -25,5 +25,7 @@ void progress_step(progress *p, int64_t done, int epoch, int64_t batch, double l
 /* The end of an epoch: its line; test_acc < 0 when the test set was not evaluated. */
 void progress_epoch(progress *p, int epoch, double loss, double acc, double test_acc, double img_per_s,
                     double seconds);
+/* Clear a bar left on the screen (before an error message). */
+void progress_end(progress *p);
 
 #endif
