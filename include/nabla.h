@@ -660,6 +660,10 @@ nb_status nb_load_safetensors(nb_module *m, const char *path, int strict);
  * readable with numpy.load; atomic like nb_safetensors_write. */
 nb_status nb_save_npy(const char *path, nb_tensor *t);
 
+/* Write n bytes to path atomically (temporary file, fsync, rename): readers see the
+ * old file or the whole new one. */
+nb_status nb_write_file_atomic(const char *path, const void *data, size_t n);
+
 /* ------------------------------------------------------------------------ */
 /* Data                                                                      */
 /* ------------------------------------------------------------------------ */
@@ -671,6 +675,9 @@ nb_dataset *nb_idx_dataset_new(const char *images_path, const char *labels_path)
 /* Fashion-MNIST or MNIST in dir (NULL: /usr/share/datasets/fashion-mnist);
  * train != 0: the 60,000 training images, else the 10,000 test images. */
 nb_dataset *nb_fashion_mnist_new(const char *dir, int train);
+/* MNIST in dir (NULL: /usr/share/datasets/mnist), the same files as Fashion-MNIST;
+ * class names "0".."9". */
+nb_dataset *nb_mnist_new(const char *dir, int train);
 void nb_dataset_free(nb_dataset *d);
 int64_t nb_dataset_len(const nb_dataset *d);
 /* (C, H, W) of one sample. */
@@ -794,6 +801,10 @@ nb_tensor *nb_img_grayscale(nb_tensor *img, int num_output_channels);
 nb_tensor *nb_img_normalize(nb_tensor *img, const float *mean, const float *std, int n);
 /* ToTensor: h·w·c bytes (HWC, as stb_image gives) to an arena (C, H, W) tensor of byte/255. */
 nb_tensor *nb_img_from_bytes(nb_ctx *ctx, const uint8_t *hwc, int64_t h, int64_t w, int64_t c);
+/* An image file (PNG, JPEG, BMP, PPM/PGM, ...; stb_image) as the datasets read it: an
+ * arena (C, H, W) tensor of byte/255; channels 0 keeps the file's, 1-4 converts (1:
+ * stb_image's luma, as nb_image_folder_opts.channels). NULL naming the file on error. */
+nb_tensor *nb_img_load(nb_ctx *ctx, const char *path, int channels);
 
 /* Noise, drawn from rng. GaussianNoise (torchvision v2): x + N(mean, sigma²) per
  * value, clamped to [0, 1] if clip. imgaug's AdditiveGaussianNoise: x + N(loc, scale²),

@@ -20,6 +20,7 @@
 
 #define IDX_MAX_BYTES (1ull << 36) /* 64 GB: larger sizes mean a corrupt header */
 #define FASHION_DEFAULT_DIR "/usr/share/datasets/fashion-mnist"
+#define MNIST_DEFAULT_DIR "/usr/share/datasets/mnist"
 
 static const char *const FASHION_CLASSES[10] = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                                                 "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
@@ -285,9 +286,11 @@ static int find_file(char *out, size_t n, const char *dir, const char *name)
     return !access(out, R_OK);
 }
 
-nb_dataset *nb_fashion_mnist_new(const char *dir, int train)
+/* Fashion-MNIST or MNIST: the same four IDX files, other class names. */
+static nb_dataset *mnist_like(const char *dir, int train, const char *default_dir, const char *title,
+                              const char *install, const char *const *names)
 {
-    if (!dir || !*dir) dir = FASHION_DEFAULT_DIR;
+    if (!dir || !*dir) dir = default_dir;
     const char *split = train ? "train" : "t10k";
     char iname[64], lname[64], ipath[4096], lpath[4096];
     snprintf(iname, sizeof iname, "%s-images-idx3-ubyte", split);
@@ -296,12 +299,24 @@ nb_dataset *nb_fashion_mnist_new(const char *dir, int train)
     int have_l = find_file(lpath, sizeof lpath, dir, lname);
     if (!have_i || !have_l) {
         nb__fail(NB_ERR_IO,
-                 "Fashion-MNIST not found in %.1000s: install it with `apt-get install dataset-fashion-mnist` or "
+                 "%s not found in %.1000s: %s"
                  "point --data at a directory with train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, "
                  "t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz (or the same without .gz); "
                  "missing: %s%s%s",
-                 dir, have_i ? "" : iname, !have_i && !have_l ? ", " : "", have_l ? "" : lname);
+                 title, dir, install, have_i ? "" : iname, !have_i && !have_l ? ", " : "", have_l ? "" : lname);
         return NULL;
     }
-    return idx_open(ipath, lpath, 10, FASHION_CLASSES);
+    return idx_open(ipath, lpath, 10, names);
+}
+
+nb_dataset *nb_fashion_mnist_new(const char *dir, int train)
+{
+    return mnist_like(dir, train, FASHION_DEFAULT_DIR, "Fashion-MNIST",
+                      "install it with `apt-get install dataset-fashion-mnist` or ", FASHION_CLASSES);
+}
+
+nb_dataset *nb_mnist_new(const char *dir, int train)
+{
+    static const char *const digits[10] = {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"};
+    return mnist_like(dir, train, MNIST_DEFAULT_DIR, "MNIST", "", digits);
 }

@@ -342,3 +342,26 @@ const char *nb_image_folder_path(const nb_dataset *d, int64_t i)
     if (!d || d->vt != &IF_VT || i < 0 || i >= d->len) return NULL;
     return ((const if_impl *)d->impl)->files[i].path;
 }
+
+/* ------------------------------------------------------------------------ */
+/* one image file                                                            */
+/* ------------------------------------------------------------------------ */
+
+nb_tensor *nb_img_load(nb_ctx *ctx, const char *path, int channels)
+{
+    if (!ctx || !path) {
+        nb__fail(NB_ERR_ARG, "nb_img_load needs a context and a path");
+        return NULL;
+    }
+    if (channels < 0 || channels > 4) {
+        nb__fail(NB_ERR_ARG, "nb_img_load: channels must be 0 (the file's), 1, 2, 3 or 4, got %d", channels);
+        return NULL;
+    }
+    int w = 0, h = 0, c = 0;
+    unsigned char *px;
+    if (decode(path, channels, &px, &w, &h, &c)) return NULL;
+    /* the datasets' conversion: ToTensor's byte / 255 */
+    nb_tensor *t = nb_img_from_bytes(ctx, px, h, w, c);
+    stbi_image_free(px);
+    return t;
+}

@@ -113,3 +113,15 @@ nb_status nb__atomic_commit(nb_atomic_file *af)
     release(af);
     return st;
 }
+
+nb_status nb_write_file_atomic(const char *path, const void *data, size_t n)
+{
+    nb_atomic_file af;
+    nb_status st = nb__atomic_begin(&af, path);
+    if (st) return st;
+    if (nb__atomic_write(&af, data, n)) {
+        nb__atomic_abort(&af);
+        return NB_ERR_IO;
+    }
+    return nb__atomic_commit(&af);
+}

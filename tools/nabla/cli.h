@@ -7,6 +7,7 @@
  * (0 ok, 1 failure, 2 usage error). */
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_predict(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_augment(int argc, char **argv);
 int cmd_embed(int argc, char **argv);

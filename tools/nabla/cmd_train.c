@@ -16,7 +16,8 @@ typedef struct {
     const char *classes, *pretrained, *freeze;
     long checkpoint_every, per_class, num_classes;
     double lr_backbone;
-    long epochs, batch, seed, threads, max_steps, log_every, step_size, warmup, nesterov, no_shuffle, quiet, workers;
+    long epochs, batch, seed, threads, max_steps, log_every, step_size, warmup, workers;
+    int nesterov, no_shuffle, quiet;
     double lr, momentum, weight_decay, clip_norm, clip_value, gamma, dropout, l1, l2, mixup, cutmix;
 } train_args;
 
@@ -42,7 +43,7 @@ static int make_optimizer(const train_args *a, nb_module *m, nb_optim **out)
     if (!strcmp(a->optimizer, "sgd")) {
         *out = nb_sgd_new(params, n, &(nb_sgd_opts){.lr = (float)a->lr, .momentum = (float)a->momentum,
                                                      .weight_decay = (float)a->weight_decay,
-                                                     .nesterov = (int)a->nesterov});
+                                                     .nesterov = a->nesterov});
     } else if (!strcmp(a->optimizer, "adam") || !strcmp(a->optimizer, "adamw")) {
         nb_adam_opts o = {.lr = (float)a->lr, .weight_decay = (float)a->weight_decay};
         if (!strcmp(a->optimizer, "adamw") && a->weight_decay == 0) o.weight_decay = -1; /* explicit 0 */
@@ -69,7 +70,7 @@ static int parse_schedule(const train_args *a, nb_sched_opts *s)
     if (!strcmp(a->schedule, "none")) s->kind = NB_SCHED_NONE;
     else if (!strcmp(a->schedule, "step")) {
         s->kind = NB_SCHED_STEP;
-        s->step_size = a->step_size > 0 ? (int)a->step_size : (a->epochs > 3 ? (int)a->epochs / 3 : 1);
+        s->step_size = (int)a->step_size;
         s->gamma = (float)a->gamma;
     } else if (!strcmp(a->schedule, "cosine")) {
         s->kind = NB_SCHED_COSINE;
@@ -144,6 +145,17 @@ static int resume_checkpoint(const train_args *a, nb_module *m, nb_optim *opt, n
     return 0;
 }
 
+/* The run's effective options beside a weights or checkpoint file: W.safetensors ->
+ * W.conf, which `nabla train --config W.conf` reads back. */
+static int save_config(const char *weights, const cli_option *opts)
+{
+    char path[4200];
+    cli_replace_ext(weights, ".conf", path, sizeof path);
+    return cli_write_config(path, "train", opts,
+                            "nabla train: the effective options of the run that wrote this file's weights; "
+                            "`nabla train --config FILE` repeats it");
+}
+
 /* Mean of the losses over the epoch so far is printed; the step loss checked for NaN. */
 int cmd_train(int argc, char **argv)
 {
@@ -196,7 +208,7 @@ int cmd_train(int argc, char **argv)
         {"--resume", OPT_STRING, &a.resume, "FILE", "continue the run saved in a checkpoint (same options)"},
         {"--log-json", OPT_STRING, &a.log_json, "FILE", "write one JSON object per epoch (and step)"},
         {"--log-every", OPT_INT, &a.log_every, "N", "with --log-json: log the loss every N steps"},
-        {"--quiet", OPT_FLAG, &a.quiet, NULL, "no progress bar"},
+        {"--quiet", OPT_FLAG, &a.quiet, NULL, "print only the final result (no progress bar or epoch lines)"},
         {NULL, 0, NULL, NULL, NULL},
     };
     int rc = cli_parse("train", SYNOPSIS, opts, argc, argv, NULL, 0, NULL);
@@ -214,6 +226,7 @@ int cmd_train(int argc, char **argv)
         return 2;
     }
     if (a.workers < 0) a.workers = a.augment || a.mixup > 0 || a.cutmix > 0 ? 1 : 0;
+    if (a.step_size <= 0) a.step_size = a.epochs > 3 ? a.epochs / 3 : 1;
     nb_transform *tf = NULL; /* --augment, applied to training samples only */
     if (a.augment && !(tf = nb_transform_parse(a.augment))) {
         cli_error("train: --augment: %s", nb_last_error());
@@ -231,6 +244,7 @@ int cmd_train(int argc, char **argv)
     nb_optim *opt = NULL;
     nb_loader *loader = NULL;
     FILE *log = NULL;
+    progress bar = {0};
     rc = 1;
     if (!ctx) goto fail;
     if (!(train = nb_dataset_open(a.dataset, a.data, 1)) || !(test = nb_dataset_open(a.dataset, a.data, 0))) goto fail;
@@ -251,6 +265,8 @@ int cmd_train(int argc, char **argv)
                         .in_channels = (int)chw[0],
                         .dropout = (float)a.dropout, .dropout_set = a.dropout >= 0};
     if (!(model = nb_model_new(ctx, a.model, &mo))) goto fail;
+    a.num_classes = mo.num_classes; /* the effective value, for the saved config */
+    if (a.checkpoint && save_config(a.checkpoint, opts)) goto done;
     if (a.init && nb_load_safetensors(model, a.init, 1)) goto fail;
     if (a.pretrained) {
         nb_pretrained_report pr;
@@ -281,8 +297,7 @@ int cmd_train(int argc, char **argv)
     int64_t steps_per_epoch = nb_loader_num_batches(loader);
     int64_t total_steps = steps_per_epoch * a.epochs;
     if (a.max_steps && a.max_steps < total_steps) total_steps = a.max_steps;
-    progress bar;
-    progress_init(&bar, total_steps, (int)a.quiet);
+    progress_init(&bar, start.step, total_steps, steps_per_epoch, (int)a.epochs, a.quiet);
     double train_time = 0;
     int64_t step = start.step, images = 0;
     nb_eval_result ev = {0};
@@ -316,11 +331,13 @@ int cmd_train(int argc, char **argv)
             if (loss && a.l1 > 0) loss = nb_add(loss, nb_l1_penalty(params, nparams, (float)a.l1));
             if (loss && a.l2 > 0) loss = nb_add(loss, nb_l2_penalty(params, nparams, (float)a.l2));
             if (!loss) {
+                progress_end(&bar);
                 cli_error("train: step %lld: %s", (long long)step + 1, nb_last_error());
                 goto done;
             }
             float lv = nb_tensor_item(loss);
             if (!isfinite(lv)) {
+                progress_end(&bar);
                 cli_error("train: the loss is %s at step %lld (epoch %d); stopping without saving. "
                           "Try a lower --lr or --clip-grad-norm.",
                           isnan(lv) ? "NaN" : "infinite", (long long)step + 1, epoch + 1);
@@ -340,8 +357,8 @@ int cmd_train(int argc, char **argv)
             loss_sum += lv * (double)b;
             correct += nb_count_correct(z, y);
             double el = now_seconds() - t0;
-            progress_update(&bar, step, epoch + 1, (int)a.epochs, loss_sum / (double)seen,
-                            el > 0 ? (double)seen / el : 0);
+            progress_step(&bar, step, epoch + 1, batch, loss_sum / (double)seen, (double)correct / (double)seen,
+                          el > 0 ? (double)seen / el : 0);
             if (log && a.log_every && step % a.log_every == 0)
                 fprintf(log, "{\"step\":%lld,\"epoch\":%d,\"loss\":%.6g,\"lr\":%.6g}\n", (long long)step, epoch + 1,
                         lv, lr);
@@ -352,29 +369,32 @@ int cmd_train(int argc, char **argv)
         double secs = now_seconds() - t0;
         train_time += secs;
         images += seen;
-        if (log || epoch + 1 == a.epochs || step >= total_steps) {
-            if (nb_evaluate(model, test, 1000, &ev)) goto fail;
-        }
+        int evaluated = log || epoch + 1 == a.epochs || step >= total_steps;
+        if (evaluated && nb_evaluate(model, test, 1000, &ev)) goto fail;
+        double train_loss = seen ? loss_sum / (double)seen : 0, train_acc = seen ? (double)correct / (double)seen : 0;
+        progress_epoch(&bar, epoch + 1, train_loss, train_acc, evaluated ? ev.accuracy : -1,
+                       secs > 0 ? (double)seen / secs : 0, secs);
         if (log) {
             fprintf(log,
                     "{\"epoch\":%d,\"train_loss\":%.6g,\"train_acc\":%.6g,\"test_loss\":%.6g,\"test_acc\":%.6g,"
                     "\"lr\":%.6g,\"images_per_s\":%.1f,\"seconds\":%.3f}\n",
-                    epoch + 1, seen ? loss_sum / (double)seen : 0, seen ? (double)correct / (double)seen : 0,
-                    ev.loss, ev.accuracy, lr, secs > 0 ? (double)seen / secs : 0, secs);
+                    epoch + 1, train_loss, train_acc, ev.loss, ev.accuracy, lr, secs > 0 ? (double)seen / secs : 0, secs);
             fflush(log);
         }
     }
-    progress_end(&bar);
     if (!ev.count && nb_evaluate(model, test, 1000, &ev)) goto fail; /* resumed a finished run */
     if (a.save && nb_save_safetensors(model, a.save)) goto fail;
+    if (a.save && save_config(a.save, opts)) goto done;
     printf("test_acc=%.4f test_loss=%.4f train_seconds=%.1f images_per_s=%.0f\n", ev.accuracy, ev.loss, train_time,
            train_time > 0 ? (double)images / train_time : 0);
     rc = 0;
     goto done;
 fail:
+    progress_end(&bar);
     cli_error("train: %s", nb_last_error());
     rc = 1;
 done:
+    progress_end(&bar);
     if (log) fclose(log);
     nb_loader_free(loader);
     nb_transform_free(tf);

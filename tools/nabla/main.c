@@ -1,5 +1,6 @@
 /* main.c - `nabla COMMAND [options]`: dispatch to the command files. */
 #include "cli.h"
+#include "options.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -16,6 +17,7 @@ typedef struct {
 static const command commands[] = {
     {"train", cmd_train, "train a model on a dataset"},
     {"eval", cmd_eval, "evaluate saved weights on the test set"},
+    {"predict", cmd_predict, "classify image files with saved weights (top-5 classes and probabilities)"},
     {"bench", cmd_bench, "measure training throughput, inference latency and memory"},
     {"embed", cmd_embed, "write penultimate-layer features of a dataset as .npy"},
     {"augment", cmd_augment, "draw a PNG grid of samples beside their augmented versions"},
@@ -80,7 +82,11 @@ int main(int argc, char **argv)
         return 0;
     }
     for (int i = 0; i < NCOMMANDS; i++)
-        if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+        if (!strcmp(argv[1], commands[i].name)) {
+            int rc = commands[i].run(argc - 1, argv + 1);
+            cli_release();
+            return rc;
+        }
     cli_error("unknown command '%s'", argv[1]);
     usage(stderr);
     return 2;
