@@ -671,6 +671,8 @@ nb_dataset *nb_idx_dataset_new(const char *images_path, const char *labels_path)
 /* Fashion-MNIST or MNIST in dir (NULL: /usr/share/datasets/fashion-mnist);
  * train != 0: the 60,000 training images, else the 10,000 test images. */
 nb_dataset *nb_fashion_mnist_new(const char *dir, int train);
+/* MNIST: the same four IDX files in dir, class names "0".."9". */
+nb_dataset *nb_mnist_new(const char *dir, int train);
 void nb_dataset_free(nb_dataset *d);
 int64_t nb_dataset_len(const nb_dataset *d);
 /* (C, H, W) of one sample. */
@@ -893,6 +895,13 @@ typedef struct {
 nb_status nb_evaluate(nb_module *m, nb_dataset *d, int batch_size, nb_eval_result *out);
 /* Number of rows of logits (N, C) whose argmax equals the label. */
 int64_t nb_count_correct(nb_tensor *logits, nb_tensor *labels);
+/* nb_evaluate that also fills the confusion matrix counts[t * K + p] (K = the dataset's
+ * number of classes, a K*K buffer the caller owns, zeroed first; NULL: none): the samples of
+ * true class t whose argmax is p. Rows sum to the class counts; predictions >= K are not counted. */
+nb_status nb_evaluate_confusion(nb_module *m, nb_dataset *d, int batch_size, nb_eval_result *out, int64_t *counts);
+/* Add each row of logits (N, C) to counts[label * num_classes + argmax] (labels and
+ * argmaxes outside [0, num_classes) are skipped). */
+void nb_count_confusion(nb_tensor *logits, nb_tensor *labels, int num_classes, int64_t *counts);
 
 /* ------------------------------------------------------------------------ */
 /* Checkpoints: resume a training run exactly                                */

@@ -107,7 +107,8 @@ nb_dataset *nb_dataset_open(const char *kind, const char *dir, int train)
             return d;
         }
     }
-    if (!strcmp(kind, "fashion-mnist") || !strcmp(kind, "mnist")) return nb_fashion_mnist_new(dir, train);
+    if (!strcmp(kind, "fashion-mnist")) return nb_fashion_mnist_new(dir, train);
+    if (!strcmp(kind, "mnist")) return nb_mnist_new(dir, train);
     if (!strcmp(kind, "cifar10") || !strcmp(kind, "cifar-10")) return nb_cifar10_new(dir, train);
     if (!strcmp(kind, "folder") || !strcmp(kind, "imagefolder")) {
         if (!dir) {

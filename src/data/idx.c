@@ -23,6 +23,7 @@
 
 static const char *const FASHION_CLASSES[10] = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                                                 "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
+static const char *const DIGIT_CLASSES[10] = {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"};
 
 static const char *idx_type_name(int t)
 {
@@ -285,9 +286,9 @@ static int find_file(char *out, size_t n, const char *dir, const char *name)
     return !access(out, R_OK);
 }
 
-nb_dataset *nb_fashion_mnist_new(const char *dir, int train)
+/* The four IDX files of (Fashion-)MNIST in dir, the given class names. */
+static nb_dataset *mnist_like(const char *dir, int train, const char *const *names)
 {
-    if (!dir || !*dir) dir = FASHION_DEFAULT_DIR;
     const char *split = train ? "train" : "t10k";
     char iname[64], lname[64], ipath[4096], lpath[4096];
     snprintf(iname, sizeof iname, "%s-images-idx3-ubyte", split);
@@ -296,12 +297,22 @@ nb_dataset *nb_fashion_mnist_new(const char *dir, int train)
     int have_l = find_file(lpath, sizeof lpath, dir, lname);
     if (!have_i || !have_l) {
         nb__fail(NB_ERR_IO,
-                 "Fashion-MNIST not found in %.1000s: install it with `apt-get install dataset-fashion-mnist` or "
-                 "point --data at a directory with train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, "
-                 "t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz (or the same without .gz); "
-                 "missing: %s%s%s",
-                 dir, have_i ? "" : iname, !have_i && !have_l ? ", " : "", have_l ? "" : lname);
+                 "%s not found in %.1000s: %spoint --data at a directory with train-images-idx3-ubyte.gz, "
+                 "train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz (or the same "
+                 "without .gz); missing: %s%s%s",
+                 names == FASHION_CLASSES ? "Fashion-MNIST" : "MNIST", dir,
+                 names == FASHION_CLASSES ? "install it with `apt-get install dataset-fashion-mnist` or " : "", have_i ? "" : iname, !have_i && !have_l ? ", " : "", have_l ? "" : lname);
         return NULL;
     }
-    return idx_open(ipath, lpath, 10, FASHION_CLASSES);
+    return idx_open(ipath, lpath, 10, names);
+}
+
+nb_dataset *nb_fashion_mnist_new(const char *dir, int train)
+{
+    return mnist_like(dir && *dir ? dir : FASHION_DEFAULT_DIR, train, FASHION_CLASSES);
+}
+
+nb_dataset *nb_mnist_new(const char *dir, int train)
+{
+    return mnist_like(dir && *dir ? dir : FASHION_DEFAULT_DIR, train, DIGIT_CLASSES);
 }
