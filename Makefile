@@ -26,9 +26,10 @@ LDLIBS  += $(BLAS_LIB) -lz -lm -lpthread -lstb
 # WordNet's C library (Debian's wordnet-dev) for text synonyms; without it they say how to install it
 LDLIBS  += $(if $(wildcard /usr/include/wn.h),-lwordnet)
 LDFLAGS += -fopenmp $(SANFLAGS)
-# cairo (Debian's libcairo2-dev) draws the CLI's plots; libnabla does not use it
-CAIRO_CFLAGS := $(shell pkg-config --cflags cairo 2>/dev/null)
-CAIRO_LIBS   := $(or $(shell pkg-config --libs cairo 2>/dev/null),-lcairo)
+# cairo (Debian's libcairo2-dev, which brings fontconfig's) draws the CLI's plots;
+# libnabla does not use it
+CAIRO_CFLAGS := $(shell pkg-config --cflags cairo fontconfig 2>/dev/null)
+CAIRO_LIBS   := $(or $(shell pkg-config --libs cairo fontconfig 2>/dev/null),-lcairo -lfontconfig)
 
 LIB_SRC  := $(sort $(wildcard src/*/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(B)/%.o)
