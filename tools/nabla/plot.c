@@ -383,6 +383,7 @@ int plot_confusion_png(const char *path, const char *title, const int64_t *count
     }
     double cell = k <= 10 ? 60 : fmax(14, fmin(60, 640.0 / k));
     double fs = fmin(14, fmax(8, cell * 0.42)); /* class-name font size */
+    double af = fmax(13, fs * 1.1);             /* axis titles */
     /* measure with a scratch surface */
     cairo_surface_t *s = cairo_image_surface_create(CAIRO_FORMAT_RGB24, 1, 1);
     cairo_t *cr = cairo_create(s);
@@ -393,9 +394,9 @@ int plot_confusion_png(const char *path, const char *title, const int64_t *count
     cairo_surface_destroy(s);
     double diag = name_w * M_SQRT1_2 + fs; /* extent of a 45-degree label */
     double grid = cell * k;
-    double left = 20 + 1.6 * fs + name_w + 10, top = 64, bar = 16, right = 80;
+    double left = 20 + 1.3 * af + name_w + 10, top = 64, bar = 16, right = 80;
     left = fmax(left, diag - cell / 2 + 10);
-    int W = (int)ceil(left + grid + 24 + bar + right), H = (int)ceil(top + grid + 6 + diag + 1.6 * fs + 10);
+    int W = (int)ceil(left + grid + 24 + bar + right), H = (int)ceil(top + grid + 6 + diag + 1.3 * af + 10);
     if (W < 640) { /* room for the title: centre the figure */
         left += (640 - W) / 2.0;
         W = 640;
@@ -445,9 +446,9 @@ int plot_confusion_png(const char *path, const char *title, const int64_t *count
         text_at(cr, left - 6, top + (i + 0.5) * cell, label[i], 1, 0.5, 0, 180);
         text_at(cr, left + (i + 0.5) * cell + fs * 0.25, top + grid + 6, label[i], 1, 0.5, -M_PI / 4, 180);
     }
-    set_font(cr, fs * 1.1, 1);
+    set_font(cr, af, 1);
     cairo_set_source_rgb(cr, 0.1, 0.1, 0.1);
-    text_at(cr, left - 14 - name_w - 1.4 * fs, top + grid / 2, "true class", 0.5, 0, -M_PI / 2, grid);
+    text_at(cr, left - 14 - name_w - 1.2 * af, top + grid / 2, "true class", 0.5, 0, -M_PI / 2, grid);
     text_at(cr, left + grid / 2, H - 10, "predicted class", 0.5, 1, 0, grid);
     /* colour bar: share of the row */
     double bx = left + grid + 24;
