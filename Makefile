@@ -26,6 +26,10 @@ LDLIBS  += $(BLAS_LIB) -lz -lm -lpthread -lstb
 # WordNet's C library (Debian's wordnet-dev) for text synonyms; without it they say how to install it
 LDLIBS  += $(if $(wildcard /usr/include/wn.h),-lwordnet)
 LDFLAGS += -fopenmp $(SANFLAGS)
+# cairo (Debian's libcairo2-dev, which brings fontconfig's) draws the CLI's plots;
+# libnabla does not use it
+CAIRO_CFLAGS := $(shell pkg-config --cflags cairo fontconfig 2>/dev/null)
+CAIRO_LIBS   := $(or $(shell pkg-config --libs cairo fontconfig 2>/dev/null),-lcairo -lfontconfig)
 
 LIB_SRC  := $(sort $(wildcard src/*/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(B)/%.o)
@@ -41,6 +45,8 @@ $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
+$(CLI_OBJ): CFLAGS += $(CAIRO_CFLAGS)
+
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
 
 $(B)/libnabla.a: $(LIB_OBJ)
@@ -51,7 +57,7 @@ $(B)/libnabla.so: $(LIB_OBJ)
 	$(CC) -shared -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
 $(B)/nabla: $(CLI_OBJ) $(B)/libnabla.a
-	$(CC) -o $@ $(CLI_OBJ) $(B)/libnabla.a $(LDFLAGS) $(LDLIBS)
+	$(CC) -o $@ $(CLI_OBJ) $(B)/libnabla.a $(LDFLAGS) $(LDLIBS) $(CAIRO_LIBS)
 
 $(B)/tests/%: tests/%.c tests/check.h $(B)/libnabla.a
 	@mkdir -p $(dir $@)

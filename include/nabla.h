@@ -904,6 +904,13 @@ typedef struct {
 nb_status nb_evaluate(nb_module *m, nb_dataset *d, int batch_size, nb_eval_result *out);
 /* Number of rows of logits (N, C) whose argmax equals the label. */
 int64_t nb_count_correct(nb_tensor *logits, nb_tensor *labels);
+/* nb_evaluate that also fills the confusion matrix counts[t * K + p] (K = the dataset's
+ * number of classes, a K*K buffer the caller owns, zeroed first; NULL: none): the samples of
+ * true class t whose argmax is p. Rows sum to the class counts; predictions >= K are not counted. */
+nb_status nb_evaluate_confusion(nb_module *m, nb_dataset *d, int batch_size, nb_eval_result *out, int64_t *counts);
+/* Add each row of logits (N, C) to counts[label * num_classes + argmax] (labels and
+ * argmaxes outside [0, num_classes) are skipped). */
+void nb_count_confusion(nb_tensor *logits, nb_tensor *labels, int num_classes, int64_t *counts);
 
 /* ------------------------------------------------------------------------ */
 /* Checkpoints: resume a training run exactly                                */

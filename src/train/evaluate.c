@@ -1,5 +1,7 @@
-/* evaluate.c - accuracy and mean cross-entropy of a classifier over a dataset. */
+/* evaluate.c - accuracy, mean cross-entropy and confusion matrix of a classifier over a dataset. */
 #include "internal.h"
+
+#include <string.h>
 
 int64_t nb_count_correct(nb_tensor *logits, nb_tensor *labels)
 {
@@ -16,9 +18,25 @@ int64_t nb_count_correct(nb_tensor *logits, nb_tensor *labels)
     return ok;
 }
 
-nb_status nb_evaluate(nb_module *m, nb_dataset *d, int batch_size, nb_eval_result *out)
+void nb_count_confusion(nb_tensor *logits, nb_tensor *labels, int num_classes, int64_t *counts)
+{
+    if (!logits || !labels || !counts || logits->ndim != 2 || labels->dtype != NB_I64) return;
+    int64_t N = logits->shape[0], C = logits->shape[1];
+    const float *z = nb__f(logits);
+    const int64_t *y = nb__i(labels);
+    for (int64_t i = 0; i < N && i < labels->numel; i++) {
+        int64_t best = 0; /* the first maximum, as nb_count_correct and torch.argmax */
+        for (int64_t c = 1; c < C; c++)
+            if (z[i * C + c] > z[i * C + best]) best = c;
+        if (y[i] >= 0 && y[i] < num_classes && best < num_classes) counts[y[i] * num_classes + best]++;
+    }
+}
+
+nb_status nb_evaluate_confusion(nb_module *m, nb_dataset *d, int batch_size, nb_eval_result *out, int64_t *counts)
 {
     if (!m || !d || !out) return nb__fail(NB_ERR_ARG, "nb_evaluate: NULL argument");
+    int K = nb_dataset_num_classes(d);
+    if (counts) memset(counts, 0, sizeof *counts * (size_t)K * (size_t)K);
     nb_ctx *ctx = m->ctx;
     nb_loader *l = nb_loader_new(ctx, d, &(nb_loader_opts){.batch_size = batch_size > 0 ? batch_size : 1000});
     if (!l) return NB_ERR_ARG;
@@ -40,6 +58,7 @@ nb_status nb_evaluate(nb_module *m, nb_dataset *d, int batch_size, nb_eval_resul
         }
         loss_sum += nb_tensor_item(loss);
         correct += nb_count_correct(z, y);
+        if (counts) nb_count_confusion(z, y, K, counts);
         count += nb_tensor_numel(y);
     }
     nb_ctx_reset(ctx);
@@ -51,4 +70,9 @@ nb_status nb_evaluate(nb_module *m, nb_dataset *d, int batch_size, nb_eval_resul
     out->accuracy = count ? (double)correct / (double)count : 0;
     out->count = count;
     return NB_OK;
+}
+
+nb_status nb_evaluate(nb_module *m, nb_dataset *d, int batch_size, nb_eval_result *out)
+{
+    return nb_evaluate_confusion(m, d, batch_size, out, NULL);
 }

@@ -16,8 +16,9 @@ typedef struct {
 
 static const command commands[] = {
     {"train", cmd_train, "train a model on a dataset"},
-    {"eval", cmd_eval, "evaluate saved weights on the test set"},
+    {"eval", cmd_eval, "evaluate saved weights on the test set (--confusion: confusion matrix)"},
     {"predict", cmd_predict, "classify image files with saved weights (top-5 classes and probabilities)"},
+    {"plot", cmd_plot, "draw loss and accuracy curves from `train --log-json` logs as a PNG"},
     {"bench", cmd_bench, "measure training throughput, inference latency and memory"},
     {"embed", cmd_embed, "write penultimate-layer features of a dataset as .npy"},
     {"augment", cmd_augment, "draw a PNG grid of samples beside their augmented versions"},
