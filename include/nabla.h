@@ -290,7 +290,9 @@ nb_tensor *nb_module_forward(nb_module *m, nb_tensor *x);
 void nb_module_free(nb_module *m);
 void nb_module_train(nb_module *m, int training); /* model.train() / model.eval() */
 int nb_module_is_training(const nb_module *m);
-/* Parameters and buffers in state_dict order; the array lives with the module. */
+/* Parameters and buffers in state_dict order. The array lives with the module and
+ * stays valid until a child is added or a parameter's requires_grad changes (then
+ * the next call returns a new one); the same holds for nb_module_parameters. */
 const nb_named_tensor *nb_module_state(nb_module *m, int *count);
 /* Trainable parameters only (requires_grad), in order; array lives with the module. */
 nb_tensor **nb_module_parameters(nb_module *m, int *count);

@@ -98,6 +98,22 @@ int main(void)
     CHECK("arena size flat", nb_ctx_arena_bytes(c) == bytes_after_warmup, "%zu -> %zu", bytes_after_warmup,
           nb_ctx_arena_bytes(c));
 
+    /* a module's parameter array stays valid across state/num_params/save calls,
+     * and is rebuilt when a parameter is frozen */
+    nb_module *mlp = nb_model_new(c, "mlp", NULL);
+    int np1, np2, np3, ns;
+    nb_tensor **p1 = nb_module_parameters(mlp, &np1);
+    nb_tensor *first = p1[0];
+    int64_t total = nb_module_num_params(mlp);
+    nb_module_state(mlp, &ns);
+    nb_tensor **p2 = nb_module_parameters(mlp, &np2);
+    CHECK("parameter array kept while the module is unchanged", p2 == p1 && np2 == np1 && p1[0] == first &&
+          total == 784 * 512 + 512 + 512 * 256 + 256 + 256 * 10 + 10, "%p %p %d %d", (void *)p1, (void *)p2, np1, np2);
+    nb_tensor_set_requires_grad(first, 0);
+    nb_tensor **p3 = nb_module_parameters(mlp, &np3);
+    CHECK("a frozen parameter leaves the array", np3 == np1 - 1 && p3[0] != first, "%d -> %d", np1, np3);
+    nb_module_free(mlp);
+
     nb_tensor_free(w);
     nb_tensor_free(x);
     nb_tensor_free(m);

@@ -108,22 +108,56 @@ static nb_status collect(nb_module *m, const char *prefix, nb_module *root)
     return NB_OK;
 }
 
+/* Same tensors, names and trainable set as the arrays saved in `old`? */
+static int same_state(const nb_module *m, const nb_module *old)
+{
+    if (m->n_state != old->n_state || m->n_params != old->n_params) return 0;
+    for (int i = 0; i < m->n_state; i++)
+        if (m->state[i].tensor != old->state[i].tensor || m->state[i].is_buffer != old->state[i].is_buffer ||
+            strcmp(m->state[i].name, old->state[i].name))
+            return 0;
+    for (int i = 0; i < m->n_params; i++)
+        if (m->params[i] != old->params[i]) return 0;
+    return 1;
+}
+
+/* Rebuild the state and parameter arrays; when nothing changed the previous arrays
+ * are kept, so pointers handed out earlier stay valid. */
 static nb_status refresh(nb_module *m)
 {
     if (!m->state_dirty) return NB_OK;
-    clear_state(m);
+    nb_module old = *m;
+    m->state_names = NULL;
+    m->state = NULL;
+    m->params = NULL;
+    m->n_state = m->n_params = 0;
     nb_status st = collect(m, "", m);
+    if (!st) {
+        m->params = malloc((size_t)(m->n_state ? m->n_state : 1) * sizeof *m->params);
+        if (!m->params) st = nb__fail(NB_ERR_MEM, "out of memory");
+    }
+    if (!st)
+        for (int i = 0; i < m->n_state; i++)
+            if (!m->state[i].is_buffer && m->state[i].tensor->requires_grad) m->params[m->n_params++] = m->state[i].tensor;
+    if (!st && old.state && same_state(m, &old)) { /* keep the old arrays */
+        clear_state(m);
+        m->state_names = old.state_names;
+        m->state = old.state;
+        m->params = old.params;
+        m->n_state = old.n_state;
+        m->n_params = old.n_params;
+    } else {
+        clear_state(&old);
+        if (st) clear_state(m);
+    }
     if (st) return st;
-    m->params = malloc((size_t)(m->n_state ? m->n_state : 1) * sizeof *m->params);
-    if (!m->params) return nb__fail(NB_ERR_MEM, "out of memory");
-    for (int i = 0; i < m->n_state; i++)
-        if (!m->state[i].is_buffer && m->state[i].tensor->requires_grad) m->params[m->n_params++] = m->state[i].tensor;
     m->state_dirty = 0;
     return NB_OK;
 }
 
 /* A child's structure changed: every ancestor must rebuild. Ancestors are not
- * linked, so modules rebuild whenever asked after any add; cheap (done once). */
+ * linked, so modules rebuild whenever asked after any add (the arrays are kept
+ * when nothing changed). */
 const nb_named_tensor *nb_module_state(nb_module *m, int *count)
 {
     m->state_dirty = 1;
