@@ -1,6 +1,7 @@
 /* module.c - the module tree: own parameters/buffers, named children, and the
  * flattened state_dict ("1.weight", "layer1.0.bn1.running_mean") built from it. */
 #include "internal.h"
+#include "../kernels/conv.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -238,9 +239,22 @@ void nb_module_free(nb_module *m)
 
 /* ---- Sequential ---- */
 
+/* In eval mode without gradients, Conv2d followed by BatchNorm2d (and ReLU) runs as one
+ * convolution with the normalization and activation in its epilogue
+ * (nb__conv2d_fused_forward); anything else runs child by child. */
 static nb_tensor *seq_forward(nb_module *m, nb_tensor *x)
 {
-    for (int i = 0; i < m->n_children && x; i++) x = m->children[i]->vt->forward(m->children[i], x);
+    for (int i = 0; i < m->n_children && x;) {
+        int used = 0;
+        nb_tensor *y = m->training ? NULL : nb__conv2d_fused_forward(m->children + i, m->n_children - i, x, &used);
+        if (used > 0) {
+            x = y;
+            i += used;
+            continue;
+        }
+        x = m->children[i]->vt->forward(m->children[i], x);
+        i++;
+    }
     return x;
 }
 
