@@ -22,11 +22,11 @@ nb_module *nb_linear_new(nb_ctx *ctx, int64_t in, int64_t out, const nb_linear_o
     if (!m) return NULL;
     nb_tensor *w = nb_tensor_new(ctx, NB_F32, 2, (int64_t[]){out, in});
     if (nb__module_add(m, "weight", w, 0) ||
-        nb_init_kaiming_uniform(w, sqrtf(5.0f), NB_FAN_IN, NB_GAIN_LEAKY_RELU, &ctx->rng))
+        nb_init_kaiming_uniform(w, sqrt(5.0), NB_FAN_IN, NB_GAIN_LEAKY_RELU, &ctx->rng))
         goto fail;
     if (!(o && o->no_bias)) {
         nb_tensor *b = nb_tensor_new(ctx, NB_F32, 1, (int64_t[]){out});
-        float bound = 1.0f / sqrtf((float)in);
+        float bound = (float)(1.0 / sqrt((double)in)); /* torch: 1 / math.sqrt(fan_in) */
         if (nb__module_add(m, "bias", b, 0) || nb_init_uniform(b, -bound, bound, &ctx->rng)) goto fail;
     }
     m->i[0] = in;
