@@ -328,10 +328,56 @@ typedef struct {
     int in_channels;   /* 0 -> 1 */
     float dropout;     /* probability for the model's dropout layers; <0 keeps the default */
     int dropout_set;   /* 1 when dropout was given */
+    int input_size[2]; /* model files: (H, W) of the samples for the shape check; 0: the file's input() or 28x28 */
 } nb_model_opts;
+/* A built-in model by name, or a model file (docs/model-files.md) when name ends in
+ * ".nbm" or contains '/': then in_channels and input_size give the input shape and
+ * num_classes, when nonzero, the least number of outputs the model must have. */
 nb_module *nb_model_new(nb_ctx *ctx, const char *name, const nb_model_opts *o);
 /* Names of the built-in models, NULL-terminated. */
 const char *const *nb_model_names(void);
+/* Whether nb_model_new takes name as a model file (ends in ".nbm" or contains '/'). */
+int nb_model_is_file(const char *name);
+
+/* Model files (.nbm, docs/model-files.md): one PyTorch layer per line in lower snake
+ * case, e.g. "conv2d(1, 32, 3, padding=1)", named children "fc: linear(64, 10)",
+ * blocks "layer1: sequential { ... }" and "residual(activation=relu) { ... }". The
+ * module tree and state_dict keys are those of the nn.Sequential / named modules
+ * the file describes; weights are drawn from the context's generator in file order.
+ * Shapes are inferred and checked from the input shape while loading. */
+typedef struct {
+    char name[256];    /* state_dict prefix: "0", "features.3", "layer1.0.conv1" */
+    const char *kind;  /* PyTorch class name: "Conv2d", "Sequential", "Residual" */
+    int depth;         /* 0 for the file's top-level layers */
+    int line;          /* line in the file */
+    int is_block;      /* sequential or residual */
+    int ndim;          /* output shape without the batch dimension */
+    int64_t shape[NB_MAX_DIMS];
+    int64_t params;    /* parameter values of the layer and its children */
+    int64_t buffers;   /* buffer values (running statistics) */
+} nb_model_layer;
+
+typedef struct {
+    nb_model_layer *layers; /* in file order, blocks before their children */
+    int n;
+    int input_ndim;
+    int64_t input[NB_MAX_DIMS]; /* the input shape used, without the batch dimension */
+} nb_model_summary;
+
+typedef struct {
+    int64_t input[3];    /* (C, H, W) of the samples; zeros: the file's input(...) line,
+                          * else 1x28x28. Nonzero values must agree with input(...) */
+    int num_classes;     /* nonzero: a (features) output must have at least this many */
+    const char *name;    /* nb_model_file_parse: the name messages use (NULL: "<string>") */
+    nb_model_summary *summary; /* NULL, or receives one row per layer (nb_model_summary_free) */
+} nb_model_file_opts;
+
+/* Build the model a file describes; NULL with a message naming file:line:column
+ * and what was expected, or the layer and both shapes when a shape does not fit. */
+nb_module *nb_model_file_load(nb_ctx *ctx, const char *path, const nb_model_file_opts *o);
+/* The same from the text of a model file. */
+nb_module *nb_model_file_parse(nb_ctx *ctx, const char *text, const nb_model_file_opts *o);
+void nb_model_summary_free(nb_model_summary *s);
 
 /* ------------------------------------------------------------------------ */
 /* Normalization (SPEC.md): y = (x - E[x]) / sqrt(Var[x] + eps) · γ + β       */

@@ -157,6 +157,13 @@ nb_module *nb__module_new(nb_ctx *ctx, const nb_module_vtable *vt);
 nb_status nb__module_add(nb_module *m, const char *name, nb_tensor *t, int is_buffer);
 nb_status nb__module_add_child(nb_module *m, const char *name, nb_module *child);
 
+/* A residual block (resnet.c): out = act(body(x) + shortcut(x)). Children added
+ * with nb__module_add_child run in order as the body, except child m->i[0] (set it
+ * to the shortcut's index; -1, the default, is the identity). torchvision's
+ * BasicBlock is one with activation NB__RES_RELU. */
+enum { NB__RES_NONE = 0, NB__RES_RELU, NB__RES_TANH, NB__RES_SIGMOID };
+nb_module *nb__residual_new(nb_ctx *ctx, int activation);
+
 /* ---- atomic file writes (src/io/atomic.c) ----
  * Write to "PATH.tmp.<pid>", then fflush + fsync + rename over PATH + fsync the
  * directory; on any failure the temp file is removed and PATH is left as it was. */

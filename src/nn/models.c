@@ -69,6 +69,15 @@ nb_module *nb_model_new(nb_ctx *ctx, const char *name, const nb_model_opts *opts
         nb__fail(NB_ERR_ARG, "dropout must be in [0, 1], got %g", o.dropout);
         return NULL;
     }
+    if (nb_model_is_file(name)) {
+        const nb_model_opts *g = opts ? opts : &(nb_model_opts){0};
+        nb_module *m = nb_model_file_load(
+            ctx, name,
+            &(nb_model_file_opts){.input = {g->in_channels, g->input_size[0], g->input_size[1]},
+                                  .num_classes = g->num_classes});
+        if (m && o.dropout_set) set_dropout(m, o.dropout);
+        return m;
+    }
     for (int i = 0; i < NMODELS; i++)
         if (!strcmp(name, models[i].name)) {
             nb_module *m = models[i].build(ctx, &o);
@@ -80,6 +89,6 @@ nb_module *nb_model_new(nb_ctx *ctx, const char *name, const nb_model_opts *opts
         strncat(list, i ? ", " : "", sizeof list - strlen(list) - 1);
         strncat(list, models[i].name, sizeof list - strlen(list) - 1);
     }
-    nb__fail(NB_ERR_ARG, "unknown model '%s' (built-in models: %s)", name, list);
+    nb__fail(NB_ERR_ARG, "unknown model '%s' (built-in models: %s; or a model file: name.nbm)", name, list);
     return NULL;
 }

@@ -51,29 +51,44 @@ static int add(nb_module *parent, const char *name, nb_module *child)
     return 0;
 }
 
-/* ---- BasicBlock ---- */
+/* ---- residual blocks ---- */
 
-enum { B_CONV1, B_BN1, B_RELU, B_CONV2, B_BN2, B_DOWNSAMPLE };
-
-static nb_tensor *block_forward(nb_module *m, nb_tensor *x)
+/* out = act(body(x) + shortcut(x)): the children run in order on x, except child
+ * i[0] (the shortcut, -1: none, identity) which maps the block's input; i[1] is
+ * the activation after the sum (NB__RES_*). BasicBlock is one (its "relu" child
+ * runs in the body, the sum's ReLU is i[1]); model files build the others. */
+static nb_tensor *residual_forward(nb_module *m, nb_tensor *x)
 {
-    nb_module **c = m->children;
-    nb_tensor *out = nb_module_forward(c[B_CONV1], x);
-    out = nb_module_forward(c[B_BN1], out);
-    out = nb_module_forward(c[B_RELU], out);
-    out = nb_module_forward(c[B_CONV2], out);
-    out = nb_module_forward(c[B_BN2], out);
-    nb_tensor *identity = m->n_children > B_DOWNSAMPLE ? nb_module_forward(c[B_DOWNSAMPLE], x) : x;
+    nb_tensor *out = x, *identity = x;
+    for (int i = 0; i < m->n_children && out; i++)
+        if (i != m->i[0]) out = nb_module_forward(m->children[i], out);
+    if (m->i[0] >= 0) identity = nb_module_forward(m->children[m->i[0]], x);
     if (!out || !identity) return NULL;
-    return nb_relu(nb_add(out, identity));
+    out = nb_add(out, identity);
+    switch ((int)m->i[1]) {
+    case NB__RES_RELU: return nb_relu(out);
+    case NB__RES_TANH: return nb_tanh(out);
+    case NB__RES_SIGMOID: return nb_sigmoid(out);
+    default: return out;
+    }
 }
 
-static const nb_module_vtable block_vt = {.kind = "BasicBlock", .forward = block_forward};
+static const nb_module_vtable block_vt = {.kind = "BasicBlock", .forward = residual_forward};
+static const nb_module_vtable residual_vt = {.kind = "Residual", .forward = residual_forward};
+
+nb_module *nb__residual_new(nb_ctx *ctx, int activation)
+{
+    nb_module *m = nb__module_new(ctx, &residual_vt);
+    if (m) m->i[0] = -1, m->i[1] = activation;
+    return m;
+}
 
 static nb_module *basic_block(nb_ctx *ctx, int64_t in, int64_t out, int stride)
 {
     nb_module *b = nb__module_new(ctx, &block_vt);
     if (!b) return NULL;
+    b->i[0] = -1; /* conv1, bn1, relu, conv2, bn2 [, downsample = the shortcut] */
+    b->i[1] = NB__RES_RELU;
     if (add(b, "conv1", conv(ctx, in, out, 3, stride, 1)) || add(b, "bn1", nb_batchnorm2d_new(ctx, out, NULL)) ||
         add(b, "relu", nb_relu_new(ctx)) || add(b, "conv2", conv(ctx, out, out, 3, 1, 1)) ||
         add(b, "bn2", nb_batchnorm2d_new(ctx, out, NULL)))
@@ -81,6 +96,7 @@ static nb_module *basic_block(nb_ctx *ctx, int64_t in, int64_t out, int stride)
     if (stride != 1 || in != out) {
         nb_module *ds[] = {conv(ctx, in, out, 1, stride, 0), nb_batchnorm2d_new(ctx, out, NULL)};
         if (add(b, "downsample", nb_sequential_new(ctx, ds, 2))) goto fail;
+        b->i[0] = b->n_children - 1;
     }
     return b;
 fail:
