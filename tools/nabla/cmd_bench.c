@@ -15,7 +15,7 @@ int cmd_bench(int argc, char **argv)
     const char *model = "mlp", *data = NULL;
     long threads = 2, batch = 128, steps = 100;
     const cli_option opts[] = {
-        {"--model", OPT_STRING, &model, "NAME", "built-in model (mlp)"},
+        {"--model", OPT_STRING, &model, "NAME", "built-in model or model file (.nbm) (mlp)"},
         {"--threads", OPT_INT, &threads, "T", "threads (2)"},
         {"--batch-size", OPT_INT, &batch, "B", "training batch size (128)"},
         {"--steps", OPT_INT, &steps, "K", "timed training steps (100)"},
@@ -39,7 +39,8 @@ int cmd_bench(int argc, char **argv)
     if (!test) goto fail;
     int64_t chw[3];
     nb_dataset_sample_shape(train, chw);
-    m = nb_model_new(ctx, model, &(nb_model_opts){.num_classes = nb_dataset_num_classes(train), .in_channels = (int)chw[0]});
+    m = nb_model_new(ctx, model, &(nb_model_opts){.num_classes = nb_dataset_num_classes(train), .in_channels = (int)chw[0],
+                                                 .input_size = {(int)chw[1], (int)chw[2]}});
     if (!m) goto fail;
     int n;
     nb_tensor **params = nb_module_parameters(m, &n);

@@ -13,9 +13,10 @@
 static const char *SYNOPSIS = "--model NAME --weights FILE --out FEATS.npy [--data DIR] [options]";
 
 /* The number of outputs of the head stored in path, or 0 (message set). */
-static int head_outputs(nb_ctx *ctx, const char *model, int in_channels, const char *path)
+static int head_outputs(nb_ctx *ctx, const char *model, const int64_t chw[3], const char *path)
 {
-    nb_module *m = nb_model_new(ctx, model, &(nb_model_opts){.in_channels = in_channels});
+    nb_module *m = nb_model_new(
+        ctx, model, &(nb_model_opts){.in_channels = (int)chw[0], .input_size = {(int)chw[1], (int)chw[2]}});
     char head[512];
     if (!m || !nb_module_head(m, head, sizeof head)) {
         nb_module_free(m);
@@ -54,7 +55,7 @@ int cmd_embed(int argc, char **argv)
     const char *split = "train", *classes = NULL;
     long threads = 0, batch = 500, per_class = 0, seed = 0, num_classes = 0;
     const cli_option opts[] = {
-        {"--model", OPT_STRING, &model, "NAME", "built-in model the weights belong to (mlp)"},
+        {"--model", OPT_STRING, &model, "NAME", "built-in model or model file (.nbm) the weights belong to (mlp)"},
         {"--weights", OPT_STRING, &weights, "FILE", "safetensors weights (required)"},
         {"--out", OPT_STRING, &out, "FILE", "features as .npy, shape (N, F) float32 (required)"},
         {"--labels-out", OPT_STRING, &labels_out, "FILE", "labels as .npy, shape (N) int64 (default: labels.npy beside --out)"},
@@ -100,11 +101,12 @@ int cmd_embed(int argc, char **argv)
     if (!(d = cli_subset("embed", d, classes, per_class, (uint64_t)seed))) goto done;
     int64_t chw[3];
     nb_dataset_sample_shape(d, chw);
-    if (!num_classes && !(num_classes = head_outputs(ctx, model, (int)chw[0], weights))) {
+    if (!num_classes && !(num_classes = head_outputs(ctx, model, chw, weights))) {
         if (*nb_last_error()) goto fail;
         goto done;
     }
-    m = nb_model_new(ctx, model, &(nb_model_opts){.num_classes = (int)num_classes, .in_channels = (int)chw[0]});
+    m = nb_model_new(ctx, model, &(nb_model_opts){.num_classes = (int)num_classes, .in_channels = (int)chw[0],
+                                                  .input_size = {(int)chw[1], (int)chw[2]}});
     if (!m || nb_load_safetensors(m, weights, 1)) goto fail;
     nb_module_train(m, 0);
     nb_set_grad_enabled(ctx, 0);

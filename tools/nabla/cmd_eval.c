@@ -46,7 +46,7 @@ int cmd_eval(int argc, char **argv)
     const char *model = "mlp", *weights = NULL, *data = NULL, *dataset = NULL, *classes = NULL, *confusion = NULL;
     long threads = 0, batch = 1000, per_class = 0, seed = 0;
     const cli_option opts[] = {
-        {"--model", OPT_STRING, &model, "NAME", "built-in model the weights belong to (mlp)"},
+        {"--model", OPT_STRING, &model, "NAME", "built-in model or model file (.nbm) the weights belong to (mlp)"},
         {"--weights", OPT_STRING, &weights, "FILE", "safetensors weights (required)"},
         {"--data", OPT_STRING, &data, "DIR", "dataset directory (default /usr/share/datasets/fashion-mnist)"},
         {"--dataset", OPT_STRING, &dataset, "KIND", "fashion-mnist, mnist, cifar10 or folder (default: from --data)"},
@@ -84,7 +84,8 @@ int cmd_eval(int argc, char **argv)
     if (test) {
         int64_t chw[3];
         nb_dataset_sample_shape(test, chw);
-        m = nb_model_new(ctx, model, &(nb_model_opts){.num_classes = k, .in_channels = (int)chw[0]});
+        m = nb_model_new(ctx, model, &(nb_model_opts){.num_classes = k, .in_channels = (int)chw[0],
+                                                      .input_size = {(int)chw[1], (int)chw[2]}});
     }
     if (m && confusion && !(counts = calloc((size_t)k * (size_t)k, sizeof *counts))) {
         cli_error("eval: out of memory for a %dx%d confusion matrix", k, k);

@@ -162,7 +162,9 @@ int cmd_train(int argc, char **argv)
     train_args a = {.model = "mlp", .optimizer = "sgd", .schedule = "none", .epochs = 10, .batch = 128,
                     .lr = -1, .momentum = 0.9, .weight_decay = -1, .gamma = 0.1, .dropout = -1, .workers = -1};
     const cli_option opts[] = {
-        {"--model", OPT_STRING, &a.model, "NAME", "built-in model: mlp (default)"},
+        {"--model", OPT_STRING, &a.model, "NAME",
+         "built-in model (mlp (default), cnn, lenet5, resnet_small, resnet18, vgg11, ...) or a model file "
+         "(name.nbm or a path: layers as PyTorch calls, docs/model-files.md; see models/*.nbm)"},
         {"--data", OPT_STRING, &a.data, "DIR", "dataset directory (default /usr/share/datasets/fashion-mnist)"},
         {"--dataset", OPT_STRING, &a.dataset, "KIND", "fashion-mnist, mnist, cifar10 or folder (default: from --data)"},
         {"--augment", OPT_STRING, &a.augment, "SPEC",
@@ -262,7 +264,7 @@ int cmd_train(int argc, char **argv)
         goto done;
     }
     nb_model_opts mo = {.num_classes = a.num_classes > 0 ? (int)a.num_classes : nb_dataset_num_classes(train),
-                        .in_channels = (int)chw[0],
+                        .in_channels = (int)chw[0], .input_size = {(int)chw[1], (int)chw[2]},
                         .dropout = (float)a.dropout, .dropout_set = a.dropout >= 0};
     if (!(model = nb_model_new(ctx, a.model, &mo))) goto fail;
     a.num_classes = mo.num_classes; /* the effective value, for the saved config */
