@@ -36,7 +36,6 @@ typedef struct {
 typedef struct {
     nb_ctx *ctx;
     const char *file;  /* name used in messages */
-    char *text;        /* a copy, cut into lines */
     char **lines;
     int nlines;
     int cur;           /* index of the next line to read */
@@ -998,6 +997,9 @@ static nb_status parse_line(mf *p, char *s, nb_module *parent, block_state *b)
         if (strstr(e, "between augmentations") || strstr(e, "augmentation name after"))
             return fail_at(p, NB_ERR_FORMAT, c ? atoi(c + 11) + off : 0,
                            "expected the end of the line after the layer (one layer per line)");
+        if (!strncmp(e, "unclosed '(' of ", 16) && c) /* the line ends inside the call */
+            return fail_at(p, NB_ERR_FORMAT, off + (int)strlen(text) + 1,
+                           "expected ',' or ')' after argument (the '(' at column %d is never closed)", atoi(c + 11) + off);
         if (strstr(e, "expected an augmentation name"))
             return fail_at(p, NB_ERR_FORMAT, c ? atoi(c + 11) + off : 0, "expected a layer name");
         return spec_error(p, off);
@@ -1069,7 +1071,7 @@ int nb_model_is_file(const char *name)
 static nb_module *parse_text(nb_ctx *ctx, char *text, const char *file, const nb_model_file_opts *opts)
 {
     nb_model_file_opts o = opts ? *opts : (nb_model_file_opts){0};
-    mf p = {.ctx = ctx, .file = file, .text = text, .sum = o.summary};
+    mf p = {.ctx = ctx, .file = file, .sum = o.summary};
     if (o.summary) memset(o.summary, 0, sizeof *o.summary);
     if (!ctx) {
         nb__fail(NB_ERR_ARG, "%s: ctx is NULL", file);
