@@ -99,7 +99,7 @@ int cmd_predict(int argc, char **argv)
                *classes = NULL, *resize_s = NULL;
     long top = 5, threads = 0;
     const cli_option opts[] = {
-        {"--model", OPT_STRING, &model, "NAME", "the model the weights belong to (mlp)"},
+        {"--model", OPT_STRING, &model, "NAME", "built-in model or model file (.nbm) the weights belong to (mlp)"},
         {"--weights", OPT_STRING, &weights, "FILE", "safetensors weights from nabla train --save (required)"},
         {"--data", OPT_STRING, &data, "DIR", "the training data: class names and image size (default Fashion-MNIST)"},
         {"--dataset", OPT_STRING, &dataset, "KIND", "fashion-mnist, mnist, cifar10 or folder (default: from --data)"},
@@ -137,7 +137,8 @@ int cmd_predict(int argc, char **argv)
         int64_t chw[3];
         nb_dataset_sample_shape(d, chw);
         m = nb_model_new(ctx, model,
-                         &(nb_model_opts){.num_classes = nb_dataset_num_classes(d), .in_channels = (int)chw[0]});
+                         &(nb_model_opts){.num_classes = nb_dataset_num_classes(d), .in_channels = (int)chw[0],
+                                          .input_size = {(int)chw[1], (int)chw[2]}});
         if (!m || nb_load_safetensors(m, weights, 1)) cli_error("predict: %s", nb_last_error());
         else rc = 0;
     }
