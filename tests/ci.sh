@@ -1,5 +1,5 @@
 #!/bin/bash
-# The full check CI runs (also handy locally): build, the docs check, tests,
+# The full check CI runs (also handy locally): build, the docs checks, tests,
 # tests under ASan+UBSan, install + examples built with pkg-config. Ends with the summed
 # "N passed, N failed".
 set -u
@@ -38,6 +38,7 @@ stage() { # name, command...: runs the command, counts its "N passed, N failed" 
 }
 stage build make -j"$J"
 stage docs sh tests/docs_concepts.sh # every name, path, option and spec docs/concepts.md cites exists
+stage docs-commands sh tests/docs_commands.sh # every command of docs/tutorial.md and README.md, run as written (a few minutes)
 stage tests make -j"$J" test
 stage sanitizers make -j"$J" SAN=1 test
 stage fuzz sh tests/fuzz/run.sh 60 # libFuzzer on the safetensors reader (clang, libclang-rt-14-dev)
