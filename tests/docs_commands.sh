@@ -31,19 +31,21 @@
 #
 # Prints "ok ..."/"FAIL ..."/"SKIP ..." lines and ends with "N passed, N failed,
 # N skipped"; exits non-zero on a failure. Needs `make` first.
-# Usage: sh tests/docs_commands.sh            (KEEP=1: keep the scratch directories and
-#        each command's output, NNN.out, and print where they are)
+# Usage: sh tests/docs_commands.sh [TUTORIAL.md [README.md]]   (KEEP=1: keep the scratch
+#        directories and each command's output, NNN.out, and print where they are)
 cd "$(dirname "$0")/.." || exit 1
 ROOT=$PWD
 B=${B:-build}
+TUTORIAL=${1:-docs/tutorial.md}
+README=${2:-README.md}
 passed=0
 failed=0
 skipped=0
 ok() { printf 'ok %s\n' "$*"; passed=$((passed + 1)); }
 fail() { printf 'FAIL %s\n' "$*"; failed=$((failed + 1)); }
 skip() { printf 'SKIP %s\n' "$*"; skipped=$((skipped + 1)); }
-if [ ! -x "$B/nabla" ] || [ ! -f docs/tutorial.md ] || [ ! -f README.md ] || ! command -v bash >/dev/null; then
-    echo "FAIL setup: need $B/nabla (run make first), docs/tutorial.md, README.md and bash"
+if [ ! -x "$B/nabla" ] || [ ! -f "$TUTORIAL" ] || [ ! -f "$README" ] || ! command -v bash >/dev/null; then
+    echo "FAIL setup: need $B/nabla (run make first), $TUTORIAL, $README and bash"
     echo "0 passed, 1 failed, 0 skipped"
     exit 1
 fi
@@ -191,8 +193,8 @@ check_conf() { # where, directory, "NAME.conf" line then the file's lines
 
 # --- docs/tutorial.md, in one directory
 mirror "$tmp/tutorial"
-extract docs/tutorial.md tutorial >"$tmp/tutorial.cmds"
-[ -s "$tmp/tutorial.cmds" ] || fail "docs/tutorial.md: no \"\$ \" command found"
+extract "$TUTORIAL" tutorial >"$tmp/tutorial.cmds"
+[ -s "$tmp/tutorial.cmds" ] || fail "$TUTORIAL: no \"\$ \" command found"
 while IFS="$(printf '\t')" read -r line kind text; do
     run "tutorial:$line" "$tmp/tutorial" "$(printf '%s' "$text" | tr '\001' '\n')"
 done <"$tmp/tutorial.cmds"
@@ -206,8 +208,8 @@ else
     fail "README fixtures:"
     tail -n 4 "$tmp/readme.fixtures" | sed 's/^/    /'
 fi
-extract README.md readme >"$tmp/readme.cmds"
-[ -s "$tmp/readme.cmds" ] || fail "README.md: no command found"
+extract "$README" readme >"$tmp/readme.cmds"
+[ -s "$tmp/readme.cmds" ] || fail "$README: no command found"
 while IFS="$(printf '\t')" read -r line kind text; do
     case $kind in
     synopsis) check_synopsis "README:$line" "$text" ;;
