@@ -4,31 +4,10 @@
  * batch size, 2 workers), pixel for pixel; bad
  * SPEC strings and options give the documented exit status and messages. */
 #include "check.h"
+#include "cli.h"
 #include "nabla.h"
 
 #include <stb/stb_image.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#ifdef __SANITIZE_ADDRESS__
-#define NABLA "build-san/nabla"
-#else
-#define NABLA "build/nabla"
-#endif
-
-static char out[65536];
-
-static int run(const char *cmd)
-{
-    char full[4096];
-    snprintf(full, sizeof full, "%s 2>&1", cmd);
-    FILE *p = popen(full, "r");
-    if (!p) return -1;
-    size_t n = fread(out, 1, sizeof out - 1, p);
-    out[n] = 0;
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
 
 /* The pixel of value v as the grid paints it. */
 static int byte_of(float v, float lo, float hi)
@@ -54,7 +33,7 @@ int main(void)
     rc = run(NABLA " augment --augment 'random_crop(28, pading=2)' --out /tmp/x.png");
     CHECK("bad parameter: status 2 and its column", rc == 2 && strstr(out, "'pading'") && strstr(out, "column 17"),
           "rc %d: %s", rc, out);
-    if (access("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz", R_OK)) {
+    if (!have_fashion_mnist()) {
         printf("SKIP augment grid checks: Fashion-MNIST is not installed\n");
         CHECK_DONE();
     }
@@ -67,9 +46,7 @@ int main(void)
     CHECK("temp file", fd >= 0, "mkstemps");
     close(fd);
     const char *spec = "random_crop(28, padding=2), hflip, random_erasing(p=0.5)";
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, NABLA " augment --augment '%s' --out %s --n 16 --seed 5", spec, path);
-    rc = run(cmd);
+    rc = run(NABLA " augment --augment '%s' --out %s --n 16 --seed 5", spec, path);
     CHECK("augment writes a grid", rc == 0 && strstr(out, "wrote") && strstr(out, "730x386"), "rc %d: %s", rc, out);
     int w, h, c;
     unsigned char *png = stbi_load(path, &w, &h, &c, 3);
@@ -118,10 +95,9 @@ int main(void)
         nb_ctx_free(ctx);
     }
     /* after Normalize, values are min-max scaled for display, and the message says so */
-    snprintf(cmd, sizeof cmd, NABLA " augment --augment 'normalize((0.2860,), (0.3530,)), grayscale(3)' --out %s --n 3 "
-                                    "--scale 1 --per-row 3",
+    rc = run(NABLA " augment --augment 'normalize((0.2860,), (0.3530,)), grayscale(3)' --out %s --n 3 "
+                   "--scale 1 --per-row 3",
              path);
-    rc = run(cmd);
     png = rc == 0 ? stbi_load(path, &w, &h, &c, 3) : NULL;
     CHECK("normalized samples: min-max scaled, 1x scale, 3 per row", png && w == 10 + 3 * (58 + 10) && h == 48 &&
                                                                          strstr(out, "min-max scaled"),

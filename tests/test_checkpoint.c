@@ -16,32 +16,18 @@
  * resumes from it), including kills that landed in the middle of a write (their
  * temporary file is left behind). */
 #include "check.h"
+#include "cli.h"
 #include "internal.h"
 
 #include <signal.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
-#include <unistd.h>
 
 #ifdef __SANITIZE_ADDRESS__
-#define NABLA "build-san/nabla"
 #define SAN 1
 #else
-#define NABLA "build/nabla"
 #define SAN 0
 #endif
-
-static char g_dir[256];
-
-static const char *tmp_path(const char *name)
-{
-    static char buf[8][512];
-    static int k;
-    char *p = buf[k++ % 8];
-    snprintf(p, 512, "%s/%s", g_dir, name);
-    return p;
-}
 
 /* ------------------------------------------------------------------------ */
 /* library                                                                   */
@@ -298,25 +284,9 @@ static void library_tests(void)
 /* CLI                                                                       */
 /* ------------------------------------------------------------------------ */
 
-static char out[65536];
-
-static int run(const char *cmd)
-{
-    char full[4096];
-    snprintf(full, sizeof full, "%s 2>&1", cmd);
-    FILE *p = popen(full, "r");
-    if (!p) return -1;
-    size_t n = fread(out, 1, sizeof out - 1, p);
-    out[n] = 0;
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 static int same_file(const char *a, const char *b)
 {
-    char cmd[1200];
-    snprintf(cmd, sizeof cmd, "cmp %s %s", a, b);
-    return run(cmd) == 0;
+    return run("cmp %s %s", a, b) == 0;
 }
 
 static double now(void)
@@ -343,9 +313,7 @@ static pid_t spawn(const char *cmd)
 /* Temporary files "<ckpt>.tmp.*" left by killed writers: count and remove. */
 static int stale_temps(const char *ckpt)
 {
-    char cmd[1200];
-    snprintf(cmd, sizeof cmd, "ls %s.tmp.* 2>/dev/null | wc -l; rm -f %s.tmp.*", ckpt, ckpt);
-    run(cmd);
+    run("ls %s.tmp.* 2>/dev/null | wc -l; rm -f %s.tmp.*", ckpt, ckpt);
     return atoi(out);
 }
 
@@ -371,16 +339,13 @@ static void cli_resume(const char *model, const char *budget, const char *half, 
     const char *base = NABLA " train --threads 1 --quiet --seed 3";
     const char *ref = tmp_path("ref.st"), *res = tmp_path("res.st"), *ck = tmp_path("run.ckpt");
     remove(ck);
-    snprintf(cmd, sizeof cmd, "%s --model %s %s --save %s", base, model, budget, ref);
-    int rc = run(cmd);
+    int rc = run("%s --model %s %s --save %s", base, model, budget, ref);
     snprintf(name, sizeof name, "%s %s straight", model, budget);
     CHECK(name, rc == 0, "rc %d: %s", rc, out);
 
     /* stop half-way (end of epoch 1 for the epoch budget), then resume */
-    snprintf(cmd, sizeof cmd, "%s --model %s %s %s --checkpoint %s", base, model, budget, half, ck);
-    rc = run(cmd);
-    snprintf(cmd, sizeof cmd, "%s --model %s %s --resume %s --save %s", base, model, budget, ck, res);
-    int rc2 = run(cmd);
+    rc = run("%s --model %s %s %s --checkpoint %s", base, model, budget, half, ck);
+    int rc2 = run("%s --model %s %s --resume %s --save %s", base, model, budget, ck, res);
     snprintf(name, sizeof name, "%s: stop at %s, --resume, finish: bit-identical to the straight run", model, half);
     CHECK(name, rc == 0 && rc2 == 0 && same_file(ref, res), "rc %d/%d: %s", rc, rc2, out);
 
@@ -404,8 +369,7 @@ static void cli_resume(const char *model, const char *budget, const char *half, 
     waitpid(pid, &ws, 0);
     stale_temps(ck);
     step = loads_as_mlp(ck);
-    snprintf(cmd, sizeof cmd, "%s --model %s %s --resume %s --save %s", base, model, budget, ck, res);
-    rc = run(cmd);
+    rc = run("%s --model %s %s --resume %s --save %s", base, model, budget, ck, res);
     snprintf(name, sizeof name, "%s: SIGKILL mid-run (killed: %d), --resume: bit-identical to the straight run", model,
              WIFSIGNALED(ws));
     CHECK(name, WIFSIGNALED(ws) && rc == 0 && same_file(ref, res), "rc %d, signalled %d: %s", rc, WIFSIGNALED(ws), out);
@@ -457,13 +421,12 @@ static void kill_loop(int rounds)
 
 int main(void)
 {
-    snprintf(g_dir, sizeof g_dir, "/tmp/nb_ckpt_XXXXXX");
-    if (!mkdtemp(g_dir)) {
+    if (tmp_dir_init("ckpt")) {
         perror("mkdtemp");
         return 2;
     }
     library_tests();
-    if (access("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz", R_OK)) {
+    if (!have_fashion_mnist()) {
         printf("SKIP checkpoint CLI checks: Fashion-MNIST is not installed\n");
     } else if (access(NABLA, X_OK)) {
         printf("SKIP checkpoint CLI checks: " NABLA " is not built\n");
@@ -479,8 +442,6 @@ int main(void)
         else cli_resume("cnn", "--max-steps 40", "--max-steps 20", "3");
         kill_loop(SAN ? 8 : 20);
     }
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
-    run(cmd);
+    tmp_dir_remove();
     CHECK_DONE();
 }

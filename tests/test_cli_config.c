@@ -2,64 +2,17 @@
  * the progress output, as a user meets them: build/nabla (or build-san/nabla) run
  * through the shell on short Fashion-MNIST runs (mlp, a few steps). */
 #include "check.h"
+#include "cli.h"
 #include "nabla.h"
 
 #include <stb/stb_image_write.h>
-#include <stdarg.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#ifdef __SANITIZE_ADDRESS__
-#define NABLA "build-san/nabla"
-#else
-#define NABLA "build/nabla"
-#endif
-
-static char out[65536];
-static char dir[] = "/tmp/nb_cli_config_XXXXXX";
-
-/* Run a shell command line, capture stdout+stderr into out, return the exit status. */
-static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int run(const char *fmt, ...)
-{
-    char cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd - 8, fmt, ap);
-    va_end(ap);
-    strcat(cmd, " 2>&1");
-    FILE *p = popen(cmd, "r");
-    if (!p) return -1;
-    size_t n = fread(out, 1, sizeof out - 1, p);
-    out[n] = 0;
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static const char *path(const char *name)
-{
-    static char bufs[8][512];
-    static int k;
-    char *b = bufs[k++ % 8];
-    snprintf(b, 512, "%s/%s", dir, name);
-    return b;
-}
-
-static void write_text(const char *name, const char *text)
-{
-    FILE *f = fopen(path(name), "w");
-    if (f) {
-        fputs(text, f);
-        fclose(f);
-    }
-}
 
 /* The whole of a small file, or "" */
 static const char *read_text(const char *name)
 {
     static char buf[16384];
     buf[0] = 0;
-    FILE *f = fopen(path(name), "r");
+    FILE *f = fopen(tmp_path(name), "r");
     if (f) {
         size_t n = fread(buf, 1, sizeof buf - 1, f);
         buf[n] = 0;
@@ -126,28 +79,28 @@ static int library_probs(const char *w, const float *x, float *p)
 
 int main(void)
 {
-    if (!mkdtemp(dir)) {
+    if (tmp_dir_init("cli_config")) {
         printf("FAIL mkdtemp\n");
         return 1;
     }
     /* errors in a config file need no data */
-    write_text("bad.conf", "# a comment\nlr = 0.05\n\nmomentom = 0.5\n");
-    int rc = run(NABLA " train --config %s", path("bad.conf"));
+    write_text(tmp_path("bad.conf"), "# a comment\nlr = 0.05\n\nmomentom = 0.5\n");
+    int rc = run(NABLA " train --config %s", tmp_path("bad.conf"));
     CHECK("unknown key: status 2, names the file, the line, the key and a suggestion",
           rc == 2 && strstr(out, "bad.conf:4") && strstr(out, "'momentom'") && strstr(out, "did you mean 'momentum'"),
           "rc %d: %s", rc, out);
-    write_text("bad2.conf", "lr 0.05\n");
-    rc = run(NABLA " train --config %s", path("bad2.conf"));
+    write_text(tmp_path("bad2.conf"), "lr 0.05\n");
+    rc = run(NABLA " train --config %s", tmp_path("bad2.conf"));
     CHECK("a line without '=': status 2 with file and line", rc == 2 && strstr(out, "bad2.conf:1"), "rc %d: %s", rc,
           out);
-    write_text("bad3.conf", "nesterov = maybe\n");
-    rc = run(NABLA " train --config %s", path("bad3.conf"));
+    write_text(tmp_path("bad3.conf"), "nesterov = maybe\n");
+    rc = run(NABLA " train --config %s", tmp_path("bad3.conf"));
     CHECK("a flag needs true or false", rc == 2 && strstr(out, "bad3.conf:1") && strstr(out, "true or false"),
           "rc %d: %s", rc, out);
-    rc = run(NABLA " eval --config %s", path("bad.conf"));
+    rc = run(NABLA " eval --config %s", tmp_path("bad.conf"));
     CHECK("eval reads configs too (and rejects train's keys)", rc == 2 && strstr(out, "bad.conf:2") && strstr(out, "'lr'"),
           "rc %d: %s", rc, out);
-    rc = run(NABLA " train --config %s/none.conf", dir);
+    rc = run(NABLA " train --config %s/none.conf", tmp_dir);
     CHECK("a missing config file: status 2, names it", rc == 2 && strstr(out, "none.conf"), "rc %d: %s", rc, out);
     rc = run(NABLA " train --help");
     CHECK("train --help lists --config", rc == 0 && strstr(out, "--config FILE"), "rc %d", rc);
@@ -157,21 +110,21 @@ int main(void)
 
     if (access("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz", R_OK)) {
         printf("SKIP cli config training checks: Fashion-MNIST is not installed\n");
-        run("rm -rf %s", dir);
+        run("rm -rf %s", tmp_dir);
         CHECK_DONE();
     }
     const char *common = "--max-steps 8 --per-class 50 --threads 2";
 
     /* a config sets options: every kind, a spec with commas and an inline comment */
-    write_text("run.conf", "# short run\n"
-                           "lr = 0.02          # the learning rate\n"
-                           "lr-schedule = cosine\n"
-                           "augment = random_crop(28, padding=2), hflip\n"
-                           "nesterov = true\n"
-                           "batch-size = 64\n"
-                           "seed = 3\n");
-    rc = run(NABLA " train --config %s %s --save %s --log-json %s --log-every 4", path("run.conf"), common,
-             path("a.safetensors"), path("a.jsonl"));
+    write_text(tmp_path("run.conf"), "# short run\n"
+                                     "lr = 0.02          # the learning rate\n"
+                                     "lr-schedule = cosine\n"
+                                     "augment = random_crop(28, padding=2), hflip\n"
+                                     "nesterov = true\n"
+                                     "batch-size = 64\n"
+                                     "seed = 3\n");
+    rc = run(NABLA " train --config %s %s --save %s --log-json %s --log-every 4", tmp_path("run.conf"), common,
+             tmp_path("a.safetensors"), tmp_path("a.jsonl"));
     CHECK("training from a config file succeeds", rc == 0 && strstr(out, "test_acc="), "rc %d: %s", rc, out);
     const char *conf = read_text("a.conf");
     CHECK("--save W.safetensors writes W.conf with the file's settings",
@@ -188,20 +141,21 @@ int main(void)
     CHECK("the log shows the config's learning rate", strstr(log, "\"step\":4") && strstr(log, "\"lr\":0.02,"), "%s", log);
 
     /* flags override the file, before or after --config */
-    rc = run(NABLA " train --lr 0.07 --config %s %s --save %s", path("run.conf"), common, path("b.safetensors"));
+    rc = run(NABLA " train --lr 0.07 --config %s %s --save %s", tmp_path("run.conf"), common,
+             tmp_path("b.safetensors"));
     conf = read_text("b.conf");
     CHECK("a flag before --config overrides the file", rc == 0 && has_line(conf, "lr = 0.07") && has_line(conf, "seed = 3"),
           "rc %d: %s", rc, conf);
-    rc = run(NABLA " train --config %s --lr=0.07 --batch-size 32 %s --save %s", path("run.conf"), common,
-             path("c.safetensors"));
+    rc = run(NABLA " train --config %s --lr=0.07 --batch-size 32 %s --save %s", tmp_path("run.conf"), common,
+             tmp_path("c.safetensors"));
     conf = read_text("c.conf");
     CHECK("a flag after --config overrides the file",
           rc == 0 && has_line(conf, "lr = 0.07") && has_line(conf, "batch-size = 32"), "rc %d: %s", rc, conf);
 
     /* the saved config repeats the run exactly */
-    rc = run(NABLA " train --config %s --save %s", path("a.conf"), path("r.safetensors"));
+    rc = run(NABLA " train --config %s --save %s", tmp_path("a.conf"), tmp_path("r.safetensors"));
     CHECK("training from the saved config succeeds", rc == 0, "rc %d: %s", rc, out);
-    rc = run("cmp %s %s", path("a.safetensors"), path("r.safetensors"));
+    rc = run("cmp %s %s", tmp_path("a.safetensors"), tmp_path("r.safetensors"));
     CHECK("the saved config gives bit-identical weights", rc == 0, "%s", out);
     char a_conf[16384];
     snprintf(a_conf, sizeof a_conf, "%s", read_text("a.conf"));
@@ -211,7 +165,7 @@ int main(void)
     CHECK("the repeated run's config is the same but for save", !strcmp(conf, a_conf), "%s\n----\n%s", a_conf, conf);
 
     /* --checkpoint: the config beside it as well */
-    rc = run(NABLA " train %s --quiet --checkpoint %s", common, path("ck.safetensors"));
+    rc = run(NABLA " train %s --quiet --checkpoint %s", common, tmp_path("ck.safetensors"));
     conf = read_text("ck.conf");
     CHECK("--checkpoint C.safetensors writes C.conf", rc == 0 && has_line(conf, "quiet = true"), "rc %d: %s", rc, conf);
 
@@ -229,9 +183,9 @@ int main(void)
     /* predict: a real test image, the weights of the short run */
     float x[784], p[10];
     char png[512];
-    snprintf(png, sizeof png, "%s", path("test0.png"));
+    snprintf(png, sizeof png, "%s", tmp_path("test0.png"));
     CHECK("write a test image as PNG", write_test_png(png, x), "stbi_write_png");
-    rc = run(NABLA " predict --model mlp --weights %s %s", path("a.safetensors"), png);
+    rc = run(NABLA " predict --model mlp --weights %s %s", tmp_path("a.safetensors"), png);
     double sum = 0, first = 0, prev = 2;
     int n = 0, sorted = 1, named = 0;
     const char *s = strchr(out, '\n');
@@ -251,27 +205,27 @@ int main(void)
     CHECK("predict prints the file and 5 classes, probabilities sorted, sum <= 1, the top one named",
           rc == 0 && !strncmp(out, png, strlen(png)) && n == 5 && sorted && sum <= 1.0005 && sum > 0 && named,
           "rc %d, %d lines, sum %g: %s", rc, n, sum, out);
-    int ok = library_probs(path("a.safetensors"), x, p);
+    int ok = library_probs(tmp_path("a.safetensors"), x, p);
     float best = 0;
     for (int c = 0; c < 10; c++) best = p[c] > best ? p[c] : best;
     CHECK("predict's top probability is the model's on the dataset's own pixels", ok && fabs(first - best) < 6e-5,
           "predict %g, library %g", first, (double)best);
 
     unsigned char big[20 * 32] = {0};
-    stbi_write_png(path("wide.png"), 32, 20, 1, big, 32);
-    rc = run(NABLA " predict --weights %s %s", path("a.safetensors"), path("wide.png"));
+    stbi_write_png(tmp_path("wide.png"), 32, 20, 1, big, 32);
+    rc = run(NABLA " predict --weights %s %s", tmp_path("a.safetensors"), tmp_path("wide.png"));
     CHECK("an image of the wrong size: status 1, names the file and both sizes",
           rc == 1 && strstr(out, "wide.png") && strstr(out, "20x32") && strstr(out, "28x28") && strstr(out, "--resize"),
           "rc %d: %s", rc, out);
-    rc = run(NABLA " predict --weights %s --resize 28x28 %s %s", path("a.safetensors"), path("wide.png"), png);
+    rc = run(NABLA " predict --weights %s --resize 28x28 %s %s", tmp_path("a.safetensors"), tmp_path("wide.png"), png);
     CHECK("--resize makes it fit; several images", rc == 0 && strstr(out, "wide.png\n") && strstr(out, "test0.png\n"),
           "rc %d: %s", rc, out);
-    write_text("p.conf", "model = mlp\ntop = 3\n");
-    rc = run(NABLA " predict --config %s --weights %s %s", path("p.conf"), path("a.safetensors"), png);
+    write_text(tmp_path("p.conf"), "model = mlp\ntop = 3\n");
+    rc = run(NABLA " predict --config %s --weights %s %s", tmp_path("p.conf"), tmp_path("a.safetensors"), png);
     int three = 0;
     for (const char *t = out; (t = strstr(t, "\n  ")); t++) three++;
     CHECK("predict takes a config: top = 3 prints 3 classes", rc == 0 && three == 3, "rc %d: %s", rc, out);
 
-    run("rm -rf %s", dir);
+    run("rm -rf %s", tmp_dir);
     CHECK_DONE();
 }

@@ -14,6 +14,7 @@
  *   - shape errors: message, NULL, no crash; a steady-state cnn step makes no
  *     arena allocation. */
 #include "check.h"
+#include "golden.h"
 #include "internal.h"
 #include "../kernels/conv.h"
 
@@ -26,57 +27,6 @@
 static nb_ctx *ctx;
 
 /* ---- helpers ---- */
-
-static const char *cfg_get(const char *cfg, const char *key, char *out, size_t n)
-{
-    size_t kl = strlen(key);
-    out[0] = 0;
-    for (const char *p = cfg; p && *p;) {
-        if (!strncmp(p, key, kl) && p[kl] == '=') {
-            const char *v = p + kl + 1;
-            size_t l = strcspn(v, " ");
-            if (l >= n) l = n - 1;
-            memcpy(out, v, l);
-            out[l] = 0;
-            return out;
-        }
-        p = strchr(p, ' ');
-        if (p) p++;
-    }
-    return out;
-}
-
-static int cfg_pair(const char *cfg, const char *key, int v[2])
-{
-    char s[64];
-    if (!*cfg_get(cfg, key, s, sizeof s)) return 0;
-    char *e;
-    v[0] = (int)strtol(s, &e, 10);
-    v[1] = *e == ',' ? (int)strtol(e + 1, NULL, 10) : v[0];
-    return 1;
-}
-
-static long cfg_int(const char *cfg, const char *key, long dflt)
-{
-    char v[64];
-    return *cfg_get(cfg, key, v, sizeof v) ? atol(v) : dflt;
-}
-
-/* max |a-b| / max(|b|, 1% of max|b|) */
-static double rel_err(const float *a, const float *b, long n, long *at)
-{
-    double mx = 0;
-    for (long i = 0; i < n; i++) mx = fmax(mx, fabs(b[i]));
-    return check_max_rel(a, b, n, mx > 0 ? 0.01 * mx : 1e-30, at);
-}
-
-#define CLOSE(name, got, want, n, tol)                                                              \
-    do {                                                                                            \
-        long at_;                                                                                   \
-        double r_ = rel_err((got), (want), (n), &at_);                                              \
-        CHECK(name, r_ <= (tol), "max rel err %.3g at %ld (got %.9g want %.9g)", r_, at_,           \
-              (double)(got)[at_], (double)(want)[at_]);                                             \
-    } while (0)
 
 static nb_tensor *get(nb_safetensors *f, const char *fmt, int k)
 {
@@ -118,17 +68,17 @@ static void test_goldens(void)
         CHECK(name, out && nb_tensor_numel(out) == nb_tensor_numel(y) && nb_tensor_ndim(out) == nb_tensor_ndim(y),
               "%s", nb_last_error());
         if (!out) continue;
-        CLOSE(name, nb_tensor_data(out), nb_tensor_data(y), (long)nb_tensor_numel(y), TOL);
+        CHECK_CLOSE_SCALED(name, nb_tensor_data(out), nb_tensor_data(y), (long)nb_tensor_numel(y), TOL);
         nb_status st = nb_backward(nb_sum(nb_mul(out, dy)));
         snprintf(name, sizeof name, "conv golden %d: backward runs", k);
         CHECK(name, st == NB_OK, "%s", nb_last_error());
         snprintf(name, sizeof name, "conv golden %d [%s]: dx", k, cfg);
-        CLOSE(name, nb_tensor_grad(x), nb_tensor_data(dx), (long)nb_tensor_numel(dx), TOL);
+        CHECK_CLOSE_SCALED(name, nb_tensor_grad(x), nb_tensor_data(dx), (long)nb_tensor_numel(dx), TOL);
         snprintf(name, sizeof name, "conv golden %d [%s]: dw", k, cfg);
-        CLOSE(name, nb_tensor_grad(w), nb_tensor_data(dw), (long)nb_tensor_numel(dw), TOL);
+        CHECK_CLOSE_SCALED(name, nb_tensor_grad(w), nb_tensor_data(dw), (long)nb_tensor_numel(dw), TOL);
         if (b) {
             snprintf(name, sizeof name, "conv golden %d [%s]: db", k, cfg);
-            CLOSE(name, nb_tensor_grad(b), nb_tensor_data(db), (long)nb_tensor_numel(db), TOL);
+            CHECK_CLOSE_SCALED(name, nb_tensor_grad(b), nb_tensor_data(db), (long)nb_tensor_numel(db), TOL);
         }
         nb_tensor *all[] = {x, w, b, dy, y, dx, dw, db};
         for (int i = 0; i < 8; i++) nb_tensor_free(all[i]);
@@ -205,7 +155,7 @@ static void test_kernels(void)
                 nb__conv_epilogue ep = {.shift = b};
                 nb__conv2d_fast_fwd(&s, x, w, &ep, y1, scr, nt);
                 snprintf(name, sizeof name, "fast fwd %s t%d", desc, nt);
-                CLOSE(name, y1, y0, (long)ny, TOL);
+                CHECK_CLOSE_SCALED(name, y1, y0, (long)ny, TOL);
                 /* dx and dw start from a non-zero value: the kernels add */
                 for (int64_t i = 0; i < nx; i++) dx1[i] = 1.0f;
                 for (int64_t i = 0; i < nw; i++) dw1[i] = 1.0f;
@@ -216,26 +166,26 @@ static void test_kernels(void)
                 for (int64_t i = 0; i < nw; i++) dw1[i] -= 1.0f;
                 for (int64_t i = 0; i < s.OC; i++) db1[i] -= 1.0f;
                 snprintf(name, sizeof name, "fast dx %s t%d", desc, nt);
-                CLOSE(name, dx1, dx0, (long)nx, TOL);
+                CHECK_CLOSE_SCALED(name, dx1, dx0, (long)nx, TOL);
                 snprintf(name, sizeof name, "fast dw %s t%d", desc, nt);
-                CLOSE(name, dw1, dw0, (long)nw, TOL);
+                CHECK_CLOSE_SCALED(name, dw1, dw0, (long)nw, TOL);
                 snprintf(name, sizeof name, "fast db %s t%d", desc, nt);
-                CLOSE(name, db1, db0, (long)s.OC, TOL);
+                CHECK_CLOSE_SCALED(name, db1, db0, (long)s.OC, TOL);
                 free(scr);
             }
         }
         float *scr = malloc(nb__conv2d_gemm_scratch(&s) * 4);
         nb__conv2d_gemm_fwd(&s, x, w, b, y1, scr);
         snprintf(name, sizeof name, "im2col fwd %s", desc);
-        CLOSE(name, y1, y0, (long)ny, TOL);
+        CHECK_CLOSE_SCALED(name, y1, y0, (long)ny, TOL);
         memset(dx1, 0, nx * 4);
         memset(dw1, 0, nw * 4);
         nb__conv2d_gemm_bwd_x(&s, dy, w, dx1, scr);
         nb__conv2d_gemm_bwd_w(&s, x, dy, dw1, scr);
         snprintf(name, sizeof name, "im2col dx %s", desc);
-        CLOSE(name, dx1, dx0, (long)nx, TOL);
+        CHECK_CLOSE_SCALED(name, dx1, dx0, (long)nx, TOL);
         snprintf(name, sizeof name, "im2col dw %s", desc);
-        CLOSE(name, dw1, dw0, (long)nw, TOL);
+        CHECK_CLOSE_SCALED(name, dw1, dw0, (long)nw, TOL);
         free(scr);
         float *all[] = {x, w, b, dy, y0, y1, dx0, dx1, dw0, dw1, db0, db1};
         for (int i = 0; i < 12; i++) free(all[i]);
@@ -267,8 +217,9 @@ static void test_epilogue(void)
             float v = r[i] * scale[c] + shift[c];
             r[i] = v > 0 ? v : 0;
         }
-        CLOSE(stride == 1 ? "epilogue fast: relu(conv·scale + shift)" : "epilogue im2col: relu(conv·scale + shift)",
-              nb_tensor_data(got), r, (long)nb_tensor_numel(ref), 1e-5);
+        CHECK_CLOSE_SCALED(stride == 1 ? "epilogue fast: relu(conv·scale + shift)"
+                                       : "epilogue im2col: relu(conv·scale + shift)",
+                           nb_tensor_data(got), r, (long)nb_tensor_numel(ref), 1e-5);
         nb_tensor_set_requires_grad(w, 1);
         CHECK("epilogue refuses to record gradients", nb__conv2d_ep(x, w, b, &o, scale, shift, 1) == NULL &&
               strstr(nb_last_error(), "cannot record gradients"), "%s", nb_last_error());
@@ -354,12 +305,12 @@ static void test_model(const char *name)
     snprintf(key, sizeof key, "%s.logits_train", name);
     nb_tensor *want = nb_safetensors_get(f, ctx, key);
     snprintf(label, sizeof label, "%s: train-mode logits", name);
-    if (logits) CLOSE(label, nb_tensor_data(logits), nb_tensor_data(want), 50, TOL);
+    if (logits) CHECK_CLOSE_SCALED(label, nb_tensor_data(logits), nb_tensor_data(want), 50, TOL);
     nb_tensor_free(want);
     snprintf(key, sizeof key, "%s.loss", name);
     want = nb_safetensors_get(f, ctx, key);
     snprintf(label, sizeof label, "%s: loss", name);
-    if (loss) CLOSE(label, nb_tensor_data(loss), nb_tensor_data(want), 1, TOL);
+    if (loss) CHECK_CLOSE_SCALED(label, nb_tensor_data(loss), nb_tensor_data(want), 1, TOL);
     nb_tensor_free(want);
     int ngrads = 0;
     for (int i = 0; i < ns; i++) {
@@ -368,7 +319,7 @@ static void test_model(const char *name)
             if (nb_safetensors_find(f, key) < 0) continue;
             want = nb_safetensors_get(f, ctx, key);
             snprintf(label, sizeof label, "%s: %s after the training forward", name, st[i].name);
-            CLOSE(label, nb_tensor_data(st[i].tensor), nb_tensor_data(want), (long)nb_tensor_numel(want), TOL);
+            CHECK_CLOSE_SCALED(label, nb_tensor_data(st[i].tensor), nb_tensor_data(want), (long)nb_tensor_numel(want), TOL);
             nb_tensor_free(want);
             continue;
         }
@@ -386,7 +337,7 @@ static void test_model(const char *name)
             if (mx < 1e-9f) /* a conv bias before BatchNorm: zero up to rounding on both sides */
                 CHECK(label, mg < 1e-8f, "max |grad| %g, PyTorch's %g", mg, mx);
             else
-                CLOSE(label, g, nb_tensor_data(want), (long)nw, MODEL_TOL);
+                CHECK_CLOSE_SCALED(label, g, nb_tensor_data(want), (long)nw, MODEL_TOL);
         } else {
             snprintf(key, sizeof key, "%s.grad64_every37.%s", name, st[i].name);
             if (nb_safetensors_find(f, key) < 0) snprintf(key, sizeof key, "%s.grad_every37.%s", name, st[i].name);
@@ -395,7 +346,7 @@ static void test_model(const char *name)
             int64_t n = nb_tensor_numel(want);
             float *sub = malloc(n * 4);
             for (int64_t k = 0; k < n; k++) sub[k] = g[k * 37];
-            CLOSE(label, sub, nb_tensor_data(want), (long)n, MODEL_TOL);
+            CHECK_CLOSE_SCALED(label, sub, nb_tensor_data(want), (long)n, MODEL_TOL);
             free(sub);
         }
         nb_tensor_free(want);
@@ -414,7 +365,7 @@ static void test_model(const char *name)
     want = nb_safetensors_get(f, ctx, key);
     snprintf(label, sizeof label, "%s: eval-mode logits", name);
     CHECK(label, logits != NULL, "%s", nb_last_error());
-    if (logits) CLOSE(label, nb_tensor_data(logits), nb_tensor_data(want), 50, TOL);
+    if (logits) CHECK_CLOSE_SCALED(label, nb_tensor_data(logits), nb_tensor_data(want), 50, TOL);
     nb_set_grad_enabled(ctx, old);
     nb_tensor_free(want);
     nb_tensor_free(x);
@@ -582,15 +533,15 @@ static void test_fusion(void)
     for (int i = 0; i < 3; i++) h = nb_module_forward(kids[i], h);
     nb_tensor *f = nb__conv2d_fused_forward(kids, 13, x, &used);
     CHECK("fusion: conv1 + bn1 + relu", f && used == 3, "used %d: %s", used, nb_last_error());
-    if (f) CLOSE("fusion: conv1 + bn1 + relu equals the modules", nb_tensor_data(f), nb_tensor_data(h), 3 * 32 * 784, 1e-5);
+    if (f) CHECK_CLOSE_SCALED("fusion: conv1 + bn1 + relu equals the modules", nb_tensor_data(f), nb_tensor_data(h), 3 * 32 * 784, 1e-5);
     nb_tensor *p = nb_module_forward(kids[3], h);
     nb_tensor *h2 = nb_module_forward(kids[6], nb_module_forward(kids[5], nb_module_forward(kids[4], p)));
     nb_tensor *f2 = nb__conv2d_fused_forward(kids + 4, 2, p, &used); /* no ReLU in reach: conv + bn */
     nb_tensor *h3 = nb_module_forward(kids[5], nb_module_forward(kids[4], p));
     CHECK("fusion: conv2 + bn2 only", f2 && used == 2, "used %d", used);
-    if (f2) CLOSE("fusion: conv2 + bn2 equals the modules", nb_tensor_data(f2), nb_tensor_data(h3), 3 * 64 * 196, 1e-5);
+    if (f2) CHECK_CLOSE_SCALED("fusion: conv2 + bn2 equals the modules", nb_tensor_data(f2), nb_tensor_data(h3), 3 * 64 * 196, 1e-5);
     f2 = nb__conv2d_fused_forward(kids + 4, 9, p, &used);
-    if (f2) CLOSE("fusion: conv2 + bn2 + relu equals the modules", nb_tensor_data(f2), nb_tensor_data(h2), 3 * 64 * 196, 1e-5);
+    if (f2) CHECK_CLOSE_SCALED("fusion: conv2 + bn2 + relu equals the modules", nb_tensor_data(f2), nb_tensor_data(h2), 3 * 64 * 196, 1e-5);
     CHECK("fusion: not a conv", nb__conv2d_fused_forward(kids + 1, 12, x, &used) == NULL && used == 0, "used %d", used);
     nb_set_grad_enabled(ctx, old);
     nb_tensor_free(x);

@@ -5,30 +5,9 @@
  * as NumPy's format 1.0 (magic, version, dict with descr/fortran_order/shape,
  * data at a multiple of 64) and whose rows equal the library's features. */
 #include "check.h"
+#include "cli.h"
 #include "internal.h"
 
-#include <sys/wait.h>
-#include <unistd.h>
-
-#ifdef __SANITIZE_ADDRESS__
-#define NABLA "build-san/nabla"
-#else
-#define NABLA "build/nabla"
-#endif
-
-static char out[65536];
-
-static int run(const char *cmd)
-{
-    char full[4096];
-    snprintf(full, sizeof full, "%s 2>&1", cmd);
-    FILE *p = popen(full, "r");
-    if (!p) return -1;
-    size_t n = fread(out, 1, sizeof out - 1, p);
-    out[n] = 0;
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
 
 typedef struct {
     char descr[16];
@@ -142,15 +121,13 @@ int main(void)
     }
     char dir[] = "/tmp/nb_embed_XXXXXX";
     if (!mkdtemp(dir)) return 2;
-    char cmd[2048], w[300], feats[300], labels[300], dict[4096];
+    char w[300], feats[300], labels[300], dict[4096];
     snprintf(w, sizeof w, "%s/w.safetensors", dir);
     snprintf(feats, sizeof feats, "%s/feats.npy", dir);
     snprintf(labels, sizeof labels, "%s/labels.npy", dir);
-    snprintf(cmd, sizeof cmd, NABLA " train --model mlp --max-steps 30 --threads 1 --quiet --save %s", w);
-    int rc = run(cmd);
+    int rc = run(NABLA " train --model mlp --max-steps 30 --threads 1 --quiet --save %s", w);
     CHECK("train weights to embed with", rc == 0, "rc %d: %s", rc, out);
-    snprintf(cmd, sizeof cmd, NABLA " embed --model mlp --weights %s --split test --per-class 20 --out %s --threads 1", w, feats);
-    rc = run(cmd);
+    rc = run(NABLA " embed --model mlp --weights %s --split test --per-class 20 --out %s --threads 1", w, feats);
     CHECK("embed --split test --per-class 20 succeeds and reports (200, 256)", rc == 0 && strstr(out, "shape=(200, 256)"),
           "rc %d: %s", rc, out);
     npy_header h = {0};
@@ -192,13 +169,11 @@ int main(void)
     nb_dataset_free(d);
     nb_ctx_free(ctx);
 
-    snprintf(cmd, sizeof cmd, NABLA " embed --model cnn --weights %s --out %s", w, feats);
-    rc = run(cmd);
+    rc = run(NABLA " embed --model cnn --weights %s --out %s", w, feats);
     CHECK("mlp weights for --model cnn: status 1 naming the missing head key", rc == 1 && strstr(out, "12.weight"), "rc %d: %s", rc,
           out);
     rc = run(NABLA " embed --model mlp --out x.npy");
     CHECK("no --weights: usage error", rc == 2 && strstr(out, "--weights"), "rc %d: %s", rc, out);
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    run(cmd);
+    run("rm -rf %s", dir);
     CHECK_DONE();
 }

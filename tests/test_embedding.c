@@ -5,22 +5,11 @@
  * binary loaders on files written here, with every malformed case named by file
  * and line (or record). */
 #include "check.h"
+#include "cli.h"
 #include "internal.h"
 
-#include <unistd.h>
 
 #define GOLDEN "tests/goldens/embedding.safetensors"
-
-static char g_dir[256];
-
-static const char *tmp(const char *name)
-{
-    static char buf[8][512];
-    static int k;
-    char *p = buf[k++ % 8];
-    snprintf(p, 512, "%s/%s", g_dir, name);
-    return p;
-}
 
 static void write_file(const char *path, const void *data, size_t n)
 {
@@ -50,15 +39,15 @@ static void golden_tests(nb_ctx *ctx)
         const nb_named_tensor *s = nb_module_state(m, &n);
         nb_tensor_copy_in(s[0].tensor, nb_tensor_data(w), nb_tensor_numel(w));
         nb_ctx_reset(ctx);
-        nb_tensor *out = nb_module_forward(m, idx);
-        int shape_ok = out && nb_tensor_ndim(out) == nb_tensor_ndim(y);
-        for (int d = 0; shape_ok && d < nb_tensor_ndim(y); d++) shape_ok = nb_tensor_dim(out, d) == nb_tensor_dim(y, d);
+        nb_tensor *got = nb_module_forward(m, idx);
+        int shape_ok = got && nb_tensor_ndim(got) == nb_tensor_ndim(y);
+        for (int d = 0; shape_ok && d < nb_tensor_ndim(y); d++) shape_ok = nb_tensor_dim(got, d) == nb_tensor_dim(y, d);
         snprintf(name, sizeof name, "case %d (padding_idx=%s, %d-d indices): forward shape and values", k, pad_s,
                  nb_tensor_ndim(idx));
-        CHECK(name, shape_ok && !memcmp(nb_tensor_data(out), nb_tensor_data(y), sizeof(float) * (size_t)nb_tensor_numel(y)),
-              "%s", out ? "values differ" : nb_last_error());
+        CHECK(name, shape_ok && !memcmp(nb_tensor_data(got), nb_tensor_data(y), sizeof(float) * (size_t)nb_tensor_numel(y)),
+              "%s", got ? "values differ" : nb_last_error());
         nb_module_zero_grad(m);
-        nb_tensor *loss = shape_ok ? nb_sum(nb_mul(out, dy)) : NULL;
+        nb_tensor *loss = shape_ok ? nb_sum(nb_mul(got, dy)) : NULL;
         nb_status st = nb_backward(loss);
         snprintf(name, sizeof name, "case %d (padding_idx=%s): weight gradient (scatter-add) within 1e-6", k, pad_s);
         float *gw = nb_tensor_grad(s[0].tensor);
@@ -71,11 +60,11 @@ static void golden_tests(nb_ctx *ctx)
     nb_tensor *w = nb_safetensors_get(g, ctx, "pretrained.weight"), *y = nb_safetensors_get(g, ctx, "pretrained.y");
     nb_module *e = nb_embedding_from_pretrained(ctx, w, 1, &(nb_embedding_opts){.padding_idx = 1, .has_padding_idx = 1});
     nb_tensor *ix = nb_tensor_from(ctx, NB_I64, 1, (int64_t[]){3}, (int64_t[]){1, 5, 1});
-    nb_tensor *out = nb_module_forward(e, ix);
+    nb_tensor *got = nb_module_forward(e, ix);
     int np;
     nb_module_parameters(e, &np);
     CHECK("from_pretrained(freeze): rows as given (padding row not zeroed), no trainable parameter",
-          out && !memcmp(nb_tensor_data(out), nb_tensor_data(y), 9 * sizeof(float)) && np == 0 &&
+          got && !memcmp(nb_tensor_data(got), nb_tensor_data(y), 9 * sizeof(float)) && np == 0 &&
               !strcmp(nb_safetensors_metadata(g, "pretrained.requires_grad"), "0") && nb_embedding_padding_idx(e) == 1,
           "np %d", np);
     nb_module *e2 = nb_embedding_from_pretrained(ctx, w, 0, NULL);
@@ -143,8 +132,8 @@ static void glove_tests(nb_ctx *ctx)
                       "\n"
                       "café 1e-3 -2.5E+1 7\n"
                       "the 9 9 9\n";
-    write_file(tmp("glove.txt"), txt, strlen(txt));
-    nb_word_vectors *wv = nb_glove_load(tmp("glove.txt"), 0);
+    write_file(tmp_path("glove.txt"), txt, strlen(txt));
+    nb_word_vectors *wv = nb_glove_load(tmp_path("glove.txt"), 0);
     CHECK("GloVe: 4 vectors of 3 values (blank line, CRLF, UTF-8 word, exponents)",
           wv && nb_word_vectors_count(wv) == 4 && nb_word_vectors_dim(wv) == 3, "%s", nb_last_error());
     if (wv) {
@@ -165,13 +154,13 @@ static void glove_tests(nb_ctx *ctx)
         nb_tensor_free(t), nb_tensor_free(ix);
     }
     nb_word_vectors_free(wv);
-    wv = nb_glove_load(tmp("glove.txt"), 2);
+    wv = nb_glove_load(tmp_path("glove.txt"), 2);
     CHECK("GloVe max_words 2", wv && nb_word_vectors_count(wv) == 2, "%s", nb_last_error());
     nb_word_vectors_free(wv);
 
     const char *w2vtxt = "2 3\nking 1 2 3\nqueen 4 5 6\n";
-    write_file(tmp("w2v.txt"), w2vtxt, strlen(w2vtxt));
-    wv = nb_glove_load(tmp("w2v.txt"), 0);
+    write_file(tmp_path("w2v.txt"), w2vtxt, strlen(w2vtxt));
+    wv = nb_glove_load(tmp_path("w2v.txt"), 0);
     CHECK("word2vec text header \"2 3\" is skipped", wv && nb_word_vectors_count(wv) == 2 && nb_word_vectors_find(wv, "queen") == 1,
           "%s", nb_last_error());
     nb_word_vectors_free(wv);
@@ -188,9 +177,9 @@ static void glove_tests(nb_ctx *ctx)
         {"empty file", "", "no word vectors"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        write_file(tmp("glove_bad.txt"), bad[i].text, strlen(bad[i].text));
+        write_file(tmp_path("glove_bad.txt"), bad[i].text, strlen(bad[i].text));
         nb_clear_error();
-        wv = nb_glove_load(tmp("glove_bad.txt"), 0);
+        wv = nb_glove_load(tmp_path("glove_bad.txt"), 0);
         char words[256], name[160];
         snprintf(words, sizeof words, "%s", bad[i].words);
         int ok = !wv;
@@ -199,7 +188,7 @@ static void glove_tests(nb_ctx *ctx)
         CHECK(name, ok, "message: %s (want %s)", nb_last_error(), bad[i].words);
         nb_word_vectors_free(wv);
     }
-    CHECK("GloVe missing file", !nb_glove_load(tmp("none.txt"), 0) && strstr(nb_last_error(), "none.txt"), "%s",
+    CHECK("GloVe missing file", !nb_glove_load(tmp_path("none.txt"), 0) && strstr(nb_last_error(), "none.txt"), "%s",
           nb_last_error());
 }
 
@@ -226,8 +215,8 @@ static void word2vec_tests(void)
     unsigned char buf[256];
     for (int nl = 0; nl < 2; nl++) {
         size_t n = w2v_bytes(buf, nl, 3);
-        write_file(tmp("v.bin"), buf, n);
-        nb_word_vectors *wv = nb_word2vec_load(tmp("v.bin"), 0);
+        write_file(tmp_path("v.bin"), buf, n);
+        nb_word_vectors *wv = nb_word2vec_load(tmp_path("v.bin"), 0);
         char name[128];
         snprintf(name, sizeof name, "word2vec binary %s newlines: 3 words, values bit-exact", nl ? "with" : "without");
         int ok = wv && nb_word_vectors_count(wv) == 3 && nb_word_vectors_dim(wv) == 2;
@@ -240,26 +229,26 @@ static void word2vec_tests(void)
         nb_word_vectors_free(wv);
     }
     size_t n = w2v_bytes(buf, 1, 3);
-    write_file(tmp("v.bin"), buf, n);
-    nb_word_vectors *wv = nb_word2vec_load(tmp("v.bin"), 2);
+    write_file(tmp_path("v.bin"), buf, n);
+    nb_word_vectors *wv = nb_word2vec_load(tmp_path("v.bin"), 2);
     CHECK("word2vec max_words 2", wv && nb_word_vectors_count(wv) == 2, "%s", nb_last_error());
     nb_word_vectors_free(wv);
 
-    write_file(tmp("v.bin"), buf, n - 3);
-    wv = nb_word2vec_load(tmp("v.bin"), 0);
+    write_file(tmp_path("v.bin"), buf, n - 3);
+    wv = nb_word2vec_load(tmp_path("v.bin"), 0);
     CHECK("word2vec truncated inside a vector: names the word", !wv && strstr(nb_last_error(), "word 3 of 3") && strstr(nb_last_error(), "truncated"),
           "%s", nb_last_error());
     n = w2v_bytes(buf, 1, 4);
-    write_file(tmp("v.bin"), buf, n);
-    wv = nb_word2vec_load(tmp("v.bin"), 0);
+    write_file(tmp_path("v.bin"), buf, n);
+    wv = nb_word2vec_load(tmp_path("v.bin"), 0);
     CHECK("word2vec header count larger than the records: error", !wv && strstr(nb_last_error(), "v.bin"), "%s", nb_last_error());
     n = w2v_bytes(buf, 1, 1000000);
-    write_file(tmp("v.bin"), buf, n);
-    wv = nb_word2vec_load(tmp("v.bin"), 0);
+    write_file(tmp_path("v.bin"), buf, n);
+    wv = nb_word2vec_load(tmp_path("v.bin"), 0);
     CHECK("word2vec header promising more than the file holds: error before reading", !wv && strstr(nb_last_error(), "more than the file"),
           "%s", nb_last_error());
-    write_file(tmp("v.bin"), "hello world\n", 12);
-    wv = nb_word2vec_load(tmp("v.bin"), 0);
+    write_file(tmp_path("v.bin"), "hello world\n", 12);
+    wv = nb_word2vec_load(tmp_path("v.bin"), 0);
     CHECK("word2vec bad header: error quoting it", !wv && strstr(nb_last_error(), "COUNT DIM") && strstr(nb_last_error(), "hello"),
           "%s", nb_last_error());
     unsigned char longw[1200 + 16];
@@ -267,23 +256,20 @@ static void word2vec_tests(void)
     memset(longw + k, 'a', 1100);
     k += 1100;
     memcpy(longw + k, " \0\0\0\0", 5);
-    write_file(tmp("v.bin"), longw, k + 5);
-    wv = nb_word2vec_load(tmp("v.bin"), 0);
+    write_file(tmp_path("v.bin"), longw, k + 5);
+    wv = nb_word2vec_load(tmp_path("v.bin"), 0);
     CHECK("word2vec word over 1000 bytes: error", !wv && strstr(nb_last_error(), "longer than"), "%s", nb_last_error());
 }
 
 int main(void)
 {
-    snprintf(g_dir, sizeof g_dir, "/tmp/nb_emb_XXXXXX");
-    if (!mkdtemp(g_dir)) return 2;
+    if (tmp_dir_init("emb")) return 2;
     nb_ctx *ctx = nb_ctx_new(&(nb_ctx_opts){.seed = 3, .threads = 1});
     golden_tests(ctx);
     init_and_errors(ctx);
     glove_tests(ctx);
     word2vec_tests();
     nb_ctx_free(ctx);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
-    if (system(cmd)) return 2;
+    if (tmp_dir_remove()) return 2;
     CHECK_DONE();
 }

@@ -4,6 +4,7 @@
  * that says what is wrong. Without /usr/share/datasets/fashion-mnist the real
  * data checks print SKIP lines (apt-get install dataset-fashion-mnist). */
 #include "check.h"
+#include "cli.h"
 #include "nabla.h"
 
 #include <stdint.h>
@@ -13,17 +14,6 @@
 #include <zlib.h>
 
 #define FMNIST "/usr/share/datasets/fashion-mnist"
-
-static char g_dir[256];
-
-static const char *tmp_path(const char *name)
-{
-    static char buf[8][512];
-    static int k;
-    char *p = buf[k++ % 8];
-    snprintf(p, 512, "%s/%s", g_dir, name);
-    return p;
-}
 
 static void put_be32(unsigned char *p, uint32_t v)
 {
@@ -134,7 +124,7 @@ static void test_malformed(void)
 
     /* a Fashion-MNIST directory of plain files; a label out of range */
     char dir[600];
-    snprintf(dir, sizeof dir, "%s/fm", g_dir);
+    snprintf(dir, sizeof dir, "%s/fm", tmp_dir);
     mkdir(dir, 0755);
     char p1[700], p2[700];
     snprintf(p1, sizeof p1, "%s/t10k-images-idx3-ubyte", dir);
@@ -291,12 +281,12 @@ static void test_real(void)
 
 int main(void)
 {
-    snprintf(g_dir, sizeof g_dir, "/tmp/nb_test_idx.%ld", (long)getpid());
-    mkdir(g_dir, 0755);
+    if (tmp_dir_init("test_idx")) {
+        perror("mkdtemp");
+        return 2;
+    }
     test_malformed();
     test_real();
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
-    if (system(cmd)) printf("note: could not remove %s\n", g_dir);
+    if (tmp_dir_remove()) printf("note: could not remove %s\n", tmp_dir);
     CHECK_DONE();
 }

@@ -15,6 +15,7 @@
  *     diagonal R (Qᵀ·A upper triangular, diagonal > 0), replaying the generator;
  *   - the context generator when r is NULL, zero-element tensors, bad input messages. */
 #include "check.h"
+#include "golden.h"
 #include "internal.h"
 
 #include <math.h>
@@ -22,25 +23,6 @@
 #define GOLDEN "tests/goldens/optim_init.safetensors"
 
 static nb_ctx *ctx;
-
-static const char *cfg_get(const char *cfg, const char *key, char *out, size_t n)
-{
-    size_t kl = strlen(key);
-    out[0] = 0;
-    for (const char *p = cfg; p && *p;) {
-        if (!strncmp(p, key, kl) && p[kl] == '=') {
-            const char *v = p + kl + 1;
-            size_t l = strcspn(v, " ");
-            if (l >= n) l = n - 1;
-            memcpy(out, v, l);
-            out[l] = 0;
-            return out;
-        }
-        p = strchr(p, ' ');
-        if (p) p++;
-    }
-    return out;
-}
 
 static nb_nonlinearity nl_of(const char *s)
 {

@@ -4,36 +4,16 @@
  * parser's messages for bad files (file:line:col, the layer and both shapes),
  * from the library and from the CLI; `nabla info` on model and safetensors files. */
 #include "check.h"
+#include "cli.h"
 #include "nabla.h"
 
-#include <sys/wait.h>
-#include <unistd.h>
 
 /* Under the sanitizers the CLI comparison runs lenet5 (cnn evaluations take minutes there). */
 #ifdef __SANITIZE_ADDRESS__
-#define NABLA "build-san/nabla"
 #define CLI_MODEL "lenet5"
 #else
-#define NABLA "build/nabla"
 #define CLI_MODEL "cnn"
 #endif
-
-static char out[1 << 18];
-
-/* Run a shell command line, capture stdout+stderr into out, return the exit status. */
-static int run(const char *cmd)
-{
-    char full[4096];
-    snprintf(full, sizeof full, "%s 2>&1", cmd);
-    FILE *p = popen(full, "r");
-    if (!p) return -1;
-    size_t n = fread(out, 1, sizeof out - 1, p);
-    out[n] = 0;
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static int has_data(void) { return access("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz", R_OK) == 0; }
 
 /* Same keys, kinds (parameter/buffer), shapes and bytes. */
 static int same_state(nb_module *a, nb_module *b, char *why, size_t n)
@@ -233,24 +213,22 @@ int main(void)
 
     char dir[] = "/tmp/nb_model_file_XXXXXX";
     CHECK("temp dir", mkdtemp(dir) != NULL, "mkdtemp");
-    char cmd[2048], path[512];
+    char path[512];
     snprintf(path, sizeof path, "%s/bad.nbm", dir);
     FILE *f = fopen(path, "w");
     if (f) {
         fputs("input(1, 28, 28)\nconv2d(1, 32, 3, padding=1)\nbatchnorm2d(32)\nrelu()\nflatten()\nlinear(3136, 10)\n", f);
         fclose(f);
     }
-    snprintf(cmd, sizeof cmd, NABLA " info %s", path);
-    rc = run(cmd);
+    rc = run(NABLA " info %s", path);
     CHECK("CLI: a shape error exits 1 naming line, layer and shapes",
           rc == 1 && strstr(out, "bad.nbm:6:") && strstr(out, "linear(3136, 10)") && strstr(out, "25088"), "rc %d: %s",
           rc, out);
-    if (!has_data()) {
+    if (!have_fashion_mnist()) {
         printf("SKIP model file training runs: Fashion-MNIST is not installed\n");
         CHECK_DONE();
     }
-    snprintf(cmd, sizeof cmd, NABLA " train --model %s --max-steps 1 --quiet", path);
-    rc = run(cmd);
+    rc = run(NABLA " train --model %s --max-steps 1 --quiet", path);
     CHECK("CLI: train with a bad model file exits 1 with the message", rc == 1 && strstr(out, "bad.nbm:6:"),
           "rc %d: %s", rc, out);
 
@@ -258,15 +236,12 @@ int main(void)
     char logs[2][4096];
     const char *models[2] = {"models/" CLI_MODEL ".nbm", CLI_MODEL};
     for (int i = 0; i < 2; i++) {
-        snprintf(cmd, sizeof cmd,
-                 NABLA " train --model %s --max-steps 5 --epochs 1 --per-class 20 --batch-size 32 --threads 2 "
+        rc = run(NABLA " train --model %s --max-steps 5 --epochs 1 --per-class 20 --batch-size 32 --threads 2 "
                        "--quiet --seed 3 --log-json %s/log%d.jsonl --log-every 1",
                  models[i], dir, i);
-        rc = run(cmd);
         CHECK(i ? "CLI: train --model " CLI_MODEL : "CLI: train --model models/" CLI_MODEL ".nbm", rc == 0, "rc %d: %s",
               rc, out);
-        snprintf(cmd, sizeof cmd, "grep '\"step\"' %s/log%d.jsonl", dir, i);
-        run(cmd);
+        run("grep '\"step\"' %s/log%d.jsonl", dir, i);
         size_t n = strlen(out) < sizeof logs[i] - 1 ? strlen(out) : sizeof logs[i] - 1;
         memcpy(logs[i], out, n);
         logs[i][n] = 0;
@@ -275,23 +250,17 @@ int main(void)
           strstr(logs[0], "\"step\":5") && !strcmp(logs[0], logs[1]), "%s\nvs\n%s", logs[0], logs[1]);
 
     /* resnet_small: info of the model file and of the weights it saves agree */
-    snprintf(cmd, sizeof cmd,
-             NABLA " train --model models/resnet_small.nbm --classes 0 --per-class 10 --max-steps 1 --epochs 1 "
+    rc = run(NABLA " train --model models/resnet_small.nbm --classes 0 --per-class 10 --max-steps 1 --epochs 1 "
                    "--batch-size 16 --threads 2 --quiet --save %s/r.safetensors",
              dir);
-    rc = run(cmd);
     CHECK("CLI: train --model models/resnet_small.nbm --save", rc == 0, "rc %d: %s", rc, out);
-    snprintf(cmd, sizeof cmd, NABLA " info %s/r.safetensors", dir);
-    rc = run(cmd);
+    rc = run(NABLA " info %s/r.safetensors", dir);
     CHECK("nabla info x.safetensors: the same parameter count (buffers listed apart)",
           rc == 0 && strstr(out, want) && strstr(out, "layer1.0.bn1.running_mean") && strstr(out, "(buffer)"),
           "rc %d, want %s: %s", rc, want, out);
-    snprintf(cmd, sizeof cmd, "head -c 3000 %s/r.safetensors > %s/t.safetensors && " NABLA " info %s/t.safetensors",
-             dir, dir, dir);
-    rc = run(cmd);
+    rc = run("head -c 3000 %s/r.safetensors > %s/t.safetensors && " NABLA " info %s/t.safetensors", dir, dir, dir);
     CHECK("nabla info of a truncated safetensors: status 1 and a message", rc == 1 && strstr(out, "t.safetensors"),
           "rc %d: %s", rc, out);
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    run(cmd);
+    run("rm -rf %s", dir);
     CHECK_DONE();
 }

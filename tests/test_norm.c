@@ -11,6 +11,7 @@
  *     round trip, shape errors (message and NULL, state untouched), the eval
  *     scale/shift used to fold BatchNorm into a conv. */
 #include "check.h"
+#include "golden.h"
 #include "internal.h"
 
 #include <omp.h>
@@ -20,32 +21,6 @@
 static nb_ctx *ctx;
 
 /* ---- golden cases ---- */
-
-/* The value of key in "k1=v1 k2=v2"; "" if absent. */
-static const char *cfg_get(const char *cfg, const char *key, char *out, size_t n)
-{
-    size_t kl = strlen(key);
-    out[0] = 0;
-    for (const char *p = cfg; p && *p;) {
-        if (!strncmp(p, key, kl) && p[kl] == '=') {
-            const char *v = p + kl + 1;
-            size_t l = strcspn(v, " ");
-            if (l >= n) l = n - 1;
-            memcpy(out, v, l);
-            out[l] = 0;
-            return out;
-        }
-        p = strchr(p, ' ');
-        if (p) p++;
-    }
-    return out;
-}
-
-static long cfg_int(const char *cfg, const char *key, long dflt)
-{
-    char v[64];
-    return *cfg_get(cfg, key, v, sizeof v) ? atol(v) : dflt;
-}
 
 static int parse_dims(const char *s, int64_t *dims)
 {

@@ -18,6 +18,7 @@
  * the mean preserved, backward through the same mask, identity in eval and for
  * p = 0, all zeros for p = 1, a fresh mask per call, reproducible per seed. */
 #include "check.h"
+#include "golden.h"
 #include "nabla.h"
 
 #include <stdint.h>
@@ -31,35 +32,10 @@ static long n_cases;
 
 /* ---- case configuration "k1=v1 k2=v2" ---- */
 
-static const char *cfg_get(const char *cfg, const char *key, char *out, size_t n)
-{
-    size_t kl = strlen(key);
-    out[0] = 0;
-    for (const char *p = cfg; p && *p;) {
-        if (!strncmp(p, key, kl) && p[kl] == '=') {
-            const char *v = p + kl + 1;
-            size_t l = strcspn(v, " ");
-            if (l >= n) l = n - 1;
-            memcpy(out, v, l);
-            out[l] = 0;
-            return out;
-        }
-        p = strchr(p, ' ');
-        if (p) p++;
-    }
-    return out;
-}
-
 static int cfg_has(const char *cfg, const char *key)
 {
     char v[64];
     return *cfg_get(cfg, key, v, sizeof v) != 0;
-}
-
-static long cfg_int(const char *cfg, const char *key, long dflt)
-{
-    char v[64];
-    return *cfg_get(cfg, key, v, sizeof v) ? atol(v) : dflt;
 }
 
 static float cfg_float(const char *cfg, const char *key, float dflt)

@@ -17,6 +17,7 @@
  *   - momentum switched on later (allocates, first step starts the buffer), lr and
  *     momentum getters/setters, defaults, bad options and their messages. */
 #include "check.h"
+#include "golden.h"
 #include "internal.h"
 
 #include <math.h>
@@ -61,26 +62,6 @@ static void counting(int on) { atomic_store(&g_counting, on); }
 #endif
 
 /* ---- helpers ---- */
-
-/* The value of key in "k1=v1 k2=v2"; "" if absent. */
-static const char *cfg_get(const char *cfg, const char *key, char *out, size_t n)
-{
-    size_t kl = strlen(key);
-    out[0] = 0;
-    for (const char *p = cfg; p && *p;) {
-        if (!strncmp(p, key, kl) && p[kl] == '=') {
-            const char *v = p + kl + 1;
-            size_t l = strcspn(v, " ");
-            if (l >= n) l = n - 1;
-            memcpy(out, v, l);
-            out[l] = 0;
-            return out;
-        }
-        p = strchr(p, ' ');
-        if (p) p++;
-    }
-    return out;
-}
 
 static double cfg_num(const char *cfg, const char *key, double dflt)
 {

@@ -5,56 +5,10 @@
  * matrix sums to the test images and its diagonal gives the accuracy; missing, empty
  * and malformed logs and unwritable outputs fail with a message naming the file. */
 #include "check.h"
+#include "cli.h"
 #include "nabla.h"
 
 #include <stb/stb_image.h>
-#include <stdarg.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#ifdef __SANITIZE_ADDRESS__
-#define NABLA "build-san/nabla"
-#else
-#define NABLA "build/nabla"
-#endif
-
-static char out[1 << 16];
-static char dir[] = "/tmp/nb_plot_XXXXXX";
-
-static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int run(const char *fmt, ...)
-{
-    char cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd - 8, fmt, ap);
-    va_end(ap);
-    strcat(cmd, " 2>&1");
-    FILE *p = popen(cmd, "r");
-    if (!p) return -1;
-    size_t n = fread(out, 1, sizeof out - 1, p);
-    out[n] = 0;
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static const char *path_in(const char *name)
-{
-    static char buf[8][512];
-    static int k;
-    char *b = buf[k++ % 8];
-    snprintf(b, 512, "%s/%s", dir, name);
-    return b;
-}
-
-static void write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    if (f) {
-        fputs(text, f);
-        fclose(f);
-    }
-}
 
 /* Decode a PNG; width and height, and the number of distinct colours (up to 1000). */
 static int png_info(const char *path, int *w, int *h, int *colors)
@@ -161,7 +115,7 @@ static long long text_matrix_sum(int k, const char *const *names, long long *dia
 int main(void)
 {
     library_checks();
-    if (!mkdtemp(dir)) {
+    if (tmp_dir_init("plot")) {
         CHECK("temporary directory", 0, "mkdtemp failed");
         CHECK_DONE();
     }
@@ -171,60 +125,62 @@ int main(void)
     CHECK("plot --help lists --out", rc == 0 && strstr(out, "--out"), "rc %d: %s", rc, out);
     rc = run(NABLA " --help");
     CHECK("nabla --help lists plot", rc == 0 && strstr(out, "plot"), "rc %d", rc);
-    rc = run(NABLA " plot --out %s", path_in("x.png"));
+    rc = run(NABLA " plot --out %s", tmp_path("x.png"));
     CHECK("plot without a log: status 2", rc == 2 && strstr(out, "log"), "rc %d: %s", rc, out);
-    rc = run(NABLA " plot %s --out %s", path_in("missing.jsonl"), path_in("x.png"));
+    rc = run(NABLA " plot %s --out %s", tmp_path("missing.jsonl"), tmp_path("x.png"));
     CHECK("missing log: status 1 naming the file", rc == 1 && strstr(out, "missing.jsonl") && strstr(out, "No such file"),
           "rc %d: %s", rc, out);
-    write_file(path_in("empty.jsonl"), "\n  \n");
-    rc = run(NABLA " plot %s --out %s", path_in("empty.jsonl"), path_in("x.png"));
+    write_text(tmp_path("empty.jsonl"), "\n  \n");
+    rc = run(NABLA " plot %s --out %s", tmp_path("empty.jsonl"), tmp_path("x.png"));
     CHECK("empty log: status 1 naming the file", rc == 1 && strstr(out, "empty.jsonl is empty"), "rc %d: %s", rc, out);
-    write_file(path_in("bad.jsonl"), "{\"epoch\":1,\"train_loss\":0.5}\n{\"epoch\":2,\"train_loss\" 0.4}\n");
-    rc = run(NABLA " plot %s --out %s", path_in("bad.jsonl"), path_in("x.png"));
+    write_text(tmp_path("bad.jsonl"), "{\"epoch\":1,\"train_loss\":0.5}\n{\"epoch\":2,\"train_loss\" 0.4}\n");
+    rc = run(NABLA " plot %s --out %s", tmp_path("bad.jsonl"), tmp_path("x.png"));
     CHECK("malformed line: status 1 naming the file and line", rc == 1 && strstr(out, "bad.jsonl:2:") &&
                                                                    strstr(out, "expected ':'"),
           "rc %d: %s", rc, out);
-    write_file(path_in("trunc.jsonl"), "{\"epoch\":1,\"train_loss\":0.5\n");
-    rc = run(NABLA " plot %s --out %s", path_in("trunc.jsonl"), path_in("x.png"));
+    write_text(tmp_path("trunc.jsonl"), "{\"epoch\":1,\"train_loss\":0.5\n");
+    rc = run(NABLA " plot %s --out %s", tmp_path("trunc.jsonl"), tmp_path("x.png"));
     CHECK("truncated line: status 1 naming line 1", rc == 1 && strstr(out, "trunc.jsonl:1:"), "rc %d: %s", rc, out);
-    write_file(path_in("other.jsonl"), "{\"a\":1}\n[1,2]\n");
-    rc = run(NABLA " plot %s --out %s", path_in("other.jsonl"), path_in("x.png"));
+    write_text(tmp_path("other.jsonl"), "{\"a\":1}\n[1,2]\n");
+    rc = run(NABLA " plot %s --out %s", tmp_path("other.jsonl"), tmp_path("x.png"));
     CHECK("JSON that is not a training log: status 1", rc == 1 && strstr(out, "other.jsonl"), "rc %d: %s", rc, out);
     /* missing fields and a single epoch still draw */
-    write_file(path_in("partial.jsonl"), "{\"epoch\":1,\"train_loss\":0.9,\"note\":\"x\",\"extra\":[1,{\"b\":null}]}\n");
-    rc = run(NABLA " plot %s --out %s --width 640 --height 320", path_in("partial.jsonl"), path_in("partial.png"));
+    write_text(tmp_path("partial.jsonl"),
+               "{\"epoch\":1,\"train_loss\":0.9,\"note\":\"x\",\"extra\":[1,{\"b\":null}]}\n");
+    rc = run(NABLA " plot %s --out %s --width 640 --height 320", tmp_path("partial.jsonl"), tmp_path("partial.png"));
     CHECK("one epoch, no accuracy or test fields: drawn at --width x --height",
-          rc == 0 && png_info(path_in("partial.png"), &w, &h, &colors) && w == 640 && h == 320 && colors > 8,
+          rc == 0 && png_info(tmp_path("partial.png"), &w, &h, &colors) && w == 640 && h == 320 && colors > 8,
           "rc %d %dx%d colors %d: %s", rc, w, h, colors, out);
-    rc = run(NABLA " plot %s --out /nonexistent/dir/curves.png", path_in("partial.jsonl"));
+    rc = run(NABLA " plot %s --out /nonexistent/dir/curves.png", tmp_path("partial.jsonl"));
     CHECK("unwritable output: status 1 naming it", rc == 1 && strstr(out, "cannot write /nonexistent/dir/curves.png"),
           "rc %d: %s", rc, out);
 
-    if (access("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz", R_OK)) {
+    if (!have_fashion_mnist()) {
         printf("SKIP train/plot/eval checks: Fashion-MNIST is not installed\n");
         CHECK_DONE();
     }
     rc = run(NABLA " train --model mlp --epochs 2 --per-class 50 --log-every 2 --threads 1 --quiet "
                    "--log-json %s --save %s",
-             path_in("run.jsonl"), path_in("w.safetensors"));
+             tmp_path("run.jsonl"), tmp_path("w.safetensors"));
     CHECK("a short training writes the log", rc == 0, "rc %d: %s", rc, out);
-    rc = run(NABLA " plot %s --out %s", path_in("run.jsonl"), path_in("curves.png"));
+    rc = run(NABLA " plot %s --out %s", tmp_path("run.jsonl"), tmp_path("curves.png"));
     int rw = 0, rh = 0;
     CHECK("plot writes the curves and reports 1200x500", rc == 0 && reported_size(&rw, &rh) && rw == 1200 && rh == 500,
           "rc %d: %s", rc, out);
     w = h = colors = 0;
     CHECK("the curves PNG decodes to 1200x500 and is not blank",
-          png_info(path_in("curves.png"), &w, &h, &colors) && w == 1200 && h == 500 && colors > 20,
+          png_info(tmp_path("curves.png"), &w, &h, &colors) && w == 1200 && h == 500 && colors > 20,
           "%dx%d, %d colours (%s)", w, h, colors, stbi_failure_reason() ? stbi_failure_reason() : "");
     rc = run(NABLA " train --model mlp --epochs 2 --per-class 50 --optimizer adam --threads 1 --quiet --log-json %s",
-             path_in("adam.jsonl"));
-    rc = rc ? rc : run(NABLA " plot %s %s --out %s", path_in("run.jsonl"), path_in("adam.jsonl"), path_in("both.png"));
-    CHECK("two logs overlaid, legend by file name", rc == 0 && png_info(path_in("both.png"), &w, &h, &colors) &&
+             tmp_path("adam.jsonl"));
+    rc = rc ? rc
+            : run(NABLA " plot %s %s --out %s", tmp_path("run.jsonl"), tmp_path("adam.jsonl"), tmp_path("both.png"));
+    CHECK("two logs overlaid, legend by file name", rc == 0 && png_info(tmp_path("both.png"), &w, &h, &colors) &&
                                                         colors > 20,
           "rc %d: %s", rc, out);
 
     /* eval --confusion: text */
-    rc = run(NABLA " eval --weights %s --threads 1 --confusion -", path_in("w.safetensors"));
+    rc = run(NABLA " eval --weights %s --threads 1 --confusion -", tmp_path("w.safetensors"));
     static const char *const fashion[10] = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                                             "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
     long long diag, sum = text_matrix_sum(10, fashion, &diag);
@@ -234,36 +190,38 @@ int main(void)
     CHECK("eval --confusion -: the counts sum to the 10,000 test images, the diagonal is the accuracy",
           rc == 0 && sum == 10000 && fabs((double)diag / 10000 - acc) < 1e-4, "rc %d sum %lld diag %lld acc %g: %s", rc,
           sum, diag, acc, out);
-    rc = run(NABLA " eval --weights %s --threads 1 --per-class 20 --confusion -", path_in("w.safetensors"));
+    rc = run(NABLA " eval --weights %s --threads 1 --per-class 20 --confusion -", tmp_path("w.safetensors"));
     sum = text_matrix_sum(10, fashion, &diag);
     CHECK("eval --per-class 20 --confusion -: 200 images", rc == 0 && sum == 200, "rc %d sum %lld: %s", rc, sum, out);
 
     /* eval --confusion: PNG */
-    rc = run(NABLA " eval --weights %s --threads 1 --confusion %s", path_in("w.safetensors"), path_in("confusion.png"));
+    rc = run(NABLA " eval --weights %s --threads 1 --confusion %s", tmp_path("w.safetensors"),
+             tmp_path("confusion.png"));
     rw = rh = 0;
     CHECK("eval --confusion FILE.png reports its size", rc == 0 && reported_size(&rw, &rh) && rw > 400 && rh > 400,
           "rc %d: %s", rc, out);
     w = h = colors = 0;
     CHECK("the confusion PNG decodes to that size and is not blank",
-          png_info(path_in("confusion.png"), &w, &h, &colors) && w == rw && h == rh && colors > 20,
+          png_info(tmp_path("confusion.png"), &w, &h, &colors) && w == rw && h == rh && colors > 20,
           "%dx%d (reported %dx%d), %d colours", w, h, rw, rh, colors);
-    rc = run(NABLA " eval --weights %s --threads 1 --confusion /nonexistent/dir/c.png", path_in("w.safetensors"));
+    rc = run(NABLA " eval --weights %s --threads 1 --confusion /nonexistent/dir/c.png", tmp_path("w.safetensors"));
     CHECK("eval --confusion to an unwritable path: status 1 naming it",
           rc == 1 && strstr(out, "cannot write /nonexistent/dir/c.png"), "rc %d: %s", rc, out);
 
     /* a subset: its class names, a 3x3 matrix */
     rc = run(NABLA " train --model mlp --epochs 1 --classes 5,7,9 --per-class 30 --threads 1 --quiet --save %s",
-             path_in("w3.safetensors"));
-    rc = rc ? rc : run(NABLA " eval --weights %s --classes 5,7,9 --threads 1 --confusion -", path_in("w3.safetensors"));
+             tmp_path("w3.safetensors"));
+    rc = rc ? rc
+            : run(NABLA " eval --weights %s --classes 5,7,9 --threads 1 --confusion -", tmp_path("w3.safetensors"));
     static const char *const shoes[3] = {"Sandal", "Sneaker", "Ankle boot"};
     sum = text_matrix_sum(3, shoes, &diag);
     CHECK("eval --classes 5,7,9 --confusion -: 3x3 with the kept names, 3,000 images", rc == 0 && sum == 3000,
           "rc %d sum %lld: %s", rc, sum, out);
-    rc = run(NABLA " eval --weights %s --classes 5,7,9 --threads 1 --confusion %s", path_in("w3.safetensors"),
-             path_in("confusion3.png"));
-    CHECK("a 3-class confusion PNG", rc == 0 && png_info(path_in("confusion3.png"), &w, &h, &colors) && colors > 20,
+    rc = run(NABLA " eval --weights %s --classes 5,7,9 --threads 1 --confusion %s", tmp_path("w3.safetensors"),
+             tmp_path("confusion3.png"));
+    CHECK("a 3-class confusion PNG", rc == 0 && png_info(tmp_path("confusion3.png"), &w, &h, &colors) && colors > 20,
           "rc %d: %s", rc, out);
 
-    run("rm -rf %s", dir);
+    run("rm -rf %s", tmp_dir);
     CHECK_DONE();
 }

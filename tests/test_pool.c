@@ -7,6 +7,7 @@
  *     with ties, -inf and NaN (values and argmax indices);
  *   - shape and option errors: message, NULL, no crash. */
 #include "check.h"
+#include "golden.h"
 #include "internal.h"
 #include "../kernels/conv.h"
 
@@ -15,56 +16,6 @@
 #define TOL 1e-4
 
 static nb_ctx *ctx;
-
-static const char *cfg_get(const char *cfg, const char *key, char *out, size_t n)
-{
-    size_t kl = strlen(key);
-    out[0] = 0;
-    for (const char *p = cfg; p && *p;) {
-        if (!strncmp(p, key, kl) && p[kl] == '=') {
-            const char *v = p + kl + 1;
-            size_t l = strcspn(v, " ");
-            if (l >= n) l = n - 1;
-            memcpy(out, v, l);
-            out[l] = 0;
-            return out;
-        }
-        p = strchr(p, ' ');
-        if (p) p++;
-    }
-    return out;
-}
-
-static int cfg_pair(const char *cfg, const char *key, int v[2])
-{
-    char s[64];
-    if (!*cfg_get(cfg, key, s, sizeof s)) return 0;
-    char *e;
-    v[0] = (int)strtol(s, &e, 10);
-    v[1] = *e == ',' ? (int)strtol(e + 1, NULL, 10) : v[0];
-    return 1;
-}
-
-static long cfg_int(const char *cfg, const char *key, long dflt)
-{
-    char v[64];
-    return *cfg_get(cfg, key, v, sizeof v) ? atol(v) : dflt;
-}
-
-static double rel_err(const float *a, const float *b, long n, long *at)
-{
-    double mx = 0;
-    for (long i = 0; i < n; i++) mx = fmax(mx, fabs(b[i]));
-    return check_max_rel(a, b, n, mx > 0 ? 0.01 * mx : 1e-30, at);
-}
-
-#define CLOSE(name, got, want, n, tol)                                                              \
-    do {                                                                                            \
-        long at_;                                                                                   \
-        double r_ = rel_err((got), (want), (n), &at_);                                              \
-        CHECK(name, r_ <= (tol), "max rel err %.3g at %ld (got %.9g want %.9g)", r_, at_,           \
-              (double)(got)[at_], (double)(want)[at_]);                                             \
-    } while (0)
 
 static nb_tensor *get(nb_safetensors *f, const char *fmt, int k)
 {
@@ -108,11 +59,11 @@ static void test_goldens(void)
         for (int d = 0; same && d < nb_tensor_ndim(y); d++) same = nb_tensor_dim(r, d) == nb_tensor_dim(y, d);
         CHECK(name, same, "%s", r ? "shape differs" : nb_last_error());
         if (same) {
-            CLOSE(name, nb_tensor_data(r), nb_tensor_data(y), (long)nb_tensor_numel(y), TOL);
+            CHECK_CLOSE_SCALED(name, nb_tensor_data(r), nb_tensor_data(y), (long)nb_tensor_numel(y), TOL);
             nb_status st = nb_backward(nb_sum(nb_mul(r, dy)));
             snprintf(name, sizeof name, "pool golden %d [%s]: dx", k, cfg);
             CHECK(name, st == NB_OK, "%s", nb_last_error());
-            if (st == NB_OK) CLOSE(name, nb_tensor_grad(x), nb_tensor_data(dx), (long)nb_tensor_numel(dx), TOL);
+            if (st == NB_OK) CHECK_CLOSE_SCALED(name, nb_tensor_grad(x), nb_tensor_data(dx), (long)nb_tensor_numel(dx), TOL);
         }
         nb_tensor_free(x), nb_tensor_free(dy), nb_tensor_free(y), nb_tensor_free(dx);
     }

@@ -4,6 +4,7 @@
  * safetensors, tools/goldens/gen_safetensors_interop.py) convert as .float() and
  * .long() do; modules save and load with strict key checks. */
 #include "check.h"
+#include "cli.h"
 #include "internal.h"
 
 #include <signal.h>
@@ -13,17 +14,6 @@
 #include <unistd.h>
 
 #define GOLDEN "tests/goldens/safetensors_dtypes.safetensors"
-
-static char g_dir[256];
-
-static const char *tmp_path(const char *name)
-{
-    static char buf[8][512];
-    static int k;
-    char *p = buf[k++ % 8];
-    snprintf(p, 512, "%s/%s", g_dir, name);
-    return p;
-}
 
 /* Write a file: u64 LE length `hlen` (the JSON's length when hlen is -1), the JSON,
  * then `data_len` bytes 0, 1, 2, ... */
@@ -326,7 +316,7 @@ static void test_atomic(nb_ctx *ctx)
 
     /* the directory does not allow writing (root may write anyway: then skip) */
     char dir[600], inner[700];
-    snprintf(dir, sizeof dir, "%s/ro", g_dir);
+    snprintf(dir, sizeof dir, "%s/ro", tmp_dir);
     snprintf(inner, sizeof inner, "%s/w.safetensors", dir);
     mkdir(dir, 0755);
     fp = fopen(inner, "wb");
@@ -346,7 +336,7 @@ static void test_atomic(nb_ctx *ctx)
 
     /* a target that cannot be replaced: rename fails, temp removed */
     char dpath[600];
-    snprintf(dpath, sizeof dpath, "%s/adir", g_dir);
+    snprintf(dpath, sizeof dpath, "%s/adir", tmp_dir);
     mkdir(dpath, 0755);
     snprintf(inner, sizeof inner, "%s/keep", dpath);
     fp = fopen(inner, "wb");
@@ -422,16 +412,16 @@ static void test_dtypes(nb_ctx *ctx)
 static const nb_module_vtable PROBE_VT = {.kind = "Probe"};
 
 /* state: "weight" (2, 3), "bias" (2), "bn.running_mean" (3), "bn.num_batches_tracked" I64 [] */
-static nb_module *probe_new(nb_ctx *ctx, int64_t out, float fill)
+static nb_module *probe_new(nb_ctx *ctx, int64_t n_out, float fill)
 {
     nb_module *m = nb__module_new(ctx, &PROBE_VT);
     nb_module *bn = nb__module_new(ctx, &PROBE_VT);
-    nb_tensor *w = nb_tensor_new(ctx, NB_F32, 2, (int64_t[]){out, 3});
-    nb_tensor *b = nb_tensor_new(ctx, NB_F32, 1, (int64_t[]){out});
+    nb_tensor *w = nb_tensor_new(ctx, NB_F32, 2, (int64_t[]){n_out, 3});
+    nb_tensor *b = nb_tensor_new(ctx, NB_F32, 1, (int64_t[]){n_out});
     nb_tensor *rm = nb_tensor_new(ctx, NB_F32, 1, (int64_t[]){3});
     nb_tensor *nbt = nb_tensor_new(ctx, NB_I64, 0, NULL);
-    for (int64_t i = 0; i < out * 3; i++) nb_tensor_data(w)[i] = fill + (float)i;
-    for (int64_t i = 0; i < out; i++) nb_tensor_data(b)[i] = -fill - (float)i;
+    for (int64_t i = 0; i < n_out * 3; i++) nb_tensor_data(w)[i] = fill + (float)i;
+    for (int64_t i = 0; i < n_out; i++) nb_tensor_data(b)[i] = -fill - (float)i;
     for (int i = 0; i < 3; i++) nb_tensor_data(rm)[i] = fill * 0.5f + (float)i;
     nb_tensor_data_i64(nbt)[0] = (int64_t)fill * 10;
     nb__module_add(m, "weight", w, 0);
@@ -537,8 +527,10 @@ static void test_modules(nb_ctx *ctx)
 
 int main(void)
 {
-    snprintf(g_dir, sizeof g_dir, "/tmp/nb_test_safetensors.%ld", (long)getpid());
-    mkdir(g_dir, 0755);
+    if (tmp_dir_init("test_safetensors")) {
+        perror("mkdtemp");
+        return 2;
+    }
     nb_ctx *ctx = nb_ctx_new(NULL);
     test_malformed();
     test_fuzz();
@@ -547,8 +539,6 @@ int main(void)
     test_dtypes(ctx);
     test_modules(ctx);
     nb_ctx_free(ctx);
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
-    if (system(cmd)) printf("note: could not remove %s\n", g_dir);
+    if (tmp_dir_remove()) printf("note: could not remove %s\n", tmp_dir);
     CHECK_DONE();
 }

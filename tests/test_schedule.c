@@ -8,31 +8,13 @@
  * steps most of them recursively, nabla uses the closed forms; both in double).
  * Then bad options and their messages. */
 #include "check.h"
+#include "golden.h"
 #include "nabla.h"
 
 #include <math.h>
 
 #define GOLDEN "tests/goldens/optim_sched.safetensors"
 #define TOL 1e-12
-
-static const char *cfg_get(const char *cfg, const char *key, char *out, size_t n)
-{
-    size_t kl = strlen(key);
-    out[0] = 0;
-    for (const char *p = cfg; p && *p;) {
-        if (!strncmp(p, key, kl) && p[kl] == '=') {
-            const char *v = p + kl + 1;
-            size_t l = strcspn(v, " ");
-            if (l >= n) l = n - 1;
-            memcpy(out, v, l);
-            out[l] = 0;
-            return out;
-        }
-        p = strchr(p, ' ');
-        if (p) p++;
-    }
-    return out;
-}
 
 static double num(const char *cfg, const char *key)
 {

@@ -5,18 +5,9 @@
  * Fashion-MNIST classes 5-9 with 100 per class give 500 training images and the
  * CLI trains a 5-class head with them. */
 #include "check.h"
+#include "cli.h"
 #include "internal.h"
 
-#include <sys/wait.h>
-#include <unistd.h>
-
-#ifdef __SANITIZE_ADDRESS__
-#define NABLA "build-san/nabla"
-#else
-#define NABLA "build/nabla"
-#endif
-
-static char g_dir[256];
 
 /* IDX files of n 2x2 images, image i all pixels i % 256, label labels[i]. */
 static void write_idx(const char *img, const char *lab, int n, const unsigned char *labels)
@@ -60,24 +51,11 @@ static int64_t collect(nb_dataset *d, int64_t *idx, int64_t *lab, int64_t max)
     return n;
 }
 
-static int run(const char *cmd, char *out, size_t cap)
-{
-    char full[2048];
-    snprintf(full, sizeof full, "%s 2>&1", cmd);
-    FILE *p = popen(full, "r");
-    if (!p) return -1;
-    size_t n = fread(out, 1, cap - 1, p);
-    out[n] = 0;
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 int main(void)
 {
-    snprintf(g_dir, sizeof g_dir, "/tmp/nb_subset_XXXXXX");
-    if (!mkdtemp(g_dir)) return 2;
-    snprintf(img_path, sizeof img_path, "%s/img", g_dir);
-    snprintf(lab_path, sizeof lab_path, "%s/lab", g_dir);
+    if (tmp_dir_init("subset")) return 2;
+    snprintf(img_path, sizeof img_path, "%s/img", tmp_dir);
+    snprintf(lab_path, sizeof lab_path, "%s/lab", tmp_dir);
     enum { N = 200 };
     unsigned char labels[N];
     for (int i = 0; i < N; i++) labels[i] = (unsigned char)((i * 7 + i / 10) % 10); /* classes interleaved */
@@ -176,7 +154,7 @@ int main(void)
           "%s", nb_last_error());
 
     /* Fashion-MNIST: names kept, 100 per class; the CLI */
-    if (access("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz", R_OK)) {
+    if (!have_fashion_mnist()) {
         printf("SKIP Fashion-MNIST subset checks: not installed\n");
     } else {
         nb_dataset *fm = nb_subset_new(nb_fashion_mnist_new(NULL, 1),
@@ -187,11 +165,10 @@ int main(void)
               "%s", nb_last_error());
         nb_dataset_free(fm);
         if (!access(NABLA, X_OK)) {
-            char cmd[1024], out[8192], w[600];
-            snprintf(w, sizeof w, "%s/sub.safetensors", g_dir);
-            snprintf(cmd, sizeof cmd,
-                     NABLA " train --model mlp --classes 5,6,7,8,9 --per-class 100 --epochs 3 --threads 1 --quiet --save %s", w);
-            int rc = run(cmd, out, sizeof out);
+            char w[600];
+            snprintf(w, sizeof w, "%s/sub.safetensors", tmp_dir);
+            int rc =
+                run(NABLA " train --model mlp --classes 5,6,7,8,9 --per-class 100 --epochs 3 --threads 1 --quiet --save %s", w);
             double acc = strstr(out, "test_acc=") ? atof(strstr(out, "test_acc=") + 9) : 0;
             CHECK("train --classes 5-9 --per-class 100: trains on 500 images, tested on classes 5-9 (acc > 0.5)",
                   rc == 0 && acc > 0.5, "rc %d: %s", rc, out);
@@ -202,17 +179,14 @@ int main(void)
             CHECK("its head has 5 outputs", shape[0] == 5 && shape[1] == 256, "shape [%lld, %lld]", (long long)shape[0],
                   (long long)shape[1]);
             nb_safetensors_close(f);
-            snprintf(cmd, sizeof cmd, NABLA " eval --model mlp --weights %s --classes 5-9", w);
-            rc = run(cmd, out, sizeof out);
+            rc = run(NABLA " eval --model mlp --weights %s --classes 5-9", w);
             double acc2 = strstr(out, "test_acc=") ? atof(strstr(out, "test_acc=") + 9) : -1;
             CHECK("eval --classes 5-9 reads it back with the same accuracy", rc == 0 && fabs(acc2 - acc) < 1e-4, "rc %d: %s",
                   rc, out);
-            rc = run(NABLA " train --classes 4,12 --max-steps 1", out, sizeof out);
+            rc = run(NABLA " train --classes 4,12 --max-steps 1");
             CHECK("train --classes 4,12: status 1 naming class 12", rc == 1 && strstr(out, "class 12"), "rc %d: %s", rc, out);
         }
     }
-    char cmd[400], o[64];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
-    run(cmd, o, sizeof o);
+    tmp_dir_remove();
     CHECK_DONE();
 }

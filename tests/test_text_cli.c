@@ -3,30 +3,8 @@
  * errors, invalid UTF-8 (error naming the line, or --replace-invalid), empty lines,
  * missing WordNet/Apertium. Runs build/nabla (or build-san/nabla) through the shell. */
 #include "check.h"
+#include "cli.h"
 
-#include <sys/wait.h>
-#include <unistd.h>
-
-#ifdef __SANITIZE_ADDRESS__
-#define NABLA "build-san/nabla"
-#else
-#define NABLA "build/nabla"
-#endif
-
-static char out[1 << 20];
-
-/* Run a shell command, capture stdout (and stderr if merge), return the exit status. */
-static int run(const char *cmd, int merge)
-{
-    char full[8192];
-    snprintf(full, sizeof full, "%s%s", cmd, merge ? " 2>&1" : " 2>/dev/null");
-    FILE *p = popen(full, "r");
-    if (!p) return -1;
-    size_t n = fread(out, 1, sizeof out - 1, p);
-    out[n] = 0;
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
 
 static int count_lines(const char *s)
 {
@@ -48,15 +26,6 @@ static const char *line_at(const char *s, int i, char *buf, size_t cap)
     return buf;
 }
 
-static void write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "wb");
-    if (f) {
-        fputs(text, f);
-        fclose(f);
-    }
-}
-
 int main(void)
 {
     char dir[] = "/tmp/nb_text_cli_XXXXXX";
@@ -67,7 +36,8 @@ int main(void)
     char cmd[4096], path[512], buf[1024], buf2[1024];
 
     /* echo "I am very happy today" | nabla augment-text --aug "synonym(p=0.5)" -n 3 --seed 1 */
-    int rc = run("echo \"I am very happy today\" | " NABLA " augment-text --aug \"synonym(p=0.5)\" -n 3 --seed 1", 0);
+    int rc =
+        run_stdout("echo \"I am very happy today\" | " NABLA " augment-text --aug \"synonym(p=0.5)\" -n 3 --seed 1");
     char first[sizeof out];
     snprintf(first, sizeof first, "%s", out);
     int ok = rc == 0 && count_lines(out) == 3;
@@ -84,27 +54,24 @@ int main(void)
           strcmp(line_at(out, 0, buf, sizeof buf), line_at(out, 1, buf2, sizeof buf2)) &&
               strcmp(buf, line_at(out, 2, buf2, sizeof buf2)) && strcmp(line_at(out, 1, buf, sizeof buf), buf2),
           "%s", out);
-    rc = run("echo \"I am very happy today\" | " NABLA " augment-text --aug \"synonym(p=0.5)\" -n 3 --seed 1", 0);
+    rc = run_stdout("echo \"I am very happy today\" | " NABLA " augment-text --aug \"synonym(p=0.5)\" -n 3 --seed 1");
     CHECK("the same seed prints the same lines", rc == 0 && !strcmp(out, first), "%s", out);
     /* 9 possible lines: two seeds may coincide, but not four */
     int differs = 0;
     for (int s = 2; s <= 4; s++) {
-        snprintf(cmd, sizeof cmd,
-                 "echo \"I am very happy today\" | " NABLA " augment-text --aug \"synonym(p=0.5)\" -n 3 --seed %d", s);
-        rc = run(cmd, 0);
+        rc = run_stdout("echo \"I am very happy today\" | " NABLA
+                        " augment-text --aug \"synonym(p=0.5)\" -n 3 --seed %d", s);
         differs |= rc == 0 && count_lines(out) == 3 && strcmp(out, first);
     }
     CHECK("other seeds, other lines", differs, "%s", out);
 
     /* nabla augment-text --aug "random_swap(p=0.2), random_delete(p=0.1)" --seed 7 FILE */
     snprintf(path, sizeof path, "%s/sentences.txt", dir);
-    write_file(path, "The quick brown fox jumps over the lazy dog.\n"
+    write_text(path, "The quick brown fox jumps over the lazy dog.\n"
                      "\n"
                      "Korean 안녕하세요 and emoji 😀 stay whole here.\n"
                      "Machine learning needs a lot of data to work well.\n");
-    snprintf(cmd, sizeof cmd, NABLA " augment-text --aug \"random_swap(p=0.2), random_delete(p=0.1)\" --seed 7 %s",
-             path);
-    rc = run(cmd, 0);
+    rc = run_stdout(NABLA " augment-text --aug \"random_swap(p=0.2), random_delete(p=0.1)\" --seed 7 %s", path);
     ok = rc == 0 && count_lines(out) == 4 && !strcmp(line_at(out, 1, buf, sizeof buf), "");
     /* every output word is a word of its input line */
     const char *inputs[] = {"The quick brown fox jumps over the lazy dog.", "",
@@ -129,16 +96,14 @@ int main(void)
 
     /* nabla augment-text --aug "back_translation(pivot=spa)" FILE */
     if (access("/usr/share/apertium/modes/eng-spa.mode", R_OK) == 0) {
-        snprintf(cmd, sizeof cmd, NABLA " augment-text --aug \"back_translation(pivot=spa)\" %s", path);
-        rc = run(cmd, 0);
+        rc = run_stdout(NABLA " augment-text --aug \"back_translation(pivot=spa)\" %s", path);
         line_at(out, 0, buf, sizeof buf);
         CHECK("back_translation(pivot=spa) FILE: English lines, the fox sentence changed",
               rc == 0 && count_lines(out) == 4 && strstr(buf, "fox") && strcmp(buf, inputs[0]) &&
                   !strcmp(line_at(out, 1, buf2, sizeof buf2), "") && strstr(out, "안녕하세요") && strstr(out, "😀"),
               "rc %d:\n%s", rc, out);
         /* missing Apertium: the message names the packages */
-        snprintf(cmd, sizeof cmd, "PATH=/nonexistent " NABLA " augment-text --aug back_translation %s", path);
-        rc = run(cmd, 1);
+        rc = run("PATH=/nonexistent " NABLA " augment-text --aug back_translation %s", path);
         CHECK("Apertium missing: status 1 and 'apt-get install apertium apertium-eng-spa'",
               rc == 1 && strstr(out, "apt-get install apertium apertium-eng-spa"), "rc %d: %s", rc, out);
     } else {
@@ -147,14 +112,12 @@ int main(void)
 
     /* --tsv: the label column is kept */
     snprintf(path, sizeof path, "%s/labelled.tsv", dir);
-    write_file(path, "label\ttext\tid\n"
+    write_text(path, "label\ttext\tid\n"
                      "pos\tI am very happy with this phone\t1\n"
                      "neg\tThe battery died after two days\t2\n");
-    snprintf(cmd, sizeof cmd,
-             NABLA " augment-text --tsv 2 --header --include-original -n 2 --seed 3 --aug \"random_substitute(p=0.5, "
-                   "target_words='X')\" %s",
-             path);
-    rc = run(cmd, 0);
+    rc = run_stdout(NABLA " augment-text --tsv 2 --header --include-original -n 2 --seed 3 "
+                          "--aug \"random_substitute(p=0.5, target_words='X')\" %s",
+                    path);
     ok = rc == 0 && count_lines(out) == 7 && !strcmp(line_at(out, 0, buf, sizeof buf), "label\ttext\tid") &&
          !strcmp(line_at(out, 1, buf, sizeof buf), "pos\tI am very happy with this phone\t1");
     for (int i = 2; ok && i <= 3; i++) {
@@ -167,53 +130,50 @@ int main(void)
     }
     CHECK("--tsv 2 --header --include-original -n 2: labels and ids kept, text column augmented", ok, "rc %d:\n%s", rc,
           out);
-    snprintf(cmd, sizeof cmd, NABLA " augment-text --tsv 5 --aug random_swap %s", path);
-    rc = run(cmd, 1);
+    rc = run(NABLA " augment-text --tsv 5 --aug random_swap %s", path);
     CHECK("--tsv past the last column: names the line", rc == 1 && strstr(out, "labelled.tsv:1") &&
                                                             strstr(out, "fewer columns"),
           "rc %d: %s", rc, out);
 
     /* invalid UTF-8: an error naming the line, or U+FFFD with --replace-invalid */
     snprintf(path, sizeof path, "%s/bad.txt", dir);
-    write_file(path, "good line here\nbad \xFF\xFE line\nlast line\n");
-    snprintf(cmd, sizeof cmd, NABLA " augment-text --aug random_swap %s", path);
-    rc = run(cmd, 1);
+    write_text(path, "good line here\nbad \xFF\xFE line\nlast line\n");
+    rc = run(NABLA " augment-text --aug random_swap %s", path);
     CHECK("invalid UTF-8: status 1 naming FILE:2 and byte 5", rc == 1 && strstr(out, "bad.txt:2: invalid UTF-8 at byte 5") &&
                                                               strstr(out, "--replace-invalid"),
           "rc %d: %s", rc, out);
-    snprintf(cmd, sizeof cmd, NABLA " augment-text --replace-invalid --aug \"random_swap(p=0)\" %s", path);
-    rc = run(cmd, 0);
+    rc = run_stdout(NABLA " augment-text --replace-invalid --aug \"random_swap(p=0)\" %s", path);
     CHECK("--replace-invalid: U+FFFD in its place", rc == 0 && count_lines(out) == 3 && strstr(out, "\xEF\xBF\xBD"),
           "rc %d: %s", rc, out);
 
     /* empty input, empty lines, stdin via '-' */
-    rc = run("printf '' | " NABLA " augment-text --aug random_delete", 0);
+    rc = run_stdout("printf '' | " NABLA " augment-text --aug random_delete");
     CHECK("empty input: no output, status 0", rc == 0 && out[0] == 0, "rc %d: %s", rc, out);
-    rc = run("printf '\\n\\n' | " NABLA " augment-text --aug \"keyboard, ocr\" -n 2 -", 0);
+    rc = run_stdout("printf '\\n\\n' | " NABLA " augment-text --aug \"keyboard, ocr\" -n 2 -");
     CHECK("empty lines stay empty (-n 2 gives 4 lines)", rc == 0 && !strcmp(out, "\n\n\n\n"), "rc %d: [%s]", rc, out);
 
     /* usage errors and help */
-    rc = run(NABLA " augment-text --help", 0);
+    rc = run_stdout(NABLA " augment-text --help");
     CHECK("--help: status 0, lists --aug, -n, --seed, --tsv", rc == 0 && strstr(out, "--aug") && strstr(out, "-n N") &&
                                                               strstr(out, "--seed") && strstr(out, "--tsv"),
           "rc %d", rc);
-    rc = run(NABLA " augment-text --bogus --aug synonym", 1);
+    rc = run(NABLA " augment-text --bogus --aug synonym");
     CHECK("unknown option: status 2 with the usage", rc == 2 && strstr(out, "--bogus") && strstr(out, "usage:"),
           "rc %d: %s", rc, out);
-    rc = run("echo hi | " NABLA " augment-text", 1);
+    rc = run("echo hi | " NABLA " augment-text");
     CHECK("no --aug: status 2", rc == 2 && strstr(out, "--aug SPEC is required"), "rc %d: %s", rc, out);
-    rc = run("echo hi | " NABLA " augment-text --aug \"synonym(p=0.3), frobnicate\"", 1);
+    rc = run("echo hi | " NABLA " augment-text --aug \"synonym(p=0.3), frobnicate\"");
     CHECK("unknown augmenter: status 2, named with its column",
           rc == 2 && strstr(out, "unknown text augmenter 'frobnicate' at column 17"), "rc %d: %s", rc, out);
-    rc = run("echo hi | " NABLA " augment-text --aug \"random_swap(p=2)\"", 1);
+    rc = run("echo hi | " NABLA " augment-text --aug \"random_swap(p=2)\"");
     CHECK("bad parameter value: status 2", rc == 2 && strstr(out, "must be in [0, 1]"), "rc %d: %s", rc, out);
-    rc = run("echo hi | " NABLA " augment-text --aug random_swap -n 0", 1);
+    rc = run("echo hi | " NABLA " augment-text --aug random_swap -n 0");
     CHECK("-n 0: status 2", rc == 2 && strstr(out, "-n must be"), "rc %d: %s", rc, out);
-    rc = run(NABLA " augment-text --aug random_swap /nonexistent/file.txt", 1);
+    rc = run(NABLA " augment-text --aug random_swap /nonexistent/file.txt");
     CHECK("missing file: status 1 naming it", rc == 1 && strstr(out, "/nonexistent/file.txt"), "rc %d: %s", rc, out);
 
     /* missing WordNet: the message names the Debian package */
-    rc = run("echo hi | WNSEARCHDIR=/nonexistent " NABLA " augment-text --aug synonym", 1);
+    rc = run("echo hi | WNSEARCHDIR=/nonexistent " NABLA " augment-text --aug synonym");
     CHECK("WordNet missing: status 1 and 'apt-get install wordnet-base'",
           rc == 1 && strstr(out, "apt-get install wordnet-base"), "rc %d: %s", rc, out);
 
@@ -222,8 +182,7 @@ int main(void)
     FILE *f = fopen(path, "wb");
     for (int i = 0; f && i < 1000; i++) fprintf(f, "line %d has some words to shuffle around\n", i);
     if (f) fclose(f);
-    snprintf(cmd, sizeof cmd, NABLA " augment-text --aug \"random_swap(p=0.3), ocr\" -n 2 --seed 5 %s | wc -l", path);
-    rc = run(cmd, 0);
+    rc = run_stdout(NABLA " augment-text --aug \"random_swap(p=0.3), ocr\" -n 2 --seed 5 %s | wc -l", path);
     CHECK("1,000 lines with -n 2: 2,000 lines out", rc == 0 && atoi(out) == 2000, "rc %d: %s", rc, out);
 
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);

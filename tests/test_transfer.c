@@ -8,29 +8,15 @@
  * leaves every backbone tensor of the file bit for bit in the fine-tuned weights,
  * and --lr-backbone trains the backbone. */
 #include "check.h"
+#include "cli.h"
 #include "internal.h"
 
-#include <sys/wait.h>
-#include <unistd.h>
 
 #ifdef __SANITIZE_ADDRESS__
-#define NABLA "build-san/nabla"
 #define SAN 1
 #else
-#define NABLA "build/nabla"
 #define SAN 0
 #endif
-
-static char g_dir[256];
-
-static const char *tmp(const char *name)
-{
-    static char buf[8][512];
-    static int k;
-    char *p = buf[k++ % 8];
-    snprintf(p, 512, "%s/%s", g_dir, name);
-    return p;
-}
 
 static nb_tensor *state(nb_module *m, const char *name)
 {
@@ -66,13 +52,13 @@ static void library_tests(void)
     nb_tensor *y;
     nb_tensor *x = batch(ca, 16, 10, &y);
     nb_module_forward(a, x);
-    CHECK("save a pretrained cnn", nb_save_safetensors(a, tmp("pre.safetensors")) == NB_OK, "%s", nb_last_error());
+    CHECK("save a pretrained cnn", nb_save_safetensors(a, tmp_path("pre.safetensors")) == NB_OK, "%s", nb_last_error());
 
     nb_ctx *cb = nb_ctx_new(&(nb_ctx_opts){.seed = 2, .threads = 1});
     nb_module *b = nb_model_new(cb, "cnn", &(nb_model_opts){.num_classes = 5});
     nb_tensor *head_before = nb_tensor_from(cb, NB_F32, 2, (int64_t[]){5, 128}, nb_tensor_data(state(b, "12.weight")));
     nb_pretrained_report rep;
-    nb_status st = nb_load_pretrained(b, tmp("pre.safetensors"), NULL, &rep);
+    nb_status st = nb_load_pretrained(b, tmp_path("pre.safetensors"), NULL, &rep);
     CHECK("pretrained cnn (10 classes) into a 5-class cnn: 16 backbone tensors loaded, head '12' (2) kept new",
           st == NB_OK && rep.loaded == 16 && rep.head_skipped == 2 && rep.unexpected == 0 && !strcmp(rep.head, "12"),
           "st %d loaded %d head %d unexpected %d '%s': %s", st, rep.loaded, rep.head_skipped, rep.unexpected, rep.head,
@@ -86,10 +72,10 @@ static void library_tests(void)
 
     nb_ctx *cm = nb_ctx_new(&(nb_ctx_opts){.threads = 1});
     nb_module *mlp = nb_model_new(cm, "mlp", NULL);
-    CHECK("save an mlp", nb_save_safetensors(mlp, tmp("mlp.safetensors")) == NB_OK, "%s", nb_last_error());
+    CHECK("save an mlp", nb_save_safetensors(mlp, tmp_path("mlp.safetensors")) == NB_OK, "%s", nb_last_error());
     nb_tensor *w0 = nb_tensor_from(cb, NB_F32, 4, (int64_t[]){32, 1, 3, 3}, nb_tensor_data(state(b, "0.weight")));
     nb_clear_error();
-    st = nb_load_pretrained(b, tmp("mlp.safetensors"), NULL, &rep);
+    st = nb_load_pretrained(b, tmp_path("mlp.safetensors"), NULL, &rep);
     const char *msg = nb_last_error();
     CHECK("an mlp file into a cnn: fails naming missing and mismatched keys",
           st != NB_OK && strstr(msg, "another architecture") && strstr(msg, "missing 0.weight") &&
@@ -97,7 +83,7 @@ static void library_tests(void)
           "st %d: %s", st, msg);
     CHECK("... and the model is unchanged", same(w0, state(b, "0.weight")), "changed");
     nb_tensor_free(w0);
-    st = nb_load_pretrained(b, tmp("none.safetensors"), NULL, &rep);
+    st = nb_load_pretrained(b, tmp_path("none.safetensors"), NULL, &rep);
     CHECK("a missing file: NB_ERR_IO", st == NB_ERR_IO && strstr(nb_last_error(), "none.safetensors"), "st %d: %s", st,
           nb_last_error());
 
@@ -188,42 +174,25 @@ static void library_tests(void)
     nb_ctx_free(ca);
 }
 
-static char out[65536];
-
-static int run(const char *cmd)
-{
-    char full[4096];
-    snprintf(full, sizeof full, "%s 2>&1", cmd);
-    FILE *p = popen(full, "r");
-    if (!p) return -1;
-    size_t n = fread(out, 1, sizeof out - 1, p);
-    out[n] = 0;
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 /* model: cnn, or mlp under the sanitizers, where every cnn run's evaluation of the
  * test images takes minutes (BatchNorm's eval mode is checked in the library tests). */
 static void cli_tests(const char *model)
 {
-    char cmd[2048];
     int cnn = !strcmp(model, "cnn");
     const char *head = cnn ? "12." : "5.";
-    snprintf(cmd, sizeof cmd, NABLA " train --model %s --classes 0-4 --max-steps 20 --threads 1 --quiet --save %s", model,
-             tmp("pre_cli.safetensors"));
-    int rc = run(cmd);
+    int rc = run(NABLA " train --model %s --classes 0-4 --max-steps 20 --threads 1 --quiet --save %s", model,
+                 tmp_path("pre_cli.safetensors"));
     CHECK("pretrain on classes 0-4 (20 steps)", rc == 0, "rc %d: %s", rc, out);
-    snprintf(cmd, sizeof cmd,
-             NABLA " train --model %s --classes 5-9 --per-class 20 --epochs 2 --threads 1 --pretrained %s --freeze backbone "
+    rc = run(NABLA " train --model %s --classes 5-9 --per-class 20 --epochs 2 --threads 1 --pretrained %s --freeze backbone "
                    "--save %s",
-             model, tmp("pre_cli.safetensors"), tmp("frozen.safetensors"));
-    rc = run(cmd);
+             model, tmp_path("pre_cli.safetensors"), tmp_path("frozen.safetensors"));
     CHECK("fine-tune on classes 5-9 with --pretrained --freeze backbone: reports the load and the frozen tensors",
           rc == 0 && strstr(out, cnn ? "pretrained: 16 tensors" : "pretrained: 4 tensors") &&
               strstr(out, cnn ? "frozen: 10 parameter tensors" : "frozen: 4 parameter tensors"),
           "rc %d: %s", rc, out);
     nb_ctx *ctx = nb_ctx_new(&(nb_ctx_opts){.threads = 1});
-    nb_safetensors *pre = nb_safetensors_open(tmp("pre_cli.safetensors")), *ft = nb_safetensors_open(tmp("frozen.safetensors"));
+    nb_safetensors *pre = nb_safetensors_open(tmp_path("pre_cli.safetensors")),
+                   *ft = nb_safetensors_open(tmp_path("frozen.safetensors"));
     int ok = pre && ft, all_same = 1, head_new = 0;
     for (int i = 0; ok && i < nb_safetensors_count(pre); i++) {
         const char *name = nb_safetensors_name(pre, i);
@@ -235,12 +204,10 @@ static void cli_tests(const char *model)
     CHECK("every backbone tensor (BatchNorm statistics included for cnn) is bit for bit the pretrained one; the head has 5 outputs",
           ok && all_same && head_new, "ok %d same %d head %d", ok, all_same, head_new);
     nb_safetensors_close(ft);
-    snprintf(cmd, sizeof cmd,
-             NABLA " train --model %s --classes 5-9 --per-class 20 --epochs 1 --threads 1 --quiet --pretrained %s "
+    rc = run(NABLA " train --model %s --classes 5-9 --per-class 20 --epochs 1 --threads 1 --quiet --pretrained %s "
                    "--lr-backbone 0.01 --save %s",
-             model, tmp("pre_cli.safetensors"), tmp("unfrozen.safetensors"));
-    rc = run(cmd);
-    ft = nb_safetensors_open(tmp("unfrozen.safetensors"));
+             model, tmp_path("pre_cli.safetensors"), tmp_path("unfrozen.safetensors"));
+    ft = nb_safetensors_open(tmp_path("unfrozen.safetensors"));
     const char *first = cnn ? "0.weight" : "1.weight";
     nb_tensor *a = pre ? nb_safetensors_get(pre, ctx, first) : NULL, *b = ft ? nb_safetensors_get(ft, ctx, first) : NULL;
     CHECK("--lr-backbone: the backbone trains too", rc == 0 && a && b && !same(a, b), "rc %d: %s", rc, out);
@@ -248,8 +215,7 @@ static void cli_tests(const char *model)
     nb_safetensors_close(ft);
     nb_safetensors_close(pre);
     nb_ctx_free(ctx);
-    snprintf(cmd, sizeof cmd, NABLA " train --model resnet_small --pretrained %s --max-steps 1 --quiet", tmp("pre_cli.safetensors"));
-    rc = run(cmd);
+    rc = run(NABLA " train --model resnet_small --pretrained %s --max-steps 1 --quiet", tmp_path("pre_cli.safetensors"));
     CHECK("cnn/mlp weights as --pretrained for resnet_small: status 1, another architecture, names keys",
           rc == 1 && strstr(out, "another architecture") && strstr(out, "conv1.weight"), "rc %d: %s", rc, out);
     rc = run(NABLA " train --model mlp --num-classes 3 --max-steps 1 --quiet");
@@ -258,15 +224,12 @@ static void cli_tests(const char *model)
 
 int main(void)
 {
-    snprintf(g_dir, sizeof g_dir, "/tmp/nb_transfer_XXXXXX");
-    if (!mkdtemp(g_dir)) return 2;
+    if (tmp_dir_init("transfer")) return 2;
     library_tests();
-    if (access("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz", R_OK) || access(NABLA, X_OK))
+    if (!have_fashion_mnist() || access(NABLA, X_OK))
         printf("SKIP transfer CLI checks: Fashion-MNIST or " NABLA " missing\n");
     else
         cli_tests(SAN ? "mlp" : "cnn");
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
-    if (system(cmd)) return 2;
+    if (tmp_dir_remove()) return 2;
     CHECK_DONE();
 }
