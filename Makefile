@@ -59,7 +59,7 @@ $(B)/libnabla.so: $(LIB_OBJ)
 $(B)/nabla: $(CLI_OBJ) $(B)/libnabla.a
 	$(CC) -o $@ $(CLI_OBJ) $(B)/libnabla.a $(LDFLAGS) $(LDLIBS) $(CAIRO_LIBS)
 
-$(B)/tests/%: tests/%.c tests/check.h $(B)/libnabla.a
+$(B)/tests/%: tests/%.c $(wildcard tests/*.h) $(B)/libnabla.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests -o $@ $< $(B)/libnabla.a $(LDFLAGS) $(LDLIBS)
 
