@@ -113,7 +113,7 @@ int main(void)
         run("rm -rf %s", tmp_dir);
         CHECK_DONE();
     }
-    const char *common = "--max-steps 8 --per-class 50 --threads 2";
+    const char *common = "--model mlp --max-steps 8 --per-class 50 --threads 2";
 
     /* a config sets options: every kind, a spec with commas and an inline comment */
     write_text(tmp_path("run.conf"), "# short run\n"
@@ -172,7 +172,7 @@ int main(void)
     /* --quiet: the result line only; without a terminal: one line per epoch */
     CHECK("--quiet prints only the result", !strncmp(out, "test_acc=", 9) && strchr(out, '\n') == out + strlen(out) - 1,
           "%s", out);
-    rc = run(NABLA " train --per-class 20 --epochs 3 --batch-size 50 --threads 2");
+    rc = run(NABLA " train --model mlp --per-class 20 --epochs 3 --batch-size 50 --threads 2");
     int lines = 0;
     for (const char *s = out; (s = strstr(s, "epoch ")); s++) lines++;
     CHECK("not a terminal: one progress line per epoch, no bar",
@@ -213,11 +213,11 @@ int main(void)
 
     unsigned char big[20 * 32] = {0};
     stbi_write_png(tmp_path("wide.png"), 32, 20, 1, big, 32);
-    rc = run(NABLA " predict --weights %s %s", tmp_path("a.safetensors"), tmp_path("wide.png"));
+    rc = run(NABLA " predict --model mlp --weights %s %s", tmp_path("a.safetensors"), tmp_path("wide.png"));
     CHECK("an image of the wrong size: status 1, names the file and both sizes",
           rc == 1 && strstr(out, "wide.png") && strstr(out, "20x32") && strstr(out, "28x28") && strstr(out, "--resize"),
           "rc %d: %s", rc, out);
-    rc = run(NABLA " predict --weights %s --resize 28x28 %s %s", tmp_path("a.safetensors"), tmp_path("wide.png"), png);
+    rc = run(NABLA " predict --model mlp --weights %s --resize 28x28 %s %s", tmp_path("a.safetensors"), tmp_path("wide.png"), png);
     CHECK("--resize makes it fit; several images", rc == 0 && strstr(out, "wide.png\n") && strstr(out, "test0.png\n"),
           "rc %d: %s", rc, out);
     write_text(tmp_path("p.conf"), "model = mlp\ntop = 3\n");

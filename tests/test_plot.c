@@ -180,7 +180,7 @@ int main(void)
           "rc %d: %s", rc, out);
 
     /* eval --confusion: text */
-    rc = run(NABLA " eval --weights %s --threads 1 --confusion -", tmp_path("w.safetensors"));
+    rc = run(NABLA " eval --model mlp --weights %s --threads 1 --confusion -", tmp_path("w.safetensors"));
     static const char *const fashion[10] = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                                             "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
     long long diag, sum = text_matrix_sum(10, fashion, &diag);
@@ -190,12 +190,12 @@ int main(void)
     CHECK("eval --confusion -: the counts sum to the 10,000 test images, the diagonal is the accuracy",
           rc == 0 && sum == 10000 && fabs((double)diag / 10000 - acc) < 1e-4, "rc %d sum %lld diag %lld acc %g: %s", rc,
           sum, diag, acc, out);
-    rc = run(NABLA " eval --weights %s --threads 1 --per-class 20 --confusion -", tmp_path("w.safetensors"));
+    rc = run(NABLA " eval --model mlp --weights %s --threads 1 --per-class 20 --confusion -", tmp_path("w.safetensors"));
     sum = text_matrix_sum(10, fashion, &diag);
     CHECK("eval --per-class 20 --confusion -: 200 images", rc == 0 && sum == 200, "rc %d sum %lld: %s", rc, sum, out);
 
     /* eval --confusion: PNG */
-    rc = run(NABLA " eval --weights %s --threads 1 --confusion %s", tmp_path("w.safetensors"),
+    rc = run(NABLA " eval --model mlp --weights %s --threads 1 --confusion %s", tmp_path("w.safetensors"),
              tmp_path("confusion.png"));
     rw = rh = 0;
     CHECK("eval --confusion FILE.png reports its size", rc == 0 && reported_size(&rw, &rh) && rw > 400 && rh > 400,
@@ -204,7 +204,7 @@ int main(void)
     CHECK("the confusion PNG decodes to that size and is not blank",
           png_info(tmp_path("confusion.png"), &w, &h, &colors) && w == rw && h == rh && colors > 20,
           "%dx%d (reported %dx%d), %d colours", w, h, rw, rh, colors);
-    rc = run(NABLA " eval --weights %s --threads 1 --confusion /nonexistent/dir/c.png", tmp_path("w.safetensors"));
+    rc = run(NABLA " eval --model mlp --weights %s --threads 1 --confusion /nonexistent/dir/c.png", tmp_path("w.safetensors"));
     CHECK("eval --confusion to an unwritable path: status 1 naming it",
           rc == 1 && strstr(out, "cannot write /nonexistent/dir/c.png"), "rc %d: %s", rc, out);
 
@@ -212,12 +212,12 @@ int main(void)
     rc = run(NABLA " train --model mlp --epochs 1 --classes 5,7,9 --per-class 30 --threads 1 --quiet --save %s",
              tmp_path("w3.safetensors"));
     rc = rc ? rc
-            : run(NABLA " eval --weights %s --classes 5,7,9 --threads 1 --confusion -", tmp_path("w3.safetensors"));
+            : run(NABLA " eval --model mlp --weights %s --classes 5,7,9 --threads 1 --confusion -", tmp_path("w3.safetensors"));
     static const char *const shoes[3] = {"Sandal", "Sneaker", "Ankle boot"};
     sum = text_matrix_sum(3, shoes, &diag);
     CHECK("eval --classes 5,7,9 --confusion -: 3x3 with the kept names, 3,000 images", rc == 0 && sum == 3000,
           "rc %d sum %lld: %s", rc, sum, out);
-    rc = run(NABLA " eval --weights %s --classes 5,7,9 --threads 1 --confusion %s", tmp_path("w3.safetensors"),
+    rc = run(NABLA " eval --model mlp --weights %s --classes 5,7,9 --threads 1 --confusion %s", tmp_path("w3.safetensors"),
              tmp_path("confusion3.png"));
     CHECK("a 3-class confusion PNG", rc == 0 && png_info(tmp_path("confusion3.png"), &w, &h, &colors) && colors > 20,
           "rc %d: %s", rc, out);

@@ -183,7 +183,7 @@ int main(void)
             double acc2 = strstr(out, "test_acc=") ? atof(strstr(out, "test_acc=") + 9) : -1;
             CHECK("eval --classes 5-9 reads it back with the same accuracy", rc == 0 && fabs(acc2 - acc) < 1e-4, "rc %d: %s",
                   rc, out);
-            rc = run(NABLA " train --classes 4,12 --max-steps 1");
+            rc = run(NABLA " train --model mlp --classes 4,12 --max-steps 1");
             CHECK("train --classes 4,12: status 1 naming class 12", rc == 1 && strstr(out, "class 12"), "rc %d: %s", rc, out);
         }
     }

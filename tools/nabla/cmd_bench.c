@@ -12,10 +12,10 @@
 
 int cmd_bench(int argc, char **argv)
 {
-    const char *model = "mlp", *data = NULL;
+    const char *model = "cnn", *data = NULL;
     long threads = 2, batch = 128, steps = 100;
     const cli_option opts[] = {
-        {"--model", OPT_STRING, &model, "NAME", "built-in model or model file (.nbm) (mlp)"},
+        {"--model", OPT_STRING, &model, "NAME", "built-in model or model file (.nbm) (cnn)"},
         {"--threads", OPT_INT, &threads, "T", "threads (2)"},
         {"--batch-size", OPT_INT, &batch, "B", "training batch size (128)"},
         {"--steps", OPT_INT, &steps, "K", "timed training steps (100)"},

@@ -159,11 +159,11 @@ static int save_config(const char *weights, const cli_option *opts)
 /* Mean of the losses over the epoch so far is printed; the step loss checked for NaN. */
 int cmd_train(int argc, char **argv)
 {
-    train_args a = {.model = "mlp", .optimizer = "sgd", .schedule = "none", .epochs = 10, .batch = 128,
+    train_args a = {.model = "cnn", .optimizer = "sgd", .schedule = "none", .epochs = 10, .batch = 128,
                     .lr = -1, .momentum = 0.9, .weight_decay = -1, .gamma = 0.1, .dropout = -1, .workers = -1};
     const cli_option opts[] = {
         {"--model", OPT_STRING, &a.model, "NAME",
-         "built-in model (mlp (default), cnn, lenet5, resnet_small, resnet18, vgg11, ...) or a model file "
+         "built-in model (cnn (default), mlp, lenet5, resnet_small, resnet18, vgg11, ...) or a model file "
          "(name.nbm or a path: layers as PyTorch calls, docs/model-files.md; see models/*.nbm)"},
         {"--data", OPT_STRING, &a.data, "DIR", "dataset directory (default /usr/share/datasets/fashion-mnist)"},
         {"--dataset", OPT_STRING, &a.dataset, "KIND", "fashion-mnist, mnist, cifar10 or folder (default: from --data)"},
