@@ -219,6 +219,13 @@ void nb__sample_rng(nb_rng *r, uint64_t key, int64_t i);
 nb_status nb__dataset_get_batch(nb_dataset *d, const int64_t *idx, int64_t n, float *out, int64_t *labels,
                                 uint64_t key);
 
+/* ---- BatchNorm followed by ReLU (src/norm/batchnorm.c) ----
+ * relu(bn(x)) as one op: the module's forward (running statistics included) with the
+ * ReLU applied in place and folded into its backward, so the normalized values get no
+ * tensor and no gradient of their own. Sequential uses it for BatchNorm + ReLU. */
+nb_tensor *nb__batchnorm_relu_forward(nb_module *bn, nb_tensor *x);
+int nb__is_batchnorm(const nb_module *m);
+
 /* ---- image transforms (src/augment) ----
  * Run pipeline tf on one image (c, h, w) at `in`, drawing from rng and taking every
  * buffer from arena a (the caller resets it; `in` is not written); *out points into

@@ -241,7 +241,9 @@ void nb_module_free(nb_module *m)
 
 /* In eval mode without gradients, Conv2d followed by BatchNorm2d (and ReLU) runs as one
  * convolution with the normalization and activation in its epilogue
- * (nb__conv2d_fused_forward); anything else runs child by child. */
+ * (nb__conv2d_fused_forward); otherwise BatchNorm followed by ReLU runs as one op
+ * (nb__batchnorm_relu_forward: no tensor or gradient for the values between them);
+ * anything else runs child by child. */
 static nb_tensor *seq_forward(nb_module *m, nb_tensor *x)
 {
     for (int i = 0; i < m->n_children && x;) {
@@ -250,6 +252,12 @@ static nb_tensor *seq_forward(nb_module *m, nb_tensor *x)
         if (used > 0) {
             x = y;
             i += used;
+            continue;
+        }
+        if (i + 1 < m->n_children && nb__is_batchnorm(m->children[i]) &&
+            !strcmp(nb_module_kind(m->children[i + 1]), "ReLU")) {
+            x = nb__batchnorm_relu_forward(m->children[i], x);
+            i += 2;
             continue;
         }
         x = m->children[i]->vt->forward(m->children[i], x);

@@ -87,8 +87,13 @@ static void bn_forward_train_rows(const float *x, float *y, int64_t N, int64_t C
     });
 }
 
-static void bn_backward_rows(const float *x, const float *dy, float *dx, float *dw, float *db, int64_t N, int64_t C,
-                             const float *w, const float *mean, const float *rstd, int batch_stats)
+/* relu_out: the forward was relu(batch_norm(x)) with this output; the gradient
+ * reaching the normalization is dy where relu_out > 0, else 0 (ReLU's backward). */
+#define RELU_G(g, ro, i) ((ro) && !((ro)[i] > 0.0f) ? 0.0f : (g)[i])
+
+static void bn_backward_rows(const float *x, const float *dy, const float *relu_out, float *dx, float *dw, float *db,
+                             int64_t N, int64_t C, const float *w, const float *mean, const float *rstd,
+                             int batch_stats)
 {
     NB_FOR(N * C, blk_, (C + BN_CB - 1) / BN_CB, {
         int64_t c0 = blk_ * BN_CB;
@@ -100,11 +105,12 @@ static void bn_backward_rows(const float *x, const float *dy, float *dx, float *
             mu[j] = mean[c0 + j];
         }
         for (int64_t n = 0; n < N; n++) {
-            const float *xr = x + n * C + c0, *gr = dy + n * C + c0;
+            const float *xr = x + n * C + c0, *gr = dy + n * C + c0, *ro = relu_out ? relu_out + n * C + c0 : NULL;
             _Pragma("omp simd")
             for (int64_t j = 0; j < nc; j++) {
-                sdy[j] += gr[j];
-                sdyx[j] += (double)gr[j] * ((double)xr[j] - mu[j]);
+                float g = RELU_G(gr, ro, j);
+                sdy[j] += g;
+                sdyx[j] += (double)g * ((double)xr[j] - mu[j]);
             }
         }
         for (int64_t j = 0; j < nc; j++) {
@@ -118,10 +124,10 @@ static void bn_backward_rows(const float *x, const float *dy, float *dx, float *
         }
         if (!dx) continue;
         for (int64_t n = 0; n < N; n++) {
-            const float *xr = x + n * C + c0, *gr = dy + n * C + c0;
+            const float *xr = x + n * C + c0, *gr = dy + n * C + c0, *ro = relu_out ? relu_out + n * C + c0 : NULL;
             float *dr = dx + n * C + c0;
             _Pragma("omp simd")
-            for (int64_t j = 0; j < nc; j++) dr[j] += k[j] * (gr[j] - mdy[j] - (xr[j] - muf[j]) * proj[j]);
+            for (int64_t j = 0; j < nc; j++) dr[j] += k[j] * (RELU_G(gr, ro, j) - mdy[j] - (xr[j] - muf[j]) * proj[j]);
         }
     });
 }
@@ -183,13 +189,14 @@ static void bn_affine(const float *x, float *y, int64_t N, int64_t C, int64_t S,
 
 /* Backward over x, dy, dx (N, C, S); mean, rstd (C) as used in the forward; w (C)
  * or NULL. dx, dw, db may be NULL; all three accumulate. batch_stats: the forward
- * used this batch's statistics (full backward through μ and σ²). */
-static void bn_backward_kernel(const float *x, const float *dy, float *dx, float *dw, float *db,
-                               int64_t N, int64_t C, int64_t S, const float *w, const float *mean,
+ * used this batch's statistics (full backward through μ and σ²). relu_out (N, C, S)
+ * or NULL: the forward was relu(batch_norm(x)) with this output. */
+static void bn_backward_kernel(const float *x, const float *dy, const float *relu_out, float *dx, float *dw,
+                               float *db, int64_t N, int64_t C, int64_t S, const float *w, const float *mean,
                                const float *rstd, int batch_stats)
 {
     if (S == 1) {
-        bn_backward_rows(x, dy, dx, dw, db, N, C, w, mean, rstd, batch_stats);
+        bn_backward_rows(x, dy, relu_out, dx, dw, db, N, C, w, mean, rstd, batch_stats);
         return;
     }
     int64_t M = N * S;
@@ -197,11 +204,13 @@ static void bn_backward_kernel(const float *x, const float *dy, float *dx, float
         double sdy = 0, sdyx = 0, mu = mean[c];
         for (int64_t n = 0; n < N; n++) {
             const float *xs = x + (n * C + c) * S, *gs = dy + (n * C + c) * S;
+            const float *ro = relu_out ? relu_out + (n * C + c) * S : NULL;
             double a = 0, b = 0;
             _Pragma("omp simd reduction(+ : a, b)")
             for (int64_t i = 0; i < S; i++) {
-                a += gs[i];
-                b += (double)gs[i] * ((double)xs[i] - mu);
+                float g = RELU_G(gs, ro, i);
+                a += g;
+                b += (double)g * ((double)xs[i] - mu);
             }
             sdy += a;
             sdyx += b;
@@ -216,9 +225,10 @@ static void bn_backward_kernel(const float *x, const float *dy, float *dx, float
         float muf = (float)mu;
         for (int64_t n = 0; n < N; n++) {
             const float *xs = x + (n * C + c) * S, *gs = dy + (n * C + c) * S;
+            const float *ro = relu_out ? relu_out + (n * C + c) * S : NULL;
             float *ds = dx + (n * C + c) * S;
             _Pragma("omp simd")
-            for (int64_t i = 0; i < S; i++) ds[i] += k * (gs[i] - mdy - (xs[i] - muf) * proj);
+            for (int64_t i = 0; i < S; i++) ds[i] += k * (RELU_G(gs, ro, i) - mdy - (xs[i] - muf) * proj);
         }
     });
 }
@@ -230,7 +240,7 @@ static void batch_norm_backward(nb_node *n)
     nb_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2];
     const float *mean = n->saved, *rstd = mean + x->shape[1];
     int64_t N = x->shape[0], C = x->shape[1], S = n->i[1];
-    bn_backward_kernel(nb__f(x), n->out->grad, nb__wants_grad(x) ? x->grad : NULL,
+    bn_backward_kernel(nb__f(x), n->out->grad, n->i[2] ? nb__f(n->out) : NULL, nb__wants_grad(x) ? x->grad : NULL,
                        nb__wants_grad(w) ? w->grad : NULL, nb__wants_grad(b) ? b->grad : NULL, N, C, S,
                        w ? nb__f(w) : NULL, mean, rstd, (int)n->i[0]);
 }
@@ -251,7 +261,7 @@ static int check_vec(const char *layer, const char *what, const nb_tensor *t, in
 /* F.batch_norm with the calling layer's name for messages. Checks everything
  * before touching the running statistics. */
 static nb_tensor *batch_norm_impl(const char *layer, nb_tensor *x, nb_tensor *rm, nb_tensor *rv, nb_tensor *w,
-                                  nb_tensor *b, int training, float momentum, float eps)
+                                  nb_tensor *b, int training, float momentum, float eps, int relu)
 {
     if (!x) return NULL;
     char s[128];
@@ -303,12 +313,17 @@ static nb_tensor *batch_norm_impl(const char *layer, nb_tensor *x, nb_tensor *rm
         }
         bn_affine(nb__f(x), nb__f(out), N, C, S, ab, ab + C);
     }
+    if (relu) { /* relu(batch_norm(x)) in place: no tensor (or gradient) for the normalized values */
+        float *o = nb__f(out);
+        NB_FOR(out->numel, i, out->numel, { o[i] = o[i] > 0.0f ? o[i] : 0.0f; });
+    }
     if (nb__needs_grad(ctx, x, w, b)) {
         nb_node *n = nb__record(out, batch_norm_backward, x, w, b);
         if (!n) return NULL;
         n->saved = stat;
         n->i[0] = training;
         n->i[1] = S;
+        n->i[2] = relu;
     }
     return out;
 }
@@ -316,7 +331,7 @@ static nb_tensor *batch_norm_impl(const char *layer, nb_tensor *x, nb_tensor *rm
 nb_tensor *nb_batch_norm(nb_tensor *x, nb_tensor *running_mean, nb_tensor *running_var, nb_tensor *weight,
                          nb_tensor *bias, int training, float momentum, float eps)
 {
-    return batch_norm_impl("batch_norm", x, running_mean, running_var, weight, bias, training, momentum, eps);
+    return batch_norm_impl("batch_norm", x, running_mean, running_var, weight, bias, training, momentum, eps, 0);
 }
 
 /* ---- modules ---- */
@@ -331,7 +346,7 @@ static nb_tensor *own_or_null(nb_module *m, int slot)
     return m->i[slot] >= 0 ? m->own[m->i[slot]].tensor : NULL;
 }
 
-static nb_tensor *bn_module_forward(nb_module *m, nb_tensor *x)
+static nb_tensor *bn_forward(nb_module *m, nb_tensor *x, int relu)
 {
     const char *kind = m->vt->kind;
     int64_t C = m->i[BN_C];
@@ -352,10 +367,15 @@ static nb_tensor *bn_module_forward(nb_module *m, nb_tensor *x)
     if (m->training && nbt && m->i[BN_CUMUL]) factor = (float)(1.0 / (double)(nb__i(nbt)[0] + 1));
     int use_batch = m->training || !rm;
     nb_tensor *y = batch_norm_impl(kind, x, rm, rv, own_or_null(m, BN_W),
-                                   own_or_null(m, BN_B), use_batch, factor, m->f[0]);
+                                   own_or_null(m, BN_B), use_batch, factor, m->f[0], relu);
     if (y && m->training && nbt) nb__i(nbt)[0] += 1;
     return y;
 }
+
+static nb_tensor *bn_module_forward(nb_module *m, nb_tensor *x) { return bn_forward(m, x, 0); }
+
+nb_tensor *nb__batchnorm_relu_forward(nb_module *bn, nb_tensor *x) { return bn_forward(bn, x, 1); }
+
 
 static void fill(nb_tensor *t, float v)
 {
@@ -364,6 +384,7 @@ static void fill(nb_tensor *t, float v)
 
 static const nb_module_vtable bn1d_vt = {.kind = "BatchNorm1d", .forward = bn_module_forward};
 static const nb_module_vtable bn2d_vt = {.kind = "BatchNorm2d", .forward = bn_module_forward};
+int nb__is_batchnorm(const nb_module *m) { return m->vt == &bn1d_vt || m->vt == &bn2d_vt; }
 
 static nb_module *bn_new(nb_ctx *ctx, const nb_module_vtable *vt, int kind, int64_t C, const nb_batchnorm_opts *o)
 {
