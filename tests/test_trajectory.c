@@ -5,15 +5,15 @@
  * every step's loss within 1e-4 relative of PyTorch's.
  * The cnn (tests/goldens/traj_cnn.safetensors): from PyTorch's initial weights, 30
  * steps of SGD(0.05, momentum 0.9, weight decay 5e-4) in train mode with dropout 0
- * on the first batches in file order: every loss within 1e-3 relative, and the
- * BatchNorm running statistics within 1e-4 relative after 5 steps, of PyTorch's
- * float64 run of the same steps. This recipe is chaotic (the loss climbs back to
- * 2.26 at step 8 and rounding differences then grow about threefold a step):
- * PyTorch's own float32 runs with 1 and 2 threads end 3.5% apart in loss and its
- * float32 statistics after 30 steps are up to 1.8 (relative) off the float64 ones,
- * so the exact (float64) trajectory is the reference, the 30-step losses are held to
- * 1e-3 where the summation order is fixed (1 thread), and the statistics after 30
- * steps to 1e-2 (2e-3 measured). */
+ * on the first batches in file order, against PyTorch's float64 run of the same
+ * steps. This recipe is chaotic: the loss climbs back to 2.26 at step 8 and from
+ * step 6 on rounding differences grow about threefold a step, so PyTorch's own
+ * float32 run ends 5% (loss) and 1.8 (relative, BatchNorm statistics) away from its
+ * float64 run, and its runs with 1 and 2 threads 3.5% apart. What any float32
+ * implementation can be held to, and PyTorch's float32 meets with margin: the losses
+ * of the first 7 steps within 1e-3 (PyTorch: 4.1e-4), the BatchNorm running
+ * statistics after 5 steps within 1e-2 (PyTorch: 2.7e-3); the 30-step figures are
+ * printed. */
 #include "check.h"
 #include "nabla.h"
 
@@ -159,22 +159,19 @@ static void run_cnn(nb_dataset *d, int threads)
         if (loss) nb_backward(loss);
         nb_optim_step(opt);
         w[s] = (float)nb_tensor_data(want)[s];
-        if (s == 4) stats_check(m, g, ctx, threads, "after564", 5, 1e-4);
+        if (s == 4) stats_check(m, g, ctx, threads, "after564", 5, 1e-2);
     }
-    if (threads == 1) {
-        snprintf(label, sizeof label, "cnn (1 thread): 30 step losses equal PyTorch's float64 run (1e-3 rel)");
-        CHECK_CLOSE(label, got, w, 30, 1e-3);
-    } else { /* rounding in another order: the chaotic phase (steps 8-30) amplifies it */
-        snprintf(label, sizeof label, "cnn (%d threads): first 8 step losses equal PyTorch's float64 run (1e-4 rel)",
-                 threads);
-        CHECK_CLOSE(label, got, w, 8, 1e-4);
-        long at;
-        printf("    cnn (%d threads): 30 step losses: max rel err %.3g against float64\n", threads,
-               check_max_rel(got, w, 30, 1.0, &at));
-    }
+    /* Steps 1-7 come before the chaotic phase: PyTorch's own float32 losses are within
+     * 4.1e-4 of float64 there (1e-3 at step 8, 5% by step 28). */
+    snprintf(label, sizeof label, "cnn (%d threads): first 7 step losses equal PyTorch's float64 run (1e-3 rel)",
+             threads);
+    CHECK_CLOSE(label, got, w, 7, 1e-3);
+    long at;
+    printf("    cnn (%d threads): 30 step losses: max rel err %.3g against float64 (PyTorch float32: 5e-2)\n", threads,
+           check_max_rel(got, w, 30, 1.0, &at));
     /* after 30 steps PyTorch's own float32 statistics are up to 1.8 (relative) off the
-     * float64 ones; ours at 1 thread 2e-3; at 2 threads reported (up to 2e-2) */
-    stats_check(m, g, ctx, threads, "after64", 30, threads == 1 ? 1e-2 : INFINITY);
+     * float64 ones: reported, not checked */
+    stats_check(m, g, ctx, threads, "after64", 30, INFINITY);
     nb_tensor_free(want);
     nb_loader_free(l);
     nb_optim_free(opt);
