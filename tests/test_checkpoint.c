@@ -387,7 +387,10 @@ static void kill_loop(int rounds)
     nb_rng_seed(&r, (uint64_t)time(NULL));
     int loaded = 0, existed = 0, mid_write = 0, regressed = 0;
     int64_t last = 0, first_step = -1;
-    for (int k = 0; k < rounds; k++) {
+    int k = 0;
+    /* rounds kills, then more (up to 40) until one has landed during a write: under
+     * the sanitizers a write is a small part of a step and a few rounds can miss it */
+    for (; k < rounds || (mid_write == 0 && k < rounds + 40); k++) {
         struct stat sb;
         int have = !stat(ck, &sb);
         snprintf(cmd, sizeof cmd,
@@ -409,6 +412,7 @@ static void kill_loop(int rounds)
         if (first_step < 0) first_step = step;
         last = step;
     }
+    rounds = k;
     printf("    %d kills: checkpoint present after %d, loaded %d; %d kills hit a write in progress; steps %lld -> %lld\n",
            rounds, existed, loaded, mid_write, (long long)first_step, (long long)last);
     CHECK("SIGKILL at random moments: every checkpoint left behind loads", existed > rounds / 2 && loaded == existed,
