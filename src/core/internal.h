@@ -104,6 +104,9 @@ static inline bool nb__wants_grad(const nb_tensor *t) { return t && t->requires_
 
 bool nb__same_shape(const nb_tensor *a, const nb_tensor *b);
 void nb__shape_str(int ndim, const int64_t *shape, char *buf, size_t n);
+/* t's shape as "[2, 3]" in one of 4 rotating thread-local buffers: for error
+ * messages, formatted only when one is written. */
+const char *nb__tshape(const nb_tensor *t);
 /* Normalise a possibly negative dim; -1 with an error if out of range. */
 int nb__dim(const nb_tensor *t, int dim, const char *op);
 int64_t nb__numel(int ndim, const int64_t *shape);

@@ -140,29 +140,22 @@ float nb_tensor_item(const nb_tensor *t)
     return t->dtype == NB_F32 ? nb__f(t)[0] : (float)nb__i(t)[0];
 }
 
-/* "[2, 3, 4]", truncated to n-1 characters. Written by hand rather than with
- * snprintf: ops format their input shapes on every call (for messages), so this
- * is on the inference path. */
 void nb__shape_str(int ndim, const int64_t *shape, char *buf, size_t n)
 {
-    if (n == 0) return;
-    char tmp[24 * 8 + 2 * 8 + 3];
     size_t k = 0;
-    tmp[k++] = '[';
-    for (int i = 0; i < ndim && i < 8; i++) {
-        if (i) tmp[k++] = ',', tmp[k++] = ' ';
-        char d[24];
-        int nd = 0;
-        uint64_t v = shape[i] < 0 ? (uint64_t)0 - (uint64_t)shape[i] : (uint64_t)shape[i];
-        do d[nd++] = (char)('0' + v % 10); while ((v /= 10) && nd < 23);
-        if (shape[i] < 0) tmp[k++] = '-';
-        while (nd) tmp[k++] = d[--nd];
-    }
-    if (ndim > 8) tmp[k++] = ',', tmp[k++] = ' ', tmp[k++] = '.', tmp[k++] = '.', tmp[k++] = '.';
-    tmp[k++] = ']';
-    size_t m = k < n - 1 ? k : n - 1;
-    memcpy(buf, tmp, m);
-    buf[m] = 0;
+    k += (size_t)snprintf(buf + k, n - k, "[");
+    for (int i = 0; i < ndim && k < n; i++)
+        k += (size_t)snprintf(buf + k, n - k, i ? ", %lld" : "%lld", (long long)shape[i]);
+    if (k < n) snprintf(buf + k, n - k, "]");
+}
+
+const char *nb__tshape(const nb_tensor *t)
+{
+    static _Thread_local char bufs[4][128];
+    static _Thread_local int k;
+    char *b = bufs[k++ & 3];
+    nb__shape_str(t->ndim, t->shape, b, sizeof bufs[0]);
+    return b;
 }
 
 char *nb_shape_str(const nb_tensor *t, char *buf, size_t n)

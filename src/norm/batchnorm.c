@@ -264,14 +264,12 @@ static nb_tensor *batch_norm_impl(const char *layer, nb_tensor *x, nb_tensor *rm
                                   nb_tensor *b, int training, float momentum, float eps, int relu)
 {
     if (!x) return NULL;
-    char s[128];
-    nb__shape_str(x->ndim, x->shape, s, sizeof s);
     if (x->dtype != NB_F32) {
-        nb__fail(NB_ERR_ARG, "%s: input %s must be F32", layer, s);
+        nb__fail(NB_ERR_ARG, "%s: input %s must be F32", layer, nb__tshape(x));
         return NULL;
     }
     if (x->ndim < 2) {
-        nb__fail(NB_ERR_SHAPE, "%s: input %s needs at least 2 dims (N, C, ...)", layer, s);
+        nb__fail(NB_ERR_SHAPE, "%s: input %s needs at least 2 dims (N, C, ...)", layer, nb__tshape(x));
         return NULL;
     }
     int64_t N = x->shape[0], C = x->shape[1], S = 1;
@@ -285,7 +283,7 @@ static nb_tensor *batch_norm_impl(const char *layer, nb_tensor *x, nb_tensor *rm
     }
     if (training && N * S <= 1) {
         nb__fail(NB_ERR_SHAPE, "%s: expected more than 1 value per channel when training, got input %s", layer,
-                 s);
+                 nb__tshape(x));
         return NULL;
     }
     nb_ctx *ctx = x->ctx;
@@ -350,16 +348,14 @@ static nb_tensor *bn_forward(nb_module *m, nb_tensor *x, int relu)
 {
     const char *kind = m->vt->kind;
     int64_t C = m->i[BN_C];
-    char s[128];
-    nb__shape_str(x->ndim, x->shape, s, sizeof s);
     if (m->i[BN_KIND] == 2 ? x->ndim != 4 : (x->ndim != 2 && x->ndim != 3)) {
         nb__fail(NB_ERR_SHAPE, "%s(%lld): expected %s input, got %s (%dD)", kind, (long long)C,
-                 m->i[BN_KIND] == 2 ? "4D (N, C, H, W)" : "2D (N, C) or 3D (N, C, L)", s, x->ndim);
+                 m->i[BN_KIND] == 2 ? "4D (N, C, H, W)" : "2D (N, C) or 3D (N, C, L)", nb__tshape(x), x->ndim);
         return NULL;
     }
     if (x->shape[1] != C) {
         nb__fail(NB_ERR_SHAPE, "%s(%lld): input %s has %lld channels in dim 1, expected %lld", kind,
-                 (long long)C, s, (long long)x->shape[1], (long long)C);
+                 (long long)C, nb__tshape(x), (long long)x->shape[1], (long long)C);
         return NULL;
     }
     nb_tensor *rm = own_or_null(m, BN_RM), *rv = own_or_null(m, BN_RV), *nbt = own_or_null(m, BN_NBT);

@@ -125,11 +125,9 @@ nb_tensor *nb__conv2d_ep(nb_tensor *x, nb_tensor *w, nb_tensor *b, const nb_conv
 {
     if (!x || !w) return NULL;
     nb_conv2d_opts o = opts ? *opts : (nb_conv2d_opts){0};
-    char sx[128], sw[128], name[256];
-    nb__shape_str(x->ndim, x->shape, sx, sizeof sx);
-    nb__shape_str(w->ndim, w->shape, sw, sizeof sw);
+    char name[256];
     if (w->ndim != 4 || w->dtype != NB_F32) {
-        nb__fail(NB_ERR_SHAPE, "conv2d: weight %s must be F32 and 4-D (out_channels, in_channels/groups, kH, kW)", sw);
+        nb__fail(NB_ERR_SHAPE, "conv2d: weight %s must be F32 and 4-D (out_channels, in_channels/groups, kH, kW)", nb__tshape(w));
         return NULL;
     }
     int64_t G = o.groups > 0 ? o.groups : 1;
@@ -144,21 +142,20 @@ nb_tensor *nb__conv2d_ep(nb_tensor *x, nb_tensor *w, nb_tensor *b, const nb_conv
         return NULL;
     }
     if (x->dtype != NB_F32 || (x->ndim != 3 && x->ndim != 4)) {
-        nb__fail(NB_ERR_SHAPE, "%s: input %s must be F32 (N, C, H, W) or (C, H, W)", name, sx);
+        nb__fail(NB_ERR_SHAPE, "%s: input %s must be F32 (N, C, H, W) or (C, H, W)", name, nb__tshape(x));
         return NULL;
     }
     int batched = x->ndim == 4;
     int64_t N = batched ? x->shape[0] : 1, C = x->shape[batched], H = x->shape[batched + 1],
             W = x->shape[batched + 2];
     if (C != Cin) {
-        nb__fail(NB_ERR_SHAPE, "%s: input %s has %lld channels, expected %lld", name, sx, (long long)C,
+        nb__fail(NB_ERR_SHAPE, "%s: input %s has %lld channels, expected %lld", name, nb__tshape(x), (long long)C,
                  (long long)Cin);
         return NULL;
     }
     if (b && (b->dtype != NB_F32 || b->numel != OC)) {
-        char sb[128];
-        nb__shape_str(b->ndim, b->shape, sb, sizeof sb);
-        nb__fail(NB_ERR_SHAPE, "%s: bias %s must have out_channels = %lld elements", name, sb, (long long)OC);
+        nb__fail(NB_ERR_SHAPE, "%s: bias %s must have out_channels = %lld elements", name, nb__tshape(b),
+                 (long long)OC);
         return NULL;
     }
     int64_t eh = p.dil[0] * (KH - 1) + 1, ew = p.dil[1] * (KW - 1) + 1; /* dilated kernel */
@@ -168,12 +165,12 @@ nb_tensor *nb__conv2d_ep(nb_tensor *x, nb_tensor *w, nb_tensor *b, const nb_conv
         nb__fail(NB_ERR_SHAPE,
                  "%s: input %s is too small: padded input %lld x %lld is smaller than the (dilated) kernel "
                  "%lld x %lld, output size would be %lld x %lld",
-                 name, sx, (long long)(H + p.tot[0]), (long long)(W + p.tot[1]), (long long)eh, (long long)ew,
+                 name, nb__tshape(x), (long long)(H + p.tot[0]), (long long)(W + p.tot[1]), (long long)eh, (long long)ew,
                  (long long)OH, (long long)OW);
         return NULL;
     }
     if (N == 0 || OC == 0) {
-        nb__fail(NB_ERR_SHAPE, "%s: input %s has no samples or no output channels", name, sx);
+        nb__fail(NB_ERR_SHAPE, "%s: input %s has no samples or no output channels", name, nb__tshape(x));
         return NULL;
     }
     nb_ctx *ctx = x->ctx;

@@ -22,18 +22,16 @@ static void matmul_backward(nb_node *n)
 nb_tensor *nb_matmul(nb_tensor *a, nb_tensor *b)
 {
     if (!a || !b) return NULL;
-    char sa[128], sb[128];
-    nb__shape_str(a->ndim, a->shape, sa, sizeof sa);
-    nb__shape_str(b->ndim, b->shape, sb, sizeof sb);
     if (a->dtype != NB_F32 || b->dtype != NB_F32) {
         nb__fail(NB_ERR_ARG, "matmul: needs F32 tensors (got %s %s and %s %s)", a->dtype == NB_F32 ? "F32" : "I64",
-                 sa, b->dtype == NB_F32 ? "F32" : "I64", sb);
+                 nb__tshape(a), b->dtype == NB_F32 ? "F32" : "I64", nb__tshape(b));
         return NULL;
     }
     int batched = a->ndim == 3 && b->ndim == 3;
     if (!((a->ndim == 2 && b->ndim == 2) || batched) || a->shape[a->ndim - 1] != b->shape[b->ndim - 2] ||
         (batched && a->shape[0] != b->shape[0])) {
-        nb__fail(NB_ERR_SHAPE, "matmul: cannot multiply %s by %s (needs (M,K)x(K,N) or (B,M,K)x(B,K,N))", sa, sb);
+        nb__fail(NB_ERR_SHAPE, "matmul: cannot multiply %s by %s (needs (M,K)x(K,N) or (B,M,K)x(B,K,N))", nb__tshape(a),
+                 nb__tshape(b));
         return NULL;
     }
     int64_t B = batched ? a->shape[0] : 1, M = a->shape[a->ndim - 2], K = a->shape[a->ndim - 1],
@@ -74,20 +72,17 @@ static void linear_backward(nb_node *n)
 nb_tensor *nb_linear(nb_tensor *x, nb_tensor *w, nb_tensor *b)
 {
     if (!x || !w) return NULL;
-    char sx[128], sw[128];
-    nb__shape_str(x->ndim, x->shape, sx, sizeof sx);
-    nb__shape_str(w->ndim, w->shape, sw, sizeof sw);
     if (x->dtype != NB_F32 || w->dtype != NB_F32 || (b && b->dtype != NB_F32)) {
         nb__fail(NB_ERR_ARG, "Linear: input, weight and bias must be F32 tensors");
         return NULL;
     }
     if (w->ndim != 2) {
-        nb__fail(NB_ERR_SHAPE, "Linear: weight of shape %s must be (out_features, in_features)", sw);
+        nb__fail(NB_ERR_SHAPE, "Linear: weight of shape %s must be (out_features, in_features)", nb__tshape(w));
         return NULL;
     }
     if (x->ndim < 1 || x->shape[x->ndim - 1] != w->shape[1]) {
         nb__fail(NB_ERR_SHAPE, "Linear(in_features=%lld, out_features=%lld): input of shape %s has %lld features, expected %lld",
-                 (long long)w->shape[1], (long long)w->shape[0], sx, (long long)(x->ndim ? x->shape[x->ndim - 1] : 0),
+                 (long long)w->shape[1], (long long)w->shape[0], nb__tshape(x), (long long)(x->ndim ? x->shape[x->ndim - 1] : 0),
                  (long long)w->shape[1]);
         return NULL;
     }
@@ -95,7 +90,7 @@ nb_tensor *nb_linear(nb_tensor *x, nb_tensor *w, nb_tensor *b)
     for (int d = 0; d < x->ndim - 1; d++) R *= x->shape[d];
     if (b && b->numel != NO) {
         nb__fail(NB_ERR_SHAPE, "Linear: bias has %lld elements for %lld outputs (weight %s)", (long long)b->numel,
-                 (long long)NO, sw);
+                 (long long)NO, nb__tshape(w));
         return NULL;
     }
     int64_t shape[NB_MAX_DIMS];

@@ -50,17 +50,15 @@ static int64_t out_size(int64_t in, int64_t k, int64_t pad, int64_t stride, int6
 /* Checks x and fills the plane fields of s (N, C, H, W); *batched says whether x is 4-D. */
 static nb_status input_dims(nb_tensor *x, const char *name, nb__pool_shape *s, int *batched)
 {
-    char sx[128];
-    nb__shape_str(x->ndim, x->shape, sx, sizeof sx);
     if (x->dtype != NB_F32 || (x->ndim != 3 && x->ndim != 4))
-        return nb__fail(NB_ERR_SHAPE, "%s: input %s must be F32 (N, C, H, W) or (C, H, W)", name, sx);
+        return nb__fail(NB_ERR_SHAPE, "%s: input %s must be F32 (N, C, H, W) or (C, H, W)", name, nb__tshape(x));
     *batched = x->ndim == 4;
     s->N = *batched ? x->shape[0] : 1;
     s->C = x->shape[*batched];
     s->H = x->shape[*batched + 1];
     s->W = x->shape[*batched + 2];
     if (s->N * s->C == 0 || s->H < 1 || s->W < 1)
-        return nb__fail(NB_ERR_SHAPE, "%s: input %s is empty", name, sx);
+        return nb__fail(NB_ERR_SHAPE, "%s: input %s is empty", name, nb__tshape(x));
     return NB_OK;
 }
 
