@@ -374,6 +374,8 @@ static const rows_fn small_rows_fn[SMALL_M + 1] = {NULL, small_rows1, small_rows
 static const dots_fn small_dots_fn[SMALL_M + 1] = {NULL, small_dots1, small_dots2, small_dots3, small_dots4,
                                                    small_dots5, small_dots6, small_dots7, small_dots8};
 static const int small_width[SMALL_M + 1] = {0, 128, 128, 128, 96, 64, 64, 48, 48}; /* columns per step */
+/* transB = 1: columns per share of a thread (two steps of J dot products) */
+static const int small_dot_width[SMALL_M + 1] = {0, 16, 16, 16, 12, 8, 8, 6, 4};
 
 /* Columns [n0, n1) of a small-M product, rows in groups of at most SMALL_M.
  * transB = 1: the groups take turns on slabs of 192 rows of B (192×K floats stay
@@ -449,7 +451,8 @@ int nb__sgemm_avx512(const nb__gemm_args *g, int threads)
     p.small = M <= SMALL_M || (M <= SMALL_ROWS && K * N <= SMALL_B_MAX);
     p.small = p.small && (!g->transB || !g->transA);
     if (p.small) {
-        p.w = small_width[cdiv(M, cdiv(M, SMALL_M))]; /* the widest group's */
+        int rows = (int)cdiv(M, cdiv(M, SMALL_M)); /* the widest group's */
+        p.w = g->transB ? small_dot_width[rows] : small_width[rows];
         if (threads > (int)cdiv(N, p.w)) threads = (int)cdiv(N, p.w);
     } else if (threads > 1) { /* the grid tm × tn whose slowest block does the least multiply-adds plus packing */
         double best = -1;

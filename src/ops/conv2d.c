@@ -43,17 +43,32 @@ static void layer_name(char *buf, size_t n, int64_t in, int64_t out, int64_t kh,
 #undef ADD
 }
 
-/* Fill p from o and the kernel size; a message naming `name` on bad options. */
-static nb_status resolve(const nb_conv2d_opts *o, int64_t kh, int64_t kw, const char *name, conv_params *p)
+/* What layer_name prints, formatted only when a message needs it (on every call it
+ * would cost a microsecond of a 40 µs batch-1 forward). */
+typedef struct {
+    int64_t in, out, kh, kw;
+    const nb_conv2d_opts *o;
+    int has_bias;
+} layer;
+
+static const char *name_of(const layer *l)
+{
+    static _Thread_local char buf[256];
+    layer_name(buf, sizeof buf, l->in, l->out, l->kh, l->kw, l->o, l->has_bias);
+    return buf;
+}
+
+/* Fill p from o and the kernel size; a message naming the layer l on bad options. */
+static nb_status resolve(const nb_conv2d_opts *o, int64_t kh, int64_t kw, const layer *l, conv_params *p)
 {
     int64_t k[2] = {kh, kw};
     for (int d = 0; d < 2; d++) {
         if (o->stride[d] < 0 || o->dilation[d] < 0 || o->padding[d] < 0)
-            return nb__fail(NB_ERR_ARG, "%s: stride, padding and dilation must not be negative", name);
+            return nb__fail(NB_ERR_ARG, "%s: stride, padding and dilation must not be negative", name_of(l));
         p->stride[d] = o->stride[d] ? o->stride[d] : 1;
         p->dil[d] = o->dilation[d] ? o->dilation[d] : 1;
     }
-    if (o->groups < 0) return nb__fail(NB_ERR_ARG, "%s: groups must be positive", name);
+    if (o->groups < 0) return nb__fail(NB_ERR_ARG, "%s: groups must be positive", name_of(l));
     p->groups = o->groups ? o->groups : 1;
     switch (o->padding_mode) {
     case NB_PADDING_EXPLICIT:
@@ -64,14 +79,14 @@ static nb_status resolve(const nb_conv2d_opts *o, int64_t kh, int64_t kw, const 
         break;
     case NB_PADDING_SAME:
         if (p->stride[0] != 1 || p->stride[1] != 1)
-            return nb__fail(NB_ERR_ARG, "%s: padding='same' is not supported for strided convolutions", name);
+            return nb__fail(NB_ERR_ARG, "%s: padding='same' is not supported for strided convolutions", name_of(l));
         for (int d = 0; d < 2; d++) { /* the odd one goes to the bottom/right, as PyTorch */
             p->tot[d] = p->dil[d] * (k[d] - 1);
             p->pad[d] = p->tot[d] / 2;
         }
         break;
     default:
-        return nb__fail(NB_ERR_ARG, "%s: unknown padding mode %d", name, (int)o->padding_mode);
+        return nb__fail(NB_ERR_ARG, "%s: unknown padding mode %d", name_of(l), (int)o->padding_mode);
     }
     return NB_OK;
 }
@@ -125,36 +140,35 @@ nb_tensor *nb__conv2d_ep(nb_tensor *x, nb_tensor *w, nb_tensor *b, const nb_conv
 {
     if (!x || !w) return NULL;
     nb_conv2d_opts o = opts ? *opts : (nb_conv2d_opts){0};
-    char name[256];
     if (w->ndim != 4 || w->dtype != NB_F32) {
         nb__fail(NB_ERR_SHAPE, "conv2d: weight %s must be F32 and 4-D (out_channels, in_channels/groups, kH, kW)", nb__tshape(w));
         return NULL;
     }
     int64_t G = o.groups > 0 ? o.groups : 1;
     int64_t OC = w->shape[0], KH = w->shape[2], KW = w->shape[3], Cin = w->shape[1] * G;
-    layer_name(name, sizeof name, Cin, OC, KH, KW, &o, b != NULL);
+    layer L = {Cin, OC, KH, KW, &o, b != NULL};
     conv_params p;
     memset(&p, 0, sizeof p);
-    if (resolve(&o, KH, KW, name, &p)) return NULL;
+    if (resolve(&o, KH, KW, &L, &p)) return NULL;
     if (OC % G) {
-        nb__fail(NB_ERR_SHAPE, "%s: out_channels %lld is not divisible by groups %lld", name, (long long)OC,
+        nb__fail(NB_ERR_SHAPE, "%s: out_channels %lld is not divisible by groups %lld", name_of(&L), (long long)OC,
                  (long long)G);
         return NULL;
     }
     if (x->dtype != NB_F32 || (x->ndim != 3 && x->ndim != 4)) {
-        nb__fail(NB_ERR_SHAPE, "%s: input %s must be F32 (N, C, H, W) or (C, H, W)", name, nb__tshape(x));
+        nb__fail(NB_ERR_SHAPE, "%s: input %s must be F32 (N, C, H, W) or (C, H, W)", name_of(&L), nb__tshape(x));
         return NULL;
     }
     int batched = x->ndim == 4;
     int64_t N = batched ? x->shape[0] : 1, C = x->shape[batched], H = x->shape[batched + 1],
             W = x->shape[batched + 2];
     if (C != Cin) {
-        nb__fail(NB_ERR_SHAPE, "%s: input %s has %lld channels, expected %lld", name, nb__tshape(x), (long long)C,
+        nb__fail(NB_ERR_SHAPE, "%s: input %s has %lld channels, expected %lld", name_of(&L), nb__tshape(x), (long long)C,
                  (long long)Cin);
         return NULL;
     }
     if (b && (b->dtype != NB_F32 || b->numel != OC)) {
-        nb__fail(NB_ERR_SHAPE, "%s: bias %s must have out_channels = %lld elements", name, nb__tshape(b),
+        nb__fail(NB_ERR_SHAPE, "%s: bias %s must have out_channels = %lld elements", name_of(&L), nb__tshape(b),
                  (long long)OC);
         return NULL;
     }
@@ -165,17 +179,17 @@ nb_tensor *nb__conv2d_ep(nb_tensor *x, nb_tensor *w, nb_tensor *b, const nb_conv
         nb__fail(NB_ERR_SHAPE,
                  "%s: input %s is too small: padded input %lld x %lld is smaller than the (dilated) kernel "
                  "%lld x %lld, output size would be %lld x %lld",
-                 name, nb__tshape(x), (long long)(H + p.tot[0]), (long long)(W + p.tot[1]), (long long)eh, (long long)ew,
+                 name_of(&L), nb__tshape(x), (long long)(H + p.tot[0]), (long long)(W + p.tot[1]), (long long)eh, (long long)ew,
                  (long long)OH, (long long)OW);
         return NULL;
     }
     if (N == 0 || OC == 0) {
-        nb__fail(NB_ERR_SHAPE, "%s: input %s has no samples or no output channels", name, nb__tshape(x));
+        nb__fail(NB_ERR_SHAPE, "%s: input %s has no samples or no output channels", name_of(&L), nb__tshape(x));
         return NULL;
     }
     nb_ctx *ctx = x->ctx;
     if ((scale || shift || relu) && nb__needs_grad(ctx, x, w, b)) {
-        nb__fail(NB_ERR_STATE, "%s: a fused inference epilogue cannot record gradients", name);
+        nb__fail(NB_ERR_STATE, "%s: a fused inference epilogue cannot record gradients", name_of(&L));
         return NULL;
     }
     int64_t shape[4] = {N, OC, OH, OW};

@@ -37,6 +37,25 @@ static void layer_name(char *buf, size_t n, pool_kind k, const nb__pool_shape *s
                  ceil_mode ? ", ceil_mode=True" : "", s->exclude_pad ? ", count_include_pad=False" : "");
 }
 
+/* The layer a message names, formatted only when one is written (on every call the
+ * snprintf calls would cost about as much as pooling a batch-1 image). */
+typedef struct {
+    pool_kind kind;
+    const nb__pool_shape *s; /* window pooling: kernel, stride, padding, dilation */
+    int ceil_mode;
+    int64_t oh, ow;          /* adaptive pooling: output size */
+} pool_layer;
+
+static const char *name_of(const pool_layer *l)
+{
+    static _Thread_local char buf[512];
+    if (l->kind == POOL_ADAPTIVE)
+        snprintf(buf, sizeof buf, "AdaptiveAvgPool2d(output_size=(%lld, %lld))", (long long)l->oh, (long long)l->ow);
+    else
+        layer_name(buf, sizeof buf, l->kind, l->s, l->ceil_mode);
+    return buf;
+}
+
 /* PyTorch's pooling_output_shape */
 static int64_t out_size(int64_t in, int64_t k, int64_t pad, int64_t stride, int64_t dil, int ceil_mode)
 {
@@ -48,17 +67,17 @@ static int64_t out_size(int64_t in, int64_t k, int64_t pad, int64_t stride, int6
 }
 
 /* Checks x and fills the plane fields of s (N, C, H, W); *batched says whether x is 4-D. */
-static nb_status input_dims(nb_tensor *x, const char *name, nb__pool_shape *s, int *batched)
+static nb_status input_dims(nb_tensor *x, const pool_layer *l, nb__pool_shape *s, int *batched)
 {
     if (x->dtype != NB_F32 || (x->ndim != 3 && x->ndim != 4))
-        return nb__fail(NB_ERR_SHAPE, "%s: input %s must be F32 (N, C, H, W) or (C, H, W)", name, nb__tshape(x));
+        return nb__fail(NB_ERR_SHAPE, "%s: input %s must be F32 (N, C, H, W) or (C, H, W)", name_of(l), nb__tshape(x));
     *batched = x->ndim == 4;
     s->N = *batched ? x->shape[0] : 1;
     s->C = x->shape[*batched];
     s->H = x->shape[*batched + 1];
     s->W = x->shape[*batched + 2];
     if (s->N * s->C == 0 || s->H < 1 || s->W < 1)
-        return nb__fail(NB_ERR_SHAPE, "%s: input %s is empty", name, nb__tshape(x));
+        return nb__fail(NB_ERR_SHAPE, "%s: input %s is empty", name_of(l), nb__tshape(x));
     return NB_OK;
 }
 
@@ -92,36 +111,35 @@ static nb_tensor *pool_window(nb_tensor *x, const nb_pool2d_opts *opts, pool_kin
     s.dh = o.dilation[0] ? o.dilation[0] : 1, s.dw = o.dilation[1] ? o.dilation[1] : 1;
     s.exclude_pad = kind == POOL_AVG && o.exclude_pad;
     s.divisor = kind == POOL_AVG ? o.divisor_override : 0;
-    char name[512];
-    layer_name(name, sizeof name, kind, &s, o.ceil_mode);
+    pool_layer L = {kind, &s, o.ceil_mode, 0, 0};
     if (s.kh < 1 || s.kw < 1 || s.sh < 1 || s.sw < 1 || s.dh < 1 || s.dw < 1) {
-        nb__fail(NB_ERR_ARG, "%s: kernel size, stride and dilation must be positive", name);
+        nb__fail(NB_ERR_ARG, "%s: kernel size, stride and dilation must be positive", name_of(&L));
         return NULL;
     }
     if (kind == POOL_AVG && (o.dilation[0] > 1 || o.dilation[1] > 1)) {
-        nb__fail(NB_ERR_ARG, "%s: average pooling has no dilation", name);
+        nb__fail(NB_ERR_ARG, "%s: average pooling has no dilation", name_of(&L));
         return NULL;
     }
     if (s.ph < 0 || s.pw < 0 || s.ph > s.kh / 2 || s.pw > s.kw / 2) {
         nb__fail(NB_ERR_ARG, "%s: pad should be at most half of kernel size, but got pad=(%lld, %lld) and "
                              "kernel_size=(%lld, %lld)",
-                 name, (long long)s.ph, (long long)s.pw, (long long)s.kh, (long long)s.kw);
+                 name_of(&L), (long long)s.ph, (long long)s.pw, (long long)s.kh, (long long)s.kw);
         return NULL;
     }
     if (o.divisor_override < 0 || (kind == POOL_MAX && (o.divisor_override || o.exclude_pad))) {
         nb__fail(NB_ERR_ARG, "%s: divisor_override must be positive and count_include_pad/divisor_override "
                              "are for average pooling",
-                 name);
+                 name_of(&L));
         return NULL;
     }
     int batched;
-    if (input_dims(x, name, &s, &batched)) return NULL;
+    if (input_dims(x, &L, &s, &batched)) return NULL;
     s.OH = out_size(s.H, s.kh, s.ph, s.sh, s.dh, o.ceil_mode);
     s.OW = out_size(s.W, s.kw, s.pw, s.sw, s.dw, o.ceil_mode);
     if (s.OH < 1 || s.OW < 1) {
         char sx[128];
         nb__shape_str(x->ndim, x->shape, sx, sizeof sx);
-        nb__fail(NB_ERR_SHAPE, "%s: input %s is too small: output size would be %lld x %lld", name, sx,
+        nb__fail(NB_ERR_SHAPE, "%s: input %s is too small: output size would be %lld x %lld", name_of(&L), sx,
                  (long long)s.OH, (long long)s.OW);
         return NULL;
     }
@@ -139,7 +157,7 @@ static nb_tensor *pool_window(nb_tensor *x, const nb_pool2d_opts *opts, pool_kin
     }
     if (kind == POOL_MAX) {
         if (s.H * s.W > INT32_MAX) {
-            nb__fail(NB_ERR_SHAPE, "%s: planes of more than 2^31 elements are not supported", name);
+            nb__fail(NB_ERR_SHAPE, "%s: planes of more than 2^31 elements are not supported", name_of(&L));
             return NULL;
         }
         nb__max_pool2d_fwd(&s, nb__f(x), nb__f(out), ps ? ps->idx : NULL);
@@ -161,15 +179,14 @@ nb_tensor *nb_avg_pool2d(nb_tensor *x, const nb_pool2d_opts *o) { return pool_wi
 nb_tensor *nb_adaptive_avg_pool2d(nb_tensor *x, int64_t oh, int64_t ow)
 {
     if (!x) return NULL;
-    char name[128];
-    snprintf(name, sizeof name, "AdaptiveAvgPool2d(output_size=(%lld, %lld))", (long long)oh, (long long)ow);
+    pool_layer L = {POOL_ADAPTIVE, NULL, 0, oh, ow};
     if (oh < 1 || ow < 1) {
-        nb__fail(NB_ERR_ARG, "%s: output size must be positive", name);
+        nb__fail(NB_ERR_ARG, "%s: output size must be positive", name_of(&L));
         return NULL;
     }
     nb__pool_shape s = {0};
     int batched;
-    if (input_dims(x, name, &s, &batched)) return NULL;
+    if (input_dims(x, &L, &s, &batched)) return NULL;
     s.OH = oh;
     s.OW = ow;
     nb_tensor *out = make_out(x, &s, batched);
