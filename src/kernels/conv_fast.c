@@ -188,22 +188,31 @@ int nb__conv2d_fast_ok(const nb__conv_shape *s)
     return a.XP < lim && b.XP < lim && a.K < lim && b.K < lim;
 }
 
+/* GCC turns copy and zeroing loops back into memcpy/memset calls; not for short rows. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define NO_LIBCALLS __attribute__((optimize("no-tree-loop-distribute-patterns")))
+#else
+#define NO_LIBCALLS
+#endif
+
 /* Planes [c0, c1) of one image x (C, H, W) into xp (C, Hp, Wp), zero outside. */
-static void pad_planes(const geom *g, const float *x, float *xp, int64_t c0, int64_t c1)
+NO_LIBCALLS static void pad_planes(const geom *g, const float *x, float *xp, int64_t c0, int64_t c1)
 {
     int64_t j0 = g->pl > 0 ? g->pl : 0, j1 = g->W + g->pl < g->Wp ? g->W + g->pl : g->Wp;
     for (int64_t c = c0; c < c1; c++)
         for (int64_t i = 0; i < g->Hp; i++) {
             float *r = xp + c * g->PL + i * g->Wp;
             int64_t si = i - g->pt;
+            /* plain loops, not memset/memcpy: rows are short (16-30 floats in the cnn),
+             * and a library call per row and border cost more than the copy */
             if (si < 0 || si >= g->H || j1 <= j0) {
-                memset(r, 0, (size_t)g->Wp * sizeof(float));
+                for (int64_t j = 0; j < g->Wp; j++) r[j] = 0.0f;
                 continue;
             }
             const float *src = x + (c * g->H + si) * g->W - g->pl; /* column j reads src[j] */
-            if (j0) memset(r, 0, (size_t)j0 * sizeof(float));
-            memcpy(r + j0, src + j0, (size_t)(j1 - j0) * sizeof(float));
-            if (j1 < g->Wp) memset(r + j1, 0, (size_t)(g->Wp - j1) * sizeof(float));
+            for (int64_t j = 0; j < j0; j++) r[j] = 0.0f;
+            for (int64_t j = j0; j < j1; j++) r[j] = src[j];
+            for (int64_t j = j1; j < g->Wp; j++) r[j] = 0.0f;
         }
 }
 

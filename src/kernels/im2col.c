@@ -106,6 +106,22 @@ void nb__conv2d_gemm_fwd(const nb__conv_shape *s, const float *x, const float *w
         }
 }
 
+void nb__conv_epilogue_apply(const nb__conv_epilogue *ep, float *y, int64_t N, int64_t OC, int64_t P)
+{
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t c = 0; c < OC; c++) {
+            float a = ep->scale ? ep->scale[c] : 1.0f, t = ep->shift ? ep->shift[c] : 0.0f;
+            float *yc = y + (n * OC + c) * P;
+            if (ep->relu)
+                for (int64_t q = 0; q < P; q++) {
+                    float v = yc[q] * a + t;
+                    yc[q] = v > 0.0f ? v : 0.0f;
+                }
+            else
+                for (int64_t q = 0; q < P; q++) yc[q] = yc[q] * a + t;
+        }
+}
+
 void nb__conv2d_gemm_bwd_x(const nb__conv_shape *s, const float *dy, const float *w, float *dx, float *scratch)
 {
     int64_t Cg = s->C / s->G, OCg = s->OC / s->G, K = Cg * s->KH * s->KW, P = s->OH * s->OW;

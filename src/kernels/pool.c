@@ -112,7 +112,7 @@ void nb__max_pool2d_fwd(const nb__pool_shape *s, const float *x, float *y, int32
 {
     int64_t planes = s->N * s->C, HW = s->H * s->W, O = s->OH * s->OW;
     int fast = is_2x2(s);
-    NB_FOR(planes * HW, p, planes, max_one_plane(s, x + p * HW, y + p * O, idx ? idx + p * O : NULL, x + planes * HW, fast));
+    NB_FOR(4 * planes * HW, p, planes, max_one_plane(s, x + p * HW, y + p * O, idx ? idx + p * O : NULL, x + planes * HW, fast));
 }
 
 void nb__max_pool2d_bwd(const nb__pool_shape *s, const float *dy, const int32_t *idx, float *dx)

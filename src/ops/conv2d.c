@@ -201,33 +201,26 @@ nb_tensor *nb__conv2d_ep(nb_tensor *x, nb_tensor *w, nb_tensor *b, const nb_conv
                           .pt = p.pad[0], .pl = p.pad[1], .G = G};
     int nt = threads_of(ctx);
     const float *bias = b ? nb__f(b) : NULL;
+    /* bias folds into the shift: (Σ + b)·scale + shift = Σ·scale + (b·scale + shift) */
+    float *sh = NULL;
+    if (bias && (scale || shift)) {
+        if (!(sh = nb__scratch(ctx, (size_t)OC * sizeof(float)))) return NULL;
+        for (int64_t c = 0; c < OC; c++) sh[c] = bias[c] * (scale ? scale[c] : 1.0f) + (shift ? shift[c] : 0.0f);
+    }
+    nb__conv_epilogue ep = {.scale = scale, .shift = sh ? sh : bias ? bias : shift, .relu = relu};
     if (fast_fwd(s)) {
         float *scr = nb__scratch(ctx, nb__conv2d_fast_scratch_fwd(s, nt) * sizeof(float));
         if (!scr) return NULL;
-        /* bias folds into the shift: (Σ + b)·scale + shift */
-        float *sh = NULL;
-        if (bias && (scale || shift)) {
-            if (!(sh = nb__scratch(ctx, (size_t)OC * sizeof(float)))) return NULL;
-            for (int64_t c = 0; c < OC; c++) sh[c] = bias[c] * (scale ? scale[c] : 1.0f) + (shift ? shift[c] : 0.0f);
-        }
-        nb__conv_epilogue ep = {.scale = scale, .shift = sh ? sh : bias ? bias : shift, .relu = relu};
         nb__conv2d_fast_fwd(s, nb__f(x), nb__f(w), &ep, nb__f(out), scr, nt);
-    } else {
+    } else if (!(scale || shift || relu)) {
         float *scr = nb__scratch(ctx, nb__conv2d_gemm_scratch(s) * sizeof(float));
         if (!scr) return NULL;
         nb__conv2d_gemm_fwd(s, nb__f(x), nb__f(w), bias, nb__f(out), scr);
-        if (scale || shift || relu) {
-            float *y = nb__f(out);
-            int64_t P = OH * OW;
-            for (int64_t i = 0; i < N * OC; i++) {
-                int64_t c = i % OC;
-                float a = scale ? scale[c] : 1.0f, t = shift ? shift[c] : 0.0f;
-                for (int64_t q = 0; q < P; q++) {
-                    float v = y[i * P + q] * a + t;
-                    y[i * P + q] = relu && !(v > 0) ? 0.0f : v;
-                }
-            }
-        }
+    } else { /* the product, then the epilogue in one more pass (not a bias pass and a BatchNorm pass) */
+        float *scr = nb__scratch(ctx, nb__conv2d_gemm_scratch(s) * sizeof(float));
+        if (!scr) return NULL;
+        nb__conv2d_gemm_fwd(s, nb__f(x), nb__f(w), NULL, nb__f(out), scr);
+        nb__conv_epilogue_apply(&ep, nb__f(out), N, OC, OH * OW);
     }
     if (nb__needs_grad(ctx, x, w, b)) {
         nb_node *n = nb__record(out, conv_backward, x, w, b);
