@@ -178,6 +178,13 @@ static void test_kernels(void)
         nb__conv2d_gemm_fwd(&s, x, w, b, y1, scr);
         snprintf(name, sizeof name, "im2col fwd %s", desc);
         CHECK_CLOSE_SCALED(name, y1, y0, (long)ny, TOL);
+        for (int nt = 2; nt <= 3; nt++) { /* rows of col and output channels split over the team */
+            nb__conv_epilogue ep = {.shift = b};
+            memset(y1, 0, ny * 4);
+            nb__conv2d_gemm_fwd_split(&s, x, w, &ep, y1, scr, nt);
+            snprintf(name, sizeof name, "im2col fwd split t%d %s", nt, desc);
+            CHECK_CLOSE_SCALED(name, y1, y0, (long)ny, TOL);
+        }
         memset(dx1, 0, nx * 4);
         memset(dw1, 0, nw * 4);
         nb__conv2d_gemm_bwd_x(&s, dy, w, dx1, scr);
@@ -196,9 +203,12 @@ static void test_kernels(void)
 /* The inference epilogue: relu(conv·scale + shift) through nb__conv2d_ep, fast and im2col paths. */
 static void test_epilogue(void)
 {
-    for (int stride = 1; stride <= 2; stride++) {
+    for (int k = 0; k < 4; k++) {
+        int stride = 1 + (k & 1), batch1 = k >> 1;
+        /* batch 1 with the ctx's two threads: one image shared by the team (and large
+         * enough for the im2col path to split it) */
         nb_ctx_reset(ctx);
-        int64_t N = 3, C = 4, H = 9, W = 11, OC = 10;
+        int64_t N = batch1 ? 1 : 3, C = 4, H = batch1 ? 33 : 9, W = batch1 ? 35 : 11, OC = 10;
         nb_tensor *x = nb_tensor_new(ctx, NB_F32, 4, (int64_t[]){N, C, H, W});
         nb_tensor *w = nb_tensor_new(ctx, NB_F32, 4, (int64_t[]){OC, C, 3, 3});
         nb_tensor *b = nb_tensor_new(ctx, NB_F32, 1, (int64_t[]){OC});
@@ -217,9 +227,10 @@ static void test_epilogue(void)
             float v = r[i] * scale[c] + shift[c];
             r[i] = v > 0 ? v : 0;
         }
-        CHECK_CLOSE_SCALED(stride == 1 ? "epilogue fast: relu(conv·scale + shift)"
-                                       : "epilogue im2col: relu(conv·scale + shift)",
-                           nb_tensor_data(got), r, (long)nb_tensor_numel(ref), 1e-5);
+        char what[96];
+        snprintf(what, sizeof what, "epilogue %s, batch %lld: relu(conv·scale + shift)", stride == 1 ? "fast" : "im2col",
+                 (long long)N);
+        CHECK_CLOSE_SCALED(what, nb_tensor_data(got), r, (long)nb_tensor_numel(ref), 1e-5);
         nb_tensor_set_requires_grad(w, 1);
         CHECK("epilogue refuses to record gradients", nb__conv2d_ep(x, w, b, &o, scale, shift, 1) == NULL &&
               strstr(nb_last_error(), "cannot record gradients"), "%s", nb_last_error());

@@ -59,6 +59,11 @@ size_t nb__conv2d_gemm_scratch(const nb__conv_shape *s);
 /* y = conv(x, w) + b through im2col and nb__sgemm (threaded inside). */
 void nb__conv2d_gemm_fwd(const nb__conv_shape *s, const float *x, const float *w, const float *b, float *y,
                          float *scratch);
+/* y = epilogue(conv(x, w)) for batches smaller than the team (batch-1 inference): the
+ * output rows of each image split over nt threads (nt > 1), each thread making its own
+ * columns of col, their product and their epilogue; the bias goes in ep->shift. */
+void nb__conv2d_gemm_fwd_split(const nb__conv_shape *s, const float *x, const float *w, const nb__conv_epilogue *ep,
+                               float *y, float *scratch, int nt);
 /* y (N, OC, P) = epilogue(y) in place, one pass (ep->accumulate is not used here). */
 void nb__conv_epilogue_apply(const nb__conv_epilogue *ep, float *y, int64_t N, int64_t OC, int64_t P);
 void nb__conv2d_gemm_bwd_x(const nb__conv_shape *s, const float *dy, const float *w, float *dx, float *scratch);

@@ -10,6 +10,7 @@
 #include "conv.h"
 #include "internal.h"
 
+#include <omp.h>
 #include <string.h>
 
 /* The output columns j whose input column j·sw + off lies in [0, W): [*j0, *j1). */
@@ -24,7 +25,8 @@ static void valid_range(int64_t off, int64_t stride, int64_t W, int64_t OW, int6
     *j1 = b;
 }
 
-void nb__im2col(const nb__conv_shape *s, const float *x_img, int64_t g, float *col)
+/* Columns of output rows [i0, i1) of col (the others are not touched). */
+static void im2col_rows(const nb__conv_shape *s, const float *x_img, int64_t g, float *col, int64_t i0, int64_t i1)
 {
     int64_t Cg = s->C / s->G, P = s->OH * s->OW;
     for (int64_t c = 0; c < Cg; c++) {
@@ -34,7 +36,7 @@ void nb__im2col(const nb__conv_shape *s, const float *x_img, int64_t g, float *c
                 float *row = col + ((c * s->KH + u) * s->KW + v) * P;
                 int64_t off = v * s->dw - s->pl, j0, j1;
                 valid_range(off, s->sw, s->W, s->OW, &j0, &j1);
-                for (int64_t i = 0; i < s->OH; i++) {
+                for (int64_t i = i0; i < i1; i++) {
                     float *r = row + i * s->OW;
                     int64_t ih = i * s->sh - s->pt + u * s->dh;
                     if (ih < 0 || ih >= s->H) {
@@ -51,6 +53,11 @@ void nb__im2col(const nb__conv_shape *s, const float *x_img, int64_t g, float *c
                 }
             }
     }
+}
+
+void nb__im2col(const nb__conv_shape *s, const float *x_img, int64_t g, float *col)
+{
+    im2col_rows(s, x_img, g, col, 0, s->OH);
 }
 
 void nb__col2im(const nb__conv_shape *s, const float *col, int64_t g, float *dx_img)
@@ -104,6 +111,49 @@ void nb__conv2d_gemm_fwd(const nb__conv_shape *s, const float *x, const float *w
                     for (int64_t p = 0; p < P; p++) yg[o * P + p] = b[g * OCg + o];
             nb__sgemm(0, 0, OCg, P, K, 1.0f, w + g * OCg * K, K, col, P, b ? 1.0f : 0.0f, yg, P);
         }
+}
+
+/* Output channels [o0, o1) of group g of image n from col: product and epilogue. */
+static void fwd_channels(const nb__conv_shape *s, const float *col, const float *w, const nb__conv_epilogue *ep,
+                         float *y, int64_t n, int64_t g, int64_t o0, int64_t o1)
+{
+    int64_t Cg = s->C / s->G, OCg = s->OC / s->G, K = Cg * s->KH * s->KW, P = s->OH * s->OW;
+    float *yg = y + (n * s->OC + g * OCg) * P;
+    if (o1 > o0) nb__sgemm(0, 0, o1 - o0, P, K, 1.0f, w + (g * OCg + o0) * K, K, col, P, 0.0f, yg + o0 * P, P);
+    for (int64_t o = o0; o < o1; o++) {
+        int64_t c = g * OCg + o;
+        float a = ep->scale ? ep->scale[c] : 1.0f, t = ep->shift ? ep->shift[c] : 0.0f, *yc = yg + o * P;
+        if (ep->relu)
+            for (int64_t q = 0; q < P; q++) {
+                float v = yc[q] * a + t;
+                yc[q] = v > 0.0f ? v : 0.0f;
+            }
+        else if (ep->scale || ep->shift)
+            for (int64_t q = 0; q < P; q++) yc[q] = yc[q] * a + t;
+    }
+}
+
+void nb__conv2d_gemm_fwd_split(const nb__conv_shape *s, const float *x, const float *w, const nb__conv_epilogue *ep,
+                               float *y, float *scratch, int nt)
+{
+    int64_t Cg = s->C / s->G, OCg = s->OC / s->G, P = s->OH * s->OW;
+    int pw = is_pointwise(s);
+#pragma omp parallel num_threads(nt)
+    {
+        int t = omp_get_thread_num(), k = omp_get_num_threads();
+        for (int64_t n = 0; n < s->N; n++)
+            for (int64_t g = 0; g < s->G; g++) {
+                const float *col = pw ? x + (n * s->C + g * Cg) * P : scratch;
+                if (!pw) {
+                    if (n || g) {
+#pragma omp barrier
+                    } /* the previous product has read col */
+                    im2col_rows(s, x + n * s->C * s->H * s->W, g, scratch, s->OH * t / k, s->OH * (t + 1) / k);
+#pragma omp barrier
+                }
+                fwd_channels(s, col, w, ep, y, n, g, OCg * t / k, OCg * (t + 1) / k);
+            }
+    }
 }
 
 void nb__conv_epilogue_apply(const nb__conv_epilogue *ep, float *y, int64_t N, int64_t OC, int64_t P)

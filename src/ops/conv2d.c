@@ -91,6 +91,10 @@ static nb_status resolve(const nb_conv2d_opts *o, int64_t kh, int64_t kw, const 
     return NB_OK;
 }
 
+/* An image smaller than this many multiply-adds is not split over threads (a fork
+ * costs about a microsecond). */
+#define GEMM_SPLIT_MIN (1 << 16)
+
 static int threads_of(const nb_ctx *ctx) { return ctx->threads > 0 ? ctx->threads : 1; }
 
 /* forward: OCg outputs of Cg·KH·KW taps; input gradient: Cg outputs of OCg·KH·KW taps */
@@ -212,6 +216,10 @@ nb_tensor *nb__conv2d_ep(nb_tensor *x, nb_tensor *w, nb_tensor *b, const nb_conv
         float *scr = nb__scratch(ctx, nb__conv2d_fast_scratch_fwd(s, nt) * sizeof(float));
         if (!scr) return NULL;
         nb__conv2d_fast_fwd(s, nb__f(x), nb__f(w), &ep, nb__f(out), scr, nt);
+    } else if (N < nt && OC / G * OH * OW * (C / G * KH * KW) >= GEMM_SPLIT_MIN) {
+        float *scr = nb__scratch(ctx, nb__conv2d_gemm_scratch(s) * sizeof(float));
+        if (!scr) return NULL;
+        nb__conv2d_gemm_fwd_split(s, nb__f(x), nb__f(w), &ep, nb__f(out), scr, nt);
     } else if (!(scale || shift || relu)) {
         float *scr = nb__scratch(ctx, nb__conv2d_gemm_scratch(s) * sizeof(float));
         if (!scr) return NULL;
