@@ -1,12 +1,13 @@
 /* im2col.c - convolution as matrix products: im2col, col2im and the im2col +
- * cblas_sgemm convolution, for any stride, padding, dilation and groups.
+ * nb__sgemm convolution, for any stride, padding, dilation and groups.
  *   x (N, C, H, W), w (OC, Cg, KH, KW), y (N, OC, OH, OW), Cg = C/G, OCg = OC/G
  *   col of image n, group g: (Cg·KH·KW, OH·OW), row (c, u, v), column i·OW + j:
  *     col[(c·KH + u)·KW + v][i·OW + j] = x[n, g·Cg + c, i·sh - pt + u·dh, j·sw - pl + v·dw] (0 outside)
  *   forward   y[n, g] (OCg, P)   = w[g] (OCg, K) · col (K, P) + b
  *   input     dcol (K, P)        = w[g]ᵀ · dy[n, g], then dx[n] += col2im(dcol)
  *   weight    dw[g] (OCg, K)    += dy[n, g] · colᵀ
- * The matrix products are nb__sgemm (threaded inside); the loops here are serial. */
+ * The matrix products are nb__sgemm (threaded inside); the loops here are serial, except
+ * in nb__conv2d_gemm_fwd_split (an image shared by the team: batch-1 inference). */
 #include "conv.h"
 #include "internal.h"
 
@@ -113,16 +114,12 @@ void nb__conv2d_gemm_fwd(const nb__conv_shape *s, const float *x, const float *w
         }
 }
 
-/* Output channels [o0, o1) of group g of image n from col: product and epilogue. */
-static void fwd_channels(const nb__conv_shape *s, const float *col, const float *w, const nb__conv_epilogue *ep,
-                         float *y, int64_t n, int64_t g, int64_t o0, int64_t o1)
+/* The epilogue on n planes of P outputs, y[i] of channel c0 + i. */
+static void epilogue_planes(const nb__conv_epilogue *ep, float *y, int64_t c0, int64_t n, int64_t P)
 {
-    int64_t Cg = s->C / s->G, OCg = s->OC / s->G, K = Cg * s->KH * s->KW, P = s->OH * s->OW;
-    float *yg = y + (n * s->OC + g * OCg) * P;
-    if (o1 > o0) nb__sgemm(0, 0, o1 - o0, P, K, 1.0f, w + (g * OCg + o0) * K, K, col, P, 0.0f, yg + o0 * P, P);
-    for (int64_t o = o0; o < o1; o++) {
-        int64_t c = g * OCg + o;
-        float a = ep->scale ? ep->scale[c] : 1.0f, t = ep->shift ? ep->shift[c] : 0.0f, *yc = yg + o * P;
+    for (int64_t i = 0; i < n; i++) {
+        int64_t c = c0 + i;
+        float a = ep->scale ? ep->scale[c] : 1.0f, t = ep->shift ? ep->shift[c] : 0.0f, *yc = y + i * P;
         if (ep->relu)
             for (int64_t q = 0; q < P; q++) {
                 float v = yc[q] * a + t;
@@ -131,6 +128,17 @@ static void fwd_channels(const nb__conv_shape *s, const float *col, const float 
         else if (ep->scale || ep->shift)
             for (int64_t q = 0; q < P; q++) yc[q] = yc[q] * a + t;
     }
+}
+
+/* Output channels [o0, o1) of group g of image n from col: product and epilogue. */
+static void fwd_channels(const nb__conv_shape *s, const float *col, const float *w, const nb__conv_epilogue *ep,
+                         float *y, int64_t n, int64_t g, int64_t o0, int64_t o1)
+{
+    int64_t Cg = s->C / s->G, OCg = s->OC / s->G, K = Cg * s->KH * s->KW, P = s->OH * s->OW;
+    float *yo = y + (n * s->OC + g * OCg + o0) * P;
+    if (o1 <= o0) return;
+    nb__sgemm(0, 0, o1 - o0, P, K, 1.0f, w + (g * OCg + o0) * K, K, col, P, 0.0f, yo, P);
+    epilogue_planes(ep, yo, g * OCg + o0, o1 - o0, P);
 }
 
 void nb__conv2d_gemm_fwd_split(const nb__conv_shape *s, const float *x, const float *w, const nb__conv_epilogue *ep,
@@ -158,18 +166,7 @@ void nb__conv2d_gemm_fwd_split(const nb__conv_shape *s, const float *x, const fl
 
 void nb__conv_epilogue_apply(const nb__conv_epilogue *ep, float *y, int64_t N, int64_t OC, int64_t P)
 {
-    for (int64_t n = 0; n < N; n++)
-        for (int64_t c = 0; c < OC; c++) {
-            float a = ep->scale ? ep->scale[c] : 1.0f, t = ep->shift ? ep->shift[c] : 0.0f;
-            float *yc = y + (n * OC + c) * P;
-            if (ep->relu)
-                for (int64_t q = 0; q < P; q++) {
-                    float v = yc[q] * a + t;
-                    yc[q] = v > 0.0f ? v : 0.0f;
-                }
-            else
-                for (int64_t q = 0; q < P; q++) yc[q] = yc[q] * a + t;
-        }
+    for (int64_t n = 0; n < N; n++) epilogue_planes(ep, y + n * OC * P, 0, OC, P);
 }
 
 void nb__conv2d_gemm_bwd_x(const nb__conv_shape *s, const float *dy, const float *w, float *dx, float *scratch)
