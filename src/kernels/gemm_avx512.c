@@ -28,13 +28,10 @@
  * multiply-adds plus packed elements). Pack buffers are per thread, allocated at
  * the thread's first call and kept (freed when the thread exits).
  *
- * Compiled for AVX-512 with target pragmas so the library builds for any x86-64;
- * gemm.c calls it only when the CPU has AVX-512F.
+ * Compiled for AVX-512 with target pragmas (GCC's, or clang's attribute pragma) so the
+ * library builds for any x86-64; gemm.c calls it only when the CPU has AVX-512F.
  */
 #if defined(__x86_64__) && defined(__GNUC__)
-#pragma GCC push_options
-#pragma GCC target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma")
-
 #include "gemm.h"
 
 #include <immintrin.h>
@@ -42,6 +39,13 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+
+#ifdef __clang__
+#pragma clang attribute push(__attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma"))), apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma")
+#endif
 
 #define MR 14
 #define NR 32
@@ -492,7 +496,11 @@ int nb__sgemm_avx512(const nb__gemm_args *g, int threads)
     return failed ? -1 : 0;
 }
 
+#ifdef __clang__
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif
 #else
 #include "gemm.h"
 int nb__sgemm_avx512(const nb__gemm_args *g, int threads)
