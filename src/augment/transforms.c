@@ -853,7 +853,7 @@ static void norm_str(const nb__tf_step *s, char *buf, size_t n)
 
 static nb_status gnoise_parse(nb__tf_step *s, const nb__spec_item *it)
 {
-    double m, sg;
+    double m = 0, sg = 0; /* read on the error path too */
     nb_status st = num(it, "mean", 0, 0.0, &m);
     if (!st) st = num(it, "sigma", 1, 0.1, &sg);
     if (!st && !(sg >= 0)) st = bad(it, "sigma", 1, "must be >= 0");
@@ -1017,7 +1017,7 @@ static void erasing_str(const nb__tf_step *s, char *buf, size_t n)
 
 static nb_status cutout_parse(nb__tf_step *s, const nb__spec_item *it)
 {
-    double len, holes, v;
+    double len = 0, holes = 0, v = 0; /* read on the error path too */
     nb_status st = required(it, "length", 0);
     if (!st) st = num(it, "length", 0, 0, &len);
     if (!st && (!integral(len) || len < 0)) st = bad(it, "length", 0, "must be an integer >= 0");
