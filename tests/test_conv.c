@@ -133,6 +133,7 @@ static void test_kernels(void)
         float *x = malloc(nx * 4), *w = malloc(nw * 4), *b = malloc(s.OC * 4), *dy = malloc(ny * 4);
         float *y0 = malloc(ny * 4), *y1 = malloc(ny * 4), *dx0 = calloc(nx, 4), *dx1 = malloc(nx * 4);
         float *dw0 = calloc(nw, 4), *dw1 = malloc(nw * 4), *db0 = calloc(s.OC, 4), *db1 = malloc(s.OC * 4);
+        float *dwref = malloc(nw * 4), *dbref = malloc(s.OC * 4);
         fill(x, nx), fill(w, nw), fill(b, s.OC), fill(dy, ny);
         nb__conv2d_naive_fwd(&s, x, w, b, y0);
         nb__conv2d_naive_bwd_x(&s, dy, w, dx0);
@@ -162,6 +163,14 @@ static void test_kernels(void)
                 for (int64_t i = 0; i < s.OC; i++) db1[i] = 1.0f;
                 nb__conv2d_fast_bwd_x(&s, dy, w, dx1, scr, nt);
                 nb__conv2d_fast_bwd_w(&s, x, dy, dw1, db1, scr, nt);
+                /* the sums are chunked by the batch alone: the same bits for any thread count */
+                if (nt == 1) {
+                    memcpy(dwref, dw1, nw * 4);
+                    memcpy(dbref, db1, s.OC * 4);
+                } else {
+                    snprintf(name, sizeof name, "fast dw, db %s: t%d equals t1 bit for bit", desc, nt);
+                    CHECK(name, !memcmp(dwref, dw1, nw * 4) && !memcmp(dbref, db1, s.OC * 4), "differ");
+                }
                 for (int64_t i = 0; i < nx; i++) dx1[i] -= 1.0f;
                 for (int64_t i = 0; i < nw; i++) dw1[i] -= 1.0f;
                 for (int64_t i = 0; i < s.OC; i++) db1[i] -= 1.0f;
@@ -194,8 +203,8 @@ static void test_kernels(void)
         snprintf(name, sizeof name, "im2col dw %s", desc);
         CHECK_CLOSE_SCALED(name, dw1, dw0, (long)nw, TOL);
         free(scr);
-        float *all[] = {x, w, b, dy, y0, y1, dx0, dx1, dw0, dw1, db0, db1};
-        for (int i = 0; i < 12; i++) free(all[i]);
+        float *all[] = {x, w, b, dy, y0, y1, dx0, dx1, dw0, dw1, db0, db1, dwref, dbref};
+        for (int i = 0; i < 14; i++) free(all[i]);
     }
     CHECK("kernels: random shapes tested", tested >= 100 && fast_cases >= 60, "%d shapes, %d fast", tested, fast_cases);
 }

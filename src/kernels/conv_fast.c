@@ -138,6 +138,15 @@ static int thread_id(void)
 #endif
 }
 
+static int team_size(void)
+{
+#ifdef _OPENMP
+    return omp_get_num_threads();
+#else
+    return 1;
+#endif
+}
+
 /* ---- geometry of one stride-1 convolution on padded planes ---- */
 typedef struct {
     int64_t N, C, H, W;       /* input planes */
@@ -664,26 +673,71 @@ static void bww_group(const bww_job *j, const float *xp, const float *dyT, float
         }
 }
 
-/* Whole images split over the team, each thread summing into its own dwT, dbT. */
-static void bww_images(const bww_job *j)
+/* The weight gradient sums over images in NCHUNK chunks (fewer for small batches), fixed
+ * by the batch size alone: each chunk is summed on its own from zero and the chunks are
+ * added into dw in order, so the result is the same whatever the number of threads (a
+ * training run repeats bit for bit on 1 or 2 threads). */
+#define NCHUNK 8
+static int64_t chunks_of(int64_t N) { return N < NCHUNK ? N : NCHUNK; }
+
+/* dw (OC, Cg, KH, KW) += the transposed sums dwT (G, K, Ogp) of buffers bufs[0..nb), in
+ * that order for each element; db (OC) likewise. Output channels split over the team. */
+static void add_sums(const bww_job *j, float *const *bufs, int nb, float *dw, float *db)
 {
     const geom *g = j->g;
-    int64_t img = g->C * g->H * g->W;
-    float *xp = j->base + thread_id() * j->per, *dyT = xp + g->XP, *dwT = dyT + round_up(g->Q * j->Ogp, VL),
-          *dbT = dwT + g->G * g->K * j->Ogp;
-    pad_slack(g, xp);
+    int64_t Ogp = j->Ogp, dwoff = g->XP + round_up(g->Q * Ogp, VL), dboff = dwoff + g->G * g->K * Ogp;
 #pragma omp for schedule(static)
-    for (int64_t n = 0; n < g->N; n++) {
-        if (j->want_w) pad_planes(g, j->x + n * img, xp, 0, g->C);
-        for (int64_t gr = 0; gr < g->G; gr++) {
-            transpose_dy(g, j->dy, n, gr, j->Ogp, dyT, 0, g->OH);
-            if (j->want_b) sum_rows(dyT, g->Q, j->Ogp, dbT + gr * j->Ogp);
-            if (j->want_w) bww_group(j, xp, dyT, dwT, gr);
+    for (int64_t oc = 0; oc < g->G * g->Og; oc++) {
+        int64_t gr = oc / g->Og, o = oc % g->Og;
+        for (int b = 0; b < nb; b++) {
+            const float *dwT = bufs[b] + dwoff, *dbT = bufs[b] + dboff;
+            if (dw)
+                for (int64_t k = 0; k < g->K; k++) dw[oc * g->K + k] += dwT[(gr * g->K + k) * Ogp + o];
+            if (db) db[oc] += dbT[gr * Ogp + o];
         }
     }
 }
 
-/* Group gr of image n shared by the team: padding and transpose split, then the tiles. */
+static void zero_sums(const bww_job *j, float *buf)
+{
+    const geom *g = j->g;
+    memset(buf + g->XP + round_up(g->Q * j->Ogp, VL), 0,
+           (size_t)(g->G * g->K * j->Ogp + g->G * j->Ogp) * sizeof(float));
+}
+
+/* Whole chunks of images split over the team, in rounds of one chunk per thread: each
+ * thread sums its chunk into its own dwT, dbT, then the round's chunks go into dw in order. */
+static void bww_images(const bww_job *j, float *dw, float *db)
+{
+    const geom *g = j->g;
+    int t = thread_id(), nt = team_size();
+    int64_t img = g->C * g->H * g->W, nch = chunks_of(g->N);
+    float *xp = j->base + t * j->per, *dyT = xp + g->XP, *dwT = dyT + round_up(g->Q * j->Ogp, VL),
+          *dbT = dwT + g->G * g->K * j->Ogp;
+    float *bufs[64];
+    pad_slack(g, xp);
+    for (int64_t c0 = 0; c0 < nch; c0 += nt) {
+        int64_t c = c0 + t;
+        if (c < nch) {
+            zero_sums(j, xp);
+            for (int64_t n = g->N * c / nch; n < g->N * (c + 1) / nch; n++) {
+                if (j->want_w) pad_planes(g, j->x + n * img, xp, 0, g->C);
+                for (int64_t gr = 0; gr < g->G; gr++) {
+                    transpose_dy(g, j->dy, n, gr, j->Ogp, dyT, 0, g->OH);
+                    if (j->want_b) sum_rows(dyT, g->Q, j->Ogp, dbT + gr * j->Ogp);
+                    if (j->want_w) bww_group(j, xp, dyT, dwT, gr);
+                }
+            }
+        }
+        int nb = (int)(nch - c0 < nt ? nch - c0 : nt);
+        for (int b = 0; b < nb; b++) bufs[b] = j->base + b * j->per;
+#pragma omp barrier
+        add_sums(j, bufs, nb, dw, db); /* ends with a barrier: the buffers are free again */
+    }
+}
+
+/* Group gr of image n shared by the team: padding and transpose split, then the tiles
+ * (each with the row blocks of bww_group, so the sums are the same as there). */
 static void bww_shared_image(const bww_job *j, int64_t n, int64_t gr)
 {
     const geom *g = j->g;
@@ -702,12 +756,30 @@ static void bww_shared_image(const bww_job *j, int64_t n, int64_t gr)
     if (!j->want_w) return;
     /* tiles: (64-channel chunk, tap block); blocks past K are empty */
     int64_t nkb = (g->K + taps_for(4) - 1) / taps_for(4), nch = (Ogp + 63) / 64;
+    int64_t qb = QB * 64 / (Ogp < 64 ? Ogp : 64);
 #pragma omp for schedule(static)
     for (int64_t t = 0; t < nch * nkb; t++) {
         int64_t c0 = t / nkb * 64, kb = t % nkb;
         int mk = taps_for((int)((Ogp - c0) / VL < 4 ? (Ogp - c0) / VL : 4));
         if (kb * mk < g->K)
-            bww_block(g, xp + gr * g->Cg * g->PL, j->off, dyT, Ogp, dwT + gr * g->K * Ogp, c0, kb * mk, 0, g->Q);
+            for (int64_t q0 = 0; q0 < g->Q; q0 += qb)
+                bww_block(g, xp + gr * g->Cg * g->PL, j->off, dyT, Ogp, dwT + gr * g->K * Ogp, c0, kb * mk, q0,
+                          q0 + qb < g->Q ? q0 + qb : g->Q);
+    }
+}
+
+/* A batch smaller than the team: chunk by chunk, each image shared by the team. */
+static void bww_shared(const bww_job *j, float *dw, float *db)
+{
+    const geom *g = j->g;
+    int64_t nch = chunks_of(g->N);
+    float *bufs[1] = {j->base};
+    for (int64_t c = 0; c < nch; c++) {
+#pragma omp single
+        zero_sums(j, j->base);
+        for (int64_t n = g->N * c / nch; n < g->N * (c + 1) / nch; n++)
+            for (int64_t gr = 0; gr < g->G; gr++) bww_shared_image(j, n, gr);
+        add_sums(j, bufs, 1, dw, db);
     }
 }
 
@@ -722,29 +794,11 @@ void nb__conv2d_fast_bwd_w(const nb__conv_shape *s, const float *x, const float 
     make_offsets(g, off, g->K + MRK);
     bww_job j = {.g = g, .x = x, .dy = dy, .off = off, .Ogp = Ogp, .per = per, .base = scratch + noff,
                  .want_w = dw != NULL, .want_b = db != NULL};
-    int shared = g->N < nt;
-    int nuse = shared ? 1 : nt; /* buffers in use */
-    for (int t = 0; t < nuse; t++) {
-        float *b = j.base + t * per;
-        memset(b + g->XP + round_up(g->Q * Ogp, VL), 0, (size_t)(g->G * g->K * Ogp + g->G * Ogp) * sizeof(float));
-    }
-    if (!shared) {
-        RUN_TEAM(nt, bww_images(&j));
+    if (nt > 64) nt = 64; /* bww_images keeps a pointer per thread */
+    if (g->N >= nt) {
+        RUN_TEAM(nt, bww_images(&j, dw, db));
     } else {
         pad_slack(g, j.base);
-        for (int64_t n = 0; n < g->N; n++)
-            for (int64_t gr = 0; gr < g->G; gr++) RUN_TEAM(nt, bww_shared_image(&j, n, gr));
-    }
-    /* add the threads' sums into dw (OC, Cg, KH, KW) and db */
-    for (int t = 0; t < nuse; t++) {
-        const float *dwT = j.base + t * per + g->XP + round_up(g->Q * Ogp, VL), *dbT = dwT + g->G * g->K * Ogp;
-        for (int64_t gr = 0; gr < g->G; gr++) {
-            if (dw)
-                for (int64_t o = 0; o < g->Og; o++)
-                    for (int64_t k = 0; k < g->K; k++)
-                        dw[(gr * g->Og + o) * g->K + k] += dwT[(gr * g->K + k) * Ogp + o];
-            if (db)
-                for (int64_t o = 0; o < g->Og; o++) db[gr * g->Og + o] += dbT[gr * Ogp + o];
-        }
+        RUN_TEAM(nt, bww_shared(&j, dw, db));
     }
 }
