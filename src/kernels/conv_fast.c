@@ -22,8 +22,9 @@
  *   weight    dwᵀ (K, OCg) = Σ_q B[k][q] · dyᵀ[q][oc], with dyᵀ the wide transpose of
  *             dy (zero in the thrown-away columns): a micro-tile is MRK taps x up to 64
  *             channels, a broadcast of xp and vector loads of dyᵀ rows, reducing over q
- *             without horizontal sums. Each thread sums its images into its own dwᵀ;
- *             the threads' sums are added at the end.
+ *             without horizontal sums. The images are summed in chunks fixed by the
+ *             batch size (NCHUNK), each from zero into a thread's own dwᵀ, and the
+ *             chunks are added into dw in order: the same bits on any number of threads.
  *
  * Threads: with N >= threads, each thread takes whole images (its own padded copy);
  * otherwise the threads share one image at a time and split its tiles.

@@ -4,7 +4,9 @@
  * stride-1 AVX-512 kernels of src/kernels/conv_fast.c when the pass has at least 8
  * output channels per group (their micro-tile height) and, for the forward and
  * input-gradient passes, at least 32 taps per output (a short sum cannot pay for
- * the epilogue's masked stores); im2col + sgemm (src/kernels/im2col.c) otherwise. */
+ * the epilogue's masked stores); im2col + sgemm (src/kernels/im2col.c) otherwise, with
+ * each image split over the threads when the batch is smaller than the team (batch-1
+ * inference). */
 #include "internal.h"
 #include "../kernels/conv.h"
 
