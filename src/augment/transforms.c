@@ -4,7 +4,7 @@
  * geometry.c, color.c, noise.c or erase.c), and its repr.
  *
  * Parameters and defaults are torchvision 0.14's; docs/augmentation.md lists them.
- * Draws: "p" tests are nb_rng_uniform < p (torch.rand(1) < p), integers nb_rng_below,
+ * Draws: "p" tests are nb_rng_uniform < p (torchvision: a uniform [0, 1) draw below p), integers nb_rng_below,
  * ranges a + (b - a)·nb_rng_uniform. */
 #include "augment.h"
 

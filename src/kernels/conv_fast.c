@@ -659,12 +659,31 @@ typedef struct {
     int want_w, want_b;
 } bww_job;
 
+/* Buffer b of the job (thread b's): padded image, dyT, then the sums dwT (G, K, Ogp) and dbT (G, Ogp). */
+typedef struct {
+    float *xp, *dyT, *dwT, *dbT;
+} bww_buf;
+
+static bww_buf buf_of(const bww_job *j, int b)
+{
+    const geom *g = j->g;
+    bww_buf r;
+    r.xp = j->base + (int64_t)b * j->per;
+    r.dyT = r.xp + g->XP;
+    r.dwT = r.dyT + round_up(g->Q * j->Ogp, VL);
+    r.dbT = r.dwT + g->G * g->K * j->Ogp;
+    return r;
+}
+
+/* Rows of dyT per block, kept in L1 while every tap block reads them. Every path sums a
+ * weight over q in these blocks, so the sums are the same whichever path runs. */
+static int64_t q_block(const bww_job *j) { return QB * 64 / (j->Ogp < 64 ? j->Ogp : 64); }
+
 /* The taps of every channel chunk of group gr of the padded image in xp, into dwT. */
 static void bww_group(const bww_job *j, const float *xp, const float *dyT, float *dwT, int64_t gr)
 {
     const geom *g = j->g;
-    /* rows of dyT in blocks that stay in L1 while every tap block reads them */
-    int64_t qb = QB * 64 / (j->Ogp < 64 ? j->Ogp : 64);
+    int64_t qb = q_block(j);
     for (int64_t q0 = 0; q0 < g->Q; q0 += qb)
         for (int64_t c0 = 0; c0 < j->Ogp; c0 += 64) {
             int mk = taps_for((int)((j->Ogp - c0) / VL < 4 ? (j->Ogp - c0) / VL : 4));
@@ -681,59 +700,54 @@ static void bww_group(const bww_job *j, const float *xp, const float *dyT, float
 #define NCHUNK 8
 static int64_t chunks_of(int64_t N) { return N < NCHUNK ? N : NCHUNK; }
 
-/* dw (OC, Cg, KH, KW) += the transposed sums dwT (G, K, Ogp) of buffers bufs[0..nb), in
+/* dw (OC, Cg, KH, KW) += the transposed sums dwT (G, K, Ogp) of buffers 0..nb-1, in
  * that order for each element; db (OC) likewise. Output channels split over the team. */
-static void add_sums(const bww_job *j, float *const *bufs, int nb, float *dw, float *db)
+static void add_sums(const bww_job *j, int nb, float *dw, float *db)
 {
     const geom *g = j->g;
-    int64_t Ogp = j->Ogp, dwoff = g->XP + round_up(g->Q * Ogp, VL), dboff = dwoff + g->G * g->K * Ogp;
+    int64_t Ogp = j->Ogp;
 #pragma omp for schedule(static)
     for (int64_t oc = 0; oc < g->G * g->Og; oc++) {
         int64_t gr = oc / g->Og, o = oc % g->Og;
         for (int b = 0; b < nb; b++) {
-            const float *dwT = bufs[b] + dwoff, *dbT = bufs[b] + dboff;
+            bww_buf u = buf_of(j, b);
             if (dw)
-                for (int64_t k = 0; k < g->K; k++) dw[oc * g->K + k] += dwT[(gr * g->K + k) * Ogp + o];
-            if (db) db[oc] += dbT[gr * Ogp + o];
+                for (int64_t k = 0; k < g->K; k++) dw[oc * g->K + k] += u.dwT[(gr * g->K + k) * Ogp + o];
+            if (db) db[oc] += u.dbT[gr * Ogp + o];
         }
     }
 }
 
-static void zero_sums(const bww_job *j, float *buf)
+static void zero_sums(const bww_job *j, const bww_buf *u)
 {
     const geom *g = j->g;
-    memset(buf + g->XP + round_up(g->Q * j->Ogp, VL), 0,
-           (size_t)(g->G * g->K * j->Ogp + g->G * j->Ogp) * sizeof(float));
+    memset(u->dwT, 0, (size_t)(g->G * g->K * j->Ogp + g->G * j->Ogp) * sizeof(float));
 }
 
-/* Whole chunks of images split over the team, in rounds of one chunk per thread: each
- * thread sums its chunk into its own dwT, dbT, then the round's chunks go into dw in order. */
+/* Whole chunks of images split over the team, in rounds of one chunk per thread: thread
+ * t sums chunk c0 + t into its own buffer t, then the round's chunks go into dw in order. */
 static void bww_images(const bww_job *j, float *dw, float *db)
 {
     const geom *g = j->g;
     int t = thread_id(), nt = team_size();
     int64_t img = g->C * g->H * g->W, nch = chunks_of(g->N);
-    float *xp = j->base + t * j->per, *dyT = xp + g->XP, *dwT = dyT + round_up(g->Q * j->Ogp, VL),
-          *dbT = dwT + g->G * g->K * j->Ogp;
-    float *bufs[64];
-    pad_slack(g, xp);
+    bww_buf u = buf_of(j, t);
+    pad_slack(g, u.xp);
     for (int64_t c0 = 0; c0 < nch; c0 += nt) {
         int64_t c = c0 + t;
         if (c < nch) {
-            zero_sums(j, xp);
+            zero_sums(j, &u);
             for (int64_t n = g->N * c / nch; n < g->N * (c + 1) / nch; n++) {
-                if (j->want_w) pad_planes(g, j->x + n * img, xp, 0, g->C);
+                if (j->want_w) pad_planes(g, j->x + n * img, u.xp, 0, g->C);
                 for (int64_t gr = 0; gr < g->G; gr++) {
-                    transpose_dy(g, j->dy, n, gr, j->Ogp, dyT, 0, g->OH);
-                    if (j->want_b) sum_rows(dyT, g->Q, j->Ogp, dbT + gr * j->Ogp);
-                    if (j->want_w) bww_group(j, xp, dyT, dwT, gr);
+                    transpose_dy(g, j->dy, n, gr, j->Ogp, u.dyT, 0, g->OH);
+                    if (j->want_b) sum_rows(u.dyT, g->Q, j->Ogp, u.dbT + gr * j->Ogp);
+                    if (j->want_w) bww_group(j, u.xp, u.dyT, u.dwT, gr);
                 }
             }
         }
-        int nb = (int)(nch - c0 < nt ? nch - c0 : nt);
-        for (int b = 0; b < nb; b++) bufs[b] = j->base + b * j->per;
 #pragma omp barrier
-        add_sums(j, bufs, nb, dw, db); /* ends with a barrier: the buffers are free again */
+        add_sums(j, (int)(nch - c0 < nt ? nch - c0 : nt), dw, db); /* ends with a barrier: buffers free again */
     }
 }
 
@@ -743,7 +757,8 @@ static void bww_shared_image(const bww_job *j, int64_t n, int64_t gr)
 {
     const geom *g = j->g;
     int64_t img = g->C * g->H * g->W, Ogp = j->Ogp;
-    float *xp = j->base, *dyT = xp + g->XP, *dwT = dyT + round_up(g->Q * Ogp, VL), *dbT = dwT + g->G * g->K * Ogp;
+    bww_buf u = buf_of(j, 0);
+    float *xp = u.xp, *dyT = u.dyT, *dwT = u.dwT, *dbT = u.dbT;
     if (gr == 0 && j->want_w) {
 #pragma omp for schedule(static)
         for (int64_t c = 0; c < g->C; c++) pad_planes(g, j->x + n * img, xp, c, c + 1);
@@ -757,7 +772,7 @@ static void bww_shared_image(const bww_job *j, int64_t n, int64_t gr)
     if (!j->want_w) return;
     /* tiles: (64-channel chunk, tap block); blocks past K are empty */
     int64_t nkb = (g->K + taps_for(4) - 1) / taps_for(4), nch = (Ogp + 63) / 64;
-    int64_t qb = QB * 64 / (Ogp < 64 ? Ogp : 64);
+    int64_t qb = q_block(j);
 #pragma omp for schedule(static)
     for (int64_t t = 0; t < nch * nkb; t++) {
         int64_t c0 = t / nkb * 64, kb = t % nkb;
@@ -774,13 +789,13 @@ static void bww_shared(const bww_job *j, float *dw, float *db)
 {
     const geom *g = j->g;
     int64_t nch = chunks_of(g->N);
-    float *bufs[1] = {j->base};
+    bww_buf u = buf_of(j, 0);
     for (int64_t c = 0; c < nch; c++) {
 #pragma omp single
-        zero_sums(j, j->base);
+        zero_sums(j, &u);
         for (int64_t n = g->N * c / nch; n < g->N * (c + 1) / nch; n++)
             for (int64_t gr = 0; gr < g->G; gr++) bww_shared_image(j, n, gr);
-        add_sums(j, bufs, 1, dw, db);
+        add_sums(j, 1, dw, db);
     }
 }
 
@@ -795,7 +810,6 @@ void nb__conv2d_fast_bwd_w(const nb__conv_shape *s, const float *x, const float 
     make_offsets(g, off, g->K + MRK);
     bww_job j = {.g = g, .x = x, .dy = dy, .off = off, .Ogp = Ogp, .per = per, .base = scratch + noff,
                  .want_w = dw != NULL, .want_b = db != NULL};
-    if (nt > 64) nt = 64; /* bww_images keeps a pointer per thread */
     if (g->N >= nt) {
         RUN_TEAM(nt, bww_images(&j, dw, db));
     } else {

@@ -392,7 +392,8 @@ static void small(const nb__gemm_args *g, int64_t n0, int64_t n1, float *buf)
     int64_t slab = g->transB ? (groups > 1 ? 192 : n1 - n0) : SMALL_NB;
     /* B from DRAM: prefetch ahead (from L2 or L3 the hardware prefetcher does better alone:
      * the cnn's Linear(3136, 128) at batch 1 took 6.4 µs with prefetches, 5.9 without) */
-    int64_t pf = K * g->N > SMALL_B_MAX ? SMALL_PF : 0;
+    int from_dram = K * g->N > SMALL_B_MAX;
+    int64_t pf = from_dram ? SMALL_PF : 0, dot_pf = from_dram ? SMALL_DOT_PF : 0;
     for (int64_t n = n0; n < n1; n += slab) {
         int64_t ne = n1 - n < slab ? n1 : n + slab;
         for (int64_t k = 0; k < (g->transB ? 1 : K); k += SMALL_KB) {
@@ -404,7 +405,7 @@ static void small(const nb__gemm_args *g, int64_t n0, int64_t n1, float *buf)
                 s.A = g->A + (g->transA ? m0 : m0 * g->lda);
                 s.C = g->C + m0 * g->ldc;
                 if (g->transB)
-                    small_dots_fn[s.M](&s, n, ne, pf ? SMALL_DOT_PF : 0);
+                    small_dots_fn[s.M](&s, n, ne, dot_pf);
                 else
                     small_rows_fn[s.M](&s, n, ne, k, ke, buf + m0 * SMALL_NB, SMALL_NB, k == 0, ke == K, pf);
             }

@@ -112,6 +112,8 @@ void nb__max_pool2d_fwd(const nb__pool_shape *s, const float *x, float *y, int32
 {
     int64_t planes = s->N * s->C, HW = s->H * s->W, O = s->OH * s->OW;
     int fast = is_2x2(s);
+    /* work: a window's compares and index updates cost about 4 copies per input value
+     * (threading from 8k inputs: the cnn's batch-1 pools, 1.65 -> 1.35 µs) */
     NB_FOR(4 * planes * HW, p, planes, max_one_plane(s, x + p * HW, y + p * O, idx ? idx + p * O : NULL, x + planes * HW, fast));
 }
 

@@ -218,19 +218,16 @@ nb_tensor *nb__conv2d_ep(nb_tensor *x, nb_tensor *w, nb_tensor *b, const nb_conv
         float *scr = nb__scratch(ctx, nb__conv2d_fast_scratch_fwd(s, nt) * sizeof(float));
         if (!scr) return NULL;
         nb__conv2d_fast_fwd(s, nb__f(x), nb__f(w), &ep, nb__f(out), scr, nt);
-    } else if (N < nt && OC / G * OH * OW * (C / G * KH * KW) >= GEMM_SPLIT_MIN) {
+    } else {
         float *scr = nb__scratch(ctx, nb__conv2d_gemm_scratch(s) * sizeof(float));
         if (!scr) return NULL;
-        nb__conv2d_gemm_fwd_split(s, nb__f(x), nb__f(w), &ep, nb__f(out), scr, nt);
-    } else if (!(scale || shift || relu)) {
-        float *scr = nb__scratch(ctx, nb__conv2d_gemm_scratch(s) * sizeof(float));
-        if (!scr) return NULL;
-        nb__conv2d_gemm_fwd(s, nb__f(x), nb__f(w), bias, nb__f(out), scr);
-    } else { /* the product, then the epilogue in one more pass (not a bias pass and a BatchNorm pass) */
-        float *scr = nb__scratch(ctx, nb__conv2d_gemm_scratch(s) * sizeof(float));
-        if (!scr) return NULL;
-        nb__conv2d_gemm_fwd(s, nb__f(x), nb__f(w), NULL, nb__f(out), scr);
-        nb__conv_epilogue_apply(&ep, nb__f(out), N, OC, OH * OW);
+        int fused = scale || shift || relu;
+        if (N < nt && OC / G * OH * OW * (C / G * KH * KW) >= GEMM_SPLIT_MIN) {
+            nb__conv2d_gemm_fwd_split(s, nb__f(x), nb__f(w), &ep, nb__f(out), scr, nt);
+        } else { /* fused: the product, then the epilogue in one pass (not a bias pass and a BatchNorm pass) */
+            nb__conv2d_gemm_fwd(s, nb__f(x), nb__f(w), fused ? NULL : bias, nb__f(out), scr);
+            if (fused) nb__conv_epilogue_apply(&ep, nb__f(out), N, OC, OH * OW);
+        }
     }
     if (nb__needs_grad(ctx, x, w, b)) {
         nb_node *n = nb__record(out, conv_backward, x, w, b);

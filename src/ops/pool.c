@@ -137,9 +137,7 @@ static nb_tensor *pool_window(nb_tensor *x, const nb_pool2d_opts *opts, pool_kin
     s.OH = out_size(s.H, s.kh, s.ph, s.sh, s.dh, o.ceil_mode);
     s.OW = out_size(s.W, s.kw, s.pw, s.sw, s.dw, o.ceil_mode);
     if (s.OH < 1 || s.OW < 1) {
-        char sx[128];
-        nb__shape_str(x->ndim, x->shape, sx, sizeof sx);
-        nb__fail(NB_ERR_SHAPE, "%s: input %s is too small: output size would be %lld x %lld", name_of(&L), sx,
+        nb__fail(NB_ERR_SHAPE, "%s: input %s is too small: output size would be %lld x %lld", name_of(&L), nb__tshape(x),
                  (long long)s.OH, (long long)s.OW);
         return NULL;
     }
