@@ -2,7 +2,8 @@
 # Build the libFuzzer target for the safetensors reader with clang (ASan + UBSan)
 # and run it for SECONDS (default 60) from the seed corpus; exits non-zero on a
 # crash, leak or sanitizer report (the reproducer is left in build-fuzz/).
-# Needs Debian's clang and libclang-rt-14-dev (the libFuzzer runtime).
+# Needs Debian's clang, libclang-rt-14-dev (the libFuzzer runtime) and libomp-14-dev
+# (clang's OpenMP; clang-14 does not pull it in).
 #   sh tests/fuzz/run.sh [SECONDS]
 set -eu
 cd "$(dirname "$0")/../.."
@@ -10,7 +11,7 @@ SECONDS_=${1:-60}
 CC=${FUZZ_CC:-clang}
 OUT=build-fuzz
 mkdir -p "$OUT/corpus"
-# the whole library, as users link it (clang's OpenMP is libomp, which clang-14 brings),
+# the whole library, as users link it (clang's OpenMP is libomp: libomp-14-dev),
 # a file per job; the compute kernels (src/kernels/, never run by the reader) without
 # the sanitizers, which would take a minute to build them
 BASE="-std=c11 -D_GNU_SOURCE -DNB_HAVE_OPENBLAS -g -fno-omit-frame-pointer -fopenmp -Wno-pass-failed -Iinclude -Isrc/core"
