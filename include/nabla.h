@@ -73,7 +73,7 @@ size_t nb_ctx_arena_bytes(const nb_ctx *ctx);
 size_t nb_ctx_arena_mallocs(const nb_ctx *ctx);
 
 /* ------------------------------------------------------------------------ */
-/* Random numbers: a seeded generator, never the C library's global generator*/
+/* Random numbers: a seeded generator, never the C library's global one    */
 /* ------------------------------------------------------------------------ */
 
 typedef struct {
