@@ -18,7 +18,7 @@ stage() { # name, command...: runs the command, counts its "N passed, N failed" 
     local line
     line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
     if [ -n "$line" ]; then
-        grep -E '^(FAIL|SKIP)|exited with status|: [0-9]+ passed, [1-9][0-9]* failed' "$log"
+        grep -E '^(FAIL|SKIP)|^[^ ]+: FAIL |exited with status|: [0-9]+ passed, [1-9][0-9]* failed' "$log"
         local p f
         p=$(echo "$line" | sed -E 's/^([0-9]+) passed.*/\1/')
         f=$(echo "$line" | sed -E 's/.* ([0-9]+) failed.*/\1/')
