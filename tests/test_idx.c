@@ -271,8 +271,8 @@ static void test_real(void)
     double dt = now() - t1;
     printf("# shuffled epoch, batch 128: %lld batches in %.3f s (%.1f us per batch)\n", (long long)batches, dt,
            1e6 * dt / (double)batches);
-    CHECK("shuffled epoch of 469 batches of 128 in under 3 s", batches == 469 && dt < 3.0, "%lld batches, %.3f s",
-          (long long)batches, dt);
+    /* the time is printed, not asserted: timing belongs to the benchmarks */
+    CHECK("shuffled epoch: 469 batches of 128", batches == 469, "%lld batches", (long long)batches);
     nb_loader_free(l);
     nb_dataset_free(train);
     nb_dataset_free(test);
