@@ -120,13 +120,20 @@ static void stats_check(nb_module *m, nb_safetensors *g, nb_ctx *ctx, int thread
         for (int64_t k = 0; k < n; k++) mx = fmax(mx, fabs(want[k]));
         long at;
         double r = check_max_rel(nb_tensor_data(st[i].tensor), want, n, 0.01 * mx, &at);
-        printf("    max rel err %.3g: %s\n", r, label);
-        CHECK(label, r <= tol, "max rel err %.3g at %ld (got %.9g want %.9g)", r, at,
-              (double)nb_tensor_data(st[i].tensor)[at], (double)want[at]);
+        if (isinf(tol)) { /* reported, not checked */
+            double d = 0;
+            for (int64_t k = 0; k < n; k++) d = fmax(d, fabs((double)nb_tensor_data(st[i].tensor)[k] - want[k]));
+            printf("    cnn (%d threads): %s after %d steps against PyTorch's float64 run: max rel err %.3g, largest "
+                   "error %.3g of the largest value\n",
+                   threads, st[i].name, steps, r, d / mx);
+        } else {
+            CHECK(label, r <= tol, "max rel err %.3g at %ld (got %.9g want %.9g)", r, at,
+                  (double)nb_tensor_data(st[i].tensor)[at], (double)want[at]);
+        }
         nb_tensor_free(a);
         stats++;
     }
-    snprintf(label, sizeof label, "cnn (%d threads): all 4 running statistics compared after %d steps", threads, steps);
+    snprintf(label, sizeof label, "cnn (%d threads): all 4 running statistics found after %d steps", threads, steps);
     CHECK(label, stats == 4, "%d", stats);
 }
 
