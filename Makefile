@@ -15,7 +15,7 @@ B       := build
 OPT     := -O3 -march=native -g
 endif
 WARN    := -Wall -Wextra -Wno-unused-parameter -Wshadow -Wstrict-prototypes
-CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -fopenmp -fPIC -Iinclude -Isrc/core -DNB_HAVE_OPENBLAS
+CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -fopenmp -fPIC -Iinclude -Isrc -DNB_HAVE_OPENBLAS
 # OpenBLAS's OpenMP build shares nabla's OpenMP thread pool; the default pthread build
 # keeps a second pool whose spinning threads fight OpenMP's for the cores (BENCHMARKS.md).
 # Debian ships it as libopenblas0-openmp in its own directory, same soname.

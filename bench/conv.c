@@ -6,7 +6,7 @@
  * `reps` runs, so other processes on the machine matter less). */
 #include <nabla.h>
 
-#include "../src/kernels/conv.h"
+#include "kernels/conv.h"
 
 #include <math.h>
 #ifdef __AVX512F__

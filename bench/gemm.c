@@ -4,7 +4,9 @@
  * conv-like shapes. Each figure is the best of 7 trials of ~15 ms.
  *   make bench/gemm && build/bench/gemm
  *   env -u OPENBLAS_CORETYPE build/bench/gemm     # OpenBLAS's AVX-512 kernels */
-#include "internal.h"
+#include "nabla.h"
+#include "core/threads.h"
+#include "kernels/gemm.h"
 
 #include <cblas.h>
 #include <stdio.h>

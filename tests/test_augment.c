@@ -11,7 +11,8 @@
  *     with their own arenas, output shapes, no arena growth in steady state;
  *   - bad input: SPEC errors with the column and a caret, bad shapes and parameters. */
 #include "check.h"
-#include "internal.h"
+#include "core/arena.h"
+#include "augment/transform.h"
 
 #include <pthread.h>
 

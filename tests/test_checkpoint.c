@@ -18,7 +18,8 @@
  * previous checkpoint loads. */
 #include "check.h"
 #include "cli.h"
-#include "internal.h"
+#include "core/tensor.h"
+#include "core/ctx.h"
 
 #include <errno.h>
 #include <poll.h>

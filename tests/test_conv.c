@@ -15,8 +15,10 @@
  *     arena allocation. */
 #include "check.h"
 #include "golden.h"
-#include "internal.h"
-#include "../kernels/conv.h"
+#include "core/error.h"
+#include "ops/conv2d.h"
+#include "nn/fusion.h"
+#include "kernels/conv.h"
 
 #include <math.h>
 #include <omp.h>

@@ -6,7 +6,7 @@
  * data at a multiple of 64) and whose rows equal the library's features. */
 #include "check.h"
 #include "cli.h"
-#include "internal.h"
+#include "core/tensor.h"
 
 
 typedef struct {

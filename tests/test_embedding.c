@@ -6,7 +6,7 @@
  * and line (or record). */
 #include "check.h"
 #include "cli.h"
-#include "internal.h"
+#include "nabla.h"
 
 
 #define GOLDEN "tests/goldens/embedding.safetensors"

@@ -4,9 +4,10 @@
  * beta = 1 and other betas, K over several blocks, the small-M paths, the
  * portable fallback; results bit-identical for 1, 2 (and 3) threads. */
 #include "check.h"
-#include "internal.h"
+#include "nabla.h"
+#include "kernels/gemm.h"
 
-#include "../src/kernels/gemm.h"
+#include "kernels/gemm.h"
 
 #include <stdint.h>
 

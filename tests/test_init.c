@@ -16,7 +16,7 @@
  *   - the context generator when r is NULL, zero-element tensors, bad input messages. */
 #include "check.h"
 #include "golden.h"
-#include "internal.h"
+#include "core/tensor.h"
 
 #include <math.h>
 

@@ -22,7 +22,8 @@
  * targets mixed by the same λ; CutMix pixels come from x or roll(x) and the
  * targets' λ is the share of pixels kept. */
 #include "check.h"
-#include "internal.h"
+#include "core/error.h"
+#include "data/dataset.h"
 #include "nabla.h"
 
 #include <stdint.h>

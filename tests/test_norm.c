@@ -12,7 +12,7 @@
  *     scale/shift used to fold BatchNorm into a conv. */
 #include "check.h"
 #include "golden.h"
-#include "internal.h"
+#include "norm/norm.h"
 
 #include <omp.h>
 

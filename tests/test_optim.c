@@ -18,8 +18,10 @@
  *     momentum getters/setters, defaults, bad options and their messages. */
 #include "check.h"
 #include "golden.h"
-#include "internal.h"
+#include "core/tensor.h"
+#include "core/tape.h"
 
+#include <stdarg.h>
 #include <math.h>
 #include <omp.h>
 

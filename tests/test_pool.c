@@ -8,8 +8,8 @@
  *   - shape and option errors: message, NULL, no crash. */
 #include "check.h"
 #include "golden.h"
-#include "internal.h"
-#include "../kernels/conv.h"
+#include "core/error.h"
+#include "kernels/conv.h"
 
 #include <math.h>
 

@@ -5,7 +5,8 @@
  * .long() do; modules save and load with strict key checks. */
 #include "check.h"
 #include "cli.h"
-#include "internal.h"
+#include "core/tensor.h"
+#include "nn/module.h"
 
 #include <signal.h>
 #include <stdint.h>

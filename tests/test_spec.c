@@ -1,7 +1,7 @@
 /* test_spec.c - the augmentation spec parser (src/core/spec.c): values, nesting,
  * columns in messages, typed readers and every syntax error. */
 #include "check.h"
-#include "internal.h"
+#include "core/spec.h"
 
 static int has(const char *msg, const char *part) { return strstr(msg, part) != NULL; }
 

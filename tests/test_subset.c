@@ -6,7 +6,7 @@
  * CLI trains a 5-class head with them. */
 #include "check.h"
 #include "cli.h"
-#include "internal.h"
+#include "nabla.h"
 
 
 /* IDX files of n 2x2 images, image i all pixels i % 256, label labels[i]. */

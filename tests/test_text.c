@@ -4,7 +4,7 @@
  * back-translation through Apertium (and the number of calls), and bad input:
  * invalid UTF-8, empty lines, missing WordNet/Apertium, unknown names in a spec. */
 #include "check.h"
-#include "../src/text/text.h"
+#include "text/text.h"
 
 #include <ctype.h>
 #include <math.h>

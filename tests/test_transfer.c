@@ -9,7 +9,7 @@
  * and --lr-backbone trains the backbone. */
 #include "check.h"
 #include "cli.h"
-#include "internal.h"
+#include "core/tensor.h"
 
 
 #ifdef __SANITIZE_ADDRESS__

@@ -16,7 +16,7 @@
  * the test completes that header with the data of the regenerated weights and
  * loads the file strictly. */
 #include "check.h"
-#include "internal.h"
+#include "core/tensor.h"
 
 #include <unistd.h>
 

@@ -9,7 +9,8 @@
 #ifndef NB_AUGMENT_H
 #define NB_AUGMENT_H
 
-#include "internal.h"
+#include "core/arena.h"
+#include "core/spec.h"
 
 typedef struct {
     float *p;

@@ -3,7 +3,9 @@
  *
  * Layout: in, out (n, c, h, w); c is 1 or 3 (RGB planes) for the colour functions.
  * Blends are ratio·a + (1 - ratio)·b in float, clamped to [0, 1], as _blend. */
-#include "augment.h"
+#include "augment/augment.h"
+#include "core/error.h"
+#include "core/tensor.h"
 
 #include <math.h>
 #include <string.h>

@@ -1,7 +1,9 @@
 /* erase.c - F.erase and RandomErasing's sampler (torchvision 0.14), Cutout (DeVries
  * & Taylor 2017, one square hole). Layout: in, out (n, c, h, w); the box is the same
  * in every image and channel. */
-#include "augment.h"
+#include "augment/augment.h"
+#include "core/error.h"
+#include "core/tensor.h"
 
 #include <math.h>
 #include <string.h>

@@ -7,7 +7,11 @@
  * contiguous; geometric kernels treat the n·c planes alike. Arithmetic follows the
  * reference in float where that decides a rounding (source coordinates of nearest
  * sampling), so results match to the last bit in most pixels. */
-#include "augment.h"
+#include "augment/augment.h"
+#include "core/error.h"
+#include "core/arena.h"
+#include "core/ctx.h"
+#include "core/tensor.h"
 
 #include <math.h>
 #include <string.h>

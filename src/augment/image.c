@@ -1,6 +1,9 @@
 /* image.c - the image representation the transforms share: nb__img views of F32
  * (C, H, W) / (B, C, H, W) tensors, output tensors, and ToTensor from bytes. */
-#include "augment.h"
+#include "augment/augment.h"
+#include "core/error.h"
+#include "core/arena.h"
+#include "core/tensor.h"
 
 #include <string.h>
 

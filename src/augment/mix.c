@@ -4,7 +4,9 @@
  * one-hot targets the same way (CutMix with the box-corrected λ). λ ~ Beta(α, α).
  *
  * Layout: x (B, C, H, W), y (B) I64 or (B, K) F32; outputs (B, C, H, W), (B, K). */
-#include "augment.h"
+#include "augment/augment.h"
+#include "core/error.h"
+#include "core/tensor.h"
 
 #include <math.h>
 #include <string.h>

@@ -1,7 +1,9 @@
 /* noise.c - GaussianNoise (torchvision v2), imgaug's AdditiveGaussianNoise and
  * SaltAndPepper on [0, 1] images. Layout: in, out (n, c, h, w); draws go image by
  * image, pixel by pixel in row-major order (channel innermost when per_channel). */
-#include "augment.h"
+#include "augment/augment.h"
+#include "core/error.h"
+#include "core/tensor.h"
 
 #include <math.h>
 

@@ -1,7 +1,13 @@
 /* pipeline.c - Compose: a pipeline of transform classes (transforms.c) read from a
  * SPEC string with the shared parser (src/core/spec.c), applied to tensors or, for
  * the loader's workers, to raw buffers with a private arena. */
-#include "augment.h"
+#include "augment/augment.h"
+#include "core/error.h"
+#include "core/arena.h"
+#include "core/tensor.h"
+#include "core/ctx.h"
+#include "core/spec.h"
+#include "augment/transform.h"
 
 #include <stdlib.h>
 #include <string.h>

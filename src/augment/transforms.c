@@ -6,7 +6,10 @@
  * Parameters and defaults are torchvision 0.14's; docs/augmentation.md lists them.
  * Draws: "p" tests are nb_rng_uniform < p (torchvision: a uniform [0, 1) draw below p), integers nb_rng_below,
  * ranges a + (b - a)·nb_rng_uniform. */
-#include "augment.h"
+#include "augment/augment.h"
+#include "core/error.h"
+#include "core/arena.h"
+#include "core/spec.h"
 
 #include <math.h>
 #include <stdarg.h>

@@ -4,7 +4,8 @@
  * reset, several chunks are merged into one of the total size, so from then on a
  * step allocates nothing from the heap.
  */
-#include "internal.h"
+#include "core/error.h"
+#include "core/arena.h"
 
 #include <stdlib.h>
 

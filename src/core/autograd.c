@@ -3,7 +3,11 @@
  * Ops append nodes in execution order, which is a topological order, so
  * backward walks the tape from the end and calls each reached node once.
  */
-#include "internal.h"
+#include "core/error.h"
+#include "core/arena.h"
+#include "core/tensor.h"
+#include "core/tape.h"
+#include "core/ctx.h"
 
 #include <stdlib.h>
 

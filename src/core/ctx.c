@@ -1,5 +1,8 @@
 /* ctx.c - the context: arena, tape, generator and thread count. */
-#include "internal.h"
+#include "core/error.h"
+#include "core/arena.h"
+#include "core/ctx.h"
+#include "core/threads.h"
 
 #include <stdlib.h>
 #include <unistd.h>

@@ -1,6 +1,7 @@
 /* error.c - the thread's last error message. The library reports, never exits. */
-#include "internal.h"
+#include "core/error.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 

@@ -1,5 +1,5 @@
 /* rng.c - xoshiro256** seeded through splitmix64: the library's only randomness. */
-#include "internal.h"
+#include "nabla.h"
 
 #include <math.h>
 

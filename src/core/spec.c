@@ -3,7 +3,8 @@
  * A recursive-descent parser into items with positional and keyword arguments
  * (grammar and value kinds in internal.h), plus typed readers for callers. Every
  * message carries a 1-based column counted in code points. */
-#include "internal.h"
+#include "core/error.h"
+#include "core/spec.h"
 
 #include <ctype.h>
 #include <errno.h>

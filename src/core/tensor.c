@@ -1,6 +1,10 @@
 /* tensor.c - dense row-major tensors: heap tensors the user owns and arena
  * tensors that ops make and nb_ctx_reset releases. */
-#include "internal.h"
+#include "core/error.h"
+#include "core/arena.h"
+#include "core/tensor.h"
+#include "core/tape.h"
+#include "core/ctx.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -13,7 +13,8 @@
  * No Debian package ships CIFAR-10: users download
  * https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz and extract it
  * (`tar xzf cifar-10-binary.tar.gz` makes cifar-10-batches-bin/). */
-#include "internal.h"
+#include "core/error.h"
+#include "data/dataset.h"
 
 #include <errno.h>
 #include <stdlib.h>

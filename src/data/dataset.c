@@ -1,6 +1,8 @@
 /* dataset.c - the public nb_dataset_* calls, dispatched to each kind's vtable
  * (struct nb_dataset and its vtable are in internal.h). */
-#include "internal.h"
+#include "core/error.h"
+#include "core/random.h"
+#include "data/dataset.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -9,7 +9,9 @@
  *
  * Images stay as bytes in memory (60000 x 784 for Fashion-MNIST) and become
  * floats x/255 (torchvision's ToTensor) through a 256-entry table per batch. */
-#include "internal.h"
+#include "core/error.h"
+#include "core/tensor.h"
+#include "data/dataset.h"
 
 #include <errno.h>
 #include <limits.h>

@@ -15,7 +15,9 @@
  * the loader's transform brings it to one shape (a resize: the loader reads
  * samples at their own size through get_sized); an unreadable or corrupt file is
  * an error naming the file. */
-#include "internal.h"
+#include "core/error.h"
+#include "core/arena.h"
+#include "data/dataset.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -33,7 +33,12 @@
  * wakes workers (a slot freed, an epoch started, quit), `done` wakes the
  * caller (a slot filled, a worker went idle). perm and the epoch key change
  * only in nb_loader_start_epoch, under the mutex, after every worker is idle. */
-#include "internal.h"
+#include "core/error.h"
+#include "core/arena.h"
+#include "core/tensor.h"
+#include "core/random.h"
+#include "data/dataset.h"
+#include "augment/transform.h"
 
 #include <math.h>
 #include <pthread.h>

@@ -9,7 +9,9 @@
  * of a permutation drawn from the seed (Fisher-Yates on nb_rng, as the loader
  * shuffles) and the first N of each kept class are kept: "the first N images of
  * each class under the seed"; the kept samples are then listed in base order. */
-#include "internal.h"
+#include "core/error.h"
+#include "core/random.h"
+#include "data/dataset.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -3,7 +3,9 @@
  * double from the same formulas as torch/nn/init.py; every random draw comes from
  * the nb_rng passed in (or the tensor's context generator when it is NULL), one
  * draw per element in row-major order. */
-#include "internal.h"
+#include "core/error.h"
+#include "core/tensor.h"
+#include "core/ctx.h"
 
 #include <math.h>
 

@@ -12,7 +12,9 @@
  * implicit 1 at row j) below it; org2r then forms Q's n columns in place. Large
  * matrices (m·n² above LAPACK_MIN_WORK) use OpenBLAS's LAPACK dgeqrf/dorgqr, which
  * are the same algorithm blocked. */
-#include "internal.h"
+#include "core/error.h"
+#include "core/tensor.h"
+#include "core/ctx.h"
 
 #include <math.h>
 #include <stdlib.h>

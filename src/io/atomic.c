@@ -2,7 +2,8 @@
  * content, never a half-written file: write "PATH.tmp.<pid>", flush and fsync
  * it, rename it over PATH, fsync the directory. Any failure removes the temp
  * file and leaves PATH untouched. */
-#include "internal.h"
+#include "core/error.h"
+#include "io/atomic.h"
 
 #include <errno.h>
 #include <fcntl.h>

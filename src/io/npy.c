@@ -4,7 +4,9 @@
  *   "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }" padded with
  *   spaces and ending in '\n' so the data starts at a multiple of 64 bytes (as
  *   numpy writes it), then the data little-endian in C order. */
-#include "internal.h"
+#include "core/error.h"
+#include "core/tensor.h"
+#include "io/atomic.h"
 
 #include <string.h>
 

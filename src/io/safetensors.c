@@ -11,8 +11,11 @@
  *     tile the data buffer exactly (no overlap, no hole, nothing left over).
  * Reading converts floats (F64, F32, F16, BF16) to F32 and integers (I64, I32,
  * I16, I8, U64, U32, U16, U8, BOOL) to I64. Writing stores F32 and I64. */
-#include "internal.h"
+#include "core/error.h"
+#include "core/tensor.h"
+#include "io/atomic.h"
 
+#include <stdarg.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>

@@ -17,7 +17,7 @@
  *
  * max_words > 0 keeps only the first max_words vectors (files are usually sorted
  * by frequency). Duplicate words keep the first vector for lookups. */
-#include "internal.h"
+#include "core/error.h"
 
 #include <errno.h>
 #include <math.h>

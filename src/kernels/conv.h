@@ -107,20 +107,4 @@ void nb__avg_pool2d_bwd(const nb__pool_shape *s, const float *dy, float *dx);
 void nb__adaptive_avg_pool2d_fwd(const nb__pool_shape *s, const float *x, float *y);
 void nb__adaptive_avg_pool2d_bwd(const nb__pool_shape *s, const float *dy, float *dx);
 
-/* ---- op-level helpers shared by src/ops and src/nn (not kernels) ---- */
-#include "nabla.h"
-/* nb_conv2d with an inference epilogue per output channel c:
- * y = act((conv + b)·scale[c] + shift[c]) (scale/shift NULL: 1/0; relu: max(·,0)).
- * With scale, shift or relu set it records no gradient (NB_ERR_STATE if one is needed). */
-nb_tensor *nb__conv2d_ep(nb_tensor *x, nb_tensor *w, nb_tensor *b, const nb_conv2d_opts *o, const float *scale,
-                         const float *shift, int relu);
-
-/* Inference fusion for a Sequential (src/nn/conv_modules.c): mods[0..n) are consecutive
- * children, mods[0] a Conv2d. In eval mode with no gradient to record, a following
- * eval-mode BatchNorm2d (its running statistics folded into scale and shift) and ReLU
- * run in the convolution's epilogue: returns the output of the last module fused and
- * sets *used to their count (2 or 3). Otherwise returns NULL with *used = 0 and no
- * error, and the caller runs the modules one by one. */
-nb_tensor *nb__conv2d_fused_forward(nb_module *const *mods, int n, nb_tensor *x, int *used);
-
 #endif

@@ -30,7 +30,7 @@
  * otherwise the threads share one image at a time and split its tiles.
  * Without AVX-512 (e.g. the sanitizer build) the same code runs on a plain-C
  * 16-float vector type. */
-#include "conv.h"
+#include "kernels/conv.h"
 
 #include <string.h>
 #ifdef _OPENMP

@@ -3,7 +3,7 @@
  *   x (N, C, H, W), w (OC, C/G, KH, KW), b (OC), y (N, OC, OH, OW)
  *   y[n,o,i,j] = b[o] + Σ_{c,u,v} w[o,c,u,v] · x[n, g·Cg + c, i·sh - pt + u·dh, j·sw - pl + v·dw]
  * with g = o / OCg and x = 0 outside the image. */
-#include "conv.h"
+#include "kernels/conv.h"
 
 void nb__conv2d_naive_fwd(const nb__conv_shape *s, const float *x, const float *w, const float *b, float *y)
 {

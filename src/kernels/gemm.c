@@ -10,9 +10,10 @@
  * Paths: the AVX-512 GEMM of gemm_avx512.c when the CPU has AVX-512F (whatever
  * OPENBLAS_CORETYPE says), else cblas_sgemm, else a portable blocked loop.
  */
-#include "internal.h"
+#include "core/threads.h"
+#include "kernels/gemm.h"
 
-#include "gemm.h"
+#include "kernels/gemm.h"
 
 #include <limits.h>
 

@@ -1,4 +1,4 @@
-/* gemm.h - what gemm.c (the entry point nb__sgemm, declared in internal.h) and
+/* gemm.h - matrix products: the entry point nb__sgemm (gemm.c) and what gemm.c and
  * gemm_avx512.c (the AVX-512 implementation) share.
  *
  * Layouts, row-major: op(A) is (M, K), op(B) is (K, N), C is (M, N):
@@ -10,6 +10,14 @@
 #define NB_KERNELS_GEMM_H
 
 #include <stdint.h>
+
+/* The entry point (gemm.c): row-major C (M,N) = alpha·op(A)·op(B) + beta·C with cblas_sgemm(CblasRowMajor, ...)'s
+ * semantics: op(A) (M,K) is A[m*lda+k] (transA = 0) or A[k*lda+m]; op(B) (K,N) is
+ * B[k*ldb+n] (transB = 0) or B[n*ldb+k]; beta = 0 does not read C. AVX-512 kernels when
+ * the CPU has them (any OPENBLAS_CORETYPE), else cblas_sgemm; the context's threads; no
+ * allocation after a thread's first call; results identical for any thread count. */
+void nb__sgemm(int transA, int transB, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+               const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
 
 typedef struct {
     int transA, transB;

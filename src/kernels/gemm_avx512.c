@@ -32,7 +32,7 @@
  * library builds for any x86-64; gemm.c calls it only when the CPU has AVX-512F.
  */
 #if defined(__x86_64__) && defined(__GNUC__)
-#include "gemm.h"
+#include "kernels/gemm.h"
 
 #include <immintrin.h>
 #include <omp.h>
@@ -503,7 +503,7 @@ int nb__sgemm_avx512(const nb__gemm_args *g, int threads)
 #pragma GCC pop_options
 #endif
 #else
-#include "gemm.h"
+#include "kernels/gemm.h"
 int nb__sgemm_avx512(const nb__gemm_args *g, int threads)
 {
     (void)g, (void)threads;

@@ -8,8 +8,8 @@
  *   weight    dw[g] (OCg, K)    += dy[n, g] · colᵀ
  * The matrix products are nb__sgemm (threaded inside); the loops here are serial, except
  * in nb__conv2d_gemm_fwd_split (an image shared by the team: batch-1 inference). */
-#include "conv.h"
-#include "internal.h"
+#include "kernels/conv.h"
+#include "kernels/gemm.h"
 
 #include <omp.h>
 #include <string.h>

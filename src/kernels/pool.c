@@ -4,8 +4,8 @@
  *   window (i, j) starts at (i·sh - ph, j·sw - pw).
  * Threads: NB_FOR over planes (one thread never enters a parallel region). The 2x2 stride-2 max pooling of CNNs has its own
  * AVX-512 path (the same results and indices as the general loop). */
-#include "conv.h"
-#include "internal.h"
+#include "kernels/conv.h"
+#include "core/threads.h"
 
 #include <math.h>
 #include <string.h>

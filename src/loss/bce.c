@@ -11,8 +11,11 @@
  *   dx = w·(lw·σ(x) - pos_weight·t),  dt = w·((1 - pos_weight)·logσ(x) - x)
  * (each times the upstream gradient and 1/numel for mean). weight and pos_weight
  * get no gradient. */
-#include "loss.h"
-#include "../ops/broadcast.h"
+#include "loss/loss.h"
+#include "ops/broadcast.h"
+#include "core/error.h"
+#include "core/tensor.h"
+#include "core/tape.h"
 
 #include <string.h>
 

@@ -19,7 +19,11 @@
  *   t̃ = (1-ε)·t + ε/C,  l_ns = -Σ_c w[c]·t̃_c·log p_c,  mean = Σ l_ns / (N·S)
  * Backward: dz_c = g·(p_c·Σ_k w[k]·t̃_k - w[c]·t̃_c), dt_c = -g·(1-ε)·w[c]·log p_c.
  * Class weights get no gradient (as in PyTorch's nll_loss). */
-#include "loss.h"
+#include "loss/loss.h"
+#include "core/error.h"
+#include "core/tensor.h"
+#include "core/tape.h"
+#include "core/threads.h"
 
 #include <string.h>
 

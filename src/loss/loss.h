@@ -5,7 +5,9 @@
  * them, NB_MEAN divides the sum by a loss-specific count. */
 #ifndef NB_LOSS_H
 #define NB_LOSS_H
-#include "internal.h"
+#include "core/error.h"
+#include "core/tensor.h"
+#include "core/tape.h"
 
 #include <math.h>
 

@@ -4,7 +4,9 @@
  *   MSELoss:  l_i = (x_i - t_i)^2; mean divides Σ l_i by numel.
  *   SSE:      E = 1/2 Σ (x_i - t_i)^2 = 0.5 × MSELoss(reduction=sum).
  * Backward: dx_i = 2c (x_i - t_i) · g_i · scale, dt_i = -dx_i (c = 1 or 1/2). */
-#include "loss.h"
+#include "loss/loss.h"
+#include "core/tensor.h"
+#include "core/tape.h"
 
 static void mse_backward(nb_node *n)
 {

@@ -5,7 +5,10 @@
  *   elastic net: λ1·Σ|θ| + λ2·Σθ² (the sum of the two above; no α/l1_ratio mix)
  * SGD's weight_decay λ equals an L2 penalty with λ2 = λ/2.
  * Layout: each parameter contiguous F32, any shape; the result is a scalar []. */
-#include "internal.h"
+#include "core/error.h"
+#include "core/tensor.h"
+#include "core/tape.h"
+#include "core/ctx.h"
 
 #include <math.h>
 #include <string.h>

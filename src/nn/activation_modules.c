@@ -1,6 +1,8 @@
 /* activation_modules.c - ReLU, Sigmoid, Tanh, LeakyReLU, ELU, PReLU, Softmax,
  * LogSoftmax, Dropout and Flatten as modules (PyTorch's defaults). */
-#include "internal.h"
+#include "core/error.h"
+#include "nn/module.h"
+#include "nn/models.h"
 
 static nb_tensor *relu_fwd(nb_module *m, nb_tensor *x) { return nb_relu(x); }
 static nb_tensor *sigmoid_fwd(nb_module *m, nb_tensor *x) { return nb_sigmoid(x); }

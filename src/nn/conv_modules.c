@@ -1,8 +1,16 @@
 /* conv_modules.c - Conv2d, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d as modules
  * (PyTorch's defaults and parameter names), and the layer stacks of the built-in
  * `cnn` and `lenet5` models (their rows are in models.c). */
-#include "internal.h"
-#include "../kernels/conv.h"
+#include "core/error.h"
+#include "core/tensor.h"
+#include "core/tape.h"
+#include "core/ctx.h"
+#include "ops/conv2d.h"
+#include "nn/module.h"
+#include "nn/fusion.h"
+#include "norm/norm.h"
+#include "nn/models.h"
+#include "kernels/conv.h"
 
 #include <math.h>
 #include <stdlib.h>

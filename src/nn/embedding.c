@@ -9,7 +9,12 @@
  * Init: N(0, 1) from the context generator, padding row zero (as reset_parameters);
  * from_pretrained copies the weights as they are (the padding row is not zeroed,
  * as PyTorch). */
-#include "internal.h"
+#include "core/error.h"
+#include "core/tensor.h"
+#include "core/tape.h"
+#include "core/ctx.h"
+#include "core/threads.h"
+#include "nn/module.h"
 
 #include <string.h>
 

@@ -8,7 +8,9 @@
  * The features are captured rather than recomputed: for one forward call the head's
  * vtable is swapped for a copy whose forward records its input and then runs the
  * Linear as usual, so any model structure works (Sequential or a custom forward). */
-#include "internal.h"
+#include "core/error.h"
+#include "core/tensor.h"
+#include "nn/module.h"
 
 #include <string.h>
 

@@ -1,6 +1,8 @@
 /* linear.c - Linear(in_features, out_features, bias): y = x·Wᵀ + b.
  * Default init as PyTorch: W ~ kaiming_uniform(a=√5) = U(±1/√in), b ~ U(±1/√in). */
-#include "internal.h"
+#include "core/error.h"
+#include "core/ctx.h"
+#include "nn/module.h"
 
 #include <math.h>
 

@@ -18,7 +18,12 @@
  * state_dict keys are those PyTorch would give the same nn.Sequential. The output
  * shape of every layer is inferred from the input shape while loading, and a
  * layer whose input does not fit fails naming its line, its call and both shapes. */
-#include "internal.h"
+#include "core/error.h"
+#include "core/tensor.h"
+#include "core/ctx.h"
+#include "core/spec.h"
+#include "nn/module.h"
+#include "nn/residual.h"
 
 #include <ctype.h>
 #include <errno.h>

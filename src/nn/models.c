@@ -1,6 +1,8 @@
 /* models.c - the built-in models, defined exactly as in ../shared/bench/torch_baseline.py
  * so their parameter names equal PyTorch's state_dict keys. */
-#include "internal.h"
+#include "core/error.h"
+#include "nn/module.h"
+#include "nn/models.h"
 
 #include <string.h>
 

@@ -1,7 +1,10 @@
 /* module.c - the module tree: own parameters/buffers, named children, and the
  * flattened state_dict ("1.weight", "layer1.0.bn1.running_mean") built from it. */
-#include "internal.h"
-#include "../kernels/conv.h"
+#include "core/error.h"
+#include "core/tensor.h"
+#include "nn/module.h"
+#include "nn/fusion.h"
+#include "kernels/conv.h"
 
 #include <stdlib.h>
 #include <string.h>

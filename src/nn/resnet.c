@@ -22,7 +22,10 @@
  * Initialisation as torchvision: conv weights kaiming_normal(mode=fan_out,
  * nonlinearity=relu), BatchNorm weight 1 and bias 0, fc PyTorch's Linear default;
  * draws from the context generator. in_channels replaces conv1's 3 input channels. */
-#include "internal.h"
+#include "core/ctx.h"
+#include "nn/module.h"
+#include "nn/residual.h"
+#include "nn/models.h"
 
 #include <math.h>
 #include <string.h>

@@ -17,7 +17,9 @@
  * Initialisation as torchvision: conv weights kaiming_normal(mode=fan_out,
  * nonlinearity=relu) and bias 0, BatchNorm 1 and 0, Linear weights N(0, 0.01²) and
  * bias 0; draws from the context generator. in_channels replaces the first conv's 3. */
-#include "internal.h"
+#include "core/ctx.h"
+#include "nn/module.h"
+#include "nn/models.h"
 
 #include <string.h>
 

@@ -19,7 +19,13 @@
  *   dx = γ·r·(dy - mean(dy) - x̂·mean(dy·x̂)),  dγ = Σ dy·x̂,  dβ = Σ dy.
  * Eval: the running statistics are constants, dx = γ·r·dy.
  */
-#include "internal.h"
+#include "core/error.h"
+#include "core/tensor.h"
+#include "core/tape.h"
+#include "core/threads.h"
+#include "nn/module.h"
+#include "nn/fusion.h"
+#include "norm/norm.h"
 
 #include <math.h>
 #include <string.h>

@@ -14,7 +14,12 @@
  * Backward with x̂ = (x-μ)·r, g = dy·γ_p:
  *   dx = r·(g - mean(g) - x̂·mean(g·x̂)),  dγ_p = Σ dy·x̂,  dβ_p = Σ dy.
  */
-#include "internal.h"
+#include "core/error.h"
+#include "core/tensor.h"
+#include "core/tape.h"
+#include "core/threads.h"
+#include "nn/module.h"
+#include "norm/norm.h"
 
 #include <math.h>
 #include <string.h>

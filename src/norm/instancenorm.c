@@ -12,7 +12,10 @@
  * Without input statistics the running ones normalize, exactly batch_norm in eval.
  * Unbatched input ((C, L) or (C, H, W)) is viewed as a batch of one.
  */
-#include "internal.h"
+#include "core/error.h"
+#include "core/tensor.h"
+#include "nn/module.h"
+#include "norm/norm.h"
 
 #include <math.h>
 

@@ -6,7 +6,10 @@
  * element j of every row. Same in train and eval. The kernel is the contiguous-
  * group one of groupnorm.c with one group per row and one parameter per position.
  */
-#include "internal.h"
+#include "core/error.h"
+#include "core/tensor.h"
+#include "nn/module.h"
+#include "norm/norm.h"
 
 #include <stdlib.h>
 #include <string.h>

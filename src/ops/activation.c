@@ -1,7 +1,10 @@
 /* activation.c - sigmoid, tanh, relu, leaky_relu, elu, prelu: forward and backward.
  * Layout: contiguous; prelu's channel is dim 1 ((N, C, ...)); an input with fewer
  * than 2 dims has one channel (as PyTorch), so it takes a single parameter. */
-#include "internal.h"
+#include "core/error.h"
+#include "core/tensor.h"
+#include "core/tape.h"
+#include "core/threads.h"
 
 #include <math.h>
 

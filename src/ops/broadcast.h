@@ -2,7 +2,7 @@
  * Shapes align on the right; a dimension of size 1 (or a missing one) repeats. */
 #ifndef NB_BROADCAST_H
 #define NB_BROADCAST_H
-#include "internal.h"
+#include "core/tensor.h"
 
 typedef struct {
     int ndim;

@@ -7,8 +7,12 @@
  * the epilogue's masked stores); im2col + sgemm (src/kernels/im2col.c) otherwise, with
  * each image split over the threads when the batch is smaller than the team (batch-1
  * inference). */
-#include "internal.h"
-#include "../kernels/conv.h"
+#include "core/error.h"
+#include "core/tensor.h"
+#include "core/tape.h"
+#include "core/ctx.h"
+#include "ops/conv2d.h"
+#include "kernels/conv.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -1,7 +1,12 @@
 /* dropout.c - inverted dropout: keep with probability 1-p and scale by 1/(1-p).
  * The mask comes from a counter-based hash of (context seed, call number, element),
  * so it is the same for any number of threads. */
-#include "internal.h"
+#include "core/error.h"
+#include "core/tensor.h"
+#include "core/tape.h"
+#include "core/ctx.h"
+#include "core/random.h"
+#include "core/threads.h"
 
 static void dropout_backward(nb_node *n)
 {

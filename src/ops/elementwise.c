@@ -1,6 +1,10 @@
 /* elementwise.c - arithmetic with broadcasting and unary math, forward and backward.
  * Layout: every tensor contiguous row-major; broadcasting as in NumPy/PyTorch. */
-#include "broadcast.h"
+#include "ops/broadcast.h"
+#include "core/error.h"
+#include "core/tensor.h"
+#include "core/tape.h"
+#include "core/threads.h"
 
 #include <math.h>
 #include <string.h>

@@ -1,7 +1,10 @@
 /* matmul.c - matrix products through nb__sgemm (src/kernels/gemm.c).
  * matmul: a (M,K) x b (K,N) -> (M,N), or batched (B,M,K) x (B,K,N).
  * linear: x (rows, in) with W (out, in) and b (out): y = x·Wᵀ + b, rows = prod of x's leading dims. */
-#include "internal.h"
+#include "core/error.h"
+#include "core/tensor.h"
+#include "core/tape.h"
+#include "kernels/gemm.h"
 
 #include <string.h>
 

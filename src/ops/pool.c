@@ -1,8 +1,10 @@
 /* pool.c - F.max_pool2d, F.avg_pool2d, F.adaptive_avg_pool2d and global average
  * pooling: shape checks, forward and backward (kernels in src/kernels/pool.c).
  * x (N, C, H, W) or (C, H, W); output (N, C, OH, OW) or (C, OH, OW). */
-#include "internal.h"
-#include "../kernels/conv.h"
+#include "core/error.h"
+#include "core/tensor.h"
+#include "core/tape.h"
+#include "kernels/conv.h"
 
 #include <stdio.h>
 

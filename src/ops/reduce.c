@@ -1,6 +1,8 @@
 /* reduce.c - sum and mean over all elements or along one dim (double accumulation).
  * Layout: x viewed as (outer, D, inner) with D the reduced dim. */
-#include "internal.h"
+#include "core/error.h"
+#include "core/tensor.h"
+#include "core/tape.h"
 
 static void sum_all_backward(nb_node *n)
 {

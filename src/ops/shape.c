@@ -1,5 +1,7 @@
 /* shape.c - reshape, flatten (views that share data), transpose and narrow (copies), detach. */
-#include "internal.h"
+#include "core/error.h"
+#include "core/tensor.h"
+#include "core/tape.h"
 
 #include <string.h>
 

@@ -1,6 +1,9 @@
 /* softmax.c - softmax and log_softmax along any dim, max-subtracted.
  * Layout: x viewed as (outer, D, inner) with D the softmax dim. */
-#include "internal.h"
+#include "core/error.h"
+#include "core/tensor.h"
+#include "core/tape.h"
+#include "core/threads.h"
 
 #include <math.h>
 

@@ -7,7 +7,9 @@
  * The add/addcmul steps are fmaf like torch's kernels on this build; the scalars
  * (1-β, lr/(1-β1ᵗ), √(1-β2ᵗ), 1-lr·λ) are computed in double and rounded once.
  * Matches torch 1.13 bit for bit on the goldens of tools/goldens/gen_optim.py. */
-#include "optim.h"
+#include "optim/optim.h"
+#include "core/tensor.h"
+#include "core/threads.h"
 
 #include <math.h>
 

@@ -3,7 +3,9 @@
  * double and rounded to float), total = the same norm of those, then in float32
  * coef = (1/(total + 1e-6))·max_norm (torch's `max_norm / t` is t.reciprocal() *
  * max_norm), clamped to 1, and every gradient multiplied by it. */
-#include "internal.h"
+#include "core/error.h"
+#include "core/tensor.h"
+#include "core/threads.h"
 
 #include <math.h>
 

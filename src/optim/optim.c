@@ -3,7 +3,9 @@
  * allocated when a parameter is added (nb_optim_step allocates nothing), option
  * checks with torch's rules, zero_grad, learning rates and the named state view
  * for checkpoints. */
-#include "optim.h"
+#include "optim/optim.h"
+#include "core/error.h"
+#include "core/tensor.h"
 
 #include <math.h>
 #include <stdio.h>

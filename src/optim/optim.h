@@ -1,7 +1,8 @@
 /* optim.h - what the optimizer files share: parameter groups and per-parameter state. */
 #ifndef NB_OPTIM_H
 #define NB_OPTIM_H
-#include "internal.h"
+
+#include "nabla.h"
 
 /* State of one parameter; every tensor is allocated when the parameter is added. */
 typedef struct {

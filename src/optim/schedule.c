@@ -9,7 +9,8 @@
  *                       at t - W: SequentialLR([LinearLR, S], milestones=[W]), whose
  *                       scheduler.step(0) at the milestone restarts S from base.
  * Everything in double, as torch's Python floats. */
-#include "optim.h"
+#include "optim/optim.h"
+#include "core/error.h"
 
 #include <math.h>
 

@@ -5,7 +5,9 @@
  * torch's `x.add(y, alpha=a)` computes fma(a, y, x) on this build (checked against
  * torch 1.13 bit for bit), so each of those is an fmaf here; scalars are formed in
  * double (1 - τ, -lr) and rounded to float once, as torch's Scalar arguments are. */
-#include "optim.h"
+#include "optim/optim.h"
+#include "core/tensor.h"
+#include "core/threads.h"
 
 #include <math.h>
 

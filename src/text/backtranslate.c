@@ -12,7 +12,8 @@
  * /dev/stdin, which a socket cannot be); SIGPIPE is blocked in this thread while we
  * write and a pending one consumed after, so a child that dies early gives EPIPE and
  * a message, never a killed process. */
-#include "text.h"
+#include "text/text.h"
+#include "core/error.h"
 
 #include <dirent.h>
 #include <errno.h>

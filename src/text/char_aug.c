@@ -6,7 +6,8 @@
  * [aug_char_min, aug_char_max] and to the characters that have a replacement. A
  * character is a code point with its combining marks, so accents and emoji are
  * never split and unedited characters are kept byte for byte. */
-#include "text.h"
+#include "text/text.h"
+#include "core/error.h"
 
 #include <pthread.h>
 #include <stdlib.h>

@@ -5,7 +5,9 @@
  * makes one Apertium call for the lot), yet text i draws only from its own stream,
  * seeded by the i-th draw of the caller's generator: a batch gives exactly what the
  * same texts one by one would. */
-#include "text.h"
+#include "text/text.h"
+#include "core/error.h"
+#include "core/spec.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -15,7 +15,8 @@
  *
  * libwordnet keeps global state (open files, static buffers), so every call into it
  * holds one process-wide lock; results are cached per augmenter. */
-#include "text.h"
+#include "text/text.h"
+#include "core/error.h"
 
 #include <pthread.h>
 #include <stdlib.h>

@@ -5,13 +5,11 @@
  * line back byte for byte. Augmenters (word_aug.c, char_aug.c, synonym.c,
  * backtranslate.c, pipeline.c) fill a vtable whose run() edits a batch of malloc'd
  * lines in place, line i drawing only from rngs[i]; pipeline.c owns the public
- * nb_text_* entry points and the spec names.
- * NOTE: the Makefile's object rule depends on nabla.h and internal.h only; after
- * editing this header, touch src/text/ *.c (or make clean) so they rebuild. */
+ * nb_text_* entry points and the spec names. */
 #ifndef NB_TEXT_H
 #define NB_TEXT_H
 
-#include "internal.h"
+#include "core/spec.h"
 
 #include <regex.h>
 

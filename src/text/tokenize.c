@@ -1,6 +1,7 @@
 /* tokenize.c - split a line into words, punctuation/symbol characters and whitespace
  * runs that point into the line, so that joining them gives it back byte for byte. */
-#include "text.h"
+#include "text/text.h"
+#include "core/error.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -2,7 +2,8 @@
  * and what a "character" is for the augmenters: a code point with its extenders
  * (combining marks, variation selectors, emoji modifiers, ZWJ sequences, flags).
  * No locale is used: the tables below are small and fixed. */
-#include "text.h"
+#include "text/text.h"
+#include "core/error.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -2,7 +2,8 @@
  * insertion, and what every word-level augmenter shares: the edit count
  * ceil(aug_p·len) clamped to [aug_min, aug_max], stopwords (list and regex),
  * sampling without replacement, and nlpaug's capitalization rules. */
-#include "text.h"
+#include "text/text.h"
+#include "core/error.h"
 
 #include <math.h>
 #include <stdlib.h>

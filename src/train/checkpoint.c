@@ -18,9 +18,12 @@
  * Loading checks everything before changing anything: names both ways, shapes,
  * dtypes, group count, metadata syntax; then reads every tensor into a staging
  * copy; only then copies into the model, the optimizer and the context. */
-#include "internal.h"
-#include "../optim/optim.h" /* the groups' base lr, which has no public setter */
+#include "core/error.h"
+#include "core/tensor.h"
+#include "core/ctx.h"
+#include "optim/optim.h" /* the groups' base lr, which has no public setter */
 
+#include <stdarg.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>

@@ -1,5 +1,7 @@
 /* evaluate.c - accuracy, mean cross-entropy and confusion matrix of a classifier over a dataset. */
-#include "internal.h"
+#include "core/error.h"
+#include "core/tensor.h"
+#include "nn/module.h"
 
 #include <string.h>
 

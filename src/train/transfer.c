@@ -6,7 +6,9 @@
  * Prefixes match whole name components: "layer1" matches "layer1.0.conv1.weight"
  * but not "layer10.x"; "features.0" matches "features.0.weight" only. The word
  * "backbone" means every parameter outside the head (the last Linear). */
-#include "internal.h"
+#include "core/error.h"
+#include "core/tensor.h"
+#include "nn/module.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -7,7 +7,7 @@
  * module whose names ("w", "b", "bn.num_batches_tracked") a fuzzer can hit. The
  * reader must never crash, leak or read out of bounds (ASan/UBSan), whatever the
  * bytes. Build and run: sh tests/fuzz/run.sh [SECONDS] (clang, libclang-rt-14-dev). */
-#include "internal.h"
+#include "nn/module.h"
 
 #include <stdint.h>
 #include <stdio.h>

@@ -14,7 +14,7 @@ mkdir -p "$OUT/corpus"
 # the whole library, as users link it (clang's OpenMP is libomp: libomp-14-dev),
 # a file per job; the compute kernels (src/kernels/, never run by the reader) without
 # the sanitizers, which would take a minute to build them
-BASE="-std=c11 -D_GNU_SOURCE -DNB_HAVE_OPENBLAS -g -fno-omit-frame-pointer -fopenmp -Wno-pass-failed -Iinclude -Isrc/core"
+BASE="-std=c11 -D_GNU_SOURCE -DNB_HAVE_OPENBLAS -g -fno-omit-frame-pointer -fopenmp -Wno-pass-failed -Iinclude -Isrc"
 FLAGS="$BASE -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined"
 mkdir -p "$OUT/obj"
 find src -name '*.c' | sort | xargs -P "$(nproc)" -I{} sh -c \

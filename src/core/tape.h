@@ -1,0 +1,43 @@
+/* tape.h - the autograd tape: nodes, recording and gradient buffers
+ * (src/core/autograd.c, src/core/tensor.c).
+ *
+ * How an op is written (see src/ops/activation.c for a short example):
+ *   1. check the inputs (NULL propagates, shapes give nb__fail(NB_ERR_SHAPE, ...));
+ *   2. out = nb__empty(ctx, ...) takes the result from the arena;
+ *   3. run the forward kernel;
+ *   4. if nb__needs_grad(ctx, inputs...), n = nb__record(out, backward_fn, inputs...)
+ *      puts a node on the tape; save what backward needs in n->saved / n->f / n->i.
+ * backward_fn(n) reads n->out->grad and adds into nb__grad(n->in[k]) for every input
+ * with requires_grad (nb__grad allocates a zeroed gradient on first use).
+ */
+#ifndef NB_CORE_TAPE_H
+#define NB_CORE_TAPE_H
+
+#include "core/tensor.h"
+
+#include <stdbool.h>
+
+typedef void (*nb_backward_fn)(nb_node *n);
+
+#define NB_NODE_MAX_IN 4
+struct nb_node {
+    nb_backward_fn backward;
+    nb_tensor *out;
+    nb_tensor *in[NB_NODE_MAX_IN];
+    int n_in;
+    void *saved;   /* op-specific arena memory */
+    float f[4];    /* op-specific scalars */
+    int64_t i[8];  /* op-specific integers */
+    const void *p; /* op-specific pointer (options) */
+};
+
+/* Does an op on these inputs record a node? (grad mode on and any input requires grad) */
+bool nb__needs_grad(nb_ctx *ctx, nb_tensor *a, nb_tensor *b, nb_tensor *c);
+/* Append a node that made `out` from the inputs (NULLs skipped); marks out requires_grad. */
+nb_node *nb__record(nb_tensor *out, nb_backward_fn fn, nb_tensor *a, nb_tensor *b, nb_tensor *c);
+/* The gradient buffer of t, allocated and zeroed on first use. */
+float *nb__grad(nb_tensor *t);
+/* Whether t wants a gradient from a backward pass. */
+static inline bool nb__wants_grad(const nb_tensor *t) { return t && t->requires_grad; }
+
+#endif

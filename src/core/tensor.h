@@ -1,0 +1,44 @@
+/* tensor.h - the tensor struct and arena tensors (src/core/tensor.c). */
+#ifndef NB_CORE_TENSOR_H
+#define NB_CORE_TENSOR_H
+
+#include "nabla.h"
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct nb_node nb_node; /* core/tape.h */
+
+struct nb_tensor {
+    nb_ctx *ctx;
+    nb_dtype dtype;
+    int ndim;
+    int64_t shape[NB_MAX_DIMS];
+    int64_t numel;
+    void *data;
+    float *grad;
+    nb_node *node;          /* the op that made it; NULL for leaves */
+    unsigned requires_grad : 1;
+    unsigned in_arena : 1;  /* struct and data owned by the arena */
+    unsigned owns_data : 1; /* heap tensor that frees data */
+    unsigned grad_in_arena : 1;
+};
+
+static inline float *nb__f(const nb_tensor *t) { return (float *)t->data; }
+static inline int64_t *nb__i(const nb_tensor *t) { return (int64_t *)t->data; }
+
+/* A new arena tensor (data uninitialised); NULL with a message on failure. */
+nb_tensor *nb__empty(nb_ctx *ctx, nb_dtype dt, int ndim, const int64_t *shape);
+nb_tensor *nb__empty_like(const nb_tensor *t);
+nb_tensor *nb__zeros_like(const nb_tensor *t);
+/* Arena scratch memory for the current step. */
+void *nb__scratch(nb_ctx *ctx, size_t bytes);
+bool nb__same_shape(const nb_tensor *a, const nb_tensor *b);
+void nb__shape_str(int ndim, const int64_t *shape, char *buf, size_t n);
+/* t's shape as "[2, 3]" in one of 4 rotating thread-local buffers: for error
+ * messages, formatted only when one is written. */
+const char *nb__tshape(const nb_tensor *t);
+/* Normalise a possibly negative dim; -1 with an error if out of range. */
+int nb__dim(const nb_tensor *t, int dim, const char *op);
+int64_t nb__numel(int ndim, const int64_t *shape);
+
+#endif

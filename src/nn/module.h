@@ -1,0 +1,43 @@
+/* module.h - the module vtable and struct, and what every layer file uses to
+ * build one (src/nn/module.c). */
+#ifndef NB_NN_MODULE_H
+#define NB_NN_MODULE_H
+
+#include "nabla.h"
+
+typedef struct nb_module_vtable {
+    const char *kind;
+    nb_tensor *(*forward)(nb_module *m, nb_tensor *x);
+    void (*free)(nb_module *m); /* frees kind-specific state (not params) */
+    void (*train)(nb_module *m, int training); /* optional: propagate to children */
+} nb_module_vtable;
+
+struct nb_module {
+    const nb_module_vtable *vt;
+    nb_ctx *ctx;
+    int training;
+    int keep_eval; /* frozen (nb_module_freeze): stays in eval mode whatever nb_module_train says */
+    /* own parameters and buffers, with local names ("weight"); children add prefixes */
+    nb_named_tensor *own;
+    int n_own;
+    nb_module **children;
+    char **child_names;
+    int n_children;
+    /* flattened state, rebuilt on demand */
+    nb_named_tensor *state;
+    char **state_names;
+    int n_state;
+    nb_tensor **params;
+    int n_params;
+    int state_dirty;
+    float f[4];
+    int64_t i[8];
+    void *impl;
+};
+
+nb_module *nb__module_new(nb_ctx *ctx, const nb_module_vtable *vt);
+/* Register a tensor the module owns (frees it) under a local name. */
+nb_status nb__module_add(nb_module *m, const char *name, nb_tensor *t, int is_buffer);
+nb_status nb__module_add_child(nb_module *m, const char *name, nb_module *child);
+
+#endif
