@@ -74,7 +74,7 @@ while IFS= read -r span; do
         *[!a-z0-9_-]* | "") echo "ok option $opt (nabla $cmd)" ;;
         [a-z]*)
             if [ "$opt" = --model ]; then
-                if grep -q "\"$val\"" src/nn/models.c; then echo "ok option $opt $val"; else echo "FAIL option $opt $val: no such model"; fi
+                if grep -q "\"$val\"" src/models/models.c; then echo "ok option $opt $val"; else echo "FAIL option $opt $val: no such model"; fi
             elif printf '%s\n' "$line" | grep -qw -- "$val"; then
                 echo "ok option $opt $val (nabla $cmd)"
             else

@@ -17,7 +17,7 @@
 #include "golden.h"
 #include "core/error.h"
 #include "ops/conv2d.h"
-#include "nn/fusion.h"
+#include "nn/module.h"
 #include "kernels/conv.h"
 
 #include <math.h>
@@ -545,26 +545,29 @@ static void test_fusion(void)
     for (int i = 0; i < 13; i++) kids[i] = nb_sequential_child(m, i);
     int used = -1;
     nb_ctx_reset(ctx);
-    CHECK("fusion: declines in training mode", nb__conv2d_fused_forward(kids, 13, x, &used) == NULL && used == 0,
+    CHECK("fusion: declines in training mode", nb__module_fuse(kids, 13, x, 1, &used) == NULL && used == 0,
           "used %d", used);
     nb_module_train(m, 0);
-    CHECK("fusion: declines when gradients are recorded", nb__conv2d_fused_forward(kids, 13, x, &used) == NULL &&
+    CHECK("fusion: declines when gradients are recorded", nb__module_fuse(kids, 13, x, 0, &used) == NULL &&
           used == 0, "used %d", used);
     int old = nb_set_grad_enabled(ctx, 0);
     nb_tensor *h = x;
     for (int i = 0; i < 3; i++) h = nb_module_forward(kids[i], h);
-    nb_tensor *f = nb__conv2d_fused_forward(kids, 13, x, &used);
+    nb_tensor *f = nb__module_fuse(kids, 13, x, 0, &used);
     CHECK("fusion: conv1 + bn1 + relu", f && used == 3, "used %d: %s", used, nb_last_error());
     if (f) CHECK_CLOSE_SCALED("fusion: conv1 + bn1 + relu equals the modules", nb_tensor_data(f), nb_tensor_data(h), 3 * 32 * 784, 1e-5);
     nb_tensor *p = nb_module_forward(kids[3], h);
     nb_tensor *h2 = nb_module_forward(kids[6], nb_module_forward(kids[5], nb_module_forward(kids[4], p)));
-    nb_tensor *f2 = nb__conv2d_fused_forward(kids + 4, 2, p, &used); /* no ReLU in reach: conv + bn */
+    nb_tensor *f2 = nb__module_fuse(kids + 4, 2, p, 0, &used); /* no ReLU in reach: conv + bn */
     nb_tensor *h3 = nb_module_forward(kids[5], nb_module_forward(kids[4], p));
     CHECK("fusion: conv2 + bn2 only", f2 && used == 2, "used %d", used);
     if (f2) CHECK_CLOSE_SCALED("fusion: conv2 + bn2 equals the modules", nb_tensor_data(f2), nb_tensor_data(h3), 3 * 64 * 196, 1e-5);
-    f2 = nb__conv2d_fused_forward(kids + 4, 9, p, &used);
+    f2 = nb__module_fuse(kids + 4, 9, p, 0, &used);
     if (f2) CHECK_CLOSE_SCALED("fusion: conv2 + bn2 + relu equals the modules", nb_tensor_data(f2), nb_tensor_data(h2), 3 * 64 * 196, 1e-5);
-    CHECK("fusion: not a conv", nb__conv2d_fused_forward(kids + 1, 12, x, &used) == NULL && used == 0, "used %d", used);
+    CHECK("fusion: a ReLU has no fuse hook", nb__module_fuse(kids + 2, 11, x, 0, &used) == NULL && used == 0, "used %d", used);
+    nb_tensor *g = nb__module_fuse(kids + 1, 12, nb_module_forward(kids[0], x), 0, &used);
+    CHECK("fusion: BatchNorm2d + ReLU through BatchNorm's hook", g && used == 2, "used %d: %s", used, nb_last_error());
+    if (g) CHECK_CLOSE_SCALED("fusion: bn1 + relu equals the modules", nb_tensor_data(g), nb_tensor_data(h), 3 * 32 * 784, 1e-5);
     nb_set_grad_enabled(ctx, old);
     nb_tensor_free(x);
     nb_module_free(m);

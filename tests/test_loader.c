@@ -5,7 +5,7 @@
  * sample i has every pixel (i % 251) and label i % 7, so a batch tells which
  * samples it holds.
  *
- * Worker threads: a dataset kind defined here (through internal.h) fills each
+ * Worker threads: a dataset kind defined here (through data/dataset.h) fills each
  * sample from the random stream it is given, so the batches show whether every
  * sample's stream depends only on (seed, epoch, index): 0, 1, 2 and 4 workers
  * and any batch size must give bit-identical samples. Also: restarting epochs

@@ -12,7 +12,7 @@
  *     scale/shift used to fold BatchNorm into a conv. */
 #include "check.h"
 #include "golden.h"
-#include "norm/norm.h"
+#include "nn/layers.h"
 
 #include <omp.h>
 

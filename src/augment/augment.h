@@ -1,5 +1,5 @@
 /* augment.h - what the files of src/augment share (not public, not for other folders;
- * the loader's entry points are in src/core/internal.h).
+ * the loader's entry point is in augment/transform.h).
  *
  * Kernels work on nb__img: n images of c planes of h×w floats, contiguous and
  * row-major, i.e. the data of a (n, c, h, w) tensor. They write into an output

@@ -1,7 +1,7 @@
 /* spec.c - the augmentation spec language shared by text and image augmentation:
  *     "random_crop(28, padding=2), hflip, random_erasing(p=0.5, scale=(0.02, 0.33))"
  * A recursive-descent parser into items with positional and keyword arguments
- * (grammar and value kinds in internal.h), plus typed readers for callers. Every
+ * (grammar and value kinds in core/spec.h), plus typed readers for callers. Every
  * message carries a 1-based column counted in code points. */
 #include "core/error.h"
 #include "core/spec.h"

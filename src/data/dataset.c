@@ -1,5 +1,5 @@
 /* dataset.c - the public nb_dataset_* calls, dispatched to each kind's vtable
- * (struct nb_dataset and its vtable are in internal.h). */
+ * (struct nb_dataset and its vtable are in data/dataset.h). */
 #include "core/error.h"
 #include "core/random.h"
 #include "data/dataset.h"

@@ -2,7 +2,7 @@
  * LogSoftmax, Dropout and Flatten as modules (PyTorch's defaults). */
 #include "core/error.h"
 #include "nn/module.h"
-#include "nn/models.h"
+#include "nn/layers.h"
 
 static nb_tensor *relu_fwd(nb_module *m, nb_tensor *x) { return nb_relu(x); }
 static nb_tensor *sigmoid_fwd(nb_module *m, nb_tensor *x) { return nb_sigmoid(x); }

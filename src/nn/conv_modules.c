@@ -1,15 +1,13 @@
 /* conv_modules.c - Conv2d, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d as modules
- * (PyTorch's defaults and parameter names), and the layer stacks of the built-in
- * `cnn` and `lenet5` models (their rows are in models.c). */
+ * (PyTorch's defaults and parameter names), and Conv2d's fuse hook: in eval mode,
+ * Conv2d + BatchNorm2d (+ ReLU) as one convolution with an epilogue. */
 #include "core/error.h"
 #include "core/tensor.h"
 #include "core/tape.h"
 #include "core/ctx.h"
 #include "ops/conv2d.h"
 #include "nn/module.h"
-#include "nn/fusion.h"
-#include "norm/norm.h"
-#include "nn/models.h"
+#include "nn/layers.h"
 #include "kernels/conv.h"
 
 #include <math.h>
@@ -27,7 +25,9 @@ static nb_tensor *conv_forward(nb_module *m, nb_tensor *x)
 
 static void impl_free(nb_module *m) { free(m->impl); }
 
-static const nb_module_vtable conv_vt = {.kind = "Conv2d", .forward = conv_forward, .free = impl_free};
+static nb_tensor *conv_fuse(nb_module *const *mods, int n, nb_tensor *x, int training, int *used);
+static const nb_module_vtable conv_vt = {
+    .kind = "Conv2d", .forward = conv_forward, .free = impl_free, .fuse = conv_fuse};
 
 nb_module *nb_conv2d_new(nb_ctx *ctx, int64_t in, int64_t out, int kh, int kw, const nb_conv2d_opts *opts)
 {
@@ -138,49 +138,16 @@ nb_module *nb_adaptive_avgpool2d_new(nb_ctx *ctx, int64_t oh, int64_t ow)
     return m;
 }
 
-/* ---- built-in models (rows in models.c) ---- */
-
-/* cnn of ../shared/bench/torch_baseline.py (state_dict keys 0.*, 1.*, 4.*, 5.*, 9.*, 12.*):
- * Conv2d(C,32,3,p=1), BatchNorm2d(32), ReLU, MaxPool2d(2), Conv2d(32,64,3,p=1),
- * BatchNorm2d(64), ReLU, MaxPool2d(2), Flatten, Linear(3136,128), ReLU, Dropout(0.25),
- * Linear(128,classes). Built for 28x28 inputs. */
-nb_module *nb__model_cnn(nb_ctx *ctx, const nb_model_opts *o)
-{
-    nb_conv2d_opts p1 = {.padding = {1, 1}};
-    nb_pool2d_opts mp = {.kernel = {2, 2}};
-    nb_module *layers[] = {
-        nb_conv2d_new(ctx, o->in_channels, 32, 3, 3, &p1), nb_batchnorm2d_new(ctx, 32, NULL), nb_relu_new(ctx),
-        nb_maxpool2d_new(ctx, &mp),
-        nb_conv2d_new(ctx, 32, 64, 3, 3, &p1), nb_batchnorm2d_new(ctx, 64, NULL), nb_relu_new(ctx),
-        nb_maxpool2d_new(ctx, &mp),
-        nb_flatten_new(ctx, 1, -1), nb_linear_new(ctx, 64 * 7 * 7, 128, NULL), nb_relu_new(ctx),
-        nb_dropout_new(ctx, 0.25f), nb_linear_new(ctx, 128, o->num_classes, NULL),
-    };
-    return nb_sequential_new(ctx, layers, (int)(sizeof layers / sizeof layers[0]));
-}
-
-/* lenet5, LeCun et al. 1998 with PyTorch layers and its tanh activations
- * (state_dict keys 0.*, 3.*, 7.*, 9.*, 11.*): Conv2d(C,6,5,p=2), Tanh, AvgPool2d(2),
- * Conv2d(6,16,5), Tanh, AvgPool2d(2), Flatten, Linear(400,120), Tanh, Linear(120,84),
- * Tanh, Linear(84,classes). Built for 28x28 inputs (the padding makes them 32x32). */
-nb_module *nb__model_lenet5(nb_ctx *ctx, const nb_model_opts *o)
-{
-    nb_conv2d_opts p2 = {.padding = {2, 2}};
-    nb_pool2d_opts ap = {.kernel = {2, 2}};
-    nb_module *layers[] = {
-        nb_conv2d_new(ctx, o->in_channels, 6, 5, 5, &p2), nb_tanh_new(ctx), nb_avgpool2d_new(ctx, &ap),
-        nb_conv2d_new(ctx, 6, 16, 5, 5, NULL), nb_tanh_new(ctx), nb_avgpool2d_new(ctx, &ap),
-        nb_flatten_new(ctx, 1, -1), nb_linear_new(ctx, 16 * 5 * 5, 120, NULL), nb_tanh_new(ctx),
-        nb_linear_new(ctx, 120, 84, NULL), nb_tanh_new(ctx), nb_linear_new(ctx, 84, o->num_classes, NULL),
-    };
-    return nb_sequential_new(ctx, layers, (int)(sizeof layers / sizeof layers[0]));
-}
-
 /* ---- inference fusion ---- */
 
-nb_tensor *nb__conv2d_fused_forward(nb_module *const *mods, int n, nb_tensor *x, int *used)
+/* mods[0..n) consecutive children of a Sequential, mods[0] this Conv2d. In eval mode
+ * (the container's and the modules') with no gradient to record, a following eval-mode
+ * BatchNorm2d (its running statistics folded into scale and shift) and ReLU run in the
+ * convolution's epilogue (nb__conv2d_ep). */
+static nb_tensor *conv_fuse(nb_module *const *mods, int n, nb_tensor *x, int training, int *used)
 {
     *used = 0;
+    if (training) return NULL;
     nb_module *conv = n > 0 ? mods[0] : NULL;
     if (!conv || !x || conv->vt != &conv_vt || conv->training || n < 2) return NULL;
     nb_tensor *w = conv->own[0].tensor, *b = conv->n_own > 1 ? conv->own[1].tensor : NULL;

@@ -3,8 +3,6 @@
 #include "core/error.h"
 #include "core/tensor.h"
 #include "nn/module.h"
-#include "nn/fusion.h"
-#include "kernels/conv.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -242,25 +240,24 @@ void nb_module_free(nb_module *m)
 
 /* ---- Sequential ---- */
 
-/* In eval mode without gradients, Conv2d followed by BatchNorm2d (and ReLU) runs as one
- * convolution with the normalization and activation in its epilogue
- * (nb__conv2d_fused_forward); otherwise BatchNorm followed by ReLU runs as one op
- * (nb__batchnorm_relu_forward: no tensor or gradient for the values between them);
- * anything else runs child by child. */
+nb_tensor *nb__module_fuse(nb_module *const *mods, int n, nb_tensor *x, int training, int *used)
+{
+    *used = 0;
+    if (n < 1 || !mods[0]->vt->fuse) return NULL;
+    return mods[0]->vt->fuse(mods, n, x, training, used);
+}
+
+/* Each child runs alone unless its fuse hook takes it and some of the next ones as one
+ * op (Conv2d + BatchNorm2d + ReLU in eval mode, BatchNorm + ReLU: src/nn/conv.c,
+ * src/nn/batchnorm.c). */
 static nb_tensor *seq_forward(nb_module *m, nb_tensor *x)
 {
     for (int i = 0; i < m->n_children && x;) {
         int used = 0;
-        nb_tensor *y = m->training ? NULL : nb__conv2d_fused_forward(m->children + i, m->n_children - i, x, &used);
+        nb_tensor *y = nb__module_fuse(m->children + i, m->n_children - i, x, m->training, &used);
         if (used > 0) {
             x = y;
             i += used;
-            continue;
-        }
-        if (i + 1 < m->n_children && nb__is_batchnorm(m->children[i]) &&
-            !strcmp(nb_module_kind(m->children[i + 1]), "ReLU")) {
-            x = nb__batchnorm_relu_forward(m->children[i], x);
-            i += 2;
             continue;
         }
         x = m->children[i]->vt->forward(m->children[i], x);

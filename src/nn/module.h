@@ -10,6 +10,12 @@ typedef struct nb_module_vtable {
     nb_tensor *(*forward)(nb_module *m, nb_tensor *x);
     void (*free)(nb_module *m); /* frees kind-specific state (not params) */
     void (*train)(nb_module *m, int training); /* optional: propagate to children */
+    /* Optional fusion, asked by a container (Sequential) before it runs m = mods[0];
+     * mods[1..n) are the modules that follow m, training is the container's mode. Run m
+     * and as many of the following modules as it can fuse into one op: return the output
+     * of the last one fused and set *used to their count (>= 2); or return NULL with
+     * *used = 0 and no error, and the container runs m alone. */
+    nb_tensor *(*fuse)(nb_module *const *mods, int n, nb_tensor *x, int training, int *used);
 } nb_module_vtable;
 
 struct nb_module {
@@ -39,5 +45,7 @@ nb_module *nb__module_new(nb_ctx *ctx, const nb_module_vtable *vt);
 /* Register a tensor the module owns (frees it) under a local name. */
 nb_status nb__module_add(nb_module *m, const char *name, nb_tensor *t, int is_buffer);
 nb_status nb__module_add_child(nb_module *m, const char *name, nb_module *child);
+/* mods[0]'s fuse hook (see nb_module_vtable.fuse); NULL with *used = 0 when it has none. */
+nb_tensor *nb__module_fuse(nb_module *const *mods, int n, nb_tensor *x, int training, int *used);
 
 #endif

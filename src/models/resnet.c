@@ -25,7 +25,7 @@
 #include "core/ctx.h"
 #include "nn/module.h"
 #include "nn/residual.h"
-#include "nn/models.h"
+#include "models/models.h"
 
 #include <math.h>
 #include <string.h>
@@ -54,52 +54,22 @@ static int add(nb_module *parent, const char *name, nb_module *child)
     return 0;
 }
 
-/* ---- residual blocks ---- */
-
-/* out = act(body(x) + shortcut(x)): the children run in order on x, except child
- * i[0] (the shortcut, -1: none, identity) which maps the block's input; i[1] is
- * the activation after the sum (NB__RES_*). BasicBlock is one (its "relu" child
- * runs in the body, the sum's ReLU is i[1]); model files build the others. */
-static nb_tensor *residual_forward(nb_module *m, nb_tensor *x)
-{
-    nb_tensor *out = x, *identity = x;
-    for (int i = 0; i < m->n_children && out; i++)
-        if (i != m->i[0]) out = nb_module_forward(m->children[i], out);
-    if (m->i[0] >= 0) identity = nb_module_forward(m->children[m->i[0]], x);
-    if (!out || !identity) return NULL;
-    out = nb_add(out, identity);
-    switch ((int)m->i[1]) {
-    case NB__RES_RELU: return nb_relu(out);
-    case NB__RES_TANH: return nb_tanh(out);
-    case NB__RES_SIGMOID: return nb_sigmoid(out);
-    default: return out;
-    }
-}
-
-static const nb_module_vtable block_vt = {.kind = "BasicBlock", .forward = residual_forward};
-static const nb_module_vtable residual_vt = {.kind = "Residual", .forward = residual_forward};
-
-nb_module *nb__residual_new(nb_ctx *ctx, int activation)
-{
-    nb_module *m = nb__module_new(ctx, &residual_vt);
-    if (m) m->i[0] = -1, m->i[1] = activation;
-    return m;
-}
-
 static nb_module *basic_block(nb_ctx *ctx, int64_t in, int64_t out, int stride)
 {
-    nb_module *b = nb__module_new(ctx, &block_vt);
+    nb_module *b = nb__basic_block_new(ctx); /* conv1, bn1, relu, conv2, bn2 [, downsample = the shortcut] */
     if (!b) return NULL;
-    b->i[0] = -1; /* conv1, bn1, relu, conv2, bn2 [, downsample = the shortcut] */
-    b->i[1] = NB__RES_RELU;
     if (add(b, "conv1", conv(ctx, in, out, 3, stride, 1)) || add(b, "bn1", nb_batchnorm2d_new(ctx, out, NULL)) ||
         add(b, "relu", nb_relu_new(ctx)) || add(b, "conv2", conv(ctx, out, out, 3, 1, 1)) ||
         add(b, "bn2", nb_batchnorm2d_new(ctx, out, NULL)))
         goto fail;
     if (stride != 1 || in != out) {
         nb_module *ds[] = {conv(ctx, in, out, 1, stride, 0), nb_batchnorm2d_new(ctx, out, NULL)};
-        if (add(b, "downsample", nb_sequential_new(ctx, ds, 2))) goto fail;
-        b->i[0] = b->n_children - 1;
+        nb_module *down = nb_sequential_new(ctx, ds, 2);
+        if (!down) goto fail;
+        if (nb__residual_add(b, "downsample", down, 1)) {
+            nb_module_free(down);
+            goto fail;
+        }
     }
     return b;
 fail:

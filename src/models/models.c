@@ -2,21 +2,11 @@
  * so their parameter names equal PyTorch's state_dict keys. */
 #include "core/error.h"
 #include "nn/module.h"
-#include "nn/models.h"
+#include "models/models.h"
+#include "nn/layers.h"
 
 #include <string.h>
 
-void nb__dropout_set_p(nb_module *m, float p);
-int nb__is_dropout(const nb_module *m);
-nb_module *nb__model_cnn(nb_ctx *ctx, const nb_model_opts *o);    /* conv_modules.c */
-nb_module *nb__model_lenet5(nb_ctx *ctx, const nb_model_opts *o); /* conv_modules.c */
-nb_module *nb__model_resnet18(nb_ctx *ctx, const nb_model_opts *o);     /* resnet.c */
-nb_module *nb__model_resnet34(nb_ctx *ctx, const nb_model_opts *o);     /* resnet.c */
-nb_module *nb__model_resnet_small(nb_ctx *ctx, const nb_model_opts *o); /* resnet.c */
-nb_module *nb__model_vgg11(nb_ctx *ctx, const nb_model_opts *o);        /* vgg.c */
-nb_module *nb__model_vgg11_bn(nb_ctx *ctx, const nb_model_opts *o);     /* vgg.c */
-nb_module *nb__model_vgg16(nb_ctx *ctx, const nb_model_opts *o);        /* vgg.c */
-nb_module *nb__model_vgg16_bn(nb_ctx *ctx, const nb_model_opts *o);     /* vgg.c */
 
 /* mlp: Flatten, Linear(784,512), ReLU, Linear(512,256), ReLU, Linear(256,10) */
 static nb_module *mlp(nb_ctx *ctx, const nb_model_opts *o)

@@ -14,7 +14,7 @@
  * Each statement is one line: [NAME ':'] LAYER ['{'], or '}' closing a block. The
  * layer is parsed by the spec parser (src/core/spec.c), so a layer reads like its
  * Python call. Layers are built in file order (the weights' draws follow it) as the
- * library's modules, in Sequential and residual containers (resnet.c), so the
+ * library's modules, in Sequential and residual containers (src/nn/residual.c), so the
  * state_dict keys are those PyTorch would give the same nn.Sequential. The output
  * shape of every layer is inferred from the input shape while loading, and a
  * layer whose input does not fit fails naming its line, its call and both shapes. */
@@ -929,7 +929,7 @@ static nb_status statement(mf *p, char *s, nb_module *parent, block_state *b, co
     char full[256];
     snprintf(full, sizeof full, "%s%s%s", b->prefix, *b->prefix ? "." : "", child);
     int is_shortcut = b->is_residual && (!strcmp(child, "downsample") || !strcmp(child, "shortcut"));
-    if (is_shortcut && parent->i[0] >= 0)
+    if (is_shortcut && nb__residual_has_shortcut(parent))
         return fail_at(p, NB_ERR_FORMAT, name_col, "a residual block has one shortcut (downsample or shortcut)");
     shape in = is_shortcut ? b->in : b->cur, out = in;
     int row = add_row(p, full, b->depth);
@@ -955,12 +955,11 @@ static nb_status statement(mf *p, char *s, nb_module *parent, block_state *b, co
         }
     }
     fill_row(p, row, m, &out, block);
-    if (nb__module_add_child(parent, child, m)) {
+    if (b->is_residual ? nb__residual_add(parent, child, m, is_shortcut) : nb__module_add_child(parent, child, m)) {
         nb_module_free(m);
         return NB_ERR_MEM;
     }
     if (is_shortcut) {
-        parent->i[0] = parent->n_children - 1;
         b->shortcut = out;
     } else {
         b->flat_from = strcmp(it->name, "flatten") ? (shape){0} : in;
@@ -1036,7 +1035,7 @@ static nb_status parse_block(mf *p, nb_module *parent, block_state *b, int open_
         if (parent->n_children == 0)
             return fail_at(p, NB_ERR_FORMAT, col_of(s, t), "empty block (opened at line %d)", open_line);
         if (b->is_residual) {
-            const shape *sc = parent->i[0] >= 0 ? &b->shortcut : &b->in;
+            const shape *sc = nb__residual_has_shortcut(parent) ? &b->shortcut : &b->in;
             int same = sc->n == b->cur.n;
             for (int i = 0; i < b->cur.n && same; i++) same = sc->d[i] == b->cur.d[i];
             if (!same) {

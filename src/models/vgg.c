@@ -19,7 +19,7 @@
  * bias 0; draws from the context generator. in_channels replaces the first conv's 3. */
 #include "core/ctx.h"
 #include "nn/module.h"
-#include "nn/models.h"
+#include "models/models.h"
 
 #include <string.h>
 

@@ -1,92 +1,11 @@
-/* instancenorm.c - InstanceNorm1d/2d: nb_instance_norm (F.instance_norm) and the
- * modules.
- *
- * Layout: x (N, C, S) row-major, S = product of the spatial dims. With input
- * statistics (training, or track_running_stats off) each (sample, channel) is
- * normalized over its S values: the contiguous-group kernel of groupnorm.c with
- * one group per (n, c). Running statistics, when given, are updated as PyTorch
- * does (batch_norm over the (1, N·C, S) view with the running tensors repeated N
- * times, then averaged over N):
- *   running = (1-m)·running + m·mean_n(stat[n, c]), running_var from the unbiased
- *   variance (×S/(S-1)).
- * Without input statistics the running ones normalize, exactly batch_norm in eval.
- * Unbatched input ((C, L) or (C, H, W)) is viewed as a batch of one.
- */
+/* instancenorm.c - the modules InstanceNorm1d/2d over nb__instance_norm_layer
+ * (src/ops/instance_norm.c); unbatched input is viewed as a batch of one. */
 #include "core/error.h"
 #include "core/tensor.h"
 #include "nn/module.h"
-#include "norm/norm.h"
+#include "ops/norm.h"
 
-#include <math.h>
-
-static int check_vec(const char *layer, const char *what, const nb_tensor *t, int64_t C)
-{
-    if (!t || (t->dtype == NB_F32 && t->numel == C)) return 0;
-    char s[128];
-    nb__shape_str(t->ndim, t->shape, s, sizeof s);
-    nb__fail(NB_ERR_SHAPE, "%s: %s has shape %s; expected %lld F32 values (one per channel)", layer, what, s,
-             (long long)C);
-    return -1;
-}
-
-static nb_tensor *instance_norm_checked(const char *layer, nb_tensor *x, nb_tensor *rm, nb_tensor *rv, nb_tensor *w,
-                                        nb_tensor *b, int use_input_stats, float momentum, float eps)
-{
-    if (!x) return NULL;
-    char s[128];
-    nb__shape_str(x->ndim, x->shape, s, sizeof s);
-    if (x->dtype != NB_F32) {
-        nb__fail(NB_ERR_ARG, "%s: input %s must be F32", layer, s);
-        return NULL;
-    }
-    if (x->ndim < 3) {
-        nb__fail(NB_ERR_SHAPE, "%s: input %s needs at least 3 dims (N, C, spatial...)", layer, s);
-        return NULL;
-    }
-    int64_t N = x->shape[0], C = x->shape[1], S = 1;
-    for (int d = 2; d < x->ndim; d++) S *= x->shape[d];
-    if (check_vec(layer, "running_mean", rm, C) || check_vec(layer, "running_var", rv, C) ||
-        check_vec(layer, "weight", w, C) || check_vec(layer, "bias", b, C))
-        return NULL;
-    if (!use_input_stats) {
-        if (!rm || !rv) {
-            nb__fail(NB_ERR_ARG, "%s: normalizing without input statistics needs running_mean and running_var",
-                     layer);
-            return NULL;
-        }
-        return nb_batch_norm(x, rm, rv, w, b, 0, momentum, eps);
-    }
-    if (S <= 1) {
-        nb__fail(NB_ERR_SHAPE, "%s: expected more than 1 spatial element when training, got input %s", layer, s);
-        return NULL;
-    }
-    double *mean = NULL, *var = NULL;
-    if (rm || rv) {
-        mean = nb__scratch(x->ctx, (size_t)(N * C + 1) * sizeof(double));
-        var = nb__scratch(x->ctx, (size_t)(N * C + 1) * sizeof(double));
-        if (!mean || !var) return NULL;
-    }
-    nb_tensor *y = nb__group_norm_impl(x, N * C, C, S, w, b, eps, mean, var);
-    if (!y || !mean || N == 0) return y;
-    double f = momentum, unb = (double)S / (double)(S - 1);
-    for (int64_t c = 0; c < C; c++) {
-        double sm = 0, sv = 0;
-        for (int64_t n = 0; n < N; n++) {
-            sm += mean[n * C + c];
-            sv += var[n * C + c] * unb;
-        }
-        if (rm) nb__f(rm)[c] = (float)((1.0 - f) * nb__f(rm)[c] + f * sm / (double)N);
-        if (rv) nb__f(rv)[c] = (float)((1.0 - f) * nb__f(rv)[c] + f * sv / (double)N);
-    }
-    return y;
-}
-
-nb_tensor *nb_instance_norm(nb_tensor *x, nb_tensor *running_mean, nb_tensor *running_var, nb_tensor *weight,
-                            nb_tensor *bias, int use_input_stats, float momentum, float eps)
-{
-    return instance_norm_checked("instance_norm", x, running_mean, running_var, weight, bias, use_input_stats,
-                                 momentum, eps);
-}
+#include <stdio.h>
 
 /* ---- modules ----
  * m->i: [0] num_features, [1] spatial dims (1 or 2), [2] affine, [3] track.
@@ -122,7 +41,7 @@ static nb_tensor *in_module_forward(nb_module *m, nb_tensor *x)
         for (int d = 0; d < x->ndim; d++) shape[d + 1] = x->shape[d];
         xb = nb_reshape(x, x->ndim + 1, shape);
     }
-    nb_tensor *y = instance_norm_checked(layer, xb, rm, rv, w, b, m->training || !track, m->f[1], m->f[0]);
+    nb_tensor *y = nb__instance_norm_layer(layer, xb, rm, rv, w, b, m->training || !track, m->f[1], m->f[0]);
     if (y && !batched) y = nb_reshape(y, x->ndim, x->shape);
     return y;
 }

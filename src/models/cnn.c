@@ -1,0 +1,40 @@
+/* cnn.c - the built-in `cnn` and `lenet5` models (their rows are in models.c;
+ * models/cnn.nbm and models/lenet5.nbm describe the same stacks, tests/test_zoo.c
+ * checks that they agree). */
+#include "models/models.h"
+
+/* cnn of ../shared/bench/torch_baseline.py (state_dict keys 0.*, 1.*, 4.*, 5.*, 9.*, 12.*):
+ * Conv2d(C,32,3,p=1), BatchNorm2d(32), ReLU, MaxPool2d(2), Conv2d(32,64,3,p=1),
+ * BatchNorm2d(64), ReLU, MaxPool2d(2), Flatten, Linear(3136,128), ReLU, Dropout(0.25),
+ * Linear(128,classes). Built for 28x28 inputs. */
+nb_module *nb__model_cnn(nb_ctx *ctx, const nb_model_opts *o)
+{
+    nb_conv2d_opts p1 = {.padding = {1, 1}};
+    nb_pool2d_opts mp = {.kernel = {2, 2}};
+    nb_module *layers[] = {
+        nb_conv2d_new(ctx, o->in_channels, 32, 3, 3, &p1), nb_batchnorm2d_new(ctx, 32, NULL), nb_relu_new(ctx),
+        nb_maxpool2d_new(ctx, &mp),
+        nb_conv2d_new(ctx, 32, 64, 3, 3, &p1), nb_batchnorm2d_new(ctx, 64, NULL), nb_relu_new(ctx),
+        nb_maxpool2d_new(ctx, &mp),
+        nb_flatten_new(ctx, 1, -1), nb_linear_new(ctx, 64 * 7 * 7, 128, NULL), nb_relu_new(ctx),
+        nb_dropout_new(ctx, 0.25f), nb_linear_new(ctx, 128, o->num_classes, NULL),
+    };
+    return nb_sequential_new(ctx, layers, (int)(sizeof layers / sizeof layers[0]));
+}
+
+/* lenet5, LeCun et al. 1998 with PyTorch layers and its tanh activations
+ * (state_dict keys 0.*, 3.*, 7.*, 9.*, 11.*): Conv2d(C,6,5,p=2), Tanh, AvgPool2d(2),
+ * Conv2d(6,16,5), Tanh, AvgPool2d(2), Flatten, Linear(400,120), Tanh, Linear(120,84),
+ * Tanh, Linear(84,classes). Built for 28x28 inputs (the padding makes them 32x32). */
+nb_module *nb__model_lenet5(nb_ctx *ctx, const nb_model_opts *o)
+{
+    nb_conv2d_opts p2 = {.padding = {2, 2}};
+    nb_pool2d_opts ap = {.kernel = {2, 2}};
+    nb_module *layers[] = {
+        nb_conv2d_new(ctx, o->in_channels, 6, 5, 5, &p2), nb_tanh_new(ctx), nb_avgpool2d_new(ctx, &ap),
+        nb_conv2d_new(ctx, 6, 16, 5, 5, NULL), nb_tanh_new(ctx), nb_avgpool2d_new(ctx, &ap),
+        nb_flatten_new(ctx, 1, -1), nb_linear_new(ctx, 16 * 5 * 5, 120, NULL), nb_tanh_new(ctx),
+        nb_linear_new(ctx, 120, 84, NULL), nb_tanh_new(ctx), nb_linear_new(ctx, 84, o->num_classes, NULL),
+    };
+    return nb_sequential_new(ctx, layers, (int)(sizeof layers / sizeof layers[0]));
+}

@@ -1,0 +1,141 @@
+/* batchnorm.c - the modules BatchNorm1d/2d with PyTorch's buffers (weight, bias,
+ * running_mean, running_var, num_batches_tracked) over nb__batch_norm_layer
+ * (src/ops/batch_norm.c); their fuse hook (BatchNorm + ReLU as one op) and the
+ * eval-mode scale/shift that lets a conv fold a BatchNorm in. */
+#include "core/error.h"
+#include "core/tensor.h"
+#include "nn/module.h"
+#include "nn/layers.h"
+#include "ops/norm.h"
+
+#include <math.h>
+#include <string.h>
+
+/* ---- modules ---- */
+
+/* m->i: [0] num_features, [1] 1 or 2 (BatchNorm1d/2d), [2] cumulative average,
+ * [3..7] own index of weight, bias, running_mean, running_var, num_batches_tracked
+ * or -1. m->f: [0] eps, [1] momentum. */
+enum { BN_C, BN_KIND, BN_CUMUL, BN_W, BN_B, BN_RM, BN_RV, BN_NBT };
+
+static nb_tensor *own_or_null(nb_module *m, int slot)
+{
+    return m->i[slot] >= 0 ? m->own[m->i[slot]].tensor : NULL;
+}
+
+static nb_tensor *bn_forward(nb_module *m, nb_tensor *x, int relu)
+{
+    const char *kind = m->vt->kind;
+    int64_t C = m->i[BN_C];
+    if (m->i[BN_KIND] == 2 ? x->ndim != 4 : (x->ndim != 2 && x->ndim != 3)) {
+        nb__fail(NB_ERR_SHAPE, "%s(%lld): expected %s input, got %s (%dD)", kind, (long long)C,
+                 m->i[BN_KIND] == 2 ? "4D (N, C, H, W)" : "2D (N, C) or 3D (N, C, L)", nb__tshape(x), x->ndim);
+        return NULL;
+    }
+    if (x->shape[1] != C) {
+        nb__fail(NB_ERR_SHAPE, "%s(%lld): input %s has %lld channels in dim 1, expected %lld", kind,
+                 (long long)C, nb__tshape(x), (long long)x->shape[1], (long long)C);
+        return NULL;
+    }
+    nb_tensor *rm = own_or_null(m, BN_RM), *rv = own_or_null(m, BN_RV), *nbt = own_or_null(m, BN_NBT);
+    float factor = m->f[1];
+    if (m->training && nbt && m->i[BN_CUMUL]) factor = (float)(1.0 / (double)(nb__i(nbt)[0] + 1));
+    int use_batch = m->training || !rm;
+    nb_tensor *y = nb__batch_norm_layer(kind, x, rm, rv, own_or_null(m, BN_W),
+                                   own_or_null(m, BN_B), use_batch, factor, m->f[0], relu);
+    if (y && m->training && nbt) nb__i(nbt)[0] += 1;
+    return y;
+}
+
+static nb_tensor *bn_module_forward(nb_module *m, nb_tensor *x) { return bn_forward(m, x, 0); }
+
+/* BatchNorm followed by ReLU, in training or eval: one op (nb__batch_norm_layer with relu). */
+static nb_tensor *bn_fuse(nb_module *const *mods, int n, nb_tensor *x, int training, int *used)
+{
+    *used = 0;
+    if (n < 2 || strcmp(nb_module_kind(mods[1]), "ReLU")) return NULL;
+    *used = 2;
+    return bn_forward(mods[0], x, 1);
+}
+
+
+static void fill(nb_tensor *t, float v)
+{
+    for (int64_t i = 0; i < t->numel; i++) nb__f(t)[i] = v;
+}
+
+static const nb_module_vtable bn1d_vt = {.kind = "BatchNorm1d", .forward = bn_module_forward, .fuse = bn_fuse};
+static const nb_module_vtable bn2d_vt = {.kind = "BatchNorm2d", .forward = bn_module_forward, .fuse = bn_fuse};
+
+static nb_module *bn_new(nb_ctx *ctx, const nb_module_vtable *vt, int kind, int64_t C, const nb_batchnorm_opts *o)
+{
+    nb_batchnorm_opts d = o ? *o : (nb_batchnorm_opts){0};
+    if (C <= 0) {
+        nb__fail(NB_ERR_ARG, "%s(%lld): num_features must be positive", vt->kind, (long long)C);
+        return NULL;
+    }
+    if (d.eps < 0 || d.momentum < 0 || d.momentum > 1) {
+        nb__fail(NB_ERR_ARG, "%s(%lld): eps %g must be >= 0 and momentum %g in [0, 1]", vt->kind, (long long)C,
+                 (double)d.eps, (double)d.momentum);
+        return NULL;
+    }
+    nb_module *m = nb__module_new(ctx, vt);
+    if (!m) return NULL;
+    m->f[0] = d.eps > 0 ? d.eps : 1e-5f;
+    m->f[1] = d.momentum_set || d.momentum > 0 ? d.momentum : 0.1f;
+    m->i[BN_C] = C;
+    m->i[BN_KIND] = kind;
+    m->i[BN_CUMUL] = d.cumulative_average != 0;
+    for (int k = BN_W; k <= BN_NBT; k++) m->i[k] = -1;
+    int64_t shape[1] = {C};
+    if (!d.no_affine) {
+        nb_tensor *w = nb_tensor_new(ctx, NB_F32, 1, shape);
+        if (nb__module_add(m, "weight", w, 0)) goto fail;
+        m->i[BN_W] = m->n_own - 1;
+        fill(w, 1.0f);
+        if (nb__module_add(m, "bias", nb_tensor_new(ctx, NB_F32, 1, shape), 0)) goto fail;
+        m->i[BN_B] = m->n_own - 1;
+    }
+    if (!d.no_running_stats) {
+        nb_tensor *rv;
+        if (nb__module_add(m, "running_mean", nb_tensor_new(ctx, NB_F32, 1, shape), 1)) goto fail;
+        m->i[BN_RM] = m->n_own - 1;
+        if (nb__module_add(m, "running_var", rv = nb_tensor_new(ctx, NB_F32, 1, shape), 1)) goto fail;
+        m->i[BN_RV] = m->n_own - 1;
+        fill(rv, 1.0f);
+        if (nb__module_add(m, "num_batches_tracked", nb_tensor_new(ctx, NB_I64, 0, NULL), 1)) goto fail;
+        m->i[BN_NBT] = m->n_own - 1;
+    }
+    return m;
+fail:
+    nb_module_free(m);
+    return NULL;
+}
+
+nb_module *nb_batchnorm1d_new(nb_ctx *ctx, int64_t num_features, const nb_batchnorm_opts *o)
+{
+    return bn_new(ctx, &bn1d_vt, 1, num_features, o);
+}
+
+nb_module *nb_batchnorm2d_new(nb_ctx *ctx, int64_t num_features, const nb_batchnorm_opts *o)
+{
+    return bn_new(ctx, &bn2d_vt, 2, num_features, o);
+}
+
+nb_status nb__batchnorm_eval_scale_shift(nb_module *m, float *scale, float *shift)
+{
+    if (!m || (m->vt != &bn1d_vt && m->vt != &bn2d_vt))
+        return nb__fail(NB_ERR_ARG, "batchnorm scale/shift: not a BatchNorm module");
+    nb_tensor *rm = own_or_null(m, BN_RM), *rv = own_or_null(m, BN_RV);
+    nb_tensor *w = own_or_null(m, BN_W), *b = own_or_null(m, BN_B);
+    if (!rm || !rv)
+        return nb__fail(NB_ERR_STATE, "%s: no running statistics (track_running_stats=False) to fold",
+                        m->vt->kind);
+    for (int64_t c = 0; c < m->i[BN_C]; c++) {
+        float r = (float)(1.0 / sqrt((double)nb__f(rv)[c] + (double)m->f[0]));
+        float a = (w ? nb__f(w)[c] : 1.0f) * r;
+        scale[c] = a;
+        shift[c] = (b ? nb__f(b)[c] : 0.0f) - nb__f(rm)[c] * a;
+    }
+    return NB_OK;
+}

@@ -1,0 +1,18 @@
+/* layers.h - what the layer files of src/nn offer each other and the models above
+ * them beyond the public API. */
+#ifndef NB_NN_LAYERS_H
+#define NB_NN_LAYERS_H
+
+#include "nabla.h"
+
+/* Dropout probability of a Dropout module (for models that override it).
+ * (activation_modules.c) */
+void nb__dropout_set_p(nb_module *m, float p);
+int nb__is_dropout(const nb_module *m);
+
+/* An eval-mode BatchNorm1d/2d as y = x·scale[c] + shift[c] with scale = γ/√(running_var+eps)
+ * and shift = β - running_mean·scale (for folding into a preceding conv); NB_ERR_STATE
+ * without running statistics. (batchnorm.c) */
+nb_status nb__batchnorm_eval_scale_shift(nb_module *bn, float *scale, float *shift);
+
+#endif

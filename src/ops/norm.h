@@ -1,0 +1,31 @@
+/* norm.h - the normalization ops as the modules of src/nn call them: the functional
+ * op with the calling layer's name for its messages ("BatchNorm2d(32): ...").
+ * (src/ops/batch_norm.c, group_norm.c, instance_norm.c, layer_norm.c) */
+#ifndef NB_OPS_NORM_H
+#define NB_OPS_NORM_H
+
+#include "nabla.h"
+
+/* F.batch_norm; relu: relu(batch_norm(x)) as one op, the ReLU applied in place and
+ * folded into the backward (no tensor or gradient for the normalized values).
+ * Checks everything before touching the running statistics. */
+nb_tensor *nb__batch_norm_layer(const char *layer, nb_tensor *x, nb_tensor *rm, nb_tensor *rv, nb_tensor *w,
+                                nb_tensor *b, int training, float momentum, float eps, int relu);
+/* F.group_norm with GroupNorm's checks. */
+nb_tensor *nb__group_norm_layer(const char *layer, nb_tensor *x, int64_t G, nb_tensor *w, nb_tensor *b, float eps);
+/* F.instance_norm (batched input). */
+nb_tensor *nb__instance_norm_layer(const char *layer, nb_tensor *x, nb_tensor *rm, nb_tensor *rv, nb_tensor *w,
+                                   nb_tensor *b, int use_input_stats, float momentum, float eps);
+/* F.layer_norm over the last nd dims, shaped ns. */
+nb_tensor *nb__layer_norm_layer(const char *layer, nb_tensor *x, int nd, const int64_t *ns, nb_tensor *w,
+                                nb_tensor *b, float eps);
+
+/* Normalize `groups` contiguous groups of x (numel/groups values each) by their
+ * own mean and biased variance; value j of group g is scaled by parameter
+ * p = (g % pg)·(L/pin) + j/pin of w and b (NULL: 1, 0). GroupNorm, InstanceNorm
+ * (pg = C, pin = spatial) and LayerNorm (pg = pin = 1) use it; no shape checks.
+ * mean/var (groups doubles) receive the statistics when not NULL. (group_norm.c) */
+nb_tensor *nb__group_norm_impl(nb_tensor *x, int64_t groups, int64_t pg, int64_t pin, nb_tensor *w, nb_tensor *b,
+                               float eps, double *mean, double *var);
+
+#endif
