@@ -1,5 +1,5 @@
 #!/bin/bash
-# The full check CI runs (also handy locally): build, the docs checks, tests,
+# The full check CI runs (also handy locally): build, the layer check, the docs checks, tests,
 # tests under ASan+UBSan, install + examples built with pkg-config. Ends with the summed
 # "N passed, N failed".
 set -u
@@ -37,6 +37,7 @@ stage() { # name, command...: runs the command, counts its "N passed, N failed" 
     rm -f "$log"
 }
 stage build make -j"$J"
+stage layers sh tests/layers.sh # each file includes and calls only its own layer and those below (docs/internals.md)
 stage docs sh tests/docs_concepts.sh # every name, path, option and spec docs/concepts.md cites exists
 stage docs-commands sh tests/docs_commands.sh # every command of docs/tutorial.md and README.md, run as written (a few minutes)
 stage tests make -j"$J" test
