@@ -10,6 +10,7 @@
 #include "core/ctx.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 bool nb__needs_grad(nb_ctx *ctx, nb_tensor *a, nb_tensor *b, nb_tensor *c)
 {
@@ -41,6 +42,16 @@ nb_node *nb__record(nb_tensor *out, nb_backward_fn fn, nb_tensor *a, nb_tensor *
     out->requires_grad = 1;
     ctx->tape[ctx->tape_len++] = n;
     return n;
+}
+
+void *nb__node_save(nb_node *n, size_t bytes)
+{
+    void *p = nb__arena_alloc(&n->out->ctx->arena, bytes);
+    if (p) {
+        memset(p, 0, bytes);
+        n->saved = p;
+    }
+    return p;
 }
 
 nb_status nb_backward(nb_tensor *loss)

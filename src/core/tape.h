@@ -6,9 +6,11 @@
  *   2. out = nb__empty(ctx, ...) takes the result from the arena;
  *   3. run the forward kernel;
  *   4. if nb__needs_grad(ctx, inputs...), n = nb__record(out, backward_fn, inputs...)
- *      puts a node on the tape; save what backward needs in n->saved / n->f / n->i.
- * backward_fn(n) reads n->out->grad and adds into nb__grad(n->in[k]) for every input
- * with requires_grad (nb__grad allocates a zeroed gradient on first use).
+ *      puts a node on the tape; st = nb__node_save(n, sizeof *st) gives it a typed
+ *      struct (the op's own `xxx_saved`) for what backward needs.
+ * backward_fn(n) reads its struct at n->saved and n->out->grad, and adds into
+ * nb__grad(n->in[k]) for every input with requires_grad (nb__grad allocates a zeroed
+ * gradient on first use).
  */
 #ifndef NB_CORE_TAPE_H
 #define NB_CORE_TAPE_H
@@ -25,16 +27,16 @@ struct nb_node {
     nb_tensor *out;
     nb_tensor *in[NB_NODE_MAX_IN];
     int n_in;
-    void *saved;   /* op-specific arena memory */
-    float f[4];    /* op-specific scalars */
-    int64_t i[8];  /* op-specific integers */
-    const void *p; /* op-specific pointer (options) */
+    void *saved; /* the op's typed state for its backward, in the arena (nb__node_save) */
 };
 
 /* Does an op on these inputs record a node? (grad mode on and any input requires grad) */
 bool nb__needs_grad(nb_ctx *ctx, nb_tensor *a, nb_tensor *b, nb_tensor *c);
 /* Append a node that made `out` from the inputs (NULLs skipped); marks out requires_grad. */
 nb_node *nb__record(nb_tensor *out, nb_backward_fn fn, nb_tensor *a, nb_tensor *b, nb_tensor *c);
+/* A zeroed struct of `bytes` bytes from the arena at n->saved, the op's typed state for
+ * its backward; NULL with a message when the arena cannot grow. */
+void *nb__node_save(nb_node *n, size_t bytes);
 /* The gradient buffer of t, allocated and zeroed on first use. */
 float *nb__grad(nb_tensor *t);
 /* Whether t wants a gradient from a backward pass. */

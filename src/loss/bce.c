@@ -56,7 +56,7 @@ typedef struct {
 
 static void bce_backward(nb_node *n)
 {
-    const bce_info *bi = n->p;
+    const bce_info *bi = n->saved;
     nb_tensor *x = n->in[0], *t = n->in[1];
     const float *xv = nb__f(x), *tv = nb__f(t);
     float *gx = x->requires_grad ? x->grad : NULL, *gt = t->requires_grad ? t->grad : NULL;
@@ -125,7 +125,7 @@ static nb_tensor *bce_op(nb_tensor *x, nb_tensor *t, const nb_bce_opts *opts, in
         *saved = bi;
         nb_node *n = nb__record(out, bce_backward, x, t, NULL);
         if (!n) return NULL;
-        n->p = saved;
+        n->saved = saved;
     }
     return out;
 }

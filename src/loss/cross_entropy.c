@@ -37,6 +37,7 @@ typedef struct {
     nb_reduction r;
     float scale;       /* mean: 1/denominator */
     const float *w;    /* class weights or NULL */
+    const float *lse;  /* backward: the lse of every (n, s) column */
     double wsum;       /* Σ_c w[c] (C without weights) */
 } ce_info;
 
@@ -55,9 +56,9 @@ static void ce_lse(const float *z, float *lse, int64_t N, int64_t C, int64_t S)
 
 static void ce_backward(nb_node *n)
 {
-    const ce_info *ci = n->p;
+    const ce_info *ci = n->saved;
     nb_tensor *x = n->in[0], *t = n->in[1];
-    const float *z = nb__f(x), *lse = n->saved, *w = ci->w;
+    const float *z = nb__f(x), *lse = ci->lse, *w = ci->w;
     float *gz = x->requires_grad ? x->grad : NULL;
     float *gt = ci->prob && t->requires_grad ? t->grad : NULL;
     int64_t N = ci->N, C = ci->C, S = ci->S;
@@ -82,10 +83,10 @@ static void ce_backward(nb_node *n)
                 for (int64_t c = 0; c < C; c++)
                     a += (double)(w ? w[c] : 1.0f) * ((1.0f - eps) * tv[base + c * S] + ec);
                 for (int64_t c = 0; c < C; c++) {
-                    int64_t k = base + c * S;
+                    int64_t k = base + c *S;
                     float wc = w ? w[c] : 1.0f, lp = z[k] - L;
                     if (gz) gz[k] += g * (expf(lp) * (float)a - wc * ((1.0f - eps) * tv[k] + ec));
-                    if (gt) gt[k] -= g * (1.0f - eps) * wc * lp;
+                    if (gt) gt[k] -= g * (1.0f - eps) * wc *lp;
                 }
             }
         }
@@ -181,14 +182,14 @@ nb_tensor *nb_cross_entropy(nb_tensor *x, nb_tensor *t, const nb_cross_entropy_o
                     if (eps > 0) {
                         double sm = 0;
                         for (int64_t c = 0; c < C; c++) sm -= (w ? w[c] : 1.0) * (double)(z[base + c * S] - L);
-                        l += ec * sm;
+                        l += ec *sm;
                     }
                     denom += wy;
                 }
             } else {
                 const float *tv = nb__f(t);
                 for (int64_t c = 0; c < C; c++) {
-                    int64_t k = base + c * S;
+                    int64_t k = base + c *S;
                     l -= (w ? w[c] : 1.0) * ((1.0 - eps) * tv[k] + ec) * (double)(z[k] - L);
                 }
             }
@@ -204,10 +205,10 @@ nb_tensor *nb_cross_entropy(nb_tensor *x, nb_tensor *t, const nb_cross_entropy_o
         if (!saved) return NULL;
         ci.scale = ci.r == NB_MEAN ? (denom != 0 ? (float)(1.0 / denom) : NAN) : 1.0f;
         *saved = ci;
+        saved->lse = lse;
         nb_node *n = nb__record(out, ce_backward, x, t, NULL);
         if (!n) return NULL;
-        n->saved = lse;
-        n->p = saved;
+        n->saved = saved;
     }
     return out;
 }

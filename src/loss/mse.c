@@ -8,11 +8,19 @@
 #include "core/tensor.h"
 #include "core/tape.h"
 
+/* What mse_backward needs. */
+typedef struct {
+    nb_reduction r;
+    float scale; /* mean: 1/N, else 1 */
+    float c; /* the loss is c·(x-t)^2 */
+} mse_saved;
+
 static void mse_backward(nb_node *n)
 {
+    const mse_saved *st = n->saved;
     nb_tensor *x = n->in[0], *t = n->in[1];
-    nb_reduction r = (nb_reduction)n->i[0];
-    float scale = n->f[0], two_c = 2.0f * n->f[1];
+    nb_reduction r = st->r;
+    float scale = st->scale, two_c = 2.0f * st->c;
     const float *xv = nb__f(x), *tv = nb__f(t);
     float *gx = x->requires_grad ? x->grad : NULL, *gt = t->requires_grad ? t->grad : NULL;
     for (int64_t i = 0; i < x->numel; i++) {
@@ -37,22 +45,24 @@ static nb_tensor *squared_error(nb_tensor *x, nb_tensor *t, nb_reduction r, floa
         float *y = nb__f(out);
         for (int64_t i = 0; i < N; i++) {
             float d = xv[i] - tv[i];
-            y[i] = c * d * d;
+            y[i] = c * d *d;
         }
     } else {
         double s = 0;
         for (int64_t i = 0; i < N; i++) {
             double d = (double)xv[i] - (double)tv[i];
-            s += d * d;
+            s += d *d;
         }
         nb__loss_store(out, r, c * s, (double)N);
     }
     if (nb__needs_grad(x->ctx, x, t, NULL)) {
         nb_node *n = nb__record(out, mse_backward, x, t, NULL);
         if (!n) return NULL;
-        n->i[0] = r;
-        n->f[0] = r == NB_MEAN ? (N ? 1.0f / (float)N : NAN) : 1.0f;
-        n->f[1] = c;
+        mse_saved *st = nb__node_save(n, sizeof *st);
+        if (!st) return NULL;
+        st->r = r;
+        st->scale = r == NB_MEAN ? (N ? 1.0f / (float)N : NAN) : 1.0f;
+        st->c = c;
     }
     return out;
 }

@@ -13,11 +13,20 @@
 #include <math.h>
 #include <string.h>
 
+/* What penalty_backward needs. */
+typedef struct {
+    nb_tensor **ps; /* the parameters (arena copy of the array) */
+    int count;
+    float l1;
+    float l2;
+} penalty_saved;
+
 static void penalty_backward(nb_node *n)
 {
-    nb_tensor **ps = n->saved;
-    int count = (int)n->i[0];
-    float l1 = n->f[0], l2 = n->f[1], g = n->out->grad[0];
+    const penalty_saved *st = n->saved;
+    nb_tensor **ps = st->ps;
+    int count = st->count;
+    float l1 = st->l1, l2 = st->l2, g = n->out->grad[0];
     for (int k = 0; k < count; k++) {
         nb_tensor *p = ps[k];
         if (!p->requires_grad) continue;
@@ -72,10 +81,12 @@ static nb_tensor *penalty(nb_tensor **params, int count, float l1, float l2, con
         memcpy(saved, params, (size_t)count * sizeof *saved);
         nb_node *n = nb__record(out, penalty_backward, NULL, NULL, NULL);
         if (!n) return NULL;
-        n->saved = saved;
-        n->i[0] = count;
-        n->f[0] = l1;
-        n->f[1] = l2;
+        penalty_saved *st = nb__node_save(n, sizeof *st);
+        if (!st) return NULL;
+        st->ps = saved;
+        st->count = count;
+        st->l1 = l1;
+        st->l2 = l2;
     }
     return out;
 }

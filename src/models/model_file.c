@@ -22,6 +22,7 @@
 #include "core/tensor.h"
 #include "core/ctx.h"
 #include "core/spec.h"
+#include "nn/layers.h"
 #include "nn/module.h"
 #include "nn/residual.h"
 
@@ -542,7 +543,7 @@ static nb_module *b_leaky_relu(layer_ctx *L, shape *out)
     *out = L->in;
     if (check_args(L, keys, 1) || get_num(L, "negative_slope", 0, 0.01, &v)) return NULL;
     nb_module *m = nb_leaky_relu_new(L->p->ctx, (float)v);
-    if (m) m->f[0] = (float)v; /* 0 included */
+    nb__leaky_relu_set_slope(m, (float)v); /* 0 included */
     return m;
 }
 
@@ -553,7 +554,7 @@ static nb_module *b_elu(layer_ctx *L, shape *out)
     *out = L->in;
     if (check_args(L, keys, 1) || get_num(L, "alpha", 0, 1.0, &v)) return NULL;
     nb_module *m = nb_elu_new(L->p->ctx, (float)v);
-    if (m) m->f[0] = (float)v;
+    nb__elu_set_alpha(m, (float)v); /* 0 included */
     return m;
 }
 
@@ -1044,8 +1045,8 @@ static nb_status parse_block(mf *p, nb_module *parent, block_state *b, int open_
                 shape_str(sc, y, sizeof y);
                 p->lineno = open_line;
                 return fail_at(p, NB_ERR_SHAPE, 0, "residual block '%s': the main path gives %s but the %s gives %s%s",
-                               b->prefix, x, parent->i[0] >= 0 ? "shortcut" : "identity (its input)", y,
-                               parent->i[0] >= 0 ? "" : "; add a 'downsample: sequential { ... }' shortcut");
+                               b->prefix, x, nb__residual_has_shortcut(parent) ? "shortcut" : "identity (its input)", y,
+                               nb__residual_has_shortcut(parent) ? "" : "; add a 'downsample: sequential { ... }' shortcut");
             }
         }
         return NB_OK;

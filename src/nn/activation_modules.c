@@ -4,16 +4,40 @@
 #include "nn/module.h"
 #include "nn/layers.h"
 
+/* Kind state (m->impl) of the modules that have one. */
+typedef struct {
+    float slope;
+} leaky_state;
+typedef struct {
+    float alpha;
+} elu_state;
+typedef struct {
+    int dim;
+} softmax_state; /* Softmax, LogSoftmax */
+typedef struct {
+    float p;
+} dropout_state;
+typedef struct {
+    int start_dim, end_dim;
+} flatten_state;
+
 static nb_tensor *relu_fwd(nb_module *m, nb_tensor *x) { return nb_relu(x); }
 static nb_tensor *sigmoid_fwd(nb_module *m, nb_tensor *x) { return nb_sigmoid(x); }
 static nb_tensor *tanh_fwd(nb_module *m, nb_tensor *x) { return nb_tanh(x); }
-static nb_tensor *leaky_fwd(nb_module *m, nb_tensor *x) { return nb_leaky_relu(x, m->f[0]); }
-static nb_tensor *elu_fwd(nb_module *m, nb_tensor *x) { return nb_elu(x, m->f[0]); }
+static nb_tensor *leaky_fwd(nb_module *m, nb_tensor *x) { return nb_leaky_relu(x, ((leaky_state *)m->impl)->slope); }
+static nb_tensor *elu_fwd(nb_module *m, nb_tensor *x) { return nb_elu(x, ((elu_state *)m->impl)->alpha); }
 static nb_tensor *prelu_fwd(nb_module *m, nb_tensor *x) { return nb_prelu(x, m->own[0].tensor); }
-static nb_tensor *softmax_fwd(nb_module *m, nb_tensor *x) { return nb_softmax(x, (int)m->i[0]); }
-static nb_tensor *log_softmax_fwd(nb_module *m, nb_tensor *x) { return nb_log_softmax(x, (int)m->i[0]); }
-static nb_tensor *dropout_fwd(nb_module *m, nb_tensor *x) { return nb_dropout(x, m->f[0], m->training); }
-static nb_tensor *flatten_fwd(nb_module *m, nb_tensor *x) { return nb_flatten(x, (int)m->i[0], (int)m->i[1]); }
+static nb_tensor *softmax_fwd(nb_module *m, nb_tensor *x) { return nb_softmax(x, ((softmax_state *)m->impl)->dim); }
+static nb_tensor *log_softmax_fwd(nb_module *m, nb_tensor *x)
+{
+    return nb_log_softmax(x, ((softmax_state *)m->impl)->dim);
+}
+static nb_tensor *dropout_fwd(nb_module *m, nb_tensor *x) { return nb_dropout(x, ((dropout_state *)m->impl)->p, m->training); }
+static nb_tensor *flatten_fwd(nb_module *m, nb_tensor *x)
+{
+    const flatten_state *s = m->impl;
+    return nb_flatten(x, s->start_dim, s->end_dim);
+}
 
 static const nb_module_vtable relu_vt = {.kind = "ReLU", .forward = relu_fwd};
 static const nb_module_vtable sigmoid_vt = {.kind = "Sigmoid", .forward = sigmoid_fwd};
@@ -32,15 +56,15 @@ nb_module *nb_tanh_new(nb_ctx *ctx) { return nb__module_new(ctx, &tanh_vt); }
 
 nb_module *nb_leaky_relu_new(nb_ctx *ctx, float slope)
 {
-    nb_module *m = nb__module_new(ctx, &leaky_vt);
-    if (m) m->f[0] = slope == 0 ? 0.01f : slope;
+    nb_module *m = nb__module_new_with(ctx, &leaky_vt, sizeof(leaky_state));
+    if (m) ((leaky_state *)m->impl)->slope = slope == 0 ? 0.01f : slope;
     return m;
 }
 
 nb_module *nb_elu_new(nb_ctx *ctx, float alpha)
 {
-    nb_module *m = nb__module_new(ctx, &elu_vt);
-    if (m) m->f[0] = alpha == 0 ? 1.0f : alpha;
+    nb_module *m = nb__module_new_with(ctx, &elu_vt, sizeof(elu_state));
+    if (m) ((elu_state *)m->impl)->alpha = alpha == 0 ? 1.0f : alpha;
     return m;
 }
 
@@ -62,15 +86,15 @@ nb_module *nb_prelu_new(nb_ctx *ctx, int64_t num_parameters, float init)
 
 nb_module *nb_softmax_new(nb_ctx *ctx, int dim)
 {
-    nb_module *m = nb__module_new(ctx, &softmax_vt);
-    if (m) m->i[0] = dim;
+    nb_module *m = nb__module_new_with(ctx, &softmax_vt, sizeof(softmax_state));
+    if (m) ((softmax_state *)m->impl)->dim = dim;
     return m;
 }
 
 nb_module *nb_log_softmax_new(nb_ctx *ctx, int dim)
 {
-    nb_module *m = nb__module_new(ctx, &log_softmax_vt);
-    if (m) m->i[0] = dim;
+    nb_module *m = nb__module_new_with(ctx, &log_softmax_vt, sizeof(softmax_state));
+    if (m) ((softmax_state *)m->impl)->dim = dim;
     return m;
 }
 
@@ -81,24 +105,31 @@ nb_module *nb_dropout_new(nb_ctx *ctx, float p)
         nb__fail(NB_ERR_ARG, "Dropout: p must be in [0, 1], got %g", p);
         return NULL;
     }
-    nb_module *m = nb__module_new(ctx, &dropout_vt);
-    if (m) m->f[0] = p;
+    nb_module *m = nb__module_new_with(ctx, &dropout_vt, sizeof(dropout_state));
+    if (m) ((dropout_state *)m->impl)->p = p;
     return m;
 }
 
 nb_module *nb_flatten_new(nb_ctx *ctx, int start_dim, int end_dim)
 {
-    nb_module *m = nb__module_new(ctx, &flatten_vt);
-    if (m) {
-        m->i[0] = start_dim;
-        m->i[1] = end_dim;
-    }
+    nb_module *m = nb__module_new_with(ctx, &flatten_vt, sizeof(flatten_state));
+    if (m) *(flatten_state *)m->impl = (flatten_state){start_dim, end_dim};
     return m;
 }
 
 /* Dropout probability of a Dropout module (for models that override it). */
 void nb__dropout_set_p(nb_module *m, float p)
 {
-    if (m && m->vt == &dropout_vt) m->f[0] = p;
+    if (m && m->vt == &dropout_vt) ((dropout_state *)m->impl)->p = p;
+}
+
+void nb__leaky_relu_set_slope(nb_module *m, float slope)
+{
+    if (m && m->vt == &leaky_vt) ((leaky_state *)m->impl)->slope = slope;
+}
+
+void nb__elu_set_alpha(nb_module *m, float alpha)
+{
+    if (m && m->vt == &elu_vt) ((elu_state *)m->impl)->alpha = alpha;
 }
 int nb__is_dropout(const nb_module *m) { return m && m->vt == &dropout_vt; }

@@ -13,23 +13,31 @@
 
 /* ---- modules ---- */
 
-/* m->i: [0] num_features, [1] 1 or 2 (BatchNorm1d/2d), [2] cumulative average,
- * [3..7] own index of weight, bias, running_mean, running_var, num_batches_tracked
- * or -1. m->f: [0] eps, [1] momentum. */
-enum { BN_C, BN_KIND, BN_CUMUL, BN_W, BN_B, BN_RM, BN_RV, BN_NBT };
+/* BatchNorm's kind state (m->impl). */
+typedef struct {
+    int64_t C;          /* num_features */
+    int dims;           /* 1 or 2: BatchNorm1d/2d */
+    int cumulative;     /* momentum=None: cumulative average */
+    float eps, momentum;
+    int own[5];         /* index in m->own of weight, bias, running_mean, running_var,
+                         * num_batches_tracked, or -1 */
+} bn_state;
+enum { BN_W, BN_B, BN_RM, BN_RV, BN_NBT };
 
 static nb_tensor *own_or_null(nb_module *m, int slot)
 {
-    return m->i[slot] >= 0 ? m->own[m->i[slot]].tensor : NULL;
+    const bn_state *s = m->impl;
+    return s->own[slot] >= 0 ? m->own[s->own[slot]].tensor : NULL;
 }
 
 static nb_tensor *bn_forward(nb_module *m, nb_tensor *x, int relu)
 {
+    const bn_state *s = m->impl;
     const char *kind = m->vt->kind;
-    int64_t C = m->i[BN_C];
-    if (m->i[BN_KIND] == 2 ? x->ndim != 4 : (x->ndim != 2 && x->ndim != 3)) {
+    int64_t C = s->C;
+    if (s->dims == 2 ? x->ndim != 4 : (x->ndim != 2 && x->ndim != 3)) {
         nb__fail(NB_ERR_SHAPE, "%s(%lld): expected %s input, got %s (%dD)", kind, (long long)C,
-                 m->i[BN_KIND] == 2 ? "4D (N, C, H, W)" : "2D (N, C) or 3D (N, C, L)", nb__tshape(x), x->ndim);
+                 s->dims == 2 ? "4D (N, C, H, W)" : "2D (N, C) or 3D (N, C, L)", nb__tshape(x), x->ndim);
         return NULL;
     }
     if (x->shape[1] != C) {
@@ -38,11 +46,11 @@ static nb_tensor *bn_forward(nb_module *m, nb_tensor *x, int relu)
         return NULL;
     }
     nb_tensor *rm = own_or_null(m, BN_RM), *rv = own_or_null(m, BN_RV), *nbt = own_or_null(m, BN_NBT);
-    float factor = m->f[1];
-    if (m->training && nbt && m->i[BN_CUMUL]) factor = (float)(1.0 / (double)(nb__i(nbt)[0] + 1));
+    float factor = s->momentum;
+    if (m->training && nbt && s->cumulative) factor = (float)(1.0 / (double)(nb__i(nbt)[0] + 1));
     int use_batch = m->training || !rm;
     nb_tensor *y = nb__batch_norm_layer(kind, x, rm, rv, own_or_null(m, BN_W),
-                                   own_or_null(m, BN_B), use_batch, factor, m->f[0], relu);
+                                   own_or_null(m, BN_B), use_batch, factor, s->eps, relu);
     if (y && m->training && nbt) nb__i(nbt)[0] += 1;
     return y;
 }
@@ -67,7 +75,7 @@ static void fill(nb_tensor *t, float v)
 static const nb_module_vtable bn1d_vt = {.kind = "BatchNorm1d", .forward = bn_module_forward, .fuse = bn_fuse};
 static const nb_module_vtable bn2d_vt = {.kind = "BatchNorm2d", .forward = bn_module_forward, .fuse = bn_fuse};
 
-static nb_module *bn_new(nb_ctx *ctx, const nb_module_vtable *vt, int kind, int64_t C, const nb_batchnorm_opts *o)
+static nb_module *bn_new(nb_ctx *ctx, const nb_module_vtable *vt, int dims, int64_t C, const nb_batchnorm_opts *o)
 {
     nb_batchnorm_opts d = o ? *o : (nb_batchnorm_opts){0};
     if (C <= 0) {
@@ -79,32 +87,33 @@ static nb_module *bn_new(nb_ctx *ctx, const nb_module_vtable *vt, int kind, int6
                  (double)d.eps, (double)d.momentum);
         return NULL;
     }
-    nb_module *m = nb__module_new(ctx, vt);
+    nb_module *m = nb__module_new_with(ctx, vt, sizeof(bn_state));
     if (!m) return NULL;
-    m->f[0] = d.eps > 0 ? d.eps : 1e-5f;
-    m->f[1] = d.momentum_set || d.momentum > 0 ? d.momentum : 0.1f;
-    m->i[BN_C] = C;
-    m->i[BN_KIND] = kind;
-    m->i[BN_CUMUL] = d.cumulative_average != 0;
-    for (int k = BN_W; k <= BN_NBT; k++) m->i[k] = -1;
+    bn_state *s = m->impl;
+    s->eps = d.eps > 0 ? d.eps : 1e-5f;
+    s->momentum = d.momentum_set || d.momentum > 0 ? d.momentum : 0.1f;
+    s->C = C;
+    s->dims = dims;
+    s->cumulative = d.cumulative_average != 0;
+    for (int k = BN_W; k <= BN_NBT; k++) s->own[k] = -1;
     int64_t shape[1] = {C};
     if (!d.no_affine) {
         nb_tensor *w = nb_tensor_new(ctx, NB_F32, 1, shape);
         if (nb__module_add(m, "weight", w, 0)) goto fail;
-        m->i[BN_W] = m->n_own - 1;
+        s->own[BN_W] = m->n_own - 1;
         fill(w, 1.0f);
         if (nb__module_add(m, "bias", nb_tensor_new(ctx, NB_F32, 1, shape), 0)) goto fail;
-        m->i[BN_B] = m->n_own - 1;
+        s->own[BN_B] = m->n_own - 1;
     }
     if (!d.no_running_stats) {
         nb_tensor *rv;
         if (nb__module_add(m, "running_mean", nb_tensor_new(ctx, NB_F32, 1, shape), 1)) goto fail;
-        m->i[BN_RM] = m->n_own - 1;
+        s->own[BN_RM] = m->n_own - 1;
         if (nb__module_add(m, "running_var", rv = nb_tensor_new(ctx, NB_F32, 1, shape), 1)) goto fail;
-        m->i[BN_RV] = m->n_own - 1;
+        s->own[BN_RV] = m->n_own - 1;
         fill(rv, 1.0f);
         if (nb__module_add(m, "num_batches_tracked", nb_tensor_new(ctx, NB_I64, 0, NULL), 1)) goto fail;
-        m->i[BN_NBT] = m->n_own - 1;
+        s->own[BN_NBT] = m->n_own - 1;
     }
     return m;
 fail:
@@ -131,8 +140,9 @@ nb_status nb__batchnorm_eval_scale_shift(nb_module *m, float *scale, float *shif
     if (!rm || !rv)
         return nb__fail(NB_ERR_STATE, "%s: no running statistics (track_running_stats=False) to fold",
                         m->vt->kind);
-    for (int64_t c = 0; c < m->i[BN_C]; c++) {
-        float r = (float)(1.0 / sqrt((double)nb__f(rv)[c] + (double)m->f[0]));
+    const bn_state *s = m->impl;
+    for (int64_t c = 0; c < s->C; c++) {
+        float r = (float)(1.0 / sqrt((double)nb__f(rv)[c] + (double)s->eps));
         float a = (w ? nb__f(w)[c] : 1.0f) * r;
         scale[c] = a;
         shift[c] = (b ? nb__f(b)[c] : 0.0f) - nb__f(rm)[c] * a;

@@ -23,11 +23,9 @@ static nb_tensor *conv_forward(nb_module *m, nb_tensor *x)
     return nb_conv2d(x, m->own[0].tensor, b, o);
 }
 
-static void impl_free(nb_module *m) { free(m->impl); }
-
 static nb_tensor *conv_fuse(nb_module *const *mods, int n, nb_tensor *x, int training, int *used);
 static const nb_module_vtable conv_vt = {
-    .kind = "Conv2d", .forward = conv_forward, .free = impl_free, .fuse = conv_fuse};
+    .kind = "Conv2d", .forward = conv_forward, .fuse = conv_fuse};
 
 nb_module *nb_conv2d_new(nb_ctx *ctx, int64_t in, int64_t out, int kh, int kw, const nb_conv2d_opts *opts)
 {
@@ -61,16 +59,9 @@ nb_module *nb_conv2d_new(nb_ctx *ctx, int64_t in, int64_t out, int kh, int kw, c
         nb__fail(NB_ERR_ARG, "Conv2d: unknown padding mode %d", (int)o.padding_mode);
         return NULL;
     }
-    nb_module *m = nb__module_new(ctx, &conv_vt);
+    nb_module *m = nb__module_new_with(ctx, &conv_vt, sizeof(nb_conv2d_opts)); /* kind state: the options */
     if (!m) return NULL;
-    nb_conv2d_opts *keep = malloc(sizeof *keep);
-    if (!keep) {
-        nb_module_free(m);
-        nb__fail(NB_ERR_MEM, "out of memory creating Conv2d");
-        return NULL;
-    }
-    *keep = o;
-    m->impl = keep;
+    *(nb_conv2d_opts *)m->impl = o;
     nb_tensor *w = nb_tensor_new(ctx, NB_F32, 4, (int64_t[]){out, in / G, kh, kw});
     if (nb__module_add(m, "weight", w, 0) ||
         nb_init_kaiming_uniform(w, sqrt(5.0), NB_FAN_IN, NB_GAIN_LEAKY_RELU, &ctx->rng))
@@ -80,8 +71,6 @@ nb_module *nb_conv2d_new(nb_ctx *ctx, int64_t in, int64_t out, int kh, int kw, c
         float bound = (float)(1.0 / sqrt((double)(in / G * kh * kw))); /* torch: 1 / math.sqrt(fan_in) */
         if (nb__module_add(m, "bias", b, 0) || nb_init_uniform(b, -bound, bound, &ctx->rng)) goto fail;
     }
-    m->i[0] = in;
-    m->i[1] = out;
     return m;
 fail:
     nb_module_free(m);
@@ -92,10 +81,19 @@ fail:
 
 static nb_tensor *maxpool_forward(nb_module *m, nb_tensor *x) { return nb_max_pool2d(x, m->impl); }
 static nb_tensor *avgpool_forward(nb_module *m, nb_tensor *x) { return nb_avg_pool2d(x, m->impl); }
-static nb_tensor *adaptive_forward(nb_module *m, nb_tensor *x) { return nb_adaptive_avg_pool2d(x, m->i[0], m->i[1]); }
+/* AdaptiveAvgPool2d's kind state (m->impl). */
+typedef struct {
+    int64_t oh, ow;
+} adaptive_state;
 
-static const nb_module_vtable maxpool_vt = {.kind = "MaxPool2d", .forward = maxpool_forward, .free = impl_free};
-static const nb_module_vtable avgpool_vt = {.kind = "AvgPool2d", .forward = avgpool_forward, .free = impl_free};
+static nb_tensor *adaptive_forward(nb_module *m, nb_tensor *x)
+{
+    const adaptive_state *s = m->impl;
+    return nb_adaptive_avg_pool2d(x, s->oh, s->ow);
+}
+
+static const nb_module_vtable maxpool_vt = {.kind = "MaxPool2d", .forward = maxpool_forward};
+static const nb_module_vtable avgpool_vt = {.kind = "AvgPool2d", .forward = avgpool_forward};
 static const nb_module_vtable adaptive_vt = {.kind = "AdaptiveAvgPool2d", .forward = adaptive_forward};
 
 static nb_module *pool_new(nb_ctx *ctx, const nb_module_vtable *vt, const nb_pool2d_opts *o)
@@ -110,16 +108,8 @@ static nb_module *pool_new(nb_ctx *ctx, const nb_module_vtable *vt, const nb_poo
                      vt->kind);
             return NULL;
         }
-    nb_module *m = nb__module_new(ctx, vt);
-    if (!m) return NULL;
-    nb_pool2d_opts *keep = malloc(sizeof *keep);
-    if (!keep) {
-        nb_module_free(m);
-        nb__fail(NB_ERR_MEM, "out of memory creating %s", vt->kind);
-        return NULL;
-    }
-    *keep = *o;
-    m->impl = keep;
+    nb_module *m = nb__module_new_with(ctx, vt, sizeof(nb_pool2d_opts)); /* kind state: the options */
+    if (m) *(nb_pool2d_opts *)m->impl = *o;
     return m;
 }
 
@@ -133,8 +123,8 @@ nb_module *nb_adaptive_avgpool2d_new(nb_ctx *ctx, int64_t oh, int64_t ow)
                  (long long)ow);
         return NULL;
     }
-    nb_module *m = nb__module_new(ctx, &adaptive_vt);
-    if (m) m->i[0] = oh, m->i[1] = ow;
+    nb_module *m = nb__module_new_with(ctx, &adaptive_vt, sizeof(adaptive_state));
+    if (m) *(adaptive_state *)m->impl = (adaptive_state){oh, ow};
     return m;
 }
 

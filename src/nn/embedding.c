@@ -10,11 +10,14 @@
 
 #include <string.h>
 
-/* ---- module ---- */
+/* Embedding's kind state (m->impl). */
+typedef struct {
+    int64_t padding_idx; /* -1: none */
+} embedding_state;
 
 static nb_tensor *embedding_forward(nb_module *m, nb_tensor *x)
 {
-    return nb_embedding(x, m->own[0].tensor, m->i[0]);
+    return nb_embedding(x, m->own[0].tensor, ((embedding_state *)m->impl)->padding_idx);
 }
 
 static const nb_module_vtable embedding_vt = {.kind = "Embedding", .forward = embedding_forward};
@@ -44,7 +47,7 @@ nb_module *nb_embedding_new(nb_ctx *ctx, int64_t num_embeddings, int64_t embeddi
     }
     int64_t pad;
     if (resolve_padding(o, num_embeddings, &pad)) return NULL;
-    nb_module *m = nb__module_new(ctx, &embedding_vt);
+    nb_module *m = nb__module_new_with(ctx, &embedding_vt, sizeof(embedding_state));
     if (!m) return NULL;
     nb_tensor *w = nb_tensor_new(ctx, NB_F32, 2, (int64_t[]){num_embeddings, embedding_dim});
     if (nb__module_add(m, "weight", w, 0) || nb_init_normal(w, 0.0f, 1.0f, &ctx->rng)) {
@@ -52,9 +55,7 @@ nb_module *nb_embedding_new(nb_ctx *ctx, int64_t num_embeddings, int64_t embeddi
         return NULL;
     }
     if (pad >= 0) memset(nb__f(w) + pad * embedding_dim, 0, sizeof(float) * (size_t)embedding_dim);
-    m->i[0] = pad;
-    m->i[1] = num_embeddings;
-    m->i[2] = embedding_dim;
+    ((embedding_state *)m->impl)->padding_idx = pad;
     return m;
 }
 
@@ -77,7 +78,7 @@ nb_module *nb_embedding_from_pretrained(nb_ctx *ctx, const nb_tensor *embeddings
         return NULL;
     }
     if (resolve_padding(o, num, &pad)) return NULL;
-    nb_module *m = nb__module_new(ctx, &embedding_vt);
+    nb_module *m = nb__module_new_with(ctx, &embedding_vt, sizeof(embedding_state));
     if (!m) return NULL;
     nb_tensor *w = nb_tensor_from(ctx, NB_F32, 2, embeddings->shape, embeddings->data);
     if (nb__module_add(m, "weight", w, 0)) {
@@ -85,13 +86,11 @@ nb_module *nb_embedding_from_pretrained(nb_ctx *ctx, const nb_tensor *embeddings
         return NULL;
     }
     if (freeze) nb_tensor_set_requires_grad(w, 0);
-    m->i[0] = pad;
-    m->i[1] = num;
-    m->i[2] = dim;
+    ((embedding_state *)m->impl)->padding_idx = pad;
     return m;
 }
 
 int64_t nb_embedding_padding_idx(const nb_module *m)
 {
-    return m && m->vt == &embedding_vt ? m->i[0] : -1;
+    return m && m->vt == &embedding_vt ? ((const embedding_state *)m->impl)->padding_idx : -1;
 }

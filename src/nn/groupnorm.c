@@ -6,21 +6,28 @@
 
 #include <stdio.h>
 
-/* ---- module: m->i[0] groups, [1] channels, [2] affine; m->f[0] eps ---- */
+/* GroupNorm's kind state (m->impl). */
+typedef struct {
+    int64_t G; /* num_groups */
+    int64_t C; /* num_channels */
+    int affine;
+    float eps;
+} gn_state;
 
 static nb_tensor *gn_module_forward(nb_module *m, nb_tensor *x)
 {
+    const gn_state *st = m->impl;
     char layer[96];
-    snprintf(layer, sizeof layer, "GroupNorm(%lld, %lld)", (long long)m->i[0], (long long)m->i[1]);
-    if (x->ndim >= 2 && x->shape[1] != m->i[1]) {
+    snprintf(layer, sizeof layer, "GroupNorm(%lld, %lld)", (long long)st->G, (long long)st->C);
+    if (x->ndim >= 2 && x->shape[1] != st->C) {
         char s[128];
         nb__shape_str(x->ndim, x->shape, s, sizeof s);
         nb__fail(NB_ERR_SHAPE, "%s: input %s has %lld channels in dim 1, expected %lld", layer, s,
-                 (long long)x->shape[1], (long long)m->i[1]);
+                 (long long)x->shape[1], (long long)st->C);
         return NULL;
     }
-    nb_tensor *w = m->i[2] ? m->own[0].tensor : NULL, *b = m->i[2] ? m->own[1].tensor : NULL;
-    return nb__group_norm_layer(layer, x, m->i[0], w, b, m->f[0]);
+    nb_tensor *w = st->affine ? m->own[0].tensor : NULL, *b = st->affine ? m->own[1].tensor : NULL;
+    return nb__group_norm_layer(layer, x, st->G, w, b, st->eps);
 }
 
 static const nb_module_vtable gn_vt = {.kind = "GroupNorm", .forward = gn_module_forward};
@@ -37,13 +44,14 @@ nb_module *nb_groupnorm_new(nb_ctx *ctx, int64_t G, int64_t C, const nb_groupnor
         nb__fail(NB_ERR_ARG, "GroupNorm(%lld, %lld): eps %g must be >= 0", (long long)G, (long long)C, (double)d.eps);
         return NULL;
     }
-    nb_module *m = nb__module_new(ctx, &gn_vt);
+    nb_module *m = nb__module_new_with(ctx, &gn_vt, sizeof(gn_state));
     if (!m) return NULL;
-    m->i[0] = G;
-    m->i[1] = C;
-    m->i[2] = !d.no_affine;
-    m->f[0] = d.eps > 0 ? d.eps : 1e-5f;
-    if (m->i[2]) {
+    gn_state *st = m->impl;
+    st->G = G;
+    st->C = C;
+    st->affine = !d.no_affine;
+    st->eps = d.eps > 0 ? d.eps : 1e-5f;
+    if (st->affine) {
         nb_tensor *w = nb_tensor_new(ctx, NB_F32, 1, &C);
         if (nb__module_add(m, "weight", w, 0) || nb__module_add(m, "bias", nb_tensor_new(ctx, NB_F32, 1, &C), 0)) {
             nb_module_free(m);

@@ -7,16 +7,23 @@
 
 #include <stdio.h>
 
-/* ---- modules ----
- * m->i: [0] num_features, [1] spatial dims (1 or 2), [2] affine, [3] track.
- * m->f: [0] eps, [1] momentum. own: weight, bias (affine), then running_mean,
+/* InstanceNorm's kind state (m->impl). own: weight, bias (affine), then running_mean,
  * running_var, num_batches_tracked (track). */
+typedef struct {
+    int64_t C; /* num_features */
+    int sd; /* spatial dims (1 or 2) */
+    int affine;
+    int track; /* track_running_stats */
+    float eps;
+    float momentum;
+} in_state;
 
 static nb_tensor *in_module_forward(nb_module *m, nb_tensor *x)
 {
+    const in_state *st = m->impl;
     const char *kind = m->vt->kind;
-    int64_t C = m->i[0];
-    int sd = (int)m->i[1], affine = (int)m->i[2], track = (int)m->i[3];
+    int64_t C = st->C;
+    int sd = st->sd, affine = st->affine, track = st->track;
     char layer[96], s[128];
     snprintf(layer, sizeof layer, "%s(%lld)", kind, (long long)C);
     nb__shape_str(x->ndim, x->shape, s, sizeof s);
@@ -41,7 +48,7 @@ static nb_tensor *in_module_forward(nb_module *m, nb_tensor *x)
         for (int d = 0; d < x->ndim; d++) shape[d + 1] = x->shape[d];
         xb = nb_reshape(x, x->ndim + 1, shape);
     }
-    nb_tensor *y = nb__instance_norm_layer(layer, xb, rm, rv, w, b, m->training || !track, m->f[1], m->f[0]);
+    nb_tensor *y = nb__instance_norm_layer(layer, xb, rm, rv, w, b, m->training || !track, st->momentum, st->eps);
     if (y && !batched) y = nb_reshape(y, x->ndim, x->shape);
     return y;
 }
@@ -61,14 +68,15 @@ static nb_module *in_new(nb_ctx *ctx, const nb_module_vtable *vt, int sd, int64_
                  (double)d.eps, (double)d.momentum);
         return NULL;
     }
-    nb_module *m = nb__module_new(ctx, vt);
+    nb_module *m = nb__module_new_with(ctx, vt, sizeof(in_state));
     if (!m) return NULL;
-    m->i[0] = C;
-    m->i[1] = sd;
-    m->i[2] = d.affine != 0;
-    m->i[3] = d.track_running_stats != 0;
-    m->f[0] = d.eps > 0 ? d.eps : 1e-5f;
-    m->f[1] = d.momentum_set || d.momentum > 0 ? d.momentum : 0.1f;
+    in_state *st = m->impl;
+    st->C = C;
+    st->sd = sd;
+    st->affine = d.affine != 0;
+    st->track = d.track_running_stats != 0;
+    st->eps = d.eps > 0 ? d.eps : 1e-5f;
+    st->momentum = d.momentum_set || d.momentum > 0 ? d.momentum : 0.1f;
     if (d.affine) {
         nb_tensor *w = nb_tensor_new(ctx, NB_F32, 1, &C);
         if (nb__module_add(m, "weight", w, 0) || nb__module_add(m, "bias", nb_tensor_new(ctx, NB_F32, 1, &C), 0))

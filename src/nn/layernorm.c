@@ -8,21 +8,25 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- module: impl = normalized_shape (m->i[0] dims), m->i[1] affine, m->f[0] eps ---- */
+/* LayerNorm's kind state (m->impl). */
+typedef struct {
+    int ndim;                  /* dims of normalized_shape */
+    int64_t ns[NB_MAX_DIMS];   /* normalized_shape */
+    int affine;                /* elementwise_affine */
+    float eps;
+} ln_state;
 
 static nb_tensor *ln_module_forward(nb_module *m, nb_tensor *x)
 {
-    const int64_t *ns = m->impl;
+    const ln_state *st = m->impl;
     char layer[160], nss[128];
-    nb__shape_str((int)m->i[0], ns, nss, sizeof nss);
+    nb__shape_str(st->ndim, st->ns, nss, sizeof nss);
     snprintf(layer, sizeof layer, "LayerNorm(%s)", nss);
-    nb_tensor *w = m->i[1] ? m->own[0].tensor : NULL, *b = m->i[1] ? m->own[1].tensor : NULL;
-    return nb__layer_norm_layer(layer, x, (int)m->i[0], ns, w, b, m->f[0]);
+    nb_tensor *w = st->affine ? m->own[0].tensor : NULL, *b = st->affine ? m->own[1].tensor : NULL;
+    return nb__layer_norm_layer(layer, x, st->ndim, st->ns, w, b, st->eps);
 }
 
-static void ln_free(nb_module *m) { free(m->impl); }
-
-static const nb_module_vtable ln_vt = {.kind = "LayerNorm", .forward = ln_module_forward, .free = ln_free};
+static const nb_module_vtable ln_vt = {.kind = "LayerNorm", .forward = ln_module_forward};
 
 nb_module *nb_layernorm_new(nb_ctx *ctx, int ndim, const int64_t *ns, const nb_layernorm_opts *o)
 {
@@ -42,19 +46,14 @@ nb_module *nb_layernorm_new(nb_ctx *ctx, int ndim, const int64_t *ns, const nb_l
         nb__fail(NB_ERR_ARG, "LayerNorm: eps %g must be >= 0", (double)d.eps);
         return NULL;
     }
-    nb_module *m = nb__module_new(ctx, &ln_vt);
+    nb_module *m = nb__module_new_with(ctx, &ln_vt, sizeof(ln_state));
     if (!m) return NULL;
-    m->impl = malloc((size_t)ndim * sizeof(int64_t));
-    if (!m->impl) {
-        nb__fail(NB_ERR_MEM, "out of memory creating LayerNorm");
-        nb_module_free(m);
-        return NULL;
-    }
-    memcpy(m->impl, ns, (size_t)ndim * sizeof(int64_t));
-    m->i[0] = ndim;
-    m->i[1] = !d.no_elementwise_affine;
-    m->f[0] = d.eps > 0 ? d.eps : 1e-5f;
-    if (m->i[1]) {
+    ln_state *st = m->impl;
+    st->ndim = ndim;
+    memcpy(st->ns, ns, (size_t)ndim * sizeof(int64_t));
+    st->affine = !d.no_elementwise_affine;
+    st->eps = d.eps > 0 ? d.eps : 1e-5f;
+    if (st->affine) {
         nb_tensor *w = nb_tensor_new(ctx, NB_F32, ndim, ns);
         if (nb__module_add(m, "weight", w, 0) || nb__module_add(m, "bias", nb_tensor_new(ctx, NB_F32, ndim, ns), 0)) {
             nb_module_free(m);

@@ -9,6 +9,10 @@
  * (activation_modules.c) */
 void nb__dropout_set_p(nb_module *m, float p);
 int nb__is_dropout(const nb_module *m);
+/* LeakyReLU's slope and ELU's alpha as given, 0 included (the constructors take 0 for
+ * PyTorch's default); no-ops on other kinds. (activation_modules.c) */
+void nb__leaky_relu_set_slope(nb_module *m, float slope);
+void nb__elu_set_alpha(nb_module *m, float alpha);
 
 /* An eval-mode BatchNorm1d/2d as y = x·scale[c] + shift[c] with scale = γ/√(running_var+eps)
  * and shift = β - running_mean·scale (for folding into a preceding conv); NB_ERR_STATE

@@ -31,8 +31,6 @@ nb_module *nb_linear_new(nb_ctx *ctx, int64_t in, int64_t out, const nb_linear_o
         float bound = (float)(1.0 / sqrt((double)in)); /* torch: 1 / math.sqrt(fan_in) */
         if (nb__module_add(m, "bias", b, 0) || nb_init_uniform(b, -bound, bound, &ctx->rng)) goto fail;
     }
-    m->i[0] = in;
-    m->i[1] = out;
     return m;
 fail:
     nb_module_free(m);

@@ -25,6 +25,17 @@ nb_module *nb__module_new(nb_ctx *ctx, const nb_module_vtable *vt)
     return m;
 }
 
+nb_module *nb__module_new_with(nb_ctx *ctx, const nb_module_vtable *vt, size_t bytes)
+{
+    nb_module *m = nb__module_new(ctx, vt);
+    if (m && !(m->impl = calloc(1, bytes))) {
+        nb__fail(NB_ERR_MEM, "out of memory creating %s", vt->kind);
+        free(m);
+        return NULL;
+    }
+    return m;
+}
+
 static char *dupstr(const char *s)
 {
     size_t n = strlen(s) + 1;
@@ -235,6 +246,7 @@ void nb_module_free(nb_module *m)
     free(m->own);
     clear_state(m);
     if (m->vt->free) m->vt->free(m);
+    free(m->impl);
     free(m);
 }
 

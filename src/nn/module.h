@@ -8,7 +8,7 @@
 typedef struct nb_module_vtable {
     const char *kind;
     nb_tensor *(*forward)(nb_module *m, nb_tensor *x);
-    void (*free)(nb_module *m); /* frees kind-specific state (not params) */
+    void (*free)(nb_module *m); /* optional: frees what m->impl points to (not m->impl, not params) */
     void (*train)(nb_module *m, int training); /* optional: propagate to children */
     /* Optional fusion, asked by a container (Sequential) before it runs m = mods[0];
      * mods[1..n) are the modules that follow m, training is the container's mode. Run m
@@ -36,12 +36,12 @@ struct nb_module {
     nb_tensor **params;
     int n_params;
     int state_dirty;
-    float f[4];
-    int64_t i[8];
-    void *impl;
+    void *impl; /* the kind's typed state (a struct of its own file), malloc'd; freed with the module */
 };
 
 nb_module *nb__module_new(nb_ctx *ctx, const nb_module_vtable *vt);
+/* nb__module_new with a zeroed kind state of `bytes` bytes at m->impl. */
+nb_module *nb__module_new_with(nb_ctx *ctx, const nb_module_vtable *vt, size_t bytes);
 /* Register a tensor the module owns (frees it) under a local name. */
 nb_status nb__module_add(nb_module *m, const char *name, nb_tensor *t, int is_buffer);
 nb_status nb__module_add_child(nb_module *m, const char *name, nb_module *child);

@@ -16,7 +16,7 @@ static inline float act_fwd(act_kind k, float x, float s)
     case ACT_SIGMOID: return 1.0f / (1.0f + expf(-x));
     case ACT_TANH: return tanhf(x);
     case ACT_RELU: return x > 0 ? x : 0.0f;
-    case ACT_LEAKY: return x > 0 ? x : x * s;
+    case ACT_LEAKY: return x > 0 ? x : x *s;
     default: return x > 0 ? x : s * expm1f(x);
     }
 }
@@ -25,17 +25,24 @@ static inline float act_bwd(act_kind k, float x, float y, float s)
 {
     switch (k) {
     case ACT_SIGMOID: return y * (1.0f - y);
-    case ACT_TANH: return 1.0f - y * y;
+    case ACT_TANH: return 1.0f - y *y;
     case ACT_RELU: return x > 0 ? 1.0f : 0.0f;
     case ACT_LEAKY: return x > 0 ? 1.0f : s;
     default: return x > 0 ? 1.0f : y + s; /* α·eˣ = y + α */
     }
 }
 
+/* What act_backward needs. */
+typedef struct {
+    act_kind k;
+    float s; /* slope or alpha */
+} act_saved;
+
 static void act_backward(nb_node *n)
 {
-    act_kind k = (act_kind)n->i[0];
-    float s = n->f[0];
+    const act_saved *st = n->saved;
+    act_kind k = st->k;
+    float s = st->s;
     nb_tensor *a = n->in[0];
     const float *x = nb__f(a), *y = nb__f(n->out), *g = n->out->grad;
     float *ga = a->grad;
@@ -59,8 +66,10 @@ static nb_tensor *act(nb_tensor *a, act_kind k, float s)
     if (nb__needs_grad(a->ctx, a, NULL, NULL)) {
         nb_node *n = nb__record(out, act_backward, a, NULL, NULL);
         if (!n) return NULL;
-        n->i[0] = k;
-        n->f[0] = s;
+        act_saved *st = nb__node_save(n, sizeof *st);
+        if (!st) return NULL;
+        st->k = k;
+        st->s = s;
     }
     return out;
 }
@@ -137,7 +146,7 @@ nb_tensor *nb_prelu(nb_tensor *a, nb_tensor *w)
             int64_t base = (o * C + c) * inner;
             for (int64_t i = 0; i < inner; i++) {
                 float v = x[base + i];
-                y[base + i] = v > 0 ? v : wc * v;
+                y[base + i] = v > 0 ? v : wc *v;
             }
         }
     if (nb__needs_grad(a->ctx, a, w, NULL) && !nb__record(out, prelu_backward, a, w, NULL)) return NULL;

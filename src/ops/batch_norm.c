@@ -40,7 +40,7 @@ static inline void seg_sums(const float *x, int64_t n, double k, double *s, doub
     for (int64_t i = 0; i < n; i++) {
         double d = (double)x[i] - k;
         a += d;
-        b += d * d;
+        b += d *d;
     }
     *s += a;
     *ss += b;
@@ -55,7 +55,7 @@ static void bn_forward_train_rows(const float *x, float *y, int64_t N, int64_t C
                                   float eps, double *dmean, double *dvar, float *mean, float *rstd)
 {
     NB_FOR(N * C, blk_, (C + BN_CB - 1) / BN_CB, {
-        int64_t c0 = blk_ * BN_CB;
+        int64_t c0 = blk_ *BN_CB;
         int64_t nc = C - c0 < BN_CB ? C - c0 : BN_CB;
         double k[BN_CB], s[BN_CB], ss[BN_CB];
         float a[BN_CB], sh[BN_CB];
@@ -69,11 +69,11 @@ static void bn_forward_train_rows(const float *x, float *y, int64_t N, int64_t C
             for (int64_t j = 0; j < nc; j++) {
                 double d = (double)xr[j] - k[j];
                 s[j] += d;
-                ss[j] += d * d;
+                ss[j] += d *d;
             }
         }
         for (int64_t j = 0; j < nc; j++) {
-            double m = s[j] / (double)N, v = ss[j] / (double)N - m * m;
+            double m = s[j] / (double)N, v = ss[j] / (double)N - m *m;
             v = v > 0 ? v : 0;
             dmean[c0 + j] = k[j] + m;
             dvar[c0 + j] = v;
@@ -100,7 +100,7 @@ static void bn_backward_rows(const float *x, const float *dy, const float *relu_
                              int batch_stats)
 {
     NB_FOR(N * C, blk_, (C + BN_CB - 1) / BN_CB, {
-        int64_t c0 = blk_ * BN_CB;
+        int64_t c0 = blk_ *BN_CB;
         int64_t nc = C - c0 < BN_CB ? C - c0 : BN_CB;
         double sdy[BN_CB], sdyx[BN_CB], mu[BN_CB];
         float k[BN_CB], mdy[BN_CB], proj[BN_CB], muf[BN_CB];
@@ -147,18 +147,18 @@ static void bn_forward_train(const float *x, float *y, int64_t N, int64_t C, int
         bn_forward_train_rows(x, y, N, C, w, b, eps, dmean, dvar, mean, rstd);
         return;
     }
-    int64_t M = N * S;
+    int64_t M = N *S;
     NB_FOR(N * C * S, c, C, {
         double k = x[c * S], s = 0, ss = 0;
         for (int64_t n = 0; n < N; n++) seg_sums(x + (n * C + c) * S, S, k, &s, &ss);
-        double m = s / (double)M, v = ss / (double)M - m * m;
+        double m = s / (double)M, v = ss / (double)M - m *m;
         v = v > 0 ? v : 0;
         dmean[c] = k + m;
         dvar[c] = v;
         float r = (float)(1.0 / sqrt(v + (double)eps)), mu = (float)(k + m);
         mean[c] = mu;
         rstd[c] = r;
-        float ac = (w ? w[c] : 1.0f) * r, bc = (b ? b[c] : 0.0f) - mu * ac;
+        float ac = (w ? w[c] : 1.0f) * r, bc = (b ? b[c] : 0.0f) - mu *ac;
         for (int64_t n = 0; n < N; n++) {
             const float *xs = x + (n * C + c) * S;
             float *ys = y + (n * C + c) * S;
@@ -174,8 +174,8 @@ static void bn_affine(const float *x, float *y, int64_t N, int64_t C, int64_t S,
 {
     if (S == 1) {
     NB_FOR(N * C, n, N, {
-            const float *xr = x + n * C;
-            float *yr = y + n * C;
+            const float *xr = x + n *C;
+            float *yr = y + n *C;
             _Pragma("omp simd")
             for (int64_t c = 0; c < C; c++) yr[c] = xr[c] * a[c] + b[c];
     });
@@ -203,7 +203,7 @@ static void bn_backward_kernel(const float *x, const float *dy, const float *rel
         bn_backward_rows(x, dy, relu_out, dx, dw, db, N, C, w, mean, rstd, batch_stats);
         return;
     }
-    int64_t M = N * S;
+    int64_t M = N *S;
     NB_FOR(N * C * S, c, C, {
         double sdy = 0, sdyx = 0, mu = mean[c];
         for (int64_t n = 0; n < N; n++) {
@@ -239,14 +239,23 @@ static void bn_backward_kernel(const float *x, const float *dy, const float *rel
 
 /* ---- the op ---- */
 
+/* What batch_norm_backward needs. */
+typedef struct {
+    const float *stat; /* mean[C], then rstd[C] */
+    int training; /* batch statistics */
+    int64_t S; /* values per channel and sample */
+    int relu; /* the output went through a ReLU */
+} batch_norm_saved;
+
 static void batch_norm_backward(nb_node *n)
 {
+    const batch_norm_saved *st = n->saved;
     nb_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2];
-    const float *mean = n->saved, *rstd = mean + x->shape[1];
-    int64_t N = x->shape[0], C = x->shape[1], S = n->i[1];
-    bn_backward_kernel(nb__f(x), n->out->grad, n->i[2] ? nb__f(n->out) : NULL, nb__wants_grad(x) ? x->grad : NULL,
+    const float *mean = st->stat, *rstd = mean + x->shape[1];
+    int64_t N = x->shape[0], C = x->shape[1], S = st->S;
+    bn_backward_kernel(nb__f(x), n->out->grad, st->relu ? nb__f(n->out) : NULL, nb__wants_grad(x) ? x->grad : NULL,
                        nb__wants_grad(w) ? w->grad : NULL, nb__wants_grad(b) ? b->grad : NULL, N, C, S,
-                       w ? nb__f(w) : NULL, mean, rstd, (int)n->i[0]);
+                       w ? nb__f(w) : NULL, mean, rstd, st->training);
 }
 
 static int check_vec(const char *layer, const char *what, const nb_tensor *t, int64_t C)
@@ -322,10 +331,12 @@ nb_tensor *nb__batch_norm_layer(const char *layer, nb_tensor *x, nb_tensor *rm, 
     if (nb__needs_grad(ctx, x, w, b)) {
         nb_node *n = nb__record(out, batch_norm_backward, x, w, b);
         if (!n) return NULL;
-        n->saved = stat;
-        n->i[0] = training;
-        n->i[1] = S;
-        n->i[2] = relu;
+        batch_norm_saved *st = nb__node_save(n, sizeof *st);
+        if (!st) return NULL;
+        st->stat = stat;
+        st->training = training;
+        st->S = S;
+        st->relu = relu;
     }
     return out;
 }

@@ -8,10 +8,17 @@
 #include "core/random.h"
 #include "core/threads.h"
 
+/* What dropout_backward needs. */
+typedef struct {
+    const unsigned char *mask; /* 1: kept */
+    float scale; /* 1/(1-p) */
+} dropout_saved;
+
 static void dropout_backward(nb_node *n)
 {
-    const unsigned char *mask = n->saved;
-    float scale = n->f[0];
+    const dropout_saved *st = n->saved;
+    const unsigned char *mask = st->mask;
+    float scale = st->scale;
     const float *g = n->out->grad;
     float *ga = n->in[0]->grad;
     for (int64_t i = 0; i < n->out->numel; i++)
@@ -43,8 +50,10 @@ nb_tensor *nb_dropout(nb_tensor *x, float p, int training)
     if (nb__needs_grad(ctx, x, NULL, NULL)) {
         nb_node *n = nb__record(out, dropout_backward, x, NULL, NULL);
         if (!n) return NULL;
-        n->saved = mask;
-        n->f[0] = scale;
+        dropout_saved *st = nb__node_save(n, sizeof *st);
+        if (!st) return NULL;
+        st->mask = mask;
+        st->scale = scale;
     }
     return out;
 }

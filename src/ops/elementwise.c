@@ -42,14 +42,20 @@ static inline float bin_apply(bin_kind k, float x, float y)
     switch (k) {
     case BIN_ADD: return x + y;
     case BIN_SUB: return x - y;
-    case BIN_MUL: return x * y;
+    case BIN_MUL: return x *y;
     default: return x / y;
     }
 }
 
+/* What bin_backward needs. */
+typedef struct {
+    bin_kind k;
+} bin_saved;
+
 static void bin_backward(nb_node *n)
 {
-    bin_kind k = (bin_kind)n->i[0];
+    const bin_saved *st = n->saved;
+    bin_kind k = st->k;
     nb_tensor *a = n->in[0], *b = n->in[1], *out = n->out;
     const float *g = out->grad, *xa = nb__f(a), *xb = nb__f(b);
     float *ga = a->requires_grad ? a->grad : NULL, *gb = b->requires_grad ? b->grad : NULL;
@@ -103,7 +109,9 @@ static nb_tensor *binary(nb_tensor *a, nb_tensor *b, bin_kind k)
     if (nb__needs_grad(a->ctx, a, b, NULL)) {
         nb_node *n = nb__record(out, bin_backward, a, b, NULL);
         if (!n) return NULL;
-        n->i[0] = k;
+        bin_saved *st = nb__node_save(n, sizeof *st);
+        if (!st) return NULL;
+        st->k = k;
     }
     return out;
 }
@@ -121,12 +129,12 @@ static inline float un_apply(un_kind k, float x, float s)
 {
     switch (k) {
     case UN_ADDS: return x + s;
-    case UN_MULS: return x * s;
+    case UN_MULS: return x *s;
     case UN_NEG: return -x;
     case UN_EXP: return expf(x);
     case UN_LOG: return logf(x);
     case UN_SQRT: return sqrtf(x);
-    case UN_SQUARE: return x * x;
+    case UN_SQUARE: return x *x;
     case UN_ABS: return fabsf(x);
     default: return powf(x, s);
     }
@@ -142,16 +150,23 @@ static inline float un_deriv(un_kind k, float x, float y, float s)
     case UN_EXP: return y;
     case UN_LOG: return 1.0f / x;
     case UN_SQRT: return 0.5f / y;
-    case UN_SQUARE: return 2.0f * x;
+    case UN_SQUARE: return 2.0f *x;
     case UN_ABS: return (float)((x > 0) - (x < 0));
     default: return s == 0 ? 0.0f : s * powf(x, s - 1.0f);
     }
 }
 
+/* What un_backward needs. */
+typedef struct {
+    un_kind k;
+    float s; /* the scalar operand */
+} un_saved;
+
 static void un_backward(nb_node *n)
 {
-    un_kind k = (un_kind)n->i[0];
-    float s = n->f[0];
+    const un_saved *st = n->saved;
+    un_kind k = st->k;
+    float s = st->s;
     nb_tensor *a = n->in[0];
     const float *x = nb__f(a), *y = nb__f(n->out), *g = n->out->grad;
     float *ga = a->grad;
@@ -175,8 +190,10 @@ static nb_tensor *unary(nb_tensor *a, un_kind k, float s)
     if (nb__needs_grad(a->ctx, a, NULL, NULL)) {
         nb_node *n = nb__record(out, un_backward, a, NULL, NULL);
         if (!n) return NULL;
-        n->i[0] = k;
-        n->f[0] = s;
+        un_saved *st = nb__node_save(n, sizeof *st);
+        if (!st) return NULL;
+        st->k = k;
+        st->s = s;
     }
     return out;
 }

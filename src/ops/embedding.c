@@ -13,17 +13,26 @@
 
 #include <string.h>
 
+/* What embedding_backward needs. */
+typedef struct {
+    const int64_t *idx; /* the indices (arena copy) */
+    int64_t count;
+    int64_t dim;
+    int64_t pad; /* padding_idx or -1 */
+} embedding_saved;
+
 static void embedding_backward(nb_node *n)
 {
+    const embedding_saved *st = n->saved;
     nb_tensor *w = n->in[0];
-    const int64_t *idx = n->saved;
-    int64_t count = n->i[0], dim = n->i[1], pad = n->i[2];
+    const int64_t *idx = st->idx;
+    int64_t count = st->count, dim = st->dim, pad = st->pad;
     const float *g = n->out->grad;
     float *gw = w->grad;
     for (int64_t k = 0; k < count; k++) {
         if (idx[k] == pad) continue;
         float *row = gw + idx[k] * dim;
-        const float *gk = g + k * dim;
+        const float *gk = g + k *dim;
         for (int64_t j = 0; j < dim; j++) row[j] += gk[j];
     }
 }
@@ -76,10 +85,12 @@ nb_tensor *nb_embedding(nb_tensor *indices, nb_tensor *weight, int64_t padding_i
         memcpy(saved, idx, sizeof(int64_t) * (size_t)count);
         nb_node *n = nb__record(out, embedding_backward, weight, NULL, NULL);
         if (!n) return NULL;
-        n->saved = saved;
-        n->i[0] = count;
-        n->i[1] = dim;
-        n->i[2] = padding_idx;
+        embedding_saved *st = nb__node_save(n, sizeof *st);
+        if (!st) return NULL;
+        st->idx = saved;
+        st->count = count;
+        st->dim = dim;
+        st->pad = padding_idx;
     }
     return out;
 }

@@ -36,15 +36,15 @@ static inline float param(const float *v, int64_t p, float dflt) { return v ? v[
 static void gn_stats(const float *x, int64_t groups, int64_t L, double *mean, double *var)
 {
     NB_FOR(groups * L, g, groups, {
-        const float *xs = x + g * L;
+        const float *xs = x + g *L;
         double k = xs[0], s = 0, ss = 0;
         _Pragma("omp simd reduction(+ : s, ss)")
         for (int64_t j = 0; j < L; j++) {
             double d = (double)xs[j] - k;
             s += d;
-            ss += d * d;
+            ss += d *d;
         }
-        double m = s / (double)L, v = ss / (double)L - m * m;
+        double m = s / (double)L, v = ss / (double)L - m *m;
         mean[g] = k + m;
         var[g] = v > 0 ? v : 0;
     });
@@ -54,8 +54,8 @@ static void gn_forward_kernel(const float *x, float *y, const gn_plan *pl, const
 {
     int64_t L = pl->L, nb = L / pl->pin;
     NB_FOR(pl->groups * L, g, pl->groups, {
-        const float *xs = x + g * L;
-        float *ys = y + g * L;
+        const float *xs = x + g *L;
+        float *ys = y + g *L;
         float mu = pl->mean[g], r = pl->rstd[g];
         int64_t p0 = (g % pl->pg) * nb;
         if (pl->pin == 1) {
@@ -64,7 +64,7 @@ static void gn_forward_kernel(const float *x, float *y, const gn_plan *pl, const
             continue;
         }
         for (int64_t k = 0; k < nb; k++) {
-            float a = param(w, p0 + k, 1.0f) * r, sh = param(b, p0 + k, 0.0f) - mu * a;
+            float a = param(w, p0 + k, 1.0f) * r, sh = param(b, p0 + k, 0.0f) - mu *a;
             const float *xk = xs + k * pl->pin;
             float *yk = ys + k * pl->pin;
             _Pragma("omp simd")
@@ -78,8 +78,8 @@ static void gn_backward_dx(const float *x, const float *dy, float *dx, const gn_
 {
     int64_t L = pl->L, nb = L / pl->pin, pin = pl->pin;
     NB_FOR(pl->groups * L, g, pl->groups, {
-        const float *xs = x + g * L, *gs = dy + g * L;
-        float *ds = dx + g * L;
+        const float *xs = x + g * L, *gs = dy + g *L;
+        float *ds = dx + g *L;
         float mu = pl->mean[g], r = pl->rstd[g];
         int64_t p0 = (g % pl->pg) * nb;
         double s1 = 0, s2 = 0; /* Σ g, Σ g·(x-μ) */
@@ -92,7 +92,7 @@ static void gn_backward_dx(const float *x, const float *dy, float *dx, const gn_
             }
         } else {
             for (int64_t k = 0; k < nb; k++) {
-                const float *xk = xs + k * pin, *gk = gs + k * pin;
+                const float *xk = xs + k * pin, *gk = gs + k *pin;
                 double a = 0, c = 0;
                 _Pragma("omp simd reduction(+ : a, c)")
                 for (int64_t i = 0; i < pin; i++) {
@@ -100,8 +100,8 @@ static void gn_backward_dx(const float *x, const float *dy, float *dx, const gn_
                     c += (double)gk[i] * ((double)xk[i] - mu);
                 }
                 double wp = param(w, p0 + k, 1.0f);
-                s1 += a * wp;
-                s2 += c * wp;
+                s1 += a *wp;
+                s2 += c *wp;
             }
         }
         float m1 = (float)(s1 / (double)L), m2 = (float)(s2 * r * r / (double)L);
@@ -112,9 +112,9 @@ static void gn_backward_dx(const float *x, const float *dy, float *dx, const gn_
             continue;
         }
         for (int64_t k = 0; k < nb; k++) {
-            float wr = param(w, p0 + k, 1.0f) * r, m1r = m1 * r, m2r = m2 * r;
-            const float *xk = xs + k * pin, *gk = gs + k * pin;
-            float *dk = ds + k * pin;
+            float wr = param(w, p0 + k, 1.0f) * r, m1r = m1 * r, m2r = m2 *r;
+            const float *xk = xs + k * pin, *gk = gs + k *pin;
+            float *dk = ds + k *pin;
             _Pragma("omp simd")
             for (int64_t i = 0; i < pin; i++) dk[i] += wr * gk[i] - m1r - (xk[i] - mu) * m2r;
         }
@@ -124,11 +124,11 @@ static void gn_backward_dx(const float *x, const float *dy, float *dx, const gn_
 /* dγ_p += Σ dy·x̂, dβ_p += Σ dy over every value that uses parameter p. */
 static void gn_backward_params(const float *x, const float *dy, float *dw, float *db, const gn_plan *pl)
 {
-    int64_t L = pl->L, nb = L / pl->pin, pin = pl->pin, outer = pl->groups / pl->pg, P = pl->pg * nb;
+    int64_t L = pl->L, nb = L / pl->pin, pin = pl->pin, outer = pl->groups / pl->pg, P = pl->pg *nb;
     if (pin == 1 && pl->pg == 1) { /* LayerNorm: one parameter per position; threads split the positions */
         enum { CH = 256 };
     NB_FOR(pl->groups * L, blk_, (P + CH - 1) / CH, {
-    int64_t j0 = blk_ * CH;
+    int64_t j0 = blk_ *CH;
             int64_t n = P - j0 < CH ? P - j0 : CH;
             double aw[CH], ab[CH];
             memset(aw, 0, sizeof aw);
@@ -154,7 +154,7 @@ static void gn_backward_params(const float *x, const float *dy, float *dw, float
         double sw = 0, sb = 0;
         for (int64_t o = 0; o < outer; o++) {
             int64_t g = o * pl->pg + gi;
-            const float *xs = x + g * L + k * pin, *gs = dy + g * L + k * pin;
+            const float *xs = x + g * L + k * pin, *gs = dy + g * L + k *pin;
             double mu = pl->mean[g], a = 0, c = 0;
             _Pragma("omp simd reduction(+ : a, c)")
             for (int64_t i = 0; i < pin; i++) {
@@ -169,11 +169,21 @@ static void gn_backward_params(const float *x, const float *dy, float *dw, float
     });
 }
 
+/* What group_norm_backward needs (see nb__group_norm_impl). */
+typedef struct {
+    float *stat; /* mean[groups], then rstd[groups] */
+    int64_t groups;
+    int64_t L;
+    int64_t pg;
+    int64_t pin;
+} group_norm_saved;
+
 static void group_norm_backward(nb_node *n)
 {
+    const group_norm_saved *st = n->saved;
     nb_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2];
-    gn_plan pl = {.groups = n->i[0], .L = n->i[1], .pg = n->i[2], .pin = n->i[3]};
-    pl.mean = n->saved;
+    gn_plan pl = {.groups = st->groups, .L = st->L, .pg = st->pg, .pin = st->pin};
+    pl.mean = st->stat;
     pl.rstd = pl.mean + pl.groups;
     const float *dy = n->out->grad;
     if (nb__wants_grad(x)) gn_backward_dx(nb__f(x), dy, x->grad, &pl, w ? nb__f(w) : NULL);
@@ -203,11 +213,13 @@ nb_tensor *nb__group_norm_impl(nb_tensor *x, int64_t groups, int64_t pg, int64_t
     if (nb__needs_grad(ctx, x, w, b)) {
         nb_node *n = nb__record(out, group_norm_backward, x, w, b);
         if (!n) return NULL;
-        n->saved = stat;
-        n->i[0] = groups;
-        n->i[1] = L;
-        n->i[2] = pg;
-        n->i[3] = pin;
+        group_norm_saved *st = nb__node_save(n, sizeof *st);
+        if (!st) return NULL;
+        st->stat = stat;
+        st->groups = groups;
+        st->L = L;
+        st->pg = pg;
+        st->pin = pin;
     }
     return out;
 }

@@ -8,10 +8,19 @@
 
 #include <string.h>
 
+/* What matmul_backward needs: (B, M, K) @ (B, K, N). */
+typedef struct {
+    int64_t B;
+    int64_t M;
+    int64_t K;
+    int64_t N;
+} matmul_saved;
+
 static void matmul_backward(nb_node *n)
 {
+    const matmul_saved *st = n->saved;
     nb_tensor *a = n->in[0], *b = n->in[1];
-    int64_t B = n->i[0], M = n->i[1], K = n->i[2], N = n->i[3];
+    int64_t B = st->B, M = st->M, K = st->K, N = st->N;
     const float *g = n->out->grad, *A = nb__f(a), *Bm = nb__f(b);
     if (M == 0 || K == 0 || N == 0) return; /* no products: the gradients stay 0 */
     for (int64_t t = 0; t < B; t++) {
@@ -50,15 +59,25 @@ nb_tensor *nb_matmul(nb_tensor *a, nb_tensor *b)
     if (nb__needs_grad(a->ctx, a, b, NULL)) {
         nb_node *n = nb__record(out, matmul_backward, a, b, NULL);
         if (!n) return NULL;
-        n->i[0] = B, n->i[1] = M, n->i[2] = K, n->i[3] = N;
+        matmul_saved *st = nb__node_save(n, sizeof *st);
+        if (!st) return NULL;
+        st->B = B, st->M = M, st->K = K, st->N = N;
     }
     return out;
 }
 
+/* What linear_backward needs. */
+typedef struct {
+    int64_t R; /* rows */
+    int64_t NI; /* in features */
+    int64_t NO; /* out features */
+} linear_saved;
+
 static void linear_backward(nb_node *n)
 {
+    const linear_saved *st = n->saved;
     nb_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2];
-    int64_t R = n->i[0], NI = n->i[1], NO = n->i[2];
+    int64_t R = st->R, NI = st->NI, NO = st->NO;
     const float *g = n->out->grad;
     if (R == 0 || NO == 0) return; /* nothing reached the inputs */
     if (x->requires_grad && NI > 0) /* dx (R,NI) += g (R,NO) · W (NO,NI) */
@@ -111,7 +130,9 @@ nb_tensor *nb_linear(nb_tensor *x, nb_tensor *w, nb_tensor *b)
     if (nb__needs_grad(x->ctx, x, w, b)) {
         nb_node *n = nb__record(out, linear_backward, x, w, b);
         if (!n) return NULL;
-        n->i[0] = R, n->i[1] = NI, n->i[2] = NO;
+        linear_saved *st = nb__node_save(n, sizeof *st);
+        if (!st) return NULL;
+        st->R = R, st->NI = NI, st->NO = NO;
     }
     return out;
 }

@@ -13,6 +13,7 @@ typedef enum { POOL_MAX, POOL_AVG, POOL_ADAPTIVE } pool_kind;
 typedef struct {
     nb__pool_shape s;
     int32_t *idx; /* max: argmax per output */
+    pool_kind kind;
 } pool_saved;
 
 static void pair_str(char *buf, size_t n, int64_t a, int64_t b)
@@ -94,7 +95,7 @@ static void pool_backward(nb_node *n)
     nb_tensor *x = n->in[0];
     const pool_saved *ps = n->saved;
     const float *g = n->out->grad;
-    switch ((pool_kind)n->i[0]) {
+    switch (ps->kind) {
     case POOL_MAX: nb__max_pool2d_bwd(&ps->s, g, ps->idx, x->grad); break;
     case POOL_AVG: nb__avg_pool2d_bwd(&ps->s, g, x->grad); break;
     default: nb__adaptive_avg_pool2d_bwd(&ps->s, g, x->grad); break;
@@ -152,6 +153,7 @@ static nb_tensor *pool_window(nb_tensor *x, const nb_pool2d_opts *opts, pool_kin
         if (!ps) return NULL;
         ps->s = s;
         ps->idx = NULL;
+        ps->kind = kind;
         if (kind == POOL_MAX && !(ps->idx = nb__scratch(x->ctx, (size_t)nb_tensor_numel(out) * sizeof(int32_t))))
             return NULL;
     }
@@ -168,7 +170,6 @@ static nb_tensor *pool_window(nb_tensor *x, const nb_pool2d_opts *opts, pool_kin
         nb_node *n = nb__record(out, pool_backward, x, NULL, NULL);
         if (!n) return NULL;
         n->saved = ps;
-        n->i[0] = kind;
     }
     return out;
 }
@@ -195,11 +196,10 @@ nb_tensor *nb_adaptive_avg_pool2d(nb_tensor *x, int64_t oh, int64_t ow)
     if (nb__needs_grad(x->ctx, x, NULL, NULL)) {
         pool_saved *ps = nb__scratch(x->ctx, sizeof *ps);
         if (!ps) return NULL;
-        *ps = (pool_saved){.s = s};
+        *ps = (pool_saved){.s = s, .kind = POOL_ADAPTIVE};
         nb_node *n = nb__record(out, pool_backward, x, NULL, NULL);
         if (!n) return NULL;
         n->saved = ps;
-        n->i[0] = POOL_ADAPTIVE;
     }
     return out;
 }

@@ -4,9 +4,15 @@
 #include "core/tensor.h"
 #include "core/tape.h"
 
+/* What sum_all_backward needs. */
+typedef struct {
+    float scale; /* mean: 1/numel, else 1 */
+} sum_all_saved;
+
 static void sum_all_backward(nb_node *n)
 {
-    float g = n->out->grad[0] * n->f[0];
+    const sum_all_saved *st = n->saved;
+    float g = n->out->grad[0] * st->scale;
     float *ga = n->in[0]->grad;
     for (int64_t i = 0; i < n->in[0]->numel; i++) ga[i] += g;
 }
@@ -28,7 +34,9 @@ static nb_tensor *reduce_all(nb_tensor *x, int mean)
     if (nb__needs_grad(x->ctx, x, NULL, NULL)) {
         nb_node *n = nb__record(out, sum_all_backward, x, NULL, NULL);
         if (!n) return NULL;
-        n->f[0] = scale;
+        sum_all_saved *st = nb__node_save(n, sizeof *st);
+        if (!st) return NULL;
+        st->scale = scale;
     }
     return out;
 }
@@ -36,11 +44,18 @@ static nb_tensor *reduce_all(nb_tensor *x, int mean)
 nb_tensor *nb_sum(nb_tensor *x) { return reduce_all(x, 0); }
 nb_tensor *nb_mean(nb_tensor *x) { return reduce_all(x, 1); }
 
+/* What sum_dim_backward needs. */
+typedef struct {
+    int d; /* the reduced dim */
+    float scale; /* mean: 1/D, else 1 */
+} sum_dim_saved;
+
 static void sum_dim_backward(nb_node *n)
 {
+    const sum_dim_saved *st = n->saved;
     nb_tensor *a = n->in[0];
-    int d = (int)n->i[0];
-    float scale = n->f[0];
+    int d = st->d;
+    float scale = st->scale;
     int64_t outer = 1, inner = 1, D = a->shape[d];
     for (int i = 0; i < d; i++) outer *= a->shape[i];
     for (int i = d + 1; i < a->ndim; i++) inner *= a->shape[i];
@@ -86,8 +101,10 @@ static nb_tensor *reduce_dim(nb_tensor *x, int dim, int keepdim, int mean)
     if (nb__needs_grad(x->ctx, x, NULL, NULL)) {
         nb_node *n = nb__record(out, sum_dim_backward, x, NULL, NULL);
         if (!n) return NULL;
-        n->i[0] = d;
-        n->f[0] = mean ? 1.0f / (float)D : 1.0f;
+        sum_dim_saved *st = nb__node_save(n, sizeof *st);
+        if (!st) return NULL;
+        st->d = d;
+        st->scale = mean ? 1.0f / (float)D : 1.0f;
     }
     return out;
 }

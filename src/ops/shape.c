@@ -130,9 +130,16 @@ static void transpose_copy(const float *src, float *dst, const nb_tensor *x, int
     (void)os;
 }
 
+/* What transpose_backward needs. */
+typedef struct {
+    int d0;
+    int d1;
+} transpose_saved;
+
 static void transpose_backward(nb_node *n)
 {
-    transpose_copy(n->out->grad, n->in[0]->grad, n->in[0], (int)n->i[0], (int)n->i[1], 1);
+    const transpose_saved *st = n->saved;
+    transpose_copy(n->out->grad, n->in[0]->grad, n->in[0], st->d0, st->d1, 1);
 }
 
 nb_tensor *nb_transpose(nb_tensor *x, int dim0, int dim1)
@@ -154,17 +161,27 @@ nb_tensor *nb_transpose(nb_tensor *x, int dim0, int dim1)
     if (nb__needs_grad(x->ctx, x, NULL, NULL)) {
         nb_node *n = nb__record(out, transpose_backward, x, NULL, NULL);
         if (!n) return NULL;
-        n->i[0] = d0;
-        n->i[1] = d1;
+        transpose_saved *st = nb__node_save(n, sizeof *st);
+        if (!st) return NULL;
+        st->d0 = d0;
+        st->d1 = d1;
     }
     return out;
 }
 
+/* What narrow_backward needs. */
+typedef struct {
+    int d;
+    int64_t start;
+    int64_t len;
+} narrow_saved;
+
 static void narrow_backward(nb_node *n)
 {
+    const narrow_saved *st = n->saved;
     nb_tensor *x = n->in[0];
-    int d = (int)n->i[0];
-    int64_t start = n->i[1], len = n->i[2], outer = 1, inner = 1;
+    int d = st->d;
+    int64_t start = st->start, len = st->len, outer = 1, inner = 1;
     for (int i = 0; i < d; i++) outer *= x->shape[i];
     for (int i = d + 1; i < x->ndim; i++) inner *= x->shape[i];
     const float *g = n->out->grad;
@@ -200,9 +217,11 @@ nb_tensor *nb_narrow(nb_tensor *x, int dim, int64_t start, int64_t length)
     if (nb__needs_grad(x->ctx, x, NULL, NULL)) {
         nb_node *n = nb__record(out, narrow_backward, x, NULL, NULL);
         if (!n) return NULL;
-        n->i[0] = d;
-        n->i[1] = start;
-        n->i[2] = length;
+        narrow_saved *st = nb__node_save(n, sizeof *st);
+        if (!st) return NULL;
+        st->d = d;
+        st->start = start;
+        st->len = length;
     }
     return out;
 }

@@ -36,12 +36,19 @@ static void softmax_kernel(const float *x, float *y, int64_t outer, int64_t D, i
         });
 }
 
+/* What softmax_backward needs. */
+typedef struct {
+    int d;
+    int logm; /* log_softmax */
+} softmax_saved;
+
 static void softmax_backward(nb_node *n)
 {
+    const softmax_saved *st = n->saved;
     nb_tensor *a = n->in[0];
-    int logm = (int)n->i[1];
+    int logm = st->logm;
     int64_t outer, D, inner;
-    dims3(a, (int)n->i[0], &outer, &D, &inner);
+    dims3(a, st->d, &outer, &D, &inner);
     const float *y = nb__f(n->out), *g = n->out->grad;
     float *ga = a->grad;
     for (int64_t o = 0; o < outer; o++)
@@ -77,8 +84,10 @@ static nb_tensor *softmax_op(nb_tensor *x, int dim, int logm)
     if (nb__needs_grad(x->ctx, x, NULL, NULL)) {
         nb_node *n = nb__record(out, softmax_backward, x, NULL, NULL);
         if (!n) return NULL;
-        n->i[0] = d;
-        n->i[1] = logm;
+        softmax_saved *st = nb__node_save(n, sizeof *st);
+        if (!st) return NULL;
+        st->d = d;
+        st->logm = logm;
     }
     return out;
 }
