@@ -1213,6 +1213,47 @@ int64_t nb_utf8_check(const char *s, size_t n);
 /* A copy with each invalid sequence replaced by U+FFFD (free with free()). */
 char *nb_utf8_repair(const char *s, size_t n);
 
+/* ------------------------------------------------------------------------ */
+/* ONNX models (docs/onnx.md)                                                */
+/* ------------------------------------------------------------------------ */
+
+typedef struct {
+    int reserved; /* no options yet; zero */
+} nb_onnx_opts;
+
+/* An ONNX model file (opsets 1-17, default domain) as a module that runs its graph.
+ * Everything is checked at load: an unsupported op or attribute, a cycle, an input
+ * nothing produces, a duplicate name, an initializer whose data does not fit its
+ * shape, external data outside the model's folder each fail with a message naming
+ * the node (name, op type, opset) or the tensor. Float initializers feeding
+ * Conv/ConvTranspose/Gemm/MatMul/PRelu and the norms' scale and bias are trainable
+ * parameters under their ONNX names, the others buffers. nb_module_forward runs a
+ * graph on its first input and returns its first output; nb_onnx_run does the rest.
+ * Training mode follows PyTorch: BatchNormalization uses batch statistics, Dropout
+ * drops. o may be NULL. */
+nb_module *nb_onnx_load(nb_ctx *ctx, const char *path, const nb_onnx_opts *o);
+/* The same from the bytes of a model; dir is where external data is read from
+ * (NULL: external data is refused). */
+nb_module *nb_onnx_load_buffer(nb_ctx *ctx, const void *data, size_t n, const char *dir, const nb_onnx_opts *o);
+int nb_onnx_is_model(const nb_module *m);
+int nb_onnx_opset(const nb_module *m);
+/* Graph inputs (initializers excluded) and outputs, in graph order. */
+int nb_onnx_num_inputs(const nb_module *m);
+int nb_onnx_num_outputs(const nb_module *m);
+const char *nb_onnx_input_name(const nb_module *m, int i);
+const char *nb_onnx_output_name(const nb_module *m, int i);
+/* The ONNX element type the graph declares for input i (1 float, 7 int64, 9 bool, ...; 0 unknown). */
+int nb_onnx_input_type(const nb_module *m, int i);
+/* Nodes in the order they run: the name ("#k" for the k-th unnamed node) and op type. */
+int nb_onnx_num_nodes(const nb_module *m);
+const char *nb_onnx_node(const nb_module *m, int i, const char **op_type);
+/* Run the graph: inputs[0..n_in) in graph-input order (F32 for floating types, I64
+ * for integer and bool types; other dtypes are converted to what the graph
+ * declares); outputs[0..n_out) receive arena tensors of the first n_out graph
+ * outputs and out_types (may be NULL) their ONNX element types (integers and bools
+ * are I64 tensors holding the values). */
+nb_status nb_onnx_run(nb_module *m, nb_tensor *const *inputs, int n_in, nb_tensor **outputs, int *out_types, int n_out);
+
 #ifdef __cplusplus
 }
 #endif
