@@ -116,7 +116,7 @@ static void ox_free_model(ox_model *m)
     if (!m) return;
     for (int i = 0; i < m->n_values; i++) {
         /* float initializers belong to the module (freed with it); the others here */
-        if (m->init && m->init[i].t && m->init[i].t->dtype != NB_F32) nb_tensor_free(m->init[i].t);
+        if (m->init && m->init[i].t && !(m->mod_owned && m->mod_owned[i])) nb_tensor_free(m->init[i].t);
     }
     for (int i = 0; i < m->n_nodes; i++) {
         free(m->nodes[i].in);
@@ -131,6 +131,7 @@ static void ox_free_model(ox_model *m)
     free(m->nodes);
     free(m->vname);
     free(m->init);
+    free(m->mod_owned);
     free(m->vals);
     free(m->use_count);
     free(m->inputs);
@@ -218,21 +219,30 @@ static ox_model *model_of(const nb_module *mod)
 
 /* ---- building the graph ---- */
 
-static void read_info(ox_info *inf, const Onnx__ValueInfoProto *v)
+static nb_status read_info(ox_info *inf, const Onnx__ValueInfoProto *v, const char *what)
 {
     inf->name = strdup(v->name ? v->name : "");
     inf->ndim = -1;
     const Onnx__TypeProto *tp = v->type;
-    if (!tp || tp->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE || !tp->tensor_type) return;
+    if (tp && tp->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE && tp->value_case != ONNX__TYPE_PROTO__VALUE__NOT_SET) {
+        static const char *kinds[] = {"", "tensor", "sequence", "", "", "map", "", "", "sparse tensor", "optional"};
+        int vc = (int)tp->value_case;
+        return nb__fail(NB_ERR_FORMAT, "%s '%s' is a %s: not supported (only tensors)", what, inf->name,
+                        vc >= 0 && vc < 10 && *kinds[vc] ? kinds[vc] : "non-tensor value");
+    }
+    if (!tp || !tp->tensor_type) return NB_OK;
     const Onnx__TypeProto__Tensor *tt = tp->tensor_type;
     if (tt->has_elem_type) inf->et = tt->elem_type;
-    if (!tt->shape || tt->shape->n_dim > NB_MAX_DIMS) return;
+    if (!tt->shape || tt->shape->n_dim > NB_MAX_DIMS) return NB_OK;
     inf->ndim = (int)tt->shape->n_dim;
     for (int d = 0; d < inf->ndim; d++) {
         const Onnx__TensorShapeProto__Dimension *dm = tt->shape->dim[d];
         inf->shape[d] = dm->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE ? dm->dim_value : -1;
         inf->dim_param[d] = dm->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM ? dm->dim_param : NULL;
     }
+    if (inf->et == OX_STRING || inf->et == OX_COMPLEX64 || inf->et == OX_COMPLEX128)
+        return nb__fail(NB_ERR_FORMAT, "%s '%s' has type %s: not supported", what, inf->name, ox_type_name(inf->et));
+    return NB_OK;
 }
 
 /* Which role an initializer plays: 0 none (integer or unused), 1 parameter, 2 buffer. */
@@ -304,6 +314,7 @@ static nb_status build(ox_model *m, const Onnx__GraphProto *g, nb_module *mod)
     mp.ids = calloc(mp.cap, sizeof *mp.ids);
     m->vname = calloc(nv + 1, sizeof *m->vname);
     m->init = calloc(nv + 1, sizeof *m->init);
+    m->mod_owned = calloc(nv + 1, 1);
     m->vals = calloc(nv + 1, sizeof *m->vals);
     m->use_count = calloc(nv + 1, sizeof *m->use_count);
     int *producer = malloc((nv + 1) * sizeof *producer);
@@ -312,7 +323,7 @@ static nb_status build(ox_model *m, const Onnx__GraphProto *g, nb_module *mod)
     int *order = malloc((g->n_node + 1) * sizeof *order);
     int *indeg = calloc(g->n_node + 1, sizeof *indeg);
     nb_status st = NB_OK;
-    if (!mp.keys || !mp.ids || !m->vname || !m->init || !m->vals || !m->use_count || !producer || !m->nodes || !raw ||
+    if (!mp.keys || !mp.ids || !m->vname || !m->init || !m->mod_owned || !m->vals || !m->use_count || !producer || !m->nodes || !raw ||
         !order || !indeg) {
         st = nb__fail(NB_ERR_MEM, "out of memory loading the graph");
         goto done;
@@ -364,8 +375,9 @@ static nb_status build(ox_model *m, const Onnx__GraphProto *g, nb_module *mod)
         m->vname[id] = (char *)nm;
         producer[id] = -1;
         map_put(&mp, nm, id);
-        read_info(&m->in_info[m->n_inputs], g->input[i]);
+        st = read_info(&m->in_info[m->n_inputs], g->input[i], "graph input");
         m->inputs[m->n_inputs++] = id;
+        if (st) goto done;
     }
     /* node outputs */
     m->n_nodes = 0;
@@ -489,7 +501,11 @@ static nb_status build(ox_model *m, const Onnx__GraphProto *g, nb_module *mod)
     for (size_t i = 0; i < g->n_output; i++) {
         const char *nm = g->output[i]->name;
         int id = nm ? map_get(&mp, nm) : -1;
-        read_info(&m->out_info[m->n_outputs], g->output[i]);
+        st = read_info(&m->out_info[m->n_outputs], g->output[i], "graph output");
+        if (st) {
+            m->n_outputs++;
+            goto done;
+        }
         if (id < 0) {
             m->n_outputs++;
             st = nb__fail(NB_ERR_FORMAT, "graph output '%s' is missing: no node computes it", nm ? nm : "");
@@ -516,6 +532,7 @@ static nb_status build(ox_model *m, const Onnx__GraphProto *g, nb_module *mod)
             nb_tensor *t = m->init[id].t;
             st = nb__module_add(mod, m->vname[id], t, role[id] != 1);
             if (st) m->init[id].t = NULL; /* nb__module_add freed it */
+            else m->mod_owned[id] = 1;
         }
         free(role);
     }
@@ -525,13 +542,6 @@ done:
             for (size_t k = 0; k < g->n_node; k++) {
                 free(raw[k].in);
                 free(raw[k].out);
-            }
-        /* initializers not yet handed to the module */
-        for (int id = 0; id < m->n_values; id++)
-            if (m->init[id].t && m->init[id].t->dtype == NB_F32) {
-                int owned = 0;
-                for (int q = 0; q < mod->n_own; q++) owned |= mod->own[q].tensor == m->init[id].t;
-                if (!owned) nb_tensor_free(m->init[id].t);
             }
     }
     free(mp.keys);
@@ -565,7 +575,9 @@ static nb_module *load_proto(nb_ctx *ctx, Onnx__ModelProto *mp, const char *dir)
     }
     if (m->opset < 0) m->opset = mp->n_opset_import ? -1 : 1; /* IR 1-2 models without opset_import: opset 1 */
     nb_status st = NB_OK;
-    if (m->opset < 0) st = nb__fail(NB_ERR_FORMAT, "the model imports no version of the default ONNX opset");
+    if (m->opset < 0)
+        st = nb__fail(NB_ERR_FORMAT, "opset domain '%s' not supported (the model imports no version of the default ONNX opset)",
+                      mp->opset_import[0]->domain ? mp->opset_import[0]->domain : "");
     else if (m->opset < OX_MIN_OPSET || m->opset > OX_MAX_OPSET)
         st = nb__fail(NB_ERR_FORMAT, "opset %d is not supported (nabla reads opsets %d to %d)", m->opset, OX_MIN_OPSET,
                       OX_MAX_OPSET);

@@ -66,7 +66,8 @@ struct ox_model {
     char *dir;        /* the model's folder (external data is read from it) */
     int n_values;
     char **vname;     /* value names */
-    ox_val *init;     /* initializers (t NULL for other values) */
+    ox_val *init;     /* initializers and Constant outputs (t NULL for other values) */
+    char *mod_owned;  /* 1 where the module holds init[id] (freed with it) */
     ox_val *vals;     /* values of the current run */
     int *use_count;   /* how many node inputs read each value */
     ox_node *nodes;   /* in topological order */

@@ -214,14 +214,14 @@ OX_OP(conv_transpose)
         int64_t full = s[i] * (in_[i] - 1) + outp[i] + (ker[i] - 1) * d[i] + 1;
         if (os || !strcmp(ap, "SAME_UPPER") || !strcmp(ap, "SAME_LOWER")) {
             int64_t want = os ? os[cos == k ? i : i + 2] : in_[i] * s[i];
-            int64_t tot = full - want;
-            if (tot < 0) tot = 0;
+            int64_t tot = full - want; /* negative: the output grows past the last input's reach */
+            int64_t half = tot >= 0 ? tot / 2 : -((-tot + 1) / 2); /* floor, as ONNX's Python reference */
             if (!strcmp(ap, "SAME_UPPER")) {
-                pb[i] = tot / 2;
-                pe[i] = tot - tot / 2;
+                pb[i] = half;
+                pe[i] = tot - half;
             } else {
-                pb[i] = tot - tot / 2;
-                pe[i] = tot / 2;
+                pb[i] = tot - half;
+                pe[i] = half;
             }
         }
         o[i] = full - pb[i] - pe[i];
@@ -633,11 +633,16 @@ OX_OP(elu)
 OX_OP(prelu)
 {
     nb_tensor *x = in[0].t, *s = in[1].t;
-    (void)m;
     (void)n;
-    int per_channel = x->ndim >= 2 && s->numel == x->shape[1] && s->ndim <= x->ndim - 1 && (s->ndim == 0 || s->shape[0] == s->numel || s->ndim == 1);
-    if (x->ndim >= 2 && s->ndim >= 1 && s->ndim == x->ndim - 1 && s->shape[0] == x->shape[1] && s->numel == x->shape[1]) per_channel = 1;
-    else if (s->ndim == 1 && x->ndim >= 2 && s->numel != 1) per_channel = 0; /* (C) slopes broadcast over the last dim */
+    /* one slope per channel: (C, 1, ..., 1) or (1, C, 1, ...) as numpy broadcasts them, or
+     * before opset 7 any C slopes (PRelu-6 was per channel) */
+    int per_channel = 0;
+    if (x->ndim >= 2 && s->numel == x->shape[1]) {
+        if (m->opset < 7) per_channel = 1;
+        else if (s->ndim == x->ndim - 1 && s->shape[0] == x->shape[1]) per_channel = 1;
+        else if (s->ndim == x->ndim && s->shape[0] == 1 && s->shape[1] == x->shape[1]) per_channel = 1;
+        if (s->ndim == 1 && x->ndim == 2) per_channel = 1;
+    }
     nb_tensor *y;
     if (s->numel == 1 || per_channel) {
         int64_t c = s->numel;

@@ -747,11 +747,12 @@ OX_CHECK(constant)
         nb_tensor_free(t);
         return NB_OK;
     }
-    if (m->init[n->out[0]].t) nb_tensor_free(m->init[n->out[0]].t);
+    if (m->init[n->out[0]].t) return ox_fail(m, n, NB_ERR_STATE, "checked twice");
     if (t->dtype == NB_F32) {
         /* float constants are held by the module as buffers, named after the output */
         nb_status st = nb__module_add(m->mod, m->vname[n->out[0]], t, 1);
         if (st) return st;
+        m->mod_owned[n->out[0]] = 1;
     }
     m->init[n->out[0]] = (ox_val){t, et};
     return NB_OK;
@@ -885,9 +886,11 @@ OX_CHECK(resize)
     return NB_OK;
 }
 
-static double src_coord(const char *ct, double o, double scale, int64_t in_len, int64_t out_len)
+/* the input coordinate of output coordinate o; out_len is the unrounded in_len·scale
+ * when scales are given, as ONNX's reference computes it */
+static double src_coord(const char *ct, double o, double scale, int64_t in_len, double out_len)
 {
-    if (!strcmp(ct, "align_corners")) return out_len == 1 ? 0 : o * (double)(in_len - 1) / (double)(out_len - 1);
+    if (!strcmp(ct, "align_corners")) return out_len == 1 ? 0 : o * (double)(in_len - 1) / (out_len - 1);
     if (!strcmp(ct, "asymmetric")) return o / scale;
     if (!strcmp(ct, "pytorch_half_pixel")) return out_len > 1 ? (o + 0.5) / scale - 0.5 : 0;
     if (!strcmp(ct, "tf_half_pixel_for_nn")) return (o + 0.5) / scale;
@@ -908,7 +911,7 @@ static void linear_backward(nb_node *n)
 }
 
 /* 1-D linear interpolation along axis to length L2 */
-static nb_tensor *lerp_axis(nb_tensor *x, int axis, int64_t L2, double scale, const char *ct)
+static nb_tensor *lerp_axis(nb_tensor *x, int axis, int64_t L2, double scale, double flen, const char *ct)
 {
     int64_t shape[NB_MAX_DIMS];
     memcpy(shape, x->shape, sizeof shape);
@@ -925,7 +928,7 @@ static nb_tensor *lerp_axis(nb_tensor *x, int axis, int64_t L2, double scale, co
     const float *s = nb__f(x);
     float *d = nb__f(o);
     for (int64_t k = 0; k < L2; k++) {
-        double c = src_coord(ct, (double)k, scale, L, L2);
+        double c = src_coord(ct, (double)k, scale, L, flen);
         if (c < 0) c = 0;
         if (c > (double)(L - 1)) c = (double)(L - 1);
         int64_t i0 = (int64_t)floor(c), i1 = i0 + 1 < L ? i0 + 1 : i0;
@@ -995,7 +998,7 @@ OX_OP(resize)
             tab[d] = nb__scratch(m->ctx, (size_t)(shape[d] + 1) * 8);
             if (!tab[d]) return NB_ERR_MEM;
             for (int64_t k = 0; k < shape[d]; k++) {
-                double c = src_coord(ct, (double)k, scales[d], x->shape[d], shape[d]);
+                double c = src_coord(ct, (double)k, scales[d], x->shape[d], have_sizes ? (double)shape[d] : (double)x->shape[d] * scales[d]);
                 int64_t i;
                 if (!strcmp(nm, "round_prefer_ceil")) i = (int64_t)floor(c + 0.5);
                 else if (!strcmp(nm, "floor")) i = (int64_t)floor(c);
@@ -1012,7 +1015,7 @@ OX_OP(resize)
     }
     nb_tensor *y = ox_as_float(in[0]);
     for (int d = 0; d < nd && y; d++)
-        if (shape[d] != x->shape[d] || scales[d] != 1) y = lerp_axis(y, d, shape[d], scales[d], ct);
+        if (shape[d] != x->shape[d] || scales[d] != 1) y = lerp_axis(y, d, shape[d], scales[d], have_sizes ? (double)shape[d] : (double)x->shape[d] * scales[d], ct);
     out[0] = (ox_val){y, in[0].et};
     return y ? NB_OK : NB_ERR_MEM;
 }

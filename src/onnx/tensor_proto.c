@@ -69,11 +69,11 @@ void ox_wrap(nb_tensor *t, int et)
 /* float32 rounded as the type would store it (double keeps float32 here). */
 static float round_float(float v, int et)
 {
-    if (et == OX_BFLOAT16) {
+    if (et == OX_BFLOAT16) { /* truncation, as ONNX 1.12's reference and test data */
         uint32_t u;
         memcpy(&u, &v, 4);
         if ((u & 0x7fffffffu) > 0x7f800000u) return v;
-        u = (u + 0x7fffu + ((u >> 16) & 1)) & 0xffff0000u;
+        u &= 0xffff0000u;
         memcpy(&v, &u, 4);
         return v;
     }
