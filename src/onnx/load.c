@@ -225,10 +225,10 @@ static nb_status read_info(ox_info *inf, const Onnx__ValueInfoProto *v, const ch
     inf->ndim = -1;
     const Onnx__TypeProto *tp = v->type;
     if (tp && tp->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE && tp->value_case != ONNX__TYPE_PROTO__VALUE__NOT_SET) {
-        static const char *kinds[] = {"", "tensor", "sequence", "", "", "map", "", "", "sparse tensor", "optional"};
+        static const char *kinds[] = {"", "a tensor", "", "", "a sequence", "a map", "", "", "a sparse tensor", "an optional"};
         int vc = (int)tp->value_case;
-        return nb__fail(NB_ERR_FORMAT, "%s '%s' is a %s: not supported (only tensors)", what, inf->name,
-                        vc >= 0 && vc < 10 && *kinds[vc] ? kinds[vc] : "non-tensor value");
+        return nb__fail(NB_ERR_FORMAT, "%s '%s' is %s: not supported (only tensors)", what, inf->name,
+                        vc >= 0 && vc < 10 && *kinds[vc] ? kinds[vc] : "not a tensor");
     }
     if (!tp || !tp->tensor_type) return NB_OK;
     const Onnx__TypeProto__Tensor *tt = tp->tensor_type;
