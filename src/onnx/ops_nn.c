@@ -77,7 +77,6 @@ OX_CHECK(autopad)
     const char *ap = ox_attr_s(n, "auto_pad", "NOTSET", buf, sizeof buf);
     if (strcmp(ap, "NOTSET") && strcmp(ap, "SAME_UPPER") && strcmp(ap, "SAME_LOWER") && strcmp(ap, "VALID"))
         return ox_fail(m, n, NB_ERR_FORMAT, "auto_pad '%s' not supported", ap);
-    if (ox_attr_i(n, "storage_order", 0)) return ox_fail(m, n, NB_ERR_FORMAT, "storage_order=1 not supported");
     return NB_OK;
 }
 
@@ -377,7 +376,23 @@ static nb_status pool(ox_model *m, const ox_node *n, ox_val *in, ox_val *out, in
         if (n->n_out > 1 && n->out[1] >= 0) {
             nb_tensor *ind = nb__empty(m->ctx, NB_I64, 2 + g->k, shape);
             if (!ind) return NB_ERR_MEM;
-            for (int64_t i = 0; i < ind->numel; i++) nb__i(ind)[i] = map[i];
+            int col = (int)ox_attr_i(n, "storage_order", 0); /* 1: the spatial index column-major */
+            for (int64_t i = 0; i < ind->numel; i++) {
+                int64_t v = map[i];
+                if (col && v >= 0) {
+                    int64_t pl = v / isz, r = v % isz, c[SP], cm = 0, st = 1;
+                    for (int d = g->k - 1; d >= 0; d--) {
+                        c[d] = r % g->in[d];
+                        r /= g->in[d];
+                    }
+                    for (int d = 0; d < g->k; d++) {
+                        cm += c[d] * st;
+                        st *= g->in[d];
+                    }
+                    v = pl * isz + cm;
+                }
+                nb__i(ind)[i] = v;
+            }
             out[1] = (ox_val){ind, OX_INT64};
         }
         return y ? NB_OK : NB_ERR_MEM;

@@ -869,49 +869,67 @@ OX_OP(depth_to_space)
     return out[0].t ? NB_OK : NB_ERR_MEM;
 }
 
-/* Resize (opset 10+) and Upsample: nearest and linear, any rank (linear over the
- * last dims whose scale is not 1 as separable 1-D interpolations). */
+/* Resize (opset 10+) and Upsample: nearest, linear and cubic, any rank, as separable
+ * 1-D interpolations over the axes whose size changes. Each output coordinate maps
+ * to an input coordinate by coordinate_transformation_mode; taps outside the input
+ * take the edge value (ONNX's reference pads by edge), or weigh nothing with
+ * exclude_outside; tf_crop_and_resize coordinates outside the input give
+ * extrapolation_value. */
 OX_CHECK(resize)
 {
     char buf[64];
     const char *mode = ox_attr_s(n, "mode", "nearest", buf, sizeof buf);
-    if (strcmp(mode, "nearest") && strcmp(mode, "linear") && strcmp(mode, "bilinear"))
-        return ox_fail(m, n, NB_ERR_FORMAT, "mode '%s' not supported (nearest, linear)", mode);
+    if (strcmp(mode, "nearest") && strcmp(mode, "linear") && strcmp(mode, "bilinear") && strcmp(mode, "cubic"))
+        return ox_fail(m, n, NB_ERR_FORMAT, "mode '%s' not supported (nearest, linear, cubic)", mode);
     const char *ct = ox_attr_s(n, "coordinate_transformation_mode", "half_pixel", buf, sizeof buf);
-    if (!strcmp(ct, "tf_crop_and_resize"))
-        return ox_fail(m, n, NB_ERR_FORMAT, "coordinate_transformation_mode 'tf_crop_and_resize' not supported");
+    if (strcmp(ct, "half_pixel") && strcmp(ct, "pytorch_half_pixel") && strcmp(ct, "align_corners") && strcmp(ct, "asymmetric") &&
+        strcmp(ct, "tf_half_pixel_for_nn") && strcmp(ct, "tf_crop_and_resize"))
+        return ox_fail(m, n, NB_ERR_FORMAT, "coordinate_transformation_mode '%s' not supported", ct);
+    const char *nm = ox_attr_s(n, "nearest_mode", "round_prefer_floor", buf, sizeof buf);
+    if (strcmp(nm, "round_prefer_floor") && strcmp(nm, "round_prefer_ceil") && strcmp(nm, "floor") && strcmp(nm, "ceil"))
+        return ox_fail(m, n, NB_ERR_FORMAT, "nearest_mode '%s' not supported", nm);
     if (ox_attr_i(n, "antialias", 0)) return ox_fail(m, n, NB_ERR_FORMAT, "attribute antialias=1 not supported");
     if (ox_attr(n, "axes")) return ox_fail(m, n, NB_ERR_FORMAT, "attribute 'axes' not supported");
     if (ox_attr(n, "keep_aspect_ratio_policy")) return ox_fail(m, n, NB_ERR_FORMAT, "attribute 'keep_aspect_ratio_policy' not supported");
     return NB_OK;
 }
 
-/* the input coordinate of output coordinate o; out_len is the unrounded in_len·scale
- * when scales are given, as ONNX's reference computes it */
-static double src_coord(const char *ct, double o, double scale, int64_t in_len, double out_len)
+/* the input coordinate of output coordinate o; flen is the unrounded in_len·scale
+ * when scales are given (ONNX's reference uses it for align_corners); roi (start, end)
+ * for tf_crop_and_resize */
+static double src_coord(const char *ct, double o, double scale, int64_t in_len, double flen, int64_t out_len,
+                        const double *roi)
 {
-    if (!strcmp(ct, "align_corners")) return out_len == 1 ? 0 : o * (double)(in_len - 1) / (out_len - 1);
+    if (!strcmp(ct, "align_corners")) return flen == 1 ? 0 : o * (double)(in_len - 1) / (flen - 1);
     if (!strcmp(ct, "asymmetric")) return o / scale;
-    if (!strcmp(ct, "pytorch_half_pixel")) return out_len > 1 ? (o + 0.5) / scale - 0.5 : 0;
+    if (!strcmp(ct, "pytorch_half_pixel")) return flen > 1 ? (o + 0.5) / scale - 0.5 : 0;
     if (!strcmp(ct, "tf_half_pixel_for_nn")) return (o + 0.5) / scale;
+    if (!strcmp(ct, "tf_crop_and_resize"))
+        return out_len > 1 ? roi[0] * (double)(in_len - 1) + o * (roi[1] - roi[0]) * (double)(in_len - 1) / (double)(out_len - 1)
+                           : 0.5 * (roi[0] + roi[1]) * (double)(in_len - 1);
     return (o + 0.5) / scale - 0.5; /* half_pixel */
 }
 
-static void linear_backward(nb_node *n)
+#define TAPS 4
+typedef struct {
+    int64_t idx[TAPS];
+    float w[TAPS];
+} taps;
+
+static void interp_backward(nb_node *nd)
 {
-    /* saved: per output element two source offsets and a weight: out = w·x[a] + (1-w)·x[b] */
-    const int64_t *ab = n->saved;
-    const float *w = n->p;
-    const float *g = n->out->grad;
-    float *gx = n->in[0]->grad;
-    for (int64_t i = 0; i < n->out->numel; i++) {
-        gx[ab[2 * i]] += g[i] * w[i];
-        gx[ab[2 * i + 1]] += g[i] * (1 - w[i]);
-    }
+    /* saved: per output element TAPS source offsets and weights */
+    const int64_t *src = nd->saved;
+    const float *w = nd->p;
+    const float *g = nd->out->grad;
+    float *gx = nd->in[0]->grad;
+    for (int64_t i = 0; i < nd->out->numel; i++)
+        for (int k = 0; k < TAPS; k++)
+            if (src[i * TAPS + k] >= 0) gx[src[i * TAPS + k]] += g[i] * w[i * TAPS + k];
 }
 
-/* 1-D linear interpolation along axis to length L2 */
-static nb_tensor *lerp_axis(nb_tensor *x, int axis, int64_t L2, double scale, double flen, const char *ct)
+/* out[.., k, ..] = Σ_t tp[k].w[t]·x[.., tp[k].idx[t], ..] (+ fill where every idx < 0) along axis */
+static nb_tensor *interp_axis(nb_tensor *x, int axis, int64_t L2, const taps *tp, float fill)
 {
     int64_t shape[NB_MAX_DIMS];
     memcpy(shape, x->shape, sizeof shape);
@@ -922,52 +940,72 @@ static nb_tensor *lerp_axis(nb_tensor *x, int axis, int64_t L2, double scale, do
     int64_t outer = 1, inner = 1;
     for (int d = 0; d < axis; d++) outer *= x->shape[d];
     for (int d = axis + 1; d < x->ndim; d++) inner *= x->shape[d];
-    int64_t *ab = nb__scratch(x->ctx, (size_t)(o->numel + 1) * 16);
-    float *w = nb__scratch(x->ctx, (size_t)(o->numel + 1) * 4);
-    if (!ab || !w) return NULL;
+    int64_t *src = nb__scratch(x->ctx, (size_t)(o->numel + 1) * TAPS * 8);
+    float *ws = nb__scratch(x->ctx, (size_t)(o->numel + 1) * TAPS * 4);
+    if (!src || !ws) return NULL;
     const float *s = nb__f(x);
     float *d = nb__f(o);
-    for (int64_t k = 0; k < L2; k++) {
-        double c = src_coord(ct, (double)k, scale, L, flen);
-        if (c < 0) c = 0;
-        if (c > (double)(L - 1)) c = (double)(L - 1);
-        int64_t i0 = (int64_t)floor(c), i1 = i0 + 1 < L ? i0 + 1 : i0;
-        float f = (float)(1.0 - (c - (double)i0));
-        for (int64_t o_ = 0; o_ < outer; o_++)
+    for (int64_t p = 0; p < outer; p++)
+        for (int64_t k = 0; k < L2; k++)
             for (int64_t q = 0; q < inner; q++) {
-                int64_t oi = (o_ * L2 + k) * inner + q, a = (o_ * L + i0) * inner + q, b = (o_ * L + i1) * inner + q;
-                d[oi] = f * s[a] + (1 - f) * s[b];
-                ab[2 * oi] = a;
-                ab[2 * oi + 1] = b;
-                w[oi] = f;
+                int64_t oi = (p * L2 + k) * inner + q;
+                double acc = 0;
+                int any = 0;
+                for (int t = 0; t < TAPS; t++) {
+                    int64_t j = tp[k].idx[t];
+                    src[oi * TAPS + t] = j >= 0 ? (p * L + j) * inner + q : -1;
+                    ws[oi * TAPS + t] = tp[k].w[t];
+                    if (j >= 0) {
+                        acc += (double)tp[k].w[t] * s[(p * L + j) * inner + q];
+                        any = 1;
+                    }
+                }
+                d[oi] = any ? (float)acc : fill;
             }
-    }
     if (nb__needs_grad(x->ctx, x, NULL, NULL)) {
-        nb_node *nd = nb__record(o, linear_backward, x, NULL, NULL);
+        nb_node *nd = nb__record(o, interp_backward, x, NULL, NULL);
         if (!nd) return NULL;
-        nd->saved = ab;
-        nd->p = w;
+        nd->saved = src;
+        nd->p = ws;
     }
     return o;
+}
+
+static double cubic_w(double t, double A)
+{
+    t = fabs(t);
+    if (t <= 1) return ((A + 2) * t - (A + 3)) * t * t + 1;
+    if (t < 2) return ((A * t - 5 * A) * t + 8 * A) * t - 4 * A;
+    return 0;
 }
 
 OX_OP(resize)
 {
     nb_tensor *x = in[0].t;
     int nd = x->ndim;
-    double scales[NB_MAX_DIMS];
+    double scales[NB_MAX_DIMS], roi[2 * NB_MAX_DIMS];
     int64_t sizes[NB_MAX_DIMS];
-    int have_sizes = 0;
+    int have_sizes = 0, have_roi = 0;
     char cbuf[64], mbuf[32], nbuf[32];
     int upsample = !strcmp(n->p->op_type, "Upsample");
-    const char *ct = upsample ? "asymmetric" : ox_attr_s(n, "coordinate_transformation_mode", m->opset < 11 ? "asymmetric" : "half_pixel", cbuf, sizeof cbuf);
+    const char *ct = upsample ? "asymmetric"
+                              : ox_attr_s(n, "coordinate_transformation_mode", m->opset < 11 ? "asymmetric" : "half_pixel", cbuf, sizeof cbuf);
     const char *mode = ox_attr_s(n, "mode", "nearest", mbuf, sizeof mbuf);
-    const char *nm = ox_attr_s(n, "nearest_mode", m->opset < 11 ? "floor" : "round_prefer_floor", nbuf, sizeof nbuf);
-    ox_val sv = {0}, zv = {0};
+    const char *nm = ox_attr_s(n, "nearest_mode", "round_prefer_floor", nbuf, sizeof nbuf);
+    double A = ox_attr_f(n, "cubic_coeff_a", -0.75f);
+    int exclude = (int)ox_attr_i(n, "exclude_outside", 0);
+    float extrap = ox_attr_f(n, "extrapolation_value", 0);
+    ox_val sv = {0}, zv = {0}, rv = {0};
     if (upsample || m->opset < 11) sv = n->n_in > 1 ? in[1] : (ox_val){0};
     else {
+        rv = n->n_in > 1 ? in[1] : (ox_val){0};
         sv = n->n_in > 2 ? in[2] : (ox_val){0};
         zv = n->n_in > 3 ? in[3] : (ox_val){0};
+    }
+    if (!strcmp(ct, "tf_crop_and_resize")) {
+        if (!rv.t || rv.t->numel != 2 * nd) return ox_fail(m, n, NB_ERR_ARG, "tf_crop_and_resize needs roi with %d values", 2 * nd);
+        for (int d = 0; d < 2 * nd; d++) roi[d] = ox_get_f(rv.t, d);
+        have_roi = 1;
     }
     if (upsample && m->opset < 9) {
         int c;
@@ -986,9 +1024,11 @@ OX_OP(resize)
         for (int d = 0; d < nd; d++) scales[d] = (float)ox_get_f(sv.t, d);
     } else return ox_fail(m, n, NB_ERR_ARG, "neither scales nor sizes given");
     int64_t shape[NB_MAX_DIMS];
+    double flen[NB_MAX_DIMS];
     for (int d = 0; d < nd; d++) {
         if (!(scales[d] > 0)) return ox_fail(m, n, NB_ERR_ARG, "scale %g", scales[d]);
         shape[d] = have_sizes ? sizes[d] : (int64_t)floor((double)x->shape[d] * scales[d] + 1e-9);
+        flen[d] = have_sizes ? (double)shape[d] : (double)x->shape[d] * scales[d];
         if (shape[d] < 0 || shape[d] > ((int64_t)1 << 24)) return ox_fail(m, n, NB_ERR_ARG, "output size %lld", (long long)shape[d]);
     }
     if (!strcmp(mode, "nearest")) {
@@ -998,7 +1038,11 @@ OX_OP(resize)
             tab[d] = nb__scratch(m->ctx, (size_t)(shape[d] + 1) * 8);
             if (!tab[d]) return NB_ERR_MEM;
             for (int64_t k = 0; k < shape[d]; k++) {
-                double c = src_coord(ct, (double)k, scales[d], x->shape[d], have_sizes ? (double)shape[d] : (double)x->shape[d] * scales[d]);
+                double c = src_coord(ct, (double)k, scales[d], x->shape[d], flen[d], shape[d], have_roi ? (double[2]){roi[d], roi[d + nd]} : NULL);
+                if (have_roi && (c < 0 || c > (double)(x->shape[d] - 1))) {
+                    tab[d][k] = -1;
+                    continue;
+                }
                 int64_t i;
                 if (!strcmp(nm, "round_prefer_ceil")) i = (int64_t)floor(c + 0.5);
                 else if (!strcmp(nm, "floor")) i = (int64_t)floor(c);
@@ -1010,12 +1054,41 @@ OX_OP(resize)
         int64_t *map = new_map(m->ctx, nd, shape);
         if (!map) return NB_ERR_MEM;
         build_map(nd, shape, tab, xs, map);
-        out[0] = (ox_val){ox_gather_map(x, nd, shape, map, 0), in[0].et};
+        out[0] = (ox_val){ox_gather_map(x, nd, shape, map, extrap), in[0].et};
         return out[0].t ? NB_OK : NB_ERR_MEM;
     }
+    int cubic = !strcmp(mode, "cubic");
     nb_tensor *y = ox_as_float(in[0]);
-    for (int d = 0; d < nd && y; d++)
-        if (shape[d] != x->shape[d] || scales[d] != 1) y = lerp_axis(y, d, shape[d], scales[d], have_sizes ? (double)shape[d] : (double)x->shape[d] * scales[d], ct);
+    for (int d = 0; d < nd && y; d++) {
+        if (shape[d] == x->shape[d] && scales[d] == 1 && !have_roi) continue;
+        int64_t L = x->shape[d];
+        taps *tp = nb__scratch(m->ctx, (size_t)(shape[d] + 1) * sizeof *tp);
+        if (!tp) return NB_ERR_MEM;
+        for (int64_t k = 0; k < shape[d]; k++) {
+            double c = src_coord(ct, (double)k, scales[d], L, flen[d], shape[d], have_roi ? (double[2]){roi[d], roi[d + nd]} : NULL);
+            for (int t = 0; t < TAPS; t++) tp[k].idx[t] = -1, tp[k].w[t] = 0;
+            if (have_roi && (c < 0 || c > (double)(L - 1))) continue; /* extrapolation_value */
+            if (!cubic) {
+                if (c < 0) c = 0;
+                if (c > (double)(L - 1)) c = (double)(L - 1);
+                int64_t i0 = (int64_t)floor(c), i1 = i0 + 1 < L ? i0 + 1 : i0;
+                tp[k].idx[0] = i0, tp[k].w[0] = (float)(1.0 - (c - (double)i0));
+                tp[k].idx[1] = i1, tp[k].w[1] = (float)(c - (double)i0);
+                continue;
+            }
+            int64_t i0 = (int64_t)floor(c);
+            double t0 = c - (double)i0, wsum = 0, wv[TAPS];
+            for (int t = 0; t < TAPS; t++) {
+                int64_t j = i0 - 1 + t;
+                wv[t] = cubic_w(t0 - (double)(t - 1), A);
+                if (exclude && (j < 0 || j >= L)) wv[t] = 0;
+                wsum += wv[t];
+                tp[k].idx[t] = j < 0 ? 0 : j >= L ? L - 1 : j;
+            }
+            for (int t = 0; t < TAPS; t++) tp[k].w[t] = (float)(exclude && wsum != 0 ? wv[t] / wsum : wv[t]);
+        }
+        y = interp_axis(y, d, shape[d], tp, extrap);
+    }
     out[0] = (ox_val){y, in[0].et};
     return y ? NB_OK : NB_ERR_MEM;
 }
