@@ -708,6 +708,13 @@ nb_status nb_load_safetensors(nb_module *m, const char *path, int strict);
 /* Write t as a NumPy .npy file (format 1.0: '<f4' for F32, '<i8' for I64, C order),
  * readable with numpy.load; atomic like nb_safetensors_write. */
 nb_status nb_save_npy(const char *path, nb_tensor *t);
+/* Read a .npy file (format 1.0-3.0, C order, little-endian) as a heap tensor: float16/
+ * 32/64 as F32, every integer type and bool as I64. NULL with a message naming the
+ * file for anything else (Fortran order, big-endian, structured or object arrays). */
+nb_tensor *nb_load_npy(nb_ctx *ctx, const char *path);
+/* Write t under the NumPy type descr ("<f4", "<f8", "<i8", "<i4", "|u1", "|b1", ...):
+ * values converted from t's dtype (bool: nonzero is True); atomic. */
+nb_status nb_save_npy_as(const char *path, nb_tensor *t, const char *descr);
 
 /* Write n bytes to path atomically (temporary file, fsync, rename): readers see the
  * old file or the whole new one. */

@@ -152,9 +152,9 @@ static nb_status ox_execute(ox_model *m, nb_tensor *const *inputs, int n_in)
     for (int i = 0; i < n_in; i++) {
         const ox_info *inf = &m->in_info[i];
         nb_tensor *x = inputs[i];
-        if (!x) {
-            nb__fail(NB_ERR_ARG, "graph input %d ('%s') is missing", i, inf->name);
-            return NB_ERR_ARG;
+        if (!x) { /* an optional input left out: nodes that need it fail below */
+            m->vals[m->inputs[i]] = (ox_val){NULL, inf->et};
+            continue;
         }
         int et = inf->et ? inf->et : x->dtype == NB_F32 ? OX_FLOAT : OX_INT64;
         if (ox_storage(et) != x->dtype) {
@@ -181,7 +181,11 @@ static nb_status ox_execute(ox_model *m, nb_tensor *const *inputs, int n_in)
     ox_val in[64], out[16];
     for (int k = 0; k < m->n_nodes; k++) {
         const ox_node *n = &m->nodes[k];
-        for (int j = 0; j < n->n_in; j++) in[j] = n->in[j] >= 0 ? m->vals[n->in[j]] : (ox_val){NULL, 0};
+        for (int j = 0; j < n->n_in; j++) {
+            in[j] = n->in[j] >= 0 ? m->vals[n->in[j]] : (ox_val){NULL, 0};
+            if (!in[j].t && j < n->op->min_in)
+                return ox_fail(m, n, NB_ERR_ARG, "required input %d ('%s') has no value (a graph input left out?)", j, m->vname[n->in[j]]);
+        }
         for (int j = 0; j < n->n_out; j++) out[j] = (ox_val){NULL, 0};
         nb_clear_error();
         nb_status st = n->op->run(m, n, in, out);

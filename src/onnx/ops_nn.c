@@ -380,14 +380,14 @@ static nb_status pool(ox_model *m, const ox_node *n, ox_val *in, ox_val *out, in
             for (int64_t i = 0; i < ind->numel; i++) {
                 int64_t v = map[i];
                 if (col && v >= 0) {
-                    int64_t pl = v / isz, r = v % isz, c[SP], cm = 0, st = 1;
+                    int64_t pl = v / isz, r = v % isz, c[SP], cm = 0, step = 1;
                     for (int d = g->k - 1; d >= 0; d--) {
                         c[d] = r % g->in[d];
                         r /= g->in[d];
                     }
                     for (int d = 0; d < g->k; d++) {
-                        cm += c[d] * st;
-                        st *= g->in[d];
+                        cm += c[d] * step;
+                        step *= g->in[d];
                     }
                     v = pl * isz + cm;
                 }

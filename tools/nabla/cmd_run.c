@@ -1,0 +1,104 @@
+/* cmd_run.c - `nabla run MODEL.onnx IN.npy [IN2.npy ...] --out DIR`: run an ONNX model
+ * on NumPy arrays given in graph-input order ("" leaves an optional input out) and
+ * write DIR/output_0.npy ... in graph-output order, each in the type the graph
+ * declares (float32, float64, int64, int32, uint8, bool, ...), so a script can
+ * compare nabla's outputs with another runtime's. */
+#include "cli.h"
+#include "options.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static const char *SYNOPSIS = "MODEL.onnx IN.npy [IN2.npy ...] --out DIR [--threads T]";
+
+/* NumPy type of an ONNX element type */
+static const char *npy_descr(int et)
+{
+    switch (et) {
+    case 2: return "|u1";
+    case 3: return "|i1";
+    case 4: return "<u2";
+    case 5: return "<i2";
+    case 6: return "<i4";
+    case 7: return "<i8";
+    case 9: return "|b1";
+    case 11: return "<f8";
+    case 12: return "<u4";
+    case 13: return "<u8";
+    default: return "<f4";
+    }
+}
+
+int cmd_run(int argc, char **argv)
+{
+    const char *out = NULL;
+    long threads = 0;
+    const cli_option opts[] = {
+        {"--out", OPT_STRING, &out, "DIR", "directory for output_0.npy, output_1.npy, ... (required)"},
+        {"--threads", OPT_INT, &threads, "T", "threads (default: all cores)"},
+        {NULL, 0, NULL, NULL, NULL},
+    };
+    const char *pos[66];
+    int npos = 0;
+    int rc = cli_parse("run", SYNOPSIS, opts, argc, argv, pos, 66, &npos);
+    if (rc) return rc == 1 ? 0 : rc;
+    if (npos < 1 || !out) {
+        cli_error("run: usage: nabla run %s", SYNOPSIS);
+        return 2;
+    }
+    nb_ctx *ctx = nb_ctx_new(&(nb_ctx_opts){.threads = (int)threads});
+    nb_module *m = ctx ? nb_onnx_load(ctx, pos[0], NULL) : NULL;
+    nb_tensor *ins[65] = {0};
+    int status = 1, n_in = npos - 1;
+    if (!m) {
+        cli_error("run: %s", nb_last_error());
+        goto done;
+    }
+    if (n_in != nb_onnx_num_inputs(m)) {
+        cli_error("run: %s has %d inputs (", pos[0], nb_onnx_num_inputs(m));
+        for (int i = 0; i < nb_onnx_num_inputs(m); i++) fprintf(stderr, "%s%s", i ? ", " : "", nb_onnx_input_name(m, i));
+        fprintf(stderr, "), %d .npy files given\n", n_in);
+        status = 2;
+        goto done;
+    }
+    for (int i = 0; i < n_in; i++) {
+        if (!*pos[1 + i]) continue; /* "" leaves an optional input out */
+        ins[i] = nb_load_npy(ctx, pos[1 + i]);
+        if (!ins[i]) {
+            cli_error("run: input %d ('%s'): %s", i, nb_onnx_input_name(m, i), nb_last_error());
+            goto done;
+        }
+    }
+    if (mkdir(out, 0777) && errno != EEXIST) {
+        cli_error("run: cannot create %s: %s", out, strerror(errno));
+        goto done;
+    }
+    nb_module_train(m, 0);
+    nb_set_grad_enabled(ctx, 0);
+    int n_out = nb_onnx_num_outputs(m);
+    nb_tensor *outs[64];
+    int types[64];
+    if (n_out > 64) n_out = 64;
+    if (nb_onnx_run(m, ins, n_in, outs, types, n_out)) {
+        cli_error("run: %s", nb_last_error());
+        goto done;
+    }
+    for (int k = 0; k < n_out; k++) {
+        char path[4096], shape[128];
+        snprintf(path, sizeof path, "%s/output_%d.npy", out, k);
+        if (nb_save_npy_as(path, outs[k], npy_descr(types[k]))) {
+            cli_error("run: %s", nb_last_error());
+            goto done;
+        }
+        printf("%s: %s %s %s\n", path, nb_onnx_output_name(m, k), npy_descr(types[k]), nb_shape_str(outs[k], shape, sizeof shape));
+    }
+    status = 0;
+done:
+    for (int i = 0; i < 65; i++) nb_tensor_free(ins[i]);
+    nb_module_free(m);
+    nb_ctx_free(ctx);
+    return status;
+}
