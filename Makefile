@@ -77,6 +77,8 @@ $(B)/tests/%: tests/%.c $(wildcard tests/*.h) $(B)/libnabla.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests -o $@ $< $(B)/libnabla.a $(LDFLAGS) $(LDLIBS)
 
+$(B)/tests/test_onnx: CFLAGS += -I$(B)/gen
+
 # the ONNX conformance runner (tests/onnx_conformance.sh runs it over libonnx-testdata)
 $(B)/tests/onnx_conformance: tests/onnx_conformance.c $(B)/libnabla.a
 	@mkdir -p $(dir $@)

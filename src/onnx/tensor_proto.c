@@ -66,6 +66,42 @@ void ox_wrap(nb_tensor *t, int et)
     for (int64_t i = 0; i < t->numel; i++) d[i] = wrap1(d[i], et);
 }
 
+static float half_to_float(uint16_t h)
+{
+    uint32_t s = (uint32_t)(h >> 15) << 31, e = (h >> 10) & 31, f = h & 1023, u;
+    if (e == 0) {
+        float v = ldexpf((float)f, -24);
+        return s ? -v : v;
+    }
+    if (e == 31) u = s | 0x7f800000u | (f << 13);
+    else u = s | ((e + 112) << 23) | (f << 13);
+    float v;
+    memcpy(&v, &u, 4);
+    return v;
+}
+
+/* float32 -> float16 bits, rounding to nearest even (overflow to infinity) */
+static uint16_t float_to_half(float v)
+{
+    uint32_t u;
+    memcpy(&u, &v, 4);
+    uint32_t sign = (u >> 16) & 0x8000u, e = (u >> 23) & 0xff, f = u & 0x7fffffu;
+    if (e == 0xff) return (uint16_t)(sign | 0x7c00u | (f ? 0x200u : 0));
+    int ex = (int)e - 127 + 15;
+    if (ex >= 31) return (uint16_t)(sign | 0x7c00u);
+    if (ex <= 0) { /* subnormal half */
+        if (ex < -10) return (uint16_t)sign;
+        f |= 0x800000u;
+        int shift = 14 - ex;
+        uint32_t hv = f >> shift, rem = f & ((1u << shift) - 1), half = 1u << (shift - 1);
+        if (rem > half || (rem == half && (hv & 1))) hv++;
+        return (uint16_t)(sign | hv);
+    }
+    uint32_t hv = ((uint32_t)ex << 10) | (f >> 13), rem = f & 0x1fffu;
+    if (rem > 0x1000u || (rem == 0x1000u && (hv & 1))) hv++;
+    return (uint16_t)(sign | hv);
+}
+
 /* float32 rounded as the type would store it (double keeps float32 here). */
 static float round_float(float v, int et)
 {
@@ -77,7 +113,7 @@ static float round_float(float v, int et)
         memcpy(&v, &u, 4);
         return v;
     }
-    if (et == OX_FLOAT16) return (float)(_Float16)v;
+    if (et == OX_FLOAT16) return half_to_float(float_to_half(v));
     return v;
 }
 
@@ -122,19 +158,6 @@ nb_status ox_ints_of(const ox_model *m, const ox_node *n, ox_val v, int64_t *out
     return NB_OK;
 }
 
-static float half_to_float(uint16_t h)
-{
-    uint32_t s = (uint32_t)(h >> 15) << 31, e = (h >> 10) & 31, f = h & 1023, u;
-    if (e == 0) {
-        float v = ldexpf((float)f, -24);
-        return s ? -v : v;
-    }
-    if (e == 31) u = s | 0x7f800000u | (f << 13);
-    else u = s | ((e + 112) << 23) | (f << 13);
-    float v;
-    memcpy(&v, &u, 4);
-    return v;
-}
 
 static int elem_size(int et)
 {
