@@ -20,7 +20,11 @@ D(reduce_log_sum) D(reduce_log_sum_exp) D(reduce_sum_square) D(argmax) D(cumsum)
 D(conv) D(conv_transpose) D(max_pool) D(average_pool) D(global_max_pool) D(global_average_pool) D(batch_norm)
 D(instance_norm) D(layer_norm) D(gemm) D(matmul) D(leaky_relu) D(elu) D(prelu) D(softmax) D(log_softmax) D(hardmax)
 D(dropout) D(lrn)
+D(nll_loss) D(softmax_cross_entropy) D(trilu) D(one_hot) D(topk) D(scatter_elements) D(scatter_nd) D(gather_nd) D(nonzero)
+D(compress) D(reverse_sequence) D(eye_like) D(mvn) D(det) D(quantize_linear) D(dequantize_linear) D(dynamic_quantize_linear)
+D(window)
 #undef D
+OX_CHECK(loss);
 OX_CHECK(pad);
 OX_CHECK(constant);
 OX_CHECK(cast);
@@ -151,6 +155,27 @@ static const ox_op ops[] = {
     {"Hardmax", ox_op_hardmax, 1, 1, 1, 1, "axis", NULL},
     {"Dropout", ox_op_dropout, 1, 3, 1, 2, "ratio,seed,is_test", NULL},
     {"LRN", ox_op_lrn, 1, 1, 1, 1, "alpha,beta,bias,size", NULL},
+    {"NegativeLogLikelihoodLoss", ox_op_nll_loss, 2, 3, 1, 1, "ignore_index,reduction", ox_check_loss},
+    {"SoftmaxCrossEntropyLoss", ox_op_softmax_cross_entropy, 2, 3, 1, 2, "ignore_index,reduction", ox_check_loss},
+    {"Trilu", ox_op_trilu, 1, 2, 1, 1, "upper", NULL},
+    {"OneHot", ox_op_one_hot, 3, 3, 1, 1, "axis", NULL},
+    {"TopK", ox_op_topk, 1, 2, 1, 2, "axis,largest,sorted,k", NULL},
+    {"ScatterElements", ox_op_scatter_elements, 3, 3, 1, 1, "axis,reduction", NULL},
+    {"Scatter", ox_op_scatter_elements, 3, 3, 1, 1, "axis", NULL},
+    {"ScatterND", ox_op_scatter_nd, 3, 3, 1, 1, "reduction", NULL},
+    {"GatherND", ox_op_gather_nd, 2, 2, 1, 1, "batch_dims", NULL},
+    {"NonZero", ox_op_nonzero, 1, 1, 1, 1, "", NULL},
+    {"Compress", ox_op_compress, 2, 2, 1, 1, "axis", NULL},
+    {"ReverseSequence", ox_op_reverse_sequence, 2, 2, 1, 1, "batch_axis,time_axis", NULL},
+    {"EyeLike", ox_op_eye_like, 1, 1, 1, 1, "dtype,k", NULL},
+    {"MeanVarianceNormalization", ox_op_mvn, 1, 1, 1, 1, "axes", NULL},
+    {"Det", ox_op_det, 1, 1, 1, 1, "", NULL},
+    {"QuantizeLinear", ox_op_quantize_linear, 2, 3, 1, 1, "axis", NULL},
+    {"DequantizeLinear", ox_op_dequantize_linear, 2, 3, 1, 1, "axis", NULL},
+    {"DynamicQuantizeLinear", ox_op_dynamic_quantize_linear, 1, 1, 3, 3, "", NULL},
+    {"HannWindow", ox_op_window, 1, 1, 1, 1, "output_datatype,periodic", NULL},
+    {"HammingWindow", ox_op_window, 1, 1, 1, 1, "output_datatype,periodic", NULL},
+    {"BlackmanWindow", ox_op_window, 1, 1, 1, 1, "output_datatype,periodic", NULL},
 };
 
 const ox_op *ox_find_op(const char *type)

@@ -991,7 +991,7 @@ OX_OP(resize)
     const char *ct = upsample ? "asymmetric"
                               : ox_attr_s(n, "coordinate_transformation_mode", m->opset < 11 ? "asymmetric" : "half_pixel", cbuf, sizeof cbuf);
     const char *mode = ox_attr_s(n, "mode", "nearest", mbuf, sizeof mbuf);
-    const char *nm = ox_attr_s(n, "nearest_mode", "round_prefer_floor", nbuf, sizeof nbuf);
+    const char *nm = ox_attr_s(n, "nearest_mode", upsample || m->opset < 11 ? "floor" : "round_prefer_floor", nbuf, sizeof nbuf);
     double A = ox_attr_f(n, "cubic_coeff_a", -0.75f);
     int exclude = (int)ox_attr_i(n, "exclude_outside", 0);
     float extrap = ox_attr_f(n, "extrapolation_value", 0);
