@@ -25,6 +25,7 @@ D(compress) D(reverse_sequence) D(eye_like) D(mvn) D(det) D(quantize_linear) D(d
 D(window)
 #undef D
 OX_CHECK(loss);
+
 OX_CHECK(pad);
 OX_CHECK(constant);
 OX_CHECK(cast);
@@ -32,7 +33,7 @@ OX_CHECK(resize);
 OX_CHECK(autopad);
 OX_CHECK(batchnorm);
 
-#define BIN_ATTRS "broadcast,axis" /* opset < 7 broadcasting attributes */
+#define BIN_ATTRS "broadcast,axis" /* opset < 7 broadcasting (ops_math.c) */
 #define REDUCE_ATTRS "axes,keepdims,noop_with_empty_axes"
 #define CONV_ATTRS "auto_pad,dilations,group,kernel_shape,pads,strides"
 #define POOL_ATTRS "auto_pad,ceil_mode,count_include_pad,dilations,kernel_shape,pads,strides,storage_order"

@@ -96,9 +96,38 @@ static nb_status binary_generic(ox_model *m, const ox_node *n, ox_val a, ox_val 
     return NB_OK;
 }
 
+/* Before opset 7, broadcast=1 lined B's dims up with A's from `axis` (default: the
+ * last ones); B reshaped with 1s around them broadcasts the numpy way. */
+static nb_status legacy_broadcast(ox_model *m, const ox_node *n, ox_val a, ox_val *b)
+{
+    if (m->opset >= 7 || !ox_attr_i(n, "broadcast", 0)) return NB_OK;
+    int na = a.t->ndim, nb = b->t->ndim;
+    int64_t axis = ox_attr_i(n, "axis", na - nb);
+    if (axis < 0) axis += na;
+    if (axis < 0 || axis + nb > na) return ox_fail(m, n, NB_ERR_SHAPE, "B %s does not fit A %s from axis %lld", nb__tshape(b->t), nb__tshape(a.t), (long long)axis);
+    int64_t shape[NB_MAX_DIMS];
+    for (int d = 0; d < na; d++) shape[d] = d >= axis && d < axis + nb ? b->t->shape[d - axis] : 1;
+    if (b->t->dtype == NB_F32) b->t = nb_reshape(b->t, na, shape);
+    else {
+        nb_tensor *v = nb__scratch(m->ctx, sizeof *v);
+        if (!v) return NB_ERR_MEM;
+        *v = *b->t;
+        v->ndim = na;
+        memcpy(v->shape, shape, sizeof shape);
+        v->in_arena = 1;
+        v->owns_data = 0;
+        v->node = NULL;
+        v->grad = NULL;
+        b->t = v;
+    }
+    return b->t ? NB_OK : NB_ERR_MEM;
+}
+
 static nb_status binary(ox_model *m, const ox_node *n, ox_val a, ox_val b, bin_kind k, ox_val *out)
 {
     if (!a.t || !b.t) return ox_fail(m, n, NB_ERR_ARG, "an input is missing");
+    nb_status lst = legacy_broadcast(m, n, a, &b);
+    if (lst) return lst;
     if (a.t->dtype == NB_F32 && b.t->dtype == NB_F32) {
         nb_tensor *r = NULL;
         switch (k) {
