@@ -9,9 +9,10 @@
  * ONNX does (|got - want| <= atol + rtol·|want|, rtol 1e-3, atol 1e-7; NaN equals
  * NaN). Each test runs in a child process (a crash is a failure, not the end of
  * the run). One line per test:
- *   ok   node/test_abs
- *   FAIL node/test_x: output 0 ('y') element 17: got 0.5, want 0.25 (largest error 0.25)
- *   SKIP node/test_y: op Foo not supported
+ *   ok   node/test_abs [Abs]
+ *   FAIL node/test_x [X]: output 0 ('y') element 17: got 0.5, want 0.25 (largest error 0.25)
+ *   SKIP node/test_y [Foo]: node '#0' (Foo, opset 13): op Foo not supported
+ * ([Op] is the op the test is about, which the per-op table counts it under)
  * then a per-op table and "N passed, N failed, N skipped". Failures listed in the
  * expected-failures file (a test name and its reason per line) are reported as
  * "xfail" and do not fail the run. Exits 0 when no other test failed. */
@@ -368,21 +369,21 @@ int main(int argc, char **argv)
             op_row *row = row_of(op);
             if (r.status == 'p') {
                 if (expected_failure(id)) {
-                    printf("ok   %s (listed as an expected failure: remove it from the list)\n", id);
+                    printf("ok   %s [%s] (listed as an expected failure: remove it from the list)\n", id, op);
                     xpass++;
-                } else printf("ok   %s\n", id);
+                } else printf("ok   %s [%s]\n", id, op);
                 pass++;
                 row->pass++;
             } else if (r.status == 's') {
-                printf("SKIP %s: %s\n", id, r.msg);
+                printf("SKIP %s [%s]: %s\n", id, op, r.msg);
                 skip++;
                 row->skip++;
             } else if (expected_failure(id)) {
-                printf("xfail %s: %s\n", id, r.msg);
+                printf("xfail %s [%s]: %s\n", id, op, r.msg);
                 xfail++;
                 row->xfail++;
             } else {
-                printf("FAIL %s: %s\n", id, r.msg);
+                printf("FAIL %s [%s]: %s\n", id, op, r.msg);
                 fail++;
                 row->fail++;
             }
