@@ -22,8 +22,9 @@ D(instance_norm) D(layer_norm) D(gemm) D(matmul) D(leaky_relu) D(elu) D(prelu) D
 D(dropout) D(lrn)
 D(nll_loss) D(softmax_cross_entropy) D(trilu) D(one_hot) D(topk) D(scatter_elements) D(scatter_nd) D(gather_nd) D(nonzero)
 D(compress) D(reverse_sequence) D(eye_like) D(mvn) D(det) D(quantize_linear) D(dequantize_linear) D(dynamic_quantize_linear)
-D(window)
+D(window) D(rnn)
 #undef D
+OX_CHECK(rnn);
 OX_CHECK(loss);
 
 OX_CHECK(pad);
@@ -174,6 +175,9 @@ static const ox_op ops[] = {
     {"QuantizeLinear", ox_op_quantize_linear, 2, 3, 1, 1, "axis", NULL},
     {"DequantizeLinear", ox_op_dequantize_linear, 2, 3, 1, 1, "axis", NULL},
     {"DynamicQuantizeLinear", ox_op_dynamic_quantize_linear, 1, 1, 3, 3, "", NULL},
+    {"RNN", ox_op_rnn, 3, 6, 0, 2, "activation_alpha,activation_beta,activations,clip,direction,hidden_size,layout", ox_check_rnn},
+    {"GRU", ox_op_rnn, 3, 6, 0, 2, "activation_alpha,activation_beta,activations,clip,direction,hidden_size,layout,linear_before_reset", ox_check_rnn},
+    {"LSTM", ox_op_rnn, 3, 8, 0, 3, "activation_alpha,activation_beta,activations,clip,direction,hidden_size,layout,input_forget", ox_check_rnn},
     {"HannWindow", ox_op_window, 1, 1, 1, 1, "output_datatype,periodic", NULL},
     {"HammingWindow", ox_op_window, 1, 1, 1, 1, "output_datatype,periodic", NULL},
     {"BlackmanWindow", ox_op_window, 1, 1, 1, 1, "output_datatype,periodic", NULL},
