@@ -22,8 +22,9 @@ D(instance_norm) D(layer_norm) D(gemm) D(matmul) D(leaky_relu) D(elu) D(prelu) D
 D(dropout) D(lrn)
 D(nll_loss) D(softmax_cross_entropy) D(trilu) D(one_hot) D(topk) D(scatter_elements) D(scatter_nd) D(gather_nd) D(nonzero)
 D(compress) D(reverse_sequence) D(eye_like) D(mvn) D(det) D(quantize_linear) D(dequantize_linear) D(dynamic_quantize_linear)
-D(window) D(rnn)
+D(window) D(rnn) D(grid_sample) D(max_unpool) D(roi_align)
 #undef D
+OX_CHECK(grid_sample);
 OX_CHECK(rnn);
 OX_CHECK(loss);
 
@@ -178,6 +179,9 @@ static const ox_op ops[] = {
     {"RNN", ox_op_rnn, 3, 6, 0, 2, "activation_alpha,activation_beta,activations,clip,direction,hidden_size,layout", ox_check_rnn},
     {"GRU", ox_op_rnn, 3, 6, 0, 2, "activation_alpha,activation_beta,activations,clip,direction,hidden_size,layout,linear_before_reset", ox_check_rnn},
     {"LSTM", ox_op_rnn, 3, 8, 0, 3, "activation_alpha,activation_beta,activations,clip,direction,hidden_size,layout,input_forget", ox_check_rnn},
+    {"GridSample", ox_op_grid_sample, 2, 2, 1, 1, "align_corners,mode,padding_mode", ox_check_grid_sample},
+    {"MaxUnpool", ox_op_max_unpool, 2, 3, 1, 1, "kernel_shape,pads,strides", NULL},
+    {"RoiAlign", ox_op_roi_align, 3, 3, 1, 1, "coordinate_transformation_mode,mode,output_height,output_width,sampling_ratio,spatial_scale", NULL},
     {"HannWindow", ox_op_window, 1, 1, 1, 1, "output_datatype,periodic", NULL},
     {"HammingWindow", ox_op_window, 1, 1, 1, 1, "output_datatype,periodic", NULL},
     {"BlackmanWindow", ox_op_window, 1, 1, 1, 1, "output_datatype,periodic", NULL},
