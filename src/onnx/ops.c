@@ -23,6 +23,7 @@ D(dropout) D(lrn)
 D(nll_loss) D(softmax_cross_entropy) D(trilu) D(one_hot) D(topk) D(scatter_elements) D(scatter_nd) D(gather_nd) D(nonzero)
 D(compress) D(reverse_sequence) D(eye_like) D(mvn) D(det) D(quantize_linear) D(dequantize_linear) D(dynamic_quantize_linear)
 D(window) D(rnn) D(grid_sample) D(max_unpool) D(roi_align)
+D(einsum) D(unique) D(nms) D(conv_integer) D(matmul_integer) D(qlinear_matmul) D(qlinear_conv) D(dft) D(stft)
 #undef D
 OX_CHECK(grid_sample);
 OX_CHECK(rnn);
@@ -182,6 +183,15 @@ static const ox_op ops[] = {
     {"GridSample", ox_op_grid_sample, 2, 2, 1, 1, "align_corners,mode,padding_mode", ox_check_grid_sample},
     {"MaxUnpool", ox_op_max_unpool, 2, 3, 1, 1, "kernel_shape,pads,strides", NULL},
     {"RoiAlign", ox_op_roi_align, 3, 3, 1, 1, "coordinate_transformation_mode,mode,output_height,output_width,sampling_ratio,spatial_scale", NULL},
+    {"Einsum", ox_op_einsum, 1, 8, 1, 1, "equation", NULL},
+    {"Unique", ox_op_unique, 1, 1, 1, 4, "axis,sorted", NULL},
+    {"NonMaxSuppression", ox_op_nms, 2, 5, 1, 1, "center_point_box", NULL},
+    {"ConvInteger", ox_op_conv_integer, 2, 4, 1, 1, CONV_ATTRS, ox_check_autopad},
+    {"MatMulInteger", ox_op_matmul_integer, 2, 4, 1, 1, "", NULL},
+    {"QLinearMatMul", ox_op_qlinear_matmul, 8, 8, 1, 1, "", NULL},
+    {"QLinearConv", ox_op_qlinear_conv, 8, 9, 1, 1, CONV_ATTRS, ox_check_autopad},
+    {"DFT", ox_op_dft, 1, 2, 1, 1, "axis,inverse,onesided", NULL},
+    {"STFT", ox_op_stft, 2, 4, 1, 1, "onesided", NULL},
     {"HannWindow", ox_op_window, 1, 1, 1, 1, "output_datatype,periodic", NULL},
     {"HammingWindow", ox_op_window, 1, 1, 1, 1, "output_datatype,periodic", NULL},
     {"BlackmanWindow", ox_op_window, 1, 1, 1, 1, "output_datatype,periodic", NULL},
