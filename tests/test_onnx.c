@@ -385,12 +385,75 @@ static void test_bad_bytes(nb_ctx *ctx)
     free(buf);
 }
 
+/* tools/goldens/gen_onnx_finetune.py: a small CNN exported by torch.onnx.export, trained
+50 SGD steps by PyTorch; nabla trains the same file and must give the same losses */
+static void test_finetune(nb_ctx *ctx)
+{
+    nb_safetensors *f = nb_safetensors_open("tests/goldens/onnx_finetune.safetensors");
+    nb_module *m = nb_onnx_load(ctx, "tests/goldens/onnx_finetune.onnx", NULL);
+    CHECK("fine-tune fixture loads", f && m, "%s", nb_last_error());
+    if (!f || !m) {
+        nb_safetensors_close(f);
+        nb_module_free(m);
+        return;
+    }
+    nb_tensor *x = nb_safetensors_get(f, ctx, "x"), *y = nb_safetensors_get(f, ctx, "y"), *losses = nb_safetensors_get(f, ctx, "losses");
+    int steps = atoi(nb_safetensors_metadata(f, "steps")), B = atoi(nb_safetensors_metadata(f, "batch")),
+        batches = atoi(nb_safetensors_metadata(f, "batches"));
+    int np;
+    nb_tensor **params = nb_module_parameters(m, &np);
+    CHECK("the exported Conv and Gemm weights are the parameters", np == 6, "%d parameters", np);
+    nb_optim *opt = nb_sgd_new(params, np, &(nb_sgd_opts){.lr = 0.1, .momentum = 0.9});
+    nb_module_train(m, 1);
+    double worst = 0;
+    int bad_step = -1;
+    for (int s = 0; s < steps && opt; s++) {
+        nb_ctx_reset(ctx);
+        nb_optim_zero_grad(opt);
+        int k = s % batches;
+        nb_tensor *xb = nb_narrow(x, 0, (int64_t)k * B, B), *yb = nb_narrow(y, 0, (int64_t)k * B, B);
+        nb_tensor *loss = nb_cross_entropy(nb_module_forward(m, xb), yb, NULL);
+        if (!loss || nb_backward(loss) || nb_optim_step(opt)) {
+            bad_step = s;
+            break;
+        }
+        double want = nb_tensor_data(losses)[s], err = fabs(nb_tensor_item(loss) - want) / fabs(want);
+        worst = fmax(worst, err);
+    }
+    CHECK("50 SGD steps of an imported model match PyTorch's losses", bad_step < 0 && worst < 1e-4,
+          "step %d failed (%s); largest relative loss error %.3g", bad_step, nb_last_error(), worst);
+    int n;
+    const nb_named_tensor *st = nb_module_state(m, &n);
+    double werr = 0;
+    for (int i = 0; i < n; i++) {
+        char key[128];
+        snprintf(key, sizeof key, "final.%s", st[i].name);
+        nb_tensor *w = nb_safetensors_get(f, ctx, key);
+        if (!w) {
+            werr = INFINITY;
+            continue;
+        }
+        for (int64_t j = 0; j < nb_tensor_numel(w); j++)
+            werr = fmax(werr, fabs(nb_tensor_data(st[i].tensor)[j] - nb_tensor_data(w)[j]));
+        nb_tensor_free(w);
+    }
+    CHECK("the trained weights, under the ONNX names, match PyTorch's state_dict", werr < 1e-4, "largest error %.3g", werr);
+    nb_optim_free(opt);
+    nb_tensor_free(x);
+    nb_tensor_free(y);
+    nb_tensor_free(losses);
+    nb_safetensors_close(f);
+    nb_module_free(m);
+    nb_ctx_reset(ctx);
+}
+
 int main(void)
 {
     nb_ctx *ctx = nb_ctx_new(&(nb_ctx_opts){.seed = 1, .threads = 1});
     test_residual(ctx);
     test_bad_graphs(ctx);
     test_bad_bytes(ctx);
+    test_finetune(ctx);
     nb_ctx_free(ctx);
     CHECK_DONE();
 }
