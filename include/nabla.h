@@ -1260,6 +1260,17 @@ const char *nb_onnx_node(const nb_module *m, int i, const char **op_type);
  * outputs and out_types (may be NULL) their ONNX element types (integers and bools
  * are I64 tensors holding the values). */
 nb_status nb_onnx_run(nb_module *m, nb_tensor *const *inputs, int n_in, nb_tensor **outputs, int *out_types, int n_out);
+/* Transfer learning: the head of an imported graph is its last Gemm or MatMul whose
+ * weight is a parameter (nb_module_head names it by the weight's name without
+ * ".weight", e.g. "fc"; nb_module_features returns its input). Its output width, and
+ * a new width with fresh weights U(±1/√in) and bias (PyTorch's Linear init) from the
+ * context's generator. */
+int64_t nb_onnx_num_classes(nb_module *m);
+nb_status nb_onnx_set_num_classes(nb_module *m, int64_t num_classes);
+/* Describe the graph on f: opset, inputs and outputs with declared types and shapes,
+ * parameter counts, and each node with its op, inputs and output shapes (from one run
+ * on zeros, symbolic dimensions 1). Resets the model's context. */
+nb_status nb_onnx_print(nb_module *m, FILE *f);
 
 #ifdef __cplusplus
 }

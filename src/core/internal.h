@@ -313,6 +313,11 @@ nb_status nb__spec_tuple(const nb__spec_item *it, const char *key, int pos, doub
 void nb__sgemm(int transA, int transB, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
                const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
 
+/* ---- ONNX models (src/onnx/head.c): the head and features of an imported graph,
+ * for nb_module_head and nb_module_features ---- */
+int nb__onnx_head(nb_module *m, char *name, size_t n);
+nb_tensor *nb__onnx_features(nb_module *m, nb_tensor *x, nb_tensor **logits);
+
 /* ---- threads ---- */
 void nb__set_threads(int n);
 /* The number of threads parallel loops use (the context's setting). */

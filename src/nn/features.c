@@ -34,6 +34,7 @@ nb_module *nb_module_head(nb_module *m, char *name, size_t n)
         nb__fail(NB_ERR_ARG, "nb_module_head: module is NULL");
         return NULL;
     }
+    if (nb_onnx_is_model(m)) return nb__onnx_head(m, name, n) ? NULL : m; /* src/onnx/head.c */
     find_last(m, "", &best, buf, sizeof buf);
     if (!best) {
         nb__fail(NB_ERR_ARG, "the %s has no Linear layer (no classifier head)", m->vt->kind);
@@ -56,6 +57,7 @@ nb_tensor *nb_module_features(nb_module *m, nb_tensor *x, nb_tensor **logits)
 {
     if (logits) *logits = NULL;
     if (!x) return NULL;
+    if (nb_onnx_is_model(m)) return nb__onnx_features(m, x, logits); /* src/onnx/head.c */
     nb_module *head = nb_module_head(m, NULL, 0);
     if (!head) return NULL;
     const nb_module_vtable *orig = head->vt;

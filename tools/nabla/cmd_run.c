@@ -102,3 +102,16 @@ done:
     nb_ctx_free(ctx);
     return status;
 }
+
+int info_onnx(const char *path)
+{
+    nb_ctx *ctx = nb_ctx_new(&(nb_ctx_opts){.threads = 1});
+    nb_module *m = ctx ? nb_onnx_load(ctx, path, NULL) : NULL;
+    int status = 1;
+    if (!m) cli_error("info: %s", nb_last_error());
+    else if (nb_onnx_print(m, stdout)) cli_error("info: %s", nb_last_error());
+    else status = 0;
+    nb_module_free(m);
+    nb_ctx_free(ctx);
+    return status;
+}
