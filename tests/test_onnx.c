@@ -56,7 +56,7 @@ static void attr_ints(Onnx__NodeProto *n, const char *name, int count, const int
     memcpy(a->ints, v, (size_t)count * 8);
     a->n_ints = (size_t)count;
     Onnx__AttributeProto **all = palloc((n->n_attribute + 1) * sizeof *all);
-    memcpy(all, n->attribute, n->n_attribute * sizeof *all);
+    if (n->n_attribute) memcpy(all, n->attribute, n->n_attribute * sizeof *all);
     all[n->n_attribute++] = a;
     n->attribute = all;
 }
