@@ -258,6 +258,12 @@ static void test_bad_graphs(nb_ctx *ctx)
     expect_error(ctx, &md, NULL, "unsupported attribute", "node 'relu' (Relu, opset 13): attribute 'bogus' not supported");
 
     build_residual(&md);
+    md.g.node[1]->op_type = pstr("Squeeze");
+    attr_ints(md.g.node[1], "axes", 1, (int64_t[]){0});
+    expect_error(ctx, &md, NULL, "an attribute that became an input at this opset",
+                 "node 'relu' (Squeeze, opset 13): attribute 'axes' not supported: since opset 13 it is input 1");
+
+    build_residual(&md);
     md.g.node[2]->input[1] = pstr("nowhere");
     expect_error(ctx, &md, NULL, "missing input", "input 'nowhere' is missing");
 

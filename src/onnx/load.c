@@ -279,6 +279,31 @@ static int attr_listed(const char *list, const char *name)
     return 0;
 }
 
+/* attributes that became inputs: before `since` the attribute, from it input `slot` */
+static const struct {
+    const char *op, *attr;
+    int since, slot;
+} moved[] = {
+    {"Reshape", "shape", 5, 1},  {"Slice", "starts", 10, 1}, {"Slice", "ends", 10, 2},   {"Slice", "axes", 10, 3},
+    {"TopK", "k", 10, 1},        {"Pad", "pads", 11, 1},     {"Pad", "value", 11, 2},    {"Clip", "min", 11, 1},
+    {"Clip", "max", 11, 2},      {"Dropout", "ratio", 12, 1}, {"Squeeze", "axes", 13, 1}, {"Unsqueeze", "axes", 13, 1},
+    {"ReduceSum", "axes", 13, 1}, {"Split", "split", 13, 1}, {"Upsample", "scales", 9, 1},
+};
+
+static nb_status check_moved(ox_model *m, ox_node *n)
+{
+    for (size_t i = 0; i < sizeof moved / sizeof moved[0]; i++) {
+        if (strcmp(moved[i].op, n->p->op_type)) continue;
+        if (m->opset >= moved[i].since && ox_attr(n, moved[i].attr))
+            return ox_fail(m, n, NB_ERR_FORMAT, "attribute '%s' not supported: since opset %d it is input %d", moved[i].attr, moved[i].since,
+                           moved[i].slot);
+        if (m->opset < moved[i].since && n->n_in > moved[i].slot && n->in[moved[i].slot] >= 0 && strcmp(n->p->op_type, "Split"))
+            return ox_fail(m, n, NB_ERR_FORMAT, "input %d ('%s') not supported before opset %d: it is the attribute '%s'", moved[i].slot,
+                           moved[i].attr, moved[i].since, moved[i].attr);
+    }
+    return NB_OK;
+}
+
 static nb_status check_node(ox_model *m, ox_node *n)
 {
     const Onnx__NodeProto *p = n->p;
@@ -302,6 +327,8 @@ static nb_status check_node(ox_model *m, ox_node *n)
         if (a->ref_attr_name && *a->ref_attr_name)
             return ox_fail(m, n, NB_ERR_FORMAT, "attribute '%s' refers to a function attribute", a->name);
     }
+    nb_status st = check_moved(m, n);
+    if (st) return st;
     return n->op->check ? n->op->check(m, n) : NB_OK;
 }
 
@@ -332,7 +359,6 @@ static nb_status build(ox_model *m, const Onnx__GraphProto *g, nb_module *mod)
         st = nb__fail(NB_ERR_MEM, "out of memory loading the graph");
         goto done;
     }
-    char anon[32];
     /* initializers first: a graph input of the same name (old IR versions list them) takes its value */
     for (size_t i = 0; i < g->n_initializer; i++) {
         const Onnx__TensorProto *tp = g->initializer[i];
@@ -450,37 +476,61 @@ static nb_status build(ox_model *m, const Onnx__GraphProto *g, nb_module *mod)
             if (producer[id] >= 0) indeg[k]++;
         }
     }
-    /* Kahn's algorithm, stable: the ready node that comes first in the file goes first */
+    /* Kahn's algorithm over a consumer list (value -> the nodes reading it); nodes that
+     * become ready together keep their file order */
     {
-        int head = 0, tail = 0;
-        int *ready = order; /* reuse: order doubles as the queue */
+        int *first = calloc((size_t)m->n_values + 2, sizeof *first), *cons = NULL;
+        size_t n_edges = 0;
+        for (size_t k = 0; k < g->n_node; k++) n_edges += (size_t)raw[k].n_in;
+        cons = malloc((n_edges + 1) * sizeof *cons);
+        if (!first || !cons) {
+            free(first);
+            free(cons);
+            st = nb__fail(NB_ERR_MEM, "out of memory sorting the graph");
+            goto done;
+        }
         for (size_t k = 0; k < g->n_node; k++)
-            if (!indeg[k]) ready[tail++] = (int)k;
+            for (int q = 0; q < raw[k].n_in; q++)
+                if (raw[k].in[q] >= 0) first[raw[k].in[q] + 1]++;
+        for (int id = 0; id < m->n_values; id++) first[id + 1] += first[id];
+        int *fill = calloc((size_t)m->n_values + 1, sizeof *fill);
+        if (!fill) {
+            free(first);
+            free(cons);
+            st = nb__fail(NB_ERR_MEM, "out of memory sorting the graph");
+            goto done;
+        }
+        for (size_t k = 0; k < g->n_node; k++)
+            for (int q = 0; q < raw[k].n_in; q++)
+                if (raw[k].in[q] >= 0) cons[first[raw[k].in[q]] + fill[raw[k].in[q]]++] = (int)k;
+        free(fill);
+        int head = 0, tail = 0;
+        for (size_t k = 0; k < g->n_node; k++)
+            if (!indeg[k]) order[tail++] = (int)k;
         while (head < tail) {
-            int k = ready[head++];
-            ox_node *n = &raw[k];
-            for (int j = 0; j < n->n_out; j++) {
-                int id = n->out[j];
+            const ox_node *n = &raw[order[head++]];
+            for (int j2 = 0; j2 < n->n_out; j2++) {
+                int id = n->out[j2];
                 if (id < 0) continue;
-                for (size_t c = 0; c < g->n_node; c++) { /* consumers of id */
-                    if (!m->use_count[id]) break;
-                    for (int q = 0; q < raw[c].n_in; q++)
-                        if (raw[c].in[q] == id && --indeg[c] == 0) ready[tail++] = (int)c;
-                }
+                for (int e = first[id]; e < first[id + 1]; e++)
+                    if (--indeg[cons[e]] == 0) order[tail++] = cons[e];
             }
         }
+        free(first);
+        free(cons);
         if (tail < (int)g->n_node) {
             for (size_t k = 0; k < g->n_node; k++)
                 if (indeg[k]) {
-                    st = nb__fail(NB_ERR_FORMAT, "the graph has a cycle: node %s%s (%s) depends on its own output",
-                                  raw[k].p->name && *raw[k].p->name ? "" : "#",
-                                  raw[k].p->name && *raw[k].p->name ? raw[k].p->name : (snprintf(anon, sizeof anon, "%zu", k), anon),
-                                  raw[k].p->op_type);
+                    const Onnx__NodeProto *p = raw[k].p;
+                    if (p->name && *p->name)
+                        st = nb__fail(NB_ERR_FORMAT, "the graph has a cycle: node '%s' (%s) depends on its own output", p->name, p->op_type);
+                    else
+                        st = nb__fail(NB_ERR_FORMAT, "the graph has a cycle: node #%zu (%s) depends on its own output", k, p->op_type);
                     break;
                 }
             goto done;
         }
-        for (int i = 0; i < tail; i++) m->nodes[i] = raw[order[i]];
+        for (int i2 = 0; i2 < tail; i2++) m->nodes[i2] = raw[order[i2]];
         m->n_nodes = tail;
     }
     /* anonymous nodes are named by their index in the file: "#3" */
