@@ -1266,7 +1266,18 @@ nb_status nb_onnx_run(nb_module *m, nb_tensor *const *inputs, int n_in, nb_tenso
  * a new width with fresh weights U(±1/√in) and bias (PyTorch's Linear init) from the
  * context's generator. */
 int64_t nb_onnx_num_classes(nb_module *m);
+/* Which dimension of the head's weight is its output width: 0 for a Gemm with transB
+ * ((out, in), as PyTorch's Linear), 1 for (in, out); -1 without a head. */
+int nb_onnx_head_out_axis(nb_module *m);
 nb_status nb_onnx_set_num_classes(nb_module *m, int64_t num_classes);
+typedef struct {
+    int opset; /* 0: the model's own; another value is refused (no opset conversion yet) */
+} nb_onnx_save_opts;
+/* Write an imported model back as ONNX with its current weights (fine-tuned, a resized
+ * head included): the graph as read, every initializer from the module's tensors
+ * (floating ones as float32, external data inline). Atomic. Other modules (built-in
+ * models, .nbm files) are refused for now. o may be NULL. */
+nb_status nb_onnx_save(nb_module *m, const char *path, const nb_onnx_save_opts *o);
 /* Describe the graph on f: opset, inputs and outputs with declared types and shapes,
  * parameter counts, and each node with its op, inputs and output shapes (from one run
  * on zeros, symbolic dimensions 1). Resets the model's context. */

@@ -444,6 +444,29 @@ static void test_finetune(nb_ctx *ctx)
         nb_tensor_free(w);
     }
     CHECK("the trained weights, under the ONNX names, match PyTorch's state_dict", werr < 1e-4, "largest error %.3g", werr);
+    /* export -> import: the same outputs; with a resized head too */
+    char path[] = "/tmp/nb_onnx_saveXXXXXX";
+    int fd = mkstemp(path);
+    if (fd >= 0) close(fd);
+    nb_module_train(m, 0);
+    nb_ctx_reset(ctx);
+    nb_tensor *xb = nb_narrow(x, 0, 0, B), *y0 = nb_module_forward(m, xb);
+    nb_status ss = nb_onnx_save(m, path, NULL);
+    nb_module *m2 = ss ? NULL : nb_onnx_load(ctx, path, NULL);
+    nb_tensor *y1 = m2 ? nb_module_forward(m2, xb) : NULL;
+    double rerr = y0 && y1 ? 0 : INFINITY;
+    for (int64_t j = 0; y0 && y1 && j < nb_tensor_numel(y0); j++) rerr = fmax(rerr, fabs(nb_tensor_data(y0)[j] - nb_tensor_data(y1)[j]));
+    CHECK("a fine-tuned imported model saved and loaded again gives the same outputs", rerr == 0, "%s; largest difference %g", nb_last_error(), rerr);
+    nb_status rs = m2 ? nb_onnx_set_num_classes(m2, 5) : NB_ERR_ARG;
+    nb_module *m3 = !rs && !nb_onnx_save(m2, path, NULL) ? nb_onnx_load(ctx, path, NULL) : NULL;
+    nb_tensor *y3 = m3 ? nb_module_forward(m3, xb) : NULL;
+    CHECK("a resized head is saved", y3 && nb_tensor_dim(y3, 1) == 5 && nb_onnx_num_classes(m3) == 5, "%s", nb_last_error());
+    nb_module *seq = nb_sequential_new(ctx, NULL, 0);
+    CHECK("built-in models are refused by nb_onnx_save for now", nb_onnx_save(seq, path, NULL) == NB_ERR_ARG, "%s", nb_last_error());
+    nb_module_free(seq);
+    remove(path);
+    nb_module_free(m2);
+    nb_module_free(m3);
     nb_optim_free(opt);
     nb_tensor_free(x);
     nb_tensor_free(y);

@@ -78,6 +78,15 @@ int64_t nb_onnx_num_classes(nb_module *mod)
     return tb ? w->shape[0] : w->shape[1];
 }
 
+int nb_onnx_head_out_axis(nb_module *mod)
+{
+    ox_model *m = nb_onnx_is_model(mod) ? mod->impl : NULL;
+    int k = m ? head_node(m) : -1;
+    if (k < 0) return -1;
+    const ox_node *n = &m->nodes[k];
+    return !strcmp(n->p->op_type, "Gemm") && ox_attr_i(n, "transB", 0) ? 0 : 1;
+}
+
 nb_status nb_onnx_set_num_classes(nb_module *mod, int64_t classes)
 {
     if (!nb_onnx_is_model(mod) || classes <= 0) return nb__fail(NB_ERR_ARG, "nb_onnx_set_num_classes: not an ONNX model or %lld classes", (long long)classes);

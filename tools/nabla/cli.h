@@ -15,6 +15,7 @@ int cmd_augment_text(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_run(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 /* `nabla info MODEL.onnx` (cmd_run.c) */
 int info_onnx(const char *path);
 

@@ -115,3 +115,60 @@ int info_onnx(const char *path)
     nb_ctx_free(ctx);
     return status;
 }
+
+/* `nabla export --model MODEL.onnx [--weights W.safetensors] --out OUT.onnx`: an
+ * imported model written back as ONNX with the given weights (e.g. after `nabla train
+ * --model MODEL.onnx --save W.safetensors`; the head takes the weights' width). */
+int cmd_export(int argc, char **argv)
+{
+    const char *model = NULL, *weights = NULL, *out = NULL;
+    long opset = 0;
+    const cli_option opts[] = {
+        {"--model", OPT_STRING, &model, "FILE.onnx", "the ONNX model (required; built-in models cannot be exported yet)"},
+        {"--weights", OPT_STRING, &weights, "FILE", "safetensors weights under the model's names (default: the model's own)"},
+        {"--out", OPT_STRING, &out, "FILE.onnx", "where to write (required)"},
+        {"--opset", OPT_INT, &opset, "N", "must be the model's own opset (no conversion yet)"},
+        {NULL, 0, NULL, NULL, NULL},
+    };
+    int rc = cli_parse("export", "--model FILE.onnx [--weights FILE] --out FILE.onnx", opts, argc, argv, NULL, 0, NULL);
+    if (rc) return rc == 1 ? 0 : rc;
+    if (!model || !out) {
+        cli_error("export: --model FILE and --out FILE are required");
+        return 2;
+    }
+    nb_ctx *ctx = nb_ctx_new(&(nb_ctx_opts){.threads = 1});
+    nb_module *m = ctx ? nb_model_new(ctx, model, NULL) : NULL;
+    int status = 1;
+    if (!m) {
+        cli_error("export: %s", nb_last_error());
+        goto done;
+    }
+    if (weights) {
+        /* the head takes the width the weights give it */
+        nb_safetensors *f = nb_onnx_is_model(m) ? nb_safetensors_open(weights) : NULL;
+        char head[512], key[600];
+        if (f && nb_module_head(m, head, sizeof head)) {
+            snprintf(key, sizeof key, "%s.weight", head);
+            int k = nb_safetensors_find(f, key);
+            int64_t shape[NB_MAX_DIMS];
+            int axis = nb_onnx_head_out_axis(m);
+            if (k >= 0 && axis >= 0 && nb_safetensors_shape(f, k, shape) == 2 && nb_onnx_set_num_classes(m, shape[axis]))
+                cli_error("export: %s", nb_last_error());
+        }
+        nb_safetensors_close(f);
+        if (nb_load_safetensors(m, weights, 1)) {
+            cli_error("export: %s", nb_last_error());
+            goto done;
+        }
+    }
+    if (nb_onnx_save(m, out, &(nb_onnx_save_opts){.opset = (int)opset})) {
+        cli_error("export: %s", nb_last_error());
+        goto done;
+    }
+    printf("wrote %s\n", out);
+    status = 0;
+done:
+    nb_module_free(m);
+    nb_ctx_free(ctx);
+    return status;
+}
