@@ -577,6 +577,11 @@ static nb_status build(ox_model *m, const Onnx__GraphProto *g, nb_module *mod)
         for (int k = 0; k < m->n_nodes; k++)
             for (int j = 0; j < m->nodes[k].n_in; j++) {
                 int id = m->nodes[k].in[j];
+                /* through Identity nodes (torch.onnx.export shares folded biases that way) */
+                for (int hops = 0; id >= 0 && !m->init[id].t && producer[id] >= 0 && hops < 16; hops++) {
+                    const ox_node *pr = &raw[producer[id]];
+                    id = !strcmp(pr->p->op_type, "Identity") && pr->n_in == 1 ? pr->in[0] : -1;
+                }
                 if (id < 0 || !m->init[id].t || m->init[id].t->dtype != NB_F32) continue;
                 int r = param_role(&m->nodes[k], j, m);
                 if (r == 1 || !role[id]) role[id] = (char)r;
