@@ -361,6 +361,28 @@ static void test_bad_graphs(nb_ctx *ctx)
     rmdir(dir);
 }
 
+/* a graph whose values ask for 10^13 elements fails at run time, naming the node */
+static void test_huge_values(nb_ctx *ctx)
+{
+    model md;
+    model_init(&md);
+    md.g.node[md.g.n_node++] = node("ConstantOfShape", "fill", "s", NULL, NULL, "z");
+    md.g.input[md.g.n_input++] = value("s");
+    md.g.output[md.g.n_output++] = value("z");
+    nb_module *m = load(ctx, &md, NULL);
+    CHECK("ConstantOfShape graph loads", m != NULL, "%s", nb_last_error());
+    if (!m) return;
+    int64_t dims[3] = {100000, 100000, 1000};
+    nb_tensor *s = nb_tensor_from(ctx, NB_I64, 1, (int64_t[]){3}, dims), *out;
+    nb_status st = nb_onnx_run(m, &s, 1, &out, NULL, 1);
+    CHECK("a 10^13-element value is refused, naming the node",
+          st != NB_OK && strstr(nb_last_error(), "node 'fill' (ConstantOfShape, opset 13)") && strstr(nb_last_error(), "more than"), "%s",
+          nb_last_error());
+    nb_tensor_free(s);
+    nb_module_free(m);
+    nb_ctx_reset(ctx);
+}
+
 static void test_bad_bytes(nb_ctx *ctx)
 {
     model md;
@@ -482,6 +504,7 @@ int main(void)
     test_residual(ctx);
     test_bad_graphs(ctx);
     test_bad_bytes(ctx);
+    test_huge_values(ctx);
     test_finetune(ctx);
     nb_ctx_free(ctx);
     CHECK_DONE();

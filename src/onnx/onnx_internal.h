@@ -97,7 +97,11 @@ const float *ox_attr_floats(const ox_node *n, const char *name, int *count);
 static inline int ox_is_float(int et) { return et == OX_FLOAT || et == OX_DOUBLE || et == OX_FLOAT16 || et == OX_BFLOAT16; }
 static inline nb_dtype ox_storage(int et) { return ox_is_float(et) ? NB_F32 : NB_I64; }
 const char *ox_type_name(int et);
-/* A new arena tensor for a value of type et. */
+/* 1 (with a message) when a result of this shape would exceed 2^30 elements: graphs
+ * whose values ask for absurd sizes (ConstantOfShape, Expand, Range, ...) fail, not
+ * the machine. */
+int ox_too_big(int ndim, const int64_t *shape);
+/* A new arena tensor for a value of type et (refuses ox_too_big shapes). */
 nb_tensor *ox_new(nb_ctx *ctx, int et, int ndim, const int64_t *shape);
 /* Element i as a double / an int64, whatever the storage. */
 double ox_get_f(const nb_tensor *t, int64_t i);

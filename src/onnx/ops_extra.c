@@ -146,9 +146,10 @@ OX_OP(one_hot)
     return NB_OK;
 }
 
-static const nb_tensor *g_topk_x;
-static int64_t g_topk_base, g_topk_inner;
-static int g_topk_largest;
+/* qsort has no context argument: the comparators read these (per thread) */
+static _Thread_local const nb_tensor *g_topk_x;
+static _Thread_local int64_t g_topk_base, g_topk_inner;
+static _Thread_local int g_topk_largest;
 
 static int topk_cmp(const void *a, const void *b)
 {

@@ -146,8 +146,9 @@ OX_OP(einsum)
 
 /* ---- Unique ---- */
 
-static const nb_tensor *g_u_x;
-static int64_t g_u_inner, g_u_L, g_u_outer;
+/* qsort has no context argument: the comparators read these (per thread) */
+static _Thread_local const nb_tensor *g_u_x;
+static _Thread_local int64_t g_u_inner, g_u_L, g_u_outer;
 
 /* compare slices a and b along the axis (lexicographic over outer, inner) */
 static int slice_cmp(int64_t a, int64_t b)
@@ -241,7 +242,7 @@ OX_OP(unique)
 
 /* ---- NonMaxSuppression ---- */
 
-static const float *g_nms_s;
+static _Thread_local const float *g_nms_s;
 
 static int nms_cmp(const void *a, const void *b)
 {

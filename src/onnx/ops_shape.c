@@ -55,7 +55,7 @@ static void gather_map_backward(nb_node *n)
 
 nb_tensor *ox_gather_map(nb_tensor *x, int ndim, const int64_t *shape, int64_t *map, float fill)
 {
-    if (!x) return NULL;
+    if (!x || !map || ox_too_big(ndim, shape)) return NULL;
     nb_tensor *o = nb__empty(x->ctx, x->dtype, ndim, shape);
     if (!o) return NULL;
     if (x->dtype == NB_F32) {
@@ -77,6 +77,7 @@ nb_tensor *ox_gather_map(nb_tensor *x, int ndim, const int64_t *shape, int64_t *
 
 static int64_t *new_map(nb_ctx *ctx, int nd, const int64_t *shape)
 {
+    if (ox_too_big(nd, shape)) return NULL;
     int64_t n = nb__numel(nd, shape);
     return nb__scratch(ctx, (size_t)(n ? n : 1) * sizeof(int64_t));
 }

@@ -27,7 +27,23 @@ const char *ox_type_name(int et)
 
 nb_tensor *ox_new(nb_ctx *ctx, int et, int ndim, const int64_t *shape)
 {
+    if (ox_too_big(ndim, shape)) return NULL;
     return nb__empty(ctx, ox_storage(et), ndim, shape);
+}
+
+int ox_too_big(int ndim, const int64_t *shape)
+{
+    int64_t n = 1;
+    for (int d = 0; d < ndim; d++) {
+        if (shape[d] < 0) return 0; /* nb__empty reports it */
+        if (shape[d] && n > OX_MAX_NUMEL / shape[d]) n = OX_MAX_NUMEL + 1;
+        else n *= shape[d];
+    }
+    if (n <= OX_MAX_NUMEL) return 0;
+    char b[160];
+    nb__shape_str(ndim, shape, b, sizeof b);
+    nb__fail(NB_ERR_SHAPE, "a result of shape %s would have more than %lld elements", b, (long long)OX_MAX_NUMEL);
+    return 1;
 }
 
 double ox_get_f(const nb_tensor *t, int64_t i)
