@@ -1251,6 +1251,9 @@ const char *nb_onnx_input_name(const nb_module *m, int i);
 const char *nb_onnx_output_name(const nb_module *m, int i);
 /* The ONNX element type the graph declares for input i (1 float, 7 int64, 9 bool, ...; 0 unknown). */
 int nb_onnx_input_type(const nb_module *m, int i);
+/* The declared shape of input i into shape (NB_MAX_DIMS values; -1 for a symbolic
+ * dimension such as the batch); returns the rank, or -1 when the graph does not say. */
+int nb_onnx_input_shape(const nb_module *m, int i, int64_t *shape);
 /* Nodes in the order they run: the name ("#k" for the k-th unnamed node) and op type. */
 int nb_onnx_num_nodes(const nb_module *m);
 const char *nb_onnx_node(const nb_module *m, int i, const char **op_type);

@@ -731,6 +731,15 @@ int nb_onnx_input_type(const nb_module *m, int i)
     return x && i >= 0 && i < x->n_inputs ? x->in_info[i].et : 0;
 }
 
+int nb_onnx_input_shape(const nb_module *m, int i, int64_t *shape)
+{
+    ox_model *x = model_of(m);
+    if (!x || i < 0 || i >= x->n_inputs) return -1;
+    const ox_info *inf = &x->in_info[i];
+    for (int d = 0; d < inf->ndim; d++) shape[d] = inf->shape[d];
+    return inf->ndim;
+}
+
 int nb_onnx_opset(const nb_module *m) { return model_of(m) ? model_of(m)->opset : 0; }
 int nb_onnx_num_nodes(const nb_module *m) { return model_of(m) ? model_of(m)->n_nodes : 0; }
 

@@ -101,6 +101,7 @@ const char *ox_type_name(int et);
  * whose values ask for absurd sizes (ConstantOfShape, Expand, Range, ...) fail, not
  * the machine. */
 int ox_too_big(int ndim, const int64_t *shape);
+extern int64_t nb__onnx_max_numel; /* the limit, 2^30 (tests and the fuzz target lower it) */
 /* A new arena tensor for a value of type et (refuses ox_too_big shapes). */
 nb_tensor *ox_new(nb_ctx *ctx, int et, int ndim, const int64_t *shape);
 /* Element i as a double / an int64, whatever the storage. */
