@@ -143,6 +143,41 @@ static void ox_free_model(ox_model *m)
 
 static void mod_free(nb_module *mod) { ox_free_model(mod->impl); }
 
+/* Ops whose kernels read one storage only: per input position 'f' (floating types,
+ * F32 storage) or 'i' (integer and bool types, I64 storage), 'a' any; the last letter
+ * repeats. A model that gives such an op another type fails with a message (ONNX's
+ * type constraints forbid it; a fuzzer finds it). The other ops take either. */
+static const struct {
+    const char *op, *types;
+} input_types[] = {
+    {"Not", "i"}, {"Where", "ia"}, {"IsNaN", "f"}, {"IsInf", "f"}, {"Floor", "f"}, {"Ceil", "f"}, {"Round", "f"},
+    {"Reciprocal", "f"}, {"Sin", "f"}, {"Cos", "f"}, {"Tan", "f"}, {"Asin", "f"}, {"Acos", "f"}, {"Atan", "f"},
+    {"Sinh", "f"}, {"Cosh", "f"}, {"Asinh", "f"}, {"Acosh", "f"}, {"Atanh", "f"}, {"Erf", "f"}, {"Softplus", "f"},
+    {"Softsign", "f"}, {"HardSwish", "f"}, {"Selu", "f"}, {"HardSigmoid", "f"}, {"Celu", "f"}, {"ThresholdedRelu", "f"},
+    {"LeakyRelu", "f"}, {"Elu", "f"}, {"PRelu", "f"}, {"Softmax", "f"}, {"LogSoftmax", "f"}, {"Hardmax", "f"},
+    {"Conv", "f"}, {"ConvTranspose", "f"}, {"GlobalAveragePool", "f"}, {"BatchNormalization", "f"},
+    {"InstanceNormalization", "f"}, {"LayerNormalization", "f"}, {"Dropout", "fa"}, {"LRN", "f"},
+    {"MeanVarianceNormalization", "f"}, {"Det", "f"}, {"DynamicQuantizeLinear", "f"}, {"Mean", "f"},
+};
+
+static nb_status check_input_types(ox_model *m, const ox_node *n, const ox_val *in)
+{
+    for (size_t k = 0; k < sizeof input_types / sizeof input_types[0]; k++) {
+        if (strcmp(input_types[k].op, n->p->op_type)) continue;
+        const char *t = input_types[k].types;
+        size_t tl = strlen(t);
+        for (int j = 0; j < n->n_in; j++) {
+            char want = t[(size_t)j < tl ? (size_t)j : tl - 1];
+            if (!in[j].t || want == 'a') continue;
+            if ((want == 'f') != (in[j].t->dtype == NB_F32))
+                return ox_fail(m, n, NB_ERR_ARG, "input %d ('%s') has type %s; nabla's %s takes %s there", j, m->vname[n->in[j]],
+                               ox_type_name(in[j].et), n->p->op_type, want == 'f' ? "floating-point types" : "integer or bool types");
+        }
+        break;
+    }
+    return NB_OK;
+}
+
 /* Run the graph on inputs[0..n_in); outputs receive the graph outputs (arena tensors). */
 static nb_status ox_execute(ox_model *m, nb_tensor *const *inputs, int n_in)
 {
@@ -188,7 +223,14 @@ static nb_status ox_execute(ox_model *m, nb_tensor *const *inputs, int n_in)
         }
         for (int j = 0; j < n->n_out; j++) out[j] = (ox_val){NULL, 0};
         nb_clear_error();
-        nb_status st = n->op->run(m, n, in, out);
+        nb_status st = check_input_types(m, n, in);
+        if (!st) st = n->op->run(m, n, in, out);
+        /* every value is stored as its type says (F32 for floating types, I64 for the
+         * others): ops that compute in float for an integer type are cast back */
+        for (int j = 0; !st && j < n->n_out; j++)
+            if (out[j].t && out[j].et && out[j].t->dtype != ox_storage(out[j].et) &&
+                !(out[j].t = ox_cast(out[j].t, out[j].t->dtype == NB_F32 ? OX_FLOAT : OX_INT64, out[j].et)))
+                st = NB_ERR_MEM;
         if (!st)
             for (int j = 0; j < n->n_out; j++)
                 if (n->out[j] >= 0 && !out[j].t) {
