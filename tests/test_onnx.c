@@ -383,6 +383,24 @@ static void test_huge_values(nb_ctx *ctx)
     nb_ctx_reset(ctx);
 }
 
+/* an op given a type its kernel does not read fails, naming the input (found by fuzzing) */
+static void test_input_types(nb_ctx *ctx)
+{
+    model md;
+    model_init(&md);
+    md.g.node[md.g.n_node++] = node("Not", "not", "x", NULL, NULL, "z");
+    md.g.input[md.g.n_input++] = value("x");
+    md.g.output[md.g.n_output++] = value("z");
+    nb_module *m = load(ctx, &md, NULL);
+    nb_tensor *x = nb_tensor_new(ctx, NB_F32, 1, (int64_t[]){6}), *out;
+    nb_status st = m ? nb_onnx_run(m, &x, 1, &out, NULL, 1) : NB_ERR_ARG;
+    CHECK("Not on floats is refused, naming the input", st != NB_OK && strstr(nb_last_error(), "input 0 ('x') has type float"), "%s",
+          nb_last_error());
+    nb_tensor_free(x);
+    nb_module_free(m);
+    nb_ctx_reset(ctx);
+}
+
 static void test_bad_bytes(nb_ctx *ctx)
 {
     model md;
@@ -505,6 +523,7 @@ int main(void)
     test_bad_graphs(ctx);
     test_bad_bytes(ctx);
     test_huge_values(ctx);
+    test_input_types(ctx);
     test_finetune(ctx);
     nb_ctx_free(ctx);
     CHECK_DONE();
