@@ -359,7 +359,8 @@ static nb_status check_node(ox_model *m, ox_node *n)
     if (n->n_out < n->op->min_out || n->n_out > n->op->max_out)
         return ox_fail(m, n, NB_ERR_FORMAT, "has %d outputs; nabla's %s gives %d to %d", n->n_out, p->op_type,
                        n->op->min_out, n->op->max_out);
-    for (int j = 0; j < n->op->min_in; j++)
+    int variadic = n->op->max_in >= 64; /* Concat, Sum, Max, ...: every input is required */
+    for (int j = 0; j < (variadic ? n->n_in : n->op->min_in); j++)
         if (n->in[j] < 0) return ox_fail(m, n, NB_ERR_FORMAT, "required input %d is empty", j);
     for (size_t i = 0; i < p->n_attribute; i++) {
         const Onnx__AttributeProto *a = p->attribute[i];

@@ -197,6 +197,8 @@ static nb_status variadic(ox_model *m, const ox_node *n, ox_val *in, bin_kind k,
 {
     ox_val acc = in[0];
     nb_status st;
+    for (int i = 0; i < n->n_in; i++)
+        if (!in[i].t) return ox_fail(m, n, NB_ERR_ARG, "input %d has no value", i);
     for (int i = 1; i < n->n_in; i++) {
         if (in[i].t->dtype == NB_F32 && acc.t->dtype == NB_F32 && (k == B_MAX || k == B_MIN))
             st = binary_generic(m, n, acc, in[i], k, &acc);
