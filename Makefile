@@ -22,7 +22,7 @@ CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -fopenmp -fPIC -Iinclude -Isrc 
 comma := ,
 BLAS_DIR ?= /usr/lib/$(shell gcc -print-multiarch 2>/dev/null)/openblas-openmp
 BLAS_LIB := $(if $(wildcard $(BLAS_DIR)/libopenblas.so.0),-L$(BLAS_DIR) -l:libopenblas.so.0 -Wl$(comma)-rpath$(comma)$(BLAS_DIR),-lopenblas)
-LDLIBS  += $(BLAS_LIB) -lz -lm -lpthread -lstb
+LDLIBS  += $(BLAS_LIB) -lprotobuf-c -lz -lm -lpthread -lstb
 # WordNet's C library (Debian's wordnet-dev) for text synonyms; without it they say how to install it
 LDLIBS  += $(if $(wildcard /usr/include/wn.h),-lwordnet)
 LDFLAGS += -fopenmp $(SANFLAGS)
@@ -32,7 +32,11 @@ CAIRO_CFLAGS := $(shell pkg-config --cflags cairo fontconfig 2>/dev/null)
 CAIRO_LIBS   := $(or $(shell pkg-config --libs cairo fontconfig 2>/dev/null),-lcairo -lfontconfig)
 
 LIB_SRC  := $(sort $(wildcard src/*/*.c))
-LIB_OBJ  := $(LIB_SRC:%.c=$(B)/%.o)
+# The ONNX reader's protobuf code is generated at build time by protoc-c (Debian's
+# protobuf-c-compiler) from the onnx.proto Debian ships (libonnx-dev); never committed.
+ONNX_PROTO ?= /usr/include/onnx/onnx.proto
+ONNX_GEN := $(B)/gen/onnx.pb-c.c
+LIB_OBJ  := $(LIB_SRC:%.c=$(B)/%.o) $(B)/gen/onnx.pb-c.o
 CLI_SRC  := $(sort $(wildcard tools/nabla/*.c))
 CLI_OBJ  := $(CLI_SRC:%.c=$(B)/%.o)
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
@@ -46,6 +50,16 @@ $(B)/%.o: %.c
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
 $(CLI_OBJ): CFLAGS += $(CAIRO_CFLAGS)
+
+$(B)/gen/onnx.pb-c.c $(B)/gen/onnx.pb-c.h: $(ONNX_PROTO)
+	@mkdir -p $(B)/gen
+	protoc-c --proto_path=$(dir $(ONNX_PROTO)) --c_out=$(B)/gen $(notdir $(ONNX_PROTO))
+
+$(B)/gen/onnx.pb-c.o: $(B)/gen/onnx.pb-c.c
+	$(CC) $(filter-out -Wshadow -Wstrict-prototypes,$(CFLAGS)) -Wno-unused-parameter -c $< -o $@
+
+$(B)/src/onnx/%.o: CFLAGS += -I$(B)/gen
+$(filter $(B)/src/onnx/%,$(LIB_OBJ)): | $(B)/gen/onnx.pb-c.h
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
 
@@ -62,6 +76,13 @@ $(B)/nabla: $(CLI_OBJ) $(B)/libnabla.a
 $(B)/tests/%: tests/%.c $(wildcard tests/*.h) $(B)/libnabla.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests -o $@ $< $(B)/libnabla.a $(LDFLAGS) $(LDLIBS)
+
+$(B)/tests/test_onnx: CFLAGS += -I$(B)/gen
+
+# the ONNX conformance runner (tests/onnx_conformance.sh runs it over libonnx-testdata)
+$(B)/tests/onnx_conformance: tests/onnx_conformance.c $(B)/libnabla.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -I$(B)/gen -Isrc/onnx -o $@ $< $(B)/libnabla.a $(LDFLAGS) $(LDLIBS)
 
 $(B)/bench/%: bench/%.c $(B)/libnabla.a
 	@mkdir -p $(dir $@)

@@ -708,6 +708,13 @@ nb_status nb_load_safetensors(nb_module *m, const char *path, int strict);
 /* Write t as a NumPy .npy file (format 1.0: '<f4' for F32, '<i8' for I64, C order),
  * readable with numpy.load; atomic like nb_safetensors_write. */
 nb_status nb_save_npy(const char *path, nb_tensor *t);
+/* Read a .npy file (format 1.0-3.0, C order, little-endian) as a heap tensor: float16/
+ * 32/64 as F32, every integer type and bool as I64. NULL with a message naming the
+ * file for anything else (Fortran order, big-endian, structured or object arrays). */
+nb_tensor *nb_load_npy(nb_ctx *ctx, const char *path);
+/* Write t under the NumPy type descr ("<f4", "<f8", "<i8", "<i4", "|u1", "|b1", ...):
+ * values converted from t's dtype (bool: nonzero is True); atomic. */
+nb_status nb_save_npy_as(const char *path, nb_tensor *t, const char *descr);
 
 /* Write n bytes to path atomically (temporary file, fsync, rename): readers see the
  * old file or the whole new one. */
@@ -1212,6 +1219,72 @@ int64_t nb_text_aug_calls(const nb_text_aug *a);
 int64_t nb_utf8_check(const char *s, size_t n);
 /* A copy with each invalid sequence replaced by U+FFFD (free with free()). */
 char *nb_utf8_repair(const char *s, size_t n);
+
+/* ------------------------------------------------------------------------ */
+/* ONNX models (docs/onnx.md)                                                */
+/* ------------------------------------------------------------------------ */
+
+typedef struct {
+    int reserved; /* no options yet; zero */
+} nb_onnx_opts;
+
+/* An ONNX model file (opsets 1-17, default domain) as a module that runs its graph.
+ * Everything is checked at load: an unsupported op or attribute, a cycle, an input
+ * nothing produces, a duplicate name, an initializer whose data does not fit its
+ * shape, external data outside the model's folder each fail with a message naming
+ * the node (name, op type, opset) or the tensor. Float initializers feeding
+ * Conv/ConvTranspose/Gemm/MatMul/PRelu and the norms' scale and bias are trainable
+ * parameters under their ONNX names, the others buffers. nb_module_forward runs a
+ * graph on its first input and returns its first output; nb_onnx_run does the rest.
+ * Training mode follows PyTorch: BatchNormalization uses batch statistics, Dropout
+ * drops. o may be NULL. */
+nb_module *nb_onnx_load(nb_ctx *ctx, const char *path, const nb_onnx_opts *o);
+/* The same from the bytes of a model; dir is where external data is read from
+ * (NULL: external data is refused). */
+nb_module *nb_onnx_load_buffer(nb_ctx *ctx, const void *data, size_t n, const char *dir, const nb_onnx_opts *o);
+int nb_onnx_is_model(const nb_module *m);
+int nb_onnx_opset(const nb_module *m);
+/* Graph inputs (initializers excluded) and outputs, in graph order. */
+int nb_onnx_num_inputs(const nb_module *m);
+int nb_onnx_num_outputs(const nb_module *m);
+const char *nb_onnx_input_name(const nb_module *m, int i);
+const char *nb_onnx_output_name(const nb_module *m, int i);
+/* The ONNX element type the graph declares for input i (1 float, 7 int64, 9 bool, ...; 0 unknown). */
+int nb_onnx_input_type(const nb_module *m, int i);
+/* The declared shape of input i into shape (NB_MAX_DIMS values; -1 for a symbolic
+ * dimension such as the batch); returns the rank, or -1 when the graph does not say. */
+int nb_onnx_input_shape(const nb_module *m, int i, int64_t *shape);
+/* Nodes in the order they run: the name ("#k" for the k-th unnamed node) and op type. */
+int nb_onnx_num_nodes(const nb_module *m);
+const char *nb_onnx_node(const nb_module *m, int i, const char **op_type);
+/* Run the graph: inputs[0..n_in) in graph-input order (F32 for floating types, I64
+ * for integer and bool types; other dtypes are converted to what the graph
+ * declares); outputs[0..n_out) receive arena tensors of the first n_out graph
+ * outputs and out_types (may be NULL) their ONNX element types (integers and bools
+ * are I64 tensors holding the values). */
+nb_status nb_onnx_run(nb_module *m, nb_tensor *const *inputs, int n_in, nb_tensor **outputs, int *out_types, int n_out);
+/* Transfer learning: the head of an imported graph is its last Gemm or MatMul whose
+ * weight is a parameter (nb_module_head names it by the weight's name without
+ * ".weight", e.g. "fc"; nb_module_features returns its input). Its output width, and
+ * a new width with fresh weights U(±1/√in) and bias (PyTorch's Linear init) from the
+ * context's generator. */
+int64_t nb_onnx_num_classes(nb_module *m);
+/* Which dimension of the head's weight is its output width: 0 for a Gemm with transB
+ * ((out, in), as PyTorch's Linear), 1 for (in, out); -1 without a head. */
+int nb_onnx_head_out_axis(nb_module *m);
+nb_status nb_onnx_set_num_classes(nb_module *m, int64_t num_classes);
+typedef struct {
+    int opset; /* 0: the model's own; another value is refused (no opset conversion yet) */
+} nb_onnx_save_opts;
+/* Write an imported model back as ONNX with its current weights (fine-tuned, a resized
+ * head included): the graph as read, every initializer from the module's tensors
+ * (floating ones as float32, external data inline). Atomic. Other modules (built-in
+ * models, .nbm files) are refused for now. o may be NULL. */
+nb_status nb_onnx_save(nb_module *m, const char *path, const nb_onnx_save_opts *o);
+/* Describe the graph on f: opset, inputs and outputs with declared types and shapes,
+ * parameter counts, and each node with its op, inputs and output shapes (from one run
+ * on zeros, symbolic dimensions 1). Resets the model's context. */
+nb_status nb_onnx_print(nb_module *m, FILE *f);
 
 #ifdef __cplusplus
 }

@@ -43,6 +43,8 @@ stage docs-commands sh tests/docs_commands.sh # every command of docs/tutorial.m
 stage tests make -j"$J" test
 stage sanitizers make -j"$J" SAN=1 test
 stage fuzz sh tests/fuzz/run.sh 60 # libFuzzer on the safetensors reader (clang, libclang-rt-14-dev)
+stage onnx-conformance sh tests/onnx_conformance.sh # ONNX's backend test data (libonnx-testdata)
+stage fuzz-onnx sh tests/fuzz/run.sh 60 onnx # libFuzzer on the ONNX reader
 PREFIX_DIR=$(mktemp -d)
 stage install make install PREFIX="$PREFIX_DIR"
 stage examples sh tests/examples.sh "$PREFIX_DIR"

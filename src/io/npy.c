@@ -6,7 +6,7 @@
  *   numpy writes it), then the data little-endian in C order. */
 #include "core/error.h"
 #include "core/tensor.h"
-#include "io/atomic.h"
+#include "core/atomic.h"
 
 #include <string.h>
 

@@ -13,7 +13,7 @@
  * I16, I8, U64, U32, U16, U8, BOOL) to I64. Writing stores F32 and I64. */
 #include "core/error.h"
 #include "core/tensor.h"
-#include "io/atomic.h"
+#include "core/atomic.h"
 
 #include <stdarg.h>
 #include <errno.h>

@@ -61,6 +61,15 @@ nb_module *nb_model_new(nb_ctx *ctx, const char *name, const nb_model_opts *opts
         nb__fail(NB_ERR_ARG, "dropout must be in [0, 1], got %g", o.dropout);
         return NULL;
     }
+    size_t name_len = name ? strlen(name) : 0;
+    if (name_len > 5 && !strcmp(name + name_len - 5, ".onnx")) { /* docs/onnx.md: the head resized to num_classes */
+        nb_module *m = nb_onnx_load(ctx, name, NULL);
+        if (m && opts && opts->num_classes && nb_onnx_num_classes(m) && nb_onnx_set_num_classes(m, opts->num_classes)) {
+            nb_module_free(m);
+            return NULL;
+        }
+        return m;
+    }
     if (nb_model_is_file(name)) {
         const nb_model_opts *g = opts ? opts : &(nb_model_opts){0};
         nb_module *m = nb_model_file_load(

@@ -36,6 +36,7 @@ nb_module *nb_module_head(nb_module *m, char *name, size_t n)
         nb__fail(NB_ERR_ARG, "nb_module_head: module is NULL");
         return NULL;
     }
+    if (m->vt->head) return m->vt->head(m, name, n) ? NULL : m;
     find_last(m, "", &best, buf, sizeof buf);
     if (!best) {
         nb__fail(NB_ERR_ARG, "the %s has no Linear layer (no classifier head)", m->vt->kind);
@@ -58,6 +59,7 @@ nb_tensor *nb_module_features(nb_module *m, nb_tensor *x, nb_tensor **logits)
 {
     if (logits) *logits = NULL;
     if (!x) return NULL;
+    if (m->vt->features) return m->vt->features(m, x, logits);
     nb_module *head = nb_module_head(m, NULL, 0);
     if (!head) return NULL;
     const nb_module_vtable *orig = head->vt;

@@ -16,6 +16,12 @@ typedef struct nb_module_vtable {
      * of the last one fused and set *used to their count (>= 2); or return NULL with
      * *used = 0 and no error, and the container runs m alone. */
     nb_tensor *(*fuse)(nb_module *const *mods, int n, nb_tensor *x, int training, int *used);
+    /* Optional, for a module that is not a tree of Linear layers (an imported graph):
+     * nb_module_head's answer (0 with its dotted name in name[0..n), or an error status),
+     * and nb_module_features' (the head's input; *logits the output). Without them the
+     * head is the last Linear in state_dict order. */
+    nb_status (*head)(nb_module *m, char *name, size_t n);
+    nb_tensor *(*features)(nb_module *m, nb_tensor *x, nb_tensor **logits);
 } nb_module_vtable;
 
 struct nb_module {

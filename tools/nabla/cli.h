@@ -14,6 +14,10 @@ int cmd_embed(int argc, char **argv);
 int cmd_augment_text(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
 int cmd_info(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_export(int argc, char **argv);
+/* `nabla info MODEL.onnx` (cmd_run.c) */
+int info_onnx(const char *path);
 
 /* --classes LIST / --per-class N: d restricted with nb_subset_new (takes ownership
  * of d); d itself when neither is given; NULL after printing an error. (subset_args.c) */

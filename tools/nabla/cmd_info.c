@@ -12,7 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *SYNOPSIS = "FILE.nbm | FILE.safetensors [--input C,H,W]";
+static const char *SYNOPSIS = "FILE.nbm | FILE.safetensors | FILE.onnx [--input C,H,W]";
 
 static void shape_str(int ndim, const int64_t *d, char *buf, size_t n)
 {
@@ -139,7 +139,7 @@ int cmd_info(int argc, char **argv)
     int rc = cli_parse("info", SYNOPSIS, opts, argc, argv, pos, 1, &npos);
     if (rc) return rc == 1 ? 0 : rc;
     if (npos != 1) {
-        cli_error("info: give one FILE (a .nbm model file or a .safetensors file)");
+        cli_error("info: give one FILE (a .nbm model file, a .safetensors file or an .onnx model)");
         return 2;
     }
     int64_t chw[3] = {0, 0, 0};
@@ -154,5 +154,6 @@ int cmd_info(int argc, char **argv)
     }
     size_t n = strlen(pos[0]);
     if (n > 12 && !strcmp(pos[0] + n - 12, ".safetensors")) return info_safetensors(pos[0]);
+    if (n > 5 && !strcmp(pos[0] + n - 5, ".onnx")) return info_onnx(pos[0]);
     return info_model(pos[0], chw);
 }

@@ -23,6 +23,8 @@ static const command commands[] = {
     {"embed", cmd_embed, "write penultimate-layer features of a dataset as .npy"},
     {"augment", cmd_augment, "draw a PNG grid of samples beside their augmented versions"},
     {"augment-text", cmd_augment_text, "augment the lines of a text file (nlpaug augmenters, WordNet, Apertium)"},
+    {"run", cmd_run, "run an ONNX model on .npy inputs, writing its outputs as .npy"},
+    {"export", cmd_export, "write an imported ONNX model back as ONNX with trained weights"},
     {"info", cmd_info, "describe a model file (.nbm: layers, shapes, parameters) or a safetensors file"},
 };
 #define NCOMMANDS (int)(sizeof commands / sizeof commands[0])

@@ -3,7 +3,7 @@
  * it, rename it over PATH, fsync the directory. Any failure removes the temp
  * file and leaves PATH untouched. */
 #include "core/error.h"
-#include "io/atomic.h"
+#include "core/atomic.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,0 +1,197 @@
+/* ops_rnn.c - ONNX's recurrent ops RNN, GRU and LSTM (forward only), one direction
+ * or both, with sequence_lens, initial states, LSTM peepholes, clip and the batch-first
+ * layout. Gate orders as ONNX: GRU (z, r, h), LSTM (i, o, f, c).
+ * Layout: X (seq, batch, input) (layout 1: (batch, seq, input)); W (dirs, G·H, input),
+ * R (dirs, G·H, H), B (dirs, 2·G·H); Y (seq, dirs, batch, H) (layout 1: (batch, seq,
+ * dirs, H)); Y_h, Y_c (dirs, batch, H) (layout 1: (batch, dirs, H)). */
+#include "onnx/onnx_internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef enum { A_SIGMOID, A_TANH, A_RELU } act;
+
+static double apply(act a, double x)
+{
+    switch (a) {
+    case A_SIGMOID: return 1 / (1 + exp(-x));
+    case A_TANH: return tanh(x);
+    default: return x > 0 ? x : 0;
+    }
+}
+
+static int act_of(const char *s, act *a)
+{
+    if (!strcmp(s, "Sigmoid")) *a = A_SIGMOID;
+    else if (!strcmp(s, "Tanh")) *a = A_TANH;
+    else if (!strcmp(s, "Relu")) *a = A_RELU;
+    else return -1;
+    return 0;
+}
+
+/* the activations attribute: fns per direction (RNN 1, GRU 2, LSTM 3) */
+static nb_status get_acts(ox_model *m, const ox_node *n, int per_dir, int dirs, act *out)
+{
+    const Onnx__AttributeProto *a = ox_attr(n, "activations");
+    static const act defs[3] = {A_SIGMOID, A_TANH, A_TANH};
+    for (int d = 0; d < dirs; d++)
+        for (int k = 0; k < per_dir; k++) out[d * per_dir + k] = per_dir == 1 ? A_TANH : defs[k];
+    if (!a) return NB_OK;
+    if ((int)a->n_strings != per_dir * dirs && (int)a->n_strings != per_dir)
+        return ox_fail(m, n, NB_ERR_FORMAT, "activations has %zu names, %d expected", a->n_strings, per_dir * dirs);
+    for (size_t i = 0; i < (size_t)per_dir * dirs; i++) {
+        const ProtobufCBinaryData *s = &a->strings[i % a->n_strings];
+        char buf[32];
+        size_t l = s->len < 31 ? s->len : 31;
+        memcpy(buf, s->data, l);
+        buf[l] = 0;
+        if (act_of(buf, &out[i])) return ox_fail(m, n, NB_ERR_FORMAT, "activation '%s' not supported (Sigmoid, Tanh, Relu)", buf);
+    }
+    return NB_OK;
+}
+
+OX_CHECK(rnn)
+{
+    act tmp[6];
+    int per = !strcmp(n->p->op_type, "RNN") ? 1 : !strcmp(n->p->op_type, "GRU") ? 2 : 3;
+    if (ox_attr(n, "activation_alpha") || ox_attr(n, "activation_beta"))
+        return ox_fail(m, n, NB_ERR_FORMAT, "attributes activation_alpha/beta not supported");
+    if (ox_attr_i(n, "input_forget", 0)) return ox_fail(m, n, NB_ERR_FORMAT, "input_forget=1 not supported");
+    char buf[32];
+    const char *dir = ox_attr_s(n, "direction", "forward", buf, sizeof buf);
+    if (strcmp(dir, "forward") && strcmp(dir, "reverse") && strcmp(dir, "bidirectional"))
+        return ox_fail(m, n, NB_ERR_FORMAT, "direction '%s' not supported", dir);
+    return get_acts(m, n, per, !strcmp(dir, "bidirectional") ? 2 : 1, tmp);
+}
+
+OX_OP(rnn)
+{
+    const char *op = n->p->op_type;
+    int kind = !strcmp(op, "RNN") ? 0 : !strcmp(op, "GRU") ? 1 : 2, G = kind == 0 ? 1 : kind == 1 ? 3 : 4, per = kind + 1;
+    nb_tensor *X = ox_as_float(in[0]), *W = ox_as_float(in[1]), *R = ox_as_float(in[2]);
+    nb_tensor *B = n->n_in > 3 ? ox_as_float(in[3]) : NULL, *lens = n->n_in > 4 ? in[4].t : NULL;
+    nb_tensor *h0 = n->n_in > 5 ? ox_as_float(in[5]) : NULL, *c0 = kind == 2 && n->n_in > 6 ? ox_as_float(in[6]) : NULL;
+    nb_tensor *P = kind == 2 && n->n_in > 7 ? ox_as_float(in[7]) : NULL;
+    char buf[32];
+    const char *dir = ox_attr_s(n, "direction", "forward", buf, sizeof buf);
+    int dirs = !strcmp(dir, "bidirectional") ? 2 : 1, layout = (int)ox_attr_i(n, "layout", 0), lbr = (int)ox_attr_i(n, "linear_before_reset", 0);
+    float clip = ox_attr_f(n, "clip", 0);
+    act acts[6];
+    nb_status st = get_acts(m, n, per, dirs, acts);
+    if (st) return st;
+    if (X->ndim != 3 || W->ndim != 3 || R->ndim != 3) return ox_fail(m, n, NB_ERR_SHAPE, "X, W, R must be 3-D");
+    int64_t S = X->shape[layout ? 1 : 0], Nb = X->shape[layout ? 0 : 1], I = X->shape[2];
+    int64_t H = ox_attr_i(n, "hidden_size", R->shape[2]);
+    if (W->shape[0] != dirs || W->shape[1] != G * H || W->shape[2] != I || R->shape[0] != dirs || R->shape[1] != G * H || R->shape[2] != H)
+        return ox_fail(m, n, NB_ERR_SHAPE, "W %s, R %s do not fit X %s, hidden %lld, %d directions", nb__tshape(W), nb__tshape(R), nb__tshape(X),
+                       (long long)H, dirs);
+    if (B && B->numel != dirs * 2 * G * H) return ox_fail(m, n, NB_ERR_SHAPE, "B %s", nb__tshape(B));
+    if (h0 && h0->numel != dirs * Nb * H) return ox_fail(m, n, NB_ERR_SHAPE, "initial_h %s", nb__tshape(h0));
+    if (c0 && c0->numel != dirs * Nb * H) return ox_fail(m, n, NB_ERR_SHAPE, "initial_c %s", nb__tshape(c0));
+    if (P && P->numel != dirs * 3 * H) return ox_fail(m, n, NB_ERR_SHAPE, "P %s", nb__tshape(P));
+    if (lens && lens->numel != Nb) return ox_fail(m, n, NB_ERR_SHAPE, "sequence_lens %s", nb__tshape(lens));
+    int64_t ys[4] = {S, dirs, Nb, H}, hs[3] = {dirs, Nb, H};
+    if (layout) {
+        ys[0] = Nb, ys[1] = S, ys[2] = dirs;
+        hs[0] = Nb, hs[1] = dirs;
+    }
+    nb_tensor *Y = nb__empty(m->ctx, NB_F32, 4, ys), *Yh = nb__empty(m->ctx, NB_F32, 3, hs), *Yc = nb__empty(m->ctx, NB_F32, 3, hs);
+    double *h = nb__scratch(m->ctx, (size_t)(Nb * H + 1) * 8), *c = nb__scratch(m->ctx, (size_t)(Nb * H + 1) * 8);
+    double *g = nb__scratch(m->ctx, (size_t)(G * H + 1) * 8), *hn = nb__scratch(m->ctx, (size_t)(H + 1) * 8);
+    if (!Y || !Yh || !Yc || !h || !c || !g || !hn) return NB_ERR_MEM;
+    memset(Y->data, 0, (size_t)Y->numel * 4);
+    const float *x = nb__f(X);
+#define XAT(t, b, i) x[layout ? ((b) * S + (t)) * I + (i) : ((t) * Nb + (b)) * I + (i)]
+#define YAT(t, d, b, j) nb__f(Y)[layout ? (((b) * S + (t)) * dirs + (d)) * H + (j) : (((t) * dirs + (d)) * Nb + (b)) * H + (j)]
+#define HAT(T, d, b, j) nb__f(T)[layout ? ((b) * dirs + (d)) * H + (j) : ((d) * Nb + (b)) * H + (j)]
+    for (int d = 0; d < dirs; d++) {
+        int rev = !strcmp(dir, "reverse") || d == 1;
+        const float *w = nb__f(W) + d * G * H * I, *r = nb__f(R) + d * G * H * H;
+        const float *wb = B ? nb__f(B) + d * 2 * G * H : NULL, *rb = wb ? wb + G * H : NULL, *p = P ? nb__f(P) + d * 3 * H : NULL;
+        const act *A = acts + d * per;
+        for (int64_t b = 0; b < Nb; b++)
+            for (int64_t j = 0; j < H; j++) {
+                h[b * H + j] = h0 ? nb__f(h0)[(d * Nb + b) * H + j] : 0;
+                c[b * H + j] = c0 ? nb__f(c0)[(d * Nb + b) * H + j] : 0;
+            }
+        for (int64_t b = 0; b < Nb; b++) {
+            int64_t L = lens ? ox_get_i(lens, b) : S;
+            if (L < 0 || L > S) return ox_fail(m, n, NB_ERR_ARG, "sequence length %lld for %lld steps", (long long)L, (long long)S);
+            for (int64_t step = 0; step < L; step++) {
+                int64_t t = rev ? L - 1 - step : step;
+                double *hb = h + b * H, *cb = c + b * H;
+                for (int64_t q = 0; q < G * H; q++) { /* x·Wᵀ + biases; h·Rᵀ except GRU's h gate */
+                    double acc = wb ? (double)wb[q] : 0;
+                    for (int64_t i = 0; i < I; i++) acc += (double)XAT(t, b, i) * w[q * I + i];
+                    int gru_h = kind == 1 && q >= 2 * H;
+                    if (!gru_h) {
+                        acc += rb ? rb[q] : 0;
+                        for (int64_t k = 0; k < H; k++) acc += hb[k] * r[q * H + k];
+                    }
+                    g[q] = acc;
+                }
+                for (int64_t j = 0; j < H; j++) {
+                    double v;
+                    if (kind == 0) {
+                        double a = g[j];
+                        if (clip > 0) a = a < -clip ? -clip : a > clip ? clip : a;
+                        v = apply(A[0], a);
+                        hn[j] = v;
+                    } else if (kind == 1) { /* z and r now, h after every r is known */
+                        double z = g[j], rr = g[H + j];
+                        if (clip > 0) z = fmin(fmax(z, -clip), clip), rr = fmin(fmax(rr, -clip), clip);
+                        g[j] = apply(A[0], z);
+                        g[H + j] = apply(A[0], rr);
+                    } else {
+                        double ig = g[j], og = g[H + j], fg = g[2 * H + j], cg = g[3 * H + j];
+                        if (p) ig += p[j] * cb[j], fg += p[2 * H + j] * cb[j];
+                        if (clip > 0) ig = fmin(fmax(ig, -clip), clip), fg = fmin(fmax(fg, -clip), clip), cg = fmin(fmax(cg, -clip), clip);
+                        ig = apply(A[0], ig);
+                        fg = apply(A[0], fg);
+                        cg = apply(A[1], cg);
+                        double cn = fg * cb[j] + ig * cg;
+                        if (p) og += p[H + j] * cn;
+                        if (clip > 0) og = fmin(fmax(og, -clip), clip);
+                        og = apply(A[0], og);
+                        hn[j] = og * apply(A[2], cn);
+                        g[3 * H + j] = cn; /* new cell state */
+                    }
+                }
+                if (kind == 1) {
+                    for (int64_t j = 0; j < H; j++) {
+                        double hh = g[2 * H + j], rec = rb ? rb[2 * H + j] : 0;
+                        if (lbr) { /* r ⊙ (h·Rhᵀ + Rbh) */
+                            for (int64_t k = 0; k < H; k++) rec += hb[k] * r[(2 * H + j) * H + k];
+                            hh += g[H + j] * rec;
+                        } else { /* (r ⊙ h)·Rhᵀ + Rbh */
+                            for (int64_t k = 0; k < H; k++) rec += g[H + k] * hb[k] * r[(2 * H + j) * H + k];
+                            hh += rec;
+                        }
+                        if (clip > 0) hh = fmin(fmax(hh, -clip), clip);
+                        hh = apply(A[1], hh);
+                        hn[j] = (1 - g[j]) * hh + g[j] * hb[j];
+                    }
+                }
+                if (kind == 2)
+                    for (int64_t j = 0; j < H; j++) cb[j] = g[3 * H + j];
+                for (int64_t j = 0; j < H; j++) {
+                    hb[j] = hn[j];
+                    YAT(t, d, b, j) = (float)hn[j];
+                }
+            }
+        }
+        for (int64_t b = 0; b < Nb; b++)
+            for (int64_t j = 0; j < H; j++) {
+                HAT(Yh, d, b, j) = (float)h[b * H + j];
+                HAT(Yc, d, b, j) = (float)c[b * H + j];
+            }
+    }
+#undef XAT
+#undef YAT
+#undef HAT
+    out[0] = (ox_val){Y, OX_FLOAT};
+    if (n->n_out > 1) out[1] = (ox_val){Yh, OX_FLOAT};
+    if (n->n_out > 2) out[2] = (ox_val){Yc, OX_FLOAT};
+    return NB_OK;
+}
