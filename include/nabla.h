@@ -1213,6 +1213,30 @@ int64_t nb_utf8_check(const char *s, size_t n);
 /* A copy with each invalid sequence replaced by U+FFFD (free with free()). */
 char *nb_utf8_repair(const char *s, size_t n);
 
+/* ------------------------------------------------------------------------ */
+/* Transformers: GELU, attention (issue 16)                                  */
+/* ------------------------------------------------------------------------ */
+
+/* F.gelu(x, approximate): NB_GELU_ERF ('none', BERT's "gelu") x·Φ(x); NB_GELU_TANH
+ * ('tanh', GPT-2's "gelu_new") ½x(1 + tanh(√(2/π)(x + 0.044715x³))). */
+typedef enum { NB_GELU_ERF = 0, NB_GELU_TANH = 1 } nb_gelu_approx;
+nb_tensor *nb_gelu(nb_tensor *x, nb_gelu_approx approximate);
+
+typedef struct {
+    nb_tensor *attn_mask; /* (B, Tk) F32 or I64, 1 = attend, 0 = padding: added to the scores
+                           * as (1 - m)·finfo(float32).min (Hugging Face's extended mask); NULL: none */
+    int is_causal;        /* query i sees keys j <= i + (Tk - Tq) (HF GPT-2's alignment) */
+    float dropout_p;      /* dropout on the attention probabilities when training */
+    int training;
+} nb_attention_opts;
+/* softmax(q·kᵀ/√D + masks)·v, the softmax in float32 max-subtracted, fused and threaded
+ * over (batch, head). q (B, H, Tq, D), k and v (B, H, Tk, D) -> (B, H, Tq, D). o may be NULL. */
+nb_tensor *nb_scaled_dot_product_attention(nb_tensor *q, nb_tensor *k, nb_tensor *v, const nb_attention_opts *o);
+/* The same with the heads merged in the last dim: q (B, Tq, heads·D), k and v
+ * (B, Tk, heads·D) -> (B, Tq, heads·D); head h is columns [h·D, (h+1)·D), so this is
+ * split heads, attention, merge heads without the copies. */
+nb_tensor *nb_multihead_attention(nb_tensor *q, nb_tensor *k, nb_tensor *v, int64_t heads, const nb_attention_opts *o);
+
 #ifdef __cplusplus
 }
 #endif
