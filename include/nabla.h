@@ -1237,6 +1237,82 @@ nb_tensor *nb_scaled_dot_product_attention(nb_tensor *q, nb_tensor *k, nb_tensor
  * split heads, attention, merge heads without the copies. */
 nb_tensor *nb_multihead_attention(nb_tensor *q, nb_tensor *k, nb_tensor *v, int64_t heads, const nb_attention_opts *o);
 
+/* ------------------------------------------------------------------------ */
+/* Text models: BERT and GPT-2 with Hugging Face's names (issue 16)          */
+/* ------------------------------------------------------------------------ */
+
+typedef enum {
+    NB_BERT_MODEL = 0,     /* BertModel: last_hidden_state (B, T, hidden), pooler_output (B, hidden) */
+    NB_BERT_SEQ_CLS,       /* BertForSequenceClassification: "bert." + BertModel, "classifier": logits (B, labels) */
+    NB_GPT2_MODEL,         /* GPT2Model: last_hidden_state (B, T, hidden) */
+    NB_GPT2_LM_HEAD        /* GPT2LMHeadModel: "transformer." + GPT2Model, lm_head tied to wte: logits (B, T, vocab) */
+} nb_text_arch;
+
+/* A model's config.json in nabla's terms (Hugging Face's key in brackets: BERT / GPT-2). */
+typedef struct {
+    nb_text_arch arch;
+    int64_t vocab_size;        /* vocab_size */
+    int64_t hidden_size;       /* hidden_size / n_embd */
+    int64_t num_layers;        /* num_hidden_layers / n_layer */
+    int64_t num_heads;         /* num_attention_heads / n_head; divides hidden_size */
+    int64_t intermediate_size; /* intermediate_size / n_inner (null: 4·n_embd) */
+    int64_t max_positions;     /* max_position_embeddings / n_positions */
+    int64_t type_vocab_size;   /* BERT's type_vocab_size */
+    int64_t pad_token_id;      /* BERT's word_embeddings padding_idx (pad_token_id); -1: none */
+    int num_labels;            /* BertForSequenceClassification: classifier outputs */
+    float layer_norm_eps;      /* layer_norm_eps (1e-12) / layer_norm_epsilon (1e-5) */
+    float hidden_dropout;      /* hidden_dropout_prob / resid_pdrop */
+    float attention_dropout;   /* attention_probs_dropout_prob / attn_pdrop */
+    float embedding_dropout;   /* GPT-2's embd_pdrop (BERT: hidden_dropout_prob) */
+    float classifier_dropout;  /* classifier_dropout (null: hidden_dropout_prob) */
+    nb_gelu_approx activation; /* hidden_act / activation_function: "gelu" ERF, "gelu_new" TANH */
+    float initializer_range;   /* initializer_range: N(0, σ²) for fresh weights */
+} nb_text_config;
+
+/* Hugging Face's class name of an architecture ("BertModel", ...). */
+const char *nb_text_arch_name(nb_text_arch a);
+/* A config.json (cJSON) into *c: model_type "bert" or "gpt2" (and architectures[0]
+ * if present) picks the architecture; the size keys are required, the rest take
+ * Hugging Face's defaults. Unknown architectures, keys that change the math to
+ * something nabla does not do (position_embedding_type other than "absolute",
+ * is_decoder, add_cross_attention, scale_attn_weights false, an activation other
+ * than gelu/gelu_new/gelu_pytorch_tanh, ...) and contradictions (hidden size not
+ * divisible by heads) are errors naming the file and the key. */
+nb_status nb_text_config_read(const char *path, nb_text_config *c);
+/* Write *c as a config.json Hugging Face's from_pretrained reads (atomic). */
+nb_status nb_text_config_write(const char *path, const nb_text_config *c);
+/* A fresh model initialised as Hugging Face's _init_weights, from the context generator. */
+nb_module *nb_text_model_new(nb_ctx *ctx, const nb_text_config *c);
+/* The config of a text model, or NULL for other modules. */
+const nb_text_config *nb_text_model_config(const nb_module *m);
+
+typedef struct {
+    int arch_set;      /* 1: build `arch` instead of config.json's (e.g. a classifier on a BertModel) */
+    nb_text_arch arch;
+    int num_labels;    /* > 0: the classifier's outputs (config's num_labels otherwise) */
+} nb_model_dir_opts;
+/* A Hugging Face model directory: config.json and model.safetensors. Tensor names load
+ * with or without the base-model prefix ("bert.", "transformer."); buffers
+ * (embeddings.position_ids, h.N.attn.bias, h.N.attn.masked_bias) are ignored; the tied
+ * lm_head.weight may be absent; a head the file lacks (a classifier on a BertModel)
+ * keeps its fresh weights; any other missing, unexpected or mis-shaped tensor is an
+ * error naming it. o may be NULL. */
+nb_module *nb_model_from_dir(nb_ctx *ctx, const char *dir, const nb_model_dir_opts *o);
+/* Save a text model as a directory Hugging Face and nb_model_from_dir read: config.json
+ * and model.safetensors with Hugging Face's names (the tied lm_head left out). */
+nb_status nb_text_model_save_dir(nb_module *m, const char *dir);
+
+typedef struct {
+    nb_tensor *attention_mask; /* (B, T) I64 or F32, 1 = token, 0 = padding; NULL: all tokens */
+    nb_tensor *token_type_ids; /* BERT: (B, T) I64; NULL: zeros */
+} nb_text_inputs;
+/* Run a text model on input_ids (B, T) I64, T <= max positions: BertModel and
+ * GPT2Model give last_hidden_state (and BertModel *pooled = pooler_output when
+ * pooled is not NULL), the classifier and LM head their logits. Dropout follows the
+ * module's training mode. in may be NULL. nb_module_forward(m, ids) is this without
+ * masks. */
+nb_tensor *nb_text_forward(nb_module *m, nb_tensor *input_ids, const nb_text_inputs *in, nb_tensor **pooled);
+
 #ifdef __cplusplus
 }
 #endif

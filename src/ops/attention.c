@@ -10,7 +10,10 @@
  *            (context seed, call number, ((b·H + h)·Tq + i)·Tk + j): thread-independent
  *   o_i = Σ_j P'_ij v_j
  * Causally masked entries are skipped: their probability is exactly 0 in float32
- * (e^(min - max) underflows), also when a row's visible keys are all padding.
+ * (e^(min - max) underflows), except in a row whose visible keys are all padding
+ * (a padded query under left padding): HF's scores are then min + min = -inf for
+ * padded keys and min for the causally masked others, and the row spreads over
+ * those, which the kernel reproduces.
  *
  * Layouts: one kernel over strided views. q and the output share strides, k and v
  * share strides; element (b, h, t, d) is at b·sb + h·sh + t·st + d.
@@ -73,6 +76,13 @@ static void att_forward_bh(const att_desc *a, int64_t b, int64_t h, const float 
             P[j] = s;
             mx = fmaxf(mx, s);
         }
+        if (a->causal && madd && je < Tk && !(mx > -FLT_MAX)) {
+            /* every visible key is padding: HF's scores are then -FLT_MAX for the causally
+             * masked keys too (-inf where also padded), so the row spreads over those */
+            for (int64_t j = je; j < Tk; j++) P[j] = -FLT_MAX + madd[j];
+            je = Tk;
+            for (int64_t j = 0; j < je; j++) mx = fmaxf(mx, P[j]);
+        }
         float sum = 0;
         for (int64_t j = 0; j < je; j++) {
             P[j] = expf(P[j] - mx);
@@ -101,8 +111,16 @@ static void att_backward_bh(const att_desc *a, int64_t b, int64_t h, const float
     for (int64_t i = 0; i < a->Tq; i++) {
         const float *gi = g + i * a->qt, *P = a->P + (bh * a->Tq + i) * Tk;
         int64_t je = att_jend(a, i);
+        if (a->causal && a->madd) /* a row spread past the causal limit (see the forward)? */
+            for (int64_t j = je; j < Tk; j++)
+                if (P[j] != 0) {
+                    je = Tk;
+                    break;
+                }
         float rs = 0;
         for (int64_t j = 0; j < je; j++) {
+            tmp[j] = 0;
+            if (P[j] == 0) continue;
             const float *vj = v + j * a->kt;
             float keep = a->p > 0 ? (att_keep(a, bh, i, j) ? a->drop_scale : 0.0f) : 1.0f;
             if (dv && keep != 0 && P[j] != 0) {
@@ -118,7 +136,8 @@ static void att_backward_bh(const att_desc *a, int64_t b, int64_t h, const float
         if (!dq && !dk) continue;
         const float *qi = q + i * a->qt;
         float *dqi = dq ? dq + i * a->qt : NULL;
-        for (int64_t j = 0; j < je; j++) {
+        /* keys past the causal limit had constant scores (HF's torch.where): no gradient to q, k */
+        for (int64_t j = 0, jc = att_jend(a, i); j < jc; j++) {
             float ds = P[j] * (tmp[j] - rs) / a->sqrt_d;
             if (ds == 0) continue;
             const float *kj = k + j * a->kt;
