@@ -1313,6 +1313,54 @@ typedef struct {
  * masks. */
 nb_tensor *nb_text_forward(nb_module *m, nb_tensor *input_ids, const nb_text_inputs *in, nb_tensor **pooled);
 
+/* ------------------------------------------------------------------------ */
+/* Tokenizers: BERT's WordPiece and GPT-2's byte-level BPE (issue 16)        */
+/* ------------------------------------------------------------------------ */
+
+/* Token ids equal Hugging Face's (BertTokenizer, GPT2Tokenizer) on the same files; the
+ * text is UTF-8 (invalid UTF-8 is an error naming the byte). A tokenizer is read-only
+ * after loading, so several threads may encode with one. */
+typedef struct nb_tokenizer nb_tokenizer;
+
+typedef struct {
+    int keep_case; /* do_lower_case=False: no lower-casing and no accent stripping */
+} nb_wordpiece_opts;
+/* BERT: vocab.txt (one token a line, id = line number from 0; tokens valid UTF-8 and
+ * distinct, [UNK] required). Basic tokenization, then WordPiece with "##" continuations. */
+nb_tokenizer *nb_wordpiece_load(const char *vocab_txt, const nb_wordpiece_opts *o);
+/* GPT-2: vocab.json ({"token": id}) and merges.txt ("a b" a line, rank = order; every
+ * token a merge names must be in the vocabulary). */
+nb_tokenizer *nb_bpe_load(const char *vocab_json, const char *merges_txt);
+/* A model directory's tokenizer: vocab.txt (with tokenizer_config.json's do_lower_case
+ * when present) or vocab.json + merges.txt. */
+nb_tokenizer *nb_tokenizer_from_dir(const char *dir);
+void nb_tokenizer_free(nb_tokenizer *t);
+int64_t nb_tokenizer_vocab_size(const nb_tokenizer *t); /* largest id + 1 */
+int64_t nb_tokenizer_token_to_id(const nb_tokenizer *t, const char *token); /* -1 if absent */
+const char *nb_tokenizer_id_to_token(const nb_tokenizer *t, int64_t id);    /* NULL if none */
+int nb_tokenizer_is_bpe(const nb_tokenizer *t);
+/* The ids of text without special tokens: the count, with *ids a malloc'd array
+ * (free()); -1 with a message on error. */
+int64_t nb_tokenizer_encode(const nb_tokenizer *t, const char *text, int64_t **ids);
+
+typedef struct {
+    int64_t max_length;    /* > 0: truncate to this many ids, special tokens included
+                            * (longest_first: the longer text loses its last id, one at a time) */
+    int64_t pad_to;        /* > 0: pad to this length ([PAD]; GPT-2: <|endoftext|>), mask 0 */
+    int no_special_tokens; /* BERT: no [CLS]/[SEP] (GPT-2 adds none anyway) */
+} nb_encode_opts;
+typedef struct {
+    int64_t *ids, *type_ids, *mask; /* n each, malloc'd */
+    int64_t n;
+} nb_encoding;
+/* BERT: [CLS] a [SEP] (b [SEP]) with token types 0 then 1; GPT-2: a b. b may be NULL. */
+nb_status nb_tokenizer_encode_pair(const nb_tokenizer *t, const char *a, const char *b, const nb_encode_opts *o,
+                                   nb_encoding *out);
+void nb_encoding_free(nb_encoding *e);
+/* Text of ids (malloc'd): GPT-2's bytes back; BERT's tokens joined by spaces, "##"
+ * pieces glued to the one before. */
+char *nb_tokenizer_decode(const nb_tokenizer *t, const int64_t *ids, int64_t n);
+
 #ifdef __cplusplus
 }
 #endif
