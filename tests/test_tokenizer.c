@@ -5,8 +5,9 @@
  * tokens, control and format characters, a 150-character word), BERT pairs with
  * truncation and padding, and a hash of the ids of every one of WordNet's 117,659
  * glosses (Debian's wordnet-base); GPT-2 decoding gives the text back byte for byte;
- * bad vocabularies, merges and input give errors naming the problem. */
+ * bad vocabularies, merges and input give errors naming the problem; `nabla tokenize`. */
 #include "check.h"
+#include "cli.h"
 #include "nabla.h"
 
 #include <cjson/cJSON.h>
@@ -17,14 +18,14 @@
 
 static nb_tokenizer *bert, *gpt2;
 
-static int parse_ids(const char *s, int64_t *out, int max)
+static int parse_ids(const char *s, int64_t *dst, int max)
 {
     int n = 0;
     char *e;
     while (*s && n < max) {
         long long v = strtoll(s, &e, 10);
         if (e == s) break;
-        out[n++] = v;
+        dst[n++] = v;
         s = e;
     }
     return n;
@@ -236,6 +237,48 @@ static void errors(void)
     free(ids);
 }
 
+static int copy_file(const char *from, const char *to)
+{
+    return run("cp %s %s", from, to);
+}
+
+static void cli(void)
+{
+    char dir[] = "/tmp/nb_tokcliXXXXXX", dst[300];
+    if (!mkdtemp(dir)) return;
+    snprintf(dst, sizeof dst, "%s/vocab.txt", dir);
+    copy_file(DIR_ "/bert_vocab.txt", dst);
+    int64_t *ids;
+    int64_t n = nb_tokenizer_encode(bert, "Hello, world! This is a test.", &ids);
+    char want[1024] = "2";
+    for (int64_t i = 0; i < n; i++) snprintf(want + strlen(want), sizeof want - strlen(want), " %lld", (long long)ids[i]);
+    strcat(want, " 3\n");
+    free(ids);
+    int rc = run("printf 'Hello, world! This is a test.\\n' | " NABLA " tokenize --model %s", dir);
+    CHECK("nabla tokenize --model BERT_DIR: [CLS] ids [SEP]", rc == 0 && !strcmp(out, want), "rc %d: %s (want %s)", rc, out,
+          want);
+    rc = run("printf 'ok\\n\\377 bad\\n' | " NABLA " tokenize --model %s", dir);
+    CHECK("nabla tokenize on invalid UTF-8: status 1 naming line 2", rc == 1 && strstr(out, "<stdin>:2:"), "rc %d: %s", rc, out);
+    remove(dst);
+    snprintf(dst, sizeof dst, "%s/vocab.json", dir);
+    copy_file(DIR_ "/gpt2_vocab.json", dst);
+    snprintf(dst, sizeof dst, "%s/merges.txt", dir);
+    copy_file(DIR_ "/gpt2_merges.txt", dst);
+    n = nb_tokenizer_encode(gpt2, "a dog's toy", &ids);
+    want[0] = 0;
+    for (int64_t i = 0; i < n; i++) snprintf(want + strlen(want), sizeof want - strlen(want), i ? " %lld" : "%lld", (long long)ids[i]);
+    strcat(want, "\n");
+    free(ids);
+    rc = run("printf \"a dog's toy\\n\" | " NABLA " tokenize --model %s", dir);
+    CHECK("nabla tokenize --model GPT2_DIR: the BPE ids", rc == 0 && !strcmp(out, want), "rc %d: %s (want %s)", rc, out, want);
+    rc = run(NABLA " tokenize < /dev/null");
+    CHECK("nabla tokenize without --model: usage error (2)", rc == 2 && strstr(out, "--model"), "rc %d: %s", rc, out);
+    remove(dst);
+    snprintf(dst, sizeof dst, "%s/vocab.json", dir);
+    remove(dst);
+    rmdir(dir);
+}
+
 int main(void)
 {
     bert = nb_wordpiece_load(DIR_ "/bert_vocab.txt", NULL);
@@ -245,6 +288,7 @@ int main(void)
     cases();
     wordnet();
     errors();
+    cli();
     nb_tokenizer_free(bert);
     nb_tokenizer_free(gpt2);
     CHECK_DONE();

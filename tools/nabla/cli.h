@@ -14,6 +14,7 @@ int cmd_embed(int argc, char **argv);
 int cmd_augment_text(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
 int cmd_info(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
 
 /* --classes LIST / --per-class N: d restricted with nb_subset_new (takes ownership
  * of d); d itself when neither is given; NULL after printing an error. (subset_args.c) */
