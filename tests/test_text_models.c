@@ -218,6 +218,67 @@ static void gpt2(void)
     nb_module_free(lm), nb_module_free(base);
 }
 
+/* 50 SGD steps (lr 0.05, momentum 0.9, eval mode: no dropout) from the golden weights on
+ * 5 cycled batches (tools/goldens/gen_text_trajectory.py): every loss within 1e-4
+ * (relative) of PyTorch's float64 run. */
+static void trajectory(const char *dir, const char *key, int is_gpt)
+{
+    nb_safetensors *t = nb_safetensors_open("tests/goldens/text_trajectory.safetensors");
+    nb_module *m = nb_model_from_dir(ctx, dir, NULL);
+    char k[64], name[256];
+    if (!t || !m) {
+        CHECK("trajectory goldens and model", 0, "%s", nb_last_error());
+        nb_module_free(m);
+        nb_safetensors_close(t);
+        return;
+    }
+#define TGET(suffix) (snprintf(k, sizeof k, "%s.%s", key, suffix), nb_safetensors_get(t, ctx, k))
+    nb_tensor *ids = TGET("ids"), *mask = TGET("mask"), *labels = TGET("labels"), *losses = TGET("losses");
+    nb_module_train(m, 0);
+    int np;
+    nb_tensor **params = nb_module_parameters(m, &np);
+    nb_optim *opt = nb_sgd_new(params, np, &(nb_sgd_opts){.lr = 0.05, .momentum = 0.9});
+    int64_t NB = nb_tensor_dim(ids, 0), B = nb_tensor_dim(ids, 1), T = nb_tensor_dim(ids, 2);
+    int64_t V = nb_text_model_config(m)->vocab_size;
+    int steps = (int)nb_tensor_numel(losses);
+    double worst = 0;
+    int at = 0;
+    float first = 0, last = 0;
+    for (int s = 0; s < steps && opt; s++) {
+        int64_t b = s % NB;
+        nb_ctx_reset(ctx);
+        nb_optim_zero_grad(opt);
+        nb_tensor *x = nb_reshape(nb_narrow(ids, 0, b, 1), 2, (int64_t[]){B, T});
+        nb_tensor *mk = nb_reshape(nb_narrow(mask, 0, b, 1), 2, (int64_t[]){B, T});
+        nb_tensor *out = nb_text_forward(m, x, &(nb_text_inputs){.attention_mask = mk}, NULL);
+        nb_tensor *loss;
+        if (is_gpt) {
+            nb_tensor *lg = nb_reshape(nb_narrow(out, 1, 0, T - 1), 2, (int64_t[]){-1, V});
+            nb_tensor *y = nb_reshape(nb_narrow(labels, 0, b, 1), 1, (int64_t[]){-1});
+            loss = nb_cross_entropy(lg, y, NULL);
+        } else {
+            loss = nb_cross_entropy(out, nb_reshape(nb_narrow(labels, 0, b, 1), 1, (int64_t[]){B}), NULL);
+        }
+        if (!loss || nb_backward(loss) || nb_optim_step(opt)) {
+            worst = INFINITY;
+            printf("  step %d: %s\n", s, nb_last_error());
+            break;
+        }
+        double want = nb_tensor_data(losses)[s], got = nb_tensor_item(loss);
+        double r = fabs(got - want) / fmax(fabs(want), 1e-6);
+        if (!(r <= worst)) worst = r, at = s;
+        if (!s) first = (float)got;
+        last = (float)got;
+    }
+    snprintf(name, sizeof name, "%s: %d SGD steps, losses %.4f -> %.4f, each within 1e-4 of PyTorch float64's (worst %.2g at step %d)",
+             nb_text_arch_name(nb_text_model_config(m)->arch), steps, first, last, worst, at);
+    CHECK(name, worst <= 1e-4, "too far");
+    nb_optim_free(opt);
+    nb_tensor_free(ids), nb_tensor_free(mask), nb_tensor_free(labels), nb_tensor_free(losses);
+    nb_module_free(m);
+    nb_safetensors_close(t);
+}
+
 static void write_text(const char *path, const char *text)
 {
     FILE *f = fopen(path, "w");
@@ -302,6 +363,8 @@ int main(void)
     bert();
     gpt2();
     bad_configs();
+    trajectory(BERT_DIR, "bert", 0);
+    trajectory(GPT2_DIR, "gpt2", 1);
     nb_safetensors_close(g);
     nb_ctx_free(ctx);
     CHECK_DONE();

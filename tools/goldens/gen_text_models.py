@@ -342,64 +342,70 @@ def with64(f64):
         if ".grad." in k:  # gradients are compared with the float64 run only (keeps the file small)
             del out[k]
 
-bert = BertForSequenceClassification(Cfg(BERT))
-randomize(bert)
-bert.eval()
-B, T = 3, 9
-ids = torch.randint(1, BERT["vocab_size"], (B, T))
-mask = torch.ones(B, T, dtype=torch.int64)
-mask[1, 5:] = 0
-mask[2, 2:] = 0
-ids[mask == 0] = 0
-tt = torch.zeros(B, T, dtype=torch.int64)
-tt[0, 4:] = 1
-tt[1, 3:5] = 1
-h, pooled, logits = bert(ids, mask, tt)
-labels = torch.tensor([2, 0, 1])
-loss = F.cross_entropy(logits, labels)
-loss.backward()
-out.update({"bert.ids": ids, "bert.mask": mask, "bert.tt": tt, "bert.hidden": h, "bert.pooled": pooled,
-            "bert.logits": logits, "bert.labels": labels, "bert.loss": loss.reshape(1)})
-for n, p in bert.named_parameters():
-    out["bert.grad." + n] = p.grad
-b64 = copy.deepcopy(bert).double()
-h, pooled, logits = b64(ids, mask, tt)
-loss = F.cross_entropy(logits, labels)
-loss.backward()
-f64 = {"bert.hidden": h, "bert.pooled": pooled, "bert.logits": logits, "bert.loss": loss.reshape(1)}
-f64.update({"bert.grad." + n: p.grad for n, p in b64.named_parameters()})
-with64(f64)
-save_dir("bert_tiny", BERT, dict(bert.state_dict()))
+def main():
+    torch.manual_seed(20160)
+    bert = BertForSequenceClassification(Cfg(BERT))
+    randomize(bert)
+    bert.eval()
+    B, T = 3, 9
+    ids = torch.randint(1, BERT["vocab_size"], (B, T))
+    mask = torch.ones(B, T, dtype=torch.int64)
+    mask[1, 5:] = 0
+    mask[2, 2:] = 0
+    ids[mask == 0] = 0
+    tt = torch.zeros(B, T, dtype=torch.int64)
+    tt[0, 4:] = 1
+    tt[1, 3:5] = 1
+    h, pooled, logits = bert(ids, mask, tt)
+    labels = torch.tensor([2, 0, 1])
+    loss = F.cross_entropy(logits, labels)
+    loss.backward()
+    out.update({"bert.ids": ids, "bert.mask": mask, "bert.tt": tt, "bert.hidden": h, "bert.pooled": pooled,
+                "bert.logits": logits, "bert.labels": labels, "bert.loss": loss.reshape(1)})
+    for n, p in bert.named_parameters():
+        out["bert.grad." + n] = p.grad
+    b64 = copy.deepcopy(bert).double()
+    h, pooled, logits = b64(ids, mask, tt)
+    loss = F.cross_entropy(logits, labels)
+    loss.backward()
+    f64 = {"bert.hidden": h, "bert.pooled": pooled, "bert.logits": logits, "bert.loss": loss.reshape(1)}
+    f64.update({"bert.grad." + n: p.grad for n, p in b64.named_parameters()})
+    with64(f64)
+    save_dir("bert_tiny", BERT, dict(bert.state_dict()))
 
-gpt = GPT2LMHeadModel(Cfg(GPT2))
-randomize(gpt)
-gpt.eval()
-ids = torch.randint(0, GPT2["vocab_size"], (B, T))
-mask = torch.ones(B, T, dtype=torch.int64)
-mask[1, :3] = 0  # left padding
-mask[2, 6:] = 0  # right padding
-ids[mask == 0] = 100
-h, logits = gpt(ids, mask)
-labels = ids[:, 1:].clone()
-labels[mask[:, 1:] == 0] = -100
-loss = F.cross_entropy(logits[:, :-1].reshape(-1, GPT2["vocab_size"]), labels.reshape(-1))
-loss.backward()
-out.update({"gpt2.ids": ids, "gpt2.mask": mask, "gpt2.hidden": h, "gpt2.logits": logits, "gpt2.labels": labels,
-            "gpt2.loss": loss.reshape(1)})
-for n, p in gpt.transformer.named_parameters():
-    out["gpt2.grad." + n] = p.grad
-g64 = copy.deepcopy(gpt).double()
-h, logits = g64(ids, mask)
-loss = F.cross_entropy(logits[:, :-1].reshape(-1, GPT2["vocab_size"]), labels.reshape(-1))
-loss.backward()
-f64 = {"gpt2.hidden": h, "gpt2.logits": logits, "gpt2.loss": loss.reshape(1)}
-f64.update({"gpt2.grad." + n: p.grad for n, p in g64.transformer.named_parameters()})
-with64(f64)
-state = {k[len("transformer."):]: v for k, v in gpt.state_dict().items() if k.startswith("transformer.")}
-save_dir("gpt2_tiny", GPT2, state)
+    gpt = GPT2LMHeadModel(Cfg(GPT2))
+    randomize(gpt)
+    gpt.eval()
+    ids = torch.randint(0, GPT2["vocab_size"], (B, T))
+    mask = torch.ones(B, T, dtype=torch.int64)
+    mask[1, :3] = 0  # left padding
+    mask[2, 6:] = 0  # right padding
+    ids[mask == 0] = 100
+    h, logits = gpt(ids, mask)
+    labels = ids[:, 1:].clone()
+    labels[mask[:, 1:] == 0] = -100
+    loss = F.cross_entropy(logits[:, :-1].reshape(-1, GPT2["vocab_size"]), labels.reshape(-1))
+    loss.backward()
+    out.update({"gpt2.ids": ids, "gpt2.mask": mask, "gpt2.hidden": h, "gpt2.logits": logits, "gpt2.labels": labels,
+                "gpt2.loss": loss.reshape(1)})
+    for n, p in gpt.transformer.named_parameters():
+        out["gpt2.grad." + n] = p.grad
+    g64 = copy.deepcopy(gpt).double()
+    h, logits = g64(ids, mask)
+    loss = F.cross_entropy(logits[:, :-1].reshape(-1, GPT2["vocab_size"]), labels.reshape(-1))
+    loss.backward()
+    f64 = {"gpt2.hidden": h, "gpt2.logits": logits, "gpt2.loss": loss.reshape(1)}
+    f64.update({"gpt2.grad." + n: p.grad for n, p in g64.transformer.named_parameters()})
+    with64(f64)
+    state = {k[len("transformer."):]: v for k, v in gpt.state_dict().items() if k.startswith("transformer.")}
+    save_dir("gpt2_tiny", GPT2, state)
 
-stio.save(os.path.join(ROOT, "text_models.safetensors"), {k: v.detach() for k, v in out.items()}, meta)
-for k in sorted(meta):
-    print(k, meta[k])
-for f in ("bert_tiny/model.safetensors", "gpt2_tiny/model.safetensors", "text_models.safetensors"):
-    print("wrote", f, os.path.getsize(os.path.join(ROOT, f)), "bytes")
+    stio.save(os.path.join(ROOT, "text_models.safetensors"), {k: v.detach() for k, v in out.items()}, meta)
+    for k in sorted(meta):
+        print(k, meta[k])
+    for f in ("bert_tiny/model.safetensors", "gpt2_tiny/model.safetensors", "text_models.safetensors"):
+        print("wrote", f, os.path.getsize(os.path.join(ROOT, f)), "bytes")
+
+
+if __name__ == "__main__":
+    main()
