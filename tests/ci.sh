@@ -42,6 +42,7 @@ stage docs-commands sh tests/docs_commands.sh # every command of docs/tutorial.m
 stage tests make -j"$J" test
 stage sanitizers make -j"$J" SAN=1 test
 stage fuzz sh tests/fuzz/run.sh 60 # libFuzzer on the safetensors reader (clang, libclang-rt-14-dev)
+stage fuzz-text sh tests/fuzz/run_text.sh 60 # libFuzzer on config.json, vocab and merges readers and tokenizer input
 PREFIX_DIR=$(mktemp -d)
 stage install make install PREFIX="$PREFIX_DIR"
 stage examples sh tests/examples.sh "$PREFIX_DIR"

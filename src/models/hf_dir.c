@@ -44,8 +44,17 @@ static char *read_all(const char *path, size_t max, size_t *len)
         nb__fail(NB_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
         return NULL;
     }
-    char *buf = malloc(max + 1);
-    size_t n = buf ? fread(buf, 1, max + 1, f) : 0;
+    /* grow as the file is read (its size may not be known: a pipe, /proc) */
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap + 1);
+    while (buf) {
+        n += fread(buf + n, 1, cap - n, f);
+        if (n < cap || n > max) break;
+        cap *= 2;
+        char *nb = realloc(buf, cap + 1);
+        if (!nb) free(buf);
+        buf = nb;
+    }
     int err = ferror(f);
     fclose(f);
     if (!buf || err || n > max) {
@@ -86,7 +95,7 @@ static int64_t count(cfg_reader *r, const char *key, int64_t def, int required, 
     double v = num(r, key, (double)def, required);
     if (!r->st && (v != floor(v) || v < (double)min || v > 1e12))
         r->st = nb__fail(NB_ERR_FORMAT, "%s: \"%s\" must be an integer >= %lld, got %g", r->path, key, (long long)min, v);
-    return (int64_t)v;
+    return r->st ? def : (int64_t)v;
 }
 
 static float prob(cfg_reader *r, const char *key, double def)

@@ -5,7 +5,7 @@
  *
  * vocab.txt: one token a line, the id is the line number from 0 (a line's "\n" is not
  * part of the token, as HF's load_vocab); tokens must be valid UTF-8 and distinct.
- * vocab.json: {"token": id, ...} (cJSON), ids distinct and >= 0, tokens distinct.
+ * vocab.json: {"token": id, ...} (cJSON), tokens distinct, ids distinct in [0, count).
  * Every error names the file and the line or token. */
 #include "hf_tok.h"
 
@@ -89,8 +89,17 @@ static char *slurp(const char *path, size_t max, size_t *len)
         nb__fail(NB_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
         return NULL;
     }
-    char *buf = malloc(max + 1);
-    size_t n = buf ? fread(buf, 1, max + 1, f) : 0;
+    /* grow as the file is read (its size may not be known: a pipe, /proc) */
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap + 1);
+    while (buf) {
+        n += fread(buf + n, 1, cap - n, f);
+        if (n < cap || n > max) break;
+        cap *= 2;
+        char *nb = realloc(buf, cap + 1);
+        if (!nb) free(buf);
+        buf = nb;
+    }
     int err = ferror(f);
     fclose(f);
     if (!buf || err || n > max) {
@@ -195,10 +204,12 @@ nb_tokenizer *nb_bpe_load(const char *vocab_json, const char *merges_txt)
         nb__fail(NB_ERR_FORMAT, "%s: not a JSON object of token: id", vocab_json);
         goto fail;
     }
+    int n_entries = cJSON_GetArraySize(root);
     for (const cJSON *it = root->child; it; it = it->next) {
-        if (!cJSON_IsNumber(it) || it->valuedouble < 0 || it->valuedouble > 1e9 ||
+        if (!cJSON_IsNumber(it) || it->valuedouble < 0 || it->valuedouble >= n_entries ||
             it->valuedouble != (double)(int64_t)it->valuedouble) {
-            nb__fail(NB_ERR_FORMAT, "%s: the id of \"%.40s\" is not an integer >= 0", vocab_json, it->string);
+            nb__fail(NB_ERR_FORMAT, "%s: the id of \"%.40s\" is not an integer in [0, %d) (ids number the %d tokens)",
+                     vocab_json, it->string, n_entries, n_entries);
             goto fail;
         }
         if (add_token(t, vocab_json, 0, it->string, strlen(it->string), (int64_t)it->valuedouble)) goto fail;

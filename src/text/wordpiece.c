@@ -188,6 +188,10 @@ static nb_status basic(const nb_tokenizer *t, const char *s, size_t n, nb__ids *
             if (lower_word(w, wn, &low) || strip_accents(low.v, low.n, &stripped)) goto oom;
             w = stripped.v, wn = stripped.n;
         }
+        if (!wn) { /* a word of nonspacing marks only strips to nothing */
+            i = e;
+            continue;
+        }
         size_t run = 0;
         for (size_t k = 0; k < wn && !st; k++) {
             if (bert_punct(w[k])) {

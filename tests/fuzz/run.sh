@@ -23,7 +23,7 @@ find src -name '*.c' | sort | xargs -P "$(nproc)" -I{} sh -c \
 BLAS_DIR=/usr/lib/$(gcc -print-multiarch)/openblas-openmp
 WN=$([ -f /usr/include/wn.h ] && echo -lwordnet || true)
 $CC $FLAGS -fsanitize=fuzzer -o "$OUT/fuzz_safetensors" tests/fuzz/fuzz_safetensors.c "$OUT"/obj/*.o \
-    -L"$BLAS_DIR" -l:libopenblas.so.0 -Wl,-rpath,"$BLAS_DIR" -lz -lstb $WN -lm -lpthread
+    -L"$BLAS_DIR" -l:libopenblas.so.0 -Wl,-rpath,"$BLAS_DIR" -lz -lstb -lcjson $WN -lm -lpthread
 cp tests/fuzz/corpus/* "$OUT/corpus/"
 # -rss_limit_mb: a header may promise huge tensors; the reader must refuse them before allocating
 set +e
