@@ -1279,6 +1279,11 @@ const char *nb_text_arch_name(nb_text_arch a);
  * than gelu/gelu_new/gelu_pytorch_tanh, ...) and contradictions (hidden size not
  * divisible by heads) are errors naming the file and the key. */
 nb_status nb_text_config_read(const char *path, nb_text_config *c);
+/* A built-in configuration: "bert_tiny" (BertForSequenceClassification, Google's BERT-Tiny
+ * sizes: 2 layers, hidden 128, 2 heads, intermediate 512, 512 positions) or "gpt2_tiny"
+ * (GPT2LMHeadModel: 2 layers, hidden 128, 2 heads, inner 512, 1024 positions); set
+ * vocab_size (and num_labels) to the tokenizer's before building. */
+nb_status nb_text_config_preset(const char *name, nb_text_config *c);
 /* Write *c as a config.json Hugging Face's from_pretrained reads (atomic). */
 nb_status nb_text_config_write(const char *path, const nb_text_config *c);
 /* A fresh model initialised as Hugging Face's _init_weights, from the context generator. */
@@ -1360,6 +1365,30 @@ void nb_encoding_free(nb_encoding *e);
 /* Text of ids (malloc'd): GPT-2's bytes back; BERT's tokens joined by spaces, "##"
  * pieces glued to the one before. */
 char *nb_tokenizer_decode(const nb_tokenizer *t, const int64_t *ids, int64_t n);
+
+/* Build a BERT vocab.txt from texts (an uncased vocabulary): [PAD] [UNK] [CLS] [SEP]
+ * [MASK], every character of the basic-tokenized texts, each as a "##" continuation,
+ * then the most frequent words until vocab_size tokens (ties in byte order). */
+nb_status nb_wordpiece_build_vocab(const char *const *texts, int64_t n, int64_t vocab_size, const char *path);
+
+/* ------------------------------------------------------------------------ */
+/* Text datasets (issue 16)                                                  */
+/* ------------------------------------------------------------------------ */
+
+typedef struct nb_text_dataset nb_text_dataset;
+/* WordNet glosses labelled by lexicographer file (45 supersenses: adj.all, ...,
+ * noun.animal, ..., verb.weather, adj.ppl) from dir (NULL: /usr/share/wordnet, Debian's
+ * wordnet-base); train != 0: the ~90% of synsets whose hash of (part of speech, offset)
+ * is not 0 mod 10, else the rest. */
+nb_text_dataset *nb_wordnet_glosses_new(const char *dir, int train);
+/* "label<TAB>text" lines; classes are the distinct labels sorted. */
+nb_text_dataset *nb_tsv_dataset_new(const char *path);
+void nb_text_dataset_free(nb_text_dataset *d);
+int64_t nb_text_dataset_len(const nb_text_dataset *d);
+const char *nb_text_dataset_text(const nb_text_dataset *d, int64_t i);
+int64_t nb_text_dataset_label(const nb_text_dataset *d, int64_t i);
+int nb_text_dataset_num_classes(const nb_text_dataset *d);
+const char *nb_text_dataset_class_name(const nb_text_dataset *d, int c);
 
 #ifdef __cplusplus
 }

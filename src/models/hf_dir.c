@@ -491,3 +491,17 @@ nb_status nb_text_model_save_dir(nb_module *m, const char *dir)
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     return nb_save_safetensors(m, path);
 }
+
+nb_status nb_text_config_preset(const char *name, nb_text_config *c)
+{
+    if (!name || (strcmp(name, "bert_tiny") && strcmp(name, "gpt2_tiny")))
+        return nb__fail(NB_ERR_ARG, "no built-in text model '%s' (bert_tiny, gpt2_tiny)", name ? name : "");
+    int bert = !strcmp(name, "bert_tiny");
+    *c = (nb_text_config){.arch = bert ? NB_BERT_SEQ_CLS : NB_GPT2_LM_HEAD, .vocab_size = 30522, .hidden_size = 128,
+                          .num_layers = 2, .num_heads = 2, .intermediate_size = 512, .max_positions = bert ? 512 : 1024,
+                          .type_vocab_size = bert ? 2 : 0, .pad_token_id = bert ? 0 : -1, .num_labels = 2,
+                          .layer_norm_eps = bert ? 1e-12f : 1e-5f, .hidden_dropout = 0.1f, .attention_dropout = 0.1f,
+                          .embedding_dropout = 0.1f, .classifier_dropout = 0.1f,
+                          .activation = bert ? NB_GELU_ERF : NB_GELU_TANH, .initializer_range = 0.02f};
+    return NB_OK;
+}

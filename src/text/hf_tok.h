@@ -16,6 +16,7 @@ int64_t nb__strmap_get(const nb__strmap *m, const char *s, size_t n); /* -1 if a
 /* 1 added, 0 already there (unchanged), negative on OOM */
 int nb__strmap_put(nb__strmap *m, const char *s, size_t n, int64_t v);
 void nb__strmap_free(nb__strmap *m);
+int64_t *nb__strmap_ref(nb__strmap *m, const char *s, size_t n); /* the value's slot, or NULL */
 
 enum { NB__TOK_WORDPIECE = 1, NB__TOK_BPE = 2 };
 

@@ -33,6 +33,15 @@ int64_t nb__strmap_get(const nb__strmap *m, const char *s, size_t n)
     }
 }
 
+int64_t *nb__strmap_ref(nb__strmap *m, const char *s, size_t n)
+{
+    if (!m->cap) return NULL;
+    for (size_t i = hash_bytes(s, n) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
+        if (!m->k[i]) return NULL;
+        if (m->klen[i] == n && !memcmp(m->k[i], s, n)) return &m->v[i];
+    }
+}
+
 static int strmap_grow(nb__strmap *m)
 {
     size_t cap = m->cap ? m->cap * 2 : 1024;

@@ -161,8 +161,15 @@ static nb_status wordpiece(const nb_tokenizer *t, const uint32_t *w, size_t n, n
     return st;
 }
 
-/* Basic tokenization and WordPiece of s[0..n) (valid UTF-8, no special tokens). */
-static nb_status basic(const nb_tokenizer *t, const char *s, size_t n, nb__ids *out)
+typedef nb_status (*word_fn)(const nb_tokenizer *t, const uint32_t *w, size_t n, void *arg);
+
+static nb_status wordpiece_fn(const nb_tokenizer *t, const uint32_t *w, size_t n, void *arg)
+{
+    return wordpiece(t, w, n, arg);
+}
+
+/* Basic tokenization of s[0..n) (valid UTF-8, no special tokens): fn on each token. */
+static nb_status basic(const nb_tokenizer *t, const char *s, size_t n, word_fn fn, void *out)
 {
     cpbuf cps = {0}, low = {0}, stripped = {0};
     nb_status st = NB_OK;
@@ -195,12 +202,12 @@ static nb_status basic(const nb_tokenizer *t, const char *s, size_t n, nb__ids *
         size_t run = 0;
         for (size_t k = 0; k < wn && !st; k++) {
             if (bert_punct(w[k])) {
-                st = wordpiece(t, w + run, k - run, out);
-                if (!st) st = wordpiece(t, w + k, 1, out);
+                st = fn(t, w + run, k - run, out);
+                if (!st) st = fn(t, w + k, 1, out);
                 run = k + 1;
             }
         }
-        if (!st) st = wordpiece(t, w + run, wn - run, out);
+        if (!st) st = fn(t, w + run, wn - run, out);
         i = e;
     }
     free(cps.v), free(low.v), free(stripped.v);
@@ -224,11 +231,131 @@ nb_status nb__wordpiece_encode(const nb_tokenizer *t, const char *text, size_t n
             i++;
             continue;
         }
-        nb_status st = basic(t, text + seg, i - seg, out);
+        nb_status st = basic(t, text + seg, i - seg, wordpiece_fn, out);
         if (!st) st = nb__ids_push(out, sid[hit]);
         if (st) return st;
         i += strlen(special[hit]);
         seg = i;
     }
-    return basic(t, text + seg, n - seg, out);
+    return basic(t, text + seg, n - seg, wordpiece_fn, out);
+}
+
+/* ---- building a vocabulary ---- */
+
+typedef struct {
+    nb__strmap words, chars;
+    nb__pool pool;
+} counts;
+
+static int count_in(nb__strmap *m, nb__pool *pool, const char *s, size_t n)
+{
+    int64_t *c = nb__strmap_ref(m, s, n);
+    if (c) {
+        ++*c;
+        return 0;
+    }
+    char *copy = nb__pool_dup(pool, s, n);
+    return copy && nb__strmap_put(m, copy, n, 1) >= 0 ? 0 : -1;
+}
+
+static nb_status count_word(const nb_tokenizer *t, const uint32_t *w, size_t n, void *arg)
+{
+    (void)t;
+    counts *c = arg;
+    char buf[4 * 100 + 4];
+    if (!n || n > 100) return NB_OK;
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++) {
+        char one[4];
+        int l = nb__utf8_encode(w[i], one);
+        if (count_in(&c->chars, &c->pool, one, (size_t)l)) return nb__fail(NB_ERR_MEM, "out of memory");
+        memcpy(buf + len, one, (size_t)l);
+        len += (size_t)l;
+    }
+    return count_in(&c->words, &c->pool, buf, len) ? nb__fail(NB_ERR_MEM, "out of memory") : NB_OK;
+}
+
+typedef struct {
+    const char *s;
+    uint32_t n;
+    int64_t count;
+} entry;
+
+static int by_count(const void *a, const void *b)
+{
+    const entry *x = a, *y = b;
+    if (x->count != y->count) return x->count > y->count ? -1 : 1;
+    size_t m = x->n < y->n ? x->n : y->n;
+    int c = memcmp(x->s, y->s, m);
+    return c ? c : (x->n > y->n) - (x->n < y->n);
+}
+
+static entry *sorted(const nb__strmap *m)
+{
+    entry *e = malloc(sizeof *e * (m->n + 1));
+    if (!e) return NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < m->cap; i++)
+        if (m->k[i]) e[k++] = (entry){m->k[i], m->klen[i], m->v[i]};
+    qsort(e, k, sizeof *e, by_count);
+    return e;
+}
+
+nb_status nb_wordpiece_build_vocab(const char *const *texts, int64_t n, int64_t vocab_size, const char *path)
+{
+    nb_tokenizer lower = {.lower = 1};
+    counts c = {0};
+    nb_status st = NB_OK;
+    for (int64_t i = 0; i < n && !st; i++) {
+        size_t len = strlen(texts[i]);
+        int64_t bad = nb_utf8_check(texts[i], len);
+        if (bad >= 0) st = nb__fail(NB_ERR_ARG, "build vocab: text %lld is not valid UTF-8 (byte %lld)", (long long)i, (long long)bad + 1);
+        else st = basic(&lower, texts[i], len, count_word, &c);
+    }
+    entry *ch = st ? NULL : sorted(&c.chars), *wd = st ? NULL : sorted(&c.words);
+    size_t cap = 1 << 16, len = 0;
+    char *out = st ? NULL : malloc(cap);
+    nb__strmap seen = {0};
+    if (!st && (!ch || !wd || !out)) st = nb__fail(NB_ERR_MEM, "out of memory");
+    int64_t count = 0;
+    /* specials, characters, "##" characters, then words by frequency */
+    for (int pass = 0; !st && pass < 4; pass++) {
+        static const char *const sp[] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"};
+        size_t m = pass == 0 ? 5 : pass == 3 ? c.words.n : c.chars.n;
+        for (size_t i = 0; i < m && !st && (pass < 3 || count < vocab_size); i++) {
+            char tok[512];
+            size_t tl;
+            if (pass == 0) tl = (size_t)snprintf(tok, sizeof tok, "%s", sp[i]);
+            else if (pass == 1) tl = (size_t)snprintf(tok, sizeof tok, "%.*s", (int)ch[i].n, ch[i].s);
+            else if (pass == 2) tl = (size_t)snprintf(tok, sizeof tok, "##%.*s", (int)ch[i].n, ch[i].s);
+            else tl = (size_t)snprintf(tok, sizeof tok, "%.*s", (int)wd[i].n, wd[i].s);
+            if (tl >= sizeof tok) continue;
+            char *key = nb__pool_dup(&c.pool, tok, tl);
+            int r = key ? nb__strmap_put(&seen, key, tl, count) : -1;
+            if (r < 0) {
+                st = nb__fail(NB_ERR_MEM, "out of memory");
+                break;
+            }
+            if (!r) continue; /* already listed (a word of one character) */
+            if (len + tl + 2 > cap) {
+                char *o2 = realloc(out, cap *= 2);
+                if (!o2) {
+                    st = nb__fail(NB_ERR_MEM, "out of memory");
+                    break;
+                }
+                out = o2;
+            }
+            memcpy(out + len, tok, tl);
+            len += tl;
+            out[len++] = '\n';
+            count++;
+        }
+    }
+    if (!st) st = nb_write_file_atomic(path, out, len);
+    free(ch), free(wd), free(out);
+    nb__strmap_free(&seen);
+    nb__strmap_free(&c.words);
+    nb__strmap_free(&c.chars);
+    nb__pool_free(&c.pool);
+    return st;
 }

@@ -1,0 +1,352 @@
+/* cmd_train_text.c - `nabla train` on text: a BERT classifier on a labelled text
+ * dataset, fine-tuned from a Hugging Face directory or trained from scratch
+ * (bert_tiny), e.g.
+ *     nabla train --model bert_tiny --dataset wordnet-glosses --epochs 3 --save glosses_bert
+ *     nabla train --model DIR --dataset tsv --data train.tsv --test-data test.tsv --freeze bert.embeddings
+ * cmd_train hands over when --dataset is wordnet-glosses or tsv or --model is
+ * bert_tiny or a model directory. From scratch, the WordPiece vocabulary is built
+ * from the training texts (--vocab-size). Texts are tokenized once ([CLS] text [SEP],
+ * truncated to --max-length); each batch is padded to its longest text with an
+ * attention mask. AdamW (HF's fine-tuning default) or SGD; --save DIR writes a model
+ * directory (config.json, model.safetensors, vocab.txt) that loads back. */
+#include "cli.h"
+#include "options.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *SYNOPSIS = "--dataset wordnet-glosses|tsv [--model bert_tiny|DIR] [--data PATH] [options]";
+
+typedef struct {
+    int64_t *ids; /* per text: its ids, n[i] of them */
+    int64_t *off, *n, *label;
+    int64_t count;
+} tokenized;
+
+static void tokenized_free(tokenized *t) { free(t->ids), free(t->off), free(t->n), free(t->label); }
+
+static int tokenize_all(nb_tokenizer *tok, nb_text_dataset *d, long max_length, tokenized *out)
+{
+    int64_t n = nb_text_dataset_len(d), total = 0, cap = n * 16 + 16;
+    *out = (tokenized){.ids = malloc(sizeof(int64_t) * (size_t)cap), .off = malloc(sizeof(int64_t) * (size_t)(n + 1)),
+                       .n = malloc(sizeof(int64_t) * (size_t)(n + 1)), .label = malloc(sizeof(int64_t) * (size_t)(n + 1)),
+                       .count = n};
+    if (!out->ids || !out->off || !out->n || !out->label) return -1;
+    for (int64_t i = 0; i < n; i++) {
+        nb_encoding e;
+        if (nb_tokenizer_encode_pair(tok, nb_text_dataset_text(d, i), NULL, &(nb_encode_opts){.max_length = max_length},
+                                     &e)) {
+            cli_error("train: text %lld: %s", (long long)i + 1, nb_last_error());
+            return -1;
+        }
+        if (total + e.n > cap) {
+            while (total + e.n > cap) cap *= 2;
+            int64_t *v = realloc(out->ids, sizeof(int64_t) * (size_t)cap);
+            if (!v) return -1;
+            out->ids = v;
+        }
+        memcpy(out->ids + total, e.ids, sizeof(int64_t) * (size_t)e.n);
+        out->off[i] = total, out->n[i] = e.n, out->label[i] = nb_text_dataset_label(d, i);
+        total += e.n;
+        nb_encoding_free(&e);
+    }
+    return 0;
+}
+
+/* Heap tensors (B, L) of the texts idx[0..B): ids padded with pad, mask, labels (B). */
+static int make_batch(nb_ctx *ctx, const tokenized *t, const int64_t *idx, int64_t B, int64_t pad, nb_tensor **ids,
+                      nb_tensor **mask, nb_tensor **labels)
+{
+    int64_t L = 1;
+    for (int64_t b = 0; b < B; b++) L = t->n[idx[b]] > L ? t->n[idx[b]] : L;
+    *ids = nb_tensor_new(ctx, NB_I64, 2, (int64_t[]){B, L});
+    *mask = nb_tensor_new(ctx, NB_I64, 2, (int64_t[]){B, L});
+    *labels = nb_tensor_new(ctx, NB_I64, 1, (int64_t[]){B});
+    if (!*ids || !*mask || !*labels) return -1;
+    int64_t *iv = nb_tensor_data_i64(*ids), *mv = nb_tensor_data_i64(*mask), *lv = nb_tensor_data_i64(*labels);
+    for (int64_t b = 0; b < B; b++) {
+        int64_t k = idx[b];
+        for (int64_t j = 0; j < L; j++) {
+            iv[b * L + j] = j < t->n[k] ? t->ids[t->off[k] + j] : pad;
+            mv[b * L + j] = j < t->n[k];
+        }
+        lv[b] = t->label[k];
+    }
+    return 0;
+}
+
+static void free_batch(nb_tensor *a, nb_tensor *b, nb_tensor *c) { nb_tensor_free(a), nb_tensor_free(b), nb_tensor_free(c); }
+
+/* Accuracy and mean loss over t in eval mode. */
+static int evaluate(nb_module *m, nb_ctx *ctx, const tokenized *t, int64_t batch, int64_t pad, double *acc, double *loss)
+{
+    int train = nb_module_is_training(m);
+    nb_module_train(m, 0);
+    int old = nb_set_grad_enabled(ctx, 0);
+    int64_t correct = 0, *idx = malloc(sizeof(int64_t) * (size_t)batch);
+    double sum = 0;
+    int rc = idx ? 0 : -1;
+    for (int64_t s = 0; !rc && s < t->count; s += batch) {
+        int64_t B = t->count - s < batch ? t->count - s : batch;
+        for (int64_t b = 0; b < B; b++) idx[b] = s + b;
+        nb_tensor *ids, *mask, *labels;
+        nb_ctx_reset(ctx);
+        if (make_batch(ctx, t, idx, B, pad, &ids, &mask, &labels)) rc = -1;
+        nb_tensor *logits = rc ? NULL : nb_text_forward(m, ids, &(nb_text_inputs){.attention_mask = mask}, NULL);
+        nb_tensor *l = logits ? nb_cross_entropy(logits, labels, &(nb_cross_entropy_opts){.reduction = NB_SUM}) : NULL;
+        if (!l) rc = -1;
+        else {
+            correct += nb_count_correct(logits, labels);
+            sum += nb_tensor_item(l);
+        }
+        free_batch(ids, mask, labels);
+    }
+    free(idx);
+    nb_set_grad_enabled(ctx, old);
+    nb_module_train(m, train);
+    *acc = t->count ? (double)correct / (double)t->count : 0;
+    *loss = t->count ? sum / (double)t->count : 0;
+    return rc;
+}
+
+static int copy_file(const char *from, const char *to)
+{
+    FILE *f = fopen(from, "rb");
+    if (!f) return -1;
+    char *buf = NULL;
+    size_t n = 0, cap = 0, k;
+    char chunk[65536];
+    while ((k = fread(chunk, 1, sizeof chunk, f)) > 0) {
+        if (n + k > cap) {
+            cap = (n + k) * 2;
+            char *b = realloc(buf, cap);
+            if (!b) {
+                free(buf);
+                fclose(f);
+                return -1;
+            }
+            buf = b;
+        }
+        memcpy(buf + n, chunk, k);
+        n += k;
+    }
+    fclose(f);
+    int rc = nb_write_file_atomic(to, buf ? buf : "", n) ? -1 : 0;
+    free(buf);
+    return rc;
+}
+
+int cli_is_text_train(int argc, char **argv)
+{
+    for (int i = 1; i + 1 < argc; i++) {
+        const char *v = argv[i + 1];
+        if (!strcmp(argv[i], "--dataset") && (!strcmp(v, "wordnet-glosses") || !strcmp(v, "tsv"))) return 1;
+        if (!strcmp(argv[i], "--model") && !strcmp(v, "bert_tiny")) return 1;
+        if (!strcmp(argv[i], "--model")) {
+            char p[4096];
+            snprintf(p, sizeof p, "%s/config.json", v);
+            if (!access(p, R_OK)) return 1;
+        }
+    }
+    return 0;
+}
+
+static int is_dir(const char *p)
+{
+    struct stat sb;
+    return p && !stat(p, &sb) && S_ISDIR(sb.st_mode);
+}
+
+int cmd_train_text(int argc, char **argv)
+{
+    const char *model_name = "bert_tiny", *dataset = "wordnet-glosses", *data = NULL, *test_data = NULL, *save = NULL;
+    const char *optimizer = "adamw", *freeze = NULL;
+    long epochs = 3, batch = 32, max_length = 64, vocab_size = 8000, seed = 0, threads = 0, max_steps = 0;
+    double lr = -1, weight_decay = -1, momentum = 0.9;
+    int quiet = 0;
+    const cli_option opts[] = {
+        {"--model", OPT_STRING, &model_name, "NAME", "bert_tiny (from scratch, default) or a Hugging Face model directory"},
+        {"--dataset", OPT_STRING, &dataset, "KIND", "wordnet-glosses (default, 45 supersenses) or tsv (label<TAB>text)"},
+        {"--data", OPT_STRING, &data, "PATH", "wordnet-glosses: WordNet's directory (/usr/share/wordnet); tsv: the training file"},
+        {"--test-data", OPT_STRING, &test_data, "FILE", "tsv: the test file"},
+        {"--epochs", OPT_INT, &epochs, "N", "passes over the training set (3)"},
+        {"--batch-size", OPT_INT, &batch, "B", "texts per step (32)"},
+        {"--max-length", OPT_INT, &max_length, "N", "tokens per text, [CLS] and [SEP] included (64)"},
+        {"--vocab-size", OPT_INT, &vocab_size, "N", "from scratch: WordPiece vocabulary built from the training texts (8000)"},
+        {"--optimizer", OPT_STRING, &optimizer, "NAME", "adamw (default), adam or sgd"},
+        {"--lr", OPT_FLOAT, &lr, "X", "learning rate (adamw/adam 1e-3 from scratch, 5e-5 fine-tuning; sgd 0.05)"},
+        {"--weight-decay", OPT_FLOAT, &weight_decay, "W", "weight decay (adamw 0.01, else 0)"},
+        {"--momentum", OPT_FLOAT, &momentum, "M", "SGD momentum (0.9)"},
+        {"--freeze", OPT_STRING, &freeze, "PREFIXES", "freeze parameters by name prefix, e.g. bert.embeddings or backbone"},
+        {"--seed", OPT_INT, &seed, "S", "seed for init, shuffling and dropout (0)"},
+        {"--threads", OPT_INT, &threads, "T", "threads (default: all cores)"},
+        {"--max-steps", OPT_INT, &max_steps, "K", "stop after K optimizer steps"},
+        {"--save", OPT_STRING, &save, "DIR", "write the trained model as a Hugging Face directory"},
+        {"--quiet", OPT_FLAG, &quiet, NULL, "print only the final result"},
+        {NULL, 0, NULL, NULL, NULL},
+    };
+    int rc = cli_parse("train", SYNOPSIS, opts, argc, argv, NULL, 0, NULL);
+    if (rc) return rc == 1 ? 0 : rc;
+    int from_dir = is_dir(model_name);
+    if (!from_dir && strcmp(model_name, "bert_tiny")) {
+        cli_error("train: text models are bert_tiny or a model directory, not '%s'", model_name);
+        return 2;
+    }
+    if (strcmp(dataset, "wordnet-glosses") && strcmp(dataset, "tsv")) {
+        cli_error("train: --dataset for text is wordnet-glosses or tsv, not '%s'", dataset);
+        return 2;
+    }
+    if (!strcmp(dataset, "tsv") && (!data || !test_data)) {
+        cli_error("train: --dataset tsv needs --data TRAIN.tsv and --test-data TEST.tsv");
+        return 2;
+    }
+    if (epochs < 1 || batch < 1 || max_length < 3 || vocab_size < 16 || max_steps < 0) {
+        cli_error("train: --epochs, --batch-size, --vocab-size must be positive, --max-length at least 3");
+        return 2;
+    }
+    int sgd = !strcmp(optimizer, "sgd");
+    if (!sgd && strcmp(optimizer, "adam") && strcmp(optimizer, "adamw")) {
+        cli_error("train: --optimizer is adamw, adam or sgd, not '%s'", optimizer);
+        return 2;
+    }
+    if (lr < 0) lr = sgd ? 0.05 : from_dir ? 5e-5 : 1e-3;
+    if (weight_decay < 0) weight_decay = !strcmp(optimizer, "adamw") ? 0.01 : 0;
+
+    nb_ctx *ctx = nb_ctx_new(&(nb_ctx_opts){.seed = (uint64_t)seed, .threads = (int)threads});
+    nb_text_dataset *train = NULL, *test = NULL;
+    nb_tokenizer *tok = NULL;
+    nb_module *model = NULL;
+    nb_optim *opt = NULL;
+    tokenized tt = {0}, te = {0};
+    int64_t *order = NULL;
+    char vocab_path[4096] = "";
+    int temp_vocab = 0;
+    rc = 1;
+    if (!ctx) goto fail;
+    if (!strcmp(dataset, "tsv")) {
+        train = nb_tsv_dataset_new(data);
+        test = train ? nb_tsv_dataset_new(test_data) : NULL;
+        if (test && nb_text_dataset_num_classes(test) > nb_text_dataset_num_classes(train)) {
+            cli_error("train: %s has labels %s does not", test_data, data);
+            goto done;
+        }
+    } else {
+        train = nb_wordnet_glosses_new(data, 1);
+        test = train ? nb_wordnet_glosses_new(data, 0) : NULL;
+    }
+    if (!train || !test) goto fail;
+    int classes = nb_text_dataset_num_classes(train);
+    if (from_dir) {
+        model = nb_model_from_dir(ctx, model_name,
+                                  &(nb_model_dir_opts){.arch_set = 1, .arch = NB_BERT_SEQ_CLS, .num_labels = classes});
+        if (!model) goto fail;
+        if (!(tok = nb_tokenizer_from_dir(model_name))) goto fail;
+        snprintf(vocab_path, sizeof vocab_path, "%s/vocab.txt", model_name);
+    } else {
+        int64_t n = nb_text_dataset_len(train);
+        const char **texts = malloc(sizeof *texts * (size_t)(n ? n : 1));
+        if (!texts) goto fail;
+        for (int64_t i = 0; i < n; i++) texts[i] = nb_text_dataset_text(train, i);
+        snprintf(vocab_path, sizeof vocab_path, "/tmp/nabla-vocab-%ld.txt", (long)getpid());
+        temp_vocab = 1;
+        nb_status st = nb_wordpiece_build_vocab(texts, n, vocab_size, vocab_path);
+        free(texts);
+        if (st || !(tok = nb_wordpiece_load(vocab_path, NULL))) goto fail;
+        nb_text_config c;
+        nb_text_config_preset("bert_tiny", &c);
+        c.vocab_size = nb_tokenizer_vocab_size(tok);
+        c.num_labels = classes;
+        if (!(model = nb_text_model_new(ctx, &c))) goto fail;
+    }
+    if (nb_tokenizer_is_bpe(tok)) {
+        cli_error("train: text classification needs a BERT model directory (vocab.txt)");
+        goto done;
+    }
+    if (max_length > nb_text_model_config(model)->max_positions) max_length = nb_text_model_config(model)->max_positions;
+    if (freeze && nb_module_freeze(model, freeze, NULL)) goto fail;
+    if (tokenize_all(tok, train, max_length, &tt) || tokenize_all(tok, test, max_length, &te)) goto fail;
+    int np;
+    nb_tensor **params = nb_module_parameters(model, &np);
+    opt = sgd ? nb_sgd_new(params, np, &(nb_sgd_opts){.lr = lr, .momentum = momentum, .weight_decay = weight_decay})
+          : !strcmp(optimizer, "adam") ? nb_adam_new(params, np, &(nb_adam_opts){.lr = lr, .weight_decay = weight_decay})
+                                       : nb_adamw_new(params, np, &(nb_adam_opts){.lr = lr, .weight_decay = weight_decay});
+    if (!opt) goto fail;
+    int64_t pad = nb_tokenizer_token_to_id(tok, "[PAD]");
+    if (pad < 0) pad = 0;
+    if (!quiet)
+        fprintf(stderr, "%s: %lld parameters, vocabulary %lld; %s: %lld training, %lld test texts, %d classes\n",
+                nb_text_arch_name(nb_text_model_config(model)->arch), (long long)nb_module_num_params(model),
+                (long long)nb_tokenizer_vocab_size(tok), dataset, (long long)tt.count, (long long)te.count, classes);
+    order = malloc(sizeof *order * (size_t)(tt.count ? tt.count : 1));
+    if (!order) goto fail;
+    nb_rng rng;
+    nb_rng_seed(&rng, (uint64_t)seed ^ 0x5eedULL);
+    int64_t step = 0;
+    double acc = 0, tloss = 0;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int64_t tokens = 0;
+    for (long ep = 0; ep < epochs && (!max_steps || step < max_steps); ep++) {
+        for (int64_t i = 0; i < tt.count; i++) order[i] = i;
+        for (int64_t i = tt.count - 1; i > 0; i--) { /* Fisher-Yates */
+            int64_t j = (int64_t)nb_rng_below(&rng, (uint64_t)i + 1), x = order[i];
+            order[i] = order[j], order[j] = x;
+        }
+        nb_module_train(model, 1);
+        double sum = 0;
+        int64_t seen = 0;
+        for (int64_t s = 0; s + batch <= tt.count && (!max_steps || step < max_steps); s += batch) {
+            nb_tensor *ids, *mask, *labels;
+            nb_ctx_reset(ctx);
+            nb_optim_zero_grad(opt);
+            if (make_batch(ctx, &tt, order + s, batch, pad, &ids, &mask, &labels)) goto fail;
+            nb_tensor *logits = nb_text_forward(model, ids, &(nb_text_inputs){.attention_mask = mask}, NULL);
+            nb_tensor *loss = nb_cross_entropy(logits, labels, NULL);
+            nb_status st = loss ? nb_backward(loss) : NB_ERR_ARG;
+            if (!st) st = nb_optim_step(opt);
+            if (!st) {
+                sum += nb_tensor_item(loss) * (double)batch;
+                seen += batch;
+                tokens += nb_tensor_numel(ids);
+            }
+            free_batch(ids, mask, labels);
+            if (st) goto fail;
+            step++;
+        }
+        if (evaluate(model, ctx, &te, 256, pad, &acc, &tloss)) goto fail;
+        if (!quiet)
+            fprintf(stderr, "epoch %ld: train_loss=%.4f test_loss=%.4f test_acc=%.4f\n", ep + 1, seen ? sum / (double)seen : 0,
+                    tloss, acc);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    printf("test_acc=%.4f test_loss=%.4f train_seconds=%.1f tokens_per_s=%.0f steps=%lld\n", acc, tloss, secs,
+           secs > 0 ? (double)tokens / secs : 0, (long long)step);
+    if (save) {
+        char vp[4096];
+        snprintf(vp, sizeof vp, "%s/vocab.txt", save);
+        if (nb_text_model_save_dir(model, save) || copy_file(vocab_path, vp)) {
+            cli_error("train: saving %s: %s", save, nb_last_error());
+            goto done;
+        }
+    }
+    rc = 0;
+    goto done;
+fail:
+    cli_error("train: %s", nb_last_error());
+done:
+    if (temp_vocab) remove(vocab_path);
+    free(order);
+    tokenized_free(&tt), tokenized_free(&te);
+    nb_optim_free(opt);
+    nb_module_free(model);
+    nb_tokenizer_free(tok);
+    nb_text_dataset_free(train), nb_text_dataset_free(test);
+    nb_ctx_free(ctx);
+    return rc;
+}
