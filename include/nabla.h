@@ -1371,6 +1371,13 @@ char *nb_tokenizer_decode(const nb_tokenizer *t, const int64_t *ids, int64_t n);
  * then the most frequent words until vocab_size tokens (ties in byte order). */
 nb_status nb_wordpiece_build_vocab(const char *const *texts, int64_t n, int64_t vocab_size, const char *path);
 
+/* Train a byte-level BPE on texts: GPT-2's pre-tokenization, the 256 byte tokens, then up
+ * to n_merges merges of the most frequent adjacent pair (ties: the smaller pair of ids;
+ * pairs seen once are not merged), and <|endoftext|>; writes vocab.json and merges.txt
+ * that nb_bpe_load reads. */
+nb_status nb_bpe_train(const char *const *texts, int64_t n, int64_t n_merges, const char *vocab_json,
+                       const char *merges_txt);
+
 /* ------------------------------------------------------------------------ */
 /* Text datasets (issue 16)                                                  */
 /* ------------------------------------------------------------------------ */

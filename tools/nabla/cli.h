@@ -15,6 +15,7 @@ int cmd_augment_text(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
 /* `nabla train` on text (cmd_train_text.c); cmd_train hands over when
  * cli_is_text_train(argc, argv): --dataset wordnet-glosses|tsv, --model bert_tiny or
  * a model directory (with config.json). */

@@ -146,7 +146,8 @@ int cli_is_text_train(int argc, char **argv)
     for (int i = 1; i + 1 < argc; i++) {
         const char *v = argv[i + 1];
         if (!strcmp(argv[i], "--dataset") && (!strcmp(v, "wordnet-glosses") || !strcmp(v, "tsv"))) return 1;
-        if (!strcmp(argv[i], "--model") && !strcmp(v, "bert_tiny")) return 1;
+        if (!strcmp(argv[i], "--model") && (!strcmp(v, "bert_tiny") || !strcmp(v, "gpt2_tiny"))) return 1;
+        if (!strcmp(argv[i], "--task") && !strcmp(v, "lm")) return 1;
         if (!strcmp(argv[i], "--model")) {
             char p[4096];
             snprintf(p, sizeof p, "%s/config.json", v);
@@ -162,22 +163,261 @@ static int is_dir(const char *p)
     return p && !stat(p, &sb) && S_ISDIR(sb.st_mode);
 }
 
+typedef struct {
+    const char *model, *data, *save, *optimizer;
+    long epochs, batch, max_length, vocab_size, seed, threads, max_steps;
+    double lr, weight_decay;
+    int quiet, glosses; /* glosses: WordNet's glosses as the corpus */
+} lm_args;
+
+/* Lines of a text file (blank ones skipped), malloc'd. */
+static char **read_lines(const char *path, int64_t *n)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        cli_error("train: cannot open %s", path);
+        return NULL;
+    }
+    char **v = NULL, *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    int64_t k = 0, vc = 0;
+    while ((len = getline(&line, &cap, f)) >= 0) {
+        while (len && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = 0;
+        if (!len) continue;
+        if (k == vc) {
+            vc = vc ? vc * 2 : 1024;
+            char **v2 = realloc(v, sizeof *v2 * (size_t)vc);
+            if (!v2) break;
+            v = v2;
+        }
+        v[k++] = strdup(line);
+    }
+    free(line);
+    fclose(f);
+    *n = k;
+    return v;
+}
+
+/* GPT-2 language modelling: next-token cross-entropy, padding ignored; the last 5% of a
+ * file's lines (or WordNet's test glosses) measure the held-out loss and perplexity. */
+static int train_lm(const lm_args *a)
+{
+    int rc = 1, from_dir = is_dir(a->model);
+    if (!from_dir && strcmp(a->model, "gpt2_tiny")) {
+        cli_error("train: --task lm takes gpt2_tiny or a GPT-2 model directory, not '%s'", a->model);
+        return 2;
+    }
+    if (!a->data && !a->glosses) {
+        cli_error("train: --task lm needs --data FILE (a text a line) or --dataset wordnet-glosses");
+        return 2;
+    }
+    nb_ctx *ctx = nb_ctx_new(&(nb_ctx_opts){.seed = (uint64_t)a->seed, .threads = (int)a->threads});
+    char **lines = NULL;
+    int64_t n = 0, ntrain;
+    nb_text_dataset *gtr = NULL, *gte = NULL;
+    nb_tokenizer *tok = NULL;
+    nb_module *model = NULL;
+    nb_optim *opt = NULL;
+    char vj[4096] = "", mt[4096] = "";
+    int temp = 0;
+    tokenized tt = {0}, te = {0};
+    int64_t *order = NULL;
+    if (a->glosses) {
+        gtr = nb_wordnet_glosses_new(NULL, 1), gte = gtr ? nb_wordnet_glosses_new(NULL, 0) : NULL;
+        if (!gte) goto fail;
+        ntrain = nb_text_dataset_len(gtr);
+        n = ntrain + nb_text_dataset_len(gte);
+        lines = malloc(sizeof *lines * (size_t)n);
+        if (!lines) goto fail;
+        for (int64_t i = 0; i < n; i++)
+            lines[i] = strdup(i < ntrain ? nb_text_dataset_text(gtr, i) : nb_text_dataset_text(gte, i - ntrain));
+    } else {
+        if (!(lines = read_lines(a->data, &n))) goto done;
+        ntrain = n - n / 20;
+    }
+    if (from_dir) {
+        if (!(model = nb_model_from_dir(ctx, a->model, &(nb_model_dir_opts){.arch_set = 1, .arch = NB_GPT2_LM_HEAD})) ||
+            !(tok = nb_tokenizer_from_dir(a->model)))
+            goto fail;
+        snprintf(vj, sizeof vj, "%s/vocab.json", a->model);
+        snprintf(mt, sizeof mt, "%s/merges.txt", a->model);
+    } else {
+        snprintf(vj, sizeof vj, "/tmp/nabla-vocab-%ld.json", (long)getpid());
+        snprintf(mt, sizeof mt, "/tmp/nabla-merges-%ld.txt", (long)getpid());
+        temp = 1;
+        long merges = a->vocab_size > 257 ? a->vocab_size - 257 : 0;
+        if (nb_bpe_train((const char *const *)lines, ntrain, merges, vj, mt) || !(tok = nb_bpe_load(vj, mt))) goto fail;
+        nb_text_config c;
+        nb_text_config_preset("gpt2_tiny", &c);
+        c.vocab_size = nb_tokenizer_vocab_size(tok);
+        if (!(model = nb_text_model_new(ctx, &c))) goto fail;
+    }
+    if (!nb_tokenizer_is_bpe(tok)) {
+        cli_error("train: --task lm needs a GPT-2 model directory (vocab.json, merges.txt)");
+        goto done;
+    }
+    long L = a->max_length > nb_text_model_config(model)->max_positions ? nb_text_model_config(model)->max_positions
+                                                                          : a->max_length;
+    /* tokenize: each line's ids (truncated), no special tokens */
+    for (int part = 0; part < 2; part++) {
+        tokenized *t = part ? &te : &tt;
+        int64_t lo = part ? ntrain : 0, hi = part ? n : ntrain, total = 0, cap = (hi - lo) * 16 + 16;
+        *t = (tokenized){.ids = malloc(sizeof(int64_t) * (size_t)cap), .off = malloc(sizeof(int64_t) * (size_t)(hi - lo + 1)),
+                         .n = malloc(sizeof(int64_t) * (size_t)(hi - lo + 1)),
+                         .label = calloc((size_t)(hi - lo + 1), sizeof(int64_t)), .count = hi - lo};
+        if (!t->ids || !t->off || !t->n || !t->label) goto fail;
+        for (int64_t i = lo; i < hi; i++) {
+            int64_t *ids;
+            int64_t k = nb_tokenizer_encode(tok, lines[i], &ids);
+            if (k < 0) goto fail;
+            if (k > L) k = L;
+            if (total + k > cap) {
+                while (total + k > cap) cap *= 2;
+                int64_t *v = realloc(t->ids, sizeof(int64_t) * (size_t)cap);
+                if (!v) {
+                    free(ids);
+                    goto fail;
+                }
+                t->ids = v;
+            }
+            memcpy(t->ids + total, ids, sizeof(int64_t) * (size_t)k);
+            free(ids);
+            t->off[i - lo] = total, t->n[i - lo] = k;
+            total += k;
+        }
+    }
+    int np;
+    nb_tensor **params = nb_module_parameters(model, &np);
+    double lr = a->lr >= 0 ? a->lr : !strcmp(a->optimizer, "sgd") ? 0.05 : from_dir ? 5e-5 : 1e-3;
+    double wd = a->weight_decay >= 0 ? a->weight_decay : !strcmp(a->optimizer, "adamw") ? 0.01 : 0;
+    opt = !strcmp(a->optimizer, "sgd") ? nb_sgd_new(params, np, &(nb_sgd_opts){.lr = lr, .momentum = 0.9, .weight_decay = wd})
+                                       : nb_adamw_new(params, np, &(nb_adam_opts){.lr = lr, .weight_decay = wd});
+    if (!opt) goto fail;
+    int64_t pad = nb_tokenizer_token_to_id(tok, "<|endoftext|>");
+    if (pad < 0) pad = 0;
+    int64_t V = nb_text_model_config(model)->vocab_size;
+    if (!a->quiet)
+        fprintf(stderr, "GPT2LMHeadModel: %lld parameters, vocabulary %lld; %lld training, %lld held-out texts\n",
+                (long long)nb_module_num_params(model), (long long)V, (long long)tt.count, (long long)te.count);
+    order = malloc(sizeof *order * (size_t)(tt.count + 1));
+    if (!order) goto fail;
+    nb_rng rng;
+    nb_rng_seed(&rng, (uint64_t)a->seed ^ 0x5eedULL);
+    int64_t step = 0, tokens = 0;
+    double held = 0;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (long ep = 0; ep < a->epochs && (!a->max_steps || step < a->max_steps); ep++) {
+        for (int64_t i = 0; i < tt.count; i++) order[i] = i;
+        for (int64_t i = tt.count - 1; i > 0; i--) {
+            int64_t j = (int64_t)nb_rng_below(&rng, (uint64_t)i + 1), x = order[i];
+            order[i] = order[j], order[j] = x;
+        }
+        double sum = 0;
+        int64_t seen = 0;
+        for (int pass = 0; pass < 2; pass++) { /* 0: train, 1: held out */
+            const tokenized *t = pass ? &te : &tt;
+            nb_module_train(model, !pass);
+            int old = nb_set_grad_enabled(ctx, !pass);
+            double hsum = 0;
+            int64_t hcount = 0;
+            for (int64_t s = 0; s < t->count && (pass || !a->max_steps || step < a->max_steps); s += a->batch) {
+                int64_t B = t->count - s < a->batch ? t->count - s : a->batch, idx[4096];
+                if (B > 4096) B = 4096;
+                for (int64_t b = 0; b < B; b++) idx[b] = pass ? s + b : order[s + b];
+                nb_tensor *ids, *mask, *labels;
+                nb_ctx_reset(ctx);
+                if (!pass) nb_optim_zero_grad(opt);
+                if (make_batch(ctx, t, idx, B, pad, &ids, &mask, &labels)) goto fail;
+                int64_t T = nb_tensor_dim(ids, 1);
+                if (T < 2) {
+                    free_batch(ids, mask, labels);
+                    continue;
+                }
+                /* labels: the next token, -100 where the next position is padding */
+                nb_tensor *y = nb_tensor_new(ctx, NB_I64, 1, (int64_t[]){B * (T - 1)});
+                const int64_t *iv = nb_tensor_data_i64(ids), *mv = nb_tensor_data_i64(mask);
+                int64_t *yv = nb_tensor_data_i64(y), cnt = 0;
+                for (int64_t b = 0; b < B; b++)
+                    for (int64_t j = 0; j + 1 < T; j++) {
+                        int ok = mv[b * T + j + 1] != 0;
+                        yv[b * (T - 1) + j] = ok ? iv[b * T + j + 1] : -100;
+                        cnt += ok;
+                    }
+                nb_tensor *logits = nb_text_forward(model, ids, &(nb_text_inputs){.attention_mask = mask}, NULL);
+                nb_tensor *lg = nb_reshape(nb_narrow(logits, 1, 0, T - 1), 2, (int64_t[]){-1, V});
+                nb_tensor *loss = cnt ? nb_cross_entropy(lg, y, NULL) : NULL;
+                nb_status st = loss ? NB_OK : cnt ? NB_ERR_ARG : NB_OK;
+                if (loss && !pass) {
+                    st = nb_backward(loss);
+                    if (!st) st = nb_optim_step(opt);
+                    if (!st) sum += nb_tensor_item(loss) * (double)cnt, seen += cnt, tokens += B * T, step++;
+                } else if (loss) {
+                    hsum += nb_tensor_item(loss) * (double)cnt, hcount += cnt;
+                }
+                free_batch(ids, mask, labels);
+                nb_tensor_free(y);
+                if (st) goto fail;
+            }
+            nb_set_grad_enabled(ctx, old);
+            if (pass) held = hcount ? hsum / (double)hcount : 0;
+        }
+        if (!a->quiet)
+            fprintf(stderr, "epoch %ld: train_loss=%.4f heldout_loss=%.4f perplexity=%.1f\n", ep + 1,
+                    seen ? sum / (double)seen : 0, held, exp(held));
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    printf("heldout_loss=%.4f perplexity=%.2f train_seconds=%.1f tokens_per_s=%.0f steps=%lld\n", held, exp(held), secs,
+           secs > 0 ? (double)tokens / secs : 0, (long long)step);
+    if (a->save) {
+        char p1[4096], p2[4096];
+        snprintf(p1, sizeof p1, "%s/vocab.json", a->save);
+        snprintf(p2, sizeof p2, "%s/merges.txt", a->save);
+        if (nb_text_model_save_dir(model, a->save) || copy_file(vj, p1) || copy_file(mt, p2)) {
+            cli_error("train: saving %s: %s", a->save, nb_last_error());
+            goto done;
+        }
+    }
+    rc = 0;
+    goto done;
+fail:
+    cli_error("train: %s", nb_last_error());
+done:
+    if (temp) remove(vj), remove(mt);
+    for (int64_t i = 0; lines && i < n; i++) free(lines[i]);
+    free(lines);
+    free(order);
+    tokenized_free(&tt), tokenized_free(&te);
+    nb_optim_free(opt);
+    nb_module_free(model);
+    nb_tokenizer_free(tok);
+    nb_text_dataset_free(gtr), nb_text_dataset_free(gte);
+    nb_ctx_free(ctx);
+    return rc;
+}
+
 int cmd_train_text(int argc, char **argv)
 {
     const char *model_name = "bert_tiny", *dataset = "wordnet-glosses", *data = NULL, *test_data = NULL, *save = NULL;
-    const char *optimizer = "adamw", *freeze = NULL;
+    const char *optimizer = "adamw", *freeze = NULL, *task = "classify";
     long epochs = 3, batch = 32, max_length = 64, vocab_size = 8000, seed = 0, threads = 0, max_steps = 0;
     double lr = -1, weight_decay = -1, momentum = 0.9;
     int quiet = 0;
     const cli_option opts[] = {
-        {"--model", OPT_STRING, &model_name, "NAME", "bert_tiny (from scratch, default) or a Hugging Face model directory"},
+        {"--model", OPT_STRING, &model_name, "NAME",
+         "bert_tiny (from scratch, default), gpt2_tiny (--task lm) or a Hugging Face model directory"},
+        {"--task", OPT_STRING, &task, "TASK", "classify (default) or lm: causal language modelling (GPT-2)"},
         {"--dataset", OPT_STRING, &dataset, "KIND", "wordnet-glosses (default, 45 supersenses) or tsv (label<TAB>text)"},
-        {"--data", OPT_STRING, &data, "PATH", "wordnet-glosses: WordNet's directory (/usr/share/wordnet); tsv: the training file"},
+        {"--data", OPT_STRING, &data, "PATH",
+         "wordnet-glosses: WordNet's directory (/usr/share/wordnet); tsv: the training file; lm: a text file (a sample a line)"},
         {"--test-data", OPT_STRING, &test_data, "FILE", "tsv: the test file"},
         {"--epochs", OPT_INT, &epochs, "N", "passes over the training set (3)"},
         {"--batch-size", OPT_INT, &batch, "B", "texts per step (32)"},
         {"--max-length", OPT_INT, &max_length, "N", "tokens per text, [CLS] and [SEP] included (64)"},
-        {"--vocab-size", OPT_INT, &vocab_size, "N", "from scratch: WordPiece vocabulary built from the training texts (8000)"},
+        {"--vocab-size", OPT_INT, &vocab_size, "N",
+         "from scratch: vocabulary built from the training texts (8000: WordPiece tokens, or 256 bytes + BPE merges)"},
         {"--optimizer", OPT_STRING, &optimizer, "NAME", "adamw (default), adam or sgd"},
         {"--lr", OPT_FLOAT, &lr, "X", "learning rate (adamw/adam 1e-3 from scratch, 5e-5 fine-tuning; sgd 0.05)"},
         {"--weight-decay", OPT_FLOAT, &weight_decay, "W", "weight decay (adamw 0.01, else 0)"},
@@ -192,6 +432,16 @@ int cmd_train_text(int argc, char **argv)
     };
     int rc = cli_parse("train", SYNOPSIS, opts, argc, argv, NULL, 0, NULL);
     if (rc) return rc == 1 ? 0 : rc;
+    if (!strcmp(task, "lm") || !strcmp(model_name, "gpt2_tiny")) {
+        if (!strcmp(model_name, "bert_tiny")) model_name = "gpt2_tiny";
+        lm_args la = {model_name, data, save, optimizer, epochs, batch, max_length, vocab_size, seed, threads, max_steps, lr,
+                      weight_decay, quiet, !strcmp(dataset, "wordnet-glosses") && !data};
+        return train_lm(&la);
+    }
+    if (strcmp(task, "classify")) {
+        cli_error("train: --task is classify or lm, not '%s'", task);
+        return 2;
+    }
     int from_dir = is_dir(model_name);
     if (!from_dir && strcmp(model_name, "bert_tiny")) {
         cli_error("train: text models are bert_tiny or a model directory, not '%s'", model_name);

@@ -23,6 +23,7 @@ static const command commands[] = {
     {"embed", cmd_embed, "write penultimate-layer features of a dataset as .npy"},
     {"augment", cmd_augment, "draw a PNG grid of samples beside their augmented versions"},
     {"augment-text", cmd_augment_text, "augment the lines of a text file (nlpaug augmenters, WordNet, Apertium)"},
+    {"generate", cmd_generate, "sample a continuation of a prompt from a GPT-2 model directory"},
     {"tokenize", cmd_tokenize, "print the token ids of text lines with a model directory's BERT or GPT-2 tokenizer"},
     {"info", cmd_info, "describe a model file (.nbm: layers, shapes, parameters) or a safetensors file"},
 };
