@@ -244,7 +244,9 @@ static void trajectory(const char *dir, const char *key, int is_gpt)
     double worst = 0;
     int at = 0;
     float first = 0, last = 0;
+    size_t mallocs_at_5 = 0;
     for (int s = 0; s < steps && opt; s++) {
+        if (s == 5) mallocs_at_5 = nb_ctx_arena_mallocs(ctx);
         int64_t b = s % NB;
         nb_ctx_reset(ctx);
         nb_optim_zero_grad(opt);
@@ -273,6 +275,9 @@ static void trajectory(const char *dir, const char *key, int is_gpt)
     snprintf(name, sizeof name, "%s: %d SGD steps, losses %.4f -> %.4f, each within 1e-4 of PyTorch float64's (worst %.2g at step %d)",
              nb_text_arch_name(nb_text_model_config(m)->arch), steps, first, last, worst, at);
     CHECK(name, worst <= 1e-4, "too far");
+    snprintf(name, sizeof name, "%s: the arena stops growing after 5 steps (batches of one shape)",
+             nb_text_arch_name(nb_text_model_config(m)->arch));
+    CHECK(name, nb_ctx_arena_mallocs(ctx) == mallocs_at_5, "%zu -> %zu", mallocs_at_5, nb_ctx_arena_mallocs(ctx));
     nb_optim_free(opt);
     nb_tensor_free(ids), nb_tensor_free(mask), nb_tensor_free(labels), nb_tensor_free(losses);
     nb_module_free(m);
