@@ -134,6 +134,15 @@ static void cli(void)
                    "--freeze bert.embeddings --quiet",
              tr, te, save);
     CHECK("fine-tuning the saved directory with --freeze runs", rc == 0 && strstr(out, "test_acc="), "rc %d: %s", rc, out);
+    rc = run(NABLA " train --dataset tsv --data %s --test-data %s --model %s --epochs 2 --batch-size 16 --threads 1 "
+                   "--aug 'random_swap(p=0.2)' --lr-backbone 1e-4 --lr 1e-3 --quiet",
+             tr, te, save);
+    acc = -1;
+    if ((a = strstr(out, "test_acc="))) acc = atof(a + 9);
+    CHECK("fine-tuning with --aug random_swap and --lr-backbone keeps test_acc >= 0.95", rc == 0 && acc >= 0.95, "rc %d: %s",
+          rc, out);
+    rc = run(NABLA " train --dataset tsv --data %s --test-data %s --aug 'nonsense(' --quiet", tr, te);
+    CHECK("a bad --aug spec: an error naming the column", rc != 0 && strstr(out, "column"), "rc %d: %s", rc, out);
 
     path(txt, sizeof txt, "corpus.txt");
     FILE *f = fopen(txt, "w");

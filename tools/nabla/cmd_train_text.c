@@ -8,7 +8,9 @@
  * from the training texts (--vocab-size). Texts are tokenized once ([CLS] text [SEP],
  * truncated to --max-length); each batch is padded to its longest text with an
  * attention mask. AdamW (HF's fine-tuning default) or SGD; --save DIR writes a model
- * directory (config.json, model.safetensors, vocab.txt) that loads back. */
+ * directory (config.json, model.safetensors, vocab.txt) that loads back. --aug SPEC
+ * augments each training batch's texts (nlpaug's augmenters, docs/text-augmentation.md)
+ * before tokenizing them; --lr-backbone gives all but the classifier its own rate. */
 #include "cli.h"
 #include "options.h"
 
@@ -403,8 +405,9 @@ int cmd_train_text(int argc, char **argv)
     const char *model_name = "bert_tiny", *dataset = "wordnet-glosses", *data = NULL, *test_data = NULL, *save = NULL;
     const char *optimizer = "adamw", *freeze = NULL, *task = "classify";
     long epochs = 3, batch = 32, max_length = 64, vocab_size = 8000, seed = 0, threads = 0, max_steps = 0;
-    double lr = -1, weight_decay = -1, momentum = 0.9;
+    double lr = -1, weight_decay = -1, momentum = 0.9, lr_backbone = 0;
     int quiet = 0;
+    const char *aug_spec = NULL;
     const cli_option opts[] = {
         {"--model", OPT_STRING, &model_name, "NAME",
          "bert_tiny (from scratch, default), gpt2_tiny (--task lm) or a Hugging Face model directory"},
@@ -423,6 +426,9 @@ int cmd_train_text(int argc, char **argv)
         {"--weight-decay", OPT_FLOAT, &weight_decay, "W", "weight decay (adamw 0.01, else 0)"},
         {"--momentum", OPT_FLOAT, &momentum, "M", "SGD momentum (0.9)"},
         {"--freeze", OPT_STRING, &freeze, "PREFIXES", "freeze parameters by name prefix, e.g. bert.embeddings or backbone"},
+        {"--lr-backbone", OPT_FLOAT, &lr_backbone, "X", "learning rate of everything but the classifier (--lr for it)"},
+        {"--aug", OPT_STRING, &aug_spec, "SPEC",
+         "augment each training text anew every epoch, e.g. \"synonym(p=0.3), random_swap(p=0.1)\" (docs/text-augmentation.md)"},
         {"--seed", OPT_INT, &seed, "S", "seed for init, shuffling and dropout (0)"},
         {"--threads", OPT_INT, &threads, "T", "threads (default: all cores)"},
         {"--max-steps", OPT_INT, &max_steps, "K", "stop after K optimizer steps"},
@@ -472,8 +478,9 @@ int cmd_train_text(int argc, char **argv)
     nb_tokenizer *tok = NULL;
     nb_module *model = NULL;
     nb_optim *opt = NULL;
-    tokenized tt = {0}, te = {0};
-    int64_t *order = NULL;
+    tokenized tt = {0}, te = {0}, tb = {0};
+    int64_t *order = NULL, *order_b = NULL;
+    nb_text_aug *aug = NULL;
     char vocab_path[4096] = "";
     int temp_vocab = 0;
     rc = 1;
@@ -520,12 +527,28 @@ int cmd_train_text(int argc, char **argv)
     if (max_length > nb_text_model_config(model)->max_positions) max_length = nb_text_model_config(model)->max_positions;
     if (freeze && nb_module_freeze(model, freeze, NULL)) goto fail;
     if (tokenize_all(tok, train, max_length, &tt) || tokenize_all(tok, test, max_length, &te)) goto fail;
-    int np;
-    nb_tensor **params = nb_module_parameters(model, &np);
+    int np, nbk = 0, nh = 0;
+    nb_tensor **params = nb_module_parameters(model, &np), **backbone = NULL, **head = NULL;
+    if (lr_backbone > 0) { /* group 0: the classifier at --lr; group 1: the rest at --lr-backbone */
+        backbone = malloc(sizeof *backbone * (size_t)(np + 1));
+        head = malloc(sizeof *head * (size_t)(np + 1));
+        if (!backbone || !head || nb_module_split_head(model, backbone, &nbk, head, &nh)) {
+            free(backbone), free(head);
+            goto fail;
+        }
+        params = head, np = nh;
+    }
     opt = sgd ? nb_sgd_new(params, np, &(nb_sgd_opts){.lr = lr, .momentum = momentum, .weight_decay = weight_decay})
           : !strcmp(optimizer, "adam") ? nb_adam_new(params, np, &(nb_adam_opts){.lr = lr, .weight_decay = weight_decay})
                                        : nb_adamw_new(params, np, &(nb_adam_opts){.lr = lr, .weight_decay = weight_decay});
+    if (opt && lr_backbone > 0 && nbk &&
+        nb_optim_add_group(opt, &(nb_param_group){.params = backbone, .n = nbk, .lr = lr_backbone})) {
+        nb_optim_free(opt);
+        opt = NULL;
+    }
+    free(backbone), free(head);
     if (!opt) goto fail;
+    if (aug_spec && !(aug = nb_text_aug_from_spec(aug_spec))) goto fail;
     int64_t pad = nb_tokenizer_token_to_id(tok, "[PAD]");
     if (pad < 0) pad = 0;
     if (!quiet)
@@ -533,7 +556,8 @@ int cmd_train_text(int argc, char **argv)
                 nb_text_arch_name(nb_text_model_config(model)->arch), (long long)nb_module_num_params(model),
                 (long long)nb_tokenizer_vocab_size(tok), dataset, (long long)tt.count, (long long)te.count, classes);
     order = malloc(sizeof *order * (size_t)(tt.count ? tt.count : 1));
-    if (!order) goto fail;
+    order_b = malloc(sizeof *order_b * (size_t)batch);
+    if (!order || !order_b) goto fail;
     nb_rng rng;
     nb_rng_seed(&rng, (uint64_t)seed ^ 0x5eedULL);
     int64_t step = 0;
@@ -554,7 +578,31 @@ int cmd_train_text(int argc, char **argv)
             nb_tensor *ids, *mask, *labels;
             nb_ctx_reset(ctx);
             nb_optim_zero_grad(opt);
-            if (make_batch(ctx, &tt, order + s, batch, pad, &ids, &mask, &labels)) goto fail;
+            if (aug) { /* the batch's texts augmented, tokenized afresh */
+                const char **txt = malloc(sizeof *txt * (size_t)batch);
+                char **augd = calloc((size_t)batch, sizeof *augd);
+                int bad = !txt || !augd;
+                for (int64_t b = 0; !bad && b < batch; b++) txt[b] = nb_text_dataset_text(train, order[s + b]);
+                bad = bad || nb_text_augment_batch(aug, txt, batch, &rng, augd);
+                tokenized_free(&tb);
+                tb = (tokenized){.ids = malloc(sizeof(int64_t) * (size_t)(batch * max_length)),
+                                 .off = malloc(sizeof(int64_t) * (size_t)batch), .n = malloc(sizeof(int64_t) * (size_t)batch),
+                                 .label = malloc(sizeof(int64_t) * (size_t)batch), .count = batch};
+                bad = bad || !tb.ids || !tb.off || !tb.n || !tb.label;
+                for (int64_t b = 0; !bad && b < batch; b++) {
+                    nb_encoding e;
+                    bad = nb_tokenizer_encode_pair(tok, augd[b], NULL, &(nb_encode_opts){.max_length = max_length}, &e);
+                    if (bad) break;
+                    memcpy(tb.ids + b * max_length, e.ids, sizeof(int64_t) * (size_t)e.n);
+                    tb.off[b] = b * max_length, tb.n[b] = e.n, tb.label[b] = tt.label[order[s + b]];
+                    nb_encoding_free(&e);
+                }
+                for (int64_t b = 0; augd && b < batch; b++) free(augd[b]);
+                free(augd), free(txt);
+                if (bad) goto fail;
+                for (int64_t b = 0; b < batch; b++) order_b[b] = b;
+            }
+            if (make_batch(ctx, aug ? &tb : &tt, aug ? order_b : order + s, batch, pad, &ids, &mask, &labels)) goto fail;
             nb_tensor *logits = nb_text_forward(model, ids, &(nb_text_inputs){.attention_mask = mask}, NULL);
             nb_tensor *loss = nb_cross_entropy(logits, labels, NULL);
             nb_status st = loss ? nb_backward(loss) : NB_ERR_ARG;
@@ -591,8 +639,9 @@ fail:
     cli_error("train: %s", nb_last_error());
 done:
     if (temp_vocab) remove(vocab_path);
-    free(order);
-    tokenized_free(&tt), tokenized_free(&te);
+    free(order), free(order_b);
+    nb_text_aug_free(aug);
+    tokenized_free(&tt), tokenized_free(&te), tokenized_free(&tb);
     nb_optim_free(opt);
     nb_module_free(model);
     nb_tokenizer_free(tok);
