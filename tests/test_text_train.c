@@ -169,6 +169,43 @@ static void cli(void)
     CHECK("nabla generate with a seed repeats", rc == 0 && !strcmp(first, out), "rc %d", rc);
     rc = run(NABLA " generate --model %s --prompt x", save);
     CHECK("nabla generate on a BERT directory: error", rc != 0, "rc %d: %s", rc, out);
+    /* embed: the golden tiny BERT with a 99-token vocabulary written here */
+    char bd[300], vp[320], npy[300], txt2[300];
+    path(bd, sizeof bd, "bert");
+    run("mkdir -p %s && cp tests/goldens/bert_tiny/config.json tests/goldens/bert_tiny/model.safetensors %s", bd, bd);
+    snprintf(vp, sizeof vp, "%s/vocab.txt", bd);
+    f = fopen(vp, "w");
+    fputs("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n", f);
+    for (int i = 5; i < 99; i++) fprintf(f, i < 31 ? "%c\n" : "w%d\n", i < 31 ? 'a' + i - 5 : i);
+    fclose(f);
+    path(npy, sizeof npy, "e.npy");
+    path(txt2, sizeof txt2, "lines.txt");
+    write_text(txt2, "a cab\nw40 w41 dead\n");
+    rc = run(NABLA " embed --model %s --out %s %s", bd, npy, txt2);
+    nb_ctx *c2 = nb_ctx_new(NULL);
+    nb_module *bm = nb_model_from_dir(c2, bd, &(nb_model_dir_opts){.arch_set = 1, .arch = NB_BERT_MODEL});
+    nb_tokenizer *bt = nb_tokenizer_from_dir(bd);
+    int same = rc == 0 && bm && bt;
+    FILE *nf = fopen(npy, "rb");
+    char hdr[128];
+    float got[64];
+    same = same && nf && fread(hdr, 1, 128, nf) == 128 && fread(got, sizeof(float), 64, nf) == 64;
+    if (nf) fclose(nf);
+    nb_module_train(bm, 0);
+    const char *ls[2] = {"a cab", "w40 w41 dead"};
+    for (int i = 0; same && i < 2; i++) {
+        nb_encoding e;
+        nb_tokenizer_encode_pair(bt, ls[i], NULL, NULL, &e);
+        nb_tensor *ids = nb_tensor_from(c2, NB_I64, 2, (int64_t[]){1, e.n}, e.ids);
+        nb_tensor *h = nb_text_forward(bm, ids, NULL, NULL);
+        same = h && !memcmp(nb_tensor_data(h), got + 32 * i, 32 * sizeof(float));
+        nb_tensor_free(ids);
+        nb_encoding_free(&e);
+    }
+    CHECK("nabla embed --model BERT_DIR: (2, 32) .npy of the [CLS] hidden states, as nb_text_forward gives them one by one",
+          same, "rc %d: %s", rc, out);
+    nb_module_free(bm), nb_tokenizer_free(bt);
+    nb_ctx_free(c2);
     run("rm -rf %s", dir);
 }
 

@@ -21,6 +21,10 @@ int cmd_generate(int argc, char **argv);
  * a model directory (with config.json). */
 int cmd_train_text(int argc, char **argv);
 int cli_is_text_train(int argc, char **argv);
+/* `nabla embed` on text lines with a model directory (cmd_embed_text.c); cmd_embed hands
+ * over when --model names a directory with a config.json. */
+int cmd_embed_text(int argc, char **argv);
+int cli_is_text_model_arg(int argc, char **argv);
 
 /* --classes LIST / --per-class N: d restricted with nb_subset_new (takes ownership
  * of d); d itself when neither is given; NULL after printing an error. (subset_args.c) */
