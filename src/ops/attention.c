@@ -56,22 +56,21 @@ static inline int att_keep(const att_desc *a, int64_t bh, int64_t i, int64_t j)
     return nb__hash_uniform(a->key, (uint64_t)((bh * a->Tq + i) * a->Tk + j)) >= a->p;
 }
 
-/* One (b, h): P rows and o. q, k, v, o point at element (b, h, 0, 0). */
+/* One (b, h): P rows and o. q, k, v, o point at element (b, h, 0, 0); pd is Tq·Tk
+ * floats of scratch for the dropped-out probabilities (used when dropout is on). */
 static void att_forward_bh(const att_desc *a, int64_t b, int64_t h, const float *q, const float *k, const float *v,
-                           float *o)
+                           float *o, float *pd)
 {
-    const int64_t D = a->D, Tk = a->Tk, bh = b * a->H + h;
+    const int64_t D = a->D, Tq = a->Tq, Tk = a->Tk, bh = b * a->H + h;
     const float *madd = a->madd ? a->madd + b * Tk : NULL;
-    for (int64_t i = 0; i < a->Tq; i++) {
-        const float *qi = q + i * a->qt;
-        float *P = a->P + (bh * a->Tq + i) * Tk;
+    float *Pb = a->P + bh * Tq * Tk;
+    nb__sgemm(0, 1, Tq, Tk, D, 1.0f, q, a->qt, k, a->kt, 0.0f, Pb, Tk); /* q·kᵀ */
+    for (int64_t i = 0; i < Tq; i++) {
+        float *P = Pb + i * Tk;
         int64_t je = att_jend(a, i);
         float mx = -INFINITY;
         for (int64_t j = 0; j < je; j++) {
-            const float *kj = k + j * a->kt;
-            float s = 0;
-            for (int64_t d = 0; d < D; d++) s += qi[d] * kj[d];
-            s = s / a->sqrt_d;
+            float s = P[j] / a->sqrt_d;
             if (madd) s = s + madd[j];
             P[j] = s;
             mx = fmaxf(mx, s);
@@ -91,26 +90,37 @@ static void att_forward_bh(const att_desc *a, int64_t b, int64_t h, const float 
         float inv = 1.0f / sum;
         for (int64_t j = 0; j < je; j++) P[j] *= inv;
         for (int64_t j = je; j < Tk; j++) P[j] = 0;
-        float *oi = o + i * a->qt;
-        for (int64_t d = 0; d < D; d++) oi[d] = 0;
-        for (int64_t j = 0; j < je; j++) {
-            float pj = P[j];
-            if (a->p > 0) pj = att_keep(a, bh, i, j) ? pj * a->drop_scale : 0.0f;
-            if (pj == 0) continue;
-            const float *vj = v + j * a->kt;
-            for (int64_t d = 0; d < D; d++) oi[d] += pj * vj[d];
-        }
     }
+    const float *PV = Pb;
+    if (a->p > 0) {
+        for (int64_t i = 0; i < Tq; i++)
+            for (int64_t j = 0; j < Tk; j++)
+                pd[i * Tk + j] = att_keep(a, bh, i, j) ? Pb[i * Tk + j] * a->drop_scale : 0.0f;
+        PV = pd;
+    }
+    nb__sgemm(0, 0, Tq, D, Tk, 1.0f, PV, Tk, v, a->kt, 0.0f, o, a->qt); /* P'·v */
 }
 
-/* One (b, h) of the backward; gradient pointers (may be NULL) at element (b, h, 0, 0); tmp Tk floats. */
+/* One (b, h) of the backward; gradient pointers (may be NULL) at element (b, h, 0, 0);
+ * dP and pd Tq·Tk floats of scratch each. */
 static void att_backward_bh(const att_desc *a, int64_t b, int64_t h, const float *q, const float *k, const float *v,
-                            const float *g, float *dq, float *dk, float *dv, float *tmp)
+                            const float *g, float *dq, float *dk, float *dv, float *dP, float *pd)
 {
-    const int64_t D = a->D, Tk = a->Tk, bh = b * a->H + h;
-    for (int64_t i = 0; i < a->Tq; i++) {
-        const float *gi = g + i * a->qt, *P = a->P + (bh * a->Tq + i) * Tk;
-        int64_t je = att_jend(a, i);
+    const int64_t D = a->D, Tq = a->Tq, Tk = a->Tk, bh = b * a->H + h;
+    const float *Pb = a->P + bh * Tq * Tk, *PV = Pb;
+    if (a->p > 0) {
+        for (int64_t i = 0; i < Tq; i++)
+            for (int64_t j = 0; j < Tk; j++)
+                pd[i * Tk + j] = att_keep(a, bh, i, j) ? Pb[i * Tk + j] * a->drop_scale : 0.0f;
+        PV = pd;
+    }
+    if (dv) nb__sgemm(1, 0, Tk, D, Tq, 1.0f, PV, Tk, g, a->qt, 1.0f, dv, a->kt); /* dv += P'ᵀ·G */
+    if (!dq && !dk) return;
+    nb__sgemm(0, 1, Tq, Tk, D, 1.0f, g, a->qt, v, a->kt, 0.0f, dP, Tk); /* dP' = G·vᵀ */
+    for (int64_t i = 0; i < Tq; i++) {
+        const float *P = Pb + i * Tk;
+        float *row = dP + i * Tk;
+        int64_t je = att_jend(a, i), jc = je;
         if (a->causal && a->madd) /* a row spread past the causal limit (see the forward)? */
             for (int64_t j = je; j < Tk; j++)
                 if (P[j] != 0) {
@@ -119,36 +129,16 @@ static void att_backward_bh(const att_desc *a, int64_t b, int64_t h, const float
                 }
         float rs = 0;
         for (int64_t j = 0; j < je; j++) {
-            tmp[j] = 0;
-            if (P[j] == 0) continue;
-            const float *vj = v + j * a->kt;
             float keep = a->p > 0 ? (att_keep(a, bh, i, j) ? a->drop_scale : 0.0f) : 1.0f;
-            if (dv && keep != 0 && P[j] != 0) {
-                float pd = P[j] * keep, *dvj = dv + j * a->kt;
-                for (int64_t d = 0; d < D; d++) dvj[d] += pd * gi[d];
-            }
-            float dp = 0;
-            if (keep != 0)
-                for (int64_t d = 0; d < D; d++) dp += gi[d] * vj[d];
-            tmp[j] = dp * keep;
-            rs += P[j] * tmp[j];
+            row[j] = P[j] == 0 ? 0.0f : row[j] * keep;
+            rs += P[j] * row[j];
         }
-        if (!dq && !dk) continue;
-        const float *qi = q + i * a->qt;
-        float *dqi = dq ? dq + i * a->qt : NULL;
         /* keys past the causal limit had constant scores (HF's torch.where): no gradient to q, k */
-        for (int64_t j = 0, jc = att_jend(a, i); j < jc; j++) {
-            float ds = P[j] * (tmp[j] - rs) / a->sqrt_d;
-            if (ds == 0) continue;
-            const float *kj = k + j * a->kt;
-            if (dqi)
-                for (int64_t d = 0; d < D; d++) dqi[d] += ds * kj[d];
-            if (dk) {
-                float *dkj = dk + j * a->kt;
-                for (int64_t d = 0; d < D; d++) dkj[d] += ds * qi[d];
-            }
-        }
+        for (int64_t j = 0; j < jc; j++) row[j] = P[j] * (row[j] - rs) / a->sqrt_d;
+        for (int64_t j = jc; j < Tk; j++) row[j] = 0;
     }
+    if (dq) nb__sgemm(0, 0, Tq, D, Tk, 1.0f, dP, Tk, k, a->kt, 1.0f, dq, a->qt); /* dq += dS·k */
+    if (dk) nb__sgemm(1, 0, Tk, D, Tq, 1.0f, dP, Tk, q, a->qt, 1.0f, dk, a->kt); /* dk += dSᵀ·q */
 }
 
 static void att_backward(nb_node *n)
@@ -158,14 +148,15 @@ static void att_backward(nb_node *n)
     const float *q = nb__f(tq), *k = nb__f(tk), *v = nb__f(tv), *g = n->out->grad;
     float *dq = tq->requires_grad ? tq->grad : NULL, *dk = tk->requires_grad ? tk->grad : NULL,
           *dv = tv->requires_grad ? tv->grad : NULL;
-    int64_t BH = a->B * a->H;
-    float *tmp = nb__scratch(n->out->ctx, sizeof(float) * (size_t)(BH * a->Tk));
-    if (!tmp) return;
-    NB_FOR(BH * a->Tq * a->Tk * a->D * 4, bh, BH, {
+    int64_t BH = a->B * a->H, TT = a->Tq * a->Tk;
+    float *dP = nb__scratch(n->out->ctx, sizeof(float) * (size_t)(BH * TT + 1));
+    float *pd = a->p > 0 ? nb__scratch(n->out->ctx, sizeof(float) * (size_t)(BH * TT + 1)) : NULL;
+    if (!dP || (a->p > 0 && !pd)) return;
+    NB_FOR(BH * TT * a->D * 4, bh, BH, {
         int64_t b = bh / a->H, h = bh % a->H;
         int64_t oq = b * a->qb + h * a->qh, ok = b * a->kb + h * a->kh;
         att_backward_bh(a, b, h, q + oq, k + ok, v + ok, g + oq, dq ? dq + oq : NULL, dk ? dk + ok : NULL,
-                        dv ? dv + ok : NULL, tmp + bh * a->Tk);
+                        dv ? dv + ok : NULL, dP + bh * TT, pd ? pd + bh * TT : NULL);
     });
 }
 
@@ -246,7 +237,8 @@ static nb_tensor *attention(nb_tensor *q, nb_tensor *k, nb_tensor *v, int64_t he
     nb_tensor *out = nb__empty(ctx, NB_F32, nd, oshape);
     a.P = nb__scratch(ctx, sizeof(float) * (size_t)(a.B * a.H * a.Tq * a.Tk + 1));
     att_desc *saved = nb__scratch(ctx, sizeof *saved);
-    if (!out || !a.P || !saved) return NULL;
+    float *pd = a.p > 0 ? nb__scratch(ctx, sizeof(float) * (size_t)(a.B * a.H * a.Tq * a.Tk + 1)) : NULL;
+    if (!out || !a.P || !saved || (a.p > 0 && !pd)) return NULL;
     *saved = a;
     const float *qp = nb__f(q), *kp = nb__f(k), *vp = nb__f(v);
     float *op_ = nb__f(out);
@@ -254,7 +246,7 @@ static nb_tensor *attention(nb_tensor *q, nb_tensor *k, nb_tensor *v, int64_t he
     NB_FOR(BH * a.Tq * a.Tk * a.D * 2, bh, BH, {
         int64_t b = bh / a.H, h = bh % a.H;
         int64_t oq = b * a.qb + h * a.qh, ok = b * a.kb + h * a.kh;
-        att_forward_bh(saved, b, h, qp + oq, kp + ok, vp + ok, op_ + oq);
+        att_forward_bh(saved, b, h, qp + oq, kp + ok, vp + ok, op_ + oq, pd ? pd + bh * a.Tq * a.Tk : NULL);
     });
     if (nb__needs_grad(ctx, q, k, v)) {
         nb_node *n = nb__record(out, att_backward, q, k, v);
