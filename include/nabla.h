@@ -1297,7 +1297,8 @@ typedef struct {
     int num_labels;    /* > 0: the classifier's outputs (config's num_labels otherwise) */
 } nb_model_dir_opts;
 /* A Hugging Face model directory: config.json and model.safetensors. Tensor names load
- * with or without the base-model prefix ("bert.", "transformer."); buffers
+ * with or without the base-model prefix ("bert.", "transformer."), LayerNorm's also as
+ * gamma/beta (old TensorFlow conversions); buffers
  * (embeddings.position_ids, h.N.attn.bias, h.N.attn.masked_bias) are ignored; the tied
  * lm_head.weight may be absent; a head the file lacks (a classifier on a BertModel)
  * keeps its fresh weights; any other missing, unexpected or mis-shaped tensor is an

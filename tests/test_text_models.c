@@ -351,6 +351,22 @@ static void bad_configs(void)
     CHECK("an unexpected tensor: error naming it",
           !nb_model_from_dir(ctx, dir, NULL) && strstr(nb_last_error(), "unexpected tensor bert.encoder.layer.7"), "%s",
           nb_last_error());
+    /* LayerNorm.gamma / LayerNorm.beta (old TensorFlow conversions) load as weight / bias */
+    char **renamed = malloc(sizeof *renamed * (size_t)n);
+    for (int i = 0; i < n; i++) {
+        const char *nm = s[i].name;
+        renamed[i] = malloc(strlen(nm) + 8);
+        if (strstr(nm, "LayerNorm.weight")) sprintf(renamed[i], "%.*sgamma", (int)(strlen(nm) - 6), nm);
+        else if (strstr(nm, "LayerNorm.bias")) sprintf(renamed[i], "%.*sbeta", (int)(strlen(nm) - 4), nm);
+        else strcpy(renamed[i], nm);
+        part[i] = (nb_named_tensor){.name = renamed[i], .tensor = s[i].tensor};
+    }
+    nb_safetensors_write(st_path, part, n, NULL, 0);
+    nb_module *gb = nb_model_from_dir(ctx, dir, NULL);
+    CHECK("LayerNorm.gamma / LayerNorm.beta load as weight / bias", gb != NULL, "%s", nb_last_error());
+    nb_module_free(gb);
+    for (int i = 0; i < n; i++) free(renamed[i]);
+    free(renamed);
     free(part);
     nb_tensor_free(extra);
     nb_module_free(m);

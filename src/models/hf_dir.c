@@ -438,6 +438,16 @@ nb_module *nb_model_from_dir(nb_ctx *ctx, const char *dir, const nb_model_dir_op
         else if (!head_model) snprintf(alt, sizeof alt, "%s%s", prefix, name);
         int k = nb_safetensors_find(f, name);
         if (k < 0 && alt[0]) k = nb_safetensors_find(f, alt);
+        if (k < 0 && strstr(name, "LayerNorm.")) { /* old TensorFlow conversions: gamma, beta (HF renames them) */
+            char g1[512], g2[512];
+            const char *suffix = ends_with(name, ".weight") ? "gamma" : "beta";
+            snprintf(g1, sizeof g1, "%.*s%s", (int)(strrchr(name, '.') + 1 - name), name, suffix);
+            k = nb_safetensors_find(f, g1);
+            if (k < 0 && alt[0]) {
+                snprintf(g2, sizeof g2, "%.*s%s", (int)(strrchr(alt, '.') + 1 - alt), alt, suffix);
+                k = nb_safetensors_find(f, g2);
+            }
+        }
         if (k < 0) {
             if (c.arch == NB_BERT_SEQ_CLS && !strncmp(name, "classifier.", 11)) continue; /* a new head */
             nb__fail(NB_ERR_FORMAT, "%s: %s is missing (%s with %lld layers expects it)", path, name,
