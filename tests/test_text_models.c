@@ -306,7 +306,7 @@ static void bad_configs(void)
         {"{\"model_type\": \"bert\", \"vocab_size\": 10, \"hidden_size\": 30, \"num_hidden_layers\": 2, "
          "\"num_attention_heads\": 4}",
          "num_attention_heads", "hidden 30 with 4 heads"},
-        {"{\"architectures\": [\"BertForMaskedLM\"], \"model_type\": \"bert\"}", "BertForMaskedLM", "unknown architecture"},
+        {"{\"architectures\": [\"BertForMaskedXL\"], \"model_type\": \"bert\"}", "BertForMaskedXL", "unknown architecture"},
         {"{\"model_type\": \"t5\"}", "t5", "unknown model_type"},
         {"{\"architectures\": [\"GPT2Model\"], \"model_type\": \"bert\"}", "contradicts", "model_type vs architectures"},
         {"{\"model_type\": \"bert\", \"vocab_size\": 10, \"hidden_size\": 32, \"num_hidden_layers\": 2, "
@@ -351,6 +351,25 @@ static void bad_configs(void)
     CHECK("an unexpected tensor: error naming it",
           !nb_model_from_dir(ctx, dir, NULL) && strstr(nb_last_error(), "unexpected tensor bert.encoder.layer.7"), "%s",
           nb_last_error());
+    /* a BertForMaskedLM checkpoint (bert-base-uncased's kind): its base model, cls.* ignored,
+     * the pooler fresh when absent */
+    write_text(path, "{\"architectures\": [\"BertForMaskedLM\"], \"model_type\": \"bert\", \"vocab_size\": 99, "
+                     "\"hidden_size\": 32, \"num_hidden_layers\": 2, \"num_attention_heads\": 4, "
+                     "\"intermediate_size\": 64, \"max_position_embeddings\": 16}");
+    {
+        int k = 0;
+        nb_tensor *clsw = nb_tensor_new(ctx, NB_F32, 1, (int64_t[]){99});
+        for (int i = 0; i < n; i++)
+            if (!strstr(s[i].name, "classifier.") && !strstr(s[i].name, "pooler.")) part[k++] = s[i];
+        part[k++] = (nb_named_tensor){.name = "cls.predictions.bias", .tensor = clsw};
+        nb_safetensors_write(st_path, part, k, NULL, 0);
+        nb_module *mlm = nb_model_from_dir(ctx, dir, NULL);
+        CHECK("a BertForMaskedLM checkpoint without pooler loads as BertModel (cls.* ignored, pooler fresh)",
+              mlm && nb_text_model_config(mlm)->arch == NB_BERT_MODEL, "%s", nb_last_error());
+        nb_module_free(mlm);
+        nb_tensor_free(clsw);
+        nb_text_config_write(path, &c);
+    }
     /* LayerNorm.gamma / LayerNorm.beta (old TensorFlow conversions) load as weight / bias */
     char **renamed = malloc(sizeof *renamed * (size_t)n);
     for (int i = 0; i < n; i++) {

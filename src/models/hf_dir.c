@@ -15,7 +15,10 @@
  * Keys that would change the math to something nabla does not implement are errors:
  * position_embedding_type other than "absolute", is_decoder, add_cross_attention,
  * scale_attn_weights false, scale_attn_by_inverse_layer_idx true, other activations.
- * Keys nabla does not use otherwise (use_cache, torch_dtype, ...) are ignored. */
+ * Keys nabla does not use otherwise (use_cache, torch_dtype, ...) are ignored.
+ * Architectures: the four nabla builds; the other BERT and GPT-2 heads (BertForMaskedLM,
+ * BertForPreTraining, GPT2DoubleHeadsModel, ...) load as their base model, as AutoModel
+ * does, their head's tensors ignored; a checkpoint without pooler keeps a fresh one. */
 #include "text_model.h"
 
 #include <cjson/cJSON.h>
@@ -154,10 +157,22 @@ static nb_status parse_config(const char *path, const char *text, nb_text_config
     if (!r.st && an) {
         for (int i = 0; i < 4; i++)
             if (!strcmp(an, arch_names[i])) arch = i;
+        /* checkpoints of heads nabla does not have load their base model, as AutoModel does
+         * (bert-base-uncased says BertForMaskedLM): the head's tensors are ignored */
+        static const char *const bert_heads[] = {"BertForMaskedLM", "BertForPreTraining", "BertLMHeadModel",
+                                                 "BertForNextSentencePrediction", "BertForTokenClassification",
+                                                 "BertForQuestionAnswering", "BertForMultipleChoice"};
+        static const char *const gpt2_heads[] = {"GPT2DoubleHeadsModel", "GPT2ForSequenceClassification",
+                                                 "GPT2ForTokenClassification", "GPT2ForQuestionAnswering"};
+        for (size_t i = 0; arch < 0 && i < sizeof bert_heads / sizeof *bert_heads; i++)
+            if (!strcmp(an, bert_heads[i])) arch = NB_BERT_MODEL;
+        for (size_t i = 0; arch < 0 && i < sizeof gpt2_heads / sizeof *gpt2_heads; i++)
+            if (!strcmp(an, gpt2_heads[i])) arch = NB_GPT2_MODEL;
         if (arch < 0)
             r.st = nb__fail(NB_ERR_FORMAT,
                             "%s: \"architectures\": %s is not supported (nabla has BertModel, "
-                            "BertForSequenceClassification, GPT2Model, GPT2LMHeadModel)",
+                            "BertForSequenceClassification, GPT2Model, GPT2LMHeadModel, and the base model of "
+                            "the other BERT and GPT-2 heads)",
                             path, an);
     }
     if (!r.st) {
@@ -393,7 +408,12 @@ static int ignorable(const char *name, nb_text_arch arch)
         ends_with(name, ".attn.masked_bias"))
         return 1;
     if (!strcmp(name, "lm_head.weight")) return 1; /* tied to wte (or a head nabla's model does not have) */
-    if (arch == NB_BERT_MODEL && (!strncmp(name, "classifier.", 11) || !strncmp(name, "cls.", 4))) return 1;
+    if (arch == NB_BERT_MODEL && (!strncmp(name, "classifier.", 11) || !strncmp(name, "cls.", 4) ||
+                                  !strncmp(name, "qa_outputs.", 11)))
+        return 1;
+    if (arch == NB_GPT2_MODEL && (!strncmp(name, "score.", 6) || !strncmp(name, "multiple_choice_head.", 21) ||
+                                  !strncmp(name, "classifier.", 11) || !strncmp(name, "qa_outputs.", 11)))
+        return 1;
     if (arch == NB_BERT_SEQ_CLS && !strncmp(name, "cls.", 4)) return 1;
     return 0;
 }
@@ -450,6 +470,7 @@ nb_module *nb_model_from_dir(nb_ctx *ctx, const char *dir, const nb_model_dir_op
         }
         if (k < 0) {
             if (c.arch == NB_BERT_SEQ_CLS && !strncmp(name, "classifier.", 11)) continue; /* a new head */
+            if (strstr(name, "pooler.dense.")) continue; /* a checkpoint without pooler: fresh, as HF */
             nb__fail(NB_ERR_FORMAT, "%s: %s is missing (%s with %lld layers expects it)", path, name,
                      nb_text_arch_name(c.arch), (long long)c.num_layers);
             goto fail;
