@@ -1245,7 +1245,9 @@ typedef enum {
     NB_BERT_MODEL = 0,     /* BertModel: last_hidden_state (B, T, hidden), pooler_output (B, hidden) */
     NB_BERT_SEQ_CLS,       /* BertForSequenceClassification: "bert." + BertModel, "classifier": logits (B, labels) */
     NB_GPT2_MODEL,         /* GPT2Model: last_hidden_state (B, T, hidden) */
-    NB_GPT2_LM_HEAD        /* GPT2LMHeadModel: "transformer." + GPT2Model, lm_head tied to wte: logits (B, T, vocab) */
+    NB_GPT2_LM_HEAD,       /* GPT2LMHeadModel: "transformer." + GPT2Model, lm_head tied to wte: logits (B, T, vocab) */
+    NB_BERT_MLM            /* BertForMaskedLM: "bert." + BertModel, "cls.predictions.*" (decoder tied to the word
+                            * embeddings): logits (B, T, vocab) */
 } nb_text_arch;
 
 /* A model's config.json in nabla's terms (Hugging Face's key in brackets: BERT / GPT-2). */

@@ -284,6 +284,67 @@ static void trajectory(const char *dir, const char *key, int is_gpt)
     nb_safetensors_close(t);
 }
 
+/* BertForMaskedLM: the golden BERT's weights with the head of tests/goldens/text_mlm.safetensors
+ * (tools/goldens/gen_text_mlm.py): logits, the masked-LM loss and every gradient. */
+static void mlm(void)
+{
+    nb_safetensors *t = nb_safetensors_open("tests/goldens/text_mlm.safetensors");
+    nb_module *m = nb_model_from_dir(ctx, BERT_DIR, &(nb_model_dir_opts){.arch_set = 1, .arch = NB_BERT_MLM});
+    CHECK("BertForMaskedLM from a classifier's directory (bert.* loaded, a fresh MLM head)", t && m, "%s", nb_last_error());
+    if (!t || !m) {
+        nb_module_free(m);
+        nb_safetensors_close(t);
+        return;
+    }
+    int n;
+    const nb_named_tensor *s = nb_module_state(m, &n);
+    int copied = 0;
+    for (int i = 0; i < n; i++)
+        if (!strncmp(s[i].name, "cls.", 4)) {
+            nb_tensor *v = nb_safetensors_get(t, ctx, s[i].name);
+            if (v && !nb_tensor_copy_in(s[i].tensor, nb_tensor_data(v), nb_tensor_numel(v))) copied++;
+            nb_tensor_free(v);
+        }
+    CHECK("its state_dict has HF's head names (cls.predictions.bias, .transform.dense, .transform.LayerNorm)", copied == 5,
+          "%d", copied);
+    nb_module_train(m, 0);
+    nb_tensor *ids = get("bert.ids"), *mask = get("bert.mask"), *tt = get("bert.tt"),
+              *labels = nb_safetensors_get(t, ctx, "mlm.labels"), *want = nb_safetensors_get(t, ctx, "mlm.logits"),
+              *wl = nb_safetensors_get(t, ctx, "mlm.loss");
+    nb_ctx_reset(ctx);
+    nb_module_zero_grad(m);
+    nb_tensor *logits = nb_text_forward(m, ids, &(nb_text_inputs){.attention_mask = mask, .token_type_ids = tt}, NULL);
+    double e = logits ? maxnorm_err(nb_tensor_data(logits), nb_tensor_data(want), nb_tensor_numel(want)) : INFINITY;
+    CHECK("BertForMaskedLM logits within 1e-5 of max|y| of PyTorch's", e <= 1e-5, "%.3g %s", e, nb_last_error());
+    nb_tensor *loss = nb_cross_entropy(nb_reshape(logits, 2, (int64_t[]){-1, 99}), nb_reshape(labels, 1, (int64_t[]){-1}), NULL);
+    CHECK("masked-LM loss (5 masked positions) within 1e-5", loss && fabs(nb_tensor_item(loss) - nb_tensor_data(wl)[0]) <=
+                                                                     1e-5 * fabs(nb_tensor_data(wl)[0]),
+          "%g vs %g", loss ? nb_tensor_item(loss) : NAN, nb_tensor_data(wl)[0]);
+    nb_backward(loss);
+    double worst = 0;
+    const char *wn = "";
+    int checked = 0;
+    for (int i = 0; i < n; i++) {
+        char key[256];
+        snprintf(key, sizeof key, "mlm.grad.%s.f64", s[i].name);
+        if (nb_safetensors_find(t, key) < 0 || strstr(key, "key.bias")) continue; /* the pooler is not used */
+        nb_tensor *w = nb_safetensors_get(t, ctx, key);
+        float *gr = nb_tensor_grad(s[i].tensor);
+        double r = gr ? maxnorm_err(gr, nb_tensor_data(w), nb_tensor_numel(w)) : INFINITY;
+        if (!(r <= worst)) worst = r, wn = s[i].name;
+        checked++;
+        nb_tensor_free(w);
+    }
+    char name[200];
+    snprintf(name, sizeof name, "BertForMaskedLM: %d gradients (tied word embeddings included) within 1e-4 of the float64 run",
+             checked);
+    CHECK(name, checked > 30 && worst <= 1e-4, "worst %.3g at %s", worst, wn);
+    nb_tensor_free(ids), nb_tensor_free(mask), nb_tensor_free(tt), nb_tensor_free(labels), nb_tensor_free(want),
+        nb_tensor_free(wl);
+    nb_module_free(m);
+    nb_safetensors_close(t);
+}
+
 static void write_text(const char *path, const char *text)
 {
     FILE *f = fopen(path, "w");
@@ -351,9 +412,9 @@ static void bad_configs(void)
     CHECK("an unexpected tensor: error naming it",
           !nb_model_from_dir(ctx, dir, NULL) && strstr(nb_last_error(), "unexpected tensor bert.encoder.layer.7"), "%s",
           nb_last_error());
-    /* a BertForMaskedLM checkpoint (bert-base-uncased's kind): its base model, cls.* ignored,
+    /* a BertForPreTraining checkpoint (a head nabla lacks): its base model, cls.* ignored,
      * the pooler fresh when absent */
-    write_text(path, "{\"architectures\": [\"BertForMaskedLM\"], \"model_type\": \"bert\", \"vocab_size\": 99, "
+    write_text(path, "{\"architectures\": [\"BertForPreTraining\"], \"model_type\": \"bert\", \"vocab_size\": 99, "
                      "\"hidden_size\": 32, \"num_hidden_layers\": 2, \"num_attention_heads\": 4, "
                      "\"intermediate_size\": 64, \"max_position_embeddings\": 16}");
     {
@@ -364,7 +425,7 @@ static void bad_configs(void)
         part[k++] = (nb_named_tensor){.name = "cls.predictions.bias", .tensor = clsw};
         nb_safetensors_write(st_path, part, k, NULL, 0);
         nb_module *mlm = nb_model_from_dir(ctx, dir, NULL);
-        CHECK("a BertForMaskedLM checkpoint without pooler loads as BertModel (cls.* ignored, pooler fresh)",
+        CHECK("a BertForPreTraining checkpoint without pooler loads as BertModel (cls.* ignored, pooler fresh)",
               mlm && nb_text_model_config(mlm)->arch == NB_BERT_MODEL, "%s", nb_last_error());
         nb_module_free(mlm);
         nb_tensor_free(clsw);
@@ -403,6 +464,7 @@ int main(void)
     bert();
     gpt2();
     bad_configs();
+    mlm();
     trajectory(BERT_DIR, "bert", 0);
     trajectory(GPT2_DIR, "gpt2", 1);
     nb_safetensors_close(g);

@@ -6,10 +6,13 @@
  *   encoder.layer.N.attention.output.{dense,LayerNorm}.*, encoder.layer.N.intermediate.dense.*,
  *   encoder.layer.N.output.{dense,LayerNorm}.*, pooler.dense.{weight,bias}
  *   BertForSequenceClassification: "bert." + the above, classifier.{weight,bias}
+ *   BertForMaskedLM: "bert." + the above, cls.predictions.bias,
+ *     cls.predictions.transform.{dense,LayerNorm}.*; the decoder is the word embeddings
  *
  * embeddings: LayerNorm(word[ids] + token_type[tt] + position[0..T)), dropout;
  * encoder: the BertLayers (src/nn/transformer.c) with the padding mask;
- * pooler: tanh(dense(hidden[:, 0])); classifier: Linear(dropout(pooled)). */
+ * pooler: tanh(dense(hidden[:, 0])); classifier: Linear(dropout(pooled)); MLM head:
+ * LayerNorm(act(dense(hidden)))·word_embeddingsᵀ + bias. */
 #include "text_model.h"
 
 #include <stdlib.h>
@@ -29,6 +32,10 @@ static nb_tensor *no_forward(nb_module *m, nb_tensor *x)
 static const nb_module_vtable bert_vt = {.kind = "BertModel", .forward = bert_fwd, .free = free_impl};
 static const nb_module_vtable bert_cls_vt = {.kind = "BertForSequenceClassification", .forward = bert_fwd,
                                              .free = free_impl};
+static const nb_module_vtable bert_mlm_vt = {.kind = "BertForMaskedLM", .forward = bert_fwd, .free = free_impl};
+static const nb_module_vtable mlm_head_vt = {.kind = "BertOnlyMLMHead", .forward = no_forward};
+static const nb_module_vtable pred_vt = {.kind = "BertLMPredictionHead", .forward = no_forward};
+static const nb_module_vtable transform_vt = {.kind = "BertPredictionHeadTransform", .forward = no_forward};
 static const nb_module_vtable emb_vt = {.kind = "BertEmbeddings", .forward = no_forward};
 static const nb_module_vtable enc_vt = {.kind = "BertEncoder", .forward = no_forward};
 static const nb_module_vtable list_vt = {.kind = "ModuleList", .forward = no_forward};
@@ -72,9 +79,31 @@ fail:
     return NULL;
 }
 
+/* BertForMaskedLM: bert, cls.predictions.{bias, transform.dense, transform.LayerNorm};
+ * the decoder's weight is the word embeddings (tied), its bias cls.predictions.bias. */
+static nb_module *bert_mlm(nb_ctx *ctx, const nb_text_config *c)
+{
+    nb_module *m = nb__container_new(ctx, &bert_mlm_vt), *cls, *pred, *tr;
+    if (!m) return NULL;
+    nb_text_config base = *c;
+    base.arch = NB_BERT_MODEL;
+    if (!(m->impl = copy_config(c)) || nb__add(m, "bert", bert_model(ctx, &base)) ||
+        nb__add(m, "cls", cls = nb__container_new(ctx, &mlm_head_vt)) ||
+        nb__add(cls, "predictions", pred = nb__container_new(ctx, &pred_vt)) ||
+        nb__module_add(pred, "bias", nb_tensor_new(ctx, NB_F32, 1, (int64_t[]){c->vocab_size}), 0) ||
+        nb__add(pred, "transform", tr = nb__container_new(ctx, &transform_vt)) ||
+        nb__add(tr, "dense", nb__hf_linear(ctx, c->hidden_size, c->hidden_size, c->initializer_range)) ||
+        nb__add(tr, "LayerNorm", nb__hf_layernorm(ctx, c->hidden_size, c->layer_norm_eps))) {
+        nb_module_free(m);
+        return NULL;
+    }
+    return m;
+}
+
 nb_module *nb__bert_new(nb_ctx *ctx, const nb_text_config *c)
 {
     if (c->arch == NB_BERT_MODEL) return bert_model(ctx, c);
+    if (c->arch == NB_BERT_MLM) return bert_mlm(ctx, c);
     if (c->num_labels <= 0) {
         nb__fail(NB_ERR_ARG, "BertForSequenceClassification: num_labels must be positive, got %d", c->num_labels);
         return NULL;
@@ -95,7 +124,7 @@ nb_tensor *nb__bert_forward(nb_module *top, nb_tensor *ids, const nb_text_inputs
 {
     const nb_text_config *c = top->impl;
     if (nb__text_check_ids(ids, in, c)) return NULL;
-    nb_module *m = c->arch == NB_BERT_SEQ_CLS ? nb__child(top, "bert") : top;
+    nb_module *m = c->arch != NB_BERT_MODEL ? nb__child(top, "bert") : top;
     nb_ctx *ctx = ids->ctx;
     int tr = m->training;
     int64_t B = ids->shape[0], T = ids->shape[1], H = c->hidden_size;
@@ -115,6 +144,14 @@ nb_tensor *nb__bert_forward(nb_module *top, nb_tensor *ids, const nb_text_inputs
     nb_tensor *mask = in ? in->attention_mask : NULL;
     for (int64_t l = 0; l < c->num_layers && x; l++) x = nb__bert_layer_forward(layers->children[l], x, mask, c);
     if (!x) return NULL;
+    if (c->arch == NB_BERT_MLM) { /* logits = LayerNorm(act(dense(x)))·Eᵀ + bias */
+        nb_tensor *t = nb_gelu(nb_linear(x, nb__param(top, "cls.predictions.transform.dense", 0),
+                                         nb__param(top, "cls.predictions.transform.dense", 1)),
+                               c->activation);
+        t = nb_layer_norm(t, 1, (int64_t[]){H}, nb__param(top, "cls.predictions.transform.LayerNorm", 0),
+                          nb__param(top, "cls.predictions.transform.LayerNorm", 1), c->layer_norm_eps);
+        return nb_linear(t, nb__param(emb, "word_embeddings", 0), nb__param(top, "cls.predictions", 0));
+    }
     if (!pooled && c->arch == NB_BERT_MODEL) return x;
     nb_tensor *first = nb_reshape(nb_narrow(x, 1, 0, 1), 2, (int64_t[]){B, H});
     nb_tensor *p = nb_tanh(nb_linear(first, nb__param(m, "pooler.dense", 0), nb__param(m, "pooler.dense", 1)));

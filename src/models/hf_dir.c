@@ -29,14 +29,15 @@
 #include <sys/stat.h>
 
 static const char *const arch_names[] = {"BertModel", "BertForSequenceClassification", "GPT2Model",
-                                         "GPT2LMHeadModel"};
+                                         "GPT2LMHeadModel", "BertForMaskedLM"};
+#define N_ARCH 5
 
 const char *nb_text_arch_name(nb_text_arch a)
 {
     return (unsigned)a < sizeof arch_names / sizeof *arch_names ? arch_names[a] : "?";
 }
 
-static int is_bert(nb_text_arch a) { return a == NB_BERT_MODEL || a == NB_BERT_SEQ_CLS; }
+static int is_bert(nb_text_arch a) { return a == NB_BERT_MODEL || a == NB_BERT_SEQ_CLS || a == NB_BERT_MLM; }
 
 /* ---- config.json ---- */
 
@@ -155,11 +156,11 @@ static nb_status parse_config(const char *path, const char *text, nb_text_config
     }
     int arch = -1;
     if (!r.st && an) {
-        for (int i = 0; i < 4; i++)
+        for (int i = 0; i < N_ARCH; i++)
             if (!strcmp(an, arch_names[i])) arch = i;
         /* checkpoints of heads nabla does not have load their base model, as AutoModel does
          * (bert-base-uncased says BertForMaskedLM): the head's tensors are ignored */
-        static const char *const bert_heads[] = {"BertForMaskedLM", "BertForPreTraining", "BertLMHeadModel",
+        static const char *const bert_heads[] = {"BertForPreTraining", "BertLMHeadModel",
                                                  "BertForNextSentencePrediction", "BertForTokenClassification",
                                                  "BertForQuestionAnswering", "BertForMultipleChoice"};
         static const char *const gpt2_heads[] = {"GPT2DoubleHeadsModel", "GPT2ForSequenceClassification",
@@ -171,7 +172,7 @@ static nb_status parse_config(const char *path, const char *text, nb_text_config
         if (arch < 0)
             r.st = nb__fail(NB_ERR_FORMAT,
                             "%s: \"architectures\": %s is not supported (nabla has BertModel, "
-                            "BertForSequenceClassification, GPT2Model, GPT2LMHeadModel, and the base model of "
+                            "BertForSequenceClassification, BertForMaskedLM, GPT2Model, GPT2LMHeadModel, and the base model of "
                             "the other BERT and GPT-2 heads)",
                             path, an);
     }
@@ -323,7 +324,7 @@ nb_status nb_text_config_write(const char *path, const nb_text_config *c)
 
 static nb_status check_config(const nb_text_config *c)
 {
-    if ((unsigned)c->arch > NB_GPT2_LM_HEAD) return nb__fail(NB_ERR_ARG, "text model: unknown architecture %d", (int)c->arch);
+    if ((unsigned)c->arch > NB_BERT_MLM) return nb__fail(NB_ERR_ARG, "text model: unknown architecture %d", (int)c->arch);
     if (c->vocab_size < 1 || c->hidden_size < 1 || c->num_layers < 0 || c->num_heads < 1 || c->intermediate_size < 1 ||
         c->max_positions < 1 || (is_bert(c->arch) && c->type_vocab_size < 1))
         return nb__fail(NB_ERR_ARG, "%s: sizes must be positive (vocab %lld, hidden %lld, layers %lld, heads %lld, "
@@ -353,7 +354,7 @@ const nb_text_config *nb_text_model_config(const nb_module *m)
 {
     if (!m) return NULL;
     const char *k = m->vt->kind;
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < N_ARCH; i++)
         if (!strcmp(k, arch_names[i])) return m->impl;
     return NULL;
 }
@@ -415,6 +416,9 @@ static int ignorable(const char *name, nb_text_arch arch)
                                   !strncmp(name, "classifier.", 11) || !strncmp(name, "qa_outputs.", 11)))
         return 1;
     if (arch == NB_BERT_SEQ_CLS && !strncmp(name, "cls.", 4)) return 1;
+    if (arch == NB_BERT_MLM && (!strncmp(name, "classifier.", 11) || !strncmp(name, "cls.predictions.decoder.", 24) ||
+                                !strncmp(name, "cls.seq_relationship.", 21)))
+        return 1; /* the decoder is the word embeddings (tied) and its bias cls.predictions.bias */
     return 0;
 }
 
@@ -447,7 +451,7 @@ nb_module *nb_model_from_dir(nb_ctx *ctx, const char *dir, const nb_model_dir_op
     char *used = calloc((size_t)nf + 1, 1);
     if (!m || !used) goto fail;
     const char *prefix = is_bert(c.arch) ? "bert." : "transformer.";
-    int head_model = c.arch == NB_BERT_SEQ_CLS || c.arch == NB_GPT2_LM_HEAD;
+    int head_model = c.arch == NB_BERT_SEQ_CLS || c.arch == NB_GPT2_LM_HEAD || c.arch == NB_BERT_MLM;
     size_t pl = strlen(prefix);
     int n;
     const nb_named_tensor *st = nb_module_state(m, &n);
@@ -470,6 +474,7 @@ nb_module *nb_model_from_dir(nb_ctx *ctx, const char *dir, const nb_model_dir_op
         }
         if (k < 0) {
             if (c.arch == NB_BERT_SEQ_CLS && !strncmp(name, "classifier.", 11)) continue; /* a new head */
+            if (c.arch == NB_BERT_MLM && !strncmp(name, "cls.", 4)) continue;
             if (strstr(name, "pooler.dense.")) continue; /* a checkpoint without pooler: fresh, as HF */
             nb__fail(NB_ERR_FORMAT, "%s: %s is missing (%s with %lld layers expects it)", path, name,
                      nb_text_arch_name(c.arch), (long long)c.num_layers);
