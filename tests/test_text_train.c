@@ -144,6 +144,24 @@ static void cli(void)
     rc = run(NABLA " train --dataset tsv --data %s --test-data %s --aug 'nonsense(' --quiet", tr, te);
     CHECK("a bad --aug spec: an error naming the column", rc != 0 && strstr(out, "column"), "rc %d: %s", rc, out);
 
+    /* masked-LM pretraining on the texts of the training file, then fine-tuning it */
+    char mlmd[300], corpus[300];
+    path(corpus, sizeof corpus, "texts.txt");
+    run("cut -f2 %s > %s", tr, corpus);
+    path(mlmd, sizeof mlmd, "mlm");
+    rc = run(NABLA " train --task mlm --data %s --epochs 3 --batch-size 16 --vocab-size 100 --threads 1 --save %s --quiet",
+             corpus, mlmd);
+    double ml = 1e9;
+    if ((a = strstr(out, "heldout_mlm_loss="))) ml = atof(a + 17);
+    CHECK("nabla train --task mlm (bert_tiny from scratch): held-out masked-LM loss below 3", rc == 0 && ml < 3, "rc %d: %s", rc,
+          out);
+    rc = run(NABLA " train --dataset tsv --data %s --test-data %s --model %s --epochs 3 --batch-size 16 --lr 1e-3 --threads 1 "
+                   "--quiet",
+             tr, te, mlmd);
+    acc = -1;
+    if ((a = strstr(out, "test_acc="))) acc = atof(a + 9);
+    CHECK("the BertForMaskedLM directory fine-tunes as a classifier (cls.* left out, new classifier): test_acc >= 0.95",
+          rc == 0 && acc >= 0.95, "rc %d: %s", rc, out);
     path(txt, sizeof txt, "corpus.txt");
     FILE *f = fopen(txt, "w");
     for (int i = 0; i < 300; i++) fprintf(f, "the cat sat on the mat %d times\nthe dog ran in the park\n", i % 7);

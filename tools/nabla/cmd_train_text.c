@@ -149,7 +149,7 @@ int cli_is_text_train(int argc, char **argv)
         const char *v = argv[i + 1];
         if (!strcmp(argv[i], "--dataset") && (!strcmp(v, "wordnet-glosses") || !strcmp(v, "tsv"))) return 1;
         if (!strcmp(argv[i], "--model") && (!strcmp(v, "bert_tiny") || !strcmp(v, "gpt2_tiny"))) return 1;
-        if (!strcmp(argv[i], "--task") && !strcmp(v, "lm")) return 1;
+        if (!strcmp(argv[i], "--task") && (!strcmp(v, "lm") || !strcmp(v, "mlm"))) return 1;
         if (!strcmp(argv[i], "--model")) {
             char p[4096];
             snprintf(p, sizeof p, "%s/config.json", v);
@@ -400,6 +400,204 @@ done:
     return rc;
 }
 
+typedef struct {
+    const char *model, *dataset, *data, *save;
+    long epochs, batch, max_length, vocab_size, seed, threads, max_steps;
+    double lr, weight_decay;
+    int quiet;
+} mlm_args;
+
+/* Masked-LM pretraining of BERT (DataCollatorForLanguageModeling's recipe): 15% of the
+ * tokens that are not [CLS]/[SEP]/[PAD] are chosen; 80% of those become [MASK], 10% a
+ * random token, 10% stay; the loss is the cross-entropy at the chosen positions. The
+ * corpus: wordnet-glosses' training glosses (their test glosses measure the held-out
+ * loss) or a text file (--data, a text a line; its last 5% held out). --save DIR writes a
+ * BertForMaskedLM directory that `--model DIR` fine-tunes as a classifier. */
+static int train_mlm(const mlm_args *a)
+{
+    int rc = 1, from_dir = is_dir(a->model);
+    if (!from_dir && strcmp(a->model, "bert_tiny")) {
+        cli_error("train: --task mlm takes bert_tiny or a BERT model directory, not '%s'", a->model);
+        return 2;
+    }
+    int glosses = !a->data || !strcmp(a->dataset, "wordnet-glosses");
+    nb_ctx *ctx = nb_ctx_new(&(nb_ctx_opts){.seed = (uint64_t)a->seed, .threads = (int)a->threads});
+    nb_text_dataset *gtr = NULL, *gte = NULL;
+    char **lines = NULL;
+    int64_t n = 0, ntrain = 0;
+    nb_tokenizer *tok = NULL;
+    nb_module *model = NULL;
+    nb_optim *opt = NULL;
+    tokenized tt = {0}, te = {0};
+    int64_t *order = NULL;
+    char vocab_path[4096] = "";
+    int temp_vocab = 0;
+    if (glosses && !a->data) {
+        if (!(gtr = nb_wordnet_glosses_new(NULL, 1)) || !(gte = nb_wordnet_glosses_new(NULL, 0))) goto fail;
+        ntrain = nb_text_dataset_len(gtr);
+        n = ntrain + nb_text_dataset_len(gte);
+        if (!(lines = malloc(sizeof *lines * (size_t)(n + 1)))) goto fail;
+        for (int64_t i = 0; i < n; i++)
+            lines[i] = strdup(i < ntrain ? nb_text_dataset_text(gtr, i) : nb_text_dataset_text(gte, i - ntrain));
+    } else {
+        if (!(lines = read_lines(a->data, &n))) goto done;
+        ntrain = n - n / 20;
+    }
+    if (from_dir) {
+        if (!(model = nb_model_from_dir(ctx, a->model, &(nb_model_dir_opts){.arch_set = 1, .arch = NB_BERT_MLM})) ||
+            !(tok = nb_tokenizer_from_dir(a->model)))
+            goto fail;
+        snprintf(vocab_path, sizeof vocab_path, "%s/vocab.txt", a->model);
+    } else {
+        snprintf(vocab_path, sizeof vocab_path, "/tmp/nabla-vocab-%ld.txt", (long)getpid());
+        temp_vocab = 1;
+        if (nb_wordpiece_build_vocab((const char *const *)lines, ntrain, a->vocab_size, vocab_path) ||
+            !(tok = nb_wordpiece_load(vocab_path, NULL)))
+            goto fail;
+        nb_text_config c;
+        nb_text_config_preset("bert_tiny", &c);
+        c.arch = NB_BERT_MLM;
+        c.vocab_size = nb_tokenizer_vocab_size(tok);
+        if (!(model = nb_text_model_new(ctx, &c))) goto fail;
+    }
+    if (nb_tokenizer_is_bpe(tok)) {
+        cli_error("train: --task mlm needs a BERT model directory (vocab.txt)");
+        goto done;
+    }
+    int64_t mask_id = nb_tokenizer_token_to_id(tok, "[MASK]"), pad = nb_tokenizer_token_to_id(tok, "[PAD]");
+    int64_t cls_id = nb_tokenizer_token_to_id(tok, "[CLS]"), sep_id = nb_tokenizer_token_to_id(tok, "[SEP]");
+    if (mask_id < 0) {
+        cli_error("train: --task mlm needs a [MASK] token in the vocabulary");
+        goto done;
+    }
+    if (pad < 0) pad = 0;
+    long L = a->max_length > nb_text_model_config(model)->max_positions ? nb_text_model_config(model)->max_positions
+                                                                          : a->max_length;
+    for (int part = 0; part < 2; part++) {
+        tokenized *t = part ? &te : &tt;
+        int64_t lo = part ? ntrain : 0, hi = part ? n : ntrain, total = 0, cap = (hi - lo) * 16 + 16;
+        *t = (tokenized){.ids = malloc(sizeof(int64_t) * (size_t)cap), .off = malloc(sizeof(int64_t) * (size_t)(hi - lo + 1)),
+                         .n = malloc(sizeof(int64_t) * (size_t)(hi - lo + 1)),
+                         .label = calloc((size_t)(hi - lo + 1), sizeof(int64_t)), .count = hi - lo};
+        if (!t->ids || !t->off || !t->n || !t->label) goto fail;
+        for (int64_t i = lo; i < hi; i++) {
+            nb_encoding e;
+            if (nb_tokenizer_encode_pair(tok, lines[i], NULL, &(nb_encode_opts){.max_length = L}, &e)) goto fail;
+            if (total + e.n > cap) {
+                while (total + e.n > cap) cap *= 2;
+                int64_t *v = realloc(t->ids, sizeof(int64_t) * (size_t)cap);
+                if (!v) {
+                    nb_encoding_free(&e);
+                    goto fail;
+                }
+                t->ids = v;
+            }
+            memcpy(t->ids + total, e.ids, sizeof(int64_t) * (size_t)e.n);
+            t->off[i - lo] = total, t->n[i - lo] = e.n;
+            total += e.n;
+            nb_encoding_free(&e);
+        }
+    }
+    int np;
+    nb_tensor **params = nb_module_parameters(model, &np);
+    double lr = a->lr >= 0 ? a->lr : from_dir ? 5e-5 : 1e-3, wd = a->weight_decay >= 0 ? a->weight_decay : 0.01;
+    if (!(opt = nb_adamw_new(params, np, &(nb_adam_opts){.lr = lr, .weight_decay = wd}))) goto fail;
+    int64_t V = nb_text_model_config(model)->vocab_size;
+    if (!a->quiet)
+        fprintf(stderr, "BertForMaskedLM: %lld parameters, vocabulary %lld; %lld training, %lld held-out texts\n",
+                (long long)nb_module_num_params(model), (long long)V, (long long)tt.count, (long long)te.count);
+    if (!(order = malloc(sizeof *order * (size_t)(tt.count + 1)))) goto fail;
+    nb_rng rng, mrng;
+    nb_rng_seed(&rng, (uint64_t)a->seed ^ 0x5eedULL);
+    int64_t step = 0, tokens = 0;
+    double held = 0;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (long ep = 0; ep < a->epochs && (!a->max_steps || step < a->max_steps); ep++) {
+        for (int64_t i = 0; i < tt.count; i++) order[i] = i;
+        for (int64_t i = tt.count - 1; i > 0; i--) {
+            int64_t j = (int64_t)nb_rng_below(&rng, (uint64_t)i + 1), x = order[i];
+            order[i] = order[j], order[j] = x;
+        }
+        double sum = 0;
+        int64_t seen = 0;
+        for (int pass = 0; pass < 2; pass++) {
+            const tokenized *t = pass ? &te : &tt;
+            nb_module_train(model, !pass);
+            int old = nb_set_grad_enabled(ctx, !pass);
+            nb_rng_seed(&mrng, pass ? 99 : (uint64_t)a->seed * 1000 + (uint64_t)ep); /* held out: the same masks each epoch */
+            double hsum = 0;
+            int64_t hcount = 0;
+            for (int64_t s = 0; s < t->count && (pass || !a->max_steps || step < a->max_steps); s += a->batch) {
+                int64_t B = t->count - s < a->batch ? t->count - s : a->batch, idx[4096];
+                if (B > 4096) B = 4096;
+                for (int64_t b = 0; b < B; b++) idx[b] = pass ? s + b : order[s + b];
+                nb_tensor *ids, *mask, *labels;
+                nb_ctx_reset(ctx);
+                if (!pass) nb_optim_zero_grad(opt);
+                if (make_batch(ctx, t, idx, B, pad, &ids, &mask, &labels)) goto fail;
+                int64_t T = nb_tensor_dim(ids, 1), cnt = 0;
+                nb_tensor *y = nb_tensor_new(ctx, NB_I64, 1, (int64_t[]){B * T});
+                int64_t *iv = nb_tensor_data_i64(ids), *yv = nb_tensor_data_i64(y);
+                const int64_t *mv = nb_tensor_data_i64(mask);
+                for (int64_t k = 0; k < B * T; k++) {
+                    yv[k] = -100;
+                    if (!mv[k] || iv[k] == cls_id || iv[k] == sep_id || nb_rng_uniform(&mrng) >= 0.15f) continue;
+                    yv[k] = iv[k];
+                    cnt++;
+                    float u = nb_rng_uniform(&mrng);
+                    if (u < 0.8f) iv[k] = mask_id;
+                    else if (u < 0.9f) iv[k] = (int64_t)nb_rng_below(&mrng, (uint64_t)V);
+                }
+                nb_tensor *logits = cnt ? nb_text_forward(model, ids, &(nb_text_inputs){.attention_mask = mask}, NULL) : NULL;
+                nb_tensor *loss = logits ? nb_cross_entropy(nb_reshape(logits, 2, (int64_t[]){-1, V}), y, NULL) : NULL;
+                nb_status st = loss || !cnt ? NB_OK : NB_ERR_ARG;
+                if (loss && !pass) {
+                    st = nb_backward(loss);
+                    if (!st) st = nb_optim_step(opt);
+                    if (!st) sum += nb_tensor_item(loss) * (double)cnt, seen += cnt, tokens += B * T, step++;
+                } else if (loss) {
+                    hsum += nb_tensor_item(loss) * (double)cnt, hcount += cnt;
+                }
+                free_batch(ids, mask, labels);
+                nb_tensor_free(y);
+                if (st) goto fail;
+            }
+            nb_set_grad_enabled(ctx, old);
+            if (pass) held = hcount ? hsum / (double)hcount : 0;
+        }
+        if (!a->quiet)
+            fprintf(stderr, "epoch %ld: train_mlm_loss=%.4f heldout_mlm_loss=%.4f\n", ep + 1, seen ? sum / (double)seen : 0, held);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    printf("heldout_mlm_loss=%.4f train_seconds=%.1f tokens_per_s=%.0f steps=%lld\n", held, secs,
+           secs > 0 ? (double)tokens / secs : 0, (long long)step);
+    if (a->save) {
+        char vp[4096];
+        snprintf(vp, sizeof vp, "%s/vocab.txt", a->save);
+        if (nb_text_model_save_dir(model, a->save) || copy_file(vocab_path, vp)) {
+            cli_error("train: saving %s: %s", a->save, nb_last_error());
+            goto done;
+        }
+    }
+    rc = 0;
+    goto done;
+fail:
+    cli_error("train: %s", nb_last_error());
+done:
+    if (temp_vocab) remove(vocab_path);
+    for (int64_t i = 0; lines && i < n; i++) free(lines[i]);
+    free(lines), free(order);
+    tokenized_free(&tt), tokenized_free(&te);
+    nb_optim_free(opt);
+    nb_module_free(model);
+    nb_tokenizer_free(tok);
+    nb_text_dataset_free(gtr), nb_text_dataset_free(gte);
+    nb_ctx_free(ctx);
+    return rc;
+}
+
 int cmd_train_text(int argc, char **argv)
 {
     const char *model_name = "bert_tiny", *dataset = "wordnet-glosses", *data = NULL, *test_data = NULL, *save = NULL;
@@ -411,8 +609,10 @@ int cmd_train_text(int argc, char **argv)
     const cli_option opts[] = {
         {"--model", OPT_STRING, &model_name, "NAME",
          "bert_tiny (from scratch, default), gpt2_tiny (--task lm) or a Hugging Face model directory"},
-        {"--task", OPT_STRING, &task, "TASK", "classify (default) or lm: causal language modelling (GPT-2)"},
-        {"--dataset", OPT_STRING, &dataset, "KIND", "wordnet-glosses (default, 45 supersenses) or tsv (label<TAB>text)"},
+        {"--task", OPT_STRING, &task, "TASK",
+         "classify (default), lm: causal language modelling (GPT-2), or mlm: masked-LM pretraining (BERT)"},
+        {"--dataset", OPT_STRING, &dataset, "KIND",
+         "wordnet-glosses (default, 45 supersenses), tsv (label<TAB>text), or text (--task mlm: a text a line)"},
         {"--data", OPT_STRING, &data, "PATH",
          "wordnet-glosses: WordNet's directory (/usr/share/wordnet); tsv: the training file; lm: a text file (a sample a line)"},
         {"--test-data", OPT_STRING, &test_data, "FILE", "tsv: the test file"},
@@ -438,6 +638,11 @@ int cmd_train_text(int argc, char **argv)
     };
     int rc = cli_parse("train", SYNOPSIS, opts, argc, argv, NULL, 0, NULL);
     if (rc) return rc == 1 ? 0 : rc;
+    if (!strcmp(task, "mlm")) {
+        mlm_args ma = {model_name, dataset, data, save, epochs, batch, max_length, vocab_size, seed, threads, max_steps,
+                       lr, weight_decay, quiet};
+        return train_mlm(&ma);
+    }
     if (!strcmp(task, "lm") || !strcmp(model_name, "gpt2_tiny")) {
         if (!strcmp(model_name, "bert_tiny")) model_name = "gpt2_tiny";
         lm_args la = {model_name, data, save, optimizer, epochs, batch, max_length, vocab_size, seed, threads, max_steps, lr,
