@@ -1285,6 +1285,191 @@ nb_status nb_onnx_save(nb_module *m, const char *path, const nb_onnx_save_opts *
  * parameter counts, and each node with its op, inputs and output shapes (from one run
  * on zeros, symbolic dimensions 1). Resets the model's context. */
 nb_status nb_onnx_print(nb_module *m, FILE *f);
+/* Transformers: GELU, attention (issue 16)                                  */
+/* ------------------------------------------------------------------------ */
+
+/* F.gelu(x, approximate): NB_GELU_ERF ('none', BERT's "gelu") x·Φ(x); NB_GELU_TANH
+ * ('tanh', GPT-2's "gelu_new") ½x(1 + tanh(√(2/π)(x + 0.044715x³))). */
+typedef enum { NB_GELU_ERF = 0, NB_GELU_TANH = 1 } nb_gelu_approx;
+nb_tensor *nb_gelu(nb_tensor *x, nb_gelu_approx approximate);
+
+typedef struct {
+    nb_tensor *attn_mask; /* (B, Tk) F32 or I64, 1 = attend, 0 = padding: added to the scores
+                           * as (1 - m)·finfo(float32).min (Hugging Face's extended mask); NULL: none */
+    int is_causal;        /* query i sees keys j <= i + (Tk - Tq) (HF GPT-2's alignment) */
+    float dropout_p;      /* dropout on the attention probabilities when training */
+    int training;
+} nb_attention_opts;
+/* softmax(q·kᵀ/√D + masks)·v, the softmax in float32 max-subtracted, fused and threaded
+ * over (batch, head). q (B, H, Tq, D), k and v (B, H, Tk, D) -> (B, H, Tq, D). o may be NULL. */
+nb_tensor *nb_scaled_dot_product_attention(nb_tensor *q, nb_tensor *k, nb_tensor *v, const nb_attention_opts *o);
+/* The same with the heads merged in the last dim: q (B, Tq, heads·D), k and v
+ * (B, Tk, heads·D) -> (B, Tq, heads·D); head h is columns [h·D, (h+1)·D), so this is
+ * split heads, attention, merge heads without the copies. */
+nb_tensor *nb_multihead_attention(nb_tensor *q, nb_tensor *k, nb_tensor *v, int64_t heads, const nb_attention_opts *o);
+
+/* ------------------------------------------------------------------------ */
+/* Text models: BERT and GPT-2 with Hugging Face's names (issue 16)          */
+/* ------------------------------------------------------------------------ */
+
+typedef enum {
+    NB_BERT_MODEL = 0,     /* BertModel: last_hidden_state (B, T, hidden), pooler_output (B, hidden) */
+    NB_BERT_SEQ_CLS,       /* BertForSequenceClassification: "bert." + BertModel, "classifier": logits (B, labels) */
+    NB_GPT2_MODEL,         /* GPT2Model: last_hidden_state (B, T, hidden) */
+    NB_GPT2_LM_HEAD,       /* GPT2LMHeadModel: "transformer." + GPT2Model, lm_head tied to wte: logits (B, T, vocab) */
+    NB_BERT_MLM            /* BertForMaskedLM: "bert." + BertModel, "cls.predictions.*" (decoder tied to the word
+                            * embeddings): logits (B, T, vocab) */
+} nb_text_arch;
+
+/* A model's config.json in nabla's terms (Hugging Face's key in brackets: BERT / GPT-2). */
+typedef struct {
+    nb_text_arch arch;
+    int64_t vocab_size;        /* vocab_size */
+    int64_t hidden_size;       /* hidden_size / n_embd */
+    int64_t num_layers;        /* num_hidden_layers / n_layer */
+    int64_t num_heads;         /* num_attention_heads / n_head; divides hidden_size */
+    int64_t intermediate_size; /* intermediate_size / n_inner (null: 4·n_embd) */
+    int64_t max_positions;     /* max_position_embeddings / n_positions */
+    int64_t type_vocab_size;   /* BERT's type_vocab_size */
+    int64_t pad_token_id;      /* BERT's word_embeddings padding_idx (pad_token_id); -1: none */
+    int num_labels;            /* BertForSequenceClassification: classifier outputs */
+    float layer_norm_eps;      /* layer_norm_eps (1e-12) / layer_norm_epsilon (1e-5) */
+    float hidden_dropout;      /* hidden_dropout_prob / resid_pdrop */
+    float attention_dropout;   /* attention_probs_dropout_prob / attn_pdrop */
+    float embedding_dropout;   /* GPT-2's embd_pdrop (BERT: hidden_dropout_prob) */
+    float classifier_dropout;  /* classifier_dropout (null: hidden_dropout_prob) */
+    nb_gelu_approx activation; /* hidden_act / activation_function: "gelu" ERF, "gelu_new" TANH */
+    float initializer_range;   /* initializer_range: N(0, σ²) for fresh weights */
+} nb_text_config;
+
+/* Hugging Face's class name of an architecture ("BertModel", ...). */
+const char *nb_text_arch_name(nb_text_arch a);
+/* A config.json (cJSON) into *c: model_type "bert" or "gpt2" (and architectures[0]
+ * if present) picks the architecture; the size keys are required, the rest take
+ * Hugging Face's defaults. Unknown architectures, keys that change the math to
+ * something nabla does not do (position_embedding_type other than "absolute",
+ * is_decoder, add_cross_attention, scale_attn_weights false, an activation other
+ * than gelu/gelu_new/gelu_pytorch_tanh, ...) and contradictions (hidden size not
+ * divisible by heads) are errors naming the file and the key. */
+nb_status nb_text_config_read(const char *path, nb_text_config *c);
+/* A built-in configuration: "bert_tiny" (BertForSequenceClassification, Google's BERT-Tiny
+ * sizes: 2 layers, hidden 128, 2 heads, intermediate 512, 512 positions) or "gpt2_tiny"
+ * (GPT2LMHeadModel: 2 layers, hidden 128, 2 heads, inner 512, 1024 positions); set
+ * vocab_size (and num_labels) to the tokenizer's before building. */
+nb_status nb_text_config_preset(const char *name, nb_text_config *c);
+/* Write *c as a config.json Hugging Face's from_pretrained reads (atomic). */
+nb_status nb_text_config_write(const char *path, const nb_text_config *c);
+/* A fresh model initialised as Hugging Face's _init_weights, from the context generator. */
+nb_module *nb_text_model_new(nb_ctx *ctx, const nb_text_config *c);
+/* The config of a text model, or NULL for other modules. */
+const nb_text_config *nb_text_model_config(const nb_module *m);
+
+typedef struct {
+    int arch_set;      /* 1: build `arch` instead of config.json's (e.g. a classifier on a BertModel) */
+    nb_text_arch arch;
+    int num_labels;    /* > 0: the classifier's outputs (config's num_labels otherwise) */
+} nb_model_dir_opts;
+/* A Hugging Face model directory: config.json and model.safetensors. Tensor names load
+ * with or without the base-model prefix ("bert.", "transformer."), LayerNorm's also as
+ * gamma/beta (old TensorFlow conversions); buffers
+ * (embeddings.position_ids, h.N.attn.bias, h.N.attn.masked_bias) are ignored; the tied
+ * lm_head.weight may be absent; a head the file lacks (a classifier on a BertModel)
+ * keeps its fresh weights; any other missing, unexpected or mis-shaped tensor is an
+ * error naming it. o may be NULL. */
+nb_module *nb_model_from_dir(nb_ctx *ctx, const char *dir, const nb_model_dir_opts *o);
+/* Save a text model as a directory Hugging Face and nb_model_from_dir read: config.json
+ * and model.safetensors with Hugging Face's names (the tied lm_head left out). */
+nb_status nb_text_model_save_dir(nb_module *m, const char *dir);
+
+typedef struct {
+    nb_tensor *attention_mask; /* (B, T) I64 or F32, 1 = token, 0 = padding; NULL: all tokens */
+    nb_tensor *token_type_ids; /* BERT: (B, T) I64; NULL: zeros */
+} nb_text_inputs;
+/* Run a text model on input_ids (B, T) I64, T <= max positions: BertModel and
+ * GPT2Model give last_hidden_state (and BertModel *pooled = pooler_output when
+ * pooled is not NULL), the classifier and LM head their logits. Dropout follows the
+ * module's training mode. in may be NULL. nb_module_forward(m, ids) is this without
+ * masks. */
+nb_tensor *nb_text_forward(nb_module *m, nb_tensor *input_ids, const nb_text_inputs *in, nb_tensor **pooled);
+
+/* ------------------------------------------------------------------------ */
+/* Tokenizers: BERT's WordPiece and GPT-2's byte-level BPE (issue 16)        */
+/* ------------------------------------------------------------------------ */
+
+/* Token ids equal Hugging Face's (BertTokenizer, GPT2Tokenizer) on the same files; the
+ * text is UTF-8 (invalid UTF-8 is an error naming the byte). A tokenizer is read-only
+ * after loading, so several threads may encode with one. */
+typedef struct nb_tokenizer nb_tokenizer;
+
+typedef struct {
+    int keep_case; /* do_lower_case=False: no lower-casing and no accent stripping */
+} nb_wordpiece_opts;
+/* BERT: vocab.txt (one token a line, id = line number from 0; tokens valid UTF-8 and
+ * distinct, [UNK] required). Basic tokenization, then WordPiece with "##" continuations. */
+nb_tokenizer *nb_wordpiece_load(const char *vocab_txt, const nb_wordpiece_opts *o);
+/* GPT-2: vocab.json ({"token": id}) and merges.txt ("a b" a line, rank = order; every
+ * token a merge names must be in the vocabulary). */
+nb_tokenizer *nb_bpe_load(const char *vocab_json, const char *merges_txt);
+/* A model directory's tokenizer: vocab.txt (with tokenizer_config.json's do_lower_case
+ * when present) or vocab.json + merges.txt. */
+nb_tokenizer *nb_tokenizer_from_dir(const char *dir);
+void nb_tokenizer_free(nb_tokenizer *t);
+int64_t nb_tokenizer_vocab_size(const nb_tokenizer *t); /* largest id + 1 */
+int64_t nb_tokenizer_token_to_id(const nb_tokenizer *t, const char *token); /* -1 if absent */
+const char *nb_tokenizer_id_to_token(const nb_tokenizer *t, int64_t id);    /* NULL if none */
+int nb_tokenizer_is_bpe(const nb_tokenizer *t);
+/* The ids of text without special tokens: the count, with *ids a malloc'd array
+ * (free()); -1 with a message on error. */
+int64_t nb_tokenizer_encode(const nb_tokenizer *t, const char *text, int64_t **ids);
+
+typedef struct {
+    int64_t max_length;    /* > 0: truncate to this many ids, special tokens included
+                            * (longest_first: the longer text loses its last id, one at a time) */
+    int64_t pad_to;        /* > 0: pad to this length ([PAD]; GPT-2: <|endoftext|>), mask 0 */
+    int no_special_tokens; /* BERT: no [CLS]/[SEP] (GPT-2 adds none anyway) */
+} nb_encode_opts;
+typedef struct {
+    int64_t *ids, *type_ids, *mask; /* n each, malloc'd */
+    int64_t n;
+} nb_encoding;
+/* BERT: [CLS] a [SEP] (b [SEP]) with token types 0 then 1; GPT-2: a b. b may be NULL. */
+nb_status nb_tokenizer_encode_pair(const nb_tokenizer *t, const char *a, const char *b, const nb_encode_opts *o,
+                                   nb_encoding *out);
+void nb_encoding_free(nb_encoding *e);
+/* Text of ids (malloc'd): GPT-2's bytes back; BERT's tokens joined by spaces, "##"
+ * pieces glued to the one before. */
+char *nb_tokenizer_decode(const nb_tokenizer *t, const int64_t *ids, int64_t n);
+
+/* Build a BERT vocab.txt from texts (an uncased vocabulary): [PAD] [UNK] [CLS] [SEP]
+ * [MASK], every character of the basic-tokenized texts, each as a "##" continuation,
+ * then the most frequent words until vocab_size tokens (ties in byte order). */
+nb_status nb_wordpiece_build_vocab(const char *const *texts, int64_t n, int64_t vocab_size, const char *path);
+
+/* Train a byte-level BPE on texts: GPT-2's pre-tokenization, the 256 byte tokens, then up
+ * to n_merges merges of the most frequent adjacent pair (ties: the smaller pair of ids;
+ * pairs seen once are not merged), and <|endoftext|>; writes vocab.json and merges.txt
+ * that nb_bpe_load reads. */
+nb_status nb_bpe_train(const char *const *texts, int64_t n, int64_t n_merges, const char *vocab_json,
+                       const char *merges_txt);
+
+/* ------------------------------------------------------------------------ */
+/* Text datasets (issue 16)                                                  */
+/* ------------------------------------------------------------------------ */
+
+typedef struct nb_text_dataset nb_text_dataset;
+/* WordNet glosses labelled by lexicographer file (45 supersenses: adj.all, ...,
+ * noun.animal, ..., verb.weather, adj.ppl) from dir (NULL: /usr/share/wordnet, Debian's
+ * wordnet-base); train != 0: the ~90% of synsets whose hash of (part of speech, offset)
+ * is not 0 mod 10, else the rest. */
+nb_text_dataset *nb_wordnet_glosses_new(const char *dir, int train);
+/* "label<TAB>text" lines; classes are the distinct labels sorted. */
+nb_text_dataset *nb_tsv_dataset_new(const char *path);
+void nb_text_dataset_free(nb_text_dataset *d);
+int64_t nb_text_dataset_len(const nb_text_dataset *d);
+const char *nb_text_dataset_text(const nb_text_dataset *d, int64_t i);
+int64_t nb_text_dataset_label(const nb_text_dataset *d, int64_t i);
+int nb_text_dataset_num_classes(const nb_text_dataset *d);
+const char *nb_text_dataset_class_name(const nb_text_dataset *d, int c);
 
 #ifdef __cplusplus
 }

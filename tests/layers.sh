@@ -22,7 +22,7 @@ below() {
     optim | augment | text) echo "core kernels ops" ;;
     onnx) echo "core kernels ops init nn" ;;
     models) echo "core kernels ops init nn onnx" ;;
-    data) echo "core kernels ops augment" ;;
+    data) echo "core kernels ops augment text" ;;
     io) echo "core kernels ops init nn onnx models" ;;
     train) echo "core kernels ops loss init nn optim augment text onnx models data io" ;;
     *) echo "?" ;;

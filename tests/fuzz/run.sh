@@ -29,7 +29,7 @@ mkdir -p "$OUT/obj"
 BLAS_DIR=/usr/lib/$(gcc -print-multiarch)/openblas-openmp
 WN=$([ -f /usr/include/wn.h ] && echo -lwordnet || true)
 $CC $FLAGS -fsanitize=fuzzer -o "$OUT/fuzz_$TARGET" "tests/fuzz/fuzz_$TARGET.c" "$OUT"/obj/*.o \
-    -L"$BLAS_DIR" -l:libopenblas.so.0 -Wl,-rpath,"$BLAS_DIR" -lprotobuf-c -lz -lstb $WN -lm -lpthread
+    -L"$BLAS_DIR" -l:libopenblas.so.0 -Wl,-rpath,"$BLAS_DIR" -lprotobuf-c -lcjson -lz -lstb $WN -lm -lpthread
 if [ "$TARGET" = onnx ]; then
     DICT=
     for f in /usr/share/libonnx-testdata/data/node/*/model.onnx; do

@@ -18,6 +18,17 @@ int cmd_run(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 /* `nabla info MODEL.onnx` (cmd_run.c) */
 int info_onnx(const char *path);
+int cmd_tokenize(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
+/* `nabla train` on text (cmd_train_text.c); cmd_train hands over when
+ * cli_is_text_train(argc, argv): --dataset wordnet-glosses|tsv, --model bert_tiny or
+ * a model directory (with config.json). */
+int cmd_train_text(int argc, char **argv);
+int cli_is_text_train(int argc, char **argv);
+/* `nabla embed` on text lines with a model directory (cmd_embed_text.c); cmd_embed hands
+ * over when --model names a directory with a config.json. */
+int cmd_embed_text(int argc, char **argv);
+int cli_is_text_model_arg(int argc, char **argv);
 
 /* --classes LIST / --per-class N: d restricted with nb_subset_new (takes ownership
  * of d); d itself when neither is given; NULL after printing an error. (subset_args.c) */

@@ -51,6 +51,7 @@ static void default_labels_path(const char *out, char *buf, size_t n)
 
 int cmd_embed(int argc, char **argv)
 {
+    if (cli_is_text_model_arg(argc, argv)) return cmd_embed_text(argc, argv);
     const char *model = "cnn", *weights = NULL, *data = NULL, *dataset = NULL, *out = NULL, *labels_out = NULL;
     const char *split = "train", *classes = NULL;
     long threads = 0, batch = 500, per_class = 0, seed = 0, num_classes = 0;

@@ -159,6 +159,7 @@ static int save_config(const char *weights, const cli_option *opts)
 /* Mean of the losses over the epoch so far is printed; the step loss checked for NaN. */
 int cmd_train(int argc, char **argv)
 {
+    if (cli_is_text_train(argc, argv)) return cmd_train_text(argc, argv);
     train_args a = {.model = "cnn", .optimizer = "sgd", .schedule = "none", .epochs = 10, .batch = 128,
                     .lr = -1, .momentum = 0.9, .weight_decay = -1, .gamma = 0.1, .dropout = -1, .workers = -1};
     const cli_option opts[] = {

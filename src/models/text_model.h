@@ -1,0 +1,14 @@
+/* text_model.h - what the text models share (private): src/models/bert.c, gpt2.c,
+ * hf_dir.c, on the blocks of src/nn/transformer.c (nn/transformer.h). */
+#ifndef NB_TEXT_MODEL_H
+#define NB_TEXT_MODEL_H
+#include "nn/transformer.h"
+
+/* Models (bert.c, gpt2.c): a text model's module has impl = a nb_text_config copy. */
+nb_module *nb__bert_new(nb_ctx *ctx, const nb_text_config *c);
+nb_tensor *nb__bert_forward(nb_module *m, nb_tensor *ids, const nb_text_inputs *in, nb_tensor **pooled);
+nb_module *nb__gpt2_new(nb_ctx *ctx, const nb_text_config *c);
+nb_tensor *nb__gpt2_forward(nb_module *m, nb_tensor *ids, const nb_text_inputs *in);
+/* The (B, T) input ids and their checks: I64, 2 dims, T <= max positions. */
+nb_status nb__text_check_ids(const nb_tensor *ids, const nb_text_inputs *in, const nb_text_config *c);
+#endif

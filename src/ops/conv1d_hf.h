@@ -1,0 +1,9 @@
+/* conv1d_hf.h - Hugging Face's Conv1D op (src/ops/conv1d_hf.c). */
+#ifndef NB_OPS_CONV1D_HF_H
+#define NB_OPS_CONV1D_HF_H
+#include "nabla.h"
+
+/* y = x·W + b with W stored (in, out), the transpose of Linear's. x (..., in), w (in, out),
+ * b (out) or NULL. */
+nb_tensor *nb__conv1d_hf(nb_tensor *x, nb_tensor *w, nb_tensor *b);
+#endif
