@@ -58,6 +58,13 @@ struct nb_node {
     const void *p; /* op-specific pointer (options) */
 };
 
+/* A backward hook (data parallelism, src/dist): nb_backward calls it with node =
+ * tape_len before the walk (the tape is complete), with node = i after tape node i
+ * (run or skipped: not on a path from the loss), and with node = -1 after the walk;
+ * a leaf's gradient is final once the walk has passed its first use on the tape. A
+ * non-OK status ends the backward with it. */
+typedef nb_status (*nb__backward_hook)(nb_ctx *ctx, int node, void *user);
+
 struct nb_ctx {
     nb_arena arena;
     nb_node **tape;
@@ -67,6 +74,10 @@ struct nb_ctx {
     nb_rng rng;
     uint64_t seed;
     uint64_t step_counter; /* bumps at every dropout call etc. for counter-based randomness */
+    /* data parallelism (src/dist) */
+    nb__backward_hook backward_hook; /* NULL: none */
+    void *backward_hook_user;
+    int sync_bn; /* training BatchNorm takes batch statistics over all ranks (nb__sync_batch_norm) */
 };
 
 struct nb_tensor {
@@ -249,6 +260,12 @@ nb_tensor *nb__group_norm_impl(nb_tensor *x, int64_t groups, int64_t pg, int64_t
  * and shift = β - running_mean·scale (for folding into a preceding conv); NB_ERR_STATE
  * without running statistics. (batchnorm.c) */
 nb_status nb__batchnorm_eval_scale_shift(nb_module *bn, float *scale, float *shift);
+/* SyncBatchNorm's training forward (src/dist/syncbn.c), what batchnorm.c calls when
+ * ctx->sync_bn is set: batch_norm over x (N, C, S) with the statistics of every rank's
+ * batch (all-reduced sums), running statistics updated with the global count; its
+ * backward all-reduces Σdy and Σdy·(x-μ). relu: relu(bn(x)) as nb__batchnorm_relu_forward. */
+nb_tensor *nb__sync_batch_norm(const char *layer, nb_tensor *x, nb_tensor *rm, nb_tensor *rv, nb_tensor *w,
+                               nb_tensor *b, float momentum, float eps, int relu);
 
 /* ---- augmentation spec strings (src/core/spec.c) ----
  * Text and image augmentation share one syntax (`--aug` / `--augment`):

@@ -362,6 +362,12 @@ static nb_tensor *bn_forward(nb_module *m, nb_tensor *x, int relu)
     float factor = m->f[1];
     if (m->training && nbt && m->i[BN_CUMUL]) factor = (float)(1.0 / (double)(nb__i(nbt)[0] + 1));
     int use_batch = m->training || !rm;
+    if (m->training && x->ctx->sync_bn) { /* SyncBatchNorm (src/dist/syncbn.c) */
+        nb_tensor *ys = nb__sync_batch_norm(kind, x, rm, rv, own_or_null(m, BN_W), own_or_null(m, BN_B), factor,
+                                            m->f[0], relu);
+        if (ys && nbt) nb__i(nbt)[0] += 1;
+        return ys;
+    }
     nb_tensor *y = batch_norm_impl(kind, x, rm, rv, own_or_null(m, BN_W),
                                    own_or_null(m, BN_B), use_batch, factor, m->f[0], relu);
     if (y && m->training && nbt) nb__i(nbt)[0] += 1;
