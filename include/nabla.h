@@ -1278,6 +1278,9 @@ nb_ddp *nb_ddp_new(nb_module *m, const nb_ddp_opts *o);
 /* DDP's forward: in training mode, rank 0's buffers (BatchNorm's running statistics)
  * are broadcast first (broadcast_buffers), then nb_module_forward. */
 nb_tensor *nb_ddp_forward(nb_ddp *d, nb_tensor *x);
+/* Copy rank 0's buffers into every rank now (e.g. before a sharded evaluation, so
+ * every rank evaluates with the same running statistics). */
+nb_status nb_ddp_broadcast_buffers(nb_ddp *d);
 void nb_ddp_free(nb_ddp *d); /* unhooks the context */
 int nb_ddp_num_buckets(const nb_ddp *d);
 

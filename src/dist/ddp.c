@@ -344,13 +344,10 @@ fail:
 
 int nb_ddp_num_buckets(const nb_ddp *d) { return d ? d->nbk : 0; }
 
-nb_tensor *nb_ddp_forward(nb_ddp *d, nb_tensor *x)
+nb_status nb_ddp_broadcast_buffers(nb_ddp *d)
 {
-    if (!d) {
-        nb__fail(NB_ERR_ARG, "nb_ddp_forward: NULL DDP");
-        return NULL;
-    }
-    if (d->world > 1 && d->m->training && !d->o.no_broadcast_buffers && d->pack_bytes) {
+    if (!d) return nb__fail(NB_ERR_ARG, "nb_ddp_broadcast_buffers: NULL DDP");
+    if (d->world > 1 && d->pack_bytes) {
         unsigned char *p = d->pack;
         if (nb_dist_rank() == 0)
             for (int i = 0; i < d->nbufs; i++) {
@@ -364,5 +361,15 @@ nb_tensor *nb_ddp_forward(nb_ddp *d, nb_tensor *x)
             p += tensor_bytes(d->bufs[i]);
         }
     }
+    return NB_OK;
+}
+
+nb_tensor *nb_ddp_forward(nb_ddp *d, nb_tensor *x)
+{
+    if (!d) {
+        nb__fail(NB_ERR_ARG, "nb_ddp_forward: NULL DDP");
+        return NULL;
+    }
+    if (d->m->training && !d->o.no_broadcast_buffers && nb_ddp_broadcast_buffers(d)) return NULL;
     return nb_module_forward(d->m, x);
 }
