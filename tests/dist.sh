@@ -88,6 +88,14 @@ d=$(maxdiff "$T/bn10.txt" 1 "$T/bnl.txt")
 awk -v d="$d" 'BEGIN {exit !(d ~ /^[0-9.e+-]+$/ && d + 0 > 1e-4)}'
 check "without --sync-bn each rank normalises its own batch (the losses differ, max diff $d)" $? "max diff $d"
 
+# every option on every rank: several epochs with per-epoch evaluation (collective) and a log
+$MPIRUN $NABLA train --model tests/dist/smooth.nbm --epochs 2 --per-class 40 --batch-size 32 --threads 1 --quiet \
+    --log-json "$T/ep.jsonl" --lr-schedule cosine --clip-grad-norm 1 --l2 1e-4 --augment "random_crop(28, padding=2)" \
+    >"$T/ep.out" 2>&1
+rc=$?
+[ $rc -eq 0 ] && [ "$(grep -c '"test_acc"' "$T/ep.jsonl")" -eq 2 ]
+check "2 epochs with per-epoch evaluation, schedule, clipping, L2, augmentation" $? "status $rc: $(tail -n 3 "$T/ep.out")"
+
 # 4. over TCP, the transport between machines
 timeout 300 mpirun --oversubscribe -np 2 --mca btl tcp,self --mca btl_tcp_if_include lo $NABLA $TRAIN $SM \
     --batch-size 64 --log-json "$T/tcp.jsonl" >"$T/tcp.out" 2>&1

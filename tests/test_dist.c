@@ -137,6 +137,35 @@ static void sampler_checks(nb_dataset *d)
         CHECK(nbuf, got && bad == -1, "sample %lld differs (got %d)", (long long)bad, got);
         nb_loader_free(l);
     }
+    /* augmentation streams per rank: sample 0 is rank 0's first and (padding) rank 1's last */
+    nb_transform *tf = nb_transform_parse("random_crop(28, padding=4)");
+    float *first[2] = {NULL, NULL};
+    int repro = 1;
+    for (int r = 0; r < 2 && tf; r++)
+        for (int again = 0; again < 2; again++) {
+            nb_loader *l = nb_loader_new(ctx, d, &(nb_loader_opts){.batch_size = (int)len, .seed = 5, .transform = tf,
+                                                                   .num_replicas = (int)W, .rank = r});
+            nb_ctx_reset(ctx);
+            if (!l || !nb_loader_next(l, &x, &y)) {
+                repro = 0;
+                nb_loader_free(l);
+                continue;
+            }
+            const float *s = (const float *)nb_tensor_data(x) + (r == 0 ? 0 : (len - 1) * per);
+            if (!again) {
+                first[r] = malloc((size_t)per * sizeof(float));
+                memcpy(first[r], s, (size_t)per * sizeof(float));
+            } else if (memcmp(first[r], s, (size_t)per * sizeof(float))) {
+                repro = 0;
+            }
+            nb_loader_free(l);
+        }
+    CHECK("sampler: augmentation is reproducible per rank", tf && repro, "%s", nb_last_error());
+    CHECK("sampler: the same sample is augmented differently on two ranks",
+          first[0] && first[1] && memcmp(first[0], first[1], (size_t)per * sizeof(float)), "identical");
+    free(first[0]);
+    free(first[1]);
+    nb_transform_free(tf);
     nb_loader *bad = nb_loader_new(ctx, d, &(nb_loader_opts){.num_replicas = 2, .rank = 2});
     CHECK("sampler: a rank outside num_replicas is an error", !bad && strstr(nb_last_error(), "rank 2"), "%s",
           nb_last_error());

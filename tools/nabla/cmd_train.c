@@ -249,6 +249,7 @@ int cmd_train(int argc, char **argv)
         return 1;
     }
     int R = nb_dist_rank(), W = nb_dist_world(), agreed = 0; /* agreed: every rank has this error */
+    int logging = a.log_json != NULL; /* on every rank: evaluation is collective */
     if (R > 0) {
         a.quiet = 1;
         a.save = a.checkpoint = a.log_json = NULL;
@@ -403,7 +404,7 @@ int cmd_train(int argc, char **argv)
         double secs = now_seconds() - t0;
         train_time += secs;
         images += seen;
-        int evaluated = log || epoch + 1 == a.epochs || step >= total_steps;
+        int evaluated = logging || epoch + 1 == a.epochs || step >= total_steps;
         if (evaluated && cli_dist_evaluate(model, ddp, test_shard, &ev)) goto fail;
         double train_loss = seen ? loss_sum / (double)seen : 0, train_acc = seen ? (double)correct / (double)seen : 0;
         progress_epoch(&bar, epoch + 1, train_loss, train_acc, evaluated ? ev.accuracy : -1,
