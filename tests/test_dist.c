@@ -208,6 +208,26 @@ int main(int argc, char **argv)
           (unsigned long long)many);
     train_steps(d, "ddp with BatchNorm", SMOOTH_BN, NULL, 8, &bn);
     train_steps(d, "ddp with SyncBatchNorm", SMOOTH_BN, &(nb_ddp_opts){.sync_bn = 1}, 8, &bn);
+    { /* dropout streams: rank 0's is one process's, the others differ */
+        nb_ctx *c1 = nb_ctx_new(&(nb_ctx_opts){.seed = 3, .threads = 1});
+        nb_ctx *c2 = nb_ctx_new(&(nb_ctx_opts){.seed = 99, .threads = 1});
+        nb_dist_seed_ctx(c2, 3);
+        nb_tensor *ones1 = nb_tensor_new(c1, NB_F32, 1, (int64_t[]){4096});
+        nb_tensor *ones2 = nb_tensor_new(c2, NB_F32, 1, (int64_t[]){4096});
+        for (int i = 0; i < 4096; i++) nb_tensor_data(ones1)[i] = nb_tensor_data(ones2)[i] = 1.0f;
+        nb_tensor *m1 = nb_dropout(ones1, 0.5f, 1), *m2 = nb_dropout(ones2, 0.5f, 1);
+        int same = m1 && m2 && !memcmp(nb_tensor_data(m1), nb_tensor_data(m2), 4096 * sizeof(float));
+        CHECK(nm("dropout: rank 0 draws one process's mask"), nb_dist_rank() != 0 || same, "masks differ");
+        CHECK(nm("dropout: other ranks draw their own"), nb_dist_rank() == 0 || !same, "the same mask as seed 3");
+        uint64_t h = 1469598103934665603ULL;
+        const unsigned char *p = m2 ? (const unsigned char *)nb_tensor_data(m2) : NULL;
+        for (size_t k = 0; p && k < 4096 * sizeof(float); k++) h = (h ^ p[k]) * 1099511628211ULL;
+        if (W > 1) CHECK(nm("dropout: masks differ across ranks"), !same_everywhere(h), "the same on every rank");
+        nb_tensor_free(ones1);
+        nb_tensor_free(ones2);
+        nb_ctx_free(c1);
+        nb_ctx_free(c2);
+    }
     if (W > 1) { /* rank 1 builds a wider first layer */
         nb_ctx *ctx = nb_ctx_new(&(nb_ctx_opts){.threads = 1});
         nb_module *m = nb_model_file_parse(

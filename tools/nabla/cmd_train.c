@@ -103,12 +103,15 @@ static void resume_keys(const train_args *a, char num[4][32], const char *kv[2 *
 static nb_status save_checkpoint(const train_args *a, nb_module *m, nb_optim *opt, nb_ctx *ctx, int epoch,
                                  int64_t batch, int64_t step)
 {
-    char num[4][32];
-    const char *meta[2 * N_RESUME_KEYS];
+    char num[4][32], ranks[16];
+    const char *meta[2 * N_RESUME_KEYS + 2];
     resume_keys(a, num, meta);
+    snprintf(ranks, sizeof ranks, "%d", nb_dist_world()); /* informative: a resume may use another number */
+    meta[2 * N_RESUME_KEYS] = "ranks";
+    meta[2 * N_RESUME_KEYS + 1] = ranks;
     nb_train_position pos = {.epoch = epoch, .batch = batch, .step = step, .sched_step = epoch,
                              .loader_seed = (uint64_t)a->seed};
-    return nb_checkpoint_save(a->checkpoint, m, opt, ctx, &pos, meta, N_RESUME_KEYS);
+    return nb_checkpoint_save(a->checkpoint, m, opt, ctx, &pos, meta, N_RESUME_KEYS + 1);
 }
 
 /* --resume: the checkpoint must come from a run with the same model, optimizer,
@@ -133,6 +136,12 @@ static int resume_checkpoint(const train_args *a, nb_module *m, nb_optim *opt, n
             return 2;
         }
     }
+    const char *ranks = nb_safetensors_metadata(f, "ranks");
+    if (ranks && atoi(ranks) != nb_dist_world() && !a->quiet)
+        fprintf(stderr,
+                "resume: %s was written by %s ranks and this run has %d: the batch position counts batches of the "
+                "new shards and the global batch is now %d x --batch-size (docs/distributed.md)\n",
+                a->resume, ranks, nb_dist_world(), nb_dist_world());
     nb_safetensors_close(f);
     if (nb_checkpoint_load(a->resume, m, opt, ctx, pos)) {
         cli_error("train: --resume: %s", nb_last_error());
