@@ -1264,8 +1264,9 @@ void nb_dist_seed_ctx(nb_ctx *ctx, uint64_t seed);
  * (MPI_Iallreduce) as soon as the backward has passed every use of its parameters, so
  * communication overlaps the rest of the backward; nb_backward returns once every
  * bucket is averaged, so clipping, penalties and nb_optim_step see the averaged
- * gradient and parameters stay bit-identical on every rank. One process: a no-op
- * wrapper. Free it before the module. */
+ * gradient and parameters stay bit-identical on every rank. The parameters are those
+ * requiring grad when it is made (freeze first). One process: a no-op wrapper. Free it
+ * before the module. */
 typedef struct nb_ddp nb_ddp;
 typedef struct {
     float bucket_cap_mb;      /* 0 -> 25 (DDP's bucket_cap_mb) */

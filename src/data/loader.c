@@ -20,6 +20,11 @@
  * from a stream of (seed, e, b); nothing depends on which thread fills what or
  * when, so 0, 1, 2 or 4 workers give bit-identical batches.
  *
+ * Shards (DistributedSampler, opts.num_replicas = W > 1): the epoch's order above (the
+ * same on every rank) padded to ceil(N/W)·W by repeating it from the start, and rank r
+ * takes positions r, r+W, ...: an epoch is ceil(N/W) samples. The augmentation streams'
+ * seed then has the rank mixed in, so ranks draw differently (src/dist, docs/distributed.md).
+ *
  * Workers: with opts.workers = N > 0, N threads fill batches ahead of the
  * caller into a ring of `prefetch` preallocated slots (default 2N). Batch b
  * goes to slot b % prefetch; a worker claims the next unfilled batch only
