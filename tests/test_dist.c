@@ -6,6 +6,7 @@
  * with and without SyncBatchNorm, and a model that differs across ranks is an error
  * naming the parameter on every rank. Needs Fashion-MNIST (dataset-fashion-mnist). */
 #include "check.h"
+#include "internal.h" /* nb__sync_batch_norm */
 #include "nabla.h"
 
 #include <stdint.h>
@@ -181,6 +182,74 @@ out:
     nb_ctx_free(ctx);
 }
 
+/* SyncBatchNorm's op against nb_batch_norm: as one process they must agree (forward,
+ * running statistics and the gradients of x, weight and bias), with and without the
+ * fused ReLU, for (N, C, H, W) and (N, C) input. */
+static void syncbn_single_checks(void)
+{
+    for (int v = 0; v < 4; v++) {
+        int relu = v & 1, four = !(v & 2);
+        nb_ctx *ctx = nb_ctx_new(&(nb_ctx_opts){.seed = 11, .threads = 1});
+        int64_t shp4[4] = {4, 3, 5, 5}, shp2[2] = {6, 3}, C = 3;
+        nb_rng *r = nb_ctx_rng(ctx);
+        nb_tensor *x[2], *w[2], *b[2], *rm[2], *rv[2], *y[2], *g = NULL;
+        for (int k = 0; k < 2; k++) {
+            x[k] = nb_tensor_new(ctx, NB_F32, four ? 4 : 2, four ? shp4 : shp2);
+            w[k] = nb_tensor_new(ctx, NB_F32, 1, &C);
+            b[k] = nb_tensor_new(ctx, NB_F32, 1, &C);
+            rm[k] = nb_tensor_new(ctx, NB_F32, 1, &C);
+            rv[k] = nb_tensor_new(ctx, NB_F32, 1, &C);
+        }
+        for (int64_t i = 0; i < nb_tensor_numel(x[0]); i++)
+            nb_tensor_data(x[0])[i] = nb_tensor_data(x[1])[i] = 2.0f * nb_rng_normal(r) + 0.5f;
+        for (int64_t c = 0; c < C; c++) {
+            nb_tensor_data(w[0])[c] = nb_tensor_data(w[1])[c] = 1.0f + 0.3f * nb_rng_normal(r);
+            nb_tensor_data(b[0])[c] = nb_tensor_data(b[1])[c] = 0.2f * nb_rng_normal(r);
+            nb_tensor_data(rm[0])[c] = nb_tensor_data(rm[1])[c] = 0.1f;
+            nb_tensor_data(rv[0])[c] = nb_tensor_data(rv[1])[c] = 0.9f;
+        }
+        for (int k = 0; k < 2; k++) {
+            nb_tensor_set_requires_grad(x[k], 1);
+            nb_tensor_set_requires_grad(w[k], 1);
+            nb_tensor_set_requires_grad(b[k], 1);
+        }
+        y[0] = nb_batch_norm(x[0], rm[0], rv[0], w[0], b[0], 1, 0.1f, 1e-5f);
+        if (relu) y[0] = nb_relu(y[0]);
+        y[1] = nb__sync_batch_norm("BatchNorm", x[1], rm[1], rv[1], w[1], b[1], 0.1f, 1e-5f, relu);
+        /* a loss with a gradient that differs per element */
+        g = nb_tensor_new(ctx, NB_F32, nb_tensor_ndim(x[0]), nb_tensor_shape(x[0]));
+        for (int64_t i = 0; i < nb_tensor_numel(g); i++) nb_tensor_data(g)[i] = nb_rng_normal(r);
+        nb_status st = nb_backward(nb_add(nb_sum(nb_mul(y[0], g)), nb_sum(nb_mul(y[1], g)))); /* one tape */
+        CHECK("SyncBatchNorm as one process: backward", st == NB_OK && nb_tensor_grad(x[1]) && nb_tensor_grad(w[1]),
+              "%s", nb_last_error());
+        if (st) return;
+        char nbuf[96];
+        const char *what = relu ? (four ? "(N,C,H,W) + ReLU" : "(N,C) + ReLU") : (four ? "(N,C,H,W)" : "(N,C)");
+        int64_t n = nb_tensor_numel(x[0]);
+        snprintf(nbuf, sizeof nbuf, "SyncBatchNorm as one process = BatchNorm %s: output", what);
+        CHECK_CLOSE(nbuf, nb_tensor_data(y[1]), nb_tensor_data(y[0]), n, 1e-5);
+        snprintf(nbuf, sizeof nbuf, "SyncBatchNorm as one process = BatchNorm %s: running stats", what);
+        CHECK(nbuf, check_max_rel(nb_tensor_data(rm[1]), nb_tensor_data(rm[0]), C, 1.0, NULL) < 1e-6 &&
+                        check_max_rel(nb_tensor_data(rv[1]), nb_tensor_data(rv[0]), C, 1.0, NULL) < 1e-6,
+              "differ");
+        snprintf(nbuf, sizeof nbuf, "SyncBatchNorm as one process = BatchNorm %s: dx", what);
+        CHECK_CLOSE(nbuf, nb_tensor_grad(x[1]), nb_tensor_grad(x[0]), n, 1e-4);
+        snprintf(nbuf, sizeof nbuf, "SyncBatchNorm as one process = BatchNorm %s: dweight, dbias", what);
+        CHECK(nbuf, check_max_rel(nb_tensor_grad(w[1]), nb_tensor_grad(w[0]), C, 1.0, NULL) < 1e-5 &&
+                        check_max_rel(nb_tensor_grad(b[1]), nb_tensor_grad(b[0]), C, 1.0, NULL) < 1e-5,
+              "differ");
+        for (int k = 0; k < 2; k++) {
+            nb_tensor_free(x[k]);
+            nb_tensor_free(w[k]);
+            nb_tensor_free(b[k]);
+            nb_tensor_free(rm[k]);
+            nb_tensor_free(rv[k]);
+        }
+        nb_tensor_free(g);
+        nb_ctx_free(ctx);
+    }
+}
+
 int main(int argc, char **argv)
 {
     nb_status st = nb_dist_init(&argc, &argv);
@@ -199,6 +268,7 @@ int main(int argc, char **argv)
         CHECK("one process: all-reduce is the identity", !nb_dist_allreduce(v, 2, NB_DIST_SUM) && v[0] == 1.5,
               "%g", v[0]);
         sampler_checks(d);
+        syncbn_single_checks();
     }
     uint64_t one, many, bn;
     train_steps(d, "ddp", SMOOTH, NULL, 8, &one);
