@@ -1266,7 +1266,9 @@ void nb_dist_seed_ctx(nb_ctx *ctx, uint64_t seed);
  * bucket is averaged, so clipping, penalties and nb_optim_step see the averaged
  * gradient and parameters stay bit-identical on every rank. The parameters are those
  * requiring grad when it is made (freeze first). One process: a no-op wrapper. Free it
- * before the module. */
+ * before the module. Its first collective is nb_dist_agree(NB_OK): a rank that failed to
+ * build its model calls nb_dist_agree(its error) instead, and nb_ddp_new fails on every
+ * rank with that rank's message. */
 typedef struct nb_ddp nb_ddp;
 typedef struct {
     float bucket_cap_mb;      /* 0 -> 25 (DDP's bucket_cap_mb) */

@@ -151,6 +151,13 @@ rc=$?
 [ $rc -ne 0 ] && [ $rc -ne 124 ] && [ "$(grep -c 'rank 1: .*no-such-dir' "$T/data.out")" -eq 2 ]
 check "rank 1 without its data: both ranks exit with rank 1's message" $? "status $rc: $(head -n 5 "$T/data.out")"
 
+# a rank that cannot read its --init file (one machine without it): the same
+timeout 120 mpirun --oversubscribe -np 1 $NABLA $KT --max-steps 5 : -np 1 $NABLA $KT --max-steps 5 \
+    --init "$T/no-such.safetensors" >"$T/init.out" 2>&1
+rc=$?
+[ $rc -ne 0 ] && [ $rc -ne 124 ] && [ "$(grep -c 'rank 1: .*no-such.safetensors' "$T/init.out")" -eq 2 ]
+check "rank 1 without its --init file: both ranks exit with rank 1's message" $? "status $rc: $(head -n 5 "$T/init.out")"
+
 # 7. without MPI: nothing links it, and 2 ranks get a clear error
 if $MAKE -s B=build-nompi NO_MPI=1 build-nompi/nabla >"$T/nompi.out" 2>&1; then
     ! ldd build-nompi/nabla | grep -q libmpi

@@ -312,7 +312,8 @@ nb_ddp *nb_ddp_new(nb_module *m, const nb_ddp_opts *o)
     d->o = opts;
     d->world = nb_dist_world();
     if (d->world == 1) return d; /* one process: nothing to synchronise */
-    if (check_and_broadcast(m, d->world)) goto fail;
+    /* a rank that failed while building its model calls nb_dist_agree(error) instead */
+    if (nb_dist_agree(NB_OK) || check_and_broadcast(m, d->world)) goto fail;
     int np, ns;
     nb_tensor **p = nb_module_parameters(m, &np);
     const nb_named_tensor *st = nb_module_state(m, &ns);

@@ -258,6 +258,7 @@ int cmd_train(int argc, char **argv)
         return 1;
     }
     int R = nb_dist_rank(), W = nb_dist_world(), agreed = 0; /* agreed: every rank has this error */
+    int building = 0; /* until nb_ddp_new, whose first collective agrees on errors (nb_dist_agree) */
     int logging = a.log_json != NULL; /* on every rank: evaluation is collective */
     if (R > 0) {
         a.quiet = 1;
@@ -279,6 +280,7 @@ int cmd_train(int argc, char **argv)
         if (W == 1) goto fail;
     }
     if (W > 1 && (agreed = nb_dist_agree(train && test ? NB_OK : NB_ERR_IO) != NB_OK)) goto fail;
+    building = W > 1;
     if ((a.classes || a.per_class > 0) && /* --per-class: training images only */
         (!(train = cli_subset("train", train, a.classes, a.per_class, (uint64_t)a.seed)) ||
          !(test = cli_subset("train", test, a.classes, 0, 0))))
@@ -310,9 +312,10 @@ int cmd_train(int argc, char **argv)
     if (a.freeze && nb_module_freeze(model, a.freeze, &n_frozen)) goto fail;
     if (a.freeze && !a.quiet) fprintf(stderr, "frozen: %d parameter tensors (%s)\n", n_frozen, a.freeze);
     if (!(ddp = nb_ddp_new(model, &(nb_ddp_opts){.sync_bn = a.sync_bn}))) {
-        agreed = W > 1; /* a model that differs across ranks: every rank has the message */
+        agreed = W > 1; /* a failed rank or a model that differs: every rank has the message */
         goto fail;
     }
+    building = 0;
     nb_dist_seed_ctx(ctx, (uint64_t)a.seed); /* dropout per rank */
     if (!(test_shard = W > 1 ? nb_dataset_shard(test, R, W) : test)) goto fail;
     if ((rc = make_optimizer(&a, model, &opt))) goto done;
@@ -436,6 +439,10 @@ int cmd_train(int argc, char **argv)
     goto done;
 fail:
     progress_end(&bar);
+    if (building && !agreed) { /* the other ranks are in nb_ddp_new's agreement */
+        nb_dist_agree(NB_ERR_ARG);
+        agreed = 1, building = 0;
+    }
     if (W > 1 && !agreed) { /* an error on this rank only: the others would wait for it */
         cli_error("train: rank %d: %s", R, nb_last_error());
         nb_dist_abort(1);
@@ -444,6 +451,7 @@ fail:
     rc = 1;
 done:
     progress_end(&bar);
+    if (building && rc && !agreed) nb_dist_agree(NB_ERR_ARG); /* printed already; release the other ranks */
     if (test_shard != test) nb_dataset_free(test_shard);
     nb_ddp_free(ddp);
     if (log) fclose(log);
