@@ -31,6 +31,21 @@ LDFLAGS += -fopenmp $(SANFLAGS)
 CAIRO_CFLAGS := $(shell pkg-config --cflags cairo fontconfig 2>/dev/null)
 CAIRO_LIBS   := $(or $(shell pkg-config --libs cairo fontconfig 2>/dev/null),-lcairo -lfontconfig)
 
+# Open MPI (Debian's libopenmpi-dev, openmpi-bin) for data-parallel training (src/dist,
+# docs/distributed.md): found through mpicc, only src/dist is compiled with its flags.
+# Without it (or with `make NO_MPI=1`; then `make clean` first) nothing links MPI and
+# nb_dist_init treats a run as one process (and fails under mpirun with more ranks).
+NO_MPI  ?= 0
+ifneq ($(NO_MPI),1)
+MPICC      ?= $(shell command -v mpicc 2>/dev/null)
+MPI_CFLAGS := $(if $(MPICC),$(shell $(MPICC) --showme:compile 2>/dev/null))
+MPI_LIBS   := $(if $(MPICC),$(shell $(MPICC) --showme:link 2>/dev/null))
+endif
+ifneq ($(strip $(MPI_LIBS)),)
+$(B)/src/dist/%.o: CFLAGS += $(MPI_CFLAGS) -DNB_HAVE_MPI
+LDLIBS  += $(MPI_LIBS)
+endif
+
 LIB_SRC  := $(sort $(wildcard src/*/*.c))
 # The ONNX reader's protobuf code is generated at build time by protoc-c (Debian's
 # protobuf-c-compiler) from the onnx.proto Debian ships (libonnx-dev); never committed.
@@ -110,7 +125,7 @@ install: $(B)/libnabla.a $(B)/libnabla.so $(B)/nabla
 	install -m 755 $(B)/libnabla.so $(DESTDIR)$(PREFIX)/lib/libnabla.so.0
 	ln -sf libnabla.so.0 $(DESTDIR)$(PREFIX)/lib/libnabla.so
 	install -m 755 $(B)/nabla $(DESTDIR)$(PREFIX)/bin/
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|0.1.0|' nabla.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/nabla.pc
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|0.1.0|' -e 's|@MPI_LIBS@|$(strip $(MPI_LIBS))|' nabla.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/nabla.pc
 
 clean:
 	rm -rf build build-san

@@ -780,6 +780,8 @@ typedef struct {
     float mixup_alpha;  /* > 0: MixUp per batch, λ ~ Beta(α, α) (nb_random_mixup) */
     float cutmix_alpha; /* > 0: CutMix per batch (nb_random_cutmix); with both, one of the
                          * two per batch with p = 0.5. Mixing adds soft targets. */
+    int num_replicas;   /* DistributedSampler: > 1 loads only shard `rank` of the epoch's */
+    int rank;           /* order (see "Data parallelism" at the end); 0: every sample */
 } nb_loader_opts;
 
 nb_loader *nb_loader_new(nb_ctx *ctx, nb_dataset *d, const nb_loader_opts *o);
@@ -1470,6 +1472,85 @@ const char *nb_text_dataset_text(const nb_text_dataset *d, int64_t i);
 int64_t nb_text_dataset_label(const nb_text_dataset *d, int64_t i);
 int nb_text_dataset_num_classes(const nb_text_dataset *d);
 const char *nb_text_dataset_class_name(const nb_text_dataset *d, int c);
+/* Data parallelism over MPI: torch.distributed with DistributedDataParallel */
+/* (PyTorch 1.13); docs/distributed.md                                       */
+/* ------------------------------------------------------------------------ */
+
+/* Built with MPI (the Makefile found mpicc): 1, else 0. */
+int nb_dist_available(void);
+/* dist.init_process_group("mpi"). Started by mpirun (or any launcher that sets
+ * OMPI_COMM_WORLD_SIZE, PMIX_SIZE or PMI_SIZE) in a build with MPI: initialises MPI
+ * (MPI_THREAD_FUNNELED: call nabla's distributed functions from this thread only).
+ * Otherwise the run is rank 0 of 1 and MPI is not touched. A build without MPI started
+ * as one of several ranks fails with NB_ERR_STATE saying how to get MPI. argc/argv may
+ * be NULL; a second call is a no-op. */
+nb_status nb_dist_init(int *argc, char ***argv);
+int nb_dist_rank(void);        /* dist.get_rank(); 0 for one process */
+int nb_dist_world(void);       /* dist.get_world_size(); 1 for one process */
+int nb_dist_local_world(void); /* ranks on this machine (share its cores) */
+/* dist.destroy_process_group(): MPI_Finalize when nb_dist_init called MPI_Init. */
+void nb_dist_finalize(void);
+/* End every rank of the job at once with this exit code (MPI_Abort), for an error
+ * that only some ranks see (the others would wait in a collective forever). For one
+ * process it returns; the caller exits. */
+void nb_dist_abort(int code);
+
+typedef enum { NB_DIST_SUM, NB_DIST_MIN, NB_DIST_MAX } nb_dist_op;
+/* dist.all_reduce of v[0..n) in place (collective: every rank calls it). */
+nb_status nb_dist_allreduce(double *v, int n, nb_dist_op op);
+/* dist.broadcast of `bytes` bytes at buf from rank root. */
+nb_status nb_dist_broadcast(void *buf, size_t bytes, int root);
+/* Collective error check: each rank passes its status (a failed one with its message
+ * in nb_last_error()). NB_OK when every rank passed NB_OK; else, on every rank, the
+ * lowest failing rank's status with the message "rank R: <its message>". */
+nb_status nb_dist_agree(nb_status st);
+/* Seconds this process has spent waiting on nabla's communication (gradient buckets,
+ * buffer broadcasts, SyncBatchNorm, all-reduces). */
+double nb_dist_comm_seconds(void);
+/* Per-rank dropout streams: ctx's dropout key becomes seed on rank 0 (so rank 0 draws
+ * what one process would) and a hash of (seed, rank) on the other ranks. */
+void nb_dist_seed_ctx(nb_ctx *ctx, uint64_t seed);
+
+/* DistributedDataParallel(module). nb_ddp_new (collective) checks that every rank has
+ * the same parameters and buffers (NB_ERR_SHAPE naming the first tensor whose shape
+ * differs, and the ranks) and copies rank 0's into every rank, then hooks the module's
+ * context: during each nb_backward, the gradients of the parameters that require grad
+ * are averaged over the ranks by all-reduce in buckets (parameters in reverse order,
+ * the first bucket first_bucket_mb, the others bucket_cap_mb), each bucket started
+ * (MPI_Iallreduce) as soon as the backward has passed every use of its parameters, so
+ * communication overlaps the rest of the backward; nb_backward returns once every
+ * bucket is averaged, so clipping, penalties and nb_optim_step see the averaged
+ * gradient and parameters stay bit-identical on every rank. The parameters are those
+ * requiring grad when it is made (freeze first). One process: a no-op wrapper. Free it
+ * before the module. Its first collective is nb_dist_agree(NB_OK): a rank that failed to
+ * build its model calls nb_dist_agree(its error) instead, and nb_ddp_new fails on every
+ * rank with that rank's message. */
+typedef struct nb_ddp nb_ddp;
+typedef struct {
+    float bucket_cap_mb;      /* 0 -> 25 (DDP's bucket_cap_mb) */
+    float first_bucket_mb;    /* 0 -> 1 (torch.distributed's _DEFAULT_FIRST_BUCKET_BYTES) */
+    int no_broadcast_buffers; /* 1: broadcast_buffers=False (buffers stay per rank) */
+    int sync_bn;              /* 1: every BatchNorm as SyncBatchNorm (convert_sync_batchnorm):
+                               * training batch statistics over all ranks' batches */
+} nb_ddp_opts;
+nb_ddp *nb_ddp_new(nb_module *m, const nb_ddp_opts *o);
+/* DDP's forward: in training mode, rank 0's buffers (BatchNorm's running statistics)
+ * are broadcast first (broadcast_buffers), then nb_module_forward. */
+nb_tensor *nb_ddp_forward(nb_ddp *d, nb_tensor *x);
+/* Copy rank 0's buffers into every rank now (e.g. before a sharded evaluation, so
+ * every rank evaluates with the same running statistics). */
+nb_status nb_ddp_broadcast_buffers(nb_ddp *d);
+void nb_ddp_free(nb_ddp *d); /* unhooks the context */
+int nb_ddp_num_buckets(const nb_ddp *d);
+
+/* DistributedSampler(num_replicas = W, rank = r) is nb_loader_opts.num_replicas/rank:
+ * each epoch, the order (shuffled with (seed, epoch), the same on every rank) is padded
+ * to ceil(N/W)·W by repeating it from the start, and rank r takes the indices
+ * r, r+W, r+2W, ...: ceil(N/W) samples; the batch size is per rank. Augmentation draws
+ * per rank (streams of (seed, rank, epoch, sample)). */
+/* The samples rank, rank+world, rank+2·world, ... of base (no padding: for sharded
+ * evaluation whose counts are then all-reduced); base is not owned and must outlive it. */
+nb_dataset *nb_dataset_shard(nb_dataset *base, int rank, int world);
 
 #ifdef __cplusplus
 }

@@ -42,6 +42,7 @@ stage docs sh tests/docs_concepts.sh # every name, path, option and spec docs/co
 stage docs-commands sh tests/docs_commands.sh # every command of docs/tutorial.md and README.md, run as written (a few minutes)
 stage tests make -j"$J" test
 stage sanitizers make -j"$J" SAN=1 test
+stage mpi bash tests/dist.sh # data parallelism: 2 ranks under Open MPI (mpirun --oversubscribe, as root in CI)
 stage fuzz sh tests/fuzz/run.sh 60 # libFuzzer on the safetensors reader (clang, libclang-rt-14-dev)
 stage onnx-conformance sh tests/onnx_conformance.sh # ONNX's backend test data (libonnx-testdata)
 stage fuzz-onnx sh tests/fuzz/run.sh 60 onnx # libFuzzer on the ONNX reader

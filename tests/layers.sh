@@ -16,19 +16,20 @@ below() {
     case $1 in
     core) echo "" ;;
     kernels) echo "core" ;;
-    ops) echo "core kernels" ;;
-    loss | init) echo "core kernels ops" ;;
-    nn) echo "core kernels ops init" ;;
-    optim | augment | text) echo "core kernels ops" ;;
-    onnx) echo "core kernels ops init nn" ;;
-    models) echo "core kernels ops init nn onnx" ;;
-    data) echo "core kernels ops augment text" ;;
-    io) echo "core kernels ops init nn onnx models" ;;
-    train) echo "core kernels ops loss init nn optim augment text onnx models data io" ;;
+    dist) echo "core" ;;
+    ops) echo "core dist kernels" ;;
+    loss | init) echo "core dist kernels ops" ;;
+    nn) echo "core dist kernels ops init" ;;
+    optim | augment | text) echo "core dist kernels ops" ;;
+    onnx) echo "core dist kernels ops init nn" ;;
+    models) echo "core dist kernels ops init nn onnx" ;;
+    data) echo "core dist kernels ops augment text" ;;
+    io) echo "core dist kernels ops init nn onnx models" ;;
+    train) echo "core dist kernels ops loss init nn optim augment text onnx models data io" ;;
     *) echo "?" ;;
     esac
 }
-FOLDERS="core kernels ops loss init nn optim augment text onnx models data io train"
+FOLDERS="core dist kernels ops loss init nn optim augment text onnx models data io train"
 
 passed=0
 failed=0

@@ -72,13 +72,18 @@ nb_status nb_backward(nb_tensor *loss)
     float *g = nb__grad(loss);
     if (!g) return NB_ERR_MEM;
     g[0] += 1.0f;
+    nb_status st;
+    if (ctx->backward_hook && (st = ctx->backward_hook(ctx, ctx->tape_len, ctx->backward_hook_user))) return st;
     for (int i = ctx->tape_len - 1; i >= 0; i--) {
         nb_node *n = ctx->tape[i];
-        if (!n->out->grad) continue; /* not on a path from the loss */
-        for (int k = 0; k < n->n_in; k++)
-            if (n->in[k] && n->in[k]->requires_grad && !nb__grad(n->in[k])) return NB_ERR_MEM;
-        n->backward(n);
+        if (n->out->grad) { /* else not on a path from the loss */
+            for (int k = 0; k < n->n_in; k++)
+                if (n->in[k] && n->in[k]->requires_grad && !nb__grad(n->in[k])) return NB_ERR_MEM;
+            n->backward(n);
+        }
+        if (ctx->backward_hook && (st = ctx->backward_hook(ctx, i, ctx->backward_hook_user))) return st;
     }
     ctx->tape_len = 0;
+    if (ctx->backward_hook && (st = ctx->backward_hook(ctx, -1, ctx->backward_hook_user))) return st;
     return NB_OK;
 }

@@ -5,6 +5,13 @@
 #include "core/arena.h"
 #include "core/tensor.h"
 
+/* A backward hook (data parallelism, nn/ddp.c): nb_backward calls it with node =
+ * tape_len before the walk (the tape is complete), with node = i after tape node i
+ * (run or skipped: not on a path from the loss), and with node = -1 after the walk;
+ * a leaf's gradient is final once the walk has passed its first use on the tape. A
+ * non-OK status ends the backward with it. */
+typedef nb_status (*nb__backward_hook)(nb_ctx *ctx, int node, void *user);
+
 struct nb_ctx {
     nb_arena arena;
     nb_node **tape;
@@ -14,6 +21,10 @@ struct nb_ctx {
     nb_rng rng;
     uint64_t seed;
     uint64_t step_counter; /* bumps at every dropout call etc. for counter-based randomness */
+    /* data parallelism (src/dist, nn/ddp.c) */
+    nb__backward_hook backward_hook; /* NULL: none */
+    void *backward_hook_user;
+    int sync_bn; /* training BatchNorm takes batch statistics over all ranks (nb__sync_batch_norm) */
 };
 
 #endif

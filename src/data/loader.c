@@ -20,6 +20,11 @@
  * from a stream of (seed, e, b); nothing depends on which thread fills what or
  * when, so 0, 1, 2 or 4 workers give bit-identical batches.
  *
+ * Shards (DistributedSampler, opts.num_replicas = W > 1): the epoch's order above (the
+ * same on every rank) padded to ceil(N/W)·W by repeating it from the start, and rank r
+ * takes positions r, r+W, ...: an epoch is ceil(N/W) samples. The augmentation streams'
+ * seed then has the rank mixed in, so ranks draw differently (src/dist, docs/distributed.md).
+ *
  * Workers: with opts.workers = N > 0, N threads fill batches ahead of the
  * caller into a ring of `prefetch` preallocated slots (default 2N). Batch b
  * goes to slot b % prefetch; a worker claims the next unfilled batch only
@@ -78,6 +83,11 @@ struct nb_loader {
     int64_t ncls;        /* width of the soft targets */
     worker self;         /* the calling thread's scratch (workers == 0) */
     int64_t *perm;       /* this epoch's order */
+    /* DistributedSampler (o.num_replicas > 1): this rank's share of perm */
+    int64_t len;         /* samples per epoch: the dataset's, or ceil(N / num_replicas) */
+    int64_t *shard;      /* len indices when sharded */
+    const int64_t *order; /* what the batches take: perm or shard */
+    uint64_t aug_seed;   /* the seed of the augmentation streams (rank mixed in when sharded) */
     int epoch;
     uint64_t key;        /* this epoch's per-sample stream key */
     int64_t nbatches;    /* batches in an epoch */
@@ -149,9 +159,9 @@ static nb_status transform_sample(const nb_loader *l, worker *w, int64_t i, floa
  * *n is its size. w is the filling thread's scratch. */
 static nb_status fill(const nb_loader *l, worker *w, int64_t b, float *x, int64_t *y, float *soft, int64_t *n)
 {
-    int64_t len = nb_dataset_len(l->d), start = b * l->o.batch_size;
+    int64_t len = l->len, start = b * l->o.batch_size;
     *n = len - start < l->o.batch_size ? len - start : l->o.batch_size;
-    const int64_t *idx = l->perm + start;
+    const int64_t *idx = l->order + start;
     nb_status st;
     if (!l->o.transform) {
         st = nb__dataset_get_batch(l->d, idx, *n, x, y, l->key);
@@ -169,7 +179,7 @@ static nb_status fill(const nb_loader *l, worker *w, int64_t b, float *x, int64_
     memcpy(nb__f(bx), x, (size_t)(*n * l->per) * sizeof(float));
     memcpy(nb__i(by), y, (size_t)*n * sizeof(int64_t));
     nb_rng r;
-    derive_rng(&r, l->o.seed, l->epoch, (uint64_t)b + 1);
+    derive_rng(&r, l->aug_seed, l->epoch, (uint64_t)b + 1);
     int cut = l->o.mixup_alpha <= 0 || (l->o.cutmix_alpha > 0 && nb_rng_uniform(&r) >= 0.5f);
     nb_tensor *xo, *yo;
     st = cut ? nb_random_cutmix(bx, by, l->ncls, l->o.cutmix_alpha, &r, &xo, &yo, NULL)
@@ -270,6 +280,7 @@ void nb_loader_free(nb_loader *l)
         pthread_cond_destroy(&l->done);
     }
     free(l->perm);
+    free(l->shard);
     free(l);
 }
 
@@ -307,14 +318,25 @@ nb_loader *nb_loader_new(nb_ctx *ctx, nb_dataset *d, const nb_loader_opts *o)
                          (long long)d->chw[0], (long long)d->chw[1], (long long)d->chw[2]);
         return NULL;
     }
+    if (opts.num_replicas < 0 || (opts.num_replicas > 1 ? opts.rank < 0 || opts.rank >= opts.num_replicas
+                                                         : opts.rank != 0)) {
+        nb__fail(NB_ERR_ARG, "nb_loader_new: rank %d is not one of num_replicas %d", opts.rank, opts.num_replicas);
+        return NULL;
+    }
     if (!opts.batch_size) opts.batch_size = 1;
     nb_loader *l = calloc(1, sizeof *l);
-    int64_t n = nb_dataset_len(d);
-    if (!l || !(l->perm = malloc((size_t)(n ? n : 1) * sizeof *l->perm))) {
+    int64_t n = nb_dataset_len(d), W = opts.num_replicas > 1 ? opts.num_replicas : 1;
+    int64_t len = W > 1 ? (n + W - 1) / W : n;
+    if (!l || !(l->perm = malloc((size_t)(n ? n : 1) * sizeof *l->perm)) ||
+        (W > 1 && !(l->shard = malloc((size_t)(len ? len : 1) * sizeof *l->shard)))) {
+        if (l) free(l->perm);
         free(l);
         nb__fail(NB_ERR_MEM, "out of memory creating a loader");
         return NULL;
     }
+    l->len = len;
+    l->order = W > 1 ? l->shard : l->perm;
+    l->aug_seed = W > 1 ? nb__mix64(opts.seed ^ nb__mix64(0xbb67ae8584caa73bULL + (uint64_t)opts.rank)) : opts.seed;
     l->ctx = ctx, l->d = d, l->o = opts;
     l->chw[0] = chw[0], l->chw[1] = chw[1], l->chw[2] = chw[2];
     l->per = chw[0] * chw[1] * chw[2];
@@ -325,7 +347,7 @@ nb_loader *nb_loader_new(nb_ctx *ctx, nb_dataset *d, const nb_loader_opts *o)
     if (opts.workers > 0) {
         l->nworkers = opts.workers;
         l->nslots = opts.prefetch > 0 ? opts.prefetch : 2 * opts.workers;
-        int64_t bmax = opts.batch_size < n ? opts.batch_size : n; /* the largest batch */
+        int64_t bmax = opts.batch_size < len ? opts.batch_size : len; /* the largest batch */
         size_t bx = (size_t)(bmax * l->per) * sizeof(float), by = (size_t)bmax * sizeof(int64_t);
         size_t bs = mixing ? (size_t)(bmax * l->ncls) * sizeof(float) : 0;
         if (pthread_mutex_init(&l->mu, NULL)) goto oom;
@@ -380,8 +402,12 @@ static void setup_epoch(nb_loader *l, int epoch)
             l->perm[j] = t;
         }
     }
+    if (l->shard) { /* DistributedSampler: pad by repeating from the start, take every W-th from rank */
+        int64_t W = l->o.num_replicas;
+        for (int64_t k = 0; k < l->len; k++) l->shard[k] = l->perm[(l->o.rank + k * W) % n];
+    }
     l->epoch = epoch;
-    l->key = epoch_key(l->o.seed, epoch);
+    l->key = epoch_key(l->aug_seed, epoch);
     l->nbatches = nb_loader_num_batches(l);
     l->taken = 0;
     l->failed = 0;
@@ -413,7 +439,7 @@ void nb_loader_start_epoch(nb_loader *l, int epoch)
 int64_t nb_loader_num_batches(const nb_loader *l)
 {
     if (!l) return 0;
-    int64_t n = nb_dataset_len(l->d), b = l->o.batch_size;
+    int64_t n = l->len, b = l->o.batch_size;
     return l->o.drop_last ? n / b : (n + b - 1) / b;
 }
 
@@ -427,7 +453,7 @@ int nb_loader_next_mixed(nb_loader *l, nb_tensor **x, nb_tensor **y, nb_tensor *
         return 0;
     }
     if (l->failed || l->taken >= l->nbatches) return 0;
-    int64_t b = l->taken, len = nb_dataset_len(l->d), bs = l->o.batch_size;
+    int64_t b = l->taken, len = l->len, bs = l->o.batch_size;
     int64_t n = len - b * bs < bs ? len - b * bs : bs;
     nb_tensor *bx = nb__empty(l->ctx, NB_F32, 4, (int64_t[]){n, l->chw[0], l->chw[1], l->chw[2]});
     nb_tensor *by = bx ? nb__empty(l->ctx, NB_I64, 1, (int64_t[]){n}) : NULL;

@@ -1,6 +1,6 @@
 /* hf_dir.c - Hugging Face model directories: config.json (read with cJSON) and
- * model.safetensors, for BERT and GPT-2; text models built fresh or from a directory,
- * saved back as one; nb_text_forward.
+ * model.safetensors, for BERT and GPT-2: text models read from a directory and saved
+ * back as one.
  *
  * Config keys (BERT / GPT-2) and Hugging Face's defaults when absent:
  *   vocab_size, hidden_size / n_embd, num_hidden_layers / n_layer,
@@ -18,7 +18,8 @@
  * Keys nabla does not use otherwise (use_cache, torch_dtype, ...) are ignored.
  * Architectures: the four nabla builds; the other BERT and GPT-2 heads (BertForMaskedLM,
  * BertForPreTraining, GPT2DoubleHeadsModel, ...) load as their base model, as AutoModel
- * does, their head's tensors ignored; a checkpoint without pooler keeps a fresh one. */
+ * does, their head's tensors ignored; a checkpoint without pooler keeps a fresh one.
+ * The models themselves (built fresh, run) are models/text_model.c. */
 #include "core/error.h"
 #include "core/ctx.h"
 #include "models/text_model.h"
@@ -29,17 +30,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-
-static const char *const arch_names[] = {"BertModel", "BertForSequenceClassification", "GPT2Model",
-                                         "GPT2LMHeadModel", "BertForMaskedLM"};
-#define N_ARCH 5
-
-const char *nb_text_arch_name(nb_text_arch a)
-{
-    return (unsigned)a < sizeof arch_names / sizeof *arch_names ? arch_names[a] : "?";
-}
-
-static int is_bert(nb_text_arch a) { return a == NB_BERT_MODEL || a == NB_BERT_SEQ_CLS || a == NB_BERT_MLM; }
 
 /* ---- config.json ---- */
 
@@ -158,8 +148,8 @@ static nb_status parse_config(const char *path, const char *text, nb_text_config
     }
     int arch = -1;
     if (!r.st && an) {
-        for (int i = 0; i < N_ARCH; i++)
-            if (!strcmp(an, arch_names[i])) arch = i;
+        for (int i = 0; i < NB__TEXT_N_ARCH; i++)
+            if (!strcmp(an, nb_text_arch_name((nb_text_arch)i))) arch = i;
         /* checkpoints of heads nabla does not have load their base model, as AutoModel does
          * (bert-base-uncased says BertForMaskedLM): the head's tensors are ignored */
         static const char *const bert_heads[] = {"BertForPreTraining", "BertLMHeadModel",
@@ -184,7 +174,7 @@ static nb_status parse_config(const char *path, const char *text, nb_text_config
         else if (mt && strcmp(mt, "bert") && strcmp(mt, "gpt2"))
             r.st = nb__fail(NB_ERR_FORMAT, "%s: \"model_type\": %s is not supported (nabla has \"bert\" and \"gpt2\")",
                             path, mt);
-        else if (mt && arch >= 0 && is_bert((nb_text_arch)arch) != !strcmp(mt, "bert"))
+        else if (mt && arch >= 0 && nb__text_is_bert((nb_text_arch)arch) != !strcmp(mt, "bert"))
             r.st = nb__fail(NB_ERR_FORMAT, "%s: \"model_type\" %s contradicts \"architectures\" %s", path, mt, an);
         else if (arch < 0)
             arch = !strcmp(mt, "bert") ? NB_BERT_MODEL : NB_GPT2_MODEL;
@@ -197,7 +187,7 @@ static nb_status parse_config(const char *path, const char *text, nb_text_config
     c->initializer_range = (float)num(&r, "initializer_range", 0.02, 0);
     const char *act;
     const char *hk, *lk;
-    if (is_bert(c->arch)) {
+    if (nb__text_is_bert(c->arch)) {
         c->vocab_size = count(&r, "vocab_size", 0, 1, 1);
         c->hidden_size = count(&r, "hidden_size", 0, 1, 1);
         c->num_layers = count(&r, "num_hidden_layers", 0, 1, 0);
@@ -253,7 +243,7 @@ static nb_status parse_config(const char *path, const char *text, nb_text_config
     if (!r.st && c->hidden_size % c->num_heads)
         r.st = nb__fail(NB_ERR_FORMAT, "%s: the hidden size %lld does not divide into \"%s\" = %lld heads", path,
                         (long long)c->hidden_size, lk, (long long)c->num_heads);
-    if (!r.st && is_bert(c->arch) && c->pad_token_id >= c->vocab_size)
+    if (!r.st && nb__text_is_bert(c->arch) && c->pad_token_id >= c->vocab_size)
         r.st = nb__fail(NB_ERR_FORMAT, "%s: \"pad_token_id\" %lld is outside the vocabulary (vocab_size %lld)", path,
                         (long long)c->pad_token_id, (long long)c->vocab_size);
     if (!r.st && !(c->layer_norm_eps > 0 && c->initializer_range >= 0))
@@ -280,7 +270,7 @@ nb_status nb_text_config_write(const char *path, const nb_text_config *c)
     }
     cJSON_AddItemToArray(a, cJSON_CreateString(nb_text_arch_name(c->arch)));
     cJSON_AddItemToObject(o, "architectures", a);
-    if (is_bert(c->arch)) {
+    if (nb__text_is_bert(c->arch)) {
         cJSON_AddStringToObject(o, "model_type", "bert");
         cJSON_AddNumberToObject(o, "vocab_size", (double)c->vocab_size);
         cJSON_AddNumberToObject(o, "hidden_size", (double)c->hidden_size);
@@ -322,80 +312,6 @@ nb_status nb_text_config_write(const char *path, const nb_text_config *c)
     return st;
 }
 
-/* ---- models ---- */
-
-static nb_status check_config(const nb_text_config *c)
-{
-    if ((unsigned)c->arch > NB_BERT_MLM) return nb__fail(NB_ERR_ARG, "text model: unknown architecture %d", (int)c->arch);
-    if (c->vocab_size < 1 || c->hidden_size < 1 || c->num_layers < 0 || c->num_heads < 1 || c->intermediate_size < 1 ||
-        c->max_positions < 1 || (is_bert(c->arch) && c->type_vocab_size < 1))
-        return nb__fail(NB_ERR_ARG, "%s: sizes must be positive (vocab %lld, hidden %lld, layers %lld, heads %lld, "
-                                    "intermediate %lld, positions %lld, token types %lld)",
-                        nb_text_arch_name(c->arch), (long long)c->vocab_size, (long long)c->hidden_size,
-                        (long long)c->num_layers, (long long)c->num_heads, (long long)c->intermediate_size,
-                        (long long)c->max_positions, (long long)c->type_vocab_size);
-    if (c->hidden_size % c->num_heads)
-        return nb__fail(NB_ERR_ARG, "%s: hidden size %lld does not divide into %lld heads", nb_text_arch_name(c->arch),
-                        (long long)c->hidden_size, (long long)c->num_heads);
-    if (!(c->layer_norm_eps > 0))
-        return nb__fail(NB_ERR_ARG, "%s: layer_norm_eps must be > 0", nb_text_arch_name(c->arch));
-    return NB_OK;
-}
-
-nb_module *nb_text_model_new(nb_ctx *ctx, const nb_text_config *c)
-{
-    if (!ctx || !c) {
-        nb__fail(NB_ERR_ARG, "nb_text_model_new: ctx and config are required");
-        return NULL;
-    }
-    if (check_config(c)) return NULL;
-    return is_bert(c->arch) ? nb__bert_new(ctx, c) : nb__gpt2_new(ctx, c);
-}
-
-const nb_text_config *nb_text_model_config(const nb_module *m)
-{
-    if (!m) return NULL;
-    const char *k = m->vt->kind;
-    for (int i = 0; i < N_ARCH; i++)
-        if (!strcmp(k, arch_names[i])) return m->impl;
-    return NULL;
-}
-
-nb_status nb__text_check_ids(const nb_tensor *ids, const nb_text_inputs *in, const nb_text_config *c)
-{
-    const char *an = nb_text_arch_name(c->arch);
-    if (!ids) return NB_ERR_ARG;
-    if (ids->dtype != NB_I64 || ids->ndim != 2)
-        return nb__fail(NB_ERR_SHAPE, "%s: input_ids must be I64 (batch, length), got %s%s", an, nb__tshape(ids),
-                        ids->dtype != NB_I64 ? " F32" : "");
-    if (ids->shape[1] > c->max_positions)
-        return nb__fail(NB_ERR_SHAPE, "%s: a sequence of %lld tokens is longer than the %lld positions of the model (%s)",
-                        an, (long long)ids->shape[1], (long long)c->max_positions,
-                        is_bert(c->arch) ? "max_position_embeddings" : "n_positions");
-    if (ids->shape[1] < 1) return nb__fail(NB_ERR_SHAPE, "%s: empty sequences (input_ids %s)", an, nb__tshape(ids));
-    if (in && in->attention_mask && !nb__same_shape(in->attention_mask, ids))
-        return nb__fail(NB_ERR_SHAPE, "%s: attention_mask %s must have input_ids' shape %s", an,
-                        nb__tshape(in->attention_mask), nb__tshape(ids));
-    if (in && in->token_type_ids && (!nb__same_shape(in->token_type_ids, ids) || in->token_type_ids->dtype != NB_I64))
-        return nb__fail(NB_ERR_SHAPE, "%s: token_type_ids %s must be I64 with input_ids' shape %s", an,
-                        nb__tshape(in->token_type_ids), nb__tshape(ids));
-    if (in && in->token_type_ids && !is_bert(c->arch))
-        return nb__fail(NB_ERR_ARG, "%s: takes no token_type_ids", an);
-    return NB_OK;
-}
-
-nb_tensor *nb_text_forward(nb_module *m, nb_tensor *input_ids, const nb_text_inputs *in, nb_tensor **pooled)
-{
-    if (pooled) *pooled = NULL;
-    const nb_text_config *c = nb_text_model_config(m);
-    if (!c) {
-        nb__fail(NB_ERR_ARG, "nb_text_forward: %s is not a text model", m ? m->vt->kind : "NULL");
-        return NULL;
-    }
-    if (!input_ids) return NULL;
-    return is_bert(c->arch) ? nb__bert_forward(m, input_ids, in, pooled) : nb__gpt2_forward(m, input_ids, in);
-}
-
 /* ---- directories ---- */
 
 static int ends_with(const char *s, const char *suffix)
@@ -431,7 +347,7 @@ nb_module *nb_model_from_dir(nb_ctx *ctx, const char *dir, const nb_model_dir_op
     snprintf(path, sizeof path, "%s/config.json", dir);
     if (nb_text_config_read(path, &c)) return NULL;
     if (o && o->arch_set) {
-        if (is_bert(o->arch) != is_bert(c.arch)) {
+        if (nb__text_is_bert(o->arch) != nb__text_is_bert(c.arch)) {
             nb__fail(NB_ERR_ARG, "%s: cannot build %s from a %s configuration", dir, nb_text_arch_name(o->arch),
                      nb_text_arch_name(c.arch));
             return NULL;
@@ -452,7 +368,7 @@ nb_module *nb_model_from_dir(nb_ctx *ctx, const char *dir, const nb_model_dir_op
     int nf = nb_safetensors_count(f);
     char *used = calloc((size_t)nf + 1, 1);
     if (!m || !used) goto fail;
-    const char *prefix = is_bert(c.arch) ? "bert." : "transformer.";
+    const char *prefix = nb__text_is_bert(c.arch) ? "bert." : "transformer.";
     int head_model = c.arch == NB_BERT_SEQ_CLS || c.arch == NB_GPT2_LM_HEAD || c.arch == NB_BERT_MLM;
     size_t pl = strlen(prefix);
     int n;
@@ -528,18 +444,4 @@ nb_status nb_text_model_save_dir(nb_module *m, const char *dir)
     if (st) return st;
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     return nb_save_safetensors(m, path);
-}
-
-nb_status nb_text_config_preset(const char *name, nb_text_config *c)
-{
-    if (!name || (strcmp(name, "bert_tiny") && strcmp(name, "gpt2_tiny")))
-        return nb__fail(NB_ERR_ARG, "no built-in text model '%s' (bert_tiny, gpt2_tiny)", name ? name : "");
-    int bert = !strcmp(name, "bert_tiny");
-    *c = (nb_text_config){.arch = bert ? NB_BERT_SEQ_CLS : NB_GPT2_LM_HEAD, .vocab_size = 30522, .hidden_size = 128,
-                          .num_layers = 2, .num_heads = 2, .intermediate_size = 512, .max_positions = bert ? 512 : 1024,
-                          .type_vocab_size = bert ? 2 : 0, .pad_token_id = bert ? 0 : -1, .num_labels = 2,
-                          .layer_norm_eps = bert ? 1e-12f : 1e-5f, .hidden_dropout = 0.1f, .attention_dropout = 0.1f,
-                          .embedding_dropout = 0.1f, .classifier_dropout = 0.1f,
-                          .activation = bert ? NB_GELU_ERF : NB_GELU_TANH, .initializer_range = 0.02f};
-    return NB_OK;
 }

@@ -11,4 +11,7 @@ nb_module *nb__gpt2_new(nb_ctx *ctx, const nb_text_config *c);
 nb_tensor *nb__gpt2_forward(nb_module *m, nb_tensor *ids, const nb_text_inputs *in);
 /* The (B, T) input ids and their checks: I64, 2 dims, T <= max positions. */
 nb_status nb__text_check_ids(const nb_tensor *ids, const nb_text_inputs *in, const nb_text_config *c);
+/* text_model.c: the number of architectures (nb_text_arch values) and whether one is BERT's. */
+#define NB__TEXT_N_ARCH 5
+int nb__text_is_bert(nb_text_arch a);
 #endif

@@ -4,6 +4,7 @@
  * eval-mode scale/shift that lets a conv fold a BatchNorm in. */
 #include "core/error.h"
 #include "core/tensor.h"
+#include "core/ctx.h"
 #include "nn/module.h"
 #include "nn/layers.h"
 #include "ops/norm.h"
@@ -49,6 +50,12 @@ static nb_tensor *bn_forward(nb_module *m, nb_tensor *x, int relu)
     float factor = s->momentum;
     if (m->training && nbt && s->cumulative) factor = (float)(1.0 / (double)(nb__i(nbt)[0] + 1));
     int use_batch = m->training || !rm;
+    if (m->training && x->ctx->sync_bn) { /* SyncBatchNorm (ops/sync_batch_norm.c) */
+        nb_tensor *ys = nb__sync_batch_norm(kind, x, rm, rv, own_or_null(m, BN_W), own_or_null(m, BN_B), factor,
+                                            s->eps, relu);
+        if (ys && nbt) nb__i(nbt)[0] += 1;
+        return ys;
+    }
     nb_tensor *y = nb__batch_norm_layer(kind, x, rm, rv, own_or_null(m, BN_W),
                                    own_or_null(m, BN_B), use_batch, factor, s->eps, relu);
     if (y && m->training && nbt) nb__i(nbt)[0] += 1;

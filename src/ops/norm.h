@@ -11,6 +11,12 @@
  * Checks everything before touching the running statistics. */
 nb_tensor *nb__batch_norm_layer(const char *layer, nb_tensor *x, nb_tensor *rm, nb_tensor *rv, nb_tensor *w,
                                 nb_tensor *b, int training, float momentum, float eps, int relu);
+/* SyncBatchNorm's training forward (ops/sync_batch_norm.c), what BatchNorm modules run
+ * when ctx->sync_bn is set: batch_norm over x (N, C, S) with the statistics of every
+ * rank's batch (all-reduced sums), running statistics updated with the global count;
+ * its backward all-reduces Σdy and Σdy·(x-μ). relu as nb__batch_norm_layer's. */
+nb_tensor *nb__sync_batch_norm(const char *layer, nb_tensor *x, nb_tensor *rm, nb_tensor *rv, nb_tensor *w,
+                               nb_tensor *b, float momentum, float eps, int relu);
 /* F.group_norm with GroupNorm's checks. */
 nb_tensor *nb__group_norm_layer(const char *layer, nb_tensor *x, int64_t G, nb_tensor *w, nb_tensor *b, float eps);
 /* F.instance_norm (batched input). */

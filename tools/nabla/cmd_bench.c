@@ -2,8 +2,12 @@
  * in its format so the two lines compare key by key:
  *   train_img_per_s  steady-state SGD steps (10 warm-up steps, then --steps timed)
  *   infer_b1_us      batch-1 eval latency (50 warm-up, 500 timed)
- *   peak_rss_mb      the process's peak resident memory */
+ *   peak_rss_mb      the process's peak resident memory
+ * Under mpirun (N ranks, DDP, each rank --batch-size): rank 0 prints ranks=N,
+ * train_img_per_s over all ranks, comm_wait_ms (a rank's mean wait on the gradient
+ * all-reduce per step, the mean over ranks) and comm_share (that wait over the step). */
 #include "cli.h"
+#include "dist_cli.h"
 #include "options.h"
 #include "progress.h"
 
@@ -13,7 +17,7 @@
 int cmd_bench(int argc, char **argv)
 {
     const char *model = "cnn", *data = NULL;
-    long threads = 2, batch = 128, steps = 100;
+    long threads = 0, batch = 128, steps = 100;
     const cli_option opts[] = {
         {"--model", OPT_STRING, &model, "NAME", "built-in model or model file (.nbm) (cnn)"},
         {"--threads", OPT_INT, &threads, "T", "threads (2)"},
@@ -25,10 +29,14 @@ int cmd_bench(int argc, char **argv)
     int rc = cli_parse("bench", "[--model NAME] [--threads T] [--batch-size B] [--steps K]", opts, argc, argv, NULL,
                        0, NULL);
     if (rc) return rc == 1 ? 0 : rc;
-    if (threads < 1 || batch < 1 || steps < 1) {
+    if (threads < 0 || batch < 1 || steps < 1) {
         cli_error("bench: --threads, --batch-size and --steps must be positive");
         return 2;
     }
+    if (cli_dist_start("bench", &threads)) return 1;
+    int R = nb_dist_rank(), W = nb_dist_world();
+    if (!threads) threads = 2;
+    nb_ddp *ddp = NULL;
     nb_ctx *ctx = nb_ctx_new(&(nb_ctx_opts){.threads = (int)threads});
     nb_dataset *train = ctx ? nb_fashion_mnist_new(data, 1) : NULL;
     nb_dataset *test = train ? nb_fashion_mnist_new(data, 0) : NULL;
@@ -45,15 +53,20 @@ int cmd_bench(int argc, char **argv)
     int n;
     nb_tensor **params = nb_module_parameters(m, &n);
     opt = nb_sgd_new(params, n, &(nb_sgd_opts){.lr = 0.05f, .momentum = 0.9f, .weight_decay = 5e-4f});
-    tl = nb_loader_new(ctx, train, &(nb_loader_opts){.batch_size = (int)batch, .drop_last = 1});
+    if (!(ddp = nb_ddp_new(m, NULL))) goto fail;
+    tl = nb_loader_new(ctx, train, &(nb_loader_opts){.batch_size = (int)batch, .drop_last = 1, .num_replicas = W, .rank = R});
     il = nb_loader_new(ctx, test, &(nb_loader_opts){.batch_size = 1});
     if (!opt || !tl || !il) goto fail;
     nb_module_train(m, 1);
-    double t0 = 0;
+    double t0 = 0, comm0 = 0, sync[2] = {0, 0};
     int epoch = 0;
     nb_loader_start_epoch(tl, epoch);
     for (long i = 0; i < 10 + steps; i++) {
-        if (i == 10) t0 = now_seconds();
+        if (i == 10) {
+            nb_dist_allreduce(sync, 1, NB_DIST_SUM); /* the ranks start the timed steps together */
+            t0 = now_seconds();
+            comm0 = nb_dist_comm_seconds();
+        }
         nb_ctx_reset(ctx);
         nb_tensor *x, *y;
         if (!nb_loader_next(tl, &x, &y)) {
@@ -62,10 +75,15 @@ int cmd_bench(int argc, char **argv)
             continue;
         }
         nb_optim_zero_grad(opt);
-        nb_tensor *loss = nb_cross_entropy(nb_module_forward(m, x), y, NULL);
+        nb_tensor *loss = nb_cross_entropy(nb_ddp_forward(ddp, x), y, NULL);
         if (nb_backward(loss) || nb_optim_step(opt)) goto fail;
     }
-    double train_ips = (double)steps * (double)batch / (now_seconds() - t0);
+    sync[0] = nb_dist_comm_seconds() - comm0; /* this rank's wait, then the slowest rank's time */
+    sync[1] = now_seconds() - t0;
+    double comm = sync[0] / W;
+    nb_dist_allreduce(&comm, 1, NB_DIST_SUM);
+    nb_dist_allreduce(sync + 1, 1, NB_DIST_MAX);
+    double train_ips = (double)steps * (double)batch * W / sync[1];
     nb_module_train(m, 0);
     nb_set_grad_enabled(ctx, 0);
     nb_loader_start_epoch(il, 0);
@@ -91,13 +109,22 @@ int cmd_bench(int argc, char **argv)
     nb_tensor_free(img);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    printf("nabla=%s model=%s threads=%ld batch=%ld train_img_per_s=%.0f infer_b1_us=%.1f peak_rss_mb=%.0f\n",
-           NB_VERSION, model, threads, batch, train_ips, infer_us, (double)ru.ru_maxrss / 1024.0);
+    if (W > 1 && R == 0)
+        printf("nabla=%s model=%s ranks=%d threads=%ld batch=%ld train_img_per_s=%.0f comm_wait_ms=%.2f "
+               "comm_share=%.3f infer_b1_us=%.1f peak_rss_mb=%.0f\n",
+               NB_VERSION, model, W, threads, batch, train_ips, comm / (double)steps * 1e3, comm / sync[1], infer_us,
+               (double)ru.ru_maxrss / 1024.0);
+    else if (W == 1)
+        printf("nabla=%s model=%s threads=%ld batch=%ld train_img_per_s=%.0f infer_b1_us=%.1f peak_rss_mb=%.0f\n",
+               NB_VERSION, model, threads, batch, train_ips, infer_us, (double)ru.ru_maxrss / 1024.0);
     rc = 0;
     goto done;
 fail:
-    cli_error("bench: %s", nb_last_error());
+    if (W > 1) cli_error("bench: rank %d: %s", R, nb_last_error());
+    else cli_error("bench: %s", nb_last_error());
+    nb_dist_abort(1); /* an error on one rank: end every rank */
 done:
+    nb_ddp_free(ddp);
     nb_loader_free(il);
     nb_loader_free(tl);
     nb_optim_free(opt);
@@ -105,5 +132,6 @@ done:
     nb_dataset_free(test);
     nb_dataset_free(train);
     nb_ctx_free(ctx);
+    nb_dist_finalize();
     return rc;
 }

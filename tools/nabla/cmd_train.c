@@ -1,6 +1,7 @@
 /* cmd_train.c - `nabla train`: train a built-in model on Fashion-MNIST (or MNIST)
  * with the recipe of ../shared/bench/torch_baseline.py as the default. */
 #include "cli.h"
+#include "dist_cli.h"
 #include "options.h"
 #include "progress.h"
 
@@ -17,7 +18,7 @@ typedef struct {
     long checkpoint_every, per_class, num_classes;
     double lr_backbone;
     long epochs, batch, seed, threads, max_steps, log_every, step_size, warmup, workers;
-    int nesterov, no_shuffle, quiet;
+    int nesterov, no_shuffle, quiet, sync_bn;
     double lr, momentum, weight_decay, clip_norm, clip_value, gamma, dropout, l1, l2, mixup, cutmix;
 } train_args;
 
@@ -102,12 +103,15 @@ static void resume_keys(const train_args *a, char num[4][32], const char *kv[2 *
 static nb_status save_checkpoint(const train_args *a, nb_module *m, nb_optim *opt, nb_ctx *ctx, int epoch,
                                  int64_t batch, int64_t step)
 {
-    char num[4][32];
-    const char *meta[2 * N_RESUME_KEYS];
+    char num[4][32], ranks[16];
+    const char *meta[2 * N_RESUME_KEYS + 2];
     resume_keys(a, num, meta);
+    snprintf(ranks, sizeof ranks, "%d", nb_dist_world()); /* informative: a resume may use another number */
+    meta[2 * N_RESUME_KEYS] = "ranks";
+    meta[2 * N_RESUME_KEYS + 1] = ranks;
     nb_train_position pos = {.epoch = epoch, .batch = batch, .step = step, .sched_step = epoch,
                              .loader_seed = (uint64_t)a->seed};
-    return nb_checkpoint_save(a->checkpoint, m, opt, ctx, &pos, meta, N_RESUME_KEYS);
+    return nb_checkpoint_save(a->checkpoint, m, opt, ctx, &pos, meta, N_RESUME_KEYS + 1);
 }
 
 /* --resume: the checkpoint must come from a run with the same model, optimizer,
@@ -132,6 +136,12 @@ static int resume_checkpoint(const train_args *a, nb_module *m, nb_optim *opt, n
             return 2;
         }
     }
+    const char *ranks = nb_safetensors_metadata(f, "ranks");
+    if (ranks && atoi(ranks) != nb_dist_world() && !a->quiet)
+        fprintf(stderr,
+                "resume: %s was written by %s ranks and this run has %d: the batch position counts batches of the "
+                "new shards and the global batch is now %d x --batch-size (docs/distributed.md)\n",
+                a->resume, ranks, nb_dist_world(), nb_dist_world());
     nb_safetensors_close(f);
     if (nb_checkpoint_load(a->resume, m, opt, ctx, pos)) {
         cli_error("train: --resume: %s", nb_last_error());
@@ -212,6 +222,8 @@ int cmd_train(int argc, char **argv)
         {"--log-json", OPT_STRING, &a.log_json, "FILE", "write one JSON object per epoch (and step)"},
         {"--log-every", OPT_INT, &a.log_every, "N", "with --log-json: log the loss every N steps"},
         {"--quiet", OPT_FLAG, &a.quiet, NULL, "print only the final result (no progress bar or epoch lines)"},
+        {"--sync-bn", OPT_FLAG, &a.sync_bn, NULL,
+         "under mpirun: BatchNorm statistics over every rank's batch (SyncBatchNorm; docs/distributed.md)"},
         {NULL, 0, NULL, NULL, NULL},
     };
     int rc = cli_parse("train", SYNOPSIS, opts, argc, argv, NULL, 0, NULL);
@@ -240,6 +252,21 @@ int cmd_train(int argc, char **argv)
         nb_transform_free(tf);
         return rc;
     }
+    /* under mpirun: this process is rank R of W (docs/distributed.md); only rank 0
+     * prints, logs and writes files */
+    if (cli_dist_start("train", &a.threads)) {
+        nb_transform_free(tf);
+        return 1;
+    }
+    int R = nb_dist_rank(), W = nb_dist_world(), agreed = 0; /* agreed: every rank has this error */
+    int building = 0; /* until nb_ddp_new, whose first collective agrees on errors (nb_dist_agree) */
+    int logging = a.log_json != NULL; /* on every rank: evaluation is collective */
+    if (R > 0) {
+        a.quiet = 1;
+        a.save = a.checkpoint = a.log_json = NULL;
+    }
+    nb_ddp *ddp = NULL;
+    nb_dataset *test_shard = NULL;
 
     nb_ctx *ctx = nb_ctx_new(&(nb_ctx_opts){.seed = (uint64_t)a.seed, .threads = (int)a.threads});
     nb_dataset *train = NULL, *test = NULL;
@@ -250,7 +277,11 @@ int cmd_train(int argc, char **argv)
     progress bar = {0};
     rc = 1;
     if (!ctx) goto fail;
-    if (!(train = nb_dataset_open(a.dataset, a.data, 1)) || !(test = nb_dataset_open(a.dataset, a.data, 0))) goto fail;
+    if (!(train = nb_dataset_open(a.dataset, a.data, 1)) || !(test = nb_dataset_open(a.dataset, a.data, 0))) {
+        if (W == 1) goto fail;
+    }
+    if (W > 1 && (agreed = nb_dist_agree(train && test ? NB_OK : NB_ERR_IO) != NB_OK)) goto fail;
+    building = W > 1;
     if ((a.classes || a.per_class > 0) && /* --per-class: training images only */
         (!(train = cli_subset("train", train, a.classes, a.per_class, (uint64_t)a.seed)) ||
          !(test = cli_subset("train", test, a.classes, 0, 0))))
@@ -281,15 +312,24 @@ int cmd_train(int argc, char **argv)
     int n_frozen = 0;
     if (a.freeze && nb_module_freeze(model, a.freeze, &n_frozen)) goto fail;
     if (a.freeze && !a.quiet) fprintf(stderr, "frozen: %d parameter tensors (%s)\n", n_frozen, a.freeze);
+    if (!(ddp = nb_ddp_new(model, &(nb_ddp_opts){.sync_bn = a.sync_bn}))) {
+        agreed = W > 1; /* a failed rank or a model that differs: every rank has the message */
+        goto fail;
+    }
+    building = 0;
+    nb_dist_seed_ctx(ctx, (uint64_t)a.seed); /* dropout per rank */
+    if (!(test_shard = W > 1 ? nb_dataset_shard(test, R, W) : test)) goto fail;
     if ((rc = make_optimizer(&a, model, &opt))) goto done;
     rc = 1;
     loader = nb_loader_new(ctx, train, &(nb_loader_opts){.batch_size = (int)a.batch, .shuffle = !a.no_shuffle,
                                                           .seed = (uint64_t)a.seed, .workers = (int)a.workers,
                                                           .transform = tf, .mixup_alpha = (float)a.mixup,
-                                                          .cutmix_alpha = (float)a.cutmix});
+                                                          .cutmix_alpha = (float)a.cutmix, .num_replicas = W,
+                                                          .rank = R});
     if (!loader) goto fail;
     nb_train_position start = {0};
     if (a.resume && (rc = resume_checkpoint(&a, model, opt, ctx, &start))) goto done;
+    if (a.resume) nb_dist_seed_ctx(ctx, (uint64_t)a.seed); /* the checkpoint holds rank 0's dropout key */
     rc = 1;
     if (a.log_json && !(log = fopen(a.log_json, a.resume ? "a" : "w"))) {
         cli_error("train: cannot write %s", a.log_json);
@@ -329,7 +369,7 @@ int cmd_train(int argc, char **argv)
                 break;
             }
             nb_optim_zero_grad(opt);
-            nb_tensor *z = nb_module_forward(model, x);
+            nb_tensor *z = nb_ddp_forward(ddp, x);
             nb_tensor *loss = nb_cross_entropy(z, soft ? soft : y, NULL);
             if (loss && a.l1 > 0) loss = nb_add(loss, nb_l1_penalty(params, nparams, (float)a.l1));
             if (loss && a.l2 > 0) loss = nb_add(loss, nb_l2_penalty(params, nparams, (float)a.l2));
@@ -339,6 +379,12 @@ int cmd_train(int argc, char **argv)
                 goto done;
             }
             float lv = nb_tensor_item(loss);
+            int64_t b = nb_tensor_numel(y), b_correct = nb_count_correct(z, y);
+            if (W > 1) { /* the logged loss and accuracy are over every rank's batch */
+                double r[3] = {(double)lv * (double)b, (double)b_correct, (double)b};
+                nb_dist_allreduce(r, 3, NB_DIST_SUM);
+                lv = (float)(r[0] / r[2]), b_correct = (int64_t)r[1], b = (int64_t)r[2];
+            }
             if (!isfinite(lv)) {
                 progress_end(&bar);
                 cli_error("train: the loss is %s at step %lld (epoch %d); stopping without saving. "
@@ -355,10 +401,9 @@ int cmd_train(int argc, char **argv)
             if (a.checkpoint && a.checkpoint_every && step % a.checkpoint_every == 0 &&
                 save_checkpoint(&a, model, opt, ctx, epoch, batch, step))
                 goto fail;
-            int64_t b = nb_tensor_numel(y);
             seen += b;
             loss_sum += lv * (double)b;
-            correct += nb_count_correct(z, y);
+            correct += b_correct;
             double el = now_seconds() - t0;
             progress_step(&bar, step, epoch + 1, batch, loss_sum / (double)seen, (double)correct / (double)seen,
                           el > 0 ? (double)seen / el : 0);
@@ -372,8 +417,8 @@ int cmd_train(int argc, char **argv)
         double secs = now_seconds() - t0;
         train_time += secs;
         images += seen;
-        int evaluated = log || epoch + 1 == a.epochs || step >= total_steps;
-        if (evaluated && nb_evaluate(model, test, 1000, &ev)) goto fail;
+        int evaluated = logging || epoch + 1 == a.epochs || step >= total_steps;
+        if (evaluated && cli_dist_evaluate(model, ddp, test_shard, &ev)) goto fail;
         double train_loss = seen ? loss_sum / (double)seen : 0, train_acc = seen ? (double)correct / (double)seen : 0;
         progress_epoch(&bar, epoch + 1, train_loss, train_acc, evaluated ? ev.accuracy : -1,
                        secs > 0 ? (double)seen / secs : 0, secs);
@@ -385,19 +430,31 @@ int cmd_train(int argc, char **argv)
             fflush(log);
         }
     }
-    if (!ev.count && nb_evaluate(model, test, 1000, &ev)) goto fail; /* resumed a finished run */
+    if (!ev.count && cli_dist_evaluate(model, ddp, test_shard, &ev)) goto fail; /* resumed a finished run */
     if (a.save && nb_save_safetensors(model, a.save)) goto fail;
     if (a.save && save_config(a.save, opts)) goto done;
-    printf("test_acc=%.4f test_loss=%.4f train_seconds=%.1f images_per_s=%.0f\n", ev.accuracy, ev.loss, train_time,
-           train_time > 0 ? (double)images / train_time : 0);
+    if (R == 0)
+        printf("test_acc=%.4f test_loss=%.4f train_seconds=%.1f images_per_s=%.0f\n", ev.accuracy, ev.loss, train_time,
+               train_time > 0 ? (double)images / train_time : 0);
     rc = 0;
     goto done;
 fail:
     progress_end(&bar);
+    if (building && !agreed) { /* the other ranks are in nb_ddp_new's agreement */
+        nb_dist_agree(NB_ERR_ARG);
+        agreed = 1, building = 0;
+    }
+    if (W > 1 && !agreed) { /* an error on this rank only: the others would wait for it */
+        cli_error("train: rank %d: %s", R, nb_last_error());
+        nb_dist_abort(1);
+    }
     cli_error("train: %s", nb_last_error());
     rc = 1;
 done:
     progress_end(&bar);
+    if (building && rc && !agreed) nb_dist_agree(NB_ERR_ARG); /* printed already; release the other ranks */
+    if (test_shard != test) nb_dataset_free(test_shard);
+    nb_ddp_free(ddp);
     if (log) fclose(log);
     nb_loader_free(loader);
     nb_transform_free(tf);
@@ -406,5 +463,6 @@ done:
     nb_dataset_free(test);
     nb_dataset_free(train);
     nb_ctx_free(ctx);
+    nb_dist_finalize();
     return rc;
 }
