@@ -1184,6 +1184,7 @@ typedef struct {
     const char *command;  /* NULL -> "apertium" from PATH */
     const char *data_dir; /* where the modes are: NULL -> Apertium's default (/usr/share/apertium) */
     int batch_lines;      /* lines per Apertium call: 0 -> 10000 (1: one call per line) */
+    int timeout_seconds;  /* fail when Apertium sends nothing for this long: 0 -> 300 */
 } nb_text_backtranslation_opts;
 /* BackTranslationAug: translate source -> pivot -> source with Apertium (Debian's
  * apertium and apertium-eng-spa), many lines per call. Deterministic. Fails, naming
