@@ -48,6 +48,11 @@ int cmd_bench(int argc, char **argv)
     tl = nb_loader_new(ctx, train, &(nb_loader_opts){.batch_size = (int)batch, .drop_last = 1});
     il = nb_loader_new(ctx, test, &(nb_loader_opts){.batch_size = 1});
     if (!opt || !tl || !il) goto fail;
+    if (nb_loader_num_batches(tl) == 0) { /* each epoch would end before its first batch */
+        cli_error("bench: --batch-size %ld is larger than the training set (%lld images)", batch,
+                  (long long)nb_dataset_len(train));
+        goto done;
+    }
     nb_module_train(m, 1);
     double t0 = 0;
     int epoch = 0;

@@ -250,6 +250,8 @@ int cmd_train(int argc, char **argv)
     rc = 1;
     if (!ctx) goto fail;
     if (!(train = nb_dataset_open(a.dataset, a.data, 1)) || !(test = nb_dataset_open(a.dataset, a.data, 0))) goto fail;
+    if ((rc = cli_check_classes("train", train, test))) goto done;
+    rc = 1;
     if ((a.classes || a.per_class > 0) && /* --per-class: training images only */
         (!(train = cli_subset("train", train, a.classes, a.per_class, (uint64_t)a.seed)) ||
          !(test = cli_subset("train", test, a.classes, 0, 0))))
