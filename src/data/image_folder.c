@@ -43,7 +43,28 @@ typedef struct {
     int convert;             /* channels requested: decode with stb's conversion */
     int fixed_size;          /* the size was given in the options */
     float lut[256];          /* byte -> byte / 255 (ToTensor's div(255)) */
+    struct {
+        dev_t dev;
+        ino_t ino;
+    } *seen;                 /* directories listed so far: a symlink loop is followed once */
+    int64_t nseen, seen_cap;
 } if_impl;
+
+/* 1 if the directory sb was listed before, else remembers it (0); -1 out of memory. */
+static int seen_before(if_impl *p, const struct stat *sb)
+{
+    for (int64_t i = 0; i < p->nseen; i++)
+        if (p->seen[i].dev == sb->st_dev && p->seen[i].ino == sb->st_ino) return 1;
+    if (p->nseen == p->seen_cap) {
+        int64_t cap = p->seen_cap ? 2 * p->seen_cap : 64;
+        void *t = realloc(p->seen, (size_t)cap * sizeof *p->seen);
+        if (!t) return -1;
+        p->seen = t, p->seen_cap = cap;
+    }
+    p->seen[p->nseen].dev = sb->st_dev, p->seen[p->nseen].ino = sb->st_ino;
+    p->nseen++;
+    return 0;
+}
 
 /* ------------------------------------------------------------------------ */
 /* listing                                                                   */
@@ -111,7 +132,9 @@ static nb_status list_class(if_impl *p, const char *dir, int label, int depth)
         struct stat sb;
         if (stat(sub, &sb)) continue; /* a dangling link: not an image (torchvision skips it too) */
         if (S_ISDIR(sb.st_mode)) {
-            if (depth < MAX_DEPTH) st = list_class(p, sub, label, depth + 1);
+            int seen = seen_before(p, &sb);
+            if (seen < 0) st = nb__fail(NB_ERR_MEM, "out of memory listing %s", dir);
+            else if (!seen && depth < MAX_DEPTH) st = list_class(p, sub, label, depth + 1);
         } else if (has_ext(e->d_name, IMG_EXT)) {
             st = add_file(p, dir, e->d_name, label);
         } else if (has_ext(e->d_name, UNSUPPORTED_EXT)) {
@@ -164,6 +187,8 @@ static nb_status list_classes(if_impl *p, const char *root)
     for (int c = 0; c < p->nclasses; c++) {
         int64_t before = p->n;
         snprintf(sub, sizeof sub, "%s/%s", root, p->classes[c]);
+        struct stat sb;
+        if (!stat(sub, &sb) && seen_before(p, &sb) < 0) return nb__fail(NB_ERR_MEM, "out of memory listing %s", root);
         if ((st = list_class(p, sub, c, 0))) return st;
         if (p->n == before)
             return nb__fail(NB_ERR_FORMAT, "the class directory %s holds no image files (.png, .jpg, .jpeg, .bmp, .ppm, .pgm)",
@@ -177,14 +202,106 @@ static nb_status list_classes(if_impl *p, const char *root)
 /* decoding                                                                  */
 /* ------------------------------------------------------------------------ */
 
+/* Hostile files: every image is read whole into memory (at most MAX_FILE bytes),
+ * its declared size checked against MAX_SIDE and MAX_PIXELS before stb allocates,
+ * and a binary PGM/PPM must hold all the pixels its header declares (stb fills a
+ * short one with uninitialised memory). */
+#define MAX_FILE ((long)1 << 30)
+#define MAX_SIDE 16384
+#define MAX_PIXELS ((int64_t)1 << 26)
+
+static nb_status check_size(const char *path, int w, int h)
+{
+    if (w < 1 || h < 1 || w > MAX_SIDE || h > MAX_SIDE || (int64_t)w * h > MAX_PIXELS)
+        return nb__fail(NB_ERR_FORMAT,
+                        "the image %s declares %dx%d pixels: larger than nabla reads (at most %d per side and %lld "
+                        "pixels); corrupt, or resize it first",
+                        path, w, h, MAX_SIDE, (long long)MAX_PIXELS);
+    return NB_OK;
+}
+
+/* The pixel bytes a binary PNM (P5/P6) header declares and the bytes after it;
+ * 0 when b is not one (stb judges it). */
+static int pnm_sizes(const unsigned char *b, size_t n, int64_t *need, int64_t *have)
+{
+    if (n < 2 || b[0] != 'P' || (b[1] != '5' && b[1] != '6')) return 0;
+    size_t i = 2;
+    int64_t v[3];
+    for (int k = 0; k < 3; k++) {
+        for (;;) { /* whitespace and # comments */
+            while (i < n && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r' || b[i] == '\v' ||
+                             b[i] == '\f'))
+                i++;
+            if (i < n && b[i] == '#')
+                while (i < n && b[i] != '\n' && b[i] != '\r') i++;
+            else
+                break;
+        }
+        if (i >= n || b[i] < '0' || b[i] > '9') return 0;
+        v[k] = 0;
+        while (i < n && b[i] >= '0' && b[i] <= '9' && v[k] < ((int64_t)1 << 40)) v[k] = v[k] * 10 + (b[i++] - '0');
+    }
+    i++; /* the one whitespace byte before the pixels */
+    int64_t per = (b[1] == '6' ? 3 : 1) * (v[2] > 255 ? 2 : 1);
+    *need = v[0] * v[1] * per;
+    *have = i <= n ? (int64_t)(n - i) : 0;
+    return 1;
+}
+
+/* The whole file, malloc'ed; NULL with a message. */
+static unsigned char *read_all(const char *path, size_t *n)
+{
+    FILE *fp = fopen(path, "rb");
+    if (!fp) {
+        nb__fail(NB_ERR_IO, "cannot open the image %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    size_t cap = 1 << 16, len = 0;
+    unsigned char *b = malloc(cap);
+    while (b) {
+        if (len == cap) {
+            unsigned char *t = cap < (size_t)MAX_FILE ? realloc(b, cap *= 2) : NULL;
+            if (!t) {
+                free(b);
+                b = NULL;
+                nb__fail(NB_ERR_MEM, "cannot read the image %s: out of memory or larger than %ld MB", path,
+                         MAX_FILE >> 20);
+                break;
+            }
+            b = t;
+        }
+        size_t got = fread(b + len, 1, cap - len, fp);
+        len += got;
+        if (!got) break;
+    }
+    if (b && ferror(fp)) {
+        free(b);
+        b = NULL;
+        nb__fail(NB_ERR_IO, "cannot read the image %s: %s", path, strerror(errno));
+    }
+    fclose(fp);
+    *n = len;
+    return b;
+}
+
 /* Decode path into HWC bytes *px (malloc'ed by stb); *c channels after conversion. */
 static nb_status decode(const char *path, int want_c, unsigned char **px, int *w, int *h, int *c)
 {
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return nb__fail(NB_ERR_IO, "cannot open the image %s: %s", path, strerror(errno));
+    *px = NULL;
+    size_t n = 0;
+    unsigned char *buf = read_all(path, &n);
+    if (!buf) return nb_last_error()[0] ? NB_ERR_IO : NB_ERR_MEM;
     int file_c = 0;
-    *px = stbi_load_from_file(fp, w, h, &file_c, want_c);
-    fclose(fp);
+    int64_t need, have;
+    nb_status st = NB_OK;
+    if (n > INT32_MAX) st = nb__fail(NB_ERR_FORMAT, "the image %s is larger than 2 GB", path);
+    else if (stbi_info_from_memory(buf, (int)n, w, h, &file_c)) st = check_size(path, *w, *h);
+    if (!st && pnm_sizes(buf, n, &need, &have) && have < need)
+        st = nb__fail(NB_ERR_FORMAT, "the image %s is truncated: its header declares %lld bytes of pixels, it holds %lld",
+                      path, (long long)need, (long long)have);
+    if (!st) *px = stbi_load_from_memory(buf, (int)n, w, h, &file_c, want_c);
+    free(buf);
+    if (st) return st;
     if (!*px) {
         const char *why = stbi_failure_reason();
         return nb__fail(NB_ERR_FORMAT, "cannot decode the image %s: %s (corrupt or not an image?)", path,
@@ -275,6 +392,7 @@ static void if_free_impl(if_impl *p)
     for (int c = 0; c < p->nclasses; c++) free(p->classes[c]);
     free(p->classes);
     free(p->root);
+    free(p->seen);
     free(p);
 }
 
@@ -315,6 +433,7 @@ nb_dataset *nb_image_folder_new(const char *root, const nb_image_folder_opts *o)
     }
     int ok = stbi_info_from_file(fp, &w, &h, &c);
     fclose(fp);
+    if (ok && check_size(first, w, h)) goto fail;
     if (!ok) {
         const char *why = stbi_failure_reason();
         nb__fail(NB_ERR_FORMAT, "cannot decode the image %s: %s (corrupt or not an image?)", first,
