@@ -294,6 +294,9 @@ int nb_module_is_training(const nb_module *m);
  * stays valid until a child is added or a parameter's requires_grad changes (then
  * the next call returns a new one); the same holds for nb_module_parameters. */
 const nb_named_tensor *nb_module_state(nb_module *m, int *count);
+/* NB_OK when every F32 parameter and buffer is finite; else NB_ERR_NAN naming the
+ * first tensor holding NaN or infinite values and how many (src/nn/finite.c). */
+nb_status nb_module_check_finite(nb_module *m);
 /* Trainable parameters only (requires_grad), in order; array lives with the module. */
 nb_tensor **nb_module_parameters(nb_module *m, int *count);
 int64_t nb_module_num_params(nb_module *m);

@@ -102,6 +102,7 @@ static void resume_keys(const train_args *a, char num[4][32], const char *kv[2 *
 static nb_status save_checkpoint(const train_args *a, nb_module *m, nb_optim *opt, nb_ctx *ctx, int epoch,
                                  int64_t batch, int64_t step)
 {
+    if (nb_module_check_finite(m)) return NB_ERR_NAN; /* never written over a good checkpoint */
     char num[4][32];
     const char *meta[2 * N_RESUME_KEYS];
     resume_keys(a, num, meta);
@@ -279,6 +280,7 @@ int cmd_train(int argc, char **argv)
             fprintf(stderr, "pretrained: %d tensors from %s; new head '%s' (%d tensors)%s\n", pr.loaded, a.pretrained,
                     pr.head, pr.head_skipped, pr.unexpected ? "; some tensors of the file were not used" : "");
     }
+    if ((a.init || a.pretrained) && nb_module_check_finite(model)) goto fail; /* a NaN would train silently */
     int n_frozen = 0;
     if (a.freeze && nb_module_freeze(model, a.freeze, &n_frozen)) goto fail;
     if (a.freeze && !a.quiet) fprintf(stderr, "frozen: %d parameter tensors (%s)\n", n_frozen, a.freeze);
@@ -387,7 +389,7 @@ int cmd_train(int argc, char **argv)
         }
     }
     if (!ev.count && nb_evaluate(model, test, 1000, &ev)) goto fail; /* resumed a finished run */
-    if (a.save && nb_save_safetensors(model, a.save)) goto fail;
+    if (a.save && (nb_module_check_finite(model) || nb_save_safetensors(model, a.save))) goto fail;
     if (a.save && save_config(a.save, opts)) goto done;
     printf("test_acc=%.4f test_loss=%.4f train_seconds=%.1f images_per_s=%.0f\n", ev.accuracy, ev.loss, train_time,
            train_time > 0 ? (double)images / train_time : 0);
