@@ -4,6 +4,7 @@
 #include "options.h"
 #include "progress.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,8 +100,10 @@ static void resume_keys(const train_args *a, char num[4][32], const char *kv[2 *
 }
 
 /* --checkpoint: the run's position and the settings a resume must repeat. */
+static int save_config(const char *weights, const cli_option *opts);
+
 static nb_status save_checkpoint(const train_args *a, nb_module *m, nb_optim *opt, nb_ctx *ctx, int epoch,
-                                 int64_t batch, int64_t step)
+                                 int64_t batch, int64_t step, const cli_option *opts)
 {
     if (nb_module_check_finite(m)) return NB_ERR_NAN; /* never written over a good checkpoint */
     char num[4][32];
@@ -108,7 +111,14 @@ static nb_status save_checkpoint(const train_args *a, nb_module *m, nb_optim *op
     resume_keys(a, num, meta);
     nb_train_position pos = {.epoch = epoch, .batch = batch, .step = step, .sched_step = epoch,
                              .loader_seed = (uint64_t)a->seed};
-    return nb_checkpoint_save(a->checkpoint, m, opt, ctx, &pos, meta, N_RESUME_KEYS);
+    nb_status st = nb_checkpoint_save(a->checkpoint, m, opt, ctx, &pos, meta, N_RESUME_KEYS);
+    /* its .conf once the checkpoint exists: a failed write leaves no orphan */
+    static int conf_written;
+    if (!st && !conf_written) {
+        if (save_config(a->checkpoint, opts)) return NB_ERR_IO;
+        conf_written = 1;
+    }
+    return st;
 }
 
 /* --resume: the checkpoint must come from a run with the same model, optimizer,
@@ -271,7 +281,6 @@ int cmd_train(int argc, char **argv)
                         .dropout = (float)a.dropout, .dropout_set = a.dropout >= 0};
     if (!(model = nb_model_new(ctx, a.model, &mo))) goto fail;
     a.num_classes = mo.num_classes; /* the effective value, for the saved config */
-    if (a.checkpoint && save_config(a.checkpoint, opts)) goto done;
     if (a.init && nb_load_safetensors(model, a.init, 1)) goto fail;
     if (a.pretrained) {
         nb_pretrained_report pr;
@@ -356,7 +365,7 @@ int cmd_train(int argc, char **argv)
             step++;
             batch++;
             if (a.checkpoint && a.checkpoint_every && step % a.checkpoint_every == 0 &&
-                save_checkpoint(&a, model, opt, ctx, epoch, batch, step))
+                save_checkpoint(&a, model, opt, ctx, epoch, batch, step, opts))
                 goto fail;
             int64_t b = nb_tensor_numel(y);
             seen += b;
@@ -369,8 +378,8 @@ int cmd_train(int argc, char **argv)
                 fprintf(log, "{\"step\":%lld,\"epoch\":%d,\"loss\":%.6g,\"lr\":%.6g}\n", (long long)step, epoch + 1,
                         lv, lr);
         }
-        if (a.checkpoint && (batch == steps_per_epoch ? save_checkpoint(&a, model, opt, ctx, epoch + 1, 0, step)
-                                                      : save_checkpoint(&a, model, opt, ctx, epoch, batch, step)))
+        if (a.checkpoint && (batch == steps_per_epoch ? save_checkpoint(&a, model, opt, ctx, epoch + 1, 0, step, opts)
+                                                      : save_checkpoint(&a, model, opt, ctx, epoch, batch, step, opts)))
             goto fail;
         double secs = now_seconds() - t0;
         train_time += secs;
@@ -385,10 +394,22 @@ int cmd_train(int argc, char **argv)
                     "{\"epoch\":%d,\"train_loss\":%.6g,\"train_acc\":%.6g,\"test_loss\":%.6g,\"test_acc\":%.6g,"
                     "\"lr\":%.6g,\"images_per_s\":%.1f,\"seconds\":%.3f}\n",
                     epoch + 1, train_loss, train_acc, ev.loss, ev.accuracy, lr, secs > 0 ? (double)seen / secs : 0, secs);
-            fflush(log);
+            if (fflush(log) || ferror(log)) {
+                cli_error("train: writing %s failed: %s", a.log_json, strerror(errno));
+                goto done;
+            }
         }
     }
     if (!ev.count && nb_evaluate(model, test, 1000, &ev)) goto fail; /* resumed a finished run */
+    if (log) {
+        int bad = fflush(log) || ferror(log);
+        bad |= fclose(log) != 0;
+        log = NULL;
+        if (bad) {
+            cli_error("train: writing %s failed: %s", a.log_json, strerror(errno));
+            goto done;
+        }
+    }
     if (a.save && (nb_module_check_finite(model) || nb_save_safetensors(model, a.save))) goto fail;
     if (a.save && save_config(a.save, opts)) goto done;
     printf("test_acc=%.4f test_loss=%.4f train_seconds=%.1f images_per_s=%.0f\n", ev.accuracy, ev.loss, train_time,
