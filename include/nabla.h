@@ -46,6 +46,8 @@ typedef enum {
 
 /* The message of the last failure on this thread ("" if none). */
 const char *nb_last_error(void);
+/* The status of the failure nb_last_error describes (NB_OK after nb_clear_error). */
+nb_status nb_last_status(void);
 /* Forget the last message. */
 void nb_clear_error(void);
 

@@ -170,8 +170,11 @@ static int save_config(const char *weights, const cli_option *opts)
 /* Mean of the losses over the epoch so far is printed; the step loss checked for NaN. */
 int cmd_train(int argc, char **argv)
 {
+    /* NAN: not given (the optimizer's default; options refuse non-finite values); --dropout -1 and
+     * --per-class -1: the model's own dropout, every image (as written in a saved config) */
     train_args a = {.model = "cnn", .optimizer = "sgd", .schedule = "none", .epochs = 10, .batch = 128,
-                    .lr = -1, .momentum = 0.9, .weight_decay = -1, .gamma = 0.1, .dropout = -1, .workers = -1};
+                    .lr = NAN, .momentum = 0.9, .weight_decay = NAN, .gamma = 0.1, .dropout = -1, .workers = -1,
+                    .per_class = -1};
     const cli_option opts[] = {
         {"--model", OPT_STRING, &a.model, "NAME",
          "built-in model (cnn (default), mlp, lenet5, resnet_small, resnet18, vgg11, ...) or a model file "
@@ -227,13 +230,40 @@ int cmd_train(int argc, char **argv)
     int rc = cli_parse("train", SYNOPSIS, opts, argc, argv, NULL, 0, NULL);
     if (rc) return rc == 1 ? 0 : rc;
     int adam = !strcmp(a.optimizer, "adam") || !strcmp(a.optimizer, "adamw");
-    if (a.lr < 0) a.lr = adam ? 1e-3 : 0.05;
-    if (a.weight_decay < 0) a.weight_decay = !strcmp(a.optimizer, "sgd") ? 5e-4 : !strcmp(a.optimizer, "adamw") ? 1e-2 : 0;
-    if (a.epochs < 1 || a.batch < 1 || a.lr <= 0 || a.log_every < 0 || a.max_steps < 0 || a.warmup < 0 ||
-        a.checkpoint_every < 0) {
-        cli_error("train: --epochs, --batch-size and --lr must be positive");
-        return 2;
-    }
+    if (isnan(a.lr)) a.lr = adam ? 1e-3 : 0.05;
+    if (isnan(a.weight_decay))
+        a.weight_decay = !strcmp(a.optimizer, "sgd") ? 5e-4 : !strcmp(a.optimizer, "adamw") ? 1e-2 : 0;
+    /* each bad value named with its option (and FILE:LINE when a config file gave it) */
+    const struct {
+        int bad;
+        const char *name;
+        const void *dest;
+        const char *must;
+    } checks[] = {
+        {a.epochs < 1, "--epochs", &a.epochs, "positive"},
+        {a.batch < 1, "--batch-size", &a.batch, "positive"},
+        {!(a.lr > 0), "--lr", &a.lr, "positive"},
+        {a.weight_decay < 0, "--weight-decay", &a.weight_decay, "0 or more"},
+        {a.momentum < 0, "--momentum", &a.momentum, "0 or more"},
+        {a.dropout != -1 && !(a.dropout >= 0 && a.dropout < 1), "--dropout", &a.dropout,
+         "in [0, 1) (or -1: the model's own)"},
+        {a.clip_norm < 0, "--clip-grad-norm", &a.clip_norm, "0 (off) or more"},
+        {a.clip_value < 0, "--clip-grad-value", &a.clip_value, "0 (off) or more"},
+        {a.l1 < 0, "--l1", &a.l1, "0 or more"},
+        {a.l2 < 0, "--l2", &a.l2, "0 or more"},
+        {a.lr_backbone < 0, "--lr-backbone", &a.lr_backbone, "0 (off) or more"},
+        {a.per_class == 0 || a.per_class < -1, "--per-class", &a.per_class, "positive (or -1: every image)"},
+        {a.log_every < 0, "--log-every", &a.log_every, "0 or more"},
+        {a.max_steps < 0, "--max-steps", &a.max_steps, "0 (no limit) or more"},
+        {a.warmup < 0, "--warmup-epochs", &a.warmup, "0 or more"},
+        {a.checkpoint_every < 0, "--checkpoint-every", &a.checkpoint_every, "0 or more"},
+        {a.num_classes < 0, "--num-classes", &a.num_classes, "positive"},
+    };
+    for (size_t i = 0; i < sizeof checks / sizeof *checks; i++)
+        if (checks[i].bad) {
+            cli_error("train: %s%s must be %s", cli_where(checks[i].dest), checks[i].name, checks[i].must);
+            return 2;
+        }
     if (!(a.mixup >= 0) || !(a.cutmix >= 0)) {
         cli_error("train: --mixup and --cutmix take a positive ALPHA");
         return 2;
