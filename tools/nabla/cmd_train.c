@@ -85,9 +85,10 @@ static int parse_schedule(const train_args *a, nb_sched_opts *s)
 
 /* The settings a --resume must repeat, stored in the checkpoint's metadata:
  * key (also the option's name without "--"), value. */
-enum { N_RESUME_KEYS = 9 };
-static void resume_keys(const train_args *a, char num[4][32], const char *kv[2 * N_RESUME_KEYS])
+enum { N_RESUME_KEYS = 10 };
+static void resume_keys(const train_args *a, char num[5][32], const char *kv[2 * N_RESUME_KEYS])
 {
+    snprintf(num[4], 32, "%.9g", a->lr); /* a resume with another --lr is refused, not silently one of them */
     snprintf(num[0], 32, "%ld", a->batch);
     snprintf(num[1], 32, "%g", a->mixup);
     snprintf(num[2], 32, "%g", a->cutmix);
@@ -95,7 +96,7 @@ static void resume_keys(const train_args *a, char num[4][32], const char *kv[2 *
     const char *v[2 * N_RESUME_KEYS] = {"model", a->model, "optimizer", a->optimizer, "batch-size", num[0],
                                         "augment", a->augment ? a->augment : "", "mixup", num[1], "cutmix", num[2],
                                         "classes", a->classes ? a->classes : "", "per-class", num[3],
-                                        "freeze", a->freeze ? a->freeze : ""};
+                                        "freeze", a->freeze ? a->freeze : "", "lr", num[4]};
     memcpy(kv, v, sizeof v);
 }
 
@@ -106,7 +107,7 @@ static nb_status save_checkpoint(const train_args *a, nb_module *m, nb_optim *op
                                  int64_t batch, int64_t step, const cli_option *opts)
 {
     if (nb_module_check_finite(m)) return NB_ERR_NAN; /* never written over a good checkpoint */
-    char num[4][32];
+    char num[5][32];
     const char *meta[2 * N_RESUME_KEYS];
     resume_keys(a, num, meta);
     nb_train_position pos = {.epoch = epoch, .batch = batch, .step = step, .sched_step = epoch,
@@ -131,7 +132,7 @@ static int resume_checkpoint(const train_args *a, nb_module *m, nb_optim *opt, n
         cli_error("train: --resume: %s", nb_last_error());
         return 1;
     }
-    char num[4][32];
+    char num[5][32];
     const char *want[2 * N_RESUME_KEYS];
     resume_keys(a, num, want);
     for (int i = 0; i < N_RESUME_KEYS; i++) {
