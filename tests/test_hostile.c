@@ -398,7 +398,7 @@ static void text(void)
     const char *dd = tmp_path("ap");
     run("mkdir -p %s/modes && touch %s/modes/eng-spa.mode %s/modes/spa-eng.mode", dd, dd, dd);
     const char *cmd = tmp_path("apertium");
-    write_text(cmd, "#!/bin/sh\nexec sleep 30\n");
+    write_text(cmd, "#!/bin/sh\nsleep 30 | cat\n");
     chmod(cmd, 0755);
     nb_text_aug *a = nb_text_backtranslation_new(
         &(nb_text_backtranslation_opts){.command = cmd, .data_dir = dd, .timeout_seconds = 2});
