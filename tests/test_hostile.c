@@ -172,6 +172,34 @@ static void stale_temp(void)
     unlink(tmp);
 }
 
+/* 6: SIGTERM during a save removes the temp file (the process has no handler) */
+static void sigterm_save(void)
+{
+    const char *p = tmp_path("big.npy");
+    char tmp[600];
+    pid_t pid = fork();
+    if (pid == 0) {
+        nb_ctx *ctx = nb_ctx_new(&(nb_ctx_opts){.threads = 1});
+        nb_tensor *t = nb_tensor_new(ctx, NB_F32, 1, (int64_t[]){(int64_t)1 << 27}); /* 512 MB */
+        for (int i = 0; i < 50; i++) nb_save_npy(p, t);
+        _exit(0);
+    }
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", p, (long)pid);
+    int seen = 0;
+    for (int i = 0; i < 20000 && !seen; i++) {
+        seen = access(tmp, F_OK) == 0;
+        if (!seen) usleep(1000);
+    }
+    kill(pid, SIGTERM);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    CHECK("6: SIGTERM during a save: killed by the signal, no temp file left",
+          seen && WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM && access(tmp, F_OK) != 0,
+          "seen %d, status %d, temp %s", seen, status, access(tmp, F_OK) ? "gone" : "left");
+    unlink(p);
+    unlink(tmp);
+}
+
 /* 4: truncated PNM and huge declared sizes; 7: symlink loops in image folders */
 static void images(void)
 {
@@ -423,6 +451,7 @@ int main(int argc, char **argv)
     GROUP(model_files);
     GROUP(atomic_targets);
     GROUP(stale_temp);
+    GROUP(sigterm_save);
     GROUP(images);
     GROUP(nan_values);
     GROUP(data_sets);
