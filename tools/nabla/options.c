@@ -182,15 +182,18 @@ static int read_config(const char *cmd, const cli_option *opts, const char *path
         lineno++;
         next = strchr(line, '\n');
         if (next) *next++ = 0;
-        /* a comment: '#' at the start or after a space, outside double quotes */
-        int in_quote = 0;
-        for (char *h = line; *h; h++) {
-            if (*h == '"') in_quote = !in_quote;
-            if (*h == '#' && !in_quote && (h == line || isspace((unsigned char)h[-1]))) {
+        /* a comment: '#' at the start or after a space; a value starting with '"' runs to
+         * the last '"' of the line (so every value cli_write_config quotes reads back) */
+        char *from = line, *eq0 = strchr(line, '=');
+        if (eq0 && line[strspn(line, " \t")] != '#') {
+            char *v0 = eq0 + 1 + strspn(eq0 + 1, " \t"), *last = strrchr(v0, '"');
+            if (*v0 == '"' && last > v0) from = last;
+        }
+        for (char *h = from; *h; h++)
+            if (*h == '#' && (h == line || isspace((unsigned char)h[-1]))) {
                 *h = 0;
                 break;
             }
-        }
         char *s = trim(line);
         if (!*s) continue;
         char *eq = strchr(s, '=');
