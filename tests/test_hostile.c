@@ -15,6 +15,8 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
+#include <stb/stb_image_write.h>
+
 /* A w x h 8-bit PGM whose pixels depend on seed. */
 static int write_pgm(const char *path, int w, int h, int seed)
 {
@@ -224,6 +226,27 @@ static void images(void)
     CHECK("4: a file declaring 20000x20000 is refused (too large or too short)", !t && strstr(nb_last_error(), "huge.pgm"),
           "%s", t ? "decoded" : nb_last_error());
     nb_tensor_free(t);
+    /* PNG, JPEG and BMP cut at two thirds: refused, not completed with made-up pixels */
+    unsigned char px[16 * 16 * 3];
+    for (int i = 0; i < (int)sizeof px; i++) px[i] = (unsigned char)(i * 29);
+    const char *ext[3] = {"png", "jpg", "bmp"};
+    for (int k = 0; k < 3; k++) {
+        char full[600], cut[600];
+        snprintf(full, sizeof full, "%s/full.%s", tmp_dir, ext[k]);
+        snprintf(cut, sizeof cut, "%s/cut.%s", tmp_dir, ext[k]);
+        if (k == 0) stbi_write_png(full, 16, 16, 3, px, 48);
+        if (k == 1) stbi_write_jpg(full, 16, 16, 3, px, 90);
+        if (k == 2) stbi_write_bmp(full, 16, 16, 3, px);
+        struct stat sb;
+        stat(full, &sb);
+        run("head -c %lld %s > %s", (long long)sb.st_size * 2 / 3, full, cut);
+        nb_tensor *a = nb_img_load(ctx, full, 0), *b = nb_img_load(ctx, cut, 0);
+        char name[128];
+        snprintf(name, sizeof name, "4: a %s cut at two thirds is refused (the whole file decodes)", ext[k]);
+        CHECK(name, a && !b, "whole %s, cut %s: %s", a ? "decoded" : "refused", b ? "decoded" : "refused", nb_last_error());
+        nb_tensor_free(a);
+        nb_tensor_free(b);
+    }
     nb_ctx_free(ctx);
 
     const char *root = tmp_path("loop");

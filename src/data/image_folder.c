@@ -24,7 +24,6 @@
 #include <strings.h>
 #include <sys/stat.h>
 
-#include <stb/stb_image.h>
 
 #define MAX_DEPTH 16 /* subdirectory levels followed inside a class directory */
 
@@ -202,51 +201,10 @@ static nb_status list_classes(if_impl *p, const char *root)
 /* decoding                                                                  */
 /* ------------------------------------------------------------------------ */
 
-/* Hostile files: every image is read whole into memory (at most MAX_FILE bytes),
- * its declared size checked against MAX_SIDE and MAX_PIXELS before stb allocates,
- * and a binary PGM/PPM must hold all the pixels its header declares (stb fills a
- * short one with uninitialised memory). */
+/* Every image is read whole into memory (at most MAX_FILE bytes) and decoded by
+ * nb__image_decode (image_decode.c: libpng, libjpeg-turbo, PGM/PPM here, BMP by
+ * stb_image), which checks declared sizes before allocating. */
 #define MAX_FILE ((long)1 << 30)
-#define MAX_SIDE 16384
-#define MAX_PIXELS ((int64_t)1 << 26)
-
-static nb_status check_size(const char *path, int w, int h)
-{
-    if (w < 1 || h < 1 || w > MAX_SIDE || h > MAX_SIDE || (int64_t)w * h > MAX_PIXELS)
-        return nb__fail(NB_ERR_FORMAT,
-                        "the image %s declares %dx%d pixels: larger than nabla reads (at most %d per side and %lld "
-                        "pixels); corrupt, or resize it first",
-                        path, w, h, MAX_SIDE, (long long)MAX_PIXELS);
-    return NB_OK;
-}
-
-/* The pixel bytes a binary PNM (P5/P6) header declares and the bytes after it;
- * 0 when b is not one (stb judges it). */
-static int pnm_sizes(const unsigned char *b, size_t n, int64_t *need, int64_t *have)
-{
-    if (n < 2 || b[0] != 'P' || (b[1] != '5' && b[1] != '6')) return 0;
-    size_t i = 2;
-    int64_t v[3];
-    for (int k = 0; k < 3; k++) {
-        for (;;) { /* whitespace and # comments */
-            while (i < n && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r' || b[i] == '\v' ||
-                             b[i] == '\f'))
-                i++;
-            if (i < n && b[i] == '#')
-                while (i < n && b[i] != '\n' && b[i] != '\r') i++;
-            else
-                break;
-        }
-        if (i >= n || b[i] < '0' || b[i] > '9') return 0;
-        v[k] = 0;
-        while (i < n && b[i] >= '0' && b[i] <= '9' && v[k] < ((int64_t)1 << 40)) v[k] = v[k] * 10 + (b[i++] - '0');
-    }
-    i++; /* the one whitespace byte before the pixels */
-    int64_t per = (b[1] == '6' ? 3 : 1) * (v[2] > 255 ? 2 : 1);
-    *need = v[0] * v[1] * per;
-    *have = i <= n ? (int64_t)(n - i) : 0;
-    return 1;
-}
 
 /* The whole file, malloc'ed; NULL with a message. */
 static unsigned char *read_all(const char *path, size_t *n)
@@ -284,31 +242,17 @@ static unsigned char *read_all(const char *path, size_t *n)
     return b;
 }
 
-/* Decode path into HWC bytes *px (malloc'ed by stb); *c channels after conversion. */
+/* Decode path into HWC bytes *px (malloc'ed); *c channels after conversion. */
 static nb_status decode(const char *path, int want_c, unsigned char **px, int *w, int *h, int *c)
 {
     *px = NULL;
     size_t n = 0;
+    nb_clear_error();
     unsigned char *buf = read_all(path, &n);
-    if (!buf) return nb_last_error()[0] ? NB_ERR_IO : NB_ERR_MEM;
-    int file_c = 0;
-    int64_t need, have;
-    nb_status st = NB_OK;
-    if (n > INT32_MAX) st = nb__fail(NB_ERR_FORMAT, "the image %s is larger than 2 GB", path);
-    else if (stbi_info_from_memory(buf, (int)n, w, h, &file_c)) st = check_size(path, *w, *h);
-    if (!st && pnm_sizes(buf, n, &need, &have) && have < need)
-        st = nb__fail(NB_ERR_FORMAT, "the image %s is truncated: its header declares %lld bytes of pixels, it holds %lld",
-                      path, (long long)need, (long long)have);
-    if (!st) *px = stbi_load_from_memory(buf, (int)n, w, h, &file_c, want_c);
+    if (!buf) return NB_ERR_IO;
+    nb_status st = nb__image_decode(path, buf, n, want_c, px, w, h, c);
     free(buf);
-    if (st) return st;
-    if (!*px) {
-        const char *why = stbi_failure_reason();
-        return nb__fail(NB_ERR_FORMAT, "cannot decode the image %s: %s (corrupt or not an image?)", path,
-                        why ? why : "unknown error");
-    }
-    *c = want_c ? want_c : file_c;
-    return NB_OK;
+    return st;
 }
 
 /* HWC bytes -> CHW floats byte / 255 (lut) */
@@ -349,7 +293,7 @@ static nb_status if_get(nb_dataset *d, int64_t i, float *out, int64_t *label, nb
     } else {
         to_chw(px, chw[0], chw[1] * chw[2], p->lut, out);
     }
-    stbi_image_free(px);
+    free(px);
     *label = p->files[i].label;
     return st;
 }
@@ -379,7 +323,7 @@ static nb_status if_get_sized(nb_dataset *d, int64_t i, nb_arena *a, float **out
     } else {
         to_chw(px, c, (int64_t)h * w, p->lut, *out);
     }
-    stbi_image_free(px);
+    free(px);
     *label = p->files[i].label;
     return st;
 }
@@ -425,21 +369,9 @@ nb_dataset *nb_image_folder_new(const char *root, const nb_image_folder_opts *o)
     if (list_classes(p, root)) goto fail;
     /* the shape every image must have: given, or the first image's */
     int w = 0, h = 0, c = 0;
-    const char *first = p->files[0].path;
-    FILE *fp = fopen(first, "rb");
-    if (!fp) {
-        nb__fail(NB_ERR_IO, "cannot open the image %s: %s", first, strerror(errno));
-        goto fail;
-    }
-    int ok = stbi_info_from_file(fp, &w, &h, &c);
-    fclose(fp);
-    if (ok && check_size(first, w, h)) goto fail;
-    if (!ok) {
-        const char *why = stbi_failure_reason();
-        nb__fail(NB_ERR_FORMAT, "cannot decode the image %s: %s (corrupt or not an image?)", first,
-                 why ? why : "unknown error");
-        goto fail;
-    }
+    unsigned char *px0 = NULL;
+    if (decode(p->files[0].path, 0, &px0, &w, &h, &c)) goto fail; /* the whole first image: its size and channels */
+    free(px0);
     p->convert = opts.channels;
     for (int v = 0; v < 256; v++) p->lut[v] = (float)v / 255.0f;
     p->fixed_size = opts.height > 0;
@@ -481,6 +413,6 @@ nb_tensor *nb_img_load(nb_ctx *ctx, const char *path, int channels)
     if (decode(path, channels, &px, &w, &h, &c)) return NULL;
     /* the datasets' conversion: ToTensor's byte / 255 */
     nb_tensor *t = nb_img_from_bytes(ctx, px, h, w, c);
-    stbi_image_free(px);
+    free(px);
     return t;
 }

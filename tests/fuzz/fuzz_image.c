@@ -4,6 +4,12 @@
  * file's, 1-4); the rest is the file. A decoded image is read in full. */
 #include "fuzz_common.h"
 
+/* stb_image compiled here, with the sanitizers and coverage, from Debian's header
+ * (the same code as libstb0): its definitions take the place of the shared
+ * library's, so the fuzzer sees inside the decoders. */
+#define STB_IMAGE_IMPLEMENTATION
+#include <stb/stb_image.h>
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1) return 0;
