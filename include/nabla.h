@@ -753,7 +753,7 @@ typedef struct {
     int64_t height, width;   /* 0, 0: the first image's size; else every image's size */
 } nb_image_folder_opts;
 /* torchvision's ImageFolder: root/CLASS/...(.png|.jpg|.jpeg|.bmp|.ppm|.pgm), classes
- * sorted by name (label = rank), files in torchvision's order; decoded (stb_image) when a
+ * sorted by name (label = rank), files in torchvision's order; decoded (libpng, libjpeg-turbo; docs/security.md) when a
  * sample is read. An image whose shape differs from the dataset's is an error naming
  * the file. */
 nb_dataset *nb_image_folder_new(const char *root, const nb_image_folder_opts *o);
@@ -855,7 +855,7 @@ nb_tensor *nb_img_grayscale(nb_tensor *img, int num_output_channels);
 nb_tensor *nb_img_normalize(nb_tensor *img, const float *mean, const float *std, int n);
 /* ToTensor: h·w·c bytes (HWC, as stb_image gives) to an arena (C, H, W) tensor of byte/255. */
 nb_tensor *nb_img_from_bytes(nb_ctx *ctx, const uint8_t *hwc, int64_t h, int64_t w, int64_t c);
-/* An image file (PNG, JPEG, BMP, PPM/PGM, ...; stb_image) as the datasets read it: an
+/* An image file (PNG, JPEG, BMP, binary PPM/PGM; libpng, libjpeg-turbo) as the datasets read it: an
  * arena (C, H, W) tensor of byte/255; channels 0 keeps the file's, 1-4 converts (1:
  * stb_image's luma, as nb_image_folder_opts.channels). NULL naming the file on error. */
 nb_tensor *nb_img_load(nb_ctx *ctx, const char *path, int channels);

@@ -7,7 +7,8 @@
  * the samples of a class are its image files, found recursively and ordered as
  * torchvision does (directories by path, files by name within one). Images are
  * decoded when a sample is read (in the loader's worker threads), with
- * stb_image from Debian's libstb-dev, to (C, H, W) floats x/255 (ToTensor).
+ * image_decode.c (libpng, libjpeg-turbo; PGM/PPM there; BMP by stb_image), to
+ * (C, H, W) floats x/255 (ToTensor).
  *
  * Every sample must have the dataset's shape: by default the first image's size
  * and channel count; opts.channels converts every image (like PIL's convert),
@@ -39,7 +40,7 @@ typedef struct {
     char **classes;
     int nclasses;
     char *root;
-    int convert;             /* channels requested: decode with stb's conversion */
+    int convert;             /* channels requested: decode with stb_image's conversion */
     int fixed_size;          /* the size was given in the options */
     float lut[256];          /* byte -> byte / 255 (ToTensor's div(255)) */
     struct {
@@ -79,7 +80,7 @@ static int has_ext(const char *name, const char *const *exts)
 }
 
 static const char *const IMG_EXT[] = {"png", "jpg", "jpeg", "bmp", "ppm", "pgm", NULL};
-/* torchvision reads these too; stb_image cannot */
+/* torchvision reads these too; nabla cannot */
 static const char *const UNSUPPORTED_EXT[] = {"tif", "tiff", "webp", NULL};
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
@@ -138,7 +139,7 @@ static nb_status list_class(if_impl *p, const char *dir, int label, int depth)
             st = add_file(p, dir, e->d_name, label);
         } else if (has_ext(e->d_name, UNSUPPORTED_EXT)) {
             st = nb__fail(NB_ERR_FORMAT,
-                          "%s: TIFF and WebP images cannot be read (stb_image reads PNG, JPEG, BMP, PPM and PGM); "
+                          "%s: TIFF and WebP images cannot be read (nabla reads PNG, JPEG, BMP, PPM and PGM); "
                           "convert it or move it out of the dataset",
                           sub);
         }

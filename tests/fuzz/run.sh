@@ -46,6 +46,7 @@ for t in $TARGETS; do
     limit=$([ -n "${FUZZ_RUNS:-}" ] && echo "-runs=$FUZZ_RUNS" || echo "-max_total_time=$SECONDS_")
     # -rss_limit_mb/-malloc_limit_mb: a header may promise huge sizes; the readers must
     # refuse them before allocating. -timeout: one input may not take 10 s (a hang).
+    t0=$(date +%s)
     set +e
     ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} "$OUT/$t" "$dir/corpus" $limit $dict -rss_limit_mb=2048 \
         -malloc_limit_mb=2048 -timeout=10 -max_len=8192 -print_final_stats=1 -artifact_prefix="$dir/" \
@@ -59,6 +60,6 @@ for t in $TARGETS; do
         status=1
     fi
     [ -n "${FUZZ_KEEP:-}" ] || rm -rf "$dir/corpus"
-    echo "$t: ${SECONDS_}s, $execs runs, coverage $cov, status $rc"
+    echo "$t: $(($(date +%s) - t0))s, $execs runs, coverage $cov, status $rc"
 done
 exit $status
