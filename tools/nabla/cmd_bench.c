@@ -26,7 +26,7 @@ int cmd_bench(int argc, char **argv)
                        0, NULL);
     if (rc) return rc == 1 ? 0 : rc;
     if (threads < 1 || batch < 1 || steps < 1) {
-        cli_error("bench: --threads, --batch-size and --steps must be positive");
+        cli_error("bench: %s must be positive", threads < 1 ? "--threads" : batch < 1 ? "--batch-size" : "--steps");
         return 2;
     }
     nb_ctx *ctx = nb_ctx_new(&(nb_ctx_opts){.threads = (int)threads});

@@ -81,7 +81,7 @@ int cmd_embed(int argc, char **argv)
         return 2;
     }
     if (batch < 1 || num_classes < 0) {
-        cli_error("embed: --batch-size must be positive and --num-classes not negative");
+        cli_error(batch < 1 ? "embed: --batch-size must be positive" : "embed: --num-classes must not be negative");
         return 2;
     }
     char lpath[4096];
