@@ -410,6 +410,12 @@ static void options(void)
     rc = run(NABLA " train --model mlp --data /nonexistent --config %s", c);
     CHECK("11: a config file with a UTF-8 BOM is read (its epochs = 0 is what is refused)",
           rc == 2 && strstr(out, "--epochs") && !strstr(out, "unknown option"), "rc %d: %.300s", rc, out);
+    rc = run(NABLA " bench --steps 0");
+    CHECK("11: bench --steps 0 names --steps only", rc == 2 && strstr(out, "--steps") && !strstr(out, "--threads"),
+          "rc %d: %.300s", rc, out);
+    rc = run(NABLA " embed --weights x --out y --batch-size 0");
+    CHECK("11: embed --batch-size 0 names --batch-size only", rc == 2 && strstr(out, "--batch-size") &&
+          !strstr(out, "--num-classes"), "rc %d: %.300s", rc, out);
     rc = run("echo hi | " NABLA " augment-text --aug ''");
     CHECK("11: augment-text with an empty spec: status 2", rc == 2, "rc %d: %.300s", rc, out);
     rc = run("echo hi | " NABLA " augment-text --aug 'back_translation(source=\"x y\")'");
