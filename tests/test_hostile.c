@@ -298,6 +298,26 @@ static void nan_values(void)
     rc = run(NABLA " train --model mlp --dataset folder --data %s --epochs 1 --threads 1 --init %s", root, nanw);
     CHECK("5: ... the message names the tensor and NaN", rc != 0 && strstr(out, "NaN") && strstr(out, "weight"),
           "rc %d: %.400s", rc, out);
+    /* images (i*7 + k*3) and (i*7 + k*5) & 255: at lr 10 a running_var overflows before the loss is NaN */
+    const char *inf = tmp_path("inf.safetensors"), *iroot = tmp_path("inf");
+    for (int sp = 0; sp < 2; sp++)
+        for (int c = 0; c < 2; c++) {
+            char d[700];
+            snprintf(d, sizeof d, "mkdir -p %s/%s/%c", iroot, sp ? "test" : "train", 'a' + c);
+            if (system(d)) break;
+            for (int i = 0; i < (sp ? 4 : 16); i++) {
+                snprintf(d, sizeof d, "%s/%s/%c/%d.pgm", iroot, sp ? "test" : "train", 'a' + c, i);
+                FILE *g = fopen(d, "wb");
+                fprintf(g, "P5\n28 28\n255\n");
+                for (int k = 0; k < 784; k++) fputc((i * 7 + k * (c ? 5 : 3)) & 255, g);
+                fclose(g);
+            }
+        }
+    rc = run(NABLA " train --model cnn --dataset folder --data %s --lr 10 --momentum 0 --epochs 3 --batch-size 4 "
+                   "--threads 1 --save %s",
+             iroot, inf);
+    CHECK("5: a cnn at lr 10 whose running_var overflows: reported naming the buffer, nothing saved",
+          rc != 0 && strstr(out, "running_var") && access(inf, F_OK) != 0, "rc %d: %.400s", rc, out);
     rc = run(NABLA " eval --model mlp --dataset folder --data %s --weights %s", root, nanw);
     CHECK("5: eval of NaN weights fails naming the tensor", rc != 0 && strstr(out, "NaN") && !strstr(out, "test_loss=-nan"),
           "rc %d: %.400s", rc, out);
