@@ -20,6 +20,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     nb_tensor *t = nb_img_load(fuzz_ctx(), path, channels);
     fuzz_touch(t);
     nb_tensor_free(t);
+    nb_ctx_reset(fuzz_ctx()); /* the image lives in the context's arena */
     close(fd);
     nb_clear_error();
     return 0;
