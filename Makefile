@@ -22,7 +22,7 @@ CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -fopenmp -fPIC -Iinclude -Isrc 
 comma := ,
 BLAS_DIR ?= /usr/lib/$(shell gcc -print-multiarch 2>/dev/null)/openblas-openmp
 BLAS_LIB := $(if $(wildcard $(BLAS_DIR)/libopenblas.so.0),-L$(BLAS_DIR) -l:libopenblas.so.0 -Wl$(comma)-rpath$(comma)$(BLAS_DIR),-lopenblas)
-LDLIBS  += $(BLAS_LIB) -lprotobuf-c -lcjson -lz -lm -lpthread -lstb
+LDLIBS  += $(BLAS_LIB) -lprotobuf-c -lcjson -lz -lm -lpthread -lstb -lpng -ljpeg
 # WordNet's C library (Debian's wordnet-dev) for text synonyms; without it they say how to install it
 LDLIBS  += $(if $(wildcard /usr/include/wn.h),-lwordnet)
 LDFLAGS += -fopenmp $(SANFLAGS)

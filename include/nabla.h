@@ -46,6 +46,8 @@ typedef enum {
 
 /* The message of the last failure on this thread ("" if none). */
 const char *nb_last_error(void);
+/* The status of the failure nb_last_error describes (NB_OK after nb_clear_error). */
+nb_status nb_last_status(void);
 /* Forget the last message. */
 void nb_clear_error(void);
 
@@ -294,6 +296,9 @@ int nb_module_is_training(const nb_module *m);
  * stays valid until a child is added or a parameter's requires_grad changes (then
  * the next call returns a new one); the same holds for nb_module_parameters. */
 const nb_named_tensor *nb_module_state(nb_module *m, int *count);
+/* NB_OK when every F32 parameter and buffer is finite; else NB_ERR_NAN naming the
+ * first tensor holding NaN or infinite values and how many (src/nn/finite.c). */
+nb_status nb_module_check_finite(nb_module *m);
 /* Trainable parameters only (requires_grad), in order; array lives with the module. */
 nb_tensor **nb_module_parameters(nb_module *m, int *count);
 int64_t nb_module_num_params(nb_module *m);
@@ -755,7 +760,7 @@ typedef struct {
     int64_t height, width;   /* 0, 0: the first image's size; else every image's size */
 } nb_image_folder_opts;
 /* torchvision's ImageFolder: root/CLASS/...(.png|.jpg|.jpeg|.bmp|.ppm|.pgm), classes
- * sorted by name (label = rank), files in torchvision's order; decoded (stb_image) when a
+ * sorted by name (label = rank), files in torchvision's order; decoded (libpng, libjpeg-turbo; docs/security.md) when a
  * sample is read. An image whose shape differs from the dataset's is an error naming
  * the file. */
 nb_dataset *nb_image_folder_new(const char *root, const nb_image_folder_opts *o);
@@ -859,7 +864,7 @@ nb_tensor *nb_img_grayscale(nb_tensor *img, int num_output_channels);
 nb_tensor *nb_img_normalize(nb_tensor *img, const float *mean, const float *std, int n);
 /* ToTensor: h·w·c bytes (HWC, as stb_image gives) to an arena (C, H, W) tensor of byte/255. */
 nb_tensor *nb_img_from_bytes(nb_ctx *ctx, const uint8_t *hwc, int64_t h, int64_t w, int64_t c);
-/* An image file (PNG, JPEG, BMP, PPM/PGM, ...; stb_image) as the datasets read it: an
+/* An image file (PNG, JPEG, BMP, binary PPM/PGM; libpng, libjpeg-turbo) as the datasets read it: an
  * arena (C, H, W) tensor of byte/255; channels 0 keeps the file's, 1-4 converts (1:
  * stb_image's luma, as nb_image_folder_opts.channels). NULL naming the file on error. */
 nb_tensor *nb_img_load(nb_ctx *ctx, const char *path, int channels);
@@ -1193,6 +1198,7 @@ typedef struct {
     const char *command;  /* NULL -> "apertium" from PATH */
     const char *data_dir; /* where the modes are: NULL -> Apertium's default (/usr/share/apertium) */
     int batch_lines;      /* lines per Apertium call: 0 -> 10000 (1: one call per line) */
+    int timeout_seconds;  /* fail when Apertium sends nothing for this long: 0 -> 300 */
 } nb_text_backtranslation_opts;
 /* BackTranslationAug: translate source -> pivot -> source with Apertium (Debian's
  * apertium and apertium-eng-spa), many lines per call. Deterministic. Fails, naming

@@ -43,10 +43,8 @@ stage docs-commands sh tests/docs_commands.sh # every command of docs/tutorial.m
 stage tests make -j"$J" test
 stage sanitizers make -j"$J" SAN=1 test
 stage mpi bash tests/dist.sh # data parallelism: 2 ranks under Open MPI (mpirun --oversubscribe, as root in CI)
-stage fuzz sh tests/fuzz/run.sh 60 # libFuzzer on the safetensors reader (clang, libclang-rt-14-dev)
 stage onnx-conformance sh tests/onnx_conformance.sh # ONNX's backend test data (libonnx-testdata)
-stage fuzz-onnx sh tests/fuzz/run.sh 60 onnx # libFuzzer on the ONNX reader
-stage fuzz-text sh tests/fuzz/run_text.sh 60 # libFuzzer on config.json, vocab and merges readers and tokenizer input
+stage fuzz sh tests/fuzz/run.sh 20 # libFuzzer, 20 s on each reader of outside input (clang, libclang-rt-14-dev)
 PREFIX_DIR=$(mktemp -d)
 stage install make install PREFIX="$PREFIX_DIR"
 stage examples sh tests/examples.sh "$PREFIX_DIR"

@@ -781,7 +781,7 @@ static nb_status gray_parse(nb__tf_step *s, const nb__spec_item *it)
     double v;
     nb_status st = num(it, "num_output_channels", 0, 1, &v);
     if (!st && v != 1 && v != 3) st = bad(it, "num_output_channels", 0, "must be 1 or 3, got %g", v);
-    s->n_out = (int)v;
+    s->n_out = st ? 1 : (int)v; /* (int) of an out-of-range double is undefined */
     return st;
 }
 static nb_status gray_shape(const nb__tf_step *s, const int64_t in[3], int64_t out[3])

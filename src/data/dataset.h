@@ -42,6 +42,11 @@ nb_dataset *nb__dataset_new(const nb_dataset_vtable *vt, void *impl);
 void nb__sample_rng(nb_rng *r, uint64_t key, int64_t i);
 /* Fill n samples idx[0..n) into caller-given buffers, sample idx[k] with the
  * stream nb__sample_rng(key, idx[k]) (what loader workers call). */
+/* Decode an image file held in buf[0..n) (PNG, JPEG, BMP, binary PGM/PPM) to HWC bytes
+ * *px (malloc'ed) of *c channels (want_c: 0 the file's, else converted); path names
+ * it in messages (src/data/image_decode.c). */
+nb_status nb__image_decode(const char *path, const unsigned char *buf, size_t n, int want_c, unsigned char **px,
+                           int *w, int *h, int *c);
 nb_status nb__dataset_get_batch(nb_dataset *d, const int64_t *idx, int64_t n, float *out, int64_t *labels,
                                 uint64_t key);
 

@@ -7,7 +7,8 @@
  * the samples of a class are its image files, found recursively and ordered as
  * torchvision does (directories by path, files by name within one). Images are
  * decoded when a sample is read (in the loader's worker threads), with
- * stb_image from Debian's libstb-dev, to (C, H, W) floats x/255 (ToTensor).
+ * image_decode.c (libpng, libjpeg-turbo; PGM/PPM there; BMP by stb_image), to
+ * (C, H, W) floats x/255 (ToTensor).
  *
  * Every sample must have the dataset's shape: by default the first image's size
  * and channel count; opts.channels converts every image (like PIL's convert),
@@ -26,7 +27,6 @@
 #include <strings.h>
 #include <sys/stat.h>
 
-#include <stb/stb_image.h>
 
 #define MAX_DEPTH 16 /* subdirectory levels followed inside a class directory */
 
@@ -42,10 +42,31 @@ typedef struct {
     char **classes;
     int nclasses;
     char *root;
-    int convert;             /* channels requested: decode with stb's conversion */
+    int convert;             /* channels requested: decode with stb_image's conversion */
     int fixed_size;          /* the size was given in the options */
     float lut[256];          /* byte -> byte / 255 (ToTensor's div(255)) */
+    struct {
+        dev_t dev;
+        ino_t ino;
+    } *seen;                 /* directories listed so far: a symlink loop is followed once */
+    int64_t nseen, seen_cap;
 } if_impl;
+
+/* 1 if the directory sb was listed before, else remembers it (0); -1 out of memory. */
+static int seen_before(if_impl *p, const struct stat *sb)
+{
+    for (int64_t i = 0; i < p->nseen; i++)
+        if (p->seen[i].dev == sb->st_dev && p->seen[i].ino == sb->st_ino) return 1;
+    if (p->nseen == p->seen_cap) {
+        int64_t cap = p->seen_cap ? 2 * p->seen_cap : 64;
+        void *t = realloc(p->seen, (size_t)cap * sizeof *p->seen);
+        if (!t) return -1;
+        p->seen = t, p->seen_cap = cap;
+    }
+    p->seen[p->nseen].dev = sb->st_dev, p->seen[p->nseen].ino = sb->st_ino;
+    p->nseen++;
+    return 0;
+}
 
 /* ------------------------------------------------------------------------ */
 /* listing                                                                   */
@@ -61,7 +82,7 @@ static int has_ext(const char *name, const char *const *exts)
 }
 
 static const char *const IMG_EXT[] = {"png", "jpg", "jpeg", "bmp", "ppm", "pgm", NULL};
-/* torchvision reads these too; stb_image cannot */
+/* torchvision reads these too; nabla cannot */
 static const char *const UNSUPPORTED_EXT[] = {"tif", "tiff", "webp", NULL};
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
@@ -113,12 +134,14 @@ static nb_status list_class(if_impl *p, const char *dir, int label, int depth)
         struct stat sb;
         if (stat(sub, &sb)) continue; /* a dangling link: not an image (torchvision skips it too) */
         if (S_ISDIR(sb.st_mode)) {
-            if (depth < MAX_DEPTH) st = list_class(p, sub, label, depth + 1);
+            int seen = seen_before(p, &sb);
+            if (seen < 0) st = nb__fail(NB_ERR_MEM, "out of memory listing %s", dir);
+            else if (!seen && depth < MAX_DEPTH) st = list_class(p, sub, label, depth + 1);
         } else if (has_ext(e->d_name, IMG_EXT)) {
             st = add_file(p, dir, e->d_name, label);
         } else if (has_ext(e->d_name, UNSUPPORTED_EXT)) {
             st = nb__fail(NB_ERR_FORMAT,
-                          "%s: TIFF and WebP images cannot be read (stb_image reads PNG, JPEG, BMP, PPM and PGM); "
+                          "%s: TIFF and WebP images cannot be read (nabla reads PNG, JPEG, BMP, PPM and PGM); "
                           "convert it or move it out of the dataset",
                           sub);
         }
@@ -166,6 +189,8 @@ static nb_status list_classes(if_impl *p, const char *root)
     for (int c = 0; c < p->nclasses; c++) {
         int64_t before = p->n;
         snprintf(sub, sizeof sub, "%s/%s", root, p->classes[c]);
+        struct stat sb;
+        if (!stat(sub, &sb) && seen_before(p, &sb) < 0) return nb__fail(NB_ERR_MEM, "out of memory listing %s", root);
         if ((st = list_class(p, sub, c, 0))) return st;
         if (p->n == before)
             return nb__fail(NB_ERR_FORMAT, "the class directory %s holds no image files (.png, .jpg, .jpeg, .bmp, .ppm, .pgm)",
@@ -179,21 +204,58 @@ static nb_status list_classes(if_impl *p, const char *root)
 /* decoding                                                                  */
 /* ------------------------------------------------------------------------ */
 
-/* Decode path into HWC bytes *px (malloc'ed by stb); *c channels after conversion. */
-static nb_status decode(const char *path, int want_c, unsigned char **px, int *w, int *h, int *c)
+/* Every image is read whole into memory (at most MAX_FILE bytes) and decoded by
+ * nb__image_decode (image_decode.c: libpng, libjpeg-turbo, PGM/PPM here, BMP by
+ * stb_image), which checks declared sizes before allocating. */
+#define MAX_FILE ((long)1 << 30)
+
+/* The whole file, malloc'ed; NULL with a message. */
+static unsigned char *read_all(const char *path, size_t *n)
 {
     FILE *fp = fopen(path, "rb");
-    if (!fp) return nb__fail(NB_ERR_IO, "cannot open the image %s: %s", path, strerror(errno));
-    int file_c = 0;
-    *px = stbi_load_from_file(fp, w, h, &file_c, want_c);
-    fclose(fp);
-    if (!*px) {
-        const char *why = stbi_failure_reason();
-        return nb__fail(NB_ERR_FORMAT, "cannot decode the image %s: %s (corrupt or not an image?)", path,
-                        why ? why : "unknown error");
+    if (!fp) {
+        nb__fail(NB_ERR_IO, "cannot open the image %s: %s", path, strerror(errno));
+        return NULL;
     }
-    *c = want_c ? want_c : file_c;
-    return NB_OK;
+    size_t cap = 1 << 16, len = 0;
+    unsigned char *b = malloc(cap);
+    while (b) {
+        if (len == cap) {
+            unsigned char *t = cap < (size_t)MAX_FILE ? realloc(b, cap *= 2) : NULL;
+            if (!t) {
+                free(b);
+                b = NULL;
+                nb__fail(NB_ERR_MEM, "cannot read the image %s: out of memory or larger than %ld MB", path,
+                         MAX_FILE >> 20);
+                break;
+            }
+            b = t;
+        }
+        size_t got = fread(b + len, 1, cap - len, fp);
+        len += got;
+        if (!got) break;
+    }
+    if (b && ferror(fp)) {
+        free(b);
+        b = NULL;
+        nb__fail(NB_ERR_IO, "cannot read the image %s: %s", path, strerror(errno));
+    }
+    fclose(fp);
+    *n = len;
+    return b;
+}
+
+/* Decode path into HWC bytes *px (malloc'ed); *c channels after conversion. */
+static nb_status decode(const char *path, int want_c, unsigned char **px, int *w, int *h, int *c)
+{
+    *px = NULL;
+    size_t n = 0;
+    nb_clear_error();
+    unsigned char *buf = read_all(path, &n);
+    if (!buf) return NB_ERR_IO;
+    nb_status st = nb__image_decode(path, buf, n, want_c, px, w, h, c);
+    free(buf);
+    return st;
 }
 
 /* HWC bytes -> CHW floats byte / 255 (lut) */
@@ -234,7 +296,7 @@ static nb_status if_get(nb_dataset *d, int64_t i, float *out, int64_t *label, nb
     } else {
         to_chw(px, chw[0], chw[1] * chw[2], p->lut, out);
     }
-    stbi_image_free(px);
+    free(px);
     *label = p->files[i].label;
     return st;
 }
@@ -264,7 +326,7 @@ static nb_status if_get_sized(nb_dataset *d, int64_t i, nb_arena *a, float **out
     } else {
         to_chw(px, c, (int64_t)h * w, p->lut, *out);
     }
-    stbi_image_free(px);
+    free(px);
     *label = p->files[i].label;
     return st;
 }
@@ -277,6 +339,7 @@ static void if_free_impl(if_impl *p)
     for (int c = 0; c < p->nclasses; c++) free(p->classes[c]);
     free(p->classes);
     free(p->root);
+    free(p->seen);
     free(p);
 }
 
@@ -309,20 +372,9 @@ nb_dataset *nb_image_folder_new(const char *root, const nb_image_folder_opts *o)
     if (list_classes(p, root)) goto fail;
     /* the shape every image must have: given, or the first image's */
     int w = 0, h = 0, c = 0;
-    const char *first = p->files[0].path;
-    FILE *fp = fopen(first, "rb");
-    if (!fp) {
-        nb__fail(NB_ERR_IO, "cannot open the image %s: %s", first, strerror(errno));
-        goto fail;
-    }
-    int ok = stbi_info_from_file(fp, &w, &h, &c);
-    fclose(fp);
-    if (!ok) {
-        const char *why = stbi_failure_reason();
-        nb__fail(NB_ERR_FORMAT, "cannot decode the image %s: %s (corrupt or not an image?)", first,
-                 why ? why : "unknown error");
-        goto fail;
-    }
+    unsigned char *px0 = NULL;
+    if (decode(p->files[0].path, 0, &px0, &w, &h, &c)) goto fail; /* the whole first image: its size and channels */
+    free(px0);
     p->convert = opts.channels;
     for (int v = 0; v < 256; v++) p->lut[v] = (float)v / 255.0f;
     p->fixed_size = opts.height > 0;
@@ -364,6 +416,6 @@ nb_tensor *nb_img_load(nb_ctx *ctx, const char *path, int channels)
     if (decode(path, channels, &px, &w, &h, &c)) return NULL;
     /* the datasets' conversion: ToTensor's byte / 255 */
     nb_tensor *t = nb_img_from_bytes(ctx, px, h, w, c);
-    stbi_image_free(px);
+    free(px);
     return t;
 }

@@ -324,8 +324,12 @@ nb_loader *nb_loader_new(nb_ctx *ctx, nb_dataset *d, const nb_loader_opts *o)
         return NULL;
     }
     if (!opts.batch_size) opts.batch_size = 1;
-    nb_loader *l = calloc(1, sizeof *l);
     int64_t n = nb_dataset_len(d), W = opts.num_replicas > 1 ? opts.num_replicas : 1;
+    if (n == 0) { /* an empty set would train 0 steps, or score 0 of 0 */
+        nb__fail(NB_ERR_ARG, "nb_loader_new: the dataset is empty (no samples)");
+        return NULL;
+    }
+    nb_loader *l = calloc(1, sizeof *l);
     int64_t len = W > 1 ? (n + W - 1) / W : n;
     if (!l || !(l->perm = malloc((size_t)(n ? n : 1) * sizeof *l->perm)) ||
         (W > 1 && !(l->shard = malloc((size_t)(len ? len : 1) * sizeof *l->shard)))) {

@@ -123,7 +123,7 @@ static void epilogue_planes(const nb__conv_epilogue *ep, float *y, int64_t c0, i
         if (ep->relu)
             for (int64_t q = 0; q < P; q++) {
                 float v = yc[q] * a + t;
-                yc[q] = v > 0.0f ? v : 0.0f;
+                yc[q] = v <= 0.0f ? 0.0f : v; /* relu; NaN stays NaN */
             }
         else if (ep->scale || ep->shift)
             for (int64_t q = 0; q < P; q++) yc[q] = yc[q] * a + t;

@@ -33,6 +33,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define MAX_NESTING 64 /* blocks inside blocks: deeper files are refused, not a stack overflow */
+
 /* A shape without the batch dimension. */
 typedef struct {
     int n;
@@ -653,6 +655,8 @@ static nb_module *pool(layer_ctx *L, shape *out, int avg)
         return NULL;
     const nb__spec_arg *st = nb__spec_get(L->it, "stride", 1);
     if (st && st->kind == NB__SPEC_STR && !strcmp(st->str, "None")) o.stride[0] = o.stride[1] = 0;
+    const nb__spec_arg *dv = avg ? nb__spec_get(L->it, "divisor_override", 5) : NULL;
+    if (dv && dv->kind == NB__SPEC_NUM && divisor == 0) divisor = -1; /* PyTorch: "divisor must be not zero" */
     if (o.kernel[0] < 1 || o.kernel[1] < 1 || dil[0] < 1 || dil[1] < 1 || divisor < 0 ||
         (st && (o.stride[0] < 1 || o.stride[1] < 1))) {
         fail_at(L->p, NB_ERR_FORMAT, item_col(L), "%s: kernel_size, stride, dilation and divisor_override must be "
@@ -841,7 +845,49 @@ typedef struct {
     shape cur;          /* the main path's output so far */
     shape flat_from;    /* the input of the last layer if it was a flatten (n = 0: it was not) */
     shape shortcut;     /* residual: the shortcut's output */
+    const char **names; /* the children's names, an open-addressing hash set (linear time to check) */
+    int names_cap, names_n;
 } block_state;
+
+static uint32_t name_hash(const char *s)
+{
+    uint32_t h = 2166136261u;
+    while (*s) h = (h ^ (unsigned char)*s++) * 16777619u;
+    return h;
+}
+
+static int names_has(const block_state *b, const char *name)
+{
+    if (!b->names_cap) return 0;
+    for (uint32_t k = name_hash(name) & (uint32_t)(b->names_cap - 1); b->names[k];
+         k = (k + 1) & (uint32_t)(b->names_cap - 1))
+        if (!strcmp(b->names[k], name)) return 1;
+    return 0;
+}
+
+/* Add name (kept by the caller) to b's set; 1 if it was there, -1 out of memory. */
+static int names_add(block_state *b, const char *name)
+{
+    if (2 * (b->names_n + 1) > b->names_cap) {
+        int cap = b->names_cap ? 2 * b->names_cap : 64;
+        const char **t = calloc((size_t)cap, sizeof *t);
+        if (!t) return -1;
+        for (int i = 0; i < b->names_cap; i++)
+            if (b->names[i]) {
+                uint32_t k = name_hash(b->names[i]) & (uint32_t)(cap - 1);
+                while (t[k]) k = (k + 1) & (uint32_t)(cap - 1);
+                t[k] = b->names[i];
+            }
+        free(b->names);
+        b->names = t, b->names_cap = cap;
+    }
+    uint32_t k = name_hash(name) & (uint32_t)(b->names_cap - 1);
+    for (; b->names[k]; k = (k + 1) & (uint32_t)(b->names_cap - 1))
+        if (!strcmp(b->names[k], name)) return 1;
+    b->names[k] = name;
+    b->names_n++;
+    return 0;
+}
 
 static nb_status parse_block(mf *p, nb_module *parent, block_state *b, int open_line);
 
@@ -924,9 +970,8 @@ static nb_status statement(mf *p, char *s, nb_module *parent, block_state *b, co
     char child[128];
     if (name[0]) snprintf(child, sizeof child, "%s", name);
     else snprintf(child, sizeof child, "%d", parent->n_children);
-    for (int i = 0; i < parent->n_children; i++)
-        if (!strcmp(parent->child_names[i], child))
-            return fail_at(p, NB_ERR_FORMAT, name_col, "a second child named '%s' in this block", child);
+    if (names_has(b, child))
+        return fail_at(p, NB_ERR_FORMAT, name_col, "a second child named '%s' in this block", child);
     char full[256];
     snprintf(full, sizeof full, "%s%s%s", b->prefix, *b->prefix ? "." : "", child);
     int is_shortcut = b->is_residual && (!strcmp(child, "downsample") || !strcmp(child, "shortcut"));
@@ -937,10 +982,13 @@ static nb_status statement(mf *p, char *s, nb_module *parent, block_state *b, co
     if (row == -2) return nb__fail(NB_ERR_MEM, "out of memory");
     nb_module *m;
     if (block) {
+        if (b->depth + 1 > MAX_NESTING)
+            return fail_at(p, NB_ERR_FORMAT, it->col + off, "blocks nested more than %d deep", MAX_NESTING);
         if (!(m = new_block(p, it, off))) return NB_ERR_FORMAT;
         block_state inner = {.prefix = full, .depth = b->depth + 1, .is_residual = !strcmp(it->name, "residual"),
                              .in = in, .cur = in};
         nb_status st = parse_block(p, m, &inner, p->lineno);
+        free(inner.names);
         if (st) {
             nb_module_free(m);
             return st;
@@ -960,6 +1008,7 @@ static nb_status statement(mf *p, char *s, nb_module *parent, block_state *b, co
         nb_module_free(m);
         return NB_ERR_MEM;
     }
+    if (names_add(b, parent->child_names[parent->n_children - 1]) < 0) return nb__fail(NB_ERR_MEM, "out of memory");
     if (is_shortcut) {
         b->shortcut = out;
     } else {
@@ -1089,6 +1138,7 @@ static nb_module *parse_text(nb_ctx *ctx, char *text, const char *file, const nb
         }
         p.given[i] = o.input[i];
     }
+    if (!strncmp(text, "\xEF\xBB\xBF", 3)) text += 3; /* a UTF-8 byte order mark */
     /* cut into lines */
     int cap = 64;
     p.lines = malloc(sizeof *p.lines * (size_t)cap);
@@ -1116,6 +1166,7 @@ static nb_module *parse_text(nb_ctx *ctx, char *text, const char *file, const nb
     top.cur = p.input = top.in;
     nb_module *m = nb_sequential_new(ctx, NULL, 0);
     nb_status st = m ? parse_block(&p, m, &top, 0) : NB_ERR_MEM;
+    free(top.names);
     if (!st && m->n_children == 0) st = nb__fail(NB_ERR_FORMAT, "%s: no layers", file);
     if (!st && o.num_classes && top.cur.n == 1 && top.cur.d[0] < o.num_classes)
         st = nb__fail(NB_ERR_SHAPE, "%s: the model has %lld outputs but the data has %d classes", file,

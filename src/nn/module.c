@@ -65,9 +65,13 @@ nb_status nb__module_add(nb_module *m, const char *name, nb_tensor *t, int is_bu
 nb_status nb__module_add_child(nb_module *m, const char *name, nb_module *child)
 {
     if (!child) return NB_ERR_ARG;
-    nb_module **c = realloc(m->children, (size_t)(m->n_children + 1) * sizeof *c);
+    /* the arrays grow to the next power of two (the capacity is implied by the count):
+     * a model file of 200,000 layers is not 200,000 reallocations */
+    int n = m->n_children;
+    size_t cap = n == 0 ? 1 : (n & (n - 1)) == 0 ? 2 * (size_t)n : 0; /* 0: there is room */
+    nb_module **c = cap ? realloc(m->children, cap * sizeof *c) : m->children;
     if (c) m->children = c;
-    char **cn = realloc(m->child_names, (size_t)(m->n_children + 1) * sizeof *cn);
+    char **cn = cap ? realloc(m->child_names, cap * sizeof *cn) : m->child_names;
     if (cn) m->child_names = cn;
     char *nm = dupstr(name);
     if (!c || !cn || !nm) {

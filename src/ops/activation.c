@@ -15,8 +15,8 @@ static inline float act_fwd(act_kind k, float x, float s)
     switch (k) {
     case ACT_SIGMOID: return 1.0f / (1.0f + expf(-x));
     case ACT_TANH: return tanhf(x);
-    case ACT_RELU: return x > 0 ? x : 0.0f;
-    case ACT_LEAKY: return x > 0 ? x : x *s;
+    case ACT_RELU: return x <= 0 ? 0.0f : x; /* NaN stays NaN, as PyTorch */
+    case ACT_LEAKY: return x > 0 ? x : x * s;
     default: return x > 0 ? x : s * expm1f(x);
     }
 }

@@ -326,7 +326,7 @@ nb_tensor *nb__batch_norm_layer(const char *layer, nb_tensor *x, nb_tensor *rm, 
     }
     if (relu) { /* relu(batch_norm(x)) in place: no tensor (or gradient) for the normalized values */
         float *o = nb__f(out);
-        NB_FOR(out->numel, i, out->numel, { o[i] = o[i] > 0.0f ? o[i] : 0.0f; });
+        NB_FOR(out->numel, i, out->numel, { o[i] = o[i] <= 0.0f ? 0.0f : o[i]; /* NaN stays NaN */ });
     }
     if (nb__needs_grad(ctx, x, w, b)) {
         nb_node *n = nb__record(out, batch_norm_backward, x, w, b);

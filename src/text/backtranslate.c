@@ -26,6 +26,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -36,6 +37,7 @@ extern char **environ;
 typedef struct {
     char *forward, *backward, *command, *data_dir;
     int batch;
+    int timeout; /* seconds without a byte from Apertium before it is killed */
 } bt_impl;
 
 /* ---- growable byte buffer ---- */
@@ -91,7 +93,12 @@ static nb_status run_apertium(nb_text_aug *a, const bt_impl *bt, const char *mod
     argv[k++] = (char *)mode;
     argv[k] = NULL;
     pid_t pid;
-    int rc = posix_spawnp(&pid, bt->command, &fa, NULL, argv, environ);
+    posix_spawnattr_t at; /* its own process group: a timeout kills the whole pipeline apertium runs */
+    posix_spawnattr_init(&at);
+    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP);
+    posix_spawnattr_setpgroup(&at, 0);
+    int rc = posix_spawnp(&pid, bt->command, &fa, &at, argv, environ);
+    posix_spawnattr_destroy(&at);
     posix_spawn_file_actions_destroy(&fa);
     close(sv[0]);
     close(po[1]);
@@ -116,7 +123,9 @@ static nb_status run_apertium(nb_text_aug *a, const bt_impl *bt, const char *mod
     pthread_sigmask(SIG_BLOCK, &pipe_set, &old_set);
     buf_t err = {0};
     size_t sent = 0;
-    int in_open = 1, out_open = 1, err_open = 1, oom = 0;
+    int in_open = 1, out_open = 1, err_open = 1, oom = 0, timed_out = 0;
+    struct timespec last;
+    clock_gettime(CLOCK_MONOTONIC, &last);
     if (in_n == 0) {
         close(wfd);
         in_open = 0;
@@ -127,10 +136,21 @@ static nb_status run_apertium(nb_text_aug *a, const bt_impl *bt, const char *mod
         if (in_open) pf[ii = np++] = (struct pollfd){wfd, POLLOUT, 0};
         if (out_open) pf[io = np++] = (struct pollfd){po[0], POLLIN, 0};
         if (err_open) pf[ie = np++] = (struct pollfd){pe[0], POLLIN, 0};
-        if (poll(pf, (nfds_t)np, -1) < 0) {
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        double idle = (double)(now.tv_sec - last.tv_sec) + 1e-9 * (double)(now.tv_nsec - last.tv_nsec);
+        double left = bt->timeout - idle;
+        if (left <= 0) { /* it hangs: kill it rather than wait forever */
+            kill(-pid, SIGKILL);
+            timed_out = 1;
+            break;
+        }
+        int pr = poll(pf, (nfds_t)np, (int)(left * 1000) + 1);
+        if (pr < 0) {
             if (errno == EINTR) continue;
             break;
         }
+        if (pr > 0) last = now; /* progress: the idle clock restarts */
         if (ii >= 0 && pf[ii].revents) {
             ssize_t w = write(wfd, in + sent, in_n - sent);
             if (w > 0) sent += (size_t)w;
@@ -161,6 +181,7 @@ static nb_status run_apertium(nb_text_aug *a, const bt_impl *bt, const char *mod
     }
     if (in_open) close(wfd);
     if (out_open) close(po[0]);
+    if (timed_out) kill(-pid, SIGKILL);
     if (!pipe_was_pending) { /* take the SIGPIPE our writes may have raised */
         struct timespec zero = {0, 0};
         while (sigtimedwait(&pipe_set, NULL, &zero) < 0 && errno == EINTR) {
@@ -172,7 +193,10 @@ static nb_status run_apertium(nb_text_aug *a, const bt_impl *bt, const char *mod
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
     nb_status st = NB_OK;
-    if (oom) st = nb__fail(NB_ERR_MEM, "back_translation: out of memory reading Apertium's output");
+    if (timed_out)
+        st = nb__fail(NB_ERR_IO, "back_translation: '%s -u %s' timed out: it sent nothing for %d s; killed it",
+                      bt->command, mode, bt->timeout);
+    else if (oom) st = nb__fail(NB_ERR_MEM, "back_translation: out of memory reading Apertium's output");
     else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         /* the first line of what it said */
         char msg[512] = "";
@@ -421,6 +445,10 @@ nb_text_aug *nb_text_backtranslation_new(const nb_text_backtranslation_opts *o)
                  source, pivot, forward, backward);
         return NULL;
     }
+    if (o->timeout_seconds < 0) {
+        nb__fail(NB_ERR_ARG, "back_translation: timeout_seconds must be positive, got %d", o->timeout_seconds);
+        return NULL;
+    }
     if (o->batch_lines < 0) {
         nb__fail(NB_ERR_ARG, "back_translation: batch_lines must be positive, got %d", o->batch_lines);
         return NULL;
@@ -443,6 +471,7 @@ nb_text_aug *nb_text_backtranslation_new(const nb_text_backtranslation_opts *o)
     bt->command = strdup(cmd);
     bt->data_dir = o->data_dir ? strdup(o->data_dir) : NULL;
     bt->batch = o->batch_lines ? o->batch_lines : 10000;
+    bt->timeout = o->timeout_seconds ? o->timeout_seconds : 300;
     if (!bt->forward || !bt->backward || !bt->command || (o->data_dir && !bt->data_dir)) {
         bt_free(&(nb_text_aug){.impl = bt});
         nb__fail(NB_ERR_MEM, "out of memory");

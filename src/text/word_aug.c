@@ -278,6 +278,21 @@ static void swap_words(nb_text_aug *a, int i, int j, int first)
 
 /* ---- RandomWordAug and random insertion ---- */
 
+/* an insertion of random_insert: text s before token `before`, the k-th drawn */
+typedef struct {
+    int before;
+    const char *s;
+    int len;
+    int k;
+} ins_t;
+
+static int cmp_ins(const void *pa, const void *pb)
+{
+    const ins_t *a = pa, *b = pb;
+    if (a->before != b->before) return a->before < b->before ? -1 : 1;
+    return a->k < b->k ? -1 : a->k > b->k;
+}
+
 typedef struct {
     nb_text_action action;
     nb__word_sel ws;
@@ -373,11 +388,6 @@ static nb_status word_line(nb_text_aug *a, word_impl *w, char **line, nb_rng *r)
         for (int i = 0; i < tk->n; i++)
             if (tk->t[i].kind == NB__TK_WORD) words[nw++] = i;
         /* insertions as (before token, text); built into a->out */
-        typedef struct {
-            int before;
-            const char *s;
-            int len;
-        } ins_t;
         ins_t *ins = (ins_t *)nb__pool_alloc(&a->pool, sizeof(ins_t) * (size_t)cnt);
         if (!ins) return nb__fail(NB_ERR_MEM, "out of memory");
         for (int k = 0; k < cnt; k++) {
@@ -391,13 +401,18 @@ static nb_status word_line(nb_text_aug *a, word_impl *w, char **line, nb_rng *r)
             ins[k].s = syn[nb_rng_below(r, (uint64_t)ns)];
             ins[k].len = (int)strlen(ins[k].s);
             ins[k].before = words[nb_rng_below(r, (uint64_t)nw)];
+            ins[k].k = k;
         }
+        /* in token order, those before one token in draw order: one pass over the line
+         * (a scan of every insertion per token was quadratic on long lines) */
+        qsort(ins, (size_t)cnt, sizeof *ins, cmp_ins);
+        int next = 0;
         /* capital at the front moves to the first word inserted there */
         int capital_done = 0;
         a->out.n = 0;
         for (int i = 0; i < tk->n; i++) {
-            for (int k = 0; k < cnt; k++) {
-                if (ins[k].before != i) continue;
+            for (; next < cnt && ins[next].before == i; next++) {
+                int k = next;
                 const char *s = ins[k].s;
                 int l = ins[k].len;
                 if (i == v.first && !capital_done) {

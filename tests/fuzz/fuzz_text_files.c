@@ -8,7 +8,7 @@
  * encoded likewise), 3 text for the WordPiece and BPE tokenizers of
  * tests/goldens/tokenizers (encode, encode_pair with truncation, decode). Files are
  * in-memory (memfd) opened through /proc/self/fd. Nothing may crash, leak or read out
- * of bounds. Build and run: sh tests/fuzz/run_text.sh [SECONDS]. */
+ * of bounds. Build and run: sh tests/fuzz/run.sh [SECONDS] fuzz_text_files. */
 #include "nabla.h"
 
 #include <stdint.h>

@@ -1,50 +1,73 @@
 #!/bin/sh
-# Build the libFuzzer target for the safetensors reader (TARGET safetensors, the
-# default) or the ONNX reader (TARGET onnx) with clang (ASan + UBSan) and run it for
-# SECONDS (default 60) from the seed corpus; exits non-zero on a crash, leak or
-# sanitizer report (the reproducer is left in build-fuzz/). The ONNX target's seeds
-# are the small models of Debian's libonnx-testdata.
+# Build the libFuzzer targets (tests/fuzz/fuzz_NAME.c: one per reader of outside
+# input) with clang (ASan + UBSan) and run each for SECONDS (default 60) from its
+# seed corpus (tests/fuzz/corpus/NAME/) with its dictionary (tests/fuzz/NAME.dict).
+# Exits non-zero when any target finds a crash, leak, timeout or sanitizer report
+# (the reproducer is left in build-fuzz/NAME/).
 # Needs Debian's clang, libclang-rt-14-dev (the libFuzzer runtime) and libomp-14-dev
 # (clang's OpenMP; clang-14 does not pull it in).
-#   sh tests/fuzz/run.sh [SECONDS] [TARGET]
+#   sh tests/fuzz/run.sh [SECONDS] [fuzz_NAME ...]    (no names: every target)
+# Environment: FUZZ_CC (clang), FUZZ_JOBS (parallel targets, 1), FUZZ_RUNS (instead of
+# a time: -runs=N per target), FUZZ_KEEP=1 (keep the grown corpus in build-fuzz/NAME/corpus).
 set -eu
 cd "$(dirname "$0")/../.."
 SECONDS_=${1:-60}
-TARGET=${2:-safetensors}
+[ $# -gt 0 ] && shift
 CC=${FUZZ_CC:-clang}
 OUT=build-fuzz
-mkdir -p "$OUT/corpus-$TARGET"
+TARGETS=${*:-$(ls tests/fuzz/fuzz_*.c | sed 's|.*/||; s|\.c$||')}
+mkdir -p "$OUT/obj" "$OUT/gen"
+# the ONNX reader's protobuf code, generated from Debian's onnx.proto as the Makefile does
+[ "$OUT/gen/onnx.pb-c.c" -nt /usr/include/onnx/onnx.proto ] ||
+    protoc-c --proto_path=/usr/include/onnx --c_out="$OUT/gen" onnx.proto
 # the whole library, as users link it (clang's OpenMP is libomp: libomp-14-dev),
-# a file per job; the compute kernels (src/kernels/, never run by the reader) without
+# a file per job; the compute kernels (src/kernels/, never run by the readers) without
 # the sanitizers, which would take a minute to build them
-BASE="-std=c11 -D_GNU_SOURCE -DNB_HAVE_OPENBLAS -g -fno-omit-frame-pointer -fopenmp -Wno-pass-failed -Iinclude -Isrc -I$OUT/gen"
-# the ONNX reader's protobuf code, generated as the Makefile does
-mkdir -p "$OUT/gen"
-protoc-c --proto_path=/usr/include/onnx --c_out="$OUT/gen" onnx.proto
-FLAGS="$BASE -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined"
-mkdir -p "$OUT/obj"
+BASE="-std=c11 -D_GNU_SOURCE -DNB_HAVE_OPENBLAS -g -fno-omit-frame-pointer -fopenmp -Wno-pass-failed -Iinclude -Isrc -I$OUT/gen -Itools/nabla"
+# images of at most 2^20 pixels (2^26 in the library): a fuzzer's 60 s go to more inputs
+FLAGS="$BASE -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -DNB_IMAGE_MAX_PIXELS=1048576"
 { find src -name '*.c'; echo "$OUT/gen/onnx.pb-c.c"; } | sort | xargs -P "$(nproc)" -I{} sh -c \
-    'case "$2" in src/kernels/*) f="$5 -O2";; *) f="$4";; esac
-     $3 $f -c "$2" -o "$1/obj/$(echo "$2" | tr / _).o"' sh "$OUT" {} "$CC" "$FLAGS" "$BASE"
+    'o="$1/obj/$(echo "$2" | tr / _).o"; [ "$o" -nt "$2" ] && exit 0
+     case "$2" in src/kernels/*) f="$5 -O2";; *) f="$4";; esac
+     $3 $f -c "$2" -o "$o"' sh "$OUT" {} "$CC" "$FLAGS" "$BASE"
 BLAS_DIR=/usr/lib/$(gcc -print-multiarch)/openblas-openmp
 WN=$([ -f /usr/include/wn.h ] && echo -lwordnet || true)
-$CC $FLAGS -fsanitize=fuzzer -o "$OUT/fuzz_$TARGET" "tests/fuzz/fuzz_$TARGET.c" "$OUT"/obj/*.o \
-    -L"$BLAS_DIR" -l:libopenblas.so.0 -Wl,-rpath,"$BLAS_DIR" -lprotobuf-c -lcjson -lz -lstb $WN -lm -lpthread
-if [ "$TARGET" = onnx ]; then
-    DICT=
-    for f in /usr/share/libonnx-testdata/data/node/*/model.onnx; do
-        if [ "$(stat -c %s "$f")" -le 4096 ]; then cp "$f" "$OUT/corpus-$TARGET/$(basename "$(dirname "$f")").onnx"; fi
-    done
-else
-    DICT=-dict=tests/fuzz/safetensors.dict
-    cp tests/fuzz/corpus/* "$OUT/corpus-$TARGET/"
-fi
-# -rss_limit_mb: a header may promise huge tensors; the reader must refuse them before allocating
-set +e
-"$OUT/fuzz_$TARGET" "$OUT/corpus-$TARGET" -max_total_time="$SECONDS_" $DICT \
-    -rss_limit_mb=2048 -max_len=4096 -print_final_stats=1 -artifact_prefix="$OUT/" >"$OUT/fuzz-$TARGET.log" 2>&1
-status=$?
-set -e
-tail -n 25 "$OUT/fuzz-$TARGET.log"
-echo "fuzz_$TARGET: ran ${SECONDS_}s, status $status"
+status=0
+for t in $TARGETS; do
+    name=${t#fuzz_}
+    dir="$OUT/$name"
+    rm -rf "$dir/corpus"
+    mkdir -p "$dir/corpus"
+    if ! $CC $FLAGS -fsanitize=fuzzer -o "$OUT/$t" "tests/fuzz/$t.c" "$OUT"/obj/*.o \
+        -L"$BLAS_DIR" -l:libopenblas.so.0 -Wl,-rpath,"$BLAS_DIR" -lprotobuf-c -lcjson -lz -lstb -lpng -ljpeg $WN -lm -lpthread; then
+        echo "$t: does not build"
+        status=1
+        continue
+    fi
+    [ -d "tests/fuzz/corpus/$name" ] && cp "tests/fuzz/corpus/$name"/* "$dir/corpus/"
+    if [ "$name" = onnx ]; then # ONNX's own small test models (libonnx-testdata) as seeds
+        for f in /usr/share/libonnx-testdata/data/node/*/model.onnx; do
+            [ "$(stat -c %s "$f")" -le 4096 ] && cp "$f" "$dir/corpus/$(basename "$(dirname "$f")").onnx"
+        done
+    fi
+    dict=$([ -f "tests/fuzz/$name.dict" ] && echo "-dict=tests/fuzz/$name.dict" || true)
+    limit=$([ -n "${FUZZ_RUNS:-}" ] && echo "-runs=$FUZZ_RUNS" || echo "-max_total_time=$SECONDS_")
+    # -rss_limit_mb/-malloc_limit_mb: a header may promise huge sizes; the readers must
+    # refuse them before allocating. -timeout: one input may not take 10 s (a hang).
+    t0=$(date +%s)
+    set +e
+    ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} "$OUT/$t" "$dir/corpus" $limit $dict -rss_limit_mb=2048 \
+        -malloc_limit_mb=2048 -timeout=10 -max_len=8192 -print_final_stats=1 -artifact_prefix="$dir/" \
+        >"$dir/fuzz.log" 2>&1
+    rc=$?
+    set -e
+    execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$dir/fuzz.log" | grep -o '[0-9]*$' || echo '?')
+    cov=$(grep -o 'cov: [0-9]*' "$dir/fuzz.log" | tail -n 1 | grep -o '[0-9]*$' || echo '?')
+    if [ "$rc" -ne 0 ]; then
+        grep -E 'ERROR|SUMMARY|Test unit written|==[0-9]+==' "$dir/fuzz.log" | head -n 8
+        status=1
+    fi
+    [ -n "${FUZZ_KEEP:-}" ] || rm -rf "$dir/corpus"
+    echo "$t: $(($(date +%s) - t0))s, $execs runs, coverage $cov, status $rc"
+done
 exit $status

@@ -34,6 +34,10 @@ int cli_is_text_model_arg(int argc, char **argv);
  * of d); d itself when neither is given; NULL after printing an error. (subset_args.c) */
 nb_dataset *cli_subset(const char *cmd, nb_dataset *d, const char *classes, long per_class, uint64_t seed);
 
+/* The training and test splits name the same classes (or none); else prints an
+ * error naming the first difference and returns 2. (check_data.c) */
+int cli_check_classes(const char *cmd, const nb_dataset *train, const nb_dataset *test);
+
 /* Print "nabla: <msg>" to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Parse a number option value; prints an error naming the option and returns 0 on failure. */

@@ -37,6 +37,30 @@ static void paint(unsigned char *rgb, int64_t stride, const float *img, int64_t 
         }
 }
 
+/* stbi_write_png_to_func's sink: the PNG in memory, written atomically after. */
+typedef struct {
+    unsigned char *p;
+    size_t n, cap;
+    int failed;
+} png_buf;
+
+static void png_sink(void *ctx, void *data, int size)
+{
+    png_buf *b = ctx;
+    if (b->failed || size <= 0) return;
+    if (b->n + (size_t)size > b->cap) {
+        size_t cap = 2 * (b->n + (size_t)size);
+        unsigned char *t = realloc(b->p, cap);
+        if (!t) {
+            b->failed = 1;
+            return;
+        }
+        b->p = t, b->cap = cap;
+    }
+    memcpy(b->p + b->n, data, (size_t)size);
+    b->n += (size_t)size;
+}
+
 int cmd_augment(int argc, char **argv)
 {
     const char *data = NULL, *dataset = NULL, *spec = NULL, *out = NULL;
@@ -127,8 +151,16 @@ int cmd_augment(int argc, char **argv)
         paint(rgb, W * 3, xv + i * c0 * h0 * w0, c0, h0, w0, px, py, (int)scale, 0, 1);
         paint(rgb, W * 3, av + i * c1 * h1 * w1, c1, h1, w1, px + cw * scale + GAP, py, (int)scale, lo, hi);
     }
-    if (!stbi_write_png(out, (int)W, (int)H, 3, rgb, (int)(W * 3))) {
-        cli_error("augment: cannot write %s", out);
+    png_buf png = {0};
+    if (!stbi_write_png_to_func(png_sink, &png, (int)W, (int)H, 3, rgb, (int)(W * 3)) || png.failed) {
+        free(png.p);
+        cli_error("augment: cannot encode %s: out of memory", out);
+        goto done;
+    }
+    nb_status wst = nb_write_file_atomic(out, png.p, png.n); /* a full disk is an error, not a short PNG */
+    free(png.p);
+    if (wst) {
+        cli_error("augment: %s", nb_last_error());
         goto done;
     }
     printf("%s\n", repr);

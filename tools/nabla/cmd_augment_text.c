@@ -143,7 +143,8 @@ int cmd_augment_text(int argc, char **argv)
         /* a malformed spec names its column: a usage error (2); otherwise it cannot
          * run here, e.g. WordNet or Apertium is not installed (1) */
         cli_error("--aug: %s", nb_last_error());
-        if (!strstr(nb_last_error(), " at column ")) return 1;
+        nb_status why = nb_last_status();
+        if (!strstr(nb_last_error(), " at column ") && why != NB_ERR_ARG && why != NB_ERR_FORMAT) return 1;
         fprintf(stderr, "usage: nabla augment-text " SYNOPSIS "\n");
         return 2;
     }

@@ -30,7 +30,7 @@ int cmd_bench(int argc, char **argv)
                        0, NULL);
     if (rc) return rc == 1 ? 0 : rc;
     if (threads < 0 || batch < 1 || steps < 1) {
-        cli_error("bench: --threads, --batch-size and --steps must be positive");
+        cli_error("bench: %s must be positive", threads < 0 ? "--threads" : batch < 1 ? "--batch-size" : "--steps");
         return 2;
     }
     if (cli_dist_start("bench", &threads)) return 1;
@@ -57,6 +57,11 @@ int cmd_bench(int argc, char **argv)
     tl = nb_loader_new(ctx, train, &(nb_loader_opts){.batch_size = (int)batch, .drop_last = 1, .num_replicas = W, .rank = R});
     il = nb_loader_new(ctx, test, &(nb_loader_opts){.batch_size = 1});
     if (!opt || !tl || !il) goto fail;
+    if (nb_loader_num_batches(tl) == 0) { /* each epoch would end before its first batch */
+        cli_error("bench: --batch-size %ld is larger than the training set (%lld images)", batch,
+                  (long long)nb_dataset_len(train));
+        goto done;
+    }
     nb_module_train(m, 1);
     double t0 = 0, comm0 = 0, sync[2] = {0, 0};
     int epoch = 0;

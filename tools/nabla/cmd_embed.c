@@ -82,7 +82,7 @@ int cmd_embed(int argc, char **argv)
         return 2;
     }
     if (batch < 1 || num_classes < 0) {
-        cli_error("embed: --batch-size must be positive and --num-classes not negative");
+        cli_error(batch < 1 ? "embed: --batch-size must be positive" : "embed: --num-classes must not be negative");
         return 2;
     }
     char lpath[4096];
@@ -108,7 +108,7 @@ int cmd_embed(int argc, char **argv)
     }
     m = nb_model_new(ctx, model, &(nb_model_opts){.num_classes = (int)num_classes, .in_channels = (int)chw[0],
                                                   .input_size = {(int)chw[1], (int)chw[2]}});
-    if (!m || nb_load_safetensors(m, weights, 1)) goto fail;
+    if (!m || nb_load_safetensors(m, weights, 1) || nb_module_check_finite(m)) goto fail;
     nb_module_train(m, 0);
     nb_set_grad_enabled(ctx, 0);
     l = nb_loader_new(ctx, d, &(nb_loader_opts){.batch_size = (int)batch});

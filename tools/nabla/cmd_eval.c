@@ -91,7 +91,7 @@ int cmd_eval(int argc, char **argv)
         cli_error("eval: out of memory for a %dx%d confusion matrix", k, k);
         goto done;
     }
-    if (!m || nb_load_safetensors(m, weights, 1) || nb_evaluate_confusion(m, test, (int)batch, &ev, counts)) {
+    if (!m || nb_load_safetensors(m, weights, 1) || nb_module_check_finite(m) || nb_evaluate_confusion(m, test, (int)batch, &ev, counts)) {
         cli_error("eval: %s", nb_last_error());
         goto done;
     }

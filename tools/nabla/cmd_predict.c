@@ -139,7 +139,7 @@ int cmd_predict(int argc, char **argv)
         m = nb_model_new(ctx, model,
                          &(nb_model_opts){.num_classes = nb_dataset_num_classes(d), .in_channels = (int)chw[0],
                                           .input_size = {(int)chw[1], (int)chw[2]}});
-        if (!m || nb_load_safetensors(m, weights, 1)) cli_error("predict: %s", nb_last_error());
+        if (!m || nb_load_safetensors(m, weights, 1) || nb_module_check_finite(m)) cli_error("predict: %s", nb_last_error());
         else rc = 0;
     }
     if (!rc) {

@@ -5,6 +5,7 @@
 #include "options.h"
 #include "progress.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,9 +86,10 @@ static int parse_schedule(const train_args *a, nb_sched_opts *s)
 
 /* The settings a --resume must repeat, stored in the checkpoint's metadata:
  * key (also the option's name without "--"), value. */
-enum { N_RESUME_KEYS = 9 };
-static void resume_keys(const train_args *a, char num[4][32], const char *kv[2 * N_RESUME_KEYS])
+enum { N_RESUME_KEYS = 10 };
+static void resume_keys(const train_args *a, char num[5][32], const char *kv[2 * N_RESUME_KEYS])
 {
+    snprintf(num[4], 32, "%.9g", a->lr); /* a resume with another --lr is refused, not silently one of them */
     snprintf(num[0], 32, "%ld", a->batch);
     snprintf(num[1], 32, "%g", a->mixup);
     snprintf(num[2], 32, "%g", a->cutmix);
@@ -95,15 +97,18 @@ static void resume_keys(const train_args *a, char num[4][32], const char *kv[2 *
     const char *v[2 * N_RESUME_KEYS] = {"model", a->model, "optimizer", a->optimizer, "batch-size", num[0],
                                         "augment", a->augment ? a->augment : "", "mixup", num[1], "cutmix", num[2],
                                         "classes", a->classes ? a->classes : "", "per-class", num[3],
-                                        "freeze", a->freeze ? a->freeze : ""};
+                                        "freeze", a->freeze ? a->freeze : "", "lr", num[4]};
     memcpy(kv, v, sizeof v);
 }
 
 /* --checkpoint: the run's position and the settings a resume must repeat. */
+static int save_config(const char *weights, const cli_option *opts);
+
 static nb_status save_checkpoint(const train_args *a, nb_module *m, nb_optim *opt, nb_ctx *ctx, int epoch,
-                                 int64_t batch, int64_t step)
+                                 int64_t batch, int64_t step, const cli_option *opts)
 {
-    char num[4][32], ranks[16];
+    if (nb_module_check_finite(m)) return NB_ERR_NAN; /* never written over a good checkpoint */
+    char num[5][32], ranks[16];
     const char *meta[2 * N_RESUME_KEYS + 2];
     resume_keys(a, num, meta);
     snprintf(ranks, sizeof ranks, "%d", nb_dist_world()); /* informative: a resume may use another number */
@@ -111,7 +116,14 @@ static nb_status save_checkpoint(const train_args *a, nb_module *m, nb_optim *op
     meta[2 * N_RESUME_KEYS + 1] = ranks;
     nb_train_position pos = {.epoch = epoch, .batch = batch, .step = step, .sched_step = epoch,
                              .loader_seed = (uint64_t)a->seed};
-    return nb_checkpoint_save(a->checkpoint, m, opt, ctx, &pos, meta, N_RESUME_KEYS + 1);
+    nb_status st = nb_checkpoint_save(a->checkpoint, m, opt, ctx, &pos, meta, N_RESUME_KEYS + 1);
+    /* its .conf once the checkpoint exists: a failed write leaves no orphan */
+    static int conf_written;
+    if (!st && !conf_written) {
+        if (save_config(a->checkpoint, opts)) return NB_ERR_IO;
+        conf_written = 1;
+    }
+    return st;
 }
 
 /* --resume: the checkpoint must come from a run with the same model, optimizer,
@@ -124,7 +136,7 @@ static int resume_checkpoint(const train_args *a, nb_module *m, nb_optim *opt, n
         cli_error("train: --resume: %s", nb_last_error());
         return 1;
     }
-    char num[4][32];
+    char num[5][32];
     const char *want[2 * N_RESUME_KEYS];
     resume_keys(a, num, want);
     for (int i = 0; i < N_RESUME_KEYS; i++) {
@@ -170,8 +182,11 @@ static int save_config(const char *weights, const cli_option *opts)
 int cmd_train(int argc, char **argv)
 {
     if (cli_is_text_train(argc, argv)) return cmd_train_text(argc, argv);
+    /* NAN: not given (the optimizer's default; options refuse non-finite values); --dropout -1 and
+     * --per-class -1: the model's own dropout, every image (as written in a saved config) */
     train_args a = {.model = "cnn", .optimizer = "sgd", .schedule = "none", .epochs = 10, .batch = 128,
-                    .lr = -1, .momentum = 0.9, .weight_decay = -1, .gamma = 0.1, .dropout = -1, .workers = -1};
+                    .lr = NAN, .momentum = 0.9, .weight_decay = NAN, .gamma = 0.1, .dropout = -1, .workers = -1,
+                    .per_class = -1};
     const cli_option opts[] = {
         {"--model", OPT_STRING, &a.model, "NAME",
          "built-in model (cnn (default), mlp, lenet5, resnet_small, resnet18, vgg11, ...) or a model file "
@@ -229,13 +244,40 @@ int cmd_train(int argc, char **argv)
     int rc = cli_parse("train", SYNOPSIS, opts, argc, argv, NULL, 0, NULL);
     if (rc) return rc == 1 ? 0 : rc;
     int adam = !strcmp(a.optimizer, "adam") || !strcmp(a.optimizer, "adamw");
-    if (a.lr < 0) a.lr = adam ? 1e-3 : 0.05;
-    if (a.weight_decay < 0) a.weight_decay = !strcmp(a.optimizer, "sgd") ? 5e-4 : !strcmp(a.optimizer, "adamw") ? 1e-2 : 0;
-    if (a.epochs < 1 || a.batch < 1 || a.lr <= 0 || a.log_every < 0 || a.max_steps < 0 || a.warmup < 0 ||
-        a.checkpoint_every < 0) {
-        cli_error("train: --epochs, --batch-size and --lr must be positive");
-        return 2;
-    }
+    if (isnan(a.lr)) a.lr = adam ? 1e-3 : 0.05;
+    if (isnan(a.weight_decay))
+        a.weight_decay = !strcmp(a.optimizer, "sgd") ? 5e-4 : !strcmp(a.optimizer, "adamw") ? 1e-2 : 0;
+    /* each bad value named with its option (and FILE:LINE when a config file gave it) */
+    const struct {
+        int bad;
+        const char *name;
+        const void *dest;
+        const char *must;
+    } checks[] = {
+        {a.epochs < 1, "--epochs", &a.epochs, "positive"},
+        {a.batch < 1, "--batch-size", &a.batch, "positive"},
+        {!(a.lr > 0), "--lr", &a.lr, "positive"},
+        {a.weight_decay < 0, "--weight-decay", &a.weight_decay, "0 or more"},
+        {a.momentum < 0, "--momentum", &a.momentum, "0 or more"},
+        {a.dropout != -1 && !(a.dropout >= 0 && a.dropout < 1), "--dropout", &a.dropout,
+         "in [0, 1) (or -1: the model's own)"},
+        {a.clip_norm < 0, "--clip-grad-norm", &a.clip_norm, "0 (off) or more"},
+        {a.clip_value < 0, "--clip-grad-value", &a.clip_value, "0 (off) or more"},
+        {a.l1 < 0, "--l1", &a.l1, "0 or more"},
+        {a.l2 < 0, "--l2", &a.l2, "0 or more"},
+        {a.lr_backbone < 0, "--lr-backbone", &a.lr_backbone, "0 (off) or more"},
+        {a.per_class == 0 || a.per_class < -1, "--per-class", &a.per_class, "positive (or -1: every image)"},
+        {a.log_every < 0, "--log-every", &a.log_every, "0 or more"},
+        {a.max_steps < 0, "--max-steps", &a.max_steps, "0 (no limit) or more"},
+        {a.warmup < 0, "--warmup-epochs", &a.warmup, "0 or more"},
+        {a.checkpoint_every < 0, "--checkpoint-every", &a.checkpoint_every, "0 or more"},
+        {a.num_classes < 0, "--num-classes", &a.num_classes, "positive"},
+    };
+    for (size_t i = 0; i < sizeof checks / sizeof *checks; i++)
+        if (checks[i].bad) {
+            cli_error("train: %s%s must be %s", cli_where(checks[i].dest), checks[i].name, checks[i].must);
+            return 2;
+        }
     if (!(a.mixup >= 0) || !(a.cutmix >= 0)) {
         cli_error("train: --mixup and --cutmix take a positive ALPHA");
         return 2;
@@ -281,6 +323,8 @@ int cmd_train(int argc, char **argv)
         if (W == 1) goto fail;
     }
     if (W > 1 && (agreed = nb_dist_agree(train && test ? NB_OK : NB_ERR_IO) != NB_OK)) goto fail;
+    if ((rc = cli_check_classes("train", train, test))) goto done; /* the same data on every rank */
+    rc = 1;
     building = W > 1;
     if ((a.classes || a.per_class > 0) && /* --per-class: training images only */
         (!(train = cli_subset("train", train, a.classes, a.per_class, (uint64_t)a.seed)) ||
@@ -300,7 +344,6 @@ int cmd_train(int argc, char **argv)
                         .dropout = (float)a.dropout, .dropout_set = a.dropout >= 0};
     if (!(model = nb_model_new(ctx, a.model, &mo))) goto fail;
     a.num_classes = mo.num_classes; /* the effective value, for the saved config */
-    if (a.checkpoint && save_config(a.checkpoint, opts)) goto done;
     if (a.init && nb_load_safetensors(model, a.init, 1)) goto fail;
     if (a.pretrained) {
         nb_pretrained_report pr;
@@ -309,6 +352,7 @@ int cmd_train(int argc, char **argv)
             fprintf(stderr, "pretrained: %d tensors from %s; new head '%s' (%d tensors)%s\n", pr.loaded, a.pretrained,
                     pr.head, pr.head_skipped, pr.unexpected ? "; some tensors of the file were not used" : "");
     }
+    if ((a.init || a.pretrained) && nb_module_check_finite(model)) goto fail; /* a NaN would train silently */
     int n_frozen = 0;
     if (a.freeze && nb_module_freeze(model, a.freeze, &n_frozen)) goto fail;
     if (a.freeze && !a.quiet) fprintf(stderr, "frozen: %d parameter tensors (%s)\n", n_frozen, a.freeze);
@@ -399,7 +443,7 @@ int cmd_train(int argc, char **argv)
             step++;
             batch++;
             if (a.checkpoint && a.checkpoint_every && step % a.checkpoint_every == 0 &&
-                save_checkpoint(&a, model, opt, ctx, epoch, batch, step))
+                save_checkpoint(&a, model, opt, ctx, epoch, batch, step, opts))
                 goto fail;
             seen += b;
             loss_sum += lv * (double)b;
@@ -411,8 +455,8 @@ int cmd_train(int argc, char **argv)
                 fprintf(log, "{\"step\":%lld,\"epoch\":%d,\"loss\":%.6g,\"lr\":%.6g}\n", (long long)step, epoch + 1,
                         lv, lr);
         }
-        if (a.checkpoint && (batch == steps_per_epoch ? save_checkpoint(&a, model, opt, ctx, epoch + 1, 0, step)
-                                                      : save_checkpoint(&a, model, opt, ctx, epoch, batch, step)))
+        if (a.checkpoint && (batch == steps_per_epoch ? save_checkpoint(&a, model, opt, ctx, epoch + 1, 0, step, opts)
+                                                      : save_checkpoint(&a, model, opt, ctx, epoch, batch, step, opts)))
             goto fail;
         double secs = now_seconds() - t0;
         train_time += secs;
@@ -427,11 +471,23 @@ int cmd_train(int argc, char **argv)
                     "{\"epoch\":%d,\"train_loss\":%.6g,\"train_acc\":%.6g,\"test_loss\":%.6g,\"test_acc\":%.6g,"
                     "\"lr\":%.6g,\"images_per_s\":%.1f,\"seconds\":%.3f}\n",
                     epoch + 1, train_loss, train_acc, ev.loss, ev.accuracy, lr, secs > 0 ? (double)seen / secs : 0, secs);
-            fflush(log);
+            if (fflush(log) || ferror(log)) {
+                cli_error("train: writing %s failed: %s", a.log_json, strerror(errno));
+                goto done;
+            }
         }
     }
     if (!ev.count && cli_dist_evaluate(model, ddp, test_shard, &ev)) goto fail; /* resumed a finished run */
-    if (a.save && nb_save_safetensors(model, a.save)) goto fail;
+    if (log) {
+        int bad = fflush(log) || ferror(log);
+        bad |= fclose(log) != 0;
+        log = NULL;
+        if (bad) {
+            cli_error("train: writing %s failed: %s", a.log_json, strerror(errno));
+            goto done;
+        }
+    }
+    if (a.save && (nb_module_check_finite(model) || nb_save_safetensors(model, a.save))) goto fail;
     if (a.save && save_config(a.save, opts)) goto done;
     if (R == 0)
         printf("test_acc=%.4f test_loss=%.4f train_seconds=%.1f images_per_s=%.0f\n", ev.accuracy, ev.loss, train_time,

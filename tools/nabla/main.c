@@ -2,6 +2,7 @@
 #include "cli.h"
 #include "options.h"
 
+#include <math.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -59,8 +60,8 @@ int cli_float(const char *opt, const char *s, double *out)
     char *end;
     errno = 0;
     double v = s ? strtod(s, &end) : 0;
-    if (!s || errno || end == s || *end) {
-        cli_error("%s needs a number, got '%s'", opt, s ? s : "");
+    if (!s || errno || end == s || *end || !isfinite(v)) {
+        cli_error("%s needs a finite number, got '%s'", opt, s ? s : "");
         return 0;
     }
     *out = v;

@@ -15,6 +15,30 @@ enum { MAX_CONFIGS = 16 };
 static char *config_text[MAX_CONFIGS]; /* the files' contents; string options point into them */
 static int n_config_text;
 
+/* Where each option given in a config file was set ("FILE:LINE"), for messages and
+ * to refuse a key given twice; a command-line flag clears it (it overrides). */
+enum { MAX_SET = 128 };
+static struct {
+    const void *dest;
+    char where[300];
+    char file[256];
+    int line;
+} set_at[MAX_SET];
+static int n_set;
+
+static int set_find(const void *dest)
+{
+    for (int i = 0; i < n_set; i++)
+        if (set_at[i].dest == dest) return i;
+    return -1;
+}
+
+const char *cli_where(const void *dest)
+{
+    int i = set_find(dest);
+    return i >= 0 && set_at[i].where[0] ? set_at[i].where : "";
+}
+
 void cli_release(void)
 {
     for (int i = 0; i < n_config_text; i++) free(config_text[i]);
@@ -91,7 +115,7 @@ static int parse_double(const char *s, double *out)
     char *end;
     errno = 0;
     double v = strtod(s, &end);
-    if (errno || end == s || *end) return 0;
+    if (errno || end == s || *end || !isfinite(v)) return 0;
     *out = v;
     return 1;
 }
@@ -145,20 +169,31 @@ static int read_config(const char *cmd, const cli_option *opts, const char *path
     }
     text[n] = 0;
     config_text[n_config_text++] = text;
+    const char *nul = memchr(text, 0, n);
+    if (nul) { /* a value would end there silently */
+        int l = 1;
+        for (const char *q = text; q < nul; q++) l += *q == '\n';
+        cli_error("%s: %s:%d: a NUL byte: a config file is text", cmd, path, l);
+        return 2;
+    }
+    if (!strncmp(text, "\xEF\xBB\xBF", 3)) text += 3; /* a UTF-8 byte order mark */
     int lineno = 0;
     for (char *line = text, *next; line; line = next) {
         lineno++;
         next = strchr(line, '\n');
         if (next) *next++ = 0;
-        /* a comment: '#' at the start or after a space, outside double quotes */
-        int in_quote = 0;
-        for (char *h = line; *h; h++) {
-            if (*h == '"') in_quote = !in_quote;
-            if (*h == '#' && !in_quote && (h == line || isspace((unsigned char)h[-1]))) {
+        /* a comment: '#' at the start or after a space; a value starting with '"' runs to
+         * the last '"' of the line (so every value cli_write_config quotes reads back) */
+        char *from = line, *eq0 = strchr(line, '=');
+        if (eq0 && line[strspn(line, " \t")] != '#') {
+            char *v0 = eq0 + 1 + strspn(eq0 + 1, " \t"), *last = strrchr(v0, '"');
+            if (*v0 == '"' && last > v0) from = last;
+        }
+        for (char *h = from; *h; h++)
+            if (*h == '#' && (h == line || isspace((unsigned char)h[-1]))) {
                 *h = 0;
                 break;
             }
-        }
         char *s = trim(line);
         if (!*s) continue;
         char *eq = strchr(s, '=');
@@ -180,6 +215,23 @@ static int read_config(const char *cmd, const cli_option *opts, const char *path
                 cli_error("%s: %s:%d: unknown option '%s'", cmd, path, lineno, key);
             usage_hint(cmd);
             return 2;
+        }
+        int k = set_find(o->dest);
+        if (k >= 0 && set_at[k].where[0]) {
+            if (!strcmp(set_at[k].file, path))
+                cli_error("%s: %s:%d: '%s' is given a second time (first at line %d); give each option once", cmd, path,
+                          lineno, key, set_at[k].line);
+            else
+                cli_error("%s: %s:%d: '%s' is given a second time (first at %s:%d); give each option once", cmd, path,
+                          lineno, key, set_at[k].file, set_at[k].line);
+            return 2;
+        }
+        if (k < 0 && n_set < MAX_SET) k = n_set++;
+        if (k >= 0) {
+            set_at[k].dest = o->dest;
+            snprintf(set_at[k].where, sizeof set_at[k].where, "%.250s:%d: ", path, lineno);
+            snprintf(set_at[k].file, sizeof set_at[k].file, "%s", path);
+            set_at[k].line = lineno;
         }
         size_t vn = strlen(v);
         int quoted = vn >= 2 && v[0] == '"' && v[vn - 1] == '"';
@@ -208,6 +260,7 @@ int cli_parse(const char *cmd, const char *synopsis, const cli_option *opts, int
               const char **pos, int max_pos, int *npos)
 {
     if (npos) *npos = 0;
+    n_set = 0;
     /* first --help and the --config files, stepping over other options' values */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -268,6 +321,8 @@ int cli_parse(const char *cmd, const char *synopsis, const cli_option *opts, int
             *(int *)o->dest = 1;
             continue;
         }
+        int k = set_find(o->dest);
+        if (k >= 0) set_at[k].where[0] = 0; /* the command line overrides the file */
         const char *v = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
         if (!v) {
             cli_error("%s: %s needs a value (%s)", cmd, name, o->arg ? o->arg : "value");

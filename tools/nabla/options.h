@@ -27,6 +27,9 @@ int cli_parse(const char *cmd, const char *synopsis, const cli_option *opts, int
 void cli_print_help(const char *cmd, const char *synopsis, const cli_option *opts);
 /* Free what cli_parse kept of config files (main calls it after the command). */
 void cli_release(void);
+/* "FILE:LINE: " when the option whose value is at dest was set by a config file
+ * (and not overridden on the command line), else "": for messages about its value. */
+const char *cli_where(const void *dest);
 /* Write every option's current value in the --config format (unset strings as
  * `key =`), atomically, to path; header is a comment line or NULL. Returns 0, or 1
  * after printing an error. */

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define FONT "DejaVu Sans"
@@ -65,18 +66,45 @@ static void text_at(cairo_t *cr, double x, double y, const char *s, double ha, d
     cairo_set_font_size(cr, size0);
 }
 
-/* The surface to path as PNG; 0 or 1 with a message. */
+/* The PNG bytes cairo writes, in memory. */
+typedef struct {
+    unsigned char *p;
+    size_t n, cap;
+} png_bytes;
+
+static cairo_status_t png_append(void *closure, const unsigned char *data, unsigned int len)
+{
+    png_bytes *b = closure;
+    if (b->n + len > b->cap) {
+        size_t cap = 2 * (b->n + len);
+        unsigned char *t = realloc(b->p, cap);
+        if (!t) return CAIRO_STATUS_NO_MEMORY;
+        b->p = t, b->cap = cap;
+    }
+    memcpy(b->p + b->n, data, len);
+    b->n += len;
+    return CAIRO_STATUS_SUCCESS;
+}
+
+/* The surface to path as PNG, written atomically (a full disk leaves the old
+ * file); 0 or 1 with a message. */
 static int write_png(cairo_surface_t *s, cairo_t *cr, const char *path)
 {
     cairo_status_t st = cairo_status(cr);
+    png_bytes b = {0};
     if (st == CAIRO_STATUS_SUCCESS) {
         cairo_surface_flush(s);
-        errno = 0;
-        st = cairo_surface_write_to_png(s, path);
+        st = cairo_surface_write_to_png_stream(s, png_append, &b);
     }
     if (st != CAIRO_STATUS_SUCCESS) {
-        int e = errno;
-        cli_error("cannot write %s: %s%s%s", path, cairo_status_to_string(st), e ? ": " : "", e ? strerror(e) : "");
+        free(b.p);
+        cli_error("cannot write %s: %s", path, cairo_status_to_string(st));
+        return 1;
+    }
+    nb_status ws = nb_write_file_atomic(path, b.p, b.n);
+    free(b.p);
+    if (ws) {
+        cli_error("%s", nb_last_error());
         return 1;
     }
     return 0;
