@@ -5,8 +5,9 @@
  *         latency of 128 tokens (eval, no gradients)
  *   gpt2: GPT-2 of 6 layers, hidden 256, 4 heads (inner 1024, vocab 50257, 1024
  *         positions), batches of 8 x 128 tokens, AdamW: training tokens/s; batch-1
- *         latency of 128 tokens; generation tokens/s (greedy, 64 new tokens after 16,
- *         the whole context each step, as nabla has no key/value cache)
+ *         latency of 128 tokens; generation tokens/s (greedy, 64 new tokens after 16):
+ *         the whole context each step (as bench/torch_transformer.py does), and with
+ *         nabla's key/value cache
  * Random weights and ids from a fixed seed; the best of the timed repetitions.
  *   make bench/transformer && build/bench/transformer [THREADS] [STEPS]
  * Run beside `python3 bench/torch_transformer.py` by bench/transformer.sh. */
@@ -90,6 +91,22 @@ static void run(const char *name, nb_text_config c, int64_t B, int64_t T, int st
             nb_tensor_free(x);
         }
         printf(" generate_tokens_per_s=%.1f", (double)gen / (now() - t0));
+        nb_text_cache *kc = nb_text_cache_new(m, 1, ctxlen + gen);
+        t0 = now();
+        for (int64_t k = 0; kc && k < gen; k++) {
+            int64_t n = ctxlen + k, start = k ? n - 1 : 0;
+            nb_ctx_reset(ctx);
+            nb_tensor *x = nb_tensor_from(ctx, NB_I64, 2, (int64_t[]){1, n - start}, seq + start);
+            nb_tensor *lg = nb_text_forward_cached(m, x, kc);
+            const float *l = nb_tensor_data(lg) + (n - start - 1) * V;
+            int64_t a = 0;
+            for (int64_t v = 1; v < V; v++)
+                if (l[v] > l[a]) a = v;
+            seq[n] = a;
+            nb_tensor_free(x);
+        }
+        printf(" generate_cached_tokens_per_s=%.1f", (double)gen / (now() - t0));
+        nb_text_cache_free(kc);
         free(seq);
     }
     printf("\n");

@@ -1400,6 +1400,17 @@ typedef struct {
  * masks. */
 nb_tensor *nb_text_forward(nb_module *m, nb_tensor *input_ids, const nb_text_inputs *in, nb_tensor **pooled);
 
+/* A key/value cache for GPT-2 generation: batch rows of up to max_len (<= n_positions)
+ * tokens. nb_text_forward_cached runs the next tokens ids (B, T) after those cached
+ * (positions continue from nb_text_cache_len), appends their keys and values, and
+ * returns what nb_text_forward on the whole sequence gives for these T positions (no
+ * padding mask; inference only: gradients must be off). */
+typedef struct nb_text_cache nb_text_cache;
+nb_text_cache *nb_text_cache_new(nb_module *m, int64_t batch, int64_t max_len);
+void nb_text_cache_free(nb_text_cache *c);
+int64_t nb_text_cache_len(const nb_text_cache *c);
+nb_tensor *nb_text_forward_cached(nb_module *m, nb_tensor *ids, nb_text_cache *c);
+
 /* ------------------------------------------------------------------------ */
 /* Tokenizers: BERT's WordPiece and GPT-2's byte-level BPE (issue 16)        */
 /* ------------------------------------------------------------------------ */

@@ -214,6 +214,40 @@ static void gpt2(void)
     close_to("GPT2LMHeadModel next-token cross-entropy (padding ignored)", loss, "gpt2.loss", 1e-5);
     CHECK("backward runs", !nb_backward(loss), "%s", nb_last_error());
     grads(lm, "gpt2.grad.", "transformer.", "GPT2LMHeadModel (tied wte gets both gradients)");
+    /* the key/value cache: 5 tokens, then 4 one at a time, each step's logits as the full forward's */
+    {
+        int old = nb_set_grad_enabled(ctx, 0);
+        int64_t seq[9] = {5, 17, 99, 3, 42, 7, 7, 88, 1};
+        nb_text_cache *kc = nb_text_cache_new(lm, 1, 16);
+        double worst = 0;
+        int ok = kc != NULL;
+        for (int step = 0; ok && step < 5; step++) {
+            int64_t start = step ? 4 + step : 0, len = step ? 1 : 5, end = start + len;
+            nb_ctx_reset(ctx);
+            nb_tensor *x = nb_tensor_from(ctx, NB_I64, 2, (int64_t[]){1, len}, seq + start);
+            nb_tensor *full = nb_tensor_from(ctx, NB_I64, 2, (int64_t[]){1, end}, seq);
+            nb_tensor *lc = nb_text_forward_cached(lm, x, kc), *lf = nb_text_forward(lm, full, NULL, NULL);
+            ok = lc && lf && nb_text_cache_len(kc) == end;
+            if (ok) {
+                double e = maxnorm_err(nb_tensor_data(lc) + (len - 1) * 101, nb_tensor_data(lf) + (end - 1) * 101, 101);
+                worst = fmax(worst, e);
+            }
+            nb_tensor_free(x), nb_tensor_free(full);
+        }
+        CHECK("GPT-2 key/value cache: 5 + 4 cached steps give the full forward's last logits within 1e-5", ok && worst <= 1e-5,
+              "worst %.3g %s", worst, nb_last_error());
+        nb_ctx_reset(ctx);
+        nb_tensor *more = nb_tensor_new(ctx, NB_I64, 2, (int64_t[]){1, 8});
+        CHECK("a cache overflow (9 + 8 > 16): error", !nb_text_forward_cached(lm, more, kc) && strstr(nb_last_error(), "cache"),
+              "%s", nb_last_error());
+        nb_set_grad_enabled(ctx, 1);
+        nb_tensor *one = nb_tensor_new(ctx, NB_I64, 2, (int64_t[]){1, 1});
+        CHECK("cached forward with gradients on: error", !nb_text_forward_cached(lm, one, kc) && strstr(nb_last_error(), "gradients"),
+              "%s", nb_last_error());
+        nb_tensor_free(more), nb_tensor_free(one);
+        nb_text_cache_free(kc);
+        nb_set_grad_enabled(ctx, old);
+    }
     nb_tensor_free(ids), nb_tensor_free(mask), nb_tensor_free(labels);
     nb_module_free(lm), nb_module_free(base);
 }

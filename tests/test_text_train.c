@@ -224,6 +224,10 @@ static void cli(void)
           same, "rc %d: %s", rc, out);
     nb_module_free(bm), nb_tokenizer_free(bt);
     nb_ctx_free(c2);
+    rc = run(NABLA " info tests/goldens/bert_tiny");
+    CHECK("nabla info DIR: the architecture, sizes and parameter count (22,051 for the golden BERT)",
+          rc == 0 && strstr(out, "BertForSequenceClassification, 2 layers, hidden 32") && strstr(out, "22051"), "rc %d: %s",
+          rc, out);
     run("rm -rf %s", dir);
 }
 

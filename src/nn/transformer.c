@@ -188,7 +188,28 @@ nb_tensor *nb__bert_layer_forward(nb_module *m, nb_tensor *x, nb_tensor *mask, c
 
 /* ---- GPT2Block ---- */
 
-static nb_tensor *gpt2_block_fwd(nb_module *m, nb_tensor *x) { return nb__gpt2_block_forward(m, x, NULL, m->impl); }
+static nb_tensor *gpt2_block_fwd(nb_module *m, nb_tensor *x) { return nb__gpt2_block_forward(m, x, NULL, m->impl, NULL); }
+
+/* Append k, v (B, T, H) at rows kv->len.. of the cache; the arena tensors (B, len + T, H) of all of them. */
+static int kv_append(nb__kv_layer *kv, nb_tensor *k, nb_tensor *v, nb_tensor **ka, nb_tensor **va)
+{
+    int64_t B = k->shape[0], T = k->shape[1], H = k->shape[2], L = kv->len + T;
+    if (B != kv->B || L > kv->max) {
+        nb__fail(NB_ERR_SHAPE, "GPT-2 cache: %lld more tokens of batch %lld do not fit (%lld of %lld positions used, batch %lld)",
+                 (long long)T, (long long)B, (long long)kv->len, (long long)kv->max, (long long)kv->B);
+        return -1;
+    }
+    *ka = nb__empty(k->ctx, NB_F32, 3, (int64_t[]){B, L, H});
+    *va = nb__empty(k->ctx, NB_F32, 3, (int64_t[]){B, L, H});
+    if (!*ka || !*va) return -1;
+    for (int64_t b = 0; b < B; b++) {
+        memcpy(kv->k + (b * kv->max + kv->len) * H, nb__f(k) + b * T * H, sizeof(float) * (size_t)(T * H));
+        memcpy(kv->v + (b * kv->max + kv->len) * H, nb__f(v) + b * T * H, sizeof(float) * (size_t)(T * H));
+        memcpy(nb__f(*ka) + b * L * H, kv->k + b * kv->max * H, sizeof(float) * (size_t)(L * H));
+        memcpy(nb__f(*va) + b * L * H, kv->v + b * kv->max * H, sizeof(float) * (size_t)(L * H));
+    }
+    return 0;
+}
 
 static const nb_module_vtable gpt2_block_vt = {.kind = "GPT2Block", .forward = gpt2_block_fwd};
 static const nb_module_vtable gpt2_attn_vt = {.kind = "GPT2Attention", .forward = not_alone};
@@ -221,12 +242,14 @@ nb_module *nb__gpt2_block_new(nb_ctx *ctx, const nb_text_config *c)
     return m;
 }
 
-nb_tensor *nb__gpt2_block_forward(nb_module *m, nb_tensor *x, nb_tensor *mask, const nb_text_config *c)
+nb_tensor *nb__gpt2_block_forward(nb_module *m, nb_tensor *x, nb_tensor *mask, const nb_text_config *c,
+                                  nb__kv_layer *kv)
 {
     int tr = m->training;
     int64_t H = c->hidden_size;
     nb_tensor *qkv = conv(m, "attn.c_attn", ln(m, "ln_1", x, c));
     nb_tensor *q = nb_narrow(qkv, -1, 0, H), *k = nb_narrow(qkv, -1, H, H), *v = nb_narrow(qkv, -1, 2 * H, H);
+    if (kv && q && k && v && kv_append(kv, k, v, &k, &v)) return NULL;
     nb_tensor *a = nb_multihead_attention(
         q, k, v, c->num_heads,
         &(nb_attention_opts){.attn_mask = mask, .is_causal = 1, .dropout_p = c->attention_dropout, .training = tr});

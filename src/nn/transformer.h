@@ -28,6 +28,14 @@ nb_module *nb__hf_layernorm(nb_ctx *ctx, int64_t dim, float eps);
 nb_module *nb__bert_layer_new(nb_ctx *ctx, const nb_text_config *c);
 nb_tensor *nb__bert_layer_forward(nb_module *layer, nb_tensor *x, nb_tensor *mask, const nb_text_config *c);
 nb_module *nb__gpt2_block_new(nb_ctx *ctx, const nb_text_config *c);
-nb_tensor *nb__gpt2_block_forward(nb_module *block, nb_tensor *x, nb_tensor *mask, const nb_text_config *c);
+/* One layer's key/value cache: k, v (B, max, H) row-major, len rows of each filled. */
+typedef struct {
+    float *k, *v;
+    int64_t B, max, len;
+} nb__kv_layer;
+/* kv NULL: the plain block; else the keys and values of x are appended to kv (which the
+ * caller advances) and the queries attend to all kv->len + T of them (gradients off). */
+nb_tensor *nb__gpt2_block_forward(nb_module *block, nb_tensor *x, nb_tensor *mask, const nb_text_config *c,
+                                  nb__kv_layer *kv);
 
 #endif

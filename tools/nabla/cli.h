@@ -29,6 +29,9 @@ int cli_is_text_train(int argc, char **argv);
  * over when --model names a directory with a config.json. */
 int cmd_embed_text(int argc, char **argv);
 int cli_is_text_model_arg(int argc, char **argv);
+/* `nabla info DIR` of a Hugging Face model directory (info_text.c). */
+int cli_is_model_dir(const char *path);
+int cli_info_dir(const char *dir);
 
 /* --classes LIST / --per-class N: d restricted with nb_subset_new (takes ownership
  * of d); d itself when neither is given; NULL after printing an error. (subset_args.c) */

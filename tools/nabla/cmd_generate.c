@@ -2,8 +2,9 @@
  * a GPT-2 model directory (config.json, model.safetensors, vocab.json, merges.txt):
  * each new token from softmax(logits of the last position / temperature), restricted
  * to the top-k when --top-k is given, drawn from a generator seeded by --seed;
- * --temperature 0 takes the most likely token (greedy). The context is the last
- * n_positions tokens; no key/value cache (each step runs the whole context). Prints
+ * --temperature 0 takes the most likely token (greedy). Keys and values are cached
+ * (nb_text_forward_cached) while prompt and continuation fit in n_positions; beyond, each
+ * step runs the last n_positions tokens anew. Prints
  * the prompt and the continuation, decoded byte for byte. */
 #include "cli.h"
 #include "options.h"
@@ -46,6 +47,7 @@ int cmd_generate(int argc, char **argv)
     nb_tokenizer *tok = m ? nb_tokenizer_from_dir(model_dir) : NULL;
     int64_t *ids = NULL, n = 0;
     float *probs = NULL;
+    nb_text_cache *kc = NULL;
     rc = 1;
     if (!m || !tok) goto fail;
     if (!nb_tokenizer_is_bpe(tok)) {
@@ -74,11 +76,15 @@ int cmd_generate(int argc, char **argv)
     nb_rng rng;
     nb_rng_seed(&rng, (uint64_t)seed);
     int64_t V = c->vocab_size;
+    /* with a key/value cache while the whole text fits in n_positions, else the last
+     * n_positions tokens run anew each step */
+    kc = n + max_new <= c->max_positions ? nb_text_cache_new(m, 1, n + max_new) : NULL;
     for (long s = 0; s < max_new; s++) {
         int64_t start = n > c->max_positions ? n - c->max_positions : 0, T = n - start;
+        if (kc) start = s ? n - 1 : 0, T = n - start;
         nb_ctx_reset(ctx);
         nb_tensor *x = nb_tensor_from(ctx, NB_I64, 2, (int64_t[]){1, T}, ids + start);
-        nb_tensor *logits = x ? nb_text_forward(m, x, NULL, NULL) : NULL;
+        nb_tensor *logits = !x ? NULL : kc ? nb_text_forward_cached(m, x, kc) : nb_text_forward(m, x, NULL, NULL);
         nb_tensor_free(x);
         if (!logits) goto fail;
         const float *l = nb_tensor_data(logits) + (T - 1) * V;
@@ -128,6 +134,7 @@ fail:
     cli_error("generate: %s", nb_last_error());
 done:
     free(ids), free(probs);
+    nb_text_cache_free(kc);
     nb_tokenizer_free(tok);
     nb_module_free(m);
     nb_ctx_free(ctx);

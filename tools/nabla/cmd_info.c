@@ -138,6 +138,7 @@ int cmd_info(int argc, char **argv)
     int npos = 0;
     int rc = cli_parse("info", SYNOPSIS, opts, argc, argv, pos, 1, &npos);
     if (rc) return rc == 1 ? 0 : rc;
+    if (npos == 1 && cli_is_model_dir(pos[0])) return cli_info_dir(pos[0]);
     if (npos != 1) {
         cli_error("info: give one FILE (a .nbm model file, a .safetensors file or an .onnx model)");
         return 2;

@@ -192,7 +192,9 @@ int cmd_train(int argc, char **argv)
          "built-in model (cnn (default), mlp, lenet5, resnet_small, resnet18, vgg11, ...) or a model file "
          "(name.nbm or a path: layers as PyTorch calls, docs/model-files.md; see models/*.nbm)"},
         {"--data", OPT_STRING, &a.data, "DIR", "dataset directory (default /usr/share/datasets/fashion-mnist)"},
-        {"--dataset", OPT_STRING, &a.dataset, "KIND", "fashion-mnist, mnist, cifar10 or folder (default: from --data)"},
+        {"--dataset", OPT_STRING, &a.dataset, "KIND",
+         "fashion-mnist, mnist, cifar10 or folder (default: from --data); text: wordnet-glosses or tsv, "
+         "and --task lm|mlm (`nabla train --dataset wordnet-glosses --help`)"},
         {"--augment", OPT_STRING, &a.augment, "SPEC",
          "augment training samples, e.g. \"random_crop(28, padding=2), hflip, random_erasing(p=0.5)\""},
         {"--mixup", OPT_FLOAT, &a.mixup, "ALPHA", "MixUp each batch, lambda ~ Beta(ALPHA, ALPHA)"},
