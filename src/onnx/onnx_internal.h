@@ -104,7 +104,8 @@ int ox_too_big(int ndim, const int64_t *shape);
 extern int64_t nb__onnx_max_numel; /* the limit, 2^30 (tests and the fuzz target lower it) */
 /* A new arena tensor for a value of type et (refuses ox_too_big shapes). */
 nb_tensor *ox_new(nb_ctx *ctx, int et, int ndim, const int64_t *shape);
-/* Element i as a double / an int64, whatever the storage. */
+/* Element i as a double / an int64, whatever the storage; 0 outside the tensor (an
+ * empty tensor where a scalar was expected). */
 double ox_get_f(const nb_tensor *t, int64_t i);
 int64_t ox_get_i(const nb_tensor *t, int64_t i);
 /* Wrap every element of an I64-stored tensor to et's range (uint8 & 255, bool != 0, ...). */

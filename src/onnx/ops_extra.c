@@ -164,6 +164,7 @@ OX_OP(topk)
     nb_tensor *x = in[0].t;
     int axis;
     if (axis_of(ox_attr_i(n, "axis", -1), x->ndim, &axis)) return ox_fail(m, n, NB_ERR_SHAPE, "axis out of range");
+    if (m->opset >= 10 && (n->n_in < 2 || !in[1].t || in[1].t->numel != 1)) return ox_fail(m, n, NB_ERR_ARG, "input K (one value) is missing");
     int64_t K = m->opset < 10 ? ox_attr_i(n, "k", 1) : ox_get_i(in[1].t, 0), L = x->shape[axis], outer = 1, inner = 1;
     if (K < 0 || K > L) return ox_fail(m, n, NB_ERR_ARG, "k = %lld for an axis of %lld", (long long)K, (long long)L);
     for (int d = 0; d < axis; d++) outer *= x->shape[d];

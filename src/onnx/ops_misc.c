@@ -20,6 +20,8 @@ OX_OP(einsum)
     ox_attr_s(n, "equation", "", eq, sizeof eq);
     int nin = n->n_in;
     if (nin > EIN_MAX_IN) return ox_fail(m, n, NB_ERR_ARG, "more than %d inputs", EIN_MAX_IN);
+    for (int t = 0; t < nin; t++)
+        if (!in[t].t) return ox_fail(m, n, NB_ERR_ARG, "input %d has no value", t);
     /* split "a,b->c"; "..." becomes letters '0'.. for the broadcast dims */
     char terms[EIN_MAX_IN + 1][64];
     int nt = 0, has_out = 0;
