@@ -93,6 +93,7 @@ OX_OP(einsum)
                 p += 3;
                 continue;
             }
+            if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z'))) return ox_fail(m, n, NB_ERR_ARG, "bad letter in '%s'", s);
             if (no >= NB_MAX_DIMS || !seen[(unsigned char)*p]) return ox_fail(m, n, NB_ERR_ARG, "output letter '%c' is in no input", *p);
             ol[no++] = *p++;
         }
