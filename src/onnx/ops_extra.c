@@ -281,6 +281,9 @@ OX_OP(gather_nd)
     if (!idx->ndim) return ox_fail(m, n, NB_ERR_SHAPE, "indices must have at least 1 dim");
     int64_t k = idx->shape[idx->ndim - 1];
     if (b < 0 || b + k > x->ndim || b >= idx->ndim) return ox_fail(m, n, NB_ERR_SHAPE, "indices %s for data %s", nb__tshape(idx), nb__tshape(x));
+    for (int d = 0; d < b; d++)
+        if (idx->shape[d] != x->shape[d])
+            return ox_fail(m, n, NB_ERR_SHAPE, "indices %s and data %s differ in batch dimension %d", nb__tshape(idx), nb__tshape(x), d);
     int64_t shape[NB_MAX_DIMS], bsz = 1, slice = 1, xs[NB_MAX_DIMS];
     int nd = 0;
     for (int d = 0; d < idx->ndim - 1; d++) shape[nd++] = idx->shape[d];

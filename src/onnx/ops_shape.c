@@ -58,6 +58,11 @@ nb_tensor *ox_gather_map(nb_tensor *x, int ndim, const int64_t *shape, int64_t *
     if (!x || !map || ox_too_big(ndim, shape)) return NULL;
     nb_tensor *o = nb__empty(x->ctx, x->dtype, ndim, shape);
     if (!o) return NULL;
+    for (int64_t i = 0; i < o->numel; i++) /* a safety net: every op checks its indices before */
+        if (map[i] >= x->numel) {
+            nb__fail(NB_ERR_ARG, "index %lld outside an input of %lld elements", (long long)map[i], (long long)x->numel);
+            return NULL;
+        }
     if (x->dtype == NB_F32) {
         const float *s = nb__f(x);
         float *d = nb__f(o);
