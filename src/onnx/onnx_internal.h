@@ -94,6 +94,14 @@ const int64_t *ox_attr_ints(const ox_node *n, const char *name, int *count);
 const float *ox_attr_floats(const ox_node *n, const char *name, int *count);
 
 /* ---- values ---- */
+/* A double as int64 without undefined behaviour: NaN is 0, out-of-range values clamp. */
+static inline int64_t ox_f2i(double v)
+{
+    if (!(v == v)) return 0;
+    if (v >= 9.2233720368547748e18) return INT64_MAX;
+    if (v <= -9.2233720368547758e18) return INT64_MIN;
+    return (int64_t)v;
+}
 static inline int ox_is_float(int et) { return et == OX_FLOAT || et == OX_DOUBLE || et == OX_FLOAT16 || et == OX_BFLOAT16; }
 static inline nb_dtype ox_storage(int et) { return ox_is_float(et) ? NB_F32 : NB_I64; }
 const char *ox_type_name(int et);

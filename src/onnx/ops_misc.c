@@ -142,7 +142,7 @@ OX_OP(einsum)
     }
     for (int64_t i = 0; i < o->numel; i++)
         if (o->dtype == NB_F32) nb__f(o)[i] = (float)acc[i];
-        else nb__i(o)[i] = (int64_t)acc[i];
+        else nb__i(o)[i] = ox_f2i(acc[i]);
     out[0] = (ox_val){o, in[0].et};
     return NB_OK;
 }
@@ -335,7 +335,7 @@ static nb_tensor *requant(ox_model *m, nb_tensor *y, ox_val scale, ox_val zp, in
     double lo = et == OX_UINT8 ? 0 : -128, hi = et == OX_UINT8 ? 255 : 127;
     for (int64_t i = 0; i < o->numel; i++) {
         double v = nearbyint(nb__f(y)[i] / s) + z;
-        nb__i(o)[i] = (int64_t)(v < lo ? lo : v > hi ? hi : v);
+        nb__i(o)[i] = ox_f2i(v < lo ? lo : v > hi ? hi : v);
     }
     return o;
 }

@@ -833,7 +833,7 @@ OX_OP(range)
     double s = ox_get_f(in[0].t, 0), l = ox_get_f(in[1].t, 0), d = ox_get_f(in[2].t, 0);
     if (d == 0) return ox_fail(m, n, NB_ERR_ARG, "delta 0");
     double cnt = ceil((l - s) / d);
-    int64_t len = cnt > 0 ? (int64_t)cnt : 0;
+    int64_t len = cnt > 0 ? ox_f2i(cnt) : 0;
     if (len > ((int64_t)1 << 30)) return ox_fail(m, n, NB_ERR_ARG, "%lld elements", (long long)len);
     nb_tensor *o = ox_new(m->ctx, in[0].et, 1, &len);
     if (!o) return NB_ERR_MEM;
@@ -1033,7 +1033,7 @@ OX_OP(resize)
     double flen[NB_MAX_DIMS];
     for (int d = 0; d < nd; d++) {
         if (!(scales[d] > 0)) return ox_fail(m, n, NB_ERR_ARG, "scale %g", scales[d]);
-        shape[d] = have_sizes ? sizes[d] : (int64_t)floor((double)x->shape[d] * scales[d] + 1e-9);
+        shape[d] = have_sizes ? sizes[d] : ox_f2i(floor((double)x->shape[d] * scales[d] + 1e-9));
         flen[d] = have_sizes ? (double)shape[d] : (double)x->shape[d] * scales[d];
         if (shape[d] < 0 || shape[d] > ((int64_t)1 << 24)) return ox_fail(m, n, NB_ERR_ARG, "output size %lld", (long long)shape[d]);
     }
@@ -1050,10 +1050,10 @@ OX_OP(resize)
                     continue;
                 }
                 int64_t i;
-                if (!strcmp(nm, "round_prefer_ceil")) i = (int64_t)floor(c + 0.5);
-                else if (!strcmp(nm, "floor")) i = (int64_t)floor(c);
-                else if (!strcmp(nm, "ceil")) i = (int64_t)ceil(c);
-                else i = (c - floor(c)) == 0.5 ? (int64_t)floor(c) : (int64_t)floor(c + 0.5);
+                if (!strcmp(nm, "round_prefer_ceil")) i = ox_f2i(floor(c + 0.5));
+                else if (!strcmp(nm, "floor")) i = ox_f2i(floor(c));
+                else if (!strcmp(nm, "ceil")) i = ox_f2i(ceil(c));
+                else i = (c - floor(c)) == 0.5 ? ox_f2i(floor(c)) : ox_f2i(floor(c + 0.5));
                 tab[d][k] = i < 0 ? 0 : i >= x->shape[d] ? x->shape[d] - 1 : i;
             }
         }
@@ -1077,12 +1077,12 @@ OX_OP(resize)
             if (!cubic) {
                 if (c < 0) c = 0;
                 if (c > (double)(L - 1)) c = (double)(L - 1);
-                int64_t i0 = (int64_t)floor(c), i1 = i0 + 1 < L ? i0 + 1 : i0;
+                int64_t i0 = ox_f2i(floor(c)), i1 = i0 + 1 < L ? i0 + 1 : i0;
                 tp[k].idx[0] = i0, tp[k].w[0] = (float)(1.0 - (c - (double)i0));
                 tp[k].idx[1] = i1, tp[k].w[1] = (float)(c - (double)i0);
                 continue;
             }
-            int64_t i0 = (int64_t)floor(c);
+            int64_t i0 = ox_f2i(floor(c));
             double t0 = c - (double)i0, wsum = 0, wv[TAPS];
             for (int t = 0; t < TAPS; t++) {
                 int64_t j = i0 - 1 + t;
