@@ -115,7 +115,12 @@ OX_OP(max_unpool)
     st = ox_attr_ints(n, "strides", &cs);
     if (c != k || (cp >= 0 && cp != 2 * k) || (cs >= 0 && cs != k)) return ox_fail(m, n, NB_ERR_ARG, "kernel_shape, pads, strides do not fit %s", nb__tshape(x));
     int64_t shape[NB_MAX_DIMS] = {x->shape[0], x->shape[1]}, def[NB_MAX_DIMS] = {x->shape[0], x->shape[1]};
-    for (int i = 0; i < k; i++) def[2 + i] = (x->shape[2 + i] - 1) * (st ? st[i] : 1) - (pd ? pd[i] + pd[i + k] : 0) + ks[i];
+    for (int i = 0; i < k; i++) {
+        if (ks[i] <= 0 || ks[i] > (1 << 16) || (st && (st[i] <= 0 || st[i] > (1 << 16))) || (pd && (pd[i] < 0 || pd[i + k] < 0 || pd[i] > (1 << 16) || pd[i + k] > (1 << 16))))
+            return ox_fail(m, n, NB_ERR_ARG, "kernel_shape, strides or pads out of range");
+        def[2 + i] = (x->shape[2 + i] - 1) * (st ? st[i] : 1) - (pd ? pd[i] + pd[i + k] : 0) + ks[i];
+        if (def[2 + i] <= 0) return ox_fail(m, n, NB_ERR_ARG, "the unpooled size would be %lld", (long long)def[2 + i]);
+    }
     if (n->n_in > 2 && in[2].t) {
         int no;
         nb_status s = ox_ints_of(m, n, in[2], shape, NB_MAX_DIMS, &no, "output_shape");
@@ -159,7 +164,7 @@ OX_OP(roi_align)
     int64_t oh = ox_attr_i(n, "output_height", 1), ow = ox_attr_i(n, "output_width", 1), sr = ox_attr_i(n, "sampling_ratio", 0);
     float scale = ox_attr_f(n, "spatial_scale", 1.0f);
     int64_t R = rois->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
-    if (oh <= 0 || ow <= 0 || oh > 4096 || ow > 4096) return ox_fail(m, n, NB_ERR_ARG, "output size %lldx%lld", (long long)oh, (long long)ow);
+    if (oh <= 0 || ow <= 0 || oh > 4096 || ow > 4096 || sr > 64) return ox_fail(m, n, NB_ERR_ARG, "output size %lldx%lld, sampling_ratio %lld", (long long)oh, (long long)ow, (long long)sr);
     int64_t shape[4] = {R, C, oh, ow};
     nb_tensor *y = nb__empty(m->ctx, NB_F32, 4, shape);
     if (!y) return NB_ERR_MEM;

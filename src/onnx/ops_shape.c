@@ -141,6 +141,10 @@ nb_tensor *ox_pad(nb_tensor *x, const int64_t *pads, int mode, float value)
     int64_t *tab[NB_MAX_DIMS];
     strides_of(nd, x->shape, xs);
     for (int d = 0; d < nd; d++) {
+        if (pads[d] > (1 << 24) || pads[d] < -(1 << 30) || pads[d + nd] > (1 << 24) || pads[d + nd] < -(1 << 30)) {
+            nb__fail(NB_ERR_ARG, "Pad: pads %lld, %lld out of range", (long long)pads[d], (long long)pads[d + nd]);
+            return NULL;
+        }
         shape[d] = x->shape[d] + pads[d] + pads[d + nd];
         if (shape[d] < 0) {
             nb__fail(NB_ERR_SHAPE, "Pad: pads crop dimension %d (size %lld) below zero", d, (long long)x->shape[d]);
@@ -316,6 +320,8 @@ OX_OP(reshape)
             if (infer >= 0) return ox_fail(m, n, NB_ERR_SHAPE, "two -1 in the shape");
             infer = d;
         } else if (shape[d] < 0) return ox_fail(m, n, NB_ERR_SHAPE, "shape[%d] = %lld", d, (long long)shape[d]);
+        else if (shape[d] && known > INT64_MAX / shape[d])
+            return ox_fail(m, n, NB_ERR_SHAPE, "shape[%d] = %lld overflows", d, (long long)shape[d]);
         else known *= shape[d];
     }
     if (infer >= 0) {
@@ -476,7 +482,7 @@ OX_OP(split)
     if (ns != n->n_out) return ox_fail(m, n, NB_ERR_ARG, "split has %d sizes for %d outputs", ns, n->n_out);
     int64_t off = 0;
     for (int i = 0; i < ns; i++) {
-        if (sizes[i] < 0 || off + sizes[i] > L) return ox_fail(m, n, NB_ERR_SHAPE, "split sizes exceed %lld", (long long)L);
+        if (sizes[i] < 0 || sizes[i] > L - off) return ox_fail(m, n, NB_ERR_SHAPE, "split sizes exceed %lld", (long long)L);
         out[i] = (ox_val){narrow_any(x, axis, off, sizes[i], 1), in[0].et};
         if (!out[i].t) return NB_ERR_MEM;
         off += sizes[i];
@@ -517,6 +523,8 @@ OX_OP(slice)
         AXIS(axes[i], nd, a);
         int64_t L = x->shape[a], step = nst >= 0 ? steps[i] : 1, s = starts[i], e = ends[i];
         if (!step) return ox_fail(m, n, NB_ERR_ARG, "step 0");
+        if (step < -((int64_t)1 << 62)) step = -((int64_t)1 << 62);
+        if (step > ((int64_t)1 << 62)) step = (int64_t)1 << 62;
         if (s < 0) s += L;
         if (e < 0) e += L;
         if (step > 0) {
@@ -624,7 +632,7 @@ OX_OP(tile)
     if (nr != x->ndim) return ox_fail(m, n, NB_ERR_SHAPE, "repeats has %d values for %s", nr, nb__tshape(x));
     strides_of(x->ndim, x->shape, xs);
     for (int d = 0; d < x->ndim; d++) {
-        if (rep[d] < 0) return ox_fail(m, n, NB_ERR_ARG, "negative repeat");
+        if (rep[d] < 0 || rep[d] > (1 << 30)) return ox_fail(m, n, NB_ERR_ARG, "repeat %lld out of range", (long long)rep[d]);
         shape[d] = x->shape[d] * rep[d];
         tab[d] = nb__scratch(x->ctx, (size_t)(shape[d] + 1) * 8);
         if (!tab[d]) return NB_ERR_MEM;
@@ -850,7 +858,7 @@ OX_OP(depth_to_space)
     nb_tensor *x = in[0].t;
     if (x->ndim != 4) return ox_fail(m, n, NB_ERR_SHAPE, "needs a 4-D input, got %s", nb__tshape(x));
     int64_t b = ox_attr_i(n, "blocksize", 0), N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
-    if (b <= 0) return ox_fail(m, n, NB_ERR_ARG, "blocksize %lld", (long long)b);
+    if (b <= 0 || b > 4096) return ox_fail(m, n, NB_ERR_ARG, "blocksize %lld", (long long)b);
     int d2s = !strcmp(n->p->op_type, "DepthToSpace");
     char buf[8];
     int crd = d2s && !strcmp(ox_attr_s(n, "mode", "DCR", buf, sizeof buf), "CRD");
