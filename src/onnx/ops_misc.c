@@ -63,6 +63,8 @@ OX_OP(einsum)
         if (e) ell_dims = ed > ell_dims ? ed : ell_dims;
         int q = 0;
         for (const char *p = s; *p;) {
+            if (q + (p[0] == '.' ? ed : 1) > x->ndim)
+                return ox_fail(m, n, NB_ERR_SHAPE, "term '%s' has more letters than input %s has dims", s, nb__tshape(x));
             if (p[0] == '.' && p[1] == '.' && p[2] == '.') {
                 for (int i = 0; i < ed; i++) lett[t][q++] = (char)('0' + (ell_dims - ed) + i);
                 p += 3;
