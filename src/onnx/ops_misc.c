@@ -362,6 +362,7 @@ OX_OP(matmul_integer)
     xi[0] = (ox_val){dequant(m, in[0], n->n_in > 2 ? in[2] : none, none, 0), OX_FLOAT};
     xi[1] = (ox_val){dequant(m, in[1], none, none, 0), OX_FLOAT};
     if (!xi[0].t || !xi[1].t) return NB_ERR_MEM;
+    if (!xi[0].t->ndim || !xi[1].t->ndim) return ox_fail(m, n, NB_ERR_SHAPE, "scalars cannot be multiplied as matrices");
     if (n->n_in > 3 && in[3].t) { /* b's zero point: per column */
         nb_tensor *b = xi[1].t, *z = in[3].t;
         int64_t N = b->shape[b->ndim - 1];
