@@ -685,7 +685,11 @@ static nb_status softmax_like(ox_model *m, const ox_node *n, ox_val *in, ox_val 
     int axis = (int)(a < 0 ? a + x->ndim : a);
     nb_tensor *v = x;
     int dim = axis;
-    if (m->opset < 13) {
+    if (x->ndim == 0) { /* a scalar: one element along a dim of its own */
+        int64_t one = 1;
+        v = nb_reshape(x, 1, &one);
+        dim = 0;
+    } else if (m->opset < 13) {
         int64_t s2[2] = {1, 1};
         for (int d = 0; d < x->ndim; d++) s2[d < axis ? 0 : 1] *= x->shape[d];
         v = nb_reshape(x, 2, s2);
@@ -708,7 +712,7 @@ static nb_status softmax_like(ox_model *m, const ox_node *n, ox_val *in, ox_val 
             }
     } else
         y = kind ? nb_log_softmax(v, dim) : nb_softmax(v, dim);
-    if (y && m->opset < 13) y = nb_reshape(y, x->ndim, x->shape);
+    if (y && (m->opset < 13 || x->ndim == 0)) y = nb_reshape(y, x->ndim, x->shape);
     out[0] = (ox_val){y, in[0].et};
     return y ? NB_OK : NB_ERR_SHAPE;
 }
