@@ -227,6 +227,7 @@ static nb_status ox_execute(ox_model *m, nb_tensor *const *inputs, int n_in)
             if (!in[j].t && j < n->op->min_in)
                 return ox_fail(m, n, NB_ERR_ARG, "required input %d ('%s') has no value (a graph input left out?)", j, m->vname[n->in[j]]);
         }
+        for (int j = n->n_in; j < 16; j++) in[j] = (ox_val){NULL, 0}; /* optional inputs past the last given read as absent */
         for (int j = 0; j < n->n_out; j++) out[j] = (ox_val){NULL, 0};
         nb_clear_error();
         nb_status st = check_input_types(m, n, in);

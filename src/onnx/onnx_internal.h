@@ -104,6 +104,14 @@ const int64_t *ox_attr_ints(const ox_node *n, const char *name, int *count);
 const float *ox_attr_floats(const ox_node *n, const char *name, int *count);
 
 /* ---- values ---- */
+/* A double as int64 without undefined behaviour: NaN is 0, out-of-range values clamp. */
+static inline int64_t ox_f2i(double v)
+{
+    if (!(v == v)) return 0;
+    if (v >= 9.2233720368547748e18) return INT64_MAX;
+    if (v <= -9.2233720368547758e18) return INT64_MIN;
+    return (int64_t)v;
+}
 static inline int ox_is_float(int et) { return et == OX_FLOAT || et == OX_DOUBLE || et == OX_FLOAT16 || et == OX_BFLOAT16; }
 static inline nb_dtype ox_storage(int et) { return ox_is_float(et) ? NB_F32 : NB_I64; }
 const char *ox_type_name(int et);
@@ -114,7 +122,8 @@ int ox_too_big(int ndim, const int64_t *shape);
 extern int64_t nb__onnx_max_numel; /* the limit, 2^30 (tests and the fuzz target lower it) */
 /* A new arena tensor for a value of type et (refuses ox_too_big shapes). */
 nb_tensor *ox_new(nb_ctx *ctx, int et, int ndim, const int64_t *shape);
-/* Element i as a double / an int64, whatever the storage. */
+/* Element i as a double / an int64, whatever the storage; 0 outside the tensor (an
+ * empty tensor where a scalar was expected). */
 double ox_get_f(const nb_tensor *t, int64_t i);
 int64_t ox_get_i(const nb_tensor *t, int64_t i);
 /* Wrap every element of an I64-stored tensor to et's range (uint8 & 255, bool != 0, ...). */

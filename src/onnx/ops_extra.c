@@ -120,7 +120,7 @@ OX_OP(trilu)
 OX_OP(one_hot)
 {
     nb_tensor *idx = in[0].t, *vals = in[2].t;
-    int64_t depth = (int64_t)ox_get_f(in[1].t, 0);
+    int64_t depth = ox_f2i(ox_get_f(in[1].t, 0));
     if (depth <= 0 || depth > (1 << 24) || vals->numel != 2) return ox_fail(m, n, NB_ERR_ARG, "depth %lld, values %s", (long long)depth, nb__tshape(vals));
     int nd = idx->ndim + 1, axis;
     if (nd > NB_MAX_DIMS || axis_of(ox_attr_i(n, "axis", -1), nd, &axis)) return ox_fail(m, n, NB_ERR_SHAPE, "axis out of range");
@@ -135,7 +135,7 @@ OX_OP(one_hot)
     for (int64_t p = 0; p < outer; p++)
         for (int64_t j = 0; j < depth; j++)
             for (int64_t q = 0; q < inner; q++) {
-                int64_t v = (int64_t)ox_get_f(idx, p * inner + q);
+                int64_t v = ox_f2i(ox_get_f(idx, p * inner + q));
                 if (v < 0) v += depth;
                 int on = v == j;
                 int64_t oi = (p * depth + j) * inner + q;
@@ -164,6 +164,7 @@ OX_OP(topk)
     nb_tensor *x = in[0].t;
     int axis;
     if (axis_of(ox_attr_i(n, "axis", -1), x->ndim, &axis)) return ox_fail(m, n, NB_ERR_SHAPE, "axis out of range");
+    if (m->opset >= 10 && (n->n_in < 2 || !in[1].t || in[1].t->numel != 1)) return ox_fail(m, n, NB_ERR_ARG, "input K (one value) is missing");
     int64_t K = m->opset < 10 ? ox_attr_i(n, "k", 1) : ox_get_i(in[1].t, 0), L = x->shape[axis], outer = 1, inner = 1;
     if (K < 0 || K > L) return ox_fail(m, n, NB_ERR_ARG, "k = %lld for an axis of %lld", (long long)K, (long long)L);
     for (int d = 0; d < axis; d++) outer *= x->shape[d];
@@ -205,7 +206,7 @@ static double reduce1(const char *red, double a, double b)
 static void set_any(nb_tensor *t, int64_t i, double v)
 {
     if (t->dtype == NB_F32) nb__f(t)[i] = (float)v;
-    else nb__i(t)[i] = (int64_t)v;
+    else nb__i(t)[i] = ox_f2i(v);
 }
 
 static nb_tensor *copy_of(nb_ctx *ctx, ox_val v)
@@ -280,6 +281,9 @@ OX_OP(gather_nd)
     if (!idx->ndim) return ox_fail(m, n, NB_ERR_SHAPE, "indices must have at least 1 dim");
     int64_t k = idx->shape[idx->ndim - 1];
     if (b < 0 || b + k > x->ndim || b >= idx->ndim) return ox_fail(m, n, NB_ERR_SHAPE, "indices %s for data %s", nb__tshape(idx), nb__tshape(x));
+    for (int d = 0; d < b; d++)
+        if (idx->shape[d] != x->shape[d])
+            return ox_fail(m, n, NB_ERR_SHAPE, "indices %s and data %s differ in batch dimension %d", nb__tshape(idx), nb__tshape(x), d);
     int64_t shape[NB_MAX_DIMS], bsz = 1, slice = 1, xs[NB_MAX_DIMS];
     int nd = 0;
     for (int d = 0; d < idx->ndim - 1; d++) shape[nd++] = idx->shape[d];
@@ -479,7 +483,7 @@ static int64_t clamp_q(double v, int et)
 {
     double lo = et == OX_UINT8 ? 0 : -128, hi = et == OX_UINT8 ? 255 : 127;
     v = nearbyint(v); /* round half to even */
-    return (int64_t)(v < lo ? lo : v > hi ? hi : v);
+    return ox_f2i(v < lo ? lo : v > hi ? hi : v);
 }
 
 OX_OP(quantize_linear)
@@ -529,7 +533,7 @@ OX_OP(dynamic_quantize_linear)
     }
     float scale = (float)((hi - lo) / 255.0);
     double zpf = scale != 0 ? nearbyintf((float)(0 - lo) / scale) : 0;
-    int64_t zp = (int64_t)(zpf < 0 ? 0 : zpf > 255 ? 255 : zpf);
+    int64_t zp = ox_f2i(zpf < 0 ? 0 : zpf > 255 ? 255 : zpf);
     nb_tensor *o = nb__empty(m->ctx, NB_I64, x->ndim, x->shape), *s = nb__empty(m->ctx, NB_F32, 0, NULL), *z = nb__empty(m->ctx, NB_I64, 0, NULL);
     if (!o || !s || !z) return NB_ERR_MEM;
     for (int64_t i = 0; i < x->numel; i++) nb__i(o)[i] = clamp_q(scale != 0 ? (double)nearbyintf(nb__f(x)[i] / scale) + (double)zp : (double)zp, OX_UINT8);

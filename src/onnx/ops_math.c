@@ -84,7 +84,7 @@ static nb_status binary_generic(ox_model *m, const ox_node *n, ox_val a, ox_val 
         int64_t *d = nb__i(o);
         NB_BCAST_FOR(&bc, {
             double v = fbin(k, ox_get_f(a.t, ia), ox_get_f(b.t, ib));
-            d[i] = is_cmp(k) ? (int64_t)v : (int64_t)v;
+            d[i] = ox_f2i(v);
         });
     } else {
         int64_t *d = nb__i(o);
@@ -694,7 +694,7 @@ static nb_status reduce(ox_model *m, const ox_node *n, ox_val *in, red_kind k, o
         default: break;
         }
         if (fl) nb__f(o)[j] = (float)v;
-        else nb__i(o)[j] = (int64_t)v;
+        else nb__i(o)[j] = ox_f2i(v);
     }
     if (fl && nb__needs_grad(m->ctx, x, NULL, NULL)) {
         nb_node *r = nb__record(o, red_backward, x, NULL, NULL);
@@ -773,12 +773,12 @@ OX_OP(cumsum)
                 double v = ox_get_f(x, idx);
                 if (excl) {
                     if (o->dtype == NB_F32) nb__f(o)[idx] = (float)acc;
-                    else nb__i(o)[idx] = (int64_t)acc;
+                    else nb__i(o)[idx] = ox_f2i(acc);
                     acc += v;
                 } else {
                     acc += v;
                     if (o->dtype == NB_F32) nb__f(o)[idx] = (float)acc;
-                    else nb__i(o)[idx] = (int64_t)acc;
+                    else nb__i(o)[idx] = ox_f2i(acc);
                 }
             }
         }

@@ -20,6 +20,8 @@ OX_OP(einsum)
     ox_attr_s(n, "equation", "", eq, sizeof eq);
     int nin = n->n_in;
     if (nin > EIN_MAX_IN) return ox_fail(m, n, NB_ERR_ARG, "more than %d inputs", EIN_MAX_IN);
+    for (int t = 0; t < nin; t++)
+        if (!in[t].t) return ox_fail(m, n, NB_ERR_ARG, "input %d has no value", t);
     /* split "a,b->c"; "..." becomes letters '0'.. for the broadcast dims */
     char terms[EIN_MAX_IN + 1][64];
     int nt = 0, has_out = 0;
@@ -61,6 +63,8 @@ OX_OP(einsum)
         if (e) ell_dims = ed > ell_dims ? ed : ell_dims;
         int q = 0;
         for (const char *p = s; *p;) {
+            if (q + (p[0] == '.' ? ed : 1) > x->ndim)
+                return ox_fail(m, n, NB_ERR_SHAPE, "term '%s' has more letters than input %s has dims", s, nb__tshape(x));
             if (p[0] == '.' && p[1] == '.' && p[2] == '.') {
                 for (int i = 0; i < ed; i++) lett[t][q++] = (char)('0' + (ell_dims - ed) + i);
                 p += 3;
@@ -91,6 +95,7 @@ OX_OP(einsum)
                 p += 3;
                 continue;
             }
+            if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z'))) return ox_fail(m, n, NB_ERR_ARG, "bad letter in '%s'", s);
             if (no >= NB_MAX_DIMS || !seen[(unsigned char)*p]) return ox_fail(m, n, NB_ERR_ARG, "output letter '%c' is in no input", *p);
             ol[no++] = *p++;
         }
@@ -139,7 +144,7 @@ OX_OP(einsum)
     }
     for (int64_t i = 0; i < o->numel; i++)
         if (o->dtype == NB_F32) nb__f(o)[i] = (float)acc[i];
-        else nb__i(o)[i] = (int64_t)acc[i];
+        else nb__i(o)[i] = ox_f2i(acc[i]);
     out[0] = (ox_val){o, in[0].et};
     return NB_OK;
 }
@@ -332,7 +337,7 @@ static nb_tensor *requant(ox_model *m, nb_tensor *y, ox_val scale, ox_val zp, in
     double lo = et == OX_UINT8 ? 0 : -128, hi = et == OX_UINT8 ? 255 : 127;
     for (int64_t i = 0; i < o->numel; i++) {
         double v = nearbyint(nb__f(y)[i] / s) + z;
-        nb__i(o)[i] = (int64_t)(v < lo ? lo : v > hi ? hi : v);
+        nb__i(o)[i] = ox_f2i(v < lo ? lo : v > hi ? hi : v);
     }
     return o;
 }
@@ -357,6 +362,7 @@ OX_OP(matmul_integer)
     xi[0] = (ox_val){dequant(m, in[0], n->n_in > 2 ? in[2] : none, none, 0), OX_FLOAT};
     xi[1] = (ox_val){dequant(m, in[1], none, none, 0), OX_FLOAT};
     if (!xi[0].t || !xi[1].t) return NB_ERR_MEM;
+    if (!xi[0].t->ndim || !xi[1].t->ndim) return ox_fail(m, n, NB_ERR_SHAPE, "scalars cannot be multiplied as matrices");
     if (n->n_in > 3 && in[3].t) { /* b's zero point: per column */
         nb_tensor *b = xi[1].t, *z = in[3].t;
         int64_t N = b->shape[b->ndim - 1];

@@ -53,6 +53,9 @@ static nb_status get_geom(ox_model *m, const ox_node *n, const nb_tensor *x, con
         g->pe[i] = pd ? pd[i + k] : 0;
         if (g->kernel[i] <= 0 || g->stride[i] <= 0 || g->dil[i] <= 0 || g->pb[i] < 0 || g->pe[i] < 0)
             return ox_fail(m, n, NB_ERR_ARG, "kernel, strides and dilations must be positive and pads not negative");
+        if (g->kernel[i] > (1 << 24) || g->stride[i] > (1 << 24) || g->dil[i] > (1 << 16) || g->pb[i] > (1 << 16) || g->pe[i] > (1 << 16))
+            return ox_fail(m, n, NB_ERR_ARG, "kernel %lld, stride %lld, dilation %lld or pads %lld/%lld out of range", (long long)g->kernel[i],
+                           (long long)g->stride[i], (long long)g->dil[i], (long long)g->pb[i], (long long)g->pe[i]);
         int64_t ek = (g->kernel[i] - 1) * g->dil[i] + 1;
         if (!strcmp(ap, "SAME_UPPER") || !strcmp(ap, "SAME_LOWER")) {
             int64_t o = (g->in[i] + g->stride[i] - 1) / g->stride[i];
@@ -209,10 +212,13 @@ OX_OP(conv_transpose)
         outp[i] = op ? op[i] : 0;
         pb[i] = pd ? pd[i] : 0;
         pe[i] = pd ? pd[i + k] : 0;
-        if (ker[i] != w->shape[2 + i] || s[i] <= 0 || d[i] <= 0) return ox_fail(m, n, NB_ERR_ARG, "bad kernel, strides or dilations");
+        if (ker[i] != w->shape[2 + i] || s[i] <= 0 || d[i] <= 0 || s[i] > (1 << 16) || d[i] > (1 << 16) || outp[i] < 0 || outp[i] > (1 << 16) ||
+            pb[i] < 0 || pe[i] < 0 || pb[i] > (1 << 16) || pe[i] > (1 << 16) || in_[i] > (1 << 24) || ker[i] > (1 << 16))
+            return ox_fail(m, n, NB_ERR_ARG, "kernel, strides, dilations, pads or output_padding out of range");
         int64_t full = s[i] * (in_[i] - 1) + outp[i] + (ker[i] - 1) * d[i] + 1;
         if (os || !strcmp(ap, "SAME_UPPER") || !strcmp(ap, "SAME_LOWER")) {
             int64_t want = os ? os[cos == k ? i : i + 2] : in_[i] * s[i];
+            if (want < 0 || want > (1 << 24)) return ox_fail(m, n, NB_ERR_ARG, "output_shape %lld out of range", (long long)want);
             int64_t tot = full - want; /* negative: the output grows past the last input's reach */
             int64_t half = tot >= 0 ? tot / 2 : -((-tot + 1) / 2); /* floor, as ONNX's Python reference */
             if (!strcmp(ap, "SAME_UPPER")) {
@@ -685,7 +691,11 @@ static nb_status softmax_like(ox_model *m, const ox_node *n, ox_val *in, ox_val 
     int axis = (int)(a < 0 ? a + x->ndim : a);
     nb_tensor *v = x;
     int dim = axis;
-    if (m->opset < 13) {
+    if (x->ndim == 0) { /* a scalar: one element along a dim of its own */
+        int64_t one = 1;
+        v = nb_reshape(x, 1, &one);
+        dim = 0;
+    } else if (m->opset < 13) {
         int64_t s2[2] = {1, 1};
         for (int d = 0; d < x->ndim; d++) s2[d < axis ? 0 : 1] *= x->shape[d];
         v = nb_reshape(x, 2, s2);
@@ -708,7 +718,7 @@ static nb_status softmax_like(ox_model *m, const ox_node *n, ox_val *in, ox_val 
             }
     } else
         y = kind ? nb_log_softmax(v, dim) : nb_softmax(v, dim);
-    if (y && m->opset < 13) y = nb_reshape(y, x->ndim, x->shape);
+    if (y && (m->opset < 13 || x->ndim == 0)) y = nb_reshape(y, x->ndim, x->shape);
     out[0] = (ox_val){y, in[0].et};
     return y ? NB_OK : NB_ERR_SHAPE;
 }

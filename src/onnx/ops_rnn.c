@@ -83,6 +83,7 @@ OX_OP(rnn)
     if (X->ndim != 3 || W->ndim != 3 || R->ndim != 3) return ox_fail(m, n, NB_ERR_SHAPE, "X, W, R must be 3-D");
     int64_t S = X->shape[layout ? 1 : 0], Nb = X->shape[layout ? 0 : 1], I = X->shape[2];
     int64_t H = ox_attr_i(n, "hidden_size", R->shape[2]);
+    if (H <= 0 || H > (1 << 24)) return ox_fail(m, n, NB_ERR_ARG, "hidden_size %lld", (long long)H);
     if (W->shape[0] != dirs || W->shape[1] != G * H || W->shape[2] != I || R->shape[0] != dirs || R->shape[1] != G * H || R->shape[2] != H)
         return ox_fail(m, n, NB_ERR_SHAPE, "W %s, R %s do not fit X %s, hidden %lld, %d directions", nb__tshape(W), nb__tshape(R), nb__tshape(X),
                        (long long)H, dirs);

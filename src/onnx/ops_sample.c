@@ -17,7 +17,7 @@ static double reflect(double in, double twice_low, double twice_high)
     double lo = twice_low / 2, span = (twice_high - twice_low) / 2;
     in = fabs(in - lo);
     double extra = fmod(in, span);
-    int flips = (int)floor(in / span);
+    int64_t flips = ox_f2i(floor(in / span));
     return flips % 2 == 0 ? extra + lo : span - extra + lo;
 }
 
@@ -82,13 +82,13 @@ OX_OP(grid_sample)
                         double row = 0;
                         for (int q = 0; q < 4; q++) {
                             double cx = compute_coord(fx - 1 + q, W, pad, align), cy = compute_coord(fy - 1 + r, H, pad, align);
-                            row += cubic1(tx - (q - 1), -0.75) * at(p, H, W, (int64_t)cy, (int64_t)cx);
+                            row += cubic1(tx - (q - 1), -0.75) * at(p, H, W, ox_f2i(cy), ox_f2i(cx));
                         }
                         v += cubic1(ty - (r - 1), -0.75) * row;
                     }
                 } else {
                     double cx = compute_coord(ix, W, pad, align), cy = compute_coord(iy, H, pad, align);
-                    if (md == 1) v = at(p, H, W, (int64_t)nearbyint(cy), (int64_t)nearbyint(cx));
+                    if (md == 1) v = at(p, H, W, ox_f2i(nearbyint(cy)), ox_f2i(nearbyint(cx)));
                     else {
                         double x0 = floor(cx), y0 = floor(cy), wx = cx - x0, wy = cy - y0;
                         int64_t a = (int64_t)x0, bb = (int64_t)y0;
@@ -115,7 +115,12 @@ OX_OP(max_unpool)
     st = ox_attr_ints(n, "strides", &cs);
     if (c != k || (cp >= 0 && cp != 2 * k) || (cs >= 0 && cs != k)) return ox_fail(m, n, NB_ERR_ARG, "kernel_shape, pads, strides do not fit %s", nb__tshape(x));
     int64_t shape[NB_MAX_DIMS] = {x->shape[0], x->shape[1]}, def[NB_MAX_DIMS] = {x->shape[0], x->shape[1]};
-    for (int i = 0; i < k; i++) def[2 + i] = (x->shape[2 + i] - 1) * (st ? st[i] : 1) - (pd ? pd[i] + pd[i + k] : 0) + ks[i];
+    for (int i = 0; i < k; i++) {
+        if (ks[i] <= 0 || ks[i] > (1 << 16) || (st && (st[i] <= 0 || st[i] > (1 << 16))) || (pd && (pd[i] < 0 || pd[i + k] < 0 || pd[i] > (1 << 16) || pd[i + k] > (1 << 16))))
+            return ox_fail(m, n, NB_ERR_ARG, "kernel_shape, strides or pads out of range");
+        def[2 + i] = (x->shape[2 + i] - 1) * (st ? st[i] : 1) - (pd ? pd[i] + pd[i + k] : 0) + ks[i];
+        if (def[2 + i] <= 0) return ox_fail(m, n, NB_ERR_ARG, "the unpooled size would be %lld", (long long)def[2 + i]);
+    }
     if (n->n_in > 2 && in[2].t) {
         int no;
         nb_status s = ox_ints_of(m, n, in[2], shape, NB_MAX_DIMS, &no, "output_shape");
@@ -159,7 +164,7 @@ OX_OP(roi_align)
     int64_t oh = ox_attr_i(n, "output_height", 1), ow = ox_attr_i(n, "output_width", 1), sr = ox_attr_i(n, "sampling_ratio", 0);
     float scale = ox_attr_f(n, "spatial_scale", 1.0f);
     int64_t R = rois->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
-    if (oh <= 0 || ow <= 0 || oh > 4096 || ow > 4096) return ox_fail(m, n, NB_ERR_ARG, "output size %lldx%lld", (long long)oh, (long long)ow);
+    if (oh <= 0 || ow <= 0 || oh > 4096 || ow > 4096 || sr > 64) return ox_fail(m, n, NB_ERR_ARG, "output size %lldx%lld, sampling_ratio %lld", (long long)oh, (long long)ow, (long long)sr);
     int64_t shape[4] = {R, C, oh, ow};
     nb_tensor *y = nb__empty(m->ctx, NB_F32, 4, shape);
     if (!y) return NB_ERR_MEM;
@@ -171,7 +176,7 @@ OX_OP(roi_align)
         double rw = x2 - x1, rh = y2 - y1;
         if (off == 0) rw = fmax(rw, 1), rh = fmax(rh, 1);
         double bw = rw / (double)ow, bh = rh / (double)oh;
-        int64_t gh = sr > 0 ? sr : (int64_t)ceil(rh / (double)oh), gw = sr > 0 ? sr : (int64_t)ceil(rw / (double)ow);
+        int64_t gh = sr > 0 ? sr : ox_f2i(ceil(rh / (double)oh)), gw = sr > 0 ? sr : ox_f2i(ceil(rw / (double)ow));
         if (gh < 1) gh = 1;
         if (gw < 1) gw = 1;
         for (int64_t c = 0; c < C; c++) {
@@ -188,7 +193,7 @@ OX_OP(roi_align)
                             if (!(yy < -1.0 || yy > (double)H || xx < -1.0 || xx > (double)W)) {
                                 if (yy <= 0) yy = 0;
                                 if (xx <= 0) xx = 0;
-                                int64_t y0 = (int64_t)yy, x0 = (int64_t)xx, y1i, x1i;
+                                int64_t y0 = ox_f2i(yy), x0 = ox_f2i(xx), y1i, x1i;
                                 if (y0 >= H - 1) y0 = y1i = H - 1, yy = (double)y0;
                                 else y1i = y0 + 1;
                                 if (x0 >= W - 1) x0 = x1i = W - 1, xx = (double)x0;

@@ -58,6 +58,11 @@ nb_tensor *ox_gather_map(nb_tensor *x, int ndim, const int64_t *shape, int64_t *
     if (!x || !map || ox_too_big(ndim, shape)) return NULL;
     nb_tensor *o = nb__empty(x->ctx, x->dtype, ndim, shape);
     if (!o) return NULL;
+    for (int64_t i = 0; i < o->numel; i++) /* a safety net: every op checks its indices before */
+        if (map[i] >= x->numel) {
+            nb__fail(NB_ERR_ARG, "index %lld outside an input of %lld elements", (long long)map[i], (long long)x->numel);
+            return NULL;
+        }
     if (x->dtype == NB_F32) {
         const float *s = nb__f(x);
         float *d = nb__f(o);
@@ -136,6 +141,10 @@ nb_tensor *ox_pad(nb_tensor *x, const int64_t *pads, int mode, float value)
     int64_t *tab[NB_MAX_DIMS];
     strides_of(nd, x->shape, xs);
     for (int d = 0; d < nd; d++) {
+        if (pads[d] > (1 << 24) || pads[d] < -(1 << 30) || pads[d + nd] > (1 << 24) || pads[d + nd] < -(1 << 30)) {
+            nb__fail(NB_ERR_ARG, "Pad: pads %lld, %lld out of range", (long long)pads[d], (long long)pads[d + nd]);
+            return NULL;
+        }
         shape[d] = x->shape[d] + pads[d] + pads[d + nd];
         if (shape[d] < 0) {
             nb__fail(NB_ERR_SHAPE, "Pad: pads crop dimension %d (size %lld) below zero", d, (long long)x->shape[d]);
@@ -319,6 +328,8 @@ OX_OP(reshape)
             if (infer >= 0) return ox_fail(m, n, NB_ERR_SHAPE, "two -1 in the shape");
             infer = d;
         } else if (shape[d] < 0) return ox_fail(m, n, NB_ERR_SHAPE, "shape[%d] = %lld", d, (long long)shape[d]);
+        else if (shape[d] && known > INT64_MAX / shape[d])
+            return ox_fail(m, n, NB_ERR_SHAPE, "shape[%d] = %lld overflows", d, (long long)shape[d]);
         else known *= shape[d];
     }
     if (infer >= 0) {
@@ -479,7 +490,7 @@ OX_OP(split)
     if (ns != n->n_out) return ox_fail(m, n, NB_ERR_ARG, "split has %d sizes for %d outputs", ns, n->n_out);
     int64_t off = 0;
     for (int i = 0; i < ns; i++) {
-        if (sizes[i] < 0 || off + sizes[i] > L) return ox_fail(m, n, NB_ERR_SHAPE, "split sizes exceed %lld", (long long)L);
+        if (sizes[i] < 0 || sizes[i] > L - off) return ox_fail(m, n, NB_ERR_SHAPE, "split sizes exceed %lld", (long long)L);
         out[i] = (ox_val){narrow_any(x, axis, off, sizes[i], 1), in[0].et};
         if (!out[i].t) return NB_ERR_MEM;
         off += sizes[i];
@@ -520,6 +531,8 @@ OX_OP(slice)
         AXIS(axes[i], nd, a);
         int64_t L = x->shape[a], step = nst >= 0 ? steps[i] : 1, s = starts[i], e = ends[i];
         if (!step) return ox_fail(m, n, NB_ERR_ARG, "step 0");
+        if (step < -((int64_t)1 << 62)) step = -((int64_t)1 << 62);
+        if (step > ((int64_t)1 << 62)) step = (int64_t)1 << 62;
         if (s < 0) s += L;
         if (e < 0) e += L;
         if (step > 0) {
@@ -627,7 +640,7 @@ OX_OP(tile)
     if (nr != x->ndim) return ox_fail(m, n, NB_ERR_SHAPE, "repeats has %d values for %s", nr, nb__tshape(x));
     strides_of(x->ndim, x->shape, xs);
     for (int d = 0; d < x->ndim; d++) {
-        if (rep[d] < 0) return ox_fail(m, n, NB_ERR_ARG, "negative repeat");
+        if (rep[d] < 0 || rep[d] > (1 << 30)) return ox_fail(m, n, NB_ERR_ARG, "repeat %lld out of range", (long long)rep[d]);
         shape[d] = x->shape[d] * rep[d];
         tab[d] = nb__scratch(x->ctx, (size_t)(shape[d] + 1) * 8);
         if (!tab[d]) return NB_ERR_MEM;
@@ -836,7 +849,7 @@ OX_OP(range)
     double s = ox_get_f(in[0].t, 0), l = ox_get_f(in[1].t, 0), d = ox_get_f(in[2].t, 0);
     if (d == 0) return ox_fail(m, n, NB_ERR_ARG, "delta 0");
     double cnt = ceil((l - s) / d);
-    int64_t len = cnt > 0 ? (int64_t)cnt : 0;
+    int64_t len = cnt > 0 ? ox_f2i(cnt) : 0;
     if (len > ((int64_t)1 << 30)) return ox_fail(m, n, NB_ERR_ARG, "%lld elements", (long long)len);
     nb_tensor *o = ox_new(m->ctx, in[0].et, 1, &len);
     if (!o) return NB_ERR_MEM;
@@ -853,7 +866,7 @@ OX_OP(depth_to_space)
     nb_tensor *x = in[0].t;
     if (x->ndim != 4) return ox_fail(m, n, NB_ERR_SHAPE, "needs a 4-D input, got %s", nb__tshape(x));
     int64_t b = ox_attr_i(n, "blocksize", 0), N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
-    if (b <= 0) return ox_fail(m, n, NB_ERR_ARG, "blocksize %lld", (long long)b);
+    if (b <= 0 || b > 4096) return ox_fail(m, n, NB_ERR_ARG, "blocksize %lld", (long long)b);
     int d2s = !strcmp(n->p->op_type, "DepthToSpace");
     char buf[8];
     int crd = d2s && !strcmp(ox_attr_s(n, "mode", "DCR", buf, sizeof buf), "CRD");
@@ -1041,7 +1054,7 @@ OX_OP(resize)
     double flen[NB_MAX_DIMS];
     for (int d = 0; d < nd; d++) {
         if (!(scales[d] > 0)) return ox_fail(m, n, NB_ERR_ARG, "scale %g", scales[d]);
-        shape[d] = have_sizes ? sizes[d] : (int64_t)floor((double)x->shape[d] * scales[d] + 1e-9);
+        shape[d] = have_sizes ? sizes[d] : ox_f2i(floor((double)x->shape[d] * scales[d] + 1e-9));
         flen[d] = have_sizes ? (double)shape[d] : (double)x->shape[d] * scales[d];
         if (shape[d] < 0 || shape[d] > ((int64_t)1 << 24)) return ox_fail(m, n, NB_ERR_ARG, "output size %lld", (long long)shape[d]);
     }
@@ -1058,10 +1071,10 @@ OX_OP(resize)
                     continue;
                 }
                 int64_t i;
-                if (!strcmp(nm, "round_prefer_ceil")) i = (int64_t)floor(c + 0.5);
-                else if (!strcmp(nm, "floor")) i = (int64_t)floor(c);
-                else if (!strcmp(nm, "ceil")) i = (int64_t)ceil(c);
-                else i = (c - floor(c)) == 0.5 ? (int64_t)floor(c) : (int64_t)floor(c + 0.5);
+                if (!strcmp(nm, "round_prefer_ceil")) i = ox_f2i(floor(c + 0.5));
+                else if (!strcmp(nm, "floor")) i = ox_f2i(floor(c));
+                else if (!strcmp(nm, "ceil")) i = ox_f2i(ceil(c));
+                else i = (c - floor(c)) == 0.5 ? ox_f2i(floor(c)) : ox_f2i(floor(c + 0.5));
                 tab[d][k] = i < 0 ? 0 : i >= x->shape[d] ? x->shape[d] - 1 : i;
             }
         }
@@ -1085,12 +1098,12 @@ OX_OP(resize)
             if (!cubic) {
                 if (c < 0) c = 0;
                 if (c > (double)(L - 1)) c = (double)(L - 1);
-                int64_t i0 = (int64_t)floor(c), i1 = i0 + 1 < L ? i0 + 1 : i0;
+                int64_t i0 = ox_f2i(floor(c)), i1 = i0 + 1 < L ? i0 + 1 : i0;
                 tp[k].idx[0] = i0, tp[k].w[0] = (float)(1.0 - (c - (double)i0));
                 tp[k].idx[1] = i1, tp[k].w[1] = (float)(c - (double)i0);
                 continue;
             }
-            int64_t i0 = (int64_t)floor(c);
+            int64_t i0 = ox_f2i(floor(c));
             double t0 = c - (double)i0, wsum = 0, wv[TAPS];
             for (int t = 0; t < TAPS; t++) {
                 int64_t j = i0 - 1 + t;

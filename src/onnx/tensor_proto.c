@@ -50,11 +50,13 @@ int ox_too_big(int ndim, const int64_t *shape)
 
 double ox_get_f(const nb_tensor *t, int64_t i)
 {
+    if (i < 0 || i >= t->numel) return 0; /* a scalar input given as an empty tensor */
     return t->dtype == NB_F32 ? (double)nb__f(t)[i] : (double)nb__i(t)[i];
 }
 
 int64_t ox_get_i(const nb_tensor *t, int64_t i)
 {
+    if (i < 0 || i >= t->numel) return 0; /* a scalar input given as an empty tensor */
     if (t->dtype == NB_I64) return nb__i(t)[i];
     float v = nb__f(t)[i];
     if (!(v == v)) return 0;
