@@ -46,7 +46,10 @@ typedef enum {
 
 /* The message of the last failure on this thread ("" if none). */
 const char *nb_last_error(void);
-/* Forget the last message. */
+/* The status of the last failure on this thread (NB_OK if none): what kind of failure
+ * nb_last_error() describes, for callers of functions that return NULL. */
+nb_status nb_last_status(void);
+/* Forget the last message (and status). */
 void nb_clear_error(void);
 
 /* ------------------------------------------------------------------------ */

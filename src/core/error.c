@@ -6,10 +6,17 @@
 #include <string.h>
 
 static _Thread_local char g_msg[4096];
+static _Thread_local nb_status g_status;
 
 const char *nb_last_error(void) { return g_msg; }
 
-void nb_clear_error(void) { g_msg[0] = 0; }
+nb_status nb_last_status(void) { return g_status; }
+
+void nb_clear_error(void)
+{
+    g_msg[0] = 0;
+    g_status = NB_OK;
+}
 
 nb_status nb__fail(nb_status code, const char *fmt, ...)
 {
@@ -17,6 +24,7 @@ nb_status nb__fail(nb_status code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(g_msg, sizeof g_msg, fmt, ap);
     va_end(ap);
+    g_status = code;
     return code;
 }
 
