@@ -46,10 +46,14 @@ typedef enum {
 
 /* The message of the last failure on this thread ("" if none). */
 const char *nb_last_error(void);
-/* The status of the failure nb_last_error describes (NB_OK after nb_clear_error). */
+/* The status of the last failure on this thread (NB_OK if none): what kind of failure
+ * nb_last_error() describes, for callers of functions that return NULL. */
 nb_status nb_last_status(void);
-/* Forget the last message. */
+/* Forget the last message (and status). */
 void nb_clear_error(void);
+/* Levenshtein distance between a and b (99 when either is longer than 63 bytes): what
+ * every "did you mean ...?" of the library and the CLI uses to pick the closest name. */
+int nb_edit_distance(const char *a, const char *b);
 
 /* ------------------------------------------------------------------------ */
 /* Context: arena, tape, random generator, threads                           */

@@ -234,11 +234,15 @@ static void library_tests(void)
     st = nb_checkpoint_load(tmp_path("nonexistent.ckpt"), m, sgd, ctx, NULL);
     CHECK("missing file: NB_ERR_IO naming it", st == NB_ERR_IO && strstr(nb_last_error(), "nonexistent.ckpt"), "st %d: %s", st,
           nb_last_error());
+    CHECK("nb_last_status: the kind of the last failure", nb_last_status() == NB_ERR_IO, "%d", (int)nb_last_status());
+    nb_clear_error();
+    CHECK("nb_clear_error: NB_OK", nb_last_status() == NB_OK && !*nb_last_error(), "%d", (int)nb_last_status());
 
     /* broken metadata: rewrite the one-group checkpoint with a bad value */
     const char *const bad_meta[][2] = {
         {"nabla.rng", "12 34 zz 1"}, {"nabla.rng", "0 0 0 0"}, {"nabla.epoch", "-1"},
         {"nabla.step", "12abc"},     {"nabla.group.0.lr", "nan"}, {"nabla.checkpoint", "2"},
+        {"nabla.group.0.base_lr", "0"}, {"nabla.group.0.lr", "-1"},
     };
     nb_safetensors *src = nb_safetensors_open(tmp_path("sgd1.ckpt"));
     int nt = nb_safetensors_count(src);

@@ -48,6 +48,12 @@ int main(void)
     run("cat %s/log.jsonl", dir);
     CHECK("log has step and epoch records", strstr(out, "\"step\":20") && strstr(out, "\"step\":60") && strstr(out, "\"test_acc\""),
           "%s", out);
+    /* the epoch's mean loss (a double) with %.9g: 9 significant digits (8 if one is a trailing 0) */
+    int digits = 0;
+    const char *l = strstr(out, "\"train_loss\":");
+    for (const char *c = l ? l + 13 : ""; *c && *c != ',' && *c != 'e'; c++)
+        if (*c >= '0' && *c <= '9' && (digits || *c != '0')) digits++;
+    CHECK("log writes the train loss with 9 significant digits", digits >= 8, "%d digits: %s", digits, out);
 
     rc = run(NABLA " eval --model mlp --weights %s", w);
     double acc2 = 0;

@@ -19,10 +19,26 @@ static const char *parse_err(const char *s)
     return nb_last_error();
 }
 
+/* nb_edit_distance, which every "did you mean" uses (model files, transforms, CLI options) */
+static void test_edit_distance(void)
+{
+    CHECK("edit distance kitten/sitting", nb_edit_distance("kitten", "sitting") == 3, "%d",
+          nb_edit_distance("kitten", "sitting"));
+    CHECK("edit distance: equal, empty, one insertion", nb_edit_distance("relu", "relu") == 0 &&
+          nb_edit_distance("", "abc") == 3 && nb_edit_distance("conv2", "conv2d") == 1, "%d %d %d",
+          nb_edit_distance("relu", "relu"), nb_edit_distance("", "abc"), nb_edit_distance("conv2", "conv2d"));
+    char longer[80];
+    memset(longer, 'a', 70);
+    longer[70] = 0;
+    CHECK("edit distance: over 63 bytes is 99", nb_edit_distance(longer, "a") == 99, "%d", nb_edit_distance(longer, "a"));
+}
+
 int main(void)
 {
     nb__spec_item *it;
     int n;
+
+    test_edit_distance();
 
     /* the image example */
     nb_status st = nb__spec_parse("random_crop(28, padding=2), hflip, random_erasing(p=0.5, scale=(0.02, 0.33))",

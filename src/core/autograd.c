@@ -44,6 +44,12 @@ nb_node *nb__record(nb_tensor *out, nb_backward_fn fn, nb_tensor *a, nb_tensor *
     return n;
 }
 
+void *nb__record_with(nb_tensor *out, nb_backward_fn fn, nb_tensor *a, nb_tensor *b, nb_tensor *c, size_t bytes)
+{
+    nb_node *n = nb__record(out, fn, a, b, c);
+    return n ? nb__node_save(n, bytes) : NULL;
+}
+
 void *nb__node_save(nb_node *n, size_t bytes)
 {
     void *p = nb__arena_alloc(&n->out->ctx->arena, bytes);

@@ -5,9 +5,9 @@
  *   1. check the inputs (NULL propagates, shapes give nb__fail(NB_ERR_SHAPE, ...));
  *   2. out = nb__empty(ctx, ...) takes the result from the arena;
  *   3. run the forward kernel;
- *   4. if nb__needs_grad(ctx, inputs...), n = nb__record(out, backward_fn, inputs...)
- *      puts a node on the tape; st = nb__node_save(n, sizeof *st) gives it a typed
- *      struct (the op's own `xxx_saved`) for what backward needs.
+ *   4. if nb__needs_grad(ctx, inputs...), st = nb__record_with(out, backward_fn,
+ *      inputs..., sizeof *st) puts a node on the tape with a typed struct (the op's
+ *      own `xxx_saved`) for what backward needs (nb__record: a node without one).
  * backward_fn(n) reads its struct at n->saved and n->out->grad, and adds into
  * nb__grad(n->in[k]) for every input with requires_grad (nb__grad allocates a zeroed
  * gradient on first use).
@@ -37,6 +37,8 @@ nb_node *nb__record(nb_tensor *out, nb_backward_fn fn, nb_tensor *a, nb_tensor *
 /* A zeroed struct of `bytes` bytes from the arena at n->saved, the op's typed state for
  * its backward; NULL with a message when the arena cannot grow. */
 void *nb__node_save(nb_node *n, size_t bytes);
+/* nb__record then nb__node_save: the new node's typed state, NULL on failure. */
+void *nb__record_with(nb_tensor *out, nb_backward_fn fn, nb_tensor *a, nb_tensor *b, nb_tensor *c, size_t bytes);
 /* The gradient buffer of t, allocated and zeroed on first use. */
 float *nb__grad(nb_tensor *t);
 /* Whether t wants a gradient from a backward pass. */

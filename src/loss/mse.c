@@ -56,9 +56,7 @@ static nb_tensor *squared_error(nb_tensor *x, nb_tensor *t, nb_reduction r, floa
         nb__loss_store(out, r, c * s, (double)N);
     }
     if (nb__needs_grad(x->ctx, x, t, NULL)) {
-        nb_node *n = nb__record(out, mse_backward, x, t, NULL);
-        if (!n) return NULL;
-        mse_saved *st = nb__node_save(n, sizeof *st);
+        mse_saved *st = nb__record_with(out, mse_backward, x, t, NULL, sizeof *st);
         if (!st) return NULL;
         st->r = r;
         st->scale = r == NB_MEAN ? (N ? 1.0f / (float)N : NAN) : 1.0f;

@@ -79,9 +79,7 @@ static nb_tensor *penalty(nb_tensor **params, int count, float l1, float l2, con
         nb_tensor **saved = nb__scratch(ctx, (size_t)count * sizeof *saved);
         if (!saved) return NULL;
         memcpy(saved, params, (size_t)count * sizeof *saved);
-        nb_node *n = nb__record(out, penalty_backward, NULL, NULL, NULL);
-        if (!n) return NULL;
-        penalty_saved *st = nb__node_save(n, sizeof *st);
+        penalty_saved *st = nb__record_with(out, penalty_backward, NULL, NULL, NULL, sizeof *st);
         if (!st) return NULL;
         st->ps = saved;
         st->count = count;

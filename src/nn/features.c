@@ -6,8 +6,8 @@
  * depth first), which for torchvision-style models is the one applied last: fc of
  * ResNet, classifier.6 of VGG, the final index of a Sequential.
  * The features are captured rather than recomputed: for one forward call the head's
- * vtable is swapped for a copy whose forward records its input and then runs the
- * Linear as usual, so any model structure works (Sequential or a custom forward). */
+ * capture pointer is set, so nb_module_forward records the head's input and then runs
+ * the Linear as usual; any model structure works (Sequential or a custom forward). */
 #include "core/error.h"
 #include "core/tensor.h"
 #include "nn/module.h"
@@ -46,15 +46,6 @@ nb_module *nb_module_head(nb_module *m, char *name, size_t n)
     return best;
 }
 
-static _Thread_local nb_tensor *(*g_head_forward)(nb_module *, nb_tensor *);
-static _Thread_local nb_tensor *g_captured;
-
-static nb_tensor *capture_forward(nb_module *m, nb_tensor *x)
-{
-    if (!g_captured) g_captured = x; /* the first call: a head shared twice is captured once */
-    return g_head_forward(m, x);
-}
-
 nb_tensor *nb_module_features(nb_module *m, nb_tensor *x, nb_tensor **logits)
 {
     if (logits) *logits = NULL;
@@ -62,16 +53,10 @@ nb_tensor *nb_module_features(nb_module *m, nb_tensor *x, nb_tensor **logits)
     if (m->vt->features) return m->vt->features(m, x, logits);
     nb_module *head = nb_module_head(m, NULL, 0);
     if (!head) return NULL;
-    const nb_module_vtable *orig = head->vt;
-    nb_module_vtable cap = *orig;
-    cap.forward = capture_forward;
-    g_head_forward = orig->forward;
-    g_captured = NULL;
-    head->vt = &cap;
+    nb_tensor *f = NULL;
+    head->capture = &f;
     nb_tensor *y = nb_module_forward(m, x);
-    head->vt = orig;
-    nb_tensor *f = g_captured;
-    g_captured = NULL;
+    head->capture = NULL;
     if (!y) return NULL;
     if (!f) {
         nb__fail(NB_ERR_STATE, "the %s's forward did not reach its last Linear layer", m->vt->kind);

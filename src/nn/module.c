@@ -220,6 +220,7 @@ nb_tensor *nb_module_forward(nb_module *m, nb_tensor *x)
         return NULL;
     }
     if (!x) return NULL;
+    if (m->capture && !*m->capture) *m->capture = x; /* the first call: a module shared twice is captured once */
     return m->vt->forward(m, x);
 }
 
@@ -276,7 +277,7 @@ static nb_tensor *seq_forward(nb_module *m, nb_tensor *x)
             i += used;
             continue;
         }
-        x = m->children[i]->vt->forward(m->children[i], x);
+        x = nb_module_forward(m->children[i], x);
         i++;
     }
     return x;

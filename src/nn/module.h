@@ -42,6 +42,7 @@ struct nb_module {
     nb_tensor **params;
     int n_params;
     int state_dirty;
+    nb_tensor **capture; /* while set, nb_module_forward stores its first input there (features.c) */
     void *impl; /* the kind's typed state (a struct of its own file), malloc'd; freed with the module */
 };
 

@@ -64,9 +64,7 @@ static nb_tensor *act(nb_tensor *a, act_kind k, float s)
     int64_t N = a->numel;
     NB_FOR(N, i, N, y[i] = act_fwd(k, x[i], s));
     if (nb__needs_grad(a->ctx, a, NULL, NULL)) {
-        nb_node *n = nb__record(out, act_backward, a, NULL, NULL);
-        if (!n) return NULL;
-        act_saved *st = nb__node_save(n, sizeof *st);
+        act_saved *st = nb__record_with(out, act_backward, a, NULL, NULL, sizeof *st);
         if (!st) return NULL;
         st->k = k;
         st->s = s;

@@ -329,9 +329,7 @@ nb_tensor *nb__batch_norm_layer(const char *layer, nb_tensor *x, nb_tensor *rm, 
         NB_FOR(out->numel, i, out->numel, { o[i] = o[i] <= 0.0f ? 0.0f : o[i]; /* NaN stays NaN */ });
     }
     if (nb__needs_grad(ctx, x, w, b)) {
-        nb_node *n = nb__record(out, batch_norm_backward, x, w, b);
-        if (!n) return NULL;
-        batch_norm_saved *st = nb__node_save(n, sizeof *st);
+        batch_norm_saved *st = nb__record_with(out, batch_norm_backward, x, w, b, sizeof *st);
         if (!st) return NULL;
         st->stat = stat;
         st->training = training;

@@ -48,9 +48,7 @@ nb_tensor *nb_dropout(nb_tensor *x, float p, int training)
     int64_t N = x->numel;
     NB_FOR(N, i, N, mask[i] = nb__hash_uniform(key, (uint64_t)i) >= p; y[i] = mask[i] ? xv[i] * scale : 0.0f);
     if (nb__needs_grad(ctx, x, NULL, NULL)) {
-        nb_node *n = nb__record(out, dropout_backward, x, NULL, NULL);
-        if (!n) return NULL;
-        dropout_saved *st = nb__node_save(n, sizeof *st);
+        dropout_saved *st = nb__record_with(out, dropout_backward, x, NULL, NULL, sizeof *st);
         if (!st) return NULL;
         st->mask = mask;
         st->scale = scale;

@@ -107,9 +107,7 @@ static nb_tensor *binary(nb_tensor *a, nb_tensor *b, bin_kind k)
         NB_BCAST_FOR(&bc, y[i] = bin_apply(k, xa[ia], xb[ib]));
     }
     if (nb__needs_grad(a->ctx, a, b, NULL)) {
-        nb_node *n = nb__record(out, bin_backward, a, b, NULL);
-        if (!n) return NULL;
-        bin_saved *st = nb__node_save(n, sizeof *st);
+        bin_saved *st = nb__record_with(out, bin_backward, a, b, NULL, sizeof *st);
         if (!st) return NULL;
         st->k = k;
     }
@@ -188,9 +186,7 @@ static nb_tensor *unary(nb_tensor *a, un_kind k, float s)
     int64_t N = a->numel;
     NB_FOR(N, i, N, y[i] = un_apply(k, x[i], s));
     if (nb__needs_grad(a->ctx, a, NULL, NULL)) {
-        nb_node *n = nb__record(out, un_backward, a, NULL, NULL);
-        if (!n) return NULL;
-        un_saved *st = nb__node_save(n, sizeof *st);
+        un_saved *st = nb__record_with(out, un_backward, a, NULL, NULL, sizeof *st);
         if (!st) return NULL;
         st->k = k;
         st->s = s;

@@ -83,9 +83,7 @@ nb_tensor *nb_embedding(nb_tensor *indices, nb_tensor *weight, int64_t padding_i
         int64_t *saved = nb__scratch(weight->ctx, sizeof(int64_t) * (size_t)(count ? count : 1));
         if (!saved) return NULL;
         memcpy(saved, idx, sizeof(int64_t) * (size_t)count);
-        nb_node *n = nb__record(out, embedding_backward, weight, NULL, NULL);
-        if (!n) return NULL;
-        embedding_saved *st = nb__node_save(n, sizeof *st);
+        embedding_saved *st = nb__record_with(out, embedding_backward, weight, NULL, NULL, sizeof *st);
         if (!st) return NULL;
         st->idx = saved;
         st->count = count;

@@ -211,9 +211,7 @@ nb_tensor *nb__group_norm_impl(nb_tensor *x, int64_t groups, int64_t pg, int64_t
     }
     if (L > 0) gn_forward_kernel(nb__f(x), nb__f(out), &pl, w ? nb__f(w) : NULL, b ? nb__f(b) : NULL);
     if (nb__needs_grad(ctx, x, w, b)) {
-        nb_node *n = nb__record(out, group_norm_backward, x, w, b);
-        if (!n) return NULL;
-        group_norm_saved *st = nb__node_save(n, sizeof *st);
+        group_norm_saved *st = nb__record_with(out, group_norm_backward, x, w, b, sizeof *st);
         if (!st) return NULL;
         st->stat = stat;
         st->groups = groups;

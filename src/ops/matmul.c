@@ -57,9 +57,7 @@ nb_tensor *nb_matmul(nb_tensor *a, nb_tensor *b)
         nb__sgemm(0, 0, M, N, K, 1.0f, nb__f(a) + t * M * K, K, nb__f(b) + t * K * N, N, 0.0f, nb__f(out) + t * M * N,
                   N);
     if (nb__needs_grad(a->ctx, a, b, NULL)) {
-        nb_node *n = nb__record(out, matmul_backward, a, b, NULL);
-        if (!n) return NULL;
-        matmul_saved *st = nb__node_save(n, sizeof *st);
+        matmul_saved *st = nb__record_with(out, matmul_backward, a, b, NULL, sizeof *st);
         if (!st) return NULL;
         st->B = B, st->M = M, st->K = K, st->N = N;
     }
@@ -128,9 +126,7 @@ nb_tensor *nb_linear(nb_tensor *x, nb_tensor *w, nb_tensor *b)
     } else /* one row (batch-1 inference) takes nb__sgemm's matrix-vector path */
         nb__sgemm(0, 1, R, NO, NI, 1.0f, nb__f(x), NI, nb__f(w), NI, b ? 1.0f : 0.0f, y, NO);
     if (nb__needs_grad(x->ctx, x, w, b)) {
-        nb_node *n = nb__record(out, linear_backward, x, w, b);
-        if (!n) return NULL;
-        linear_saved *st = nb__node_save(n, sizeof *st);
+        linear_saved *st = nb__record_with(out, linear_backward, x, w, b, sizeof *st);
         if (!st) return NULL;
         st->R = R, st->NI = NI, st->NO = NO;
     }

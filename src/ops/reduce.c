@@ -32,9 +32,7 @@ static nb_tensor *reduce_all(nb_tensor *x, int mean)
     float scale = mean ? 1.0f / (float)x->numel : 1.0f;
     nb__f(out)[0] = (float)(mean ? s / (double)x->numel : s);
     if (nb__needs_grad(x->ctx, x, NULL, NULL)) {
-        nb_node *n = nb__record(out, sum_all_backward, x, NULL, NULL);
-        if (!n) return NULL;
-        sum_all_saved *st = nb__node_save(n, sizeof *st);
+        sum_all_saved *st = nb__record_with(out, sum_all_backward, x, NULL, NULL, sizeof *st);
         if (!st) return NULL;
         st->scale = scale;
     }
@@ -99,9 +97,7 @@ static nb_tensor *reduce_dim(nb_tensor *x, int dim, int keepdim, int mean)
             y[o * inner + in] = (float)(mean ? s / (double)D : s);
         }
     if (nb__needs_grad(x->ctx, x, NULL, NULL)) {
-        nb_node *n = nb__record(out, sum_dim_backward, x, NULL, NULL);
-        if (!n) return NULL;
-        sum_dim_saved *st = nb__node_save(n, sizeof *st);
+        sum_dim_saved *st = nb__record_with(out, sum_dim_backward, x, NULL, NULL, sizeof *st);
         if (!st) return NULL;
         st->d = d;
         st->scale = mean ? 1.0f / (float)D : 1.0f;

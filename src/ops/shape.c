@@ -159,9 +159,7 @@ nb_tensor *nb_transpose(nb_tensor *x, int dim0, int dim1)
     }
     transpose_copy(nb__f(x), nb__f(out), x, d0, d1, 0);
     if (nb__needs_grad(x->ctx, x, NULL, NULL)) {
-        nb_node *n = nb__record(out, transpose_backward, x, NULL, NULL);
-        if (!n) return NULL;
-        transpose_saved *st = nb__node_save(n, sizeof *st);
+        transpose_saved *st = nb__record_with(out, transpose_backward, x, NULL, NULL, sizeof *st);
         if (!st) return NULL;
         st->d0 = d0;
         st->d1 = d1;
@@ -215,9 +213,7 @@ nb_tensor *nb_narrow(nb_tensor *x, int dim, int64_t start, int64_t length)
         memcpy((char *)out->data + (size_t)(o * length * inner) * es,
                (char *)x->data + (size_t)((o * x->shape[d] + start) * inner) * es, (size_t)(length * inner) * es);
     if (nb__needs_grad(x->ctx, x, NULL, NULL)) {
-        nb_node *n = nb__record(out, narrow_backward, x, NULL, NULL);
-        if (!n) return NULL;
-        narrow_saved *st = nb__node_save(n, sizeof *st);
+        narrow_saved *st = nb__record_with(out, narrow_backward, x, NULL, NULL, sizeof *st);
         if (!st) return NULL;
         st->d = d;
         st->start = start;

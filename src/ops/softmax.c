@@ -82,9 +82,7 @@ static nb_tensor *softmax_op(nb_tensor *x, int dim, int logm)
     dims3(x, d, &outer, &D, &inner);
     softmax_kernel(nb__f(x), nb__f(out), outer, D, inner, logm);
     if (nb__needs_grad(x->ctx, x, NULL, NULL)) {
-        nb_node *n = nb__record(out, softmax_backward, x, NULL, NULL);
-        if (!n) return NULL;
-        softmax_saved *st = nb__node_save(n, sizeof *st);
+        softmax_saved *st = nb__record_with(out, softmax_backward, x, NULL, NULL, sizeof *st);
         if (!st) return NULL;
         st->d = d;
         st->logm = logm;

@@ -21,7 +21,6 @@
 #include "core/error.h"
 #include "core/tensor.h"
 #include "core/ctx.h"
-#include "optim/optim.h" /* the groups' base lr, which has no public setter */
 
 #include <stdarg.h>
 #include <errno.h>
@@ -277,7 +276,7 @@ nb_status nb_checkpoint_load(const char *path, nb_module *m, nb_optim *opt, nb_c
 {
     if (!path || !m || !ctx) return nb__fail(NB_ERR_ARG, "nb_checkpoint_load: NULL argument");
     nb_safetensors *f = nb_safetensors_open(path);
-    if (!f) return strncmp(nb_last_error(), "cannot ", 7) ? NB_ERR_FORMAT : NB_ERR_IO;
+    if (!f) return nb_last_status() ? nb_last_status() : NB_ERR_FORMAT;
     nb_status st = NB_OK;
     int nm = 0, no = 0, ng = 0, n_all = 0;
     nb_tensor **staged = NULL;
@@ -337,6 +336,14 @@ nb_status nb_checkpoint_load(const char *path, nb_module *m, nb_optim *opt, nb_c
                 char key[64];
                 snprintf(key, sizeof key, "nabla.group.%d.%s", g, fields[k]);
                 if ((st = meta_double(f, path, key, &gv[3 * g + k]))) goto done;
+            }
+        /* checked before anything is copied in, so the setters below cannot fail */
+        for (int g = 0; g < ng; g++)
+            if (!(gv[3 * g] >= 0) || !isfinite(gv[3 * g]) || !(gv[3 * g + 1] > 0) || !isfinite(gv[3 * g + 1])) {
+                st = nb__fail(NB_ERR_FORMAT,
+                              "loading checkpoint %s: nabla.group.%d.lr = %g, nabla.group.%d.base_lr = %g (lr must be "
+                              ">= 0 and base_lr > 0)", path, g, gv[3 * g], g, gv[3 * g + 1]);
+                goto done;
             }
         /* A group whose momentum was turned on during the run (SGD created with 0)
          * needs its momentum buffers before the state names can match; the old
@@ -436,7 +443,7 @@ nb_status nb_checkpoint_load(const char *path, nb_module *m, nb_optim *opt, nb_c
     }
     for (int g = 0; g < ng; g++) {
         nb_optim_set_lr(opt, g, gv[3 * g]);
-        opt->groups[g].base_lr = gv[3 * g + 1];
+        nb_optim_set_base_lr(opt, g, gv[3 * g + 1]);
     }
     ctx->rng = rng;
     ctx->seed = seed;

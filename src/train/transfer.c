@@ -34,7 +34,7 @@ nb_status nb_load_pretrained(nb_module *m, const char *path, const char *head, n
     }
     size_t hl = strlen(head);
     nb_safetensors *f = nb_safetensors_open(path);
-    if (!f) return strncmp(nb_last_error(), "cannot ", 7) ? NB_ERR_FORMAT : NB_ERR_IO;
+    if (!f) return nb_last_status() ? nb_last_status() : NB_ERR_FORMAT;
     int n;
     nb_clear_error();
     const nb_named_tensor *s = nb_module_state(m, &n);

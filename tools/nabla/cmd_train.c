@@ -23,6 +23,18 @@ typedef struct {
     double lr, momentum, weight_decay, clip_norm, clip_value, gamma, dropout, l1, l2, mixup, cutmix;
 } train_args;
 
+/* A float for the JSON log: the shortest of %.6g .. %.9g that reads back as the same
+ * float, so runs compare exactly and 0.02f stays "0.02" (not "0.0199999996"). */
+static const char *float_str(char *buf, size_t n, float v)
+{
+    for (int p = 6; p < 9; p++) {
+        snprintf(buf, n, "%.*g", p, (double)v);
+        if (strtof(buf, NULL) == v) return buf;
+    }
+    snprintf(buf, n, "%.9g", (double)v);
+    return buf;
+}
+
 static int make_optimizer(const train_args *a, nb_module *m, nb_optim **out)
 {
     int n, nb = 0, nh = 0;
@@ -453,9 +465,11 @@ int cmd_train(int argc, char **argv)
             double el = now_seconds() - t0;
             progress_step(&bar, step, epoch + 1, batch, loss_sum / (double)seen, (double)correct / (double)seen,
                           el > 0 ? (double)seen / el : 0);
-            if (log && a.log_every && step % a.log_every == 0)
-                fprintf(log, "{\"step\":%lld,\"epoch\":%d,\"loss\":%.6g,\"lr\":%.6g}\n", (long long)step, epoch + 1,
-                        lv, lr);
+            if (log && a.log_every && step % a.log_every == 0) {
+                char lvs[32], lrs[32];
+                fprintf(log, "{\"step\":%lld,\"epoch\":%d,\"loss\":%s,\"lr\":%s}\n", (long long)step, epoch + 1,
+                        float_str(lvs, sizeof lvs, lv), float_str(lrs, sizeof lrs, lr));
+            }
         }
         if (a.checkpoint && (batch == steps_per_epoch ? save_checkpoint(&a, model, opt, ctx, epoch + 1, 0, step, opts)
                                                       : save_checkpoint(&a, model, opt, ctx, epoch, batch, step, opts)))
@@ -469,10 +483,12 @@ int cmd_train(int argc, char **argv)
         progress_epoch(&bar, epoch + 1, train_loss, train_acc, evaluated ? ev.accuracy : -1,
                        secs > 0 ? (double)seen / secs : 0, secs);
         if (log) {
+            char lrs[32];
             fprintf(log,
-                    "{\"epoch\":%d,\"train_loss\":%.6g,\"train_acc\":%.6g,\"test_loss\":%.6g,\"test_acc\":%.6g,"
-                    "\"lr\":%.6g,\"images_per_s\":%.1f,\"seconds\":%.3f}\n",
-                    epoch + 1, train_loss, train_acc, ev.loss, ev.accuracy, lr, secs > 0 ? (double)seen / secs : 0, secs);
+                    "{\"epoch\":%d,\"train_loss\":%.9g,\"train_acc\":%.9g,\"test_loss\":%.9g,\"test_acc\":%.9g,"
+                    "\"lr\":%s,\"images_per_s\":%.1f,\"seconds\":%.3f}\n",
+                    epoch + 1, train_loss, train_acc, ev.loss, ev.accuracy, float_str(lrs, sizeof lrs, lr),
+                    secs > 0 ? (double)seen / secs : 0, secs);
             if (fflush(log) || ferror(log)) {
                 cli_error("train: writing %s failed: %s", a.log_json, strerror(errno));
                 goto done;
