@@ -50,6 +50,9 @@ const char *nb_last_error(void);
 nb_status nb_last_status(void);
 /* Forget the last message. */
 void nb_clear_error(void);
+/* Levenshtein distance of a and b in bytes (insertions, deletions, substitutions), or 99
+ * when either is 64 bytes or longer: what every "did you mean" suggestion uses. */
+int nb_edit_distance(const char *a, const char *b);
 
 /* ------------------------------------------------------------------------ */
 /* Context: arena, tape, random generator, threads                           */

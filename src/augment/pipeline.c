@@ -33,23 +33,6 @@ static void add_caret(const char *spec)
     nb__fail(NB_ERR_ARG, "%s\n    %s\n    %s^", msg, spec, pad);
 }
 
-static int edit_distance(const char *a, const char *b)
-{
-    int la = (int)strlen(a), lb = (int)strlen(b);
-    if (la > 63 || lb > 63) return 99;
-    int d[64][64];
-    for (int i = 0; i <= la; i++) d[i][0] = i;
-    for (int j = 0; j <= lb; j++) d[0][j] = j;
-    for (int i = 1; i <= la; i++)
-        for (int j = 1; j <= lb; j++) {
-            int c = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
-            if (d[i - 1][j] + 1 < c) c = d[i - 1][j] + 1;
-            if (d[i][j - 1] + 1 < c) c = d[i][j - 1] + 1;
-            d[i][j] = c;
-        }
-    return d[la][lb];
-}
-
 static nb_status unknown_name(const nb__spec_item *it)
 {
     int n, best = 99;
@@ -59,7 +42,7 @@ static nb_status unknown_name(const nb__spec_item *it)
         const char *names[3] = {k[i].snake, k[i].name, k[i].alias};
         for (int j = 0; j < 3; j++) {
             if (!names[j]) continue;
-            int d = edit_distance(it->name, names[j]);
+            int d = nb_edit_distance(it->name, names[j]);
             if (d < best) {
                 best = d;
                 pick = &k[i];

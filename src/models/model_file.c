@@ -729,32 +729,11 @@ static const layer_def layers[] = {
 };
 #define NLAYERS (int)(sizeof layers / sizeof layers[0])
 
-/* Levenshtein distance, for "did you mean". */
-static int edit_distance(const char *a, const char *b)
-{
-    int la = (int)strlen(a), lb = (int)strlen(b);
-    if (la > 63 || lb > 63) return 99;
-    int row[64];
-    for (int j = 0; j <= lb; j++) row[j] = j;
-    for (int i = 1; i <= la; i++) {
-        int diag = row[0];
-        row[0] = i;
-        for (int j = 1; j <= lb; j++) {
-            int up = row[j];
-            int sub = diag + (a[i - 1] != b[j - 1]);
-            int v = up + 1 < row[j - 1] + 1 ? up + 1 : row[j - 1] + 1;
-            row[j] = sub < v ? sub : v;
-            diag = up;
-        }
-    }
-    return row[lb];
-}
-
 static nb_status unknown_layer(mf *p, const char *name, int col)
 {
     int best = -1, bd = 99;
     for (int i = 0; i < NLAYERS; i++) {
-        int dd = edit_distance(name, layers[i].name);
+        int dd = nb_edit_distance(name, layers[i].name);
         if (dd < bd) bd = dd, best = i;
     }
     if (best >= 0 && bd <= 3)

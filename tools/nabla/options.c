@@ -60,35 +60,13 @@ void cli_print_help(const char *cmd, const char *synopsis, const cli_option *opt
 
 static void usage_hint(const char *cmd) { fprintf(stderr, "run 'nabla %s --help' for the options\n", cmd); }
 
-/* Levenshtein distance of a and b (both shorter than 64 characters), else a large number. */
-static int edit_distance(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    if (la >= 64 || lb >= 64) return 99;
-    int row[64];
-    for (size_t j = 0; j <= lb; j++) row[j] = (int)j;
-    for (size_t i = 1; i <= la; i++) {
-        int diag = row[0];
-        row[0] = (int)i;
-        for (size_t j = 1; j <= lb; j++) {
-            int up = row[j];
-            int best = diag + (a[i - 1] != b[j - 1]);
-            if (up + 1 < best) best = up + 1;
-            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
-            row[j] = best;
-            diag = up;
-        }
-    }
-    return row[lb];
-}
-
 /* The option name closest to name (both with "--"), if close enough to be a typo. */
 static const char *suggest(const cli_option *opts, const char *name)
 {
     const char *best = NULL;
     int bd = 3;
     for (const cli_option *o = opts; o->name; o++) {
-        int d = edit_distance(name, o->name);
+        int d = nb_edit_distance(name, o->name);
         if (d < bd) bd = d, best = o->name;
     }
     return best;
