@@ -148,35 +148,29 @@ static const char *in_desc(const layer_ctx *L, char *buf, size_t n)
     return buf;
 }
 
-/* Positional arguments first (at most max_pos), then keywords among keys. */
+/* Positional arguments first (at most max_pos), then keywords among keys: the spec
+ * parser's check, with the model file's messages. */
 static nb_status check_args(layer_ctx *L, const char *const *keys, int max_pos)
 {
     const nb__spec_item *it = L->it;
-    int nkeys = 0;
-    while (keys[nkeys]) nkeys++;
-    if (max_pos > nkeys) max_pos = nkeys;
-    if (it->n_pos > max_pos)
-        return fail_at(L->p, NB_ERR_FORMAT, it->args[max_pos].key_col + L->off,
+    int i;
+    nb__spec_fault f = nb__spec_find_fault(it, keys, &max_pos, &i);
+    if (f == NB__SPEC_NO_FAULT) return NB_OK;
+    const nb__spec_arg *a = &it->args[i];
+    if (f == NB__SPEC_TOO_MANY_POS)
+        return fail_at(L->p, NB_ERR_FORMAT, a->key_col + L->off,
                        "%s takes %s%d positional argument%s, got %d", it->name, max_pos ? "at most " : "", max_pos,
                        max_pos == 1 ? "" : "s", it->n_pos);
-    for (int i = it->n_pos; i < it->n_args; i++) {
-        const nb__spec_arg *a = &it->args[i];
-        int k = 0;
-        while (k < nkeys && strcmp(keys[k], a->key)) k++;
-        if (k == nkeys) {
-            char list[512] = "";
-            for (int j = 0; j < nkeys; j++) {
-                strncat(list, j ? ", " : "", sizeof list - strlen(list) - 1);
-                strncat(list, keys[j], sizeof list - strlen(list) - 1);
-            }
-            return fail_at(L->p, NB_ERR_FORMAT, a->key_col + L->off, "unknown keyword argument '%s' for %s (%s%s)",
-                           a->key, it->name, nkeys ? "it takes " : "it takes no arguments", list);
-        }
-        if (k < it->n_pos)
-            return fail_at(L->p, NB_ERR_FORMAT, a->key_col + L->off, "%s: '%s' given twice (positionally and here)",
-                           it->name, a->key);
+    if (f == NB__SPEC_GIVEN_TWICE)
+        return fail_at(L->p, NB_ERR_FORMAT, a->key_col + L->off, "%s: '%s' given twice (positionally and here)",
+                       it->name, a->key);
+    char list[512] = "";
+    for (int j = 0; keys[j]; j++) {
+        strncat(list, j ? ", " : "", sizeof list - strlen(list) - 1);
+        strncat(list, keys[j], sizeof list - strlen(list) - 1);
     }
-    return NB_OK;
+    return fail_at(L->p, NB_ERR_FORMAT, a->key_col + L->off, "unknown keyword argument '%s' for %s (%s%s)", a->key,
+                   it->name, keys[0] ? "it takes " : "it takes no arguments", list);
 }
 
 static nb_status require(layer_ctx *L, const char *key, int pos)
