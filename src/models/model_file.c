@@ -25,6 +25,7 @@
 #include "nn/layers.h"
 #include "nn/module.h"
 #include "nn/residual.h"
+#include "ops/window.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -244,16 +245,6 @@ static nb_status get_momentum(layer_ctx *L, int pos, float *m, int *set, int *cu
     return NB_OK;
 }
 
-/* Output size of a window over n positions (PyTorch's formula). */
-static int64_t window_out(int64_t n, int k, int s, int pad, int dil, int ceil_mode)
-{
-    int64_t span = n + 2 * pad - (int64_t)dil * (k - 1) - 1;
-    if (span < 0) return 0;
-    int64_t o = (ceil_mode ? (span + s - 1) / s : span / s) + 1;
-    if (ceil_mode && (o - 1) * s >= n + pad) o--;
-    return o;
-}
-
 static nb_status need_chw(layer_ctx *L, const char *what)
 {
     char d[320];
@@ -355,7 +346,7 @@ static nb_module *b_conv2d(layer_ctx *L, shape *out)
     out->d[0] = oc;
     for (int i = 0; i < 2; i++) {
         int64_t n = L->in.d[1 + i];
-        out->d[1 + i] = o.padding_mode == NB_PADDING_SAME ? n : window_out(n, k[i], s[i], pad[i], dil[i], 0);
+        out->d[1 + i] = o.padding_mode == NB_PADDING_SAME ? n : nb__window_out(n, k[i], s[i], pad[i], pad[i], dil[i], 0);
         if (out->d[1 + i] < 1) {
             shape_fail(L, "gives an empty output: its %dx%d kernel (dilation %d) is larger than the padded input%s",
                        k[0], k[1], dil[i], in_desc(L, d, sizeof d));
@@ -664,7 +655,7 @@ static nb_module *pool(layer_ctx *L, shape *out, int avg)
     *out = L->in;
     for (int i = 0; i < 2; i++) {
         int s = o.stride[i] ? o.stride[i] : o.kernel[i];
-        out->d[1 + i] = window_out(L->in.d[1 + i], o.kernel[i], s, o.padding[i], dil[i], o.ceil_mode);
+        out->d[1 + i] = nb__window_out(L->in.d[1 + i], o.kernel[i], s, o.padding[i], o.padding[i], dil[i], o.ceil_mode);
         if (out->d[1 + i] < 1) {
             shape_fail(L, "gives an empty output: its %dx%d window is larger than the padded input%s", o.kernel[0],
                        o.kernel[1], in_desc(L, d, sizeof d));
