@@ -51,8 +51,8 @@ const char *nb_last_error(void);
 nb_status nb_last_status(void);
 /* Forget the last message (and status). */
 void nb_clear_error(void);
-/* Levenshtein distance between a and b (99 when either is longer than 63 bytes): what
- * every "did you mean ...?" of the library and the CLI uses to pick the closest name. */
+/* Levenshtein distance of a and b in bytes (insertions, deletions, substitutions), or 99
+ * when either is 64 bytes or longer: what every "did you mean" suggestion uses. */
 int nb_edit_distance(const char *a, const char *b);
 
 /* ------------------------------------------------------------------------ */

@@ -151,6 +151,13 @@ int main(void)
     CHECK("one epoch, no accuracy or test fields: drawn at --width x --height",
           rc == 0 && png_info(tmp_path("partial.png"), &w, &h, &colors) && w == 640 && h == 320 && colors > 8,
           "rc %d %dx%d colors %d: %s", rc, w, h, colors, out);
+    /* printf's words for non-finite losses (nan, -nan, inf) are read, not refused; inside strings they stay text */
+    write_text(tmp_path("nonfinite.jsonl"),
+               "{\"step\":1,\"epoch\":1,\"loss\":nan,\"lr\":0.1}\n{\"step\":2,\"epoch\":1,\"loss\":-inf,\"lr\":0.1}\n"
+               "{\"epoch\":1,\"train_loss\":inf,\"note\":\"nan \\\" inf\"}\n{\"epoch\":2,\"train_loss\":-nan}\n");
+    rc = run(NABLA " plot %s --out %s", tmp_path("nonfinite.jsonl"), tmp_path("nonfinite.png"));
+    CHECK("nan and inf losses in a log: drawn", rc == 0 && png_info(tmp_path("nonfinite.png"), &w, &h, &colors), "rc %d: %s",
+          rc, out);
     rc = run(NABLA " plot %s --out /nonexistent/dir/curves.png", tmp_path("partial.jsonl"));
     CHECK("unwritable output: status 1 naming it", rc == 1 && strstr(out, "cannot write /nonexistent/dir/curves.png"),
           "rc %d: %s", rc, out);

@@ -388,29 +388,47 @@ nb_status nb__spec_parse(const char *s, nb__spec_item **items, int *n)
     return NB_OK;
 }
 
-nb_status nb__spec_check(const nb__spec_item *it, const char *const *keys, int max_pos)
+nb__spec_fault nb__spec_find_fault(const nb__spec_item *it, const char *const *keys, int *max_pos, int *arg)
 {
     int nkeys = 0;
     while (keys && keys[nkeys]) nkeys++;
-    if (max_pos > nkeys) max_pos = nkeys;
-    if (it->n_pos > max_pos) {
-        const nb__spec_arg *a = &it->args[max_pos];
+    if (*max_pos > nkeys) *max_pos = nkeys;
+    *arg = -1;
+    if (it->n_pos > *max_pos) {
+        *arg = *max_pos;
+        return NB__SPEC_TOO_MANY_POS;
+    }
+    for (int i = it->n_pos; i < it->n_args; i++) {
+        int k = 0;
+        while (k < nkeys && strcmp(keys[k], it->args[i].key)) k++;
+        *arg = i;
+        if (k == nkeys) return NB__SPEC_UNKNOWN_KEY;
+        if (k < it->n_pos) return NB__SPEC_GIVEN_TWICE;
+    }
+    *arg = -1;
+    return NB__SPEC_NO_FAULT;
+}
+
+nb_status nb__spec_check(const nb__spec_item *it, const char *const *keys, int max_pos)
+{
+    int i;
+    nb__spec_fault f = nb__spec_find_fault(it, keys, &max_pos, &i);
+    const nb__spec_arg *a = i >= 0 ? &it->args[i] : NULL;
+    switch (f) {
+    case NB__SPEC_TOO_MANY_POS:
         if (max_pos == 0)
             return nb__fail(NB_ERR_ARG, "%s takes no positional arguments (use key=value) at column %d", it->name,
                             a->key_col);
         return nb__fail(NB_ERR_ARG, "%s takes at most %d positional argument%s at column %d", it->name, max_pos,
                         max_pos == 1 ? "" : "s", a->key_col);
+    case NB__SPEC_UNKNOWN_KEY:
+        return nb__fail(NB_ERR_ARG, "unknown parameter '%s' for %s at column %d", a->key, it->name, a->key_col);
+    case NB__SPEC_GIVEN_TWICE:
+        return nb__fail(NB_ERR_ARG, "parameter '%s' of %s given twice (positionally and at column %d)", a->key,
+                        it->name, a->key_col);
+    default:
+        return NB_OK;
     }
-    for (int i = it->n_pos; i < it->n_args; i++) {
-        const nb__spec_arg *a = &it->args[i];
-        int k = 0;
-        while (k < nkeys && strcmp(keys[k], a->key)) k++;
-        if (k == nkeys) return nb__fail(NB_ERR_ARG, "unknown parameter '%s' for %s at column %d", a->key, it->name, a->key_col);
-        if (k < it->n_pos)
-            return nb__fail(NB_ERR_ARG, "parameter '%s' of %s given twice (positionally and at column %d)", a->key,
-                            it->name, a->key_col);
-    }
-    return NB_OK;
 }
 
 const nb__spec_arg *nb__spec_get(const nb__spec_item *it, const char *key, int pos)

@@ -44,6 +44,11 @@ void nb__spec_free(nb__spec_item *items, int n);
  * the first unknown keyword ("unknown parameter 'pad' for random_crop at column
  * 17"), a surplus positional argument, or a parameter given twice. */
 nb_status nb__spec_check(const nb__spec_item *it, const char *const *keys, int max_pos);
+/* What nb__spec_check finds, for callers with messages of their own (model files):
+ * the first fault, *arg the index in it->args of the argument at fault (-1: none),
+ * *max_pos clipped to the number of keys. */
+typedef enum { NB__SPEC_NO_FAULT, NB__SPEC_TOO_MANY_POS, NB__SPEC_UNKNOWN_KEY, NB__SPEC_GIVEN_TWICE } nb__spec_fault;
+nb__spec_fault nb__spec_find_fault(const nb__spec_item *it, const char *const *keys, int *max_pos, int *arg);
 /* The argument given as keyword `key` or as positional number pos (-1: keyword
  * only); NULL when absent. */
 const nb__spec_arg *nb__spec_get(const nb__spec_item *it, const char *key, int pos);

@@ -25,6 +25,7 @@
 #include "nn/layers.h"
 #include "nn/module.h"
 #include "nn/residual.h"
+#include "ops/window.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -148,35 +149,29 @@ static const char *in_desc(const layer_ctx *L, char *buf, size_t n)
     return buf;
 }
 
-/* Positional arguments first (at most max_pos), then keywords among keys. */
+/* Positional arguments first (at most max_pos), then keywords among keys: the spec
+ * parser's check, with the model file's messages. */
 static nb_status check_args(layer_ctx *L, const char *const *keys, int max_pos)
 {
     const nb__spec_item *it = L->it;
-    int nkeys = 0;
-    while (keys[nkeys]) nkeys++;
-    if (max_pos > nkeys) max_pos = nkeys;
-    if (it->n_pos > max_pos)
-        return fail_at(L->p, NB_ERR_FORMAT, it->args[max_pos].key_col + L->off,
+    int i;
+    nb__spec_fault f = nb__spec_find_fault(it, keys, &max_pos, &i);
+    if (f == NB__SPEC_NO_FAULT) return NB_OK;
+    const nb__spec_arg *a = &it->args[i];
+    if (f == NB__SPEC_TOO_MANY_POS)
+        return fail_at(L->p, NB_ERR_FORMAT, a->key_col + L->off,
                        "%s takes %s%d positional argument%s, got %d", it->name, max_pos ? "at most " : "", max_pos,
                        max_pos == 1 ? "" : "s", it->n_pos);
-    for (int i = it->n_pos; i < it->n_args; i++) {
-        const nb__spec_arg *a = &it->args[i];
-        int k = 0;
-        while (k < nkeys && strcmp(keys[k], a->key)) k++;
-        if (k == nkeys) {
-            char list[512] = "";
-            for (int j = 0; j < nkeys; j++) {
-                strncat(list, j ? ", " : "", sizeof list - strlen(list) - 1);
-                strncat(list, keys[j], sizeof list - strlen(list) - 1);
-            }
-            return fail_at(L->p, NB_ERR_FORMAT, a->key_col + L->off, "unknown keyword argument '%s' for %s (%s%s)",
-                           a->key, it->name, nkeys ? "it takes " : "it takes no arguments", list);
-        }
-        if (k < it->n_pos)
-            return fail_at(L->p, NB_ERR_FORMAT, a->key_col + L->off, "%s: '%s' given twice (positionally and here)",
-                           it->name, a->key);
+    if (f == NB__SPEC_GIVEN_TWICE)
+        return fail_at(L->p, NB_ERR_FORMAT, a->key_col + L->off, "%s: '%s' given twice (positionally and here)",
+                       it->name, a->key);
+    char list[512] = "";
+    for (int j = 0; keys[j]; j++) {
+        strncat(list, j ? ", " : "", sizeof list - strlen(list) - 1);
+        strncat(list, keys[j], sizeof list - strlen(list) - 1);
     }
-    return NB_OK;
+    return fail_at(L->p, NB_ERR_FORMAT, a->key_col + L->off, "unknown keyword argument '%s' for %s (%s%s)", a->key,
+                   it->name, keys[0] ? "it takes " : "it takes no arguments", list);
 }
 
 static nb_status require(layer_ctx *L, const char *key, int pos)
@@ -248,16 +243,6 @@ static nb_status get_momentum(layer_ctx *L, int pos, float *m, int *set, int *cu
     *m = (float)v;
     *set = 1;
     return NB_OK;
-}
-
-/* Output size of a window over n positions (PyTorch's formula). */
-static int64_t window_out(int64_t n, int k, int s, int pad, int dil, int ceil_mode)
-{
-    int64_t span = n + 2 * pad - (int64_t)dil * (k - 1) - 1;
-    if (span < 0) return 0;
-    int64_t o = (ceil_mode ? (span + s - 1) / s : span / s) + 1;
-    if (ceil_mode && (o - 1) * s >= n + pad) o--;
-    return o;
 }
 
 static nb_status need_chw(layer_ctx *L, const char *what)
@@ -361,7 +346,7 @@ static nb_module *b_conv2d(layer_ctx *L, shape *out)
     out->d[0] = oc;
     for (int i = 0; i < 2; i++) {
         int64_t n = L->in.d[1 + i];
-        out->d[1 + i] = o.padding_mode == NB_PADDING_SAME ? n : window_out(n, k[i], s[i], pad[i], dil[i], 0);
+        out->d[1 + i] = o.padding_mode == NB_PADDING_SAME ? n : nb__window_out(n, k[i], s[i], pad[i], pad[i], dil[i], 0);
         if (out->d[1 + i] < 1) {
             shape_fail(L, "gives an empty output: its %dx%d kernel (dilation %d) is larger than the padded input%s",
                        k[0], k[1], dil[i], in_desc(L, d, sizeof d));
@@ -670,7 +655,7 @@ static nb_module *pool(layer_ctx *L, shape *out, int avg)
     *out = L->in;
     for (int i = 0; i < 2; i++) {
         int s = o.stride[i] ? o.stride[i] : o.kernel[i];
-        out->d[1 + i] = window_out(L->in.d[1 + i], o.kernel[i], s, o.padding[i], dil[i], o.ceil_mode);
+        out->d[1 + i] = nb__window_out(L->in.d[1 + i], o.kernel[i], s, o.padding[i], o.padding[i], dil[i], o.ceil_mode);
         if (out->d[1 + i] < 1) {
             shape_fail(L, "gives an empty output: its %dx%d window is larger than the padded input%s", o.kernel[0],
                        o.kernel[1], in_desc(L, d, sizeof d));

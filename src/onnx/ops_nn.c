@@ -11,6 +11,7 @@
  * goes to the maximum), average pooling carries its own backward.
  * Layout: x (N, C, D1, ..., Dk), weights (M, C/group, K1, ..., Kk). */
 #include "onnx/onnx_internal.h"
+#include "ops/window.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -68,8 +69,7 @@ static nb_status get_geom(ox_model *m, const ox_node *n, const nb_tensor *x, con
         if (span < 0)
             return ox_fail(m, n, NB_ERR_SHAPE, "the kernel (%lld, dilated %lld) is larger than the padded input %s", (long long)g->kernel[i],
                            (long long)ek, nb__tshape(x));
-        g->out[i] = (ceil_mode ? (span + g->stride[i] - 1) / g->stride[i] : span / g->stride[i]) + 1;
-        if (ceil_mode && (g->out[i] - 1) * g->stride[i] >= g->in[i] + g->pb[i]) g->out[i]--;
+        g->out[i] = nb__window_out(g->in[i], g->kernel[i], g->stride[i], g->pb[i], g->pe[i], g->dil[i], ceil_mode);
     }
     return NB_OK;
 }

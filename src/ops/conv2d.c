@@ -12,6 +12,7 @@
 #include "core/tape.h"
 #include "core/ctx.h"
 #include "ops/conv2d.h"
+#include "ops/window.h"
 #include "kernels/conv.h"
 
 #include <stdio.h>
@@ -183,8 +184,8 @@ nb_tensor *nb__conv2d_ep(nb_tensor *x, nb_tensor *w, nb_tensor *b, const nb_conv
         return NULL;
     }
     int64_t eh = p.dil[0] * (KH - 1) + 1, ew = p.dil[1] * (KW - 1) + 1; /* dilated kernel */
-    int64_t OH = H + p.tot[0] >= eh ? (H + p.tot[0] - eh) / p.stride[0] + 1 : 0;
-    int64_t OW = W + p.tot[1] >= ew ? (W + p.tot[1] - ew) / p.stride[1] + 1 : 0;
+    int64_t OH = nb__window_out(H, KH, p.stride[0], p.pad[0], p.tot[0] - p.pad[0], p.dil[0], 0);
+    int64_t OW = nb__window_out(W, KW, p.stride[1], p.pad[1], p.tot[1] - p.pad[1], p.dil[1], 0);
     if (OH < 1 || OW < 1 || KH < 1 || KW < 1) {
         nb__fail(NB_ERR_SHAPE,
                  "%s: input %s is too small: padded input %lld x %lld is smaller than the (dilated) kernel "

@@ -5,6 +5,7 @@
 #include "core/tensor.h"
 #include "core/tape.h"
 #include "kernels/conv.h"
+#include "ops/window.h"
 
 #include <stdio.h>
 
@@ -57,16 +58,6 @@ static const char *name_of(const pool_layer *l)
     else
         layer_name(buf, sizeof buf, l->kind, l->s, l->ceil_mode);
     return buf;
-}
-
-/* PyTorch's pooling_output_shape */
-static int64_t out_size(int64_t in, int64_t k, int64_t pad, int64_t stride, int64_t dil, int ceil_mode)
-{
-    int64_t num = in + 2 * pad - dil * (k - 1) - 1 + (ceil_mode ? stride - 1 : 0);
-    int64_t q = num >= 0 ? num / stride : -((-num + stride - 1) / stride); /* floor division */
-    int64_t out = q + 1;
-    if (ceil_mode && (out - 1) * stride >= in + pad) out--;
-    return out;
 }
 
 /* Checks x and fills the plane fields of s (N, C, H, W); *batched says whether x is 4-D. */
@@ -137,8 +128,8 @@ static nb_tensor *pool_window(nb_tensor *x, const nb_pool2d_opts *opts, pool_kin
     }
     int batched;
     if (input_dims(x, &L, &s, &batched)) return NULL;
-    s.OH = out_size(s.H, s.kh, s.ph, s.sh, s.dh, o.ceil_mode);
-    s.OW = out_size(s.W, s.kw, s.pw, s.sw, s.dw, o.ceil_mode);
+    s.OH = nb__window_out(s.H, s.kh, s.sh, s.ph, s.ph, s.dh, o.ceil_mode);
+    s.OW = nb__window_out(s.W, s.kw, s.sw, s.pw, s.pw, s.dw, o.ceil_mode);
     if (s.OH < 1 || s.OW < 1) {
         nb__fail(NB_ERR_SHAPE, "%s: input %s is too small: output size would be %lld x %lld", name_of(&L), nb__tshape(x),
                  (long long)s.OH, (long long)s.OW);

@@ -6,6 +6,7 @@
 #include "options.h"
 #include "plot.h"
 
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -32,117 +33,83 @@ typedef struct {
     int nsteps;
 } run_log;
 
-/* ---- a small JSON reader: one object per line, numbers kept by field name ---- */
+/* ---- one log line: a JSON object (cJSON), numbers kept by field name ---- */
 
-typedef struct {
-    const char *p, *start;
-    char why[160];
-} jparse;
-
-static void skip_ws(jparse *j)
+/* line with the bare words printf writes for non-finite losses made JSON: nan and -nan
+ * become null (a NAN field reads as absent), inf and -inf become 1e999 and -1e999 (which
+ * read as infinities); NULL when out of memory. */
+static char *nonfinite_to_json(const char *line)
 {
-    while (*j->p == ' ' || *j->p == '\t' || *j->p == '\r' || *j->p == '\n') j->p++;
-}
-
-static int jfail(jparse *j, const char *what)
-{
-    snprintf(j->why, sizeof j->why, "%s at column %d", what, (int)(j->p - j->start) + 1);
-    return 0;
-}
-
-/* A string at j->p (the opening quote); its first n-1 bytes (escapes undecoded) in out. */
-static int jstring(jparse *j, char *out, size_t n)
-{
-    size_t k = 0;
-    j->p++;
-    for (; *j->p && *j->p != '"'; j->p++) {
-        if (*j->p == '\\') {
-            if (!j->p[1]) break;
-            j->p++;
+    size_t n = strlen(line);
+    char *out = malloc(2 * n + 1), *o = out;
+    if (!out) return NULL;
+    int in_str = 0;
+    for (const char *p = line; *p;) {
+        if (in_str) {
+            if (*p == '\\' && p[1]) *o++ = *p++;
+            else if (*p == '"') in_str = 0;
+            *o++ = *p++;
+        } else if (*p == '"') {
+            in_str = 1;
+            *o++ = *p++;
+        } else if (!strncmp(p, "nan", 3) || !strncmp(p, "-nan", 4)) {
+            p += *p == '-' ? 4 : 3;
+            memcpy(o, "null", 4), o += 4;
+        } else if (!strncmp(p, "inf", 3)) {
+            p += 3;
+            memcpy(o, "1e999", 5), o += 5;
+        } else {
+            *o++ = *p++;
         }
-        if (k + 1 < n) out[k++] = *j->p;
     }
-    if (n) out[k] = 0;
-    if (*j->p != '"') return jfail(j, "unterminated string");
-    j->p++;
-    return 1;
+    *o = 0;
+    return out;
 }
 
-static int jvalue(jparse *j, double *num, int depth);
-
-/* An object or array at j->p; members' values are skipped. */
-static int jcontainer(jparse *j, int depth, double *fields)
+/* What is wrong at byte err of a line cJSON refused. */
+static void describe(const char *line, const char *err, char *why, size_t n)
 {
-    char close = *j->p == '{' ? '}' : ']', key[64];
-    if (depth > 32) return jfail(j, "nesting too deep");
-    j->p++;
-    skip_ws(j);
-    if (*j->p == close) {
-        j->p++;
-        return 1;
+    int col = (int)(err - line) + 1;
+    const char *q = err;
+    while (q > line && strchr(" \t\r\n", q[-1])) q--;
+    if (!*err || *err == '\n' || *err == '\r') {
+        snprintf(why, n, "the line ends early at column %d", col);
+        return;
     }
-    for (;;) {
-        skip_ws(j);
-        int field = -1;
-        if (close == '}') {
-            if (*j->p != '"') return jfail(j, "expected a \"key\"");
-            if (!jstring(j, key, sizeof key)) return 0;
-            for (int f = 0; f < NFIELDS && depth == 0; f++)
-                if (!strcmp(key, FIELD_NAMES[f])) field = f;
-            skip_ws(j);
-            if (*j->p != ':') return jfail(j, "expected ':' after a key");
-            j->p++;
+    if (q > line && q[-1] == '"') { /* after a string: was it a key? */
+        const char *open = q - 2;
+        while (open > line && !(open[0] == '"' && open[-1] != '\\')) open--;
+        const char *b = open;
+        while (b > line && strchr(" \t\r\n", b[-1])) b--;
+        if (b > line && (b[-1] == '{' || b[-1] == ',')) {
+            snprintf(why, n, "expected ':' after a key at column %d", col);
+            return;
         }
-        double v = NAN;
-        if (!jvalue(j, &v, depth + 1)) return 0;
-        if (field >= 0 && fields) fields[field] = v;
-        skip_ws(j);
-        if (*j->p == ',') {
-            j->p++;
-            continue;
-        }
-        if (*j->p == close) {
-            j->p++;
-            return 1;
-        }
-        return jfail(j, close == '}' ? "expected ',' or '}'" : "expected ',' or ']'");
     }
+    snprintf(why, n, "unexpected '%c' at column %d", *err, col);
 }
 
-/* Any value; a number's value in *num (others leave NAN). "nan" and "inf", which
- * printf writes for such losses, are read as numbers. */
-static int jvalue(jparse *j, double *num, int depth)
-{
-    skip_ws(j);
-    char c = *j->p;
-    if (c == '"') return jstring(j, NULL, 0);
-    if (c == '{' || c == '[') return jcontainer(j, depth, NULL);
-    static const char *const words[] = {"true", "false", "null"};
-    for (int i = 0; i < 3; i++)
-        if (!strncmp(j->p, words[i], strlen(words[i]))) {
-            j->p += strlen(words[i]);
-            return 1;
-        }
-    char *end;
-    double v = strtod(j->p, &end);
-    if (end == j->p) return jfail(j, c ? "expected a value" : "the line ends early");
-    j->p = end;
-    *num = v;
-    return 1;
-}
-
-/* One line: a JSON object; its known fields in fields[] (NAN when absent). */
+/* One line: a JSON object; its known fields in fields[] (NAN when absent or not a
+ * number). */
 static int parse_line(const char *line, double fields[NFIELDS], char *why, size_t n)
 {
-    jparse j = {.p = line, .start = line};
     for (int f = 0; f < NFIELDS; f++) fields[f] = NAN;
-    skip_ws(&j);
-    int ok = *j.p == '{' ? jcontainer(&j, 0, fields) : jfail(&j, "expected a JSON object '{'");
-    if (ok) {
-        skip_ws(&j);
-        if (*j.p) ok = jfail(&j, "text after the object");
+    char *text = nonfinite_to_json(line);
+    if (!text) {
+        snprintf(why, n, "out of memory");
+        return 0;
     }
-    if (!ok) snprintf(why, n, "%s", j.why);
+    const char *end = NULL;
+    cJSON *o = cJSON_ParseWithOpts(text, &end, 1);
+    int ok = o && cJSON_IsObject(o);
+    if (!o) describe(text, end ? end : text, why, n);
+    else if (!ok) snprintf(why, n, "expected a JSON object '{' at column %d", (int)strspn(text, " \t") + 1);
+    for (int f = 0; ok && f < NFIELDS; f++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, FIELD_NAMES[f]);
+        if (cJSON_IsNumber(v)) fields[f] = v->valuedouble;
+    }
+    cJSON_Delete(o);
+    free(text);
     return ok;
 }
 
