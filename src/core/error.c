@@ -1,5 +1,5 @@
-/* error.c - the thread's last error message and status, and the edit distance of
- * "did you mean" suggestions. The library reports, never exits. */
+/* error.c - the thread's last error message and status. The library reports, never
+ * exits. */
 #include "core/error.h"
 
 #include <stdarg.h>
