@@ -1094,6 +1094,7 @@ OX_OP(resize)
         for (int64_t k = 0; k < shape[d]; k++) {
             double c = src_coord(ct, (double)k, scales[d], L, flen[d], shape[d], have_roi ? (double[2]){roi[d], roi[d + nd]} : NULL);
             for (int t = 0; t < TAPS; t++) tp[k].idx[t] = -1, tp[k].w[t] = 0;
+            if (L == 0 || !(c == c)) continue; /* nothing to interpolate from */
             if (have_roi && (c < 0 || c > (double)(L - 1))) continue; /* extrapolation_value */
             if (!cubic) {
                 if (c < 0) c = 0;
