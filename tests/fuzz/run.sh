@@ -8,7 +8,8 @@
 # (clang's OpenMP; clang-14 does not pull it in).
 #   sh tests/fuzz/run.sh [SECONDS] [fuzz_NAME ...]    (no names: every target)
 # Environment: FUZZ_CC (clang), FUZZ_JOBS (parallel targets, 1), FUZZ_RUNS (instead of
-# a time: -runs=N per target), FUZZ_KEEP=1 (keep the grown corpus in build-fuzz/NAME/corpus).
+# a time: -runs=N per target), FUZZ_SEED (libFuzzer's -seed; with FUZZ_RUNS a run repeats
+# exactly, as CI's does), FUZZ_KEEP=1 (keep the grown corpus in build-fuzz/NAME/corpus).
 set -eu
 cd "$(dirname "$0")/../.."
 SECONDS_=${1:-60}
@@ -52,6 +53,7 @@ for t in $TARGETS; do
     fi
     dict=$([ -f "tests/fuzz/$name.dict" ] && echo "-dict=tests/fuzz/$name.dict" || true)
     limit=$([ -n "${FUZZ_RUNS:-}" ] && echo "-runs=$FUZZ_RUNS" || echo "-max_total_time=$SECONDS_")
+    [ -n "${FUZZ_SEED:-}" ] && limit="$limit -seed=$FUZZ_SEED"
     # -rss_limit_mb/-malloc_limit_mb: a header may promise huge sizes; the readers must
     # refuse them before allocating. -timeout: one input may not take 10 s (a hang).
     t0=$(date +%s)
