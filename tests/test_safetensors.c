@@ -120,6 +120,12 @@ static void test_malformed(void)
     bad("metadata value not a string", "{\"__metadata__\":{\"k\":1}}", -1, 0, "__metadata__|'k'|string");
     bad("duplicate __metadata__ key", "{\"__metadata__\":{\"k\":\"1\",\"j\":\"2\",\"k\":\"3\"}}", -1, 0,
         "duplicate __metadata__ key 'k'");
+    /* what cJSON alone would let through */
+    bad("control character between tokens", "{\x01}", -1, 0, "invalid JSON|control character outside");
+    bad("duplicate member of an entry",
+        "{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"dtype\":\"F32\",\"data_offsets\":[0,4]}}", -1, 4,
+        "'w'|\"dtype\" twice");
+    bad("\\u0000 in a name", "{\"a\\u0000b\":{}}", -1, 0, "invalid JSON|u0000");
     bad("duplicate __metadata__", "{\"__metadata__\":{},\"__metadata__\":{}}", -1, 0, "duplicate|__metadata__");
 
     /* a valid header with the freedoms JSON gives: escapes, whitespace, unknown members */

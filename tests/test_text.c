@@ -5,6 +5,7 @@
  * invalid UTF-8, empty lines, missing WordNet/Apertium, unknown names in a spec. */
 #include "check.h"
 #include "text/text.h"
+#include "text/words.h"
 
 #include <ctype.h>
 #include <math.h>

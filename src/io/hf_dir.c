@@ -21,6 +21,7 @@
  * does, their head's tensors ignored; a checkpoint without pooler keeps a fresh one.
  * The models themselves (built fresh, run) are models/text_model.c. */
 #include "core/error.h"
+#include "core/file.h"
 #include "core/ctx.h"
 #include "models/text_model.h"
 
@@ -32,37 +33,6 @@
 #include <sys/stat.h>
 
 /* ---- config.json ---- */
-
-static char *read_all(const char *path, size_t max, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        nb__fail(NB_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-        return NULL;
-    }
-    /* grow as the file is read (its size may not be known: a pipe, /proc) */
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap + 1);
-    while (buf) {
-        n += fread(buf + n, 1, cap - n, f);
-        if (n < cap || n > max) break;
-        cap *= 2;
-        char *nb = realloc(buf, cap + 1);
-        if (!nb) free(buf);
-        buf = nb;
-    }
-    int err = ferror(f);
-    fclose(f);
-    if (!buf || err || n > max) {
-        free(buf);
-        nb__fail(buf ? NB_ERR_FORMAT : NB_ERR_MEM, "%s: %s", path,
-                 !buf ? "out of memory" : err ? "read error" : "larger than a config file can be");
-        return NULL;
-    }
-    buf[n] = 0;
-    if (len) *len = n;
-    return buf;
-}
 
 typedef struct {
     const char *path;
@@ -254,7 +224,7 @@ static nb_status parse_config(const char *path, const char *text, nb_text_config
 
 nb_status nb_text_config_read(const char *path, nb_text_config *c)
 {
-    char *text = read_all(path, 1 << 22, NULL);
+    char *text = nb__read_file(path, 1 << 22, NULL, "larger than a config file can be");
     if (!text) return NB_ERR_IO;
     nb_status st = parse_config(path, text, c);
     free(text);

@@ -3,7 +3,7 @@
  * data buffer. Every rule of the format is checked when a file is opened, so a
  * file that opens can be read without further surprises:
  *   - at least 8 bytes; N <= 100 MB and within the file;
- *   - the header is strict JSON: an object whose members are tensors
+ *   - the header is strict JSON (read with cJSON): an object whose members are tensors
  *     {"dtype": "F32", "shape": [..], "data_offsets": [begin, end]} and an
  *     optional "__metadata__" object of strings;
  *   - known dtype, at most NB_MAX_DIMS non-negative dimensions, no duplicate
@@ -15,6 +15,8 @@
 #include "core/tensor.h"
 #include "core/atomic.h"
 
+#include <cjson/cJSON.h>
+#include <math.h>
 #include <stdarg.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -22,7 +24,7 @@
 #include <sys/stat.h>
 
 #define ST_MAX_HEADER (100ull * 1000 * 1000) /* 100 MB, as the reference implementation */
-#define ST_MAX_DEPTH 64                       /* nesting of skipped JSON values */
+#define ST_MAX_VALUES (1 << 22)               /* JSON values in a header (cJSON's tree: ~300 MB) */
 
 /* ------------------------------------------------------------------------ */
 /* dtypes                                                                    */
@@ -146,29 +148,19 @@ struct nb_safetensors {
 };
 
 /* ------------------------------------------------------------------------ */
-/* a strict JSON parser for the header                                      */
+/* the header: cJSON builds the tree, after a lexical pass that refuses what */
+/* strict JSON forbids and cJSON would let through                           */
 /* ------------------------------------------------------------------------ */
 
-typedef struct {
-    const char *s;
-    size_t n, pos;
-    const char *path;
-    int failed;
-} json;
-
-/* Report a syntax error once, with the byte offset in the header. */
-static int jerr(json *j, const char *what)
+/* Report a syntax error with the byte offset in the header. */
+static int jerr(const char *path, const char *s, size_t n, size_t pos, const char *what)
 {
-    if (!j->failed) {
-        char near[24];
-        size_t k = 0;
-        for (size_t i = j->pos; i < j->n && k < 16; i++)
-            near[k++] = (j->s[i] >= 0x20 && j->s[i] < 0x7f) ? j->s[i] : '?';
-        near[k] = 0;
-        nb__fail(NB_ERR_FORMAT, "%s: invalid JSON in the safetensors header at byte %zu: %s%s%s%s", j->path,
-                 j->pos, what, k ? " (near \"" : " (at the end of the header)", near, k ? "\")" : "");
-    }
-    j->failed = 1;
+    char near[24];
+    size_t k = 0;
+    for (size_t i = pos; i < n && k < 16; i++) near[k++] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
+    near[k] = 0;
+    nb__fail(NB_ERR_FORMAT, "%s: invalid JSON in the safetensors header at byte %zu: %s%s%s%s", path, pos, what,
+             k ? " (near \"" : " (at the end of the header)", near, k ? "\")" : "");
     return -1;
 }
 
@@ -205,265 +197,135 @@ static long long bad_utf8(const unsigned char *s, size_t n)
 }
 
 /* Report a rule of the format that the (valid) JSON breaks. */
-static int jrule(json *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int jrule(json *j, const char *fmt, ...)
+static int jrule(const char *path, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int jrule(const char *path, const char *fmt, ...)
 {
-    if (!j->failed) {
-        char msg[800];
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(msg, sizeof msg, fmt, ap);
-        va_end(ap);
-        nb__fail(NB_ERR_FORMAT, "%s: %s", j->path, msg);
-    }
-    j->failed = 1;
+    char msg[800];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    nb__fail(NB_ERR_FORMAT, "%s: %s", path, msg);
     return -1;
 }
 
-static void ws(json *j)
+static int hex4(const char *s, size_t n, size_t at, uint32_t *out)
 {
-    while (j->pos < j->n) {
-        char c = j->s[j->pos];
-        if (c != ' ' && c != '\t' && c != '\n' && c != '\r') break;
-        j->pos++;
-    }
-}
-
-static int peek(json *j)
-{
-    ws(j);
-    return j->pos < j->n ? (unsigned char)j->s[j->pos] : -1;
-}
-
-static int expect(json *j, char c, const char *what)
-{
-    if (peek(j) != (unsigned char)c) return jerr(j, what);
-    j->pos++;
-    return 0;
-}
-
-static int hex4(json *j, uint32_t *out)
-{
-    if (j->n - j->pos < 4) return jerr(j, "truncated \\u escape");
+    if (n < at + 4) return -1;
     uint32_t v = 0;
     for (int i = 0; i < 4; i++) {
-        char c = j->s[j->pos + i];
+        char c = s[at + i];
         int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-        if (d < 0) return jerr(j, "bad hex digit in a \\u escape");
+        if (d < 0) return -1;
         v = v << 4 | (uint32_t)d;
     }
-    j->pos += 4;
     *out = v;
     return 0;
 }
 
-/* Parse a string at the cursor; *out is a new NUL-terminated UTF-8 copy (NULL
- * to skip). Embedded NUL characters are refused: names are C strings. */
-static int jstring(json *j, char **out)
+static int is_digit(const char *s, size_t n, size_t p) { return p < n && s[p] >= '0' && s[p] <= '9'; }
+
+/* A string token at s[*i] (the opening quote): control characters, unknown escapes,
+ * unpaired surrogates and \u0000 are refused (names are C strings). */
+static int lex_string(const char *path, const char *s, size_t n, size_t *i)
 {
-    if (out) *out = NULL;
-    if (peek(j) != '"') return jerr(j, "expected a string");
-    j->pos++;
-    size_t start = j->pos;
-    /* the decoded string is never longer than the raw one */
-    size_t end = start;
-    while (end < j->n && j->s[end] != '"') end += j->s[end] == '\\' ? 2 : 1;
-    if (end >= j->n) return jerr(j, "unterminated string");
-    char *buf = out ? malloc(end - start + 1) : NULL;
-    if (out && !buf) return jrule(j, "out of memory reading the header");
-    size_t k = 0;
-    while (j->s[j->pos] != '"') {
-        unsigned char c = (unsigned char)j->s[j->pos];
-        if (c < 0x20) {
-            free(buf);
-            return jerr(j, "control character inside a string");
-        }
-        if (c != '\\') {
-            if (buf) buf[k] = (char)c;
-            k++, j->pos++;
+    size_t p = *i + 1;
+    for (;;) {
+        if (p >= n) return jerr(path, s, n, *i, "unterminated string");
+        unsigned char d = (unsigned char)s[p];
+        if (d == '"') break;
+        if (d < 0x20) return jerr(path, s, n, p, "control character inside a string");
+        if (d != '\\') {
+            p++;
             continue;
         }
-        j->pos++;
-        char e = j->s[j->pos++];
-        uint32_t cp;
-        switch (e) {
-        case '"': cp = '"'; break;
-        case '\\': cp = '\\'; break;
-        case '/': cp = '/'; break;
-        case 'b': cp = '\b'; break;
-        case 'f': cp = '\f'; break;
-        case 'n': cp = '\n'; break;
-        case 'r': cp = '\r'; break;
-        case 't': cp = '\t'; break;
-        case 'u':
-            if (hex4(j, &cp)) {
-                free(buf);
-                return -1;
-            }
-            if (cp >= 0xd800 && cp < 0xdc00) {
-                uint32_t lo;
-                if (j->n - j->pos < 6 || j->s[j->pos] != '\\' || j->s[j->pos + 1] != 'u') {
-                    free(buf);
-                    return jerr(j, "unpaired surrogate in a \\u escape");
-                }
-                j->pos += 2;
-                if (hex4(j, &lo)) {
-                    free(buf);
-                    return -1;
-                }
-                if (lo < 0xdc00 || lo >= 0xe000) {
-                    free(buf);
-                    return jerr(j, "unpaired surrogate in a \\u escape");
-                }
-                cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-            } else if (cp >= 0xdc00 && cp < 0xe000) {
-                free(buf);
-                return jerr(j, "unpaired surrogate in a \\u escape");
-            }
-            if (cp == 0) {
-                free(buf);
-                return jerr(j, "\\u0000 inside a string is not supported");
-            }
-            break;
-        default:
-            j->pos--;
-            free(buf);
-            return jerr(j, "unknown escape in a string");
+        if (p + 1 >= n) return jerr(path, s, n, *i, "unterminated string");
+        char e = s[p + 1];
+        if (e && strchr("\"\\/bfnrt", e)) {
+            p += 2;
+            continue;
         }
-        /* UTF-8 encode cp; at most 4 bytes, never more than the escape's 6 */
-        unsigned char u[4];
-        int len;
-        if (cp < 0x80)
-            u[0] = (unsigned char)cp, len = 1;
-        else if (cp < 0x800)
-            u[0] = (unsigned char)(0xc0 | cp >> 6), u[1] = (unsigned char)(0x80 | (cp & 0x3f)), len = 2;
-        else if (cp < 0x10000)
-            u[0] = (unsigned char)(0xe0 | cp >> 12), u[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f)),
-            u[2] = (unsigned char)(0x80 | (cp & 0x3f)), len = 3;
-        else
-            u[0] = (unsigned char)(0xf0 | cp >> 18), u[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3f)),
-            u[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f)), u[3] = (unsigned char)(0x80 | (cp & 0x3f)),
-            len = 4;
-        if (buf) memcpy(buf + k, u, (size_t)len);
-        k += (size_t)len;
+        if (e != 'u') return jerr(path, s, n, p, "unknown escape in a string");
+        uint32_t cp, lo;
+        if (hex4(s, n, p + 2, &cp)) return jerr(path, s, n, p, "bad or truncated \\u escape");
+        if (cp == 0) return jerr(path, s, n, p, "\\u0000 inside a string is not supported");
+        if (cp >= 0xdc00 && cp < 0xe000) return jerr(path, s, n, p, "unpaired surrogate in a \\u escape");
+        p += 6;
+        if (cp >= 0xd800 && cp < 0xdc00) {
+            if (p + 1 >= n || s[p] != '\\' || s[p + 1] != 'u' || hex4(s, n, p + 2, &lo) || lo < 0xdc00 || lo >= 0xe000)
+                return jerr(path, s, n, p - 6, "unpaired surrogate in a \\u escape");
+            p += 6;
+        }
     }
-    j->pos++; /* closing quote */
-    if (buf) {
-        buf[k] = 0;
-        *out = buf;
-    }
+    *i = p + 1;
     return 0;
 }
 
-/* A JSON number at the cursor that must be a non-negative integer. */
-static int juint(json *j, uint64_t *out, const char *what)
+/* A number token at s[*i]: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? */
+static int lex_number(const char *path, const char *s, size_t n, size_t *i)
 {
-    ws(j);
-    size_t p = j->pos;
-    if (p >= j->n) return jerr(j, "expected a number");
-    if (j->s[p] == '-') return jrule(j, "%s must be a non-negative integer, not a negative number", what);
-    if (j->s[p] < '0' || j->s[p] > '9') return jerr(j, "expected a number");
-    if (j->s[p] == '0' && p + 1 < j->n && j->s[p + 1] >= '0' && j->s[p + 1] <= '9')
-        return jerr(j, "number with a leading zero");
-    uint64_t v = 0;
-    while (p < j->n && j->s[p] >= '0' && j->s[p] <= '9') {
-        unsigned d = (unsigned)(j->s[p] - '0');
-        if (v > (UINT64_MAX - d) / 10) return jrule(j, "%s is too large", what);
-        v = v * 10 + d;
-        p++;
+    size_t p = *i;
+    if (s[p] == '-') p++;
+    if (!is_digit(s, n, p)) return jerr(path, s, n, p, "expected a value");
+    if (s[p] == '0' && is_digit(s, n, p + 1)) return jerr(path, s, n, p, "number with a leading zero");
+    while (is_digit(s, n, p)) p++;
+    if (p < n && s[p] == '.') {
+        if (!is_digit(s, n, ++p)) return jerr(path, s, n, p, "bad number");
+        while (is_digit(s, n, p)) p++;
     }
-    if (p < j->n && (j->s[p] == '.' || j->s[p] == 'e' || j->s[p] == 'E'))
-        return jrule(j, "%s must be an integer, not a fraction or exponent", what);
-    j->pos = p;
-    *out = v;
+    if (p < n && (s[p] == 'e' || s[p] == 'E')) {
+        p++;
+        if (p < n && (s[p] == '+' || s[p] == '-')) p++;
+        if (!is_digit(s, n, p)) return jerr(path, s, n, p, "bad number");
+        while (is_digit(s, n, p)) p++;
+    }
+    *i = p;
     return 0;
 }
 
-/* Skip any JSON value (members the format does not define). */
-static int jskip(json *j, int depth)
+/* What strict JSON (RFC 8259) forbids and cJSON accepts: control characters and
+ * unpaired surrogates in strings, leading zeros and incomplete numbers, control
+ * characters between tokens; also more values than ST_MAX_VALUES (cJSON's tree
+ * takes about 70 bytes a value). The structure is cJSON's to check. */
+static int lex_check(const char *path, const char *s, size_t n)
 {
-    if (depth > ST_MAX_DEPTH) return jerr(j, "values nested too deeply");
-    int c = peek(j);
-    if (c == '"') return jstring(j, NULL);
-    if (c == '{' || c == '[') {
-        char close = c == '{' ? '}' : ']';
-        j->pos++;
-        if (peek(j) == close) {
-            j->pos++;
-            return 0;
+    size_t values = 0;
+    for (size_t i = 0; i < n;) {
+        unsigned char c = (unsigned char)s[i];
+        int rc = 0;
+        if (c == '"') {
+            rc = lex_string(path, s, n, &i), values++;
+        } else if (c == '-' || (c >= '0' && c <= '9')) {
+            rc = lex_number(path, s, n, &i), values++;
+        } else if (c < 0x20 && c != '\t' && c != '\n' && c != '\r') {
+            return jerr(path, s, n, i, "control character outside a string");
+        } else {
+            values += c == '{' || c == '[' || c == 't' || c == 'f' || c == 'n';
+            i++;
         }
-        for (;;) {
-            if (c == '{') {
-                if (jstring(j, NULL) || expect(j, ':', "expected ':' after a member name")) return -1;
-            }
-            if (jskip(j, depth + 1)) return -1;
-            int d = peek(j);
-            j->pos++;
-            if (d == close) return 0;
-            if (d != ',') {
-                j->pos--;
-                return jerr(j, c == '{' ? "expected ',' or '}'" : "expected ',' or ']'");
-            }
-        }
+        if (rc) return rc;
     }
-    static const char *const words[] = {"true", "false", "null"};
-    for (int i = 0; i < 3; i++) {
-        size_t l = strlen(words[i]);
-        if (j->n - j->pos >= l && !memcmp(j->s + j->pos, words[i], l)) {
-            j->pos += l;
-            return 0;
-        }
-    }
-    /* number: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? */
-    size_t p = j->pos;
-    if (p < j->n && j->s[p] == '-') p++;
-    if (p >= j->n || j->s[p] < '0' || j->s[p] > '9') return jerr(j, "expected a value");
-    if (j->s[p] == '0')
-        p++;
-    else
-        while (p < j->n && j->s[p] >= '0' && j->s[p] <= '9') p++;
-    if (p < j->n && j->s[p] == '.') {
-        p++;
-        if (p >= j->n || j->s[p] < '0' || j->s[p] > '9') return jerr(j, "bad number");
-        while (p < j->n && j->s[p] >= '0' && j->s[p] <= '9') p++;
-    }
-    if (p < j->n && (j->s[p] == 'e' || j->s[p] == 'E')) {
-        p++;
-        if (p < j->n && (j->s[p] == '+' || j->s[p] == '-')) p++;
-        if (p >= j->n || j->s[p] < '0' || j->s[p] > '9') return jerr(j, "bad number");
-        while (p < j->n && j->s[p] >= '0' && j->s[p] <= '9') p++;
-    }
-    j->pos = p;
+    if (values > ST_MAX_VALUES)
+        return jrule(path, "the header holds more than %d JSON values", ST_MAX_VALUES);
     return 0;
 }
 
-/* [u, u, ...] into v (at most max values); *count gets how many. */
-static int juint_array(json *j, uint64_t *v, int max, int *count, const char *what, const char *name)
+/* What is wrong at byte pos, where cJSON stopped. */
+static int describe_syntax(const char *path, const char *s, size_t n, size_t pos)
 {
-    char label[300];
-    *count = 0;
-    if (expect(j, '[', "expected '['")) return -1;
-    if (peek(j) == ']') {
-        j->pos++;
-        return 0;
+    size_t rest = pos;
+    while (rest < n && strchr(" \t\r\n,:[{", s[rest])) rest++;
+    if (rest >= n) return jerr(path, s, n, n, "the header ends inside an object or array");
+    size_t q = pos;
+    while (q > 0 && strchr(" \t\r\n", s[q - 1])) q--;
+    if (q >= 2 && s[q - 1] == '"') { /* after a string: a member name wants ':' */
+        size_t open = q - 2;
+        while (open > 0 && !(s[open] == '"' && s[open - 1] != '\\')) open--;
+        size_t b = open;
+        while (b > 0 && strchr(" \t\r\n", s[b - 1])) b--;
+        if (b > 0 && (s[b - 1] == '{' || s[b - 1] == ',')) return jerr(path, s, n, pos, "expected ':' after a member name");
     }
-    for (;;) {
-        snprintf(label, sizeof label, "%s of tensor '%.200s'", what, name);
-        uint64_t x = 0;
-        if (juint(j, &x, label)) return -1;
-        if (*count >= max) {
-            if (max == 2) return jrule(j, "%s must have exactly 2 values [begin, end]", label);
-            return jrule(j, "tensor '%.200s' has more than %d dimensions; nabla supports at most %d", name,
-                         max, max);
-        }
-        v[(*count)++] = x;
-        int c = peek(j);
-        if (c == ']') {
-            j->pos++;
-            return 0;
-        }
-        if (expect(j, ',', "expected ',' or ']'")) return -1;
-    }
+    return jerr(path, s, n, pos, "unexpected character");
 }
 
 static int add_meta(nb_safetensors *f, char *key, char *val)
@@ -479,160 +341,122 @@ static int add_meta(nb_safetensors *f, char *key, char *val)
     return 0;
 }
 
-static int parse_metadata(json *j, nb_safetensors *f)
+static int read_metadata(const cJSON *o, nb_safetensors *f)
 {
-    if (peek(j) != '{') return jrule(j, "\"__metadata__\" must be an object of strings");
-    j->pos++;
-    if (peek(j) == '}') {
-        j->pos++;
-        return 0;
-    }
-    for (;;) {
-        char *key, *val;
-        if (jstring(j, &key)) return -1;
-        if (expect(j, ':', "expected ':' after a member name")) {
-            free(key);
-            return -1;
-        }
-        if (peek(j) != '"') {
-            jrule(j, "__metadata__ value of '%.200s' must be a string", key);
-            free(key);
-            return -1;
-        }
-        if (jstring(j, &val)) {
-            free(key);
-            return -1;
-        }
-        if (add_meta(f, key, val)) {
+    if (!cJSON_IsObject(o)) return jrule(f->path, "\"__metadata__\" must be an object of strings");
+    for (const cJSON *m = o->child; m; m = m->next) {
+        if (!cJSON_IsString(m)) return jrule(f->path, "__metadata__ value of '%.200s' must be a string", m->string);
+        char *key = strdup(m->string), *val = strdup(m->valuestring);
+        if (!key || !val || add_meta(f, key, val)) {
             free(key), free(val);
-            return jrule(j, "out of memory reading the header");
-        }
-        int c = peek(j);
-        j->pos++;
-        if (c == '}') return 0;
-        if (c != ',') {
-            j->pos--;
-            return jerr(j, "expected ',' or '}'");
+            return jrule(f->path, "out of memory reading the header");
         }
     }
+    return 0;
 }
 
-/* {"dtype": .., "shape": [..], "data_offsets": [b, e]} for tensor `name` (owned by e on success). */
-static int parse_entry(json *j, st_entry *e, const char *name)
+/* [u, u, ...] into v (at most max values); *count gets how many. Integers above 2^53
+ * (which a double, cJSON's number, cannot hold exactly) are too large. */
+static int read_uints(const char *path, const cJSON *a, uint64_t *v, int max, int *count, const char *what,
+                      const char *name)
+{
+    char label[300];
+    snprintf(label, sizeof label, "%s of tensor '%.200s'", what, name);
+    *count = 0;
+    for (const cJSON *x = a->child; x; x = x->next) {
+        if (!cJSON_IsNumber(x)) return jrule(path, "%s must hold non-negative integers", label);
+        double d = x->valuedouble;
+        if (d < 0) return jrule(path, "%s must be a non-negative integer, not a negative number", label);
+        if (d != floor(d)) return jrule(path, "%s must be an integer, not a fraction or exponent", label);
+        if (d > 9007199254740992.0) return jrule(path, "%s is too large", label);
+        if (*count >= max) {
+            if (max == 2) return jrule(path, "%s must have exactly 2 values [begin, end]", label);
+            return jrule(path, "tensor '%.200s' has more than %d dimensions; nabla supports at most %d", name, max, max);
+        }
+        v[(*count)++] = (uint64_t)d;
+    }
+    return 0;
+}
+
+/* {"dtype": .., "shape": [..], "data_offsets": [b, e]} for tensor `name`. */
+static int read_member(const char *path, const cJSON *o, st_entry *e, const char *name)
 {
     int have_dt = 0, have_shape = 0, have_off = 0;
-    if (peek(j) != '{')
-        return jrule(j, "entry '%.200s' must be an object with dtype, shape and data_offsets", name);
-    j->pos++;
-    int c = peek(j);
-    if (c == '}') j->pos++;
-    while (c != '}') {
-        char *key;
-        if (jstring(j, &key)) return -1;
-        if (expect(j, ':', "expected ':' after a member name")) {
-            free(key);
-            return -1;
-        }
-        int rc = 0;
-        if (!strcmp(key, "dtype")) {
-            char *dts = NULL;
-            if (have_dt++) rc = jrule(j, "tensor '%.200s' has \"dtype\" twice", name);
-            else if (peek(j) != '"') rc = jrule(j, "dtype of tensor '%.200s' must be a string", name);
-            else if (!(rc = jstring(j, &dts))) {
-                int d = dt_lookup(dts);
-                if (d < 0)
-                    rc = jrule(j, "tensor '%.200s' has unknown or unsupported dtype \"%.40s\" (nabla reads "
-                                  "F64, F32, F16, BF16, I64, I32, I16, I8, U64, U32, U16, U8, BOOL)",
-                               name, dts);
-                else
-                    e->dt = (st_dt)d;
-            }
-            free(dts);
-        } else if (!strcmp(key, "shape")) {
+    if (!cJSON_IsObject(o)) return jrule(path, "entry '%.200s' must be an object with dtype, shape and data_offsets", name);
+    for (const cJSON *m = o->child; m; m = m->next) {
+        if (!strcmp(m->string, "dtype")) {
+            if (have_dt++) return jrule(path, "tensor '%.200s' has \"dtype\" twice", name);
+            if (!cJSON_IsString(m)) return jrule(path, "dtype of tensor '%.200s' must be a string", name);
+            int d = dt_lookup(m->valuestring);
+            if (d < 0)
+                return jrule(path, "tensor '%.200s' has unknown or unsupported dtype \"%.40s\" (nabla reads "
+                                   "F64, F32, F16, BF16, I64, I32, I16, I8, U64, U32, U16, U8, BOOL)",
+                             name, m->valuestring);
+            e->dt = (st_dt)d;
+        } else if (!strcmp(m->string, "shape")) {
             uint64_t v[NB_MAX_DIMS];
             int nd;
-            if (have_shape++) rc = jrule(j, "tensor '%.200s' has \"shape\" twice", name);
-            else if (peek(j) != '[') rc = jrule(j, "shape of tensor '%.200s' must be an array", name);
-            else if (!(rc = juint_array(j, v, NB_MAX_DIMS, &nd, "shape", name))) {
-                e->ndim = nd;
-                for (int i = 0; i < nd && !rc; i++) {
-                    if (v[i] > (uint64_t)INT64_MAX)
-                        rc = jrule(j, "shape of tensor '%.200s' has a dimension that is too large", name);
-                    e->shape[i] = (int64_t)v[i];
-                }
-            }
-        } else if (!strcmp(key, "data_offsets")) {
+            if (have_shape++) return jrule(path, "tensor '%.200s' has \"shape\" twice", name);
+            if (!cJSON_IsArray(m)) return jrule(path, "shape of tensor '%.200s' must be an array", name);
+            if (read_uints(path, m, v, NB_MAX_DIMS, &nd, "shape", name)) return -1;
+            e->ndim = nd;
+            for (int i = 0; i < nd; i++) e->shape[i] = (int64_t)v[i];
+        } else if (!strcmp(m->string, "data_offsets")) {
             uint64_t v[2];
             int nv;
-            if (have_off++) rc = jrule(j, "tensor '%.200s' has \"data_offsets\" twice", name);
-            else if (peek(j) != '[') rc = jrule(j, "data_offsets of tensor '%.200s' must be an array [begin, end]", name);
-            else if (!(rc = juint_array(j, v, 2, &nv, "data_offsets", name))) {
-                if (nv != 2) rc = jrule(j, "data_offsets of tensor '%.200s' must have exactly 2 values [begin, end]", name);
-                else e->begin = v[0], e->end = v[1];
-            }
-        } else {
-            rc = jskip(j, 1); /* members the format does not define are ignored */
-        }
-        free(key);
-        if (rc) return -1;
-        c = peek(j);
-        j->pos++;
-        if (c != ',' && c != '}') {
-            j->pos--;
-            return jerr(j, "expected ',' or '}'");
-        }
+            if (have_off++) return jrule(path, "tensor '%.200s' has \"data_offsets\" twice", name);
+            if (!cJSON_IsArray(m)) return jrule(path, "data_offsets of tensor '%.200s' must be an array [begin, end]", name);
+            if (read_uints(path, m, v, 2, &nv, "data_offsets", name)) return -1;
+            if (nv != 2) return jrule(path, "data_offsets of tensor '%.200s' must have exactly 2 values [begin, end]", name);
+            e->begin = v[0], e->end = v[1];
+        } /* members the format does not define are ignored */
     }
-    if (!have_dt) return jrule(j, "tensor '%.200s' has no \"dtype\"", name);
-    if (!have_shape) return jrule(j, "tensor '%.200s' has no \"shape\"", name);
-    if (!have_off) return jrule(j, "tensor '%.200s' has no \"data_offsets\"", name);
+    if (!have_dt) return jrule(path, "tensor '%.200s' has no \"dtype\"", name);
+    if (!have_shape) return jrule(path, "tensor '%.200s' has no \"shape\"", name);
+    if (!have_off) return jrule(path, "tensor '%.200s' has no \"data_offsets\"", name);
     return 0;
 }
 
-static int parse_header(json *j, nb_safetensors *f)
+/* The members of the header object: tensors in file order, and __metadata__. */
+static int read_members(const cJSON *root, nb_safetensors *f)
 {
     int seen_meta = 0;
-    if (expect(j, '{', "the header must be a JSON object")) return -1;
-    int c = peek(j);
-    if (c == '}') j->pos++;
-    while (c != '}') {
-        char *name;
-        if (jstring(j, &name)) return -1;
-        if (expect(j, ':', "expected ':' after a member name")) {
-            free(name);
-            return -1;
+    for (const cJSON *m = root->child; m; m = m->next) {
+        if (!strcmp(m->string, "__metadata__")) {
+            if (seen_meta++) return jrule(f->path, "duplicate \"__metadata__\"");
+            if (read_metadata(m, f)) return -1;
+            continue;
         }
-        if (!strcmp(name, "__metadata__")) {
-            free(name);
-            if (seen_meta++) return jrule(j, "duplicate \"__metadata__\"");
-            if (parse_metadata(j, f)) return -1;
-        } else {
-            if (f->n == f->cap) {
-                int cap = f->cap ? 2 * f->cap : 64;
-                st_entry *ne = realloc(f->e, (size_t)cap * sizeof *ne);
-                if (!ne) {
-                    free(name);
-                    return jrule(j, "out of memory reading the header");
-                }
-                f->e = ne, f->cap = cap;
-            }
-            st_entry *e = &f->e[f->n];
-            memset(e, 0, sizeof *e);
-            if (parse_entry(j, e, name)) {
-                free(name);
-                return -1;
-            }
-            e->name = name;
-            f->n++;
+        if (f->n == f->cap) {
+            int cap = f->cap ? 2 * f->cap : 64;
+            st_entry *ne = realloc(f->e, (size_t)cap * sizeof *ne);
+            if (!ne) return jrule(f->path, "out of memory reading the header");
+            f->e = ne, f->cap = cap;
         }
-        c = peek(j);
-        j->pos++;
-        if (c != ',' && c != '}') {
-            j->pos--;
-            return jerr(j, "expected ',' or '}'");
-        }
+        st_entry *e = &f->e[f->n];
+        memset(e, 0, sizeof *e);
+        if (read_member(f->path, m, e, m->string)) return -1;
+        if (!(e->name = strdup(m->string))) return jrule(f->path, "out of memory reading the header");
+        f->n++;
     }
-    if (peek(j) != -1) return jerr(j, "unexpected data after the header object");
     return 0;
+}
+
+/* The header s[0..n) (valid UTF-8) into f's entries and metadata. */
+static int parse_header(const char *s, size_t n, nb_safetensors *f)
+{
+    if (lex_check(f->path, s, n)) return -1;
+    const char *end = NULL;
+    cJSON *root = n ? cJSON_ParseWithLengthOpts(s, n, &end, 0) : NULL;
+    if (!root) return describe_syntax(f->path, s, n, end && end >= s ? (size_t)(end - s) : n);
+    size_t pos = (size_t)(end - s);
+    while (pos < n && strchr(" \t\r\n", s[pos])) pos++;
+    int rc;
+    if (!cJSON_IsObject(root)) rc = jerr(f->path, s, n, 0, "the header must be a JSON object");
+    else if (pos < n) rc = jerr(f->path, s, n, pos, "unexpected data after the header object");
+    else rc = read_members(root, f);
+    cJSON_Delete(root);
+    return rc;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -844,8 +668,7 @@ static nb_safetensors *st_open(const char *path, nb_status *code)
         nb__fail(NB_ERR_FORMAT, "%s: invalid JSON in the safetensors header at byte %lld: not valid UTF-8", path, bad);
         goto fail;
     }
-    json j = {.s = hdr, .n = hlen, .pos = 0, .path = path};
-    if (parse_header(&j, f)) goto fail;
+    if (parse_header(hdr, hlen, f)) goto fail;
     nb_status st = check_entries(f);
     if (st) {
         *code = st;
@@ -995,23 +818,42 @@ static void sb_put(sbuf *b, const char *s, size_t n)
 
 static void sb_str(sbuf *b, const char *s) { sb_put(b, s, strlen(s)); }
 
-/* A JSON string literal with the escapes the parser reads back. */
-static void sb_json_string(sbuf *b, const char *s)
+/* The header of ts and meta as JSON (cJSON), padded with spaces to a multiple of 8
+ * bytes as the reference writer does; NULL when out of memory. */
+static char *header_json(const nb_named_tensor *ts, int n, const char *const *meta, int n_meta, size_t *len)
 {
-    sb_put(b, "\"", 1);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        char esc[8];
-        if (*p == '"' || *p == '\\') {
-            esc[0] = '\\', esc[1] = (char)*p;
-            sb_put(b, esc, 2);
-        } else if (*p < 0x20) {
-            snprintf(esc, sizeof esc, "\\u%04x", *p);
-            sb_put(b, esc, 6);
-        } else {
-            sb_put(b, (const char *)p, 1);
-        }
+    cJSON *root = cJSON_CreateObject(), *m = NULL;
+    int ok = root != NULL;
+    if (ok && n_meta) {
+        ok = (m = cJSON_AddObjectToObject(root, "__metadata__")) != NULL;
+        for (int i = 0; ok && i < n_meta; i++) ok = cJSON_AddStringToObject(m, meta[2 * i], meta[2 * i + 1]) != NULL;
     }
-    sb_put(b, "\"", 1);
+    uint64_t off = 0;
+    for (int i = 0; ok && i < n; i++) {
+        const nb_tensor *t = ts[i].tensor;
+        uint64_t bytes = (uint64_t)t->numel * (t->dtype == NB_I64 ? 8 : 4);
+        cJSON *e = cJSON_AddObjectToObject(root, ts[i].name), *shape, *offs;
+        ok = e && cJSON_AddStringToObject(e, "dtype", t->dtype == NB_F32 ? "F32" : "I64") &&
+             (shape = cJSON_AddArrayToObject(e, "shape")) != NULL;
+        for (int d = 0; ok && d < t->ndim; d++) ok = cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)t->shape[d]));
+        ok = ok && (offs = cJSON_AddArrayToObject(e, "data_offsets")) != NULL &&
+             cJSON_AddItemToArray(offs, cJSON_CreateNumber((double)off)) &&
+             cJSON_AddItemToArray(offs, cJSON_CreateNumber((double)(off + bytes)));
+        off += bytes;
+    }
+    char *text = ok ? cJSON_PrintUnformatted(root) : NULL;
+    cJSON_Delete(root);
+    if (!text) return NULL;
+    size_t l = strlen(text), padded = (l + 7) / 8 * 8;
+    char *out = realloc(text, padded + 1);
+    if (!out) {
+        free(text);
+        return NULL;
+    }
+    memset(out + l, ' ', padded - l);
+    out[padded] = 0;
+    *len = padded;
+    return out;
 }
 
 /* Tensor data as little-endian bytes. */
@@ -1066,52 +908,20 @@ nb_status nb_safetensors_write(const char *path, const nb_named_tensor *ts, int 
                 return nb__fail(NB_ERR_ARG, "writing %s: duplicate metadata key '%.200s'", path, meta[2 * i]);
     }
 
-    sbuf h = {0};
-    sb_str(&h, "{");
-    if (n_meta) {
-        sb_str(&h, "\"__metadata__\":{");
-        for (int i = 0; i < n_meta; i++) {
-            if (i) sb_str(&h, ",");
-            sb_json_string(&h, meta[2 * i]);
-            sb_str(&h, ":");
-            sb_json_string(&h, meta[2 * i + 1]);
-        }
-        sb_str(&h, "}");
-    }
-    uint64_t off = 0;
-    for (int i = 0; i < n; i++) {
-        const nb_tensor *t = ts[i].tensor;
-        char num[64];
-        if (i || n_meta) sb_str(&h, ",");
-        sb_json_string(&h, ts[i].name);
-        sb_str(&h, t->dtype == NB_F32 ? ":{\"dtype\":\"F32\",\"shape\":[" : ":{\"dtype\":\"I64\",\"shape\":[");
-        for (int d = 0; d < t->ndim; d++) {
-            snprintf(num, sizeof num, d ? ",%lld" : "%lld", (long long)t->shape[d]);
-            sb_str(&h, num);
-        }
-        uint64_t bytes = (uint64_t)t->numel * (t->dtype == NB_I64 ? 8 : 4);
-        snprintf(num, sizeof num, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)off,
-                 (unsigned long long)(off + bytes));
-        sb_str(&h, num);
-        off += bytes;
-    }
-    sb_str(&h, "}");
-    while (h.len % 8) sb_str(&h, " ");
-    if (h.oom) {
-        free(h.s);
-        return nb__fail(NB_ERR_MEM, "writing %s: out of memory", path);
-    }
+    size_t hlen = 0;
+    char *h = header_json(ts, n, meta, n_meta, &hlen);
+    if (!h) return nb__fail(NB_ERR_MEM, "writing %s: out of memory", path);
 
     nb_atomic_file af;
     if (nb__atomic_begin(&af, path)) {
-        free(h.s);
+        free(h);
         return NB_ERR_IO;
     }
     unsigned char lenb[8];
-    st64(lenb, h.len);
+    st64(lenb, hlen);
     nb__atomic_write(&af, lenb, 8);
-    nb__atomic_write(&af, h.s, h.len);
-    free(h.s);
+    nb__atomic_write(&af, h, hlen);
+    free(h);
     for (int i = 0; i < n && !af.failed; i++) write_tensor(&af, ts[i].tensor);
     return nb__atomic_commit(&af);
 }

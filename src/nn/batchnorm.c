@@ -82,18 +82,19 @@ static void fill(nb_tensor *t, float v)
 static const nb_module_vtable bn1d_vt = {.kind = "BatchNorm1d", .forward = bn_module_forward, .fuse = bn_fuse};
 static const nb_module_vtable bn2d_vt = {.kind = "BatchNorm2d", .forward = bn_module_forward, .fuse = bn_fuse};
 
+nb_status nb__norm_module_check(const char *kind, int64_t C, float eps, float momentum)
+{
+    if (C <= 0) return nb__fail(NB_ERR_ARG, "%s(%lld): num_features must be positive", kind, (long long)C);
+    if (eps < 0 || momentum < 0 || momentum > 1)
+        return nb__fail(NB_ERR_ARG, "%s(%lld): eps %g must be >= 0 and momentum %g in [0, 1]", kind, (long long)C,
+                        (double)eps, (double)momentum);
+    return NB_OK;
+}
+
 static nb_module *bn_new(nb_ctx *ctx, const nb_module_vtable *vt, int dims, int64_t C, const nb_batchnorm_opts *o)
 {
     nb_batchnorm_opts d = o ? *o : (nb_batchnorm_opts){0};
-    if (C <= 0) {
-        nb__fail(NB_ERR_ARG, "%s(%lld): num_features must be positive", vt->kind, (long long)C);
-        return NULL;
-    }
-    if (d.eps < 0 || d.momentum < 0 || d.momentum > 1) {
-        nb__fail(NB_ERR_ARG, "%s(%lld): eps %g must be >= 0 and momentum %g in [0, 1]", vt->kind, (long long)C,
-                 (double)d.eps, (double)d.momentum);
-        return NULL;
-    }
+    if (nb__norm_module_check(vt->kind, C, d.eps, d.momentum)) return NULL;
     nb_module *m = nb__module_new_with(ctx, vt, sizeof(bn_state));
     if (!m) return NULL;
     bn_state *s = m->impl;

@@ -3,6 +3,7 @@
 #include "core/error.h"
 #include "core/tensor.h"
 #include "nn/module.h"
+#include "nn/layers.h"
 #include "ops/norm.h"
 
 #include <stdio.h>
@@ -59,15 +60,7 @@ static const nb_module_vtable in2d_vt = {.kind = "InstanceNorm2d", .forward = in
 static nb_module *in_new(nb_ctx *ctx, const nb_module_vtable *vt, int sd, int64_t C, const nb_instancenorm_opts *o)
 {
     nb_instancenorm_opts d = o ? *o : (nb_instancenorm_opts){0};
-    if (C <= 0) {
-        nb__fail(NB_ERR_ARG, "%s(%lld): num_features must be positive", vt->kind, (long long)C);
-        return NULL;
-    }
-    if (d.eps < 0 || d.momentum < 0 || d.momentum > 1) {
-        nb__fail(NB_ERR_ARG, "%s(%lld): eps %g must be >= 0 and momentum %g in [0, 1]", vt->kind, (long long)C,
-                 (double)d.eps, (double)d.momentum);
-        return NULL;
-    }
+    if (nb__norm_module_check(vt->kind, C, d.eps, d.momentum)) return NULL;
     nb_module *m = nb__module_new_with(ctx, vt, sizeof(in_state));
     if (!m) return NULL;
     in_state *st = m->impl;

@@ -19,4 +19,8 @@ void nb__elu_set_alpha(nb_module *m, float alpha);
  * without running statistics. (batchnorm.c) */
 nb_status nb__batchnorm_eval_scale_shift(nb_module *bn, float *scale, float *shift);
 
+/* The options BatchNorm and InstanceNorm share: num_features C positive, eps >= 0,
+ * momentum in [0, 1]; NB_ERR_ARG naming "KIND(C)" otherwise. (batchnorm.c) */
+nb_status nb__norm_module_check(const char *kind, int64_t C, float eps, float momentum);
+
 #endif

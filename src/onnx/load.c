@@ -383,130 +383,137 @@ static nb_status check_node(ox_model *m, ox_node *n)
     return n->op->check ? n->op->check(m, n) : NB_OK;
 }
 
-static nb_status build(ox_model *m, const Onnx__GraphProto *g, nb_module *mod)
+/* ---- building the executable graph from the proto, step by step ---- */
+
+typedef struct {
+    ox_model *m;
+    const Onnx__GraphProto *g;
+    name_map mp;   /* value name -> id */
+    int *producer; /* value id -> index in the file of the node computing it, -1 for inputs and initializers */
+    ox_node *raw;  /* the nodes in file order (they own their in/out arrays until sorted into m->nodes) */
+    int *order;    /* the topological order: indices into raw */
+    int *indeg;    /* per raw node, how many of its inputs other nodes compute */
+} graph_build;
+
+static nb_status alloc_tables(graph_build *B, size_t nv)
 {
-    if (!g) return nb__fail(NB_ERR_FORMAT, "the model has no graph");
-    size_t nv = g->n_input + g->n_initializer;
-    for (size_t i = 0; i < g->n_node; i++) nv += g->node[i]->n_output;
-    if (nv > (1u << 26)) return nb__fail(NB_ERR_FORMAT, "the graph has too many values (%zu)", nv);
-    name_map mp = {0};
-    mp.cap = 16;
-    while (mp.cap < 2 * nv + 2) mp.cap *= 2;
-    mp.keys = calloc(mp.cap, sizeof *mp.keys);
-    mp.ids = calloc(mp.cap, sizeof *mp.ids);
+    ox_model *m = B->m;
+    size_t nn = B->g->n_node;
+    B->mp.cap = 16;
+    while (B->mp.cap < 2 * nv + 2) B->mp.cap *= 2;
+    B->mp.keys = calloc(B->mp.cap, sizeof *B->mp.keys);
+    B->mp.ids = calloc(B->mp.cap, sizeof *B->mp.ids);
     m->vname = calloc(nv + 1, sizeof *m->vname);
     m->init = calloc(nv + 1, sizeof *m->init);
     m->mod_owned = calloc(nv + 1, 1);
     m->vals = calloc(nv + 1, sizeof *m->vals);
     m->use_count = calloc(nv + 1, sizeof *m->use_count);
-    int *producer = malloc((nv + 1) * sizeof *producer);
-    m->nodes = calloc(g->n_node + 1, sizeof *m->nodes);
-    ox_node *raw = calloc(g->n_node + 1, sizeof *raw);
-    int *order = malloc((g->n_node + 1) * sizeof *order);
-    int *indeg = calloc(g->n_node + 1, sizeof *indeg);
-    nb_status st = NB_OK;
-    if (!mp.keys || !mp.ids || !m->vname || !m->init || !m->mod_owned || !m->vals || !m->use_count || !producer || !m->nodes || !raw ||
-        !order || !indeg) {
-        st = nb__fail(NB_ERR_MEM, "out of memory loading the graph");
-        goto done;
-    }
-    /* initializers first: a graph input of the same name (old IR versions list them) takes its value */
-    for (size_t i = 0; i < g->n_initializer; i++) {
-        const Onnx__TensorProto *tp = g->initializer[i];
-        if (!tp->name || !*tp->name) {
-            st = nb__fail(NB_ERR_FORMAT, "initializer %zu has no name", i);
-            goto done;
-        }
-        if (map_get(&mp, tp->name) >= 0) {
-            st = nb__fail(NB_ERR_FORMAT, "duplicate name '%s': two initializers", tp->name);
-            goto done;
-        }
+    B->producer = malloc((nv + 1) * sizeof *B->producer);
+    m->nodes = calloc(nn + 1, sizeof *m->nodes);
+    B->raw = calloc(nn + 1, sizeof *B->raw);
+    B->order = malloc((nn + 1) * sizeof *B->order);
+    B->indeg = calloc(nn + 1, sizeof *B->indeg);
+    if (!B->mp.keys || !B->mp.ids || !m->vname || !m->init || !m->mod_owned || !m->vals || !m->use_count ||
+        !B->producer || !m->nodes || !B->raw || !B->order || !B->indeg)
+        return nb__fail(NB_ERR_MEM, "out of memory loading the graph");
+    return NB_OK;
+}
+
+/* Initializers first: a graph input of the same name (old IR versions list them) takes its value. */
+static nb_status add_initializers(graph_build *B)
+{
+    ox_model *m = B->m;
+    for (size_t i = 0; i < B->g->n_initializer; i++) {
+        const Onnx__TensorProto *tp = B->g->initializer[i];
+        if (!tp->name || !*tp->name) return nb__fail(NB_ERR_FORMAT, "initializer %zu has no name", i);
+        if (map_get(&B->mp, tp->name) >= 0) return nb__fail(NB_ERR_FORMAT, "duplicate name '%s': two initializers", tp->name);
         int id = m->n_values++;
         m->vname[id] = tp->name;
-        producer[id] = -1;
-        map_put(&mp, tp->name, id);
+        B->producer[id] = -1;
+        map_put(&B->mp, tp->name, id);
         int et = 0;
         nb_tensor *t = ox_tensor_decode(m->ctx, tp, m->dir, &et);
         if (!t) {
             nb__error_prefix("initializer '%s'", tp->name);
-            st = NB_ERR_FORMAT;
-            goto done;
+            return NB_ERR_FORMAT;
         }
         m->init[id] = (ox_val){t, et};
     }
+    return NB_OK;
+}
+
+static nb_status add_inputs(graph_build *B)
+{
+    ox_model *m = B->m;
+    const Onnx__GraphProto *g = B->g;
     m->inputs = malloc((g->n_input + 1) * sizeof *m->inputs);
     m->in_info = calloc(g->n_input + 1, sizeof *m->in_info);
-    if (!m->inputs || !m->in_info) {
-        st = nb__fail(NB_ERR_MEM, "out of memory");
-        goto done;
-    }
+    if (!m->inputs || !m->in_info) return nb__fail(NB_ERR_MEM, "out of memory");
     for (size_t i = 0; i < g->n_input; i++) {
         const char *nm = g->input[i]->name;
-        if (!nm || !*nm) {
-            st = nb__fail(NB_ERR_FORMAT, "graph input %zu has no name", i);
-            goto done;
-        }
-        int id = map_get(&mp, nm);
+        if (!nm || !*nm) return nb__fail(NB_ERR_FORMAT, "graph input %zu has no name", i);
+        int id = map_get(&B->mp, nm);
         if (id >= 0 && m->init[id].t) continue; /* an initializer listed as input */
-        if (id >= 0) {
-            st = nb__fail(NB_ERR_FORMAT, "duplicate name '%s': two graph inputs", nm);
-            goto done;
-        }
+        if (id >= 0) return nb__fail(NB_ERR_FORMAT, "duplicate name '%s': two graph inputs", nm);
         id = m->n_values++;
         m->vname[id] = (char *)nm;
-        producer[id] = -1;
-        map_put(&mp, nm, id);
-        st = read_info(&m->in_info[m->n_inputs], g->input[i], "graph input");
+        B->producer[id] = -1;
+        map_put(&B->mp, nm, id);
+        nb_status st = read_info(&m->in_info[m->n_inputs], g->input[i], "graph input");
         m->inputs[m->n_inputs++] = id;
-        if (st) goto done;
+        if (st) return st;
     }
-    /* node outputs */
+    return NB_OK;
+}
+
+/* Every node's outputs become values (raw[k], in file order). */
+static nb_status add_node_outputs(graph_build *B)
+{
+    ox_model *m = B->m;
     m->n_nodes = 0;
-    for (size_t k = 0; k < g->n_node; k++) {
-        const Onnx__NodeProto *p = g->node[k];
-        ox_node *n = &raw[k];
+    for (size_t k = 0; k < B->g->n_node; k++) {
+        const Onnx__NodeProto *p = B->g->node[k];
+        ox_node *n = &B->raw[k];
         n->p = p;
         n->name = p->name && *p->name ? p->name : NULL;
-        if (!p->op_type) {
-            st = nb__fail(NB_ERR_FORMAT, "node %zu has no op_type", k);
-            goto done;
-        }
-        if (p->n_input > 64 || p->n_output > 16) {
-            st = nb__fail(NB_ERR_FORMAT, "node %zu (%s) has %zu inputs and %zu outputs; at most 64 and 16 are supported", k,
-                          p->op_type, p->n_input, p->n_output);
-            goto done;
-        }
+        if (!p->op_type) return nb__fail(NB_ERR_FORMAT, "node %zu has no op_type", k);
+        if (p->n_input > 64 || p->n_output > 16)
+            return nb__fail(NB_ERR_FORMAT, "node %zu (%s) has %zu inputs and %zu outputs; at most 64 and 16 are supported",
+                            k, p->op_type, p->n_input, p->n_output);
         n->n_in = (int)p->n_input;
         n->n_out = (int)p->n_output;
         n->in = malloc((size_t)(n->n_in + 1) * sizeof *n->in);
         n->out = malloc((size_t)(n->n_out + 1) * sizeof *n->out);
-        if (!n->in || !n->out) {
-            st = nb__fail(NB_ERR_MEM, "out of memory");
-            goto done;
-        }
+        if (!n->in || !n->out) return nb__fail(NB_ERR_MEM, "out of memory");
         for (int j = 0; j < n->n_out; j++) {
             const char *nm = p->output[j];
             if (!nm || !*nm) {
                 n->out[j] = -1;
                 continue;
             }
-            int id = map_get(&mp, nm);
-            if (id >= 0) {
-                st = nb__fail(NB_ERR_FORMAT, "duplicate name '%s': output %d of node %zu ('%s', %s) is already %s", nm, j, k,
-                              p->name ? p->name : "", p->op_type,
-                              producer[id] >= 0 ? "another node's output" : m->init[id].t ? "an initializer" : "a graph input");
-                goto done;
-            }
+            int id = map_get(&B->mp, nm);
+            if (id >= 0)
+                return nb__fail(NB_ERR_FORMAT, "duplicate name '%s': output %d of node %zu ('%s', %s) is already %s", nm, j,
+                                k, p->name ? p->name : "", p->op_type,
+                                B->producer[id] >= 0 ? "another node's output"
+                                : m->init[id].t      ? "an initializer"
+                                                     : "a graph input");
             id = m->n_values++;
             m->vname[id] = (char *)nm;
-            producer[id] = (int)k;
-            map_put(&mp, nm, id);
+            B->producer[id] = (int)k;
+            map_put(&B->mp, nm, id);
             n->out[j] = id;
         }
     }
-    /* node inputs */
-    for (size_t k = 0; k < g->n_node; k++) {
-        ox_node *n = &raw[k];
+    return NB_OK;
+}
+
+/* Every node's inputs are values already named; counts uses and in-degrees. */
+static nb_status link_node_inputs(graph_build *B)
+{
+    ox_model *m = B->m;
+    for (size_t k = 0; k < B->g->n_node; k++) {
+        ox_node *n = &B->raw[k];
         const Onnx__NodeProto *p = n->p;
         for (int j = 0; j < n->n_in; j++) {
             const char *nm = p->input[j];
@@ -514,152 +521,175 @@ static nb_status build(ox_model *m, const Onnx__GraphProto *g, nb_module *mod)
                 n->in[j] = -1;
                 continue;
             }
-            int id = map_get(&mp, nm);
+            int id = map_get(&B->mp, nm);
             if (id < 0) {
-                st = nb__fail(NB_ERR_FORMAT, "node %s%s%s (%s): input '%s' is missing: no graph input, initializer or node output has that name",
+                nb_status st = nb__fail(NB_ERR_FORMAT, "node %s%s%s (%s): input '%s' is missing: no graph input, initializer or node output has that name",
                               p->name && *p->name ? "'" : "#", p->name && *p->name ? p->name : "", p->name && *p->name ? "'" : "",
                               p->op_type, nm);
-                if (!(p->name && *p->name)) nb__fail(NB_ERR_FORMAT, "node #%zu (%s): input '%s' is missing: no graph input, initializer or node output has that name", k, p->op_type, nm);
-                goto done;
+                if (!(p->name && *p->name)) st = nb__fail(NB_ERR_FORMAT, "node #%zu (%s): input '%s' is missing: no graph input, initializer or node output has that name", k, p->op_type, nm);
+                return st;
             }
             n->in[j] = id;
             m->use_count[id]++;
-            if (producer[id] >= 0) indeg[k]++;
+            if (B->producer[id] >= 0) B->indeg[k]++;
         }
     }
-    /* Kahn's algorithm over a consumer list (value -> the nodes reading it); nodes that
-     * become ready together keep their file order */
-    {
-        int *first = calloc((size_t)m->n_values + 2, sizeof *first), *cons = NULL;
-        size_t n_edges = 0;
-        for (size_t k = 0; k < g->n_node; k++) n_edges += (size_t)raw[k].n_in;
-        cons = malloc((n_edges + 1) * sizeof *cons);
-        if (!first || !cons) {
-            free(first);
-            free(cons);
-            st = nb__fail(NB_ERR_MEM, "out of memory sorting the graph");
-            goto done;
-        }
-        for (size_t k = 0; k < g->n_node; k++)
-            for (int q = 0; q < raw[k].n_in; q++)
-                if (raw[k].in[q] >= 0) first[raw[k].in[q] + 1]++;
-        for (int id = 0; id < m->n_values; id++) first[id + 1] += first[id];
-        int *fill = calloc((size_t)m->n_values + 1, sizeof *fill);
-        if (!fill) {
-            free(first);
-            free(cons);
-            st = nb__fail(NB_ERR_MEM, "out of memory sorting the graph");
-            goto done;
-        }
-        for (size_t k = 0; k < g->n_node; k++)
-            for (int q = 0; q < raw[k].n_in; q++)
-                if (raw[k].in[q] >= 0) cons[first[raw[k].in[q]] + fill[raw[k].in[q]]++] = (int)k;
-        free(fill);
-        int head = 0, tail = 0;
-        for (size_t k = 0; k < g->n_node; k++)
-            if (!indeg[k]) order[tail++] = (int)k;
-        while (head < tail) {
-            const ox_node *n = &raw[order[head++]];
-            for (int j2 = 0; j2 < n->n_out; j2++) {
-                int id = n->out[j2];
-                if (id < 0) continue;
-                for (int e = first[id]; e < first[id + 1]; e++)
-                    if (--indeg[cons[e]] == 0) order[tail++] = cons[e];
-            }
-        }
+    return NB_OK;
+}
+
+/* Kahn's algorithm over a consumer list (value -> the nodes reading it); nodes that
+ * become ready together keep their file order. Fills m->nodes; a cycle fails naming a
+ * node on it. */
+static nb_status sort_nodes(graph_build *B)
+{
+    ox_model *m = B->m;
+    size_t nn = B->g->n_node;
+    const ox_node *raw = B->raw;
+    int *first = calloc((size_t)m->n_values + 2, sizeof *first), *cons = NULL, *fill = NULL;
+    size_t n_edges = 0;
+    for (size_t k = 0; k < nn; k++) n_edges += (size_t)raw[k].n_in;
+    cons = malloc((n_edges + 1) * sizeof *cons);
+    fill = calloc((size_t)m->n_values + 1, sizeof *fill);
+    if (!first || !cons || !fill) {
         free(first);
         free(cons);
-        if (tail < (int)g->n_node) {
-            for (size_t k = 0; k < g->n_node; k++)
-                if (indeg[k]) {
-                    const Onnx__NodeProto *p = raw[k].p;
-                    if (p->name && *p->name)
-                        st = nb__fail(NB_ERR_FORMAT, "the graph has a cycle: node '%s' (%s) depends on its own output", p->name, p->op_type);
-                    else
-                        st = nb__fail(NB_ERR_FORMAT, "the graph has a cycle: node #%zu (%s) depends on its own output", k, p->op_type);
-                    break;
-                }
-            goto done;
-        }
-        for (int i2 = 0; i2 < tail; i2++) m->nodes[i2] = raw[order[i2]];
-        m->n_nodes = tail;
+        free(fill);
+        return nb__fail(NB_ERR_MEM, "out of memory sorting the graph");
     }
-    /* anonymous nodes are named by their index in the file: "#3" */
+    for (size_t k = 0; k < nn; k++)
+        for (int q = 0; q < raw[k].n_in; q++)
+            if (raw[k].in[q] >= 0) first[raw[k].in[q] + 1]++;
+    for (int id = 0; id < m->n_values; id++) first[id + 1] += first[id];
+    for (size_t k = 0; k < nn; k++)
+        for (int q = 0; q < raw[k].n_in; q++)
+            if (raw[k].in[q] >= 0) cons[first[raw[k].in[q]] + fill[raw[k].in[q]]++] = (int)k;
+    free(fill);
+    int head = 0, tail = 0;
+    for (size_t k = 0; k < nn; k++)
+        if (!B->indeg[k]) B->order[tail++] = (int)k;
+    while (head < tail) {
+        const ox_node *n = &raw[B->order[head++]];
+        for (int j2 = 0; j2 < n->n_out; j2++) {
+            int id = n->out[j2];
+            if (id < 0) continue;
+            for (int e = first[id]; e < first[id + 1]; e++)
+                if (--B->indeg[cons[e]] == 0) B->order[tail++] = cons[e];
+        }
+    }
+    free(first);
+    free(cons);
+    if (tail < (int)nn) {
+        for (size_t k = 0; k < nn; k++)
+            if (B->indeg[k]) {
+                const Onnx__NodeProto *p = raw[k].p;
+                if (p->name && *p->name)
+                    return nb__fail(NB_ERR_FORMAT, "the graph has a cycle: node '%s' (%s) depends on its own output", p->name, p->op_type);
+                return nb__fail(NB_ERR_FORMAT, "the graph has a cycle: node #%zu (%s) depends on its own output", k, p->op_type);
+            }
+        return NB_ERR_FORMAT;
+    }
+    for (int i2 = 0; i2 < tail; i2++) m->nodes[i2] = raw[B->order[i2]];
+    m->n_nodes = tail;
+    return NB_OK;
+}
+
+/* Anonymous nodes are named by their index in the file ("#3"); then each node's checks. */
+static nb_status name_and_check_nodes(graph_build *B)
+{
+    ox_model *m = B->m;
     for (int i = 0; i < m->n_nodes; i++)
         if (!m->nodes[i].name) {
-            snprintf(m->nodes[i].namebuf, sizeof m->nodes[i].namebuf, "#%d", order[i]);
+            snprintf(m->nodes[i].namebuf, sizeof m->nodes[i].namebuf, "#%d", B->order[i]);
             m->nodes[i].name = m->nodes[i].namebuf;
         }
-    for (int i = 0; i < m->n_nodes; i++)
-        if ((st = check_node(m, &m->nodes[i]))) goto done;
-    /* graph outputs */
+    nb_status st = NB_OK;
+    for (int i = 0; i < m->n_nodes && !st; i++) st = check_node(m, &m->nodes[i]);
+    return st;
+}
+
+static nb_status add_outputs(graph_build *B)
+{
+    ox_model *m = B->m;
+    const Onnx__GraphProto *g = B->g;
     m->outputs = malloc((g->n_output + 1) * sizeof *m->outputs);
     m->out_info = calloc(g->n_output + 1, sizeof *m->out_info);
-    if (!m->outputs || !m->out_info) {
-        st = nb__fail(NB_ERR_MEM, "out of memory");
-        goto done;
-    }
-    if (!g->n_output) {
-        st = nb__fail(NB_ERR_FORMAT, "the graph has no outputs");
-        goto done;
-    }
+    if (!m->outputs || !m->out_info) return nb__fail(NB_ERR_MEM, "out of memory");
+    if (!g->n_output) return nb__fail(NB_ERR_FORMAT, "the graph has no outputs");
     for (size_t i = 0; i < g->n_output; i++) {
         const char *nm = g->output[i]->name;
-        int id = nm ? map_get(&mp, nm) : -1;
-        st = read_info(&m->out_info[m->n_outputs], g->output[i], "graph output");
+        int id = nm ? map_get(&B->mp, nm) : -1;
+        nb_status st = read_info(&m->out_info[m->n_outputs], g->output[i], "graph output");
         if (st) {
             m->n_outputs++;
-            goto done;
+            return st;
         }
         if (id < 0) {
             m->n_outputs++;
-            st = nb__fail(NB_ERR_FORMAT, "graph output '%s' is missing: no node computes it", nm ? nm : "");
-            goto done;
+            return nb__fail(NB_ERR_FORMAT, "graph output '%s' is missing: no node computes it", nm ? nm : "");
         }
         m->outputs[m->n_outputs++] = id;
     }
-    /* parameters and buffers under their ONNX names */
-    {
-        char *role = calloc((size_t)m->n_values + 1, 1);
-        if (!role) {
-            st = nb__fail(NB_ERR_MEM, "out of memory");
-            goto done;
-        }
-        for (int k = 0; k < m->n_nodes; k++)
-            for (int j = 0; j < m->nodes[k].n_in; j++) {
-                int id = m->nodes[k].in[j];
-                /* through Identity nodes (torch.onnx.export shares folded biases that way) */
-                for (int hops = 0; id >= 0 && !m->init[id].t && producer[id] >= 0 && hops < 16; hops++) {
-                    const ox_node *pr = &raw[producer[id]];
-                    id = !strcmp(pr->p->op_type, "Identity") && pr->n_in == 1 ? pr->in[0] : -1;
-                }
-                if (id < 0 || !m->init[id].t || m->init[id].t->dtype != NB_F32) continue;
-                int r = param_role(&m->nodes[k], j, m);
-                if (r == 1 || !role[id]) role[id] = (char)r;
+    return NB_OK;
+}
+
+/* Float initializers become the module's parameters (weights a node trains) or buffers,
+ * under their ONNX names. */
+static nb_status add_parameters(graph_build *B, nb_module *mod)
+{
+    ox_model *m = B->m;
+    char *role = calloc((size_t)m->n_values + 1, 1);
+    if (!role) return nb__fail(NB_ERR_MEM, "out of memory");
+    for (int k = 0; k < m->n_nodes; k++)
+        for (int j = 0; j < m->nodes[k].n_in; j++) {
+            int id = m->nodes[k].in[j];
+            /* through Identity nodes (torch.onnx.export shares folded biases that way) */
+            for (int hops = 0; id >= 0 && !m->init[id].t && B->producer[id] >= 0 && hops < 16; hops++) {
+                const ox_node *pr = &B->raw[B->producer[id]];
+                id = !strcmp(pr->p->op_type, "Identity") && pr->n_in == 1 ? pr->in[0] : -1;
             }
-        for (int id = 0; id < m->n_values && !st; id++) {
-            if (!m->init[id].t || m->init[id].t->dtype != NB_F32 || producer[id] >= 0) continue; /* Constants are added by their check */
-            nb_tensor *t = m->init[id].t;
-            st = nb__module_add(mod, m->vname[id], t, role[id] != 1);
-            if (st) m->init[id].t = NULL; /* nb__module_add freed it */
-            else m->mod_owned[id] = 1;
+            if (id < 0 || !m->init[id].t || m->init[id].t->dtype != NB_F32) continue;
+            int r = param_role(&m->nodes[k], j, m);
+            if (r == 1 || !role[id]) role[id] = (char)r;
         }
-        free(role);
+    nb_status st = NB_OK;
+    for (int id = 0; id < m->n_values && !st; id++) {
+        if (!m->init[id].t || m->init[id].t->dtype != NB_F32 || B->producer[id] >= 0) continue; /* Constants are added by their check */
+        nb_tensor *t = m->init[id].t;
+        st = nb__module_add(mod, m->vname[id], t, role[id] != 1);
+        if (st) m->init[id].t = NULL; /* nb__module_add freed it */
+        else m->mod_owned[id] = 1;
     }
-done:
-    if (st) {
-        if (!m->n_nodes) /* raw nodes own the arrays */
-            for (size_t k = 0; k < g->n_node; k++) {
-                free(raw[k].in);
-                free(raw[k].out);
-            }
-    }
-    free(mp.keys);
-    free(mp.ids);
-    free(producer);
-    free(raw);
-    free(order);
-    free(indeg);
+    free(role);
+    return st;
+}
+
+static nb_status build(ox_model *m, const Onnx__GraphProto *g, nb_module *mod)
+{
+    if (!g) return nb__fail(NB_ERR_FORMAT, "the model has no graph");
+    size_t nv = g->n_input + g->n_initializer;
+    for (size_t i = 0; i < g->n_node; i++) nv += g->node[i]->n_output;
+    if (nv > (1u << 26)) return nb__fail(NB_ERR_FORMAT, "the graph has too many values (%zu)", nv);
+    graph_build B = {.m = m, .g = g};
+    nb_status st = alloc_tables(&B, nv);
+    if (!st) st = add_initializers(&B);
+    if (!st) st = add_inputs(&B);
+    if (!st) st = add_node_outputs(&B);
+    if (!st) st = link_node_inputs(&B);
+    if (!st) st = sort_nodes(&B);
+    if (!st) st = name_and_check_nodes(&B);
+    if (!st) st = add_outputs(&B);
+    if (!st) st = add_parameters(&B, mod);
+    if (st && !m->n_nodes && B.raw) /* raw nodes own the arrays */
+        for (size_t k = 0; k < g->n_node; k++) {
+            free(B.raw[k].in);
+            free(B.raw[k].out);
+        }
+    free(B.mp.keys);
+    free(B.mp.ids);
+    free(B.producer);
+    free(B.raw);
+    free(B.order);
+    free(B.indeg);
     return st;
 }
 

@@ -258,37 +258,16 @@ static void batch_norm_backward(nb_node *n)
                        w ? nb__f(w) : NULL, mean, rstd, st->training);
 }
 
-static int check_vec(const char *layer, const char *what, const nb_tensor *t, int64_t C)
-{
-    if (!t) return 0;
-    if (t->dtype != NB_F32 || t->numel != C) {
-        char s[128];
-        nb__shape_str(t->ndim, t->shape, s, sizeof s);
-        nb__fail(NB_ERR_SHAPE, "%s: %s has shape %s%s; expected %lld F32 values (one per channel)", layer,
-                 what, s, t->dtype != NB_F32 ? " and is not F32" : "", (long long)C);
-        return -1;
-    }
-    return 0;
-}
-
 /* F.batch_norm with the calling layer's name for messages. Checks everything
  * before touching the running statistics. */
 nb_tensor *nb__batch_norm_layer(const char *layer, nb_tensor *x, nb_tensor *rm, nb_tensor *rv, nb_tensor *w,
                                 nb_tensor *b, int training, float momentum, float eps, int relu)
 {
     if (!x) return NULL;
-    if (x->dtype != NB_F32) {
-        nb__fail(NB_ERR_ARG, "%s: input %s must be F32", layer, nb__tshape(x));
-        return NULL;
-    }
-    if (x->ndim < 2) {
-        nb__fail(NB_ERR_SHAPE, "%s: input %s needs at least 2 dims (N, C, ...)", layer, nb__tshape(x));
-        return NULL;
-    }
-    int64_t N = x->shape[0], C = x->shape[1], S = 1;
-    for (int d = 2; d < x->ndim; d++) S *= x->shape[d];
-    if (check_vec(layer, "running_mean", rm, C) || check_vec(layer, "running_var", rv, C) ||
-        check_vec(layer, "weight", w, C) || check_vec(layer, "bias", b, C))
+    int64_t N, C, S;
+    if (nb__norm_input(layer, x, 2, "(N, C, ...)", &N, &C, &S)) return NULL;
+    if (nb__norm_check_vec(layer, "running_mean", rm, C) || nb__norm_check_vec(layer, "running_var", rv, C) ||
+        nb__norm_check_vec(layer, "weight", w, C) || nb__norm_check_vec(layer, "bias", b, C))
         return NULL;
     if (!training && (!rm || !rv)) {
         nb__fail(NB_ERR_ARG, "%s: eval mode needs running_mean and running_var", layer);

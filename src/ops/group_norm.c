@@ -227,17 +227,9 @@ nb_tensor *nb__group_norm_layer(const char *layer, nb_tensor *x, int64_t G, nb_t
                                 float eps)
 {
     if (!x) return NULL;
-    char s[128];
-    nb__shape_str(x->ndim, x->shape, s, sizeof s);
-    if (x->dtype != NB_F32) {
-        nb__fail(NB_ERR_ARG, "%s: input %s must be F32", layer, s);
-        return NULL;
-    }
-    if (x->ndim < 2) {
-        nb__fail(NB_ERR_SHAPE, "%s: input %s needs at least 2 dims (N, C, ...)", layer, s);
-        return NULL;
-    }
-    int64_t N = x->shape[0], C = x->shape[1];
+    int64_t N, C, S;
+    if (nb__norm_input(layer, x, 2, "(N, C, ...)", &N, &C, &S)) return NULL;
+    const char *s = nb__tshape(x);
     if (G <= 0 || C % G) {
         nb__fail(NB_ERR_SHAPE, "%s: input %s has %lld channels, which do not divide into %lld groups", layer, s,
                  (long long)C, (long long)G);
@@ -252,8 +244,6 @@ nb_tensor *nb__group_norm_layer(const char *layer, nb_tensor *x, int64_t G, nb_t
                      layer, k ? "bias" : "weight", ps, (long long)C, s);
             return NULL;
         }
-    int64_t S = 1;
-    for (int d = 2; d < x->ndim; d++) S *= x->shape[d];
     return nb__group_norm_impl(x, N * G, G, S ? S : 1, w, b, eps, NULL, NULL);
 }
 

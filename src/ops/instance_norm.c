@@ -18,34 +18,14 @@
 
 #include <math.h>
 
-static int check_vec(const char *layer, const char *what, const nb_tensor *t, int64_t C)
-{
-    if (!t || (t->dtype == NB_F32 && t->numel == C)) return 0;
-    char s[128];
-    nb__shape_str(t->ndim, t->shape, s, sizeof s);
-    nb__fail(NB_ERR_SHAPE, "%s: %s has shape %s; expected %lld F32 values (one per channel)", layer, what, s,
-             (long long)C);
-    return -1;
-}
-
 nb_tensor *nb__instance_norm_layer(const char *layer, nb_tensor *x, nb_tensor *rm, nb_tensor *rv, nb_tensor *w,
                                    nb_tensor *b, int use_input_stats, float momentum, float eps)
 {
     if (!x) return NULL;
-    char s[128];
-    nb__shape_str(x->ndim, x->shape, s, sizeof s);
-    if (x->dtype != NB_F32) {
-        nb__fail(NB_ERR_ARG, "%s: input %s must be F32", layer, s);
-        return NULL;
-    }
-    if (x->ndim < 3) {
-        nb__fail(NB_ERR_SHAPE, "%s: input %s needs at least 3 dims (N, C, spatial...)", layer, s);
-        return NULL;
-    }
-    int64_t N = x->shape[0], C = x->shape[1], S = 1;
-    for (int d = 2; d < x->ndim; d++) S *= x->shape[d];
-    if (check_vec(layer, "running_mean", rm, C) || check_vec(layer, "running_var", rv, C) ||
-        check_vec(layer, "weight", w, C) || check_vec(layer, "bias", b, C))
+    int64_t N, C, S;
+    if (nb__norm_input(layer, x, 3, "(N, C, spatial...)", &N, &C, &S)) return NULL;
+    if (nb__norm_check_vec(layer, "running_mean", rm, C) || nb__norm_check_vec(layer, "running_var", rv, C) ||
+        nb__norm_check_vec(layer, "weight", w, C) || nb__norm_check_vec(layer, "bias", b, C))
         return NULL;
     if (!use_input_stats) {
         if (!rm || !rv) {
@@ -56,7 +36,7 @@ nb_tensor *nb__instance_norm_layer(const char *layer, nb_tensor *x, nb_tensor *r
         return nb_batch_norm(x, rm, rv, w, b, 0, momentum, eps);
     }
     if (S <= 1) {
-        nb__fail(NB_ERR_SHAPE, "%s: expected more than 1 spatial element when training, got input %s", layer, s);
+        nb__fail(NB_ERR_SHAPE, "%s: expected more than 1 spatial element when training, got input %s", layer, nb__tshape(x));
         return NULL;
     }
     double *mean = NULL, *var = NULL;

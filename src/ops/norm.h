@@ -26,6 +26,14 @@ nb_tensor *nb__instance_norm_layer(const char *layer, nb_tensor *x, nb_tensor *r
 nb_tensor *nb__layer_norm_layer(const char *layer, nb_tensor *x, int nd, const int64_t *ns, nb_tensor *w,
                                 nb_tensor *b, float eps);
 
+/* The checks every normalization makes (norm_check.c): x is F32 with at least
+ * min_dims dims (dims describes them: "(N, C, ...)"), then *N, *C and *S, the product
+ * of the dims after C; a per-channel tensor t (NULL: absent) holds C F32 values. Both
+ * fail naming layer. */
+nb_status nb__norm_input(const char *layer, const nb_tensor *x, int min_dims, const char *dims, int64_t *N, int64_t *C,
+                         int64_t *S);
+nb_status nb__norm_check_vec(const char *layer, const char *what, const nb_tensor *t, int64_t C);
+
 /* Normalize `groups` contiguous groups of x (numel/groups values each) by their
  * own mean and biased variance; value j of group g is scaled by parameter
  * p = (g % pg)·(L/pin) + j/pin of w and b (NULL: 1, 0). GroupNorm, InstanceNorm

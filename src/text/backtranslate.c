@@ -64,8 +64,16 @@ static int buf_add(buf_t *b, const char *s, size_t n)
 
 /* ---- running one process ---- */
 
-static nb_status run_apertium(nb_text_aug *a, const bt_impl *bt, const char *mode, const char *in, size_t in_n,
-                              buf_t *out)
+/* The pipes to a running Apertium: its stdin (written), stdout and stderr (read). */
+typedef struct {
+    pid_t pid;
+    int wfd, ofd, efd;
+    int in_open, out_open, err_open;
+} child_io;
+
+/* Start `command -u [-d DATA_DIR] MODE` in its own process group (a timeout kills the
+ * whole pipeline apertium runs) with three pipes. */
+static nb_status spawn_apertium(const bt_impl *bt, const char *mode, child_io *c)
 {
     int sv[2] = {-1, -1}, po[2] = {-1, -1}, pe[2] = {-1, -1};
     if (pipe2(sv, O_CLOEXEC) || pipe2(po, O_CLOEXEC) || pipe2(pe, O_CLOEXEC)) {
@@ -92,12 +100,11 @@ static nb_status run_apertium(nb_text_aug *a, const bt_impl *bt, const char *mod
     }
     argv[k++] = (char *)mode;
     argv[k] = NULL;
-    pid_t pid;
-    posix_spawnattr_t at; /* its own process group: a timeout kills the whole pipeline apertium runs */
+    posix_spawnattr_t at;
     posix_spawnattr_init(&at);
     posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP);
     posix_spawnattr_setpgroup(&at, 0);
-    int rc = posix_spawnp(&pid, bt->command, &fa, &at, argv, environ);
+    int rc = posix_spawnp(&c->pid, bt->command, &fa, &at, argv, environ);
     posix_spawnattr_destroy(&at);
     posix_spawn_file_actions_destroy(&fa);
     close(sv[0]);
@@ -112,37 +119,38 @@ static nb_status run_apertium(nb_text_aug *a, const bt_impl *bt, const char *mod
                             strerror(rc));
         return nb__fail(NB_ERR_IO, "back_translation: cannot start '%s': %s", bt->command, strerror(rc));
     }
-    a->calls++;
-    int wfd = sv[1];
-    fcntl(wfd, F_SETFL, fcntl(wfd, F_GETFL) | O_NONBLOCK);
-    sigset_t pipe_set, old_set, pending;
-    sigemptyset(&pipe_set);
-    sigaddset(&pipe_set, SIGPIPE);
-    sigpending(&pending);
-    int pipe_was_pending = sigismember(&pending, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &pipe_set, &old_set);
-    buf_t err = {0};
+    *c = (child_io){c->pid, sv[1], po[0], pe[0], 1, 1, 1};
+    fcntl(c->wfd, F_SETFL, fcntl(c->wfd, F_GETFL) | O_NONBLOCK);
+    return NB_OK;
+}
+
+/* Write in[0..in_n) to the child and read its stdout into out and the start of its
+ * stderr into err, with poll() so neither side blocks, until it closes both; killed
+ * after bt->timeout seconds without progress (*timed_out). *oom when a buffer could
+ * not grow. */
+static void exchange(const bt_impl *bt, child_io *c, const char *in, size_t in_n, buf_t *out, buf_t *err,
+                     int *timed_out, int *oom)
+{
     size_t sent = 0;
-    int in_open = 1, out_open = 1, err_open = 1, oom = 0, timed_out = 0;
     struct timespec last;
     clock_gettime(CLOCK_MONOTONIC, &last);
     if (in_n == 0) {
-        close(wfd);
-        in_open = 0;
+        close(c->wfd);
+        c->in_open = 0;
     }
-    while (out_open || err_open) {
+    while (c->out_open || c->err_open) {
         struct pollfd pf[3];
         int np = 0, ii = -1, io = -1, ie = -1;
-        if (in_open) pf[ii = np++] = (struct pollfd){wfd, POLLOUT, 0};
-        if (out_open) pf[io = np++] = (struct pollfd){po[0], POLLIN, 0};
-        if (err_open) pf[ie = np++] = (struct pollfd){pe[0], POLLIN, 0};
+        if (c->in_open) pf[ii = np++] = (struct pollfd){c->wfd, POLLOUT, 0};
+        if (c->out_open) pf[io = np++] = (struct pollfd){c->ofd, POLLIN, 0};
+        if (c->err_open) pf[ie = np++] = (struct pollfd){c->efd, POLLIN, 0};
         struct timespec now;
         clock_gettime(CLOCK_MONOTONIC, &now);
         double idle = (double)(now.tv_sec - last.tv_sec) + 1e-9 * (double)(now.tv_nsec - last.tv_nsec);
         double left = bt->timeout - idle;
         if (left <= 0) { /* it hangs: kill it rather than wait forever */
-            kill(-pid, SIGKILL);
-            timed_out = 1;
+            kill(-c->pid, SIGKILL);
+            *timed_out = 1;
             break;
         }
         int pr = poll(pf, (nfds_t)np, (int)(left * 1000) + 1);
@@ -152,73 +160,95 @@ static nb_status run_apertium(nb_text_aug *a, const bt_impl *bt, const char *mod
         }
         if (pr > 0) last = now; /* progress: the idle clock restarts */
         if (ii >= 0 && pf[ii].revents) {
-            ssize_t w = write(wfd, in + sent, in_n - sent);
+            ssize_t w = write(c->wfd, in + sent, in_n - sent);
             if (w > 0) sent += (size_t)w;
             if (w < 0 && errno != EAGAIN && errno != EINTR) sent = in_n; /* the child stopped reading */
             if (sent == in_n) {
-                close(wfd);
-                in_open = 0;
+                close(c->wfd);
+                c->in_open = 0;
             }
         }
         char tmp[65536];
         if (io >= 0 && pf[io].revents) {
-            ssize_t r = read(po[0], tmp, sizeof tmp);
-            if (r > 0) oom |= buf_add(out, tmp, (size_t)r);
+            ssize_t r = read(c->ofd, tmp, sizeof tmp);
+            if (r > 0) *oom |= buf_add(out, tmp, (size_t)r);
             else if (r == 0 || (errno != EINTR && errno != EAGAIN)) {
-                close(po[0]);
-                out_open = 0;
+                close(c->ofd);
+                c->out_open = 0;
             }
         }
         if (ie >= 0 && pf[ie].revents) {
-            ssize_t r = read(pe[0], tmp, sizeof tmp);
+            ssize_t r = read(c->efd, tmp, sizeof tmp);
             if (r > 0) {
-                if (err.n < 4096) oom |= buf_add(&err, tmp, (size_t)r);
+                if (err->n < 4096) *oom |= buf_add(err, tmp, (size_t)r);
             } else if (r == 0 || (errno != EINTR && errno != EAGAIN)) {
-                close(pe[0]);
-                err_open = 0;
+                close(c->efd);
+                c->err_open = 0;
             }
         }
     }
-    if (in_open) close(wfd);
-    if (out_open) close(po[0]);
-    if (timed_out) kill(-pid, SIGKILL);
+}
+
+/* The message for a child that did not exit with 0 (status as waitpid gives it; err
+ * the start of what it wrote to stderr). */
+static nb_status exit_failure(const bt_impl *bt, const char *mode, int status, const buf_t *err)
+{
+    char msg[512] = ""; /* the first line of what it said */
+    if (err->p) {
+        size_t l = strcspn(err->p, "\n");
+        snprintf(msg, sizeof msg, ": %.*s", (int)(l < 400 ? l : 400), err->p);
+    }
+    if (err->p && strstr(err->p, "does not exist"))
+        return nb__fail(NB_ERR_STATE,
+                        "back_translation: Apertium has no mode %s%s: install the Debian package of that language "
+                        "pair (apertium-eng-spa for eng-spa and spa-eng; apt-cache search apertium lists them)",
+                        mode, msg);
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
+        return nb__fail(NB_ERR_STATE, "back_translation: '%s %s' could not run a program%s: " PACKAGES, bt->command,
+                        mode, msg);
+    if (WIFEXITED(status))
+        return nb__fail(NB_ERR_IO, "back_translation: '%s -u %s' failed with exit status %d%s", bt->command, mode,
+                        WEXITSTATUS(status), msg);
+    return nb__fail(NB_ERR_IO, "back_translation: '%s -u %s' was killed by signal %d", bt->command, mode,
+                    WTERMSIG(status));
+}
+
+/* Translate in[0..in_n) with one `apertium -u MODE` process into out: spawn, exchange
+ * (SIGPIPE blocked in this thread meanwhile, a pending one consumed after), reap. */
+static nb_status run_apertium(nb_text_aug *a, const bt_impl *bt, const char *mode, const char *in, size_t in_n,
+                              buf_t *out)
+{
+    child_io c = {0};
+    nb_status st = spawn_apertium(bt, mode, &c);
+    if (st) return st;
+    a->calls++;
+    sigset_t pipe_set, old_set, pending;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    sigpending(&pending);
+    int pipe_was_pending = sigismember(&pending, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, &old_set);
+    buf_t err = {0};
+    int oom = 0, timed_out = 0;
+    exchange(bt, &c, in, in_n, out, &err, &timed_out, &oom);
+    if (c.in_open) close(c.wfd);
+    if (c.out_open) close(c.ofd);
+    if (timed_out) kill(-c.pid, SIGKILL);
     if (!pipe_was_pending) { /* take the SIGPIPE our writes may have raised */
         struct timespec zero = {0, 0};
         while (sigtimedwait(&pipe_set, NULL, &zero) < 0 && errno == EINTR) {
         }
     }
     pthread_sigmask(SIG_SETMASK, &old_set, NULL);
-    if (err_open) close(pe[0]);
+    if (c.err_open) close(c.efd);
     int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    while (waitpid(c.pid, &status, 0) < 0 && errno == EINTR) {
     }
-    nb_status st = NB_OK;
     if (timed_out)
         st = nb__fail(NB_ERR_IO, "back_translation: '%s -u %s' timed out: it sent nothing for %d s; killed it",
                       bt->command, mode, bt->timeout);
     else if (oom) st = nb__fail(NB_ERR_MEM, "back_translation: out of memory reading Apertium's output");
-    else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        /* the first line of what it said */
-        char msg[512] = "";
-        if (err.p) {
-            size_t l = strcspn(err.p, "\n");
-            snprintf(msg, sizeof msg, ": %.*s", (int)(l < 400 ? l : 400), err.p);
-        }
-        if (err.p && strstr(err.p, "does not exist"))
-            st = nb__fail(NB_ERR_STATE,
-                          "back_translation: Apertium has no mode %s%s: install the Debian package of that language "
-                          "pair (apertium-eng-spa for eng-spa and spa-eng; apt-cache search apertium lists them)",
-                          mode, msg);
-        else if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
-            st = nb__fail(NB_ERR_STATE, "back_translation: '%s %s' could not run a program%s: " PACKAGES,
-                          bt->command, mode, msg);
-        else if (WIFEXITED(status))
-            st = nb__fail(NB_ERR_IO, "back_translation: '%s -u %s' failed with exit status %d%s", bt->command, mode,
-                          WEXITSTATUS(status), msg);
-        else
-            st = nb__fail(NB_ERR_IO, "back_translation: '%s -u %s' was killed by signal %d", bt->command, mode,
-                          WTERMSIG(status));
-    }
+    else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) st = exit_failure(bt, mode, status, &err);
     free(err.p);
     return st;
 }

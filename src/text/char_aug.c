@@ -7,6 +7,7 @@
  * character is a code point with its combining marks, so accents and emoji are
  * never split and unedited characters are kept byte for byte. */
 #include "text/text.h"
+#include "text/words.h"
 #include "core/error.h"
 
 #include <pthread.h>

@@ -16,6 +16,7 @@
  * libwordnet keeps global state (open files, static buffers), so every call into it
  * holds one process-wide lock; results are cached per augmenter. */
 #include "text/text.h"
+#include "text/words.h"
 #include "core/error.h"
 
 #include <pthread.h>

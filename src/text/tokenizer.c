@@ -8,6 +8,7 @@
  * vocab.json: {"token": id, ...} (cJSON), tokens distinct, ids distinct in [0, count).
  * Every error names the file and the line or token. */
 #include "text/hf_tok.h"
+#include "core/file.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -91,37 +92,6 @@ nb_status nb__ids_push(nb__ids *a, int64_t id)
 
 /* ---- loading ---- */
 
-static char *slurp(const char *path, size_t max, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        nb__fail(NB_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-        return NULL;
-    }
-    /* grow as the file is read (its size may not be known: a pipe, /proc) */
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap + 1);
-    while (buf) {
-        n += fread(buf + n, 1, cap - n, f);
-        if (n < cap || n > max) break;
-        cap *= 2;
-        char *nb = realloc(buf, cap + 1);
-        if (!nb) free(buf);
-        buf = nb;
-    }
-    int err = ferror(f);
-    fclose(f);
-    if (!buf || err || n > max) {
-        free(buf);
-        nb__fail(!buf ? NB_ERR_MEM : err ? NB_ERR_IO : NB_ERR_FORMAT, "%s: %s", path,
-                 !buf ? "out of memory" : err ? "read error" : "too large for a vocabulary file");
-        return NULL;
-    }
-    buf[n] = 0;
-    *len = n;
-    return buf;
-}
-
 static nb_tokenizer *tok_new(int kind)
 {
     nb_tokenizer *t = calloc(1, sizeof *t);
@@ -166,7 +136,7 @@ static nb_status add_token(nb_tokenizer *t, const char *path, long line, const c
 nb_tokenizer *nb_wordpiece_load(const char *vocab_txt, const nb_wordpiece_opts *o)
 {
     size_t len;
-    char *text = slurp(vocab_txt, (size_t)1 << 28, &len);
+    char *text = nb__read_file(vocab_txt, (size_t)1 << 28, &len, "too large for a vocabulary file");
     if (!text) return NULL;
     nb_tokenizer *t = tok_new(NB__TOK_WORDPIECE);
     if (!t) {
@@ -203,7 +173,7 @@ fail:
 nb_tokenizer *nb_bpe_load(const char *vocab_json, const char *merges_txt)
 {
     size_t len;
-    char *text = slurp(vocab_json, (size_t)1 << 28, &len);
+    char *text = nb__read_file(vocab_json, (size_t)1 << 28, &len, "too large for a vocabulary file");
     if (!text) return NULL;
     nb_tokenizer *t = tok_new(NB__TOK_BPE);
     cJSON *root = cJSON_Parse(text);
@@ -253,7 +223,7 @@ nb_tokenizer *nb_tokenizer_from_dir(const char *dir)
         nb_wordpiece_opts o = {0};
         snprintf(b, sizeof b, "%s/tokenizer_config.json", dir);
         size_t len;
-        char *cfg = exists(b) ? slurp(b, 1 << 22, &len) : NULL;
+        char *cfg = exists(b) ? nb__read_file(b, 1 << 22, &len, "too large for a vocabulary file") : NULL;
         if (cfg) {
             cJSON *root = cJSON_Parse(cfg);
             const cJSON *lc = cJSON_GetObjectItemCaseSensitive(root, "do_lower_case");
