@@ -1027,8 +1027,8 @@ static nb_status cutout_parse(nb__tf_step *s, const nb__spec_item *it)
     if (!st) st = num(it, "n_holes", 1, 1, &holes);
     if (!st && (!integral(holes) || holes < 0 || holes > 1000)) st = bad(it, "n_holes", 1, "must be an integer in [0, 1000]");
     if (!st) st = num(it, "value", 2, 0, &v);
-    s->length = (int64_t)len;
-    s->n_holes = (int64_t)holes;
+    s->length = st ? 0 : (int64_t)len; /* (int64_t) of an out-of-range double is undefined */
+    s->n_holes = st ? 0 : (int64_t)holes;
     s->value[0] = (float)v;
     return st;
 }
