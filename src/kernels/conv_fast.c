@@ -714,7 +714,7 @@ size_t nb__conv2d_fast_scratch_bwd_w(const nb__conv_shape *s, int nt)
     geom g = geom_fwd(s);
     int64_t Ogp, per, noff;
     bww_sizes(&g, &Ogp, &per, &noff);
-    return (size_t)(noff + (int64_t)nt * per);
+    return (size_t)(noff + (int64_t)nt * per + g.G * g.K * Ogp + g.G * Ogp);
 }
 
 typedef struct {
@@ -723,6 +723,7 @@ typedef struct {
     const int32_t *off;
     int64_t Ogp, per;
     float *base;
+    float *tot; /* (G, K, Ogp) then (G, Ogp): dw and db transposed while the chunks are added */
     int want_w, want_b;
 } bww_job;
 
@@ -767,20 +768,48 @@ static void bww_group(const bww_job *j, const float *xp, const float *dyT, float
 #define NCHUNK 8
 static int64_t chunks_of(int64_t N) { return N < NCHUNK ? N : NCHUNK; }
 
-/* dw (OC, Cg, KH, KW) += the transposed sums dwT (G, K, Ogp) of buffers 0..nb-1, in
- * that order for each element; db (OC) likewise. Output channels split over the team. */
+/* tot += the sums dwT (G, K, Ogp) and dbT (G, Ogp) of buffers 0..nb-1, in that order
+ * for each element: contiguous rows split over the team (ends with a barrier). */
 static void add_sums(const bww_job *j, int nb, float *dw, float *db)
 {
     const geom *g = j->g;
-    int64_t Ogp = j->Ogp;
+    int64_t n = g->G * g->K * j->Ogp + g->G * j->Ogp, rows = (n + 1023) / 1024;
 #pragma omp for schedule(static)
-    for (int64_t oc = 0; oc < g->G * g->Og; oc++) {
-        int64_t gr = oc / g->Og, o = oc % g->Og;
+    for (int64_t r = 0; r < rows; r++) {
+        int64_t a = r * 1024, e = a + 1024 < n ? a + 1024 : n;
         for (int b = 0; b < nb; b++) {
-            bww_buf u = buf_of(j, b);
-            if (dw)
-                for (int64_t k = 0; k < g->K; k++) dw[oc * g->K + k] += u.dwT[(gr * g->K + k) * Ogp + o];
-            if (db) db[oc] += u.dbT[gr * Ogp + o];
+            const float *u = buf_of(j, b).dwT; /* dbT follows dwT */
+            for (int64_t i = a; i < e; i++) j->tot[i] += u[i];
+        }
+    }
+}
+
+/* tot <- dw, db transposed (in) or dw, db <- tot (out); output channels split over the
+ * team (ends with a barrier). dw (OC, K) with K = Cg·KH·KW; tot (G, K, Ogp). Taking
+ * dw in and out once (instead of a strided pass per chunk) keeps each element's sum
+ * dw + chunk 0 + chunk 1 + ... in the same order. */
+static void move_sums(const bww_job *j, float *dw, float *db, int out)
+{
+    const geom *g = j->g;
+    int64_t Ogp = j->Ogp, nb16 = (g->G * g->Og + 15) / 16;
+    float *tb = j->tot + g->G * g->K * Ogp;
+#pragma omp for schedule(static)
+    for (int64_t blk = 0; blk < nb16; blk++) { /* 16 channels at a time: rows of 16 floats in tot */
+        int64_t oc0 = blk * 16, oc1 = oc0 + 16 < g->G * g->Og ? oc0 + 16 : g->G * g->Og;
+        for (int64_t oc = oc0; oc < oc1; oc++) {
+            int64_t gr = oc / g->Og, o = oc % g->Og;
+            float *t = j->tot + gr * g->K * Ogp + o;
+            if (dw) {
+                float *d = dw + oc * g->K;
+                if (out)
+                    for (int64_t k = 0; k < g->K; k++) d[k] = t[k * Ogp];
+                else
+                    for (int64_t k = 0; k < g->K; k++) t[k * Ogp] = d[k];
+            }
+            if (db) {
+                if (out) db[oc] = tb[gr * Ogp + o];
+                else tb[gr * Ogp + o] = db[oc];
+            }
         }
     }
 }
@@ -800,6 +829,7 @@ static void bww_images(const bww_job *j, float *dw, float *db)
     int64_t img = g->C * g->H * g->W, nch = chunks_of(g->N);
     bww_buf u = buf_of(j, t);
     pad_slack(g, u.xp);
+    move_sums(j, dw, db, 0);
     for (int64_t c0 = 0; c0 < nch; c0 += nt) {
         int64_t c = c0 + t;
         if (c < nch) {
@@ -816,6 +846,7 @@ static void bww_images(const bww_job *j, float *dw, float *db)
 #pragma omp barrier
         add_sums(j, (int)(nch - c0 < nt ? nch - c0 : nt), dw, db); /* ends with a barrier: buffers free again */
     }
+    move_sums(j, dw, db, 1);
 }
 
 /* Group gr of image n shared by the team: padding and transpose split, then the tiles
@@ -857,6 +888,7 @@ static void bww_shared(const bww_job *j, float *dw, float *db)
     const geom *g = j->g;
     int64_t nch = chunks_of(g->N);
     bww_buf u = buf_of(j, 0);
+    move_sums(j, dw, db, 0);
     for (int64_t c = 0; c < nch; c++) {
 #pragma omp single
         zero_sums(j, &u);
@@ -864,6 +896,7 @@ static void bww_shared(const bww_job *j, float *dw, float *db)
             for (int64_t gr = 0; gr < g->G; gr++) bww_shared_image(j, n, gr);
         add_sums(j, 1, dw, db);
     }
+    move_sums(j, dw, db, 1);
 }
 
 void nb__conv2d_fast_bwd_w(const nb__conv_shape *s, const float *x, const float *dy, float *dw, float *db,
@@ -876,6 +909,7 @@ void nb__conv2d_fast_bwd_w(const nb__conv_shape *s, const float *x, const float 
     int32_t *off = (int32_t *)scratch;
     make_offsets(g, off, g->K + MRK);
     bww_job j = {.g = g, .x = x, .dy = dy, .off = off, .Ogp = Ogp, .per = per, .base = scratch + noff,
+                 .tot = scratch + noff + (int64_t)nt * per,
                  .want_w = dw != NULL, .want_b = db != NULL};
     if (g->N >= nt) {
         RUN_TEAM(nt, bww_images(&j, dw, db));
