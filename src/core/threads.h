@@ -29,4 +29,14 @@ int nb__max_threads(void);
         }                                                                                    \
     } while (0)
 
+/* NB_CLONES before a function: GCC compiles it (and its parallel loops) for AVX-512,
+ * for AVX2+FMA and for any x86-64, and the loader picks the copy for the CPU (an ifunc;
+ * NB_ISA does not reach it, so only for code whose results do not depend on the copy:
+ * fmaf is exact on all three, a call into libm without FMA). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+#define NB_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define NB_CLONES
+#endif
+
 #endif
