@@ -29,7 +29,7 @@
  * Threads: with N >= threads, each thread takes whole images (its own padded copy);
  * otherwise the threads share one image at a time and split its tiles.
  * The same code runs on AVX-512 (16-float zmm), AVX2+FMA (8-float ymm) or, on any
- * CPU, a plain-C 16-float vector type: one object per ISA (see below). */
+ * CPU, 4-float vectors: one object per ISA (see below). */
 #include "kernels/conv.h"
 
 #include <string.h>
@@ -63,7 +63,7 @@
 /* ---- a vector of VL floats ----
  *   AVX-512: one zmm (VL 16, 32 registers: 24 accumulators per micro-tile);
  *   AVX2+FMA: one ymm (VL 8, 16 registers: 12 accumulators);
- *   otherwise plain C on 16 floats (any CPU; the compiler vectorises what it can).
+ *   otherwise 4-float vectors of GCC's vector extensions (any CPU: SSE2 on x86-64).
  * MR x NV: the forward micro-tile; ACC: accumulators of a weight-gradient tile, which
  * covers up to NVO vectors of output channels (CHW = NVO·VL channels per chunk). */
 #ifdef __AVX512F__
@@ -119,58 +119,49 @@ ALWAYS_INLINE void v_mstore(float *base, int64_t off, vmask m, vf a)
 }
 ALWAYS_INLINE vf v_mload(const float *base, int64_t off, vmask m) { return _mm256_maskload_ps(base + off, v_maskv(m)); }
 #else
-#define VL 16
-#define ACC 24
-#define NVO 4
+/* any CPU: GCC/clang vector extensions on 4 floats (SSE2 on x86-64, the baseline), no
+ * FMA instruction: a*b + c rounds twice (contraction is off in ISO C mode) */
+#define VL 4
+#define ACC 12
+#define NVO 2
 #ifndef MR
-#define MR 8
+#define MR 4
 #endif
 #ifndef NV
-#define NV 3
+#define NV 2
 #endif
-typedef struct {
-    float f[VL];
-} vf;
+typedef float vf __attribute__((vector_size(16)));
 typedef uint32_t vmask;
-ALWAYS_INLINE vf v_zero(void) { return (vf){{0}}; }
+ALWAYS_INLINE vf v_zero(void) { return (vf){0, 0, 0, 0}; }
 ALWAYS_INLINE vf v_load(const float *p)
 {
     vf r;
-    memcpy(r.f, p, sizeof r.f);
+    memcpy(&r, p, sizeof r);
     return r;
 }
-ALWAYS_INLINE vf v_set1(float a)
-{
-    vf r;
-    for (int j = 0; j < VL; j++) r.f[j] = a;
-    return r;
-}
-ALWAYS_INLINE vf v_fma(vf a, vf b, vf c)
-{
-    for (int j = 0; j < VL; j++) c.f[j] += a.f[j] * b.f[j];
-    return c;
-}
-ALWAYS_INLINE vf v_add(vf a, vf b)
-{
-    for (int j = 0; j < VL; j++) a.f[j] += b.f[j];
-    return a;
-}
+ALWAYS_INLINE vf v_set1(float a) { return (vf){a, a, a, a}; }
+ALWAYS_INLINE vf v_fma(vf a, vf b, vf c) { return c + a * b; }
+ALWAYS_INLINE vf v_add(vf a, vf b) { return a + b; }
 ALWAYS_INLINE vf v_relu(vf a)
 {
-    for (int j = 0; j < VL; j++) a.f[j] = a.f[j] > 0 ? a.f[j] : 0.0f;
+    for (int j = 0; j < VL; j++) a[j] = a[j] > 0 ? a[j] : 0.0f;
     return a;
 }
-ALWAYS_INLINE void v_store(float *p, vf a) { memcpy(p, a.f, sizeof a.f); }
+ALWAYS_INLINE void v_store(float *p, vf a) { memcpy(p, &a, sizeof a); }
 ALWAYS_INLINE void v_mstore(float *base, int64_t off, vmask m, vf a)
 {
+    if (m == 0xFu) {
+        memcpy(base + off, &a, sizeof a);
+        return;
+    }
     for (int j = 0; j < VL; j++)
-        if (m >> j & 1) base[off + j] = a.f[j];
+        if (m >> j & 1) base[off + j] = a[j];
 }
 ALWAYS_INLINE vf v_mload(const float *base, int64_t off, vmask m)
 {
     vf r = v_zero();
     for (int j = 0; j < VL; j++)
-        if (m >> j & 1) r.f[j] = base[off + j];
+        if (m >> j & 1) r[j] = base[off + j];
     return r;
 }
 #endif
