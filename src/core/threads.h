@@ -10,15 +10,18 @@ int nb__max_threads(void);
 
 /* Elements below which a loop stays on one thread (a fork costs more). */
 #define NB_PAR_MIN 32768
-/* NB_FOR(work, i, n, body): for i in [0, n) run body, split statically over the
- * threads when `work` is above NB_PAR_MIN and more than one thread is set. The
- * plain loop otherwise is deliberate: libgomp allocates a new team for every
+/* NB_FOR(work, i, n, body): for i in [0, n) run body, over the threads when `work` is
+ * above NB_PAR_MIN and more than one thread is set: in 8 chunks per thread handed out as
+ * threads come free, so a thread that loses its core to another process delays one chunk,
+ * not half the loop (each i is one body whichever thread runs it: the results do not
+ * change). The plain loop otherwise is deliberate: libgomp allocates a new team for every
  * parallel region that runs with one thread, and a training step must not allocate. */
 #define NB_FOR(work, i, n, ...)                                                              \
     do {                                                                                     \
         int64_t nb_n_ = (n);                                                                 \
         if ((work) > NB_PAR_MIN && nb__max_threads() > 1) {                                  \
-            _Pragma("omp parallel for schedule(static)") for (int64_t i = 0; i < nb_n_; i++) \
+            int64_t nb_ch_ = nb_n_ / (8 * (int64_t)nb__max_threads()) + 1;                   \
+            _Pragma("omp parallel for schedule(dynamic, nb_ch_)") for (int64_t i = 0; i < nb_n_; i++) \
             {                                                                                \
                 __VA_ARGS__;                                                                 \
             }                                                                                \
