@@ -2,17 +2,26 @@
 #   make                 library (build/libnabla.a, .so) and CLI (build/nabla)
 #   make test            build and run the test suite (ends with "N passed, N failed")
 #   make SAN=1 test      the same under AddressSanitizer + UndefinedBehaviorSanitizer (build-san/)
+#   make NATIVE=1        for this machine's CPU only (-march=native, build-native/); the default runs on any x86-64
 #   make install PREFIX=/usr/local
 CC      ?= cc
 PREFIX  ?= /usr/local
 SAN     ?= 0
+NATIVE  ?= 0
 ifeq ($(SAN),1)
 B       := build-san
 SANFLAGS := -fsanitize=address,undefined
 OPT     := -O1 -g $(SANFLAGS) -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 else
 B       := build
-OPT     := -O3 -march=native -g
+OPT     := -O3 -g
+endif
+# The default build runs on any x86-64: the kernels that gain from wider vectors are built
+# once per instruction set (ISA_SRC below) and chosen at run time (src/core/isa.c, NB_ISA).
+# NATIVE=1 builds everything for this machine's CPU only (-march=native).
+ifeq ($(NATIVE),1)
+B       := $(B)-native
+OPT     += -march=native
 endif
 WARN    := -Wall -Wextra -Wno-unused-parameter -Wshadow -Wstrict-prototypes
 CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) -fopenmp -fPIC -Iinclude -Isrc -DNB_HAVE_OPENBLAS
@@ -51,7 +60,15 @@ LIB_SRC  := $(sort $(wildcard src/*/*.c))
 # protobuf-c-compiler) from the onnx.proto Debian ships (libonnx-dev); never committed.
 ONNX_PROTO ?= /usr/include/onnx/onnx.proto
 ONNX_GEN := $(B)/gen/onnx.pb-c.c
-LIB_OBJ  := $(LIB_SRC:%.c=$(B)/%.o) $(B)/gen/onnx.pb-c.o
+# Sources compiled once per ISA, as NAME.ISA.o with -DNB_ISA_SUFFIX=_ISA (their entry
+# points get the suffix; kernels/conv_isa.c dispatches).
+ISA_SRC  := src/kernels/conv_fast.c
+ISAS     := avx512 avx2 generic
+ISA_FLAGS_avx512  := -mavx512f -mavx512dq -mavx512bw -mavx512vl -mavx2 -mfma
+ISA_FLAGS_avx2    := -mavx2 -mfma
+ISA_FLAGS_generic :=
+ISA_OBJ  := $(foreach i,$(ISAS),$(ISA_SRC:%.c=$(B)/%.$(i).o))
+LIB_OBJ  := $(patsubst %.c,$(B)/%.o,$(filter-out $(ISA_SRC),$(LIB_SRC))) $(ISA_OBJ) $(B)/gen/onnx.pb-c.o
 CLI_SRC  := $(sort $(wildcard tools/nabla/*.c))
 CLI_OBJ  := $(CLI_SRC:%.c=$(B)/%.o)
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
@@ -63,6 +80,13 @@ all: $(B)/libnabla.a $(B)/libnabla.so $(B)/nabla
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+define isa_rule
+$(B)/%.$(1).o: %.c
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(CFLAGS) $$(ISA_FLAGS_$(1)) -DNB_ISA_SUFFIX=_$(1) -MMD -MP -c $$< -o $$@
+endef
+$(foreach i,$(ISAS),$(eval $(call isa_rule,$(i))))
 
 $(CLI_OBJ): CFLAGS += $(CAIRO_CFLAGS)
 

@@ -20,7 +20,7 @@ for h in 1 2; do
         hogs+=($!)
     done
     sleep 1
-    for t in 1 2; do /usr/bin/python3 ../shared/bench/torch_baseline.py --model cnn --threads "$t" --steps "$STEPS" 2>&1 | tail -n 1; done
+    for t in 1 2; do /usr/bin/python3 bench/torch_bench.py --model cnn --threads "$t" --steps "$STEPS" 2>&1 | tail -n 1; done
     for t in 1 2; do build/nabla bench --model cnn --threads "$t" --steps "$STEPS" 2>&1 | tail -n 1; done
     stop_hogs
     sleep 2

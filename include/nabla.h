@@ -73,6 +73,10 @@ void nb_ctx_reset(nb_ctx *ctx);
 /* Gradient recording on (1, default) or off (0, like torch.no_grad()). Returns the old value. */
 int nb_set_grad_enabled(nb_ctx *ctx, int enabled);
 int nb_ctx_threads(const nb_ctx *ctx);
+/* The instruction set nabla's kernels run: "avx512", "avx2" or "generic" (the CPU's best, or
+ * the NB_ISA environment variable); NULL, with the error set, if NB_ISA is unknown or not
+ * supported by this CPU (nb_ctx_new then fails too). */
+const char *nb_isa(void);
 /* Bytes the arena holds (for tests that check memory stays flat). */
 size_t nb_ctx_arena_bytes(const nb_ctx *ctx);
 /* Number of heap allocations the arena has made since nb_ctx_new. */

@@ -41,6 +41,7 @@ stage layers sh tests/layers.sh # each file includes and calls only its own laye
 stage docs sh tests/docs_concepts.sh # every name, path, option and spec docs/concepts.md cites exists
 stage docs-commands sh tests/docs_commands.sh # every command of docs/tutorial.md and README.md, run as written (a few minutes)
 stage tests make -j"$J" test
+stage isa sh tests/isa.sh # the kernel tests again with NB_ISA=avx2 and NB_ISA=generic (a few minutes)
 stage sanitizers make -j"$J" SAN=1 test
 stage mpi bash tests/dist.sh # data parallelism: 2 ranks under Open MPI (mpirun --oversubscribe, as root in CI)
 stage onnx-conformance sh tests/onnx_conformance.sh # ONNX's backend test data (libonnx-testdata)

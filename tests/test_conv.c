@@ -21,10 +21,14 @@
 #include "kernels/conv.h"
 
 #include <math.h>
+#include <string.h>
 #include <omp.h>
 
 #define TOL 1e-4
-#define MODEL_TOL 1e-3 /* whole models against float64: PyTorch's own float32 gradients are up to 8.8e-4 off */
+/* whole models against float64: PyTorch's own float32 gradients are up to 8.8e-4 off; the
+ * AVX2 and generic kernels sum in another order (generic: without FMA) and reach 1.5e-3 on
+ * lenet5's smallest weight gradients (1% of the largest) */
+#define MODEL_TOL (strcmp(nb_isa(), "avx512") ? 2e-3 : 1e-3)
 
 static nb_ctx *ctx;
 

@@ -2,6 +2,7 @@
 #include "core/error.h"
 #include "core/arena.h"
 #include "core/ctx.h"
+#include "core/isa.h"
 #include "core/threads.h"
 
 #include <stdlib.h>
@@ -16,11 +17,15 @@ void openblas_set_num_threads(int);
 
 void nb__set_threads(int n)
 {
+#ifdef NB_HAVE_OPENBLAS
+    /* OpenBLAS on one thread: nb__sgemm cuts its calls into parts fixed by the shape and
+     * threads them itself (kernels/gemm.c), so results do not depend on the thread count.
+     * Its OpenMP build sets OpenMP's count too, hence first (and it follows OpenMP's
+     * count again at its next call: nb__sgemm sees to that). */
+    openblas_set_num_threads(1);
+#endif
 #ifdef _OPENMP
     omp_set_num_threads(n);
-#endif
-#ifdef NB_HAVE_OPENBLAS
-    openblas_set_num_threads(n);
 #endif
 }
 
@@ -36,6 +41,7 @@ int nb__max_threads(void)
 nb_ctx *nb_ctx_new(const nb_ctx_opts *opts)
 {
     nb_ctx_opts o = opts ? *opts : (nb_ctx_opts){0};
+    if (nb__isa_check() != NB_OK) return NULL; /* NB_ISA names an instruction set this CPU cannot run */
     nb_ctx *c = calloc(1, sizeof *c);
     if (!c) {
         nb__fail(NB_ERR_MEM, "out of memory creating a context");

@@ -20,7 +20,7 @@
  *             weight flipped in both spatial dims and transposed (c <-> oc): the same
  *             forward kernel, accumulating into dx.
  *   weight    dwᵀ (K, OCg) = Σ_q B[k][q] · dyᵀ[q][oc], with dyᵀ the wide transpose of
- *             dy (zero in the thrown-away columns): a micro-tile is MRK taps x up to 64
+ *             dy (zero in the thrown-away columns): a micro-tile is MRK taps x up to CHW
  *             channels, a broadcast of xp and vector loads of dyᵀ rows, reducing over q
  *             without horizontal sums. The images are summed in chunks fixed by the
  *             batch size (NCHUNK), each from zero into a thread's own dwᵀ, and the
@@ -28,33 +28,54 @@
  *
  * Threads: with N >= threads, each thread takes whole images (its own padded copy);
  * otherwise the threads share one image at a time and split its tiles.
- * Without AVX-512 (e.g. the sanitizer build) the same code runs on a plain-C
- * 16-float vector type. */
+ * The same code runs on AVX-512 (16-float zmm), AVX2+FMA (8-float ymm) or, on any
+ * CPU, 4-float vectors: one object per ISA (see below). */
 #include "kernels/conv.h"
 
 #include <string.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
-#ifdef __AVX512F__
+#if defined(__AVX512F__) || defined(__AVX2__)
 #include <immintrin.h>
 #endif
 
-#define VL 16  /* floats per vector */
-#ifndef MR
-#define MR 8   /* forward: output channels per micro-tile */
+/* Compiled once per instruction set (the Makefile passes the -m flags and
+ * -DNB_ISA_SUFFIX=_avx512, _avx2 or _generic): the entry points get the suffix and
+ * kernels/conv_isa.c calls the one core/isa.h chose. */
+#ifdef NB_ISA_SUFFIX
+#include "kernels/conv_isa.h"
+#define nb__conv2d_fast_ok NB__ISA_NAME(nb__conv2d_fast_ok, NB_ISA_SUFFIX)
+#define nb__conv2d_fast_scratch_fwd NB__ISA_NAME(nb__conv2d_fast_scratch_fwd, NB_ISA_SUFFIX)
+#define nb__conv2d_fast_scratch_bwd_x NB__ISA_NAME(nb__conv2d_fast_scratch_bwd_x, NB_ISA_SUFFIX)
+#define nb__conv2d_fast_scratch_bwd_w NB__ISA_NAME(nb__conv2d_fast_scratch_bwd_w, NB_ISA_SUFFIX)
+#define nb__conv2d_fast_fwd NB__ISA_NAME(nb__conv2d_fast_fwd, NB_ISA_SUFFIX)
+#define nb__conv2d_fast_bwd_x NB__ISA_NAME(nb__conv2d_fast_bwd_x, NB_ISA_SUFFIX)
+#define nb__conv2d_fast_bwd_w NB__ISA_NAME(nb__conv2d_fast_bwd_w, NB_ISA_SUFFIX)
 #endif
-#ifndef NV
-#define NV 3   /* forward: vectors of wide positions per micro-tile */
-#endif
+
 #define MRK 12 /* weight gradient: most taps per micro-tile */
 #ifndef QB
 #define QB 64  /* weight gradient: rows of dyT per block (with 64 channels: 16 KiB) */
 #endif
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 
-/* ---- a vector of 16 floats ---- */
+/* ---- a vector of VL floats ----
+ *   AVX-512: one zmm (VL 16, 32 registers: 24 accumulators per micro-tile);
+ *   AVX2+FMA: one ymm (VL 8, 16 registers: 12 accumulators);
+ *   otherwise 4-float vectors of GCC's vector extensions (any CPU: SSE2 on x86-64).
+ * MR x NV: the forward micro-tile; ACC: accumulators of a weight-gradient tile, which
+ * covers up to NVO vectors of output channels (CHW = NVO·VL channels per chunk). */
 #ifdef __AVX512F__
+#define VL 16
+#define ACC 24
+#define NVO 4
+#ifndef MR
+#define MR 8
+#endif
+#ifndef NV
+#define NV 3
+#endif
 typedef __m512 vf;
 typedef __mmask16 vmask;
 ALWAYS_INLINE vf v_zero(void) { return _mm512_setzero_ps(); }
@@ -67,53 +88,86 @@ ALWAYS_INLINE void v_store(float *p, vf a) { _mm512_storeu_ps(p, a); }
 /* lanes j with bit j of m set go to base[off + j] */
 ALWAYS_INLINE void v_mstore(float *base, int64_t off, vmask m, vf a) { _mm512_mask_storeu_ps(base + off, m, a); }
 ALWAYS_INLINE vf v_mload(const float *base, int64_t off, vmask m) { return _mm512_maskz_loadu_ps(m, base + off); }
-#else
-typedef struct {
-    float f[VL];
-} vf;
+#elif defined(__AVX2__) && defined(__FMA__)
+#define VL 8
+#define ACC 12
+#define NVO 2
+#ifndef MR
+#define MR 6
+#endif
+#ifndef NV
+#define NV 2
+#endif
+typedef __m256 vf;
 typedef uint32_t vmask;
-ALWAYS_INLINE vf v_zero(void) { return (vf){{0}}; }
+ALWAYS_INLINE vf v_zero(void) { return _mm256_setzero_ps(); }
+ALWAYS_INLINE vf v_load(const float *p) { return _mm256_loadu_ps(p); }
+ALWAYS_INLINE vf v_set1(float a) { return _mm256_set1_ps(a); }
+ALWAYS_INLINE vf v_fma(vf a, vf b, vf c) { return _mm256_fmadd_ps(a, b, c); }
+ALWAYS_INLINE vf v_add(vf a, vf b) { return _mm256_add_ps(a, b); }
+ALWAYS_INLINE vf v_relu(vf a) { return _mm256_max_ps(a, _mm256_setzero_ps()); } /* NaN -> 0 as nb_relu */
+ALWAYS_INLINE void v_store(float *p, vf a) { _mm256_storeu_ps(p, a); }
+ALWAYS_INLINE __m256i v_maskv(vmask m)
+{
+    const __m256i bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+    return _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32((int)m), bit), bit);
+}
+ALWAYS_INLINE void v_mstore(float *base, int64_t off, vmask m, vf a)
+{
+    if (m == 0xFFu) _mm256_storeu_ps(base + off, a);
+    else _mm256_maskstore_ps(base + off, v_maskv(m), a);
+}
+ALWAYS_INLINE vf v_mload(const float *base, int64_t off, vmask m) { return _mm256_maskload_ps(base + off, v_maskv(m)); }
+#else
+/* any CPU: GCC/clang vector extensions on 4 floats (SSE2 on x86-64, the baseline), no
+ * FMA instruction: a*b + c rounds twice (contraction is off in ISO C mode) */
+#define VL 4
+#define ACC 12
+#define NVO 2
+#ifndef MR
+#define MR 4
+#endif
+#ifndef NV
+#define NV 2
+#endif
+typedef float vf __attribute__((vector_size(16)));
+typedef uint32_t vmask;
+ALWAYS_INLINE vf v_zero(void) { return (vf){0, 0, 0, 0}; }
 ALWAYS_INLINE vf v_load(const float *p)
 {
     vf r;
-    memcpy(r.f, p, sizeof r.f);
+    memcpy(&r, p, sizeof r);
     return r;
 }
-ALWAYS_INLINE vf v_set1(float a)
-{
-    vf r;
-    for (int j = 0; j < VL; j++) r.f[j] = a;
-    return r;
-}
-ALWAYS_INLINE vf v_fma(vf a, vf b, vf c)
-{
-    for (int j = 0; j < VL; j++) c.f[j] += a.f[j] * b.f[j];
-    return c;
-}
-ALWAYS_INLINE vf v_add(vf a, vf b)
-{
-    for (int j = 0; j < VL; j++) a.f[j] += b.f[j];
-    return a;
-}
+ALWAYS_INLINE vf v_set1(float a) { return (vf){a, a, a, a}; }
+ALWAYS_INLINE vf v_fma(vf a, vf b, vf c) { return c + a * b; }
+ALWAYS_INLINE vf v_add(vf a, vf b) { return a + b; }
 ALWAYS_INLINE vf v_relu(vf a)
 {
-    for (int j = 0; j < VL; j++) a.f[j] = a.f[j] > 0 ? a.f[j] : 0.0f;
+    for (int j = 0; j < VL; j++) a[j] = a[j] > 0 ? a[j] : 0.0f;
     return a;
 }
-ALWAYS_INLINE void v_store(float *p, vf a) { memcpy(p, a.f, sizeof a.f); }
+ALWAYS_INLINE void v_store(float *p, vf a) { memcpy(p, &a, sizeof a); }
 ALWAYS_INLINE void v_mstore(float *base, int64_t off, vmask m, vf a)
 {
+    if (m == 0xFu) {
+        memcpy(base + off, &a, sizeof a);
+        return;
+    }
     for (int j = 0; j < VL; j++)
-        if (m >> j & 1) base[off + j] = a.f[j];
+        if (m >> j & 1) base[off + j] = a[j];
 }
 ALWAYS_INLINE vf v_mload(const float *base, int64_t off, vmask m)
 {
     vf r = v_zero();
     for (int j = 0; j < VL; j++)
-        if (m >> j & 1) r.f[j] = base[off + j];
+        if (m >> j & 1) r[j] = base[off + j];
     return r;
 }
 #endif
+#define CHW (NVO * VL) /* weight gradient: output channels per chunk */
+/* weight gradient: taps of a tile with nvo vectors of channels */
+#define TAPS(nvo) (ACC / (nvo) < MRK ? ACC / (nvo) : MRK)
 
 static int64_t round_up(int64_t a, int64_t m) { return (a + m - 1) / m * m; }
 
@@ -400,7 +454,9 @@ static void fwd_panel(const fwd_job *j, const float *xp, int64_t n, int64_t gr, 
 #if NV >= 4
         case 4: fwd_tile_nv(4, j, xp, n, gr, ob, p, sg, nseg, y); break;
 #endif
+#if NV >= 3
         case 3: fwd_tile_nv(3, j, xp, n, gr, ob, p, sg, nseg, y); break;
+#endif
         case 2: fwd_tile_nv(2, j, xp, n, gr, ob, p, sg, nseg, y); break;
         default: fwd_tile_nv(1, j, xp, n, gr, ob, p, sg, nseg, y); break;
         }
@@ -590,7 +646,7 @@ static void sum_rows(const float *rows, int64_t Q, int64_t n, float *out)
 ALWAYS_INLINE void bww_tile(int mk, int nvo, int64_t Q, const float *xq, const int32_t *off, const float *dyT,
                             int64_t Ogp, float *dwT, int nk)
 {
-    vf acc[MRK][4];
+    vf acc[MRK][NVO];
 #pragma GCC unroll 12
     for (int i = 0; i < mk; i++)
 #pragma GCC unroll 4
@@ -599,7 +655,7 @@ ALWAYS_INLINE void bww_tile(int mk, int nvo, int64_t Q, const float *xq, const i
 #pragma GCC unroll 12
     for (int i = 0; i < mk; i++) xk[i] = xq + off[i];
     for (int64_t q = 0; q < Q; q++) {
-        vf b[4];
+        vf b[NVO];
         const float *r = dyT + q * Ogp;
 #pragma GCC unroll 4
         for (int v = 0; v < nvo; v++) b[v] = v_load(r + v * VL);
@@ -615,22 +671,24 @@ ALWAYS_INLINE void bww_tile(int mk, int nvo, int64_t Q, const float *xq, const i
 }
 
 /* Taps per micro-tile for nvo vectors of channels. */
-static int taps_for(int nvo) { return nvo >= 4 ? 6 : nvo == 3 ? 8 : MRK; }
+static int taps_for(int nvo) { return TAPS(nvo); }
 
 /* Tile t of (channel chunk of 64, tap block) for group gr: dwT (K, Ogp) += ... */
 static void bww_block(const geom *g, const float *xg, const int32_t *off, const float *dyT, int64_t Ogp, float *dwT,
                       int64_t oc0, int64_t k0, int64_t q0, int64_t q1)
 {
-    int nvo = (int)((Ogp - oc0) / VL < 4 ? (Ogp - oc0) / VL : 4);
+    int nvo = (int)((Ogp - oc0) / VL < NVO ? (Ogp - oc0) / VL : NVO);
     int mk = taps_for(nvo), nk = (int)(g->K - k0 < mk ? g->K - k0 : mk);
     const float *d = dyT + q0 * Ogp + oc0, *xq = xg + q0;
     float *o = dwT + k0 * Ogp + oc0;
     int64_t Q = q1 - q0;
     switch (nvo) {
-    case 4: bww_tile(6, 4, Q, xq, off + k0, d, Ogp, o, nk); break;
-    case 3: bww_tile(8, 3, Q, xq, off + k0, d, Ogp, o, nk); break;
-    case 2: bww_tile(MRK, 2, Q, xq, off + k0, d, Ogp, o, nk); break;
-    default: bww_tile(MRK, 1, Q, xq, off + k0, d, Ogp, o, nk); break;
+#if NVO >= 4
+    case 4: bww_tile(TAPS(4), 4, Q, xq, off + k0, d, Ogp, o, nk); break;
+    case 3: bww_tile(TAPS(3), 3, Q, xq, off + k0, d, Ogp, o, nk); break;
+#endif
+    case 2: bww_tile(TAPS(2), 2, Q, xq, off + k0, d, Ogp, o, nk); break;
+    default: bww_tile(TAPS(1), 1, Q, xq, off + k0, d, Ogp, o, nk); break;
     }
 }
 
@@ -647,7 +705,7 @@ size_t nb__conv2d_fast_scratch_bwd_w(const nb__conv_shape *s, int nt)
     geom g = geom_fwd(s);
     int64_t Ogp, per, noff;
     bww_sizes(&g, &Ogp, &per, &noff);
-    return (size_t)(noff + (int64_t)nt * per);
+    return (size_t)(noff + (int64_t)nt * per + g.G * g.K * Ogp + g.G * Ogp);
 }
 
 typedef struct {
@@ -656,6 +714,7 @@ typedef struct {
     const int32_t *off;
     int64_t Ogp, per;
     float *base;
+    float *tot; /* (G, K, Ogp) then (G, Ogp): dw and db transposed while the chunks are added */
     int want_w, want_b;
 } bww_job;
 
@@ -685,8 +744,8 @@ static void bww_group(const bww_job *j, const float *xp, const float *dyT, float
     const geom *g = j->g;
     int64_t qb = q_block(j);
     for (int64_t q0 = 0; q0 < g->Q; q0 += qb)
-        for (int64_t c0 = 0; c0 < j->Ogp; c0 += 64) {
-            int mk = taps_for((int)((j->Ogp - c0) / VL < 4 ? (j->Ogp - c0) / VL : 4));
+        for (int64_t c0 = 0; c0 < j->Ogp; c0 += CHW) {
+            int mk = taps_for((int)((j->Ogp - c0) / VL < NVO ? (j->Ogp - c0) / VL : NVO));
             for (int64_t k0 = 0; k0 < g->K; k0 += mk)
                 bww_block(g, xp + gr * g->Cg * g->PL, j->off, dyT, j->Ogp, dwT + gr * g->K * j->Ogp, c0, k0, q0,
                           q0 + qb < g->Q ? q0 + qb : g->Q);
@@ -700,20 +759,48 @@ static void bww_group(const bww_job *j, const float *xp, const float *dyT, float
 #define NCHUNK 8
 static int64_t chunks_of(int64_t N) { return N < NCHUNK ? N : NCHUNK; }
 
-/* dw (OC, Cg, KH, KW) += the transposed sums dwT (G, K, Ogp) of buffers 0..nb-1, in
- * that order for each element; db (OC) likewise. Output channels split over the team. */
+/* tot += the sums dwT (G, K, Ogp) and dbT (G, Ogp) of buffers 0..nb-1, in that order
+ * for each element: contiguous rows split over the team (ends with a barrier). */
 static void add_sums(const bww_job *j, int nb, float *dw, float *db)
 {
     const geom *g = j->g;
-    int64_t Ogp = j->Ogp;
+    int64_t n = g->G * g->K * j->Ogp + g->G * j->Ogp, rows = (n + 1023) / 1024;
 #pragma omp for schedule(static)
-    for (int64_t oc = 0; oc < g->G * g->Og; oc++) {
-        int64_t gr = oc / g->Og, o = oc % g->Og;
+    for (int64_t r = 0; r < rows; r++) {
+        int64_t a = r * 1024, e = a + 1024 < n ? a + 1024 : n;
         for (int b = 0; b < nb; b++) {
-            bww_buf u = buf_of(j, b);
-            if (dw)
-                for (int64_t k = 0; k < g->K; k++) dw[oc * g->K + k] += u.dwT[(gr * g->K + k) * Ogp + o];
-            if (db) db[oc] += u.dbT[gr * Ogp + o];
+            const float *u = buf_of(j, b).dwT; /* dbT follows dwT */
+            for (int64_t i = a; i < e; i++) j->tot[i] += u[i];
+        }
+    }
+}
+
+/* tot <- dw, db transposed (in) or dw, db <- tot (out); output channels split over the
+ * team (ends with a barrier). dw (OC, K) with K = Cg·KH·KW; tot (G, K, Ogp). Taking
+ * dw in and out once (instead of a strided pass per chunk) keeps each element's sum
+ * dw + chunk 0 + chunk 1 + ... in the same order. */
+static void move_sums(const bww_job *j, float *dw, float *db, int out)
+{
+    const geom *g = j->g;
+    int64_t Ogp = j->Ogp, nb16 = (g->G * g->Og + 15) / 16;
+    float *tb = j->tot + g->G * g->K * Ogp;
+#pragma omp for schedule(static)
+    for (int64_t blk = 0; blk < nb16; blk++) { /* 16 channels at a time: rows of 16 floats in tot */
+        int64_t oc0 = blk * 16, oc1 = oc0 + 16 < g->G * g->Og ? oc0 + 16 : g->G * g->Og;
+        for (int64_t oc = oc0; oc < oc1; oc++) {
+            int64_t gr = oc / g->Og, o = oc % g->Og;
+            float *t = j->tot + gr * g->K * Ogp + o;
+            if (dw) {
+                float *d = dw + oc * g->K;
+                if (out)
+                    for (int64_t k = 0; k < g->K; k++) d[k] = t[k * Ogp];
+                else
+                    for (int64_t k = 0; k < g->K; k++) t[k * Ogp] = d[k];
+            }
+            if (db) {
+                if (out) db[oc] = tb[gr * Ogp + o];
+                else tb[gr * Ogp + o] = db[oc];
+            }
         }
     }
 }
@@ -733,6 +820,7 @@ static void bww_images(const bww_job *j, float *dw, float *db)
     int64_t img = g->C * g->H * g->W, nch = chunks_of(g->N);
     bww_buf u = buf_of(j, t);
     pad_slack(g, u.xp);
+    move_sums(j, dw, db, 0);
     for (int64_t c0 = 0; c0 < nch; c0 += nt) {
         int64_t c = c0 + t;
         if (c < nch) {
@@ -749,6 +837,7 @@ static void bww_images(const bww_job *j, float *dw, float *db)
 #pragma omp barrier
         add_sums(j, (int)(nch - c0 < nt ? nch - c0 : nt), dw, db); /* ends with a barrier: buffers free again */
     }
+    move_sums(j, dw, db, 1);
 }
 
 /* Group gr of image n shared by the team: padding and transpose split, then the tiles
@@ -771,12 +860,12 @@ static void bww_shared_image(const bww_job *j, int64_t n, int64_t gr)
     }
     if (!j->want_w) return;
     /* tiles: (64-channel chunk, tap block); blocks past K are empty */
-    int64_t nkb = (g->K + taps_for(4) - 1) / taps_for(4), nch = (Ogp + 63) / 64;
+    int64_t nkb = (g->K + taps_for(NVO) - 1) / taps_for(NVO), nch = (Ogp + CHW - 1) / CHW;
     int64_t qb = q_block(j);
 #pragma omp for schedule(static)
     for (int64_t t = 0; t < nch * nkb; t++) {
-        int64_t c0 = t / nkb * 64, kb = t % nkb;
-        int mk = taps_for((int)((Ogp - c0) / VL < 4 ? (Ogp - c0) / VL : 4));
+        int64_t c0 = t / nkb * CHW, kb = t % nkb;
+        int mk = taps_for((int)((Ogp - c0) / VL < NVO ? (Ogp - c0) / VL : NVO));
         if (kb * mk < g->K)
             for (int64_t q0 = 0; q0 < g->Q; q0 += qb)
                 bww_block(g, xp + gr * g->Cg * g->PL, j->off, dyT, Ogp, dwT + gr * g->K * Ogp, c0, kb * mk, q0,
@@ -790,6 +879,7 @@ static void bww_shared(const bww_job *j, float *dw, float *db)
     const geom *g = j->g;
     int64_t nch = chunks_of(g->N);
     bww_buf u = buf_of(j, 0);
+    move_sums(j, dw, db, 0);
     for (int64_t c = 0; c < nch; c++) {
 #pragma omp single
         zero_sums(j, &u);
@@ -797,6 +887,7 @@ static void bww_shared(const bww_job *j, float *dw, float *db)
             for (int64_t gr = 0; gr < g->G; gr++) bww_shared_image(j, n, gr);
         add_sums(j, 1, dw, db);
     }
+    move_sums(j, dw, db, 1);
 }
 
 void nb__conv2d_fast_bwd_w(const nb__conv_shape *s, const float *x, const float *dy, float *dw, float *db,
@@ -809,6 +900,7 @@ void nb__conv2d_fast_bwd_w(const nb__conv_shape *s, const float *x, const float 
     int32_t *off = (int32_t *)scratch;
     make_offsets(g, off, g->K + MRK);
     bww_job j = {.g = g, .x = x, .dy = dy, .off = off, .Ogp = Ogp, .per = per, .base = scratch + noff,
+                 .tot = scratch + noff + (int64_t)nt * per,
                  .want_w = dw != NULL, .want_b = db != NULL};
     if (g->N >= nt) {
         RUN_TEAM(nt, bww_images(&j, dw, db));

@@ -7,15 +7,18 @@
  * beta = 0 does not read C (NaN there does not leak); alpha = 0 or K = 0 scales C
  * by beta only. Uses the context's thread count (nb__max_threads).
  *
- * Paths: the AVX-512 GEMM of gemm_avx512.c when the CPU has AVX-512F (whatever
- * OPENBLAS_CORETYPE says), else cblas_sgemm, else a portable blocked loop.
+ * Paths: the AVX-512 GEMM of gemm_avx512.c when the kernels run AVX-512 (core/isa.h:
+ * the CPU has it and NB_ISA does not say otherwise; whatever OPENBLAS_CORETYPE says),
+ * else cblas_sgemm (OpenBLAS picks its own kernels for the CPU), else a portable loop.
  */
+#include "core/isa.h"
 #include "core/threads.h"
 #include "kernels/gemm.h"
 
-#include "kernels/gemm.h"
-
 #include <limits.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #ifdef NB_HAVE_OPENBLAS
 #include <cblas.h>
@@ -49,16 +52,60 @@ void nb__sgemm_portable(const nb__gemm_args *g)
     }
 }
 
-static int have_avx512(void)
+#ifdef NB_HAVE_OPENBLAS
+/* Part p of P of C through cblas_sgemm: rows (split_m) or columns [p·n/P, (p+1)·n/P) on
+ * multiples of 16. */
+static void blas_part(const nb__gemm_args *g, int split_m, int64_t p, int64_t P)
 {
-#if defined(__x86_64__) && defined(__GNUC__)
-    static int known = -1;
-    if (known < 0) known = __builtin_cpu_supports("avx512f") ? 1 : 0;
-    return known;
-#else
-    return 0;
+    int64_t n = split_m ? g->M : g->N, b = n * p / P / 16 * 16, e = p + 1 == P ? n : n * (p + 1) / P / 16 * 16;
+    if (e <= b) return;
+    const float *A = g->A, *B = g->B;
+    float *C = g->C;
+    int64_t M = g->M, N = g->N;
+    if (split_m) {
+        A += g->transA ? b : b * g->lda;
+        C += b * g->ldc;
+        M = e - b;
+    } else {
+        B += g->transB ? b * g->ldb : b;
+        C += b;
+        N = e - b;
+    }
+    cblas_sgemm(CblasRowMajor, g->transA ? CblasTrans : CblasNoTrans, g->transB ? CblasTrans : CblasNoTrans, (int)M,
+                (int)N, (int)g->K, g->alpha, A, (int)g->lda, B, (int)g->ldb, g->beta, C, (int)g->ldc);
+}
+
+/* cblas_sgemm on parts of C fixed by the shape alone (the longer of M and N cut into
+ * up to 16 parts of at least 128), handed out one at a time to the threads; inside a
+ * parallel region OpenBLAS runs on one thread. Every element is computed by one
+ * OpenBLAS call of the same shape whatever the thread count, so the result does not
+ * depend on it (OpenBLAS's own threading, splitting as it likes, made a cnn run differ
+ * between 1 and 2 threads), and a thread the system deschedules delays one part, not
+ * half of C. */
+static void blas_parts(const nb__gemm_args *g, int threads)
+{
+    int split_m = g->M > g->N;
+    int64_t n = split_m ? g->M : g->N, P = n / 128;
+    if (P > 16) P = 16;
+    if (P < 1 || g->M * g->N * g->K < ((int64_t)1 << 18)) P = 1;
+#ifdef _OPENMP
+    if (threads > 1 && P > 1 && !omp_in_parallel()) {
+        int nt = threads < P ? threads : (int)P;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
+        for (int64_t p = 0; p < P; p++) blas_part(g, split_m, p, P);
+        return;
+    }
+    /* OpenBLAS's OpenMP build threads a call outside a parallel region on OpenMP's
+     * thread count (whatever openblas_set_num_threads said): one thread for these */
+    int saved = omp_in_parallel() ? 1 : omp_get_max_threads();
+    if (saved > 1) omp_set_num_threads(1);
+#endif
+    for (int64_t p = 0; p < P; p++) blas_part(g, split_m, p, P);
+#ifdef _OPENMP
+    if (saved > 1) omp_set_num_threads(saved);
 #endif
 }
+#endif
 
 void nb__sgemm(int transA, int transB, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
                const float *B, int64_t ldb, float beta, float *C, int64_t ldc)
@@ -69,11 +116,10 @@ void nb__sgemm(int transA, int transB, int64_t M, int64_t N, int64_t K, float al
         return;
     }
     nb__gemm_args g = {transA != 0, transB != 0, M, N, K, alpha, beta, A, B, C, lda, ldb, ldc};
-    if (have_avx512() && nb__sgemm_avx512(&g, nb__max_threads()) == 0) return;
+    if (nb__isa() == NB__ISA_AVX512 && nb__sgemm_avx512(&g, nb__max_threads()) == 0) return;
 #ifdef NB_HAVE_OPENBLAS
     if (M <= INT_MAX && N <= INT_MAX && K <= INT_MAX && lda <= INT_MAX && ldb <= INT_MAX && ldc <= INT_MAX) {
-        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, (int)M,
-                    (int)N, (int)K, alpha, A, (int)lda, B, (int)ldb, beta, C, (int)ldc);
+        blas_parts(&g, nb__max_threads());
         return;
     }
 #endif

@@ -5,12 +5,17 @@
  * Threads: NB_FOR over planes (one thread never enters a parallel region). The 2x2 stride-2 max pooling of CNNs has its own
  * AVX-512 path (the same results and indices as the general loop). */
 #include "kernels/conv.h"
+#include "core/isa.h"
 #include "core/threads.h"
 
 #include <math.h>
 #include <string.h>
-#ifdef __AVX512F__
+#if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
+#define HAVE_AVX512_2X2 1
+/* the 2x2 path is compiled for AVX-512 whatever the build's flags; it runs when
+ * core/isa.h chose AVX-512 */
+#define AVX512_FN __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma")))
 #endif
 
 /* ---- max pooling ---- */
@@ -48,11 +53,11 @@ static int is_2x2(const nb__pool_shape *s)
            s->dw == 1 && s->OH == s->H / 2 && s->OW == s->W / 2;
 }
 
-#ifdef __AVX512F__
+#ifdef HAVE_AVX512_2X2
 /* 2x2 stride 2 without padding: 16 outputs of a row at a time. The window order
  * (top-left, top-right, bottom-left, bottom-right) and the comparison
  * (v > best or v is NaN) are the general loop's, so values and indices agree. */
-static void max_plane_2x2(const nb__pool_shape *s, const float *x, float *y, int32_t *idx, const float *xend)
+AVX512_FN static void max_plane_2x2(const nb__pool_shape *s, const float *x, float *y, int32_t *idx, const float *xend)
 {
     const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
@@ -97,7 +102,7 @@ static void max_plane_2x2(const nb__pool_shape *s, const float *x, float *y, int
 /* One plane through the 2x2 path when fast, else the general loop. */
 static void max_one_plane(const nb__pool_shape *s, const float *x, float *y, int32_t *idx, const float *xend, int fast)
 {
-#ifdef __AVX512F__
+#ifdef HAVE_AVX512_2X2
     if (fast) {
         max_plane_2x2(s, x, y, idx, xend);
         return;
@@ -111,7 +116,7 @@ static void max_one_plane(const nb__pool_shape *s, const float *x, float *y, int
 void nb__max_pool2d_fwd(const nb__pool_shape *s, const float *x, float *y, int32_t *idx)
 {
     int64_t planes = s->N * s->C, HW = s->H * s->W, O = s->OH * s->OW;
-    int fast = is_2x2(s);
+    int fast = is_2x2(s) && nb__isa() == NB__ISA_AVX512;
     /* work: a window's compares and index updates cost about 4 copies per input value
      * (threading from 8k inputs: the cnn's batch-1 pools, 1.65 -> 1.35 µs) */
     NB_FOR(4 * planes * HW, p, planes, max_one_plane(s, x + p * HW, y + p * O, idx ? idx + p * O : NULL, x + planes * HW, fast));

@@ -51,7 +51,7 @@ static inline void seg_sums(const float *x, int64_t n, double k, double *s, doub
  * in a fixed order while the loops over a block's channels vectorize. */
 #define BN_CB 64
 
-static void bn_forward_train_rows(const float *x, float *y, int64_t N, int64_t C, const float *w, const float *b,
+NB_CLONES static void bn_forward_train_rows(const float *x, float *y, int64_t N, int64_t C, const float *w, const float *b,
                                   float eps, double *dmean, double *dvar, float *mean, float *rstd)
 {
     NB_FOR(N * C, blk_, (C + BN_CB - 1) / BN_CB, {
@@ -140,7 +140,7 @@ static void bn_backward_rows(const float *x, const float *dy, const float *relu_
  * values are still in this core's cache for the second pass: mean and biased
  * variance (dmean, dvar: C doubles), then y = x·a + b with a = γ·r, b = β - μ·a,
  * r = 1/√(σ²+eps). w, b (C) or NULL; mean, rstd (C) receive μ and r for backward. */
-static void bn_forward_train(const float *x, float *y, int64_t N, int64_t C, int64_t S, const float *w,
+NB_CLONES static void bn_forward_train(const float *x, float *y, int64_t N, int64_t C, int64_t S, const float *w,
                              const float *b, float eps, double *dmean, double *dvar, float *mean, float *rstd)
 {
     if (S == 1) {
@@ -195,7 +195,7 @@ static void bn_affine(const float *x, float *y, int64_t N, int64_t C, int64_t S,
  * or NULL. dx, dw, db may be NULL; all three accumulate. batch_stats: the forward
  * used this batch's statistics (full backward through μ and σ²). relu_out (N, C, S)
  * or NULL: the forward was relu(batch_norm(x)) with this output. */
-static void bn_backward_kernel(const float *x, const float *dy, const float *relu_out, float *dx, float *dw,
+NB_CLONES static void bn_backward_kernel(const float *x, const float *dy, const float *relu_out, float *dx, float *dw,
                                float *db, int64_t N, int64_t C, int64_t S, const float *w, const float *mean,
                                const float *rstd, int batch_stats)
 {

@@ -13,7 +13,7 @@
 
 #include <math.h>
 
-void nb__adam_step(nb_optim *o)
+NB_CLONES void nb__adam_step(nb_optim *o)
 {
     double b2d = o->adam.beta2;
     float b2 = (float)b2d, c2 = (float)(1.0 - b2d), eps = (float)o->adam.eps;

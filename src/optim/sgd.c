@@ -11,7 +11,7 @@
 
 #include <math.h>
 
-void nb__sgd_step(nb_optim *o)
+NB_CLONES void nb__sgd_step(nb_optim *o)
 {
     int nesterov = o->sgd.nesterov, maximize = o->sgd.maximize;
     float keep = (float)(1.0 - o->sgd.dampening);

@@ -43,6 +43,9 @@ int cli_check_classes(const char *cmd, const nb_dataset *train, const nb_dataset
 
 /* Print "nabla: <msg>" to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* OMP_WAIT_POLICY=passive unless OMP_WAIT_POLICY or GOMP_SPINCOUNT is set: sets it and
+ * executes the program again (libgomp reads it at load); wait_policy.c says why. */
+void cli_wait_policy(char **argv);
 /* Parse a number option value; prints an error naming the option and returns 0 on failure. */
 int cli_int(const char *opt, const char *s, long *out);
 int cli_float(const char *opt, const char *s, double *out);
