@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""PyTorch reference for issue 4: the cnn of ../shared/bench/torch_baseline.py trained
+"""PyTorch reference for issue 4: the cnn of bench/torch_bench.py trained
 with its recipe (SGD lr 0.05, momentum 0.9, weight decay 5e-4, batch 128) for EPOCHS
 epochs with CosineAnnealingLR (per epoch), with or without torchvision's
 RandomCrop(28, padding=2), RandomHorizontalFlip, RandomErasing(p=0.5).

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """PyTorch DistributedDataParallel (gloo) on the CPU: the data-parallel counterpart of
-../shared/bench/torch_baseline.py's training measurement, for bench/dist.sh.
+bench/torch_bench.py's training measurement, for bench/dist.sh.
 
     /usr/bin/python3 bench/torch_ddp.py --procs 2 --threads 1 --steps 100
 

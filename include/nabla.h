@@ -334,7 +334,7 @@ nb_status nb_sequential_append(nb_module *seq, nb_module *child);
 nb_module *nb_sequential_child(nb_module *seq, int i);
 int nb_sequential_len(const nb_module *seq);
 
-/* Built-in models: "mlp" and "cnn" of ../shared/bench/torch_baseline.py, "lenet5",
+/* Built-in models: "mlp" and "cnn" of bench/torch_bench.py, "lenet5",
  * "resnet_small", torchvision's resnet18/34, vgg11(_bn), vgg16(_bn) (nb_model_names). */
 typedef struct {
     int num_classes;   /* 0 -> 10 */

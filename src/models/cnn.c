@@ -3,7 +3,7 @@
  * checks that they agree). */
 #include "models/models.h"
 
-/* cnn of ../shared/bench/torch_baseline.py (state_dict keys 0.*, 1.*, 4.*, 5.*, 9.*, 12.*):
+/* cnn of bench/torch_bench.py (state_dict keys 0.*, 1.*, 4.*, 5.*, 9.*, 12.*):
  * Conv2d(C,32,3,p=1), BatchNorm2d(32), ReLU, MaxPool2d(2), Conv2d(32,64,3,p=1),
  * BatchNorm2d(64), ReLU, MaxPool2d(2), Flatten, Linear(3136,128), ReLU, Dropout(0.25),
  * Linear(128,classes). Built for 28x28 inputs. */

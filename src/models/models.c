@@ -1,4 +1,4 @@
-/* models.c - the built-in models, defined exactly as in ../shared/bench/torch_baseline.py
+/* models.c - the built-in models, defined exactly as in bench/torch_bench.py
  * so their parameter names equal PyTorch's state_dict keys. */
 #include "core/error.h"
 #include "nn/module.h"

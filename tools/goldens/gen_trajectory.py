@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Trajectory goldens for the mlp of ../shared/bench/torch_baseline.py.
+"""Trajectory goldens for the mlp of bench/torch_bench.py.
 
 From one PyTorch-initialised mlp (seed 0), trains on the first Fashion-MNIST
 training batches in file order (batch 128, inputs /255) and records every

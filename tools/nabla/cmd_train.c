@@ -1,5 +1,5 @@
 /* cmd_train.c - `nabla train`: train a built-in model on Fashion-MNIST (or MNIST)
- * with the recipe of ../shared/bench/torch_baseline.py as the default. */
+ * with the recipe of bench/torch_bench.py as the default. */
 #include "cli.h"
 #include "dist_cli.h"
 #include "options.h"
