@@ -27,10 +27,16 @@ mkdir -p "$OUT/obj" "$OUT/gen"
 BASE="-std=c11 -D_GNU_SOURCE -DNB_HAVE_OPENBLAS -g -fno-omit-frame-pointer -fopenmp -Wno-pass-failed -Iinclude -Isrc -I$OUT/gen -Itools/nabla"
 # images of at most 2^20 pixels (2^26 in the library): a fuzzer's 60 s go to more inputs
 FLAGS="$BASE -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -DNB_IMAGE_MAX_PIXELS=1048576"
-{ find src -name '*.c'; echo "$OUT/gen/onnx.pb-c.c"; } | sort | xargs -P "$(nproc)" -I{} sh -c \
+# src/kernels/conv_fast.c is compiled once per instruction set, as the Makefile does (ISA_SRC)
+{ find src -name '*.c' ! -path src/kernels/conv_fast.c; echo "$OUT/gen/onnx.pb-c.c"; } | sort | xargs -P "$(nproc)" -I{} sh -c \
     'o="$1/obj/$(echo "$2" | tr / _).o"; [ "$o" -nt "$2" ] && exit 0
      case "$2" in src/kernels/*) f="$5 -O2";; *) f="$4";; esac
      $3 $f -c "$2" -o "$o"' sh "$OUT" {} "$CC" "$FLAGS" "$BASE"
+for isa in "avx512:-mavx512f -mavx512dq -mavx512bw -mavx512vl -mavx2 -mfma" "avx2:-mavx2 -mfma" "generic:"; do
+    name=${isa%%:*}
+    o="$OUT/obj/src_kernels_conv_fast.$name.o"
+    [ "$o" -nt src/kernels/conv_fast.c ] || $CC $BASE -O2 ${isa#*:} -DNB_ISA_SUFFIX=_$name -c src/kernels/conv_fast.c -o "$o"
+done
 BLAS_DIR=/usr/lib/$(gcc -print-multiarch)/openblas-openmp
 WN=$([ -f /usr/include/wn.h ] && echo -lwordnet || true)
 status=0
