@@ -7,8 +7,8 @@
 # Needs Debian's clang, libclang-rt-14-dev (the libFuzzer runtime) and libomp-14-dev
 # (clang's OpenMP; clang-14 does not pull it in).
 #   sh tests/fuzz/run.sh [SECONDS] [fuzz_NAME ...]    (no names: every target)
-# Environment: FUZZ_CC (clang), FUZZ_JOBS (parallel targets, 1), FUZZ_RUNS (instead of
-# a time: -runs=N per target), FUZZ_SEED (libFuzzer's -seed; with FUZZ_RUNS a run repeats
+# Environment: FUZZ_CC (clang), FUZZ_JOBS (parallel targets, 1), FUZZ_RUNS (at most N
+# inputs per target, within SECONDS), FUZZ_SEED (libFuzzer's -seed; with FUZZ_RUNS a run repeats
 # exactly, as CI's does), FUZZ_KEEP=1 (keep the grown corpus in build-fuzz/NAME/corpus).
 set -eu
 cd "$(dirname "$0")/../.."
@@ -58,7 +58,8 @@ for t in $TARGETS; do
         done
     fi
     dict=$([ -f "tests/fuzz/$name.dict" ] && echo "-dict=tests/fuzz/$name.dict" || true)
-    limit=$([ -n "${FUZZ_RUNS:-}" ] && echo "-runs=$FUZZ_RUNS" || echo "-max_total_time=$SECONDS_")
+    limit="-max_total_time=$SECONDS_"
+    [ -n "${FUZZ_RUNS:-}" ] && limit="$limit -runs=$FUZZ_RUNS" # whichever ends first
     [ -n "${FUZZ_SEED:-}" ] && limit="$limit -seed=$FUZZ_SEED"
     # -rss_limit_mb/-malloc_limit_mb: a header may promise huge sizes; the readers must
     # refuse them before allocating. -timeout: one input may not take 10 s (a hang).
