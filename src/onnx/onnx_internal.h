@@ -163,6 +163,13 @@ const ox_op *ox_find_op(const char *type);
 #define OX_OP(name) nb_status ox_op_##name(ox_model *m, const ox_node *n, ox_val *in, ox_val *out)
 #define OX_CHECK(name) nb_status ox_check_##name(ox_model *m, const ox_node *n)
 
+/* ops_shape.c: row-major strides of shape into st; the data offset of element i of idx
+ * (GatherElements, ScatterElements): idx's coordinates with the one on axis replaced by
+ * the index it holds (negative from the end), each checked against x's shape. */
+void ox_strides(int nd, const int64_t *shape, int64_t *st);
+nb_status ox_elem_offset(ox_model *m, const ox_node *n, const nb_tensor *x, const nb_tensor *idx, int axis,
+                         const int64_t *xs, const int64_t *is, int64_t i, int64_t *off);
+
 /* head.c: the module vtable's head and features hooks of an imported graph */
 nb_status nb__onnx_head(nb_module *m, char *name, size_t n);
 nb_tensor *nb__onnx_features(nb_module *m, nb_tensor *x, nb_tensor **logits);

@@ -13,14 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void strides_of(int nd, const int64_t *shape, int64_t *st)
-{
-    int64_t s = 1;
-    for (int d = nd - 1; d >= 0; d--) {
-        st[d] = s;
-        s *= shape[d];
-    }
-}
 
 static int axis_of(int64_t a, int nd, int *out)
 {
@@ -226,21 +218,12 @@ OX_OP(scatter_elements)
     const char *red = ox_attr_s(n, "reduction", "none", buf, sizeof buf);
     nb_tensor *o = copy_of(m->ctx, in[0]);
     if (!o) return NB_ERR_MEM;
-    int64_t xs[NB_MAX_DIMS], is[NB_MAX_DIMS], L = x->shape[axis];
-    strides_of(x->ndim, x->shape, xs);
-    strides_of(idx->ndim, idx->shape, is);
+    int64_t xs[NB_MAX_DIMS], is[NB_MAX_DIMS];
+    ox_strides(x->ndim, x->shape, xs);
+    ox_strides(idx->ndim, idx->shape, is);
     for (int64_t i = 0; i < idx->numel; i++) {
-        int64_t rem = i, off = 0;
-        for (int d = 0; d < idx->ndim; d++) {
-            int64_t c = rem / is[d];
-            rem %= is[d];
-            if (d == axis) {
-                c = ox_get_i(idx, i);
-                if (c < -L || c >= L) return ox_fail(m, n, NB_ERR_ARG, "index %lld out of range", (long long)c);
-                if (c < 0) c += L;
-            } else if (c >= x->shape[d]) return ox_fail(m, n, NB_ERR_SHAPE, "indices larger than data");
-            off += c * xs[d];
-        }
+        int64_t off;
+        if (ox_elem_offset(m, n, x, idx, axis, xs, is, i, &off)) return NB_ERR_ARG;
         set_any(o, off, reduce1(red, ox_get_f(o, off), ox_get_f(up, i)));
     }
     out[0] = (ox_val){o, in[0].et};
@@ -258,7 +241,7 @@ OX_OP(scatter_nd)
     nb_tensor *o = copy_of(m->ctx, in[0]);
     if (!o) return NB_ERR_MEM;
     int64_t xs[NB_MAX_DIMS], slice = 1, cnt = idx->numel / (k ? k : 1);
-    strides_of(x->ndim, x->shape, xs);
+    ox_strides(x->ndim, x->shape, xs);
     for (int d = (int)k; d < x->ndim; d++) slice *= x->shape[d];
     if (up->numel != cnt * slice) return ox_fail(m, n, NB_ERR_SHAPE, "updates %s do not fit", nb__tshape(up));
     for (int64_t i = 0; i < cnt; i++) {
@@ -293,7 +276,7 @@ OX_OP(gather_nd)
         slice *= x->shape[d];
     }
     for (int d = 0; d < b; d++) bsz *= x->shape[d];
-    strides_of(x->ndim, x->shape, xs);
+    ox_strides(x->ndim, x->shape, xs);
     int64_t per_batch = idx->numel / (k ? k : 1) / (bsz ? bsz : 1), bstride = b ? xs[b - 1] : 0;
     int64_t *map = nb__scratch(m->ctx, (size_t)(bsz * per_batch * slice + 1) * 8);
     if (!map) return NB_ERR_MEM;
@@ -320,7 +303,7 @@ OX_OP(nonzero)
     int64_t shape[2] = {x->ndim, cnt};
     nb_tensor *o = nb__empty(m->ctx, NB_I64, 2, shape);
     if (!o) return NB_ERR_MEM;
-    strides_of(x->ndim, x->shape, xs);
+    ox_strides(x->ndim, x->shape, xs);
     int64_t k = 0;
     for (int64_t i = 0; i < x->numel; i++)
         if (ox_get_f(x, i) != 0) {
@@ -370,7 +353,7 @@ OX_OP(reverse_sequence)
     if (x->ndim < 2 || ba < 0 || ta < 0 || ba >= x->ndim || ta >= x->ndim || ba == ta || lens->numel != x->shape[ba])
         return ox_fail(m, n, NB_ERR_SHAPE, "input %s, sequence_lens %s", nb__tshape(x), nb__tshape(lens));
     int64_t xs[NB_MAX_DIMS];
-    strides_of(x->ndim, x->shape, xs);
+    ox_strides(x->ndim, x->shape, xs);
     int64_t *map = nb__scratch(m->ctx, (size_t)(x->numel + 1) * 8);
     if (!map) return NB_ERR_MEM;
     for (int64_t i = 0; i < x->numel; i++) {
@@ -411,9 +394,9 @@ OX_OP(mvn)
         red[a] = 1;
     }
     int64_t xs[NB_MAX_DIMS], ks[NB_MAX_DIMS], ostr[NB_MAX_DIMS], on = 1;
-    strides_of(x->ndim, x->shape, xs);
+    ox_strides(x->ndim, x->shape, xs);
     for (int d = 0; d < x->ndim; d++) ks[d] = red[d] ? 1 : x->shape[d];
-    strides_of(x->ndim, ks, ostr);
+    ox_strides(x->ndim, ks, ostr);
     for (int d = 0; d < x->ndim; d++) on *= ks[d];
     double *s = nb__scratch(m->ctx, (size_t)(on + 1) * 16);
     int64_t *map = nb__scratch(m->ctx, (size_t)(x->numel + 1) * 8);

@@ -12,13 +12,31 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void strides_of(int nd, const int64_t *shape, int64_t *st)
+void ox_strides(int nd, const int64_t *shape, int64_t *st)
 {
     int64_t s = 1;
     for (int d = nd - 1; d >= 0; d--) {
         st[d] = s;
         s *= shape[d];
     }
+}
+
+nb_status ox_elem_offset(ox_model *m, const ox_node *n, const nb_tensor *x, const nb_tensor *idx, int axis,
+                         const int64_t *xs, const int64_t *is, int64_t i, int64_t *off)
+{
+    int64_t rem = i, L = x->shape[axis];
+    *off = 0;
+    for (int d = 0; d < idx->ndim; d++) {
+        int64_t c = rem / is[d];
+        rem %= is[d];
+        if (d == axis) {
+            c = ox_get_i(idx, i);
+            if (c < -L || c >= L) return ox_fail(m, n, NB_ERR_ARG, "index %lld out of range", (long long)c);
+            if (c < 0) c += L;
+        } else if (c >= x->shape[d]) return ox_fail(m, n, NB_ERR_SHAPE, "indices larger than data");
+        *off += c * xs[d];
+    }
+    return NB_OK;
 }
 
 /* map[i] = Σ_d tab[d][i_d]·coef[d] over the out index (i_0..), tab[d] NULL meaning
@@ -91,7 +109,7 @@ nb_tensor *ox_transpose(nb_tensor *x, const int64_t *perm)
 {
     if (!x) return NULL;
     int64_t xs[NB_MAX_DIMS], shape[NB_MAX_DIMS], coef[NB_MAX_DIMS];
-    strides_of(x->ndim, x->shape, xs);
+    ox_strides(x->ndim, x->shape, xs);
     for (int d = 0; d < x->ndim; d++) {
         shape[d] = x->shape[perm[d]];
         coef[d] = xs[perm[d]];
@@ -120,7 +138,7 @@ nb_tensor *ox_expand(nb_tensor *x, int ndim, const int64_t *shape)
     if (!x) return NULL;
     if (ndim < x->ndim) return NULL;
     int64_t xs[NB_MAX_DIMS], coef[NB_MAX_DIMS];
-    strides_of(x->ndim, x->shape, xs);
+    ox_strides(x->ndim, x->shape, xs);
     int off = ndim - x->ndim;
     for (int d = 0; d < ndim; d++) {
         int sd = d - off;
@@ -139,7 +157,7 @@ nb_tensor *ox_pad(nb_tensor *x, const int64_t *pads, int mode, float value)
     int nd = x->ndim;
     int64_t xs[NB_MAX_DIMS], shape[NB_MAX_DIMS];
     int64_t *tab[NB_MAX_DIMS];
-    strides_of(nd, x->shape, xs);
+    ox_strides(nd, x->shape, xs);
     for (int d = 0; d < nd; d++) {
         if (pads[d] > (1 << 24) || pads[d] < -(1 << 30) || pads[d + nd] > (1 << 24) || pads[d + nd] < -(1 << 30)) {
             nb__fail(NB_ERR_ARG, "Pad: pads %lld, %lld out of range", (long long)pads[d], (long long)pads[d + nd]);
@@ -453,7 +471,7 @@ static nb_tensor *narrow_any(nb_tensor *x, int axis, int64_t start, int64_t len,
 {
     int64_t xs[NB_MAX_DIMS], shape[NB_MAX_DIMS];
     int64_t *tab[NB_MAX_DIMS] = {0};
-    strides_of(x->ndim, x->shape, xs);
+    ox_strides(x->ndim, x->shape, xs);
     memcpy(shape, x->shape, sizeof shape);
     shape[axis] = len;
     tab[axis] = nb__scratch(x->ctx, (size_t)(len + 1) * sizeof(int64_t));
@@ -525,7 +543,7 @@ OX_OP(slice)
     int64_t shape[NB_MAX_DIMS], xs[NB_MAX_DIMS];
     int64_t *tab[NB_MAX_DIMS] = {0};
     memcpy(shape, x->shape, sizeof shape);
-    strides_of(nd, x->shape, xs);
+    ox_strides(nd, x->shape, xs);
     for (int i = 0; i < ns; i++) {
         int a;
         AXIS(axes[i], nd, a);
@@ -590,23 +608,14 @@ OX_OP(gather_elements)
     int axis;
     AXIS(ox_attr_i(n, "axis", 0), x->ndim, axis);
     if (idx->ndim != x->ndim) return ox_fail(m, n, NB_ERR_SHAPE, "indices %s and data %s differ in rank", nb__tshape(idx), nb__tshape(x));
-    int64_t xs[NB_MAX_DIMS], is[NB_MAX_DIMS], L = x->shape[axis];
-    strides_of(x->ndim, x->shape, xs);
-    strides_of(idx->ndim, idx->shape, is);
+    int64_t xs[NB_MAX_DIMS], is[NB_MAX_DIMS];
+    ox_strides(x->ndim, x->shape, xs);
+    ox_strides(idx->ndim, idx->shape, is);
     int64_t *map = new_map(x->ctx, idx->ndim, idx->shape);
     if (!map) return NB_ERR_MEM;
     for (int64_t i = 0; i < idx->numel; i++) {
-        int64_t rem = i, off = 0;
-        for (int d = 0; d < idx->ndim; d++) {
-            int64_t c = rem / is[d];
-            rem %= is[d];
-            if (d == axis) {
-                c = ox_get_i(idx, i);
-                if (c < -L || c >= L) return ox_fail(m, n, NB_ERR_ARG, "index %lld out of range", (long long)c);
-                if (c < 0) c += L;
-            }
-            off += c * xs[d];
-        }
+        int64_t off;
+        if (ox_elem_offset(m, n, x, idx, axis, xs, is, i, &off)) return NB_ERR_ARG;
         map[i] = off;
     }
     out[0] = (ox_val){ox_gather_map(x, idx->ndim, idx->shape, map, 0), in[0].et};
@@ -638,7 +647,7 @@ OX_OP(tile)
     nb_status st = ox_ints_of(m, n, in[1], rep, NB_MAX_DIMS, &nr, "repeats");
     if (st) return st;
     if (nr != x->ndim) return ox_fail(m, n, NB_ERR_SHAPE, "repeats has %d values for %s", nr, nb__tshape(x));
-    strides_of(x->ndim, x->shape, xs);
+    ox_strides(x->ndim, x->shape, xs);
     for (int d = 0; d < x->ndim; d++) {
         if (rep[d] < 0 || rep[d] > (1 << 30)) return ox_fail(m, n, NB_ERR_ARG, "repeat %lld out of range", (long long)rep[d]);
         shape[d] = x->shape[d] * rep[d];
@@ -1060,7 +1069,7 @@ OX_OP(resize)
     }
     if (!strcmp(mode, "nearest")) {
         int64_t xs[NB_MAX_DIMS], *tab[NB_MAX_DIMS];
-        strides_of(nd, x->shape, xs);
+        ox_strides(nd, x->shape, xs);
         for (int d = 0; d < nd; d++) {
             tab[d] = nb__scratch(m->ctx, (size_t)(shape[d] + 1) * 8);
             if (!tab[d]) return NB_ERR_MEM;
