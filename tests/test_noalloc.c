@@ -17,46 +17,7 @@ int main(void)
     return 0;
 }
 #else
-#include <dlfcn.h>
-#include <errno.h>
-#include <stdatomic.h>
-#include <sys/resource.h>
-
-extern void *__libc_malloc(size_t);
-extern void *__libc_calloc(size_t, size_t);
-extern void *__libc_realloc(void *, size_t);
-extern void *__libc_memalign(size_t, size_t);
-extern void __libc_free(void *);
-
-static atomic_long g_allocs, g_blas_allocs;
-static atomic_int g_counting;
-static _Thread_local int t_inside; /* dladdr may allocate: do not count ourselves */
-
-static int from_openblas(void *caller)
-{
-    Dl_info info;
-    return dladdr(caller, &info) && info.dli_fname && strstr(info.dli_fname, "openblas");
-}
-
-#define COUNT()                                                                                     \
-    do {                                                                                            \
-        if (atomic_load_explicit(&g_counting, memory_order_relaxed) && !t_inside) {                 \
-            t_inside = 1;                                                                           \
-            atomic_fetch_add(from_openblas(__builtin_return_address(0)) ? &g_blas_allocs : &g_allocs, 1); \
-            t_inside = 0;                                                                           \
-        }                                                                                           \
-    } while (0)
-void *malloc(size_t n) { COUNT(); return __libc_malloc(n); }
-void *calloc(size_t a, size_t b) { COUNT(); return __libc_calloc(a, b); }
-void *realloc(void *p, size_t n) { COUNT(); return __libc_realloc(p, n); }
-void *aligned_alloc(size_t al, size_t n) { COUNT(); return __libc_memalign(al, n); }
-void *memalign(size_t al, size_t n) { COUNT(); return __libc_memalign(al, n); }
-int posix_memalign(void **p, size_t al, size_t n)
-{
-    COUNT();
-    *p = __libc_memalign(al, n);
-    return *p ? 0 : ENOMEM;
-}
+#include "alloc_count.h"
 
 static long rss_kb(void)
 {
@@ -68,7 +29,6 @@ static long rss_kb(void)
     }
     return res * 4;
 }
-void free(void *p) { __libc_free(p); }
 
 static long g_rss_growth_kb, g_blas_made;
 
