@@ -74,11 +74,7 @@ static void org2r(double *a, int m, int n, const double *tau)
 }
 
 #ifdef NB_HAVE_OPENBLAS
-/* LAPACK (Fortran calling convention, 32-bit integers) from libopenblas */
-void dgeqrf_(const int *m, const int *n, double *a, const int *lda, double *tau, double *work, const int *lwork,
-             int *info);
-void dorgqr_(const int *m, const int *n, const int *k, double *a, const int *lda, const double *tau,
-             double *work, const int *lwork, int *info);
+#include "kernels/lapack.h"
 
 /* geqrf + orgqr; the diagonal of R into d. NB_ERR_MEM or NB_ERR_ARG on failure. */
 static nb_status qr_lapack(double *a, int m, int n, double *tau, double *d)
