@@ -166,11 +166,19 @@ done:
 /* loading                                                                   */
 /* ------------------------------------------------------------------------ */
 
+/* Metadata value of key; an error naming the checkpoint when it has none. */
+static nb_status meta_str(nb_safetensors *f, const char *path, const char *key, const char **out)
+{
+    *out = nb_safetensors_metadata(f, key);
+    return *out ? NB_OK : nb__fail(NB_ERR_FORMAT, "checkpoint %s: no \"%s\" in its metadata", path, key);
+}
+
 /* Metadata value of key parsed as a signed / unsigned integer or a double. */
 static nb_status meta_i64(nb_safetensors *f, const char *path, const char *key, int64_t lo, int64_t hi, int64_t *out)
 {
-    const char *s = nb_safetensors_metadata(f, key);
-    if (!s) return nb__fail(NB_ERR_FORMAT, "checkpoint %s: no \"%s\" in its metadata", path, key);
+    const char *s;
+    nb_status st = meta_str(f, path, key, &s);
+    if (st) return st;
     char *end;
     errno = 0;
     long long v = strtoll(s, &end, 10);
@@ -183,8 +191,9 @@ static nb_status meta_i64(nb_safetensors *f, const char *path, const char *key, 
 
 static nb_status meta_u64(nb_safetensors *f, const char *path, const char *key, uint64_t *out)
 {
-    const char *s = nb_safetensors_metadata(f, key);
-    if (!s) return nb__fail(NB_ERR_FORMAT, "checkpoint %s: no \"%s\" in its metadata", path, key);
+    const char *s;
+    nb_status st = meta_str(f, path, key, &s);
+    if (st) return st;
     char *end;
     errno = 0;
     unsigned long long v = strtoull(s, &end, 10);
@@ -197,8 +206,9 @@ static nb_status meta_u64(nb_safetensors *f, const char *path, const char *key, 
 
 static nb_status meta_double(nb_safetensors *f, const char *path, const char *key, double *out)
 {
-    const char *s = nb_safetensors_metadata(f, key);
-    if (!s) return nb__fail(NB_ERR_FORMAT, "checkpoint %s: no \"%s\" in its metadata", path, key);
+    const char *s;
+    nb_status st = meta_str(f, path, key, &s);
+    if (st) return st;
     char *end;
     errno = 0;
     double v = strtod(s, &end);
@@ -211,8 +221,9 @@ static nb_status meta_double(nb_safetensors *f, const char *path, const char *ke
 
 static nb_status parse_rng(nb_safetensors *f, const char *path, nb_rng *r)
 {
-    const char *s = nb_safetensors_metadata(f, "nabla.rng");
-    if (!s) return nb__fail(NB_ERR_FORMAT, "checkpoint %s: no \"nabla.rng\" in its metadata", path);
+    const char *s;
+    nb_status st = meta_str(f, path, "nabla.rng", &s);
+    if (st) return st;
     const char *q = s;
     for (int i = 0; i < 4; i++) {
         char *end;
