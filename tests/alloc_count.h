@@ -1,7 +1,7 @@
 /* alloc_count.h - for the no-allocation tests (test_noalloc, test_text_noalloc):
  * replaces malloc and friends in the including executable (glibc's __libc_*) and,
- * while g_counting is set, counts the allocations by who called: OpenBLAS's own
- * (g_blas_allocs, its sgemm job tables) apart from everyone else's (g_allocs).
+ * between count_start() and count_stop(), counts the allocations by who called:
+ * OpenBLAS's own (its sgemm job tables) apart from everyone else's.
  * Include it once, in a build without AddressSanitizer (which owns malloc). */
 #ifndef NB_TESTS_ALLOC_COUNT_H
 #define NB_TESTS_ALLOC_COUNT_H
@@ -48,5 +48,23 @@ int posix_memalign(void **p, size_t al, size_t n)
     return *p ? 0 : ENOMEM;
 }
 void free(void *p) { __libc_free(p); }
+
+static long g_before, g_blas_before;
+
+/* Count from now on; count_stop ends it and returns the allocations since (OpenBLAS's
+ * into *blas unless NULL). */
+static void count_start(void)
+{
+    g_before = atomic_load(&g_allocs);
+    g_blas_before = atomic_load(&g_blas_allocs);
+    atomic_store(&g_counting, 1);
+}
+
+static long count_stop(long *blas)
+{
+    atomic_store(&g_counting, 0);
+    if (blas) *blas = atomic_load(&g_blas_allocs) - g_blas_before;
+    return atomic_load(&g_allocs) - g_before;
+}
 
 #endif

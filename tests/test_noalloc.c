@@ -46,25 +46,21 @@ static long steps_allocs(const char *model, int threads, int steps)
     nb_rng_seed(&r, 1);
     for (int i = 0; i < 32 * 784; i++) nb_tensor_data(x)[i] = nb_rng_uniform(&r);
     for (int i = 0; i < 32; i++) nb_tensor_data_i64(y)[i] = i % 10;
-    long before = 0, blas_before = 0, rss_before = 0;
+    long rss_before = 0;
     for (int s = 0; s < 5 + steps; s++) {
         if (s == 5) {
-            before = atomic_load(&g_allocs);
-            blas_before = atomic_load(&g_blas_allocs);
             rss_before = rss_kb();
-            atomic_store(&g_counting, 1);
+            count_start();
         }
         nb_ctx_reset(ctx);
         nb_optim_zero_grad(opt);
         nb_tensor *loss = nb_cross_entropy(nb_module_forward(m, x), y, NULL);
         if (nb_backward(loss) || nb_optim_step(opt)) {
-            atomic_store(&g_counting, 0);
+            count_stop(NULL);
             return -1;
         }
     }
-    atomic_store(&g_counting, 0);
-    long made = atomic_load(&g_allocs) - before;
-    g_blas_made = atomic_load(&g_blas_allocs) - blas_before;
+    long made = count_stop(&g_blas_made);
     g_rss_growth_kb = rss_kb() - rss_before;
     nb_tensor_free(x);
     nb_tensor_free(y);

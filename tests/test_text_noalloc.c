@@ -39,26 +39,19 @@ static long text_steps(nb_text_arch arch, int threads, int steps)
         nb_tensor_data_i64(mask)[i] = i % T < T - (i / T); /* row b: b padded positions */
     }
     for (int64_t i = 0; i < nb_tensor_numel(y); i++) nb_tensor_data_i64(y)[i] = i % 2;
-    long before = 0, blas_before = 0;
     for (int s = 0; s < 5 + steps; s++) {
-        if (s == 5) {
-            before = atomic_load(&g_allocs);
-            blas_before = atomic_load(&g_blas_allocs);
-            atomic_store(&g_counting, 1);
-        }
+        if (s == 5) count_start();
         nb_ctx_reset(ctx);
         nb_optim_zero_grad(opt);
         nb_tensor *out = nb_text_forward(m, ids, &(nb_text_inputs){.attention_mask = mask}, NULL);
         if (arch != NB_BERT_SEQ_CLS) out = nb_reshape(out, 2, (int64_t[]){-1, 500});
         nb_tensor *loss = nb_cross_entropy(out, y, NULL);
         if (nb_backward(loss) || nb_optim_step(opt)) {
-            atomic_store(&g_counting, 0);
+            count_stop(NULL);
             return -1;
         }
     }
-    atomic_store(&g_counting, 0);
-    long made = atomic_load(&g_allocs) - before;
-    g_blas_made = atomic_load(&g_blas_allocs) - blas_before;
+    long made = count_stop(&g_blas_made);
     nb_tensor_free(ids), nb_tensor_free(mask), nb_tensor_free(y);
     nb_optim_free(opt);
     nb_module_free(m);
@@ -79,21 +72,16 @@ static long cached_steps(void)
     nb_set_grad_enabled(ctx, 0);
     nb_module_train(m, 0);
     nb_tensor *x = nb_tensor_new(ctx, NB_I64, 2, (int64_t[]){1, 1});
-    long before = 0;
     for (int s = 0; s < 48; s++) {
-        if (s == 8) {
-            before = atomic_load(&g_allocs);
-            atomic_store(&g_counting, 1);
-        }
+        if (s == 8) count_start();
         nb_ctx_reset(ctx);
         nb_tensor_data_i64(x)[0] = s * 7 % 500;
         if (!nb_text_forward_cached(m, x, kc)) {
-            atomic_store(&g_counting, 0);
+            count_stop(NULL);
             return -1;
         }
     }
-    atomic_store(&g_counting, 0);
-    long made = atomic_load(&g_allocs) - before;
+    long made = count_stop(NULL);
     nb_tensor_free(x);
     nb_text_cache_free(kc);
     nb_module_free(m);
