@@ -122,6 +122,22 @@ static uint32_t first_cp(const char *s, int len)
 }
 
 /* Give piece p the case of a character that was (not) upper case. */
+/* Append p to out (o bytes used of *cap), moving it to a larger block of the pool
+ * when it is full (long candidate strings). */
+static int put_piece(nb_arena *pool, char **out, size_t *cap, size_t *o, piece p)
+{
+    if (*o + (size_t)p.len + 1 > *cap) {
+        size_t bigger_cap = *cap * 2 + (size_t)p.len;
+        char *bigger = nb__arena_alloc(pool, bigger_cap);
+        if (!bigger) return -1;
+        memcpy(bigger, *out, *o);
+        *out = bigger, *cap = bigger_cap;
+    }
+    memcpy(*out + *o, p.s, (size_t)p.len);
+    *o += (size_t)p.len;
+    return 0;
+}
+
 static piece with_case(nb_arena *pool, piece p, int upper)
 {
     uint32_t cp = first_cp(p.s, p.len);
@@ -183,6 +199,7 @@ static int edit_word(nb_text_aug *a, char_impl *ci, nb__tok *t, nb_rng *r)
     char *out = nb__arena_alloc(pool, out_cap);
     if (!out) return -1;
     size_t o = 0;
+    int written = 0; /* out holds the word already */
     switch (ci->action) {
     case NB_TEXT_SUBSTITUTE: {
         for (int k = 0; k < cnt; k++) {
@@ -213,18 +230,11 @@ static int edit_word(nb_text_aug *a, char_impl *ci, nb__tok *t, nb_rng *r)
             mark[cand[k]] = 1;
             ins[cand[k]] = (piece){m, (int)strlen(m)};
         }
-        for (int i = 0; i < n; i++) {
-            if (mark[i]) {
-                memcpy(out + o, ins[i].s, (size_t)ins[i].len);
-                o += (size_t)ins[i].len;
-            }
-            memcpy(out + o, ch[i].s, (size_t)ch[i].len);
-            o += (size_t)ch[i].len;
-        }
-        out[o] = 0;
-        t->s = out;
-        t->len = (int32_t)o;
-        return 0;
+        for (int i = 0; i < n; i++)
+            if ((mark[i] && put_piece(pool, &out, &out_cap, &o, ins[i])) || put_piece(pool, &out, &out_cap, &o, ch[i]))
+                return -1;
+        written = 1;
+        break;
     }
     case NB_TEXT_SWAP: {
         if (n < 2) return 0;
@@ -246,17 +256,8 @@ static int edit_word(nb_text_aug *a, char_impl *ci, nb__tok *t, nb_rng *r)
     }
     default: break;
     }
-    for (int i = 0; i < n; i++) {
-        if (o + (size_t)ch[i].len + 1 > out_cap) { /* long candidate strings */
-            char *bigger = nb__arena_alloc(pool, out_cap * 2 + (size_t)ch[i].len);
-            if (!bigger) return -1;
-            memcpy(bigger, out, o);
-            out = bigger;
-            out_cap = out_cap * 2 + (size_t)ch[i].len;
-        }
-        memcpy(out + o, ch[i].s, (size_t)ch[i].len);
-        o += (size_t)ch[i].len;
-    }
+    for (int i = 0; !written && i < n; i++)
+        if (put_piece(pool, &out, &out_cap, &o, ch[i])) return -1;
     out[o] = 0;
     t->s = out;
     t->len = (int32_t)o;
