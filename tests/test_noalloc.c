@@ -17,46 +17,7 @@ int main(void)
     return 0;
 }
 #else
-#include <dlfcn.h>
-#include <errno.h>
-#include <stdatomic.h>
-#include <sys/resource.h>
-
-extern void *__libc_malloc(size_t);
-extern void *__libc_calloc(size_t, size_t);
-extern void *__libc_realloc(void *, size_t);
-extern void *__libc_memalign(size_t, size_t);
-extern void __libc_free(void *);
-
-static atomic_long g_allocs, g_blas_allocs;
-static atomic_int g_counting;
-static _Thread_local int t_inside; /* dladdr may allocate: do not count ourselves */
-
-static int from_openblas(void *caller)
-{
-    Dl_info info;
-    return dladdr(caller, &info) && info.dli_fname && strstr(info.dli_fname, "openblas");
-}
-
-#define COUNT()                                                                                     \
-    do {                                                                                            \
-        if (atomic_load_explicit(&g_counting, memory_order_relaxed) && !t_inside) {                 \
-            t_inside = 1;                                                                           \
-            atomic_fetch_add(from_openblas(__builtin_return_address(0)) ? &g_blas_allocs : &g_allocs, 1); \
-            t_inside = 0;                                                                           \
-        }                                                                                           \
-    } while (0)
-void *malloc(size_t n) { COUNT(); return __libc_malloc(n); }
-void *calloc(size_t a, size_t b) { COUNT(); return __libc_calloc(a, b); }
-void *realloc(void *p, size_t n) { COUNT(); return __libc_realloc(p, n); }
-void *aligned_alloc(size_t al, size_t n) { COUNT(); return __libc_memalign(al, n); }
-void *memalign(size_t al, size_t n) { COUNT(); return __libc_memalign(al, n); }
-int posix_memalign(void **p, size_t al, size_t n)
-{
-    COUNT();
-    *p = __libc_memalign(al, n);
-    return *p ? 0 : ENOMEM;
-}
+#include "alloc_count.h"
 
 static long rss_kb(void)
 {
@@ -68,7 +29,6 @@ static long rss_kb(void)
     }
     return res * 4;
 }
-void free(void *p) { __libc_free(p); }
 
 static long g_rss_growth_kb, g_blas_made;
 
@@ -86,25 +46,21 @@ static long steps_allocs(const char *model, int threads, int steps)
     nb_rng_seed(&r, 1);
     for (int i = 0; i < 32 * 784; i++) nb_tensor_data(x)[i] = nb_rng_uniform(&r);
     for (int i = 0; i < 32; i++) nb_tensor_data_i64(y)[i] = i % 10;
-    long before = 0, blas_before = 0, rss_before = 0;
+    long rss_before = 0;
     for (int s = 0; s < 5 + steps; s++) {
         if (s == 5) {
-            before = atomic_load(&g_allocs);
-            blas_before = atomic_load(&g_blas_allocs);
             rss_before = rss_kb();
-            atomic_store(&g_counting, 1);
+            count_start();
         }
         nb_ctx_reset(ctx);
         nb_optim_zero_grad(opt);
         nb_tensor *loss = nb_cross_entropy(nb_module_forward(m, x), y, NULL);
         if (nb_backward(loss) || nb_optim_step(opt)) {
-            atomic_store(&g_counting, 0);
+            count_stop(NULL);
             return -1;
         }
     }
-    atomic_store(&g_counting, 0);
-    long made = atomic_load(&g_allocs) - before;
-    g_blas_made = atomic_load(&g_blas_allocs) - blas_before;
+    long made = count_stop(&g_blas_made);
     g_rss_growth_kb = rss_kb() - rss_before;
     nb_tensor_free(x);
     nb_tensor_free(y);

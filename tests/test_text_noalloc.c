@@ -14,48 +14,7 @@ int main(void)
     return 0;
 }
 #else
-#include <dlfcn.h>
-#include <errno.h>
-#include <stdatomic.h>
-#include <sys/resource.h>
-
-extern void *__libc_malloc(size_t);
-extern void *__libc_calloc(size_t, size_t);
-extern void *__libc_realloc(void *, size_t);
-extern void *__libc_memalign(size_t, size_t);
-extern void __libc_free(void *);
-
-static atomic_long g_allocs, g_blas_allocs;
-static atomic_int g_counting;
-static _Thread_local int t_inside; /* dladdr may allocate: do not count ourselves */
-
-static int from_openblas(void *caller)
-{
-    Dl_info info;
-    return dladdr(caller, &info) && info.dli_fname && strstr(info.dli_fname, "openblas");
-}
-
-#define COUNT()                                                                                     \
-    do {                                                                                            \
-        if (atomic_load_explicit(&g_counting, memory_order_relaxed) && !t_inside) {                 \
-            t_inside = 1;                                                                           \
-            atomic_fetch_add(from_openblas(__builtin_return_address(0)) ? &g_blas_allocs : &g_allocs, 1); \
-            t_inside = 0;                                                                           \
-        }                                                                                           \
-    } while (0)
-void *malloc(size_t n) { COUNT(); return __libc_malloc(n); }
-void *calloc(size_t a, size_t b) { COUNT(); return __libc_calloc(a, b); }
-void *realloc(void *p, size_t n) { COUNT(); return __libc_realloc(p, n); }
-void *aligned_alloc(size_t al, size_t n) { COUNT(); return __libc_memalign(al, n); }
-void *memalign(size_t al, size_t n) { COUNT(); return __libc_memalign(al, n); }
-int posix_memalign(void **p, size_t al, size_t n)
-{
-    COUNT();
-    *p = __libc_memalign(al, n);
-    return *p ? 0 : ENOMEM;
-}
-
-void free(void *p) { __libc_free(p); }
+#include "alloc_count.h"
 
 static long g_blas_made;
 
@@ -80,26 +39,19 @@ static long text_steps(nb_text_arch arch, int threads, int steps)
         nb_tensor_data_i64(mask)[i] = i % T < T - (i / T); /* row b: b padded positions */
     }
     for (int64_t i = 0; i < nb_tensor_numel(y); i++) nb_tensor_data_i64(y)[i] = i % 2;
-    long before = 0, blas_before = 0;
     for (int s = 0; s < 5 + steps; s++) {
-        if (s == 5) {
-            before = atomic_load(&g_allocs);
-            blas_before = atomic_load(&g_blas_allocs);
-            atomic_store(&g_counting, 1);
-        }
+        if (s == 5) count_start();
         nb_ctx_reset(ctx);
         nb_optim_zero_grad(opt);
         nb_tensor *out = nb_text_forward(m, ids, &(nb_text_inputs){.attention_mask = mask}, NULL);
         if (arch != NB_BERT_SEQ_CLS) out = nb_reshape(out, 2, (int64_t[]){-1, 500});
         nb_tensor *loss = nb_cross_entropy(out, y, NULL);
         if (nb_backward(loss) || nb_optim_step(opt)) {
-            atomic_store(&g_counting, 0);
+            count_stop(NULL);
             return -1;
         }
     }
-    atomic_store(&g_counting, 0);
-    long made = atomic_load(&g_allocs) - before;
-    g_blas_made = atomic_load(&g_blas_allocs) - blas_before;
+    long made = count_stop(&g_blas_made);
     nb_tensor_free(ids), nb_tensor_free(mask), nb_tensor_free(y);
     nb_optim_free(opt);
     nb_module_free(m);
@@ -120,21 +72,16 @@ static long cached_steps(void)
     nb_set_grad_enabled(ctx, 0);
     nb_module_train(m, 0);
     nb_tensor *x = nb_tensor_new(ctx, NB_I64, 2, (int64_t[]){1, 1});
-    long before = 0;
     for (int s = 0; s < 48; s++) {
-        if (s == 8) {
-            before = atomic_load(&g_allocs);
-            atomic_store(&g_counting, 1);
-        }
+        if (s == 8) count_start();
         nb_ctx_reset(ctx);
         nb_tensor_data_i64(x)[0] = s * 7 % 500;
         if (!nb_text_forward_cached(m, x, kc)) {
-            atomic_store(&g_counting, 0);
+            count_stop(NULL);
             return -1;
         }
     }
-    atomic_store(&g_counting, 0);
-    long made = atomic_load(&g_allocs) - before;
+    long made = count_stop(NULL);
     nb_tensor_free(x);
     nb_text_cache_free(kc);
     nb_module_free(m);

@@ -17,15 +17,12 @@ struct nb_transform {
     int n;
 };
 
-/* Append to the current message the spec with a caret under "at column C". */
-static void add_caret(const char *spec)
+/* Append to the current message the spec with a caret under column col (none when 0). */
+static void add_caret(const char *spec, int col)
 {
+    if (col < 1 || strchr(spec, '\n') || strlen(spec) > 1000) return;
     char msg[2048];
     snprintf(msg, sizeof msg, "%s", nb_last_error());
-    const char *at = NULL;
-    for (const char *p = strstr(msg, "at column "); p; p = strstr(p + 1, "at column ")) at = p;
-    int col = at ? atoi(at + 10) : 0;
-    if (col < 1 || strchr(spec, '\n') || strlen(spec) > 1000) return;
     char pad[1024];
     int k = 0;
     while (k < col - 1 && k < (int)sizeof pad - 1) pad[k++] = ' ';
@@ -65,28 +62,32 @@ nb_transform *nb_transform_parse(const char *spec)
     nb__spec_item *items;
     int n;
     if (nb__spec_parse(spec, &items, &n)) {
-        add_caret(spec);
+        add_caret(spec, nb__last_error_pos()->col);
         return NULL;
     }
     nb_transform *tf = calloc(1, sizeof *tf);
     nb__tf_step *steps = n ? calloc((size_t)n, sizeof *steps) : NULL;
     nb_status st = NB_OK;
+    int col = 0; /* where the spec is at fault */
     if (!tf || (n && !steps)) st = nb__fail(NB_ERR_MEM, "out of memory reading a transform spec");
     for (int i = 0; !st && i < n; i++) {
         const nb__spec_item *it = &items[i];
         const nb__tf_kind *k = nb__tf_find(it->name);
         if (!k) {
             st = unknown_name(it);
+            col = it->col;
             break;
         }
         st = nb__spec_check(it, k->keys, k->max_pos);
-        if (st) break;
-        steps[i].k = k;
-        st = k->parse(&steps[i], it);
+        if (!st) {
+            steps[i].k = k;
+            st = k->parse(&steps[i], it);
+        }
+        col = nb__last_error_pos()->col;
     }
     nb__spec_free(items, n);
     if (st) {
-        if (st == NB_ERR_ARG) add_caret(spec);
+        if (st == NB_ERR_ARG) add_caret(spec, col);
         free(steps);
         free(tf);
         return NULL;

@@ -40,13 +40,13 @@ static nb_status bad(const nb__spec_item *it, const char *key, int pos, const ch
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     const nb__spec_arg *a = nb__spec_get(it, key, pos);
-    return nb__fail(NB_ERR_ARG, "%s: '%s' %s at column %d", it->name, key, msg, a ? a->col : it->col);
+    return nb__fail_at(NB_ERR_ARG, a ? a->col : it->col, 0, "%s: '%s' %s", it->name, key, msg);
 }
 
 static nb_status required(const nb__spec_item *it, const char *key, int pos)
 {
     if (get(it, key, pos)) return NB_OK;
-    return nb__fail(NB_ERR_ARG, "%s needs '%s' at column %d", it->name, key, it->col);
+    return nb__fail_at(NB_ERR_ARG, it->col, 0, "%s needs '%s'", it->name, key);
 }
 
 static nb_status num(const nb__spec_item *it, const char *key, int pos, double def, double *out)

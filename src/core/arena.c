@@ -1,4 +1,5 @@
-/* arena.c - bump allocator for a step's activations, gradients and tape nodes.
+/* arena.c - bump allocator for a step's activations, gradients and tape nodes, and
+ * for the text code's strings (with 8-byte blocks).
  *
  * Chunks are added while the first steps discover how much a step needs; at a
  * reset, several chunks are merged into one of the total size, so from then on a
@@ -8,15 +9,18 @@
 #include "core/arena.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #define NB_ALIGN 64
 #define NB_MIN_CHUNK ((size_t)1 << 20)
+
+static size_t align_of(const nb_arena *a) { return a->align ? a->align : NB_ALIGN; }
 
 static nb_arena_chunk *chunk_new(nb_arena *a, size_t cap)
 {
     nb_arena_chunk *c = malloc(sizeof *c);
     if (!c) return NULL;
-    c->mem = aligned_alloc(NB_ALIGN, cap);
+    c->mem = aligned_alloc(align_of(a), cap);
     if (!c->mem) {
         free(c);
         return NULL;
@@ -31,11 +35,12 @@ static nb_arena_chunk *chunk_new(nb_arena *a, size_t cap)
 
 void *nb__arena_alloc(nb_arena *a, size_t bytes)
 {
-    bytes = (bytes + NB_ALIGN - 1) & ~(size_t)(NB_ALIGN - 1);
-    if (bytes == 0) bytes = NB_ALIGN;
+    size_t align = align_of(a), min_chunk = a->min_chunk ? a->min_chunk : NB_MIN_CHUNK;
+    bytes = (bytes + align - 1) & ~(align - 1);
+    if (bytes == 0) bytes = align;
     nb_arena_chunk *c = a->head;
     if (!c || c->cap - c->used < bytes) {
-        size_t cap = a->total > NB_MIN_CHUNK ? a->total : NB_MIN_CHUNK;
+        size_t cap = a->total > min_chunk ? a->total : min_chunk;
         if (cap < bytes) cap = bytes;
         nb_arena_chunk *n = chunk_new(a, cap);
         if (!n) {
@@ -50,6 +55,15 @@ void *nb__arena_alloc(nb_arena *a, size_t bytes)
     a->in_use += bytes;
     if (a->in_use > a->peak) a->peak = a->in_use;
     return p;
+}
+
+char *nb__arena_strdup(nb_arena *a, const char *s, size_t n)
+{
+    char *r = nb__arena_alloc(a, n + 1);
+    if (!r) return NULL;
+    memcpy(r, s, n);
+    r[n] = 0;
+    return r;
 }
 
 void nb__arena_reset(nb_arena *a)

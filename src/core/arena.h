@@ -1,4 +1,6 @@
-/* arena.h - bump allocator that is reset once per step (src/core/arena.c). */
+/* arena.h - bump allocator that is reset once per step (src/core/arena.c): a
+ * step's tensors and tape nodes, and the text code's strings (tokenizers,
+ * augmenters, BPE/WordPiece training). */
 #ifndef NB_CORE_ARENA_H
 #define NB_CORE_ARENA_H
 
@@ -11,6 +13,8 @@ typedef struct nb_arena_chunk {
 } nb_arena_chunk;
 
 typedef struct {
+    size_t align;         /* of every block, a power of two; 0: 64 (tensors) */
+    size_t min_chunk;     /* the first chunk's size; 0: 1 MiB */
     nb_arena_chunk *head; /* current chunk (first in the list) */
     size_t total;         /* sum of capacities */
     size_t peak;          /* most bytes used in one step */
@@ -18,8 +22,12 @@ typedef struct {
     size_t mallocs;       /* heap allocations made */
 } nb_arena;
 
-void *nb__arena_alloc(nb_arena *a, size_t bytes); /* 64-byte aligned, not zeroed */
-void nb__arena_reset(nb_arena *a);
+/* Small arenas for strings: 8-byte blocks, a 4 KiB first chunk. */
+#define NB__ARENA_SMALL ((nb_arena){.align = 8, .min_chunk = 4096})
+
+void *nb__arena_alloc(nb_arena *a, size_t bytes); /* aligned to a->align, not zeroed */
+char *nb__arena_strdup(nb_arena *a, const char *s, size_t n); /* NUL-terminated copy of n bytes */
+void nb__arena_reset(nb_arena *a); /* blocks handed out before are invalid after */
 void nb__arena_free(nb_arena *a);
 
 #endif

@@ -59,11 +59,11 @@ static void char_desc(const char *q, char *buf, size_t n)
     }
 }
 
-static nb_status fail_at(parser *ps, const char *q, const char *what)
+static nb_status fail_at(parser *ps, const char *q, nb__spec_syntax kind, const char *what)
 {
     char d[32];
     char_desc(q, d, sizeof d);
-    return nb__fail(NB_ERR_ARG, "%s, found %s at column %d", what, d, col_of(ps->s, q));
+    return nb__fail_at(NB_ERR_ARG, col_of(ps->s, q), kind, "%s, found %s", what, d);
 }
 
 static nb_status oom(void) { return nb__fail(NB_ERR_MEM, "out of memory parsing an augmentation spec"); }
@@ -122,18 +122,18 @@ static const char *scan_number(const char *p)
 static nb_status parse_number(parser *ps, double *out, const char **end)
 {
     const char *q = scan_number(ps->p);
-    if (!q) return fail_at(ps, ps->p, "expected a number");
-    if (is_name_char(*q)) return fail_at(ps, q, "malformed number");
+    if (!q) return fail_at(ps, ps->p, NB__SPEC_OTHER_FAULT, "expected a number");
+    if (is_name_char(*q)) return fail_at(ps, q, NB__SPEC_OTHER_FAULT, "malformed number");
     char buf[64];
     size_t n = (size_t)(q - ps->p);
     if (n >= sizeof buf)
-        return nb__fail(NB_ERR_ARG, "number too long at column %d", col_of(ps->s, ps->p));
+        return nb__fail_at(NB_ERR_ARG, col_of(ps->s, ps->p), NB__SPEC_OTHER_FAULT, "number too long");
     memcpy(buf, ps->p, n);
     buf[n] = 0;
     errno = 0;
     double v = strtod(buf, NULL);
     if (errno == ERANGE && fabs(v) > 1.0)
-        return nb__fail(NB_ERR_ARG, "number %s out of range at column %d", buf, col_of(ps->s, ps->p));
+        return nb__fail_at(NB_ERR_ARG, col_of(ps->s, ps->p), NB__SPEC_OTHER_FAULT, "number %s out of range", buf);
     *out = v;
     *end = q;
     return NB_OK;
@@ -153,7 +153,7 @@ static nb_status parse_quoted(parser *ps, char **out)
         char c = *ps->p;
         if (!c) {
             free(buf);
-            return nb__fail(NB_ERR_ARG, "unterminated string starting at column %d", col_of(ps->s, start));
+            return nb__fail_at(NB_ERR_ARG, col_of(ps->s, start), NB__SPEC_OTHER_FAULT, "unterminated string starting");
         }
         ps->p++;
         if (c == quote) break;
@@ -189,7 +189,7 @@ static nb_status parse_tuple(parser *ps, nb__spec_arg *a)
             break;
         }
         if (!*ps->p)
-            return nb__fail(NB_ERR_ARG, "unclosed '%c' opened at column %d", *open, col_of(ps->s, open));
+            return nb__fail_at(NB_ERR_ARG, col_of(ps->s, open), NB__SPEC_OTHER_FAULT, "unclosed '%c' opened", *open);
         double v;
         const char *end;
         nb_status st = parse_number(ps, &v, &end);
@@ -208,11 +208,11 @@ static nb_status parse_tuple(parser *ps, nb__spec_arg *a)
         if (*ps->p == ',') ps->p++;
         else if (*ps->p != close) {
             if (!*ps->p)
-                return nb__fail(NB_ERR_ARG, "unclosed '%c' opened at column %d", *open, col_of(ps->s, open));
-            return fail_at(ps, ps->p, "expected ',' or the end of the tuple");
+                return nb__fail_at(NB_ERR_ARG, col_of(ps->s, open), NB__SPEC_OTHER_FAULT, "unclosed '%c' opened", *open);
+            return fail_at(ps, ps->p, NB__SPEC_OTHER_FAULT, "expected ',' or the end of the tuple");
         }
     }
-    if (a->n_tuple == 0) return nb__fail(NB_ERR_ARG, "empty tuple at column %d", col_of(ps->s, open));
+    if (a->n_tuple == 0) return nb__fail_at(NB_ERR_ARG, col_of(ps->s, open), NB__SPEC_OTHER_FAULT, "empty tuple");
     return NB_OK;
 }
 
@@ -256,7 +256,7 @@ static nb_status parse_value(parser *ps, nb__spec_arg *a)
         ps->p = q;
         return NB_OK;
     }
-    return fail_at(ps, ps->p, "expected a value");
+    return fail_at(ps, ps->p, NB__SPEC_OTHER_FAULT, "expected a value");
 }
 
 static nb_status push_arg(nb__spec_item *it, int *cap, nb__spec_arg **slot)
@@ -276,7 +276,7 @@ static nb_status push_arg(nb__spec_item *it, int *cap, nb__spec_arg **slot)
 /* name [ '(' args ')' ] */
 static nb_status parse_item(parser *ps, nb__spec_item *it)
 {
-    if (!is_name_start(*ps->p)) return fail_at(ps, ps->p, "expected an augmentation name");
+    if (!is_name_start(*ps->p)) return fail_at(ps, ps->p, NB__SPEC_NO_NAME, "expected an augmentation name");
     const char *start = ps->p;
     while (is_name_char(*ps->p)) ps->p++;
     it->col = col_of(ps->s, start);
@@ -284,7 +284,8 @@ static nb_status parse_item(parser *ps, nb__spec_item *it)
     if (!it->name) return oom();
     skip_ws(ps);
     if (*ps->p != '(') return NB_OK;
-    if (++ps->depth > 32) return nb__fail(NB_ERR_ARG, "items nested too deeply at column %d", col_of(ps->s, ps->p));
+    if (++ps->depth > 32)
+        return nb__fail_at(NB_ERR_ARG, col_of(ps->s, ps->p), NB__SPEC_OTHER_FAULT, "items nested too deeply");
     const char *open = ps->p++;
     int cap = 0, seen_key = 0;
     for (;;) {
@@ -294,7 +295,8 @@ static nb_status parse_item(parser *ps, nb__spec_item *it)
             break;
         }
         if (!*ps->p)
-            return nb__fail(NB_ERR_ARG, "unclosed '(' of %s opened at column %d", it->name, col_of(ps->s, open));
+            return nb__fail_at(NB_ERR_ARG, col_of(ps->s, open), NB__SPEC_UNCLOSED_CALL, "unclosed '(' of %s opened",
+                               it->name);
         nb__spec_arg *a = NULL;
         nb_status st = push_arg(it, &cap, &a);
         if (st) return st;
@@ -310,19 +312,19 @@ static nb_status parse_item(parser *ps, nb__spec_item *it)
                 a->key_col = col_of(ps->s, ps->p);
                 for (int i = 0; i < it->n_args - 1; i++)
                     if (it->args[i].key && !strcmp(it->args[i].key, a->key))
-                        return nb__fail(NB_ERR_ARG, "parameter '%s' of %s given twice at column %d", a->key,
-                                        it->name, a->key_col);
+                        return nb__fail_at(NB_ERR_ARG, a->key_col, NB__SPEC_OTHER_FAULT,
+                                           "parameter '%s' of %s given twice", a->key, it->name);
                 ps->p = r + 1;
                 skip_ws(ps);
                 if (!*ps->p || *ps->p == ',' || *ps->p == ')')
-                    return fail_at(ps, ps->p, "expected a value after '='");
+                    return fail_at(ps, ps->p, NB__SPEC_OTHER_FAULT, "expected a value after '='");
                 seen_key = 1;
             }
         }
         if (!a->key) {
             if (seen_key)
-                return nb__fail(NB_ERR_ARG, "positional argument after keyword arguments of %s at column %d",
-                                it->name, col_of(ps->s, ps->p));
+                return nb__fail_at(NB_ERR_ARG, col_of(ps->s, ps->p), NB__SPEC_OTHER_FAULT,
+                                   "positional argument after keyword arguments of %s", it->name);
             a->key_col = col_of(ps->s, ps->p);
             it->n_pos++;
         }
@@ -332,9 +334,9 @@ static nb_status parse_item(parser *ps, nb__spec_item *it)
         if (*ps->p == ',') ps->p++;
         else if (*ps->p != ')') {
             if (!*ps->p)
-                return nb__fail(NB_ERR_ARG, "unclosed '(' of %s opened at column %d", it->name,
-                                col_of(ps->s, open));
-            return fail_at(ps, ps->p, "expected ',' or ')'");
+                return nb__fail_at(NB_ERR_ARG, col_of(ps->s, open), NB__SPEC_UNCLOSED_CALL, "unclosed '(' of %s opened",
+                                   it->name);
+            return fail_at(ps, ps->p, NB__SPEC_OTHER_FAULT, "expected ',' or ')'");
         }
     }
     ps->depth--;
@@ -371,11 +373,11 @@ nb_status nb__spec_parse(const char *s, nb__spec_item **items, int *n)
             ps.p++;
             skip_ws(&ps);
             if (!*ps.p) {
-                st = fail_at(&ps, ps.p, "expected an augmentation name after ','");
+                st = fail_at(&ps, ps.p, NB__SPEC_NO_NAME_AFTER_COMMA, "expected an augmentation name after ','");
                 break;
             }
         } else if (*ps.p) {
-            st = fail_at(&ps, ps.p, "expected ',' between augmentations");
+            st = fail_at(&ps, ps.p, NB__SPEC_NO_SEPARATOR, "expected ',' between augmentations");
             break;
         }
     }
@@ -417,15 +419,16 @@ nb_status nb__spec_check(const nb__spec_item *it, const char *const *keys, int m
     switch (f) {
     case NB__SPEC_TOO_MANY_POS:
         if (max_pos == 0)
-            return nb__fail(NB_ERR_ARG, "%s takes no positional arguments (use key=value) at column %d", it->name,
-                            a->key_col);
-        return nb__fail(NB_ERR_ARG, "%s takes at most %d positional argument%s at column %d", it->name, max_pos,
-                        max_pos == 1 ? "" : "s", a->key_col);
+            return nb__fail_at(NB_ERR_ARG, a->key_col, NB__SPEC_OTHER_FAULT,
+                               "%s takes no positional arguments (use key=value)", it->name);
+        return nb__fail_at(NB_ERR_ARG, a->key_col, NB__SPEC_OTHER_FAULT, "%s takes at most %d positional argument%s",
+                           it->name, max_pos, max_pos == 1 ? "" : "s");
     case NB__SPEC_UNKNOWN_KEY:
-        return nb__fail(NB_ERR_ARG, "unknown parameter '%s' for %s at column %d", a->key, it->name, a->key_col);
+        return nb__fail_at(NB_ERR_ARG, a->key_col, NB__SPEC_OTHER_FAULT, "unknown parameter '%s' for %s", a->key,
+                           it->name);
     case NB__SPEC_GIVEN_TWICE:
-        return nb__fail(NB_ERR_ARG, "parameter '%s' of %s given twice (positionally and at column %d)", a->key,
-                        it->name, a->key_col);
+        return nb__fail_at(NB_ERR_ARG, a->key_col, NB__SPEC_OTHER_FAULT,
+                           "parameter '%s' of %s given twice (positionally and by keyword)", a->key, it->name);
     default:
         return NB_OK;
     }
@@ -441,7 +444,7 @@ const nb__spec_arg *nb__spec_get(const nb__spec_item *it, const char *key, int p
 
 static nb_status wrong(const nb__spec_item *it, const char *key, const nb__spec_arg *a, const char *want)
 {
-    return nb__fail(NB_ERR_ARG, "%s: '%s' needs %s at column %d", it->name, key, want, a->col);
+    return nb__fail_at(NB_ERR_ARG, a->col, NB__SPEC_OTHER_FAULT, "%s: '%s' needs %s", it->name, key, want);
 }
 
 nb_status nb__spec_num(const nb__spec_item *it, const char *key, int pos, double def, double *out)
@@ -520,8 +523,8 @@ nb_status nb__spec_tuple(const nb__spec_item *it, const char *key, int pos, doub
     }
     if (a->kind != NB__SPEC_TUPLE) return wrong(it, key, a, "a number or a tuple of numbers");
     if (a->n_tuple > max)
-        return nb__fail(NB_ERR_ARG, "%s: '%s' takes at most %d number%s, got %d at column %d", it->name, key, max,
-                        max == 1 ? "" : "s", a->n_tuple, a->col);
+        return nb__fail_at(NB_ERR_ARG, a->col, NB__SPEC_OTHER_FAULT, "%s: '%s' takes at most %d number%s, got %d",
+                           it->name, key, max, max == 1 ? "" : "s", a->n_tuple);
     memcpy(out, a->tuple, sizeof(double) * (size_t)a->n_tuple);
     *n = a->n_tuple;
     return NB_OK;

@@ -34,9 +34,19 @@ struct nb__spec_item {
     nb__spec_arg *args;  /* positional arguments first */
     int n_args, n_pos;
 };
+/* The kinds of syntax fault nb__spec_parse reports (nb__last_error_pos()->kind),
+ * for callers that word their own message (model files: one layer a line). */
+typedef enum {
+    NB__SPEC_OTHER_FAULT = 1,    /* any other, and the typed reads' faults */
+    NB__SPEC_NO_NAME,            /* an item does not start with a name */
+    NB__SPEC_NO_NAME_AFTER_COMMA,
+    NB__SPEC_NO_SEPARATOR,       /* two items without ',' between them */
+    NB__SPEC_UNCLOSED_CALL,      /* the string ends inside an item's '(' (col: the '(') */
+} nb__spec_syntax;
 /* Parse s into a new array of *n items (a blank string gives 0 items and *items
  * NULL). Syntax errors, duplicate keywords and positional-after-keyword give
- * NB_ERR_ARG with "... at column C". Free with nb__spec_free. */
+ * NB_ERR_ARG with "... at column C", the column and kind also as data
+ * (nb__last_error_pos in core/error.h). Free with nb__spec_free. */
 nb_status nb__spec_parse(const char *s, nb__spec_item **items, int *n);
 void nb__spec_free(nb__spec_item *items, int n);
 /* Check an item's arguments against its parameter names (NULL-terminated); the

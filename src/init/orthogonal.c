@@ -22,6 +22,21 @@
 
 #define LAPACK_MIN_WORK 1e9 /* m·n² multiply-adds: about a second unblocked */
 
+/* Apply H_j = I - tau·v·vᵀ, v = (1, a[j+1..m) of column j), to the columns k > j
+ * of a (m×n, column-major): c ← c - tau·v·(vᵀc). */
+static void apply_reflector(double *a, int m, int n, int j, double tau)
+{
+    const double *col = a + (size_t)j * m;
+    for (int k = j + 1; k < n; k++) {
+        double *c = a + (size_t)k * m;
+        double dot = c[j];
+        for (int i = j + 1; i < m; i++) dot += col[i] * c[i];
+        dot *= tau;
+        c[j] -= dot;
+        for (int i = j + 1; i < m; i++) c[i] -= dot * col[i];
+    }
+}
+
 /* Householder QR of a (m×n, column-major, m >= n): R in the upper triangle, v_j
  * below the diagonal, the reflector scales in tau (H_j = I - tau_j v_j v_jᵀ). */
 static void geqr2(double *a, int m, int n, double *tau)
@@ -41,15 +56,7 @@ static void geqr2(double *a, int m, int n, double *tau)
         double scale = 1.0 / (alpha - beta);
         for (int i = j + 1; i < m; i++) col[i] *= scale;
         col[j] = beta;
-        /* apply H_j to the columns on the right: c ← c - tau·v·(vᵀc), v = (1, col[j+1..]) */
-        for (int k = j + 1; k < n; k++) {
-            double *c = a + (size_t)k * m;
-            double dot = c[j];
-            for (int i = j + 1; i < m; i++) dot += col[i] * c[i];
-            dot *= tau[j];
-            c[j] -= dot;
-            for (int i = j + 1; i < m; i++) c[i] -= dot * col[i];
-        }
+        apply_reflector(a, m, n, j, tau[j]); /* to the columns on the right */
     }
 }
 
@@ -58,15 +65,7 @@ static void org2r(double *a, int m, int n, const double *tau)
 {
     for (int j = n - 1; j >= 0; j--) {
         double *col = a + (size_t)j * m;
-        /* apply H_j to the columns already formed on its right */
-        for (int k = j + 1; k < n; k++) {
-            double *c = a + (size_t)k * m;
-            double dot = c[j];
-            for (int i = j + 1; i < m; i++) dot += col[i] * c[i];
-            dot *= tau[j];
-            c[j] -= dot;
-            for (int i = j + 1; i < m; i++) c[i] -= dot * col[i];
-        }
+        apply_reflector(a, m, n, j, tau[j]); /* to the columns already formed on its right */
         for (int i = j + 1; i < m; i++) col[i] *= -tau[j];
         col[j] = 1 - tau[j];
         for (int i = 0; i < j; i++) col[i] = 0;
@@ -74,11 +73,7 @@ static void org2r(double *a, int m, int n, const double *tau)
 }
 
 #ifdef NB_HAVE_OPENBLAS
-/* LAPACK (Fortran calling convention, 32-bit integers) from libopenblas */
-void dgeqrf_(const int *m, const int *n, double *a, const int *lda, double *tau, double *work, const int *lwork,
-             int *info);
-void dorgqr_(const int *m, const int *n, const int *k, double *a, const int *lda, const double *tau,
-             double *work, const int *lwork, int *info);
+#include "kernels/lapack.h"
 
 /* geqrf + orgqr; the diagonal of R into d. NB_ERR_MEM or NB_ERR_ARG on failure. */
 static nb_status qr_lapack(double *a, int m, int n, double *tau, double *d)

@@ -82,23 +82,15 @@ static nb_status fail_at(mf *p, nb_status code, int col, const char *fmt, ...)
     return nb__fail(code, "%s:%d: %s", p->file, p->lineno, msg);
 }
 
-/* Turn the spec parser's "... at column N" (columns of the item text) into
- * "file:line:col: ..." (columns of the line). */
+/* A spec reader's error as "file:line:col: ...": its column (of the item text,
+ * nb__last_error_pos) moved to the line by off. */
 static nb_status spec_error(mf *p, int off)
 {
+    const nb__error_pos *e = nb__last_error_pos();
+    if (e->col) return fail_at(p, NB_ERR_FORMAT, e->col + off, "%s", e->text);
     char msg[1024];
     snprintf(msg, sizeof msg, "%s", nb_last_error());
-    char *at = strstr(msg, " at column ");
-    int col = 0;
-    if (at) {
-        char *end;
-        long c = strtol(at + 11, &end, 10);
-        if (*end == 0 || *end == ')') {
-            col = (int)c + off;
-            memmove(at, end, strlen(end) + 1);
-        }
-    }
-    return fail_at(p, NB_ERR_FORMAT, col, "%s", msg);
+    return fail_at(p, NB_ERR_FORMAT, 0, "%s", msg);
 }
 
 /* Column (1-based, in code points) of byte position q of line s. */
@@ -1010,16 +1002,14 @@ static nb_status parse_line(mf *p, char *s, nb_module *parent, block_state *b)
     int n = 0;
     if (nb__spec_parse(text, &items, &n)) {
         /* the spec parser speaks of lists of augmentations; a line holds one layer */
-        const char *e = nb_last_error();
-        const char *c = strstr(e, " at column ");
-        if (strstr(e, "between augmentations") || strstr(e, "augmentation name after"))
-            return fail_at(p, NB_ERR_FORMAT, c ? atoi(c + 11) + off : 0,
-                           "expected the end of the line after the layer (one layer per line)");
-        if (!strncmp(e, "unclosed '(' of ", 16) && c) /* the line ends inside the call */
+        const nb__error_pos *e = nb__last_error_pos();
+        int col = e->col ? e->col + off : 0;
+        if (e->kind == NB__SPEC_NO_SEPARATOR || e->kind == NB__SPEC_NO_NAME_AFTER_COMMA)
+            return fail_at(p, NB_ERR_FORMAT, col, "expected the end of the line after the layer (one layer per line)");
+        if (e->kind == NB__SPEC_UNCLOSED_CALL) /* the line ends inside the call */
             return fail_at(p, NB_ERR_FORMAT, off + (int)strlen(text) + 1,
-                           "expected ',' or ')' after argument (the '(' at column %d is never closed)", atoi(c + 11) + off);
-        if (strstr(e, "expected an augmentation name"))
-            return fail_at(p, NB_ERR_FORMAT, c ? atoi(c + 11) + off : 0, "expected a layer name");
+                           "expected ',' or ')' after argument (the '(' at column %d is never closed)", col);
+        if (e->kind == NB__SPEC_NO_NAME) return fail_at(p, NB_ERR_FORMAT, col, "expected a layer name");
         return spec_error(p, off);
     }
     nb_status st;

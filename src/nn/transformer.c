@@ -140,19 +140,26 @@ static const nb_module_vtable bert_out_vt = {.kind = "BertOutput", .forward = no
 
 static const nb_module_vtable bert_layer_owned_vt = {.kind = "BertLayer", .forward = bert_layer_fwd};
 
-nb_module *nb__bert_layer_new(nb_ctx *ctx, const nb_text_config *c)
+/* A container module of vtable vt that keeps a copy of c as its impl. */
+static nb_module *block_new(nb_ctx *ctx, const nb_module_vtable *vt, const nb_text_config *c)
 {
-    int64_t H = c->hidden_size, I = c->intermediate_size;
-    float s = c->initializer_range;
-    nb_module *m = nb__container_new(ctx, &bert_layer_owned_vt);
+    nb_module *m = nb__container_new(ctx, vt);
     if (!m) return NULL;
-    m->impl = malloc(sizeof *c);
-    if (!m->impl) {
+    if (!(m->impl = malloc(sizeof *c))) {
         nb_module_free(m);
         nb__fail(NB_ERR_MEM, "out of memory");
         return NULL;
     }
     memcpy(m->impl, c, sizeof *c);
+    return m;
+}
+
+nb_module *nb__bert_layer_new(nb_ctx *ctx, const nb_text_config *c)
+{
+    int64_t H = c->hidden_size, I = c->intermediate_size;
+    float s = c->initializer_range;
+    nb_module *m = block_new(ctx, &bert_layer_owned_vt, c);
+    if (!m) return NULL;
     /* children are attached before they are filled, so freeing m frees everything on failure */
     nb_module *att, *self, *so, *inter, *out;
     if (nb__add(m, "attention", att = nb__container_new(ctx, &bert_attention_vt)) ||
@@ -219,15 +226,8 @@ nb_module *nb__gpt2_block_new(nb_ctx *ctx, const nb_text_config *c)
 {
     int64_t H = c->hidden_size, I = c->intermediate_size;
     float s = c->initializer_range, sp = (float)(c->initializer_range / sqrt(2.0 * (double)c->num_layers));
-    nb_module *m = nb__container_new(ctx, &gpt2_block_vt);
+    nb_module *m = block_new(ctx, &gpt2_block_vt, c);
     if (!m) return NULL;
-    m->impl = malloc(sizeof *c);
-    if (!m->impl) {
-        nb_module_free(m);
-        nb__fail(NB_ERR_MEM, "out of memory");
-        return NULL;
-    }
-    memcpy(m->impl, c, sizeof *c);
     nb_module *attn, *mlp;
     if (nb__add(m, "ln_1", nb__hf_layernorm(ctx, H, c->layer_norm_eps)) ||
         nb__add(m, "attn", attn = nb__container_new(ctx, &gpt2_attn_vt)) ||

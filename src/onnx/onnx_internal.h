@@ -162,6 +162,41 @@ const ox_op *ox_find_op(const char *type);
 /* per-family op functions */
 #define OX_OP(name) nb_status ox_op_##name(ox_model *m, const ox_node *n, ox_val *in, ox_val *out)
 #define OX_CHECK(name) nb_status ox_check_##name(ox_model *m, const ox_node *n)
+/* each op's function (ops_*.c), for the table in ops.c */
+#define OX_DECL(name) OX_OP(name);
+OX_DECL(identity) OX_DECL(reshape) OX_DECL(flatten) OX_DECL(transpose) OX_DECL(squeeze) OX_DECL(unsqueeze)
+OX_DECL(concat) OX_DECL(split) OX_DECL(slice) OX_DECL(gather) OX_DECL(gather_elements) OX_DECL(expand) OX_DECL(tile)
+OX_DECL(pad) OX_DECL(shape) OX_DECL(size) OX_DECL(constant) OX_DECL(constant_of_shape) OX_DECL(cast) OX_DECL(range)
+OX_DECL(depth_to_space) OX_DECL(resize) OX_DECL(add) OX_DECL(sub) OX_DECL(mul) OX_DECL(div) OX_DECL(pow) OX_DECL(and)
+OX_DECL(or) OX_DECL(xor) OX_DECL(equal) OX_DECL(less) OX_DECL(greater) OX_DECL(less_equal) OX_DECL(greater_equal)
+OX_DECL(mod) OX_DECL(bitshift) OX_DECL(max) OX_DECL(min) OX_DECL(sum) OX_DECL(mean) OX_DECL(floor) OX_DECL(ceil)
+OX_DECL(round) OX_DECL(reciprocal) OX_DECL(sin) OX_DECL(cos) OX_DECL(tan) OX_DECL(asin) OX_DECL(acos) OX_DECL(atan)
+OX_DECL(sinh) OX_DECL(cosh) OX_DECL(asinh) OX_DECL(acosh) OX_DECL(atanh) OX_DECL(erf) OX_DECL(softplus)
+OX_DECL(softsign) OX_DECL(hardswish) OX_DECL(selu) OX_DECL(hard_sigmoid) OX_DECL(celu) OX_DECL(thresholded_relu)
+OX_DECL(shrink) OX_DECL(neg) OX_DECL(abs) OX_DECL(sign) OX_DECL(not) OX_DECL(exp) OX_DECL(log) OX_DECL(sqrt)
+OX_DECL(sigmoid) OX_DECL(tanh) OX_DECL(relu) OX_DECL(isnan) OX_DECL(isinf) OX_DECL(clip) OX_DECL(where)
+OX_DECL(reduce_sum) OX_DECL(reduce_mean) OX_DECL(reduce_max) OX_DECL(reduce_min) OX_DECL(reduce_prod)
+OX_DECL(reduce_l1) OX_DECL(reduce_l2) OX_DECL(reduce_log_sum) OX_DECL(reduce_log_sum_exp) OX_DECL(reduce_sum_square)
+OX_DECL(argmax) OX_DECL(cumsum) OX_DECL(conv) OX_DECL(conv_transpose) OX_DECL(max_pool) OX_DECL(average_pool)
+OX_DECL(global_max_pool) OX_DECL(global_average_pool) OX_DECL(batch_norm) OX_DECL(instance_norm) OX_DECL(layer_norm)
+OX_DECL(gemm) OX_DECL(matmul) OX_DECL(leaky_relu) OX_DECL(elu) OX_DECL(prelu) OX_DECL(softmax) OX_DECL(log_softmax)
+OX_DECL(hardmax) OX_DECL(dropout) OX_DECL(lrn) OX_DECL(nll_loss) OX_DECL(softmax_cross_entropy) OX_DECL(trilu)
+OX_DECL(one_hot) OX_DECL(topk) OX_DECL(scatter_elements) OX_DECL(scatter_nd) OX_DECL(gather_nd) OX_DECL(nonzero)
+OX_DECL(compress) OX_DECL(reverse_sequence) OX_DECL(eye_like) OX_DECL(mvn) OX_DECL(det) OX_DECL(quantize_linear)
+OX_DECL(dequantize_linear) OX_DECL(dynamic_quantize_linear) OX_DECL(window) OX_DECL(rnn) OX_DECL(grid_sample)
+OX_DECL(max_unpool) OX_DECL(roi_align) OX_DECL(einsum) OX_DECL(unique) OX_DECL(nms) OX_DECL(conv_integer)
+OX_DECL(matmul_integer) OX_DECL(qlinear_matmul) OX_DECL(qlinear_conv) OX_DECL(dft) OX_DECL(stft)
+#undef OX_DECL
+/* the load-time checks of ops with conditions of their own (ops_*.c) */
+OX_CHECK(grid_sample);
+OX_CHECK(rnn);
+OX_CHECK(loss);
+OX_CHECK(pad);
+OX_CHECK(constant);
+OX_CHECK(cast);
+OX_CHECK(resize);
+OX_CHECK(autopad);
+OX_CHECK(batchnorm);
 
 /* ops_shape.c: row-major strides of shape into st; the data offset of element i of idx
  * (GatherElements, ScatterElements): idx's coordinates with the one on axis replaced by

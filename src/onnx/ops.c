@@ -6,36 +6,6 @@
 
 #include <string.h>
 
-#define D(name) OX_OP(name);
-D(identity) D(reshape) D(flatten) D(transpose) D(squeeze) D(unsqueeze) D(concat) D(split) D(slice) D(gather)
-D(gather_elements) D(expand) D(tile) D(pad) D(shape) D(size) D(constant) D(constant_of_shape) D(cast) D(range)
-D(depth_to_space) D(resize)
-D(add) D(sub) D(mul) D(div) D(pow) D(and) D(or) D(xor) D(equal) D(less) D(greater) D(less_equal) D(greater_equal)
-D(mod) D(bitshift) D(max) D(min) D(sum) D(mean)
-D(floor) D(ceil) D(round) D(reciprocal) D(sin) D(cos) D(tan) D(asin) D(acos) D(atan) D(sinh) D(cosh) D(asinh)
-D(acosh) D(atanh) D(erf) D(softplus) D(softsign) D(hardswish) D(selu) D(hard_sigmoid) D(celu) D(thresholded_relu)
-D(shrink) D(neg) D(abs) D(sign) D(not) D(exp) D(log) D(sqrt) D(sigmoid) D(tanh) D(relu) D(isnan) D(isinf) D(clip)
-D(where) D(reduce_sum) D(reduce_mean) D(reduce_max) D(reduce_min) D(reduce_prod) D(reduce_l1) D(reduce_l2)
-D(reduce_log_sum) D(reduce_log_sum_exp) D(reduce_sum_square) D(argmax) D(cumsum)
-D(conv) D(conv_transpose) D(max_pool) D(average_pool) D(global_max_pool) D(global_average_pool) D(batch_norm)
-D(instance_norm) D(layer_norm) D(gemm) D(matmul) D(leaky_relu) D(elu) D(prelu) D(softmax) D(log_softmax) D(hardmax)
-D(dropout) D(lrn)
-D(nll_loss) D(softmax_cross_entropy) D(trilu) D(one_hot) D(topk) D(scatter_elements) D(scatter_nd) D(gather_nd) D(nonzero)
-D(compress) D(reverse_sequence) D(eye_like) D(mvn) D(det) D(quantize_linear) D(dequantize_linear) D(dynamic_quantize_linear)
-D(window) D(rnn) D(grid_sample) D(max_unpool) D(roi_align)
-D(einsum) D(unique) D(nms) D(conv_integer) D(matmul_integer) D(qlinear_matmul) D(qlinear_conv) D(dft) D(stft)
-#undef D
-OX_CHECK(grid_sample);
-OX_CHECK(rnn);
-OX_CHECK(loss);
-
-OX_CHECK(pad);
-OX_CHECK(constant);
-OX_CHECK(cast);
-OX_CHECK(resize);
-OX_CHECK(autopad);
-OX_CHECK(batchnorm);
-
 #define BIN_ATTRS "broadcast,axis" /* opset < 7 broadcasting (ops_math.c) */
 #define REDUCE_ATTRS "axes,keepdims,noop_with_empty_axes"
 #define CONV_ATTRS "auto_pad,dilations,group,kernel_shape,pads,strides"

@@ -7,9 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-OX_OP(conv);
-OX_OP(matmul);
-
 /* ---- Einsum: one loop over every letter's range ---- */
 
 #define EIN_MAX_IN 8

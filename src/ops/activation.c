@@ -1,82 +1,14 @@
-/* activation.c - sigmoid, tanh, relu, leaky_relu, elu, prelu: forward and backward.
- * Layout: contiguous; prelu's channel is dim 1 ((N, C, ...)); an input with fewer
- * than 2 dims has one channel (as PyTorch), so it takes a single parameter. */
+/* activation.c - prelu, the activation with a learned per-channel slope: forward
+ * and backward (sigmoid, tanh, relu, leaky_relu and elu are pointwise, unary kinds
+ * of elementwise.c). Layout: contiguous; the channel is dim 1 ((N, C, ...)); an
+ * input with fewer than 2 dims has one channel (as PyTorch), so it takes a single
+ * parameter. */
 #include "core/error.h"
 #include "core/tensor.h"
 #include "core/tape.h"
 #include "core/threads.h"
 
 #include <math.h>
-
-typedef enum { ACT_SIGMOID, ACT_TANH, ACT_RELU, ACT_LEAKY, ACT_ELU } act_kind;
-
-static inline float act_fwd(act_kind k, float x, float s)
-{
-    switch (k) {
-    case ACT_SIGMOID: return 1.0f / (1.0f + expf(-x));
-    case ACT_TANH: return tanhf(x);
-    case ACT_RELU: return x <= 0 ? 0.0f : x; /* NaN stays NaN, as PyTorch */
-    case ACT_LEAKY: return x > 0 ? x : x * s;
-    default: return x > 0 ? x : s * expm1f(x);
-    }
-}
-
-static inline float act_bwd(act_kind k, float x, float y, float s)
-{
-    switch (k) {
-    case ACT_SIGMOID: return y * (1.0f - y);
-    case ACT_TANH: return 1.0f - y *y;
-    case ACT_RELU: return x > 0 ? 1.0f : 0.0f;
-    case ACT_LEAKY: return x > 0 ? 1.0f : s;
-    default: return x > 0 ? 1.0f : y + s; /* α·eˣ = y + α */
-    }
-}
-
-/* What act_backward needs. */
-typedef struct {
-    act_kind k;
-    float s; /* slope or alpha */
-} act_saved;
-
-static void act_backward(nb_node *n)
-{
-    const act_saved *st = n->saved;
-    act_kind k = st->k;
-    float s = st->s;
-    nb_tensor *a = n->in[0];
-    const float *x = nb__f(a), *y = nb__f(n->out), *g = n->out->grad;
-    float *ga = a->grad;
-    int64_t N = a->numel;
-    NB_FOR(N, i, N, ga[i] += g[i] * act_bwd(k, x[i], y[i], s));
-}
-
-static nb_tensor *act(nb_tensor *a, act_kind k, float s)
-{
-    if (!a) return NULL;
-    if (a->dtype != NB_F32) {
-        nb__fail(NB_ERR_ARG, "activation needs an F32 tensor");
-        return NULL;
-    }
-    nb_tensor *out = nb__empty_like(a);
-    if (!out) return NULL;
-    const float *x = nb__f(a);
-    float *y = nb__f(out);
-    int64_t N = a->numel;
-    NB_FOR(N, i, N, y[i] = act_fwd(k, x[i], s));
-    if (nb__needs_grad(a->ctx, a, NULL, NULL)) {
-        act_saved *st = nb__record_with(out, act_backward, a, NULL, NULL, sizeof *st);
-        if (!st) return NULL;
-        st->k = k;
-        st->s = s;
-    }
-    return out;
-}
-
-nb_tensor *nb_sigmoid(nb_tensor *x) { return act(x, ACT_SIGMOID, 0); }
-nb_tensor *nb_tanh(nb_tensor *x) { return act(x, ACT_TANH, 0); }
-nb_tensor *nb_relu(nb_tensor *x) { return act(x, ACT_RELU, 0); }
-nb_tensor *nb_leaky_relu(nb_tensor *x, float slope) { return act(x, ACT_LEAKY, slope); }
-nb_tensor *nb_elu(nb_tensor *x, float alpha) { return act(x, ACT_ELU, alpha); }
 
 /* prelu: x (N, C, *) or (C) ; w (1) or (C). inner = prod(dims after the channel) */
 static void prelu_dims(const nb_tensor *x, int64_t *outer, int64_t *C, int64_t *inner)

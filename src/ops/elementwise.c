@@ -1,4 +1,5 @@
-/* elementwise.c - arithmetic with broadcasting and unary math, forward and backward.
+/* elementwise.c - arithmetic with broadcasting, unary math and the pointwise activations
+ * (sigmoid, tanh, relu, leaky_relu, elu), forward and backward.
  * Layout: every tensor contiguous row-major; broadcasting as in NumPy/PyTorch. */
 #include "ops/broadcast.h"
 #include "core/error.h"
@@ -121,7 +122,10 @@ nb_tensor *nb_div(nb_tensor *a, nb_tensor *b) { return binary(a, b, BIN_DIV); }
 
 /* ---- unary math: y = f(x; s), backward from x, y and s ---- */
 
-typedef enum { UN_ADDS, UN_MULS, UN_NEG, UN_EXP, UN_LOG, UN_SQRT, UN_SQUARE, UN_ABS, UN_POW } un_kind;
+typedef enum {
+    UN_ADDS, UN_MULS, UN_NEG, UN_EXP, UN_LOG, UN_SQRT, UN_SQUARE, UN_ABS, UN_POW,
+    UN_SIGMOID, UN_TANH, UN_RELU, UN_LEAKY, UN_ELU /* activations; s: leaky's slope, elu's alpha */
+} un_kind;
 
 static inline float un_apply(un_kind k, float x, float s)
 {
@@ -134,6 +138,11 @@ static inline float un_apply(un_kind k, float x, float s)
     case UN_SQRT: return sqrtf(x);
     case UN_SQUARE: return x *x;
     case UN_ABS: return fabsf(x);
+    case UN_SIGMOID: return 1.0f / (1.0f + expf(-x));
+    case UN_TANH: return tanhf(x);
+    case UN_RELU: return x <= 0 ? 0.0f : x; /* NaN stays NaN, as PyTorch */
+    case UN_LEAKY: return x > 0 ? x : x * s;
+    case UN_ELU: return x > 0 ? x : s * expm1f(x);
     default: return powf(x, s);
     }
 }
@@ -150,6 +159,11 @@ static inline float un_deriv(un_kind k, float x, float y, float s)
     case UN_SQRT: return 0.5f / y;
     case UN_SQUARE: return 2.0f *x;
     case UN_ABS: return (float)((x > 0) - (x < 0));
+    case UN_SIGMOID: return y * (1.0f - y);
+    case UN_TANH: return 1.0f - y * y;
+    case UN_RELU: return x > 0 ? 1.0f : 0.0f;
+    case UN_LEAKY: return x > 0 ? 1.0f : s;
+    case UN_ELU: return x > 0 ? 1.0f : y + s; /* α·eˣ = y + α */
     default: return s == 0 ? 0.0f : s * powf(x, s - 1.0f);
     }
 }
@@ -203,3 +217,8 @@ nb_tensor *nb_sqrt(nb_tensor *a) { return unary(a, UN_SQRT, 0); }
 nb_tensor *nb_square(nb_tensor *a) { return unary(a, UN_SQUARE, 0); }
 nb_tensor *nb_abs(nb_tensor *a) { return unary(a, UN_ABS, 0); }
 nb_tensor *nb_pow_scalar(nb_tensor *a, float p) { return unary(a, UN_POW, p); }
+nb_tensor *nb_sigmoid(nb_tensor *x) { return unary(x, UN_SIGMOID, 0); }
+nb_tensor *nb_tanh(nb_tensor *x) { return unary(x, UN_TANH, 0); }
+nb_tensor *nb_relu(nb_tensor *x) { return unary(x, UN_RELU, 0); }
+nb_tensor *nb_leaky_relu(nb_tensor *x, float slope) { return unary(x, UN_LEAKY, slope); }
+nb_tensor *nb_elu(nb_tensor *x, float alpha) { return unary(x, UN_ELU, alpha); }

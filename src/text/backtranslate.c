@@ -27,9 +27,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
-#include <unistd.h>
-
-extern char **environ;
+#include <unistd.h> /* environ, with _GNU_SOURCE */
 
 #define DEFAULT_DATA_DIR "/usr/share/apertium"
 #define PACKAGES "install Debian's apertium and apertium-eng-spa (apt-get install apertium apertium-eng-spa)"

@@ -271,7 +271,7 @@ nb_status nb_bpe_train(const char *const *texts, int64_t n, int64_t n_merges, co
                        const char *merges_txt)
 {
     nb__strmap words = {0};
-    nb__pool pool = {0};
+    nb_arena pool = NB__ARENA_SMALL;
     bpe_word_t *w = NULL;
     int64_t nw = 0, cap_w = 0;
     char **tok = NULL;      /* token strings: 256 bytes, then merges */
@@ -319,7 +319,7 @@ nb_status nb_bpe_train(const char *const *texts, int64_t n, int64_t n_merges, co
             if (slot) {
                 w[*slot].count++;
             } else {
-                char *copy = nb__pool_dup(&pool, p, pl);
+                char *copy = nb__arena_strdup(&pool, p, pl);
                 if (nw == cap_w) {
                     cap_w = cap_w ? cap_w * 2 : 4096;
                     bpe_word_t *w2 = realloc(w, sizeof *w2 * (size_t)cap_w);
@@ -346,7 +346,7 @@ nb_status nb_bpe_train(const char *const *texts, int64_t n, int64_t n_merges, co
         char u[8];
         unsigned char by = (unsigned char)b;
         size_t l = unicode_of(&by, 1, u);
-        if (!(tok[b] = nb__pool_dup(&pool, u, l))) st = nb__fail(NB_ERR_MEM, "out of memory");
+        if (!(tok[b] = nb__arena_strdup(&pool, u, l))) st = nb__fail(NB_ERR_MEM, "out of memory");
     }
     int64_t done = 0;
     for (; !st && done < n_merges; done++) {
@@ -379,7 +379,7 @@ nb_status nb_bpe_train(const char *const *texts, int64_t n, int64_t n_merges, co
         if (best_key == UINT64_MAX || best < 2) break; /* nothing left worth merging */
         int64_t a = (int64_t)(best_key >> 32), b = (int64_t)(best_key & 0xffffffffu), id = 256 + done;
         size_t la = strlen(tok[a]), lb = strlen(tok[b]);
-        char *s = nb__pool_alloc(&pool, la + lb + 1);
+        char *s = nb__arena_alloc(&pool, la + lb + 1);
         if (!s) {
             st = nb__fail(NB_ERR_MEM, "out of memory");
             break;
@@ -432,6 +432,6 @@ nb_status nb_bpe_train(const char *const *texts, int64_t n, int64_t n_merges, co
     for (int64_t i = 0; i < nw; i++) free(w[i].sym);
     free(w), free(tok), free(merges), free(pk), free(pv), free(cps);
     nb__strmap_free(&words);
-    nb__pool_free(&pool);
+    nb__arena_free(&pool);
     return st;
 }

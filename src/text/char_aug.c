@@ -122,7 +122,23 @@ static uint32_t first_cp(const char *s, int len)
 }
 
 /* Give piece p the case of a character that was (not) upper case. */
-static piece with_case(nb__pool *pool, piece p, int upper)
+/* Append p to out (o bytes used of *cap), moving it to a larger block of the pool
+ * when it is full (long candidate strings). */
+static int put_piece(nb_arena *pool, char **out, size_t *cap, size_t *o, piece p)
+{
+    if (*o + (size_t)p.len + 1 > *cap) {
+        size_t bigger_cap = *cap * 2 + (size_t)p.len;
+        char *bigger = nb__arena_alloc(pool, bigger_cap);
+        if (!bigger) return -1;
+        memcpy(bigger, *out, *o);
+        *out = bigger, *cap = bigger_cap;
+    }
+    memcpy(*out + *o, p.s, (size_t)p.len);
+    *o += (size_t)p.len;
+    return 0;
+}
+
+static piece with_case(nb_arena *pool, piece p, int upper)
 {
     uint32_t cp = first_cp(p.s, p.len);
     if (upper ? nb__cp_is_upper(cp) || !nb__cp_is_lower(cp) : nb__cp_is_lower(cp) || !nb__cp_is_upper(cp)) return p;
@@ -151,10 +167,10 @@ static int swap_position(int pos, int last, nb_text_swap_mode mode, nb_rng *r)
 /* Edit the characters of one word token; returns 0, or -1 on OOM. */
 static int edit_word(nb_text_aug *a, char_impl *ci, nb__tok *t, nb_rng *r)
 {
-    nb__pool *pool = &a->pool;
+    nb_arena *pool = &a->pool;
     int cap = t->len + 1;
-    piece *ch = (piece *)nb__pool_alloc(pool, sizeof(piece) * (size_t)cap * 2);
-    int *cand = (int *)nb__pool_alloc(pool, sizeof(int) * (size_t)cap);
+    piece *ch = (piece *)nb__arena_alloc(pool, sizeof(piece) * (size_t)cap * 2);
+    int *cand = (int *)nb__arena_alloc(pool, sizeof(int) * (size_t)cap);
     if (!ch || !cand) return -1;
     piece *opts_p = ch + cap; /* replacement per chosen char (substitute) */
     int n = 0;
@@ -180,9 +196,10 @@ static int edit_word(nb_text_aug *a, char_impl *ci, nb__tok *t, nb_rng *r)
     if (cnt <= 0) return 0;
     nb__sample(cand, nc, cnt, r);
     size_t out_cap = (size_t)t->len + (size_t)cnt * 64 + 1;
-    char *out = nb__pool_alloc(pool, out_cap);
+    char *out = nb__arena_alloc(pool, out_cap);
     if (!out) return -1;
     size_t o = 0;
+    int written = 0; /* out holds the word already */
     switch (ci->action) {
     case NB_TEXT_SUBSTITUTE: {
         for (int k = 0; k < cnt; k++) {
@@ -193,7 +210,7 @@ static int edit_word(nb_text_aug *a, char_impl *ci, nb__tok *t, nb_rng *r)
             } else {
                 uint32_t cp = (uint32_t)(unsigned char)ch[i].s[0];
                 int m = ci->kind == K_KEYBOARD ? kb_options(ci, cp, opt) : ocr_options(cp, opt);
-                char *c1 = nb__pool_alloc(pool, 1);
+                char *c1 = nb__arena_alloc(pool, 1);
                 if (!c1) return -1;
                 *c1 = opt[nb_rng_below(r, (uint64_t)m)];
                 opts_p[i] = (piece){c1, 1};
@@ -204,8 +221,8 @@ static int edit_word(nb_text_aug *a, char_impl *ci, nb__tok *t, nb_rng *r)
     }
     case NB_TEXT_INSERT: {
         /* insert before each chosen character: build the word with the insertions */
-        int *mark = (int *)nb__pool_alloc(pool, sizeof(int) * (size_t)n);
-        piece *ins = (piece *)nb__pool_alloc(pool, sizeof(piece) * (size_t)n);
+        int *mark = (int *)nb__arena_alloc(pool, sizeof(int) * (size_t)n);
+        piece *ins = (piece *)nb__arena_alloc(pool, sizeof(piece) * (size_t)n);
         if (!mark || !ins) return -1;
         memset(mark, 0, sizeof(int) * (size_t)n);
         for (int k = 0; k < cnt; k++) {
@@ -213,18 +230,11 @@ static int edit_word(nb_text_aug *a, char_impl *ci, nb__tok *t, nb_rng *r)
             mark[cand[k]] = 1;
             ins[cand[k]] = (piece){m, (int)strlen(m)};
         }
-        for (int i = 0; i < n; i++) {
-            if (mark[i]) {
-                memcpy(out + o, ins[i].s, (size_t)ins[i].len);
-                o += (size_t)ins[i].len;
-            }
-            memcpy(out + o, ch[i].s, (size_t)ch[i].len);
-            o += (size_t)ch[i].len;
-        }
-        out[o] = 0;
-        t->s = out;
-        t->len = (int32_t)o;
-        return 0;
+        for (int i = 0; i < n; i++)
+            if ((mark[i] && put_piece(pool, &out, &out_cap, &o, ins[i])) || put_piece(pool, &out, &out_cap, &o, ch[i]))
+                return -1;
+        written = 1;
+        break;
     }
     case NB_TEXT_SWAP: {
         if (n < 2) return 0;
@@ -246,17 +256,8 @@ static int edit_word(nb_text_aug *a, char_impl *ci, nb__tok *t, nb_rng *r)
     }
     default: break;
     }
-    for (int i = 0; i < n; i++) {
-        if (o + (size_t)ch[i].len + 1 > out_cap) { /* long candidate strings */
-            char *bigger = nb__pool_alloc(pool, out_cap * 2 + (size_t)ch[i].len);
-            if (!bigger) return -1;
-            memcpy(bigger, out, o);
-            out = bigger;
-            out_cap = out_cap * 2 + (size_t)ch[i].len;
-        }
-        memcpy(out + o, ch[i].s, (size_t)ch[i].len);
-        o += (size_t)ch[i].len;
-    }
+    for (int i = 0; !written && i < n; i++)
+        if (put_piece(pool, &out, &out_cap, &o, ch[i])) return -1;
     out[o] = 0;
     t->s = out;
     t->len = (int32_t)o;

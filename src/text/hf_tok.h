@@ -33,7 +33,7 @@ struct nb_tokenizer {
     nb__strmap vocab;   /* token -> id */
     char **tokens;      /* id -> token (NULL for ids without one) */
     int64_t n_tokens;   /* max id + 1 */
-    nb__pool pool;
+    nb_arena pool;
     /* WordPiece */
     int lower;
     int64_t unk, cls, sep, pad, mask;

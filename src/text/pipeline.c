@@ -22,6 +22,7 @@ nb_text_aug *nb__text_aug_new(const nb__text_vt *vt, void *impl)
     }
     a->vt = vt;
     a->impl = impl;
+    a->pool = NB__ARENA_SMALL;
     return a;
 }
 
@@ -39,7 +40,7 @@ int *nb__text_idx(nb_text_aug *a, int n)
 
 nb_status nb__text_load(nb_text_aug *a, const char *line)
 {
-    nb__pool_reset(&a->pool);
+    nb__arena_reset(&a->pool);
     return nb__tokenize(line, strlen(line), &a->toks);
 }
 
@@ -58,7 +59,7 @@ void nb_text_aug_free(nb_text_aug *a)
     if (a->vt && a->vt->free) a->vt->free(a);
     nb__toks_free(&a->toks);
     nb__toks_free(&a->out);
-    nb__pool_free(&a->pool);
+    nb__arena_free(&a->pool);
     free(a->idx);
     free(a);
 }
@@ -95,7 +96,7 @@ static nb_status some_run(nb_text_aug *a, char **lines, int64_t n, nb_rng *rngs)
         if (!ns || !nr) return nb__fail(NB_ERR_MEM, "out of memory");
         p->sub_cap = n;
     }
-    int64_t *pos = (int64_t *)nb__pool_alloc(&a->pool, sizeof(int64_t) * (size_t)(n ? n : 1));
+    int64_t *pos = (int64_t *)nb__arena_alloc(&a->pool, sizeof(int64_t) * (size_t)(n ? n : 1));
     if (!pos) return nb__fail(NB_ERR_MEM, "out of memory");
     for (int k = 0; k < p->n; k++) {
         int64_t m = 0;
@@ -113,7 +114,7 @@ static nb_status some_run(nb_text_aug *a, char **lines, int64_t n, nb_rng *rngs)
         }
         if (st) return st;
     }
-    nb__pool_reset(&a->pool);
+    nb__arena_reset(&a->pool);
     return NB_OK;
 }
 

@@ -361,8 +361,8 @@ static nb_status syn_line(nb_text_aug *a, syn_impl *si, char **line, nb_rng *r)
         int ns;
         const char *const *syn;
     } cand_t;
-    cand_t *c = (cand_t *)nb__pool_alloc(&a->pool, sizeof(cand_t) * (size_t)v.ncand);
-    const char **pick = (const char **)nb__pool_alloc(&a->pool, sizeof(char *) * (size_t)v.ncand);
+    cand_t *c = (cand_t *)nb__arena_alloc(&a->pool, sizeof(cand_t) * (size_t)v.ncand);
+    const char **pick = (const char **)nb__arena_alloc(&a->pool, sizeof(char *) * (size_t)v.ncand);
     if (!c || !pick) return nb__fail(NB_ERR_MEM, "out of memory");
     int nh = 0;
     for (int k = 0; k < v.ncand; k++) {

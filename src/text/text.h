@@ -9,6 +9,7 @@
 #ifndef NB_TEXT_H
 #define NB_TEXT_H
 
+#include "core/arena.h"
 #include "core/spec.h"
 
 #include <regex.h>
@@ -33,20 +34,6 @@ uint32_t nb__cp_to_lower(uint32_t cp);
 /* Byte length of the character (a code point and its extenders, a regional-indicator
  * pair, or a ZWJ emoji sequence) starting at s; s is valid UTF-8, n > 0. */
 size_t nb__char_len(const char *s, size_t n);
-
-/* ---- string pool: bytes that never move until reset ---- */
-typedef struct nb__pool_chunk {
-    struct nb__pool_chunk *next;
-    size_t cap, used;
-    char mem[];
-} nb__pool_chunk;
-typedef struct {
-    nb__pool_chunk *head;
-} nb__pool;
-char *nb__pool_alloc(nb__pool *p, size_t n); /* 8-byte aligned; NULL on OOM */
-char *nb__pool_dup(nb__pool *p, const char *s, size_t n); /* NUL-terminated copy */
-void nb__pool_reset(nb__pool *p);  /* keeps the largest chunk */
-void nb__pool_free(nb__pool *p);
 
 /* ---- tokens (tokenize.c) ---- */
 /* NB__TK_DEL marks a token an augmenter removed (skipped when joining). */
@@ -86,7 +73,7 @@ struct nb_text_aug {
     int64_t calls; /* external processes started (Apertium) */
     /* per-augmenter scratch: one thread uses an augmenter at a time */
     nb__toks toks, out;
-    nb__pool pool;
+    nb_arena pool;
     int *idx;
     int idx_cap;
 };

@@ -101,6 +101,7 @@ static nb_tokenizer *tok_new(int kind)
     }
     t->kind = kind;
     t->unk = t->cls = t->sep = t->pad = t->mask = t->eos = -1;
+    t->pool = NB__ARENA_SMALL;
     for (int b = 0; b < 256; b++) t->byte_id[b] = -1;
     return t;
 }
@@ -111,7 +112,7 @@ static nb_status add_token(nb_tokenizer *t, const char *path, long line, const c
     if (nb_utf8_check(s, n) >= 0)
         return line ? nb__fail(NB_ERR_FORMAT, "%s:%ld: the token is not valid UTF-8", path, line)
                     : nb__fail(NB_ERR_FORMAT, "%s: a token is not valid UTF-8 (id %lld)", path, (long long)id);
-    char *copy = nb__pool_dup(&t->pool, s, n);
+    char *copy = nb__arena_strdup(&t->pool, s, n);
     if (!copy) return nb__fail(NB_ERR_MEM, "out of memory");
     int r = nb__strmap_put(&t->vocab, copy, n, id);
     if (r < 0) return nb__fail(NB_ERR_MEM, "out of memory");
@@ -247,7 +248,7 @@ void nb_tokenizer_free(nb_tokenizer *t)
     free(t->tokens);
     free(t->mkey);
     free(t->mval);
-    nb__pool_free(&t->pool);
+    nb__arena_free(&t->pool);
     free(t);
 }
 

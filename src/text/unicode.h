@@ -30,31 +30,28 @@ extern const int nb__uc_n_lower;
 extern const nb__uc_map nb__uc_nfd[];
 extern const int nb__uc_n_nfd;
 
-/* The class of cp (NB__UC_*): L letters, N numbers, P punctuation, C control, format,
- * surrogate, private use and unassigned, Mn nonspacing marks, Zs space separators. */
-static inline int nb__uc_class(uint32_t cp)
-{
-    int lo = 0, hi = nb__uc_n_ranges - 1;
-    while (lo <= hi) {
-        int mid = (lo + hi) / 2;
-        if (cp < nb__uc_ranges[mid].lo) hi = mid - 1;
-        else if (cp > nb__uc_ranges[mid].hi) lo = mid + 1;
-        else return nb__uc_ranges[mid].cls;
-    }
-    return NB__UC_OTHER;
-}
-
-static inline int nb__uc_in(const nb__uc_range *r, int n, uint32_t cp)
+/* The range of the sorted, disjoint ranges r[0..n) that holds cp, or NULL. */
+static inline const nb__uc_range *nb__uc_range_of(const nb__uc_range *r, int n, uint32_t cp)
 {
     int lo = 0, hi = n - 1;
     while (lo <= hi) {
         int mid = (lo + hi) / 2;
         if (cp < r[mid].lo) hi = mid - 1;
         else if (cp > r[mid].hi) lo = mid + 1;
-        else return 1;
+        else return &r[mid];
     }
     return 0;
 }
+
+/* The class of cp (NB__UC_*): L letters, N numbers, P punctuation, C control, format,
+ * surrogate, private use and unassigned, Mn nonspacing marks, Zs space separators. */
+static inline int nb__uc_class(uint32_t cp)
+{
+    const nb__uc_range *r = nb__uc_range_of(nb__uc_ranges, nb__uc_n_ranges, cp);
+    return r ? r->cls : NB__UC_OTHER;
+}
+
+static inline int nb__uc_in(const nb__uc_range *r, int n, uint32_t cp) { return nb__uc_range_of(r, n, cp) != 0; }
 
 static inline const nb__uc_map *nb__uc_find(const nb__uc_map *t, int n, uint32_t cp)
 {

@@ -164,7 +164,7 @@ static nb_status word_line(nb_text_aug *a, word_impl *w, char **line, nb_rng *r)
         for (int i = 0; i < tk->n; i++)
             if (tk->t[i].kind == NB__TK_WORD) words[nw++] = i;
         /* insertions as (before token, text); built into a->out */
-        ins_t *ins = (ins_t *)nb__pool_alloc(&a->pool, sizeof(ins_t) * (size_t)cnt);
+        ins_t *ins = (ins_t *)nb__arena_alloc(&a->pool, sizeof(ins_t) * (size_t)cnt);
         if (!ins) return nb__fail(NB_ERR_MEM, "out of memory");
         for (int k = 0; k < cnt; k++) {
             int src = has[nb_rng_below(r, (uint64_t)nc)];

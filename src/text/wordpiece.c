@@ -244,17 +244,17 @@ nb_status nb__wordpiece_encode(const nb_tokenizer *t, const char *text, size_t n
 
 typedef struct {
     nb__strmap words, chars;
-    nb__pool pool;
+    nb_arena pool;
 } counts;
 
-static int count_in(nb__strmap *m, nb__pool *pool, const char *s, size_t n)
+static int count_in(nb__strmap *m, nb_arena *pool, const char *s, size_t n)
 {
     int64_t *c = nb__strmap_ref(m, s, n);
     if (c) {
         ++*c;
         return 0;
     }
-    char *copy = nb__pool_dup(pool, s, n);
+    char *copy = nb__arena_strdup(pool, s, n);
     return copy && nb__strmap_put(m, copy, n, 1) >= 0 ? 0 : -1;
 }
 
@@ -304,7 +304,7 @@ static entry *sorted(const nb__strmap *m)
 nb_status nb_wordpiece_build_vocab(const char *const *texts, int64_t n, int64_t vocab_size, const char *path)
 {
     nb_tokenizer lower = {.lower = 1};
-    counts c = {0};
+    counts c = {.pool = NB__ARENA_SMALL};
     nb_status st = NB_OK;
     for (int64_t i = 0; i < n && !st; i++) {
         size_t len = strlen(texts[i]);
@@ -330,7 +330,7 @@ nb_status nb_wordpiece_build_vocab(const char *const *texts, int64_t n, int64_t 
             else if (pass == 2) tl = (size_t)snprintf(tok, sizeof tok, "##%.*s", (int)ch[i].n, ch[i].s);
             else tl = (size_t)snprintf(tok, sizeof tok, "%.*s", (int)wd[i].n, wd[i].s);
             if (tl >= sizeof tok) continue;
-            char *key = nb__pool_dup(&c.pool, tok, tl);
+            char *key = nb__arena_strdup(&c.pool, tok, tl);
             int r = key ? nb__strmap_put(&seen, key, tl, count) : -1;
             if (r < 0) {
                 st = nb__fail(NB_ERR_MEM, "out of memory");
@@ -356,6 +356,6 @@ nb_status nb_wordpiece_build_vocab(const char *const *texts, int64_t n, int64_t 
     nb__strmap_free(&seen);
     nb__strmap_free(&c.words);
     nb__strmap_free(&c.chars);
-    nb__pool_free(&c.pool);
+    nb__arena_free(&c.pool);
     return st;
 }

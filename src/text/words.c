@@ -144,9 +144,9 @@ nb__case nb__word_case(const char *s, int len)
 }
 
 /* Map the case of code points [from, to) of s (in chars; to < 0: all). */
-static const char *recase(nb__pool *p, const char *s, int len, int upper, int to, int *out_len)
+static const char *recase(nb_arena *p, const char *s, int len, int upper, int to, int *out_len)
 {
-    char *o = nb__pool_alloc(p, (size_t)len * 2 + 1);
+    char *o = nb__arena_alloc(p, (size_t)len * 2 + 1);
     if (!o) {
         *out_len = len;
         return s;
@@ -174,17 +174,17 @@ static const char *recase(nb__pool *p, const char *s, int len, int upper, int to
     return o;
 }
 
-const char *nb__case_first(nb__pool *p, const char *s, int len, int upper, int *out_len)
+const char *nb__case_first(nb_arena *p, const char *s, int len, int upper, int *out_len)
 {
     return recase(p, s, len, upper, 1, out_len);
 }
 
-const char *nb__case_all(nb__pool *p, const char *s, int len, int upper, int *out_len)
+const char *nb__case_all(nb_arena *p, const char *s, int len, int upper, int *out_len)
 {
     return recase(p, s, len, upper, -1, out_len);
 }
 
-const char *nb__align_case(nb__pool *p, const char *like, int like_len, const char *s, int len, int *out_len)
+const char *nb__align_case(nb_arena *p, const char *like, int like_len, const char *s, int len, int *out_len)
 {
     nb__case lc = nb__word_case(like, like_len), sc = nb__word_case(s, len);
     if (lc == NB__CASE_UPPER && like_len > 1) return nb__case_all(p, s, len, 1, out_len);

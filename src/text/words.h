@@ -34,10 +34,10 @@ int nb__is_stopword(const nb__word_sel *ws, const char *s, int len);
 void nb__sample(int *idx, int n, int k, nb_rng *r);
 /* Make `word` (s, len) follow the case of `like`: all upper, capitalized or as is
  * (nlpaug's align_capitalization); result in the pool. */
-const char *nb__align_case(nb__pool *p, const char *like, int like_len, const char *s, int len, int *out_len);
+const char *nb__align_case(nb_arena *p, const char *like, int like_len, const char *s, int len, int *out_len);
 /* Upper/lower-case the first character or the whole token into the pool. */
-const char *nb__case_first(nb__pool *p, const char *s, int len, int upper, int *out_len);
-const char *nb__case_all(nb__pool *p, const char *s, int len, int upper, int *out_len);
+const char *nb__case_first(nb_arena *p, const char *s, int len, int upper, int *out_len);
+const char *nb__case_all(nb_arena *p, const char *s, int len, int upper, int *out_len);
 /* 'lower', 'upper', 'capitalize', 'mixed', 'empty' as nlpaug's get_word_case. */
 typedef enum { NB__CASE_EMPTY, NB__CASE_LOWER, NB__CASE_UPPER, NB__CASE_CAPITALIZE, NB__CASE_MIXED, NB__CASE_OTHER } nb__case;
 nb__case nb__word_case(const char *s, int len);

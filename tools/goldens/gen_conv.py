@@ -40,25 +40,6 @@ torch.manual_seed(4321)
 torch.set_num_threads(1)
 
 
-class Writer:
-    def __init__(self, name):
-        self.name, self.t, self.meta, self.n = name, {}, {}, 0
-
-    def case(self, cfg, tensors):
-        k = self.n
-        self.n += 1
-        self.meta["case%d" % k] = " ".join("%s=%s" % kv for kv in cfg.items())
-        for name, v in tensors.items():
-            if v is not None:
-                self.t["%d.%s" % (k, name)] = v.detach().clone().contiguous()
-
-    def save(self):
-        self.meta["cases"] = str(self.n)
-        path = os.path.join(OUT, "conv_%s.safetensors" % self.name)
-        stio.save(path, self.t, self.meta)
-        print(path, self.n, "cases", os.path.getsize(path), "bytes")
-
-
 def pair(v):
     return v if isinstance(v, tuple) else (v, v)
 
@@ -85,7 +66,7 @@ def conv_case(wr, N, C, H, W, OC, k, stride=1, padding=0, dilation=1, groups=1, 
 
 
 def gen_conv():
-    wr = Writer("conv2d")
+    wr = stio.CaseWriter(OUT, "conv_conv2d")
     # kernel 1/3/5/7, stride 1/2/3, padding 0/1/2/same/valid, dilation 1/2, groups 1/2/C, batch 1/7
     conv_case(wr, 7, 3, 9, 7, 5, 3, padding=1)
     conv_case(wr, 1, 4, 11, 9, 6, 3, stride=2, padding=1)
@@ -148,7 +129,7 @@ def pool_case(wr, op, shape, **kw):
 
 
 def gen_pool():
-    wr = Writer("pool")
+    wr = stio.CaseWriter(OUT, "conv_pool")
     pool_case(wr, "max", (7, 3, 9, 7), kernel=2)                       # stride defaults to kernel
     pool_case(wr, "max", (1, 2, 28, 28), kernel=2)                     # the cnn's fast path
     pool_case(wr, "max", (7, 2, 13, 15), kernel=2, stride=2)           # odd sizes: last row/column unused

@@ -37,25 +37,6 @@ def rnd(*shape, scale=2.0, offset=3.0):
     return torch.randn(*shape) * scale + offset
 
 
-class Writer:
-    def __init__(self, name):
-        self.name, self.t, self.meta, self.n = name, {}, {}, 0
-
-    def case(self, cfg, tensors):
-        k = self.n
-        self.n += 1
-        self.meta["case%d" % k] = " ".join("%s=%s" % kv for kv in cfg.items())
-        for name, v in tensors.items():
-            if v is not None:
-                self.t["%d.%s" % (k, name)] = v.detach().clone().contiguous()
-
-    def save(self):
-        self.meta["cases"] = str(self.n)
-        path = os.path.join(OUT, "norm_%s.safetensors" % self.name)
-        stio.save(path, self.t, self.meta)
-        print(path, self.n, "cases", os.path.getsize(path), "bytes")
-
-
 def shape_str(s):
     return ",".join(str(d) for d in s)
 
@@ -110,7 +91,7 @@ def bn_cfg(layer, C, affine=True, track=True, momentum=0.1):
 
 
 def batchnorm():
-    w = Writer("batchnorm")
+    w = stio.CaseWriter(OUT, "norm_batchnorm")
     grid = [("BatchNorm1d", nn.BatchNorm1d, [(7, 3), (7, 8), (2, 1), (1, 3, 5), (7, 3, 5), (7, 1, 9)]),
             ("BatchNorm2d", nn.BatchNorm2d, [(7, 3, 5, 5), (1, 8, 3, 7), (7, 1, 4, 3), (2, 8, 9, 11), (1, 3, 1, 2)])]
     for layer, cls, shapes in grid:
@@ -133,7 +114,7 @@ def batchnorm():
 
 
 def layernorm():
-    w = Writer("layernorm")
+    w = stio.CaseWriter(OUT, "norm_layernorm")
     for shape, nd in (((7, 5), 1), ((7, 3, 5), 2), ((2, 3, 4, 5), 3), ((1, 6), 1), ((4, 5), 2), ((7, 1), 1),
                       ((3, 2, 33), 1), ((3, 600), 1), ((2, 3, 130), 2)):
         ns = shape[len(shape) - nd:]
@@ -150,7 +131,7 @@ def layernorm():
 
 
 def instancenorm():
-    w = Writer("instancenorm")
+    w = stio.CaseWriter(OUT, "norm_instancenorm")
     grid = [("InstanceNorm1d", nn.InstanceNorm1d, [(7, 3, 9), (1, 8, 5), (3, 9), (7, 1, 2)]),
             ("InstanceNorm2d", nn.InstanceNorm2d, [(7, 3, 5, 5), (1, 8, 3, 7), (3, 5, 7), (2, 1, 1, 3)])]
     for layer, cls, shapes in grid:
@@ -170,7 +151,7 @@ def instancenorm():
 
 
 def groupnorm():
-    w = Writer("groupnorm")
+    w = stio.CaseWriter(OUT, "norm_groupnorm")
     for C, G, shape in ((8, 1, (7, 8, 5, 5)), (8, 2, (7, 8, 5, 5)), (8, 8, (7, 8, 5, 5)), (8, 2, (1, 8, 3)),
                         (3, 1, (7, 3, 5, 7)), (3, 3, (7, 3, 5, 7)), (1, 1, (7, 1, 4, 4)), (8, 2, (7, 8)),
                         (8, 4, (2, 8, 3, 3, 3))):

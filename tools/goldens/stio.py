@@ -4,6 +4,7 @@ Golden generators (run with Debian's PyTorch, /usr/bin/python3) use it to write
 tests/goldens/*.safetensors; nabla's tests read them with nb_safetensors_open.
 """
 import json
+import os
 import struct
 
 import numpy as np
@@ -33,6 +34,28 @@ def save(path, tensors, metadata=None):
         f.write(h)
         for b in blobs:
             f.write(b)
+
+
+class CaseWriter:
+    """Test cases into OUT_DIR/NAME.safetensors: case k's tensors as "k.NAME", its
+    settings as metadata "casek" ("key=value ..."), their number as "cases"."""
+
+    def __init__(self, out_dir, name):
+        self.out_dir, self.name, self.t, self.meta, self.n = out_dir, name, {}, {}, 0
+
+    def case(self, cfg, tensors):
+        k = self.n
+        self.n += 1
+        self.meta["case%d" % k] = " ".join("%s=%s" % kv for kv in cfg.items())
+        for name, v in tensors.items():
+            if v is not None:
+                self.t["%d.%s" % (k, name)] = v.detach().clone().contiguous()
+
+    def save(self):
+        self.meta["cases"] = str(self.n)
+        path = os.path.join(self.out_dir, "%s.safetensors" % self.name)
+        save(path, self.t, self.meta)
+        print(path, self.n, "cases", os.path.getsize(path), "bytes")
 
 
 def load(path):

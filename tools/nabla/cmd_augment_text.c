@@ -148,7 +148,7 @@ static int open_augmenter(const char *spec, nb_text_aug **aug)
     if ((*aug = nb_text_aug_from_spec(spec))) return 0;
     cli_error("--aug: %s", nb_last_error());
     nb_status why = nb_last_status();
-    if (!strstr(nb_last_error(), " at column ") && why != NB_ERR_ARG && why != NB_ERR_FORMAT) return 1;
+    if (why != NB_ERR_ARG && why != NB_ERR_FORMAT) return 1; /* a malformed spec (naming its column) is NB_ERR_ARG */
     fprintf(stderr, "usage: nabla augment-text " SYNOPSIS "\n");
     return 2;
 }

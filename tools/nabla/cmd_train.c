@@ -113,9 +113,18 @@ static void resume_keys(const train_args *a, char num[5][32], const char *kv[2 *
     memcpy(kv, v, sizeof v);
 }
 
-/* --checkpoint: the run's position and the settings a resume must repeat. */
-static int save_config(const char *weights, const cli_option *opts);
+/* The run's effective options beside a weights or checkpoint file: W.safetensors ->
+ * W.conf, which `nabla train --config W.conf` reads back. */
+static int save_config(const char *weights, const cli_option *opts)
+{
+    char path[4200];
+    cli_replace_ext(weights, ".conf", path, sizeof path);
+    return cli_write_config(path, "train", opts,
+                            "nabla train: the effective options of the run that wrote this file's weights; "
+                            "`nabla train --config FILE` repeats it");
+}
 
+/* --checkpoint: the run's position and the settings a resume must repeat. */
 static nb_status save_checkpoint(const train_args *a, nb_module *m, nb_optim *opt, nb_ctx *ctx, int epoch,
                                  int64_t batch, int64_t step, const cli_option *opts)
 {
@@ -179,15 +188,383 @@ static int resume_checkpoint(const train_args *a, nb_module *m, nb_optim *opt, n
     return 0;
 }
 
-/* The run's effective options beside a weights or checkpoint file: W.safetensors ->
- * W.conf, which `nabla train --config W.conf` reads back. */
-static int save_config(const char *weights, const cli_option *opts)
+/* Each bad value named with its option (and FILE:LINE when a config file gave it). */
+static int check_args(const train_args *a)
 {
-    char path[4200];
-    cli_replace_ext(weights, ".conf", path, sizeof path);
-    return cli_write_config(path, "train", opts,
-                            "nabla train: the effective options of the run that wrote this file's weights; "
-                            "`nabla train --config FILE` repeats it");
+    const struct {
+        int bad;
+        const char *name;
+        const void *dest;
+        const char *must;
+    } checks[] = {
+        {a->epochs < 1, "--epochs", &a->epochs, "positive"},
+        {a->batch < 1, "--batch-size", &a->batch, "positive"},
+        {!(a->lr > 0), "--lr", &a->lr, "positive"},
+        {a->weight_decay < 0, "--weight-decay", &a->weight_decay, "0 or more"},
+        {a->momentum < 0, "--momentum", &a->momentum, "0 or more"},
+        {a->dropout != -1 && !(a->dropout >= 0 && a->dropout < 1), "--dropout", &a->dropout,
+         "in [0, 1) (or -1: the model's own)"},
+        {a->clip_norm < 0, "--clip-grad-norm", &a->clip_norm, "0 (off) or more"},
+        {a->clip_value < 0, "--clip-grad-value", &a->clip_value, "0 (off) or more"},
+        {a->l1 < 0, "--l1", &a->l1, "0 or more"},
+        {a->l2 < 0, "--l2", &a->l2, "0 or more"},
+        {a->lr_backbone < 0, "--lr-backbone", &a->lr_backbone, "0 (off) or more"},
+        {a->per_class == 0 || a->per_class < -1, "--per-class", &a->per_class, "positive (or -1: every image)"},
+        {a->log_every < 0, "--log-every", &a->log_every, "0 or more"},
+        {a->max_steps < 0, "--max-steps", &a->max_steps, "0 (no limit) or more"},
+        {a->warmup < 0, "--warmup-epochs", &a->warmup, "0 or more"},
+        {a->checkpoint_every < 0, "--checkpoint-every", &a->checkpoint_every, "0 or more"},
+        {a->num_classes < 0, "--num-classes", &a->num_classes, "positive"},
+    };
+    for (size_t i = 0; i < sizeof checks / sizeof *checks; i++)
+        if (checks[i].bad) {
+            cli_error("train: %s%s must be %s", cli_where(checks[i].dest), checks[i].name, checks[i].must);
+            return 2;
+        }
+    if (!(a->mixup >= 0) || !(a->cutmix >= 0)) {
+        cli_error("train: --mixup and --cutmix take a positive ALPHA");
+        return 2;
+    }
+    return 0;
+}
+
+/* What the steps of one run share. Under mpirun this process is rank R of W
+ * (docs/distributed.md); only rank 0 prints, logs and writes files. */
+typedef struct {
+    train_args *a;
+    const cli_option *opts; /* for the .conf files beside --save and --checkpoint */
+    int R, W;
+    int agreed;   /* every rank has this error */
+    int building; /* until nb_ddp_new, whose first collective agrees on errors (nb_dist_agree) */
+    int logging;  /* --log-json on any rank: evaluation is collective */
+    nb_transform *tf; /* --augment, applied to training samples only */
+    nb_sched_opts sched;
+    nb_ctx *ctx;
+    nb_dataset *train, *test, *test_shard;
+    nb_module *model;
+    nb_ddp *ddp;
+    nb_optim *opt;
+    nb_loader *loader;
+    FILE *log;
+    progress bar;
+    nb_tensor **params;
+    int nparams;
+    nb_train_position start; /* where a --resume continues */
+    int64_t steps_per_epoch, total_steps, step, images;
+    double train_time;
+    nb_eval_result ev;
+} trainer;
+
+/* What a step returns: 0, FAILED (a library error, its message in nb_last_error()
+ * and not printed yet) or the exit status of an error already printed. */
+enum { FAILED = -1 };
+
+/* The training and test sets: opened (every rank agrees they are), checked,
+ * subset by --classes/--per-class; chw: a transformed sample's shape. */
+static int load_data(trainer *t, int64_t chw[3])
+{
+    train_args *a = t->a;
+    if (!(t->train = nb_dataset_open(a->dataset, a->data, 1)) || !(t->test = nb_dataset_open(a->dataset, a->data, 0))) {
+        if (t->W == 1) return FAILED;
+    }
+    if (t->W > 1 && (t->agreed = nb_dist_agree(t->train && t->test ? NB_OK : NB_ERR_IO) != NB_OK)) return FAILED;
+    int rc;
+    if ((rc = cli_check_classes("train", t->train, t->test))) return rc; /* the same data on every rank */
+    t->building = t->W > 1;
+    if ((a->classes || a->per_class > 0) && /* --per-class: training images only */
+        (!(t->train = cli_subset("train", t->train, a->classes, a->per_class, (uint64_t)a->seed)) ||
+         !(t->test = cli_subset("train", t->test, a->classes, 0, 0))))
+        return 1;
+    nb_dataset_sample_shape(t->train, chw);
+    if (t->tf && nb_transform_out_shape(t->tf, chw, chw)) return FAILED;
+    return 0;
+}
+
+/* The model for samples of shape chw: built, its starting weights loaded
+ * (--init, --pretrained), --freeze applied, wrapped for data parallelism. */
+static int build_model(trainer *t, const int64_t chw[3])
+{
+    train_args *a = t->a;
+    if (a->num_classes && a->num_classes < nb_dataset_num_classes(t->train)) {
+        cli_error("train: --num-classes %ld is fewer than the dataset's %d classes", a->num_classes,
+                  nb_dataset_num_classes(t->train));
+        return 2;
+    }
+    nb_model_opts mo = {.num_classes = a->num_classes > 0 ? (int)a->num_classes : nb_dataset_num_classes(t->train),
+                        .in_channels = (int)chw[0], .input_size = {(int)chw[1], (int)chw[2]},
+                        .dropout = (float)a->dropout, .dropout_set = a->dropout >= 0};
+    if (!(t->model = nb_model_new(t->ctx, a->model, &mo))) return FAILED;
+    a->num_classes = mo.num_classes; /* the effective value, for the saved config */
+    if (a->init && nb_load_safetensors(t->model, a->init, 1)) return FAILED;
+    if (a->pretrained) {
+        nb_pretrained_report pr;
+        if (nb_load_pretrained(t->model, a->pretrained, NULL, &pr)) return FAILED;
+        if (!a->quiet)
+            fprintf(stderr, "pretrained: %d tensors from %s; new head '%s' (%d tensors)%s\n", pr.loaded, a->pretrained,
+                    pr.head, pr.head_skipped, pr.unexpected ? "; some tensors of the file were not used" : "");
+    }
+    if ((a->init || a->pretrained) && nb_module_check_finite(t->model)) return FAILED; /* a NaN would train silently */
+    int n_frozen = 0;
+    if (a->freeze && nb_module_freeze(t->model, a->freeze, &n_frozen)) return FAILED;
+    if (a->freeze && !a->quiet) fprintf(stderr, "frozen: %d parameter tensors (%s)\n", n_frozen, a->freeze);
+    if (!(t->ddp = nb_ddp_new(t->model, &(nb_ddp_opts){.sync_bn = a->sync_bn}))) {
+        t->agreed = t->W > 1; /* a failed rank or a model that differs: every rank has the message */
+        return FAILED;
+    }
+    t->building = 0;
+    nb_dist_seed_ctx(t->ctx, (uint64_t)a->seed); /* dropout per rank */
+    if (!(t->test_shard = t->W > 1 ? nb_dataset_shard(t->test, t->R, t->W) : t->test)) return FAILED;
+    return 0;
+}
+
+/* Optimizer, loader, --resume, the log file and the progress bar. */
+static int prepare_run(trainer *t)
+{
+    train_args *a = t->a;
+    int rc;
+    if ((rc = make_optimizer(a, t->model, &t->opt))) return rc;
+    t->loader = nb_loader_new(t->ctx, t->train,
+                              &(nb_loader_opts){.batch_size = (int)a->batch, .shuffle = !a->no_shuffle,
+                                                .seed = (uint64_t)a->seed, .workers = (int)a->workers,
+                                                .transform = t->tf, .mixup_alpha = (float)a->mixup,
+                                                .cutmix_alpha = (float)a->cutmix, .num_replicas = t->W,
+                                                .rank = t->R});
+    if (!t->loader) return FAILED;
+    if (a->resume && (rc = resume_checkpoint(a, t->model, t->opt, t->ctx, &t->start))) return rc;
+    if (a->resume) nb_dist_seed_ctx(t->ctx, (uint64_t)a->seed); /* the checkpoint holds rank 0's dropout key */
+    if (a->log_json && !(t->log = fopen(a->log_json, a->resume ? "a" : "w"))) {
+        cli_error("train: cannot write %s", a->log_json);
+        return 1;
+    }
+    t->params = nb_module_parameters(t->model, &t->nparams);
+    t->steps_per_epoch = nb_loader_num_batches(t->loader);
+    t->total_steps = t->steps_per_epoch * a->epochs;
+    if (a->max_steps && a->max_steps < t->total_steps) t->total_steps = a->max_steps;
+    progress_init(&t->bar, t->start.step, t->total_steps, t->steps_per_epoch, (int)a->epochs, a->quiet);
+    t->step = t->start.step;
+    return 0;
+}
+
+/* An epoch's running sums (over every rank's batches). */
+typedef struct {
+    float lr, loss;  /* the epoch's learning rate; the last step's loss */
+    int64_t batch; /* batches of this epoch trained on */
+    double t0, loss_sum;
+    int64_t correct, seen;
+} epoch_stats;
+
+/* The step's loss and correct predictions over every rank's batch of b samples. */
+static void step_stats(const trainer *t, nb_tensor *loss, nb_tensor *z, nb_tensor *y, float *lv, int64_t *b,
+                       int64_t *correct)
+{
+    *lv = nb_tensor_item(loss);
+    *b = nb_tensor_numel(y), *correct = nb_count_correct(z, y);
+    if (t->W > 1) {
+        double r[3] = {(double)*lv * (double)*b, (double)*correct, (double)*b};
+        nb_dist_allreduce(r, 3, NB_DIST_SUM);
+        *lv = (float)(r[0] / r[2]), *correct = (int64_t)r[1], *b = (int64_t)r[2];
+    }
+}
+
+/* One training step on the batch x, y (soft: the MixUp/CutMix targets, else NULL),
+ * as PyTorch writes it: zero_grad, forward, loss, backward, clip, step. Adds the
+ * step's loss and accuracy to e. */
+static int train_step(trainer *t, int epoch, nb_tensor *x, nb_tensor *y, nb_tensor *soft, epoch_stats *e)
+{
+    const train_args *a = t->a;
+    nb_optim_zero_grad(t->opt);
+    nb_tensor *z = nb_ddp_forward(t->ddp, x);
+    nb_tensor *loss = nb_cross_entropy(z, soft ? soft : y, NULL);
+    if (loss && a->l1 > 0) loss = nb_add(loss, nb_l1_penalty(t->params, t->nparams, (float)a->l1));
+    if (loss && a->l2 > 0) loss = nb_add(loss, nb_l2_penalty(t->params, t->nparams, (float)a->l2));
+    if (!loss) {
+        progress_end(&t->bar);
+        cli_error("train: step %lld: %s", (long long)t->step + 1, nb_last_error());
+        return 1;
+    }
+    float lv;
+    int64_t b, correct;
+    step_stats(t, loss, z, y, &lv, &b, &correct);
+    if (!isfinite(lv)) {
+        progress_end(&t->bar);
+        cli_error("train: the loss is %s at step %lld (epoch %d); stopping without saving. "
+                  "Try a lower --lr or --clip-grad-norm.",
+                  isnan(lv) ? "NaN" : "infinite", (long long)t->step + 1, epoch + 1);
+        return 1;
+    }
+    if (nb_backward(loss)) return FAILED;
+    if (a->clip_norm > 0) nb_clip_grad_norm(t->params, t->nparams, (float)a->clip_norm, 2.0f);
+    if (a->clip_value > 0) nb_clip_grad_value(t->params, t->nparams, (float)a->clip_value);
+    if (nb_optim_step(t->opt)) return FAILED;
+    t->step++;
+    e->batch++;
+    e->seen += b;
+    e->loss_sum += lv * (double)b;
+    e->correct += correct;
+    e->loss = lv;
+    return 0;
+}
+
+/* The end of an epoch: checkpoint, evaluation (when logged or last), its line and log entry. */
+static int end_epoch(trainer *t, int epoch, const epoch_stats *e)
+{
+    train_args *a = t->a;
+    if (a->checkpoint &&
+        (e->batch == t->steps_per_epoch ? save_checkpoint(a, t->model, t->opt, t->ctx, epoch + 1, 0, t->step, t->opts)
+                                        : save_checkpoint(a, t->model, t->opt, t->ctx, epoch, e->batch, t->step, t->opts)))
+        return FAILED;
+    double secs = now_seconds() - e->t0;
+    t->train_time += secs;
+    t->images += e->seen;
+    int evaluated = t->logging || epoch + 1 == a->epochs || t->step >= t->total_steps;
+    if (evaluated && cli_dist_evaluate(t->model, t->ddp, t->test_shard, &t->ev)) return FAILED;
+    double train_loss = e->seen ? e->loss_sum / (double)e->seen : 0;
+    double train_acc = e->seen ? (double)e->correct / (double)e->seen : 0;
+    progress_epoch(&t->bar, epoch + 1, train_loss, train_acc, evaluated ? t->ev.accuracy : -1,
+                   secs > 0 ? (double)e->seen / secs : 0, secs);
+    if (t->log) {
+        char lrs[32];
+        fprintf(t->log,
+                "{\"epoch\":%d,\"train_loss\":%.9g,\"train_acc\":%.9g,\"test_loss\":%.9g,\"test_acc\":%.9g,"
+                "\"lr\":%s,\"images_per_s\":%.1f,\"seconds\":%.3f}\n",
+                epoch + 1, train_loss, train_acc, t->ev.loss, t->ev.accuracy, float_str(lrs, sizeof lrs, e->lr),
+                secs > 0 ? (double)e->seen / secs : 0, secs);
+        if (fflush(t->log) || ferror(t->log)) {
+            cli_error("train: writing %s failed: %s", a->log_json, strerror(errno));
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* One epoch: the learning rates of its schedule, then steps until the loader is
+ * done (or --max-steps); a resumed epoch passes over the batches trained on before. */
+static int train_epoch(trainer *t, int epoch)
+{
+    train_args *a = t->a;
+    epoch_stats e = {.lr = nb_sched_lr(&t->sched, (float)a->lr, epoch)};
+    for (int g = 0; g < nb_optim_num_groups(t->opt); g++) /* each group's schedule from its own base lr */
+        nb_optim_set_lr(t->opt, g, (float)nb_sched_lr(&t->sched, nb_optim_get_base_lr(t->opt, g), epoch));
+    nb_module_train(t->model, 1);
+    nb_loader_start_epoch(t->loader, epoch);
+    if (epoch == t->start.epoch)
+        for (nb_tensor *x, *y; e.batch < t->start.batch; e.batch++) {
+            nb_ctx_reset(t->ctx);
+            if (!nb_loader_next(t->loader, &x, &y)) break;
+        }
+    e.t0 = now_seconds();
+    while (t->step < t->total_steps) {
+        nb_ctx_reset(t->ctx);
+        nb_tensor *x, *y, *soft;
+        nb_clear_error();
+        if (!nb_loader_next_mixed(t->loader, &x, &y, &soft)) {
+            if (nb_last_error()[0]) return FAILED; /* e.g. a corrupt image file */
+            break;
+        }
+        int rc = train_step(t, epoch, x, y, soft, &e);
+        if (rc) return rc;
+        if (a->checkpoint && a->checkpoint_every && t->step % a->checkpoint_every == 0 &&
+            save_checkpoint(a, t->model, t->opt, t->ctx, epoch, e.batch, t->step, t->opts))
+            return FAILED;
+        double el = now_seconds() - e.t0;
+        progress_step(&t->bar, t->step, epoch + 1, e.batch, e.loss_sum / (double)e.seen,
+                      (double)e.correct / (double)e.seen, el > 0 ? (double)e.seen / el : 0);
+        if (t->log && a->log_every && t->step % a->log_every == 0) {
+            char lvs[32], lrs[32];
+            fprintf(t->log, "{\"step\":%lld,\"epoch\":%d,\"loss\":%s,\"lr\":%s}\n", (long long)t->step, epoch + 1,
+                    float_str(lvs, sizeof lvs, e.loss), float_str(lrs, sizeof lrs, e.lr));
+        }
+    }
+    return end_epoch(t, epoch, &e);
+}
+
+/* After the last epoch: the test result (of a resumed finished run too), the log
+ * closed, --save written, the result line. */
+static int finish_run(trainer *t)
+{
+    train_args *a = t->a;
+    if (!t->ev.count && cli_dist_evaluate(t->model, t->ddp, t->test_shard, &t->ev)) return FAILED;
+    if (t->log) {
+        int bad = fflush(t->log) || ferror(t->log);
+        bad |= fclose(t->log) != 0;
+        t->log = NULL;
+        if (bad) {
+            cli_error("train: writing %s failed: %s", a->log_json, strerror(errno));
+            return 1;
+        }
+    }
+    if (a->save && (nb_module_check_finite(t->model) || nb_save_safetensors(t->model, a->save))) return FAILED;
+    if (a->save && save_config(a->save, t->opts)) return 1;
+    if (t->R == 0)
+        printf("test_acc=%.4f test_loss=%.4f train_seconds=%.1f images_per_s=%.0f\n", t->ev.accuracy, t->ev.loss,
+               t->train_time, t->train_time > 0 ? (double)t->images / t->train_time : 0);
+    return 0;
+}
+
+/* A FAILED step: its message printed; under mpirun the other ranks released. */
+static int report_failure(trainer *t)
+{
+    progress_end(&t->bar);
+    if (t->building && !t->agreed) { /* the other ranks are in nb_ddp_new's agreement */
+        nb_dist_agree(NB_ERR_ARG);
+        t->agreed = 1, t->building = 0;
+    }
+    if (t->W > 1 && !t->agreed) { /* an error on this rank only: the others would wait for it */
+        cli_error("train: rank %d: %s", t->R, nb_last_error());
+        nb_dist_abort(1);
+    }
+    cli_error("train: %s", nb_last_error());
+    return 1;
+}
+
+static int close_run(trainer *t, int rc)
+{
+    progress_end(&t->bar);
+    if (t->building && rc && !t->agreed) nb_dist_agree(NB_ERR_ARG); /* printed already; release the other ranks */
+    if (t->test_shard != t->test) nb_dataset_free(t->test_shard);
+    nb_ddp_free(t->ddp);
+    if (t->log) fclose(t->log);
+    nb_loader_free(t->loader);
+    nb_transform_free(t->tf);
+    nb_optim_free(t->opt);
+    nb_module_free(t->model);
+    nb_dataset_free(t->test);
+    nb_dataset_free(t->train);
+    nb_ctx_free(t->ctx);
+    nb_dist_finalize();
+    return rc;
+}
+
+/* The run of checked arguments: data, model, the epochs, the result. */
+static int train_run(train_args *a, const cli_option *opts)
+{
+    trainer t = {.a = a, .opts = opts};
+    if (a->augment && !(t.tf = nb_transform_parse(a->augment))) {
+        cli_error("train: --augment: %s", nb_last_error());
+        return 2;
+    }
+    int rc = parse_schedule(a, &t.sched);
+    if (!rc && cli_dist_start("train", &a->threads)) rc = 1;
+    if (rc) {
+        nb_transform_free(t.tf);
+        return rc;
+    }
+    t.R = nb_dist_rank(), t.W = nb_dist_world();
+    t.logging = a->log_json != NULL; /* on every rank: evaluation is collective */
+    if (t.R > 0) {
+        a->quiet = 1;
+        a->save = a->checkpoint = a->log_json = NULL;
+    }
+    t.ctx = nb_ctx_new(&(nb_ctx_opts){.seed = (uint64_t)a->seed, .threads = (int)a->threads});
+    int64_t chw[3];
+    rc = t.ctx ? load_data(&t, chw) : FAILED;
+    if (!rc) rc = build_model(&t, chw);
+    if (!rc) rc = prepare_run(&t);
+    for (int epoch = t.start.epoch; !rc && epoch < a->epochs && t.step < t.total_steps; epoch++)
+        rc = train_epoch(&t, epoch);
+    if (!rc) rc = finish_run(&t);
+    if (rc == FAILED) rc = report_failure(&t);
+    return close_run(&t, rc);
 }
 
 /* Mean of the losses over the epoch so far is printed; the step loss checked for NaN. */
@@ -261,282 +638,8 @@ int cmd_train(int argc, char **argv)
     if (isnan(a.lr)) a.lr = adam ? 1e-3 : 0.05;
     if (isnan(a.weight_decay))
         a.weight_decay = !strcmp(a.optimizer, "sgd") ? 5e-4 : !strcmp(a.optimizer, "adamw") ? 1e-2 : 0;
-    /* each bad value named with its option (and FILE:LINE when a config file gave it) */
-    const struct {
-        int bad;
-        const char *name;
-        const void *dest;
-        const char *must;
-    } checks[] = {
-        {a.epochs < 1, "--epochs", &a.epochs, "positive"},
-        {a.batch < 1, "--batch-size", &a.batch, "positive"},
-        {!(a.lr > 0), "--lr", &a.lr, "positive"},
-        {a.weight_decay < 0, "--weight-decay", &a.weight_decay, "0 or more"},
-        {a.momentum < 0, "--momentum", &a.momentum, "0 or more"},
-        {a.dropout != -1 && !(a.dropout >= 0 && a.dropout < 1), "--dropout", &a.dropout,
-         "in [0, 1) (or -1: the model's own)"},
-        {a.clip_norm < 0, "--clip-grad-norm", &a.clip_norm, "0 (off) or more"},
-        {a.clip_value < 0, "--clip-grad-value", &a.clip_value, "0 (off) or more"},
-        {a.l1 < 0, "--l1", &a.l1, "0 or more"},
-        {a.l2 < 0, "--l2", &a.l2, "0 or more"},
-        {a.lr_backbone < 0, "--lr-backbone", &a.lr_backbone, "0 (off) or more"},
-        {a.per_class == 0 || a.per_class < -1, "--per-class", &a.per_class, "positive (or -1: every image)"},
-        {a.log_every < 0, "--log-every", &a.log_every, "0 or more"},
-        {a.max_steps < 0, "--max-steps", &a.max_steps, "0 (no limit) or more"},
-        {a.warmup < 0, "--warmup-epochs", &a.warmup, "0 or more"},
-        {a.checkpoint_every < 0, "--checkpoint-every", &a.checkpoint_every, "0 or more"},
-        {a.num_classes < 0, "--num-classes", &a.num_classes, "positive"},
-    };
-    for (size_t i = 0; i < sizeof checks / sizeof *checks; i++)
-        if (checks[i].bad) {
-            cli_error("train: %s%s must be %s", cli_where(checks[i].dest), checks[i].name, checks[i].must);
-            return 2;
-        }
-    if (!(a.mixup >= 0) || !(a.cutmix >= 0)) {
-        cli_error("train: --mixup and --cutmix take a positive ALPHA");
-        return 2;
-    }
+    if ((rc = check_args(&a))) return rc;
     if (a.workers < 0) a.workers = a.augment || a.mixup > 0 || a.cutmix > 0 ? 1 : 0;
     if (a.step_size <= 0) a.step_size = a.epochs > 3 ? a.epochs / 3 : 1;
-    nb_transform *tf = NULL; /* --augment, applied to training samples only */
-    if (a.augment && !(tf = nb_transform_parse(a.augment))) {
-        cli_error("train: --augment: %s", nb_last_error());
-        return 2;
-    }
-    nb_sched_opts sched;
-    if ((rc = parse_schedule(&a, &sched))) {
-        nb_transform_free(tf);
-        return rc;
-    }
-    /* under mpirun: this process is rank R of W (docs/distributed.md); only rank 0
-     * prints, logs and writes files */
-    if (cli_dist_start("train", &a.threads)) {
-        nb_transform_free(tf);
-        return 1;
-    }
-    int R = nb_dist_rank(), W = nb_dist_world(), agreed = 0; /* agreed: every rank has this error */
-    int building = 0; /* until nb_ddp_new, whose first collective agrees on errors (nb_dist_agree) */
-    int logging = a.log_json != NULL; /* on every rank: evaluation is collective */
-    if (R > 0) {
-        a.quiet = 1;
-        a.save = a.checkpoint = a.log_json = NULL;
-    }
-    nb_ddp *ddp = NULL;
-    nb_dataset *test_shard = NULL;
-
-    nb_ctx *ctx = nb_ctx_new(&(nb_ctx_opts){.seed = (uint64_t)a.seed, .threads = (int)a.threads});
-    nb_dataset *train = NULL, *test = NULL;
-    nb_module *model = NULL;
-    nb_optim *opt = NULL;
-    nb_loader *loader = NULL;
-    FILE *log = NULL;
-    progress bar = {0};
-    rc = 1;
-    if (!ctx) goto fail;
-    if (!(train = nb_dataset_open(a.dataset, a.data, 1)) || !(test = nb_dataset_open(a.dataset, a.data, 0))) {
-        if (W == 1) goto fail;
-    }
-    if (W > 1 && (agreed = nb_dist_agree(train && test ? NB_OK : NB_ERR_IO) != NB_OK)) goto fail;
-    if ((rc = cli_check_classes("train", train, test))) goto done; /* the same data on every rank */
-    rc = 1;
-    building = W > 1;
-    if ((a.classes || a.per_class > 0) && /* --per-class: training images only */
-        (!(train = cli_subset("train", train, a.classes, a.per_class, (uint64_t)a.seed)) ||
-         !(test = cli_subset("train", test, a.classes, 0, 0))))
-        goto done;
-    int64_t chw[3];
-    nb_dataset_sample_shape(train, chw);
-    if (tf && nb_transform_out_shape(tf, chw, chw)) goto fail;
-    if (a.num_classes && a.num_classes < nb_dataset_num_classes(train)) {
-        cli_error("train: --num-classes %ld is fewer than the dataset's %d classes", a.num_classes,
-                  nb_dataset_num_classes(train));
-        rc = 2;
-        goto done;
-    }
-    nb_model_opts mo = {.num_classes = a.num_classes > 0 ? (int)a.num_classes : nb_dataset_num_classes(train),
-                        .in_channels = (int)chw[0], .input_size = {(int)chw[1], (int)chw[2]},
-                        .dropout = (float)a.dropout, .dropout_set = a.dropout >= 0};
-    if (!(model = nb_model_new(ctx, a.model, &mo))) goto fail;
-    a.num_classes = mo.num_classes; /* the effective value, for the saved config */
-    if (a.init && nb_load_safetensors(model, a.init, 1)) goto fail;
-    if (a.pretrained) {
-        nb_pretrained_report pr;
-        if (nb_load_pretrained(model, a.pretrained, NULL, &pr)) goto fail;
-        if (!a.quiet)
-            fprintf(stderr, "pretrained: %d tensors from %s; new head '%s' (%d tensors)%s\n", pr.loaded, a.pretrained,
-                    pr.head, pr.head_skipped, pr.unexpected ? "; some tensors of the file were not used" : "");
-    }
-    if ((a.init || a.pretrained) && nb_module_check_finite(model)) goto fail; /* a NaN would train silently */
-    int n_frozen = 0;
-    if (a.freeze && nb_module_freeze(model, a.freeze, &n_frozen)) goto fail;
-    if (a.freeze && !a.quiet) fprintf(stderr, "frozen: %d parameter tensors (%s)\n", n_frozen, a.freeze);
-    if (!(ddp = nb_ddp_new(model, &(nb_ddp_opts){.sync_bn = a.sync_bn}))) {
-        agreed = W > 1; /* a failed rank or a model that differs: every rank has the message */
-        goto fail;
-    }
-    building = 0;
-    nb_dist_seed_ctx(ctx, (uint64_t)a.seed); /* dropout per rank */
-    if (!(test_shard = W > 1 ? nb_dataset_shard(test, R, W) : test)) goto fail;
-    if ((rc = make_optimizer(&a, model, &opt))) goto done;
-    rc = 1;
-    loader = nb_loader_new(ctx, train, &(nb_loader_opts){.batch_size = (int)a.batch, .shuffle = !a.no_shuffle,
-                                                          .seed = (uint64_t)a.seed, .workers = (int)a.workers,
-                                                          .transform = tf, .mixup_alpha = (float)a.mixup,
-                                                          .cutmix_alpha = (float)a.cutmix, .num_replicas = W,
-                                                          .rank = R});
-    if (!loader) goto fail;
-    nb_train_position start = {0};
-    if (a.resume && (rc = resume_checkpoint(&a, model, opt, ctx, &start))) goto done;
-    if (a.resume) nb_dist_seed_ctx(ctx, (uint64_t)a.seed); /* the checkpoint holds rank 0's dropout key */
-    rc = 1;
-    if (a.log_json && !(log = fopen(a.log_json, a.resume ? "a" : "w"))) {
-        cli_error("train: cannot write %s", a.log_json);
-        goto done;
-    }
-    int nparams;
-    nb_tensor **params = nb_module_parameters(model, &nparams);
-    int64_t steps_per_epoch = nb_loader_num_batches(loader);
-    int64_t total_steps = steps_per_epoch * a.epochs;
-    if (a.max_steps && a.max_steps < total_steps) total_steps = a.max_steps;
-    progress_init(&bar, start.step, total_steps, steps_per_epoch, (int)a.epochs, a.quiet);
-    double train_time = 0;
-    int64_t step = start.step, images = 0;
-    nb_eval_result ev = {0};
-    float base_lr = (float)a.lr;
-    for (int epoch = start.epoch; epoch < a.epochs && step < total_steps; epoch++) {
-        float lr = nb_sched_lr(&sched, base_lr, epoch);
-        for (int g = 0; g < nb_optim_num_groups(opt); g++) /* each group's schedule from its own base lr */
-            nb_optim_set_lr(opt, g, (float)nb_sched_lr(&sched, nb_optim_get_base_lr(opt, g), epoch));
-        nb_module_train(model, 1);
-        nb_loader_start_epoch(loader, epoch);
-        int64_t batch = 0; /* batches of this epoch trained on */
-        if (epoch == start.epoch) /* resuming: pass over the batches the checkpoint had trained on */
-            for (nb_tensor *x, *y; batch < start.batch; batch++) {
-                nb_ctx_reset(ctx);
-                if (!nb_loader_next(loader, &x, &y)) break;
-            }
-        double t0 = now_seconds(), loss_sum = 0;
-        int64_t correct = 0, seen = 0;
-        for (;;) {
-            if (step >= total_steps) break;
-            nb_ctx_reset(ctx);
-            nb_tensor *x, *y, *soft; /* soft: the MixUp/CutMix targets, else NULL */
-            nb_clear_error();
-            if (!nb_loader_next_mixed(loader, &x, &y, &soft)) {
-                if (nb_last_error()[0]) goto fail; /* e.g. a corrupt image file */
-                break;
-            }
-            nb_optim_zero_grad(opt);
-            nb_tensor *z = nb_ddp_forward(ddp, x);
-            nb_tensor *loss = nb_cross_entropy(z, soft ? soft : y, NULL);
-            if (loss && a.l1 > 0) loss = nb_add(loss, nb_l1_penalty(params, nparams, (float)a.l1));
-            if (loss && a.l2 > 0) loss = nb_add(loss, nb_l2_penalty(params, nparams, (float)a.l2));
-            if (!loss) {
-                progress_end(&bar);
-                cli_error("train: step %lld: %s", (long long)step + 1, nb_last_error());
-                goto done;
-            }
-            float lv = nb_tensor_item(loss);
-            int64_t b = nb_tensor_numel(y), b_correct = nb_count_correct(z, y);
-            if (W > 1) { /* the logged loss and accuracy are over every rank's batch */
-                double r[3] = {(double)lv * (double)b, (double)b_correct, (double)b};
-                nb_dist_allreduce(r, 3, NB_DIST_SUM);
-                lv = (float)(r[0] / r[2]), b_correct = (int64_t)r[1], b = (int64_t)r[2];
-            }
-            if (!isfinite(lv)) {
-                progress_end(&bar);
-                cli_error("train: the loss is %s at step %lld (epoch %d); stopping without saving. "
-                          "Try a lower --lr or --clip-grad-norm.",
-                          isnan(lv) ? "NaN" : "infinite", (long long)step + 1, epoch + 1);
-                goto done;
-            }
-            if (nb_backward(loss)) goto fail;
-            if (a.clip_norm > 0) nb_clip_grad_norm(params, nparams, (float)a.clip_norm, 2.0f);
-            if (a.clip_value > 0) nb_clip_grad_value(params, nparams, (float)a.clip_value);
-            if (nb_optim_step(opt)) goto fail;
-            step++;
-            batch++;
-            if (a.checkpoint && a.checkpoint_every && step % a.checkpoint_every == 0 &&
-                save_checkpoint(&a, model, opt, ctx, epoch, batch, step, opts))
-                goto fail;
-            seen += b;
-            loss_sum += lv * (double)b;
-            correct += b_correct;
-            double el = now_seconds() - t0;
-            progress_step(&bar, step, epoch + 1, batch, loss_sum / (double)seen, (double)correct / (double)seen,
-                          el > 0 ? (double)seen / el : 0);
-            if (log && a.log_every && step % a.log_every == 0) {
-                char lvs[32], lrs[32];
-                fprintf(log, "{\"step\":%lld,\"epoch\":%d,\"loss\":%s,\"lr\":%s}\n", (long long)step, epoch + 1,
-                        float_str(lvs, sizeof lvs, lv), float_str(lrs, sizeof lrs, lr));
-            }
-        }
-        if (a.checkpoint && (batch == steps_per_epoch ? save_checkpoint(&a, model, opt, ctx, epoch + 1, 0, step, opts)
-                                                      : save_checkpoint(&a, model, opt, ctx, epoch, batch, step, opts)))
-            goto fail;
-        double secs = now_seconds() - t0;
-        train_time += secs;
-        images += seen;
-        int evaluated = logging || epoch + 1 == a.epochs || step >= total_steps;
-        if (evaluated && cli_dist_evaluate(model, ddp, test_shard, &ev)) goto fail;
-        double train_loss = seen ? loss_sum / (double)seen : 0, train_acc = seen ? (double)correct / (double)seen : 0;
-        progress_epoch(&bar, epoch + 1, train_loss, train_acc, evaluated ? ev.accuracy : -1,
-                       secs > 0 ? (double)seen / secs : 0, secs);
-        if (log) {
-            char lrs[32];
-            fprintf(log,
-                    "{\"epoch\":%d,\"train_loss\":%.9g,\"train_acc\":%.9g,\"test_loss\":%.9g,\"test_acc\":%.9g,"
-                    "\"lr\":%s,\"images_per_s\":%.1f,\"seconds\":%.3f}\n",
-                    epoch + 1, train_loss, train_acc, ev.loss, ev.accuracy, float_str(lrs, sizeof lrs, lr),
-                    secs > 0 ? (double)seen / secs : 0, secs);
-            if (fflush(log) || ferror(log)) {
-                cli_error("train: writing %s failed: %s", a.log_json, strerror(errno));
-                goto done;
-            }
-        }
-    }
-    if (!ev.count && cli_dist_evaluate(model, ddp, test_shard, &ev)) goto fail; /* resumed a finished run */
-    if (log) {
-        int bad = fflush(log) || ferror(log);
-        bad |= fclose(log) != 0;
-        log = NULL;
-        if (bad) {
-            cli_error("train: writing %s failed: %s", a.log_json, strerror(errno));
-            goto done;
-        }
-    }
-    if (a.save && (nb_module_check_finite(model) || nb_save_safetensors(model, a.save))) goto fail;
-    if (a.save && save_config(a.save, opts)) goto done;
-    if (R == 0)
-        printf("test_acc=%.4f test_loss=%.4f train_seconds=%.1f images_per_s=%.0f\n", ev.accuracy, ev.loss, train_time,
-               train_time > 0 ? (double)images / train_time : 0);
-    rc = 0;
-    goto done;
-fail:
-    progress_end(&bar);
-    if (building && !agreed) { /* the other ranks are in nb_ddp_new's agreement */
-        nb_dist_agree(NB_ERR_ARG);
-        agreed = 1, building = 0;
-    }
-    if (W > 1 && !agreed) { /* an error on this rank only: the others would wait for it */
-        cli_error("train: rank %d: %s", R, nb_last_error());
-        nb_dist_abort(1);
-    }
-    cli_error("train: %s", nb_last_error());
-    rc = 1;
-done:
-    progress_end(&bar);
-    if (building && rc && !agreed) nb_dist_agree(NB_ERR_ARG); /* printed already; release the other ranks */
-    if (test_shard != test) nb_dataset_free(test_shard);
-    nb_ddp_free(ddp);
-    if (log) fclose(log);
-    nb_loader_free(loader);
-    nb_transform_free(tf);
-    nb_optim_free(opt);
-    nb_module_free(model);
-    nb_dataset_free(test);
-    nb_dataset_free(train);
-    nb_ctx_free(ctx);
-    nb_dist_finalize();
-    return rc;
+    return train_run(&a, opts);
 }

@@ -28,17 +28,41 @@ typedef struct {
     int64_t *ids; /* per text: its ids, n[i] of them */
     int64_t *off, *n, *label;
     int64_t count;
+    int64_t len, cap; /* ids used and allocated */
 } tokenized;
 
 static void tokenized_free(tokenized *t) { free(t->ids), free(t->off), free(t->n), free(t->label); }
 
+/* Room for count texts (labels 0) and their ids. */
+static int tokenized_alloc(tokenized *t, int64_t count)
+{
+    int64_t cap = count * 16 + 16;
+    *t = (tokenized){.ids = malloc(sizeof(int64_t) * (size_t)cap), .off = malloc(sizeof(int64_t) * (size_t)(count + 1)),
+                     .n = malloc(sizeof(int64_t) * (size_t)(count + 1)),
+                     .label = calloc((size_t)(count + 1), sizeof(int64_t)), .count = count, .cap = cap};
+    return t->ids && t->off && t->n && t->label ? 0 : -1;
+}
+
+/* Text i's k ids. */
+static int tokenized_add(tokenized *t, int64_t i, const int64_t *ids, int64_t k)
+{
+    if (t->len + k > t->cap) {
+        int64_t cap = t->cap;
+        while (t->len + k > cap) cap *= 2;
+        int64_t *v = realloc(t->ids, sizeof(int64_t) * (size_t)cap);
+        if (!v) return -1;
+        t->ids = v, t->cap = cap;
+    }
+    memcpy(t->ids + t->len, ids, sizeof(int64_t) * (size_t)k);
+    t->off[i] = t->len, t->n[i] = k;
+    t->len += k;
+    return 0;
+}
+
 static int tokenize_all(nb_tokenizer *tok, nb_text_dataset *d, long max_length, tokenized *out)
 {
-    int64_t n = nb_text_dataset_len(d), total = 0, cap = n * 16 + 16;
-    *out = (tokenized){.ids = malloc(sizeof(int64_t) * (size_t)cap), .off = malloc(sizeof(int64_t) * (size_t)(n + 1)),
-                       .n = malloc(sizeof(int64_t) * (size_t)(n + 1)), .label = malloc(sizeof(int64_t) * (size_t)(n + 1)),
-                       .count = n};
-    if (!out->ids || !out->off || !out->n || !out->label) return -1;
+    int64_t n = nb_text_dataset_len(d);
+    if (tokenized_alloc(out, n)) return -1;
     for (int64_t i = 0; i < n; i++) {
         nb_encoding e;
         if (nb_tokenizer_encode_pair(tok, nb_text_dataset_text(d, i), NULL, &(nb_encode_opts){.max_length = max_length},
@@ -46,16 +70,10 @@ static int tokenize_all(nb_tokenizer *tok, nb_text_dataset *d, long max_length, 
             cli_error("train: text %lld: %s", (long long)i + 1, nb_last_error());
             return -1;
         }
-        if (total + e.n > cap) {
-            while (total + e.n > cap) cap *= 2;
-            int64_t *v = realloc(out->ids, sizeof(int64_t) * (size_t)cap);
-            if (!v) return -1;
-            out->ids = v;
-        }
-        memcpy(out->ids + total, e.ids, sizeof(int64_t) * (size_t)e.n);
-        out->off[i] = total, out->n[i] = e.n, out->label[i] = nb_text_dataset_label(d, i);
-        total += e.n;
+        int bad = tokenized_add(out, i, e.ids, e.n);
         nb_encoding_free(&e);
+        if (bad) return -1;
+        out->label[i] = nb_text_dataset_label(d, i);
     }
     return 0;
 }
@@ -201,11 +219,250 @@ static char **read_lines(const char *path, int64_t *n)
     return v;
 }
 
+/* A language-modelling run, --task lm (GPT-2) or mlm (BERT): what both share. */
+typedef struct lm_run {
+    const lm_args *a;
+    nb_ctx *ctx;
+    char **lines; /* the corpus: n texts, the first ntrain for training */
+    int64_t n, ntrain;
+    nb_text_dataset *gtr, *gte;
+    nb_tokenizer *tok;
+    nb_module *model;
+    nb_optim *opt;
+    tokenized tt, te; /* training and held-out texts */
+    int64_t pad, V;
+    /* The task: the loss of a batch (ids and mask (B, T)) over its *cnt target
+     * tokens, NULL when it has none (or on an error, *cnt > 0); *y: the targets. */
+    nb_tensor *(*batch_loss)(struct lm_run *r, nb_tensor *ids, nb_tensor *mask, nb_tensor **y, int64_t *cnt);
+    int64_t mask_id, cls_id, sep_id; /* mlm's special tokens */
+    nb_rng mrng;                     /* mlm: which tokens are masked */
+    int64_t step, tokens;
+    double held, secs; /* the last held-out loss; the training time */
+} lm_run;
+
+/* What a step returns: 0, FAILED (a library error, its message in nb_last_error()
+ * and not printed yet) or the exit status of an error already printed. */
+enum { FAILED = -1 };
+
+static void lm_run_free(lm_run *r)
+{
+    for (int64_t i = 0; r->lines && i < r->n; i++) free(r->lines[i]);
+    free(r->lines);
+    tokenized_free(&r->tt), tokenized_free(&r->te);
+    nb_optim_free(r->opt);
+    nb_module_free(r->model);
+    nb_tokenizer_free(r->tok);
+    nb_text_dataset_free(r->gtr), nb_text_dataset_free(r->gte);
+    nb_ctx_free(r->ctx);
+}
+
+/* The corpus: WordNet's training glosses then its test glosses (held out), or the
+ * lines of --data, the last 5% held out. */
+static int load_corpus(lm_run *r)
+{
+    if (r->a->glosses) {
+        if (!(r->gtr = nb_wordnet_glosses_new(NULL, 1)) || !(r->gte = nb_wordnet_glosses_new(NULL, 0))) return FAILED;
+        r->ntrain = nb_text_dataset_len(r->gtr);
+        r->n = r->ntrain + nb_text_dataset_len(r->gte);
+        if (!(r->lines = malloc(sizeof *r->lines * (size_t)(r->n + 1)))) return FAILED;
+        for (int64_t i = 0; i < r->n; i++)
+            r->lines[i] = strdup(i < r->ntrain ? nb_text_dataset_text(r->gtr, i)
+                                               : nb_text_dataset_text(r->gte, i - r->ntrain));
+        return 0;
+    }
+    if (!(r->lines = read_lines(r->a->data, &r->n))) return 1;
+    r->ntrain = r->n - r->n / 20;
+    return 0;
+}
+
+/* Each text as ids cut to --max-length (and the model's positions): BERT's
+ * [CLS] text [SEP] (special), GPT-2's ids without special tokens. */
+static int tokenize_corpus(lm_run *r, int special)
+{
+    long L = r->a->max_length > nb_text_model_config(r->model)->max_positions
+                 ? nb_text_model_config(r->model)->max_positions
+                 : r->a->max_length;
+    for (int part = 0; part < 2; part++) {
+        tokenized *t = part ? &r->te : &r->tt;
+        int64_t lo = part ? r->ntrain : 0, hi = part ? r->n : r->ntrain;
+        if (tokenized_alloc(t, hi - lo)) return FAILED;
+        for (int64_t i = lo; i < hi; i++) {
+            int64_t *ids, k;
+            nb_encoding e;
+            if (special) {
+                if (nb_tokenizer_encode_pair(r->tok, r->lines[i], NULL, &(nb_encode_opts){.max_length = L}, &e))
+                    return FAILED;
+                ids = e.ids, k = e.n;
+            } else {
+                if ((k = nb_tokenizer_encode(r->tok, r->lines[i], &ids)) < 0) return FAILED;
+                if (k > L) k = L;
+            }
+            int bad = tokenized_add(t, i - lo, ids, k);
+            if (special) nb_encoding_free(&e);
+            else free(ids);
+            if (bad) return FAILED;
+        }
+    }
+    return 0;
+}
+
+/* AdamW (or --optimizer sgd with momentum 0.9 for lm); learning rate 5e-5 when
+ * fine-tuning a directory, 1e-3 from scratch, 0.05 for SGD. */
+static int make_lm_optimizer(lm_run *r, int from_dir)
+{
+    const lm_args *a = r->a;
+    int np, sgd = !strcmp(a->optimizer, "sgd");
+    nb_tensor **params = nb_module_parameters(r->model, &np);
+    double lr = a->lr >= 0 ? a->lr : sgd ? 0.05 : from_dir ? 5e-5 : 1e-3;
+    double wd = a->weight_decay >= 0 ? a->weight_decay : !strcmp(a->optimizer, "adamw") ? 0.01 : 0;
+    r->opt = sgd ? nb_sgd_new(params, np, &(nb_sgd_opts){.lr = lr, .momentum = 0.9, .weight_decay = wd})
+                 : nb_adamw_new(params, np, &(nb_adam_opts){.lr = lr, .weight_decay = wd});
+    return r->opt ? 0 : FAILED;
+}
+
+/* --task lm: the target of each position is the next token, -100 (ignored) where
+ * the next position is padding. */
+static nb_tensor *lm_loss(lm_run *r, nb_tensor *ids, nb_tensor *mask, nb_tensor **y, int64_t *cnt)
+{
+    int64_t B = nb_tensor_dim(ids, 0), T = nb_tensor_dim(ids, 1);
+    if (T < 2) return NULL;
+    *y = nb_tensor_new(r->ctx, NB_I64, 1, (int64_t[]){B * (T - 1)});
+    const int64_t *iv = nb_tensor_data_i64(ids), *mv = nb_tensor_data_i64(mask);
+    int64_t *yv = nb_tensor_data_i64(*y);
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t j = 0; j + 1 < T; j++) {
+            int ok = mv[b * T + j + 1] != 0;
+            yv[b * (T - 1) + j] = ok ? iv[b * T + j + 1] : -100;
+            *cnt += ok;
+        }
+    nb_tensor *logits = nb_text_forward(r->model, ids, &(nb_text_inputs){.attention_mask = mask}, NULL);
+    nb_tensor *lg = nb_reshape(nb_narrow(logits, 1, 0, T - 1), 2, (int64_t[]){-1, r->V});
+    return *cnt ? nb_cross_entropy(lg, *y, NULL) : NULL;
+}
+
+/* --task mlm (DataCollatorForLanguageModeling's recipe): 15% of the tokens that
+ * are not [CLS]/[SEP]/padding are chosen; 80% of those become [MASK], 10% a random
+ * token, 10% stay; the targets are the chosen tokens, -100 elsewhere. */
+static nb_tensor *mlm_loss(lm_run *r, nb_tensor *ids, nb_tensor *mask, nb_tensor **y, int64_t *cnt)
+{
+    int64_t B = nb_tensor_dim(ids, 0), T = nb_tensor_dim(ids, 1);
+    *y = nb_tensor_new(r->ctx, NB_I64, 1, (int64_t[]){B * T});
+    int64_t *iv = nb_tensor_data_i64(ids), *yv = nb_tensor_data_i64(*y);
+    const int64_t *mv = nb_tensor_data_i64(mask);
+    for (int64_t k = 0; k < B * T; k++) {
+        yv[k] = -100;
+        if (!mv[k] || iv[k] == r->cls_id || iv[k] == r->sep_id || nb_rng_uniform(&r->mrng) >= 0.15f) continue;
+        yv[k] = iv[k];
+        (*cnt)++;
+        float u = nb_rng_uniform(&r->mrng);
+        if (u < 0.8f) iv[k] = r->mask_id;
+        else if (u < 0.9f) iv[k] = (int64_t)nb_rng_below(&r->mrng, (uint64_t)r->V);
+    }
+    nb_tensor *logits = *cnt ? nb_text_forward(r->model, ids, &(nb_text_inputs){.attention_mask = mask}, NULL) : NULL;
+    return logits ? nb_cross_entropy(nb_reshape(logits, 2, (int64_t[]){-1, r->V}), *y, NULL) : NULL;
+}
+
+/* One pass of epoch ep: pass 0 trains on the texts in order[] (a step a batch,
+ * until --max-steps) and adds to *sum and *seen; pass 1 measures the held-out
+ * loss (r->held) without gradients. mlm's masks are drawn anew each training
+ * pass and the same each held-out pass. */
+static int run_pass(lm_run *r, int pass, long ep, const int64_t *order, double *sum, int64_t *seen)
+{
+    const lm_args *a = r->a;
+    const tokenized *t = pass ? &r->te : &r->tt;
+    nb_module_train(r->model, !pass);
+    int old = nb_set_grad_enabled(r->ctx, !pass);
+    nb_rng_seed(&r->mrng, pass ? 99 : (uint64_t)a->seed * 1000 + (uint64_t)ep);
+    double hsum = 0;
+    int64_t hcount = 0;
+    for (int64_t s = 0; s < t->count && (pass || !a->max_steps || r->step < a->max_steps); s += a->batch) {
+        int64_t B = t->count - s < a->batch ? t->count - s : a->batch, idx[4096];
+        if (B > 4096) B = 4096;
+        for (int64_t b = 0; b < B; b++) idx[b] = pass ? s + b : order[s + b];
+        nb_tensor *ids, *mask, *labels, *y = NULL;
+        nb_ctx_reset(r->ctx);
+        if (!pass) nb_optim_zero_grad(r->opt);
+        if (make_batch(r->ctx, t, idx, B, r->pad, &ids, &mask, &labels)) return FAILED;
+        int64_t T = nb_tensor_dim(ids, 1), cnt = 0;
+        nb_tensor *loss = r->batch_loss(r, ids, mask, &y, &cnt);
+        nb_status st = loss || !cnt ? NB_OK : NB_ERR_ARG;
+        if (loss && !pass) {
+            st = nb_backward(loss);
+            if (!st) st = nb_optim_step(r->opt);
+            if (!st) *sum += nb_tensor_item(loss) * (double)cnt, *seen += cnt, r->tokens += B * T, r->step++;
+        } else if (loss) {
+            hsum += nb_tensor_item(loss) * (double)cnt, hcount += cnt;
+        }
+        free_batch(ids, mask, labels);
+        nb_tensor_free(y);
+        if (st) return FAILED;
+    }
+    nb_set_grad_enabled(r->ctx, old);
+    if (pass) r->held = hcount ? hsum / (double)hcount : 0;
+    return 0;
+}
+
+/* The epochs (each a shuffled training pass and a held-out pass, and its line
+ * "epoch E: train_NAME=.. heldout_NAME=.." unless --quiet), then the result line. */
+static int run_epochs(lm_run *r, const char *name, int perplexity)
+{
+    const lm_args *a = r->a;
+    int64_t *order = malloc(sizeof *order * (size_t)(r->tt.count + 1));
+    if (!order) return FAILED;
+    nb_rng rng;
+    nb_rng_seed(&rng, (uint64_t)a->seed ^ 0x5eedULL);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int rc = 0;
+    for (long ep = 0; !rc && ep < a->epochs && (!a->max_steps || r->step < a->max_steps); ep++) {
+        for (int64_t i = 0; i < r->tt.count; i++) order[i] = i;
+        for (int64_t i = r->tt.count - 1; i > 0; i--) {
+            int64_t j = (int64_t)nb_rng_below(&rng, (uint64_t)i + 1), x = order[i];
+            order[i] = order[j], order[j] = x;
+        }
+        double sum = 0;
+        int64_t seen = 0;
+        for (int pass = 0; !rc && pass < 2; pass++) rc = run_pass(r, pass, ep, order, &sum, &seen);
+        if (!rc && !a->quiet) {
+            fprintf(stderr, "epoch %ld: train_%s=%.4f heldout_%s=%.4f", ep + 1, name, seen ? sum / (double)seen : 0,
+                    name, r->held);
+            if (perplexity) fprintf(stderr, " perplexity=%.1f", exp(r->held));
+            fputc('\n', stderr);
+        }
+    }
+    free(order);
+    if (rc) return rc;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    printf("heldout_%s=%.4f", name, r->held);
+    if (perplexity) printf(" perplexity=%.2f", exp(r->held));
+    printf(" train_seconds=%.1f tokens_per_s=%.0f steps=%lld\n", secs, secs > 0 ? (double)r->tokens / secs : 0,
+           (long long)r->step);
+    return 0;
+}
+
+/* --save DIR: the model, and the tokenizer's files from[i] as DIR/name[i]. */
+static int save_lm(const lm_run *r, int nfiles, const char *const from[], const char *const name[])
+{
+    if (!r->a->save) return 0;
+    int bad = nb_text_model_save_dir(r->model, r->a->save) != NB_OK;
+    for (int i = 0; !bad && i < nfiles; i++) {
+        char p[4096];
+        snprintf(p, sizeof p, "%s/%s", r->a->save, name[i]);
+        bad = copy_file(from[i], p) != 0;
+    }
+    if (bad) {
+        cli_error("train: saving %s: %s", r->a->save, nb_last_error());
+        return 1;
+    }
+    return 0;
+}
+
 /* GPT-2 language modelling: next-token cross-entropy, padding ignored; the last 5% of a
  * file's lines (or WordNet's test glosses) measure the held-out loss and perplexity. */
 static int train_lm(const lm_args *a)
 {
-    int rc = 1, from_dir = is_dir(a->model);
+    int from_dir = is_dir(a->model);
     if (!from_dir && strcmp(a->model, "gpt2_tiny")) {
         cli_error("train: --task lm takes gpt2_tiny or a GPT-2 model directory, not '%s'", a->model);
         return 2;
@@ -214,387 +471,110 @@ static int train_lm(const lm_args *a)
         cli_error("train: --task lm needs --data FILE (a text a line) or --dataset wordnet-glosses");
         return 2;
     }
-    nb_ctx *ctx = nb_ctx_new(&(nb_ctx_opts){.seed = (uint64_t)a->seed, .threads = (int)a->threads});
-    char **lines = NULL;
-    int64_t n = 0, ntrain;
-    nb_text_dataset *gtr = NULL, *gte = NULL;
-    nb_tokenizer *tok = NULL;
-    nb_module *model = NULL;
-    nb_optim *opt = NULL;
+    lm_run r = {.a = a, .batch_loss = lm_loss};
     char vj[4096] = "", mt[4096] = "";
     int temp = 0;
-    tokenized tt = {0}, te = {0};
-    int64_t *order = NULL;
-    if (a->glosses) {
-        gtr = nb_wordnet_glosses_new(NULL, 1), gte = gtr ? nb_wordnet_glosses_new(NULL, 0) : NULL;
-        if (!gte) goto fail;
-        ntrain = nb_text_dataset_len(gtr);
-        n = ntrain + nb_text_dataset_len(gte);
-        lines = malloc(sizeof *lines * (size_t)n);
-        if (!lines) goto fail;
-        for (int64_t i = 0; i < n; i++)
-            lines[i] = strdup(i < ntrain ? nb_text_dataset_text(gtr, i) : nb_text_dataset_text(gte, i - ntrain));
-    } else {
-        if (!(lines = read_lines(a->data, &n))) goto done;
-        ntrain = n - n / 20;
-    }
-    if (from_dir) {
-        if (!(model = nb_model_from_dir(ctx, a->model, &(nb_model_dir_opts){.arch_set = 1, .arch = NB_GPT2_LM_HEAD})) ||
-            !(tok = nb_tokenizer_from_dir(a->model)))
-            goto fail;
+    r.ctx = nb_ctx_new(&(nb_ctx_opts){.seed = (uint64_t)a->seed, .threads = (int)a->threads});
+    int rc = load_corpus(&r);
+    if (!rc && from_dir) {
+        if (!(r.model = nb_model_from_dir(r.ctx, a->model, &(nb_model_dir_opts){.arch_set = 1, .arch = NB_GPT2_LM_HEAD})) ||
+            !(r.tok = nb_tokenizer_from_dir(a->model)))
+            rc = FAILED;
         snprintf(vj, sizeof vj, "%s/vocab.json", a->model);
         snprintf(mt, sizeof mt, "%s/merges.txt", a->model);
-    } else {
+    } else if (!rc) { /* from scratch: byte-level BPE trained on the training texts */
         snprintf(vj, sizeof vj, "/tmp/nabla-vocab-%ld.json", (long)getpid());
         snprintf(mt, sizeof mt, "/tmp/nabla-merges-%ld.txt", (long)getpid());
         temp = 1;
         long merges = a->vocab_size > 257 ? a->vocab_size - 257 : 0;
-        if (nb_bpe_train((const char *const *)lines, ntrain, merges, vj, mt) || !(tok = nb_bpe_load(vj, mt))) goto fail;
         nb_text_config c;
         nb_text_config_preset("gpt2_tiny", &c);
-        c.vocab_size = nb_tokenizer_vocab_size(tok);
-        if (!(model = nb_text_model_new(ctx, &c))) goto fail;
+        if (nb_bpe_train((const char *const *)r.lines, r.ntrain, merges, vj, mt) || !(r.tok = nb_bpe_load(vj, mt)) ||
+            (c.vocab_size = nb_tokenizer_vocab_size(r.tok), !(r.model = nb_text_model_new(r.ctx, &c))))
+            rc = FAILED;
     }
-    if (!nb_tokenizer_is_bpe(tok)) {
+    if (!rc && !nb_tokenizer_is_bpe(r.tok)) {
         cli_error("train: --task lm needs a GPT-2 model directory (vocab.json, merges.txt)");
-        goto done;
+        rc = 1;
     }
-    long L = a->max_length > nb_text_model_config(model)->max_positions ? nb_text_model_config(model)->max_positions
-                                                                          : a->max_length;
-    /* tokenize: each line's ids (truncated), no special tokens */
-    for (int part = 0; part < 2; part++) {
-        tokenized *t = part ? &te : &tt;
-        int64_t lo = part ? ntrain : 0, hi = part ? n : ntrain, total = 0, cap = (hi - lo) * 16 + 16;
-        *t = (tokenized){.ids = malloc(sizeof(int64_t) * (size_t)cap), .off = malloc(sizeof(int64_t) * (size_t)(hi - lo + 1)),
-                         .n = malloc(sizeof(int64_t) * (size_t)(hi - lo + 1)),
-                         .label = calloc((size_t)(hi - lo + 1), sizeof(int64_t)), .count = hi - lo};
-        if (!t->ids || !t->off || !t->n || !t->label) goto fail;
-        for (int64_t i = lo; i < hi; i++) {
-            int64_t *ids;
-            int64_t k = nb_tokenizer_encode(tok, lines[i], &ids);
-            if (k < 0) goto fail;
-            if (k > L) k = L;
-            if (total + k > cap) {
-                while (total + k > cap) cap *= 2;
-                int64_t *v = realloc(t->ids, sizeof(int64_t) * (size_t)cap);
-                if (!v) {
-                    free(ids);
-                    goto fail;
-                }
-                t->ids = v;
-            }
-            memcpy(t->ids + total, ids, sizeof(int64_t) * (size_t)k);
-            free(ids);
-            t->off[i - lo] = total, t->n[i - lo] = k;
-            total += k;
-        }
-    }
-    int np;
-    nb_tensor **params = nb_module_parameters(model, &np);
-    double lr = a->lr >= 0 ? a->lr : !strcmp(a->optimizer, "sgd") ? 0.05 : from_dir ? 5e-5 : 1e-3;
-    double wd = a->weight_decay >= 0 ? a->weight_decay : !strcmp(a->optimizer, "adamw") ? 0.01 : 0;
-    opt = !strcmp(a->optimizer, "sgd") ? nb_sgd_new(params, np, &(nb_sgd_opts){.lr = lr, .momentum = 0.9, .weight_decay = wd})
-                                       : nb_adamw_new(params, np, &(nb_adam_opts){.lr = lr, .weight_decay = wd});
-    if (!opt) goto fail;
-    int64_t pad = nb_tokenizer_token_to_id(tok, "<|endoftext|>");
-    if (pad < 0) pad = 0;
-    int64_t V = nb_text_model_config(model)->vocab_size;
-    if (!a->quiet)
-        fprintf(stderr, "GPT2LMHeadModel: %lld parameters, vocabulary %lld; %lld training, %lld held-out texts\n",
-                (long long)nb_module_num_params(model), (long long)V, (long long)tt.count, (long long)te.count);
-    order = malloc(sizeof *order * (size_t)(tt.count + 1));
-    if (!order) goto fail;
-    nb_rng rng;
-    nb_rng_seed(&rng, (uint64_t)a->seed ^ 0x5eedULL);
-    int64_t step = 0, tokens = 0;
-    double held = 0;
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    for (long ep = 0; ep < a->epochs && (!a->max_steps || step < a->max_steps); ep++) {
-        for (int64_t i = 0; i < tt.count; i++) order[i] = i;
-        for (int64_t i = tt.count - 1; i > 0; i--) {
-            int64_t j = (int64_t)nb_rng_below(&rng, (uint64_t)i + 1), x = order[i];
-            order[i] = order[j], order[j] = x;
-        }
-        double sum = 0;
-        int64_t seen = 0;
-        for (int pass = 0; pass < 2; pass++) { /* 0: train, 1: held out */
-            const tokenized *t = pass ? &te : &tt;
-            nb_module_train(model, !pass);
-            int old = nb_set_grad_enabled(ctx, !pass);
-            double hsum = 0;
-            int64_t hcount = 0;
-            for (int64_t s = 0; s < t->count && (pass || !a->max_steps || step < a->max_steps); s += a->batch) {
-                int64_t B = t->count - s < a->batch ? t->count - s : a->batch, idx[4096];
-                if (B > 4096) B = 4096;
-                for (int64_t b = 0; b < B; b++) idx[b] = pass ? s + b : order[s + b];
-                nb_tensor *ids, *mask, *labels;
-                nb_ctx_reset(ctx);
-                if (!pass) nb_optim_zero_grad(opt);
-                if (make_batch(ctx, t, idx, B, pad, &ids, &mask, &labels)) goto fail;
-                int64_t T = nb_tensor_dim(ids, 1);
-                if (T < 2) {
-                    free_batch(ids, mask, labels);
-                    continue;
-                }
-                /* labels: the next token, -100 where the next position is padding */
-                nb_tensor *y = nb_tensor_new(ctx, NB_I64, 1, (int64_t[]){B * (T - 1)});
-                const int64_t *iv = nb_tensor_data_i64(ids), *mv = nb_tensor_data_i64(mask);
-                int64_t *yv = nb_tensor_data_i64(y), cnt = 0;
-                for (int64_t b = 0; b < B; b++)
-                    for (int64_t j = 0; j + 1 < T; j++) {
-                        int ok = mv[b * T + j + 1] != 0;
-                        yv[b * (T - 1) + j] = ok ? iv[b * T + j + 1] : -100;
-                        cnt += ok;
-                    }
-                nb_tensor *logits = nb_text_forward(model, ids, &(nb_text_inputs){.attention_mask = mask}, NULL);
-                nb_tensor *lg = nb_reshape(nb_narrow(logits, 1, 0, T - 1), 2, (int64_t[]){-1, V});
-                nb_tensor *loss = cnt ? nb_cross_entropy(lg, y, NULL) : NULL;
-                nb_status st = loss ? NB_OK : cnt ? NB_ERR_ARG : NB_OK;
-                if (loss && !pass) {
-                    st = nb_backward(loss);
-                    if (!st) st = nb_optim_step(opt);
-                    if (!st) sum += nb_tensor_item(loss) * (double)cnt, seen += cnt, tokens += B * T, step++;
-                } else if (loss) {
-                    hsum += nb_tensor_item(loss) * (double)cnt, hcount += cnt;
-                }
-                free_batch(ids, mask, labels);
-                nb_tensor_free(y);
-                if (st) goto fail;
-            }
-            nb_set_grad_enabled(ctx, old);
-            if (pass) held = hcount ? hsum / (double)hcount : 0;
-        }
+    if (!rc) rc = tokenize_corpus(&r, 0);
+    if (!rc) rc = make_lm_optimizer(&r, from_dir);
+    if (!rc) {
+        r.pad = nb_tokenizer_token_to_id(r.tok, "<|endoftext|>");
+        if (r.pad < 0) r.pad = 0;
+        r.V = nb_text_model_config(r.model)->vocab_size;
         if (!a->quiet)
-            fprintf(stderr, "epoch %ld: train_loss=%.4f heldout_loss=%.4f perplexity=%.1f\n", ep + 1,
-                    seen ? sum / (double)seen : 0, held, exp(held));
+            fprintf(stderr, "GPT2LMHeadModel: %lld parameters, vocabulary %lld; %lld training, %lld held-out texts\n",
+                    (long long)nb_module_num_params(r.model), (long long)r.V, (long long)r.tt.count,
+                    (long long)r.te.count);
+        rc = run_epochs(&r, "loss", 1);
     }
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
-    printf("heldout_loss=%.4f perplexity=%.2f train_seconds=%.1f tokens_per_s=%.0f steps=%lld\n", held, exp(held), secs,
-           secs > 0 ? (double)tokens / secs : 0, (long long)step);
-    if (a->save) {
-        char p1[4096], p2[4096];
-        snprintf(p1, sizeof p1, "%s/vocab.json", a->save);
-        snprintf(p2, sizeof p2, "%s/merges.txt", a->save);
-        if (nb_text_model_save_dir(model, a->save) || copy_file(vj, p1) || copy_file(mt, p2)) {
-            cli_error("train: saving %s: %s", a->save, nb_last_error());
-            goto done;
-        }
-    }
-    rc = 0;
-    goto done;
-fail:
-    cli_error("train: %s", nb_last_error());
-done:
+    if (!rc) rc = save_lm(&r, 2, (const char *const[]){vj, mt}, (const char *const[]){"vocab.json", "merges.txt"});
+    if (rc == FAILED) cli_error("train: %s", nb_last_error()), rc = 1;
     if (temp) remove(vj), remove(mt);
-    for (int64_t i = 0; lines && i < n; i++) free(lines[i]);
-    free(lines);
-    free(order);
-    tokenized_free(&tt), tokenized_free(&te);
-    nb_optim_free(opt);
-    nb_module_free(model);
-    nb_tokenizer_free(tok);
-    nb_text_dataset_free(gtr), nb_text_dataset_free(gte);
-    nb_ctx_free(ctx);
+    lm_run_free(&r);
     return rc;
 }
 
-typedef struct {
-    const char *model, *dataset, *data, *save;
-    long epochs, batch, max_length, vocab_size, seed, threads, max_steps;
-    double lr, weight_decay;
-    int quiet;
-} mlm_args;
-
-/* Masked-LM pretraining of BERT (DataCollatorForLanguageModeling's recipe): 15% of the
- * tokens that are not [CLS]/[SEP]/[PAD] are chosen; 80% of those become [MASK], 10% a
- * random token, 10% stay; the loss is the cross-entropy at the chosen positions. The
- * corpus: wordnet-glosses' training glosses (their test glosses measure the held-out
- * loss) or a text file (--data, a text a line; its last 5% held out). --save DIR writes a
- * BertForMaskedLM directory that `--model DIR` fine-tunes as a classifier. */
-static int train_mlm(const mlm_args *a)
+/* Masked-LM pretraining of BERT (mlm_loss): the corpus is wordnet-glosses' training
+ * glosses (their test glosses measure the held-out loss) or a text file (--data, a
+ * text a line; its last 5% held out). --save DIR writes a BertForMaskedLM directory
+ * that `--model DIR` fine-tunes as a classifier. */
+static int train_mlm(const lm_args *a)
 {
-    int rc = 1, from_dir = is_dir(a->model);
+    int from_dir = is_dir(a->model);
     if (!from_dir && strcmp(a->model, "bert_tiny")) {
         cli_error("train: --task mlm takes bert_tiny or a BERT model directory, not '%s'", a->model);
         return 2;
     }
-    int glosses = !a->data || !strcmp(a->dataset, "wordnet-glosses");
-    nb_ctx *ctx = nb_ctx_new(&(nb_ctx_opts){.seed = (uint64_t)a->seed, .threads = (int)a->threads});
-    nb_text_dataset *gtr = NULL, *gte = NULL;
-    char **lines = NULL;
-    int64_t n = 0, ntrain = 0;
-    nb_tokenizer *tok = NULL;
-    nb_module *model = NULL;
-    nb_optim *opt = NULL;
-    tokenized tt = {0}, te = {0};
-    int64_t *order = NULL;
+    lm_run r = {.a = a, .batch_loss = mlm_loss};
     char vocab_path[4096] = "";
     int temp_vocab = 0;
-    if (glosses && !a->data) {
-        if (!(gtr = nb_wordnet_glosses_new(NULL, 1)) || !(gte = nb_wordnet_glosses_new(NULL, 0))) goto fail;
-        ntrain = nb_text_dataset_len(gtr);
-        n = ntrain + nb_text_dataset_len(gte);
-        if (!(lines = malloc(sizeof *lines * (size_t)(n + 1)))) goto fail;
-        for (int64_t i = 0; i < n; i++)
-            lines[i] = strdup(i < ntrain ? nb_text_dataset_text(gtr, i) : nb_text_dataset_text(gte, i - ntrain));
-    } else {
-        if (!(lines = read_lines(a->data, &n))) goto done;
-        ntrain = n - n / 20;
-    }
-    if (from_dir) {
-        if (!(model = nb_model_from_dir(ctx, a->model, &(nb_model_dir_opts){.arch_set = 1, .arch = NB_BERT_MLM})) ||
-            !(tok = nb_tokenizer_from_dir(a->model)))
-            goto fail;
+    r.ctx = nb_ctx_new(&(nb_ctx_opts){.seed = (uint64_t)a->seed, .threads = (int)a->threads});
+    int rc = load_corpus(&r);
+    if (!rc && from_dir) {
+        if (!(r.model = nb_model_from_dir(r.ctx, a->model, &(nb_model_dir_opts){.arch_set = 1, .arch = NB_BERT_MLM})) ||
+            !(r.tok = nb_tokenizer_from_dir(a->model)))
+            rc = FAILED;
         snprintf(vocab_path, sizeof vocab_path, "%s/vocab.txt", a->model);
-    } else {
+    } else if (!rc) { /* from scratch: a WordPiece vocabulary built from the training texts */
         snprintf(vocab_path, sizeof vocab_path, "/tmp/nabla-vocab-%ld.txt", (long)getpid());
         temp_vocab = 1;
-        if (nb_wordpiece_build_vocab((const char *const *)lines, ntrain, a->vocab_size, vocab_path) ||
-            !(tok = nb_wordpiece_load(vocab_path, NULL)))
-            goto fail;
         nb_text_config c;
         nb_text_config_preset("bert_tiny", &c);
         c.arch = NB_BERT_MLM;
-        c.vocab_size = nb_tokenizer_vocab_size(tok);
-        if (!(model = nb_text_model_new(ctx, &c))) goto fail;
+        if (nb_wordpiece_build_vocab((const char *const *)r.lines, r.ntrain, a->vocab_size, vocab_path) ||
+            !(r.tok = nb_wordpiece_load(vocab_path, NULL)) ||
+            (c.vocab_size = nb_tokenizer_vocab_size(r.tok), !(r.model = nb_text_model_new(r.ctx, &c))))
+            rc = FAILED;
     }
-    if (nb_tokenizer_is_bpe(tok)) {
+    if (!rc && nb_tokenizer_is_bpe(r.tok)) {
         cli_error("train: --task mlm needs a BERT model directory (vocab.txt)");
-        goto done;
+        rc = 1;
     }
-    int64_t mask_id = nb_tokenizer_token_to_id(tok, "[MASK]"), pad = nb_tokenizer_token_to_id(tok, "[PAD]");
-    int64_t cls_id = nb_tokenizer_token_to_id(tok, "[CLS]"), sep_id = nb_tokenizer_token_to_id(tok, "[SEP]");
-    if (mask_id < 0) {
-        cli_error("train: --task mlm needs a [MASK] token in the vocabulary");
-        goto done;
+    if (!rc) {
+        r.mask_id = nb_tokenizer_token_to_id(r.tok, "[MASK]"), r.pad = nb_tokenizer_token_to_id(r.tok, "[PAD]");
+        r.cls_id = nb_tokenizer_token_to_id(r.tok, "[CLS]"), r.sep_id = nb_tokenizer_token_to_id(r.tok, "[SEP]");
+        if (r.mask_id < 0) {
+            cli_error("train: --task mlm needs a [MASK] token in the vocabulary");
+            rc = 1;
+        }
+        if (r.pad < 0) r.pad = 0;
     }
-    if (pad < 0) pad = 0;
-    long L = a->max_length > nb_text_model_config(model)->max_positions ? nb_text_model_config(model)->max_positions
-                                                                          : a->max_length;
-    for (int part = 0; part < 2; part++) {
-        tokenized *t = part ? &te : &tt;
-        int64_t lo = part ? ntrain : 0, hi = part ? n : ntrain, total = 0, cap = (hi - lo) * 16 + 16;
-        *t = (tokenized){.ids = malloc(sizeof(int64_t) * (size_t)cap), .off = malloc(sizeof(int64_t) * (size_t)(hi - lo + 1)),
-                         .n = malloc(sizeof(int64_t) * (size_t)(hi - lo + 1)),
-                         .label = calloc((size_t)(hi - lo + 1), sizeof(int64_t)), .count = hi - lo};
-        if (!t->ids || !t->off || !t->n || !t->label) goto fail;
-        for (int64_t i = lo; i < hi; i++) {
-            nb_encoding e;
-            if (nb_tokenizer_encode_pair(tok, lines[i], NULL, &(nb_encode_opts){.max_length = L}, &e)) goto fail;
-            if (total + e.n > cap) {
-                while (total + e.n > cap) cap *= 2;
-                int64_t *v = realloc(t->ids, sizeof(int64_t) * (size_t)cap);
-                if (!v) {
-                    nb_encoding_free(&e);
-                    goto fail;
-                }
-                t->ids = v;
-            }
-            memcpy(t->ids + total, e.ids, sizeof(int64_t) * (size_t)e.n);
-            t->off[i - lo] = total, t->n[i - lo] = e.n;
-            total += e.n;
-            nb_encoding_free(&e);
-        }
-    }
-    int np;
-    nb_tensor **params = nb_module_parameters(model, &np);
-    double lr = a->lr >= 0 ? a->lr : from_dir ? 5e-5 : 1e-3, wd = a->weight_decay >= 0 ? a->weight_decay : 0.01;
-    if (!(opt = nb_adamw_new(params, np, &(nb_adam_opts){.lr = lr, .weight_decay = wd}))) goto fail;
-    int64_t V = nb_text_model_config(model)->vocab_size;
-    if (!a->quiet)
-        fprintf(stderr, "BertForMaskedLM: %lld parameters, vocabulary %lld; %lld training, %lld held-out texts\n",
-                (long long)nb_module_num_params(model), (long long)V, (long long)tt.count, (long long)te.count);
-    if (!(order = malloc(sizeof *order * (size_t)(tt.count + 1)))) goto fail;
-    nb_rng rng, mrng;
-    nb_rng_seed(&rng, (uint64_t)a->seed ^ 0x5eedULL);
-    int64_t step = 0, tokens = 0;
-    double held = 0;
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    for (long ep = 0; ep < a->epochs && (!a->max_steps || step < a->max_steps); ep++) {
-        for (int64_t i = 0; i < tt.count; i++) order[i] = i;
-        for (int64_t i = tt.count - 1; i > 0; i--) {
-            int64_t j = (int64_t)nb_rng_below(&rng, (uint64_t)i + 1), x = order[i];
-            order[i] = order[j], order[j] = x;
-        }
-        double sum = 0;
-        int64_t seen = 0;
-        for (int pass = 0; pass < 2; pass++) {
-            const tokenized *t = pass ? &te : &tt;
-            nb_module_train(model, !pass);
-            int old = nb_set_grad_enabled(ctx, !pass);
-            nb_rng_seed(&mrng, pass ? 99 : (uint64_t)a->seed * 1000 + (uint64_t)ep); /* held out: the same masks each epoch */
-            double hsum = 0;
-            int64_t hcount = 0;
-            for (int64_t s = 0; s < t->count && (pass || !a->max_steps || step < a->max_steps); s += a->batch) {
-                int64_t B = t->count - s < a->batch ? t->count - s : a->batch, idx[4096];
-                if (B > 4096) B = 4096;
-                for (int64_t b = 0; b < B; b++) idx[b] = pass ? s + b : order[s + b];
-                nb_tensor *ids, *mask, *labels;
-                nb_ctx_reset(ctx);
-                if (!pass) nb_optim_zero_grad(opt);
-                if (make_batch(ctx, t, idx, B, pad, &ids, &mask, &labels)) goto fail;
-                int64_t T = nb_tensor_dim(ids, 1), cnt = 0;
-                nb_tensor *y = nb_tensor_new(ctx, NB_I64, 1, (int64_t[]){B * T});
-                int64_t *iv = nb_tensor_data_i64(ids), *yv = nb_tensor_data_i64(y);
-                const int64_t *mv = nb_tensor_data_i64(mask);
-                for (int64_t k = 0; k < B * T; k++) {
-                    yv[k] = -100;
-                    if (!mv[k] || iv[k] == cls_id || iv[k] == sep_id || nb_rng_uniform(&mrng) >= 0.15f) continue;
-                    yv[k] = iv[k];
-                    cnt++;
-                    float u = nb_rng_uniform(&mrng);
-                    if (u < 0.8f) iv[k] = mask_id;
-                    else if (u < 0.9f) iv[k] = (int64_t)nb_rng_below(&mrng, (uint64_t)V);
-                }
-                nb_tensor *logits = cnt ? nb_text_forward(model, ids, &(nb_text_inputs){.attention_mask = mask}, NULL) : NULL;
-                nb_tensor *loss = logits ? nb_cross_entropy(nb_reshape(logits, 2, (int64_t[]){-1, V}), y, NULL) : NULL;
-                nb_status st = loss || !cnt ? NB_OK : NB_ERR_ARG;
-                if (loss && !pass) {
-                    st = nb_backward(loss);
-                    if (!st) st = nb_optim_step(opt);
-                    if (!st) sum += nb_tensor_item(loss) * (double)cnt, seen += cnt, tokens += B * T, step++;
-                } else if (loss) {
-                    hsum += nb_tensor_item(loss) * (double)cnt, hcount += cnt;
-                }
-                free_batch(ids, mask, labels);
-                nb_tensor_free(y);
-                if (st) goto fail;
-            }
-            nb_set_grad_enabled(ctx, old);
-            if (pass) held = hcount ? hsum / (double)hcount : 0;
-        }
+    if (!rc) rc = tokenize_corpus(&r, 1);
+    if (!rc) rc = make_lm_optimizer(&r, from_dir);
+    if (!rc) {
+        r.V = nb_text_model_config(r.model)->vocab_size;
         if (!a->quiet)
-            fprintf(stderr, "epoch %ld: train_mlm_loss=%.4f heldout_mlm_loss=%.4f\n", ep + 1, seen ? sum / (double)seen : 0, held);
+            fprintf(stderr, "BertForMaskedLM: %lld parameters, vocabulary %lld; %lld training, %lld held-out texts\n",
+                    (long long)nb_module_num_params(r.model), (long long)r.V, (long long)r.tt.count,
+                    (long long)r.te.count);
+        rc = run_epochs(&r, "mlm_loss", 0);
     }
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
-    printf("heldout_mlm_loss=%.4f train_seconds=%.1f tokens_per_s=%.0f steps=%lld\n", held, secs,
-           secs > 0 ? (double)tokens / secs : 0, (long long)step);
-    if (a->save) {
-        char vp[4096];
-        snprintf(vp, sizeof vp, "%s/vocab.txt", a->save);
-        if (nb_text_model_save_dir(model, a->save) || copy_file(vocab_path, vp)) {
-            cli_error("train: saving %s: %s", a->save, nb_last_error());
-            goto done;
-        }
-    }
-    rc = 0;
-    goto done;
-fail:
-    cli_error("train: %s", nb_last_error());
-done:
+    if (!rc) rc = save_lm(&r, 1, (const char *const[]){vocab_path}, (const char *const[]){"vocab.txt"});
+    if (rc == FAILED) cli_error("train: %s", nb_last_error()), rc = 1;
     if (temp_vocab) remove(vocab_path);
-    for (int64_t i = 0; lines && i < n; i++) free(lines[i]);
-    free(lines), free(order);
-    tokenized_free(&tt), tokenized_free(&te);
-    nb_optim_free(opt);
-    nb_module_free(model);
-    nb_tokenizer_free(tok);
-    nb_text_dataset_free(gtr), nb_text_dataset_free(gte);
-    nb_ctx_free(ctx);
+    lm_run_free(&r);
     return rc;
 }
 
@@ -639,8 +619,9 @@ int cmd_train_text(int argc, char **argv)
     int rc = cli_parse("train", SYNOPSIS, opts, argc, argv, NULL, 0, NULL);
     if (rc) return rc == 1 ? 0 : rc;
     if (!strcmp(task, "mlm")) {
-        mlm_args ma = {model_name, dataset, data, save, epochs, batch, max_length, vocab_size, seed, threads, max_steps,
-                       lr, weight_decay, quiet};
+        /* AdamW always; the corpus: --data, else WordNet's glosses */
+        lm_args ma = {model_name, data, save, "adamw", epochs, batch, max_length, vocab_size, seed, threads, max_steps,
+                      lr, weight_decay, quiet, !data};
         return train_mlm(&ma);
     }
     if (!strcmp(task, "lm") || !strcmp(model_name, "gpt2_tiny")) {
