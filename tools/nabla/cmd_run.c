@@ -34,6 +34,7 @@ static const char *npy_descr(int et)
 
 int cmd_run(int argc, char **argv)
 {
+    if (cli_is_text_run(argc, argv)) return cmd_run_text(argc, argv); /* a Hugging Face model directory */
     const char *out = NULL;
     long threads = 0;
     const cli_option opts[] = {
