@@ -4,9 +4,12 @@ tools/goldens/gen_text_models.py (written after Hugging Face's modelling code) a
 sizes and steps of bench/transformer.c: BERT-Tiny classifier (2 x 128, 2 heads, 512,
 vocab 30522), batches of 32 x 128, AdamW; GPT-2 6 x 256 (4 heads, 1024, vocab 50257),
 batches of 8 x 128; batch-1 latency of 128 tokens; GPT-2 greedy generation of 64 tokens
-after 16 (the whole context each step, like nabla; no cache). Best of the timed steps.
+after 16: the whole context each step, and with a key/value cache as Hugging Face's
+generate() keeps one (past_key_values: each step's keys and values concatenated to the
+past ones); both give the same tokens. Best of the timed steps.
   /usr/bin/python3 bench/torch_transformer.py [THREADS] [STEPS]
 """
+import math
 import os
 import sys
 import time
@@ -27,6 +30,34 @@ def best_of(fn, steps):
         if s >= 2:
             best = min(best, dt)
     return best
+
+
+def generate_cached(model, seq, n):
+    """Greedy generation with GPT2Attention's layer_past logic (torch.cat of past keys/values)."""
+    tr = model.transformer
+    past = [None] * len(tr.h)
+    ids, pos0, out = seq, 0, []
+    for _ in range(n):
+        T = ids.shape[1]
+        h = tr.wte(ids) + tr.wpe(torch.arange(pos0, pos0 + T).unsqueeze(0))
+        for i, blk in enumerate(tr.h):
+            a = blk.attn
+            q, k, v = a.c_attn(blk.ln_1(h)).split(a.embed_dim, dim=2)
+            q, k, v = a._split_heads(q), a._split_heads(k), a._split_heads(v)
+            if past[i] is not None:
+                k, v = torch.cat([past[i][0], k], -2), torch.cat([past[i][1], v], -2)
+            past[i] = (k, v)
+            w = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(v.size(-1))
+            ql, kl = q.size(-2), k.size(-2)
+            w = torch.where(a.bias[:, :, kl - ql:kl, :kl], w, torch.full([], torch.finfo(w.dtype).min))
+            o = torch.matmul(F.softmax(w, dim=-1), v).permute(0, 2, 1, 3).reshape(1, T, a.embed_dim)
+            h = h + a.c_proj(o)
+            h = h + blk.mlp(blk.ln_2(h))
+        logits = model.lm_head(tr.ln_f(h[:, -1:]))
+        ids = logits[:, -1].argmax(-1, keepdim=True)
+        out.append(ids)
+        pos0 += T
+    return torch.cat([seq] + out, 1)
 
 
 def run(name, model, B, T, V, steps, lm):
@@ -54,12 +85,18 @@ def run(name, model, B, T, V, steps, lm):
         t = best_of(lambda: model(one, m1) if lm else model(one, m1, torch.zeros_like(one)), steps)
         line += " latency_128_ms=%.2f" % (t * 1e3)
         if lm:
-            seq = torch.randint(0, V, (1, 16))
+            prompt = torch.randint(0, V, (1, 16))
+            seq = prompt
             t0 = time.perf_counter()
             for _ in range(64):
                 logits = model(seq, torch.ones_like(seq))[1]
                 seq = torch.cat([seq, logits[:, -1].argmax(-1, keepdim=True)], 1)
             line += " generate_tokens_per_s=%.1f" % (64 / (time.perf_counter() - t0))
+            t0 = time.perf_counter()
+            cached = generate_cached(model, prompt, 64)
+            line += " generate_cached_tokens_per_s=%.1f" % (64 / (time.perf_counter() - t0))
+            if not torch.equal(cached, seq):
+                line += " (cached tokens differ!)"
     print(line, flush=True)
 
 

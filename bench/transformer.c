@@ -9,12 +9,13 @@
  *         the whole context each step (as bench/torch_transformer.py does), and with
  *         nabla's key/value cache
  * Random weights and ids from a fixed seed; the best of the timed repetitions.
- *   make bench/transformer && build/bench/transformer [THREADS] [STEPS]
+ *   make bench/transformer && build/bench/transformer [THREADS] [STEPS] [bert|gpt2]
  * Run beside `python3 bench/torch_transformer.py` by bench/transformer.sh. */
 #include "nabla.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 static double now(void)
@@ -119,14 +120,15 @@ static void run(const char *name, nb_text_config c, int64_t B, int64_t T, int st
 int main(int argc, char **argv)
 {
     int threads = argc > 1 ? atoi(argv[1]) : 1, steps = argc > 2 ? atoi(argv[2]) : 5;
+    const char *only = argc > 3 ? argv[3] : "";
     nb_text_config bert, gpt;
     nb_text_config_preset("bert_tiny", &bert);
     bert.vocab_size = 30522;
     bert.num_labels = 2;
-    run("bert_tiny", bert, 32, 128, steps, threads);
+    if (strcmp(only, "gpt2")) run("bert_tiny", bert, 32, 128, steps, threads);
     nb_text_config_preset("gpt2_tiny", &gpt);
     gpt.vocab_size = 50257;
     gpt.num_layers = 6, gpt.hidden_size = 256, gpt.num_heads = 4, gpt.intermediate_size = 1024;
-    run("gpt2_6x256", gpt, 8, 128, steps, threads);
+    if (strcmp(only, "bert")) run("gpt2_6x256", gpt, 8, 128, steps, threads);
     return 0;
 }

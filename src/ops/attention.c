@@ -32,6 +32,7 @@
 #include "core/random.h"
 #include "core/threads.h"
 #include "kernels/gemm.h"
+#include "kernels/vmath.h"
 
 #include <float.h>
 #include <math.h>
@@ -74,13 +75,10 @@ static void att_forward_bh(const att_desc *a, int64_t b, int64_t h, const float 
     for (int64_t i = 0; i < Tq; i++) {
         float *P = Pb + i * Tk;
         int64_t je = att_jend(a, i);
-        float mx = -INFINITY;
-        for (int64_t j = 0; j < je; j++) {
-            float s = P[j] / a->sqrt_d;
-            if (madd) s = s + madd[j];
-            P[j] = s;
-            mx = fmaxf(mx, s);
-        }
+        for (int64_t j = 0; j < je; j++) P[j] = P[j] / a->sqrt_d;
+        if (madd)
+            for (int64_t j = 0; j < je; j++) P[j] = P[j] + madd[j];
+        float mx = nb__vmax(P, je);
         if (a->causal && madd && je < Tk && !(mx > -FLT_MAX)) {
             /* every visible key is padding: HF's scores are then -FLT_MAX for the causally
              * masked keys too (-inf where also padded), so the row spreads over those */
@@ -88,11 +86,7 @@ static void att_forward_bh(const att_desc *a, int64_t b, int64_t h, const float 
             je = Tk;
             for (int64_t j = 0; j < je; j++) mx = fmaxf(mx, P[j]);
         }
-        float sum = 0;
-        for (int64_t j = 0; j < je; j++) {
-            P[j] = expf(P[j] - mx);
-            sum += P[j];
-        }
+        float sum = nb__vexp_sum(P, mx, P, je);
         float inv = 1.0f / sum;
         for (int64_t j = 0; j < je; j++) P[j] *= inv;
         for (int64_t j = je; j < Tk; j++) P[j] = 0;
