@@ -51,6 +51,48 @@ static void sweep(void)
           (double)nb__exp1(at), exp((double)at));
 }
 
+/* tanh within 3 ulp and erf within 1e-6 absolute over every 31st float in [-12, 12]; edges */
+static void tanh_erf(void)
+{
+    enum { B = 4096 };
+    static float x[B], t[B], e[B];
+    double wt = 0, we = 0;
+    float at = 0, ae = 0;
+    long n = 0;
+    float lim = 12.0f;
+    uint32_t top;
+    memcpy(&top, &lim, 4);
+    int k = 0;
+    for (int sign = 0; sign < 2; sign++)
+        for (uint32_t u = 0; u <= top + 31; u += 31) {
+            if (u <= top) x[k++] = bits_f(u | (sign ? 0x80000000u : 0));
+            if (k == B || (u > top && k)) {
+                nb__vtanh(x, t, k);
+                nb__verf(x, e, k);
+                for (int i = 0; i < k; i++, n++) {
+                    double ut = ulps(fabsf(t[i]), fabs(tanh((double)x[i]))), de = fabs(e[i] - erf((double)x[i]));
+                    if (signbit(t[i]) != signbit(x[i])) ut = 1e9; /* odd: the sign of x, -0 included */
+                    if (ut > wt) wt = ut, at = x[i];
+                    if (de > we) we = de, ae = x[i];
+                }
+                k = 0;
+            }
+        }
+    char name[200];
+    snprintf(name, sizeof name, "tanh within 3 ulp over %ld floats in [-12, 12] (worst %.2f ulp)", n, wt);
+    CHECK(name, wt <= 3.0, "worst %.3f ulp at x = %.9g", wt, (double)at);
+    snprintf(name, sizeof name, "erf within 1e-6 absolute over the same floats (worst %.2g)", we);
+    CHECK(name, we <= 1e-6, "worst %.3g at x = %.9g", we, (double)ae);
+    float ex[6] = {INFINITY, -INFINITY, NAN, 0.0f, -0.0f, 100.0f}, et[6], ee[6];
+    nb__vtanh(ex, et, 6);
+    nb__verf(ex, ee, 6);
+    CHECK("tanh and erf of ±inf are ±1, of NaN NaN, of ±0 ±0, of 100 1",
+          et[0] == 1 && et[1] == -1 && isnan(et[2]) && et[3] == 0 && signbit(et[4]) && et[5] == 1 && ee[0] == 1 &&
+              ee[1] == -1 && isnan(ee[2]) && ee[3] == 0 && signbit(ee[4]) && ee[5] == 1,
+          "tanh %g %g %g %g %g; erf %g %g %g %g", (double)et[0], (double)et[1], (double)et[2], (double)et[3],
+          (double)et[5], (double)ee[0], (double)ee[1], (double)ee[2], (double)ee[3]);
+}
+
 static void edges(void)
 {
     CHECK("exp(0) = 1, exp(1) = e to a float", nb__exp1(0) == 1.0f && fabs(nb__exp1(1) - 2.7182817f) <= 2.4e-7f, "%.9g",
@@ -114,5 +156,6 @@ int main(void)
     sweep();
     edges();
     rows();
+    tanh_erf();
     CHECK_DONE();
 }

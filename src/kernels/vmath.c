@@ -88,3 +88,45 @@ NB_CLONES void nb__vexp_axpy(float *y, const float *x, float shift, float a, int
 {
     for (int64_t i = 0; i < n; i++) y[i] += a * exp_kernel(x[i] - shift);
 }
+
+NB_CLONES void nb__vexp_inplace(float *x, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) x[i] = exp_kernel(x[i]);
+}
+
+static inline float tanh_kernel(float x)
+{
+    float a = x < 0 ? -x : x, z = x * x;
+    float p = 62.0f / 2835.0f; /* tanh x = x - x³/3 + 2x⁵/15 - 17x⁷/315 + 62x⁹/2835 - ... */
+    p = p * z - 17.0f / 315.0f;
+    p = p * z + 2.0f / 15.0f;
+    p = p * z - 1.0f / 3.0f;
+    float small = a + a * z * p;
+    float e = exp_kernel(-2.0f * a);
+    float big = (1.0f - e) / (1.0f + e);
+    float r = copysignf(a < 0.2f ? small : big, x); /* odd, -0 included */
+    return x != x ? x : r;
+}
+
+NB_CLONES void nb__vtanh(const float *x, float *y, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) y[i] = tanh_kernel(x[i]);
+}
+
+static inline float erf_kernel(float x)
+{
+    float a = x < 0 ? -x : x;
+    float t = 1.0f / (1.0f + 0.3275911f * a);
+    float p = 1.061405429f;
+    p = p * t - 1.453152027f;
+    p = p * t + 1.421413741f;
+    p = p * t - 0.284496736f;
+    p = p * t + 0.254829592f;
+    float r = copysignf(1.0f - p * t * exp_kernel(-a * a), x);
+    return x != x ? x : r;
+}
+
+NB_CLONES void nb__verf(const float *x, float *y, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) y[i] = erf_kernel(x[i]);
+}
