@@ -40,9 +40,11 @@ phase() {
 }
 phase "from scratch, $CS steps" $common --model bert_tiny --epochs 100 --max-steps "$CS" --lr "$LR"
 phase "masked-LM pretraining, $PS steps" --task mlm $common --model bert_tiny --epochs 100 --max-steps "$PS" --save "$W/mlm"
-phase "pretrained, fine-tuned $CS steps" $common --model "$W/mlm" --epochs 100 --max-steps "$CS" --lr "$LR"
+phase "pretrained, fine-tuned $CS steps" $common --model "$W/mlm" --epochs 100 --max-steps "$CS" --lr "$LR" --save "$W/fine"
 phase "from scratch, $FS steps" $common --model bert_tiny --epochs 1 --max-steps "$FS" --lr "$LR"
 phase "pretrained, fine-tuned $FS steps" $common --model "$W/mlm" --epochs 1 --max-steps "$FS" --lr "$LR"
+printf 'a domesticated carnivorous mammal\nmove fast by using the legs\n' |
+    $N run --model "$W/fine" --text - --top 2 --threads "$T" >&2
 echo "## $(date -u '+%Y-%m-%d %H:%M UTC'), $T thread(s), lr $LR, batch 32"
 echo "| phase | result | wall s | CPU s | load at start |"
 echo "|---|---|---|---|---|"

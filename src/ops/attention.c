@@ -63,6 +63,15 @@ static inline int att_keep(const att_desc *a, int64_t bh, int64_t i, int64_t j)
     return nb__hash_uniform(a->key, (uint64_t)((bh * a->Tq + i) * a->Tk + j)) >= a->p;
 }
 
+/* pd = P' (B·H = bh's Tq×Tk block): P·keep/(1-p), the keep bits from the hash (vectorised
+ * on AVX-512; integer arithmetic, the same bits on every ISA) */
+NB_CLONES static void att_dropout(const att_desc *a, int64_t bh, const float *Pb, float *pd)
+{
+    for (int64_t i = 0; i < a->Tq; i++)
+        for (int64_t j = 0; j < a->Tk; j++)
+            pd[i * a->Tk + j] = att_keep(a, bh, i, j) ? Pb[i * a->Tk + j] * a->drop_scale : 0.0f;
+}
+
 /* One (b, h): P rows and o. q, k, v, o point at element (b, h, 0, 0); pd is Tq·Tk
  * floats of scratch for the dropped-out probabilities (used when dropout is on). */
 static void att_forward_bh(const att_desc *a, int64_t b, int64_t h, const float *q, const float *k, const float *v,
@@ -93,9 +102,7 @@ static void att_forward_bh(const att_desc *a, int64_t b, int64_t h, const float 
     }
     const float *PV = Pb;
     if (a->p > 0) {
-        for (int64_t i = 0; i < Tq; i++)
-            for (int64_t j = 0; j < Tk; j++)
-                pd[i * Tk + j] = att_keep(a, bh, i, j) ? Pb[i * Tk + j] * a->drop_scale : 0.0f;
+        att_dropout(a, bh, Pb, pd);
         PV = pd;
     }
     nb__sgemm(0, 0, Tq, D, Tk, 1.0f, PV, Tk, v, a->kt, 0.0f, o, a->qt); /* P'·v */
@@ -109,9 +116,7 @@ static void att_backward_bh(const att_desc *a, int64_t b, int64_t h, const float
     const int64_t D = a->D, Tq = a->Tq, Tk = a->Tk, bh = b * a->H + h;
     const float *Pb = a->P + bh * Tq * Tk, *PV = Pb;
     if (a->p > 0) {
-        for (int64_t i = 0; i < Tq; i++)
-            for (int64_t j = 0; j < Tk; j++)
-                pd[i * Tk + j] = att_keep(a, bh, i, j) ? Pb[i * Tk + j] * a->drop_scale : 0.0f;
+        att_dropout(a, bh, Pb, pd);
         PV = pd;
     }
     if (dv) nb__sgemm(1, 0, Tk, D, Tq, 1.0f, PV, Tk, g, a->qt, 1.0f, dv, a->kt); /* dv += P'ᵀ·G */
@@ -128,8 +133,9 @@ static void att_backward_bh(const att_desc *a, int64_t b, int64_t h, const float
                     break;
                 }
         float rs = 0;
+        const float *kept = a->p > 0 ? pd + i * Tk : NULL; /* P'_ij, nonzero where kept (and P_ij != 0) */
         for (int64_t j = 0; j < je; j++) {
-            float keep = a->p > 0 ? (att_keep(a, bh, i, j) ? a->drop_scale : 0.0f) : 1.0f;
+            float keep = kept ? (kept[j] != 0 ? a->drop_scale : 0.0f) : 1.0f;
             row[j] = P[j] == 0 ? 0.0f : row[j] * keep;
             rs += P[j] * row[j];
         }
