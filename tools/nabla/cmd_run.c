@@ -12,7 +12,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static const char *SYNOPSIS = "MODEL.onnx IN.npy [IN2.npy ...] --out DIR [--threads T]";
+static const char *SYNOPSIS = "MODEL.onnx IN.npy [IN2.npy ...] --out DIR [--threads T]\n"
+                              "   or: nabla run --model HF_DIR ... (a Hugging Face model directory; "
+                              "nabla run --model HF_DIR --help)";
 
 /* NumPy type of an ONNX element type */
 static const char *npy_descr(int et)
