@@ -9,7 +9,7 @@
 # Each phase's wall and CPU time (user + system) and the 1-minute load at its start.
 # Prints a Markdown table; the phases' own output goes to stderr.
 #   bash bench/text_transfer.sh [CLS_STEPS] [MLM_STEPS] [FEW_STEPS] [LR]
-# The default (1500 steps, 1000 pretraining steps, 300 steps, lr 1e-3) takes about 11
+# The default (1500 steps, 1000 pretraining steps, 300 steps, lr 1e-3) takes about 9
 # minutes of CPU time. NB_THREADS sets the threads (default 2), NABLA the binary
 # (default build/nabla).
 set -eu
