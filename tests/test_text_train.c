@@ -3,8 +3,8 @@
  * not change), TSV datasets, WordPiece vocabulary building and BPE training (their
  * files load, GPT-2 decoding gives the texts back), `nabla train` on a TSV with
  * bert_tiny from scratch (learns a separable task, saves a directory that loads and
- * tokenizes), `nabla train --task lm` with gpt2_tiny and `nabla generate` (greedy
- * output repeats; a seed decides sampling). */
+ * tokenizes; `nabla run --text` names its classes), `nabla train --task lm` with
+ * gpt2_tiny and `nabla generate` (greedy output repeats; a seed decides sampling). */
 #include "check.h"
 #include "cli.h"
 #include "nabla.h"
@@ -130,6 +130,13 @@ static void cli(void)
           nb_last_error());
     nb_module_free(m), nb_tokenizer_free(t);
     nb_ctx_free(ctx);
+    rc = run_stdout("printf 'the first day was lovely and long\\nthe last day was awful and short\\n' | " NABLA
+                    " run --model %s --text - --top 1 --threads 1",
+                    save);
+    char *p1 = strstr(out, "lovely and long\n  "), *p2 = strstr(out, "awful and short\n  ");
+    CHECK("nabla run --text on the saved classifier names the classes (config.json's id2label): pos, then neg",
+          rc == 0 && p1 && p2 && strstr(p1, "  pos\n") && strstr(p1, "  pos\n") < p2 && strstr(p2, "  neg\n"), "rc %d: %s", rc,
+          out);
     rc = run(NABLA " train --dataset tsv --data %s --test-data %s --model %s --epochs 1 --batch-size 16 --threads 1 "
                    "--freeze bert.embeddings --quiet",
              tr, te, save);

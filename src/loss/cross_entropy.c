@@ -24,6 +24,7 @@
 #include "core/tensor.h"
 #include "core/tape.h"
 #include "core/threads.h"
+#include "kernels/vmath.h"
 
 #include <string.h>
 
@@ -41,9 +42,16 @@ typedef struct {
     double wsum;       /* Σ_c w[c] (C without weights) */
 } ce_info;
 
-/* lse of every (n, s) column */
+/* lse of every (n, s) column; rows (S = 1) with the vectorised max and exp-sum */
 static void ce_lse(const float *z, float *lse, int64_t N, int64_t C, int64_t S)
 {
+    if (S == 1) {
+        NB_FOR(N * C, n, N, {
+            float m = nb__vmax(z + n * C, C);
+            lse[n] = m + (float)log((double)nb__vexp_sum(z + n * C, m, NULL, C));
+        });
+        return;
+    }
     NB_FOR(N * C * S, n, N, for (int64_t s = 0; s < S; s++) {
         const float *zc = z + n * C * S + s;
         float m = -INFINITY;
@@ -63,6 +71,18 @@ static void ce_backward(nb_node *n)
     float *gt = ci->prob && t->requires_grad ? t->grad : NULL;
     int64_t N = ci->N, C = ci->C, S = ci->S;
     float eps = ci->eps, ec = eps / (float)C;
+    if (S == 1 && !ci->prob && !w && eps == 0) { /* dz = g·(p - onehot(y)), rows over the threads */
+        if (!gz) return;
+        NB_FOR(N * C, i, N, {
+            int64_t y = nb__i(t)[i];
+            if (y != ci->ignore) {
+                float g = nb__loss_gscale(n, ci->r, i, ci->scale);
+                nb__vexp_axpy(gz + i * C, z + i * C, lse[i], g, C);
+                gz[i * C + y] -= g;
+            }
+        });
+        return;
+    }
     for (int64_t i = 0; i < N; i++)
         for (int64_t s = 0; s < S; s++) {
             int64_t col = i * S + s, base = i * C * S + s;

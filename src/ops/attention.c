@@ -32,6 +32,7 @@
 #include "core/random.h"
 #include "core/threads.h"
 #include "kernels/gemm.h"
+#include "kernels/vmath.h"
 
 #include <float.h>
 #include <math.h>
@@ -62,6 +63,15 @@ static inline int att_keep(const att_desc *a, int64_t bh, int64_t i, int64_t j)
     return nb__hash_uniform(a->key, (uint64_t)((bh * a->Tq + i) * a->Tk + j)) >= a->p;
 }
 
+/* pd = P' (B·H = bh's Tq×Tk block): P·keep/(1-p), the keep bits from the hash (vectorised
+ * on AVX-512; integer arithmetic, the same bits on every ISA) */
+NB_CLONES static void att_dropout(const att_desc *a, int64_t bh, const float *Pb, float *pd)
+{
+    for (int64_t i = 0; i < a->Tq; i++)
+        for (int64_t j = 0; j < a->Tk; j++)
+            pd[i * a->Tk + j] = att_keep(a, bh, i, j) ? Pb[i * a->Tk + j] * a->drop_scale : 0.0f;
+}
+
 /* One (b, h): P rows and o. q, k, v, o point at element (b, h, 0, 0); pd is Tq·Tk
  * floats of scratch for the dropped-out probabilities (used when dropout is on). */
 static void att_forward_bh(const att_desc *a, int64_t b, int64_t h, const float *q, const float *k, const float *v,
@@ -74,13 +84,10 @@ static void att_forward_bh(const att_desc *a, int64_t b, int64_t h, const float 
     for (int64_t i = 0; i < Tq; i++) {
         float *P = Pb + i * Tk;
         int64_t je = att_jend(a, i);
-        float mx = -INFINITY;
-        for (int64_t j = 0; j < je; j++) {
-            float s = P[j] / a->sqrt_d;
-            if (madd) s = s + madd[j];
-            P[j] = s;
-            mx = fmaxf(mx, s);
-        }
+        for (int64_t j = 0; j < je; j++) P[j] = P[j] / a->sqrt_d;
+        if (madd)
+            for (int64_t j = 0; j < je; j++) P[j] = P[j] + madd[j];
+        float mx = nb__vmax(P, je);
         if (a->causal && madd && je < Tk && !(mx > -FLT_MAX)) {
             /* every visible key is padding: HF's scores are then -FLT_MAX for the causally
              * masked keys too (-inf where also padded), so the row spreads over those */
@@ -88,20 +95,14 @@ static void att_forward_bh(const att_desc *a, int64_t b, int64_t h, const float 
             je = Tk;
             for (int64_t j = 0; j < je; j++) mx = fmaxf(mx, P[j]);
         }
-        float sum = 0;
-        for (int64_t j = 0; j < je; j++) {
-            P[j] = expf(P[j] - mx);
-            sum += P[j];
-        }
+        float sum = nb__vexp_sum(P, mx, P, je);
         float inv = 1.0f / sum;
         for (int64_t j = 0; j < je; j++) P[j] *= inv;
         for (int64_t j = je; j < Tk; j++) P[j] = 0;
     }
     const float *PV = Pb;
     if (a->p > 0) {
-        for (int64_t i = 0; i < Tq; i++)
-            for (int64_t j = 0; j < Tk; j++)
-                pd[i * Tk + j] = att_keep(a, bh, i, j) ? Pb[i * Tk + j] * a->drop_scale : 0.0f;
+        att_dropout(a, bh, Pb, pd);
         PV = pd;
     }
     nb__sgemm(0, 0, Tq, D, Tk, 1.0f, PV, Tk, v, a->kt, 0.0f, o, a->qt); /* P'·v */
@@ -115,9 +116,7 @@ static void att_backward_bh(const att_desc *a, int64_t b, int64_t h, const float
     const int64_t D = a->D, Tq = a->Tq, Tk = a->Tk, bh = b * a->H + h;
     const float *Pb = a->P + bh * Tq * Tk, *PV = Pb;
     if (a->p > 0) {
-        for (int64_t i = 0; i < Tq; i++)
-            for (int64_t j = 0; j < Tk; j++)
-                pd[i * Tk + j] = att_keep(a, bh, i, j) ? Pb[i * Tk + j] * a->drop_scale : 0.0f;
+        att_dropout(a, bh, Pb, pd);
         PV = pd;
     }
     if (dv) nb__sgemm(1, 0, Tk, D, Tq, 1.0f, PV, Tk, g, a->qt, 1.0f, dv, a->kt); /* dv += P'ᵀ·G */
@@ -134,8 +133,9 @@ static void att_backward_bh(const att_desc *a, int64_t b, int64_t h, const float
                     break;
                 }
         float rs = 0;
+        const float *kept = a->p > 0 ? pd + i * Tk : NULL; /* P'_ij, nonzero where kept (and P_ij != 0) */
         for (int64_t j = 0; j < je; j++) {
-            float keep = a->p > 0 ? (att_keep(a, bh, i, j) ? a->drop_scale : 0.0f) : 1.0f;
+            float keep = kept ? (kept[j] != 0 ? a->drop_scale : 0.0f) : 1.0f;
             row[j] = P[j] == 0 ? 0.0f : row[j] * keep;
             rs += P[j] * row[j];
         }

@@ -3,7 +3,9 @@
  *   tanh: y = ½x(1 + tanh(u)), u = √(2/π)(x + 0.044715x³),
  *         y' = ½(1 + t) + ½x(1 - t²)·√(2/π)(1 + 3·0.044715x²), t = tanh(u)
  * BERT's "gelu" is the erf form; GPT-2's "gelu_new" the tanh form. With a gradient to
- * come, the forward keeps Φ(x) or t for the backward.
+ * come, the forward keeps Φ(x) or t for the backward. tanh, erf (Abramowitz and Stegun
+ * 7.1.26, as PyTorch's vectorised kernel) and exp run vectorised on blocks of GB values
+ * (kernels/vmath.c).
  * Layout: contiguous, elementwise. */
 #include "core/error.h"
 #include "core/tensor.h"
@@ -11,34 +13,54 @@
 #include "core/ctx.h"
 #include "core/random.h"
 #include "core/threads.h"
+#include "kernels/vmath.h"
 
 #include <math.h>
+#include <string.h>
 
 #define SQRT1_2 0.70710678118654752440f
 #define SQRT_2_PI 0.79788456080286535588f     /* √(2/π) */
 #define INV_SQRT_2PI 0.39894228040143267794f  /* 1/√(2π) */
 #define GELU_C 0.044715f
 
-/* y and the value the gradient reuses: Φ(x) (erf form) or t = tanh(u) (tanh form). */
-static inline float gelu_fwd(float x, int tanh_form, float *keep)
+/* Elements per block: the tanh/erf/exp of a block run as one vector call (kernels/vmath.c). */
+#define GB 256
+
+/* x[0..n) (n <= GB): y and, when keep is not NULL, the value the gradient reuses: Φ(x)
+ * (erf form) or t = tanh(u) (tanh form). */
+static void gelu_fwd_block(const float *x, float *y, float *keep, int64_t n, int tanh_form)
 {
+    float t[GB]; /* y holds the argument of tanh or erf first */
     if (tanh_form) {
-        float t = tanhf(SQRT_2_PI * (x + GELU_C * x * x * x));
-        *keep = t;
-        return 0.5f * x * (1.0f + t);
+        for (int64_t i = 0; i < n; i++) y[i] = SQRT_2_PI * (x[i] + GELU_C * x[i] * x[i] * x[i]);
+        nb__vtanh(y, t, n);
+        for (int64_t i = 0; i < n; i++) y[i] = 0.5f * x[i] * (1.0f + t[i]);
+    } else {
+        for (int64_t i = 0; i < n; i++) y[i] = x[i] * SQRT1_2;
+        nb__verf(y, t, n);
+        for (int64_t i = 0; i < n; i++) {
+            t[i] = 0.5f * (1.0f + t[i]);
+            y[i] = x[i] * t[i];
+        }
     }
-    float cdf = 0.5f * (1.0f + erff(x * SQRT1_2));
-    *keep = cdf;
-    return x * cdf;
+    if (keep) memcpy(keep, t, sizeof(float) * (size_t)n);
 }
 
-static inline float gelu_grad(float x, float kept, int tanh_form)
+/* ga[0..n) += g·y'(x), from the kept Φ(x) or t */
+static void gelu_bwd_block(const float *x, const float *kept, const float *g, float *ga, int64_t n, int tanh_form)
 {
     if (tanh_form) {
-        float t = kept;
-        return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * SQRT_2_PI * (1.0f + 3.0f * GELU_C * x * x);
+        for (int64_t i = 0; i < n; i++) {
+            float t = kept[i];
+            ga[i] += g[i] * (0.5f * (1.0f + t) +
+                             0.5f * x[i] * (1.0f - t * t) * SQRT_2_PI * (1.0f + 3.0f * GELU_C * x[i] * x[i]));
+        }
+        return;
     }
-    return kept + x * INV_SQRT_2PI * expf(-0.5f * x * x);
+    float e[GB];
+    for (int64_t i = 0; i < n; i++) e[i] = -0.5f * x[i] * x[i];
+    nb__vexp_inplace(e, n);
+    for (int64_t i = 0; i < n; i++) ga[i] += g[i] * (kept[i] + x[i] * INV_SQRT_2PI * e[i]);
 }
 
 typedef struct {
@@ -54,7 +76,10 @@ static void gelu_backward(nb_node *n)
     const float *x = nb__f(a), *g = n->out->grad, *kept = st->kept;
     float *ga = a->grad;
     int64_t N = a->numel;
-    NB_FOR(N * 8, i, N, ga[i] += g[i] * gelu_grad(x[i], kept[i], tf));
+    NB_FOR(N * 8, b, (N + GB - 1) / GB, {
+        int64_t o = b * GB, m = N - o < GB ? N - o : GB;
+        gelu_bwd_block(x + o, kept + o, g + o, ga + o, m, tf);
+    });
 }
 
 nb_tensor *nb_gelu(nb_tensor *x, nb_gelu_approx approximate)
@@ -78,8 +103,10 @@ nb_tensor *nb_gelu(nb_tensor *x, nb_gelu_approx approximate)
     /* with a gradient to come, Φ(x) or tanh(u) is kept for it (one erf or tanh per value in all) */
     float *kept = grad ? nb__scratch(x->ctx, sizeof(float) * (size_t)(N + 1)) : NULL;
     if (grad && !kept) return NULL;
-    if (kept) NB_FOR(N * 8, i, N, y[i] = gelu_fwd(xv[i], tf, &kept[i]));
-    else NB_FOR(N * 8, i, N, float k_; y[i] = gelu_fwd(xv[i], tf, &k_));
+    NB_FOR(N * 8, b, (N + GB - 1) / GB, {
+        int64_t o = b * GB, m = N - o < GB ? N - o : GB;
+        gelu_fwd_block(xv + o, y + o, kept ? kept + o : NULL, m, tf);
+    });
     if (grad) {
         nb_node *n = nb__record(out, gelu_backward, x, NULL, NULL);
         gelu_saved *st = n ? nb__node_save(n, sizeof *st) : NULL;

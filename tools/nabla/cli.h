@@ -29,6 +29,16 @@ int cli_is_text_train(int argc, char **argv);
  * over when --model names a directory with a config.json. */
 int cmd_embed_text(int argc, char **argv);
 int cli_is_text_model_arg(int argc, char **argv);
+/* `nabla run` on a Hugging Face model directory (cmd_run_text.c); cmd_run hands over
+ * when --model or the first argument is a directory with a config.json. */
+int cmd_run_text(int argc, char **argv);
+int cli_is_text_run(int argc, char **argv);
+/* Class names in a model directory's config.json (hf_labels.c): id2label's n names
+ * (Hugging Face's "LABEL_k" where absent; NULL when out of memory), and writing
+ * id2label/label2id into it (0, or -1 with nb_last_error set or a write failure). */
+char **cli_hf_labels(const char *dir, int n);
+void cli_hf_labels_free(char **names, int n);
+int cli_hf_set_labels(const char *dir, const char *const *names, int n);
 /* `nabla info DIR` of a Hugging Face model directory (info_text.c). */
 int cli_is_model_dir(const char *path);
 int cli_info_dir(const char *dir);

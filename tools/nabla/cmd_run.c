@@ -12,7 +12,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static const char *SYNOPSIS = "MODEL.onnx IN.npy [IN2.npy ...] --out DIR [--threads T]";
+static const char *SYNOPSIS = "MODEL.onnx IN.npy [IN2.npy ...] --out DIR [--threads T]\n"
+                              "   or: nabla run --model HF_DIR ... (a Hugging Face model directory; "
+                              "nabla run --model HF_DIR --help)";
 
 /* NumPy type of an ONNX element type */
 static const char *npy_descr(int et)
@@ -34,6 +36,7 @@ static const char *npy_descr(int et)
 
 int cmd_run(int argc, char **argv)
 {
+    if (cli_is_text_run(argc, argv)) return cmd_run_text(argc, argv); /* a Hugging Face model directory */
     const char *out = NULL;
     long threads = 0;
     const cli_option opts[] = {

@@ -814,7 +814,10 @@ int cmd_train_text(int argc, char **argv)
     if (save) {
         char vp[4096];
         snprintf(vp, sizeof vp, "%s/vocab.txt", save);
-        if (nb_text_model_save_dir(model, save) || copy_file(vocab_path, vp)) {
+        const char *names[4096]; /* the class names as config.json's id2label */
+        int nn = classes < 4096 ? classes : 4096;
+        for (int k = 0; k < nn; k++) names[k] = nb_text_dataset_class_name(train, k);
+        if (nb_text_model_save_dir(model, save) || copy_file(vocab_path, vp) || cli_hf_set_labels(save, names, nn)) {
             cli_error("train: saving %s: %s", save, nb_last_error());
             goto done;
         }

@@ -24,7 +24,7 @@ static const command commands[] = {
     {"embed", cmd_embed, "write penultimate-layer features of a dataset as .npy"},
     {"augment", cmd_augment, "draw a PNG grid of samples beside their augmented versions"},
     {"augment-text", cmd_augment_text, "augment the lines of a text file (nlpaug augmenters, WordNet, Apertium)"},
-    {"run", cmd_run, "run an ONNX model on .npy inputs, writing its outputs as .npy"},
+    {"run", cmd_run, "run an ONNX model or a model directory on .npy inputs (or text), writing .npy"},
     {"export", cmd_export, "write an imported ONNX model back as ONNX with trained weights"},
     {"generate", cmd_generate, "sample a continuation of a prompt from a GPT-2 model directory"},
     {"tokenize", cmd_tokenize, "print the token ids of text lines with a model directory's BERT or GPT-2 tokenizer"},
