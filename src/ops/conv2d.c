@@ -11,6 +11,7 @@
 #include "core/tensor.h"
 #include "core/tape.h"
 #include "core/ctx.h"
+#include "core/threadpool.h"
 #include "ops/conv2d.h"
 #include "ops/window.h"
 #include "kernels/conv.h"
@@ -102,7 +103,7 @@ static nb_status resolve(const nb_conv2d_opts *o, int64_t kh, int64_t kw, const 
  * costs about a microsecond). */
 #define GEMM_SPLIT_MIN (1 << 16)
 
-static int threads_of(const nb_ctx *ctx) { return ctx->threads > 0 ? ctx->threads : 1; }
+static int threads_of(const nb_ctx *ctx) { (void)ctx; return nb__max_threads(); }
 
 /* forward: OCg outputs of Cg·KH·KW taps; input gradient: Cg outputs of OCg·KH·KW taps */
 static int fast_fwd(const nb__conv_shape *s)
