@@ -32,10 +32,10 @@
  * library builds for any x86-64; gemm.c calls it only when the CPU has AVX-512F.
  */
 #if defined(__x86_64__) && defined(__GNUC__)
+#include "core/threadpool.h"
 #include "kernels/gemm.h"
 
 #include <immintrin.h>
-#include <omp.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -431,6 +431,7 @@ typedef struct {
     int small;      /* the small-M path, columns in units of w */
     int64_t w;
     int tm, tn;     /* the grid of the packed path */
+    int parts;      /* tm·tn, or the small path's column shares */
 } plan;
 
 /* Thread t of nt's part of the product. */
@@ -450,11 +451,41 @@ static void run_part(const plan *p, int t, int nt, float *buf)
     }
 }
 
+/* Parts [b, e) of the plan, on whichever thread claims them (core/threadpool.h). A part
+ * computes the same whichever thread runs it; a thread that cannot get its packing buffer
+ * computes its part with the portable loop (same values up to rounding). */
+static void run_parts(void *ctx, int64_t b, int64_t e, int slot)
+{
+    const plan *p = ctx;
+    float *buf = pack_buffer();
+    for (int64_t t = b; t < e; t++) {
+        if (buf) {
+            run_part(p, (int)t, p->parts, buf);
+            continue;
+        }
+        const nb__gemm_args *g = p->g;
+        int64_t mb = 0, me = g->M, nb, ne;
+        if (p->small) {
+            share(g->N, p->w, p->parts, (int)t, &nb, &ne);
+        } else {
+            share(g->M, MR, p->tm, (int)t / p->tn, &mb, &me);
+            share(g->N, NR, p->tn, (int)t % p->tn, &nb, &ne);
+        }
+        if (mb >= me || nb >= ne) continue;
+        nb__gemm_args s = *g;
+        s.M = me - mb, s.N = ne - nb;
+        s.A = g->A + (g->transA ? mb : mb * g->lda);
+        s.B = g->B + (g->transB ? nb * g->ldb : nb);
+        s.C = g->C + mb * g->ldc + nb;
+        nb__sgemm_portable(&s);
+    }
+}
+
 int nb__sgemm_avx512(const nb__gemm_args *g, int threads)
 {
     int64_t M = g->M, N = g->N, K = g->K;
-    if (threads < 1 || M * N * K < PAR_MIN_MACS || omp_in_parallel()) threads = 1;
-    plan p = {g, 0, 0, 1, 1};
+    if (threads < 1 || M * N * K < PAR_MIN_MACS || nb__in_parallel()) threads = 1;
+    plan p = {g, 0, 0, 1, 1, 1};
     p.small = M <= SMALL_M || (M <= SMALL_ROWS && K * N <= SMALL_B_MAX);
     p.small = p.small && (!g->transB || !g->transA);
     if (p.small) {
@@ -480,21 +511,9 @@ int nb__sgemm_avx512(const nb__gemm_args *g, int threads)
         run_part(&p, 0, 1, buf);
         return 0;
     }
-    int failed = 0;
-#pragma omp parallel num_threads(threads)
-    {
-        float *buf = pack_buffer();
-        if (!buf) {
-#pragma omp atomic write
-            failed = 1;
-        }
-#pragma omp barrier
-        int fail_seen;
-#pragma omp atomic read
-        fail_seen = failed;
-        if (!fail_seen) run_part(&p, omp_get_thread_num(), omp_get_num_threads(), buf);
-    }
-    return failed ? -1 : 0;
+    p.parts = threads;
+    nb__parallel(threads, 1, run_parts, &p);
+    return 0;
 }
 
 #ifdef __clang__
@@ -504,6 +523,36 @@ int nb__sgemm_avx512(const nb__gemm_args *g, int threads)
 #endif
 #else
 #include "kernels/gemm.h"
+/* Parts [b, e) of the plan, on whichever thread claims them (core/threadpool.h). A part
+ * computes the same whichever thread runs it; a thread that cannot get its packing buffer
+ * computes its part with the portable loop (same values up to rounding). */
+static void run_parts(void *ctx, int64_t b, int64_t e, int slot)
+{
+    const plan *p = ctx;
+    float *buf = pack_buffer();
+    for (int64_t t = b; t < e; t++) {
+        if (buf) {
+            run_part(p, (int)t, p->parts, buf);
+            continue;
+        }
+        const nb__gemm_args *g = p->g;
+        int64_t mb = 0, me = g->M, nb, ne;
+        if (p->small) {
+            share(g->N, p->w, p->parts, (int)t, &nb, &ne);
+        } else {
+            share(g->M, MR, p->tm, (int)t / p->tn, &mb, &me);
+            share(g->N, NR, p->tn, (int)t % p->tn, &nb, &ne);
+        }
+        if (mb >= me || nb >= ne) continue;
+        nb__gemm_args s = *g;
+        s.M = me - mb, s.N = ne - nb;
+        s.A = g->A + (g->transA ? mb : mb * g->lda);
+        s.B = g->B + (g->transB ? nb * g->ldb : nb);
+        s.C = g->C + mb * g->ldc + nb;
+        nb__sgemm_portable(&s);
+    }
+}
+
 int nb__sgemm_avx512(const nb__gemm_args *g, int threads)
 {
     (void)g, (void)threads;

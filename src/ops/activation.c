@@ -38,6 +38,29 @@ typedef struct {
     float s; /* slope or alpha */
 } act_saved;
 
+/* a chunk of act_backward's loop over i (nb__parallel_if) */
+typedef struct {
+    float *ga;
+    const float *g;
+    act_kind k;
+    const float *x;
+    const float *y;
+    float s;
+} act_backward_i_ctx;
+static void act_backward_i_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
+{
+    const act_backward_i_ctx *c_ = ctx_;
+    float *ga = c_->ga;
+    const float *g = c_->g;
+    act_kind k = c_->k;
+    const float *x = c_->x;
+    const float *y = c_->y;
+    float s = c_->s;
+    for (int64_t i = b_; i < e_; i++) {
+        ga[i] += g[i] * act_bwd(k, x[i], y[i], s);
+    }
+}
+
 static void act_backward(nb_node *n)
 {
     const act_saved *st = n->saved;
@@ -47,7 +70,26 @@ static void act_backward(nb_node *n)
     const float *x = nb__f(a), *y = nb__f(n->out), *g = n->out->grad;
     float *ga = a->grad;
     int64_t N = a->numel;
-    NB_FOR(N, i, N, ga[i] += g[i] * act_bwd(k, x[i], y[i], s));
+    nb__parallel_if(N, N, nb__chunk_for(N), act_backward_i_chunk, &(act_backward_i_ctx){ga, g, k, x, y, s});
+}
+
+/* a chunk of act's loop over i (nb__parallel_if) */
+typedef struct {
+    float *y;
+    act_kind k;
+    const float *x;
+    float s;
+} act_i_ctx;
+static void act_i_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
+{
+    const act_i_ctx *c_ = ctx_;
+    float *y = c_->y;
+    act_kind k = c_->k;
+    const float *x = c_->x;
+    float s = c_->s;
+    for (int64_t i = b_; i < e_; i++) {
+        y[i] = act_fwd(k, x[i], s);
+    }
 }
 
 static nb_tensor *act(nb_tensor *a, act_kind k, float s)
@@ -62,7 +104,7 @@ static nb_tensor *act(nb_tensor *a, act_kind k, float s)
     const float *x = nb__f(a);
     float *y = nb__f(out);
     int64_t N = a->numel;
-    NB_FOR(N, i, N, y[i] = act_fwd(k, x[i], s));
+    nb__parallel_if(N, N, nb__chunk_for(N), act_i_chunk, &(act_i_ctx){y, k, x, s});
     if (nb__needs_grad(a->ctx, a, NULL, NULL)) {
         act_saved *st = nb__record_with(out, act_backward, a, NULL, NULL, sizeof *st);
         if (!st) return NULL;
