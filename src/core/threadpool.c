@@ -68,6 +68,7 @@ static atomic_int g_caller_asleep; /* the caller sleeps on g_done */
 static atomic_int g_quit;
 static pthread_t g_workers[MAX_THREADS];
 static int g_nworkers;             /* started; the caller is slot 0, worker i slot i + 1 */
+static uint32_t g_start_gen;       /* g_gen when the workers were started (the pool held) */
 
 static _Thread_local int tl_slot = -1; /* >= 0 while this thread runs a chunk */
 
@@ -102,6 +103,17 @@ static int pool_kind(void)
 }
 
 const char *nb__pool_kind(void) { return pool_kind() == POOL_OMP ? "omp" : "own"; }
+
+int nb__pool_use(const char *kind)
+{
+    pool_kind(); /* NB_SPIN_US read */
+    if (strcmp(kind, "own") == 0) atomic_store(&g_kind, POOL_OWN);
+#ifdef _OPENMP
+    else if (strcmp(kind, "omp") == 0) atomic_store(&g_kind, POOL_OMP);
+#endif
+    else return -1;
+    return 0;
+}
 
 static int default_threads(void)
 {
@@ -156,7 +168,7 @@ static void *worker_main(void *arg)
 #ifdef _OPENMP
     omp_set_num_threads(1); /* OpenBLAS's OpenMP build called from a chunk: one thread */
 #endif
-    uint32_t seen = atomic_load(&g_gen);
+    uint32_t seen = g_start_gen; /* the job counter when the pool started this worker */
     for (;;) {
         uint32_t g = atomic_load_explicit(&g_gen, memory_order_acquire);
         if (g == seen && g_spin_ns > 0) {
@@ -166,9 +178,10 @@ static void *worker_main(void *arg)
                 if (!(i & 63) && now_ns() - t0 > g_spin_ns) break;
             }
         }
+        if (atomic_load(&g_quit)) break; /* (a worker that starts after the pool stopped it) */
         if (g == seen) {
             atomic_fetch_add(&g_sleepers, 1);
-            if (atomic_load(&g_gen) == seen) futex(&g_gen, FUTEX_WAIT, seen);
+            if (atomic_load(&g_gen) == seen && !atomic_load(&g_quit)) futex(&g_gen, FUTEX_WAIT, seen);
             atomic_fetch_sub(&g_sleepers, 1);
             continue;
         }
@@ -195,6 +208,7 @@ static void stop_workers(void)
 static void start_workers(int want)
 {
     if (want > MAX_THREADS - 1) want = MAX_THREADS - 1;
+    g_start_gen = atomic_load(&g_gen);
     while (g_nworkers < want) {
         pthread_attr_t a;
         pthread_attr_init(&a);

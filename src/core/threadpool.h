@@ -35,6 +35,8 @@ int64_t nb__chunk_for(int64_t n);
 int nb__in_parallel(void);
 /* "own" or "omp": the pool in use (NB_POOL). */
 const char *nb__pool_kind(void);
+/* Use the pool named ("own" or "omp"; for tests and benchmarks, between jobs); -1 if unknown. */
+int nb__pool_use(const char *kind);
 
 /* Elements below which a loop stays on one thread (a wake-up costs more). */
 #define NB_PAR_MIN 32768
