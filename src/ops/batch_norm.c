@@ -119,7 +119,8 @@ NB_CLONES static void bn_forward_train_rows_blk_chunk(void *ctx_, int64_t b_, in
 NB_CLONES static void bn_forward_train_rows(const float *x, float *y, int64_t N, int64_t C, const float *w, const float *b,
                                   float eps, double *dmean, double *dvar, float *mean, float *rstd)
 {
-    nb__parallel_if(N * C, (C + BN_CB - 1) / BN_CB, nb__chunk_for((C + BN_CB - 1) / BN_CB), bn_forward_train_rows_blk_chunk, &(bn_forward_train_rows_blk_ctx){x, y, N, C, w, b, eps, dmean, dvar, mean, rstd});
+    nb__parallel_if(N * C, (C + BN_CB - 1) / BN_CB, nb__chunk_for((C + BN_CB - 1) / BN_CB), bn_forward_train_rows_blk_chunk,
+                    &(bn_forward_train_rows_blk_ctx){x, y, N, C, w, b, eps, dmean, dvar, mean, rstd});
 }
 
 /* relu_out: the forward was relu(batch_norm(x)) with this output; the gradient
@@ -197,7 +198,8 @@ static void bn_backward_rows(const float *x, const float *dy, const float *relu_
                              int64_t N, int64_t C, const float *w, const float *mean, const float *rstd,
                              int batch_stats)
 {
-    nb__parallel_if(N * C, (C + BN_CB - 1) / BN_CB, nb__chunk_for((C + BN_CB - 1) / BN_CB), bn_backward_rows_blk_chunk, &(bn_backward_rows_blk_ctx){x, dy, relu_out, dx, dw, db, N, C, w, mean, rstd, batch_stats});
+    nb__parallel_if(N * C, (C + BN_CB - 1) / BN_CB, nb__chunk_for((C + BN_CB - 1) / BN_CB), bn_backward_rows_blk_chunk,
+                    &(bn_backward_rows_blk_ctx){x, dy, relu_out, dx, dw, db, N, C, w, mean, rstd, batch_stats});
 }
 
 /* a chunk of bn_forward_train's loop over c (nb__parallel_if) */
@@ -264,7 +266,8 @@ NB_CLONES static void bn_forward_train(const float *x, float *y, int64_t N, int6
         return;
     }
     int64_t M = N *S;
-    nb__parallel_if(N * C * S, C, nb__chunk_for(C), bn_forward_train_c_chunk, &(bn_forward_train_c_ctx){x, y, N, C, S, w, b, eps, dmean, dvar, mean, rstd, M});
+    nb__parallel_if(N * C * S, C, nb__chunk_for(C), bn_forward_train_c_chunk,
+                    &(bn_forward_train_c_ctx){x, y, N, C, S, w, b, eps, dmean, dvar, mean, rstd, M});
 }
 
 /* a chunk of bn_affine's loop over ij_ (nb__parallel_if) */
@@ -327,7 +330,8 @@ static void bn_affine(const float *x, float *y, int64_t N, int64_t C, int64_t S,
     nb__parallel_if(N * C, N, nb__chunk_for(N), bn_affine_n_chunk, &(bn_affine_n_ctx){x, y, C, a, b});
         return;
     }
-    nb__parallel_if(N * C * S, N * C, nb__chunk_for(N * C), bn_affine_ij_chunk, &(bn_affine_ij_ctx){x, y, C, S, a, b});
+    nb__parallel_if(N * C * S, N * C, nb__chunk_for(N * C), bn_affine_ij_chunk,
+                    &(bn_affine_ij_ctx){x, y, C, S, a, b});
 }
 
 /* a chunk of bn_backward_kernel's loop over c (nb__parallel_if) */
@@ -410,7 +414,8 @@ NB_CLONES static void bn_backward_kernel(const float *x, const float *dy, const 
         return;
     }
     int64_t M = N *S;
-    nb__parallel_if(N * C * S, C, nb__chunk_for(C), bn_backward_kernel_c_chunk, &(bn_backward_kernel_c_ctx){x, dy, relu_out, dx, dw, db, N, C, S, w, mean, rstd, batch_stats, M});
+    nb__parallel_if(N * C * S, C, nb__chunk_for(C), bn_backward_kernel_c_chunk,
+                    &(bn_backward_kernel_c_ctx){x, dy, relu_out, dx, dw, db, N, C, S, w, mean, rstd, batch_stats, M});
 }
 
 /* ---- the op ---- */
@@ -437,10 +442,10 @@ static void batch_norm_backward(nb_node *n)
 /* a chunk of nb__batch_norm_layer's loop over i (nb__parallel_if) */
 typedef struct {
     float *o;
-} nb_batch_norm_layer_i_ctx;
-static void nb_batch_norm_layer_i_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
+} batch_norm_layer_i_ctx;
+static void batch_norm_layer_i_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
 {
-    const nb_batch_norm_layer_i_ctx *c_ = ctx_;
+    const batch_norm_layer_i_ctx *c_ = ctx_;
     float *o = c_->o;
     for (int64_t i = b_; i < e_; i++) {
         o[i] = o[i] <= 0.0f ? 0.0f : o[i]; /* NaN stays NaN */;
@@ -494,7 +499,8 @@ nb_tensor *nb__batch_norm_layer(const char *layer, nb_tensor *x, nb_tensor *rm, 
     }
     if (relu) { /* relu(batch_norm(x)) in place: no tensor (or gradient) for the normalized values */
         float *o = nb__f(out);
-        nb__parallel_if(out->numel, out->numel, nb__chunk_for(out->numel), nb_batch_norm_layer_i_chunk, &(nb_batch_norm_layer_i_ctx){o});
+        nb__parallel_if(out->numel, out->numel, nb__chunk_for(out->numel), batch_norm_layer_i_chunk,
+                        &(batch_norm_layer_i_ctx){o});
     }
     if (nb__needs_grad(ctx, x, w, b)) {
         batch_norm_saved *st = nb__record_with(out, batch_norm_backward, x, w, b, sizeof *st);

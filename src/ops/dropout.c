@@ -25,6 +25,29 @@ static void dropout_backward(nb_node *n)
         if (mask[i]) ga[i] += g[i] * scale;
 }
 
+/* a chunk of nb_dropout's loop over i (nb__parallel_if) */
+typedef struct {
+    unsigned char *mask;
+    uint64_t key;
+    float p;
+    float *y;
+    const float *xv;
+    float scale;
+} dropout_i_ctx;
+static void dropout_i_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
+{
+    const dropout_i_ctx *c_ = ctx_;
+    unsigned char *mask = c_->mask;
+    uint64_t key = c_->key;
+    float p = c_->p;
+    float *y = c_->y;
+    const float *xv = c_->xv;
+    float scale = c_->scale;
+    for (int64_t i = b_; i < e_; i++) {
+        mask[i] = nb__hash_uniform(key, (uint64_t)i) >= p; y[i] = mask[i] ? xv[i] * scale : 0.0f;
+    }
+}
+
 nb_tensor *nb_dropout(nb_tensor *x, float p, int training)
 {
     if (!x) return NULL;
@@ -46,7 +69,7 @@ nb_tensor *nb_dropout(nb_tensor *x, float p, int training)
     const float *xv = nb__f(x);
     float *y = nb__f(out);
     int64_t N = x->numel;
-    NB_FOR(N, i, N, mask[i] = nb__hash_uniform(key, (uint64_t)i) >= p; y[i] = mask[i] ? xv[i] * scale : 0.0f);
+    nb__parallel_if(N, N, nb__chunk_for(N), dropout_i_chunk, &(dropout_i_ctx){mask, key, p, y, xv, scale});
     if (nb__needs_grad(ctx, x, NULL, NULL)) {
         dropout_saved *st = nb__record_with(out, dropout_backward, x, NULL, NULL, sizeof *st);
         if (!st) return NULL;

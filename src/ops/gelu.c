@@ -46,6 +46,27 @@ typedef struct {
     const float *kept; /* per value Φ(x) (erf form) or tanh(u) (tanh form) */
 } gelu_saved;
 
+/* a chunk of gelu_backward's loop over i (nb__parallel_if) */
+typedef struct {
+    float *ga;
+    const float *g;
+    const float *x;
+    const float *kept;
+    int tf;
+} gelu_backward_i_ctx;
+static void gelu_backward_i_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
+{
+    const gelu_backward_i_ctx *c_ = ctx_;
+    float *ga = c_->ga;
+    const float *g = c_->g;
+    const float *x = c_->x;
+    const float *kept = c_->kept;
+    int tf = c_->tf;
+    for (int64_t i = b_; i < e_; i++) {
+        ga[i] += g[i] * gelu_grad(x[i], kept[i], tf);
+    }
+}
+
 static void gelu_backward(nb_node *n)
 {
     nb_tensor *a = n->in[0];
@@ -54,7 +75,43 @@ static void gelu_backward(nb_node *n)
     const float *x = nb__f(a), *g = n->out->grad, *kept = st->kept;
     float *ga = a->grad;
     int64_t N = a->numel;
-    NB_FOR(N * 8, i, N, ga[i] += g[i] * gelu_grad(x[i], kept[i], tf));
+    nb__parallel_if(N * 8, N, nb__chunk_for(N), gelu_backward_i_chunk, &(gelu_backward_i_ctx){ga, g, x, kept, tf});
+}
+
+/* a chunk of nb_gelu's loop over i (nb__parallel_if) */
+typedef struct {
+    float *y;
+    const float *xv;
+    int tf;
+} gelu_i_ctx;
+static void gelu_i_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
+{
+    const gelu_i_ctx *c_ = ctx_;
+    float *y = c_->y;
+    const float *xv = c_->xv;
+    int tf = c_->tf;
+    for (int64_t i = b_; i < e_; i++) {
+        float k_; y[i] = gelu_fwd(xv[i], tf, &k_);
+    }
+}
+
+/* a chunk of nb_gelu's loop over i (nb__parallel_if) */
+typedef struct {
+    float *y;
+    const float *xv;
+    int tf;
+    float *kept;
+} gelu_i2_ctx;
+static void gelu_i2_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
+{
+    const gelu_i2_ctx *c_ = ctx_;
+    float *y = c_->y;
+    const float *xv = c_->xv;
+    int tf = c_->tf;
+    float *kept = c_->kept;
+    for (int64_t i = b_; i < e_; i++) {
+        y[i] = gelu_fwd(xv[i], tf, &kept[i]);
+    }
 }
 
 nb_tensor *nb_gelu(nb_tensor *x, nb_gelu_approx approximate)
@@ -78,8 +135,8 @@ nb_tensor *nb_gelu(nb_tensor *x, nb_gelu_approx approximate)
     /* with a gradient to come, Φ(x) or tanh(u) is kept for it (one erf or tanh per value in all) */
     float *kept = grad ? nb__scratch(x->ctx, sizeof(float) * (size_t)(N + 1)) : NULL;
     if (grad && !kept) return NULL;
-    if (kept) NB_FOR(N * 8, i, N, y[i] = gelu_fwd(xv[i], tf, &kept[i]));
-    else NB_FOR(N * 8, i, N, float k_; y[i] = gelu_fwd(xv[i], tf, &k_));
+    if (kept) nb__parallel_if(N * 8, N, nb__chunk_for(N), gelu_i2_chunk, &(gelu_i2_ctx){y, xv, tf, kept});
+    else nb__parallel_if(N * 8, N, nb__chunk_for(N), gelu_i_chunk, &(gelu_i_ctx){y, xv, tf});
     if (grad) {
         nb_node *n = nb__record(out, gelu_backward, x, NULL, NULL);
         gelu_saved *st = n ? nb__node_save(n, sizeof *st) : NULL;

@@ -92,6 +92,7 @@ NB_CLONES void nb__adam_step(nb_optim *o)
         float *vmax = amsgrad ? nb__f(s->buf3) : NULL;
         int64_t n = p->numel;
         /* θ, ∇, m, v, v̂: numel floats each, same layout */
-        nb__parallel_if(n, n, nb__chunk_for(n), nb_adam_step_i_chunk, &(nb_adam_step_i_ctx){maximize, decoupled, decay, amsgrad, shrink, wd, c1, b1, c2, b2, bc2_sqrt, eps, neg_step, th, gr, m, v, vmax});
+        nb__parallel_if(n, n, nb__chunk_for(n), nb_adam_step_i_chunk,
+                        &(nb_adam_step_i_ctx){maximize, decoupled, decay, amsgrad, shrink, wd, c1, b1, c2, b2, bc2_sqrt, eps, neg_step, th, gr, m, v, vmax});
     }
 }

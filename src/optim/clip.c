@@ -85,7 +85,8 @@ float nb_clip_grad_norm(nb_tensor **params, int n, float max_norm, float norm_ty
         nb_tensor *t = params[k];
         if (!t || !t->grad) continue;
         float *g = t->grad;
-        nb__parallel_if(t->numel, t->numel, nb__chunk_for(t->numel), nb_clip_grad_norm_i_chunk, &(nb_clip_grad_norm_i_ctx){g, coef});
+        nb__parallel_if(t->numel, t->numel, nb__chunk_for(t->numel), nb_clip_grad_norm_i_chunk,
+                        &(nb_clip_grad_norm_i_ctx){g, coef});
     }
     return tn;
 }
@@ -115,7 +116,8 @@ nb_status nb_clip_grad_value(nb_tensor **params, int n, float v)
         if (!t || !t->grad) continue;
         float *g = t->grad;
         /* torch.clamp keeps NaN */
-        nb__parallel_if(t->numel, t->numel, nb__chunk_for(t->numel), nb_clip_grad_value_i_chunk, &(nb_clip_grad_value_i_ctx){g, v});
+        nb__parallel_if(t->numel, t->numel, nb__chunk_for(t->numel), nb_clip_grad_value_i_chunk,
+                        &(nb_clip_grad_value_i_ctx){g, v});
     }
     return NB_OK;
 }

@@ -68,7 +68,8 @@ NB_CLONES void nb__sgd_step(nb_optim *o)
         int first = *step == 0;
         int64_t n = p->numel;
         /* θ, ∇, b: numel floats each, same layout */
-        nb__parallel_if(n, n, nb__chunk_for(n), nb_sgd_step_i_chunk, &(nb_sgd_step_i_ctx){maximize, decay, use_mom, first, nesterov, wd, keep, mu, neg_lr, th, gr, b});
+        nb__parallel_if(n, n, nb__chunk_for(n), nb_sgd_step_i_chunk,
+                        &(nb_sgd_step_i_ctx){maximize, decay, use_mom, first, nesterov, wd, keep, mu, neg_lr, th, gr, b});
         if (use_mom) *step += 1;
     }
 }
