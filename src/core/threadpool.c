@@ -71,6 +71,7 @@ static int g_nworkers;             /* started; the caller is slot 0, worker i sl
 static uint32_t g_start_gen;       /* g_gen when the workers were started (the pool held) */
 
 static _Thread_local int tl_slot = -1; /* >= 0 while this thread runs a chunk */
+static _Thread_local int tl_worker;     /* this thread is one of the pool's workers */
 
 static long futex(_Atomic uint32_t *addr, int op, uint32_t val)
 {
@@ -141,6 +142,8 @@ int nb__in_parallel(void)
     return tl_slot >= 0;
 }
 
+int nb__pool_worker(void) { return tl_worker; }
+
 int64_t nb__chunk_for(int64_t n) { return n / (8 * (int64_t)nb__max_threads()) + 1; }
 
 /* Chunks of the current job while there are any; returns when none is left to claim. */
@@ -165,6 +168,7 @@ static void *worker_main(void *arg)
 {
     int slot = (int)(intptr_t)arg;
     tl_slot = slot;
+    tl_worker = 1;
 #ifdef _OPENMP
     omp_set_num_threads(1); /* OpenBLAS's OpenMP build called from a chunk: one thread */
 #endif

@@ -37,6 +37,7 @@
 
 #include <immintrin.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -84,6 +85,22 @@ static _Thread_local float *t_pack;
 static void make_key(void) { pthread_key_create(&g_key, free); }
 
 /* This thread's PACK_FLOATS-float buffer (64-byte aligned), or NULL. */
+/* The packing buffers of the pool's workers, by slot: made by the thread that starts a
+ * threaded product (so a worker's first part does not allocate in the middle of a
+ * training step) and kept for the process. */
+static float *_Atomic g_worker_pack[256];
+
+static int worker_buffers(int threads)
+{
+    for (int s = 1; s < threads && s < 256; s++) {
+        if (atomic_load_explicit(&g_worker_pack[s], memory_order_acquire)) continue;
+        float *p = aligned_alloc(64, PACK_FLOATS * sizeof(float)), *none = NULL;
+        if (!p) return -1;
+        if (!atomic_compare_exchange_strong(&g_worker_pack[s], &none, p)) free(p);
+    }
+    return 0;
+}
+
 static float *pack_buffer(void)
 {
     if (t_pack) return t_pack;
@@ -457,7 +474,8 @@ static void run_part(const plan *p, int t, int nt, float *buf)
 static void run_parts(void *ctx, int64_t b, int64_t e, int slot)
 {
     const plan *p = ctx;
-    float *buf = pack_buffer();
+    float *buf = nb__pool_worker() && slot < 256 ? atomic_load_explicit(&g_worker_pack[slot], memory_order_acquire)
+                                                 : pack_buffer();
     for (int64_t t = b; t < e; t++) {
         if (buf) {
             run_part(p, (int)t, p->parts, buf);
@@ -512,6 +530,7 @@ int nb__sgemm_avx512(const nb__gemm_args *g, int threads)
         return 0;
     }
     p.parts = threads;
+    if (worker_buffers(threads)) return -1;
     nb__parallel(threads, 1, run_parts, &p);
     return 0;
 }
@@ -529,7 +548,8 @@ int nb__sgemm_avx512(const nb__gemm_args *g, int threads)
 static void run_parts(void *ctx, int64_t b, int64_t e, int slot)
 {
     const plan *p = ctx;
-    float *buf = pack_buffer();
+    float *buf = nb__pool_worker() && slot < 256 ? atomic_load_explicit(&g_worker_pack[slot], memory_order_acquire)
+                                                 : pack_buffer();
     for (int64_t t = b; t < e; t++) {
         if (buf) {
             run_part(p, (int)t, p->parts, buf);
