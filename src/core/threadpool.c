@@ -11,7 +11,8 @@
  * running, never for a worker that has not woken up (that worker finds nothing to claim).
  *
  * Waiting: a worker spins on the job counter for NB_SPIN_US microseconds (default 50)
- * after its last chunk, then sleeps on it (futex); the caller wakes sleepers only when
+ * after its last chunk (not while the pool adapts to a busy machine, below), then
+ * sleeps on it (futex); the caller wakes sleepers only when
  * there are any. The caller waiting for running chunks spins as long, then sleeps on
  * `done` and the worker that finishes the last chunk wakes it (its core is then free for
  * the worker, if the system had put that worker on a busy core).
@@ -70,6 +71,38 @@ static pthread_t g_workers[MAX_THREADS];
 static int g_nworkers;             /* started; the caller is slot 0, worker i slot i + 1 */
 static uint32_t g_start_gen;       /* g_gen when the workers were started (the pool held) */
 
+/* Adapting to a busy machine: when the caller waited for a chunk some worker claimed
+ * far longer than its own share took (STALL_NS more), that worker had lost its core
+ * to another process; for DEGRADED_NS after that, jobs whose function took less than
+ * SMALL_NS last time run on the caller alone (batch-1 inference, small layers), while
+ * larger ones still share their chunks. NB_POOL_ADAPT=0 turns it off. The last
+ * duration of each chunk function is kept in a small table (the pool held). */
+#define STALL_NS 100000
+#define DEGRADED_NS 200000000
+#define SMALL_NS 1000000
+#define NFN 64
+static int g_adapt = 1;
+static _Atomic int64_t g_degraded_until; /* workers read it to skip their spin */
+static struct {
+    nb__chunk_fn fn;
+    int64_t ns;
+} g_last[NFN];
+
+static unsigned fn_hash(nb__chunk_fn fn) { return (unsigned)(((uintptr_t)fn >> 4) * 0x9E3779B1u >> 26) % NFN; }
+
+static int64_t last_ns(nb__chunk_fn fn)
+{
+    unsigned h = fn_hash(fn);
+    return g_last[h].fn == fn ? g_last[h].ns : 0;
+}
+
+static void note_ns(nb__chunk_fn fn, int64_t ns)
+{
+    unsigned h = fn_hash(fn);
+    g_last[h].fn = fn;
+    g_last[h].ns = ns;
+}
+
 static _Thread_local int tl_slot = -1; /* >= 0 while this thread runs a chunk */
 static _Thread_local int tl_worker;     /* this thread is one of the pool's workers */
 
@@ -94,6 +127,8 @@ static int pool_kind(void)
 #ifndef _OPENMP
     k = POOL_OWN;
 #endif
+    const char *a = getenv("NB_POOL_ADAPT");
+    if (a && strcmp(a, "0") == 0) g_adapt = 0;
     const char *s = getenv("NB_SPIN_US");
     if (s && *s) {
         long us = strtol(s, NULL, 10);
@@ -175,7 +210,7 @@ static void *worker_main(void *arg)
     uint32_t seen = g_start_gen; /* the job counter when the pool started this worker */
     for (;;) {
         uint32_t g = atomic_load_explicit(&g_gen, memory_order_acquire);
-        if (g == seen && g_spin_ns > 0) {
+        if (g == seen && g_spin_ns > 0 && now_ns() >= atomic_load_explicit(&g_degraded_until, memory_order_relaxed)) {
             int64_t t0 = now_ns();
             for (int i = 1; (g = atomic_load_explicit(&g_gen, memory_order_acquire)) == seen; i++) {
                 cpu_relax();
@@ -304,6 +339,16 @@ void nb__parallel(int64_t n, int64_t chunk, nb__chunk_fn fn, void *ctx)
         run_inline(n, chunk, fn, ctx);
         return;
     }
+    int64_t t0 = now_ns();
+    /* a worker stalled lately: small jobs on the caller alone */
+    if (g_adapt && t0 < atomic_load_explicit(&g_degraded_until, memory_order_relaxed) && last_ns(fn) < SMALL_NS) {
+        tl_slot = 0;
+        run_inline(n, chunk, fn, ctx);
+        tl_slot = -1;
+        note_ns(fn, now_ns() - t0);
+        release();
+        return;
+    }
     uint32_t count = (uint32_t)((n + chunk - 1) / chunk);
     g_job.fn = fn;
     g_job.ctx = ctx;
@@ -316,11 +361,11 @@ void nb__parallel(int64_t n, int64_t chunk, nb__chunk_fn fn, void *ctx)
     if (atomic_load(&g_sleepers) > 0) futex(&g_gen, FUTEX_WAKE, INT_MAX);
     tl_slot = 0;
     claim_chunks(0);
+    int64_t t1 = now_ns(), t2 = t1;
     if (atomic_load_explicit(&g_done, memory_order_acquire) != count) {
-        int64_t t0 = now_ns();
         for (int i = 1; atomic_load_explicit(&g_done, memory_order_acquire) != count; i++) {
             cpu_relax();
-            if (!(i & 63) && now_ns() - t0 > g_spin_ns) {
+            if (!(i & 63) && now_ns() - t1 > g_spin_ns) {
                 atomic_store(&g_caller_asleep, 1);
                 uint32_t d;
                 while ((d = atomic_load(&g_done)) != count) futex(&g_done, FUTEX_WAIT, d);
@@ -328,8 +373,14 @@ void nb__parallel(int64_t n, int64_t chunk, nb__chunk_fn fn, void *ctx)
                 break;
             }
         }
+        t2 = now_ns();
     }
     tl_slot = -1;
+    /* waited for a claimed chunk much longer than the caller's own share took: the
+     * worker lost its core (or is far from it) */
+    if (g_adapt && t2 - t1 > STALL_NS + (t1 - t0))
+        atomic_store_explicit(&g_degraded_until, t2 + DEGRADED_NS, memory_order_relaxed);
+    note_ns(fn, t2 - t0);
     release();
 }
 
