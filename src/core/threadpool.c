@@ -73,15 +73,18 @@ static uint32_t g_start_gen;       /* g_gen when the workers were started (the p
 
 /* Adapting to a busy machine: when the caller waited for a chunk some worker claimed
  * far longer than its own share took (STALL_NS more), that worker had lost its core
- * to another process; for DEGRADED_NS after that, jobs whose function took less than
- * SMALL_NS last time run on the caller alone (batch-1 inference, small layers), while
+ * to another process; so had the workers when, awake, they took no chunk of most jobs
+ * that kept the caller busy MISS_NS or more. For DEGRADED_NS after either, jobs whose
+ * function took less than SMALL_NS last time run on the caller alone (batch-1 inference, small layers), while
  * larger ones still share their chunks. NB_POOL_ADAPT=0 turns it off. The last
  * duration of each chunk function is kept in a small table (the pool held). */
 #define STALL_NS 100000
 #define DEGRADED_NS 200000000
 #define SMALL_NS 1000000
+#define MISS_NS 30000
 #define NFN 64
 static int g_adapt = 1;
+static int g_missed; /* 64 per job the workers missed, decaying by 1/8 per job observed */
 static _Atomic int64_t g_degraded_until; /* workers read it to skip their spin */
 static struct {
     nb__chunk_fn fn;
@@ -181,13 +184,14 @@ int nb__pool_worker(void) { return tl_worker; }
 
 int64_t nb__chunk_for(int64_t n) { return n / (8 * (int64_t)nb__max_threads()) + 1; }
 
-/* Chunks of the current job while there are any; returns when none is left to claim. */
-static void claim_chunks(int slot)
+/* Chunks of the current job while there are any; returns when none is left to claim,
+ * with how many this thread ran. */
+static uint32_t claim_chunks(int slot)
 {
     uint64_t w = atomic_load_explicit(&g_word, memory_order_acquire);
-    for (;;) {
+    for (uint32_t mine = 0;; mine++) {
         uint32_t next = (uint32_t)(w >> 16) & 0xffff, count = (uint32_t)w & 0xffff;
-        if (next >= count) return;
+        if (next >= count) return mine;
         if (!atomic_compare_exchange_weak_explicit(&g_word, &w, w + (1u << 16), memory_order_acq_rel,
                                                    memory_order_acquire))
             continue;
@@ -358,9 +362,10 @@ void nb__parallel(int64_t n, int64_t chunk, nb__chunk_fn fn, void *ctx)
     uint32_t gen = atomic_load_explicit(&g_gen, memory_order_relaxed) + 1;
     atomic_store_explicit(&g_word, (uint64_t)gen << 32 | count, memory_order_release);
     atomic_store(&g_gen, gen); /* seq_cst: ordered before the read of g_sleepers */
-    if (atomic_load(&g_sleepers) > 0) futex(&g_gen, FUTEX_WAKE, INT_MAX);
+    int woken = atomic_load(&g_sleepers) > 0;
+    if (woken) futex(&g_gen, FUTEX_WAKE, INT_MAX);
     tl_slot = 0;
-    claim_chunks(0);
+    uint32_t mine = claim_chunks(0);
     int64_t t1 = now_ns(), t2 = t1;
     if (atomic_load_explicit(&g_done, memory_order_acquire) != count) {
         for (int i = 1; atomic_load_explicit(&g_done, memory_order_acquire) != count; i++) {
@@ -378,7 +383,10 @@ void nb__parallel(int64_t n, int64_t chunk, nb__chunk_fn fn, void *ctx)
     tl_slot = -1;
     /* waited for a claimed chunk much longer than the caller's own share took: the
      * worker lost its core (or is far from it) */
-    if (g_adapt && t2 - t1 > STALL_NS + (t1 - t0))
+    /* ... or the workers, spinning (none asleep), took none of the chunks of most recent
+     * jobs that gave them time to (they were not on a core) */
+    if (!woken && t1 - t0 > MISS_NS) g_missed += (mine == count ? 64 : 0) - g_missed / 8;
+    if (g_adapt && (t2 - t1 > STALL_NS + (t1 - t0) || g_missed > 256))
         atomic_store_explicit(&g_degraded_until, t2 + DEGRADED_NS, memory_order_relaxed);
     note_ns(fn, t2 - t0);
     release();
