@@ -12,6 +12,7 @@
 #include "core/tape.h"
 #include "core/ctx.h"
 #include "core/threadpool.h"
+#include "core/isa.h"
 #include "ops/conv2d.h"
 #include "ops/window.h"
 #include "kernels/conv.h"
@@ -228,7 +229,9 @@ nb_tensor *nb__conv2d_ep(nb_tensor *x, nb_tensor *w, nb_tensor *b, const nb_conv
         float *scr = nb__scratch(ctx, nb__conv2d_gemm_scratch(s) * sizeof(float));
         if (!scr) return NULL;
         int fused = scale || shift || relu;
-        if (N < nt && OC / G * OH * OW * (C / G * KH * KW) >= GEMM_SPLIT_MIN) {
+        /* split over output channels only where nabla's GEMM runs (its sums do not depend on
+         * how the rows are cut; OpenBLAS's do, and the result would change with the count) */
+        if (N < nt && nb__isa() == NB__ISA_AVX512 && OC / G * OH * OW * (C / G * KH * KW) >= GEMM_SPLIT_MIN) {
             nb__conv2d_gemm_fwd_split(s, nb__f(x), nb__f(w), &ep, nb__f(out), scr, nt);
         } else { /* fused: the product, then the epilogue in one pass (not a bias pass and a BatchNorm pass) */
             nb__conv2d_gemm_fwd(s, nb__f(x), nb__f(w), fused ? NULL : bias, nb__f(out), scr);
