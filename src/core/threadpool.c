@@ -12,8 +12,7 @@
  *
  * Waiting: a worker spins on the job counter for NB_SPIN_US microseconds (default 50)
  * after its last chunk (not while the pool adapts to a busy machine, below), then
- * sleeps on it (futex); the caller wakes sleepers only when
- * there are any. The caller waiting for running chunks spins as long, then sleeps on
+ * sleeps on it (futex); the caller wakes sleepers only when there are any. The caller waiting for running chunks spins as long, then sleeps on
  * `done` and the worker that finishes the last chunk wakes it (its core is then free for
  * the worker, if the system had put that worker on a busy core).
  *
@@ -75,8 +74,8 @@ static uint32_t g_start_gen;       /* g_gen when the workers were started (the p
  * far longer than its own share took (STALL_NS more), that worker had lost its core
  * to another process; so had the workers when, awake, they took no chunk of most jobs
  * that kept the caller busy MISS_NS or more. For DEGRADED_NS after either, jobs whose
- * function took less than SMALL_NS last time run on the caller alone (batch-1 inference, small layers), while
- * larger ones still share their chunks. NB_POOL_ADAPT=0 turns it off. The last
+ * function took less than SMALL_NS last time run on the caller alone (batch-1 inference,
+ * small layers), while larger ones still share their chunks. NB_POOL_ADAPT=0 turns it off. The last
  * duration of each chunk function is kept in a small table (the pool held). */
 #define STALL_NS 100000
 #define DEGRADED_NS 200000000
@@ -121,12 +120,13 @@ static int64_t now_ns(void)
     return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
 }
 
-static int pool_kind(void)
+static pthread_once_t g_env_once = PTHREAD_ONCE_INIT;
+
+/* NB_POOL, NB_POOL_ADAPT and NB_SPIN_US, once (before any worker starts) */
+static void read_env(void)
 {
-    int k = atomic_load_explicit(&g_kind, memory_order_acquire);
-    if (k != POOL_UNSET) return k;
     const char *e = getenv("NB_POOL");
-    k = e && strcmp(e, "omp") == 0 ? POOL_OMP : POOL_OWN;
+    int k = e && strcmp(e, "omp") == 0 ? POOL_OMP : POOL_OWN;
 #ifndef _OPENMP
     k = POOL_OWN;
 #endif
@@ -138,7 +138,14 @@ static int pool_kind(void)
         g_spin_ns = us < 0 ? 0 : us > 100000 ? 100000000 : (int)us * 1000;
     }
     atomic_store_explicit(&g_kind, k, memory_order_release);
-    return k;
+}
+
+static int pool_kind(void)
+{
+    int k = atomic_load_explicit(&g_kind, memory_order_acquire);
+    if (k != POOL_UNSET) return k;
+    pthread_once(&g_env_once, read_env);
+    return atomic_load_explicit(&g_kind, memory_order_acquire);
 }
 
 const char *nb__pool_kind(void) { return pool_kind() == POOL_OMP ? "omp" : "own"; }
