@@ -275,7 +275,8 @@ static void same_bits(const char *pool)
             int64_t n = step(out, batch[bi]);
             char label[200];
             snprintf(label, sizeof label, "%s pool, %d threads, batch %lld: a conv/BatchNorm/pool/linear training "
-                     "step's loss and gradients equal the reference bit for bit", pool, threads[t], (long long)batch[bi]);
+                     "step's loss and gradients equal the reference bit for bit",
+                     pool, threads[t], (long long)batch[bi]);
             if (ref_n[bi] < 0) {
                 CHECK(label, n > 0, "the step failed: %s", nb_last_error());
                 ref_n[bi] = n;

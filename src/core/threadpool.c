@@ -12,7 +12,8 @@
  *
  * Waiting: a worker spins on the job counter for NB_SPIN_US microseconds (default 50)
  * after its last chunk (not while the pool adapts to a busy machine, below), then
- * sleeps on it (futex); the caller wakes sleepers only when there are any. The caller waiting for running chunks spins as long, then sleeps on
+ * sleeps on it (futex); the caller wakes sleepers only when there are any. The caller
+ * waiting for running chunks spins as long, then sleeps on
  * `done` and the worker that finishes the last chunk wakes it (its core is then free for
  * the worker, if the system had put that worker on a busy core).
  *

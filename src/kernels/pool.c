@@ -124,10 +124,10 @@ typedef struct {
     int64_t O;
     int64_t planes;
     int fast;
-} nb_max_pool2d_fwd_p_ctx;
-static void nb_max_pool2d_fwd_p_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
+} max_pool2d_fwd_p_ctx;
+static void max_pool2d_fwd_p_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
 {
-    const nb_max_pool2d_fwd_p_ctx *c_ = ctx_;
+    const max_pool2d_fwd_p_ctx *c_ = ctx_;
     const nb__pool_shape *s = c_->s;
     const float *x = c_->x;
     float *y = c_->y;
@@ -147,8 +147,8 @@ void nb__max_pool2d_fwd(const nb__pool_shape *s, const float *x, float *y, int32
     int fast = is_2x2(s) && nb__isa() == NB__ISA_AVX512;
     /* work: a window's compares and index updates cost about 4 copies per input value
      * (threading from 8k inputs: the cnn's batch-1 pools, 1.65 -> 1.35 µs) */
-    nb__parallel_if(4 * planes * HW, planes, nb__chunk_for(planes), nb_max_pool2d_fwd_p_chunk,
-                    &(nb_max_pool2d_fwd_p_ctx){s, x, y, idx, HW, O, planes, fast});
+    nb__parallel_if(4 * planes * HW, planes, nb__chunk_for(planes), max_pool2d_fwd_p_chunk,
+                    &(max_pool2d_fwd_p_ctx){s, x, y, idx, HW, O, planes, fast});
 }
 
 /* a chunk of nb__max_pool2d_bwd's loop over p (nb__parallel_if) */
@@ -158,10 +158,10 @@ typedef struct {
     const int32_t *idx;
     int64_t HW;
     int64_t O;
-} nb_max_pool2d_bwd_p_ctx;
-static void nb_max_pool2d_bwd_p_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
+} max_pool2d_bwd_p_ctx;
+static void max_pool2d_bwd_p_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
 {
-    const nb_max_pool2d_bwd_p_ctx *c_ = ctx_;
+    const max_pool2d_bwd_p_ctx *c_ = ctx_;
     float *dx = c_->dx;
     const float *dy = c_->dy;
     const int32_t *idx = c_->idx;
@@ -179,8 +179,8 @@ static void nb_max_pool2d_bwd_p_chunk(void *ctx_, int64_t b_, int64_t e_, int sl
 void nb__max_pool2d_bwd(const nb__pool_shape *s, const float *dy, const int32_t *idx, float *dx)
 {
     int64_t planes = s->N * s->C, HW = s->H * s->W, O = s->OH * s->OW;
-    nb__parallel_if(planes * HW, planes, nb__chunk_for(planes), nb_max_pool2d_bwd_p_chunk,
-                    &(nb_max_pool2d_bwd_p_ctx){dx, dy, idx, HW, O});
+    nb__parallel_if(planes * HW, planes, nb__chunk_for(planes), max_pool2d_bwd_p_chunk,
+                    &(max_pool2d_bwd_p_ctx){dx, dy, idx, HW, O});
 }
 
 /* ---- average pooling ---- */
@@ -210,10 +210,10 @@ typedef struct {
     float *y;
     int64_t HW;
     int64_t O;
-} nb_avg_pool2d_fwd_p_ctx;
-static void nb_avg_pool2d_fwd_p_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
+} avg_pool2d_fwd_p_ctx;
+static void avg_pool2d_fwd_p_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
 {
-    const nb_avg_pool2d_fwd_p_ctx *c_ = ctx_;
+    const avg_pool2d_fwd_p_ctx *c_ = ctx_;
     const nb__pool_shape *s = c_->s;
     const float *x = c_->x;
     float *y = c_->y;
@@ -240,8 +240,8 @@ static void nb_avg_pool2d_fwd_p_chunk(void *ctx_, int64_t b_, int64_t e_, int sl
 void nb__avg_pool2d_fwd(const nb__pool_shape *s, const float *x, float *y)
 {
     int64_t planes = s->N * s->C, HW = s->H * s->W, O = s->OH * s->OW;
-    nb__parallel_if(planes * HW, planes, nb__chunk_for(planes), nb_avg_pool2d_fwd_p_chunk,
-                    &(nb_avg_pool2d_fwd_p_ctx){s, x, y, HW, O});
+    nb__parallel_if(planes * HW, planes, nb__chunk_for(planes), avg_pool2d_fwd_p_chunk,
+                    &(avg_pool2d_fwd_p_ctx){s, x, y, HW, O});
 }
 
 /* a chunk of nb__avg_pool2d_bwd's loop over p (nb__parallel_if) */
@@ -251,10 +251,10 @@ typedef struct {
     float *dx;
     int64_t HW;
     int64_t O;
-} nb_avg_pool2d_bwd_p_ctx;
-static void nb_avg_pool2d_bwd_p_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
+} avg_pool2d_bwd_p_ctx;
+static void avg_pool2d_bwd_p_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
 {
-    const nb_avg_pool2d_bwd_p_ctx *c_ = ctx_;
+    const avg_pool2d_bwd_p_ctx *c_ = ctx_;
     const nb__pool_shape *s = c_->s;
     const float *dy = c_->dy;
     float *dx = c_->dx;
@@ -277,8 +277,8 @@ static void nb_avg_pool2d_bwd_p_chunk(void *ctx_, int64_t b_, int64_t e_, int sl
 void nb__avg_pool2d_bwd(const nb__pool_shape *s, const float *dy, float *dx)
 {
     int64_t planes = s->N * s->C, HW = s->H * s->W, O = s->OH * s->OW;
-    nb__parallel_if(planes * HW, planes, nb__chunk_for(planes), nb_avg_pool2d_bwd_p_chunk,
-                    &(nb_avg_pool2d_bwd_p_ctx){s, dy, dx, HW, O});
+    nb__parallel_if(planes * HW, planes, nb__chunk_for(planes), avg_pool2d_bwd_p_chunk,
+                    &(avg_pool2d_bwd_p_ctx){s, dy, dx, HW, O});
 }
 
 /* ---- adaptive average pooling: window i spans [⌊i·H/OH⌋, ⌈(i+1)·H/OH⌉) ---- */
@@ -293,10 +293,10 @@ typedef struct {
     float *y;
     int64_t HW;
     int64_t O;
-} nb_adaptive_avg_pool2d_fwd_p_ctx;
-static void nb_adaptive_avg_pool2d_fwd_p_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
+} adaptive_avg_pool2d_fwd_p_ctx;
+static void adaptive_avg_pool2d_fwd_p_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
 {
-    const nb_adaptive_avg_pool2d_fwd_p_ctx *c_ = ctx_;
+    const adaptive_avg_pool2d_fwd_p_ctx *c_ = ctx_;
     const nb__pool_shape *s = c_->s;
     const float *x = c_->x;
     float *y = c_->y;
@@ -320,8 +320,8 @@ static void nb_adaptive_avg_pool2d_fwd_p_chunk(void *ctx_, int64_t b_, int64_t e
 void nb__adaptive_avg_pool2d_fwd(const nb__pool_shape *s, const float *x, float *y)
 {
     int64_t planes = s->N * s->C, HW = s->H * s->W, O = s->OH * s->OW;
-    nb__parallel_if(planes * HW, planes, nb__chunk_for(planes), nb_adaptive_avg_pool2d_fwd_p_chunk,
-                    &(nb_adaptive_avg_pool2d_fwd_p_ctx){s, x, y, HW, O});
+    nb__parallel_if(planes * HW, planes, nb__chunk_for(planes), adaptive_avg_pool2d_fwd_p_chunk,
+                    &(adaptive_avg_pool2d_fwd_p_ctx){s, x, y, HW, O});
 }
 
 /* a chunk of nb__adaptive_avg_pool2d_bwd's loop over p (nb__parallel_if) */
@@ -331,10 +331,10 @@ typedef struct {
     float *dx;
     int64_t HW;
     int64_t O;
-} nb_adaptive_avg_pool2d_bwd_p_ctx;
-static void nb_adaptive_avg_pool2d_bwd_p_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
+} adaptive_avg_pool2d_bwd_p_ctx;
+static void adaptive_avg_pool2d_bwd_p_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
 {
-    const nb_adaptive_avg_pool2d_bwd_p_ctx *c_ = ctx_;
+    const adaptive_avg_pool2d_bwd_p_ctx *c_ = ctx_;
     const nb__pool_shape *s = c_->s;
     const float *dy = c_->dy;
     float *dx = c_->dx;
@@ -357,6 +357,6 @@ static void nb_adaptive_avg_pool2d_bwd_p_chunk(void *ctx_, int64_t b_, int64_t e
 void nb__adaptive_avg_pool2d_bwd(const nb__pool_shape *s, const float *dy, float *dx)
 {
     int64_t planes = s->N * s->C, HW = s->H * s->W, O = s->OH * s->OW;
-    nb__parallel_if(planes * HW, planes, nb__chunk_for(planes), nb_adaptive_avg_pool2d_bwd_p_chunk,
-                    &(nb_adaptive_avg_pool2d_bwd_p_ctx){s, dy, dx, HW, O});
+    nb__parallel_if(planes * HW, planes, nb__chunk_for(planes), adaptive_avg_pool2d_bwd_p_chunk,
+                    &(adaptive_avg_pool2d_bwd_p_ctx){s, dy, dx, HW, O});
 }

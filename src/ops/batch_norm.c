@@ -119,7 +119,8 @@ NB_CLONES static void bn_forward_train_rows_blk_chunk(void *ctx_, int64_t b_, in
 NB_CLONES static void bn_forward_train_rows(const float *x, float *y, int64_t N, int64_t C, const float *w, const float *b,
                                   float eps, double *dmean, double *dvar, float *mean, float *rstd)
 {
-    nb__parallel_if(N * C, (C + BN_CB - 1) / BN_CB, nb__chunk_for((C + BN_CB - 1) / BN_CB), bn_forward_train_rows_blk_chunk,
+    nb__parallel_if(N * C, (C + BN_CB - 1) / BN_CB, nb__chunk_for((C + BN_CB - 1) / BN_CB),
+                    bn_forward_train_rows_blk_chunk,
                     &(bn_forward_train_rows_blk_ctx){x, y, N, C, w, b, eps, dmean, dvar, mean, rstd});
 }
 
@@ -198,7 +199,8 @@ static void bn_backward_rows(const float *x, const float *dy, const float *relu_
                              int64_t N, int64_t C, const float *w, const float *mean, const float *rstd,
                              int batch_stats)
 {
-    nb__parallel_if(N * C, (C + BN_CB - 1) / BN_CB, nb__chunk_for((C + BN_CB - 1) / BN_CB), bn_backward_rows_blk_chunk,
+    nb__parallel_if(N * C, (C + BN_CB - 1) / BN_CB, nb__chunk_for((C + BN_CB - 1) / BN_CB),
+                    bn_backward_rows_blk_chunk,
                     &(bn_backward_rows_blk_ctx){x, dy, relu_out, dx, dw, db, N, C, w, mean, rstd, batch_stats});
 }
 

@@ -33,10 +33,10 @@ typedef struct {
     float *m;
     float *v;
     float *vmax;
-} nb_adam_step_i_ctx;
-NB_CLONES static void nb_adam_step_i_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
+} adam_step_i_ctx;
+NB_CLONES static void adam_step_i_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
 {
-    const nb_adam_step_i_ctx *c_ = ctx_;
+    const adam_step_i_ctx *c_ = ctx_;
     int maximize = c_->maximize;
     int decoupled = c_->decoupled;
     int decay = c_->decay;
@@ -92,7 +92,8 @@ NB_CLONES void nb__adam_step(nb_optim *o)
         float *vmax = amsgrad ? nb__f(s->buf3) : NULL;
         int64_t n = p->numel;
         /* θ, ∇, m, v, v̂: numel floats each, same layout */
-        nb__parallel_if(n, n, nb__chunk_for(n), nb_adam_step_i_chunk,
-                        &(nb_adam_step_i_ctx){maximize, decoupled, decay, amsgrad, shrink, wd, c1, b1, c2, b2, bc2_sqrt, eps, neg_step, th, gr, m, v, vmax});
+        nb__parallel_if(n, n, nb__chunk_for(n), adam_step_i_chunk,
+                        &(adam_step_i_ctx){maximize, decoupled, decay, amsgrad, shrink, wd, c1, b1, c2, b2, bc2_sqrt, eps,
+                                           neg_step, th, gr, m, v, vmax});
     }
 }

@@ -42,10 +42,10 @@ static nb_status check_list(nb_tensor **params, int n, const char *fn)
 typedef struct {
     float *g;
     float coef;
-} nb_clip_grad_norm_i_ctx;
-static void nb_clip_grad_norm_i_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
+} clip_grad_norm_i_ctx;
+static void clip_grad_norm_i_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
 {
-    const nb_clip_grad_norm_i_ctx *c_ = ctx_;
+    const clip_grad_norm_i_ctx *c_ = ctx_;
     float *g = c_->g;
     float coef = c_->coef;
     for (int64_t i = b_; i < e_; i++) {
@@ -85,8 +85,8 @@ float nb_clip_grad_norm(nb_tensor **params, int n, float max_norm, float norm_ty
         nb_tensor *t = params[k];
         if (!t || !t->grad) continue;
         float *g = t->grad;
-        nb__parallel_if(t->numel, t->numel, nb__chunk_for(t->numel), nb_clip_grad_norm_i_chunk,
-                        &(nb_clip_grad_norm_i_ctx){g, coef});
+        nb__parallel_if(t->numel, t->numel, nb__chunk_for(t->numel), clip_grad_norm_i_chunk,
+                        &(clip_grad_norm_i_ctx){g, coef});
     }
     return tn;
 }
@@ -95,10 +95,10 @@ float nb_clip_grad_norm(nb_tensor **params, int n, float max_norm, float norm_ty
 typedef struct {
     float *g;
     float v;
-} nb_clip_grad_value_i_ctx;
-static void nb_clip_grad_value_i_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
+} clip_grad_value_i_ctx;
+static void clip_grad_value_i_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
 {
-    const nb_clip_grad_value_i_ctx *c_ = ctx_;
+    const clip_grad_value_i_ctx *c_ = ctx_;
     float *g = c_->g;
     float v = c_->v;
     for (int64_t i = b_; i < e_; i++) {
@@ -116,8 +116,8 @@ nb_status nb_clip_grad_value(nb_tensor **params, int n, float v)
         if (!t || !t->grad) continue;
         float *g = t->grad;
         /* torch.clamp keeps NaN */
-        nb__parallel_if(t->numel, t->numel, nb__chunk_for(t->numel), nb_clip_grad_value_i_chunk,
-                        &(nb_clip_grad_value_i_ctx){g, v});
+        nb__parallel_if(t->numel, t->numel, nb__chunk_for(t->numel), clip_grad_value_i_chunk,
+                        &(clip_grad_value_i_ctx){g, v});
     }
     return NB_OK;
 }

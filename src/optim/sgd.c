@@ -25,10 +25,10 @@ typedef struct {
     float *th;
     float *gr;
     float *b;
-} nb_sgd_step_i_ctx;
-NB_CLONES static void nb_sgd_step_i_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
+} sgd_step_i_ctx;
+NB_CLONES static void sgd_step_i_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
 {
-    const nb_sgd_step_i_ctx *c_ = ctx_;
+    const sgd_step_i_ctx *c_ = ctx_;
     int maximize = c_->maximize;
     int decay = c_->decay;
     int use_mom = c_->use_mom;
@@ -68,8 +68,8 @@ NB_CLONES void nb__sgd_step(nb_optim *o)
         int first = *step == 0;
         int64_t n = p->numel;
         /* θ, ∇, b: numel floats each, same layout */
-        nb__parallel_if(n, n, nb__chunk_for(n), nb_sgd_step_i_chunk,
-                        &(nb_sgd_step_i_ctx){maximize, decay, use_mom, first, nesterov, wd, keep, mu, neg_lr, th, gr, b});
+        nb__parallel_if(n, n, nb__chunk_for(n), sgd_step_i_chunk,
+                        &(sgd_step_i_ctx){maximize, decay, use_mom, first, nesterov, wd, keep, mu, neg_lr, th, gr, b});
         if (use_mom) *step += 1;
     }
 }
