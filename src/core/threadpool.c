@@ -107,7 +107,7 @@ static void note_ns(nb__chunk_fn fn, int64_t ns)
 }
 
 static _Thread_local int tl_slot = -1; /* >= 0 while this thread runs a chunk */
-static _Thread_local int tl_worker;     /* this thread is one of the pool's workers */
+static _Thread_local int tl_worker;     /* this worker's slot (0: not a worker) */
 
 static long futex(_Atomic uint32_t *addr, int op, uint32_t val)
 {
@@ -215,7 +215,7 @@ static void *worker_main(void *arg)
 {
     int slot = (int)(intptr_t)arg;
     tl_slot = slot;
-    tl_worker = 1;
+    tl_worker = slot;
 #ifdef _OPENMP
     omp_set_num_threads(1); /* OpenBLAS's OpenMP build called from a chunk: one thread */
 #endif

@@ -33,7 +33,7 @@ void nb__parallel_if(int64_t work, int64_t n, int64_t chunk, nb__chunk_fn fn, vo
 int64_t nb__chunk_for(int64_t n);
 /* 1 on a thread that is running a chunk (a worker, or the caller inside nb__parallel). */
 int nb__in_parallel(void);
-/* 1 on a worker thread of nabla's own pool (its slot is the same for every job). */
+/* On a worker thread of nabla's own pool its slot (>= 1, the same for every job), else 0. */
 int nb__pool_worker(void);
 /* "own" or "omp": the pool in use (NB_POOL). */
 const char *nb__pool_kind(void);

@@ -84,10 +84,9 @@ static _Thread_local float *t_pack;
 
 static void make_key(void) { pthread_key_create(&g_key, free); }
 
-/* This thread's PACK_FLOATS-float buffer (64-byte aligned), or NULL. */
-/* The packing buffers of the pool's workers, by slot: made by the thread that starts a
- * threaded product (so a worker's first part does not allocate in the middle of a
- * training step) and kept for the process. */
+/* The packing buffers of the pool's workers, by slot: made by any product called outside
+ * the workers (so a worker's first part, or a product inside a chunk, does not allocate in
+ * the middle of a training step) and kept for the process. */
 static float *_Atomic g_worker_pack[256];
 
 static int worker_buffers(int threads)
@@ -101,9 +100,12 @@ static int worker_buffers(int threads)
     return 0;
 }
 
+/* This thread's PACK_FLOATS-float buffer (64-byte aligned), or NULL. */
 static float *pack_buffer(void)
 {
     if (t_pack) return t_pack;
+    int w = nb__pool_worker(); /* a pool worker: the buffer made for its slot, if there is one */
+    if (w > 0 && w < 256 && (t_pack = atomic_load_explicit(&g_worker_pack[w], memory_order_acquire))) return t_pack;
     pthread_once(&g_once, make_key);
     float *p = aligned_alloc(64, PACK_FLOATS * sizeof(float));
     if (p) pthread_setspecific(g_key, p);
@@ -474,8 +476,7 @@ static void run_part(const plan *p, int t, int nt, float *buf)
 static void run_parts(void *ctx, int64_t b, int64_t e, int slot)
 {
     const plan *p = ctx;
-    float *buf = nb__pool_worker() && slot < 256 ? atomic_load_explicit(&g_worker_pack[slot], memory_order_acquire)
-                                                 : pack_buffer();
+    float *buf = pack_buffer();
     for (int64_t t = b; t < e; t++) {
         if (buf) {
             run_part(p, (int)t, p->parts, buf);
@@ -502,6 +503,7 @@ static void run_parts(void *ctx, int64_t b, int64_t e, int slot)
 int nb__sgemm_avx512(const nb__gemm_args *g, int threads)
 {
     int64_t M = g->M, N = g->N, K = g->K;
+    if (!nb__pool_worker() && worker_buffers(nb__max_threads())) return -1;
     if (threads < 1 || M * N * K < PAR_MIN_MACS || nb__in_parallel()) threads = 1;
     plan p = {g, 0, 0, 1, 1, 1};
     p.small = M <= SMALL_M || (M <= SMALL_ROWS && K * N <= SMALL_B_MAX);
@@ -530,7 +532,6 @@ int nb__sgemm_avx512(const nb__gemm_args *g, int threads)
         return 0;
     }
     p.parts = threads;
-    if (worker_buffers(threads)) return -1;
     nb__parallel(threads, 1, run_parts, &p);
     return 0;
 }
@@ -548,8 +549,7 @@ int nb__sgemm_avx512(const nb__gemm_args *g, int threads)
 static void run_parts(void *ctx, int64_t b, int64_t e, int slot)
 {
     const plan *p = ctx;
-    float *buf = nb__pool_worker() && slot < 256 ? atomic_load_explicit(&g_worker_pack[slot], memory_order_acquire)
-                                                 : pack_buffer();
+    float *buf = pack_buffer();
     for (int64_t t = b; t < e; t++) {
         if (buf) {
             run_part(p, (int)t, p->parts, buf);
