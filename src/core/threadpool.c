@@ -76,14 +76,15 @@ static uint32_t g_start_gen;       /* g_gen when the workers were started (the p
  * to another process; so had the workers when, awake, they took no chunk of most jobs
  * that kept the caller busy MISS_NS or more. For DEGRADED_NS after either, jobs whose
  * function took less than SMALL_NS last time run on the caller alone (batch-1 inference,
- * small layers), while larger ones still share their chunks. NB_POOL_ADAPT=0 turns it off. The last
- * duration of each chunk function is kept in a small table (the pool held). */
+ * small layers), while larger ones still share their chunks. NB_POOL_ADAPT=0 turns it off,
+ * NB_POOL_ADAPT=1 watches for stalls only. The last duration of each chunk function is
+ * kept in a small table (the pool held). */
 #define STALL_NS 100000
 #define DEGRADED_NS 200000000
 #define SMALL_NS 1000000
 #define MISS_NS 30000
 #define NFN 64
-static int g_adapt = 1;
+static int g_adapt = 2; /* NB_POOL_ADAPT: 0 off, 1 stalls only, 2 stalls and missed jobs */
 static int g_missed; /* 64 per job the workers missed, decaying by 1/8 per job observed */
 static _Atomic int64_t g_degraded_until; /* workers read it to skip their spin */
 static struct {
@@ -132,7 +133,7 @@ static void read_env(void)
     k = POOL_OWN;
 #endif
     const char *a = getenv("NB_POOL_ADAPT");
-    if (a && strcmp(a, "0") == 0) g_adapt = 0;
+    if (a && (strcmp(a, "0") == 0 || strcmp(a, "1") == 0)) g_adapt = *a - '0';
     const char *s = getenv("NB_SPIN_US");
     if (s && *s) {
         long us = strtol(s, NULL, 10);
@@ -394,7 +395,7 @@ void nb__parallel(int64_t n, int64_t chunk, nb__chunk_fn fn, void *ctx)
     /* ... or the workers, spinning (none asleep), took none of the chunks of most recent
      * jobs that gave them time to (they were not on a core) */
     if (!woken && t1 - t0 > MISS_NS) g_missed += (mine == count ? 64 : 0) - g_missed / 8;
-    if (g_adapt && (t2 - t1 > STALL_NS + (t1 - t0) || g_missed > 256))
+    if (g_adapt && (t2 - t1 > STALL_NS + (t1 - t0) || (g_adapt > 1 && g_missed > 256)))
         atomic_store_explicit(&g_degraded_until, t2 + DEGRADED_NS, memory_order_relaxed);
     note_ns(fn, t2 - t0);
     release();
