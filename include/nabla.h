@@ -63,7 +63,7 @@ typedef struct nb_ctx nb_ctx;
 
 typedef struct {
     uint64_t seed; /* 0 means seed 0 (a run is reproducible by default) */
-    int threads;   /* 0: NB_THREADS env var, else all cores */
+    int threads;   /* > 0: sets the process's thread count (nb_set_threads); 0 leaves it */
 } nb_ctx_opts;
 
 nb_ctx *nb_ctx_new(const nb_ctx_opts *opts); /* opts may be NULL */
@@ -72,7 +72,20 @@ void nb_ctx_free(nb_ctx *ctx);
 void nb_ctx_reset(nb_ctx *ctx);
 /* Gradient recording on (1, default) or off (0, like torch.no_grad()). Returns the old value. */
 int nb_set_grad_enabled(nb_ctx *ctx, int enabled);
-int nb_ctx_threads(const nb_ctx *ctx);
+/* Threads: one count for the whole process, shared by every context and op; by default
+ * the NB_THREADS environment variable, else every online core. Parallel ops hand out work
+ * in chunks to a pool of that many threads (the caller included) as each comes free, and
+ * never wait for a thread that has not claimed a chunk, so one the system deschedules
+ * holds up at most the chunk it has started. Small work stays on the calling thread, and
+ * so does all work under about 1 ms for a while after a pool thread had lost its core
+ * (NB_POOL_ADAPT=0 turns that off, 1 keeps only the rule for a stalled chunk). NB_POOL=omp
+ * runs the same chunks on an OpenMP team instead of nabla's own pool (NB_POOL=own, the
+ * default); NB_SPIN_US (default 50) is how long an idle pool thread spins before it
+ * sleeps. Results do not depend on the count or the pool. Set the count between ops, not
+ * while another thread runs one. */
+void nb_set_threads(int n); /* n <= 0: back to the default */
+int nb_threads(void);
+int nb_ctx_threads(const nb_ctx *ctx); /* nb_threads(): the count is the process's */
 /* The instruction set nabla's kernels run: "avx512", "avx2" or "generic" (the CPU's best, or
  * the NB_ISA environment variable); NULL, with the error set, if NB_ISA is unknown or not
  * supported by this CPU (nb_ctx_new then fails too). */

@@ -1,4 +1,4 @@
-/* ctx.h - the context: arena, tape, generator and thread count (src/core/ctx.c). */
+/* ctx.h - the context: arena, tape, generator (src/core/ctx.c). */
 #ifndef NB_CORE_CTX_H
 #define NB_CORE_CTX_H
 
@@ -17,7 +17,6 @@ struct nb_ctx {
     nb_node **tape;
     int tape_len, tape_cap;
     int grad_enabled;
-    int threads;
     nb_rng rng;
     uint64_t seed;
     uint64_t step_counter; /* bumps at every dropout call etc. for counter-based randomness */

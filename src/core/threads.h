@@ -1,28 +1,28 @@
-/* threads.h - the thread count and the parallel loop (src/core/ctx.c). */
+/* threads.h - the parallel loop macros over the thread count and pool of core/threadpool.h. */
 #ifndef NB_CORE_THREADS_H
 #define NB_CORE_THREADS_H
 
 #include <stdint.h>
 
-void nb__set_threads(int n);
-/* The number of threads parallel loops use (the context's setting). */
-int nb__max_threads(void);
+#include "core/threadpool.h"
 
-/* Elements below which a loop stays on one thread (a fork costs more). */
-#define NB_PAR_MIN 32768
 /* NB_FOR(work, i, n, body): for i in [0, n) run body, over the threads when `work` is
- * above NB_PAR_MIN and more than one thread is set: in 8 chunks per thread handed out as
- * threads come free, so a thread that loses its core to another process delays one chunk,
- * not half the loop (each i is one body whichever thread runs it: the results do not
- * change). The plain loop otherwise is deliberate: libgomp allocates a new team for every
- * parallel region that runs with one thread, and a training step must not allocate. */
+ * above NB_PAR_MIN and more than one thread is set, in 8 chunks per thread handed out as
+ * threads come free (each i is one body whichever thread runs it: the results do not
+ * change). The body may use the enclosing function's variables, which C can only hand to
+ * other threads through a compiler's outlining: so this runs on an OpenMP team, whatever
+ * NB_POOL says, and kernels on the hot path use nb__parallel (core/threadpool.h) with an
+ * explicit context instead. Inside a chunk of nb__parallel, or with one thread, it is a
+ * plain loop (libgomp allocates a new team for every parallel region that runs with one
+ * thread, and a training step must not allocate). */
 #define NB_FOR(work, i, n, ...)                                                              \
     do {                                                                                     \
         int64_t nb_n_ = (n);                                                                 \
-        if ((work) > NB_PAR_MIN && nb__max_threads() > 1) {                                  \
-            int64_t nb_ch_ = nb_n_ / (8 * (int64_t)nb__max_threads()) + 1;                   \
-            _Pragma("omp parallel for schedule(dynamic, nb_ch_)") for (int64_t i = 0; i < nb_n_; i++) \
-            {                                                                                \
+        int nb_nt_ = nb__max_threads();                                                      \
+        if ((work) > NB_PAR_MIN && nb_nt_ > 1 && !nb__in_parallel()) {                        \
+            int64_t nb_ch_ = nb_n_ / (8 * (int64_t)nb_nt_) + 1;                              \
+            _Pragma("omp parallel for schedule(dynamic, nb_ch_) num_threads(nb_nt_)")          \
+            for (int64_t i = 0; i < nb_n_; i++) {                                            \
                 __VA_ARGS__;                                                                 \
             }                                                                                \
         } else {                                                                             \
@@ -31,6 +31,14 @@ int nb__max_threads(void);
             }                                                                                \
         }                                                                                    \
     } while (0)
+
+/* NB_RANGE(name, type, c) { ... }: defines `static void name(void *, int64_t b, int64_t e,
+ * int slot)` whose body sees `const type *c` (the context) and the range [b, e): the
+ * function nb__parallel and nb__parallel_if take. */
+#define NB_RANGE(name, type, c)                                                              \
+    static void name##_body(const type *c, int64_t b, int64_t e, int slot);                  \
+    static void name(void *c_, int64_t b, int64_t e, int slot) { name##_body(c_, b, e, slot); } \
+    static void name##_body(const type *c, int64_t b, int64_t e, int slot)
 
 /* NB_CLONES before a function: GCC compiles it (and its parallel loops) for AVX-512,
  * for AVX2+FMA and for any x86-64, and the loader picks the copy for the CPU (an ifunc;

@@ -26,16 +26,16 @@
  *             batch size (NCHUNK), each from zero into a thread's own dwᵀ, and the
  *             chunks are added into dw in order: the same bits on any number of threads.
  *
- * Threads: with N >= threads, each thread takes whole images (its own padded copy);
- * otherwise the threads share one image at a time and split its tiles.
+ * Threads (the pool of core/threadpool.h): with N >= threads, whole images are the chunks
+ * (each thread pads into its own copy); otherwise the threads share one image at a time
+ * and split its planes, then its tiles.
  * The same code runs on AVX-512 (16-float zmm), AVX2+FMA (8-float ymm) or, on any
  * CPU, 4-float vectors: one object per ISA (see below). */
 #include "kernels/conv.h"
 
+#include "core/threadpool.h"
+
 #include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 #if defined(__AVX512F__) || defined(__AVX2__)
 #include <immintrin.h>
 #endif
@@ -171,36 +171,18 @@ ALWAYS_INLINE vf v_mload(const float *base, int64_t off, vmask m)
 
 static int64_t round_up(int64_t a, int64_t m) { return (a + m - 1) / m * m; }
 
-/* Run `call` on a team of nt threads; with one thread, in place: libgomp allocates a
- * team for every parallel region, even of one thread, and a training step must not
- * allocate. `call` splits its work with orphaned omp for / single, which a lone
- * thread runs whole. */
-#define RUN_TEAM(nt, call)                                   \
-    do {                                                     \
-        if ((nt) > 1) {                                      \
-            _Pragma("omp parallel num_threads(nt)") { call; } \
-        } else {                                             \
-            call;                                            \
-        }                                                    \
-    } while (0)
-
-static int thread_id(void)
+/* fn over [0, n) in chunks of `chunk` on the pool (core/threadpool.h) when the scratch
+ * has a buffer for every pool thread (nt of them), else in order on this thread. */
+static void run(int nt, int64_t n, int64_t chunk, nb__chunk_fn fn, void *ctx)
 {
-#ifdef _OPENMP
-    return omp_get_thread_num();
-#else
-    return 0;
-#endif
+    if (nt > 1 && nb__max_threads() <= nt)
+        nb__parallel(n, chunk, fn, ctx);
+    else if (n > 0)
+        fn(ctx, 0, n, 0);
 }
 
-static int team_size(void)
-{
-#ifdef _OPENMP
-    return omp_get_num_threads();
-#else
-    return 1;
-#endif
-}
+/* About two chunks a thread: ceil(n / 2nt). */
+static int64_t halves(int64_t n, int nt) { return (n + 2 * nt - 1) / (2 * nt); }
 
 /* ---- geometry of one stride-1 convolution on padded planes ---- */
 typedef struct {
@@ -479,36 +461,42 @@ static void fwd_image(const fwd_job *j, const float *x, float *y, float *xp, int
         for (int64_t p = 0; p < npan; p++) fwd_panel(j, xp, n, gr, p, 0, nob, y);
 }
 
-/* Whole images split over the team: each thread pads its images into its own plane
- * buffer. Images are handed out one at a time (each output is computed by one thread
- * whichever it is, so the result does not depend on the schedule): a thread that the
- * system deschedules holds up the others for one image, not for half the batch. */
-static void fwd_images(const fwd_job *j, const float *x, float *y, float *xps)
+typedef struct {
+    const fwd_job *j;
+    const float *x;
+    float *y, *xps;
+    int64_t n;
+} fwd_task;
+
+/* Whole images, one a chunk: each thread pads its images into its own plane buffer
+ * (its slot's). Each output is computed by one thread whichever it is, so the result
+ * does not depend on the schedule, and a thread the system deschedules holds up the
+ * others for at most the image it has claimed. */
+static void fwd_images(void *ctx, int64_t b, int64_t e, int slot)
 {
-    const geom *g = j->g;
-    float *xp = xps + (int64_t)thread_id() * g->XP;
-    pad_slack(g, xp);
-#ifdef _OPENMP
-    if (omp_in_parallel()) { /* an orphaned dynamic loop would allocate outside a team */
-#pragma omp for schedule(dynamic, 1)
-        for (int64_t n = 0; n < g->N; n++) fwd_image(j, x, y, xp, n);
-        return;
-    }
-#endif
-    for (int64_t n = 0; n < g->N; n++) fwd_image(j, x, y, xp, n);
+    const fwd_task *t = ctx;
+    float *xp = t->xps + (int64_t)slot * t->j->g->XP;
+    for (int64_t n = b; n < e; n++) fwd_image(t->j, t->x, t->y, xp, n);
 }
 
-/* Image n shared by the team: planes padded together, then its tiles split. */
-static void fwd_shared_image(const fwd_job *j, const float *x, float *y, float *xp, int64_t n)
+/* Image t->n shared by the threads: planes [b, e) padded ... */
+static void fwd_shared_pad(void *ctx, int64_t b, int64_t e, int slot)
 {
-    const geom *g = j->g;
-    int64_t nob = (g->Og + MR - 1) / MR, npan = (g->nvec + NV - 1) / NV, img = g->C * g->H * g->W;
-#pragma omp for schedule(static)
-    for (int64_t c = 0; c < g->C; c++) pad_planes(g, x + n * img, xp, c, c + 1);
-#pragma omp for schedule(static)
-    for (int64_t t = 0; t < g->G * nob * npan; t++) { /* tiles (group, channel tile, panel): a thread's */
-        int64_t p = t % npan, ob = t / npan % nob, gr = t / npan / nob; /* channels' weights stay its own */
-        fwd_panel(j, xp, n, gr, p, ob, ob + 1, y);
+    const fwd_task *t = ctx;
+    const geom *g = t->j->g;
+    pad_planes(g, t->x + t->n * g->C * g->H * g->W, t->xps, b, e);
+}
+
+/* ... then its tiles [b, e) (group, channel tile, panel), contiguous so that a thread's
+ * channels' weights stay its own. */
+static void fwd_shared_tiles(void *ctx, int64_t b, int64_t e, int slot)
+{
+    const fwd_task *t = ctx;
+    const geom *g = t->j->g;
+    int64_t nob = (g->Og + MR - 1) / MR, npan = (g->nvec + NV - 1) / NV;
+    for (int64_t i = b; i < e; i++) {
+        int64_t p = i % npan, ob = i / npan % nob, gr = i / npan / nob;
+        fwd_panel(t->j, t->xps, t->n, gr, p, ob, ob + 1, t->y);
     }
 }
 
@@ -517,19 +505,24 @@ static void fwd_shared_image(const fwd_job *j, const float *x, float *y, float *
 static void fwd_run(const geom *g, const float *x, const float *w, const nb__conv_epilogue *ep, float *y,
                     float *scratch, int nt)
 {
-    int64_t nob = (g->Og + MR - 1) / MR;
+    int64_t nob = (g->Og + MR - 1) / MR, npan = (g->nvec + NV - 1) / NV;
     float *zero = scratch + round_up(g->G * nob * g->K * MR, VL);
     int32_t *off = (int32_t *)(zero + round_up(g->K, VL));
     float *xps = (float *)off + round_up(g->K, VL);
     memset(zero, 0, (size_t)g->K * sizeof(float));
     make_offsets(g, off, g->K);
     fwd_job j = {.g = g, .w = w, .A = scratch, .zero = zero, .off = off, .ep = ep};
+    fwd_task t = {&j, x, y, xps, 0};
     if (g->N >= nt) {
-        RUN_TEAM(nt, fwd_images(&j, x, y, xps));
+        for (int i = 0; i < nt; i++) pad_slack(g, xps + (int64_t)i * g->XP);
+        run(nt, g->N, 1, fwd_images, &t);
         return;
     }
     pad_slack(g, xps);
-    for (int64_t n = 0; n < g->N; n++) RUN_TEAM(nt, fwd_shared_image(&j, x, y, xps, n));
+    for (t.n = 0; t.n < g->N; t.n++) {
+        run(nt, g->C, halves(g->C, nt), fwd_shared_pad, &t);
+        run(nt, g->G * nob * npan, halves(g->G * nob * npan, nt), fwd_shared_tiles, &t);
+    }
 }
 
 size_t nb__conv2d_fast_scratch_fwd(const nb__conv_shape *s, int nt)
@@ -759,43 +752,61 @@ static void bww_group(const bww_job *j, const float *xp, const float *dyT, float
 #define NCHUNK 8
 static int64_t chunks_of(int64_t N) { return N < NCHUNK ? N : NCHUNK; }
 
+typedef struct {
+    const bww_job *j;
+    float *dw, *db;
+    int out;          /* move_sums: tot -> dw, db (else dw, db -> tot) */
+    int nb;           /* add_sums: buffers */
+    int64_t c0, n, gr; /* the round's first chunk; the shared image and group */
+} bww_task;
+
 /* tot += the sums dwT (G, K, Ogp) and dbT (G, Ogp) of buffers 0..nb-1, in that order
- * for each element: contiguous rows split over the team (ends with a barrier). */
-static void add_sums(const bww_job *j, int nb, float *dw, float *db)
+ * for each element: rows [b, e) of 1024 values. */
+static void add_sums(void *ctx, int64_t b, int64_t e, int slot)
 {
+    const bww_task *t = ctx;
+    const bww_job *j = t->j;
     const geom *g = j->g;
-    int64_t n = g->G * g->K * j->Ogp + g->G * j->Ogp, rows = (n + 1023) / 1024;
-#pragma omp for schedule(static)
-    for (int64_t r = 0; r < rows; r++) {
-        int64_t a = r * 1024, e = a + 1024 < n ? a + 1024 : n;
-        for (int b = 0; b < nb; b++) {
-            const float *u = buf_of(j, b).dwT; /* dbT follows dwT */
-            for (int64_t i = a; i < e; i++) j->tot[i] += u[i];
+    int64_t n = g->G * g->K * j->Ogp + g->G * j->Ogp;
+    for (int64_t r = b; r < e; r++) {
+        int64_t a = r * 1024, z = a + 1024 < n ? a + 1024 : n;
+        for (int k = 0; k < t->nb; k++) {
+            const float *u = buf_of(j, k).dwT; /* dbT follows dwT */
+            for (int64_t i = a; i < z; i++) j->tot[i] += u[i];
         }
     }
 }
 
-/* tot <- dw, db transposed (in) or dw, db <- tot (out); output channels split over the
- * team (ends with a barrier). dw (OC, K) with K = Cg·KH·KW; tot (G, K, Ogp). Taking
- * dw in and out once (instead of a strided pass per chunk) keeps each element's sum
- * dw + chunk 0 + chunk 1 + ... in the same order. */
-static void move_sums(const bww_job *j, float *dw, float *db, int out)
+static int64_t sum_rows_of(const bww_job *j)
 {
     const geom *g = j->g;
-    int64_t Ogp = j->Ogp, nb16 = (g->G * g->Og + 15) / 16;
+    return (g->G * g->K * j->Ogp + g->G * j->Ogp + 1023) / 1024;
+}
+
+/* tot <- dw, db transposed (in) or dw, db <- tot (out), blocks [b, e) of 16 output
+ * channels. dw (OC, K) with K = Cg·KH·KW; tot (G, K, Ogp). Taking dw in and out once
+ * (instead of a strided pass per chunk) keeps each element's sum dw + chunk 0 +
+ * chunk 1 + ... in the same order. */
+static void move_sums(void *ctx, int64_t b, int64_t e, int slot)
+{
+    const bww_task *t = ctx;
+    const bww_job *j = t->j;
+    const geom *g = j->g;
+    float *dw = t->dw, *db = t->db;
+    int out = t->out;
+    int64_t Ogp = j->Ogp;
     float *tb = j->tot + g->G * g->K * Ogp;
-#pragma omp for schedule(static)
-    for (int64_t blk = 0; blk < nb16; blk++) { /* 16 channels at a time: rows of 16 floats in tot */
+    for (int64_t blk = b; blk < e; blk++) { /* 16 channels at a time: rows of 16 floats in tot */
         int64_t oc0 = blk * 16, oc1 = oc0 + 16 < g->G * g->Og ? oc0 + 16 : g->G * g->Og;
         for (int64_t oc = oc0; oc < oc1; oc++) {
             int64_t gr = oc / g->Og, o = oc % g->Og;
-            float *t = j->tot + gr * g->K * Ogp + o;
+            float *tt = j->tot + gr * g->K * Ogp + o;
             if (dw) {
                 float *d = dw + oc * g->K;
                 if (out)
-                    for (int64_t k = 0; k < g->K; k++) d[k] = t[k * Ogp];
+                    for (int64_t k = 0; k < g->K; k++) d[k] = tt[k * Ogp];
                 else
-                    for (int64_t k = 0; k < g->K; k++) t[k * Ogp] = d[k];
+                    for (int64_t k = 0; k < g->K; k++) tt[k * Ogp] = d[k];
             }
             if (db) {
                 if (out) db[oc] = tb[gr * Ogp + o];
@@ -805,89 +816,122 @@ static void move_sums(const bww_job *j, float *dw, float *db, int out)
     }
 }
 
+static void run_move_sums(bww_task *t, int out, int nt)
+{
+    const geom *g = t->j->g;
+    int64_t nb16 = (g->G * g->Og + 15) / 16;
+    t->out = out;
+    run(nt, nb16, halves(nb16, nt), move_sums, t);
+}
+
+static void run_add_sums(bww_task *t, int nb, int nt)
+{
+    int64_t rows = sum_rows_of(t->j);
+    t->nb = nb;
+    run(nt, rows, halves(rows, nt), add_sums, t);
+}
+
 static void zero_sums(const bww_job *j, const bww_buf *u)
 {
     const geom *g = j->g;
     memset(u->dwT, 0, (size_t)(g->G * g->K * j->Ogp + g->G * j->Ogp) * sizeof(float));
 }
 
-/* Whole chunks of images split over the team, in rounds of one chunk per thread: thread
- * t sums chunk c0 + t into its own buffer t, then the round's chunks go into dw in order. */
-static void bww_images(const bww_job *j, float *dw, float *db)
+/* Chunks t->c0 + [b, e) of images, chunk c0 + r summed from zero into buffer r. */
+static void bww_round(void *ctx, int64_t b, int64_t e, int slot)
 {
+    const bww_task *t = ctx;
+    const bww_job *j = t->j;
     const geom *g = j->g;
-    int t = thread_id(), nt = team_size();
     int64_t img = g->C * g->H * g->W, nch = chunks_of(g->N);
-    bww_buf u = buf_of(j, t);
-    pad_slack(g, u.xp);
-    move_sums(j, dw, db, 0);
-    for (int64_t c0 = 0; c0 < nch; c0 += nt) {
-        int64_t c = c0 + t;
-        if (c < nch) {
-            zero_sums(j, &u);
-            for (int64_t n = g->N * c / nch; n < g->N * (c + 1) / nch; n++) {
-                if (j->want_w) pad_planes(g, j->x + n * img, u.xp, 0, g->C);
-                for (int64_t gr = 0; gr < g->G; gr++) {
-                    transpose_dy(g, j->dy, n, gr, j->Ogp, u.dyT, 0, g->OH);
-                    if (j->want_b) sum_rows(u.dyT, g->Q, j->Ogp, u.dbT + gr * j->Ogp);
-                    if (j->want_w) bww_group(j, u.xp, u.dyT, u.dwT, gr);
-                }
+    for (int64_t r = b; r < e; r++) {
+        int64_t c = t->c0 + r;
+        bww_buf u = buf_of(j, (int)r);
+        zero_sums(j, &u);
+        for (int64_t n = g->N * c / nch; n < g->N * (c + 1) / nch; n++) {
+            if (j->want_w) pad_planes(g, j->x + n * img, u.xp, 0, g->C);
+            for (int64_t gr = 0; gr < g->G; gr++) {
+                transpose_dy(g, j->dy, n, gr, j->Ogp, u.dyT, 0, g->OH);
+                if (j->want_b) sum_rows(u.dyT, g->Q, j->Ogp, u.dbT + gr * j->Ogp);
+                if (j->want_w) bww_group(j, u.xp, u.dyT, u.dwT, gr);
             }
         }
-#pragma omp barrier
-        add_sums(j, (int)(nch - c0 < nt ? nch - c0 : nt), dw, db); /* ends with a barrier: buffers free again */
     }
-    move_sums(j, dw, db, 1);
 }
 
-/* Group gr of image n shared by the team: padding and transpose split, then the tiles
- * (each with the row blocks of bww_group, so the sums are the same as there). */
-static void bww_shared_image(const bww_job *j, int64_t n, int64_t gr)
+/* Whole chunks of images in rounds of nt chunks: chunk c0 + r into buffer r (whichever
+ * thread claims it), then the round's chunks go into dw in order. */
+static void bww_images(const bww_job *j, float *dw, float *db, int nt)
 {
     const geom *g = j->g;
-    int64_t img = g->C * g->H * g->W, Ogp = j->Ogp;
+    int64_t nch = chunks_of(g->N);
+    bww_task t = {.j = j, .dw = dw, .db = db};
+    for (int i = 0; i < nt; i++) pad_slack(g, buf_of(j, i).xp);
+    run_move_sums(&t, 0, nt);
+    for (t.c0 = 0; t.c0 < nch; t.c0 += nt) {
+        int nb = (int)(nch - t.c0 < nt ? nch - t.c0 : nt);
+        run(nt, nb, 1, bww_round, &t);
+        run_add_sums(&t, nb, nt);
+    }
+    run_move_sums(&t, 1, nt);
+}
+
+/* Group t->gr of image t->n shared by the threads: planes [b, e) padded ... */
+static void bww_shared_pad(void *ctx, int64_t b, int64_t e, int slot)
+{
+    const bww_task *t = ctx;
+    const geom *g = t->j->g;
+    pad_planes(g, t->j->x + t->n * g->C * g->H * g->W, buf_of(t->j, 0).xp, b, e);
+}
+
+/* ... output rows [b, e) of dy transposed ... */
+static void bww_shared_transpose(void *ctx, int64_t b, int64_t e, int slot)
+{
+    const bww_task *t = ctx;
+    transpose_dy(t->j->g, t->j->dy, t->n, t->gr, t->j->Ogp, buf_of(t->j, 0).dyT, b, e);
+}
+
+/* ... tiles [b, e) of (64-channel chunk, tap block), each with the row blocks of
+ * bww_group, so the sums are the same as there; blocks past K are empty. */
+static void bww_shared_tiles(void *ctx, int64_t b, int64_t e, int slot)
+{
+    const bww_task *t = ctx;
+    const bww_job *j = t->j;
+    const geom *g = j->g;
+    int64_t Ogp = j->Ogp, gr = t->gr;
     bww_buf u = buf_of(j, 0);
-    float *xp = u.xp, *dyT = u.dyT, *dwT = u.dwT, *dbT = u.dbT;
-    if (gr == 0 && j->want_w) {
-#pragma omp for schedule(static)
-        for (int64_t c = 0; c < g->C; c++) pad_planes(g, j->x + n * img, xp, c, c + 1);
-    }
-#pragma omp for schedule(static)
-    for (int64_t oh = 0; oh < g->OH; oh++) transpose_dy(g, j->dy, n, gr, Ogp, dyT, oh, oh + 1);
-#pragma omp single
-    {
-        if (j->want_b) sum_rows(dyT, g->Q, Ogp, dbT + gr * Ogp);
-    }
-    if (!j->want_w) return;
-    /* tiles: (64-channel chunk, tap block); blocks past K are empty */
-    int64_t nkb = (g->K + taps_for(NVO) - 1) / taps_for(NVO), nch = (Ogp + CHW - 1) / CHW;
-    int64_t qb = q_block(j);
-#pragma omp for schedule(static)
-    for (int64_t t = 0; t < nch * nkb; t++) {
-        int64_t c0 = t / nkb * CHW, kb = t % nkb;
+    int64_t nkb = (g->K + taps_for(NVO) - 1) / taps_for(NVO), qb = q_block(j);
+    for (int64_t i = b; i < e; i++) {
+        int64_t c0 = i / nkb * CHW, kb = i % nkb;
         int mk = taps_for((int)((Ogp - c0) / VL < NVO ? (Ogp - c0) / VL : NVO));
         if (kb * mk < g->K)
             for (int64_t q0 = 0; q0 < g->Q; q0 += qb)
-                bww_block(g, xp + gr * g->Cg * g->PL, j->off, dyT, Ogp, dwT + gr * g->K * Ogp, c0, kb * mk, q0,
+                bww_block(g, u.xp + gr * g->Cg * g->PL, j->off, u.dyT, Ogp, u.dwT + gr * g->K * Ogp, c0, kb * mk, q0,
                           q0 + qb < g->Q ? q0 + qb : g->Q);
     }
 }
 
-/* A batch smaller than the team: chunk by chunk, each image shared by the team. */
-static void bww_shared(const bww_job *j, float *dw, float *db)
+/* A batch smaller than the thread count: chunk by chunk, each image shared by the threads. */
+static void bww_shared(const bww_job *j, float *dw, float *db, int nt)
 {
     const geom *g = j->g;
-    int64_t nch = chunks_of(g->N);
+    int64_t nch = chunks_of(g->N), Ogp = j->Ogp;
+    int64_t nkb = (g->K + taps_for(NVO) - 1) / taps_for(NVO), ncw = (Ogp + CHW - 1) / CHW;
     bww_buf u = buf_of(j, 0);
-    move_sums(j, dw, db, 0);
+    bww_task t = {.j = j, .dw = dw, .db = db};
+    run_move_sums(&t, 0, nt);
     for (int64_t c = 0; c < nch; c++) {
-#pragma omp single
         zero_sums(j, &u);
-        for (int64_t n = g->N * c / nch; n < g->N * (c + 1) / nch; n++)
-            for (int64_t gr = 0; gr < g->G; gr++) bww_shared_image(j, n, gr);
-        add_sums(j, 1, dw, db);
+        for (t.n = g->N * c / nch; t.n < g->N * (c + 1) / nch; t.n++)
+            for (t.gr = 0; t.gr < g->G; t.gr++) {
+                if (t.gr == 0 && j->want_w) run(nt, g->C, halves(g->C, nt), bww_shared_pad, &t);
+                run(nt, g->OH, halves(g->OH, nt), bww_shared_transpose, &t);
+                if (j->want_b) sum_rows(u.dyT, g->Q, Ogp, u.dbT + t.gr * Ogp);
+                if (j->want_w) run(nt, ncw * nkb, halves(ncw * nkb, nt), bww_shared_tiles, &t);
+            }
+        run_add_sums(&t, 1, nt);
     }
-    move_sums(j, dw, db, 1);
+    run_move_sums(&t, 1, nt);
 }
 
 void nb__conv2d_fast_bwd_w(const nb__conv_shape *s, const float *x, const float *dy, float *dw, float *db,
@@ -903,9 +947,9 @@ void nb__conv2d_fast_bwd_w(const nb__conv_shape *s, const float *x, const float 
                  .tot = scratch + noff + (int64_t)nt * per,
                  .want_w = dw != NULL, .want_b = db != NULL};
     if (g->N >= nt) {
-        RUN_TEAM(nt, bww_images(&j, dw, db));
+        bww_images(&j, dw, db, nt);
     } else {
         pad_slack(g, j.base);
-        RUN_TEAM(nt, bww_shared(&j, dw, db));
+        bww_shared(&j, dw, db, nt);
     }
 }

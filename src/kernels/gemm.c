@@ -12,7 +12,7 @@
  * else cblas_sgemm (OpenBLAS picks its own kernels for the CPU), else a portable loop.
  */
 #include "core/isa.h"
-#include "core/threads.h"
+#include "core/threadpool.h"
 #include "kernels/gemm.h"
 
 #include <limits.h>
@@ -75,6 +75,27 @@ static void blas_part(const nb__gemm_args *g, int split_m, int64_t p, int64_t P)
                 (int)N, (int)g->K, g->alpha, A, (int)g->lda, B, (int)g->ldb, g->beta, C, (int)g->ldc);
 }
 
+typedef struct {
+    const nb__gemm_args *g;
+    int split_m;
+    int64_t P;
+} blas_job;
+
+/* Parts [b, e) on a pool thread: OpenBLAS on one thread there (OpenMP's count is 1 on
+ * the pool's workers; the caller's is set to 1 around its parts). */
+static void blas_chunk(void *ctx, int64_t b, int64_t e, int slot)
+{
+    const blas_job *j = ctx;
+#ifdef _OPENMP
+    int saved = omp_in_parallel() ? 1 : omp_get_max_threads();
+    if (saved > 1) omp_set_num_threads(1);
+#endif
+    for (int64_t p = b; p < e; p++) blas_part(j->g, j->split_m, p, j->P);
+#ifdef _OPENMP
+    if (saved > 1) omp_set_num_threads(saved);
+#endif
+}
+
 /* cblas_sgemm on parts of C fixed by the shape alone (the longer of M and N cut into
  * up to 16 parts of at least 128), handed out one at a time to the threads; inside a
  * parallel region OpenBLAS runs on one thread. Every element is computed by one
@@ -88,15 +109,14 @@ static void blas_parts(const nb__gemm_args *g, int threads)
     int64_t n = split_m ? g->M : g->N, P = n / 128;
     if (P > 16) P = 16;
     if (P < 1 || g->M * g->N * g->K < ((int64_t)1 << 18)) P = 1;
-#ifdef _OPENMP
-    if (threads > 1 && P > 1 && !omp_in_parallel()) {
-        int nt = threads < P ? threads : (int)P;
-#pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
-        for (int64_t p = 0; p < P; p++) blas_part(g, split_m, p, P);
+    if (threads > 1 && P > 1 && !nb__in_parallel()) {
+        blas_job j = {g, split_m, P};
+        nb__parallel(P, 1, blas_chunk, &j);
         return;
     }
     /* OpenBLAS's OpenMP build threads a call outside a parallel region on OpenMP's
      * thread count (whatever openblas_set_num_threads said): one thread for these */
+#ifdef _OPENMP
     int saved = omp_in_parallel() ? 1 : omp_get_max_threads();
     if (saved > 1) omp_set_num_threads(1);
 #endif

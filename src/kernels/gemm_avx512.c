@@ -32,11 +32,12 @@
  * library builds for any x86-64; gemm.c calls it only when the CPU has AVX-512F.
  */
 #if defined(__x86_64__) && defined(__GNUC__)
+#include "core/threadpool.h"
 #include "kernels/gemm.h"
 
 #include <immintrin.h>
-#include <omp.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -83,10 +84,28 @@ static _Thread_local float *t_pack;
 
 static void make_key(void) { pthread_key_create(&g_key, free); }
 
+/* The packing buffers of the pool's workers, by slot: made by any product called outside
+ * the workers (so a worker's first part, or a product inside a chunk, does not allocate in
+ * the middle of a training step) and kept for the process. */
+static float *_Atomic g_worker_pack[256];
+
+static int worker_buffers(int threads)
+{
+    for (int s = 1; s < threads && s < 256; s++) {
+        if (atomic_load_explicit(&g_worker_pack[s], memory_order_acquire)) continue;
+        float *p = aligned_alloc(64, PACK_FLOATS * sizeof(float)), *none = NULL;
+        if (!p) return -1;
+        if (!atomic_compare_exchange_strong(&g_worker_pack[s], &none, p)) free(p);
+    }
+    return 0;
+}
+
 /* This thread's PACK_FLOATS-float buffer (64-byte aligned), or NULL. */
 static float *pack_buffer(void)
 {
     if (t_pack) return t_pack;
+    int w = nb__pool_worker(); /* a pool worker: the buffer made for its slot, if there is one */
+    if (w > 0 && w < 256 && (t_pack = atomic_load_explicit(&g_worker_pack[w], memory_order_acquire))) return t_pack;
     pthread_once(&g_once, make_key);
     float *p = aligned_alloc(64, PACK_FLOATS * sizeof(float));
     if (p) pthread_setspecific(g_key, p);
@@ -431,6 +450,7 @@ typedef struct {
     int small;      /* the small-M path, columns in units of w */
     int64_t w;
     int tm, tn;     /* the grid of the packed path */
+    int parts;      /* tm·tn, or the small path's column shares */
 } plan;
 
 /* Thread t of nt's part of the product. */
@@ -450,11 +470,42 @@ static void run_part(const plan *p, int t, int nt, float *buf)
     }
 }
 
+/* Parts [b, e) of the plan, on whichever thread claims them (core/threadpool.h). A part
+ * computes the same whichever thread runs it; a thread that cannot get its packing buffer
+ * computes its part with the portable loop (same values up to rounding). */
+static void run_parts(void *ctx, int64_t b, int64_t e, int slot)
+{
+    const plan *p = ctx;
+    float *buf = pack_buffer();
+    for (int64_t t = b; t < e; t++) {
+        if (buf) {
+            run_part(p, (int)t, p->parts, buf);
+            continue;
+        }
+        const nb__gemm_args *g = p->g;
+        int64_t mb = 0, me = g->M, nb, ne;
+        if (p->small) {
+            share(g->N, p->w, p->parts, (int)t, &nb, &ne);
+        } else {
+            share(g->M, MR, p->tm, (int)t / p->tn, &mb, &me);
+            share(g->N, NR, p->tn, (int)t % p->tn, &nb, &ne);
+        }
+        if (mb >= me || nb >= ne) continue;
+        nb__gemm_args s = *g;
+        s.M = me - mb, s.N = ne - nb;
+        s.A = g->A + (g->transA ? mb : mb * g->lda);
+        s.B = g->B + (g->transB ? nb * g->ldb : nb);
+        s.C = g->C + mb * g->ldc + nb;
+        nb__sgemm_portable(&s);
+    }
+}
+
 int nb__sgemm_avx512(const nb__gemm_args *g, int threads)
 {
     int64_t M = g->M, N = g->N, K = g->K;
-    if (threads < 1 || M * N * K < PAR_MIN_MACS || omp_in_parallel()) threads = 1;
-    plan p = {g, 0, 0, 1, 1};
+    if (!nb__pool_worker() && worker_buffers(nb__max_threads())) return -1;
+    if (threads < 1 || M * N * K < PAR_MIN_MACS || nb__in_parallel()) threads = 1;
+    plan p = {g, 0, 0, 1, 1, 1};
     p.small = M <= SMALL_M || (M <= SMALL_ROWS && K * N <= SMALL_B_MAX);
     p.small = p.small && (!g->transB || !g->transA);
     if (p.small) {
@@ -480,21 +531,9 @@ int nb__sgemm_avx512(const nb__gemm_args *g, int threads)
         run_part(&p, 0, 1, buf);
         return 0;
     }
-    int failed = 0;
-#pragma omp parallel num_threads(threads)
-    {
-        float *buf = pack_buffer();
-        if (!buf) {
-#pragma omp atomic write
-            failed = 1;
-        }
-#pragma omp barrier
-        int fail_seen;
-#pragma omp atomic read
-        fail_seen = failed;
-        if (!fail_seen) run_part(&p, omp_get_thread_num(), omp_get_num_threads(), buf);
-    }
-    return failed ? -1 : 0;
+    p.parts = threads;
+    nb__parallel(threads, 1, run_parts, &p);
+    return 0;
 }
 
 #ifdef __clang__
@@ -504,6 +543,36 @@ int nb__sgemm_avx512(const nb__gemm_args *g, int threads)
 #endif
 #else
 #include "kernels/gemm.h"
+/* Parts [b, e) of the plan, on whichever thread claims them (core/threadpool.h). A part
+ * computes the same whichever thread runs it; a thread that cannot get its packing buffer
+ * computes its part with the portable loop (same values up to rounding). */
+static void run_parts(void *ctx, int64_t b, int64_t e, int slot)
+{
+    const plan *p = ctx;
+    float *buf = pack_buffer();
+    for (int64_t t = b; t < e; t++) {
+        if (buf) {
+            run_part(p, (int)t, p->parts, buf);
+            continue;
+        }
+        const nb__gemm_args *g = p->g;
+        int64_t mb = 0, me = g->M, nb, ne;
+        if (p->small) {
+            share(g->N, p->w, p->parts, (int)t, &nb, &ne);
+        } else {
+            share(g->M, MR, p->tm, (int)t / p->tn, &mb, &me);
+            share(g->N, NR, p->tn, (int)t % p->tn, &nb, &ne);
+        }
+        if (mb >= me || nb >= ne) continue;
+        nb__gemm_args s = *g;
+        s.M = me - mb, s.N = ne - nb;
+        s.A = g->A + (g->transA ? mb : mb * g->lda);
+        s.B = g->B + (g->transB ? nb * g->ldb : nb);
+        s.C = g->C + mb * g->ldc + nb;
+        nb__sgemm_portable(&s);
+    }
+}
+
 int nb__sgemm_avx512(const nb__gemm_args *g, int threads)
 {
     (void)g, (void)threads;

@@ -7,11 +7,11 @@
  *   input     dcol (K, P)        = w[g]ᵀ · dy[n, g], then dx[n] += col2im(dcol)
  *   weight    dw[g] (OCg, K)    += dy[n, g] · colᵀ
  * The matrix products are nb__sgemm (threaded inside); the loops here are serial, except
- * in nb__conv2d_gemm_fwd_split (an image shared by the team: batch-1 inference). */
+ * in nb__conv2d_gemm_fwd_split (an image shared by the threads: batch-1 inference). */
+#include "core/threadpool.h"
 #include "kernels/conv.h"
 #include "kernels/gemm.h"
 
-#include <omp.h>
 #include <string.h>
 
 /* The output columns j whose input column j·sw + off lies in [0, W): [*j0, *j1). */
@@ -141,27 +141,43 @@ static void fwd_channels(const nb__conv_shape *s, const float *col, const float 
     epilogue_planes(ep, yo, g * OCg + o0, o1 - o0, P);
 }
 
+typedef struct {
+    const nb__conv_shape *s;
+    const float *x, *w;
+    const nb__conv_epilogue *ep;
+    float *y, *col;
+    int64_t n, g, och; /* image, group, output channels a chunk */
+} split_job;
+
+static void split_rows(void *ctx, int64_t b, int64_t e, int slot)
+{
+    const split_job *j = ctx;
+    im2col_rows(j->s, j->x + j->n * j->s->C * j->s->H * j->s->W, j->g, j->col, b, e);
+}
+
+static void split_channels(void *ctx, int64_t b, int64_t e, int slot)
+{
+    const split_job *j = ctx;
+    for (int64_t c = b; c < e; c++) {
+        int64_t o0 = c * j->och, o1 = o0 + j->och < j->s->OC / j->s->G ? o0 + j->och : j->s->OC / j->s->G;
+        fwd_channels(j->s, j->col, j->w, j->ep, j->y, j->n, j->g, o0, o1);
+    }
+}
+
+/* Image by image and group by group: the im2col rows, then the output channels in nt
+ * parts, each part a chunk of the pool (core/threadpool.h). */
 void nb__conv2d_gemm_fwd_split(const nb__conv_shape *s, const float *x, const float *w, const nb__conv_epilogue *ep,
                                float *y, float *scratch, int nt)
 {
     int64_t Cg = s->C / s->G, OCg = s->OC / s->G, P = s->OH * s->OW;
     int pw = is_pointwise(s);
-#pragma omp parallel num_threads(nt)
-    {
-        int t = omp_get_thread_num(), k = omp_get_num_threads();
-        for (int64_t n = 0; n < s->N; n++)
-            for (int64_t g = 0; g < s->G; g++) {
-                const float *col = pw ? x + (n * s->C + g * Cg) * P : scratch;
-                if (!pw) {
-                    if (n || g) {
-#pragma omp barrier
-                    } /* the previous product has read col */
-                    im2col_rows(s, x + n * s->C * s->H * s->W, g, scratch, s->OH * t / k, s->OH * (t + 1) / k);
-#pragma omp barrier
-                }
-                fwd_channels(s, col, w, ep, y, n, g, OCg * t / k, OCg * (t + 1) / k);
-            }
-    }
+    split_job j = {s, x, w, ep, y, scratch, 0, 0, (OCg + nt - 1) / nt};
+    for (j.n = 0; j.n < s->N; j.n++)
+        for (j.g = 0; j.g < s->G; j.g++) {
+            if (pw) j.col = (float *)(x + (j.n * s->C + j.g * Cg) * P); /* read only */
+            else nb__parallel(s->OH, (s->OH + nt - 1) / nt, split_rows, &j);
+            nb__parallel((OCg + j.och - 1) / j.och, 1, split_channels, &j);
+        }
 }
 
 void nb__conv_epilogue_apply(const nb__conv_epilogue *ep, float *y, int64_t N, int64_t OC, int64_t P)

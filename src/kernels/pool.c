@@ -2,7 +2,8 @@
  * PyTorch 1.13's CPU window rules.
  *   x (N, C, H, W), y (N, C, OH, OW): each of the N·C planes is pooled on its own,
  *   window (i, j) starts at (i·sh - ph, j·sw - pw).
- * Threads: NB_FOR over planes (one thread never enters a parallel region). The 2x2 stride-2 max pooling of CNNs has its own
+ * Threads: planes in chunks over the pool (nb__parallel_if; small work stays on the
+ * calling thread). The 2x2 stride-2 max pooling of CNNs has its own
  * AVX-512 path (the same results and indices as the general loop). */
 #include "kernels/conv.h"
 #include "core/isa.h"
@@ -113,25 +114,73 @@ static void max_one_plane(const nb__pool_shape *s, const float *x, float *y, int
     max_plane(s, x, y, idx);
 }
 
+/* a chunk of nb__max_pool2d_fwd's loop over p (nb__parallel_if) */
+typedef struct {
+    const nb__pool_shape *s;
+    const float *x;
+    float *y;
+    int32_t *idx;
+    int64_t HW;
+    int64_t O;
+    int64_t planes;
+    int fast;
+} max_pool2d_fwd_p_ctx;
+static void max_pool2d_fwd_p_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
+{
+    const max_pool2d_fwd_p_ctx *c_ = ctx_;
+    const nb__pool_shape *s = c_->s;
+    const float *x = c_->x;
+    float *y = c_->y;
+    int32_t *idx = c_->idx;
+    int64_t HW = c_->HW;
+    int64_t O = c_->O;
+    int64_t planes = c_->planes;
+    int fast = c_->fast;
+    for (int64_t p = b_; p < e_; p++) {
+        max_one_plane(s, x + p * HW, y + p * O, idx ? idx + p * O : NULL, x + planes * HW, fast);
+    }
+}
+
 void nb__max_pool2d_fwd(const nb__pool_shape *s, const float *x, float *y, int32_t *idx)
 {
     int64_t planes = s->N * s->C, HW = s->H * s->W, O = s->OH * s->OW;
     int fast = is_2x2(s) && nb__isa() == NB__ISA_AVX512;
     /* work: a window's compares and index updates cost about 4 copies per input value
      * (threading from 8k inputs: the cnn's batch-1 pools, 1.65 -> 1.35 µs) */
-    NB_FOR(4 * planes * HW, p, planes, max_one_plane(s, x + p * HW, y + p * O, idx ? idx + p * O : NULL, x + planes * HW, fast));
+    nb__parallel_if(4 * planes * HW, planes, nb__chunk_for(planes), max_pool2d_fwd_p_chunk,
+                    &(max_pool2d_fwd_p_ctx){s, x, y, idx, HW, O, planes, fast});
+}
+
+/* a chunk of nb__max_pool2d_bwd's loop over p (nb__parallel_if) */
+typedef struct {
+    float *dx;
+    const float *dy;
+    const int32_t *idx;
+    int64_t HW;
+    int64_t O;
+} max_pool2d_bwd_p_ctx;
+static void max_pool2d_bwd_p_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
+{
+    const max_pool2d_bwd_p_ctx *c_ = ctx_;
+    float *dx = c_->dx;
+    const float *dy = c_->dy;
+    const int32_t *idx = c_->idx;
+    int64_t HW = c_->HW;
+    int64_t O = c_->O;
+    for (int64_t p = b_; p < e_; p++) {
+        float *d = dx + p * HW;
+        const float *g = dy + p * O;
+        const int32_t *ix = idx + p * O;
+        for (int64_t o = 0; o < O; o++)
+            if (ix[o] >= 0) d[ix[o]] += g[o];;
+    }
 }
 
 void nb__max_pool2d_bwd(const nb__pool_shape *s, const float *dy, const int32_t *idx, float *dx)
 {
     int64_t planes = s->N * s->C, HW = s->H * s->W, O = s->OH * s->OW;
-    NB_FOR(planes * HW, p, planes, {
-        float *d = dx + p * HW;
-        const float *g = dy + p * O;
-        const int32_t *ix = idx + p * O;
-        for (int64_t o = 0; o < O; o++)
-            if (ix[o] >= 0) d[ix[o]] += g[o];
-    });
+    nb__parallel_if(planes * HW, planes, nb__chunk_for(planes), max_pool2d_bwd_p_chunk,
+                    &(max_pool2d_bwd_p_ctx){dx, dy, idx, HW, O});
 }
 
 /* ---- average pooling ---- */
@@ -154,10 +203,23 @@ static int avg_window(const nb__pool_shape *s, int64_t i, int64_t j, int64_t *h0
     return 1;
 }
 
-void nb__avg_pool2d_fwd(const nb__pool_shape *s, const float *x, float *y)
+/* a chunk of nb__avg_pool2d_fwd's loop over p (nb__parallel_if) */
+typedef struct {
+    const nb__pool_shape *s;
+    const float *x;
+    float *y;
+    int64_t HW;
+    int64_t O;
+} avg_pool2d_fwd_p_ctx;
+static void avg_pool2d_fwd_p_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
 {
-    int64_t planes = s->N * s->C, HW = s->H * s->W, O = s->OH * s->OW;
-    NB_FOR(planes * HW, p, planes, {
+    const avg_pool2d_fwd_p_ctx *c_ = ctx_;
+    const nb__pool_shape *s = c_->s;
+    const float *x = c_->x;
+    float *y = c_->y;
+    int64_t HW = c_->HW;
+    int64_t O = c_->O;
+    for (int64_t p = b_; p < e_; p++) {
         const float *xp = x + p * HW;
         for (int64_t i = 0; i < s->OH; i++)
             for (int64_t j = 0; j < s->OW; j++) {
@@ -171,14 +233,34 @@ void nb__avg_pool2d_fwd(const nb__pool_shape *s, const float *x, float *y)
                 for (int64_t h = h0; h < h1; h++)
                     for (int64_t w = w0; w < w1; w++) sum += xp[h * s->W + w];
                 y[p * O + i * s->OW + j] = sum / div;
-            }
-    });
+            };
+    }
 }
 
-void nb__avg_pool2d_bwd(const nb__pool_shape *s, const float *dy, float *dx)
+void nb__avg_pool2d_fwd(const nb__pool_shape *s, const float *x, float *y)
 {
     int64_t planes = s->N * s->C, HW = s->H * s->W, O = s->OH * s->OW;
-    NB_FOR(planes * HW, p, planes, {
+    nb__parallel_if(planes * HW, planes, nb__chunk_for(planes), avg_pool2d_fwd_p_chunk,
+                    &(avg_pool2d_fwd_p_ctx){s, x, y, HW, O});
+}
+
+/* a chunk of nb__avg_pool2d_bwd's loop over p (nb__parallel_if) */
+typedef struct {
+    const nb__pool_shape *s;
+    const float *dy;
+    float *dx;
+    int64_t HW;
+    int64_t O;
+} avg_pool2d_bwd_p_ctx;
+static void avg_pool2d_bwd_p_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
+{
+    const avg_pool2d_bwd_p_ctx *c_ = ctx_;
+    const nb__pool_shape *s = c_->s;
+    const float *dy = c_->dy;
+    float *dx = c_->dx;
+    int64_t HW = c_->HW;
+    int64_t O = c_->O;
+    for (int64_t p = b_; p < e_; p++) {
         float *d = dx + p * HW;
         for (int64_t i = 0; i < s->OH; i++)
             for (int64_t j = 0; j < s->OW; j++) {
@@ -188,8 +270,15 @@ void nb__avg_pool2d_bwd(const nb__pool_shape *s, const float *dy, float *dx)
                 float g = dy[p * O + i * s->OW + j] / div;
                 for (int64_t h = h0; h < h1; h++)
                     for (int64_t w = w0; w < w1; w++) d[h * s->W + w] += g;
-            }
-    });
+            };
+    }
+}
+
+void nb__avg_pool2d_bwd(const nb__pool_shape *s, const float *dy, float *dx)
+{
+    int64_t planes = s->N * s->C, HW = s->H * s->W, O = s->OH * s->OW;
+    nb__parallel_if(planes * HW, planes, nb__chunk_for(planes), avg_pool2d_bwd_p_chunk,
+                    &(avg_pool2d_bwd_p_ctx){s, dy, dx, HW, O});
 }
 
 /* ---- adaptive average pooling: window i spans [⌊i·H/OH⌋, ⌈(i+1)·H/OH⌉) ---- */
@@ -197,10 +286,23 @@ void nb__avg_pool2d_bwd(const nb__pool_shape *s, const float *dy, float *dx)
 static int64_t start_index(int64_t a, int64_t b, int64_t c) { return a * c / b; }
 static int64_t end_index(int64_t a, int64_t b, int64_t c) { return ((a + 1) * c + b - 1) / b; }
 
-void nb__adaptive_avg_pool2d_fwd(const nb__pool_shape *s, const float *x, float *y)
+/* a chunk of nb__adaptive_avg_pool2d_fwd's loop over p (nb__parallel_if) */
+typedef struct {
+    const nb__pool_shape *s;
+    const float *x;
+    float *y;
+    int64_t HW;
+    int64_t O;
+} adaptive_avg_pool2d_fwd_p_ctx;
+static void adaptive_avg_pool2d_fwd_p_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
 {
-    int64_t planes = s->N * s->C, HW = s->H * s->W, O = s->OH * s->OW;
-    NB_FOR(planes * HW, p, planes, {
+    const adaptive_avg_pool2d_fwd_p_ctx *c_ = ctx_;
+    const nb__pool_shape *s = c_->s;
+    const float *x = c_->x;
+    float *y = c_->y;
+    int64_t HW = c_->HW;
+    int64_t O = c_->O;
+    for (int64_t p = b_; p < e_; p++) {
         const float *xp = x + p * HW;
         for (int64_t i = 0; i < s->OH; i++) {
             int64_t h0 = start_index(i, s->OH, s->H), h1 = end_index(i, s->OH, s->H);
@@ -211,14 +313,34 @@ void nb__adaptive_avg_pool2d_fwd(const nb__pool_shape *s, const float *x, float 
                     for (int64_t w = w0; w < w1; w++) sum += xp[h * s->W + w];
                 y[p * O + i * s->OW + j] = sum / (float)((h1 - h0) * (w1 - w0));
             }
-        }
-    });
+        };
+    }
 }
 
-void nb__adaptive_avg_pool2d_bwd(const nb__pool_shape *s, const float *dy, float *dx)
+void nb__adaptive_avg_pool2d_fwd(const nb__pool_shape *s, const float *x, float *y)
 {
     int64_t planes = s->N * s->C, HW = s->H * s->W, O = s->OH * s->OW;
-    NB_FOR(planes * HW, p, planes, {
+    nb__parallel_if(planes * HW, planes, nb__chunk_for(planes), adaptive_avg_pool2d_fwd_p_chunk,
+                    &(adaptive_avg_pool2d_fwd_p_ctx){s, x, y, HW, O});
+}
+
+/* a chunk of nb__adaptive_avg_pool2d_bwd's loop over p (nb__parallel_if) */
+typedef struct {
+    const nb__pool_shape *s;
+    const float *dy;
+    float *dx;
+    int64_t HW;
+    int64_t O;
+} adaptive_avg_pool2d_bwd_p_ctx;
+static void adaptive_avg_pool2d_bwd_p_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
+{
+    const adaptive_avg_pool2d_bwd_p_ctx *c_ = ctx_;
+    const nb__pool_shape *s = c_->s;
+    const float *dy = c_->dy;
+    float *dx = c_->dx;
+    int64_t HW = c_->HW;
+    int64_t O = c_->O;
+    for (int64_t p = b_; p < e_; p++) {
         float *d = dx + p * HW;
         for (int64_t i = 0; i < s->OH; i++) {
             int64_t h0 = start_index(i, s->OH, s->H), h1 = end_index(i, s->OH, s->H);
@@ -228,6 +350,13 @@ void nb__adaptive_avg_pool2d_bwd(const nb__pool_shape *s, const float *dy, float
                 for (int64_t h = h0; h < h1; h++)
                     for (int64_t w = w0; w < w1; w++) d[h * s->W + w] += g;
             }
-        }
-    });
+        };
+    }
+}
+
+void nb__adaptive_avg_pool2d_bwd(const nb__pool_shape *s, const float *dy, float *dx)
+{
+    int64_t planes = s->N * s->C, HW = s->H * s->W, O = s->OH * s->OW;
+    nb__parallel_if(planes * HW, planes, nb__chunk_for(planes), adaptive_avg_pool2d_bwd_p_chunk,
+                    &(adaptive_avg_pool2d_bwd_p_ctx){s, dy, dx, HW, O});
 }

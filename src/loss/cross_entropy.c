@@ -42,24 +42,42 @@ typedef struct {
     double wsum;       /* Σ_c w[c] (C without weights) */
 } ce_info;
 
-/* lse of every (n, s) column; rows (S = 1) with the vectorised max and exp-sum */
-static void ce_lse(const float *z, float *lse, int64_t N, int64_t C, int64_t S)
+/* a chunk of ce_lse's loop over n (nb__parallel_if); rows (S = 1) with the vectorised max
+ * and exp-sum */
+typedef struct {
+    const float *z;
+    float *lse;
+    int64_t C;
+    int64_t S;
+} ce_lse_n_ctx;
+static void ce_lse_n_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
 {
-    if (S == 1) {
-        NB_FOR(N * C, n, N, {
+    const ce_lse_n_ctx *c_ = ctx_;
+    const float *z = c_->z;
+    float *lse = c_->lse;
+    int64_t C = c_->C;
+    int64_t S = c_->S;
+    for (int64_t n = b_; n < e_; n++) {
+        if (S == 1) {
             float m = nb__vmax(z + n * C, C);
             lse[n] = m + (float)log((double)nb__vexp_sum(z + n * C, m, NULL, C));
-        });
-        return;
+            continue;
+        }
+        for (int64_t s = 0; s < S; s++) {
+            const float *zc = z + n * C * S + s;
+            float m = -INFINITY;
+            for (int64_t c = 0; c < C; c++) m = fmaxf(m, zc[c * S]);
+            double sum = 0;
+            for (int64_t c = 0; c < C; c++) sum += expf(zc[c * S] - m);
+            lse[n * S + s] = m + (float)log(sum);
+        }
     }
-    NB_FOR(N * C * S, n, N, for (int64_t s = 0; s < S; s++) {
-        const float *zc = z + n * C * S + s;
-        float m = -INFINITY;
-        for (int64_t c = 0; c < C; c++) m = fmaxf(m, zc[c * S]);
-        double sum = 0;
-        for (int64_t c = 0; c < C; c++) sum += expf(zc[c * S] - m);
-        lse[n * S + s] = m + (float)log(sum);
-    });
+}
+
+/* lse of every (n, s) column */
+static void ce_lse(const float *z, float *lse, int64_t N, int64_t C, int64_t S)
+{
+    nb__parallel_if(N * C * S, N, nb__chunk_for(N), ce_lse_n_chunk, &(ce_lse_n_ctx){z, lse, C, S});
 }
 
 static void ce_backward(nb_node *n)

@@ -147,6 +147,42 @@ static void att_backward_bh(const att_desc *a, int64_t b, int64_t h, const float
     if (dk) nb__sgemm(1, 0, Tk, D, Tq, 1.0f, dP, Tk, q, a->qt, 1.0f, dk, a->kt); /* dk += dSᵀ·q */
 }
 
+/* a chunk of att_backward's loop over bh (nb__parallel_if) */
+typedef struct {
+    const att_desc *a;
+    const float *q;
+    const float *k;
+    const float *v;
+    const float *g;
+    float *dq;
+    float *dk;
+    float *dv;
+    float *dP;
+    float *pd;
+    int64_t TT;
+} att_backward_bh_ctx;
+static void att_backward_bh_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
+{
+    const att_backward_bh_ctx *c_ = ctx_;
+    const att_desc *a = c_->a;
+    const float *q = c_->q;
+    const float *k = c_->k;
+    const float *v = c_->v;
+    const float *g = c_->g;
+    float *dq = c_->dq;
+    float *dk = c_->dk;
+    float *dv = c_->dv;
+    float *dP = c_->dP;
+    float *pd = c_->pd;
+    int64_t TT = c_->TT;
+    for (int64_t bh = b_; bh < e_; bh++) {
+        int64_t b = bh / a->H, h = bh % a->H;
+        int64_t oq = b * a->qb + h * a->qh, ok = b * a->kb + h * a->kh;
+        att_backward_bh(a, b, h, q + oq, k + ok, v + ok, g + oq, dq ? dq + oq : NULL, dk ? dk + ok : NULL,
+                        dv ? dv + ok : NULL, dP + bh * TT, pd ? pd + bh * TT : NULL);;
+    }
+}
+
 static void att_backward(nb_node *n)
 {
     const att_desc *a = n->saved;
@@ -158,12 +194,35 @@ static void att_backward(nb_node *n)
     float *dP = nb__scratch(n->out->ctx, sizeof(float) * (size_t)(BH * TT + 1));
     float *pd = a->p > 0 ? nb__scratch(n->out->ctx, sizeof(float) * (size_t)(BH * TT + 1)) : NULL;
     if (!dP || (a->p > 0 && !pd)) return;
-    NB_FOR(BH * TT * a->D * 4, bh, BH, {
-        int64_t b = bh / a->H, h = bh % a->H;
-        int64_t oq = b * a->qb + h * a->qh, ok = b * a->kb + h * a->kh;
-        att_backward_bh(a, b, h, q + oq, k + ok, v + ok, g + oq, dq ? dq + oq : NULL, dk ? dk + ok : NULL,
-                        dv ? dv + ok : NULL, dP + bh * TT, pd ? pd + bh * TT : NULL);
-    });
+    nb__parallel_if(BH * TT * a->D * 4, BH, nb__chunk_for(BH), att_backward_bh_chunk,
+                    &(att_backward_bh_ctx){a, q, k, v, g, dq, dk, dv, dP, pd, TT});
+}
+
+/* a chunk of attention's loop over bh (nb__parallel_if) */
+typedef struct {
+    att_desc a;
+    const att_desc *saved;
+    const float *qp;
+    const float *kp;
+    const float *vp;
+    float *op_;
+    float *pd;
+} attention_bh_ctx;
+static void attention_bh_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
+{
+    const attention_bh_ctx *c_ = ctx_;
+    att_desc a = c_->a;
+    const att_desc *saved = c_->saved;
+    const float *qp = c_->qp;
+    const float *kp = c_->kp;
+    const float *vp = c_->vp;
+    float *op_ = c_->op_;
+    float *pd = c_->pd;
+    for (int64_t bh = b_; bh < e_; bh++) {
+        int64_t b = bh / a.H, h = bh % a.H;
+        int64_t oq = b * a.qb + h * a.qh, ok = b * a.kb + h * a.kh;
+        att_forward_bh(saved, b, h, qp + oq, kp + ok, vp + ok, op_ + oq, pd ? pd + bh * a.Tq * a.Tk : NULL);;
+    }
 }
 
 /* merged: q (B, Tq, H·D), k, v (B, Tk, H·D) with `heads` heads; else (B, H, T, D). */
@@ -249,11 +308,8 @@ static nb_tensor *attention(nb_tensor *q, nb_tensor *k, nb_tensor *v, int64_t he
     const float *qp = nb__f(q), *kp = nb__f(k), *vp = nb__f(v);
     float *op_ = nb__f(out);
     int64_t BH = a.B * a.H;
-    NB_FOR(BH * a.Tq * a.Tk * a.D * 2, bh, BH, {
-        int64_t b = bh / a.H, h = bh % a.H;
-        int64_t oq = b * a.qb + h * a.qh, ok = b * a.kb + h * a.kh;
-        att_forward_bh(saved, b, h, qp + oq, kp + ok, vp + ok, op_ + oq, pd ? pd + bh * a.Tq * a.Tk : NULL);
-    });
+    nb__parallel_if(BH * a.Tq * a.Tk * a.D * 2, BH, nb__chunk_for(BH), attention_bh_chunk,
+                    &(attention_bh_ctx){a, saved, qp, kp, vp, op_, pd});
     if (nb__needs_grad(ctx, q, k, v)) {
         nb_node *n = nb__record(out, att_backward, q, k, v);
         if (!n) return NULL;

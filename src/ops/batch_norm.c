@@ -5,8 +5,8 @@
  * Layout: x, y (N, C, S) row-major, S = product of the dims after the channel
  * (S = 1 for (N, C) input, H*W for (N, C, H, W)). Statistics per channel over
  * (N, S), accumulated in double, shifted by the channel's first value so the
- * one-pass variance does not cancel. Threads split the channels (schedule
- * static; for (N, C) input, blocks of BN_CB channels that walk the rows): each
+ * one-pass variance does not cancel. Threads split the channels (chunks of
+ * the pool; for (N, C) input, blocks of BN_CB channels that walk the rows): each
  * channel is reduced by one thread in a fixed order, so results do not depend
  * on the thread count. The training forward does stats and output channel by
  * channel, so x comes from memory once; everything here is bandwidth-bound
@@ -51,10 +51,35 @@ static inline void seg_sums(const float *x, int64_t n, double k, double *s, doub
  * in a fixed order while the loops over a block's channels vectorize. */
 #define BN_CB 64
 
-NB_CLONES static void bn_forward_train_rows(const float *x, float *y, int64_t N, int64_t C, const float *w, const float *b,
-                                  float eps, double *dmean, double *dvar, float *mean, float *rstd)
+/* a chunk of bn_forward_train_rows's loop over blk_ (nb__parallel_if) */
+typedef struct {
+    const float *x;
+    float *y;
+    int64_t N;
+    int64_t C;
+    const float *w;
+    const float *b;
+    float eps;
+    double *dmean;
+    double *dvar;
+    float *mean;
+    float *rstd;
+} bn_forward_train_rows_blk_ctx;
+NB_CLONES static void bn_forward_train_rows_blk_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
 {
-    NB_FOR(N * C, blk_, (C + BN_CB - 1) / BN_CB, {
+    const bn_forward_train_rows_blk_ctx *c_ = ctx_;
+    const float *x = c_->x;
+    float *y = c_->y;
+    int64_t N = c_->N;
+    int64_t C = c_->C;
+    const float *w = c_->w;
+    const float *b = c_->b;
+    float eps = c_->eps;
+    double *dmean = c_->dmean;
+    double *dvar = c_->dvar;
+    float *mean = c_->mean;
+    float *rstd = c_->rstd;
+    for (int64_t blk_ = b_; blk_ < e_; blk_++) {
         int64_t c0 = blk_ *BN_CB;
         int64_t nc = C - c0 < BN_CB ? C - c0 : BN_CB;
         double k[BN_CB], s[BN_CB], ss[BN_CB];
@@ -87,19 +112,53 @@ NB_CLONES static void bn_forward_train_rows(const float *x, float *y, int64_t N,
             float *yr = y + n * C + c0;
             _Pragma("omp simd")
             for (int64_t j = 0; j < nc; j++) yr[j] = xr[j] * a[j] + sh[j];
-        }
-    });
+        };
+    }
+}
+
+NB_CLONES static void bn_forward_train_rows(const float *x, float *y, int64_t N, int64_t C, const float *w, const float *b,
+                                  float eps, double *dmean, double *dvar, float *mean, float *rstd)
+{
+    nb__parallel_if(N * C, (C + BN_CB - 1) / BN_CB, nb__chunk_for((C + BN_CB - 1) / BN_CB),
+                    bn_forward_train_rows_blk_chunk,
+                    &(bn_forward_train_rows_blk_ctx){x, y, N, C, w, b, eps, dmean, dvar, mean, rstd});
 }
 
 /* relu_out: the forward was relu(batch_norm(x)) with this output; the gradient
  * reaching the normalization is dy where relu_out > 0, else 0 (ReLU's backward). */
 #define RELU_G(g, ro, i) ((ro) && !((ro)[i] > 0.0f) ? 0.0f : (g)[i])
 
-static void bn_backward_rows(const float *x, const float *dy, const float *relu_out, float *dx, float *dw, float *db,
-                             int64_t N, int64_t C, const float *w, const float *mean, const float *rstd,
-                             int batch_stats)
+/* a chunk of bn_backward_rows's loop over blk_ (nb__parallel_if) */
+typedef struct {
+    const float *x;
+    const float *dy;
+    const float *relu_out;
+    float *dx;
+    float *dw;
+    float *db;
+    int64_t N;
+    int64_t C;
+    const float *w;
+    const float *mean;
+    const float *rstd;
+    int batch_stats;
+} bn_backward_rows_blk_ctx;
+static void bn_backward_rows_blk_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
 {
-    NB_FOR(N * C, blk_, (C + BN_CB - 1) / BN_CB, {
+    const bn_backward_rows_blk_ctx *c_ = ctx_;
+    const float *x = c_->x;
+    const float *dy = c_->dy;
+    const float *relu_out = c_->relu_out;
+    float *dx = c_->dx;
+    float *dw = c_->dw;
+    float *db = c_->db;
+    int64_t N = c_->N;
+    int64_t C = c_->C;
+    const float *w = c_->w;
+    const float *mean = c_->mean;
+    const float *rstd = c_->rstd;
+    int batch_stats = c_->batch_stats;
+    for (int64_t blk_ = b_; blk_ < e_; blk_++) {
         int64_t c0 = blk_ *BN_CB;
         int64_t nc = C - c0 < BN_CB ? C - c0 : BN_CB;
         double sdy[BN_CB], sdyx[BN_CB], mu[BN_CB];
@@ -132,23 +191,52 @@ static void bn_backward_rows(const float *x, const float *dy, const float *relu_
             float *dr = dx + n * C + c0;
             _Pragma("omp simd")
             for (int64_t j = 0; j < nc; j++) dr[j] += k[j] * (RELU_G(gr, ro, j) - mdy[j] - (xr[j] - muf[j]) * proj[j]);
-        }
-    });
+        };
+    }
 }
 
-/* Training forward over x, y (N, C, S), one channel per iteration so that its
- * values are still in this core's cache for the second pass: mean and biased
- * variance (dmean, dvar: C doubles), then y = x·a + b with a = γ·r, b = β - μ·a,
- * r = 1/√(σ²+eps). w, b (C) or NULL; mean, rstd (C) receive μ and r for backward. */
-NB_CLONES static void bn_forward_train(const float *x, float *y, int64_t N, int64_t C, int64_t S, const float *w,
-                             const float *b, float eps, double *dmean, double *dvar, float *mean, float *rstd)
+static void bn_backward_rows(const float *x, const float *dy, const float *relu_out, float *dx, float *dw, float *db,
+                             int64_t N, int64_t C, const float *w, const float *mean, const float *rstd,
+                             int batch_stats)
 {
-    if (S == 1) {
-        bn_forward_train_rows(x, y, N, C, w, b, eps, dmean, dvar, mean, rstd);
-        return;
-    }
-    int64_t M = N *S;
-    NB_FOR(N * C * S, c, C, {
+    nb__parallel_if(N * C, (C + BN_CB - 1) / BN_CB, nb__chunk_for((C + BN_CB - 1) / BN_CB),
+                    bn_backward_rows_blk_chunk,
+                    &(bn_backward_rows_blk_ctx){x, dy, relu_out, dx, dw, db, N, C, w, mean, rstd, batch_stats});
+}
+
+/* a chunk of bn_forward_train's loop over c (nb__parallel_if) */
+typedef struct {
+    const float *x;
+    float *y;
+    int64_t N;
+    int64_t C;
+    int64_t S;
+    const float *w;
+    const float *b;
+    float eps;
+    double *dmean;
+    double *dvar;
+    float *mean;
+    float *rstd;
+    int64_t M;
+} bn_forward_train_c_ctx;
+NB_CLONES static void bn_forward_train_c_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
+{
+    const bn_forward_train_c_ctx *c_ = ctx_;
+    const float *x = c_->x;
+    float *y = c_->y;
+    int64_t N = c_->N;
+    int64_t C = c_->C;
+    int64_t S = c_->S;
+    const float *w = c_->w;
+    const float *b = c_->b;
+    float eps = c_->eps;
+    double *dmean = c_->dmean;
+    double *dvar = c_->dvar;
+    float *mean = c_->mean;
+    float *rstd = c_->rstd;
+    int64_t M = c_->M;
+    for (int64_t c = b_; c < e_; c++) {
         double k = x[c * S], s = 0, ss = 0;
         for (int64_t n = 0; n < N; n++) seg_sums(x + (n * C + c) * S, S, k, &s, &ss);
         double m = s / (double)M, v = ss / (double)M - m *m;
@@ -164,8 +252,76 @@ NB_CLONES static void bn_forward_train(const float *x, float *y, int64_t N, int6
             float *ys = y + (n * C + c) * S;
             _Pragma("omp simd")
             for (int64_t i = 0; i < S; i++) ys[i] = xs[i] * ac + bc;
-        }
-    });
+        };
+    }
+}
+
+/* Training forward over x, y (N, C, S), one channel per iteration so that its
+ * values are still in this core's cache for the second pass: mean and biased
+ * variance (dmean, dvar: C doubles), then y = x·a + b with a = γ·r, b = β - μ·a,
+ * r = 1/√(σ²+eps). w, b (C) or NULL; mean, rstd (C) receive μ and r for backward. */
+NB_CLONES static void bn_forward_train(const float *x, float *y, int64_t N, int64_t C, int64_t S, const float *w,
+                             const float *b, float eps, double *dmean, double *dvar, float *mean, float *rstd)
+{
+    if (S == 1) {
+        bn_forward_train_rows(x, y, N, C, w, b, eps, dmean, dvar, mean, rstd);
+        return;
+    }
+    int64_t M = N *S;
+    nb__parallel_if(N * C * S, C, nb__chunk_for(C), bn_forward_train_c_chunk,
+                    &(bn_forward_train_c_ctx){x, y, N, C, S, w, b, eps, dmean, dvar, mean, rstd, M});
+}
+
+/* a chunk of bn_affine's loop over ij_ (nb__parallel_if) */
+typedef struct {
+    const float *x;
+    float *y;
+    int64_t C;
+    int64_t S;
+    const float *a;
+    const float *b;
+} bn_affine_ij_ctx;
+static void bn_affine_ij_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
+{
+    const bn_affine_ij_ctx *c_ = ctx_;
+    const float *x = c_->x;
+    float *y = c_->y;
+    int64_t C = c_->C;
+    int64_t S = c_->S;
+    const float *a = c_->a;
+    const float *b = c_->b;
+    for (int64_t ij_ = b_; ij_ < e_; ij_++) {
+        int64_t n = ij_ / C, c = ij_ % C;
+            const float *xs = x + (n * C + c) * S;
+            float *ys = y + (n * C + c) * S;
+            float ac = a[c], bc = b[c];
+            _Pragma("omp simd")
+            for (int64_t i = 0; i < S; i++) ys[i] = xs[i] * ac + bc;;
+    }
+}
+
+/* a chunk of bn_affine's loop over n (nb__parallel_if) */
+typedef struct {
+    const float *x;
+    float *y;
+    int64_t C;
+    const float *a;
+    const float *b;
+} bn_affine_n_ctx;
+static void bn_affine_n_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
+{
+    const bn_affine_n_ctx *c_ = ctx_;
+    const float *x = c_->x;
+    float *y = c_->y;
+    int64_t C = c_->C;
+    const float *a = c_->a;
+    const float *b = c_->b;
+    for (int64_t n = b_; n < e_; n++) {
+        const float *xr = x + n *C;
+            float *yr = y + n *C;
+            _Pragma("omp simd")
+            for (int64_t c = 0; c < C; c++) yr[c] = xr[c] * a[c] + b[c];;
+    }
 }
 
 /* y = x·a[c] + b[c] over x, y (N, C, S). */
@@ -173,38 +329,48 @@ static void bn_affine(const float *x, float *y, int64_t N, int64_t C, int64_t S,
                       const float *b)
 {
     if (S == 1) {
-    NB_FOR(N * C, n, N, {
-            const float *xr = x + n *C;
-            float *yr = y + n *C;
-            _Pragma("omp simd")
-            for (int64_t c = 0; c < C; c++) yr[c] = xr[c] * a[c] + b[c];
-    });
+    nb__parallel_if(N * C, N, nb__chunk_for(N), bn_affine_n_chunk, &(bn_affine_n_ctx){x, y, C, a, b});
         return;
     }
-    NB_FOR(N * C * S, ij_, N * C, {
-        int64_t n = ij_ / C, c = ij_ % C;
-            const float *xs = x + (n * C + c) * S;
-            float *ys = y + (n * C + c) * S;
-            float ac = a[c], bc = b[c];
-            _Pragma("omp simd")
-            for (int64_t i = 0; i < S; i++) ys[i] = xs[i] * ac + bc;
-    });
+    nb__parallel_if(N * C * S, N * C, nb__chunk_for(N * C), bn_affine_ij_chunk,
+                    &(bn_affine_ij_ctx){x, y, C, S, a, b});
 }
 
-/* Backward over x, dy, dx (N, C, S); mean, rstd (C) as used in the forward; w (C)
- * or NULL. dx, dw, db may be NULL; all three accumulate. batch_stats: the forward
- * used this batch's statistics (full backward through μ and σ²). relu_out (N, C, S)
- * or NULL: the forward was relu(batch_norm(x)) with this output. */
-NB_CLONES static void bn_backward_kernel(const float *x, const float *dy, const float *relu_out, float *dx, float *dw,
-                               float *db, int64_t N, int64_t C, int64_t S, const float *w, const float *mean,
-                               const float *rstd, int batch_stats)
+/* a chunk of bn_backward_kernel's loop over c (nb__parallel_if) */
+typedef struct {
+    const float *x;
+    const float *dy;
+    const float *relu_out;
+    float *dx;
+    float *dw;
+    float *db;
+    int64_t N;
+    int64_t C;
+    int64_t S;
+    const float *w;
+    const float *mean;
+    const float *rstd;
+    int batch_stats;
+    int64_t M;
+} bn_backward_kernel_c_ctx;
+NB_CLONES static void bn_backward_kernel_c_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
 {
-    if (S == 1) {
-        bn_backward_rows(x, dy, relu_out, dx, dw, db, N, C, w, mean, rstd, batch_stats);
-        return;
-    }
-    int64_t M = N *S;
-    NB_FOR(N * C * S, c, C, {
+    const bn_backward_kernel_c_ctx *c_ = ctx_;
+    const float *x = c_->x;
+    const float *dy = c_->dy;
+    const float *relu_out = c_->relu_out;
+    float *dx = c_->dx;
+    float *dw = c_->dw;
+    float *db = c_->db;
+    int64_t N = c_->N;
+    int64_t C = c_->C;
+    int64_t S = c_->S;
+    const float *w = c_->w;
+    const float *mean = c_->mean;
+    const float *rstd = c_->rstd;
+    int batch_stats = c_->batch_stats;
+    int64_t M = c_->M;
+    for (int64_t c = b_; c < e_; c++) {
         double sdy = 0, sdyx = 0, mu = mean[c];
         for (int64_t n = 0; n < N; n++) {
             const float *xs = x + (n * C + c) * S, *gs = dy + (n * C + c) * S;
@@ -233,8 +399,25 @@ NB_CLONES static void bn_backward_kernel(const float *x, const float *dy, const 
             float *ds = dx + (n * C + c) * S;
             _Pragma("omp simd")
             for (int64_t i = 0; i < S; i++) ds[i] += k * (RELU_G(gs, ro, i) - mdy - (xs[i] - muf) * proj);
-        }
-    });
+        };
+    }
+}
+
+/* Backward over x, dy, dx (N, C, S); mean, rstd (C) as used in the forward; w (C)
+ * or NULL. dx, dw, db may be NULL; all three accumulate. batch_stats: the forward
+ * used this batch's statistics (full backward through μ and σ²). relu_out (N, C, S)
+ * or NULL: the forward was relu(batch_norm(x)) with this output. */
+NB_CLONES static void bn_backward_kernel(const float *x, const float *dy, const float *relu_out, float *dx, float *dw,
+                               float *db, int64_t N, int64_t C, int64_t S, const float *w, const float *mean,
+                               const float *rstd, int batch_stats)
+{
+    if (S == 1) {
+        bn_backward_rows(x, dy, relu_out, dx, dw, db, N, C, w, mean, rstd, batch_stats);
+        return;
+    }
+    int64_t M = N *S;
+    nb__parallel_if(N * C * S, C, nb__chunk_for(C), bn_backward_kernel_c_chunk,
+                    &(bn_backward_kernel_c_ctx){x, dy, relu_out, dx, dw, db, N, C, S, w, mean, rstd, batch_stats, M});
 }
 
 /* ---- the op ---- */
@@ -256,6 +439,19 @@ static void batch_norm_backward(nb_node *n)
     bn_backward_kernel(nb__f(x), n->out->grad, st->relu ? nb__f(n->out) : NULL, nb__wants_grad(x) ? x->grad : NULL,
                        nb__wants_grad(w) ? w->grad : NULL, nb__wants_grad(b) ? b->grad : NULL, N, C, S,
                        w ? nb__f(w) : NULL, mean, rstd, st->training);
+}
+
+/* a chunk of nb__batch_norm_layer's loop over i (nb__parallel_if) */
+typedef struct {
+    float *o;
+} batch_norm_layer_i_ctx;
+static void batch_norm_layer_i_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
+{
+    const batch_norm_layer_i_ctx *c_ = ctx_;
+    float *o = c_->o;
+    for (int64_t i = b_; i < e_; i++) {
+        o[i] = o[i] <= 0.0f ? 0.0f : o[i]; /* NaN stays NaN */;
+    }
 }
 
 /* F.batch_norm with the calling layer's name for messages. Checks everything
@@ -305,7 +501,8 @@ nb_tensor *nb__batch_norm_layer(const char *layer, nb_tensor *x, nb_tensor *rm, 
     }
     if (relu) { /* relu(batch_norm(x)) in place: no tensor (or gradient) for the normalized values */
         float *o = nb__f(out);
-        NB_FOR(out->numel, i, out->numel, { o[i] = o[i] <= 0.0f ? 0.0f : o[i]; /* NaN stays NaN */ });
+        nb__parallel_if(out->numel, out->numel, nb__chunk_for(out->numel), batch_norm_layer_i_chunk,
+                        &(batch_norm_layer_i_ctx){o});
     }
     if (nb__needs_grad(ctx, x, w, b)) {
         batch_norm_saved *st = nb__record_with(out, batch_norm_backward, x, w, b, sizeof *st);

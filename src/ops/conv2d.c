@@ -11,6 +11,8 @@
 #include "core/tensor.h"
 #include "core/tape.h"
 #include "core/ctx.h"
+#include "core/threadpool.h"
+#include "core/isa.h"
 #include "ops/conv2d.h"
 #include "ops/window.h"
 #include "kernels/conv.h"
@@ -102,7 +104,7 @@ static nb_status resolve(const nb_conv2d_opts *o, int64_t kh, int64_t kw, const 
  * costs about a microsecond). */
 #define GEMM_SPLIT_MIN (1 << 16)
 
-static int threads_of(const nb_ctx *ctx) { return ctx->threads > 0 ? ctx->threads : 1; }
+static int threads_of(const nb_ctx *ctx) { (void)ctx; return nb__max_threads(); }
 
 /* forward: OCg outputs of Cg·KH·KW taps; input gradient: Cg outputs of OCg·KH·KW taps */
 static int fast_fwd(const nb__conv_shape *s)
@@ -227,7 +229,9 @@ nb_tensor *nb__conv2d_ep(nb_tensor *x, nb_tensor *w, nb_tensor *b, const nb_conv
         float *scr = nb__scratch(ctx, nb__conv2d_gemm_scratch(s) * sizeof(float));
         if (!scr) return NULL;
         int fused = scale || shift || relu;
-        if (N < nt && OC / G * OH * OW * (C / G * KH * KW) >= GEMM_SPLIT_MIN) {
+        /* split over output channels only where nabla's GEMM runs (its sums do not depend on
+         * how the rows are cut; OpenBLAS's do, and the result would change with the count) */
+        if (N < nt && nb__isa() == NB__ISA_AVX512 && OC / G * OH * OW * (C / G * KH * KW) >= GEMM_SPLIT_MIN) {
             nb__conv2d_gemm_fwd_split(s, nb__f(x), nb__f(w), &ep, nb__f(out), scr, nt);
         } else { /* fused: the product, then the epilogue in one pass (not a bias pass and a BatchNorm pass) */
             nb__conv2d_gemm_fwd(s, nb__f(x), nb__f(w), fused ? NULL : bias, nb__f(out), scr);

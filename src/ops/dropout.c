@@ -41,6 +41,27 @@ static void dropout_backward(nb_node *n)
         if (mask[i]) ga[i] += g[i] * scale;
 }
 
+/* a chunk of nb_dropout's loop over i (nb__parallel_if) */
+typedef struct {
+    unsigned char *mask;
+    uint64_t key;
+    float p;
+    float *y;
+    const float *xv;
+    float scale;
+} dropout_i_ctx;
+static void dropout_i_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
+{
+    const dropout_i_ctx *c_ = ctx_;
+    unsigned char *mask = c_->mask;
+    uint64_t key = c_->key;
+    float p = c_->p;
+    float *y = c_->y;
+    const float *xv = c_->xv;
+    float scale = c_->scale;
+    dropout_chunk(xv, y, mask, b_, e_, key, p, scale);
+}
+
 nb_tensor *nb_dropout(nb_tensor *x, float p, int training)
 {
     if (!x) return NULL;
@@ -62,9 +83,7 @@ nb_tensor *nb_dropout(nb_tensor *x, float p, int training)
     const float *xv = nb__f(x);
     float *y = nb__f(out);
     int64_t N = x->numel;
-    NB_FOR(N, c, (N + DROP_CHUNK - 1) / DROP_CHUNK,
-           dropout_chunk(xv, y, mask, c * DROP_CHUNK, N - c * DROP_CHUNK < DROP_CHUNK ? N : (c + 1) * DROP_CHUNK, key, p,
-                         scale));
+    nb__parallel_if(N, N, nb__chunk_for(N) > DROP_CHUNK ? nb__chunk_for(N) : DROP_CHUNK, dropout_i_chunk, &(dropout_i_ctx){mask, key, p, y, xv, scale});
     if (nb__needs_grad(ctx, x, NULL, NULL)) {
         dropout_saved *st = nb__record_with(out, dropout_backward, x, NULL, NULL, sizeof *st);
         if (!st) return NULL;

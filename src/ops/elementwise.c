@@ -85,6 +85,25 @@ static void bin_backward(nb_node *n)
     });
 }
 
+/* a chunk of binary's loop over i (nb__parallel_if) */
+typedef struct {
+    float *y;
+    bin_kind k;
+    const float *xa;
+    const float *xb;
+} binary_i_ctx;
+static void binary_i_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
+{
+    const binary_i_ctx *c_ = ctx_;
+    float *y = c_->y;
+    bin_kind k = c_->k;
+    const float *xa = c_->xa;
+    const float *xb = c_->xb;
+    for (int64_t i = b_; i < e_; i++) {
+        y[i] = bin_apply(k, xa[i], xb[i]);
+    }
+}
+
 static nb_tensor *binary(nb_tensor *a, nb_tensor *b, bin_kind k)
 {
     if (!a || !b) return NULL;
@@ -100,7 +119,7 @@ static nb_tensor *binary(nb_tensor *a, nb_tensor *b, bin_kind k)
     const float *xa = nb__f(a), *xb = nb__f(b);
     if (nb__same_shape(a, b)) {
         int64_t n = out->numel;
-        NB_FOR(n, i, n, y[i] = bin_apply(k, xa[i], xb[i]));
+        nb__parallel_if(n, n, nb__chunk_for(n), binary_i_chunk, &(binary_i_ctx){y, k, xa, xb});
     } else if (b->numel == 1) {
         float s = xb[0];
         for (int64_t i = 0; i < out->numel; i++) y[i] = bin_apply(k, xa[i], s);
@@ -174,6 +193,29 @@ typedef struct {
     float s; /* the scalar operand */
 } un_saved;
 
+/* a chunk of un_backward's loop over i (nb__parallel_if) */
+typedef struct {
+    float *ga;
+    const float *g;
+    un_kind k;
+    const float *x;
+    const float *y;
+    float s;
+} un_backward_i_ctx;
+static void un_backward_i_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
+{
+    const un_backward_i_ctx *c_ = ctx_;
+    float *ga = c_->ga;
+    const float *g = c_->g;
+    un_kind k = c_->k;
+    const float *x = c_->x;
+    const float *y = c_->y;
+    float s = c_->s;
+    for (int64_t i = b_; i < e_; i++) {
+        ga[i] += g[i] * un_deriv(k, x[i], y[i], s);
+    }
+}
+
 static void un_backward(nb_node *n)
 {
     const un_saved *st = n->saved;
@@ -183,7 +225,26 @@ static void un_backward(nb_node *n)
     const float *x = nb__f(a), *y = nb__f(n->out), *g = n->out->grad;
     float *ga = a->grad;
     int64_t N = a->numel;
-    NB_FOR(N, i, N, ga[i] += g[i] * un_deriv(k, x[i], y[i], s));
+    nb__parallel_if(N, N, nb__chunk_for(N), un_backward_i_chunk, &(un_backward_i_ctx){ga, g, k, x, y, s});
+}
+
+/* a chunk of unary's loop over i (nb__parallel_if) */
+typedef struct {
+    float *y;
+    un_kind k;
+    const float *x;
+    float s;
+} unary_i_ctx;
+static void unary_i_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
+{
+    const unary_i_ctx *c_ = ctx_;
+    float *y = c_->y;
+    un_kind k = c_->k;
+    const float *x = c_->x;
+    float s = c_->s;
+    for (int64_t i = b_; i < e_; i++) {
+        y[i] = un_apply(k, x[i], s);
+    }
 }
 
 static nb_tensor *unary(nb_tensor *a, un_kind k, float s)
@@ -198,7 +259,7 @@ static nb_tensor *unary(nb_tensor *a, un_kind k, float s)
     const float *x = nb__f(a);
     float *y = nb__f(out);
     int64_t N = a->numel;
-    NB_FOR(N, i, N, y[i] = un_apply(k, x[i], s));
+    nb__parallel_if(N, N, nb__chunk_for(N), unary_i_chunk, &(unary_i_ctx){y, k, x, s});
     if (nb__needs_grad(a->ctx, a, NULL, NULL)) {
         un_saved *st = nb__record_with(out, un_backward, a, NULL, NULL, sizeof *st);
         if (!st) return NULL;

@@ -37,6 +37,25 @@ static void embedding_backward(nb_node *n)
     }
 }
 
+/* a chunk of nb_embedding's loop over k (nb__parallel_if) */
+typedef struct {
+    float *y;
+    const float *w;
+    const int64_t *idx;
+    int64_t dim;
+} embedding_k_ctx;
+static void embedding_k_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
+{
+    const embedding_k_ctx *c_ = ctx_;
+    float *y = c_->y;
+    const float *w = c_->w;
+    const int64_t *idx = c_->idx;
+    int64_t dim = c_->dim;
+    for (int64_t k = b_; k < e_; k++) {
+        memcpy(y + k * dim, w + idx[k] * dim, sizeof(float) * (size_t)dim);
+    }
+}
+
 nb_tensor *nb_embedding(nb_tensor *indices, nb_tensor *weight, int64_t padding_idx)
 {
     if (!indices || !weight) return NULL;
@@ -77,7 +96,7 @@ nb_tensor *nb_embedding(nb_tensor *indices, nb_tensor *weight, int64_t padding_i
     if (!out) return NULL;
     const float *w = nb__f(weight);
     float *y = nb__f(out);
-    NB_FOR(count * dim, k, count, memcpy(y + k * dim, w + idx[k] * dim, sizeof(float) * (size_t)dim));
+    nb__parallel_if(count * dim, count, nb__chunk_for(count), embedding_k_chunk, &(embedding_k_ctx){y, w, idx, dim});
     if (nb__needs_grad(weight->ctx, weight, NULL, NULL)) {
         /* the indices may change or go away before backward: keep a copy */
         int64_t *saved = nb__scratch(weight->ctx, sizeof(int64_t) * (size_t)(count ? count : 1));

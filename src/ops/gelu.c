@@ -68,6 +68,30 @@ typedef struct {
     const float *kept; /* per value Φ(x) (erf form) or tanh(u) (tanh form) */
 } gelu_saved;
 
+/* a chunk of GB-value blocks [b, e) of gelu's forward or backward (nb__parallel_if) */
+typedef struct {
+    const float *x, *g, *kept;
+    float *y, *ga, *keep;
+    int64_t N;
+    int tf;
+} gelu_blocks_ctx;
+static void gelu_fwd_blocks(void *ctx_, int64_t b, int64_t e, int slot)
+{
+    const gelu_blocks_ctx *c = ctx_;
+    for (int64_t k = b; k < e; k++) {
+        int64_t o = k * GB, m = c->N - o < GB ? c->N - o : GB;
+        gelu_fwd_block(c->x + o, c->y + o, c->keep ? c->keep + o : NULL, m, c->tf);
+    }
+}
+static void gelu_bwd_blocks(void *ctx_, int64_t b, int64_t e, int slot)
+{
+    const gelu_blocks_ctx *c = ctx_;
+    for (int64_t k = b; k < e; k++) {
+        int64_t o = k * GB, m = c->N - o < GB ? c->N - o : GB;
+        gelu_bwd_block(c->x + o, c->kept + o, c->g + o, c->ga + o, m, c->tf);
+    }
+}
+
 static void gelu_backward(nb_node *n)
 {
     nb_tensor *a = n->in[0];
@@ -76,10 +100,9 @@ static void gelu_backward(nb_node *n)
     const float *x = nb__f(a), *g = n->out->grad, *kept = st->kept;
     float *ga = a->grad;
     int64_t N = a->numel;
-    NB_FOR(N * 8, b, (N + GB - 1) / GB, {
-        int64_t o = b * GB, m = N - o < GB ? N - o : GB;
-        gelu_bwd_block(x + o, kept + o, g + o, ga + o, m, tf);
-    });
+    int64_t nb = (N + GB - 1) / GB;
+    nb__parallel_if(N * 8, nb, nb__chunk_for(nb), gelu_bwd_blocks,
+                    &(gelu_blocks_ctx){.x = x, .g = g, .kept = kept, .ga = ga, .N = N, .tf = tf});
 }
 
 nb_tensor *nb_gelu(nb_tensor *x, nb_gelu_approx approximate)
@@ -103,10 +126,9 @@ nb_tensor *nb_gelu(nb_tensor *x, nb_gelu_approx approximate)
     /* with a gradient to come, Φ(x) or tanh(u) is kept for it (one erf or tanh per value in all) */
     float *kept = grad ? nb__scratch(x->ctx, sizeof(float) * (size_t)(N + 1)) : NULL;
     if (grad && !kept) return NULL;
-    NB_FOR(N * 8, b, (N + GB - 1) / GB, {
-        int64_t o = b * GB, m = N - o < GB ? N - o : GB;
-        gelu_fwd_block(xv + o, y + o, kept ? kept + o : NULL, m, tf);
-    });
+    int64_t nb = (N + GB - 1) / GB;
+    nb__parallel_if(N * 8, nb, nb__chunk_for(nb), gelu_fwd_blocks,
+                    &(gelu_blocks_ctx){.x = xv, .y = y, .keep = kept, .N = N, .tf = tf});
     if (grad) {
         nb_node *n = nb__record(out, gelu_backward, x, NULL, NULL);
         gelu_saved *st = n ? nb__node_save(n, sizeof *st) : NULL;

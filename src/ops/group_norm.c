@@ -32,10 +32,21 @@ typedef struct {
 
 static inline float param(const float *v, int64_t p, float dflt) { return v ? v[p] : dflt; }
 
-/* Per-group mean and biased variance of `groups` rows of L values. */
-static void gn_stats(const float *x, int64_t groups, int64_t L, double *mean, double *var)
+/* a chunk of gn_stats's loop over g (nb__parallel_if) */
+typedef struct {
+    const float *x;
+    int64_t L;
+    double *mean;
+    double *var;
+} gn_stats_g_ctx;
+static void gn_stats_g_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
 {
-    NB_FOR(groups * L, g, groups, {
+    const gn_stats_g_ctx *c_ = ctx_;
+    const float *x = c_->x;
+    int64_t L = c_->L;
+    double *mean = c_->mean;
+    double *var = c_->var;
+    for (int64_t g = b_; g < e_; g++) {
         const float *xs = x + g *L;
         double k = xs[0], s = 0, ss = 0;
         _Pragma("omp simd reduction(+ : s, ss)")
@@ -46,14 +57,37 @@ static void gn_stats(const float *x, int64_t groups, int64_t L, double *mean, do
         }
         double m = s / (double)L, v = ss / (double)L - m *m;
         mean[g] = k + m;
-        var[g] = v > 0 ? v : 0;
-    });
+        var[g] = v > 0 ? v : 0;;
+    }
 }
 
-static void gn_forward_kernel(const float *x, float *y, const gn_plan *pl, const float *w, const float *b)
+/* Per-group mean and biased variance of `groups` rows of L values. */
+static void gn_stats(const float *x, int64_t groups, int64_t L, double *mean, double *var)
 {
-    int64_t L = pl->L, nb = L / pl->pin;
-    NB_FOR(pl->groups * L, g, pl->groups, {
+    nb__parallel_if(groups * L, groups, nb__chunk_for(groups), gn_stats_g_chunk, &(gn_stats_g_ctx){x, L, mean, var});
+}
+
+/* a chunk of gn_forward_kernel's loop over g (nb__parallel_if) */
+typedef struct {
+    const float *x;
+    float *y;
+    const gn_plan *pl;
+    const float *w;
+    const float *b;
+    int64_t L;
+    int64_t nb;
+} gn_forward_kernel_g_ctx;
+static void gn_forward_kernel_g_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
+{
+    const gn_forward_kernel_g_ctx *c_ = ctx_;
+    const float *x = c_->x;
+    float *y = c_->y;
+    const gn_plan *pl = c_->pl;
+    const float *w = c_->w;
+    const float *b = c_->b;
+    int64_t L = c_->L;
+    int64_t nb = c_->nb;
+    for (int64_t g = b_; g < e_; g++) {
         const float *xs = x + g *L;
         float *ys = y + g *L;
         float mu = pl->mean[g], r = pl->rstd[g];
@@ -69,15 +103,40 @@ static void gn_forward_kernel(const float *x, float *y, const gn_plan *pl, const
             float *yk = ys + k * pl->pin;
             _Pragma("omp simd")
             for (int64_t i = 0; i < pl->pin; i++) yk[i] = xk[i] * a + sh;
-        }
-    });
+        };
+    }
 }
 
-/* dx accumulates r·(g - mean(g) - x̂·mean(g·x̂)) with g = dy·γ_p. */
-static void gn_backward_dx(const float *x, const float *dy, float *dx, const gn_plan *pl, const float *w)
+static void gn_forward_kernel(const float *x, float *y, const gn_plan *pl, const float *w, const float *b)
 {
-    int64_t L = pl->L, nb = L / pl->pin, pin = pl->pin;
-    NB_FOR(pl->groups * L, g, pl->groups, {
+    int64_t L = pl->L, nb = L / pl->pin;
+    nb__parallel_if(pl->groups * L, pl->groups, nb__chunk_for(pl->groups), gn_forward_kernel_g_chunk,
+                    &(gn_forward_kernel_g_ctx){x, y, pl, w, b, L, nb});
+}
+
+/* a chunk of gn_backward_dx's loop over g (nb__parallel_if) */
+typedef struct {
+    const float *x;
+    const float *dy;
+    float *dx;
+    const gn_plan *pl;
+    const float *w;
+    int64_t L;
+    int64_t nb;
+    int64_t pin;
+} gn_backward_dx_g_ctx;
+static void gn_backward_dx_g_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
+{
+    const gn_backward_dx_g_ctx *c_ = ctx_;
+    const float *x = c_->x;
+    const float *dy = c_->dy;
+    float *dx = c_->dx;
+    const gn_plan *pl = c_->pl;
+    const float *w = c_->w;
+    int64_t L = c_->L;
+    int64_t nb = c_->nb;
+    int64_t pin = c_->pin;
+    for (int64_t g = b_; g < e_; g++) {
         const float *xs = x + g * L, *gs = dy + g *L;
         float *ds = dx + g *L;
         float mu = pl->mean[g], r = pl->rstd[g];
@@ -117,18 +176,85 @@ static void gn_backward_dx(const float *x, const float *dy, float *dx, const gn_
             float *dk = ds + k *pin;
             _Pragma("omp simd")
             for (int64_t i = 0; i < pin; i++) dk[i] += wr * gk[i] - m1r - (xk[i] - mu) * m2r;
-        }
-    });
+        };
+    }
 }
 
-/* dγ_p += Σ dy·x̂, dβ_p += Σ dy over every value that uses parameter p. */
-static void gn_backward_params(const float *x, const float *dy, float *dw, float *db, const gn_plan *pl)
+/* dx accumulates r·(g - mean(g) - x̂·mean(g·x̂)) with g = dy·γ_p. */
+static void gn_backward_dx(const float *x, const float *dy, float *dx, const gn_plan *pl, const float *w)
 {
-    int64_t L = pl->L, nb = L / pl->pin, pin = pl->pin, outer = pl->groups / pl->pg, P = pl->pg *nb;
-    if (pin == 1 && pl->pg == 1) { /* LayerNorm: one parameter per position; threads split the positions */
-        enum { CH = 256 };
-    NB_FOR(pl->groups * L, blk_, (P + CH - 1) / CH, {
-    int64_t j0 = blk_ *CH;
+    int64_t L = pl->L, nb = L / pl->pin, pin = pl->pin;
+    nb__parallel_if(pl->groups * L, pl->groups, nb__chunk_for(pl->groups), gn_backward_dx_g_chunk,
+                    &(gn_backward_dx_g_ctx){x, dy, dx, pl, w, L, nb, pin});
+}
+
+/* a chunk of gn_backward_params's loop over p (nb__parallel_if) */
+typedef struct {
+    const float *x;
+    const float *dy;
+    float *dw;
+    float *db;
+    const gn_plan *pl;
+    int64_t L;
+    int64_t nb;
+    int64_t pin;
+    int64_t outer;
+} gn_backward_params_p_ctx;
+static void gn_backward_params_p_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
+{
+    const gn_backward_params_p_ctx *c_ = ctx_;
+    const float *x = c_->x;
+    const float *dy = c_->dy;
+    float *dw = c_->dw;
+    float *db = c_->db;
+    const gn_plan *pl = c_->pl;
+    int64_t L = c_->L;
+    int64_t nb = c_->nb;
+    int64_t pin = c_->pin;
+    int64_t outer = c_->outer;
+    for (int64_t p = b_; p < e_; p++) {
+        int64_t gi = p / nb, k = p % nb;
+        double sw = 0, sb = 0;
+        for (int64_t o = 0; o < outer; o++) {
+            int64_t g = o * pl->pg + gi;
+            const float *xs = x + g * L + k * pin, *gs = dy + g * L + k *pin;
+            double mu = pl->mean[g], a = 0, c = 0;
+            _Pragma("omp simd reduction(+ : a, c)")
+            for (int64_t i = 0; i < pin; i++) {
+                a += gs[i];
+                c += (double)gs[i] * ((double)xs[i] - mu);
+            }
+            sw += c * pl->rstd[g];
+            sb += a;
+        }
+        if (dw) dw[p] += (float)sw;
+        if (db) db[p] += (float)sb;;
+    }
+}
+
+/* a chunk of gn_backward_params's loop over blk_ (nb__parallel_if) */
+typedef struct {
+    const float *x;
+    const float *dy;
+    float *dw;
+    float *db;
+    const gn_plan *pl;
+    int64_t L;
+    int64_t P;
+} gn_backward_params_blk_ctx;
+static void gn_backward_params_blk_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
+{
+    const gn_backward_params_blk_ctx *c_ = ctx_;
+    const float *x = c_->x;
+    const float *dy = c_->dy;
+    float *dw = c_->dw;
+    float *db = c_->db;
+    const gn_plan *pl = c_->pl;
+    int64_t L = c_->L;
+    int64_t P = c_->P;
+    enum { CH = 256 };
+    for (int64_t blk_ = b_; blk_ < e_; blk_++) {
+        int64_t j0 = blk_ *CH;
             int64_t n = P - j0 < CH ? P - j0 : CH;
             double aw[CH], ab[CH];
             memset(aw, 0, sizeof aw);
@@ -145,28 +271,22 @@ static void gn_backward_params(const float *x, const float *dy, float *dw, float
             for (int64_t j = 0; j < n; j++) {
                 if (dw) dw[j0 + j] += (float)aw[j];
                 if (db) db[j0 + j] += (float)ab[j];
-            }
-    });
+            };
+    }
+}
+
+/* dγ_p += Σ dy·x̂, dβ_p += Σ dy over every value that uses parameter p. */
+static void gn_backward_params(const float *x, const float *dy, float *dw, float *db, const gn_plan *pl)
+{
+    int64_t L = pl->L, nb = L / pl->pin, pin = pl->pin, outer = pl->groups / pl->pg, P = pl->pg *nb;
+    if (pin == 1 && pl->pg == 1) { /* LayerNorm: one parameter per position; threads split the positions */
+        enum { CH = 256 };
+    nb__parallel_if(pl->groups * L, (P + CH - 1) / CH, nb__chunk_for((P + CH - 1) / CH), gn_backward_params_blk_chunk,
+                    &(gn_backward_params_blk_ctx){x, dy, dw, db, pl, L, P});
         return;
     }
-    NB_FOR(pl->groups * L, p, P, {
-        int64_t gi = p / nb, k = p % nb;
-        double sw = 0, sb = 0;
-        for (int64_t o = 0; o < outer; o++) {
-            int64_t g = o * pl->pg + gi;
-            const float *xs = x + g * L + k * pin, *gs = dy + g * L + k *pin;
-            double mu = pl->mean[g], a = 0, c = 0;
-            _Pragma("omp simd reduction(+ : a, c)")
-            for (int64_t i = 0; i < pin; i++) {
-                a += gs[i];
-                c += (double)gs[i] * ((double)xs[i] - mu);
-            }
-            sw += c * pl->rstd[g];
-            sb += a;
-        }
-        if (dw) dw[p] += (float)sw;
-        if (db) db[p] += (float)sb;
-    });
+    nb__parallel_if(pl->groups * L, P, nb__chunk_for(P), gn_backward_params_p_chunk,
+                    &(gn_backward_params_p_ctx){x, dy, dw, db, pl, L, nb, pin, outer});
 }
 
 /* What group_norm_backward needs (see nb__group_norm_impl). */

@@ -16,10 +16,24 @@ static void dims3(const nb_tensor *x, int d, int64_t *outer, int64_t *D, int64_t
     *D = x->shape[d];
 }
 
-/* y (outer, D, inner) = softmax or log_softmax of x over D */
-static void softmax_kernel(const float *x, float *y, int64_t outer, int64_t D, int64_t inner, int logm)
+/* a chunk of softmax_kernel's loop over o (nb__parallel_if) */
+typedef struct {
+    const float *x;
+    float *y;
+    int64_t D;
+    int64_t inner;
+    int logm;
+} softmax_kernel_o_ctx;
+static void softmax_kernel_o_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
 {
-    NB_FOR(outer * D * inner, o, outer, for (int64_t in = 0; in < inner; in++) {
+    const softmax_kernel_o_ctx *c_ = ctx_;
+    const float *x = c_->x;
+    float *y = c_->y;
+    int64_t D = c_->D;
+    int64_t inner = c_->inner;
+    int logm = c_->logm;
+    for (int64_t o = b_; o < e_; o++) {
+        for (int64_t in = 0; in < inner; in++) {
             const float *xs = x + o * D * inner + in;
             float *ys = y + o * D * inner + in;
             float m = -INFINITY;
@@ -33,7 +47,15 @@ static void softmax_kernel(const float *x, float *y, int64_t outer, int64_t D, i
                 float inv = (float)(1.0 / s);
                 for (int64_t j = 0; j < D; j++) ys[j * inner] = expf(xs[j * inner] - m) * inv;
             }
-        });
+        };
+    }
+}
+
+/* y (outer, D, inner) = softmax or log_softmax of x over D */
+static void softmax_kernel(const float *x, float *y, int64_t outer, int64_t D, int64_t inner, int logm)
+{
+    nb__parallel_if(outer * D * inner, outer, nb__chunk_for(outer), softmax_kernel_o_chunk,
+                    &(softmax_kernel_o_ctx){x, y, D, inner, logm});
 }
 
 /* What softmax_backward needs. */

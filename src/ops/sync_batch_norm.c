@@ -20,10 +20,27 @@
 #include <math.h>
 #include <string.h>
 
-/* per channel of x (N, C, S): out[c] = Σ (x - k[c])^p, p = 1 or 2 (k NULL: 0) */
-static void channel_sums(const float *x, int64_t N, int64_t C, int64_t S, const double *k, int p, double *out)
+/* a chunk of channel_sums's loop over c (nb__parallel_if) */
+typedef struct {
+    const float *x;
+    int64_t N;
+    int64_t C;
+    int64_t S;
+    const double *k;
+    int p;
+    double *out;
+} channel_sums_c_ctx;
+static void channel_sums_c_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
 {
-    NB_FOR(N * C * S, c, C, {
+    const channel_sums_c_ctx *c_ = ctx_;
+    const float *x = c_->x;
+    int64_t N = c_->N;
+    int64_t C = c_->C;
+    int64_t S = c_->S;
+    const double *k = c_->k;
+    int p = c_->p;
+    double *out = c_->out;
+    for (int64_t c = b_; c < e_; c++) {
         double kc = k ? k[c] : 0, s = 0;
         for (int64_t n = 0; n < N; n++) {
             const float *xs = x + (n * C + c) * S;
@@ -39,8 +56,15 @@ static void channel_sums(const float *x, int64_t N, int64_t C, int64_t S, const 
             }
             s += a;
         }
-        out[c] = s;
-    });
+        out[c] = s;;
+    }
+}
+
+/* per channel of x (N, C, S): out[c] = Σ (x - k[c])^p, p = 1 or 2 (k NULL: 0) */
+static void channel_sums(const float *x, int64_t N, int64_t C, int64_t S, const double *k, int p, double *out)
+{
+    nb__parallel_if(N * C * S, C, nb__chunk_for(C), channel_sums_c_chunk,
+                    &(channel_sums_c_ctx){x, N, C, S, k, p, out});
 }
 
 /* Bytes of mean and rstd (C floats each) and a pad, rounded up to 8: the doubles follow. */
@@ -53,16 +77,74 @@ typedef struct {
     double M;          /* values per channel over all ranks */
 } sync_bn_saved;
 
-static void sync_bn_backward(nb_node *n)
+/* a chunk of sync_bn_backward's loop over c (nb__parallel_if) */
+typedef struct {
+    const float *rstd;
+    const float *wv;
+    const float *mean;
+    double *sums;
+    double M;
+    int64_t N;
+    int64_t C;
+    int64_t S;
+    const float *xv;
+    const float *dy;
+    const float *ro;
+    float *dx;
+} sync_bn_backward_c_ctx;
+static void sync_bn_backward_c_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
 {
-    nb_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2], *out = n->out;
-    const sync_bn_saved *sv = n->saved;
-    int64_t N = x->shape[0], C = x->shape[1], S = sv->S, relu = sv->relu;
-    double M = sv->M;
-    const float *mean = sv->stat, *rstd = mean + C;
-    double *sums = (double *)((char *)sv->stat + stat_bytes(C)); /* 2C: Σdy, Σdy·(x-μ) */
-    const float *xv = nb__f(x), *dy = out->grad, *ro = relu ? nb__f(out) : NULL;
-    NB_FOR(N * C * S, c, C, {
+    const sync_bn_backward_c_ctx *c_ = ctx_;
+    const float *rstd = c_->rstd;
+    const float *wv = c_->wv;
+    const float *mean = c_->mean;
+    double *sums = c_->sums;
+    double M = c_->M;
+    int64_t N = c_->N;
+    int64_t C = c_->C;
+    int64_t S = c_->S;
+    const float *xv = c_->xv;
+    const float *dy = c_->dy;
+    const float *ro = c_->ro;
+    float *dx = c_->dx;
+    for (int64_t c = b_; c < e_; c++) {
+        float r = rstd[c], k = (wv ? wv[c] : 1.0f) * r, muf = mean[c];
+        float mdy = (float)(sums[c] / M), proj = (float)(sums[C + c] * r * r / M);
+        for (int64_t q = 0; q < N; q++) {
+            const float *xs = xv + (q * C + c) * S, *gs = dy + (q * C + c) * S;
+            const float *rs = ro ? ro + (q * C + c) * S : NULL;
+            float *ds = dx + (q * C + c) * S;
+            for (int64_t i = 0; i < S; i++) {
+                float g = rs && !(rs[i] > 0.0f) ? 0.0f : gs[i];
+                ds[i] += k * (g - mdy - (xs[i] - muf) * proj);
+            }
+        };
+    }
+}
+
+/* a chunk of sync_bn_backward's loop over c (nb__parallel_if) */
+typedef struct {
+    const float *mean;
+    const float *xv;
+    const float *dy;
+    const float *ro;
+    int64_t N;
+    int64_t C;
+    int64_t S;
+    double *sums;
+} sync_bn_backward_c2_ctx;
+static void sync_bn_backward_c2_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
+{
+    const sync_bn_backward_c2_ctx *c_ = ctx_;
+    const float *mean = c_->mean;
+    const float *xv = c_->xv;
+    const float *dy = c_->dy;
+    const float *ro = c_->ro;
+    int64_t N = c_->N;
+    int64_t C = c_->C;
+    int64_t S = c_->S;
+    double *sums = c_->sums;
+    for (int64_t c = b_; c < e_; c++) {
         double sdy = 0, sdyx = 0, mu = mean[c];
         for (int64_t k = 0; k < N; k++) {
             const float *xs = xv + (k * C + c) * S, *gs = dy + (k * C + c) * S;
@@ -74,8 +156,21 @@ static void sync_bn_backward(nb_node *n)
             }
         }
         sums[c] = sdy;
-        sums[C + c] = sdyx;
-    });
+        sums[C + c] = sdyx;;
+    }
+}
+
+static void sync_bn_backward(nb_node *n)
+{
+    nb_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2], *out = n->out;
+    const sync_bn_saved *sv = n->saved;
+    int64_t N = x->shape[0], C = x->shape[1], S = sv->S, relu = sv->relu;
+    double M = sv->M;
+    const float *mean = sv->stat, *rstd = mean + C;
+    double *sums = (double *)((char *)sv->stat + stat_bytes(C)); /* 2C: Σdy, Σdy·(x-μ) */
+    const float *xv = nb__f(x), *dy = out->grad, *ro = relu ? nb__f(out) : NULL;
+    nb__parallel_if(N * C * S, C, nb__chunk_for(C), sync_bn_backward_c2_chunk,
+                    &(sync_bn_backward_c2_ctx){mean, xv, dy, ro, N, C, S, sums});
     for (int64_t c = 0; c < C; c++) { /* the local sums for the affine parameters */
         if (nb__wants_grad(w)) w->grad[c] += (float)(sums[C + c] * rstd[c]);
         if (nb__wants_grad(b)) b->grad[c] += (float)sums[c];
@@ -84,19 +179,44 @@ static void sync_bn_backward(nb_node *n)
     nb_dist_allreduce(sums, (int)(2 * C), NB_DIST_SUM);
     float *dx = x->grad;
     const float *wv = w ? nb__f(w) : NULL;
-    NB_FOR(N * C * S, c, C, {
-        float r = rstd[c], k = (wv ? wv[c] : 1.0f) * r, muf = mean[c];
-        float mdy = (float)(sums[c] / M), proj = (float)(sums[C + c] * r * r / M);
-        for (int64_t q = 0; q < N; q++) {
-            const float *xs = xv + (q * C + c) * S, *gs = dy + (q * C + c) * S;
-            const float *rs = ro ? ro + (q * C + c) * S : NULL;
-            float *ds = dx + (q * C + c) * S;
-            for (int64_t i = 0; i < S; i++) {
-                float g = rs && !(rs[i] > 0.0f) ? 0.0f : gs[i];
-                ds[i] += k * (g - mdy - (xs[i] - muf) * proj);
-            }
-        }
-    });
+    nb__parallel_if(N * C * S, C, nb__chunk_for(C), sync_bn_backward_c_chunk,
+                    &(sync_bn_backward_c_ctx){rstd, wv, mean, sums, M, N, C, S, xv, dy, ro, dx});
+}
+
+/* a chunk of nb__sync_batch_norm's loop over nc (nb__parallel_if) */
+typedef struct {
+    int64_t C;
+    const float *wv;
+    const float *bv;
+    const float *rstd;
+    const float *mean;
+    const float *xv;
+    float *y;
+    int64_t S;
+    int relu;
+} sync_batch_norm_nc_ctx;
+static void sync_batch_norm_nc_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
+{
+    const sync_batch_norm_nc_ctx *c_ = ctx_;
+    int64_t C = c_->C;
+    const float *wv = c_->wv;
+    const float *bv = c_->bv;
+    const float *rstd = c_->rstd;
+    const float *mean = c_->mean;
+    const float *xv = c_->xv;
+    float *y = c_->y;
+    int64_t S = c_->S;
+    int relu = c_->relu;
+    for (int64_t nc = b_; nc < e_; nc++) {
+        int64_t c = nc % C;
+        float a = (wv ? wv[c] : 1.0f) * rstd[c], sh = (bv ? bv[c] : 0.0f) - mean[c] * a;
+        const float *xs = xv + nc * S;
+        float *ys = y + nc * S;
+        for (int64_t i = 0; i < S; i++) {
+            float v = xs[i] * a + sh;
+            ys[i] = relu && !(v > 0.0f) ? 0.0f : v;
+        };
+    }
 }
 
 nb_tensor *nb__sync_batch_norm(const char *layer, nb_tensor *x, nb_tensor *rm, nb_tensor *rv, nb_tensor *w,
@@ -140,16 +260,8 @@ nb_tensor *nb__sync_batch_norm(const char *layer, nb_tensor *x, nb_tensor *rm, n
         if (rv) nb__f(rv)[c] = (float)(momentum * v * M / (M - 1) + (1.0 - momentum) * nb__f(rv)[c]);
     }
     float *y = nb__f(out);
-    NB_FOR(N * C * S, nc, N * C, {
-        int64_t c = nc % C;
-        float a = (wv ? wv[c] : 1.0f) * rstd[c], sh = (bv ? bv[c] : 0.0f) - mean[c] * a;
-        const float *xs = xv + nc * S;
-        float *ys = y + nc * S;
-        for (int64_t i = 0; i < S; i++) {
-            float v = xs[i] * a + sh;
-            ys[i] = relu && !(v > 0.0f) ? 0.0f : v;
-        }
-    });
+    nb__parallel_if(N * C * S, N * C, nb__chunk_for(N * C), sync_batch_norm_nc_chunk,
+                    &(sync_batch_norm_nc_ctx){C, wv, bv, rstd, mean, xv, y, S, relu});
     if (nb__needs_grad(ctx, x, w, b)) {
         nb_node *n = nb__record(out, sync_bn_backward, x, w, b);
         sync_bn_saved *sv = n ? nb__node_save(n, sizeof *sv) : NULL;

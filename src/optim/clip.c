@@ -38,6 +38,21 @@ static nb_status check_list(nb_tensor **params, int n, const char *fn)
     return NB_OK;
 }
 
+/* a chunk of nb_clip_grad_norm's loop over i (nb__parallel_if) */
+typedef struct {
+    float *g;
+    float coef;
+} clip_grad_norm_i_ctx;
+static void clip_grad_norm_i_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
+{
+    const clip_grad_norm_i_ctx *c_ = ctx_;
+    float *g = c_->g;
+    float coef = c_->coef;
+    for (int64_t i = b_; i < e_; i++) {
+        g[i] *= coef;
+    }
+}
+
 float nb_clip_grad_norm(nb_tensor **params, int n, float max_norm, float norm_type)
 {
     if (check_list(params, n, "clip_grad_norm")) return NAN;
@@ -70,9 +85,25 @@ float nb_clip_grad_norm(nb_tensor **params, int n, float max_norm, float norm_ty
         nb_tensor *t = params[k];
         if (!t || !t->grad) continue;
         float *g = t->grad;
-        NB_FOR(t->numel, i, t->numel, g[i] *= coef);
+        nb__parallel_if(t->numel, t->numel, nb__chunk_for(t->numel), clip_grad_norm_i_chunk,
+                        &(clip_grad_norm_i_ctx){g, coef});
     }
     return tn;
+}
+
+/* a chunk of nb_clip_grad_value's loop over i (nb__parallel_if) */
+typedef struct {
+    float *g;
+    float v;
+} clip_grad_value_i_ctx;
+static void clip_grad_value_i_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
+{
+    const clip_grad_value_i_ctx *c_ = ctx_;
+    float *g = c_->g;
+    float v = c_->v;
+    for (int64_t i = b_; i < e_; i++) {
+        g[i] = g[i] < -v ? -v : g[i] > v ? v : g[i];
+    }
 }
 
 nb_status nb_clip_grad_value(nb_tensor **params, int n, float v)
@@ -85,7 +116,8 @@ nb_status nb_clip_grad_value(nb_tensor **params, int n, float v)
         if (!t || !t->grad) continue;
         float *g = t->grad;
         /* torch.clamp keeps NaN */
-        NB_FOR(t->numel, i, t->numel, g[i] = g[i] < -v ? -v : g[i] > v ? v : g[i]);
+        nb__parallel_if(t->numel, t->numel, nb__chunk_for(t->numel), clip_grad_value_i_chunk,
+                        &(clip_grad_value_i_ctx){g, v});
     }
     return NB_OK;
 }

@@ -11,6 +11,47 @@
 
 #include <math.h>
 
+/* a chunk of nb__sgd_step's loop over i (nb__parallel_if) */
+typedef struct {
+    int maximize;
+    int decay;
+    int use_mom;
+    int first;
+    int nesterov;
+    float wd;
+    float keep;
+    float mu;
+    float neg_lr;
+    float *th;
+    float *gr;
+    float *b;
+} sgd_step_i_ctx;
+NB_CLONES static void sgd_step_i_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
+{
+    const sgd_step_i_ctx *c_ = ctx_;
+    int maximize = c_->maximize;
+    int decay = c_->decay;
+    int use_mom = c_->use_mom;
+    int first = c_->first;
+    int nesterov = c_->nesterov;
+    float wd = c_->wd;
+    float keep = c_->keep;
+    float mu = c_->mu;
+    float neg_lr = c_->neg_lr;
+    float *th = c_->th;
+    float *gr = c_->gr;
+    float *b = c_->b;
+    for (int64_t i = b_; i < e_; i++) {
+        float g = maximize ? -gr[i] : gr[i];
+            if (decay) g = fmaf(wd, th[i], g);
+            if (use_mom) {
+                b[i] = first ? g : fmaf(keep, g, b[i] * mu);
+                g = nesterov ? fmaf(mu, b[i], g) : b[i];
+            }
+            th[i] = fmaf(neg_lr, g, th[i]);;
+    }
+}
+
 NB_CLONES void nb__sgd_step(nb_optim *o)
 {
     int nesterov = o->sgd.nesterov, maximize = o->sgd.maximize;
@@ -27,15 +68,8 @@ NB_CLONES void nb__sgd_step(nb_optim *o)
         int first = *step == 0;
         int64_t n = p->numel;
         /* θ, ∇, b: numel floats each, same layout */
-        NB_FOR(n, i, n, {
-            float g = maximize ? -gr[i] : gr[i];
-            if (decay) g = fmaf(wd, th[i], g);
-            if (use_mom) {
-                b[i] = first ? g : fmaf(keep, g, b[i] * mu);
-                g = nesterov ? fmaf(mu, b[i], g) : b[i];
-            }
-            th[i] = fmaf(neg_lr, g, th[i]);
-        });
+        nb__parallel_if(n, n, nb__chunk_for(n), sgd_step_i_chunk,
+                        &(sgd_step_i_ctx){maximize, decay, use_mom, first, nesterov, wd, keep, mu, neg_lr, th, gr, b});
         if (use_mom) *step += 1;
     }
 }

@@ -1,6 +1,10 @@
 /* wait_policy.c - how the CLI's OpenMP threads wait: OMP_WAIT_POLICY=passive unless the
  * environment says otherwise (OMP_WAIT_POLICY or GOMP_SPINCOUNT set).
  *
+ * nabla's kernels run on its own pool (src/core/threadpool.c), which spins briefly and
+ * then sleeps by itself; OpenMP's threads remain for NB_FOR loops and NB_POOL=omp, and
+ * passive ones never spin beside the pool's workers.
+ *
  * libgomp's default is to spin about 3 ms at every barrier before sleeping. On a machine
  * where other processes hold the cores, the spinning thread takes the time slice the
  * descheduled one needs: a 2-thread cnn trained 3-10x slower than on 1 thread and its
