@@ -108,61 +108,64 @@ static void valid_range(int64_t off, int64_t stride, int64_t W, int64_t OW, int6
     *j1 = b;
 }
 
-/* Row k = c·T + t of col for image m of the chunk: P floats at col + k·L + m·P. */
-static void im2col_row(const nb__conv_shape *s, const plan *pl, const float *x, int64_t n0, int64_t g, int64_t k,
-                       int64_t m, float *col, int64_t L)
+/* Row k = c·T + t of col, every image of the chunk [n0, n0 + nb): L floats at col + k·L. */
+static void im2col_row(const nb__conv_shape *s, const plan *pl, const float *x, int64_t n0, int64_t nb, int64_t g,
+                       int64_t k, float *col)
 {
-    int64_t c = k / pl->T, u, v;
+    int64_t c = k / pl->T, u, v, P = pl->P, HW = s->H * s->W;
     tap_of(s, pl, k % pl->T, &u, &v);
-    const float *xc = x + ((n0 + m) * s->C + g * pl->Cg + c) * s->H * s->W;
-    float *row = col + k * L + m * pl->P;
+    const float *xc = x + (n0 * s->C + g * pl->Cg + c) * HW;
     int64_t off = v * s->dw - s->pl, j0, j1;
     valid_range(off, s->sw, s->W, s->OW, &j0, &j1);
-    for (int64_t i = 0; i < s->OH; i++) {
-        float *r = row + i * s->OW;
-        int64_t ih = i * s->sh - s->pt + u * s->dh;
-        if (ih < 0 || ih >= s->H) {
-            for (int64_t j = 0; j < s->OW; j++) r[j] = 0.0f;
-            continue;
+    for (int64_t m = 0; m < nb; m++, xc += s->C * HW) {
+        float *row = col + (k * nb + m) * P;
+        for (int64_t i = 0; i < s->OH; i++) {
+            float *r = row + i * s->OW;
+            int64_t ih = i * s->sh - s->pt + u * s->dh;
+            if (ih < 0 || ih >= s->H) {
+                for (int64_t j = 0; j < s->OW; j++) r[j] = 0.0f;
+                continue;
+            }
+            const float *xr = xc + ih * s->W + off;
+            for (int64_t j = 0; j < j0; j++) r[j] = 0.0f;
+            if (s->sw == 1)
+                for (int64_t j = j0; j < j1; j++) r[j] = xr[j];
+            else
+                for (int64_t j = j0; j < j1; j++) r[j] = xr[j * s->sw];
+            for (int64_t j = j1; j < s->OW; j++) r[j] = 0.0f;
         }
-        const float *xr = xc + ih * s->W + off;
-        for (int64_t j = 0; j < j0; j++) r[j] = 0.0f;
-        if (s->sw == 1)
-            for (int64_t j = j0; j < j1; j++) r[j] = xr[j];
-        else
-            for (int64_t j = j0; j < j1; j++) r[j] = xr[j * s->sw];
-        for (int64_t j = j1; j < s->OW; j++) r[j] = 0.0f;
     }
 }
 
 static void im2col_chunk(const nb__conv_shape *s, const plan *pl, const float *x, int64_t n0, int64_t nb, int64_t g,
                          float *col)
 {
-    int64_t L = nb * pl->P;
-    NB_FOR(pl->K * L, t, pl->K * nb, im2col_row(s, pl, x, n0, g, t / nb, t % nb, col, L));
+    NB_FOR(pl->K * nb * pl->P, k, pl->K, im2col_row(s, pl, x, n0, nb, g, k, col));
 }
 
-/* dx[n0 + m, g·Cg + c] += the scatter of dcol's rows of channel c, image m. */
-static void col2im_plane(const nb__conv_shape *s, const plan *pl, const float *dcol, int64_t n0, int64_t g, int64_t c,
-                         int64_t m, float *dx, int64_t L)
+/* dx[n0 + m, g·Cg + c] += the scatter of dcol's rows of channel c, every image m of the chunk. */
+static void col2im_channel(const nb__conv_shape *s, const plan *pl, const float *dcol, int64_t n0, int64_t nb,
+                           int64_t g, int64_t c, float *dx)
 {
-    float *xc = dx + ((n0 + m) * s->C + g * pl->Cg + c) * s->H * s->W;
+    int64_t HW = s->H * s->W, L = nb * pl->P;
     for (int64_t t = 0; t < pl->T; t++) {
         int64_t u, v;
         tap_of(s, pl, t, &u, &v);
-        const float *row = dcol + (c * pl->T + t) * L + m * pl->P;
         int64_t off = v * s->dw - s->pl, j0, j1;
         valid_range(off, s->sw, s->W, s->OW, &j0, &j1);
-        for (int64_t i = 0; i < s->OH; i++) {
-            int64_t ih = i * s->sh - s->pt + u * s->dh;
-            if (ih < 0 || ih >= s->H) continue;
-            const float *r = row + i * s->OW;
-            float *xr = xc + ih * s->W + off;
-            if (s->sw == 1)
-                for (int64_t j = j0; j < j1; j++) xr[j] += r[j];
-            else
-                for (int64_t j = j0; j < j1; j++) xr[j * s->sw] += r[j];
-        }
+        float *xc = dx + (n0 * s->C + g * pl->Cg + c) * HW;
+        const float *row = dcol + (c * pl->T + t) * L;
+        for (int64_t m = 0; m < nb; m++, xc += s->C * HW, row += pl->P)
+            for (int64_t i = 0; i < s->OH; i++) {
+                int64_t ih = i * s->sh - s->pt + u * s->dh;
+                if (ih < 0 || ih >= s->H) continue;
+                const float *r = row + i * s->OW;
+                float *xr = xc + ih * s->W + off;
+                if (s->sw == 1)
+                    for (int64_t j = j0; j < j1; j++) xr[j] += r[j];
+                else
+                    for (int64_t j = j0; j < j1; j++) xr[j * s->sw] += r[j];
+            }
     }
 }
 
@@ -171,9 +174,11 @@ static void gather_y(const nb__conv_shape *s, const plan *pl, const float *y, in
                      float *yt)
 {
     int64_t P = pl->P, L = nb * P;
-    NB_FOR(pl->OCg * L, t, pl->OCg * nb, {
-        int64_t o = t / nb, m = t % nb;
-        memcpy(yt + o * L + m * P, y + ((n0 + m) * s->OC + g * pl->OCg + o) * P, (size_t)P * sizeof(float));
+    NB_FOR(pl->OCg * L, o, pl->OCg, {
+        const float *src = y + (n0 * s->OC + g * pl->OCg + o) * P;
+        float *dst = yt + o * L;
+        for (int64_t m = 0; m < nb; m++, src += s->OC * P, dst += P)
+            for (int64_t p = 0; p < P; p++) dst[p] = src[p];
     });
 }
 
@@ -182,20 +187,23 @@ static void scatter_y(const nb__conv_shape *s, const plan *pl, const float *yt, 
                       int64_t n0, int64_t nb, int64_t g, float *y)
 {
     int64_t P = pl->P, L = nb * P;
-    NB_FOR(pl->OCg * L, t, pl->OCg * nb, {
-        int64_t o = t / nb, m = t % nb, oc = g * pl->OCg + o;
-        const float *src = yt + o * L + m * P;
-        float *dst = y + ((n0 + m) * s->OC + oc) * P;
+    int scale = ep && (ep->scale || ep->shift), relu = ep && ep->relu;
+    NB_FOR(pl->OCg * L, o, pl->OCg, {
+        int64_t oc = g * pl->OCg + o;
+        const float *src = yt + o * L;
+        float *dst = y + (n0 * s->OC + oc) * P;
         float a = ep && ep->scale ? ep->scale[oc] : 1.0f, b = ep && ep->shift ? ep->shift[oc] : 0.0f;
-        if (ep && ep->relu)
-            for (int64_t p = 0; p < P; p++) {
-                float v = src[p] * a + b;
-                dst[p] = v <= 0.0f ? 0.0f : v; /* relu; NaN stays NaN */
-            }
-        else if (ep && (ep->scale || ep->shift))
-            for (int64_t p = 0; p < P; p++) dst[p] = src[p] * a + b;
-        else
-            memcpy(dst, src, (size_t)P * sizeof(float));
+        for (int64_t m = 0; m < nb; m++, src += P, dst += s->OC * P) {
+            if (relu)
+                for (int64_t p = 0; p < P; p++) {
+                    float v = src[p] * a + b;
+                    dst[p] = v <= 0.0f ? 0.0f : v; /* relu; NaN stays NaN */
+                }
+            else if (scale)
+                for (int64_t p = 0; p < P; p++) dst[p] = src[p] * a + b;
+            else
+                for (int64_t p = 0; p < P; p++) dst[p] = src[p];
+        }
     });
 }
 
@@ -310,7 +318,7 @@ void nb__conv2d_batch_bwd(const nb__conv_shape *s, const float *x, const float *
                 nb__sgemm(1, 0, K, L, OCg, 1.0f, w + g * OCg * K, K, d, L, 1.0f, dx + (n0 * s->C + g * pl.Cg) * L, L);
             } else if (dx) {
                 nb__sgemm(1, 0, K, L, OCg, 1.0f, w + g * OCg * K, K, d, L, 0.0f, col, L);
-                NB_FOR(K * L, t, pl.Cg * nb, col2im_plane(s, &pl, col, n0, g, t / nb, t % nb, dx, L));
+                NB_FOR(K * L, c, pl.Cg, col2im_channel(s, &pl, col, n0, nb, g, c, dx));
             }
         }
         if (dw && pl.compact) unpack_dw(s, &pl, dwc, g, dw);

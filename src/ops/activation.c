@@ -47,7 +47,10 @@ static void act_backward(nb_node *n)
     const float *x = nb__f(a), *y = nb__f(n->out), *g = n->out->grad;
     float *ga = a->grad;
     int64_t N = a->numel;
-    NB_FOR(N, i, N, ga[i] += g[i] * act_bwd(k, x[i], y[i], s));
+    if (k == ACT_RELU) /* its own loop, which vectorises: PyTorch's threshold_backward */
+        NB_FOR(N, i, N, ga[i] += x[i] > 0 ? g[i] : 0.0f);
+    else
+        NB_FOR(N, i, N, ga[i] += g[i] * act_bwd(k, x[i], y[i], s));
 }
 
 static nb_tensor *act(nb_tensor *a, act_kind k, float s)
