@@ -38,6 +38,17 @@ typedef struct {
     float s; /* slope or alpha */
 } act_saved;
 
+#define RELU_BLOCK 4096
+/* ga[i] += x[i] > 0 ? g[i] : 0 for i in [i0, min(i0 + RELU_BLOCK, n)); no branch, so it vectorises */
+NB_CLONES static void relu_bwd_block(const float *restrict x, const float *restrict g, float *restrict ga, int64_t i0, int64_t n)
+{
+    int64_t i1 = i0 + RELU_BLOCK < n ? i0 + RELU_BLOCK : n;
+    for (int64_t i = i0; i < i1; i++) {
+        float gi = g[i];
+        ga[i] += x[i] > 0 ? gi : 0.0f;
+    }
+}
+
 static void act_backward(nb_node *n)
 {
     const act_saved *st = n->saved;
@@ -47,8 +58,8 @@ static void act_backward(nb_node *n)
     const float *x = nb__f(a), *y = nb__f(n->out), *g = n->out->grad;
     float *ga = a->grad;
     int64_t N = a->numel;
-    if (k == ACT_RELU) /* its own loop, which vectorises: PyTorch's threshold_backward */
-        NB_FOR(N, i, N, ga[i] += x[i] > 0 ? g[i] : 0.0f);
+    if (k == ACT_RELU) /* PyTorch's threshold_backward, in blocks of a loop that vectorises */
+        NB_FOR(N, blk, (N + RELU_BLOCK - 1) / RELU_BLOCK, relu_bwd_block(x, g, ga, blk * RELU_BLOCK, N));
     else
         NB_FOR(N, i, N, ga[i] += g[i] * act_bwd(k, x[i], y[i], s));
 }
