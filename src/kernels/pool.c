@@ -34,12 +34,11 @@ static void max_plane(const nb__pool_shape *s, const float *x, float *y, int32_t
             float best = -INFINITY;
             int64_t bi = h0 < h1 && w0 < w1 ? h0 * s->W + w0 : -1; /* PyTorch's first index */
             for (int64_t h = h0; h < h1; h += s->dh)
-                for (int64_t w = w0; w < w1; w += s->dw) {
+                for (int64_t w = w0; w < w1; w += s->dw) { /* no branch: which value wins is data, not a pattern */
                     float v = x[h * s->W + w];
-                    if (v > best || isnan(v)) {
-                        best = v;
-                        bi = h * s->W + w;
-                    }
+                    int take = (v > best) | (v != v); /* or v is NaN */
+                    best = take ? v : best;
+                    bi = take ? h * s->W + w : bi;
                 }
             y[i * s->OW + j] = best;
             if (idx) idx[i * s->OW + j] = (int32_t)bi;
