@@ -109,7 +109,7 @@ static void valid_range(int64_t off, int64_t stride, int64_t W, int64_t OW, int6
 }
 
 /* Row k = c·T + t of col, every image of the chunk [n0, n0 + nb): L floats at col + k·L. */
-static void im2col_row(const nb__conv_shape *s, const plan *pl, const float *x, int64_t n0, int64_t nb, int64_t g,
+NB_CLONES static void im2col_row(const nb__conv_shape *s, const plan *pl, const float *x, int64_t n0, int64_t nb, int64_t g,
                        int64_t k, float *col)
 {
     int64_t c = k / pl->T, u, v, P = pl->P, HW = s->H * s->W;
@@ -144,7 +144,7 @@ static void im2col_chunk(const nb__conv_shape *s, const plan *pl, const float *x
 }
 
 /* dx[n0 + m, g·Cg + c] += the scatter of dcol's rows of channel c, every image m of the chunk. */
-static void col2im_channel(const nb__conv_shape *s, const plan *pl, const float *dcol, int64_t n0, int64_t nb,
+NB_CLONES static void col2im_channel(const nb__conv_shape *s, const plan *pl, const float *dcol, int64_t n0, int64_t nb,
                            int64_t g, int64_t c, float *dx)
 {
     int64_t HW = s->H * s->W, L = nb * pl->P;
