@@ -236,21 +236,29 @@ static void scatter_y(const nb__conv_shape *s, const plan *pl, const float *yt, 
 /* wc (OC, Cg·T) <- the plan's taps of w (OC, Cg, KH, KW) */
 static void pack_w(const nb__conv_shape *s, const plan *pl, const float *w, float *wc)
 {
-    int64_t KK = s->KH * s->KW;
-    for (int64_t o = 0; o < s->OC; o++)
-        for (int64_t c = 0; c < pl->Cg; c++)
-            for (int64_t t = 0; t < pl->T; t++)
-                wc[o * pl->K + c * pl->T + t] = w[(o * pl->Cg + c) * KK + pl->u[t] * s->KW + pl->v[t]];
+    int64_t KK = s->KH * s->KW, T = pl->T;
+    int32_t tap[MAX_TAPS];
+    for (int64_t t = 0; t < T; t++) tap[t] = (int32_t)(pl->u[t] * s->KW + pl->v[t]);
+    NB_FOR(s->OC * pl->K, o, s->OC, {
+        const float *src = w + o * pl->Cg * KK;
+        float *dst = wc + o * pl->K;
+        for (int64_t c = 0; c < pl->Cg; c++, src += KK, dst += T)
+            for (int64_t t = 0; t < T; t++) dst[t] = src[tap[t]];
+    });
 }
 
 /* dw[g] += dwc (OCg, Cg·T) at the plan's taps */
 static void unpack_dw(const nb__conv_shape *s, const plan *pl, const float *dwc, int64_t g, float *dw)
 {
-    int64_t KK = s->KH * s->KW;
-    for (int64_t o = 0; o < pl->OCg; o++)
-        for (int64_t c = 0; c < pl->Cg; c++)
-            for (int64_t t = 0; t < pl->T; t++)
-                dw[((g * pl->OCg + o) * pl->Cg + c) * KK + pl->u[t] * s->KW + pl->v[t]] += dwc[o * pl->K + c * pl->T + t];
+    int64_t KK = s->KH * s->KW, T = pl->T;
+    int32_t tap[MAX_TAPS];
+    for (int64_t t = 0; t < T; t++) tap[t] = (int32_t)(pl->u[t] * s->KW + pl->v[t]);
+    NB_FOR(pl->OCg * pl->K, o, pl->OCg, {
+        float *dst = dw + (g * pl->OCg + o) * pl->Cg * KK;
+        const float *src = dwc + o * pl->K;
+        for (int64_t c = 0; c < pl->Cg; c++, dst += KK, src += T)
+            for (int64_t t = 0; t < T; t++) dst[tap[t]] += src[t];
+    });
 }
 
 /* A 1x1 convolution with stride 1 and no padding reads x as col when the chunk is one image. */
