@@ -127,6 +127,85 @@ static int random_shape(nb__conv_shape *s, int stride1)
     return 1;
 }
 
+/* The batch GEMM path (kernels/conv_batch.c) on shape s against the naive results y0 (with
+ * bias b), dx0, dw0, db0; the backward adds onto 1.0 (as autograd accumulates). */
+static void check_batch_path(const nb__conv_shape *s, const char *desc, const float *x, const float *w,
+                             const float *b, const float *dy, const float *y0, const float *dx0, const float *dw0,
+                             const float *db0)
+{
+    int64_t nx = s->N * s->C * s->H * s->W, nw = s->OC * (s->C / s->G) * s->KH * s->KW,
+            ny = s->N * s->OC * s->OH * s->OW;
+    float *y = malloc(ny * 4), *dx = malloc(nx * 4), *dw = malloc(nw * 4), *db = malloc(s->OC * 4);
+    float *scr = malloc(nb__conv2d_batch_scratch(s) * 4);
+    char name[300];
+    nb__conv_epilogue ep = {.shift = b};
+    nb__conv2d_batch_fwd(s, x, w, &ep, y, scr);
+    snprintf(name, sizeof name, "batch fwd %s", desc);
+    CHECK_CLOSE_SCALED(name, y, y0, (long)ny, TOL);
+    for (int64_t i = 0; i < nx; i++) dx[i] = 1.0f;
+    for (int64_t i = 0; i < nw; i++) dw[i] = 1.0f;
+    for (int64_t i = 0; i < s->OC; i++) db[i] = 1.0f;
+    nb__conv2d_batch_bwd(s, x, w, dy, dx, dw, db, scr);
+    for (int64_t i = 0; i < nx; i++) dx[i] -= 1.0f;
+    for (int64_t i = 0; i < nw; i++) dw[i] -= 1.0f;
+    for (int64_t i = 0; i < s->OC; i++) db[i] -= 1.0f;
+    snprintf(name, sizeof name, "batch dx %s", desc);
+    CHECK_CLOSE_SCALED(name, dx, dx0, (long)nx, TOL);
+    snprintf(name, sizeof name, "batch dw %s", desc);
+    CHECK_CLOSE_SCALED(name, dw, dw0, (long)nw, TOL);
+    snprintf(name, sizeof name, "batch db %s", desc);
+    CHECK_CLOSE_SCALED(name, db, db0, (long)s->OC, TOL);
+    /* only the weight gradient, then only the input gradient (the passes conv2d asks for alone) */
+    memset(dw, 0, nw * 4);
+    nb__conv2d_batch_bwd(s, x, w, dy, NULL, dw, NULL, scr);
+    snprintf(name, sizeof name, "batch dw alone %s", desc);
+    CHECK_CLOSE_SCALED(name, dw, dw0, (long)nw, TOL);
+    memset(dx, 0, nx * 4);
+    nb__conv2d_batch_bwd(s, x, w, dy, dx, NULL, NULL, scr);
+    snprintf(name, sizeof name, "batch dx alone %s", desc);
+    CHECK_CLOSE_SCALED(name, dx, dx0, (long)nx, TOL);
+    free(y), free(dx), free(dw), free(db), free(scr);
+}
+
+/* The zoo's layer shapes on the batch path: small planes (1x1..4x4) where taps that read
+ * only padding are dropped, strided 3x3 and 1x1 (downsample) layers, 7x7/2 stems, a
+ * pointwise layer, groups, chunks of the batch (a large plane: one image per chunk). */
+static void test_batch_shapes(void)
+{
+    /* N, C, H, W, OC, K, stride, pad, dil, G */
+    static const int cases[][10] = {
+        {5, 16, 1, 1, 16, 3, 1, 1, 1, 1},  {4, 16, 2, 2, 24, 3, 1, 1, 1, 1},  {3, 8, 3, 3, 16, 3, 1, 1, 1, 1},
+        {6, 8, 4, 4, 16, 3, 1, 1, 1, 1},   {4, 16, 2, 2, 16, 3, 2, 1, 1, 1},  {4, 8, 4, 4, 16, 3, 2, 1, 1, 1},
+        {5, 8, 8, 8, 16, 3, 2, 1, 1, 1},   {4, 16, 4, 4, 32, 1, 2, 0, 1, 1},  {4, 16, 2, 2, 32, 1, 2, 0, 1, 1},
+        {3, 8, 5, 5, 16, 1, 1, 0, 1, 1},   {2, 3, 32, 32, 16, 7, 2, 3, 1, 1}, {3, 1, 28, 28, 8, 7, 2, 3, 1, 1},
+        {3, 8, 2, 2, 8, 3, 1, 1, 1, 2},    {2, 8, 3, 3, 8, 3, 1, 2, 2, 4},    {3, 4, 1, 1, 8, 5, 1, 2, 1, 1},
+        {2, 4, 3, 4, 8, 5, 3, 2, 1, 2},    {1, 8, 2, 2, 16, 3, 1, 1, 1, 1},   {2, 3, 64, 64, 8, 3, 1, 1, 1, 1},
+        {70, 4, 2, 2, 8, 3, 1, 1, 1, 1},   {25, 3, 10, 10, 8, 3, 1, 1, 1, 1}, {2, 4, 40, 40, 8, 1, 1, 0, 1, 1},
+        {1100, 1, 3, 3, 2, 5, 1, 1, 1, 1},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        const int *c = cases[k];
+        nb__conv_shape s = {.N = c[0], .C = c[1], .H = c[2], .W = c[3], .OC = c[4], .KH = c[5], .KW = c[5],
+                            .sh = c[6], .sw = c[6], .dh = c[8], .dw = c[8], .pt = c[7], .pl = c[7], .G = c[9]};
+        s.OH = (s.H + 2 * c[7] - (s.KH - 1) * s.dh - 1) / s.sh + 1;
+        s.OW = (s.W + 2 * c[7] - (s.KW - 1) * s.dw - 1) / s.sw + 1;
+        int64_t nx = s.N * s.C * s.H * s.W, nw = s.OC * (s.C / s.G) * s.KH * s.KW, ny = s.N * s.OC * s.OH * s.OW;
+        float *x = malloc(nx * 4), *w = malloc(nw * 4), *b = malloc(s.OC * 4), *dy = malloc(ny * 4);
+        float *y0 = malloc(ny * 4), *dx0 = calloc(nx, 4), *dw0 = calloc(nw, 4), *db0 = calloc(s.OC, 4);
+        fill(x, nx), fill(w, nw), fill(b, s.OC), fill(dy, ny);
+        nb__conv2d_naive_fwd(&s, x, w, b, y0);
+        nb__conv2d_naive_bwd_x(&s, dy, w, dx0);
+        nb__conv2d_naive_bwd_w(&s, x, dy, dw0);
+        nb__conv2d_naive_bwd_b(&s, dy, db0);
+        char desc[200];
+        snprintf(desc, sizeof desc, "N%d C%d %dx%d OC%d k%d s%d p%d d%d G%d -> %lldx%lld (%lld per chunk)", c[0], c[1],
+                 c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], (long long)s.OH, (long long)s.OW,
+                 (long long)nb__conv2d_batch_images(&s));
+        check_batch_path(&s, desc, x, w, b, dy, y0, dx0, dw0, db0);
+        free(x), free(w), free(b), free(dy), free(y0), free(dx0), free(dw0), free(db0);
+    }
+}
+
 static void test_kernels(void)
 {
     int tested = 0, fast_cases = 0;
@@ -209,6 +288,7 @@ static void test_kernels(void)
         snprintf(name, sizeof name, "im2col dw %s", desc);
         CHECK_CLOSE_SCALED(name, dw1, dw0, (long)nw, TOL);
         free(scr);
+        check_batch_path(&s, desc, x, w, b, dy, y0, dx0, dw0, db0);
         float *all[] = {x, w, b, dy, y0, y1, dx0, dx1, dw0, dw1, db0, db1, dwref, dbref};
         for (int i = 0; i < 14; i++) free(all[i]);
     }
@@ -612,6 +692,7 @@ int main(void)
     ctx = nb_ctx_new(&(nb_ctx_opts){.seed = 1, .threads = 2});
     test_goldens();
     test_kernels();
+    test_batch_shapes();
     test_epilogue();
     test_model("cnn");
     test_model("lenet5");

@@ -79,6 +79,18 @@ void nb__arena_reset(nb_arena *a)
     a->in_use = 0;
 }
 
+nb_arena_mark nb__arena_mark(const nb_arena *a)
+{
+    return (nb_arena_mark){a->head, a->head ? a->head->used : 0, a->in_use};
+}
+
+void nb__arena_release(nb_arena *a, nb_arena_mark m)
+{
+    if (!m.chunk || a->head != m.chunk || m.used > m.chunk->used) return; /* a chunk was added since: kept to the reset */
+    m.chunk->used = m.used;
+    a->in_use = m.in_use;
+}
+
 void nb__arena_free(nb_arena *a)
 {
     nb_arena_chunk *c = a->head;

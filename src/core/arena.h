@@ -28,6 +28,14 @@ typedef struct {
 void *nb__arena_alloc(nb_arena *a, size_t bytes); /* aligned to a->align, not zeroed */
 char *nb__arena_strdup(nb_arena *a, const char *s, size_t n); /* NUL-terminated copy of n bytes */
 void nb__arena_reset(nb_arena *a); /* blocks handed out before are invalid after */
+/* A point to return to: nb__arena_release gives back everything allocated after the mark
+ * (temporary buffers of one op), if it all came from the chunk the mark was taken in. */
+typedef struct {
+    nb_arena_chunk *chunk;
+    size_t used, in_use;
+} nb_arena_mark;
+nb_arena_mark nb__arena_mark(const nb_arena *a);
+void nb__arena_release(nb_arena *a, nb_arena_mark m);
 void nb__arena_free(nb_arena *a);
 
 #endif

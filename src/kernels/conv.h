@@ -13,6 +13,8 @@
  *   im2col.c      im2col/col2im and the im2col + sgemm convolution (any shape);
  *   conv_fast.c   stride-1 convolution on zero-padded planes with AVX-512
  *                 micro-kernels (forward, input and weight gradients);
+ *   conv_batch.c  im2col of a chunk of images side by side and one sgemm over it
+ *                 (small output planes, strided and 1x1 layers in training);
  *   pool.c        max/avg/adaptive pooling, forward and backward.
  */
 #ifndef NB_KERNELS_CONV_H
@@ -86,6 +88,18 @@ void nb__conv2d_fast_bwd_x(const nb__conv_shape *s, const float *dy, const float
 /* dw += Σ dy ⋆ x, db += Σ dy (db may be NULL; dw may be NULL when only db is wanted) */
 void nb__conv2d_fast_bwd_w(const nb__conv_shape *s, const float *x, const float *dy, float *dw, float *db,
                            float *scratch, int nthreads);
+
+/* ---- conv_batch.c (any stride, padding, dilation and groups) ---- */
+/* Images per chunk (col of the chunk at most 2^21 floats unless one image needs more). */
+int64_t nb__conv2d_batch_images(const nb__conv_shape *s);
+/* Floats of scratch for nb__conv2d_batch_fwd and nb__conv2d_batch_bwd. */
+size_t nb__conv2d_batch_scratch(const nb__conv_shape *s);
+/* y = epilogue(conv(x, w)) (ep may be NULL; the bias goes in ep->shift; ep->accumulate unused). */
+void nb__conv2d_batch_fwd(const nb__conv_shape *s, const float *x, const float *w, const nb__conv_epilogue *ep,
+                          float *y, float *scratch);
+/* dx += conv_transpose(dy, w), dw += Σ dy ⋆ x, db += Σ dy; any of dx, dw, db may be NULL. */
+void nb__conv2d_batch_bwd(const nb__conv_shape *s, const float *x, const float *w, const float *dy, float *dx,
+                          float *dw, float *db, float *scratch);
 
 /* ---- pool.c ---- */
 typedef struct {

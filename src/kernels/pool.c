@@ -21,30 +21,52 @@
 
 /* ---- max pooling ---- */
 
-/* One plane, any window. idx may be NULL. */
+/* One plane, any window. idx may be NULL. Each output row keeps its running maxima in y
+ * (and idx) and takes the window's taps one at a time across the row: the chains of
+ * compares are per output, so a row's outputs proceed side by side (one output's nine
+ * dependent compares in a row were the 3x3/2 stem pool's cost). The taps of a window are
+ * visited in the same order (row, then column), so values and indices are unchanged. */
+/* y[j] (and idx[j]) take xr[j·st] (at index base + j·st) where it is larger or NaN, j in [j0, j1) */
+NB_CLONES static void max_tap(const float *restrict xr, int64_t st, int32_t base, float *restrict y,
+                              int32_t *restrict idx, int64_t j0, int64_t j1)
+{
+    if (idx)
+        for (int64_t j = j0; j < j1; j++) {
+            float val = xr[j * st], cur = y[j];
+            int take = (val > cur) | (val != val); /* or val is NaN */
+            y[j] = take ? val : cur;
+            idx[j] = take ? base + (int32_t)(j * st) : idx[j];
+        }
+    else
+        for (int64_t j = j0; j < j1; j++) {
+            float val = xr[j * st], cur = y[j];
+            y[j] = (val > cur) | (val != val) ? val : cur;
+        }
+}
+
 static void max_plane(const nb__pool_shape *s, const float *x, float *y, int32_t *idx)
 {
     for (int64_t i = 0; i < s->OH; i++) {
         int64_t h0 = i * s->sh - s->ph, h1 = h0 + (s->kh - 1) * s->dh + 1;
         if (h1 > s->H) h1 = s->H;
         while (h0 < 0) h0 += s->dh;
+        float *yr = y + i * s->OW;
+        int32_t *ir = idx ? idx + i * s->OW : NULL;
         for (int64_t j = 0; j < s->OW; j++) {
             int64_t w0 = j * s->sw - s->pw, w1 = w0 + (s->kw - 1) * s->dw + 1;
             if (w1 > s->W) w1 = s->W;
             while (w0 < 0) w0 += s->dw;
-            float best = -INFINITY;
-            int64_t bi = h0 < h1 && w0 < w1 ? h0 * s->W + w0 : -1; /* PyTorch's first index */
-            for (int64_t h = h0; h < h1; h += s->dh)
-                for (int64_t w = w0; w < w1; w += s->dw) {
-                    float v = x[h * s->W + w];
-                    if (v > best || isnan(v)) {
-                        best = v;
-                        bi = h * s->W + w;
-                    }
-                }
-            y[i * s->OW + j] = best;
-            if (idx) idx[i * s->OW + j] = (int32_t)bi;
+            yr[j] = -INFINITY;
+            if (ir) ir[j] = (int32_t)(h0 < h1 && w0 < w1 ? h0 * s->W + w0 : -1); /* PyTorch's first index */
         }
+        for (int64_t h = h0; h < h1; h += s->dh)
+            for (int64_t v = 0; v < s->kw; v++) {
+                /* the outputs j whose column j·sw - pw + v·dw lies in [0, W) */
+                int64_t off = v * s->dw - s->pw, j0 = off >= 0 ? 0 : (-off + s->sw - 1) / s->sw;
+                int64_t j1 = s->W - off <= 0 ? 0 : (s->W - off + s->sw - 1) / s->sw;
+                if (j1 > s->OW) j1 = s->OW;
+                max_tap(x + h * s->W + off, s->sw, (int32_t)(h * s->W + off), yr, ir, j0, j1);
+            }
     }
 }
 

@@ -1,12 +1,14 @@
 /* conv2d.c - F.conv2d: shape checks, forward, backward for input, weight and bias.
  * x (N, C, H, W) or (C, H, W), w (OC, C/G, KH, KW), b (OC), y (N, OC, OH, OW).
- * Each pass picks its kernels (measured on the cnn's layers, BENCHMARKS.md): the
- * stride-1 AVX-512 kernels of src/kernels/conv_fast.c when the pass has at least 8
- * output channels per group (their micro-tile height) and, for the forward and
- * input-gradient passes, at least 32 taps per output (a short sum cannot pay for
- * the epilogue's masked stores); im2col + sgemm (src/kernels/im2col.c) otherwise, with
- * each image split over the threads when the batch is smaller than the team (batch-1
- * inference). */
+ * Each pass picks its kernels (measured on the cnn's layers, BENCHMARKS.md, and the zoo's,
+ * bench/zoo_conv.c): the stride-1 kernels of src/kernels/conv_fast.c when the output
+ * plane is larger than 4x4 and the pass has at least 8 output channels per group (their
+ * micro-tile height) and, for the forward and input-gradient passes, at least 32 taps per
+ * output (a short sum cannot pay for the epilogue's masked stores); otherwise im2col over
+ * a chunk of the batch and one sgemm (src/kernels/conv_batch.c: strided, 1x1, 7x7 stems,
+ * small planes), except a batch smaller than the team on a large plane (batch-1
+ * inference), where each image's im2col + sgemm is split over the threads
+ * (src/kernels/im2col.c). Scratch is given back to the arena after each pass. */
 #include "core/error.h"
 #include "core/tensor.h"
 #include "core/tape.h"
@@ -117,6 +119,12 @@ static int fast_bwd_x(const nb__conv_shape *s)
 }
 static int fast_bwd_w(const nb__conv_shape *s) { return nb__conv2d_fast_ok(s) && s->OC / s->G >= 8; }
 
+/* The batch GEMM (kernels/conv_batch.c) for small output planes, where conv_fast.c's
+ * vectors along an output row are mostly empty (measured with bench/zoo_conv.c:
+ * at 4x4 and below it is faster on every pass; at 8x8 and above the fast kernels are). */
+#define SMALL_PLANE 16
+static int small_plane(const nb__conv_shape *s) { return s->OH * s->OW <= SMALL_PLANE; }
+
 static void conv_backward(nb_node *n)
 {
     nb_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2];
@@ -124,28 +132,31 @@ static void conv_backward(nb_node *n)
     nb_ctx *ctx = n->out->ctx;
     int nt = threads_of(ctx);
     const float *dy = n->out->grad;
-    if (x->requires_grad) {
-        if (fast_bwd_x(s)) {
-            float *scr = nb__scratch(ctx, nb__conv2d_fast_scratch_bwd_x(s, nt) * sizeof(float));
-            if (scr) nb__conv2d_fast_bwd_x(s, dy, nb__f(w), x->grad, scr, nt);
-        } else {
-            float *scr = nb__scratch(ctx, nb__conv2d_gemm_scratch(s) * sizeof(float));
-            if (scr) nb__conv2d_gemm_bwd_x(s, dy, nb__f(w), x->grad, scr);
-        }
+    int want_x = x->requires_grad, want_w = w->requires_grad, want_b = b && b->requires_grad;
+    /* every scratch buffer here is given back before returning */
+    nb_arena_mark mark = nb__arena_mark(&ctx->arena);
+    int fast_x = want_x && fast_bwd_x(s) && !small_plane(s);
+    int fast_w = (want_w || want_b) && fast_bwd_w(s) && !small_plane(s);
+    if (fast_x) {
+        float *scr = nb__scratch(ctx, nb__conv2d_fast_scratch_bwd_x(s, nt) * sizeof(float));
+        if (scr) nb__conv2d_fast_bwd_x(s, dy, nb__f(w), x->grad, scr, nt);
+        nb__arena_release(&ctx->arena, mark);
     }
-    int want_w = w->requires_grad, want_b = b && b->requires_grad;
-    if (!want_w && !want_b) return;
-    if (fast_bwd_w(s)) {
+    if (fast_w) {
         float *scr = nb__scratch(ctx, nb__conv2d_fast_scratch_bwd_w(s, nt) * sizeof(float));
         if (scr)
             nb__conv2d_fast_bwd_w(s, nb__f(x), dy, want_w ? w->grad : NULL, want_b ? b->grad : NULL, scr, nt);
-        return;
+        nb__arena_release(&ctx->arena, mark);
     }
-    if (want_w) {
-        float *scr = nb__scratch(ctx, nb__conv2d_gemm_scratch(s) * sizeof(float));
-        if (scr) nb__conv2d_gemm_bwd_w(s, nb__f(x), dy, w->grad, scr);
+    /* what is left: one pass over the batch in chunks for both gradients */
+    int rest_x = want_x && !fast_x, rest_w = want_w && !fast_w, rest_b = want_b && !fast_w;
+    if (rest_x || rest_w || rest_b) {
+        float *scr = nb__scratch(ctx, nb__conv2d_batch_scratch(s) * sizeof(float));
+        if (scr)
+            nb__conv2d_batch_bwd(s, nb__f(x), nb__f(w), dy, rest_x ? x->grad : NULL, rest_w ? w->grad : NULL,
+                                 rest_b ? b->grad : NULL, scr);
+        nb__arena_release(&ctx->arena, mark);
     }
-    if (want_b) nb__conv2d_naive_bwd_b(s, dy, b->grad);
 }
 
 nb_tensor *nb__conv2d_ep(nb_tensor *x, nb_tensor *w, nb_tensor *b, const nb_conv2d_opts *opts,
@@ -221,23 +232,24 @@ nb_tensor *nb__conv2d_ep(nb_tensor *x, nb_tensor *w, nb_tensor *b, const nb_conv
         for (int64_t c = 0; c < OC; c++) sh[c] = bias[c] * (scale ? scale[c] : 1.0f) + (shift ? shift[c] : 0.0f);
     }
     nb__conv_epilogue ep = {.scale = scale, .shift = sh ? sh : bias ? bias : shift, .relu = relu};
-    if (fast_fwd(s)) {
+    nb_arena_mark mark = nb__arena_mark(&ctx->arena); /* the scratch is given back below */
+    if (fast_fwd(s) && !small_plane(s)) {
         float *scr = nb__scratch(ctx, nb__conv2d_fast_scratch_fwd(s, nt) * sizeof(float));
         if (!scr) return NULL;
         nb__conv2d_fast_fwd(s, nb__f(x), nb__f(w), &ep, nb__f(out), scr, nt);
-    } else {
-        float *scr = nb__scratch(ctx, nb__conv2d_gemm_scratch(s) * sizeof(float));
-        if (!scr) return NULL;
-        int fused = scale || shift || relu;
+    } else if (N < nt && nb__isa() == NB__ISA_AVX512 && !small_plane(s) &&
+               OC / G * OH * OW * (C / G * KH * KW) >= GEMM_SPLIT_MIN) {
         /* split over output channels only where nabla's GEMM runs (its sums do not depend on
          * how the rows are cut; OpenBLAS's do, and the result would change with the count) */
-        if (N < nt && nb__isa() == NB__ISA_AVX512 && OC / G * OH * OW * (C / G * KH * KW) >= GEMM_SPLIT_MIN) {
-            nb__conv2d_gemm_fwd_split(s, nb__f(x), nb__f(w), &ep, nb__f(out), scr, nt);
-        } else { /* fused: the product, then the epilogue in one pass (not a bias pass and a BatchNorm pass) */
-            nb__conv2d_gemm_fwd(s, nb__f(x), nb__f(w), fused ? NULL : bias, nb__f(out), scr);
-            if (fused) nb__conv_epilogue_apply(&ep, nb__f(out), N, OC, OH * OW);
-        }
+        float *scr = nb__scratch(ctx, nb__conv2d_gemm_scratch(s) * sizeof(float));
+        if (!scr) return NULL;
+        nb__conv2d_gemm_fwd_split(s, nb__f(x), nb__f(w), &ep, nb__f(out), scr, nt);
+    } else {
+        float *scr = nb__scratch(ctx, nb__conv2d_batch_scratch(s) * sizeof(float));
+        if (!scr) return NULL;
+        nb__conv2d_batch_fwd(s, nb__f(x), nb__f(w), &ep, nb__f(out), scr);
     }
+    nb__arena_release(&ctx->arena, mark);
     if (nb__needs_grad(ctx, x, w, b)) {
         nb_node *n = nb__record(out, conv_backward, x, w, b);
         if (!n) return NULL;

@@ -211,6 +211,10 @@ static void un_backward_i_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
     const float *x = c_->x;
     const float *y = c_->y;
     float s = c_->s;
+    if (k == UN_RELU) { /* PyTorch's threshold_backward: x <= 0 ? 0 : g; a select, so it vectorises */
+        for (int64_t i = b_; i < e_; i++) ga[i] += x[i] <= 0 ? 0.0f : g[i];
+        return;
+    }
     for (int64_t i = b_; i < e_; i++) {
         ga[i] += g[i] * un_deriv(k, x[i], y[i], s);
     }
