@@ -25,7 +25,7 @@ static const command commands[] = {
     {"augment", cmd_augment, "draw a PNG grid of samples beside their augmented versions"},
     {"augment-text", cmd_augment_text, "augment the lines of a text file (nlpaug augmenters, WordNet, Apertium)"},
     {"run", cmd_run, "run an ONNX model on .npy inputs, writing its outputs as .npy"},
-    {"export", cmd_export, "write an imported ONNX model back as ONNX with trained weights"},
+    {"export", cmd_export, "write a model (built-in, model file, text model or imported) as an ONNX file"},
     {"generate", cmd_generate, "sample a continuation of a prompt from a GPT-2 model directory"},
     {"tokenize", cmd_tokenize, "print the token ids of text lines with a model directory's BERT or GPT-2 tokenizer"},
     {"info", cmd_info, "describe a model file (.nbm: layers, shapes, parameters) or a safetensors file"},
