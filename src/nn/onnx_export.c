@@ -6,6 +6,7 @@
 #include "nn/module.h"
 #include "nn/onnx_export.h"
 
+#include <math.h>
 #include <string.h>
 
 int nb__ox_ints(nb__ox *e, int n, const int64_t *v)
@@ -13,6 +14,14 @@ int nb__ox_ints(nb__ox *e, int n, const int64_t *v)
     nb_tensor *t = nb__empty(e->ctx, NB_I64, 1, (int64_t[]){n});
     if (!t) return -1;
     memcpy(t->data, v, sizeof(int64_t) * (size_t)n);
+    return e->vt->constant(e, t);
+}
+
+int nb__ox_int(nb__ox *e, int64_t v)
+{
+    nb_tensor *t = nb__empty(e->ctx, NB_I64, 0, NULL);
+    if (!t) return -1;
+    nb__i(t)[0] = v;
     return e->vt->constant(e, t);
 }
 
@@ -37,6 +46,20 @@ int nb__ox_children(nb__ox *e, nb_module *m, int x)
 {
     for (int i = 0; i < m->n_children && x >= 0; i++) x = nb__ox_child(e, m->children[i], m->child_names[i], x);
     return x;
+}
+
+int nb__ox_sub(nb__ox *e, nb_module *m, const char *path, int x)
+{
+    nb_module *c = m;
+    for (const char *s = path; c && *s;) {
+        size_t k = strcspn(s, ".");
+        nb_module *next = NULL;
+        for (int i = 0; i < c->n_children && !next; i++)
+            if (strlen(c->child_names[i]) == k && !strncmp(c->child_names[i], s, k)) next = c->children[i];
+        c = next;
+        s += k + (s[k] == '.');
+    }
+    return nb__ox_child(e, c, path, x);
 }
 
 int nb__ox_layer_norm(nb__ox *e, int x, int k, int w, int b, float eps, nb_tensor *rt)
@@ -89,13 +112,10 @@ int nb__ox_linear(nb__ox *e, int x, nb_tensor *w, nb_tensor *b, nb_tensor *rt)
         if (in[1] < 0 || in[2] < 0) return -1;
         return nb__ox_node(e, "Gemm", in, b ? 3 : 2, at, 3, rt);
     }
-    /* MatMul by Wᵀ, stored transposed as torch.onnx.export stores it */
-    int64_t O = w->shape[0], I = w->shape[1];
-    nb_tensor *wt = nb__empty(e->ctx, NB_F32, 2, (int64_t[]){I, O});
-    if (!wt) return -1;
-    for (int64_t o = 0; o < O; o++)
-        for (int64_t i = 0; i < I; i++) nb__f(wt)[i * O + o] = nb__f(w)[o * I + i];
-    int y = nb__ox_node2(e, "MatMul", x, e->vt->constant(e, wt), b ? NULL : rt);
+    /* MatMul by Transpose(W): the weight keeps its name (and is shared when tied) */
+    int wv = nb__ox_param(e, w);
+    int wt = wv < 0 ? -1 : nb__ox_node(e, "Transpose", &wv, 1, &NB__OX_INTS("perm", ((int64_t[]){1, 0}), 2), 1, NULL);
+    int y = nb__ox_node2(e, "MatMul", x, wt, b ? NULL : rt);
     return b ? nb__ox_node2(e, "Add", y, nb__ox_param(e, b), rt) : y;
 }
 
@@ -106,4 +126,47 @@ int nb__ox_channels(nb__ox *e, int v, int64_t C, int ndim)
     shape[0] = C;
     for (int d = 1; d < ndim - 1; d++) shape[d] = 1;
     return nb__ox_node2(e, "Reshape", v, nb__ox_ints(e, ndim - 1, shape), NULL);
+}
+
+int nb__ox_gelu(nb__ox *e, int x, nb_gelu_approx approximate, nb_tensor *rt)
+{
+    int inner;
+    if (approximate == NB_GELU_TANH) { /* tanh(√(2/π)(x + 0.044715x³)) */
+        int cube = nb__ox_node2(e, "Pow", x, nb__ox_scalar(e, 3.0f), NULL);
+        int sum = nb__ox_node2(e, "Add", x, nb__ox_node2(e, "Mul", cube, nb__ox_scalar(e, 0.044715f), NULL), NULL);
+        inner = nb__ox_node1(e, "Tanh", nb__ox_node2(e, "Mul", sum, nb__ox_scalar(e, 0.7978845608028654f), NULL), NULL);
+    } else /* erf(x/√2) */
+        inner = nb__ox_node1(e, "Erf", nb__ox_node2(e, "Div", x, nb__ox_scalar(e, 1.4142135623730951f), NULL), NULL);
+    int half = nb__ox_node2(e, "Mul", x, nb__ox_node2(e, "Add", inner, nb__ox_scalar(e, 1.0f), NULL), NULL);
+    return nb__ox_node2(e, "Mul", half, nb__ox_scalar(e, 0.5f), rt);
+}
+
+/* (B, T, heads·D) -> (B, heads, T, D), or (B, heads, D, T) for the keys */
+static int split_heads(nb__ox *e, int x, int64_t heads, int64_t D, int keys)
+{
+    int r = nb__ox_node2(e, "Reshape", x, nb__ox_ints(e, 4, (int64_t[]){0, 0, heads, D}), NULL);
+    int64_t perm[4] = {0, 2, keys ? 3 : 1, keys ? 1 : 3};
+    return r < 0 ? -1 : nb__ox_node(e, "Transpose", &r, 1, &NB__OX_INTS("perm", perm, 4), 1, NULL);
+}
+
+int nb__ox_attention(nb__ox *e, int q, int k, int v, int64_t heads, int causal, nb_tensor *rt)
+{
+    nb_tensor *qt = nb__ox_rt(e, q);
+    if (!qt || !rt || qt->ndim != 3 || heads < 1 || qt->shape[2] % heads) return -1;
+    int64_t H = qt->shape[2], D = H / heads;
+    int qh = split_heads(e, q, heads, D, 0), kh = split_heads(e, k, heads, D, 1), vh = split_heads(e, v, heads, D, 0);
+    int s = nb__ox_node2(e, "Div", nb__ox_node2(e, "MatMul", qh, kh, NULL), nb__ox_scalar(e, sqrtf((float)D)), NULL);
+    if (causal) { /* s_ij = float32's lowest for j > i, the positions counted from the input's length */
+        int T = nb__ox_node(e, "Gather", (int[]){nb__ox_node1(e, "Shape", q, NULL), nb__ox_int(e, 1)}, 2,
+                            &NB__OX_INT("axis", 0), 1, NULL);
+        int r = nb__ox_node(e, "Range", (int[]){nb__ox_int(e, 0), T, nb__ox_int(e, 1)}, 3, NULL, 0, NULL);
+        int rows = nb__ox_node2(e, "Unsqueeze", r, nb__ox_ints(e, 1, (int64_t[]){1}), NULL);
+        int cols = nb__ox_node2(e, "Unsqueeze", r, nb__ox_ints(e, 1, (int64_t[]){0}), NULL);
+        int later = nb__ox_node2(e, "Greater", cols, rows, NULL);
+        s = nb__ox_node(e, "Where", (int[]){later, nb__ox_scalar(e, -3.4028234663852886e38f), s}, 3, NULL, 0, NULL);
+    }
+    int p = s < 0 ? -1 : nb__ox_node(e, "Softmax", &s, 1, &NB__OX_INT("axis", -1), 1, NULL);
+    int o = nb__ox_node2(e, "MatMul", p, vh, NULL);
+    o = o < 0 ? -1 : nb__ox_node(e, "Transpose", &o, 1, &NB__OX_INTS("perm", ((int64_t[]){0, 2, 1, 3}), 4), 1, NULL);
+    return nb__ox_node2(e, "Reshape", o, nb__ox_ints(e, 3, (int64_t[]){0, 0, H}), rt);
 }

@@ -86,11 +86,14 @@ static inline nb_tensor *nb__ox_rt(nb__ox *e, int v) { return v < 0 ? NULL : e->
  * input is the module's input (its sample value from nb_module_forward); all children
  * of m in order, each on the previous one's output. */
 int nb__ox_ints(nb__ox *e, int n, const int64_t *v);
+int nb__ox_int(nb__ox *e, int64_t v); /* a 0-d int64 constant */
 int nb__ox_fill_shape(nb__ox *e, int ndim, const int64_t *shape, float value);
 int nb__ox_fill(nb__ox *e, int64_t n, float value);
 int nb__ox_scalar(nb__ox *e, float value);
 int nb__ox_leaf(nb_module *m, nb__ox *e, const char *op, const int *in, int n_in, const nb__ox_attr *at, int n_at);
 int nb__ox_children(nb__ox *e, nb_module *m, int x);
+/* Export the module at a dotted path of children below m ("attention.self.query") on x. */
+int nb__ox_sub(nb__ox *e, nb_module *m, const char *path, int x);
 /* A per-channel vector v of C values reshaped to (C, 1, ...) so that it broadcasts over
  * dim 1 of an ndim-dimensional input (v itself when ndim <= 2). */
 int nb__ox_channels(nb__ox *e, int v, int64_t C, int ndim);
@@ -101,8 +104,17 @@ int nb__ox_layer_norm(nb__ox *e, int x, int k, int w, int b, float eps, nb_tenso
 /* Flatten(start_dim, end_dim) as PyTorch's: ONNX Flatten when it is one, else a Reshape
  * to the sample's output shape with the batch dimension copied (0) or inferred (-1). */
 int nb__ox_flatten(nb__ox *e, int x, int start_dim, int end_dim);
-/* y = x·Wᵀ + b (nn.Linear): Gemm with transB on 2-D input, else MatMul by the transposed
- * weight (a constant) and Add of the bias; b may be NULL. rt the sample result. */
+/* y = x·Wᵀ + b (nn.Linear): Gemm with transB on 2-D input, else MatMul by Transpose(W)
+ * (W keeps its name; onnxruntime folds the Transpose) and Add of the bias; b may be
+ * NULL. rt the sample result. */
 int nb__ox_linear(nb__ox *e, int x, nb_tensor *w, nb_tensor *b, nb_tensor *rt);
+/* F.gelu(x, approximate) from Erf (or Tanh for 'tanh'), Div/Add/Mul/Pow: ONNX has no Gelu
+ * before opset 20. */
+int nb__ox_gelu(nb__ox *e, int x, nb_gelu_approx approximate, nb_tensor *rt);
+/* nb_multihead_attention in eval mode on q, k, v (B, T, heads·D) without a padding mask:
+ * heads split by Reshape and Transpose, MatMul, Div by √D, with causal a Where that
+ * gives the scores of later keys float32's lowest value (as Hugging Face's GPT-2), the
+ * length taken from q's Shape, Softmax, MatMul, heads merged; rt the sample result. */
+int nb__ox_attention(nb__ox *e, int q, int k, int v, int64_t heads, int causal, nb_tensor *rt);
 
 #endif

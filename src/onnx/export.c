@@ -256,14 +256,20 @@ static int is_number(const char *s)
 }
 
 /* Scope components as torch.onnx.export writes them: a named child by its name, an
- * element of a Sequential or ModuleList by its dotted path ("/layer1/layer1.0/conv1"). */
+ * element of a Sequential or ModuleList by its dotted path ("/layer1/layer1.0/conv1").
+ * name may be a dotted path below the current module ("attention.self.query"). */
 static int w_child(nb__ox *e, nb_module *c, const char *name, int x)
 {
     writer *w = (writer *)e;
     size_t ls = strlen(w->scope), lp = strlen(w->path);
-    if (name) {
-        snprintf(w->path + lp, sizeof w->path - lp, "%s%s", lp ? "." : "", name);
-        snprintf(w->scope + ls, sizeof w->scope - ls, "/%s", is_number(name) ? w->path : name);
+    for (const char *s = name; s && *s;) { /* a dotted name is a path of children */
+        char part[256];
+        size_t k = strcspn(s, ".");
+        snprintf(part, sizeof part, "%.*s", (int)k, s);
+        size_t p = strlen(w->path), q = strlen(w->scope);
+        snprintf(w->path + p, sizeof w->path - p, "%s%s", p ? "." : "", part);
+        snprintf(w->scope + q, sizeof w->scope - q, "/%s", is_number(part) ? w->path : part);
+        s += k + (s[k] == '.');
     }
     int y = -1;
     if (!c) nb__fail(NB_ERR_ARG, "nb_onnx_save: module '%s' is missing", w->path);

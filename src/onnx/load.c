@@ -642,10 +642,12 @@ static nb_status add_parameters(graph_build *B, nb_module *mod)
     for (int k = 0; k < m->n_nodes; k++)
         for (int j = 0; j < m->nodes[k].n_in; j++) {
             int id = m->nodes[k].in[j];
-            /* through Identity nodes (torch.onnx.export shares folded biases that way) */
+            /* through Identity nodes (torch.onnx.export shares folded biases that way) and
+             * Transpose (nabla's export multiplies by a Linear's weight transposed) */
             for (int hops = 0; id >= 0 && !m->init[id].t && B->producer[id] >= 0 && hops < 16; hops++) {
                 const ox_node *pr = &B->raw[B->producer[id]];
-                id = !strcmp(pr->p->op_type, "Identity") && pr->n_in == 1 ? pr->in[0] : -1;
+                int through = !strcmp(pr->p->op_type, "Identity") || !strcmp(pr->p->op_type, "Transpose");
+                id = through && pr->n_in == 1 ? pr->in[0] : -1;
             }
             if (id < 0 || !m->init[id].t || m->init[id].t->dtype != NB_F32) continue;
             int r = param_role(&m->nodes[k], j, m);
