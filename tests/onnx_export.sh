@@ -108,7 +108,8 @@ one() {
 
 MODELS=("$@")
 if [ ${#MODELS[@]} -eq 0 ]; then
-    MODELS=(mlp cnn lenet5 resnet_small resnet18 resnet34 vgg11 vgg11_bn vgg16 vgg16_bn models/*.nbm bert_tiny gpt2_tiny)
+    MODELS=(mlp cnn lenet5 resnet_small resnet18 resnet34 vgg11 vgg11_bn vgg16 vgg16_bn models/*.nbm tests/onnx_export_layers.nbm
+        bert_tiny gpt2_tiny)
 fi
 for m in "${MODELS[@]}"; do
     case $m in
@@ -116,6 +117,7 @@ for m in "${MODELS[@]}"; do
     vgg11 | vgg16) one "$m" 3,32,32 17 0 ;;             # features 1x1, avgpool to 7x7 by MatMuls
     vgg11_bn | vgg16_bn) one "$m" 3,64,64 17 0 ;;       # features 2x2, overlapping bins
     bert_tiny | gpt2_tiny) one "$m" text "13 17" 1 ;;
+    tests/onnx_export_layers.nbm) one "$m" 3,15,15 "13 17" 1 ;; # every layer kind of a model file
     *) one "$m" 1,28,28 "13 17" 1 ;;
     esac
 done
