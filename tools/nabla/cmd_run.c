@@ -7,6 +7,7 @@
  * export` (here too) writes any of them as ONNX. */
 #include "cli.h"
 #include "options.h"
+#include "progress.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -14,7 +15,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static const char *SYNOPSIS = "MODEL IN.npy [IN2.npy ...] --out DIR [--threads T] [--weights W.safetensors] [--num-classes K]";
+static const char *SYNOPSIS =
+    "MODEL IN.npy [IN2.npy ...] --out DIR [--threads T] [--weights W.safetensors] [--num-classes K] [--time W,R]";
 
 /* NumPy type of an ONNX element type */
 static const char *npy_descr(int et)
@@ -272,12 +274,20 @@ static int run_module(nb_ctx *ctx, const char *model, const char *weights, long 
     return status;
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
 int cmd_run(int argc, char **argv)
 {
-    const char *out = NULL, *weights = NULL;
+    const char *out = NULL, *weights = NULL, *time_s = NULL;
     long threads = 0, classes = 0;
     const cli_option opts[] = {
-        {"--out", OPT_STRING, &out, "DIR", "directory for output_0.npy, output_1.npy, ... (required)"},
+        {"--out", OPT_STRING, &out, "DIR", "directory for output_0.npy, output_1.npy, ... (required unless --time)"},
+        {"--time", OPT_STRING, &time_s, "WARMUP,RUNS",
+         "ONNX models: run WARMUP times, then time RUNS runs and print nabla_us=MEDIAN (microseconds a run)"},
         {"--threads", OPT_INT, &threads, "T", "threads (default: all cores)"},
         {"--weights", OPT_STRING, &weights, "FILE", "safetensors weights under the model's names"},
         {"--num-classes", OPT_INT, &classes, "K", "classes of a built-in model or model file (the weights' or 10)"},
@@ -287,11 +297,17 @@ int cmd_run(int argc, char **argv)
     int npos = 0;
     int rc = cli_parse("run", SYNOPSIS, opts, argc, argv, pos, 66, &npos);
     if (rc) return rc == 1 ? 0 : rc;
-    if (npos < 1 || !out) {
+    long warmup = 0, runs = 0;
+    char end;
+    if (time_s && (sscanf(time_s, "%ld,%ld%c", &warmup, &runs, &end) != 2 || warmup < 0 || runs < 1 || runs > 100000)) {
+        cli_error("run: --time wants WARMUP,RUNS (e.g. 5,50), got '%s'", time_s);
+        return 2;
+    }
+    if (npos < 1 || (!out && !time_s)) {
         cli_error("run: usage: nabla run %s", SYNOPSIS);
         return 2;
     }
-    if (mkdir(out, 0777) && errno != EEXIST) {
+    if (out && mkdir(out, 0777) && errno != EEXIST) {
         cli_error("run: cannot create %s: %s", out, strerror(errno));
         return 1;
     }
@@ -299,7 +315,7 @@ int cmd_run(int argc, char **argv)
     size_t len = strlen(pos[0]);
     if (ctx && !(len > 5 && !strcmp(pos[0] + len - 5, ".onnx"))) {
         int st = 2;
-        if (npos != 2) cli_error("run: a model that is not an ONNX file takes one input .npy");
+        if (npos != 2 || !out) cli_error("run: a model that is not an ONNX file takes one input .npy and --out");
         else st = run_module(ctx, pos[0], weights, classes, pos[1], out);
         nb_ctx_free(ctx);
         return st;
@@ -334,11 +350,25 @@ int cmd_run(int argc, char **argv)
     nb_tensor *outs[64];
     int types[64];
     if (n_out > 64) n_out = 64;
-    if (nb_onnx_run(m, ins, n_in, outs, types, n_out)) {
-        cli_error("run: %s", nb_last_error());
-        goto done;
+    double *us = runs ? malloc(sizeof(double) * (size_t)runs) : NULL;
+    for (long i = 0; i < 1 + warmup + runs; i++) { /* one run, or the warm-up and the timed runs */
+        nb_ctx_reset(ctx);
+        double t0 = now_seconds();
+        if (nb_onnx_run(m, ins, n_in, outs, types, n_out)) {
+            cli_error("run: %s", nb_last_error());
+            free(us);
+            goto done;
+        }
+        if (us && i > warmup) us[i - warmup - 1] = (now_seconds() - t0) * 1e6;
     }
-    for (int k = 0; k < n_out; k++) {
+    if (us) {
+        double mean = 0;
+        for (long i = 0; i < runs; i++) mean += us[i] / (double)runs;
+        qsort(us, (size_t)runs, sizeof *us, cmp_double);
+        printf("nabla_us=%.1f nabla_mean_us=%.1f threads=%d runs=%ld\n", us[runs / 2], mean, nb_ctx_threads(ctx), runs);
+        free(us);
+    }
+    for (int k = 0; out && k < n_out; k++) {
         char path[4096], shape[128];
         snprintf(path, sizeof path, "%s/output_%d.npy", out, k);
         if (nb_save_npy_as(path, outs[k], npy_descr(types[k]))) {
