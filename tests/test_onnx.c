@@ -529,6 +529,73 @@ static double rel_err(nb_tensor *a, nb_tensor *b)
     return s > 0 ? e / s : e;
 }
 
+/* largest |a - b| / largest |b| over n floats */
+static double rel_err_f(const float *a, const float *b, int64_t n)
+{
+    if (!a || !b) return INFINITY;
+    double e = 0, s = 0;
+    for (int64_t i = 0; i < n; i++) {
+        e = fmax(e, fabs(a[i] - b[i]));
+        s = fmax(s, fabs(b[i]));
+    }
+    return s > 0 ? e / s : e;
+}
+
+/* ConvTranspose (1-D, 2-D) and 3-D Conv, whose backward is a composition of
+ * differentiable ops: output and gradients of sum(y * r) against PyTorch's
+ * (tools/goldens/gen_onnx_backward.py). */
+static void test_backward_goldens(nb_ctx *ctx)
+{
+    nb_safetensors *f = nb_safetensors_open("tests/goldens/onnx_backward.safetensors");
+    CHECK("backward goldens open", f, "%s", nb_last_error());
+    if (!f) return;
+    static const char *const cases[] = {"convt2d", "convt2d_dil", "convt1d", "conv3d"};
+    for (int c = 0; c < 4; c++) {
+        char path[256], key[128], name[160];
+        snprintf(path, sizeof path, "tests/goldens/onnx_backward_%s.onnx", cases[c]);
+        nb_ctx_reset(ctx);
+        nb_module *m = nb_onnx_load(ctx, path, NULL);
+        snprintf(key, sizeof key, "%s.x", cases[c]);
+        nb_tensor *x = nb_safetensors_get(f, ctx, key);
+        snprintf(key, sizeof key, "%s.r", cases[c]);
+        nb_tensor *r = nb_safetensors_get(f, ctx, key);
+        snprintf(key, sizeof key, "%s.y", cases[c]);
+        nb_tensor *yw = nb_safetensors_get(f, ctx, key);
+        snprintf(key, sizeof key, "%s.grad.x", cases[c]);
+        nb_tensor *gx = nb_safetensors_get(f, ctx, key);
+        nb_tensor *y = NULL;
+        if (m && x && r) {
+            nb_module_train(m, 1);
+            nb_tensor_set_requires_grad(x, 1);
+            y = nb_module_forward(m, x);
+            nb_tensor *loss = y ? nb_sum(nb_mul(y, r)) : NULL;
+            if (!loss || nb_backward(loss)) y = NULL;
+        }
+        double ey = y && yw ? rel_err_f(nb_tensor_data(y), nb_tensor_data(yw), nb_tensor_numel(yw)) : INFINITY;
+        double ex = y && gx ? rel_err_f(nb_tensor_grad(x), nb_tensor_data(gx), nb_tensor_numel(gx)) : INFINITY;
+        double ep = 0;
+        int n = 0;
+        const nb_named_tensor *st = m ? nb_module_state(m, &n) : NULL;
+        for (int i = 0; i < n; i++) {
+            snprintf(key, sizeof key, "%s.grad.%s", cases[c], st[i].name);
+            nb_tensor *g = nb_safetensors_get(f, ctx, key);
+            ep = fmax(ep, g && nb_tensor_grad(st[i].tensor) ? rel_err_f(nb_tensor_grad(st[i].tensor), nb_tensor_data(g), nb_tensor_numel(g))
+                                                        : INFINITY);
+            nb_tensor_free(g);
+        }
+        snprintf(name, sizeof name, "%s: output and the gradients of input, weight and bias match PyTorch's", cases[c]);
+        CHECK(name, m && n >= 1 && ey < 1e-5 && ex < 1e-5 && ep < 1e-5, "%s; output %.3g, input grad %.3g, parameter grads %.3g",
+              nb_last_error(), ey, ex, ep);
+        nb_tensor_free(x);
+        nb_tensor_free(r);
+        nb_tensor_free(yw);
+        nb_tensor_free(gx);
+        nb_module_free(m);
+    }
+    nb_safetensors_close(f);
+    nb_ctx_reset(ctx);
+}
+
 static nb_tensor *mystery_fwd(nb_module *m, nb_tensor *x) { return x; }
 static const nb_module_vtable mystery_vt = {.kind = "Mystery", .forward = mystery_fwd};
 
@@ -594,6 +661,7 @@ int main(void)
     test_input_types(ctx);
     test_finetune(ctx);
     test_export(ctx);
+    test_backward_goldens(ctx);
     nb_ctx_free(ctx);
     CHECK_DONE();
 }

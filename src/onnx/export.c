@@ -180,7 +180,7 @@ static int name_taken(const writer *w, const char *name)
 static Onnx__AttributeProto *attr_proto(writer *w, const nb__ox_attr *a)
 {
     Onnx__AttributeProto *p = wmem(w, sizeof *p);
-    if (!p || !(p->name = NULL, 1)) return NULL;
+    if (!p) return NULL;
     onnx__attribute_proto__init(p);
     if (!(p->name = wstr(w, a->name))) return NULL;
     p->has_type = 1;
