@@ -596,6 +596,65 @@ static void test_backward_goldens(nb_ctx *ctx)
     nb_ctx_reset(ctx);
 }
 
+/* RNN, GRU and LSTM: Y, Y_h and the gradients of sum(Y * r) + sum(Y_h * rh) against the
+ * ONNX equations in PyTorch (tools/goldens/gen_onnx_rnn_backward.py); the direct loop
+ * (no gradient recorded) gives the same outputs. */
+static void test_rnn_goldens(nb_ctx *ctx)
+{
+    nb_safetensors *f = nb_safetensors_open("tests/goldens/onnx_rnn_backward.safetensors");
+    CHECK("recurrent goldens open", f, "%s", nb_last_error());
+    if (!f) return;
+    static const char *const cases[] = {"rnn", "gru", "gru_lbr", "lstm"};
+    for (int c = 0; c < 4; c++) {
+        char path[256], key[128], name[200];
+        snprintf(path, sizeof path, "tests/goldens/onnx_rnn_%s.onnx", cases[c]);
+        nb_ctx_reset(ctx);
+        nb_module *m = nb_onnx_load(ctx, path, NULL);
+        nb_tensor *t[5];
+        static const char *const keys[5] = {"X", "r", "rh", "Y", "Y_h"};
+        for (int k = 0; k < 5; k++) {
+            snprintf(key, sizeof key, "%s.%s", cases[c], keys[k]);
+            t[k] = nb_safetensors_get(f, ctx, key);
+        }
+        nb_tensor *outs[2] = {0}, *direct[2] = {0};
+        int ok = m && t[0] && t[1] && t[2] && t[3] && t[4];
+        if (ok) {
+            nb_set_grad_enabled(ctx, 0);
+            ok = !nb_onnx_run(m, &t[0], 1, direct, NULL, 2);
+            nb_set_grad_enabled(ctx, 1);
+            nb_tensor_set_requires_grad(t[0], 1);
+            ok = ok && !nb_onnx_run(m, &t[0], 1, outs, NULL, 2);
+            nb_tensor *loss = ok ? nb_add(nb_sum(nb_mul(outs[0], t[1])), nb_sum(nb_mul(outs[1], t[2]))) : NULL;
+            ok = loss && !nb_backward(loss);
+        }
+        double ey = ok ? fmax(rel_err(outs[0], t[3]), rel_err(outs[1], t[4])) : INFINITY;
+        double ed = ok ? fmax(rel_err(direct[0], t[3]), rel_err(direct[1], t[4])) : INFINITY;
+        snprintf(key, sizeof key, "%s.grad.X", cases[c]);
+        nb_tensor *gx = nb_safetensors_get(f, ctx, key);
+        double eg = ok && gx ? rel_err_f(nb_tensor_grad(t[0]), nb_tensor_data(gx), nb_tensor_numel(gx)) : INFINITY;
+        nb_tensor_free(gx);
+        int n = 0, found = 0;
+        const nb_named_tensor *st = m ? nb_module_state(m, &n) : NULL;
+        for (int i = 0; i < n; i++) {
+            snprintf(key, sizeof key, "%s.grad.%s", cases[c], st[i].name);
+            nb_tensor *g = nb_safetensors_get(f, ctx, key);
+            nb_clear_error();
+            if (!g) continue; /* initial_h: a buffer */
+            found++;
+            eg = fmax(eg, ok && nb_tensor_grad(st[i].tensor) ? rel_err_f(nb_tensor_grad(st[i].tensor), nb_tensor_data(g), nb_tensor_numel(g)) : INFINITY);
+            nb_tensor_free(g);
+        }
+        snprintf(name, sizeof name, "%s: Y, Y_h and the gradients of X, W, R, B%s match the ONNX equations in PyTorch", cases[c],
+                 c == 3 ? ", P" : "");
+        CHECK(name, ok && found == (c == 3 ? 4 : 3) && ey < 1e-5 && ed < 1e-5 && eg < 1e-5,
+              "%s; outputs %.3g (direct loop %.3g), gradients %.3g, %d parameters", nb_last_error(), ey, ed, eg, found);
+        for (int k = 0; k < 5; k++) nb_tensor_free(t[k]);
+        nb_module_free(m);
+    }
+    nb_safetensors_close(f);
+    nb_ctx_reset(ctx);
+}
+
 static nb_tensor *mystery_fwd(nb_module *m, nb_tensor *x) { return x; }
 static const nb_module_vtable mystery_vt = {.kind = "Mystery", .forward = mystery_fwd};
 
@@ -662,6 +721,7 @@ int main(void)
     test_finetune(ctx);
     test_export(ctx);
     test_backward_goldens(ctx);
+    test_rnn_goldens(ctx);
     nb_ctx_free(ctx);
     CHECK_DONE();
 }

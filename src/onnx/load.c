@@ -307,6 +307,8 @@ static int param_role(const ox_node *n, int slot, const ox_model *m)
         !strcmp(t, "PRelu"))
         return 1;
     if (!strcmp(t, "BatchNormalization")) return slot <= 2 ? 1 : 2;
+    if (!strcmp(t, "RNN") || !strcmp(t, "GRU") || !strcmp(t, "LSTM")) /* W, R, B and LSTM's peepholes P */
+        return slot == 1 || slot == 2 || slot == 3 || slot == 7 ? 1 : 2;
     if (!strcmp(t, "LayerNormalization") || !strcmp(t, "InstanceNormalization")) return slot >= 1 ? 1 : 2;
     if (!strcmp(t, "Add") && n->n_in == 2) { /* the bias of a Linear exported as MatMul + Add */
         int other = n->in[1 - slot];
