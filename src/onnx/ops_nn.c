@@ -154,8 +154,9 @@ static nb_tensor *conv3d_diff(nb_tensor *x, nb_tensor *w, nb_tensor *b, const ge
     nb_ctx *ctx = x->ctx;
     int64_t N = x->shape[0], C = x->shape[1], D = g->in[0], H = g->in[1], W = g->in[2];
     int64_t KD = g->kernel[0], OD = g->out[0], M = w->shape[0];
-    int64_t xs[4] = {N * OD, C * KD, H, W}, n4 = N * OD * C * KD * H * W;
-    int64_t *map = new_map(ctx, n4);
+    int64_t xs[4] = {N * OD, C * KD, H, W};
+    if (ox_too_big(4, xs)) return NULL;
+    int64_t n4 = N * OD * C * KD * H * W, *map = new_map(ctx, n4);
     if (!map) return NULL;
     for (int64_t i = 0; i < n4; i++) {
         int64_t r = i, ww = r % W;
@@ -198,8 +199,10 @@ static nb_tensor *conv_transpose_diff(nb_tensor *x, nb_tensor *w, nb_tensor *b, 
     nb_ctx *ctx = x->ctx;
     int64_t N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
     int64_t Cg = C / G, Mg = w->shape[1], M = Mg * G, KH = w->shape[2], KW = w->shape[3];
-    int64_t DH = (H - 1) * s[0] + 1, DW = (W - 1) * s[1] + 1, nx = N * C * DH * DW, nw = M * Cg * KH * KW;
-    int64_t *xm = new_map(ctx, nx), *wm = xm ? new_map(ctx, nw) : NULL;
+    int64_t DH = (H - 1) * s[0] + 1, DW = (W - 1) * s[1] + 1;
+    int64_t padded[4] = {N, C, DH + 2 * d[0] * KH + outp[0], DW + 2 * d[1] * KW + outp[1]};
+    if (ox_too_big(4, padded)) return NULL;
+    int64_t nx = N * C * DH * DW, nw = M * Cg * KH * KW, *xm = new_map(ctx, nx), *wm = xm ? new_map(ctx, nw) : NULL;
     if (!wm) return NULL;
     for (int64_t i = 0; i < nx; i++) {
         int64_t c = i % DW, r = i / DW, rr = r % DH, nc = r / DH;
