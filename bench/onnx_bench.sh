@@ -17,7 +17,7 @@ T32=${2:-3,10}
 ORT_NODE_DIR=${ORT_NODE_DIR:-$PWD/build/ort-node}
 if [ ! -d "$ORT_NODE_DIR/node_modules/onnxruntime-node" ]; then
     mkdir -p "$ORT_NODE_DIR"
-    (cd "$ORT_NODE_DIR" && npm install --ignore-scripts --no-audit --no-fund onnxruntime-node >npm.log 2>&1)
+    (cd "$ORT_NODE_DIR" && npm install --ignore-scripts --no-audit --no-fund "onnxruntime-node@${ORT_NODE_VERSION:-1.31.1}" >npm.log 2>&1)
 fi
 export NODE_PATH=$ORT_NODE_DIR/node_modules
 D=$(mktemp -d)

@@ -13,8 +13,8 @@
 #   bash tests/onnx_export.sh [MODEL ...]
 # onnxruntime-node is looked for in $ORT_NODE_DIR/node_modules (default
 # build/ort-node) and installed there with `npm install --ignore-scripts
-# onnxruntime-node` when missing (the package ships the native CPU runtime; the
-# install script would only fetch a GPU add-on).
+# onnxruntime-node@$ORT_NODE_VERSION` (1.31.1, the version measured) when missing (the
+# package ships the native CPU runtime; the install script would only fetch a GPU add-on).
 set -u
 cd "$(dirname "$0")/.."
 ${MAKE:-make} -s build/nabla || exit 1
@@ -24,7 +24,7 @@ T=$PWD/tools/onnx/export_check.py
 ORT_NODE_DIR=${ORT_NODE_DIR:-$PWD/build/ort-node}
 if [ ! -d "$ORT_NODE_DIR/node_modules/onnxruntime-node" ]; then
     mkdir -p "$ORT_NODE_DIR"
-    (cd "$ORT_NODE_DIR" && npm install --ignore-scripts --no-audit --no-fund onnxruntime-node >npm.log 2>&1) || {
+    (cd "$ORT_NODE_DIR" && npm install --ignore-scripts --no-audit --no-fund "onnxruntime-node@${ORT_NODE_VERSION:-1.31.1}" >npm.log 2>&1) || {
         cat "$ORT_NODE_DIR/npm.log"
         echo "FAIL npm install --ignore-scripts onnxruntime-node"
         echo "0 passed, 1 failed"
