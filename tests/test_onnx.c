@@ -693,6 +693,37 @@ static void test_export(nb_ctx *ctx)
             nb_module_free(g);
             nb_module_free(m);
         }
+    { /* an exported cnn read back: its Conv + BatchNormalization + Relu run fused in eval
+       * mode without a gradient, one by one with one; the same outputs */
+        nb_ctx_reset(ctx);
+        nb_module *cnn = nb_model_new(ctx, "cnn", NULL);
+        int n;
+        const nb_named_tensor *st = cnn ? nb_module_state(cnn, &n) : NULL;
+        for (int i = 0; st && i < n; i++) /* non-trivial statistics and affine parameters */
+            if (nb_tensor_dtype(st[i].tensor) == NB_F32 && nb_tensor_ndim(st[i].tensor) == 1)
+                for (int64_t j = 0; j < nb_tensor_numel(st[i].tensor); j++)
+                    nb_tensor_data(st[i].tensor)[j] = 0.5f + (float)((j * 7 + i) % 11) / 10.0f;
+        nb_module *g = cnn && !nb_onnx_save(cnn, path, NULL) ? nb_onnx_load(ctx, path, NULL) : NULL;
+        nb_tensor *x = nb_tensor_new(ctx, NB_F32, 4, (int64_t[]){2, 1, 28, 28}), *y0 = NULL, *y1 = NULL, *y2 = NULL;
+        for (int64_t i = 0; x && i < 2 * 28 * 28; i++) nb_tensor_data(x)[i] = (float)((i * 37) % 101) / 50.0f - 1.0f;
+        if (g && x) {
+            nb_module_train(g, 0);
+            nb_module_train(cnn, 0);
+            nb_set_grad_enabled(ctx, 0);
+            y0 = nb_module_forward(g, x);
+            y2 = nb_module_forward(cnn, x);
+            nb_set_grad_enabled(ctx, 1);
+            nb_tensor_set_requires_grad(x, 1);
+            y1 = nb_module_forward(g, x);
+        }
+        double e1 = rel_err(y0, y1), e2 = rel_err(y0, y2);
+        CHECK("Conv + BatchNormalization + Relu of an imported graph fused in inference: the unfused outputs, nabla's own",
+              y0 && y1 && y2 && e1 < 1e-5 && e2 < 1e-5, "%s; fused vs unfused %.3g, vs the module %.3g", nb_last_error(), e1, e2);
+        nb_tensor_free(x);
+        nb_module_free(g);
+        nb_module_free(cnn);
+        nb_ctx_reset(ctx);
+    }
     nb_module *kids[2] = {nb_relu_new(ctx), nb__module_new(ctx, &mystery_vt)};
     nb_module *seq = nb_sequential_new(ctx, kids, 2);
     nb_status st = seq ? nb_onnx_save(seq, path, NULL) : NB_OK;

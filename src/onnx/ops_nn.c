@@ -880,3 +880,44 @@ OX_OP(lrn)
     out[0] = (ox_val){y, in[0].et};
     return NB_OK;
 }
+
+/* ---- inference fusion (the executor's, load.c) ---- */
+
+int ox_conv_bn_fused(ox_model *m, const ox_node *conv, const ox_val *in, const ox_node *bn, const ox_val *bnin, int relu,
+                     ox_val *out)
+{
+    nb_tensor *x = in[0].t, *w = in[1].t, *b = conv->n_in > 2 ? in[2].t : NULL;
+    if (m->training || !x || !w || x->dtype != NB_F32 || w->dtype != NB_F32 || x->ndim != 4 || w->ndim != 4 ||
+        (b && (b->dtype != NB_F32 || b->numel != w->shape[0])) || nb__needs_grad(m->ctx, x, w, b))
+        return 0;
+    int graph_training = m->opset >= 14 ? (int)ox_attr_i(bn, "training_mode", 0) : bn->n_out > 1;
+    int64_t M = w->shape[0], G = ox_attr_i(conv, "group", 1);
+    for (int i = 1; i < 5; i++)
+        if (!bnin[i].t || bnin[i].t->dtype != NB_F32 || bnin[i].t->numel != M) return 0;
+    if (graph_training || G <= 0 || x->shape[1] % G || x->shape[1] / G != w->shape[1] || M % G) return 0;
+    geom g;
+    if (get_geom(m, conv, x, w->shape + 2, 0, &g)) {
+        nb_clear_error();
+        return 0; /* the Conv alone reports it */
+    }
+    if (g.pb[0] != g.pe[0] || g.pb[1] != g.pe[1] || g.kernel[0] != w->shape[2] || g.kernel[1] != w->shape[3]) return 0;
+    nb_conv2d_opts o = {.groups = (int)G};
+    for (int i = 0; i < 2; i++) {
+        o.stride[i] = (int)g.stride[i];
+        o.dilation[i] = (int)g.dil[i];
+        o.padding[i] = (int)g.pb[i];
+    }
+    float eps = ox_attr_f(bn, "epsilon", 1e-5f);
+    float *scale = nb__scratch(m->ctx, sizeof(float) * (size_t)M), *shift = nb__scratch(m->ctx, sizeof(float) * (size_t)M);
+    if (!scale || !shift) return -1;
+    const float *sc = nb__f(bnin[1].t), *bi = nb__f(bnin[2].t), *mu = nb__f(bnin[3].t), *var = nb__f(bnin[4].t);
+    for (int64_t c = 0; c < M; c++) { /* as nb__batchnorm_eval_scale_shift */
+        float r = (float)(1.0 / sqrt((double)var[c] + (double)eps));
+        scale[c] = sc[c] * r;
+        shift[c] = bi[c] - mu[c] * scale[c];
+    }
+    nb_tensor *y = nb__conv2d_ep(x, w, b, &o, scale, shift, relu);
+    if (!y) return -1;
+    out[0] = (ox_val){y, in[0].et};
+    return 1;
+}
