@@ -1303,12 +1303,21 @@ int64_t nb_onnx_num_classes(nb_module *m);
 int nb_onnx_head_out_axis(nb_module *m);
 nb_status nb_onnx_set_num_classes(nb_module *m, int64_t num_classes);
 typedef struct {
-    int opset; /* 0: the model's own; another value is refused (no opset conversion yet) */
+    int opset;      /* 13..17; 0: 17 for nabla's modules, the model's own for an imported graph
+                     * (which cannot change opset) */
+    int64_t batch;  /* 0: a symbolic batch dimension named "batch"; N > 0: fixed to N */
+    int input_ndim; /* nabla's modules: the dims of one sample (3 for C, H, W); 0: 1x28x28 */
+    int64_t input[NB_MAX_DIMS];
+    int input_ids;  /* the input is int64 token ids (batch, length): the text models */
+    int64_t length; /* with input_ids: 0 a symbolic length named "sequence"; N > 0 fixed */
 } nb_onnx_save_opts;
-/* Write an imported model back as ONNX with its current weights (fine-tuned, a resized
- * head included): the graph as read, every initializer from the module's tensors
- * (floating ones as float32, external data inline). Atomic. Other modules (built-in
- * models, .nbm files) are refused for now. o may be NULL. */
+/* Write a module as an ONNX model in eval mode, its weights as initializers under their
+ * state_dict names, its nodes named as torch.onnx.export names them. An imported model
+ * is its graph as read with the module's current weights (fine-tuned, a resized head
+ * included; floating initializers as float32, external data inline). Built-in models,
+ * model files and the text models are written from each module's typed state
+ * (docs/onnx.md lists the ops each layer becomes); a module kind without an ONNX form
+ * fails naming the module and its kind. Atomic. o may be NULL. */
 nb_status nb_onnx_save(nb_module *m, const char *path, const nb_onnx_save_opts *o);
 /* Describe the graph on f: opset, inputs and outputs with declared types and shapes,
  * parameter counts, and each node with its op, inputs and output shapes (from one run

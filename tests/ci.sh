@@ -45,6 +45,9 @@ stage isa sh tests/isa.sh # the kernel tests again with NB_ISA=avx2 and NB_ISA=g
 stage sanitizers make -j"$J" SAN=1 test
 stage mpi bash tests/dist.sh # data parallelism: 2 ranks under Open MPI (mpirun --oversubscribe, as root in CI)
 stage onnx-conformance sh tests/onnx_conformance.sh # ONNX's backend test data (libonnx-testdata)
+# every model exported, checked by python3-onnx's checker and run in onnxruntime (npm's
+# onnxruntime-node, which the script installs with `npm install --ignore-scripts`)
+stage onnx-export bash tests/onnx_export.sh
 # libFuzzer on each reader of outside input (clang, libclang-rt-14-dev): a fixed seed, at
 # most 30,000 inputs or 20 s a target, so CI repeats (a prefix of) a run that passed here;
 # the long campaigns are docs/security.md's

@@ -3,9 +3,13 @@
  * against finite differences, and bad input (truncated protobuf, wrong wire type,
  * lengths past the end, raw_data shorter than the shape, 10^9-element shapes, a
  * cycle, a missing input, duplicate names, external data outside the model's
- * folder, unsupported ops and attributes), each a clear message and no crash. */
+ * folder, unsupported ops and attributes), each a clear message and no crash; the
+ * export of nabla's own modules: the text models written and read back against their
+ * own outputs (at another length than the one written), a module kind without an ONNX
+ * form refused by name. tests/onnx_export.sh checks the exports against onnxruntime. */
 #include "check.h"
 #include "nabla.h"
+#include "nn/module.h"
 #include "onnx.pb-c.h"
 
 #include <math.h>
@@ -501,9 +505,6 @@ static void test_finetune(nb_ctx *ctx)
     nb_module *m3 = !rs && !nb_onnx_save(m2, path, NULL) ? nb_onnx_load(ctx, path, NULL) : NULL;
     nb_tensor *y3 = m3 ? nb_module_forward(m3, xb) : NULL;
     CHECK("a resized head is saved", y3 && nb_tensor_dim(y3, 1) == 5 && nb_onnx_num_classes(m3) == 5, "%s", nb_last_error());
-    nb_module *seq = nb_sequential_new(ctx, NULL, 0);
-    CHECK("built-in models are refused by nb_onnx_save for now", nb_onnx_save(seq, path, NULL) == NB_ERR_ARG, "%s", nb_last_error());
-    nb_module_free(seq);
     remove(path);
     nb_module_free(m2);
     nb_module_free(m3);
@@ -516,6 +517,230 @@ static void test_finetune(nb_ctx *ctx)
     nb_ctx_reset(ctx);
 }
 
+/* largest |a - b| / largest |b| */
+static double rel_err(nb_tensor *a, nb_tensor *b)
+{
+    if (!a || !b || nb_tensor_numel(a) != nb_tensor_numel(b)) return INFINITY;
+    double e = 0, s = 0;
+    for (int64_t i = 0; i < nb_tensor_numel(a); i++) {
+        e = fmax(e, fabs(nb_tensor_data(a)[i] - nb_tensor_data(b)[i]));
+        s = fmax(s, fabs(nb_tensor_data(b)[i]));
+    }
+    return s > 0 ? e / s : e;
+}
+
+/* largest |a - b| / largest |b| over n floats */
+static double rel_err_f(const float *a, const float *b, int64_t n)
+{
+    if (!a || !b) return INFINITY;
+    double e = 0, s = 0;
+    for (int64_t i = 0; i < n; i++) {
+        e = fmax(e, fabs(a[i] - b[i]));
+        s = fmax(s, fabs(b[i]));
+    }
+    return s > 0 ? e / s : e;
+}
+
+/* ConvTranspose (1-D, 2-D) and 3-D Conv, whose backward is a composition of
+ * differentiable ops: output and gradients of sum(y * r) against PyTorch's
+ * (tools/goldens/gen_onnx_backward.py). */
+static void test_backward_goldens(nb_ctx *ctx)
+{
+    nb_safetensors *f = nb_safetensors_open("tests/goldens/onnx_backward.safetensors");
+    CHECK("backward goldens open", f, "%s", nb_last_error());
+    if (!f) return;
+    static const char *const cases[] = {"convt2d", "convt2d_dil", "convt1d", "conv3d"};
+    for (int c = 0; c < 4; c++) {
+        char path[256], key[128], name[160];
+        snprintf(path, sizeof path, "tests/goldens/onnx_backward_%s.onnx", cases[c]);
+        nb_ctx_reset(ctx);
+        nb_module *m = nb_onnx_load(ctx, path, NULL);
+        snprintf(key, sizeof key, "%s.x", cases[c]);
+        nb_tensor *x = nb_safetensors_get(f, ctx, key);
+        snprintf(key, sizeof key, "%s.r", cases[c]);
+        nb_tensor *r = nb_safetensors_get(f, ctx, key);
+        snprintf(key, sizeof key, "%s.y", cases[c]);
+        nb_tensor *yw = nb_safetensors_get(f, ctx, key);
+        snprintf(key, sizeof key, "%s.grad.x", cases[c]);
+        nb_tensor *gx = nb_safetensors_get(f, ctx, key);
+        nb_tensor *y = NULL;
+        if (m && x && r) {
+            nb_module_train(m, 1);
+            nb_tensor_set_requires_grad(x, 1);
+            y = nb_module_forward(m, x);
+            nb_tensor *loss = y ? nb_sum(nb_mul(y, r)) : NULL;
+            if (!loss || nb_backward(loss)) y = NULL;
+        }
+        double ey = y && yw ? rel_err_f(nb_tensor_data(y), nb_tensor_data(yw), nb_tensor_numel(yw)) : INFINITY;
+        double ex = y && gx ? rel_err_f(nb_tensor_grad(x), nb_tensor_data(gx), nb_tensor_numel(gx)) : INFINITY;
+        double ep = 0;
+        int n = 0;
+        const nb_named_tensor *st = m ? nb_module_state(m, &n) : NULL;
+        for (int i = 0; i < n; i++) {
+            snprintf(key, sizeof key, "%s.grad.%s", cases[c], st[i].name);
+            nb_tensor *g = nb_safetensors_get(f, ctx, key);
+            ep = fmax(ep, g && nb_tensor_grad(st[i].tensor) ? rel_err_f(nb_tensor_grad(st[i].tensor), nb_tensor_data(g), nb_tensor_numel(g))
+                                                        : INFINITY);
+            nb_tensor_free(g);
+        }
+        snprintf(name, sizeof name, "%s: output and the gradients of input, weight and bias match PyTorch's", cases[c]);
+        CHECK(name, m && n >= 1 && ey < 1e-5 && ex < 1e-5 && ep < 1e-5, "%s; output %.3g, input grad %.3g, parameter grads %.3g",
+              nb_last_error(), ey, ex, ep);
+        nb_tensor_free(x);
+        nb_tensor_free(r);
+        nb_tensor_free(yw);
+        nb_tensor_free(gx);
+        nb_module_free(m);
+    }
+    nb_safetensors_close(f);
+    nb_ctx_reset(ctx);
+}
+
+/* RNN, GRU and LSTM: Y, Y_h and the gradients of sum(Y * r) + sum(Y_h * rh) against the
+ * ONNX equations in PyTorch (tools/goldens/gen_onnx_rnn_backward.py); the direct loop
+ * (no gradient recorded) gives the same outputs. */
+static void test_rnn_goldens(nb_ctx *ctx)
+{
+    nb_safetensors *f = nb_safetensors_open("tests/goldens/onnx_rnn_backward.safetensors");
+    CHECK("recurrent goldens open", f, "%s", nb_last_error());
+    if (!f) return;
+    static const char *const cases[] = {"rnn", "gru", "gru_lbr", "lstm"};
+    for (int c = 0; c < 4; c++) {
+        char path[256], key[128], name[200];
+        snprintf(path, sizeof path, "tests/goldens/onnx_rnn_%s.onnx", cases[c]);
+        nb_ctx_reset(ctx);
+        nb_module *m = nb_onnx_load(ctx, path, NULL);
+        nb_tensor *t[5];
+        static const char *const keys[5] = {"X", "r", "rh", "Y", "Y_h"};
+        for (int k = 0; k < 5; k++) {
+            snprintf(key, sizeof key, "%s.%s", cases[c], keys[k]);
+            t[k] = nb_safetensors_get(f, ctx, key);
+        }
+        nb_tensor *outs[2] = {0}, *direct[2] = {0};
+        int ok = m && t[0] && t[1] && t[2] && t[3] && t[4];
+        if (ok) {
+            nb_set_grad_enabled(ctx, 0);
+            ok = !nb_onnx_run(m, &t[0], 1, direct, NULL, 2);
+            nb_set_grad_enabled(ctx, 1);
+            nb_tensor_set_requires_grad(t[0], 1);
+            ok = ok && !nb_onnx_run(m, &t[0], 1, outs, NULL, 2);
+            nb_tensor *loss = ok ? nb_add(nb_sum(nb_mul(outs[0], t[1])), nb_sum(nb_mul(outs[1], t[2]))) : NULL;
+            ok = loss && !nb_backward(loss);
+        }
+        double ey = ok ? fmax(rel_err(outs[0], t[3]), rel_err(outs[1], t[4])) : INFINITY;
+        double ed = ok ? fmax(rel_err(direct[0], t[3]), rel_err(direct[1], t[4])) : INFINITY;
+        snprintf(key, sizeof key, "%s.grad.X", cases[c]);
+        nb_tensor *gx = nb_safetensors_get(f, ctx, key);
+        double eg = ok && gx ? rel_err_f(nb_tensor_grad(t[0]), nb_tensor_data(gx), nb_tensor_numel(gx)) : INFINITY;
+        nb_tensor_free(gx);
+        int n = 0, found = 0;
+        const nb_named_tensor *st = m ? nb_module_state(m, &n) : NULL;
+        for (int i = 0; i < n; i++) {
+            snprintf(key, sizeof key, "%s.grad.%s", cases[c], st[i].name);
+            nb_tensor *g = nb_safetensors_get(f, ctx, key);
+            nb_clear_error();
+            if (!g) continue; /* initial_h: a buffer */
+            found++;
+            eg = fmax(eg, ok && nb_tensor_grad(st[i].tensor) ? rel_err_f(nb_tensor_grad(st[i].tensor), nb_tensor_data(g), nb_tensor_numel(g)) : INFINITY);
+            nb_tensor_free(g);
+        }
+        snprintf(name, sizeof name, "%s: Y, Y_h and the gradients of X, W, R, B%s match the ONNX equations in PyTorch", cases[c],
+                 c == 3 ? ", P" : "");
+        CHECK(name, ok && found == (c == 3 ? 4 : 3) && ey < 1e-5 && ed < 1e-5 && eg < 1e-5,
+              "%s; outputs %.3g (direct loop %.3g), gradients %.3g, %d parameters", nb_last_error(), ey, ed, eg, found);
+        for (int k = 0; k < 5; k++) nb_tensor_free(t[k]);
+        nb_module_free(m);
+    }
+    nb_safetensors_close(f);
+    nb_ctx_reset(ctx);
+}
+
+static nb_tensor *mystery_fwd(nb_module *m, nb_tensor *x) { return x; }
+static const nb_module_vtable mystery_vt = {.kind = "Mystery", .forward = mystery_fwd};
+
+static void test_export(nb_ctx *ctx)
+{
+    char path[] = "/tmp/nb_onnx_exportXXXXXX";
+    int fd = mkstemp(path);
+    if (fd >= 0) close(fd);
+    static const char *const archs[] = {"BertModel", "BertForSequenceClassification", "GPT2Model", "GPT2LMHeadModel",
+                                        "BertForMaskedLM"};
+    for (int a = 0; a < 5; a++)
+        for (int opset = 13; opset <= 17; opset += 4) {
+            nb_text_config c = {.arch = (nb_text_arch)a, .vocab_size = 40, .hidden_size = 16, .num_layers = 2,
+                                .num_heads = 2, .intermediate_size = 24, .max_positions = 12, .type_vocab_size = 2,
+                                .pad_token_id = a == 2 || a == 3 ? -1 : 0, .num_labels = 3, .layer_norm_eps = 1e-5f,
+                                .activation = a == 2 || a == 3 ? NB_GELU_TANH : NB_GELU_ERF, .initializer_range = 0.5f};
+            nb_ctx_reset(ctx);
+            nb_module *m = nb_text_model_new(ctx, &c);
+            nb_status st = m ? nb_onnx_save(m, path, &(nb_onnx_save_opts){.opset = opset, .input_ids = 1}) : NB_ERR_ARG;
+            nb_module *g = st ? NULL : nb_onnx_load(ctx, path, NULL);
+            nb_tensor *ids = nb_tensor_new(ctx, NB_I64, 2, (int64_t[]){2, 5});
+            for (int i = 0; ids && i < 10; i++) nb_tensor_data_i64(ids)[i] = (i * 7 + 3) % 40;
+            nb_tensor *want = NULL, *got = NULL;
+            if (g) {
+                nb_module_train(m, 0);
+                nb_set_grad_enabled(ctx, 0);
+                want = nb_module_forward(m, ids);
+                got = nb_module_forward(g, ids);
+                nb_set_grad_enabled(ctx, 1);
+            }
+            char name[128];
+            snprintf(name, sizeof name, "%s at opset %d: exported, read back, run at another length", archs[a], opset);
+            double err = rel_err(got, want);
+            CHECK(name, g && got && want && err < 1e-5, "%s; largest error %.3g", nb_last_error(), err);
+            nb_tensor_free(ids);
+            nb_module_free(g);
+            nb_module_free(m);
+        }
+    { /* an exported cnn read back: its Conv + BatchNormalization + Relu run fused in eval
+       * mode without a gradient, one by one with one; the same outputs */
+        nb_ctx_reset(ctx);
+        nb_module *cnn = nb_model_new(ctx, "cnn", NULL);
+        int n;
+        const nb_named_tensor *st = cnn ? nb_module_state(cnn, &n) : NULL;
+        for (int i = 0; st && i < n; i++) /* non-trivial statistics and affine parameters */
+            if (nb_tensor_dtype(st[i].tensor) == NB_F32 && nb_tensor_ndim(st[i].tensor) == 1)
+                for (int64_t j = 0; j < nb_tensor_numel(st[i].tensor); j++)
+                    nb_tensor_data(st[i].tensor)[j] = 0.5f + (float)((j * 7 + i) % 11) / 10.0f;
+        nb_module *g = cnn && !nb_onnx_save(cnn, path, NULL) ? nb_onnx_load(ctx, path, NULL) : NULL;
+        nb_tensor *x = nb_tensor_new(ctx, NB_F32, 4, (int64_t[]){2, 1, 28, 28}), *y0 = NULL, *y1 = NULL, *y2 = NULL;
+        for (int64_t i = 0; x && i < 2 * 28 * 28; i++) nb_tensor_data(x)[i] = (float)((i * 37) % 101) / 50.0f - 1.0f;
+        if (g && x) {
+            nb_module_train(g, 0);
+            nb_module_train(cnn, 0);
+            nb_set_grad_enabled(ctx, 0);
+            y0 = nb_module_forward(g, x);
+            y2 = nb_module_forward(cnn, x);
+            nb_set_grad_enabled(ctx, 1);
+            nb_tensor_set_requires_grad(x, 1);
+            y1 = nb_module_forward(g, x);
+        }
+        double e1 = rel_err(y0, y1), e2 = rel_err(y0, y2);
+        CHECK("Conv + BatchNormalization + Relu of an imported graph fused in inference: the unfused outputs, nabla's own",
+              y0 && y1 && y2 && e1 < 1e-5 && e2 < 1e-5, "%s; fused vs unfused %.3g, vs the module %.3g", nb_last_error(), e1, e2);
+        nb_tensor_free(x);
+        nb_module_free(g);
+        nb_module_free(cnn);
+        nb_ctx_reset(ctx);
+    }
+    nb_module *kids[2] = {nb_relu_new(ctx), nb__module_new(ctx, &mystery_vt)};
+    nb_module *seq = nb_sequential_new(ctx, kids, 2);
+    nb_status st = seq ? nb_onnx_save(seq, path, NULL) : NB_OK;
+    CHECK("a module kind without an ONNX form is refused, named", st == NB_ERR_ARG && strstr(nb_last_error(), "module '1' (Mystery)"),
+          "status %d: %s", (int)st, nb_last_error());
+    nb_module_free(seq);
+    seq = nb_sequential_new(ctx, NULL, 0);
+    nb_module *g = seq && !nb_onnx_save(seq, path, NULL) ? nb_onnx_load(ctx, path, NULL) : NULL;
+    CHECK("an empty Sequential is exported as an Identity", g && nb_onnx_num_nodes(g) == 1, "%s", nb_last_error());
+    nb_module_free(g);
+    CHECK("opset 12 is not written", seq && nb_onnx_save(seq, path, &(nb_onnx_save_opts){.opset = 12}) == NB_ERR_ARG &&
+          strstr(nb_last_error(), "13 to 17"), "%s", nb_last_error());
+    nb_module_free(seq);
+    remove(path);
+    nb_ctx_reset(ctx);
+}
+
 int main(void)
 {
     nb_ctx *ctx = nb_ctx_new(&(nb_ctx_opts){.seed = 1, .threads = 1});
@@ -525,6 +750,9 @@ int main(void)
     test_huge_values(ctx);
     test_input_types(ctx);
     test_finetune(ctx);
+    test_export(ctx);
+    test_backward_goldens(ctx);
+    test_rnn_goldens(ctx);
     nb_ctx_free(ctx);
     CHECK_DONE();
 }

@@ -30,10 +30,10 @@ static nb_tensor *no_forward(nb_module *m, nb_tensor *x)
     return NULL;
 }
 
-static const nb_module_vtable bert_vt = {.kind = "BertModel", .forward = bert_fwd};
+static const nb_module_vtable bert_vt = {.kind = "BertModel", .forward = bert_fwd, .to_onnx = nb__bert_to_onnx};
 static const nb_module_vtable bert_cls_vt = {.kind = "BertForSequenceClassification", .forward = bert_fwd,
-                                             };
-static const nb_module_vtable bert_mlm_vt = {.kind = "BertForMaskedLM", .forward = bert_fwd};
+                                             .to_onnx = nb__bert_to_onnx};
+static const nb_module_vtable bert_mlm_vt = {.kind = "BertForMaskedLM", .forward = bert_fwd, .to_onnx = nb__bert_to_onnx};
 static const nb_module_vtable mlm_head_vt = {.kind = "BertOnlyMLMHead", .forward = no_forward};
 static const nb_module_vtable pred_vt = {.kind = "BertLMPredictionHead", .forward = no_forward};
 static const nb_module_vtable transform_vt = {.kind = "BertPredictionHeadTransform", .forward = no_forward};

@@ -26,8 +26,8 @@ static nb_tensor *no_forward(nb_module *m, nb_tensor *x)
     return NULL;
 }
 
-static const nb_module_vtable gpt2_vt = {.kind = "GPT2Model", .forward = gpt2_fwd};
-static const nb_module_vtable gpt2_lm_vt = {.kind = "GPT2LMHeadModel", .forward = gpt2_fwd};
+static const nb_module_vtable gpt2_vt = {.kind = "GPT2Model", .forward = gpt2_fwd, .to_onnx = nb__gpt2_to_onnx};
+static const nb_module_vtable gpt2_lm_vt = {.kind = "GPT2LMHeadModel", .forward = gpt2_fwd, .to_onnx = nb__gpt2_to_onnx};
 static const nb_module_vtable list_vt = {.kind = "ModuleList", .forward = no_forward};
 
 static void *copy_config(const nb_text_config *c)

@@ -25,6 +25,7 @@
 #include "core/ctx.h"
 #include "nn/module.h"
 #include "nn/residual.h"
+#include "nn/onnx_export.h"
 #include "models/models.h"
 
 #include <math.h>
@@ -89,7 +90,17 @@ static nb_tensor *resnet_forward(nb_module *m, nb_tensor *x)
     return x;
 }
 
-static const nb_module_vtable resnet_vt = {.kind = "ResNet", .forward = resnet_forward};
+/* ONNX: the children, Flatten before fc */
+static int resnet_ox(nb_module *m, nb__ox *e, int x)
+{
+    for (int i = 0; i < m->n_children && x >= 0; i++) {
+        if (!strcmp(m->child_names[i], "fc")) x = nb__ox_flatten(e, x, 1, -1);
+        x = nb__ox_child(e, m->children[i], m->child_names[i], x);
+    }
+    return x;
+}
+
+static const nb_module_vtable resnet_vt = {.kind = "ResNet", .forward = resnet_forward, .to_onnx = resnet_ox};
 
 typedef struct {
     int stem_kernel, stem_stride, stem_pad, maxpool;

@@ -13,5 +13,8 @@ nb_tensor *nb__gpt2_forward(nb_module *m, nb_tensor *ids, const nb_text_inputs *
 nb_status nb__text_check_ids(const nb_tensor *ids, const nb_text_inputs *in, const nb_text_config *c);
 /* text_model.c: the number of architectures (nb_text_arch values) and whether one is BERT's. */
 #define NB__TEXT_N_ARCH 5
+/* text_onnx.c: the models' to_onnx hooks (nn/onnx_export.h) */
+int nb__bert_to_onnx(nb_module *m, struct nb__ox *e, int ids);
+int nb__gpt2_to_onnx(nb_module *m, struct nb__ox *e, int ids);
 int nb__text_is_bert(nb_text_arch a);
 #endif

@@ -19,6 +19,7 @@
  * bias 0; draws from the context generator. in_channels replaces the first conv's 3. */
 #include "core/ctx.h"
 #include "nn/module.h"
+#include "nn/onnx_export.h"
 #include "models/models.h"
 
 #include <string.h>
@@ -36,7 +37,15 @@ static nb_tensor *vgg_forward(nb_module *m, nb_tensor *x)
     return nb_module_forward(m->children[2], nb_flatten(x, 1, -1));
 }
 
-static const nb_module_vtable vgg_vt = {.kind = "VGG", .forward = vgg_forward};
+/* ONNX: features, avgpool, Flatten, classifier */
+static int vgg_ox(nb_module *m, nb__ox *e, int x)
+{
+    x = nb__ox_child(e, m->children[0], m->child_names[0], x);
+    x = nb__ox_child(e, m->children[1], m->child_names[1], x);
+    return nb__ox_child(e, m->children[2], m->child_names[2], x < 0 ? -1 : nb__ox_flatten(e, x, 1, -1));
+}
+
+static const nb_module_vtable vgg_vt = {.kind = "VGG", .forward = vgg_forward, .to_onnx = vgg_ox};
 
 static int append(nb_module *seq, nb_module *child)
 {

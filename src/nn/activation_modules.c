@@ -1,8 +1,10 @@
 /* activation_modules.c - ReLU, Sigmoid, Tanh, LeakyReLU, ELU, PReLU, Softmax,
  * LogSoftmax, Dropout and Flatten as modules (PyTorch's defaults). */
 #include "core/error.h"
+#include "core/tensor.h"
 #include "nn/module.h"
 #include "nn/layers.h"
+#include "nn/onnx_export.h"
 
 /* Kind state (m->impl) of the modules that have one. */
 typedef struct {
@@ -39,16 +41,60 @@ static nb_tensor *flatten_fwd(nb_module *m, nb_tensor *x)
     return nb_flatten(x, s->start_dim, s->end_dim);
 }
 
-static const nb_module_vtable relu_vt = {.kind = "ReLU", .forward = relu_fwd};
-static const nb_module_vtable sigmoid_vt = {.kind = "Sigmoid", .forward = sigmoid_fwd};
-static const nb_module_vtable tanh_vt = {.kind = "Tanh", .forward = tanh_fwd};
-static const nb_module_vtable leaky_vt = {.kind = "LeakyReLU", .forward = leaky_fwd};
-static const nb_module_vtable elu_vt = {.kind = "ELU", .forward = elu_fwd};
-static const nb_module_vtable prelu_vt = {.kind = "PReLU", .forward = prelu_fwd};
-static const nb_module_vtable softmax_vt = {.kind = "Softmax", .forward = softmax_fwd};
-static const nb_module_vtable log_softmax_vt = {.kind = "LogSoftmax", .forward = log_softmax_fwd};
-static const nb_module_vtable dropout_vt = {.kind = "Dropout", .forward = dropout_fwd};
-static const nb_module_vtable flatten_vt = {.kind = "Flatten", .forward = flatten_fwd};
+/* ---- ONNX export (nn/onnx_export.h): one node each; Dropout is the identity in eval ---- */
+
+static int relu_ox(nb_module *m, nb__ox *e, int x) { return nb__ox_leaf(m, e, "Relu", &x, 1, NULL, 0); }
+static int sigmoid_ox(nb_module *m, nb__ox *e, int x) { return nb__ox_leaf(m, e, "Sigmoid", &x, 1, NULL, 0); }
+static int tanh_ox(nb_module *m, nb__ox *e, int x) { return nb__ox_leaf(m, e, "Tanh", &x, 1, NULL, 0); }
+static int leaky_ox(nb_module *m, nb__ox *e, int x)
+{
+    return nb__ox_leaf(m, e, "LeakyRelu", &x, 1, &NB__OX_FLOAT("alpha", ((leaky_state *)m->impl)->slope), 1);
+}
+static int elu_ox(nb_module *m, nb__ox *e, int x)
+{
+    return nb__ox_leaf(m, e, "Elu", &x, 1, &NB__OX_FLOAT("alpha", ((elu_state *)m->impl)->alpha), 1);
+}
+/* the slope as (P, 1, ...) so that it broadcasts over dim 1 as PyTorch's does */
+static int prelu_ox(nb_module *m, nb__ox *e, int x)
+{
+    nb_tensor *xt = nb__ox_rt(e, x);
+    int64_t P = m->own[0].tensor->numel, shape[NB_MAX_DIMS];
+    int w = nb__ox_param(e, m->own[0].tensor);
+    if (!xt || w < 0) return -1;
+    if (P > 1 && xt->ndim > 2) {
+        shape[0] = P;
+        for (int d = 1; d < xt->ndim - 1; d++) shape[d] = 1;
+        w = nb__ox_node2(e, "Reshape", w, nb__ox_ints(e, xt->ndim - 1, shape), NULL);
+    }
+    int in[2] = {x, w};
+    return w < 0 ? -1 : nb__ox_leaf(m, e, "PRelu", in, 2, NULL, 0);
+}
+static int softmax_ox(nb_module *m, nb__ox *e, int x)
+{
+    return nb__ox_leaf(m, e, "Softmax", &x, 1, &NB__OX_INT("axis", ((softmax_state *)m->impl)->dim), 1);
+}
+static int log_softmax_ox(nb_module *m, nb__ox *e, int x)
+{
+    return nb__ox_leaf(m, e, "LogSoftmax", &x, 1, &NB__OX_INT("axis", ((softmax_state *)m->impl)->dim), 1);
+}
+static int dropout_ox(nb_module *m, nb__ox *e, int x) { return x; }
+static int flatten_ox(nb_module *m, nb__ox *e, int x)
+{
+    const flatten_state *s = m->impl;
+    return nb__ox_flatten(e, x, s->start_dim, s->end_dim);
+}
+
+static const nb_module_vtable relu_vt = {.kind = "ReLU", .forward = relu_fwd, .to_onnx = relu_ox};
+static const nb_module_vtable sigmoid_vt = {.kind = "Sigmoid", .forward = sigmoid_fwd, .to_onnx = sigmoid_ox};
+static const nb_module_vtable tanh_vt = {.kind = "Tanh", .forward = tanh_fwd, .to_onnx = tanh_ox};
+static const nb_module_vtable leaky_vt = {.kind = "LeakyReLU", .forward = leaky_fwd, .to_onnx = leaky_ox};
+static const nb_module_vtable elu_vt = {.kind = "ELU", .forward = elu_fwd, .to_onnx = elu_ox};
+static const nb_module_vtable prelu_vt = {.kind = "PReLU", .forward = prelu_fwd, .to_onnx = prelu_ox};
+static const nb_module_vtable softmax_vt = {.kind = "Softmax", .forward = softmax_fwd, .to_onnx = softmax_ox};
+static const nb_module_vtable log_softmax_vt = {.kind = "LogSoftmax", .forward = log_softmax_fwd,
+                                                .to_onnx = log_softmax_ox};
+static const nb_module_vtable dropout_vt = {.kind = "Dropout", .forward = dropout_fwd, .to_onnx = dropout_ox};
+static const nb_module_vtable flatten_vt = {.kind = "Flatten", .forward = flatten_fwd, .to_onnx = flatten_ox};
 
 nb_module *nb_relu_new(nb_ctx *ctx) { return nb__module_new(ctx, &relu_vt); }
 nb_module *nb_sigmoid_new(nb_ctx *ctx) { return nb__module_new(ctx, &sigmoid_vt); }

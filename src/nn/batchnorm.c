@@ -7,6 +7,7 @@
 #include "core/ctx.h"
 #include "nn/module.h"
 #include "nn/layers.h"
+#include "nn/onnx_export.h"
 #include "ops/norm.h"
 
 #include <math.h>
@@ -79,8 +80,42 @@ static void fill(nb_tensor *t, float v)
     for (int64_t i = 0; i < t->numel; i++) nb__f(t)[i] = v;
 }
 
-static const nb_module_vtable bn1d_vt = {.kind = "BatchNorm1d", .forward = bn_module_forward, .fuse = bn_fuse};
-static const nb_module_vtable bn2d_vt = {.kind = "BatchNorm2d", .forward = bn_module_forward, .fuse = bn_fuse};
+/* ONNX (eval): BatchNormalization with the running statistics (momentum written as
+ * ONNX counts it, 1 - PyTorch's); without running statistics PyTorch normalizes with
+ * the batch's, so the mean and biased variance over every dim but 1 are computed. */
+static int bn_ox(nb_module *m, nb__ox *e, int x)
+{
+    const bn_state *s = m->impl;
+    nb_tensor *xt = nb__ox_rt(e, x), *y = xt ? nb_module_forward(m, xt) : NULL;
+    if (!y) return -1;
+    nb_tensor *w = own_or_null(m, BN_W), *b = own_or_null(m, BN_B), *rm = own_or_null(m, BN_RM);
+    int wv = w ? nb__ox_param(e, w) : nb__ox_fill(e, s->C, 1.0f);
+    int bv = b ? nb__ox_param(e, b) : nb__ox_fill(e, s->C, 0.0f);
+    if (rm) {
+        int in[5] = {x, wv, bv, nb__ox_param(e, rm), nb__ox_param(e, own_or_null(m, BN_RV))};
+        nb__ox_attr at[2] = {NB__OX_FLOAT("epsilon", s->eps), NB__OX_FLOAT("momentum", 1.0f - s->momentum)};
+        for (int i = 1; i < 5; i++)
+            if (in[i] < 0) return -1;
+        return nb__ox_node(e, "BatchNormalization", in, 5, at, 2, y);
+    }
+    int64_t axes[NB_MAX_DIMS];
+    int na = 0;
+    for (int d = 0; d < xt->ndim; d++)
+        if (d != 1) axes[na++] = d;
+    nb__ox_attr red = NB__OX_INTS("axes", axes, na);
+    int mean = nb__ox_node(e, "ReduceMean", &x, 1, &red, 1, NULL);
+    int d = nb__ox_node2(e, "Sub", x, mean, NULL);
+    int sq = nb__ox_node2(e, "Mul", d, d, NULL);
+    int var = sq < 0 ? -1 : nb__ox_node(e, "ReduceMean", &sq, 1, &red, 1, NULL);
+    int sd = nb__ox_node1(e, "Sqrt", nb__ox_node2(e, "Add", var, nb__ox_scalar(e, s->eps), NULL), NULL);
+    int v = nb__ox_node2(e, "Mul", nb__ox_node2(e, "Div", d, sd, NULL), nb__ox_channels(e, wv, s->C, xt->ndim), NULL);
+    return nb__ox_node2(e, "Add", v, nb__ox_channels(e, bv, s->C, xt->ndim), y);
+}
+
+static const nb_module_vtable bn1d_vt = {.kind = "BatchNorm1d", .forward = bn_module_forward, .fuse = bn_fuse,
+                                         .to_onnx = bn_ox};
+static const nb_module_vtable bn2d_vt = {.kind = "BatchNorm2d", .forward = bn_module_forward, .fuse = bn_fuse,
+                                         .to_onnx = bn_ox};
 
 nb_status nb__norm_module_check(const char *kind, int64_t C, float eps, float momentum)
 {

@@ -8,6 +8,7 @@
 #include "ops/conv2d.h"
 #include "nn/module.h"
 #include "nn/layers.h"
+#include "nn/onnx_export.h"
 #include "kernels/conv.h"
 
 #include <math.h>
@@ -23,9 +24,33 @@ static nb_tensor *conv_forward(nb_module *m, nb_tensor *x)
     return nb_conv2d(x, m->own[0].tensor, b, o);
 }
 
+/* ONNX: Conv with explicit pads ('same' as PyTorch: the odd pixel at the bottom/right) */
+static int conv_ox(nb_module *m, nb__ox *e, int x)
+{
+    const nb_conv2d_opts *o = m->impl;
+    const nb_tensor *w = m->own[0].tensor;
+    int64_t k[2] = {w->shape[2], w->shape[3]}, st[2], dil[2], pads[4] = {0, 0, 0, 0};
+    for (int d = 0; d < 2; d++) {
+        st[d] = o->stride[d] ? o->stride[d] : 1;
+        dil[d] = o->dilation[d] ? o->dilation[d] : 1;
+        if (o->padding_mode == NB_PADDING_EXPLICIT) pads[d] = pads[d + 2] = o->padding[d];
+        else if (o->padding_mode == NB_PADDING_SAME) {
+            int64_t total = dil[d] * (k[d] - 1);
+            pads[d] = total / 2;
+            pads[d + 2] = total - total / 2;
+        }
+    }
+    nb__ox_attr at[5] = {NB__OX_INTS("dilations", dil, 2), NB__OX_INT("group", o->groups ? o->groups : 1),
+                         NB__OX_INTS("kernel_shape", k, 2), NB__OX_INTS("pads", pads, 4),
+                         NB__OX_INTS("strides", st, 2)};
+    int in[3] = {x, nb__ox_param(e, m->own[0].tensor), m->n_own > 1 ? nb__ox_param(e, m->own[1].tensor) : 0};
+    if (in[1] < 0 || in[2] < 0) return -1;
+    return nb__ox_leaf(m, e, "Conv", in, m->n_own > 1 ? 3 : 2, at, 5);
+}
+
 static nb_tensor *conv_fuse(nb_module *const *mods, int n, nb_tensor *x, int training, int *used);
 static const nb_module_vtable conv_vt = {
-    .kind = "Conv2d", .forward = conv_forward, .fuse = conv_fuse};
+    .kind = "Conv2d", .forward = conv_forward, .fuse = conv_fuse, .to_onnx = conv_ox};
 
 nb_module *nb_conv2d_new(nb_ctx *ctx, int64_t in, int64_t out, int kh, int kw, const nb_conv2d_opts *opts)
 {
@@ -92,9 +117,94 @@ static nb_tensor *adaptive_forward(nb_module *m, nb_tensor *x)
     return nb_adaptive_avg_pool2d(x, s->oh, s->ow);
 }
 
-static const nb_module_vtable maxpool_vt = {.kind = "MaxPool2d", .forward = maxpool_forward};
-static const nb_module_vtable avgpool_vt = {.kind = "AvgPool2d", .forward = avgpool_forward};
-static const nb_module_vtable adaptive_vt = {.kind = "AdaptiveAvgPool2d", .forward = adaptive_forward};
+/* ONNX: MaxPool/AveragePool. PyTorch's ceil_mode drops a last window that would start
+ * in the right/bottom padding and ONNX's does not: where the two counts differ, a max
+ * pool gets floor mode with the end padding that gives PyTorch's count (padding with
+ * -inf changes no maximum); an average pool, whose divisor would change, is refused. */
+static int pool_ox(nb_module *m, nb__ox *e, int x, int is_max)
+{
+    const nb_pool2d_opts *o = m->impl;
+    nb_tensor *xt = nb__ox_rt(e, x), *y = xt ? nb_module_forward(m, xt) : NULL;
+    if (!y) return -1;
+    int64_t k[2], st[2], dil[2], pads[4];
+    int ceil = o->ceil_mode;
+    for (int d = 0; d < 2; d++) {
+        k[d] = o->kernel[d];
+        st[d] = o->stride[d] ? o->stride[d] : o->kernel[d];
+        dil[d] = o->dilation[d] ? o->dilation[d] : 1;
+        pads[d] = pads[d + 2] = o->padding[d];
+    }
+    for (int d = 0; o->ceil_mode && d < 2; d++) {
+        int64_t in = xt->shape[2 + d], eff = dil[d] * (k[d] - 1) + 1, want = y->shape[2 + d];
+        int64_t span = in + 2 * pads[d] - eff, onnx_ceil = (span + st[d] - 1) / st[d] + 1;
+        if (onnx_ceil == want) continue;
+        if (!is_max) {
+            nb__fail(NB_ERR_ARG, "AvgPool2d with ceil_mode=True: its last window starts in the padding, which ONNX's "
+                                 "AveragePool does not drop; no exact ONNX form");
+            return -1;
+        }
+        ceil = 0;
+    }
+    if (!ceil && o->ceil_mode) /* floor mode with the end padding that gives PyTorch's count */
+        for (int d = 0; d < 2; d++) {
+            int64_t in = xt->shape[2 + d], eff = dil[d] * (k[d] - 1) + 1;
+            pads[d + 2] = (y->shape[2 + d] - 1) * st[d] + eff - in - pads[d];
+            if (pads[d + 2] < 0) pads[d + 2] = 0;
+        }
+    nb__ox_attr at[6];
+    int n = 0;
+    at[n++] = NB__OX_INT("ceil_mode", ceil);
+    if (is_max) at[n++] = NB__OX_INTS("dilations", dil, 2);
+    else at[n++] = NB__OX_INT("count_include_pad", o->divisor_override ? 1 : !o->exclude_pad);
+    at[n++] = NB__OX_INTS("kernel_shape", k, 2);
+    at[n++] = NB__OX_INTS("pads", pads, 4);
+    at[n++] = NB__OX_INTS("strides", st, 2);
+    if (!is_max && o->divisor_override) { /* the sum over the window, divided by the override */
+        int v = nb__ox_node(e, "AveragePool", &x, 1, at, n, NULL);
+        return nb__ox_node2(e, "Mul", v, nb__ox_scalar(e, (float)(k[0] * k[1]) / (float)o->divisor_override), y);
+    }
+    return nb__ox_node(e, is_max ? "MaxPool" : "AveragePool", &x, 1, at, n, y);
+}
+static int maxpool_ox(nb_module *m, nb__ox *e, int x) { return pool_ox(m, e, x, 1); }
+static int avgpool_ox(nb_module *m, nb__ox *e, int x) { return pool_ox(m, e, x, 0); }
+
+/* ONNX: GlobalAveragePool for output 1x1, AveragePool when the bins tile the input,
+ * else y = Ph·x·Pwᵀ, two MatMuls by the averaging matrices of PyTorch's bins
+ * [floor(i·H/oh), ceil((i+1)·H/oh)). */
+static int adaptive_ox(nb_module *m, nb__ox *e, int x)
+{
+    const adaptive_state *s = m->impl;
+    nb_tensor *xt = nb__ox_rt(e, x), *y = xt ? nb_module_forward(m, xt) : NULL;
+    if (!y) return -1;
+    int64_t H = xt->shape[xt->ndim - 2], W = xt->shape[xt->ndim - 1];
+    if (s->oh == 1 && s->ow == 1 && xt->ndim == 4) return nb__ox_node1(e, "GlobalAveragePool", x, y);
+    if (H % s->oh == 0 && W % s->ow == 0 && xt->ndim == 4) {
+        int64_t k[2] = {H / s->oh, W / s->ow}, pads[4] = {0, 0, 0, 0};
+        nb__ox_attr at[3] = {NB__OX_INTS("kernel_shape", k, 2), NB__OX_INTS("pads", pads, 4),
+                             NB__OX_INTS("strides", k, 2)};
+        return nb__ox_node(e, "AveragePool", &x, 1, at, 3, y);
+    }
+    nb_tensor *ph = nb__empty(m->ctx, NB_F32, 2, (int64_t[]){s->oh, H});
+    nb_tensor *pw = nb__empty(m->ctx, NB_F32, 2, (int64_t[]){W, s->ow});
+    if (!ph || !pw) return -1;
+    memset(ph->data, 0, sizeof(float) * (size_t)ph->numel);
+    memset(pw->data, 0, sizeof(float) * (size_t)pw->numel);
+    for (int64_t i = 0; i < s->oh; i++) {
+        int64_t a = i * H / s->oh, b = ((i + 1) * H + s->oh - 1) / s->oh;
+        for (int64_t j = a; j < b; j++) nb__f(ph)[i * H + j] = 1.0f / (float)(b - a);
+    }
+    for (int64_t i = 0; i < s->ow; i++) {
+        int64_t a = i * W / s->ow, b = ((i + 1) * W + s->ow - 1) / s->ow;
+        for (int64_t j = a; j < b; j++) nb__f(pw)[j * s->ow + i] = 1.0f / (float)(b - a);
+    }
+    int v = nb__ox_node2(e, "MatMul", x, e->vt->constant(e, pw), NULL);
+    return nb__ox_node2(e, "MatMul", e->vt->constant(e, ph), v, y);
+}
+
+static const nb_module_vtable maxpool_vt = {.kind = "MaxPool2d", .forward = maxpool_forward, .to_onnx = maxpool_ox};
+static const nb_module_vtable avgpool_vt = {.kind = "AvgPool2d", .forward = avgpool_forward, .to_onnx = avgpool_ox};
+static const nb_module_vtable adaptive_vt = {.kind = "AdaptiveAvgPool2d", .forward = adaptive_forward,
+                                             .to_onnx = adaptive_ox};
 
 static nb_module *pool_new(nb_ctx *ctx, const nb_module_vtable *vt, const nb_pool2d_opts *o)
 {

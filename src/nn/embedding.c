@@ -7,6 +7,7 @@
 #include "core/tensor.h"
 #include "core/ctx.h"
 #include "nn/module.h"
+#include "nn/onnx_export.h"
 
 #include <string.h>
 
@@ -20,7 +21,16 @@ static nb_tensor *embedding_forward(nb_module *m, nb_tensor *x)
     return nb_embedding(x, m->own[0].tensor, ((embedding_state *)m->impl)->padding_idx);
 }
 
-static const nb_module_vtable embedding_vt = {.kind = "Embedding", .forward = embedding_forward};
+/* ONNX: Gather of the weight's rows */
+static int embedding_ox(nb_module *m, nb__ox *e, int x)
+{
+    int in[2] = {nb__ox_param(e, m->own[0].tensor), x};
+    nb_tensor *y = nb_module_forward(m, nb__ox_rt(e, x));
+    return y && in[0] >= 0 ? nb__ox_node(e, "Gather", in, 2, &NB__OX_INT("axis", 0), 1, y) : -1;
+}
+
+static const nb_module_vtable embedding_vt = {.kind = "Embedding", .forward = embedding_forward,
+                                              .to_onnx = embedding_ox};
 
 /* padding_idx as PyTorch: negative counts from the end; -1 here after the check
  * means none. */

@@ -3,6 +3,7 @@
 #include "core/tensor.h"
 #include "nn/module.h"
 #include "ops/norm.h"
+#include "nn/onnx_export.h"
 
 #include <stdio.h>
 
@@ -30,7 +31,25 @@ static nb_tensor *gn_module_forward(nb_module *m, nb_tensor *x)
     return nb__group_norm_layer(layer, x, st->G, w, b, st->eps);
 }
 
-static const nb_module_vtable gn_vt = {.kind = "GroupNorm", .forward = gn_module_forward};
+/* ONNX, as torch.onnx.export writes GroupNorm: x viewed as (N, G, -1), normalized per
+ * group by InstanceNormalization (scale 1, bias 0), viewed back as x's shape, then the
+ * per-channel weight and bias. */
+static int gn_ox(nb_module *m, nb__ox *e, int x)
+{
+    const gn_state *st = m->impl;
+    nb_tensor *xt = nb__ox_rt(e, x), *y = xt ? nb_module_forward(m, xt) : NULL;
+    if (!y) return -1;
+    int g = nb__ox_node2(e, "Reshape", x, nb__ox_ints(e, 3, (int64_t[]){0, st->G, -1}), NULL);
+    int in[3] = {g, nb__ox_fill(e, st->G, 1.0f), nb__ox_fill(e, st->G, 0.0f)};
+    if (g < 0 || in[1] < 0 || in[2] < 0) return -1;
+    int v = nb__ox_node(e, "InstanceNormalization", in, 3, &NB__OX_FLOAT("epsilon", st->eps), 1, NULL);
+    v = nb__ox_node2(e, "Reshape", v, nb__ox_node1(e, "Shape", x, NULL), st->affine ? NULL : y);
+    if (!st->affine) return v;
+    v = nb__ox_node2(e, "Mul", v, nb__ox_channels(e, nb__ox_param(e, m->own[0].tensor), st->C, xt->ndim), NULL);
+    return nb__ox_node2(e, "Add", v, nb__ox_channels(e, nb__ox_param(e, m->own[1].tensor), st->C, xt->ndim), y);
+}
+
+static const nb_module_vtable gn_vt = {.kind = "GroupNorm", .forward = gn_module_forward, .to_onnx = gn_ox};
 
 nb_module *nb_groupnorm_new(nb_ctx *ctx, int64_t G, int64_t C, const nb_groupnorm_opts *o)
 {

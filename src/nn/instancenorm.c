@@ -4,6 +4,7 @@
 #include "core/tensor.h"
 #include "nn/module.h"
 #include "nn/layers.h"
+#include "nn/onnx_export.h"
 #include "ops/norm.h"
 
 #include <stdio.h>
@@ -54,8 +55,35 @@ static nb_tensor *in_module_forward(nb_module *m, nb_tensor *x)
     return y;
 }
 
-static const nb_module_vtable in1d_vt = {.kind = "InstanceNorm1d", .forward = in_module_forward};
-static const nb_module_vtable in2d_vt = {.kind = "InstanceNorm2d", .forward = in_module_forward};
+/* ONNX: InstanceNormalization (scale 1 and bias 0 without affine); in eval mode with
+ * running statistics PyTorch normalizes with those: BatchNormalization. */
+static int in_ox(nb_module *m, nb__ox *e, int x)
+{
+    const in_state *st = m->impl;
+    nb_tensor *xt = nb__ox_rt(e, x), *y = xt ? nb_module_forward(m, xt) : NULL;
+    if (!y) return -1;
+    if (xt->ndim != st->sd + 2) {
+        nb__fail(NB_ERR_SHAPE, "%s: ONNX export needs batched input, got %s", m->vt->kind, nb__tshape(xt));
+        return -1;
+    }
+    int64_t C = xt->shape[1];
+    int w = st->affine ? nb__ox_param(e, m->own[0].tensor) : nb__ox_fill(e, C, 1.0f);
+    int b = st->affine ? nb__ox_param(e, m->own[1].tensor) : nb__ox_fill(e, C, 0.0f);
+    if (st->track) {
+        int k = st->affine ? 2 : 0;
+        int in[5] = {x, w, b, nb__ox_param(e, m->own[k].tensor), nb__ox_param(e, m->own[k + 1].tensor)};
+        nb__ox_attr at[2] = {NB__OX_FLOAT("epsilon", st->eps), NB__OX_FLOAT("momentum", 1.0f - st->momentum)};
+        for (int i = 1; i < 5; i++)
+            if (in[i] < 0) return -1;
+        return nb__ox_node(e, "BatchNormalization", in, 5, at, 2, y);
+    }
+    int in[3] = {x, w, b};
+    if (w < 0 || b < 0) return -1;
+    return nb__ox_node(e, "InstanceNormalization", in, 3, &NB__OX_FLOAT("epsilon", st->eps), 1, y);
+}
+
+static const nb_module_vtable in1d_vt = {.kind = "InstanceNorm1d", .forward = in_module_forward, .to_onnx = in_ox};
+static const nb_module_vtable in2d_vt = {.kind = "InstanceNorm2d", .forward = in_module_forward, .to_onnx = in_ox};
 
 static nb_module *in_new(nb_ctx *ctx, const nb_module_vtable *vt, int sd, int64_t C, const nb_instancenorm_opts *o)
 {

@@ -3,6 +3,7 @@
 #include "core/tensor.h"
 #include "nn/module.h"
 #include "ops/norm.h"
+#include "nn/onnx_export.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,7 +27,17 @@ static nb_tensor *ln_module_forward(nb_module *m, nb_tensor *x)
     return nb__layer_norm_layer(layer, x, st->ndim, st->ns, w, b, st->eps);
 }
 
-static const nb_module_vtable ln_vt = {.kind = "LayerNorm", .forward = ln_module_forward};
+/* ONNX: LayerNormalization from opset 17, its decomposition before (nb__ox_layer_norm) */
+static int ln_ox(nb_module *m, nb__ox *e, int x)
+{
+    const ln_state *st = m->impl;
+    nb_tensor *y = nb_module_forward(m, nb__ox_rt(e, x));
+    int w = st->affine ? nb__ox_param(e, m->own[0].tensor) : -1, b = st->affine ? nb__ox_param(e, m->own[1].tensor) : -1;
+    if (!y || (st->affine && (w < 0 || b < 0))) return -1;
+    return nb__ox_layer_norm(e, x, st->ndim, w, b, st->eps, y);
+}
+
+static const nb_module_vtable ln_vt = {.kind = "LayerNorm", .forward = ln_module_forward, .to_onnx = ln_ox};
 
 nb_module *nb_layernorm_new(nb_ctx *ctx, int ndim, const int64_t *ns, const nb_layernorm_opts *o)
 {

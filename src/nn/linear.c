@@ -3,6 +3,7 @@
 #include "core/error.h"
 #include "core/ctx.h"
 #include "nn/module.h"
+#include "nn/onnx_export.h"
 
 #include <math.h>
 
@@ -12,7 +13,14 @@ static nb_tensor *linear_forward(nb_module *m, nb_tensor *x)
     return nb_linear(x, m->own[0].tensor, b);
 }
 
-static const nb_module_vtable linear_vt = {.kind = "Linear", .forward = linear_forward};
+/* ONNX: Gemm (transB) on 2-D input, MatMul and Add on more dims (nb__ox_linear) */
+static int linear_ox(nb_module *m, nb__ox *e, int x)
+{
+    nb_tensor *y = nb_module_forward(m, nb__ox_rt(e, x));
+    return y ? nb__ox_linear(e, x, m->own[0].tensor, m->n_own > 1 ? m->own[1].tensor : NULL, y) : -1;
+}
+
+static const nb_module_vtable linear_vt = {.kind = "Linear", .forward = linear_forward, .to_onnx = linear_ox};
 
 nb_module *nb_linear_new(nb_ctx *ctx, int64_t in, int64_t out, const nb_linear_opts *o)
 {

@@ -3,6 +3,7 @@
 #include "core/error.h"
 #include "core/tensor.h"
 #include "nn/module.h"
+#include "nn/onnx_export.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -283,7 +284,10 @@ static nb_tensor *seq_forward(nb_module *m, nb_tensor *x)
     return x;
 }
 
-static const nb_module_vtable seq_vt = {.kind = "Sequential", .forward = seq_forward};
+/* ONNX: the children in order (fusion is the runtime's business) */
+static int seq_ox(nb_module *m, nb__ox *e, int x) { return nb__ox_children(e, m, x); }
+
+static const nb_module_vtable seq_vt = {.kind = "Sequential", .forward = seq_forward, .to_onnx = seq_ox};
 
 nb_module *nb_sequential_new(nb_ctx *ctx, nb_module **children, int n)
 {

@@ -5,6 +5,8 @@
 
 #include "nabla.h"
 
+struct nb__ox; /* the ONNX writer's interface (nn/onnx_export.h) */
+
 typedef struct nb_module_vtable {
     const char *kind;
     nb_tensor *(*forward)(nb_module *m, nb_tensor *x);
@@ -22,6 +24,10 @@ typedef struct nb_module_vtable {
      * head is the last Linear in state_dict order. */
     nb_status (*head)(nb_module *m, char *name, size_t n);
     nb_tensor *(*features)(nb_module *m, nb_tensor *x, nb_tensor **logits);
+    /* Optional: the module's eval-mode forward as ONNX nodes on the graph value x;
+     * returns the output's value, or -1 with a message (nn/onnx_export.h). A module
+     * without it cannot be exported by nb_onnx_save. */
+    int (*to_onnx)(nb_module *m, struct nb__ox *e, int x);
 } nb_module_vtable;
 
 struct nb_module {

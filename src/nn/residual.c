@@ -3,6 +3,7 @@
 #include "core/error.h"
 #include "nn/module.h"
 #include "nn/residual.h"
+#include "nn/onnx_export.h"
 
 /* out = act(body(x) + shortcut(x)): the children run in order on x, except the
  * shortcut, which maps the block's input. BasicBlock is one (its "relu" child runs in
@@ -30,8 +31,24 @@ static nb_tensor *residual_forward(nb_module *m, nb_tensor *x)
     }
 }
 
-static const nb_module_vtable block_vt = {.kind = "BasicBlock", .forward = residual_forward};
-static const nb_module_vtable residual_vt = {.kind = "Residual", .forward = residual_forward};
+/* ONNX: the body, the shortcut, Add and the activation */
+static int residual_ox(nb_module *m, nb__ox *e, int x)
+{
+    const residual_state *s = m->impl;
+    int out = x, identity = x;
+    for (int i = 0; i < m->n_children && out >= 0; i++)
+        if (i != s->shortcut) out = nb__ox_child(e, m->children[i], m->child_names[i], out);
+    if (s->shortcut >= 0) identity = nb__ox_child(e, m->children[s->shortcut], m->child_names[s->shortcut], x);
+    nb_tensor *sum = out >= 0 && identity >= 0 ? nb_add(nb__ox_rt(e, out), nb__ox_rt(e, identity)) : NULL;
+    if (!sum) return -1;
+    static const char *const act[] = {[NB__RES_RELU] = "Relu", [NB__RES_TANH] = "Tanh", [NB__RES_SIGMOID] = "Sigmoid"};
+    if (s->activation == NB__RES_NONE) return nb__ox_node2(e, "Add", out, identity, sum);
+    nb_tensor *y = s->activation == NB__RES_RELU ? nb_relu(sum) : s->activation == NB__RES_TANH ? nb_tanh(sum) : nb_sigmoid(sum);
+    return nb__ox_node1(e, act[s->activation], nb__ox_node2(e, "Add", out, identity, sum), y);
+}
+
+static const nb_module_vtable block_vt = {.kind = "BasicBlock", .forward = residual_forward, .to_onnx = residual_ox};
+static const nb_module_vtable residual_vt = {.kind = "Residual", .forward = residual_forward, .to_onnx = residual_ox};
 
 nb_module *nb__residual_new(nb_ctx *ctx, int activation)
 {

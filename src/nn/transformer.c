@@ -28,7 +28,7 @@ static nb_tensor *conv1d_forward(nb_module *m, nb_tensor *x)
 {
     return nb__conv1d_hf(x, m->own[0].tensor, m->n_own > 1 ? m->own[1].tensor : NULL);
 }
-static const nb_module_vtable conv1d_vt = {.kind = "Conv1D", .forward = conv1d_forward};
+static const nb_module_vtable conv1d_vt = {.kind = "Conv1D", .forward = conv1d_forward, .to_onnx = nb__conv1d_hf_to_onnx};
 
 nb_module *nb__conv1d_hf_new(nb_ctx *ctx, int64_t in, int64_t out, float std)
 {
@@ -138,7 +138,8 @@ static const nb_module_vtable bert_self_out_vt = {.kind = "BertSelfOutput", .for
 static const nb_module_vtable bert_inter_vt = {.kind = "BertIntermediate", .forward = not_alone};
 static const nb_module_vtable bert_out_vt = {.kind = "BertOutput", .forward = not_alone};
 
-static const nb_module_vtable bert_layer_owned_vt = {.kind = "BertLayer", .forward = bert_layer_fwd};
+static const nb_module_vtable bert_layer_owned_vt = {.kind = "BertLayer", .forward = bert_layer_fwd,
+                                                     .to_onnx = nb__bert_layer_to_onnx};
 
 /* A container module of vtable vt that keeps a copy of c as its impl. */
 static nb_module *block_new(nb_ctx *ctx, const nb_module_vtable *vt, const nb_text_config *c)
@@ -218,7 +219,8 @@ static int kv_append(nb__kv_layer *kv, nb_tensor *k, nb_tensor *v, nb_tensor **k
     return 0;
 }
 
-static const nb_module_vtable gpt2_block_vt = {.kind = "GPT2Block", .forward = gpt2_block_fwd};
+static const nb_module_vtable gpt2_block_vt = {.kind = "GPT2Block", .forward = gpt2_block_fwd,
+                                               .to_onnx = nb__gpt2_block_to_onnx};
 static const nb_module_vtable gpt2_attn_vt = {.kind = "GPT2Attention", .forward = not_alone};
 static const nb_module_vtable gpt2_mlp_vt = {.kind = "GPT2MLP", .forward = not_alone};
 

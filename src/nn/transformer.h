@@ -38,4 +38,10 @@ typedef struct {
 nb_tensor *nb__gpt2_block_forward(nb_module *block, nb_tensor *x, nb_tensor *mask, const nb_text_config *c,
                                   nb__kv_layer *kv);
 
+/* ONNX export of the blocks and of Conv1D, their vtables' to_onnx hooks
+ * (transformer_onnx.c, nn/onnx_export.h). */
+int nb__conv1d_hf_to_onnx(nb_module *m, struct nb__ox *e, int x);
+int nb__bert_layer_to_onnx(nb_module *m, struct nb__ox *e, int x);
+int nb__gpt2_block_to_onnx(nb_module *m, struct nb__ox *e, int x);
+
 #endif

@@ -184,6 +184,46 @@ static nb_status check_input_types(ox_model *m, const ox_node *n, const ox_val *
     return NB_OK;
 }
 
+static int is_graph_output(const ox_model *m, int id)
+{
+    for (int i = 0; i < m->n_outputs; i++)
+        if (m->outputs[i] == id) return 1;
+    return 0;
+}
+
+/* Node k's output read only by node j's first input, and not a graph output. */
+static int feeds_only(const ox_model *m, int k, int j, const char *op)
+{
+    const ox_node *a = &m->nodes[k], *b = j < m->n_nodes ? &m->nodes[j] : NULL;
+    if (!b || strcmp(b->p->op_type, op) || b->n_in < 1 || a->n_out < 1) return 0;
+    int id = a->out[0];
+    return id >= 0 && b->in[0] == id && m->use_count[id] == 1 && !is_graph_output(m, id);
+}
+
+/* Inference: a Conv followed by its BatchNormalization (and Relu) runs as one
+ * convolution with an epilogue, as nabla's own Conv2d + BatchNorm2d + ReLU do; *used
+ * nodes are done (0: run node k alone). */
+static nb_status try_fuse(ox_model *m, int k, const ox_val *in, int *used)
+{
+    *used = 0;
+    const ox_node *n = &m->nodes[k];
+    if (m->training || strcmp(n->p->op_type, "Conv") || !feeds_only(m, k, k + 1, "BatchNormalization")) return NB_OK;
+    const ox_node *bn = &m->nodes[k + 1];
+    for (int j = 1; j < bn->n_out; j++)
+        if (bn->out[j] >= 0) return NB_OK;
+    ox_val bnin[5];
+    for (int j = 0; j < 5; j++) bnin[j] = j < bn->n_in && bn->in[j] >= 0 ? m->vals[bn->in[j]] : (ox_val){NULL, 0};
+    int relu = feeds_only(m, k + 1, k + 2, "Relu");
+    ox_val out;
+    int r = ox_conv_bn_fused(m, n, in, bn, bnin, relu, &out);
+    if (r < 0) return ox_fail(m, n, NB_ERR_MEM, "fused with the BatchNormalization that follows: %s", nb_last_error());
+    if (r == 0) return NB_OK;
+    const ox_node *last = &m->nodes[k + 1 + relu];
+    m->vals[last->out[0]] = out;
+    *used = 2 + relu;
+    return NB_OK;
+}
+
 /* Run the graph on inputs[0..n_in); outputs receive the graph outputs (arena tensors). */
 static nb_status ox_execute(ox_model *m, nb_tensor *const *inputs, int n_in)
 {
@@ -231,6 +271,12 @@ static nb_status ox_execute(ox_model *m, nb_tensor *const *inputs, int n_in)
         for (int j = 0; j < n->n_out; j++) out[j] = (ox_val){NULL, 0};
         nb_clear_error();
         nb_status st = check_input_types(m, n, in);
+        int fused = 0;
+        if (!st) st = try_fuse(m, k, in, &fused);
+        if (!st && fused) {
+            k += fused - 1;
+            continue;
+        }
         if (!st) st = n->op->run(m, n, in, out);
         /* every value is stored as its type says (F32 for floating types, I64 for the
          * others): ops that compute in float for an integer type are cast back */
@@ -307,6 +353,8 @@ static int param_role(const ox_node *n, int slot, const ox_model *m)
         !strcmp(t, "PRelu"))
         return 1;
     if (!strcmp(t, "BatchNormalization")) return slot <= 2 ? 1 : 2;
+    if (!strcmp(t, "RNN") || !strcmp(t, "GRU") || !strcmp(t, "LSTM")) /* W, R, B and LSTM's peepholes P */
+        return slot == 1 || slot == 2 || slot == 3 || slot == 7 ? 1 : 2;
     if (!strcmp(t, "LayerNormalization") || !strcmp(t, "InstanceNormalization")) return slot >= 1 ? 1 : 2;
     if (!strcmp(t, "Add") && n->n_in == 2) { /* the bias of a Linear exported as MatMul + Add */
         int other = n->in[1 - slot];
@@ -642,10 +690,12 @@ static nb_status add_parameters(graph_build *B, nb_module *mod)
     for (int k = 0; k < m->n_nodes; k++)
         for (int j = 0; j < m->nodes[k].n_in; j++) {
             int id = m->nodes[k].in[j];
-            /* through Identity nodes (torch.onnx.export shares folded biases that way) */
+            /* through Identity nodes (torch.onnx.export shares folded biases that way) and
+             * Transpose (nabla's export multiplies by a Linear's weight transposed) */
             for (int hops = 0; id >= 0 && !m->init[id].t && B->producer[id] >= 0 && hops < 16; hops++) {
                 const ox_node *pr = &B->raw[B->producer[id]];
-                id = !strcmp(pr->p->op_type, "Identity") && pr->n_in == 1 ? pr->in[0] : -1;
+                int through = !strcmp(pr->p->op_type, "Identity") || !strcmp(pr->p->op_type, "Transpose");
+                id = through && pr->n_in == 1 ? pr->in[0] : -1;
             }
             if (id < 0 || !m->init[id].t || m->init[id].t->dtype != NB_F32) continue;
             int r = param_role(&m->nodes[k], j, m);

@@ -7,7 +7,8 @@
  * done by a differentiable pad first; the norms are nb_batch_norm, nb_instance_norm
  * and nb_layer_norm; Gemm and MatMul are nb_linear / nb_matmul over views, so all
  * of these get nabla's backward. 3-D convolutions and ConvTranspose run a direct
- * loop (forward only). Pooling is N-D: max pooling is an index map (its gradient
+ * loop when no gradient is recorded, else a differentiable form (conv3d_diff,
+ * conv_transpose_diff: 3-D Conv, 1-D and 2-D ConvTranspose). Pooling is N-D: max pooling is an index map (its gradient
  * goes to the maximum), average pooling carries its own backward.
  * Layout: x (N, C, D1, ..., Dk), weights (M, C/group, K1, ..., Kk). */
 #include "onnx/onnx_internal.h"
@@ -132,6 +133,96 @@ static nb_tensor *conv_direct(nb_tensor *x, nb_tensor *w, nb_tensor *b, const ge
     return o;
 }
 
+/* ---- differentiable forms of the direct loops (used when a gradient is recorded) ----
+ * Built from ops that have nabla's backward (index maps, pads, nb_conv2d, reshapes), so
+ * an imported model with these layers can be trained; the direct loops stay the
+ * inference path. */
+
+/* An arena array of n int64s for ox_gather_map. */
+static int64_t *new_map(nb_ctx *ctx, int64_t n)
+{
+    nb_tensor *t = nb__empty(ctx, NB_I64, 1, &n);
+    return t ? nb__i(t) : NULL;
+}
+
+/* 3-D convolution as a 2-D one over (N·OD) images whose channels are (C, KD):
+ * X'[n, od, c·KD + kd, h, w] = x[n, c, od·sd + kd·dd - pbd, h, w] (0 outside), then
+ * nb_conv2d with the weight viewed as (M, C/G·KD, KH, KW) (groups stay contiguous
+ * blocks of channels), then (N, OD, M, OH, OW) -> (N, M, OD, OH, OW). */
+static nb_tensor *conv3d_diff(nb_tensor *x, nb_tensor *w, nb_tensor *b, const geom *g, int64_t G)
+{
+    nb_ctx *ctx = x->ctx;
+    int64_t N = x->shape[0], C = x->shape[1], D = g->in[0], H = g->in[1], W = g->in[2];
+    int64_t KD = g->kernel[0], OD = g->out[0], M = w->shape[0];
+    int64_t xs[4] = {N * OD, C * KD, H, W};
+    if (ox_too_big(4, xs)) return NULL;
+    int64_t n4 = N * OD * C * KD * H * W, *map = new_map(ctx, n4);
+    if (!map) return NULL;
+    for (int64_t i = 0; i < n4; i++) {
+        int64_t r = i, ww = r % W;
+        r /= W;
+        int64_t hh = r % H;
+        r /= H;
+        int64_t ck = r % (C * KD);
+        r /= C * KD;
+        int64_t od = r % OD, nn = r / OD, c = ck / KD, kd = ck % KD;
+        int64_t dd = od * g->stride[0] + kd * g->dil[0] - g->pb[0];
+        map[i] = dd < 0 || dd >= D ? -1 : (((nn * C + c) * D + dd) * H + hh) * W + ww;
+    }
+    nb_tensor *xk = ox_gather_map(x, 4, xs, map, 0.0f);
+    nb_tensor *wk = nb_reshape(w, 4, (int64_t[]){M, w->shape[1] * KD, g->kernel[1], g->kernel[2]});
+    nb_conv2d_opts o = {.groups = (int)G};
+    for (int i = 0; i < 2; i++) {
+        o.stride[i] = (int)g->stride[1 + i];
+        o.dilation[i] = (int)g->dil[1 + i];
+    }
+    if (g->pb[1] == g->pe[1] && g->pb[2] == g->pe[2]) {
+        o.padding[0] = (int)g->pb[1];
+        o.padding[1] = (int)g->pb[2];
+    } else if (xk) {
+        int64_t pads[8] = {0, 0, g->pb[1], g->pb[2], 0, 0, g->pe[1], g->pe[2]};
+        xk = ox_pad(xk, pads, 0, 0);
+    }
+    nb_tensor *y = xk && wk ? nb_conv2d(xk, wk, b, &o) : NULL;
+    if (!y) return NULL;
+    y = nb_reshape(y, 5, (int64_t[]){N, OD, M, y->shape[2], y->shape[3]});
+    return y ? ox_transpose(y, (int64_t[]){0, 2, 1, 3, 4}) : NULL;
+}
+
+/* 2-D transposed convolution (1-D as height 1) as the convolution it is the gradient of:
+ * the input spread out by the strides (zeros between), padded by d·(k-1) - pads (the end
+ * also by output_padding; negative values crop), convolved at stride 1 with the kernel
+ * flipped and its in/out channels swapped per group: W'[g·Mg + m, c] = flip(W[g·Cg + c, m]). */
+static nb_tensor *conv_transpose_diff(nb_tensor *x, nb_tensor *w, nb_tensor *b, int64_t G, const int64_t *s,
+                                      const int64_t *d, const int64_t *pb, const int64_t *pe, const int64_t *outp)
+{
+    nb_ctx *ctx = x->ctx;
+    int64_t N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
+    int64_t Cg = C / G, Mg = w->shape[1], M = Mg * G, KH = w->shape[2], KW = w->shape[3];
+    int64_t DH = (H - 1) * s[0] + 1, DW = (W - 1) * s[1] + 1;
+    int64_t padded[4] = {N, C, DH + 2 * d[0] * KH + outp[0], DW + 2 * d[1] * KW + outp[1]};
+    if (ox_too_big(4, padded)) return NULL;
+    int64_t nx = N * C * DH * DW, nw = M * Cg * KH * KW, *xm = new_map(ctx, nx), *wm = xm ? new_map(ctx, nw) : NULL;
+    if (!wm) return NULL;
+    for (int64_t i = 0; i < nx; i++) {
+        int64_t c = i % DW, r = i / DW, rr = r % DH, nc = r / DH;
+        xm[i] = rr % s[0] || c % s[1] ? -1 : (nc * H + rr / s[0]) * W + c / s[1];
+    }
+    for (int64_t i = 0; i < nw; i++) {
+        int64_t j = i % KW, r = i / KW, ii = r % KH;
+        r /= KH;
+        int64_t c = r % Cg, mo = r / Cg, gi = mo / Mg, m = mo % Mg;
+        wm[i] = (((gi * Cg + c) * Mg + m) * KH + (KH - 1 - ii)) * KW + (KW - 1 - j);
+    }
+    nb_tensor *xd = ox_gather_map(x, 4, (int64_t[]){N, C, DH, DW}, xm, 0.0f);
+    nb_tensor *wf = ox_gather_map(w, 4, (int64_t[]){M, Cg, KH, KW}, wm, 0.0f);
+    int64_t pads[8] = {0, 0, d[0] * (KH - 1) - pb[0], d[1] * (KW - 1) - pb[1],
+                       0, 0, d[0] * (KH - 1) - pe[0] + outp[0], d[1] * (KW - 1) - pe[1] + outp[1]};
+    nb_tensor *xp = xd ? ox_pad(xd, pads, 0, 0) : NULL;
+    nb_conv2d_opts o = {.groups = (int)G, .dilation = {(int)d[0], (int)d[1]}};
+    return xp && wf ? nb_conv2d(xp, wf, b, &o) : NULL;
+}
+
 OX_OP(conv)
 {
     nb_tensor *x = in[0].t, *w = in[1].t, *b = n->n_in > 2 ? in[2].t : NULL;
@@ -146,6 +237,10 @@ OX_OP(conv)
     for (int i = 0; i < g.k; i++)
         if (g.kernel[i] != w->shape[2 + i]) return ox_fail(m, n, NB_ERR_SHAPE, "kernel_shape does not match weight %s", nb__tshape(w));
     if (b && (b->ndim != 1 || b->shape[0] != w->shape[0])) return ox_fail(m, n, NB_ERR_SHAPE, "bias %s for %lld channels", nb__tshape(b), (long long)w->shape[0]);
+    if (g.k == 3 && nb__needs_grad(m->ctx, x, w, b)) {
+        out[0] = (ox_val){conv3d_diff(x, w, b, &g, G), in[0].et};
+        return out[0].t ? NB_OK : NB_ERR_MEM;
+    }
     if (g.k > 2) {
         out[0] = (ox_val){conv_direct(x, w, b, &g, G), in[0].et};
         return out[0].t ? NB_OK : NB_ERR_MEM;
@@ -237,6 +332,20 @@ OX_OP(conv_transpose)
     }
     int64_t shape[NB_MAX_DIMS] = {N, M};
     for (int i = 0; i < k; i++) shape[2 + i] = o[i];
+    if (k <= 2 && nb__needs_grad(m->ctx, x, w, b)) { /* the differentiable form; 1-D as height 1 */
+        nb_tensor *y;
+        if (k == 1) {
+            int64_t s2[2] = {1, s[0]}, d2[2] = {1, d[0]}, pb2[2] = {0, pb[0]}, pe2[2] = {0, pe[0]}, op2[2] = {0, outp[0]};
+            y = conv_transpose_diff(nb_reshape(x, 4, (int64_t[]){N, C, 1, in_[0]}),
+                                    nb_reshape(w, 4, (int64_t[]){C, Mg, 1, ker[0]}), b, G, s2, d2, pb2, pe2, op2);
+            y = y ? nb_reshape(y, 3, shape) : NULL;
+        } else
+            y = conv_transpose_diff(x, w, b, G, s, d, pb, pe, outp);
+        if (y && (y->ndim != 2 + k || y->shape[2 + k - 1] != o[k - 1]))
+            return ox_fail(m, n, NB_ERR_SHAPE, "internal: transposed convolution gave %s", nb__tshape(y));
+        out[0] = (ox_val){y, in[0].et};
+        return y ? NB_OK : NB_ERR_MEM;
+    }
     nb_tensor *y = nb__empty(m->ctx, NB_F32, 2 + k, shape);
     if (!y) return NB_ERR_MEM;
     float *Y = nb__f(y);
@@ -770,4 +879,45 @@ OX_OP(lrn)
             }
     out[0] = (ox_val){y, in[0].et};
     return NB_OK;
+}
+
+/* ---- inference fusion (the executor's, load.c) ---- */
+
+int ox_conv_bn_fused(ox_model *m, const ox_node *conv, const ox_val *in, const ox_node *bn, const ox_val *bnin, int relu,
+                     ox_val *out)
+{
+    nb_tensor *x = in[0].t, *w = in[1].t, *b = conv->n_in > 2 ? in[2].t : NULL;
+    if (m->training || !x || !w || x->dtype != NB_F32 || w->dtype != NB_F32 || x->ndim != 4 || w->ndim != 4 ||
+        (b && (b->dtype != NB_F32 || b->numel != w->shape[0])) || nb__needs_grad(m->ctx, x, w, b))
+        return 0;
+    int graph_training = m->opset >= 14 ? (int)ox_attr_i(bn, "training_mode", 0) : bn->n_out > 1;
+    int64_t M = w->shape[0], G = ox_attr_i(conv, "group", 1);
+    for (int i = 1; i < 5; i++)
+        if (!bnin[i].t || bnin[i].t->dtype != NB_F32 || bnin[i].t->numel != M) return 0;
+    if (graph_training || G <= 0 || x->shape[1] % G || x->shape[1] / G != w->shape[1] || M % G) return 0;
+    geom g;
+    if (get_geom(m, conv, x, w->shape + 2, 0, &g)) {
+        nb_clear_error();
+        return 0; /* the Conv alone reports it */
+    }
+    if (g.pb[0] != g.pe[0] || g.pb[1] != g.pe[1] || g.kernel[0] != w->shape[2] || g.kernel[1] != w->shape[3]) return 0;
+    nb_conv2d_opts o = {.groups = (int)G};
+    for (int i = 0; i < 2; i++) {
+        o.stride[i] = (int)g.stride[i];
+        o.dilation[i] = (int)g.dil[i];
+        o.padding[i] = (int)g.pb[i];
+    }
+    float eps = ox_attr_f(bn, "epsilon", 1e-5f);
+    float *scale = nb__scratch(m->ctx, sizeof(float) * (size_t)M), *shift = nb__scratch(m->ctx, sizeof(float) * (size_t)M);
+    if (!scale || !shift) return -1;
+    const float *sc = nb__f(bnin[1].t), *bi = nb__f(bnin[2].t), *mu = nb__f(bnin[3].t), *var = nb__f(bnin[4].t);
+    for (int64_t c = 0; c < M; c++) { /* as nb__batchnorm_eval_scale_shift */
+        float r = (float)(1.0 / sqrt((double)var[c] + (double)eps));
+        scale[c] = sc[c] * r;
+        shift[c] = bi[c] - mu[c] * scale[c];
+    }
+    nb_tensor *y = nb__conv2d_ep(x, w, b, &o, scale, shift, relu);
+    if (!y) return -1;
+    out[0] = (ox_val){y, in[0].et};
+    return 1;
 }

@@ -1,6 +1,7 @@
-/* ops_rnn.c - ONNX's recurrent ops RNN, GRU and LSTM (forward only), one direction
- * or both, with sequence_lens, initial states, LSTM peepholes, clip and the batch-first
- * layout. Gate orders as ONNX: GRU (z, r, h), LSTM (i, o, f, c).
+/* ops_rnn.c - ONNX's recurrent ops RNN, GRU and LSTM, one direction or both, with
+ * sequence_lens, initial states, LSTM peepholes, clip and the batch-first layout: a
+ * direct loop for inference, nabla's ops (so with backward) when a gradient is
+ * recorded (rnn_diff; full-length sequences, no clip). Gate orders as ONNX: GRU (z, r, h), LSTM (i, o, f, c).
  * Layout: X (seq, batch, input) (layout 1: (batch, seq, input)); W (dirs, G·H, input),
  * R (dirs, G·H, H), B (dirs, 2·G·H); Y (seq, dirs, batch, H) (layout 1: (batch, seq,
  * dirs, H)); Y_h, Y_c (dirs, batch, H) (layout 1: (batch, dirs, H)). */
@@ -51,6 +52,103 @@ static nb_status get_acts(ox_model *m, const ox_node *n, int per_dir, int dirs, 
     return NB_OK;
 }
 
+static nb_tensor *apply_t(act a, nb_tensor *x)
+{
+    return a == A_SIGMOID ? nb_sigmoid(x) : a == A_TANH ? nb_tanh(x) : nb_relu(x);
+}
+
+/* row d of a (dirs, ...) tensor as (rows, cols) */
+static nb_tensor *dir_part(nb_tensor *t, int d, int64_t rows, int64_t cols)
+{
+    return t ? nb_reshape(nb_narrow(t, 0, d, 1), cols ? 2 : 1, (int64_t[]){rows, cols}) : NULL;
+}
+
+/* The recurrence from differentiable ops (nb_linear, the activations, nb_mul, nb_add,
+ * narrow and concat), used when a gradient is recorded, so an imported model with RNN,
+ * GRU or LSTM layers can be trained: per direction and step, the gates of the whole
+ * batch are x_t·Wᵀ + Wb + h·Rᵀ + Rb, as the direct loop computes them one by one. Every
+ * sequence must be full length and clip unset. Y, Y_h, Y_c in layout 0, transposed for
+ * layout 1. */
+static nb_status rnn_diff(ox_model *m, const ox_node *n, int kind, int dirs, const act *acts, int layout, int lbr,
+                          nb_tensor *X, nb_tensor *W, nb_tensor *R, nb_tensor *B, nb_tensor *h0, nb_tensor *c0,
+                          nb_tensor *P, int64_t S, int64_t Nb, int64_t H, ox_val *out)
+{
+    int G = kind == 0 ? 1 : kind == 1 ? 3 : 4, per = kind + 1;
+    int64_t I = X->shape[2];
+    nb_tensor **ys = nb__scratch(m->ctx, sizeof(nb_tensor *) * (size_t)(S * dirs + 1));
+    nb_tensor *hs[2] = {0}, *cs[2] = {0};
+    if (!ys) return NB_ERR_MEM;
+    for (int d = 0; d < dirs; d++) {
+        char buf[32];
+        int rev = !strcmp(ox_attr_s(n, "direction", "forward", buf, sizeof buf), "reverse") || d == 1;
+        nb_tensor *w = dir_part(W, d, G * H, I), *r = dir_part(R, d, G * H, H);
+        nb_tensor *wb = B ? dir_part(nb_reshape(B, 2, (int64_t[]){dirs, 2 * G * H}), d, 2 * G * H, 0) : NULL;
+        nb_tensor *rb = wb ? nb_narrow(wb, 0, G * H, G * H) : NULL;
+        wb = wb ? nb_narrow(wb, 0, 0, G * H) : NULL;
+        nb_tensor *p = P ? dir_part(nb_reshape(P, 2, (int64_t[]){dirs, 3 * H}), d, 3 * H, 0) : NULL;
+        const act *A = acts + d * per;
+        int64_t hs3[3] = {layout ? Nb : dirs, layout ? dirs : Nb, H}; /* initial states as the layout says */
+        nb_tensor *h = h0 ? nb_reshape(nb_narrow(nb_reshape(h0, 3, hs3), layout ? 1 : 0, d, 1), 2, (int64_t[]){Nb, H}) : NULL;
+        nb_tensor *c = c0 ? nb_reshape(nb_narrow(nb_reshape(c0, 3, hs3), layout ? 1 : 0, d, 1), 2, (int64_t[]){Nb, H}) : NULL;
+        if (!h || (kind == 2 && !c)) {
+            nb_tensor *z = nb__empty(m->ctx, NB_F32, 2, (int64_t[]){Nb, H});
+            if (!z) return NB_ERR_MEM;
+            memset(z->data, 0, sizeof(float) * (size_t)z->numel);
+            if (!h) h = z;
+            if (kind == 2 && !c) c = z;
+        }
+        /* GRU's h gate keeps its recurrent part apart */
+        nb_tensor *rzr = kind == 1 ? nb_narrow(r, 0, 0, 2 * H) : r, *rh = kind == 1 ? nb_narrow(r, 0, 2 * H, H) : NULL;
+        nb_tensor *rbzr = kind == 1 && rb ? nb_narrow(rb, 0, 0, 2 * H) : rb, *rbh = kind == 1 && rb ? nb_narrow(rb, 0, 2 * H, H) : NULL;
+        for (int64_t step = 0; step < S && h; step++) {
+            int64_t t = rev ? S - 1 - step : step;
+            nb_tensor *xt = nb_reshape(nb_narrow(X, layout ? 1 : 0, t, 1), 2, (int64_t[]){Nb, I});
+            nb_tensor *gx = nb_linear(xt, w, wb), *gh = nb_linear(h, rzr, rbzr);
+            nb_tensor *hn;
+            if (kind == 0) hn = apply_t(A[0], nb_add(gx, gh));
+            else if (kind == 1) {
+                nb_tensor *zr = nb_add(nb_narrow(gx, 1, 0, 2 * H), gh);
+                nb_tensor *z = apply_t(A[0], nb_narrow(zr, 1, 0, H)), *rr = apply_t(A[0], nb_narrow(zr, 1, H, H));
+                nb_tensor *rec = lbr ? nb_mul(rr, nb_linear(h, rh, rbh)) : nb_linear(nb_mul(rr, h), rh, rbh);
+                nb_tensor *hh = apply_t(A[1], nb_add(nb_narrow(gx, 1, 2 * H, H), rec));
+                hn = nb_add(hh, nb_mul(z, nb_sub(h, hh))); /* (1 - z)·hh + z·h */
+            } else {
+                nb_tensor *g = nb_add(gx, gh);
+                nb_tensor *ig = nb_narrow(g, 1, 0, H), *og = nb_narrow(g, 1, H, H), *fg = nb_narrow(g, 1, 2 * H, H);
+                nb_tensor *cg = apply_t(A[1], nb_narrow(g, 1, 3 * H, H));
+                if (p) {
+                    ig = nb_add(ig, nb_mul(nb_narrow(p, 0, 0, H), c));
+                    fg = nb_add(fg, nb_mul(nb_narrow(p, 0, 2 * H, H), c));
+                }
+                c = nb_add(nb_mul(apply_t(A[0], fg), c), nb_mul(apply_t(A[0], ig), cg));
+                if (p) og = nb_add(og, nb_mul(nb_narrow(p, 0, H, H), c));
+                hn = nb_mul(apply_t(A[0], og), apply_t(A[2], c));
+            }
+            h = hn;
+            ys[t * dirs + d] = h ? nb_reshape(h, 4, (int64_t[]){1, 1, Nb, H}) : NULL;
+        }
+        if (!h) return nb_last_status() ? nb_last_status() : NB_ERR_MEM;
+        hs[d] = nb_reshape(h, 3, (int64_t[]){1, Nb, H});
+        cs[d] = c ? nb_reshape(c, 3, (int64_t[]){1, Nb, H}) : NULL;
+    }
+    /* Y (S, dirs, Nb, H): the directions of each step, then the steps */
+    nb_tensor **row = nb__scratch(m->ctx, sizeof(nb_tensor *) * (size_t)(S + 1));
+    if (!row) return NB_ERR_MEM;
+    for (int64_t t = 0; t < S; t++) row[t] = dirs == 1 ? ys[t] : ox_concat(ys + t * dirs, dirs, 1);
+    nb_tensor *Y = ox_concat(row, (int)S, 0), *Yh = dirs == 1 ? hs[0] : ox_concat(hs, 2, 0);
+    nb_tensor *Yc = kind == 2 ? (dirs == 1 ? cs[0] : ox_concat(cs, 2, 0)) : NULL;
+    if (layout) {
+        Y = Y ? ox_transpose(Y, (int64_t[]){2, 0, 1, 3}) : NULL;
+        Yh = Yh ? ox_transpose(Yh, (int64_t[]){1, 0, 2}) : NULL;
+        Yc = Yc ? ox_transpose(Yc, (int64_t[]){1, 0, 2}) : NULL;
+    }
+    if (!Y || !Yh || (kind == 2 && !Yc)) return nb_last_status() ? nb_last_status() : NB_ERR_MEM;
+    out[0] = (ox_val){Y, OX_FLOAT};
+    if (n->n_out > 1) out[1] = (ox_val){Yh, OX_FLOAT};
+    if (n->n_out > 2) out[2] = (ox_val){Yc, OX_FLOAT};
+    return NB_OK;
+}
+
 OX_CHECK(rnn)
 {
     act tmp[6];
@@ -92,6 +190,14 @@ OX_OP(rnn)
     if (c0 && c0->numel != dirs * Nb * H) return ox_fail(m, n, NB_ERR_SHAPE, "initial_c %s", nb__tshape(c0));
     if (P && P->numel != dirs * 3 * H) return ox_fail(m, n, NB_ERR_SHAPE, "P %s", nb__tshape(P));
     if (lens && lens->numel != Nb) return ox_fail(m, n, NB_ERR_SHAPE, "sequence_lens %s", nb__tshape(lens));
+    if (nb__needs_grad(m->ctx, X, W, R) || nb__needs_grad(m->ctx, B, h0, c0) || nb__needs_grad(m->ctx, P, NULL, NULL)) {
+        if (clip > 0) return ox_fail(m, n, NB_ERR_ARG, "clip is not supported when training (no gradient for it)");
+        for (int64_t b = 0; lens && b < Nb; b++)
+            if (ox_get_i(lens, b) != S)
+                return ox_fail(m, n, NB_ERR_ARG, "training needs every sequence_lens equal to the %lld steps (batch %lld has %lld)",
+                               (long long)S, (long long)b, (long long)ox_get_i(lens, b));
+        return rnn_diff(m, n, kind, dirs, acts, layout, lbr, X, W, R, B, h0, c0, P, S, Nb, H, out);
+    }
     int64_t ys[4] = {S, dirs, Nb, H}, hs[3] = {dirs, Nb, H};
     if (layout) {
         ys[0] = Nb, ys[1] = S, ys[2] = dirs;
@@ -113,8 +219,8 @@ OX_OP(rnn)
         const act *A = acts + d * per;
         for (int64_t b = 0; b < Nb; b++)
             for (int64_t j = 0; j < H; j++) {
-                h[b * H + j] = h0 ? nb__f(h0)[(d * Nb + b) * H + j] : 0;
-                c[b * H + j] = c0 ? nb__f(c0)[(d * Nb + b) * H + j] : 0;
+                h[b * H + j] = h0 ? HAT(h0, d, b, j) : 0;
+                c[b * H + j] = c0 ? HAT(c0, d, b, j) : 0;
             }
         for (int64_t b = 0; b < Nb; b++) {
             int64_t L = lens ? ox_get_i(lens, b) : S;

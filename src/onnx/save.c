@@ -3,7 +3,7 @@
  * initializer re-encoded from the module's tensors as raw little-endian data (floating
  * initializers as float32, external data brought inline), value_info dropped (shapes
  * may have changed), the first output's last dimension set to the head's width.
- * Written atomically. Built-in models and .nbm files cannot be exported yet. */
+ * Written atomically. nabla's own modules are written by export.c. */
 #include "onnx/onnx_internal.h"
 
 #include <stdlib.h>
@@ -19,12 +19,8 @@ static int raw_size(int et)
     }
 }
 
-nb_status nb_onnx_save(nb_module *mod, const char *path, const nb_onnx_save_opts *o)
+static nb_status save_imported(nb_module *mod, const char *path, const nb_onnx_save_opts *o)
 {
-    if (!mod || !path) return nb__fail(NB_ERR_ARG, "nb_onnx_save: NULL argument");
-    if (!nb_onnx_is_model(mod))
-        return nb__fail(NB_ERR_ARG, "nb_onnx_save: exporting a %s is not implemented yet; only imported ONNX models are written (docs/onnx.md)",
-                        nb_module_kind(mod));
     ox_model *m = mod->impl;
     if (o && o->opset && o->opset != m->opset)
         return nb__fail(NB_ERR_ARG, "nb_onnx_save: the model is opset %d; converting it to opset %d is not supported", m->opset, o->opset);
@@ -112,4 +108,10 @@ done:
     free(copies);
     free(tmp);
     return st;
+}
+
+nb_status nb_onnx_save(nb_module *mod, const char *path, const nb_onnx_save_opts *o)
+{
+    if (!mod || !path) return nb__fail(NB_ERR_ARG, "nb_onnx_save: NULL argument");
+    return nb_onnx_is_model(mod) ? save_imported(mod, path, o) : nb__onnx_export(mod, path, o);
 }

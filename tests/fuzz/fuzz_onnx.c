@@ -6,7 +6,8 @@
  * shape, the graph's names, inputs and cycles, every node checked against the op
  * table. A model that loads is described through the query API and, when every input
  * has a small static shape, run once on inputs of ones, so the ops meet mutated
- * attributes and shapes too (results are capped at 2^20 elements here). Nothing may
+ * attributes and shapes too (results are capped at 2^20 elements here), then once more
+ * in training mode with a backward from the first output. Nothing may
  * crash, leak, read out of bounds (ASan/UBSan) or allocate what a shape merely
  * promises. Build and run: sh tests/fuzz/run.sh [SECONDS] onnx. */
 #include "nabla.h"
@@ -47,6 +48,19 @@ static void run_once(nb_module *m)
     nb_set_grad_enabled(g_ctx, 0);
     nb_module_train(m, 0);
     (void)nb_onnx_run(m, ins, n_in, outs, NULL, 1);
+    /* and once in training mode with the gradient of the first output's sum, so every
+     * backward (and the differentiable forms of ConvTranspose, 3-D Conv and the
+     * recurrent ops) meets the mutated graphs too */
+    nb_ctx_reset(g_ctx);
+    nb_clear_error();
+    nb_set_grad_enabled(g_ctx, 1);
+    nb_module_train(m, 1);
+    for (int i = 0; i < n_in; i++)
+        if (ins[i] && nb_tensor_dtype(ins[i]) == NB_F32) nb_tensor_set_requires_grad(ins[i], 1);
+    if (!nb_onnx_run(m, ins, n_in, outs, NULL, 1) && outs[0] && nb_tensor_dtype(outs[0]) == NB_F32 &&
+        nb_tensor_numel(outs[0]) > 0 && nb_tensor_requires_grad(outs[0]))
+        (void)nb_backward(nb_sum(outs[0]));
+    nb_module_train(m, 0);
 done:
     for (int i = 0; i < n_in; i++) nb_tensor_free(ins[i]);
 }
