@@ -329,7 +329,7 @@ int cmd_train(int argc, char **argv)
     nb_module *model = NULL;
     nb_optim *opt = NULL;
     nb_loader *loader = NULL;
-    FILE *log = NULL;
+    cli_log *log = NULL;
     progress bar = {0};
     rc = 1;
     if (!ctx) goto fail;
@@ -389,10 +389,7 @@ int cmd_train(int argc, char **argv)
     if (a.resume && (rc = resume_checkpoint(&a, model, opt, ctx, &start))) goto done;
     if (a.resume) nb_dist_seed_ctx(ctx, (uint64_t)a.seed); /* the checkpoint holds rank 0's dropout key */
     rc = 1;
-    if (a.log_json && !(log = fopen(a.log_json, a.resume ? "a" : "w"))) {
-        cli_error("train: cannot write %s", a.log_json);
-        goto done;
-    }
+    if (a.log_json && !(log = cli_log_open(a.log_json, a.resume != NULL))) goto done;
     int nparams;
     nb_tensor **params = nb_module_parameters(model, &nparams);
     int64_t steps_per_epoch = nb_loader_num_batches(loader);
@@ -467,7 +464,7 @@ int cmd_train(int argc, char **argv)
                           el > 0 ? (double)seen / el : 0);
             if (log && a.log_every && step % a.log_every == 0) {
                 char lvs[32], lrs[32];
-                fprintf(log, "{\"step\":%lld,\"epoch\":%d,\"loss\":%s,\"lr\":%s}\n", (long long)step, epoch + 1,
+                cli_log_printf(log, "{\"step\":%lld,\"epoch\":%d,\"loss\":%s,\"lr\":%s}\n", (long long)step, epoch + 1,
                         float_str(lvs, sizeof lvs, lv), float_str(lrs, sizeof lrs, lr));
             }
         }
@@ -484,27 +481,16 @@ int cmd_train(int argc, char **argv)
                        secs > 0 ? (double)seen / secs : 0, secs);
         if (log) {
             char lrs[32];
-            fprintf(log,
+            cli_log_printf(log,
                     "{\"epoch\":%d,\"train_loss\":%.9g,\"train_acc\":%.9g,\"test_loss\":%.9g,\"test_acc\":%.9g,"
                     "\"lr\":%s,\"images_per_s\":%.1f,\"seconds\":%.3f}\n",
                     epoch + 1, train_loss, train_acc, ev.loss, ev.accuracy, float_str(lrs, sizeof lrs, lr),
                     secs > 0 ? (double)seen / secs : 0, secs);
-            if (fflush(log) || ferror(log)) {
-                cli_error("train: writing %s failed: %s", a.log_json, strerror(errno));
-                goto done;
-            }
+            if (cli_log_write(log)) goto done; /* the whole log, atomically */
         }
     }
     if (!ev.count && cli_dist_evaluate(model, ddp, test_shard, &ev)) goto fail; /* resumed a finished run */
-    if (log) {
-        int bad = fflush(log) || ferror(log);
-        bad |= fclose(log) != 0;
-        log = NULL;
-        if (bad) {
-            cli_error("train: writing %s failed: %s", a.log_json, strerror(errno));
-            goto done;
-        }
-    }
+    if (log && cli_log_write(log)) goto done;
     if (a.save && (nb_module_check_finite(model) || nb_save_safetensors(model, a.save))) goto fail;
     if (a.save && save_config(a.save, opts)) goto done;
     if (R == 0)
@@ -529,7 +515,8 @@ done:
     if (building && rc && !agreed) nb_dist_agree(NB_ERR_ARG); /* printed already; release the other ranks */
     if (test_shard != test) nb_dataset_free(test_shard);
     nb_ddp_free(ddp);
-    if (log) fclose(log);
+    if (log && rc) cli_log_write(log); /* the step lines of a run that stopped */
+    cli_log_close(log);
     nb_loader_free(loader);
     nb_transform_free(tf);
     nb_optim_free(opt);
