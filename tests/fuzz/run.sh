@@ -8,7 +8,8 @@
 # (clang's OpenMP; clang-14 does not pull it in).
 #   sh tests/fuzz/run.sh [SECONDS] [fuzz_NAME ...]    (no names: every target)
 # Environment: FUZZ_CC (clang), FUZZ_JOBS (parallel targets, 1), FUZZ_RUNS (at most N
-# inputs per target, within SECONDS), FUZZ_SEED (libFuzzer's -seed; with FUZZ_RUNS a run repeats
+# inputs per target, within SECONDS), FUZZ_TIMEOUT (seconds one input may take, 10; a
+# campaign on a loaded machine needs more: libFuzzer measures wall time), FUZZ_SEED (libFuzzer's -seed; with FUZZ_RUNS a run repeats
 # exactly, as CI's does), FUZZ_KEEP=1 (keep the grown corpus in build-fuzz/NAME/corpus).
 set -eu
 cd "$(dirname "$0")/../.."
@@ -69,7 +70,7 @@ for t in $TARGETS; do
     t0=$(date +%s)
     set +e
     ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} "$OUT/$t" "$dir/corpus" $limit $dict -rss_limit_mb=2048 \
-        -malloc_limit_mb=2048 -timeout=10 -max_len=8192 -print_final_stats=1 -artifact_prefix="$dir/" \
+        -malloc_limit_mb=2048 -timeout="${FUZZ_TIMEOUT:-10}" -max_len=8192 -print_final_stats=1 -artifact_prefix="$dir/" \
         >"$dir/fuzz.log" 2>&1
     rc=$?
     set -e
