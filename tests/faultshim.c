@@ -17,7 +17,7 @@
  *     writing half of its bytes with ENOSPC, fsync with EIO.
  *
  * NB_FAULT_COUNT=FILE: at exit, write "POINTS CALLS" (the numbers a run without a
- * fault reaches) to FILE. Built by the Makefile as build/tests/faultshim.so. */
+ * fault reaches) and, after a failed call, the path that write was for, to FILE. Built by the Makefile as build/tests/faultshim.so. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
@@ -38,11 +38,16 @@ static int (*real_rename)(const char *, const char *);
 static FILE *tracked;      /* the temp file being written */
 static char tmp_path[4096]; /* its path, until renamed */
 static int renamed;        /* the rename happened: the next directory fsync is its sync */
+static char target[4096];  /* the path the current write is for (the temp path without .tmp.<pid>) */
+static char failed[4096];  /* the target of the call made to fail */
 static long points, calls, at;
 static int mode; /* 0 count only, 1 SIGKILL, 2 SIGTERM, 3 ENOSPC */
 
+/* also called by the first wrapper used: another library's constructor may open a
+ * file before this one's runs (libselinux's reads /proc/filesystems) */
 __attribute__((constructor)) static void init(void)
 {
+    if (real_fopen) return;
     real_fopen = (FILE * (*)(const char *, const char *)) dlsym(RTLD_NEXT, "fopen");
     real_fwrite = (size_t(*)(const void *, size_t, size_t, FILE *))dlsym(RTLD_NEXT, "fwrite");
     real_fflush = (int (*)(FILE *))dlsym(RTLD_NEXT, "fflush");
@@ -60,7 +65,7 @@ __attribute__((destructor)) static void report(void)
     if (!p) return;
     FILE *f = real_fopen(p, "w");
     if (!f) return;
-    fprintf(f, "%ld %ld\n", points, calls);
+    fprintf(f, "%ld %ld %s\n", points, calls, failed[0] ? failed : "-");
     real_fclose(f);
 }
 
@@ -75,12 +80,19 @@ static void point(void)
 static int fail_call(void)
 {
     calls++;
-    return mode == 3 && calls == at;
+    if (mode != 3 || calls != at) return 0;
+    strcpy(failed, target);
+    return 1;
 }
 
 FILE *fopen(const char *path, const char *m)
 {
+    init();
     int ours = path && m && m[0] == 'w' && strstr(path, ".tmp.") && strlen(path) < sizeof tmp_path;
+    if (ours) {
+        strcpy(target, path);
+        *strstr(target, ".tmp.") = 0;
+    }
     if (ours && fail_call()) {
         errno = ENOSPC;
         return NULL;
@@ -96,6 +108,7 @@ FILE *fopen(const char *path, const char *m)
 
 size_t fwrite(const void *p, size_t size, size_t n, FILE *f)
 {
+    init();
     if (f != tracked || size * n < 2) {
         if (f == tracked && fail_call()) {
             errno = ENOSPC;
@@ -121,6 +134,7 @@ size_t fwrite(const void *p, size_t size, size_t n, FILE *f)
 
 int fflush(FILE *f)
 {
+    init();
     if (!f || f != tracked) return real_fflush(f);
     if (fail_call()) {
         errno = ENOSPC;
@@ -133,6 +147,7 @@ int fflush(FILE *f)
 
 int fsync(int fd)
 {
+    init();
     int ours = tracked && fd == fileno(tracked), dir = 0;
     struct stat sb;
     if (!ours && renamed && !fstat(fd, &sb) && S_ISDIR(sb.st_mode)) dir = 1;
@@ -149,6 +164,7 @@ int fsync(int fd)
 
 int fclose(FILE *f)
 {
+    init();
     if (!f || f != tracked) return real_fclose(f);
     int fail = fail_call();
     int r = real_fclose(f);
@@ -163,6 +179,7 @@ int fclose(FILE *f)
 
 int rename(const char *from, const char *to)
 {
+    init();
     if (!from || !tmp_path[0] || strcmp(from, tmp_path)) return real_rename(from, to);
     tmp_path[0] = 0;
     if (fail_call()) {

@@ -464,8 +464,8 @@ int cmd_train(int argc, char **argv)
                           el > 0 ? (double)seen / el : 0);
             if (log && a.log_every && step % a.log_every == 0) {
                 char lvs[32], lrs[32];
-                cli_log_printf(log, "{\"step\":%lld,\"epoch\":%d,\"loss\":%s,\"lr\":%s}\n", (long long)step, epoch + 1,
-                        float_str(lvs, sizeof lvs, lv), float_str(lrs, sizeof lrs, lr));
+                cli_log_printf(log, "{\"step\":%lld,\"epoch\":%d,\"loss\":%s,\"lr\":%s}\n", (long long)step,
+                               epoch + 1, float_str(lvs, sizeof lvs, lv), float_str(lrs, sizeof lrs, lr));
             }
         }
         if (a.checkpoint && (batch == steps_per_epoch ? save_checkpoint(&a, model, opt, ctx, epoch + 1, 0, step, opts)
@@ -482,10 +482,10 @@ int cmd_train(int argc, char **argv)
         if (log) {
             char lrs[32];
             cli_log_printf(log,
-                    "{\"epoch\":%d,\"train_loss\":%.9g,\"train_acc\":%.9g,\"test_loss\":%.9g,\"test_acc\":%.9g,"
-                    "\"lr\":%s,\"images_per_s\":%.1f,\"seconds\":%.3f}\n",
-                    epoch + 1, train_loss, train_acc, ev.loss, ev.accuracy, float_str(lrs, sizeof lrs, lr),
-                    secs > 0 ? (double)seen / secs : 0, secs);
+                           "{\"epoch\":%d,\"train_loss\":%.9g,\"train_acc\":%.9g,\"test_loss\":%.9g,\"test_acc\":%.9g,"
+                           "\"lr\":%s,\"images_per_s\":%.1f,\"seconds\":%.3f}\n",
+                           epoch + 1, train_loss, train_acc, ev.loss, ev.accuracy, float_str(lrs, sizeof lrs, lr),
+                           secs > 0 ? (double)seen / secs : 0, secs);
             if (cli_log_write(log)) goto done; /* the whole log, atomically */
         }
     }
