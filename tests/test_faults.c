@@ -61,12 +61,12 @@ static int fault_case(const char *what, const char *file, const char *cmd, int m
     char script[4096];
     snprintf(script, sizeof script,
              "export D=%s/mnt; mkdir -p $D; unshare -m sh -c '"
-             "mount -t tmpfs -o size=256k none $D || exit 99; printf old > $D/%s; "
+             "mount -t tmpfs -o size=256k none $D || exit 99; mkdir -p $(dirname $D/%s); printf old > $D/%s; "
              "%s"
              "%s >$D/../out.txt 2>&1; echo status=$? >> $D/../out.txt; "
              "printf \"content=\" >> $D/../out.txt; cat $D/%s >> $D/../out.txt; echo >> $D/../out.txt; "
              "echo temps=$(ls -a $D | grep -c \"\\.tmp\\.\") >> $D/../out.txt'",
-             root, file,
+             root, file, file,
              mode ? "mount -o remount,ro $D; "
                   : "dd if=/dev/zero of=$D/fill bs=4k >/dev/null 2>&1; dd if=/dev/zero of=$D/fill2 bs=1 >/dev/null 2>&1; ",
              cmd, file);
@@ -108,6 +108,7 @@ typedef struct {
     const char *files[3]; /* the files the command writes, in D */
     char cmd[2000];       /* run in D */
     int log;              /* files[0] is the JSON log: complete lines instead of exact bytes */
+    int stride;           /* try every stride-th point and call (and the last); 0: every one */
 } write_case;
 
 /* A JSON-lines log that is whole: every line an object, ending with a newline. */
@@ -129,7 +130,8 @@ static int shim_run(const char *dir, const write_case *wc, const char *fault, lo
 {
     if (reset) {
         run("rm -rf %s && mkdir -p %s", dir, dir);
-        for (int i = 0; i < 3 && wc->files[i]; i++) run("cd %s && mkdir -p $(dirname %s) && printf old > %s", dir, wc->files[i], wc->files[i]);
+        for (int i = 0; i < 3 && wc->files[i]; i++)
+            run("cd %s && mkdir -p $(dirname %s) && printf old > %s", dir, wc->files[i], wc->files[i]);
     }
     run("cd %s && " SHIM_ENV "LD_PRELOAD=%s NB_FAULT=%s NB_FAULT_AT=%ld NB_FAULT_COUNT=%s/../count %s > %s/../out.txt 2>&1; "
         "echo $?",
@@ -182,6 +184,7 @@ static int names_the_file(const char *text)
 
 static void every_point(const write_case *wc, int stride)
 {
+    if (wc->stride) stride *= wc->stride;
     char dir[600], name[300], why[400] = "";
     snprintf(dir, sizeof dir, "%s/pts/d", root);
     run("mkdir -p %s/pts", root);
@@ -214,7 +217,7 @@ static void every_point(const write_case *wc, int stride)
     for (int f = 0; f < 3; f++) {
         const char *fault = f == 0 ? "kill" : f == 1 ? "term" : "enospc";
         long last = f == 2 ? calls : points;
-        for (long k = 1; k <= last; k += (k % stride && k != last ? stride - k % stride : 1)) {
+        for (long k = 1; k <= last; k = k == last ? last + 1 : k + stride > last ? last : k + stride) {
             tried[f]++;
             st = shim_run(dir, wc, fault, k, 1);
             char msg[4096];
@@ -239,15 +242,15 @@ static void every_point(const write_case *wc, int stride)
             bad[f] += !ok;
         }
     }
-    snprintf(name, sizeof name, "%s: SIGKILL at each of %d points: old or whole files; the next run removes the temp file",
-             wc->what, tried[0]);
+    snprintf(name, sizeof name, "%s: SIGKILL at %d of %ld points: old or whole files; the next run removes the temp file",
+             wc->what, tried[0], points);
     CHECK(name, !bad[0], "%d bad; first %s", bad[0], first[0]);
-    snprintf(name, sizeof name, "%s: SIGTERM at each of %d points: old or whole files, no temp file, status 143", wc->what,
-             tried[1]);
+    snprintf(name, sizeof name, "%s: SIGTERM at %d of %ld points: old or whole files, no temp file, status 143", wc->what,
+             tried[1], points);
     CHECK(name, !bad[1], "%d bad; first %s", bad[1], first[1]);
     snprintf(name, sizeof name,
-             "%s: each of %d calls failing (ENOSPC/EIO): exit 1 naming that file, old or whole files, no temp file",
-             wc->what, tried[2]);
+             "%s: %d of %ld calls failing (ENOSPC/EIO): exit 1 naming that file, old or whole files, no temp file",
+             wc->what, tried[2], calls);
     CHECK(name, !bad[2], "%d bad; first %s", bad[2], first[2]);
     for (int i = 0; i < 3; i++) free(ref[i]);
 }
@@ -270,6 +273,12 @@ int main(void)
     snprintf(w, sizeof w, "%s/w.safetensors", root);
     int rc = run("%s train --model mlp %s --epochs 1 --threads 1 --save %s", nabla, data, w);
     CHECK("(weights for the embed case)", rc == 0, "rc %d: %s", rc, out);
+    char tsv[300];
+    snprintf(tsv, sizeof tsv, "%s/t.tsv", root);
+    FILE *tf = fopen(tsv, "w");
+    for (int i = 0; tf && i < 32; i++)
+        fprintf(tf, "%s\tthe %s day was %s\n", i % 2 ? "pos" : "neg", i % 3 ? "first" : "last", i % 2 ? "fine" : "grim");
+    if (tf) fclose(tf);
     char cmd[3000], onnx[600];
     if (!realpath("tests/goldens/onnx_finetune.onnx", onnx)) snprintf(onnx, sizeof onnx, "missing.onnx");
     for (int mode = 0; mode < 2 && ns; mode++) {
@@ -290,6 +299,11 @@ int main(void)
         fault_case("eval --confusion (PNG)", "c.png", cmd, mode);
         snprintf(cmd, sizeof cmd, "%s export --model %s --out $D/m.onnx", nabla, onnx);
         fault_case("export (ONNX)", "m.onnx", cmd, mode);
+        snprintf(cmd, sizeof cmd,
+                 "%s train --dataset tsv --data %s --test-data %s --epochs 1 --batch-size 16 --vocab-size 60 "
+                 "--max-length 8 --threads 1 --save $D/cls --quiet",
+                 nabla, tsv, tsv);
+        fault_case("train --dataset tsv --save DIR (config.json)", "cls/config.json", cmd, mode);
     }
     /* the JSON log is written whole at each epoch's end: a full disk or a read-only
      * directory must fail the run, naming the log, and leave the old log */
@@ -308,22 +322,17 @@ int main(void)
     int stride = 1;
 #endif
     write_case cases[] = {
-        {"train --save (safetensors and .conf)", {"w.safetensors", "w.conf"}, "", 0},
-        {"train --checkpoint (checkpoint and .conf)", {"ck.safetensors", "ck.conf"}, "", 0},
-        {"embed --out and --labels-out (.npy)", {"e.npy", "l.npy"}, "", 0},
-        {"augment --out (PNG)", {"a.png"}, "", 0},
-        {"eval --confusion (PNG)", {"c.png"}, "", 0},
-        {"train --log-json, 2 epochs", {"log.jsonl"}, "", 1},
-        {"export (ONNX)", {"m.onnx"}, "", 0},
+        {"train --save (safetensors and .conf)", {"w.safetensors", "w.conf"}, "", 0, 0},
+        {"train --checkpoint (checkpoint and .conf)", {"ck.safetensors", "ck.conf"}, "", 0, 0},
+        {"embed --out and --labels-out (.npy)", {"e.npy", "l.npy"}, "", 0, 0},
+        {"augment --out (PNG)", {"a.png"}, "", 0, 0},
+        {"eval --confusion (PNG)", {"c.png"}, "", 0, 0},
+        {"train --log-json, 2 epochs", {"log.jsonl"}, "", 1, 0},
+        {"export (ONNX)", {"m.onnx"}, "", 0, 0},
+        /* 116 points, most of them the halves of the 40 tensors' writes: every third */
         {"train --dataset tsv --save DIR (a Hugging Face directory)", {"cls/config.json", "cls/model.safetensors", "cls/vocab.txt"},
-         "", 0},
+         "", 0, 3},
     };
-    char tsv[300];
-    snprintf(tsv, sizeof tsv, "%s/t.tsv", root);
-    FILE *tf = fopen(tsv, "w");
-    for (int i = 0; tf && i < 32; i++)
-        fprintf(tf, "%s\tthe %s day was %s\n", i % 2 ? "pos" : "neg", i % 3 ? "first" : "last", i % 2 ? "fine" : "grim");
-    if (tf) fclose(tf);
     snprintf(cases[0].cmd, sizeof cases[0].cmd, "%s train --model mlp %s --epochs 1 --threads 1 --save w.safetensors", nabla,
              data);
     snprintf(cases[1].cmd, sizeof cases[1].cmd, "%s train --model mlp %s --epochs 1 --threads 1 --checkpoint ck.safetensors",
