@@ -213,7 +213,7 @@ static void every_point(const write_case *wc, int stride)
     snprintf(name, sizeof name, "%s: a second run writes the same bytes", wc->what);
     CHECK(name, same, "%s", why);
     int bad[3] = {0}, tried[3] = {0};
-    char first[3][500] = {"", "", ""};
+    char first[3][1400] = {"", "", ""};
     for (int f = 0; f < 3; f++) {
         const char *fault = f == 0 ? "kill" : f == 1 ? "term" : "enospc";
         long last = f == 2 ? calls : points;
