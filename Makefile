@@ -118,6 +118,13 @@ $(B)/tests/%: tests/%.c $(wildcard tests/*.h) $(B)/libnabla.a
 
 $(B)/tests/test_onnx: CFLAGS += -I$(B)/gen
 
+# test_faults preloads tests/faultshim.c (faults at every point of every atomic write);
+# built without the sanitizers, as a plain shared library
+$(B)/tests/faultshim.so: tests/faultshim.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -O2 -g -Wall -Wextra -fPIC -shared -o $@ $< -ldl
+$(B)/tests/test_faults: $(B)/tests/faultshim.so
+
 # the ONNX conformance runner (tests/onnx_conformance.sh runs it over libonnx-testdata)
 $(B)/tests/onnx_conformance: tests/onnx_conformance.c $(B)/libnabla.a
 	@mkdir -p $(dir $@)

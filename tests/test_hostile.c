@@ -247,6 +247,32 @@ static void images(void)
         nb_tensor_free(a);
         nb_tensor_free(b);
     }
+    /* found by fuzz_image (slow inputs): a 75-byte BMP declaring 63x9478 pixels with
+     * compression 0xfffffffc, which stb reads as a negative int and decodes as
+     * uncompressed, filling the missing 1.8 MB with zeros; and an OS/2 (12-byte header)
+     * BMP cut short, which the length check did not cover */
+    {
+        unsigned char b[75] = {'B', 'M', 198, 0, 0, 0, 0, 0, 0, 0, 54, 0, 0, 0, 40, 0, 0, 0, 63, 0, 0, 0,
+                               0x06, 0x25, 0, 0, 1, 0, 24, 0, 0xfc, 0xff, 0xff, 0xff};
+        memset(b + 34, 0xff, sizeof b - 34);
+        p = tmp_path("negcomp.bmp");
+        f = fopen(p, "wb");
+        fwrite(b, 1, sizeof b, f);
+        fclose(f);
+        t = nb_img_load(ctx, p, 0);
+        CHECK("4: a BMP with compression 0xfffffffc and no pixel data is refused naming the file (fuzz_image)",
+              !t && strstr(nb_last_error(), "negcomp.bmp"), "%s", t ? "decoded" : nb_last_error());
+        nb_tensor_free(t);
+        unsigned char o[26 + 8] = {'B', 'M', 0, 0, 0, 0, 0, 0, 0, 0, 26, 0, 0, 0, 12, 0, 0, 0, 64, 0, 64, 0, 1, 0, 24, 0};
+        p = tmp_path("os2.bmp");
+        f = fopen(p, "wb");
+        fwrite(o, 1, sizeof o, f);
+        fclose(f);
+        t = nb_img_load(ctx, p, 0);
+        CHECK("4: an OS/2 BMP (12-byte header) of 64x64 pixels holding 8 bytes is refused", !t && strstr(nb_last_error(), "os2.bmp"),
+              "%s", t ? "decoded" : nb_last_error());
+        nb_tensor_free(t);
+    }
     nb_ctx_free(ctx);
 
     const char *root = tmp_path("loop");

@@ -25,7 +25,15 @@
 #define CIFAR_CLASSES 10
 #define CIFAR_PIXELS 3072                          /* 3 x 32 x 32 */
 #define CIFAR_RECORD (1 + CIFAR_PIXELS)            /* 3073 bytes */
+/* records per batch file: 10,000; the fuzz build (tests/fuzz/run.sh) makes it 2, so
+ * each input is a whole batch file of a few KB instead of 30 MB and every byte of it
+ * can come from the fuzzer; the checks are the same */
+#ifdef NB_CIFAR_RECORDS
+#define CIFAR_PER_FILE NB_CIFAR_RECORDS
+#else
 #define CIFAR_PER_FILE 10000
+#endif
+#define CIFAR_CHUNK (CIFAR_PER_FILE < 1000 ? CIFAR_PER_FILE : 1000) /* records read at a time */
 #define CIFAR_FILE_BYTES ((long long)CIFAR_RECORD * CIFAR_PER_FILE) /* 30,730,000 */
 #define CIFAR_URL "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
 
@@ -78,7 +86,7 @@ static nb_status read_batch(cifar_impl *p, const char *path, int64_t first)
     if (!fp) return nb__fail(NB_ERR_IO, "cannot open %s: %s", path, strerror(errno));
     nb_status st = NB_OK;
     struct stat sb;
-    uint8_t *rec = malloc(CIFAR_RECORD * 1000);
+    uint8_t *rec = malloc(CIFAR_RECORD * CIFAR_CHUNK);
     if (!rec) {
         st = nb__fail(NB_ERR_MEM, "out of memory reading %s", path);
         goto done;
@@ -93,20 +101,20 @@ static nb_status read_batch(cifar_impl *p, const char *path, int64_t first)
         else
             st = nb__fail(NB_ERR_FORMAT,
                           "%s: not a CIFAR-10 binary batch file: it holds %lld bytes, but a batch file holds "
-                          "exactly %lld (10,000 records of 1 label byte + 3072 pixel bytes)%s",
-                          path, (long long)sb.st_size, CIFAR_FILE_BYTES,
+                          "exactly %lld (%d records of 1 label byte + 3072 pixel bytes)%s",
+                          path, (long long)sb.st_size, CIFAR_FILE_BYTES, CIFAR_PER_FILE,
                           (long long)sb.st_size % CIFAR_RECORD ? "" : "; is it a truncated or partial download?");
         goto done;
     }
-    /* 1000 records at a time: labels and pixels go to separate arrays */
-    for (int64_t r0 = 0; r0 < CIFAR_PER_FILE; r0 += 1000) {
-        size_t got = fread(rec, CIFAR_RECORD, 1000, fp);
-        if (got != 1000) {
+    /* CIFAR_CHUNK records at a time: labels and pixels go to separate arrays */
+    for (int64_t r0 = 0; r0 < CIFAR_PER_FILE; r0 += CIFAR_CHUNK) {
+        size_t got = fread(rec, CIFAR_RECORD, CIFAR_CHUNK, fp);
+        if (got != CIFAR_CHUNK) {
             st = nb__fail(NB_ERR_IO, "cannot read %s: %s", path,
                           ferror(fp) ? strerror(errno) : "the file ended early (was it changed while reading?)");
             goto done;
         }
-        for (int64_t r = 0; r < 1000; r++) {
+        for (int64_t r = 0; r < CIFAR_CHUNK; r++) {
             const uint8_t *q = rec + r * CIFAR_RECORD;
             if (q[0] >= CIFAR_CLASSES) {
                 st = nb__fail(NB_ERR_FORMAT, "%s: record %lld has label %d; CIFAR-10 labels are 0 to 9 (corrupt file?)",

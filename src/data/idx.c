@@ -117,9 +117,9 @@ static nb_status read_idx(const char *path, int *ndim, int64_t dims[4], uint8_t 
             goto done;
         }
     }
-    /* grow the buffer as data arrives, so a lying header cannot make us allocate
-     * much more than the file really holds */
-    size_t cap = total < (64u << 20) ? (size_t)total : (64u << 20), got = 0;
+    /* grow the buffer as data arrives (from 64 KB, doubling), so a lying header
+     * cannot make us allocate more than twice what the file really holds */
+    size_t cap = total < (64u << 10) ? (size_t)total : (64u << 10), got = 0;
     buf = malloc(cap ? cap : 1);
     if (!buf) {
         st = nb__fail(NB_ERR_MEM, "out of memory reading %s", path);

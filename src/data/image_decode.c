@@ -233,19 +233,24 @@ static nb_status decode_bmp(const char *path, const unsigned char *buf, size_t n
                         stbi_failure_reason() ? stbi_failure_reason() : "unknown error");
     nb_status st = check_size(path, *w, *h);
     if (st) return st;
-    /* stb fills a short file with zeros: an uncompressed bitmap must hold every row */
-    if (n >= 34) {
-        uint32_t off = buf[10] | buf[11] << 8 | buf[12] << 16 | (uint32_t)buf[13] << 24;
-        uint32_t hdr = buf[14] | buf[15] << 8 | buf[16] << 16 | (uint32_t)buf[17] << 24;
-        int bpp = buf[28] | buf[29] << 8;
-        uint32_t comp = buf[30] | buf[31] << 8 | buf[32] << 16 | (uint32_t)buf[33] << 24;
-        if (hdr >= 40 && (comp == 0 || comp == 3) && bpp >= 1 && bpp <= 32) {
-            int64_t need = (int64_t)off + ((int64_t)bpp * *w + 31) / 32 * 4 * *h;
-            if ((int64_t)n < need)
-                return nb__fail(NB_ERR_FORMAT, "the image %s is truncated: its header declares %lld bytes, it holds %lld",
-                                path, (long long)need, (long long)n);
-        }
-    }
+    /* stb fills a short file with zeros: a bitmap must hold every row. stb decodes
+     * only uncompressed (0) and bit-field (3) bitmaps, but reads the compression as a
+     * signed int and takes a negative one for uncompressed, so anything else is
+     * refused here; an OS/2 bitmap (12-byte header) has no compression field. */
+    if (n < 26) return nb__fail(NB_ERR_FORMAT, "the image %s is truncated: %lld bytes", path, (long long)n);
+    uint32_t off = buf[10] | buf[11] << 8 | buf[12] << 16 | (uint32_t)buf[13] << 24;
+    uint32_t hdr = buf[14] | buf[15] << 8 | buf[16] << 16 | (uint32_t)buf[17] << 24;
+    int bpp = hdr == 12 ? buf[24] | buf[25] << 8 : n >= 34 ? buf[28] | buf[29] << 8 : 0;
+    uint32_t comp = hdr == 12 ? 0 : n >= 34 ? buf[30] | buf[31] << 8 | buf[32] << 16 | (uint32_t)buf[33] << 24 : 1;
+    if (comp != 0 && comp != 3)
+        return nb__fail(NB_ERR_FORMAT, "cannot decode the BMP image %s: compression %lu is not supported (uncompressed "
+                        "and bit-field bitmaps are)", path, (unsigned long)comp);
+    if (bpp != 1 && bpp != 4 && bpp != 8 && bpp != 16 && bpp != 24 && bpp != 32)
+        return nb__fail(NB_ERR_FORMAT, "cannot decode the BMP image %s: %d bits per pixel", path, bpp);
+    int64_t need = (int64_t)off + ((int64_t)bpp * *w + 31) / 32 * 4 * *h;
+    if ((int64_t)n < need)
+        return nb__fail(NB_ERR_FORMAT, "the image %s is truncated: its header declares %lld bytes, it holds %lld", path,
+                        (long long)need, (long long)n);
     unsigned char *p = stbi_load_from_memory(buf, (int)n, w, h, fc, 0);
     if (!p)
         return nb__fail(NB_ERR_FORMAT, "cannot decode the BMP image %s: %s (corrupt or not an image?)", path,

@@ -99,7 +99,7 @@ int main(int argc, char **argv)
         put("cifar10", "two_records", b, 1 + 2 * 3073);
         const char *meta = "\x03" "airplane automobile bird cat deer dog frog horse ship truck\n";
         size_t ml = strlen(meta);
-        memcpy(b + 64, b + 1, 3073);
+        memmove(b + 64, b + 1, 3073);
         memcpy(b, meta, ml);
         memmove(b + ml, b + 64, 3073);
         put("cifar10", "meta_and_record", b, ml + 3073);
@@ -150,6 +150,43 @@ int main(int argc, char **argv)
     puts_("text_spec", "eda", "synonym(p=0.3), random_swap(p=0.1), random_delete(p=0.1), random_insert(p=0.1)");
     puts_("text_spec", "chars", "sometimes(keyboard(aug_char_p=0.2), ocr, aug_p=0.5), random_char(action=swap)");
     puts_("text_spec", "word", "random_word(action=crop, aug_max=None), random_word(action=substitute)");
+    /* .npy files: the types nb_save_npy_as writes, a 0-d and an empty array, and a
+     * format 2.0 float16 file written here byte by byte */
+    {
+        nb_ctx *ctx = nb_ctx_new(&(nb_ctx_opts){.threads = 1});
+        nb_tensor *t = nb_tensor_new(ctx, NB_F32, 2, (int64_t[]){2, 3});
+        for (int i = 0; i < 6; i++) nb_tensor_data(t)[i] = (float)i - 2.5f;
+        nb_tensor *s = nb_tensor_new(ctx, NB_F32, 0, NULL);
+        nb_tensor_data(s)[0] = 7;
+        nb_tensor *e = nb_tensor_new(ctx, NB_F32, 2, (int64_t[]){0, 4});
+        const char *descr[] = {"<f4", "<f8", "<i8", "<i4", "<i2", "|i1", "|u1", "<u8", "|b1"};
+        const char *name[] = {"f4", "f8", "i8", "i4", "i2", "i1", "u1", "u8", "b1"};
+        char path[512];
+        snprintf(path, sizeof path, "%s/npy", root);
+        mkdir(path, 0755);
+        for (int k = 0; k < 9; k++) {
+            snprintf(path, sizeof path, "%s/npy/%s.npy", root, name[k]);
+            if (nb_save_npy_as(path, t, descr[k])) return fprintf(stderr, "%s\n", nb_last_error()), 1;
+        }
+        snprintf(path, sizeof path, "%s/npy/scalar.npy", root);
+        if (nb_save_npy(path, s)) return fprintf(stderr, "%s\n", nb_last_error()), 1;
+        snprintf(path, sizeof path, "%s/npy/empty.npy", root);
+        if (nb_save_npy(path, e)) return fprintf(stderr, "%s\n", nb_last_error()), 1;
+        static const char dict[] = "{'descr': '<f2', 'fortran_order': False, 'shape': (3,), }";
+        unsigned char b[128] = "\x93NUMPY\x02\x00";
+        size_t hl = 64 - 12;
+        b[8] = (unsigned char)hl, b[9] = b[10] = b[11] = 0;
+        memset(b + 12, ' ', hl);
+        memcpy(b + 12, dict, sizeof dict - 1);
+        b[12 + hl - 1] = '\n';
+        static const unsigned char half[6] = {0x00, 0x3c, 0x00, 0xc0, 0x00, 0x7c}; /* 1, -2, inf */
+        memcpy(b + 64, half, 6);
+        put("npy", "v2_f2.npy", b, 70);
+        nb_tensor_free(t);
+        nb_tensor_free(s);
+        nb_tensor_free(e);
+        nb_ctx_free(ctx);
+    }
     /* a checkpoint of fuzz_checkpoint.c's model and optimizer */
     {
         nb_ctx *ctx = nb_ctx_new(&(nb_ctx_opts){.threads = 1});

@@ -8,7 +8,8 @@
 # (clang's OpenMP; clang-14 does not pull it in).
 #   sh tests/fuzz/run.sh [SECONDS] [fuzz_NAME ...]    (no names: every target)
 # Environment: FUZZ_CC (clang), FUZZ_JOBS (parallel targets, 1), FUZZ_RUNS (at most N
-# inputs per target, within SECONDS), FUZZ_SEED (libFuzzer's -seed; with FUZZ_RUNS a run repeats
+# inputs per target, within SECONDS), FUZZ_TIMEOUT (seconds one input may take, 10; a
+# campaign on a loaded machine needs more: libFuzzer measures wall time), FUZZ_SEED (libFuzzer's -seed; with FUZZ_RUNS a run repeats
 # exactly, as CI's does), FUZZ_KEEP=1 (keep the grown corpus in build-fuzz/NAME/corpus).
 set -eu
 cd "$(dirname "$0")/../.."
@@ -25,8 +26,11 @@ mkdir -p "$OUT/obj" "$OUT/gen"
 # a file per job; the compute kernels (src/kernels/, never run by the readers) without
 # the sanitizers, which would take a minute to build them
 BASE="-std=c11 -D_GNU_SOURCE -DNB_HAVE_OPENBLAS -g -fno-omit-frame-pointer -fopenmp -Wno-pass-failed -Iinclude -Isrc -I$OUT/gen -Itools/nabla"
-# images of at most 2^20 pixels (2^26 in the library): a fuzzer's 60 s go to more inputs
-FLAGS="$BASE -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -DNB_IMAGE_MAX_PIXELS=1048576"
+# Sizes that only cost time, smaller than the library's so each input is fast (the
+# checks and code paths are the same): images of at most 2^20 pixels (2^26 in the
+# library); CIFAR-10 batch files of 2 records (10,000 in the library: a 30 MB file
+# per input ran 20-50 inputs a second).
+FLAGS="$BASE -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -DNB_IMAGE_MAX_PIXELS=1048576 -DNB_CIFAR_RECORDS=2"
 # src/kernels/conv_fast.c is compiled once per instruction set, as the Makefile does (ISA_SRC)
 { find src -name '*.c' ! -path src/kernels/conv_fast.c; echo "$OUT/gen/onnx.pb-c.c"; } | sort | xargs -P "$(nproc)" -I{} sh -c \
     'o="$1/obj/$(echo "$2" | tr / _).o"; [ "$o" -nt "$2" ] && exit 0
@@ -66,7 +70,7 @@ for t in $TARGETS; do
     t0=$(date +%s)
     set +e
     ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} "$OUT/$t" "$dir/corpus" $limit $dict -rss_limit_mb=2048 \
-        -malloc_limit_mb=2048 -timeout=10 -max_len=8192 -print_final_stats=1 -artifact_prefix="$dir/" \
+        -malloc_limit_mb=2048 -timeout="${FUZZ_TIMEOUT:-10}" -max_len=8192 -print_final_stats=1 -artifact_prefix="$dir/" \
         >"$dir/fuzz.log" 2>&1
     rc=$?
     set -e

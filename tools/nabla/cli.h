@@ -51,6 +51,16 @@ nb_dataset *cli_subset(const char *cmd, nb_dataset *d, const char *classes, long
  * error naming the first difference and returns 2. (check_data.c) */
 int cli_check_classes(const char *cmd, const nb_dataset *train, const nb_dataset *test);
 
+/* The JSON-lines log of train --log-json (log_json.c): lines kept in memory, the whole
+ * log written atomically by cli_log_write (at each epoch's end). open: NULL after an
+ * error naming the path (not a regular file, directory not writable); resume: keep the
+ * lines the file holds. write: -1 after an error naming the path. */
+typedef struct cli_log cli_log;
+cli_log *cli_log_open(const char *path, int resume);
+void cli_log_printf(cli_log *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int cli_log_write(cli_log *l);
+void cli_log_close(cli_log *l);
+
 /* Print "nabla: <msg>" to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* OMP_WAIT_POLICY=passive unless OMP_WAIT_POLICY or GOMP_SPINCOUNT is set: sets it and

@@ -245,7 +245,7 @@ typedef struct {
     nb_ddp *ddp;
     nb_optim *opt;
     nb_loader *loader;
-    FILE *log;
+    cli_log *log;
     progress bar;
     nb_tensor **params;
     int nparams;
@@ -332,10 +332,7 @@ static int prepare_run(trainer *t)
     if (!t->loader) return FAILED;
     if (a->resume && (rc = resume_checkpoint(a, t->model, t->opt, t->ctx, &t->start))) return rc;
     if (a->resume) nb_dist_seed_ctx(t->ctx, (uint64_t)a->seed); /* the checkpoint holds rank 0's dropout key */
-    if (a->log_json && !(t->log = fopen(a->log_json, a->resume ? "a" : "w"))) {
-        cli_error("train: cannot write %s", a->log_json);
-        return 1;
-    }
+    if (a->log_json && !(t->log = cli_log_open(a->log_json, a->resume != NULL))) return 1;
     t->params = nb_module_parameters(t->model, &t->nparams);
     t->steps_per_epoch = nb_loader_num_batches(t->loader);
     t->total_steps = t->steps_per_epoch * a->epochs;
@@ -424,15 +421,12 @@ static int end_epoch(trainer *t, int epoch, const epoch_stats *e)
                    secs > 0 ? (double)e->seen / secs : 0, secs);
     if (t->log) {
         char lrs[32];
-        fprintf(t->log,
-                "{\"epoch\":%d,\"train_loss\":%.9g,\"train_acc\":%.9g,\"test_loss\":%.9g,\"test_acc\":%.9g,"
-                "\"lr\":%s,\"images_per_s\":%.1f,\"seconds\":%.3f}\n",
-                epoch + 1, train_loss, train_acc, t->ev.loss, t->ev.accuracy, float_str(lrs, sizeof lrs, e->lr),
-                secs > 0 ? (double)e->seen / secs : 0, secs);
-        if (fflush(t->log) || ferror(t->log)) {
-            cli_error("train: writing %s failed: %s", a->log_json, strerror(errno));
-            return 1;
-        }
+        cli_log_printf(t->log,
+                       "{\"epoch\":%d,\"train_loss\":%.9g,\"train_acc\":%.9g,\"test_loss\":%.9g,\"test_acc\":%.9g,"
+                       "\"lr\":%s,\"images_per_s\":%.1f,\"seconds\":%.3f}\n",
+                       epoch + 1, train_loss, train_acc, t->ev.loss, t->ev.accuracy, float_str(lrs, sizeof lrs, e->lr),
+                       secs > 0 ? (double)e->seen / secs : 0, secs);
+        if (cli_log_write(t->log)) return 1; /* the whole log, atomically */
     }
     return 0;
 }
@@ -471,8 +465,8 @@ static int train_epoch(trainer *t, int epoch)
                       (double)e.correct / (double)e.seen, el > 0 ? (double)e.seen / el : 0);
         if (t->log && a->log_every && t->step % a->log_every == 0) {
             char lvs[32], lrs[32];
-            fprintf(t->log, "{\"step\":%lld,\"epoch\":%d,\"loss\":%s,\"lr\":%s}\n", (long long)t->step, epoch + 1,
-                    float_str(lvs, sizeof lvs, e.loss), float_str(lrs, sizeof lrs, e.lr));
+            cli_log_printf(t->log, "{\"step\":%lld,\"epoch\":%d,\"loss\":%s,\"lr\":%s}\n", (long long)t->step,
+                           epoch + 1, float_str(lvs, sizeof lvs, e.loss), float_str(lrs, sizeof lrs, e.lr));
         }
     }
     return end_epoch(t, epoch, &e);
@@ -484,15 +478,7 @@ static int finish_run(trainer *t)
 {
     train_args *a = t->a;
     if (!t->ev.count && cli_dist_evaluate(t->model, t->ddp, t->test_shard, &t->ev)) return FAILED;
-    if (t->log) {
-        int bad = fflush(t->log) || ferror(t->log);
-        bad |= fclose(t->log) != 0;
-        t->log = NULL;
-        if (bad) {
-            cli_error("train: writing %s failed: %s", a->log_json, strerror(errno));
-            return 1;
-        }
-    }
+    if (t->log && cli_log_write(t->log)) return 1;
     if (a->save && (nb_module_check_finite(t->model) || nb_save_safetensors(t->model, a->save))) return FAILED;
     if (a->save && save_config(a->save, t->opts)) return 1;
     if (t->R == 0)
@@ -523,7 +509,8 @@ static int close_run(trainer *t, int rc)
     if (t->building && rc && !t->agreed) nb_dist_agree(NB_ERR_ARG); /* printed already; release the other ranks */
     if (t->test_shard != t->test) nb_dataset_free(t->test_shard);
     nb_ddp_free(t->ddp);
-    if (t->log) fclose(t->log);
+    if (t->log && rc) cli_log_write(t->log); /* the step lines of a run that stopped */
+    cli_log_close(t->log);
     nb_loader_free(t->loader);
     nb_transform_free(t->tf);
     nb_optim_free(t->opt);
