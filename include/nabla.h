@@ -1418,6 +1418,9 @@ nb_module *nb_model_from_dir(nb_ctx *ctx, const char *dir, const nb_model_dir_op
 /* Save a text model as a directory Hugging Face and nb_model_from_dir read: config.json
  * and model.safetensors with Hugging Face's names (the tied lm_head left out). */
 nb_status nb_text_model_save_dir(nb_module *m, const char *dir);
+/* nb_text_model_save_dir with config.json's id2label and label2id naming the n classes
+ * (Hugging Face's class names; labels[k] NULL: "LABEL_k"), in the same atomic write. */
+nb_status nb_text_model_save_dir_labels(nb_module *m, const char *dir, const char *const *labels, int n);
 
 typedef struct {
     nb_tensor *attention_mask; /* (B, T) I64 or F32, 1 = token, 0 = padding; NULL: all tokens */

@@ -231,7 +231,12 @@ nb_status nb_text_config_read(const char *path, nb_text_config *c)
     return st;
 }
 
-nb_status nb_text_config_write(const char *path, const nb_text_config *c)
+/* config.json; with labels, also id2label and label2id naming the n classes */
+static nb_status config_write(const char *path, const nb_text_config *c, const char *const *labels, int nlabels);
+
+nb_status nb_text_config_write(const char *path, const nb_text_config *c) { return config_write(path, c, NULL, 0); }
+
+static nb_status config_write(const char *path, const nb_text_config *c, const char *const *labels, int nlabels)
 {
     cJSON *o = cJSON_CreateObject(), *a = cJSON_CreateArray();
     if (!o || !a) {
@@ -272,6 +277,17 @@ nb_status nb_text_config_write(const char *path, const nb_text_config *c)
     }
     cJSON_AddNumberToObject(o, "num_labels", c->num_labels);
     cJSON_AddNumberToObject(o, "initializer_range", c->initializer_range);
+    if (labels && nlabels > 0) {
+        cJSON *id2 = cJSON_AddObjectToObject(o, "id2label"), *to = cJSON_AddObjectToObject(o, "label2id");
+        for (int k = 0; id2 && to && k < nlabels; k++) {
+            char key[32], fallback[32];
+            snprintf(key, sizeof key, "%d", k);
+            snprintf(fallback, sizeof fallback, "LABEL_%d", k);
+            const char *name = labels[k] ? labels[k] : fallback;
+            cJSON_AddStringToObject(id2, key, name);
+            cJSON_AddNumberToObject(to, name, k);
+        }
+    }
     char *text = cJSON_Print(o);
     cJSON_Delete(o);
     if (!text) return nb__fail(NB_ERR_MEM, "out of memory");
@@ -403,14 +419,16 @@ fail:
     return NULL;
 }
 
-nb_status nb_text_model_save_dir(nb_module *m, const char *dir)
+nb_status nb_text_model_save_dir(nb_module *m, const char *dir) { return nb_text_model_save_dir_labels(m, dir, NULL, 0); }
+
+nb_status nb_text_model_save_dir_labels(nb_module *m, const char *dir, const char *const *labels, int n)
 {
     const nb_text_config *c = nb_text_model_config(m);
     if (!c) return nb__fail(NB_ERR_ARG, "nb_text_model_save_dir: not a text model");
     if (mkdir(dir, 0777) && errno != EEXIST) return nb__fail(NB_ERR_IO, "%s: cannot create: %s", dir, strerror(errno));
     char path[4096];
     snprintf(path, sizeof path, "%s/config.json", dir);
-    nb_status st = nb_text_config_write(path, c);
+    nb_status st = config_write(path, c, labels, n);
     if (st) return st;
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     return nb_save_safetensors(m, path);

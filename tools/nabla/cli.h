@@ -38,7 +38,6 @@ int cli_is_text_run(int argc, char **argv);
  * id2label/label2id into it (0, or -1 with nb_last_error set or a write failure). */
 char **cli_hf_labels(const char *dir, int n);
 void cli_hf_labels_free(char **names, int n);
-int cli_hf_set_labels(const char *dir, const char *const *names, int n);
 /* `nabla info DIR` of a Hugging Face model directory (info_text.c). */
 int cli_is_model_dir(const char *path);
 int cli_info_dir(const char *dir);

@@ -817,7 +817,7 @@ int cmd_train_text(int argc, char **argv)
         const char *names[4096]; /* the class names as config.json's id2label */
         int nn = classes < 4096 ? classes : 4096;
         for (int k = 0; k < nn; k++) names[k] = nb_text_dataset_class_name(train, k);
-        if (nb_text_model_save_dir(model, save) || copy_file(vocab_path, vp) || cli_hf_set_labels(save, names, nn)) {
+        if (nb_text_model_save_dir_labels(model, save, names, nn) || copy_file(vocab_path, vp)) {
             cli_error("train: saving %s: %s", save, nb_last_error());
             goto done;
         }

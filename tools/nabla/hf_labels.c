@@ -1,5 +1,5 @@
-/* hf_labels.c - class names in a Hugging Face config.json (id2label / label2id): written
- * by `nabla train` when it saves a text classifier, read by `nabla run --text`. */
+/* hf_labels.c - class names in a Hugging Face config.json (id2label), read by `nabla run
+ * --text` (`nabla train` writes them with the model: nb_text_model_save_dir_labels). */
 #include "cli.h"
 
 #include <cjson/cJSON.h>
@@ -48,30 +48,4 @@ void cli_hf_labels_free(char **names, int n)
 {
     for (int k = 0; names && k < n; k++) free(names[k]);
     free(names);
-}
-
-int cli_hf_set_labels(const char *dir, const char *const *names, int n)
-{
-    cJSON *root = read_config(dir), *id2 = cJSON_CreateObject(), *to = cJSON_CreateObject();
-    int rc = root && id2 && to ? 0 : -1;
-    for (int k = 0; !rc && k < n; k++) {
-        char key[32], fallback[32];
-        snprintf(key, sizeof key, "%d", k);
-        snprintf(fallback, sizeof fallback, "LABEL_%d", k);
-        const char *name = names[k] ? names[k] : fallback;
-        if (!cJSON_AddStringToObject(id2, key, name) || !cJSON_AddNumberToObject(to, name, k)) rc = -1;
-    }
-    if (!rc) {
-        cJSON_DeleteItemFromObjectCaseSensitive(root, "id2label");
-        cJSON_DeleteItemFromObjectCaseSensitive(root, "label2id");
-        cJSON_AddItemToObject(root, "id2label", id2);
-        cJSON_AddItemToObject(root, "label2id", to);
-        id2 = to = NULL;
-        char *text = cJSON_Print(root), path[4096];
-        snprintf(path, sizeof path, "%s/config.json", dir);
-        if (!text || nb_write_file_atomic(path, text, strlen(text))) rc = -1;
-        free(text);
-    }
-    cJSON_Delete(id2), cJSON_Delete(to), cJSON_Delete(root);
-    return rc;
 }
