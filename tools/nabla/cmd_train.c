@@ -20,7 +20,7 @@ typedef struct {
     double lr_backbone;
     long epochs, batch, seed, threads, max_steps, log_every, step_size, warmup, workers;
     int nesterov, no_shuffle, quiet, sync_bn;
-    double lr, momentum, weight_decay, clip_norm, clip_value, gamma, dropout, l1, l2, mixup, cutmix;
+    double lr, momentum, weight_decay, clip_norm, clip_value, gamma, dropout, l1, l2, mixup, cutmix, smoothing;
 } train_args;
 
 /* A float for the JSON log: the shortest of %.6g .. %.9g that reads back as the same
@@ -223,6 +223,8 @@ int cmd_train(int argc, char **argv)
         {"--momentum", OPT_FLOAT, &a.momentum, "M", "SGD momentum (0.9)"},
         {"--nesterov", OPT_FLAG, &a.nesterov, NULL, "Nesterov momentum (SGD)"},
         {"--weight-decay", OPT_FLOAT, &a.weight_decay, "W", "weight decay (sgd 5e-4, adam 0, adamw 1e-2)"},
+        {"--label-smoothing", OPT_FLOAT, &a.smoothing, "E",
+         "cross-entropy against (1-E)*onehot + E/classes (0)"},
         {"--l1", OPT_FLOAT, &a.l1, "L", "add L * sum|w| to the loss (L1 / elastic net)"},
         {"--l2", OPT_FLOAT, &a.l2, "L", "add L * sum w^2 to the loss (L2 / elastic net)"},
         {"--clip-grad-norm", OPT_FLOAT, &a.clip_norm, "C", "clip the total gradient norm to C"},
@@ -277,6 +279,7 @@ int cmd_train(int argc, char **argv)
          "in [0, 1) (or -1: the model's own)"},
         {a.clip_norm < 0, "--clip-grad-norm", &a.clip_norm, "0 (off) or more"},
         {a.clip_value < 0, "--clip-grad-value", &a.clip_value, "0 (off) or more"},
+        {!(a.smoothing >= 0 && a.smoothing <= 1), "--label-smoothing", &a.smoothing, "in [0, 1]"},
         {a.l1 < 0, "--l1", &a.l1, "0 or more"},
         {a.l2 < 0, "--l2", &a.l2, "0 or more"},
         {a.lr_backbone < 0, "--lr-backbone", &a.lr_backbone, "0 (off) or more"},
@@ -428,7 +431,8 @@ int cmd_train(int argc, char **argv)
             }
             nb_optim_zero_grad(opt);
             nb_tensor *z = nb_ddp_forward(ddp, x);
-            nb_tensor *loss = nb_cross_entropy(z, soft ? soft : y, NULL);
+            nb_cross_entropy_opts ce = {.label_smoothing = (float)a.smoothing};
+            nb_tensor *loss = nb_cross_entropy(z, soft ? soft : y, &ce);
             if (loss && a.l1 > 0) loss = nb_add(loss, nb_l1_penalty(params, nparams, (float)a.l1));
             if (loss && a.l2 > 0) loss = nb_add(loss, nb_l2_penalty(params, nparams, (float)a.l2));
             if (!loss) {
