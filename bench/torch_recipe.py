@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """PyTorch reference for recipes/fashion_mnist.conf (issue 14, time to accuracy): the model of
-models/vgg8.nbm trained with the recipe of that config file, so that the time nabla takes for
+models/vgg_small.nbm trained with the recipe of that config file, so that the time nabla takes for
 it can be set beside PyTorch's.
 
 Recipe (the config's keys): SGD lr 0.05, momentum 0.9, Nesterov, weight decay 5e-4, batch 128,
@@ -23,7 +23,7 @@ import torch
 import torch.nn as nn
 
 p = argparse.ArgumentParser()
-p.add_argument("--model", default="vgg8", choices=["vgg8", "cnn"])
+p.add_argument("--model", default="vgg_small", choices=["vgg_small", "cnn"])
 p.add_argument("--epochs", type=int, default=0)
 p.add_argument("--steps", type=int, default=0)
 p.add_argument("--threads", type=int, default=2)
@@ -54,7 +54,7 @@ def block(cin, cout):
     return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU()]
 
 
-if a.model == "vgg8":  # models/vgg8.nbm
+if a.model == "vgg_small":  # models/vgg_small.nbm
     m = nn.Sequential(*block(1, 32), *block(32, 32), nn.MaxPool2d(2), *block(32, 64), *block(64, 64), nn.MaxPool2d(2),
                       *block(64, 128), *block(128, 128), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(128, 10))
 else:  # models/cnn.nbm
