@@ -14,7 +14,7 @@ SEEDS=${3:-3}
 N=build/nabla
 T=${NB_THREADS:-2}
 W=$(mktemp -d)
-common="--model cnn --threads $T --quiet"
+common="--model cnn --threads $T --quiet --lr-schedule none --label-smoothing 0" # the recipe of BENCHMARKS.md's table
 echo "pretraining cnn on classes 0-4, $PE epochs" >&2
 $N train $common --classes 0-4 --epochs "$PE" --save "$W/pre.safetensors" | sed 's/^/  pretrain: /' >&2
 few="--classes 5-9 --per-class 100 --batch-size 32 --epochs $FE"

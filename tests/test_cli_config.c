@@ -135,7 +135,8 @@ int main(void)
     CHECK("W.conf holds defaults and resolved values too",
           has_line(conf, "momentum = 0.9") && has_line(conf, "weight-decay = 0.0005") && has_line(conf, "epochs = 10") &&
               has_line(conf, "max-steps = 8") && has_line(conf, "quiet = false") && has_line(conf, "init =") &&
-              has_line(conf, "workers = 1"),
+              has_line(conf, "workers = 1") && has_line(conf, "label-smoothing = 0.1") &&
+              has_line(conf, "warmup-epochs = 0"),
           "%s", conf);
     const char *log = read_text("a.jsonl");
     CHECK("the log shows the config's learning rate", strstr(log, "\"step\":4") && strstr(log, "\"lr\":0.02,"), "%s", log);
@@ -179,6 +180,18 @@ int main(void)
           rc == 0 && lines == 3 && strstr(out, "epoch 1/3 loss ") && strstr(out, " acc ") && strstr(out, " img/s ") &&
               strstr(out, "epoch 3/3 ") && strstr(out, " test_acc ") && !strchr(out, '\r') && strstr(out, "\ntest_acc="),
           "rc %d, %d lines: %s", rc, lines, out);
+
+    /* the default recipe smooths the labels; --label-smoothing 0 --lr-schedule none is PyTorch's baseline */
+    const char *one = "--model mlp --max-steps 1 --per-class 50 --threads 2 --quiet --log-every 1";
+    char step1[2][256] = {"", ""};
+    for (int i = 0; i < 2; i++) {
+        rc = run(NABLA " train %s%s --log-json %s", one, i ? " --label-smoothing 0 --lr-schedule none" : "",
+                 tmp_path(i ? "base.jsonl" : "default.jsonl"));
+        const char *l = read_text(i ? "base.jsonl" : "default.jsonl");
+        snprintf(step1[i], sizeof step1[i], "%.*s", rc == 0 && strstr(l, "\"step\":1,") ? (int)strcspn(l, "\n") : 0, l);
+    }
+    CHECK("the default's first loss (label smoothing 0.1) differs from --label-smoothing 0's",
+          step1[0][0] && step1[1][0] && strcmp(step1[0], step1[1]), "%s\nvs\n%s", step1[0], step1[1]);
 
     /* predict: a real test image, the weights of the short run */
     float x[784], p[10];

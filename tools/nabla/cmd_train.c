@@ -20,7 +20,7 @@ typedef struct {
     double lr_backbone;
     long epochs, batch, seed, threads, max_steps, log_every, step_size, warmup, workers;
     int nesterov, no_shuffle, quiet, sync_bn;
-    double lr, momentum, weight_decay, clip_norm, clip_value, gamma, dropout, l1, l2, mixup, cutmix;
+    double lr, momentum, weight_decay, clip_norm, clip_value, gamma, dropout, l1, l2, mixup, cutmix, smoothing;
 } train_args;
 
 /* A float for the JSON log: the shortest of %.6g .. %.9g that reads back as the same
@@ -206,6 +206,7 @@ static int check_args(const train_args *a)
          "in [0, 1) (or -1: the model's own)"},
         {a->clip_norm < 0, "--clip-grad-norm", &a->clip_norm, "0 (off) or more"},
         {a->clip_value < 0, "--clip-grad-value", &a->clip_value, "0 (off) or more"},
+        {!(a->smoothing >= 0 && a->smoothing <= 1), "--label-smoothing", &a->smoothing, "in [0, 1]"},
         {a->l1 < 0, "--l1", &a->l1, "0 or more"},
         {a->l2 < 0, "--l2", &a->l2, "0 or more"},
         {a->lr_backbone < 0, "--lr-backbone", &a->lr_backbone, "0 (off) or more"},
@@ -371,7 +372,8 @@ static int train_step(trainer *t, int epoch, nb_tensor *x, nb_tensor *y, nb_tens
     const train_args *a = t->a;
     nb_optim_zero_grad(t->opt);
     nb_tensor *z = nb_ddp_forward(t->ddp, x);
-    nb_tensor *loss = nb_cross_entropy(z, soft ? soft : y, NULL);
+    nb_cross_entropy_opts ce = {.label_smoothing = (float)a->smoothing};
+    nb_tensor *loss = nb_cross_entropy(z, soft ? soft : y, &ce);
     if (loss && a->l1 > 0) loss = nb_add(loss, nb_l1_penalty(t->params, t->nparams, (float)a->l1));
     if (loss && a->l2 > 0) loss = nb_add(loss, nb_l2_penalty(t->params, t->nparams, (float)a->l2));
     if (!loss) {
@@ -559,10 +561,14 @@ int cmd_train(int argc, char **argv)
 {
     if (cli_is_text_train(argc, argv)) return cmd_train_text(argc, argv);
     /* NAN: not given (the optimizer's default; options refuse non-finite values); --dropout -1 and
-     * --per-class -1: the model's own dropout, every image (as written in a saved config) */
-    train_args a = {.model = "cnn", .optimizer = "sgd", .schedule = "none", .epochs = 10, .batch = 128,
-                    .lr = NAN, .momentum = 0.9, .weight_decay = NAN, .gamma = 0.1, .dropout = -1, .workers = -1,
-                    .per_class = -1};
+     * --per-class -1: the model's own dropout, every image (as written in a saved config).
+     * The default recipe (issue 14, BENCHMARKS.md "The default recipe"): PyTorch's baseline (SGD lr
+     * 0.05, momentum 0.9, weight decay 5e-4, batch 128) with a cosine schedule over the epochs and
+     * label smoothing 0.1. The baseline itself, the recipe bench/torch_bench.py times:
+     * --lr-schedule none --label-smoothing 0. */
+    train_args a = {.model = "cnn", .optimizer = "sgd", .schedule = "cosine", .smoothing = 0.1,
+                    .epochs = 10, .batch = 128, .lr = NAN, .momentum = 0.9, .weight_decay = NAN, .gamma = 0.1,
+                    .dropout = -1, .workers = -1, .per_class = -1};
     const cli_option opts[] = {
         {"--model", OPT_STRING, &a.model, "NAME",
          "built-in model (cnn (default), mlp, lenet5, resnet_small, resnet18, vgg11, ...) or a model file "
@@ -587,11 +593,13 @@ int cmd_train(int argc, char **argv)
         {"--momentum", OPT_FLOAT, &a.momentum, "M", "SGD momentum (0.9)"},
         {"--nesterov", OPT_FLAG, &a.nesterov, NULL, "Nesterov momentum (SGD)"},
         {"--weight-decay", OPT_FLOAT, &a.weight_decay, "W", "weight decay (sgd 5e-4, adam 0, adamw 1e-2)"},
+        {"--label-smoothing", OPT_FLOAT, &a.smoothing, "E",
+         "cross-entropy against (1-E)*onehot + E/classes (0.1)"},
         {"--l1", OPT_FLOAT, &a.l1, "L", "add L * sum|w| to the loss (L1 / elastic net)"},
         {"--l2", OPT_FLOAT, &a.l2, "L", "add L * sum w^2 to the loss (L2 / elastic net)"},
         {"--clip-grad-norm", OPT_FLOAT, &a.clip_norm, "C", "clip the total gradient norm to C"},
         {"--clip-grad-value", OPT_FLOAT, &a.clip_value, "V", "clip each gradient element to [-V, V]"},
-        {"--lr-schedule", OPT_STRING, &a.schedule, "S", "none (default), step or cosine, per epoch"},
+        {"--lr-schedule", OPT_STRING, &a.schedule, "S", "none, step or cosine (default), per epoch"},
         {"--step-size", OPT_INT, &a.step_size, "N", "StepLR: epochs between decays (epochs/3)"},
         {"--gamma", OPT_FLOAT, &a.gamma, "G", "StepLR: decay factor (0.1)"},
         {"--warmup-epochs", OPT_INT, &a.warmup, "E", "linear warm-up epochs before the schedule (0)"},
