@@ -40,7 +40,7 @@ NB_CLONES static void max_tap(const float *restrict xr, int64_t st, int32_t base
     else
         for (int64_t j = j0; j < j1; j++) {
             float val = xr[j * st], cur = y[j];
-            y[j] = (val > cur) | (val != val) ? val : cur;
+            y[j] = ((val > cur) | (val != val)) ? val : cur;
         }
 }
 
