@@ -53,7 +53,8 @@ maxdiff() { paste <(grep -v '^#' "$1" | awk -v c="$2" '{print $c}') "$3" |
          END {if (bad || NR == 0) print "inf"; else printf "%.3g\n", m}'; }
 within() { awk -v d="$1" 'BEGIN {exit !(d ~ /^[0-9.e+-]+$/ && d + 0 <= 1e-4)}'; }
 G=tests/goldens/ddp_losses.txt
-TRAIN="train --epochs 1 --max-steps 50 --threads 1 --no-shuffle --log-every 1 --quiet"
+# PyTorch's runs use a constant learning rate and plain cross-entropy (not the CLI's default recipe)
+TRAIN="train --lr-schedule none --label-smoothing 0 --epochs 1 --max-steps 50 --threads 1 --no-shuffle --log-every 1 --quiet"
 
 # 2. equality without BatchNorm: PyTorch's DDP, PyTorch single-process, nabla single-process
 SM="--model tests/dist/smooth.nbm --init tests/goldens/ddp_smooth_init.safetensors"
