@@ -543,36 +543,6 @@ int nb__sgemm_avx512(const nb__gemm_args *g, int threads)
 #endif
 #else
 #include "kernels/gemm.h"
-/* Parts [b, e) of the plan, on whichever thread claims them (core/threadpool.h). A part
- * computes the same whichever thread runs it; a thread that cannot get its packing buffer
- * computes its part with the portable loop (same values up to rounding). */
-static void run_parts(void *ctx, int64_t b, int64_t e, int slot)
-{
-    const plan *p = ctx;
-    float *buf = pack_buffer();
-    for (int64_t t = b; t < e; t++) {
-        if (buf) {
-            run_part(p, (int)t, p->parts, buf);
-            continue;
-        }
-        const nb__gemm_args *g = p->g;
-        int64_t mb = 0, me = g->M, nb, ne;
-        if (p->small) {
-            share(g->N, p->w, p->parts, (int)t, &nb, &ne);
-        } else {
-            share(g->M, MR, p->tm, (int)t / p->tn, &mb, &me);
-            share(g->N, NR, p->tn, (int)t % p->tn, &nb, &ne);
-        }
-        if (mb >= me || nb >= ne) continue;
-        nb__gemm_args s = *g;
-        s.M = me - mb, s.N = ne - nb;
-        s.A = g->A + (g->transA ? mb : mb * g->lda);
-        s.B = g->B + (g->transB ? nb * g->ldb : nb);
-        s.C = g->C + mb * g->ldc + nb;
-        nb__sgemm_portable(&s);
-    }
-}
-
 int nb__sgemm_avx512(const nb__gemm_args *g, int threads)
 {
     (void)g, (void)threads;
