@@ -22,11 +22,7 @@ static void conv1d_backward(nb_node *n)
     const float *g = n->out->grad;
     if (x->requires_grad) nb__sgemm(0, 1, R, I, O, 1.0f, g, O, nb__f(w), O, 1.0f, x->grad, I);
     if (w->requires_grad) nb__sgemm(1, 0, I, O, R, 1.0f, nb__f(x), I, g, O, 1.0f, w->grad, O);
-    if (b && b->requires_grad) {
-        float *gb = b->grad;
-        for (int64_t r = 0; r < R; r++)
-            for (int64_t o = 0; o < O; o++) gb[o] += g[r * O + o];
-    }
+    if (b && b->requires_grad) nb__add_col_sums(g, R, O, b->grad);
 }
 
 nb_tensor *nb__conv1d_hf(nb_tensor *x, nb_tensor *w, nb_tensor *b)

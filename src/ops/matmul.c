@@ -82,11 +82,7 @@ static void linear_backward(nb_node *n)
         nb__sgemm(0, 0, R, NI, NO, 1.0f, g, NO, nb__f(w), NI, 1.0f, x->grad, NI);
     if (w->requires_grad && NI > 0) /* dW (NO,NI) += gᵀ (NO,R) · x (R,NI) */
         nb__sgemm(1, 0, NO, NI, R, 1.0f, g, NO, nb__f(x), NI, 1.0f, w->grad, NI);
-    if (b && b->requires_grad) {
-        float *gb = b->grad;
-        for (int64_t r = 0; r < R; r++)
-            for (int64_t o = 0; o < NO; o++) gb[o] += g[r * NO + o];
-    }
+    if (b && b->requires_grad) nb__add_col_sums(g, R, NO, b->grad);
 }
 
 nb_tensor *nb_linear(nb_tensor *x, nb_tensor *w, nb_tensor *b)
