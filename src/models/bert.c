@@ -58,11 +58,7 @@ static nb_module *bert_model(nb_ctx *ctx, const nb_text_config *c)
         nb__add(m, "encoder", enc = nb__container_new(ctx, &enc_vt)) ||
         nb__add(enc, "layer", list = nb__container_new(ctx, &list_vt)))
         goto fail;
-    for (int64_t l = 0; l < c->num_layers; l++) {
-        char name[32];
-        snprintf(name, sizeof name, "%lld", (long long)l);
-        if (nb__add(list, name, nb__bert_layer_new(ctx, c))) goto fail;
-    }
+    if (nb__add_blocks(list, ctx, c, nb__bert_layer_new)) goto fail;
     if (nb__add(m, "pooler", pool = nb__container_new(ctx, &pool_vt)) ||
         nb__add(pool, "dense", nb__hf_linear(ctx, H, H, s)))
         goto fail;

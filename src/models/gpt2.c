@@ -40,11 +40,7 @@ static nb_module *gpt2_model(nb_ctx *ctx, const nb_text_config *c)
         nb__add(m, "wpe", nb__hf_embedding(ctx, c->max_positions, H, s, -1)) ||
         nb__add(m, "h", list = nb__container_new(ctx, &list_vt)))
         goto fail;
-    for (int64_t l = 0; l < c->num_layers; l++) {
-        char name[32];
-        snprintf(name, sizeof name, "%lld", (long long)l);
-        if (nb__add(list, name, nb__gpt2_block_new(ctx, c))) goto fail;
-    }
+    if (nb__add_blocks(list, ctx, c, nb__gpt2_block_new)) goto fail;
     if (nb__add(m, "ln_f", nb__hf_layernorm(ctx, H, c->layer_norm_eps))) goto fail;
     return m;
 fail:
