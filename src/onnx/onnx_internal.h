@@ -91,7 +91,9 @@ struct ox_model {
 };
 
 /* ---- failures ---- */
-/* Fail naming the node: "node 'conv1' (Conv, opset 13): <message>". */
+/* Fail naming the node: "node 'conv1' (Conv, opset 13): <message>", with
+ * nb__last_error_pos()->kind OX_FAULT_NODE (the message names its node already). */
+enum { OX_FAULT_NODE = 0x4f58 };
 nb_status ox_fail(const ox_model *m, const ox_node *n, nb_status code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
