@@ -28,8 +28,6 @@
 #include <math.h>
 #include <string.h>
 
-#define BN_PAR_MIN 32768 /* elements below which one thread does it all */
-
 /* ---- kernels ---- */
 
 /* Σ(x-k) and Σ(x-k)² of n values, in double. */

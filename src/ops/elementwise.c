@@ -36,7 +36,9 @@ nb_status nb__bcast_init(nb_bcast *bc, const nb_tensor *a, const nb_tensor *b, c
 }
 
 typedef enum { BIN_ADD, BIN_SUB, BIN_MUL, BIN_DIV } bin_kind;
-/* the unary kinds (below) */
+static const char *bin_names[] = {"add", "sub", "mul", "div"};
+
+/* the unary kinds (their math is below, after the binary ops) */
 typedef enum {
     UN_ADDS, UN_MULS, UN_NEG, UN_EXP, UN_LOG, UN_SQRT, UN_SQUARE, UN_ABS, UN_POW,
     UN_SIGMOID, UN_TANH, UN_RELU, UN_LEAKY, UN_ELU /* activations; s: leaky's slope, elu's alpha */
@@ -51,8 +53,6 @@ typedef struct {
     un_kind uk;
     float s;             /* the unary kind's scalar */
 } ew_job;
-
-static const char *bin_names[] = {"add", "sub", "mul", "div"};
 
 static inline float bin_apply(bin_kind k, float x, float y)
 {

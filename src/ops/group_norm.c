@@ -23,8 +23,6 @@
 #include <math.h>
 #include <string.h>
 
-#define GN_PAR_MIN 32768 /* elements below which one thread does it all */
-
 typedef struct {
     int64_t groups, L, pg, pin;
     float *mean, *rstd; /* (groups) */
