@@ -63,13 +63,17 @@ nb_status nb__k_contrast(const nb__img *in, nb__img *out, float f)
     return NB_OK;
 }
 
+/* out = in (same shape). */
+static nb_status copy_img(const nb__img *in, nb__img *out)
+{
+    memcpy(out->p, in->p, (size_t)nb__img_numel(in) * sizeof(float));
+    return NB_OK;
+}
+
 nb_status nb__k_saturation(const nb__img *in, nb__img *out, float f)
 {
     if (need_1_or_3(in, "adjust_saturation") || need_factor(f, "adjust_saturation")) return NB_ERR_ARG;
-    if (in->c == 1) { /* as PIL: nothing to saturate */
-        memcpy(out->p, in->p, (size_t)nb__img_numel(in) * sizeof(float));
-        return NB_OK;
-    }
+    if (in->c == 1) return copy_img(in, out); /* as PIL: nothing to saturate */
     int64_t hw = in->h * in->w;
     for (int64_t k = 0; k < in->n; k++) {
         const float *x = in->p + k * 3 * hw;
@@ -121,10 +125,7 @@ nb_status nb__k_hue(const nb__img *in, nb__img *out, float f)
 {
     if (need_1_or_3(in, "adjust_hue")) return NB_ERR_ARG;
     if (!(f >= -0.5f && f <= 0.5f)) return nb__fail(NB_ERR_ARG, "adjust_hue: hue_factor %g is not in [-0.5, 0.5]", (double)f);
-    if (in->c == 1) {
-        memcpy(out->p, in->p, (size_t)nb__img_numel(in) * sizeof(float));
-        return NB_OK;
-    }
+    if (in->c == 1) return copy_img(in, out); /* gray: no hue to shift */
     int64_t hw = in->h * in->w;
     for (int64_t k = 0; k < in->n; k++) {
         const float *x = in->p + k * 3 * hw;

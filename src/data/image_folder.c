@@ -270,15 +270,24 @@ static void shape_str(const int64_t chw[3], char *buf, size_t n)
     snprintf(buf, n, "%lldx%lldx%lld (CxHxW)", (long long)chw[0], (long long)chw[1], (long long)chw[2]);
 }
 
+/* Image i decoded (*px, malloc'd: HWC bytes) and its shape chw. */
+static nb_status decode_item(const nb_dataset *d, int64_t i, unsigned char **px, int64_t chw[3])
+{
+    const if_impl *p = d->impl;
+    int w = 0, h = 0, c = 0;
+    nb_status st = decode(p->files[i].path, p->convert, px, &w, &h, &c);
+    chw[0] = c, chw[1] = h, chw[2] = w;
+    return st;
+}
+
 static nb_status if_get(nb_dataset *d, int64_t i, float *out, int64_t *label, nb_rng *rng)
 {
     const if_impl *p = d->impl;
     const char *path = p->files[i].path;
-    int w = 0, h = 0, c = 0;
     unsigned char *px;
-    nb_status st = decode(path, p->convert, &px, &w, &h, &c);
+    int64_t chw[3];
+    nb_status st = decode_item(d, i, &px, chw);
     if (st) return st;
-    int64_t chw[3] = {c, h, w};
     char got[64], want[64];
     if (chw[0] != d->chw[0] || chw[1] != d->chw[1] || chw[2] != d->chw[2]) {
         shape_str(chw, got, sizeof got);
@@ -308,11 +317,10 @@ static nb_status if_get_sized(nb_dataset *d, int64_t i, nb_arena *a, float **out
 {
     const if_impl *p = d->impl;
     const char *path = p->files[i].path;
-    int w = 0, h = 0, c = 0;
     unsigned char *px;
-    nb_status st = decode(path, p->convert, &px, &w, &h, &c);
+    nb_status st = decode_item(d, i, &px, chw);
     if (st) return st;
-    chw[0] = c, chw[1] = h, chw[2] = w;
+    int64_t c = chw[0], hw = chw[1] * chw[2];
     if (c != d->chw[0]) {
         char got[64], want[64];
         shape_str(chw, got, sizeof got);
@@ -321,10 +329,10 @@ static nb_status if_get_sized(nb_dataset *d, int64_t i, nb_arena *a, float **out
                       "the image %s is %s but the dataset's images have %lld channels (the first is %s); set the "
                       "channels option to convert every image",
                       path, got, (long long)d->chw[0], want);
-    } else if (!(*out = nb__arena_alloc(a, (size_t)c * (size_t)h * (size_t)w * sizeof(float)))) {
+    } else if (!(*out = nb__arena_alloc(a, (size_t)c * (size_t)hw * sizeof(float)))) {
         st = NB_ERR_MEM;
     } else {
-        to_chw(px, c, (int64_t)h * w, p->lut, *out);
+        to_chw(px, c, hw, p->lut, *out);
     }
     free(px);
     *label = p->files[i].label;

@@ -45,6 +45,19 @@ typedef struct {
     int accumulate;
 } nb__conv_epilogue;
 
+/* The output columns j whose input column j·stride + off lies in [0, W), of OW:
+ * [*j0, *j1) (empty: *j0 == *j1). */
+static inline void nb__valid_range(int64_t off, int64_t stride, int64_t W, int64_t OW, int64_t *j0, int64_t *j1)
+{
+    int64_t a = off >= 0 ? 0 : (-off + stride - 1) / stride;
+    int64_t b = W - off <= 0 ? 0 : (W - off + stride - 1) / stride;
+    if (a > OW) a = OW;
+    if (b > OW) b = OW;
+    if (b < a) b = a;
+    *j0 = a;
+    *j1 = b;
+}
+
 /* ---- conv_naive.c ---- */
 void nb__conv2d_naive_fwd(const nb__conv_shape *s, const float *x, const float *w, const float *b, float *y);
 void nb__conv2d_naive_bwd_x(const nb__conv_shape *s, const float *dy, const float *w, float *dx);

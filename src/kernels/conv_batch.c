@@ -96,18 +96,6 @@ size_t nb__conv2d_batch_scratch(const nb__conv_shape *s)
     return (size_t)((pl.K + pl.OCg) * L + (pl.compact ? (s->OC + pl.OCg) * pl.K : 0));
 }
 
-/* The output columns j whose input column j·sw + off lies in [0, W): [*j0, *j1). */
-static void valid_range(int64_t off, int64_t stride, int64_t W, int64_t OW, int64_t *j0, int64_t *j1)
-{
-    int64_t a = off >= 0 ? 0 : (-off + stride - 1) / stride;
-    int64_t b = W - off <= 0 ? 0 : (W - off + stride - 1) / stride;
-    if (a > OW) a = OW;
-    if (b > OW) b = OW;
-    if (b < a) b = a;
-    *j0 = a;
-    *j1 = b;
-}
-
 /* Planes up to this size take im2col through a map of source offsets (gather_rows). */
 #define MAP_MAX 256
 
@@ -132,7 +120,7 @@ NB_CLONES static void im2col_row(const nb__conv_shape *s, const plan *pl, const 
     tap_of(s, pl, k % pl->T, &u, &v);
     const float *xc = x + (n0 * s->C + g * pl->Cg + c) * HW;
     int64_t off = v * s->dw - s->pl, j0, j1;
-    valid_range(off, s->sw, s->W, s->OW, &j0, &j1);
+    nb__valid_range(off, s->sw, s->W, s->OW, &j0, &j1);
     if (P <= MAP_MAX) {
         int32_t map[MAP_MAX];
         for (int64_t i = 0; i < s->OH; i++) {
@@ -178,7 +166,7 @@ NB_CLONES static void col2im_channel(const nb__conv_shape *s, const plan *pl, co
         int64_t u, v;
         tap_of(s, pl, t, &u, &v);
         int64_t off = v * s->dw - s->pl, j0, j1;
-        valid_range(off, s->sw, s->W, s->OW, &j0, &j1);
+        nb__valid_range(off, s->sw, s->W, s->OW, &j0, &j1);
         float *xc = dx + (n0 * s->C + g * pl->Cg + c) * HW;
         const float *row = dcol + (c * pl->T + t) * L;
         for (int64_t m = 0; m < nb; m++, xc += s->C * HW, row += pl->P)

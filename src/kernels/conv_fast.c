@@ -556,29 +556,7 @@ void nb__conv2d_fast_bwd_x(const nb__conv_shape *s, const float *dy, const float
 /* ---- weight gradient ---- */
 
 #ifdef __AVX512F__
-/* r[j] <- column j of the 16x16 block whose rows are r[0..15] */
-ALWAYS_INLINE void transpose16(__m512 r[16])
-{
-    __m512 t[16], u[16];
-    for (int i = 0; i < 8; i++) {
-        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-    }
-    for (int i = 0; i < 4; i++) { /* u[4i+c], 128-bit lane L: column 4L+c of rows 4i..4i+3 */
-        u[4 * i + 0] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
-        u[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
-        u[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
-        u[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
-    }
-    for (int c = 0; c < 4; c++) {
-        __m512 v0 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x44), v1 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xEE);
-        __m512 w0 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x44), w1 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xEE);
-        r[c] = _mm512_shuffle_f32x4(v0, w0, 0x88);
-        r[4 + c] = _mm512_shuffle_f32x4(v0, w0, 0xDD);
-        r[8 + c] = _mm512_shuffle_f32x4(v1, w1, 0x88);
-        r[12 + c] = _mm512_shuffle_f32x4(v1, w1, 0xDD);
-    }
-}
+#include "kernels/transpose16.h"
 #endif
 
 /* dyT (Q, Ogp) of group gr of image n: dyT[q][o] = dy[n, gr·Og + o, q / Wp, q % Wp]
@@ -606,7 +584,7 @@ static void transpose_dy(const geom *g, const float *dy, int64_t n, int64_t gr, 
                     else
                         r[i] = _mm512_maskz_loadu_ps((__mmask16)((1u << nw) - 1), src);
                 }
-                transpose16(r);
+                nb__transpose16(r);
                 for (int64_t j = 0; j < nw; j++) _mm512_storeu_ps(rows + (w0 + j) * Ogp + o0, r[j]);
             }
 #else

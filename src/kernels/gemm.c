@@ -145,3 +145,9 @@ void nb__sgemm(int transA, int transB, int64_t M, int64_t N, int64_t K, float al
 #endif
     nb__sgemm_portable(&g);
 }
+
+void nb__add_col_sums(const float *g, int64_t M, int64_t N, float *acc)
+{
+    for (int64_t m = 0; m < M; m++)
+        for (int64_t n = 0; n < N; n++) acc[n] += g[m * N + n];
+}

@@ -19,6 +19,9 @@
 void nb__sgemm(int transA, int transB, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
                const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
 
+/* acc (N) += the column sums of g (M, N), row by row (the bias gradient of a product). */
+void nb__add_col_sums(const float *g, int64_t M, int64_t N, float *acc);
+
 typedef struct {
     int transA, transB;
     int64_t M, N, K;

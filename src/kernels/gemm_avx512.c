@@ -47,6 +47,7 @@
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma")
 #endif
+#include "kernels/transpose16.h" /* after the pragma: compiled for AVX-512 */
 
 #define MR 14
 #define NR 32
@@ -116,33 +117,6 @@ static inline __mmask16 mask16(int64_t n) { return n >= 16 ? (__mmask16)0xFFFF :
 
 /* ---- packing ---- */
 
-/* Transpose a 16×16 block in registers: r[i] lane j -> r[j] lane i. */
-ALWAYS_INLINE void transpose16(__m512 r[16])
-{
-    __m512 t[16];
-    for (int i = 0; i < 8; i++) {
-        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-    }
-    for (int i = 0; i < 4; i++) { /* r[4i+j], 128-bit lane L: column 4L+j of rows 4i..4i+3 */
-        __m512d t0 = _mm512_castps_pd(t[4 * i]), t1 = _mm512_castps_pd(t[4 * i + 1]),
-                t2 = _mm512_castps_pd(t[4 * i + 2]), t3 = _mm512_castps_pd(t[4 * i + 3]);
-        r[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(t0, t2));
-        r[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(t0, t2));
-        r[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(t1, t3));
-        r[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(t1, t3));
-    }
-    for (int j = 0; j < 4; j++) {
-        __m512 u0 = _mm512_shuffle_f32x4(r[j], r[4 + j], 0x88), u1 = _mm512_shuffle_f32x4(r[j], r[4 + j], 0xDD);
-        __m512 u2 = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0x88), u3 = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0xDD);
-        t[j] = _mm512_shuffle_f32x4(u0, u2, 0x88);
-        t[8 + j] = _mm512_shuffle_f32x4(u0, u2, 0xDD);
-        t[4 + j] = _mm512_shuffle_f32x4(u1, u3, 0x88);
-        t[12 + j] = _mm512_shuffle_f32x4(u1, u3, 0xDD);
-    }
-    for (int i = 0; i < 16; i++) r[i] = t[i];
-}
-
 /* Rows r0..r0+rows (rows ≤ 16) of a row-major source, columns c0..c0+kc, written
  * transposed: dst[k*dstride + i] = src[(r0+i)*ld + c0+k] for i < width (rows past
  * `rows` are 0; `width` ≤ 16 floats are stored per k). */
@@ -159,7 +133,7 @@ static void pack_transposed(const float *src, int64_t ld, int64_t rows, int64_t 
         __m512 r[16];
         for (int i = 0; i < 16; i++)
             r[i] = i < rows ? _mm512_maskz_loadu_ps(km, src + i * ld + k0) : _mm512_setzero_ps();
-        transpose16(r);
+        nb__transpose16(r);
         int64_t kn = kc - k0 < 16 ? kc - k0 : 16;
         for (int64_t k = 0; k < kn; k++) _mm512_mask_storeu_ps(dst + (k0 + k) * dstride, wm, r[k]);
     }

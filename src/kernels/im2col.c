@@ -14,18 +14,6 @@
 
 #include <string.h>
 
-/* The output columns j whose input column j·sw + off lies in [0, W): [*j0, *j1). */
-static void valid_range(int64_t off, int64_t stride, int64_t W, int64_t OW, int64_t *j0, int64_t *j1)
-{
-    int64_t a = off >= 0 ? 0 : (-off + stride - 1) / stride;
-    int64_t b = W - off <= 0 ? 0 : (W - off + stride - 1) / stride;
-    if (a > OW) a = OW;
-    if (b > OW) b = OW;
-    if (b < a) b = a;
-    *j0 = a;
-    *j1 = b;
-}
-
 /* Columns of output rows [i0, i1) of col (the others are not touched). */
 static void im2col_rows(const nb__conv_shape *s, const float *x_img, int64_t g, float *col, int64_t i0, int64_t i1)
 {
@@ -36,7 +24,7 @@ static void im2col_rows(const nb__conv_shape *s, const float *x_img, int64_t g, 
             for (int64_t v = 0; v < s->KW; v++) {
                 float *row = col + ((c * s->KH + u) * s->KW + v) * P;
                 int64_t off = v * s->dw - s->pl, j0, j1;
-                valid_range(off, s->sw, s->W, s->OW, &j0, &j1);
+                nb__valid_range(off, s->sw, s->W, s->OW, &j0, &j1);
                 for (int64_t i = i0; i < i1; i++) {
                     float *r = row + i * s->OW;
                     int64_t ih = i * s->sh - s->pt + u * s->dh;
@@ -70,7 +58,7 @@ void nb__col2im(const nb__conv_shape *s, const float *col, int64_t g, float *dx_
             for (int64_t v = 0; v < s->KW; v++) {
                 const float *row = col + ((c * s->KH + u) * s->KW + v) * P;
                 int64_t off = v * s->dw - s->pl, j0, j1;
-                valid_range(off, s->sw, s->W, s->OW, &j0, &j1);
+                nb__valid_range(off, s->sw, s->W, s->OW, &j0, &j1);
                 for (int64_t i = 0; i < s->OH; i++) {
                     int64_t ih = i * s->sh - s->pt + u * s->dh;
                     if (ih < 0 || ih >= s->H) continue;
@@ -94,18 +82,22 @@ static int is_pointwise(const nb__conv_shape *s)
            s->OW == s->W;
 }
 
+/* Group g of image n of x (N, C, H, W) as the GEMM's columns (C/G·KH·KW, OH·OW): x
+ * itself for a pointwise convolution, else unfolded into scratch. */
+static const float *group_cols(const nb__conv_shape *s, const float *x, int64_t n, int64_t g, float *scratch)
+{
+    if (is_pointwise(s)) return x + (n * s->C + g * (s->C / s->G)) * s->OH * s->OW;
+    nb__im2col(s, x + n * s->C * s->H * s->W, g, scratch);
+    return scratch;
+}
+
 void nb__conv2d_gemm_fwd(const nb__conv_shape *s, const float *x, const float *w, const float *b, float *y,
                          float *scratch)
 {
     int64_t Cg = s->C / s->G, OCg = s->OC / s->G, K = Cg * s->KH * s->KW, P = s->OH * s->OW;
-    int pw = is_pointwise(s);
     for (int64_t n = 0; n < s->N; n++)
         for (int64_t g = 0; g < s->G; g++) {
-            const float *col = scratch;
-            if (pw)
-                col = x + (n * s->C + g * Cg) * P;
-            else
-                nb__im2col(s, x + n * s->C * s->H * s->W, g, scratch);
+            const float *col = group_cols(s, x, n, g, scratch);
             float *yg = y + (n * s->OC + g * OCg) * P;
             if (b)
                 for (int64_t o = 0; o < OCg; o++)
@@ -204,14 +196,9 @@ void nb__conv2d_gemm_bwd_x(const nb__conv_shape *s, const float *dy, const float
 void nb__conv2d_gemm_bwd_w(const nb__conv_shape *s, const float *x, const float *dy, float *dw, float *scratch)
 {
     int64_t Cg = s->C / s->G, OCg = s->OC / s->G, K = Cg * s->KH * s->KW, P = s->OH * s->OW;
-    int pw = is_pointwise(s);
     for (int64_t n = 0; n < s->N; n++)
         for (int64_t g = 0; g < s->G; g++) {
-            const float *col = scratch;
-            if (pw)
-                col = x + (n * s->C + g * Cg) * P;
-            else
-                nb__im2col(s, x + n * s->C * s->H * s->W, g, scratch);
+            const float *col = group_cols(s, x, n, g, scratch);
             nb__sgemm(0, 1, OCg, K, P, 1.0f, dy + (n * s->OC + g * OCg) * P, P, col, P, 1.0f, dw + g * OCg * K, K);
         }
 }

@@ -62,9 +62,8 @@ static void max_plane(const nb__pool_shape *s, const float *x, float *y, int32_t
         for (int64_t h = h0; h < h1; h += s->dh)
             for (int64_t v = 0; v < s->kw; v++) {
                 /* the outputs j whose column j·sw - pw + v·dw lies in [0, W) */
-                int64_t off = v * s->dw - s->pw, j0 = off >= 0 ? 0 : (-off + s->sw - 1) / s->sw;
-                int64_t j1 = s->W - off <= 0 ? 0 : (s->W - off + s->sw - 1) / s->sw;
-                if (j1 > s->OW) j1 = s->OW;
+                int64_t off = v * s->dw - s->pw, j0, j1;
+                nb__valid_range(off, s->sw, s->W, s->OW, &j0, &j1);
                 max_tap(x + h * s->W + off, s->sw, (int32_t)(h * s->W + off), yr, ir, j0, j1);
             }
     }
@@ -136,73 +135,68 @@ static void max_one_plane(const nb__pool_shape *s, const float *x, float *y, int
     max_plane(s, x, y, idx);
 }
 
-/* a chunk of nb__max_pool2d_fwd's loop over p (nb__parallel_if) */
-typedef struct {
+/* ---- the passes over the planes ---- */
+
+/* One pass over the N·C planes of x (N, C, H, W) and y (N, C, OH, OW), as its chunks
+ * (nb__parallel_if) read it: plane p of x starts at p·HW, of y and idx at p·O. */
+typedef struct pool_pass {
     const nb__pool_shape *s;
-    const float *x;
-    float *y;
-    int32_t *idx;
-    int64_t HW;
-    int64_t O;
-    int64_t planes;
-    int fast;
-} max_pool2d_fwd_p_ctx;
-static void max_pool2d_fwd_p_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
+    const float *in;          /* x (forward) or dy (backward) */
+    float *out;               /* y (forward) or dx (backward, accumulates) */
+    int32_t *idx;             /* max forward: receives the argmax, or NULL */
+    const int32_t *argmax;    /* max backward */
+    const float *xend;        /* max forward: the end of x (the 2x2 path's loads) */
+    int fast;                 /* max forward: the 2x2 path */
+    /* average pooling: output (i, j)'s window [h0, h1) × [w0, w1) and divisor; 0 if empty */
+    int (*window)(const nb__pool_shape *s, int64_t i, int64_t j, int64_t *h0, int64_t *h1, int64_t *w0,
+                  int64_t *w1, float *div);
+    int64_t HW, O;
+    void (*plane)(const struct pool_pass *q, int64_t p);
+} pool_pass;
+
+static void pool_planes(void *ctx, int64_t b, int64_t e, int slot)
 {
-    const max_pool2d_fwd_p_ctx *c_ = ctx_;
-    const nb__pool_shape *s = c_->s;
-    const float *x = c_->x;
-    float *y = c_->y;
-    int32_t *idx = c_->idx;
-    int64_t HW = c_->HW;
-    int64_t O = c_->O;
-    int64_t planes = c_->planes;
-    int fast = c_->fast;
-    for (int64_t p = b_; p < e_; p++) {
-        max_one_plane(s, x + p * HW, y + p * O, idx ? idx + p * O : NULL, x + planes * HW, fast);
-    }
+    const pool_pass *q = ctx;
+    for (int64_t p = b; p < e; p++) q->plane(q, p);
+}
+
+/* q over every plane, threaded when work (about one unit per value touched) is large. */
+static void run_pass(pool_pass q, int64_t work)
+{
+    int64_t planes = q.s->N * q.s->C;
+    q.HW = q.s->H * q.s->W, q.O = q.s->OH * q.s->OW;
+    nb__parallel_if(work, planes, nb__chunk_for(planes), pool_planes, &q);
+}
+
+static void max_fwd_plane(const pool_pass *q, int64_t p)
+{
+    max_one_plane(q->s, q->in + p * q->HW, q->out + p * q->O, q->idx ? q->idx + p * q->O : NULL, q->xend, q->fast);
 }
 
 void nb__max_pool2d_fwd(const nb__pool_shape *s, const float *x, float *y, int32_t *idx)
 {
-    int64_t planes = s->N * s->C, HW = s->H * s->W, O = s->OH * s->OW;
+    int64_t planes = s->N * s->C, HW = s->H * s->W;
     int fast = is_2x2(s) && nb__isa() == NB__ISA_AVX512;
     /* work: a window's compares and index updates cost about 4 copies per input value
      * (threading from 8k inputs: the cnn's batch-1 pools, 1.65 -> 1.35 µs) */
-    nb__parallel_if(4 * planes * HW, planes, nb__chunk_for(planes), max_pool2d_fwd_p_chunk,
-                    &(max_pool2d_fwd_p_ctx){s, x, y, idx, HW, O, planes, fast});
+    run_pass((pool_pass){.s = s, .in = x, .out = y, .idx = idx, .xend = x + planes * HW, .fast = fast,
+                         .plane = max_fwd_plane},
+             4 * planes * HW);
 }
 
-/* a chunk of nb__max_pool2d_bwd's loop over p (nb__parallel_if) */
-typedef struct {
-    float *dx;
-    const float *dy;
-    const int32_t *idx;
-    int64_t HW;
-    int64_t O;
-} max_pool2d_bwd_p_ctx;
-static void max_pool2d_bwd_p_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
+static void max_bwd_plane(const pool_pass *q, int64_t p)
 {
-    const max_pool2d_bwd_p_ctx *c_ = ctx_;
-    float *dx = c_->dx;
-    const float *dy = c_->dy;
-    const int32_t *idx = c_->idx;
-    int64_t HW = c_->HW;
-    int64_t O = c_->O;
-    for (int64_t p = b_; p < e_; p++) {
-        float *d = dx + p * HW;
-        const float *g = dy + p * O;
-        const int32_t *ix = idx + p * O;
-        for (int64_t o = 0; o < O; o++)
-            if (ix[o] >= 0) d[ix[o]] += g[o];;
-    }
+    float *d = q->out + p * q->HW;
+    const float *g = q->in + p * q->O;
+    const int32_t *ix = q->argmax + p * q->O;
+    for (int64_t o = 0; o < q->O; o++)
+        if (ix[o] >= 0) d[ix[o]] += g[o];
 }
 
 void nb__max_pool2d_bwd(const nb__pool_shape *s, const float *dy, const int32_t *idx, float *dx)
 {
-    int64_t planes = s->N * s->C, HW = s->H * s->W, O = s->OH * s->OW;
-    nb__parallel_if(planes * HW, planes, nb__chunk_for(planes), max_pool2d_bwd_p_chunk,
-                    &(max_pool2d_bwd_p_ctx){dx, dy, idx, HW, O});
+    run_pass((pool_pass){.s = s, .in = dy, .out = dx, .argmax = idx, .plane = max_bwd_plane},
+             s->N * s->C * s->H * s->W);
 }
 
 /* ---- average pooling ---- */
@@ -225,82 +219,55 @@ static int avg_window(const nb__pool_shape *s, int64_t i, int64_t j, int64_t *h0
     return 1;
 }
 
-/* a chunk of nb__avg_pool2d_fwd's loop over p (nb__parallel_if) */
-typedef struct {
-    const nb__pool_shape *s;
-    const float *x;
-    float *y;
-    int64_t HW;
-    int64_t O;
-} avg_pool2d_fwd_p_ctx;
-static void avg_pool2d_fwd_p_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
+/* Average pooling's plane p through the pass's window rule: y = the window's sum / div
+ * (0 for an empty window). */
+static void mean_fwd_plane(const pool_pass *q, int64_t p)
 {
-    const avg_pool2d_fwd_p_ctx *c_ = ctx_;
-    const nb__pool_shape *s = c_->s;
-    const float *x = c_->x;
-    float *y = c_->y;
-    int64_t HW = c_->HW;
-    int64_t O = c_->O;
-    for (int64_t p = b_; p < e_; p++) {
-        const float *xp = x + p * HW;
-        for (int64_t i = 0; i < s->OH; i++)
-            for (int64_t j = 0; j < s->OW; j++) {
-                int64_t h0, h1, w0, w1;
-                float div;
-                if (!avg_window(s, i, j, &h0, &h1, &w0, &w1, &div)) {
-                    y[p * O + i * s->OW + j] = 0;
-                    continue;
-                }
-                float sum = 0;
-                for (int64_t h = h0; h < h1; h++)
-                    for (int64_t w = w0; w < w1; w++) sum += xp[h * s->W + w];
-                y[p * O + i * s->OW + j] = sum / div;
-            };
-    }
+    const nb__pool_shape *s = q->s;
+    const float *xp = q->in + p * q->HW;
+    float *yp = q->out + p * q->O;
+    for (int64_t i = 0; i < s->OH; i++)
+        for (int64_t j = 0; j < s->OW; j++) {
+            int64_t h0, h1, w0, w1;
+            float div;
+            if (!q->window(s, i, j, &h0, &h1, &w0, &w1, &div)) {
+                yp[i * s->OW + j] = 0;
+                continue;
+            }
+            float sum = 0;
+            for (int64_t h = h0; h < h1; h++)
+                for (int64_t w = w0; w < w1; w++) sum += xp[h * s->W + w];
+            yp[i * s->OW + j] = sum / div;
+        }
+}
+
+/* Its backward: dx over each window += dy / div. */
+static void mean_bwd_plane(const pool_pass *q, int64_t p)
+{
+    const nb__pool_shape *s = q->s;
+    const float *gp = q->in + p * q->O;
+    float *d = q->out + p * q->HW;
+    for (int64_t i = 0; i < s->OH; i++)
+        for (int64_t j = 0; j < s->OW; j++) {
+            int64_t h0, h1, w0, w1;
+            float div;
+            if (!q->window(s, i, j, &h0, &h1, &w0, &w1, &div)) continue;
+            float g = gp[i * s->OW + j] / div;
+            for (int64_t h = h0; h < h1; h++)
+                for (int64_t w = w0; w < w1; w++) d[h * s->W + w] += g;
+        }
 }
 
 void nb__avg_pool2d_fwd(const nb__pool_shape *s, const float *x, float *y)
 {
-    int64_t planes = s->N * s->C, HW = s->H * s->W, O = s->OH * s->OW;
-    nb__parallel_if(planes * HW, planes, nb__chunk_for(planes), avg_pool2d_fwd_p_chunk,
-                    &(avg_pool2d_fwd_p_ctx){s, x, y, HW, O});
-}
-
-/* a chunk of nb__avg_pool2d_bwd's loop over p (nb__parallel_if) */
-typedef struct {
-    const nb__pool_shape *s;
-    const float *dy;
-    float *dx;
-    int64_t HW;
-    int64_t O;
-} avg_pool2d_bwd_p_ctx;
-static void avg_pool2d_bwd_p_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
-{
-    const avg_pool2d_bwd_p_ctx *c_ = ctx_;
-    const nb__pool_shape *s = c_->s;
-    const float *dy = c_->dy;
-    float *dx = c_->dx;
-    int64_t HW = c_->HW;
-    int64_t O = c_->O;
-    for (int64_t p = b_; p < e_; p++) {
-        float *d = dx + p * HW;
-        for (int64_t i = 0; i < s->OH; i++)
-            for (int64_t j = 0; j < s->OW; j++) {
-                int64_t h0, h1, w0, w1;
-                float div;
-                if (!avg_window(s, i, j, &h0, &h1, &w0, &w1, &div)) continue;
-                float g = dy[p * O + i * s->OW + j] / div;
-                for (int64_t h = h0; h < h1; h++)
-                    for (int64_t w = w0; w < w1; w++) d[h * s->W + w] += g;
-            };
-    }
+    run_pass((pool_pass){.s = s, .in = x, .out = y, .window = avg_window, .plane = mean_fwd_plane},
+             s->N * s->C * s->H * s->W);
 }
 
 void nb__avg_pool2d_bwd(const nb__pool_shape *s, const float *dy, float *dx)
 {
-    int64_t planes = s->N * s->C, HW = s->H * s->W, O = s->OH * s->OW;
-    nb__parallel_if(planes * HW, planes, nb__chunk_for(planes), avg_pool2d_bwd_p_chunk,
-                    &(avg_pool2d_bwd_p_ctx){s, dy, dx, HW, O});
+    run_pass((pool_pass){.s = s, .in = dy, .out = dx, .window = avg_window, .plane = mean_bwd_plane},
+             s->N * s->C * s->H * s->W);
 }
 
 /* ---- adaptive average pooling: window i spans [⌊i·H/OH⌋, ⌈(i+1)·H/OH⌉) ---- */
@@ -308,77 +275,24 @@ void nb__avg_pool2d_bwd(const nb__pool_shape *s, const float *dy, float *dx)
 static int64_t start_index(int64_t a, int64_t b, int64_t c) { return a * c / b; }
 static int64_t end_index(int64_t a, int64_t b, int64_t c) { return ((a + 1) * c + b - 1) / b; }
 
-/* a chunk of nb__adaptive_avg_pool2d_fwd's loop over p (nb__parallel_if) */
-typedef struct {
-    const nb__pool_shape *s;
-    const float *x;
-    float *y;
-    int64_t HW;
-    int64_t O;
-} adaptive_avg_pool2d_fwd_p_ctx;
-static void adaptive_avg_pool2d_fwd_p_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
+/* The adaptive window of output (i, j) and its size (never empty). */
+static int adaptive_window(const nb__pool_shape *s, int64_t i, int64_t j, int64_t *h0, int64_t *h1, int64_t *w0,
+                           int64_t *w1, float *div)
 {
-    const adaptive_avg_pool2d_fwd_p_ctx *c_ = ctx_;
-    const nb__pool_shape *s = c_->s;
-    const float *x = c_->x;
-    float *y = c_->y;
-    int64_t HW = c_->HW;
-    int64_t O = c_->O;
-    for (int64_t p = b_; p < e_; p++) {
-        const float *xp = x + p * HW;
-        for (int64_t i = 0; i < s->OH; i++) {
-            int64_t h0 = start_index(i, s->OH, s->H), h1 = end_index(i, s->OH, s->H);
-            for (int64_t j = 0; j < s->OW; j++) {
-                int64_t w0 = start_index(j, s->OW, s->W), w1 = end_index(j, s->OW, s->W);
-                float sum = 0;
-                for (int64_t h = h0; h < h1; h++)
-                    for (int64_t w = w0; w < w1; w++) sum += xp[h * s->W + w];
-                y[p * O + i * s->OW + j] = sum / (float)((h1 - h0) * (w1 - w0));
-            }
-        };
-    }
+    *h0 = start_index(i, s->OH, s->H), *h1 = end_index(i, s->OH, s->H);
+    *w0 = start_index(j, s->OW, s->W), *w1 = end_index(j, s->OW, s->W);
+    *div = (float)((*h1 - *h0) * (*w1 - *w0));
+    return 1;
 }
 
 void nb__adaptive_avg_pool2d_fwd(const nb__pool_shape *s, const float *x, float *y)
 {
-    int64_t planes = s->N * s->C, HW = s->H * s->W, O = s->OH * s->OW;
-    nb__parallel_if(planes * HW, planes, nb__chunk_for(planes), adaptive_avg_pool2d_fwd_p_chunk,
-                    &(adaptive_avg_pool2d_fwd_p_ctx){s, x, y, HW, O});
-}
-
-/* a chunk of nb__adaptive_avg_pool2d_bwd's loop over p (nb__parallel_if) */
-typedef struct {
-    const nb__pool_shape *s;
-    const float *dy;
-    float *dx;
-    int64_t HW;
-    int64_t O;
-} adaptive_avg_pool2d_bwd_p_ctx;
-static void adaptive_avg_pool2d_bwd_p_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
-{
-    const adaptive_avg_pool2d_bwd_p_ctx *c_ = ctx_;
-    const nb__pool_shape *s = c_->s;
-    const float *dy = c_->dy;
-    float *dx = c_->dx;
-    int64_t HW = c_->HW;
-    int64_t O = c_->O;
-    for (int64_t p = b_; p < e_; p++) {
-        float *d = dx + p * HW;
-        for (int64_t i = 0; i < s->OH; i++) {
-            int64_t h0 = start_index(i, s->OH, s->H), h1 = end_index(i, s->OH, s->H);
-            for (int64_t j = 0; j < s->OW; j++) {
-                int64_t w0 = start_index(j, s->OW, s->W), w1 = end_index(j, s->OW, s->W);
-                float g = dy[p * O + i * s->OW + j] / (float)((h1 - h0) * (w1 - w0));
-                for (int64_t h = h0; h < h1; h++)
-                    for (int64_t w = w0; w < w1; w++) d[h * s->W + w] += g;
-            }
-        };
-    }
+    run_pass((pool_pass){.s = s, .in = x, .out = y, .window = adaptive_window, .plane = mean_fwd_plane},
+             s->N * s->C * s->H * s->W);
 }
 
 void nb__adaptive_avg_pool2d_bwd(const nb__pool_shape *s, const float *dy, float *dx)
 {
-    int64_t planes = s->N * s->C, HW = s->H * s->W, O = s->OH * s->OW;
-    nb__parallel_if(planes * HW, planes, nb__chunk_for(planes), adaptive_avg_pool2d_bwd_p_chunk,
-                    &(adaptive_avg_pool2d_bwd_p_ctx){s, dy, dx, HW, O});
+    run_pass((pool_pass){.s = s, .in = dy, .out = dx, .window = adaptive_window, .plane = mean_bwd_plane},
+             s->N * s->C * s->H * s->W);
 }

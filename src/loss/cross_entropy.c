@@ -42,34 +42,32 @@ typedef struct {
     double wsum;       /* Σ_c w[c] (C without weights) */
 } ce_info;
 
-/* a chunk of ce_lse's loop over n (nb__parallel_if); rows (S = 1) with the vectorised max
- * and exp-sum */
+/* One call of ce_lse, as its chunks (nb__parallel_if) read it; rows (S = 1) take the
+ * vectorised max and exp-sum. */
 typedef struct {
     const float *z;
     float *lse;
-    int64_t C;
-    int64_t S;
-} ce_lse_n_ctx;
-static void ce_lse_n_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
+    int64_t C, S;
+} ce_lse_job;
+
+/* Samples [b, e) of ce_lse. */
+static void ce_lse_chunk(void *ctx, int64_t b, int64_t e, int slot)
 {
-    const ce_lse_n_ctx *c_ = ctx_;
-    const float *z = c_->z;
-    float *lse = c_->lse;
-    int64_t C = c_->C;
-    int64_t S = c_->S;
-    for (int64_t n = b_; n < e_; n++) {
+    const ce_lse_job *job = ctx;
+    int64_t C = job->C, S = job->S;
+    for (int64_t n = b; n < e; n++) {
         if (S == 1) {
-            float m = nb__vmax(z + n * C, C);
-            lse[n] = m + (float)log((double)nb__vexp_sum(z + n * C, m, NULL, C));
+            float m = nb__vmax(job->z + n * C, C);
+            job->lse[n] = m + (float)log((double)nb__vexp_sum(job->z + n * C, m, NULL, C));
             continue;
         }
         for (int64_t s = 0; s < S; s++) {
-            const float *zc = z + n * C * S + s;
+            const float *zc = job->z + n * C * S + s;
             float m = -INFINITY;
             for (int64_t c = 0; c < C; c++) m = fmaxf(m, zc[c * S]);
             double sum = 0;
             for (int64_t c = 0; c < C; c++) sum += expf(zc[c * S] - m);
-            lse[n * S + s] = m + (float)log(sum);
+            job->lse[n * S + s] = m + (float)log(sum);
         }
     }
 }
@@ -77,7 +75,7 @@ static void ce_lse_n_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
 /* lse of every (n, s) column */
 static void ce_lse(const float *z, float *lse, int64_t N, int64_t C, int64_t S)
 {
-    nb__parallel_if(N * C * S, N, nb__chunk_for(N), ce_lse_n_chunk, &(ce_lse_n_ctx){z, lse, C, S});
+    nb__parallel_if(N * C * S, N, nb__chunk_for(N), ce_lse_chunk, &(ce_lse_job){.z = z, .lse = lse, .C = C, .S = S});
 }
 
 static void ce_backward(nb_node *n)

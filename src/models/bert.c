@@ -42,21 +42,13 @@ static const nb_module_vtable enc_vt = {.kind = "BertEncoder", .forward = no_for
 static const nb_module_vtable list_vt = {.kind = "ModuleList", .forward = no_forward};
 static const nb_module_vtable pool_vt = {.kind = "BertPooler", .forward = no_forward};
 
-static void *copy_config(const nb_text_config *c)
-{
-    nb_text_config *p = malloc(sizeof *p);
-    if (p) *p = *c;
-    else nb__fail(NB_ERR_MEM, "out of memory");
-    return p;
-}
-
 static nb_module *bert_model(nb_ctx *ctx, const nb_text_config *c)
 {
     int64_t H = c->hidden_size;
     float s = c->initializer_range;
     nb_module *m = nb__container_new(ctx, &bert_vt);
     if (!m) return NULL;
-    if (!(m->impl = copy_config(c))) goto fail;
+    if (!(m->impl = nb__text_config_copy(c))) goto fail;
     nb_module *emb, *enc, *list, *pool;
     if (nb__add(m, "embeddings", emb = nb__container_new(ctx, &emb_vt)) ||
         nb__add(emb, "word_embeddings", nb__hf_embedding(ctx, c->vocab_size, H, s, c->pad_token_id)) ||
@@ -66,11 +58,7 @@ static nb_module *bert_model(nb_ctx *ctx, const nb_text_config *c)
         nb__add(m, "encoder", enc = nb__container_new(ctx, &enc_vt)) ||
         nb__add(enc, "layer", list = nb__container_new(ctx, &list_vt)))
         goto fail;
-    for (int64_t l = 0; l < c->num_layers; l++) {
-        char name[32];
-        snprintf(name, sizeof name, "%lld", (long long)l);
-        if (nb__add(list, name, nb__bert_layer_new(ctx, c))) goto fail;
-    }
+    if (nb__add_blocks(list, ctx, c, nb__bert_layer_new)) goto fail;
     if (nb__add(m, "pooler", pool = nb__container_new(ctx, &pool_vt)) ||
         nb__add(pool, "dense", nb__hf_linear(ctx, H, H, s)))
         goto fail;
@@ -88,7 +76,7 @@ static nb_module *bert_mlm(nb_ctx *ctx, const nb_text_config *c)
     if (!m) return NULL;
     nb_text_config base = *c;
     base.arch = NB_BERT_MODEL;
-    if (!(m->impl = copy_config(c)) || nb__add(m, "bert", bert_model(ctx, &base)) ||
+    if (!(m->impl = nb__text_config_copy(c)) || nb__add(m, "bert", bert_model(ctx, &base)) ||
         nb__add(m, "cls", cls = nb__container_new(ctx, &mlm_head_vt)) ||
         nb__add(cls, "predictions", pred = nb__container_new(ctx, &pred_vt)) ||
         nb__module_add(pred, "bias", nb_tensor_new(ctx, NB_F32, 1, (int64_t[]){c->vocab_size}), 0) ||
@@ -113,7 +101,7 @@ nb_module *nb__bert_new(nb_ctx *ctx, const nb_text_config *c)
     if (!m) return NULL;
     nb_text_config base = *c;
     base.arch = NB_BERT_MODEL;
-    if (!(m->impl = copy_config(c)) || nb__add(m, "bert", bert_model(ctx, &base)) ||
+    if (!(m->impl = nb__text_config_copy(c)) || nb__add(m, "bert", bert_model(ctx, &base)) ||
         nb__add(m, "classifier", nb__hf_linear(ctx, c->hidden_size, c->num_labels, c->initializer_range))) {
         nb_module_free(m);
         return NULL;

@@ -30,29 +30,17 @@ static const nb_module_vtable gpt2_vt = {.kind = "GPT2Model", .forward = gpt2_fw
 static const nb_module_vtable gpt2_lm_vt = {.kind = "GPT2LMHeadModel", .forward = gpt2_fwd, .to_onnx = nb__gpt2_to_onnx};
 static const nb_module_vtable list_vt = {.kind = "ModuleList", .forward = no_forward};
 
-static void *copy_config(const nb_text_config *c)
-{
-    nb_text_config *p = malloc(sizeof *p);
-    if (p) *p = *c;
-    else nb__fail(NB_ERR_MEM, "out of memory");
-    return p;
-}
-
 static nb_module *gpt2_model(nb_ctx *ctx, const nb_text_config *c)
 {
     int64_t H = c->hidden_size;
     float s = c->initializer_range;
     nb_module *m = nb__container_new(ctx, &gpt2_vt), *list;
     if (!m) return NULL;
-    if (!(m->impl = copy_config(c)) || nb__add(m, "wte", nb__hf_embedding(ctx, c->vocab_size, H, s, -1)) ||
+    if (!(m->impl = nb__text_config_copy(c)) || nb__add(m, "wte", nb__hf_embedding(ctx, c->vocab_size, H, s, -1)) ||
         nb__add(m, "wpe", nb__hf_embedding(ctx, c->max_positions, H, s, -1)) ||
         nb__add(m, "h", list = nb__container_new(ctx, &list_vt)))
         goto fail;
-    for (int64_t l = 0; l < c->num_layers; l++) {
-        char name[32];
-        snprintf(name, sizeof name, "%lld", (long long)l);
-        if (nb__add(list, name, nb__gpt2_block_new(ctx, c))) goto fail;
-    }
+    if (nb__add_blocks(list, ctx, c, nb__gpt2_block_new)) goto fail;
     if (nb__add(m, "ln_f", nb__hf_layernorm(ctx, H, c->layer_norm_eps))) goto fail;
     return m;
 fail:
@@ -67,7 +55,7 @@ nb_module *nb__gpt2_new(nb_ctx *ctx, const nb_text_config *c)
     if (!m) return NULL;
     nb_text_config base = *c;
     base.arch = NB_GPT2_MODEL;
-    if (!(m->impl = copy_config(c)) || nb__add(m, "transformer", gpt2_model(ctx, &base))) {
+    if (!(m->impl = nb__text_config_copy(c)) || nb__add(m, "transformer", gpt2_model(ctx, &base))) {
         nb_module_free(m);
         return NULL;
     }

@@ -6,6 +6,7 @@
 #include "core/ctx.h"
 #include "models/text_model.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static const char *const arch_names[] = {"BertModel", "BertForSequenceClassification", "GPT2Model",
@@ -104,4 +105,12 @@ nb_status nb_text_config_preset(const char *name, nb_text_config *c)
                           .embedding_dropout = 0.1f, .classifier_dropout = 0.1f,
                           .activation = bert ? NB_GELU_ERF : NB_GELU_TANH, .initializer_range = 0.02f};
     return NB_OK;
+}
+
+void *nb__text_config_copy(const nb_text_config *c)
+{
+    nb_text_config *p = malloc(sizeof *p);
+    if (p) *p = *c;
+    else nb__fail(NB_ERR_MEM, "out of memory");
+    return p;
 }

@@ -17,4 +17,6 @@ nb_status nb__text_check_ids(const nb_tensor *ids, const nb_text_inputs *in, con
 int nb__bert_to_onnx(nb_module *m, struct nb__ox *e, int ids);
 int nb__gpt2_to_onnx(nb_module *m, struct nb__ox *e, int ids);
 int nb__text_is_bert(nb_text_arch a);
+/* A malloc'd copy of c (a text model's m->impl), NULL with the message set. */
+void *nb__text_config_copy(const nb_text_config *c);
 #endif

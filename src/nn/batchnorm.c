@@ -126,6 +126,21 @@ nb_status nb__norm_module_check(const char *kind, int64_t C, float eps, float mo
     return NB_OK;
 }
 
+nb_status nb__norm_module_tensors(nb_module *m, int64_t C, int affine, int running, int own[5])
+{
+    static const char *const names[5] = {"weight", "bias", "running_mean", "running_var", "num_batches_tracked"};
+    for (int k = 0; k < 5; k++) {
+        if (own) own[k] = -1;
+        if (k < 2 ? !affine : !running) continue;
+        nb_tensor *t = k == 4 ? nb_tensor_new(m->ctx, NB_I64, 0, NULL) : nb_tensor_new(m->ctx, NB_F32, 1, &C);
+        nb_status st = nb__module_add(m, names[k], t, k >= 2);
+        if (st) return st;
+        if (own) own[k] = m->n_own - 1;
+        if (k == 0 || k == 3) fill(t, 1.0f); /* weight, running_var */
+    }
+    return NB_OK;
+}
+
 static nb_module *bn_new(nb_ctx *ctx, const nb_module_vtable *vt, int dims, int64_t C, const nb_batchnorm_opts *o)
 {
     nb_batchnorm_opts d = o ? *o : (nb_batchnorm_opts){0};
@@ -138,30 +153,11 @@ static nb_module *bn_new(nb_ctx *ctx, const nb_module_vtable *vt, int dims, int6
     s->C = C;
     s->dims = dims;
     s->cumulative = d.cumulative_average != 0;
-    for (int k = BN_W; k <= BN_NBT; k++) s->own[k] = -1;
-    int64_t shape[1] = {C};
-    if (!d.no_affine) {
-        nb_tensor *w = nb_tensor_new(ctx, NB_F32, 1, shape);
-        if (nb__module_add(m, "weight", w, 0)) goto fail;
-        s->own[BN_W] = m->n_own - 1;
-        fill(w, 1.0f);
-        if (nb__module_add(m, "bias", nb_tensor_new(ctx, NB_F32, 1, shape), 0)) goto fail;
-        s->own[BN_B] = m->n_own - 1;
-    }
-    if (!d.no_running_stats) {
-        nb_tensor *rv;
-        if (nb__module_add(m, "running_mean", nb_tensor_new(ctx, NB_F32, 1, shape), 1)) goto fail;
-        s->own[BN_RM] = m->n_own - 1;
-        if (nb__module_add(m, "running_var", rv = nb_tensor_new(ctx, NB_F32, 1, shape), 1)) goto fail;
-        s->own[BN_RV] = m->n_own - 1;
-        fill(rv, 1.0f);
-        if (nb__module_add(m, "num_batches_tracked", nb_tensor_new(ctx, NB_I64, 0, NULL), 1)) goto fail;
-        s->own[BN_NBT] = m->n_own - 1;
+    if (nb__norm_module_tensors(m, C, !d.no_affine, !d.no_running_stats, s->own)) {
+        nb_module_free(m);
+        return NULL;
     }
     return m;
-fail:
-    nb_module_free(m);
-    return NULL;
 }
 
 nb_module *nb_batchnorm1d_new(nb_ctx *ctx, int64_t num_features, const nb_batchnorm_opts *o)

@@ -98,24 +98,11 @@ static nb_module *in_new(nb_ctx *ctx, const nb_module_vtable *vt, int sd, int64_
     st->track = d.track_running_stats != 0;
     st->eps = d.eps > 0 ? d.eps : 1e-5f;
     st->momentum = d.momentum_set || d.momentum > 0 ? d.momentum : 0.1f;
-    if (d.affine) {
-        nb_tensor *w = nb_tensor_new(ctx, NB_F32, 1, &C);
-        if (nb__module_add(m, "weight", w, 0) || nb__module_add(m, "bias", nb_tensor_new(ctx, NB_F32, 1, &C), 0))
-            goto fail;
-        for (int64_t c = 0; c < C; c++) nb__f(w)[c] = 1.0f;
-    }
-    if (d.track_running_stats) {
-        nb_tensor *rv = NULL;
-        if (nb__module_add(m, "running_mean", nb_tensor_new(ctx, NB_F32, 1, &C), 1) ||
-            nb__module_add(m, "running_var", rv = nb_tensor_new(ctx, NB_F32, 1, &C), 1) ||
-            nb__module_add(m, "num_batches_tracked", nb_tensor_new(ctx, NB_I64, 0, NULL), 1))
-            goto fail;
-        for (int64_t c = 0; c < C; c++) nb__f(rv)[c] = 1.0f;
+    if (nb__norm_module_tensors(m, C, d.affine, d.track_running_stats, NULL)) {
+        nb_module_free(m);
+        return NULL;
     }
     return m;
-fail:
-    nb_module_free(m);
-    return NULL;
 }
 
 nb_module *nb_instancenorm1d_new(nb_ctx *ctx, int64_t num_features, const nb_instancenorm_opts *o)

@@ -23,4 +23,10 @@ nb_status nb__batchnorm_eval_scale_shift(nb_module *bn, float *scale, float *shi
  * momentum in [0, 1]; NB_ERR_ARG naming "KIND(C)" otherwise. (batchnorm.c) */
 nb_status nb__norm_module_check(const char *kind, int64_t C, float eps, float momentum);
 
+/* The tensors of a norm module over C channels, in PyTorch's order: with affine, weight
+ * (ones) and bias (zeros); with running, the buffers running_mean (zeros), running_var
+ * (ones) and num_batches_tracked. own (or NULL): their indices in m's own tensors, in
+ * that order, -1 for those not added. (batchnorm.c) */
+nb_status nb__norm_module_tensors(nb_module *m, int64_t C, int affine, int running, int own[5]);
+
 #endif

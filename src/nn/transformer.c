@@ -64,6 +64,17 @@ int nb__add(nb_module *parent, const char *name, nb_module *child)
     return 0;
 }
 
+int nb__add_blocks(nb_module *list, nb_ctx *ctx, const nb_text_config *c,
+                   nb_module *(*block)(nb_ctx *ctx, const nb_text_config *c))
+{
+    for (int64_t l = 0; l < c->num_layers; l++) {
+        char name[32];
+        snprintf(name, sizeof name, "%lld", (long long)l);
+        if (nb__add(list, name, block(ctx, c))) return -1;
+    }
+    return 0;
+}
+
 nb_module *nb__child(const nb_module *m, const char *name)
 {
     for (int i = 0; m && i < m->n_children; i++)

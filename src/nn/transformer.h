@@ -28,6 +28,10 @@ nb_module *nb__hf_layernorm(nb_ctx *ctx, int64_t dim, float eps);
 nb_module *nb__bert_layer_new(nb_ctx *ctx, const nb_text_config *c);
 nb_tensor *nb__bert_layer_forward(nb_module *layer, nb_tensor *x, nb_tensor *mask, const nb_text_config *c);
 nb_module *nb__gpt2_block_new(nb_ctx *ctx, const nb_text_config *c);
+/* c->num_layers blocks made by block(ctx, c), added to list as "0", "1", ...; nonzero
+ * on failure. */
+int nb__add_blocks(nb_module *list, nb_ctx *ctx, const nb_text_config *c,
+                   nb_module *(*block)(nb_ctx *ctx, const nb_text_config *c));
 /* One layer's key/value cache: k, v (B, max, H) row-major, len rows of each filled. */
 typedef struct {
     float *k, *v;

@@ -32,7 +32,7 @@ nb_status ox_fail(const ox_model *m, const ox_node *n, nb_status code, const cha
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     if (!n) return nb__fail(code, "%s", msg);
-    return nb__fail(code, "node '%s' (%s, opset %d): %s", n->name, n->p->op_type, m->opset, msg);
+    return nb__fail_at(code, 0, OX_FAULT_NODE, "node '%s' (%s, opset %d): %s", n->name, n->p->op_type, m->opset, msg);
 }
 
 /* ---- attributes ---- */
@@ -291,8 +291,8 @@ static nb_status ox_execute(ox_model *m, nb_tensor *const *inputs, int n_in)
                     break;
                 }
         if (st) {
-            const char *e = nb_last_error();
-            if (strncmp(e, "node '", 6)) nb__error_prefix("node '%s' (%s, opset %d)", n->name, n->p->op_type, m->opset);
+            if (nb__last_error_pos()->kind != OX_FAULT_NODE) /* not named by ox_fail yet */
+                nb__error_prefix("node '%s' (%s, opset %d)", n->name, n->p->op_type, m->opset);
             return st ? st : NB_ERR_ARG;
         }
         for (int j = 0; j < n->n_out; j++)

@@ -21,6 +21,8 @@
 #include "nn/module.h"
 #include "onnx.pb-c.h"
 
+#include <math.h>
+
 /* ONNX TensorProto.DataType values */
 enum {
     OX_UNDEF = 0, OX_FLOAT = 1, OX_UINT8 = 2, OX_INT8 = 3, OX_UINT16 = 4, OX_INT16 = 5, OX_INT32 = 6,
@@ -89,7 +91,9 @@ struct ox_model {
 };
 
 /* ---- failures ---- */
-/* Fail naming the node: "node 'conv1' (Conv, opset 13): <message>". */
+/* Fail naming the node: "node 'conv1' (Conv, opset 13): <message>", with
+ * nb__last_error_pos()->kind OX_FAULT_NODE (the message names its node already). */
+enum { OX_FAULT_NODE = 0x4f58 };
 nb_status ox_fail(const ox_model *m, const ox_node *n, nb_status code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
@@ -111,6 +115,15 @@ static inline int64_t ox_f2i(double v)
     if (v >= 9.2233720368547748e18) return INT64_MAX;
     if (v <= -9.2233720368547758e18) return INT64_MIN;
     return (int64_t)v;
+}
+/* The cubic convolution kernel of Keys (1981) with coefficient A (-0.75 in ONNX's
+ * Resize and GridSample): the weight of a sample at distance t. */
+static inline double ox_cubic(double t, double A)
+{
+    t = fabs(t);
+    if (t <= 1) return ((A + 2) * t - (A + 3)) * t * t + 1;
+    if (t < 2) return ((A * t - 5 * A) * t + 8 * A) * t - 4 * A;
+    return 0;
 }
 static inline int ox_is_float(int et) { return et == OX_FLOAT || et == OX_DOUBLE || et == OX_FLOAT16 || et == OX_BFLOAT16; }
 static inline nb_dtype ox_storage(int et) { return ox_is_float(et) ? NB_F32 : NB_I64; }

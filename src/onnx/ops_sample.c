@@ -37,14 +37,6 @@ static double at(const float *p, int64_t H, int64_t W, int64_t y, int64_t x)
     return y >= 0 && y < H && x >= 0 && x < W ? p[y * W + x] : 0;
 }
 
-static double cubic1(double t, double A)
-{
-    t = fabs(t);
-    if (t <= 1) return ((A + 2) * t - (A + 3)) * t * t + 1;
-    if (t < 2) return ((A * t - 5 * A) * t + 8 * A) * t - 4 * A;
-    return 0;
-}
-
 OX_CHECK(grid_sample)
 {
     char b1[16], b2[16];
@@ -82,9 +74,9 @@ OX_OP(grid_sample)
                         double row = 0;
                         for (int q = 0; q < 4; q++) {
                             double cx = compute_coord(fx - 1 + q, W, pad, align), cy = compute_coord(fy - 1 + r, H, pad, align);
-                            row += cubic1(tx - (q - 1), -0.75) * at(p, H, W, ox_f2i(cy), ox_f2i(cx));
+                            row += ox_cubic(tx - (q - 1), -0.75) * at(p, H, W, ox_f2i(cy), ox_f2i(cx));
                         }
-                        v += cubic1(ty - (r - 1), -0.75) * row;
+                        v += ox_cubic(ty - (r - 1), -0.75) * row;
                     }
                 } else {
                     double cx = compute_coord(ix, W, pad, align), cy = compute_coord(iy, H, pad, align);

@@ -1007,14 +1007,6 @@ static nb_tensor *interp_axis(nb_tensor *x, int axis, int64_t L2, const taps *tp
     return o;
 }
 
-static double cubic_w(double t, double A)
-{
-    t = fabs(t);
-    if (t <= 1) return ((A + 2) * t - (A + 3)) * t * t + 1;
-    if (t < 2) return ((A * t - 5 * A) * t + 8 * A) * t - 4 * A;
-    return 0;
-}
-
 OX_OP(resize)
 {
     nb_tensor *x = in[0].t;
@@ -1117,7 +1109,7 @@ OX_OP(resize)
             double t0 = c - (double)i0, wsum = 0, wv[TAPS];
             for (int t = 0; t < TAPS; t++) {
                 int64_t j = i0 - 1 + t;
-                wv[t] = cubic_w(t0 - (double)(t - 1), A);
+                wv[t] = ox_cubic(t0 - (double)(t - 1), A);
                 if (exclude && (j < 0 || j >= L)) wv[t] = 0;
                 wsum += wv[t];
                 tp[k].idx[t] = j < 0 ? 0 : j >= L ? L - 1 : j;

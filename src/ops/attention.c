@@ -147,39 +147,30 @@ static void att_backward_bh(const att_desc *a, int64_t b, int64_t h, const float
     if (dk) nb__sgemm(1, 0, Tk, D, Tq, 1.0f, dP, Tk, q, a->qt, 1.0f, dk, a->kt); /* dk += dSᵀ·q */
 }
 
-/* a chunk of att_backward's loop over bh (nb__parallel_if) */
+/* One call, as its chunks (nb__parallel_if) read it: q, k, v, out, g and the
+ * gradients laid out as a describes; P's and pd's (B·H, Tq, Tk) planes per (b, h). */
 typedef struct {
     const att_desc *a;
-    const float *q;
-    const float *k;
-    const float *v;
-    const float *g;
-    float *dq;
-    float *dk;
-    float *dv;
-    float *dP;
-    float *pd;
-    int64_t TT;
-} att_backward_bh_ctx;
-static void att_backward_bh_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
+    const float *q, *k, *v;
+    float *out;                /* forward */
+    const float *g;            /* backward: the output's gradient */
+    float *dq, *dk, *dv;       /* backward: accumulate; each may be NULL */
+    float *dP;                 /* backward: scratch */
+    float *pd;                 /* the dropped-out probabilities, or NULL */
+} att_job;
+
+/* Heads [b, e) (index b·H + h) of att_backward. */
+static void att_backward_chunk(void *ctx, int64_t b, int64_t e, int slot)
 {
-    const att_backward_bh_ctx *c_ = ctx_;
-    const att_desc *a = c_->a;
-    const float *q = c_->q;
-    const float *k = c_->k;
-    const float *v = c_->v;
-    const float *g = c_->g;
-    float *dq = c_->dq;
-    float *dk = c_->dk;
-    float *dv = c_->dv;
-    float *dP = c_->dP;
-    float *pd = c_->pd;
-    int64_t TT = c_->TT;
-    for (int64_t bh = b_; bh < e_; bh++) {
-        int64_t b = bh / a->H, h = bh % a->H;
-        int64_t oq = b * a->qb + h * a->qh, ok = b * a->kb + h * a->kh;
-        att_backward_bh(a, b, h, q + oq, k + ok, v + ok, g + oq, dq ? dq + oq : NULL, dk ? dk + ok : NULL,
-                        dv ? dv + ok : NULL, dP + bh * TT, pd ? pd + bh * TT : NULL);;
+    const att_job *job = ctx;
+    const att_desc *a = job->a;
+    int64_t TT = a->Tq * a->Tk;
+    for (int64_t bh = b; bh < e; bh++) {
+        int64_t n = bh / a->H, h = bh % a->H;
+        int64_t oq = n * a->qb + h * a->qh, ok = n * a->kb + h * a->kh;
+        att_backward_bh(a, n, h, job->q + oq, job->k + ok, job->v + ok, job->g + oq, job->dq ? job->dq + oq : NULL,
+                        job->dk ? job->dk + ok : NULL, job->dv ? job->dv + ok : NULL, job->dP + bh * TT,
+                        job->pd ? job->pd + bh * TT : NULL);
     }
 }
 
@@ -194,34 +185,20 @@ static void att_backward(nb_node *n)
     float *dP = nb__scratch(n->out->ctx, sizeof(float) * (size_t)(BH * TT + 1));
     float *pd = a->p > 0 ? nb__scratch(n->out->ctx, sizeof(float) * (size_t)(BH * TT + 1)) : NULL;
     if (!dP || (a->p > 0 && !pd)) return;
-    nb__parallel_if(BH * TT * a->D * 4, BH, nb__chunk_for(BH), att_backward_bh_chunk,
-                    &(att_backward_bh_ctx){a, q, k, v, g, dq, dk, dv, dP, pd, TT});
+    nb__parallel_if(BH * TT * a->D * 4, BH, nb__chunk_for(BH), att_backward_chunk,
+                    &(att_job){.a = a, .q = q, .k = k, .v = v, .g = g, .dq = dq, .dk = dk, .dv = dv, .dP = dP, .pd = pd});
 }
 
-/* a chunk of attention's loop over bh (nb__parallel_if) */
-typedef struct {
-    att_desc a;
-    const att_desc *saved;
-    const float *qp;
-    const float *kp;
-    const float *vp;
-    float *op_;
-    float *pd;
-} attention_bh_ctx;
-static void attention_bh_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
+/* Heads [b, e) (index b·H + h) of the forward. */
+static void attention_chunk(void *ctx, int64_t b, int64_t e, int slot)
 {
-    const attention_bh_ctx *c_ = ctx_;
-    att_desc a = c_->a;
-    const att_desc *saved = c_->saved;
-    const float *qp = c_->qp;
-    const float *kp = c_->kp;
-    const float *vp = c_->vp;
-    float *op_ = c_->op_;
-    float *pd = c_->pd;
-    for (int64_t bh = b_; bh < e_; bh++) {
-        int64_t b = bh / a.H, h = bh % a.H;
-        int64_t oq = b * a.qb + h * a.qh, ok = b * a.kb + h * a.kh;
-        att_forward_bh(saved, b, h, qp + oq, kp + ok, vp + ok, op_ + oq, pd ? pd + bh * a.Tq * a.Tk : NULL);;
+    const att_job *job = ctx;
+    const att_desc *a = job->a;
+    for (int64_t bh = b; bh < e; bh++) {
+        int64_t n = bh / a->H, h = bh % a->H;
+        int64_t oq = n * a->qb + h * a->qh, ok = n * a->kb + h * a->kh;
+        att_forward_bh(a, n, h, job->q + oq, job->k + ok, job->v + ok, job->out + oq,
+                       job->pd ? job->pd + bh * a->Tq * a->Tk : NULL);
     }
 }
 
@@ -308,8 +285,8 @@ static nb_tensor *attention(nb_tensor *q, nb_tensor *k, nb_tensor *v, int64_t he
     const float *qp = nb__f(q), *kp = nb__f(k), *vp = nb__f(v);
     float *op_ = nb__f(out);
     int64_t BH = a.B * a.H;
-    nb__parallel_if(BH * a.Tq * a.Tk * a.D * 2, BH, nb__chunk_for(BH), attention_bh_chunk,
-                    &(attention_bh_ctx){a, saved, qp, kp, vp, op_, pd});
+    nb__parallel_if(BH * a.Tq * a.Tk * a.D * 2, BH, nb__chunk_for(BH), attention_chunk,
+                    &(att_job){.a = saved, .q = qp, .k = kp, .v = vp, .out = op_, .pd = pd});
     if (nb__needs_grad(ctx, q, k, v)) {
         nb_node *n = nb__record(out, att_backward, q, k, v);
         if (!n) return NULL;

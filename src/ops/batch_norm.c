@@ -28,8 +28,6 @@
 #include <math.h>
 #include <string.h>
 
-#define BN_PAR_MIN 32768 /* elements below which one thread does it all */
-
 /* ---- kernels ---- */
 
 /* Σ(x-k) and Σ(x-k)² of n values, in double. */
@@ -46,42 +44,67 @@ static inline void seg_sums(const float *x, int64_t n, double k, double *s, doub
     *ss += b;
 }
 
+/* One kernel call, as its chunks (nb__parallel_if) read it. x, y, dy, dx, relu_out:
+ * (N, C, S); the rest per channel (C). */
+typedef struct {
+    const float *x;
+    float *y;
+    const float *dy;       /* backward: the output's gradient */
+    const float *relu_out; /* backward: the output of relu(batch_norm(x)), or NULL */
+    float *dx, *dw, *db;   /* backward: accumulate; each may be NULL */
+    int64_t N, C, S;
+    const float *w, *b;    /* γ, β, or NULL */
+    float eps;
+    double *dmean, *dvar;  /* training forward: the batch's mean and biased variance */
+    float *mean_out, *rstd_out; /* training forward: μ and r = 1/√(σ²+eps) */
+    const float *mean, *rstd;   /* backward: μ and r as the forward used them */
+    int batch_stats;       /* backward: the forward used this batch's statistics */
+    const float *scale, *shift; /* bn_affine: y = x·scale[c] + shift[c] */
+} bn_job;
+
+/* Channel c's statistics from s = Σ(x-k), ss = Σ(x-k)² over its M values: dmean,
+ * dvar, mean and rstd, and *scale = γ·r, *shift = β - μ·scale. */
+static inline void bn_channel_stats(const bn_job *job, int64_t c, double k, double s, double ss, int64_t M,
+                                    float *scale, float *shift)
+{
+    double m = s / (double)M, v = ss / (double)M - m * m;
+    v = v > 0 ? v : 0;
+    job->dmean[c] = k + m;
+    job->dvar[c] = v;
+    float r = (float)(1.0 / sqrt(v + (double)job->eps)), mu = (float)(k + m);
+    job->mean_out[c] = mu;
+    job->rstd_out[c] = r;
+    *scale = (job->w ? job->w[c] : 1.0f) * r;
+    *shift = (job->b ? job->b[c] : 0.0f) - mu * *scale;
+}
+
+/* Channel c's dγ += Σ dy·x̂ and dβ += Σ dy from sdy = Σ dy, sdyx = Σ dy·(x-μ) over
+ * its M values, and the coefficients of dx = k·(dy - mdy - (x-μ)·proj). */
+static inline void bn_channel_grads(const bn_job *job, int64_t c, double sdy, double sdyx, int64_t M, float *k,
+                                    float *mdy, float *proj)
+{
+    float r = job->rstd[c];
+    if (job->dw) job->dw[c] += (float)(sdyx * r);
+    if (job->db) job->db[c] += (float)sdy;
+    *k = (job->w ? job->w[c] : 1.0f) * r;
+    *mdy = job->batch_stats ? (float)(sdy / (double)M) : 0.0f;
+    *proj = job->batch_stats ? (float)(sdyx * r * r / (double)M) : 0.0f;
+}
+
 /* (N, C) input (S = 1): threads split the channels into blocks of BN_CB and each
  * block walks the rows in order, so every channel is still summed by one thread
  * in a fixed order while the loops over a block's channels vectorize. */
 #define BN_CB 64
+#define BN_BLOCKS(C) (((C) + BN_CB - 1) / BN_CB)
 
-/* a chunk of bn_forward_train_rows's loop over blk_ (nb__parallel_if) */
-typedef struct {
-    const float *x;
-    float *y;
-    int64_t N;
-    int64_t C;
-    const float *w;
-    const float *b;
-    float eps;
-    double *dmean;
-    double *dvar;
-    float *mean;
-    float *rstd;
-} bn_forward_train_rows_blk_ctx;
-NB_CLONES static void bn_forward_train_rows_blk_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
+/* Blocks [b, e) of bn_forward_train's (N, C) case. */
+NB_CLONES static void bn_forward_train_rows(void *ctx, int64_t b, int64_t e, int slot)
 {
-    const bn_forward_train_rows_blk_ctx *c_ = ctx_;
-    const float *x = c_->x;
-    float *y = c_->y;
-    int64_t N = c_->N;
-    int64_t C = c_->C;
-    const float *w = c_->w;
-    const float *b = c_->b;
-    float eps = c_->eps;
-    double *dmean = c_->dmean;
-    double *dvar = c_->dvar;
-    float *mean = c_->mean;
-    float *rstd = c_->rstd;
-    for (int64_t blk_ = b_; blk_ < e_; blk_++) {
-        int64_t c0 = blk_ *BN_CB;
-        int64_t nc = C - c0 < BN_CB ? C - c0 : BN_CB;
+    const bn_job *job = ctx;
+    const float *x = job->x;
+    int64_t N = job->N, C = job->C;
+    for (int64_t blk = b; blk < e; blk++) {
+        int64_t c0 = blk * BN_CB, nc = C - c0 < BN_CB ? C - c0 : BN_CB;
         double k[BN_CB], s[BN_CB], ss[BN_CB];
         float a[BN_CB], sh[BN_CB];
         for (int64_t j = 0; j < nc; j++) {
@@ -90,86 +113,44 @@ NB_CLONES static void bn_forward_train_rows_blk_chunk(void *ctx_, int64_t b_, in
         }
         for (int64_t n = 0; n < N; n++) {
             const float *xr = x + n * C + c0;
-            _Pragma("omp simd")
+#pragma omp simd
             for (int64_t j = 0; j < nc; j++) {
                 double d = (double)xr[j] - k[j];
                 s[j] += d;
-                ss[j] += d *d;
+                ss[j] += d * d;
             }
         }
-        for (int64_t j = 0; j < nc; j++) {
-            double m = s[j] / (double)N, v = ss[j] / (double)N - m *m;
-            v = v > 0 ? v : 0;
-            dmean[c0 + j] = k[j] + m;
-            dvar[c0 + j] = v;
-            mean[c0 + j] = (float)(k[j] + m);
-            rstd[c0 + j] = (float)(1.0 / sqrt(v + (double)eps));
-            a[j] = (w ? w[c0 + j] : 1.0f) * rstd[c0 + j];
-            sh[j] = (b ? b[c0 + j] : 0.0f) - mean[c0 + j] * a[j];
-        }
+        for (int64_t j = 0; j < nc; j++) bn_channel_stats(job, c0 + j, k[j], s[j], ss[j], N, &a[j], &sh[j]);
         for (int64_t n = 0; n < N; n++) {
             const float *xr = x + n * C + c0;
-            float *yr = y + n * C + c0;
-            _Pragma("omp simd")
+            float *yr = job->y + n * C + c0;
+#pragma omp simd
             for (int64_t j = 0; j < nc; j++) yr[j] = xr[j] * a[j] + sh[j];
-        };
+        }
     }
-}
-
-NB_CLONES static void bn_forward_train_rows(const float *x, float *y, int64_t N, int64_t C, const float *w, const float *b,
-                                  float eps, double *dmean, double *dvar, float *mean, float *rstd)
-{
-    nb__parallel_if(N * C, (C + BN_CB - 1) / BN_CB, nb__chunk_for((C + BN_CB - 1) / BN_CB),
-                    bn_forward_train_rows_blk_chunk,
-                    &(bn_forward_train_rows_blk_ctx){x, y, N, C, w, b, eps, dmean, dvar, mean, rstd});
 }
 
 /* relu_out: the forward was relu(batch_norm(x)) with this output; the gradient
  * reaching the normalization is dy where relu_out > 0, else 0 (ReLU's backward). */
 #define RELU_G(g, ro, i) ((ro) && !((ro)[i] > 0.0f) ? 0.0f : (g)[i])
 
-/* a chunk of bn_backward_rows's loop over blk_ (nb__parallel_if) */
-typedef struct {
-    const float *x;
-    const float *dy;
-    const float *relu_out;
-    float *dx;
-    float *dw;
-    float *db;
-    int64_t N;
-    int64_t C;
-    const float *w;
-    const float *mean;
-    const float *rstd;
-    int batch_stats;
-} bn_backward_rows_blk_ctx;
-static void bn_backward_rows_blk_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
+/* Blocks [b, e) of bn_backward_kernel's (N, C) case. */
+static void bn_backward_rows(void *ctx, int64_t b, int64_t e, int slot)
 {
-    const bn_backward_rows_blk_ctx *c_ = ctx_;
-    const float *x = c_->x;
-    const float *dy = c_->dy;
-    const float *relu_out = c_->relu_out;
-    float *dx = c_->dx;
-    float *dw = c_->dw;
-    float *db = c_->db;
-    int64_t N = c_->N;
-    int64_t C = c_->C;
-    const float *w = c_->w;
-    const float *mean = c_->mean;
-    const float *rstd = c_->rstd;
-    int batch_stats = c_->batch_stats;
-    for (int64_t blk_ = b_; blk_ < e_; blk_++) {
-        int64_t c0 = blk_ *BN_CB;
-        int64_t nc = C - c0 < BN_CB ? C - c0 : BN_CB;
+    const bn_job *job = ctx;
+    const float *x = job->x, *dy = job->dy, *relu_out = job->relu_out;
+    int64_t N = job->N, C = job->C;
+    for (int64_t blk = b; blk < e; blk++) {
+        int64_t c0 = blk * BN_CB, nc = C - c0 < BN_CB ? C - c0 : BN_CB;
         double sdy[BN_CB], sdyx[BN_CB], mu[BN_CB];
         float k[BN_CB], mdy[BN_CB], proj[BN_CB], muf[BN_CB];
         for (int64_t j = 0; j < nc; j++) {
             sdy[j] = sdyx[j] = 0;
-            mu[j] = mean[c0 + j];
+            mu[j] = job->mean[c0 + j];
         }
         for (int64_t n = 0; n < N; n++) {
             const float *xr = x + n * C + c0, *gr = dy + n * C + c0, *ro = relu_out ? relu_out + n * C + c0 : NULL;
-            _Pragma("omp simd")
+#pragma omp simd
             for (int64_t j = 0; j < nc; j++) {
                 float g = RELU_G(gr, ro, j);
                 sdy[j] += g;
@@ -177,229 +158,124 @@ static void bn_backward_rows_blk_chunk(void *ctx_, int64_t b_, int64_t e_, int s
             }
         }
         for (int64_t j = 0; j < nc; j++) {
-            float r = rstd[c0 + j];
-            if (dw) dw[c0 + j] += (float)(sdyx[j] * r);
-            if (db) db[c0 + j] += (float)sdy[j];
-            k[j] = (w ? w[c0 + j] : 1.0f) * r;
-            mdy[j] = batch_stats ? (float)(sdy[j] / (double)N) : 0.0f;
-            proj[j] = batch_stats ? (float)(sdyx[j] * r * r / (double)N) : 0.0f;
+            bn_channel_grads(job, c0 + j, sdy[j], sdyx[j], N, &k[j], &mdy[j], &proj[j]);
             muf[j] = (float)mu[j];
         }
-        if (!dx) continue;
+        if (!job->dx) continue;
         for (int64_t n = 0; n < N; n++) {
             const float *xr = x + n * C + c0, *gr = dy + n * C + c0, *ro = relu_out ? relu_out + n * C + c0 : NULL;
-            float *dr = dx + n * C + c0;
-            _Pragma("omp simd")
+            float *dr = job->dx + n * C + c0;
+#pragma omp simd
             for (int64_t j = 0; j < nc; j++) dr[j] += k[j] * (RELU_G(gr, ro, j) - mdy[j] - (xr[j] - muf[j]) * proj[j]);
-        };
+        }
     }
 }
 
-static void bn_backward_rows(const float *x, const float *dy, const float *relu_out, float *dx, float *dw, float *db,
-                             int64_t N, int64_t C, const float *w, const float *mean, const float *rstd,
-                             int batch_stats)
+/* Channels [b, e) of bn_forward_train, one channel per iteration so that its values
+ * are still in this core's cache for the second pass. */
+NB_CLONES static void bn_forward_train_channels(void *ctx, int64_t b, int64_t e, int slot)
 {
-    nb__parallel_if(N * C, (C + BN_CB - 1) / BN_CB, nb__chunk_for((C + BN_CB - 1) / BN_CB),
-                    bn_backward_rows_blk_chunk,
-                    &(bn_backward_rows_blk_ctx){x, dy, relu_out, dx, dw, db, N, C, w, mean, rstd, batch_stats});
-}
-
-/* a chunk of bn_forward_train's loop over c (nb__parallel_if) */
-typedef struct {
-    const float *x;
-    float *y;
-    int64_t N;
-    int64_t C;
-    int64_t S;
-    const float *w;
-    const float *b;
-    float eps;
-    double *dmean;
-    double *dvar;
-    float *mean;
-    float *rstd;
-    int64_t M;
-} bn_forward_train_c_ctx;
-NB_CLONES static void bn_forward_train_c_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
-{
-    const bn_forward_train_c_ctx *c_ = ctx_;
-    const float *x = c_->x;
-    float *y = c_->y;
-    int64_t N = c_->N;
-    int64_t C = c_->C;
-    int64_t S = c_->S;
-    const float *w = c_->w;
-    const float *b = c_->b;
-    float eps = c_->eps;
-    double *dmean = c_->dmean;
-    double *dvar = c_->dvar;
-    float *mean = c_->mean;
-    float *rstd = c_->rstd;
-    int64_t M = c_->M;
-    for (int64_t c = b_; c < e_; c++) {
+    const bn_job *job = ctx;
+    const float *x = job->x;
+    int64_t N = job->N, C = job->C, S = job->S;
+    for (int64_t c = b; c < e; c++) {
         double k = x[c * S], s = 0, ss = 0;
         for (int64_t n = 0; n < N; n++) seg_sums(x + (n * C + c) * S, S, k, &s, &ss);
-        double m = s / (double)M, v = ss / (double)M - m *m;
-        v = v > 0 ? v : 0;
-        dmean[c] = k + m;
-        dvar[c] = v;
-        float r = (float)(1.0 / sqrt(v + (double)eps)), mu = (float)(k + m);
-        mean[c] = mu;
-        rstd[c] = r;
-        float ac = (w ? w[c] : 1.0f) * r, bc = (b ? b[c] : 0.0f) - mu *ac;
+        float ac, bc;
+        bn_channel_stats(job, c, k, s, ss, N * S, &ac, &bc);
         for (int64_t n = 0; n < N; n++) {
             const float *xs = x + (n * C + c) * S;
-            float *ys = y + (n * C + c) * S;
-            _Pragma("omp simd")
+            float *ys = job->y + (n * C + c) * S;
+#pragma omp simd
             for (int64_t i = 0; i < S; i++) ys[i] = xs[i] * ac + bc;
-        };
+        }
     }
 }
 
-/* Training forward over x, y (N, C, S), one channel per iteration so that its
- * values are still in this core's cache for the second pass: mean and biased
- * variance (dmean, dvar: C doubles), then y = x·a + b with a = γ·r, b = β - μ·a,
- * r = 1/√(σ²+eps). w, b (C) or NULL; mean, rstd (C) receive μ and r for backward. */
-NB_CLONES static void bn_forward_train(const float *x, float *y, int64_t N, int64_t C, int64_t S, const float *w,
-                             const float *b, float eps, double *dmean, double *dvar, float *mean, float *rstd)
+/* Training forward over x, y (N, C, S): mean and biased variance (dmean, dvar: C
+ * doubles), then y = x·a + b with a = γ·r, b = β - μ·a, r = 1/√(σ²+eps). w, b (C) or
+ * NULL; mean, rstd (C) receive μ and r for backward. */
+static void bn_forward_train(const float *x, float *y, int64_t N, int64_t C, int64_t S, const float *w, const float *b,
+                             float eps, double *dmean, double *dvar, float *mean, float *rstd)
 {
-    if (S == 1) {
-        bn_forward_train_rows(x, y, N, C, w, b, eps, dmean, dvar, mean, rstd);
-        return;
-    }
-    int64_t M = N *S;
-    nb__parallel_if(N * C * S, C, nb__chunk_for(C), bn_forward_train_c_chunk,
-                    &(bn_forward_train_c_ctx){x, y, N, C, S, w, b, eps, dmean, dvar, mean, rstd, M});
+    bn_job job = {.x = x, .y = y, .N = N, .C = C, .S = S, .w = w, .b = b, .eps = eps,
+                  .dmean = dmean, .dvar = dvar, .mean_out = mean, .rstd_out = rstd};
+    if (S == 1)
+        nb__parallel_if(N * C, BN_BLOCKS(C), nb__chunk_for(BN_BLOCKS(C)), bn_forward_train_rows, &job);
+    else
+        nb__parallel_if(N * C * S, C, nb__chunk_for(C), bn_forward_train_channels, &job);
 }
 
-/* a chunk of bn_affine's loop over ij_ (nb__parallel_if) */
-typedef struct {
-    const float *x;
-    float *y;
-    int64_t C;
-    int64_t S;
-    const float *a;
-    const float *b;
-} bn_affine_ij_ctx;
-static void bn_affine_ij_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
+/* Planes [b, e) (index n·C + c) of bn_affine. */
+static void bn_affine_planes(void *ctx, int64_t b, int64_t e, int slot)
 {
-    const bn_affine_ij_ctx *c_ = ctx_;
-    const float *x = c_->x;
-    float *y = c_->y;
-    int64_t C = c_->C;
-    int64_t S = c_->S;
-    const float *a = c_->a;
-    const float *b = c_->b;
-    for (int64_t ij_ = b_; ij_ < e_; ij_++) {
-        int64_t n = ij_ / C, c = ij_ % C;
-            const float *xs = x + (n * C + c) * S;
-            float *ys = y + (n * C + c) * S;
-            float ac = a[c], bc = b[c];
-            _Pragma("omp simd")
-            for (int64_t i = 0; i < S; i++) ys[i] = xs[i] * ac + bc;;
+    const bn_job *job = ctx;
+    int64_t C = job->C, S = job->S;
+    for (int64_t p = b; p < e; p++) {
+        const float *xs = job->x + p * S;
+        float *ys = job->y + p * S;
+        float ac = job->scale[p % C], bc = job->shift[p % C];
+#pragma omp simd
+        for (int64_t i = 0; i < S; i++) ys[i] = xs[i] * ac + bc;
     }
 }
 
-/* a chunk of bn_affine's loop over n (nb__parallel_if) */
-typedef struct {
-    const float *x;
-    float *y;
-    int64_t C;
-    const float *a;
-    const float *b;
-} bn_affine_n_ctx;
-static void bn_affine_n_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
+/* Rows [b, e) of bn_affine's (N, C) case. */
+static void bn_affine_rows(void *ctx, int64_t b, int64_t e, int slot)
 {
-    const bn_affine_n_ctx *c_ = ctx_;
-    const float *x = c_->x;
-    float *y = c_->y;
-    int64_t C = c_->C;
-    const float *a = c_->a;
-    const float *b = c_->b;
-    for (int64_t n = b_; n < e_; n++) {
-        const float *xr = x + n *C;
-            float *yr = y + n *C;
-            _Pragma("omp simd")
-            for (int64_t c = 0; c < C; c++) yr[c] = xr[c] * a[c] + b[c];;
+    const bn_job *job = ctx;
+    const float *scale = job->scale, *shift = job->shift;
+    int64_t C = job->C;
+    for (int64_t n = b; n < e; n++) {
+        const float *xr = job->x + n * C;
+        float *yr = job->y + n * C;
+#pragma omp simd
+        for (int64_t c = 0; c < C; c++) yr[c] = xr[c] * scale[c] + shift[c];
     }
 }
 
-/* y = x·a[c] + b[c] over x, y (N, C, S). */
-static void bn_affine(const float *x, float *y, int64_t N, int64_t C, int64_t S, const float *a,
-                      const float *b)
+/* y = x·scale[c] + shift[c] over x, y (N, C, S). */
+static void bn_affine(const float *x, float *y, int64_t N, int64_t C, int64_t S, const float *scale,
+                      const float *shift)
 {
-    if (S == 1) {
-    nb__parallel_if(N * C, N, nb__chunk_for(N), bn_affine_n_chunk, &(bn_affine_n_ctx){x, y, C, a, b});
-        return;
-    }
-    nb__parallel_if(N * C * S, N * C, nb__chunk_for(N * C), bn_affine_ij_chunk,
-                    &(bn_affine_ij_ctx){x, y, C, S, a, b});
+    bn_job job = {.x = x, .y = y, .N = N, .C = C, .S = S, .scale = scale, .shift = shift};
+    if (S == 1)
+        nb__parallel_if(N * C, N, nb__chunk_for(N), bn_affine_rows, &job);
+    else
+        nb__parallel_if(N * C * S, N * C, nb__chunk_for(N * C), bn_affine_planes, &job);
 }
 
-/* a chunk of bn_backward_kernel's loop over c (nb__parallel_if) */
-typedef struct {
-    const float *x;
-    const float *dy;
-    const float *relu_out;
-    float *dx;
-    float *dw;
-    float *db;
-    int64_t N;
-    int64_t C;
-    int64_t S;
-    const float *w;
-    const float *mean;
-    const float *rstd;
-    int batch_stats;
-    int64_t M;
-} bn_backward_kernel_c_ctx;
-NB_CLONES static void bn_backward_kernel_c_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
+/* Channels [b, e) of bn_backward_kernel. */
+NB_CLONES static void bn_backward_channels(void *ctx, int64_t b, int64_t e, int slot)
 {
-    const bn_backward_kernel_c_ctx *c_ = ctx_;
-    const float *x = c_->x;
-    const float *dy = c_->dy;
-    const float *relu_out = c_->relu_out;
-    float *dx = c_->dx;
-    float *dw = c_->dw;
-    float *db = c_->db;
-    int64_t N = c_->N;
-    int64_t C = c_->C;
-    int64_t S = c_->S;
-    const float *w = c_->w;
-    const float *mean = c_->mean;
-    const float *rstd = c_->rstd;
-    int batch_stats = c_->batch_stats;
-    int64_t M = c_->M;
-    for (int64_t c = b_; c < e_; c++) {
-        double sdy = 0, sdyx = 0, mu = mean[c];
+    const bn_job *job = ctx;
+    const float *x = job->x, *dy = job->dy, *relu_out = job->relu_out;
+    int64_t N = job->N, C = job->C, S = job->S;
+    for (int64_t c = b; c < e; c++) {
+        double sdy = 0, sdyx = 0, mu = job->mean[c];
         for (int64_t n = 0; n < N; n++) {
             const float *xs = x + (n * C + c) * S, *gs = dy + (n * C + c) * S;
             const float *ro = relu_out ? relu_out + (n * C + c) * S : NULL;
-            double a = 0, b = 0;
-            _Pragma("omp simd reduction(+ : a, b)")
+            double a = 0, s = 0;
+#pragma omp simd reduction(+ : a, s)
             for (int64_t i = 0; i < S; i++) {
                 float g = RELU_G(gs, ro, i);
                 a += g;
-                b += (double)g * ((double)xs[i] - mu);
+                s += (double)g * ((double)xs[i] - mu);
             }
             sdy += a;
-            sdyx += b;
+            sdyx += s;
         }
-        float r = rstd[c];
-        if (dw) dw[c] += (float)(sdyx * r);
-        if (db) db[c] += (float)sdy;
-        if (!dx) continue;
-        float k = (w ? w[c] : 1.0f) * r;
-        float mdy = batch_stats ? (float)(sdy / (double)M) : 0.0f;
-        float proj = batch_stats ? (float)(sdyx * r * r / (double)M) : 0.0f;
-        float muf = (float)mu;
+        float k, mdy, proj, muf = (float)mu;
+        bn_channel_grads(job, c, sdy, sdyx, N * S, &k, &mdy, &proj);
+        if (!job->dx) continue;
         for (int64_t n = 0; n < N; n++) {
             const float *xs = x + (n * C + c) * S, *gs = dy + (n * C + c) * S;
             const float *ro = relu_out ? relu_out + (n * C + c) * S : NULL;
-            float *ds = dx + (n * C + c) * S;
-            _Pragma("omp simd")
+            float *ds = job->dx + (n * C + c) * S;
+#pragma omp simd
             for (int64_t i = 0; i < S; i++) ds[i] += k * (RELU_G(gs, ro, i) - mdy - (xs[i] - muf) * proj);
-        };
+        }
     }
 }
 
@@ -407,17 +283,16 @@ NB_CLONES static void bn_backward_kernel_c_chunk(void *ctx_, int64_t b_, int64_t
  * or NULL. dx, dw, db may be NULL; all three accumulate. batch_stats: the forward
  * used this batch's statistics (full backward through μ and σ²). relu_out (N, C, S)
  * or NULL: the forward was relu(batch_norm(x)) with this output. */
-NB_CLONES static void bn_backward_kernel(const float *x, const float *dy, const float *relu_out, float *dx, float *dw,
-                               float *db, int64_t N, int64_t C, int64_t S, const float *w, const float *mean,
-                               const float *rstd, int batch_stats)
+static void bn_backward_kernel(const float *x, const float *dy, const float *relu_out, float *dx, float *dw, float *db,
+                               int64_t N, int64_t C, int64_t S, const float *w, const float *mean, const float *rstd,
+                               int batch_stats)
 {
-    if (S == 1) {
-        bn_backward_rows(x, dy, relu_out, dx, dw, db, N, C, w, mean, rstd, batch_stats);
-        return;
-    }
-    int64_t M = N *S;
-    nb__parallel_if(N * C * S, C, nb__chunk_for(C), bn_backward_kernel_c_chunk,
-                    &(bn_backward_kernel_c_ctx){x, dy, relu_out, dx, dw, db, N, C, S, w, mean, rstd, batch_stats, M});
+    bn_job job = {.x = x, .dy = dy, .relu_out = relu_out, .dx = dx, .dw = dw, .db = db, .N = N, .C = C, .S = S,
+                  .w = w, .mean = mean, .rstd = rstd, .batch_stats = batch_stats};
+    if (S == 1)
+        nb__parallel_if(N * C, BN_BLOCKS(C), nb__chunk_for(BN_BLOCKS(C)), bn_backward_rows, &job);
+    else
+        nb__parallel_if(N * C * S, C, nb__chunk_for(C), bn_backward_channels, &job);
 }
 
 /* ---- the op ---- */
@@ -441,17 +316,11 @@ static void batch_norm_backward(nb_node *n)
                        w ? nb__f(w) : NULL, mean, rstd, st->training);
 }
 
-/* a chunk of nb__batch_norm_layer's loop over i (nb__parallel_if) */
-typedef struct {
-    float *o;
-} batch_norm_layer_i_ctx;
-static void batch_norm_layer_i_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
+/* Values [b, e) of y: relu in place (NaN stays NaN). */
+static void bn_relu_inplace(void *ctx, int64_t b, int64_t e, int slot)
 {
-    const batch_norm_layer_i_ctx *c_ = ctx_;
-    float *o = c_->o;
-    for (int64_t i = b_; i < e_; i++) {
-        o[i] = o[i] <= 0.0f ? 0.0f : o[i]; /* NaN stays NaN */;
-    }
+    float *y = ((const bn_job *)ctx)->y;
+    for (int64_t i = b; i < e; i++) y[i] = y[i] <= 0.0f ? 0.0f : y[i];
 }
 
 /* F.batch_norm with the calling layer's name for messages. Checks everything
@@ -500,9 +369,7 @@ nb_tensor *nb__batch_norm_layer(const char *layer, nb_tensor *x, nb_tensor *rm, 
         bn_affine(nb__f(x), nb__f(out), N, C, S, ab, ab + C);
     }
     if (relu) { /* relu(batch_norm(x)) in place: no tensor (or gradient) for the normalized values */
-        float *o = nb__f(out);
-        nb__parallel_if(out->numel, out->numel, nb__chunk_for(out->numel), batch_norm_layer_i_chunk,
-                        &(batch_norm_layer_i_ctx){o});
+        nb__parallel_if(out->numel, out->numel, nb__chunk_for(out->numel), bn_relu_inplace, &(bn_job){.y = nb__f(out)});
     }
     if (nb__needs_grad(ctx, x, w, b)) {
         batch_norm_saved *st = nb__record_with(out, batch_norm_backward, x, w, b, sizeof *st);

@@ -8,7 +8,6 @@
 #include "kernels/gemm.h"
 #include "ops/conv1d_hf.h"
 
-#include <string.h>
 
 typedef struct {
     int64_t R, I, O; /* rows of x, in features, out features */
@@ -22,11 +21,7 @@ static void conv1d_backward(nb_node *n)
     const float *g = n->out->grad;
     if (x->requires_grad) nb__sgemm(0, 1, R, I, O, 1.0f, g, O, nb__f(w), O, 1.0f, x->grad, I);
     if (w->requires_grad) nb__sgemm(1, 0, I, O, R, 1.0f, nb__f(x), I, g, O, 1.0f, w->grad, O);
-    if (b && b->requires_grad) {
-        float *gb = b->grad;
-        for (int64_t r = 0; r < R; r++)
-            for (int64_t o = 0; o < O; o++) gb[o] += g[r * O + o];
-    }
+    if (b && b->requires_grad) nb__add_col_sums(g, R, O, b->grad);
 }
 
 nb_tensor *nb__conv1d_hf(nb_tensor *x, nb_tensor *w, nb_tensor *b)
@@ -40,15 +35,9 @@ nb_tensor *nb__conv1d_hf(nb_tensor *x, nb_tensor *w, nb_tensor *b)
         return NULL;
     }
     int64_t I = w->shape[0], O = w->shape[1], R = x->numel / (I ? I : 1);
-    int64_t shape[NB_MAX_DIMS];
-    memcpy(shape, x->shape, sizeof shape);
-    shape[x->ndim - 1] = O;
-    nb_tensor *out = nb__empty(x->ctx, NB_F32, x->ndim, shape);
+    nb_tensor *out = nb__affine_out(x, O, R, b, 1);
     if (!out) return NULL;
     float *y = nb__f(out);
-    for (int64_t r = 0; r < R; r++)
-        if (b) memcpy(y + r * O, nb__f(b), sizeof(float) * (size_t)O);
-        else memset(y + r * O, 0, sizeof(float) * (size_t)O);
     if (R && I && O) nb__sgemm(0, 0, R, O, I, 1.0f, nb__f(x), I, nb__f(w), O, 1.0f, y, O);
     if (nb__needs_grad(x->ctx, x, w, b)) {
         nb_node *n = nb__record(out, conv1d_backward, x, w, b);

@@ -41,25 +41,19 @@ static void dropout_backward(nb_node *n)
         if (mask[i]) ga[i] += g[i] * scale;
 }
 
-/* a chunk of nb_dropout's loop over i (nb__parallel_if) */
+/* One call, as its chunks (nb__parallel_if) read it. */
 typedef struct {
+    const float *x;
+    float *y;
     unsigned char *mask;
     uint64_t key;
-    float p;
-    float *y;
-    const float *xv;
-    float scale;
-} dropout_i_ctx;
-static void dropout_i_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
+    float p, scale;
+} dropout_job;
+
+static void dropout_range(void *ctx, int64_t b, int64_t e, int slot)
 {
-    const dropout_i_ctx *c_ = ctx_;
-    unsigned char *mask = c_->mask;
-    uint64_t key = c_->key;
-    float p = c_->p;
-    float *y = c_->y;
-    const float *xv = c_->xv;
-    float scale = c_->scale;
-    dropout_chunk(xv, y, mask, b_, e_, key, p, scale);
+    const dropout_job *job = ctx;
+    dropout_chunk(job->x, job->y, job->mask, b, e, job->key, job->p, job->scale);
 }
 
 nb_tensor *nb_dropout(nb_tensor *x, float p, int training)
@@ -83,7 +77,8 @@ nb_tensor *nb_dropout(nb_tensor *x, float p, int training)
     const float *xv = nb__f(x);
     float *y = nb__f(out);
     int64_t N = x->numel;
-    nb__parallel_if(N, N, nb__chunk_for(N) > DROP_CHUNK ? nb__chunk_for(N) : DROP_CHUNK, dropout_i_chunk, &(dropout_i_ctx){mask, key, p, y, xv, scale});
+    nb__parallel_if(N, N, nb__chunk_for(N) > DROP_CHUNK ? nb__chunk_for(N) : DROP_CHUNK, dropout_range,
+                    &(dropout_job){.x = xv, .y = y, .mask = mask, .key = key, .p = p, .scale = scale});
     if (nb__needs_grad(ctx, x, NULL, NULL)) {
         dropout_saved *st = nb__record_with(out, dropout_backward, x, NULL, NULL, sizeof *st);
         if (!st) return NULL;

@@ -38,6 +38,22 @@ nb_status nb__bcast_init(nb_bcast *bc, const nb_tensor *a, const nb_tensor *b, c
 typedef enum { BIN_ADD, BIN_SUB, BIN_MUL, BIN_DIV } bin_kind;
 static const char *bin_names[] = {"add", "sub", "mul", "div"};
 
+/* the unary kinds (their math is below, after the binary ops) */
+typedef enum {
+    UN_ADDS, UN_MULS, UN_NEG, UN_EXP, UN_LOG, UN_SQRT, UN_SQUARE, UN_ABS, UN_POW,
+    UN_SIGMOID, UN_TANH, UN_RELU, UN_LEAKY, UN_ELU /* activations; s: leaky's slope, elu's alpha */
+} un_kind;
+
+/* One elementwise call, as its chunks (nb__parallel_if) read it (all arrays of one length). */
+typedef struct {
+    const float *x, *x2; /* the operands (x2: binary) */
+    const float *y, *g;  /* unary backward: the output and its gradient */
+    float *out;          /* the result, or the gradient to accumulate */
+    bin_kind bk;
+    un_kind uk;
+    float s;             /* the unary kind's scalar */
+} ew_job;
+
 static inline float bin_apply(bin_kind k, float x, float y)
 {
     switch (k) {
@@ -85,23 +101,10 @@ static void bin_backward(nb_node *n)
     });
 }
 
-/* a chunk of binary's loop over i (nb__parallel_if) */
-typedef struct {
-    float *y;
-    bin_kind k;
-    const float *xa;
-    const float *xb;
-} binary_i_ctx;
-static void binary_i_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
+static void binary_chunk(void *ctx, int64_t b, int64_t e, int slot)
 {
-    const binary_i_ctx *c_ = ctx_;
-    float *y = c_->y;
-    bin_kind k = c_->k;
-    const float *xa = c_->xa;
-    const float *xb = c_->xb;
-    for (int64_t i = b_; i < e_; i++) {
-        y[i] = bin_apply(k, xa[i], xb[i]);
-    }
+    const ew_job *job = ctx;
+    for (int64_t i = b; i < e; i++) job->out[i] = bin_apply(job->bk, job->x[i], job->x2[i]);
 }
 
 static nb_tensor *binary(nb_tensor *a, nb_tensor *b, bin_kind k)
@@ -119,7 +122,7 @@ static nb_tensor *binary(nb_tensor *a, nb_tensor *b, bin_kind k)
     const float *xa = nb__f(a), *xb = nb__f(b);
     if (nb__same_shape(a, b)) {
         int64_t n = out->numel;
-        nb__parallel_if(n, n, nb__chunk_for(n), binary_i_chunk, &(binary_i_ctx){y, k, xa, xb});
+        nb__parallel_if(n, n, nb__chunk_for(n), binary_chunk, &(ew_job){.x = xa, .x2 = xb, .out = y, .bk = k});
     } else if (b->numel == 1) {
         float s = xb[0];
         for (int64_t i = 0; i < out->numel; i++) y[i] = bin_apply(k, xa[i], s);
@@ -140,11 +143,6 @@ nb_tensor *nb_mul(nb_tensor *a, nb_tensor *b) { return binary(a, b, BIN_MUL); }
 nb_tensor *nb_div(nb_tensor *a, nb_tensor *b) { return binary(a, b, BIN_DIV); }
 
 /* ---- unary math: y = f(x; s), backward from x, y and s ---- */
-
-typedef enum {
-    UN_ADDS, UN_MULS, UN_NEG, UN_EXP, UN_LOG, UN_SQRT, UN_SQUARE, UN_ABS, UN_POW,
-    UN_SIGMOID, UN_TANH, UN_RELU, UN_LEAKY, UN_ELU /* activations; s: leaky's slope, elu's alpha */
-} un_kind;
 
 static inline float un_apply(un_kind k, float x, float s)
 {
@@ -204,35 +202,20 @@ NB_CLONES static void relu_bwd(const float *restrict x, const float *restrict g,
     }
 }
 
-/* a chunk of un_backward's loop over i (nb__parallel_if) */
-typedef struct {
-    float *ga;
-    const float *g;
-    un_kind k;
-    const float *x;
-    const float *y;
-    float s;
-} un_backward_i_ctx;
-static void un_backward_i_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
+static void un_backward_chunk(void *ctx, int64_t b, int64_t e, int slot)
 {
-    const un_backward_i_ctx *c_ = ctx_;
-    float *ga = c_->ga;
-    const float *g = c_->g;
-    un_kind k = c_->k;
-    const float *x = c_->x;
-    const float *y = c_->y;
-    float s = c_->s;
-    if (k == UN_RELU) {
-        relu_bwd(x, g, ga, b_, e_);
+    const ew_job *job = ctx;
+    const float *x = job->x, *g = job->g;
+    float *ga = job->out, s = job->s;
+    if (job->uk == UN_RELU) {
+        relu_bwd(x, g, ga, b, e);
         return;
     }
-    if (k == UN_LEAKY) {
-        for (int64_t i = b_; i < e_; i++) ga[i] += g[i] * (x[i] > 0 ? 1.0f : s);
+    if (job->uk == UN_LEAKY) {
+        for (int64_t i = b; i < e; i++) ga[i] += g[i] * (x[i] > 0 ? 1.0f : s);
         return;
     }
-    for (int64_t i = b_; i < e_; i++) {
-        ga[i] += g[i] * un_deriv(k, x[i], y[i], s);
-    }
+    for (int64_t i = b; i < e; i++) ga[i] += g[i] * un_deriv(job->uk, x[i], job->y[i], s);
 }
 
 static void un_backward(nb_node *n)
@@ -244,28 +227,21 @@ static void un_backward(nb_node *n)
     const float *x = nb__f(a), *y = nb__f(n->out), *g = n->out->grad;
     float *ga = a->grad;
     int64_t N = a->numel;
-    nb__parallel_if(N, N, nb__chunk_for(N), un_backward_i_chunk, &(un_backward_i_ctx){ga, g, k, x, y, s});
+    nb__parallel_if(N, N, nb__chunk_for(N), un_backward_chunk,
+                    &(ew_job){.x = x, .y = y, .g = g, .out = ga, .uk = k, .s = s});
 }
 
-/* a chunk of unary's loop over i (nb__parallel_if) */
-typedef struct {
-    float *y;
-    un_kind k;
-    const float *x;
-    float s;
-} unary_i_ctx;
-static void unary_i_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
+static void unary_chunk(void *ctx, int64_t b, int64_t e, int slot)
 {
-    const unary_i_ctx *c_ = ctx_;
-    float *y = c_->y;
-    un_kind k = c_->k;
-    const float *x = c_->x;
-    float s = c_->s;
+    const ew_job *job = ctx;
+    const float *x = job->x;
+    float *y = job->out, s = job->s;
+    un_kind k = job->uk;
     /* one loop per cheap kind, so un_apply folds to one expression and the loop vectorises */
     switch (k) {
 #define UN_LOOP(K)                                                 \
     case K:                                                        \
-        for (int64_t i = b_; i < e_; i++) y[i] = un_apply(K, x[i], s); \
+        for (int64_t i = b; i < e; i++) y[i] = un_apply(K, x[i], s);   \
         return;
         UN_LOOP(UN_RELU)
         UN_LOOP(UN_LEAKY)
@@ -276,7 +252,7 @@ static void unary_i_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
         UN_LOOP(UN_ABS)
 #undef UN_LOOP
     default:
-        for (int64_t i = b_; i < e_; i++) y[i] = un_apply(k, x[i], s);
+        for (int64_t i = b; i < e; i++) y[i] = un_apply(k, x[i], s);
     }
 }
 
@@ -292,7 +268,7 @@ static nb_tensor *unary(nb_tensor *a, un_kind k, float s)
     const float *x = nb__f(a);
     float *y = nb__f(out);
     int64_t N = a->numel;
-    nb__parallel_if(N, N, nb__chunk_for(N), unary_i_chunk, &(unary_i_ctx){y, k, x, s});
+    nb__parallel_if(N, N, nb__chunk_for(N), unary_chunk, &(ew_job){.x = x, .out = y, .uk = k, .s = s});
     if (nb__needs_grad(a->ctx, a, NULL, NULL)) {
         un_saved *st = nb__record_with(out, un_backward, a, NULL, NULL, sizeof *st);
         if (!st) return NULL;

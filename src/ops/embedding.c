@@ -37,23 +37,20 @@ static void embedding_backward(nb_node *n)
     }
 }
 
-/* a chunk of nb_embedding's loop over k (nb__parallel_if) */
+/* One lookup, as its chunks (nb__parallel_if) read it: rows idx[k] of w (_, dim) into
+ * rows k of y. */
 typedef struct {
     float *y;
     const float *w;
     const int64_t *idx;
     int64_t dim;
-} embedding_k_ctx;
-static void embedding_k_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
+} embedding_job;
+
+static void embedding_rows(void *ctx, int64_t b, int64_t e, int slot)
 {
-    const embedding_k_ctx *c_ = ctx_;
-    float *y = c_->y;
-    const float *w = c_->w;
-    const int64_t *idx = c_->idx;
-    int64_t dim = c_->dim;
-    for (int64_t k = b_; k < e_; k++) {
-        memcpy(y + k * dim, w + idx[k] * dim, sizeof(float) * (size_t)dim);
-    }
+    const embedding_job *job = ctx;
+    for (int64_t k = b; k < e; k++)
+        memcpy(job->y + k * job->dim, job->w + job->idx[k] * job->dim, sizeof(float) * (size_t)job->dim);
 }
 
 nb_tensor *nb_embedding(nb_tensor *indices, nb_tensor *weight, int64_t padding_idx)
@@ -96,7 +93,8 @@ nb_tensor *nb_embedding(nb_tensor *indices, nb_tensor *weight, int64_t padding_i
     if (!out) return NULL;
     const float *w = nb__f(weight);
     float *y = nb__f(out);
-    nb__parallel_if(count * dim, count, nb__chunk_for(count), embedding_k_chunk, &(embedding_k_ctx){y, w, idx, dim});
+    nb__parallel_if(count * dim, count, nb__chunk_for(count), embedding_rows,
+                    &(embedding_job){.y = y, .w = w, .idx = idx, .dim = dim});
     if (nb__needs_grad(weight->ctx, weight, NULL, NULL)) {
         /* the indices may change or go away before backward: keep a copy */
         int64_t *saved = nb__scratch(weight->ctx, sizeof(int64_t) * (size_t)(count ? count : 1));

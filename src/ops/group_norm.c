@@ -23,8 +23,6 @@
 #include <math.h>
 #include <string.h>
 
-#define GN_PAR_MIN 32768 /* elements below which one thread does it all */
-
 typedef struct {
     int64_t groups, L, pg, pin;
     float *mean, *rstd; /* (groups) */
@@ -32,118 +30,95 @@ typedef struct {
 
 static inline float param(const float *v, int64_t p, float dflt) { return v ? v[p] : dflt; }
 
-/* a chunk of gn_stats's loop over g (nb__parallel_if) */
+/* One kernel call, as its chunks (nb__parallel_if) read it: x, y, dy, dx are the
+ * plan's groups of L values; w, b, dw, db per parameter (or NULL). */
 typedef struct {
+    const gn_plan *pl;
     const float *x;
-    int64_t L;
-    double *mean;
-    double *var;
-} gn_stats_g_ctx;
-static void gn_stats_g_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
+    float *y;
+    const float *dy;
+    float *dx;
+    const float *w, *b;
+    float *dw, *db;     /* accumulate */
+    double *mean, *var; /* gn_stats: per group */
+} gn_job;
+
+/* Groups [b, e) of gn_stats. */
+static void gn_stats_chunk(void *ctx, int64_t b, int64_t e, int slot)
 {
-    const gn_stats_g_ctx *c_ = ctx_;
-    const float *x = c_->x;
-    int64_t L = c_->L;
-    double *mean = c_->mean;
-    double *var = c_->var;
-    for (int64_t g = b_; g < e_; g++) {
-        const float *xs = x + g *L;
+    const gn_job *job = ctx;
+    int64_t L = job->pl->L;
+    for (int64_t g = b; g < e; g++) {
+        const float *xs = job->x + g * L;
         double k = xs[0], s = 0, ss = 0;
-        _Pragma("omp simd reduction(+ : s, ss)")
+#pragma omp simd reduction(+ : s, ss)
         for (int64_t j = 0; j < L; j++) {
             double d = (double)xs[j] - k;
             s += d;
-            ss += d *d;
+            ss += d * d;
         }
-        double m = s / (double)L, v = ss / (double)L - m *m;
-        mean[g] = k + m;
-        var[g] = v > 0 ? v : 0;;
+        double m = s / (double)L, v = ss / (double)L - m * m;
+        job->mean[g] = k + m;
+        job->var[g] = v > 0 ? v : 0;
     }
 }
 
-/* Per-group mean and biased variance of `groups` rows of L values. */
-static void gn_stats(const float *x, int64_t groups, int64_t L, double *mean, double *var)
+/* Per-group mean and biased variance of the plan's groups of L values. */
+static void gn_stats(const float *x, const gn_plan *pl, double *mean, double *var)
 {
-    nb__parallel_if(groups * L, groups, nb__chunk_for(groups), gn_stats_g_chunk, &(gn_stats_g_ctx){x, L, mean, var});
+    nb__parallel_if(pl->groups * pl->L, pl->groups, nb__chunk_for(pl->groups), gn_stats_chunk,
+                    &(gn_job){.pl = pl, .x = x, .mean = mean, .var = var});
 }
 
-/* a chunk of gn_forward_kernel's loop over g (nb__parallel_if) */
-typedef struct {
-    const float *x;
-    float *y;
-    const gn_plan *pl;
-    const float *w;
-    const float *b;
-    int64_t L;
-    int64_t nb;
-} gn_forward_kernel_g_ctx;
-static void gn_forward_kernel_g_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
+/* Groups [b, e) of gn_forward_kernel. */
+static void gn_forward_chunk(void *ctx, int64_t b, int64_t e, int slot)
 {
-    const gn_forward_kernel_g_ctx *c_ = ctx_;
-    const float *x = c_->x;
-    float *y = c_->y;
-    const gn_plan *pl = c_->pl;
-    const float *w = c_->w;
-    const float *b = c_->b;
-    int64_t L = c_->L;
-    int64_t nb = c_->nb;
-    for (int64_t g = b_; g < e_; g++) {
-        const float *xs = x + g *L;
-        float *ys = y + g *L;
+    const gn_job *job = ctx;
+    const gn_plan *pl = job->pl;
+    const float *w = job->w, *bias = job->b;
+    int64_t L = pl->L, nb = L / pl->pin;
+    for (int64_t g = b; g < e; g++) {
+        const float *xs = job->x + g * L;
+        float *ys = job->y + g * L;
         float mu = pl->mean[g], r = pl->rstd[g];
         int64_t p0 = (g % pl->pg) * nb;
         if (pl->pin == 1) {
-            _Pragma("omp simd")
-            for (int64_t j = 0; j < L; j++) ys[j] = (xs[j] - mu) * r * param(w, p0 + j, 1.0f) + param(b, p0 + j, 0.0f);
+#pragma omp simd
+            for (int64_t j = 0; j < L; j++)
+                ys[j] = (xs[j] - mu) * r * param(w, p0 + j, 1.0f) + param(bias, p0 + j, 0.0f);
             continue;
         }
         for (int64_t k = 0; k < nb; k++) {
-            float a = param(w, p0 + k, 1.0f) * r, sh = param(b, p0 + k, 0.0f) - mu *a;
+            float a = param(w, p0 + k, 1.0f) * r, sh = param(bias, p0 + k, 0.0f) - mu * a;
             const float *xk = xs + k * pl->pin;
             float *yk = ys + k * pl->pin;
-            _Pragma("omp simd")
+#pragma omp simd
             for (int64_t i = 0; i < pl->pin; i++) yk[i] = xk[i] * a + sh;
-        };
+        }
     }
 }
 
 static void gn_forward_kernel(const float *x, float *y, const gn_plan *pl, const float *w, const float *b)
 {
-    int64_t L = pl->L, nb = L / pl->pin;
-    nb__parallel_if(pl->groups * L, pl->groups, nb__chunk_for(pl->groups), gn_forward_kernel_g_chunk,
-                    &(gn_forward_kernel_g_ctx){x, y, pl, w, b, L, nb});
+    nb__parallel_if(pl->groups * pl->L, pl->groups, nb__chunk_for(pl->groups), gn_forward_chunk,
+                    &(gn_job){.pl = pl, .x = x, .y = y, .w = w, .b = b});
 }
 
-/* a chunk of gn_backward_dx's loop over g (nb__parallel_if) */
-typedef struct {
-    const float *x;
-    const float *dy;
-    float *dx;
-    const gn_plan *pl;
-    const float *w;
-    int64_t L;
-    int64_t nb;
-    int64_t pin;
-} gn_backward_dx_g_ctx;
-static void gn_backward_dx_g_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
+/* Groups [b, e) of gn_backward_dx. */
+static void gn_backward_dx_chunk(void *ctx, int64_t b, int64_t e, int slot)
 {
-    const gn_backward_dx_g_ctx *c_ = ctx_;
-    const float *x = c_->x;
-    const float *dy = c_->dy;
-    float *dx = c_->dx;
-    const gn_plan *pl = c_->pl;
-    const float *w = c_->w;
-    int64_t L = c_->L;
-    int64_t nb = c_->nb;
-    int64_t pin = c_->pin;
-    for (int64_t g = b_; g < e_; g++) {
-        const float *xs = x + g * L, *gs = dy + g *L;
-        float *ds = dx + g *L;
+    const gn_job *job = ctx;
+    const gn_plan *pl = job->pl;
+    const float *w = job->w;
+    int64_t L = pl->L, pin = pl->pin, nb = L / pin;
+    for (int64_t g = b; g < e; g++) {
+        const float *xs = job->x + g * L, *gs = job->dy + g * L;
+        float *ds = job->dx + g * L;
         float mu = pl->mean[g], r = pl->rstd[g];
         int64_t p0 = (g % pl->pg) * nb;
         double s1 = 0, s2 = 0; /* Σ g, Σ g·(x-μ) */
         if (pin == 1) {
-            _Pragma("omp simd reduction(+ : s1, s2)")
+#pragma omp simd reduction(+ : s1, s2)
             for (int64_t j = 0; j < L; j++) {
                 double gw = (double)gs[j] * param(w, p0 + j, 1.0f);
                 s1 += gw;
@@ -151,75 +126,56 @@ static void gn_backward_dx_g_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_
             }
         } else {
             for (int64_t k = 0; k < nb; k++) {
-                const float *xk = xs + k * pin, *gk = gs + k *pin;
+                const float *xk = xs + k * pin, *gk = gs + k * pin;
                 double a = 0, c = 0;
-                _Pragma("omp simd reduction(+ : a, c)")
+#pragma omp simd reduction(+ : a, c)
                 for (int64_t i = 0; i < pin; i++) {
                     a += gk[i];
                     c += (double)gk[i] * ((double)xk[i] - mu);
                 }
                 double wp = param(w, p0 + k, 1.0f);
-                s1 += a *wp;
-                s2 += c *wp;
+                s1 += a * wp;
+                s2 += c * wp;
             }
         }
         float m1 = (float)(s1 / (double)L), m2 = (float)(s2 * r * r / (double)L);
         if (pin == 1) {
-            _Pragma("omp simd")
+#pragma omp simd
             for (int64_t j = 0; j < L; j++)
                 ds[j] += r * (gs[j] * param(w, p0 + j, 1.0f) - m1 - (xs[j] - mu) * m2);
             continue;
         }
         for (int64_t k = 0; k < nb; k++) {
-            float wr = param(w, p0 + k, 1.0f) * r, m1r = m1 * r, m2r = m2 *r;
-            const float *xk = xs + k * pin, *gk = gs + k *pin;
-            float *dk = ds + k *pin;
-            _Pragma("omp simd")
+            float wr = param(w, p0 + k, 1.0f) * r, m1r = m1 * r, m2r = m2 * r;
+            const float *xk = xs + k * pin, *gk = gs + k * pin;
+            float *dk = ds + k * pin;
+#pragma omp simd
             for (int64_t i = 0; i < pin; i++) dk[i] += wr * gk[i] - m1r - (xk[i] - mu) * m2r;
-        };
+        }
     }
 }
 
 /* dx accumulates r·(g - mean(g) - x̂·mean(g·x̂)) with g = dy·γ_p. */
 static void gn_backward_dx(const float *x, const float *dy, float *dx, const gn_plan *pl, const float *w)
 {
-    int64_t L = pl->L, nb = L / pl->pin, pin = pl->pin;
-    nb__parallel_if(pl->groups * L, pl->groups, nb__chunk_for(pl->groups), gn_backward_dx_g_chunk,
-                    &(gn_backward_dx_g_ctx){x, dy, dx, pl, w, L, nb, pin});
+    nb__parallel_if(pl->groups * pl->L, pl->groups, nb__chunk_for(pl->groups), gn_backward_dx_chunk,
+                    &(gn_job){.pl = pl, .x = x, .dy = dy, .dx = dx, .w = w});
 }
 
-/* a chunk of gn_backward_params's loop over p (nb__parallel_if) */
-typedef struct {
-    const float *x;
-    const float *dy;
-    float *dw;
-    float *db;
-    const gn_plan *pl;
-    int64_t L;
-    int64_t nb;
-    int64_t pin;
-    int64_t outer;
-} gn_backward_params_p_ctx;
-static void gn_backward_params_p_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
+/* Parameters [b, e) of gn_backward_params: each a sum over the groups that use it. */
+static void gn_backward_params_chunk(void *ctx, int64_t b, int64_t e, int slot)
 {
-    const gn_backward_params_p_ctx *c_ = ctx_;
-    const float *x = c_->x;
-    const float *dy = c_->dy;
-    float *dw = c_->dw;
-    float *db = c_->db;
-    const gn_plan *pl = c_->pl;
-    int64_t L = c_->L;
-    int64_t nb = c_->nb;
-    int64_t pin = c_->pin;
-    int64_t outer = c_->outer;
-    for (int64_t p = b_; p < e_; p++) {
+    const gn_job *job = ctx;
+    const gn_plan *pl = job->pl;
+    int64_t L = pl->L, pin = pl->pin, nb = L / pin, outer = pl->groups / pl->pg;
+    for (int64_t p = b; p < e; p++) {
         int64_t gi = p / nb, k = p % nb;
         double sw = 0, sb = 0;
         for (int64_t o = 0; o < outer; o++) {
             int64_t g = o * pl->pg + gi;
-            const float *xs = x + g * L + k * pin, *gs = dy + g * L + k *pin;
+            const float *xs = job->x + g * L + k * pin, *gs = job->dy + g * L + k * pin;
             double mu = pl->mean[g], a = 0, c = 0;
-            _Pragma("omp simd reduction(+ : a, c)")
+#pragma omp simd reduction(+ : a, c)
             for (int64_t i = 0; i < pin; i++) {
                 a += gs[i];
                 c += (double)gs[i] * ((double)xs[i] - mu);
@@ -227,66 +183,51 @@ static void gn_backward_params_p_chunk(void *ctx_, int64_t b_, int64_t e_, int s
             sw += c * pl->rstd[g];
             sb += a;
         }
-        if (dw) dw[p] += (float)sw;
-        if (db) db[p] += (float)sb;;
+        if (job->dw) job->dw[p] += (float)sw;
+        if (job->db) job->db[p] += (float)sb;
     }
 }
 
-/* a chunk of gn_backward_params's loop over blk_ (nb__parallel_if) */
-typedef struct {
-    const float *x;
-    const float *dy;
-    float *dw;
-    float *db;
-    const gn_plan *pl;
-    int64_t L;
-    int64_t P;
-} gn_backward_params_blk_ctx;
-static void gn_backward_params_blk_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
+/* LayerNorm's (pin = 1, pg = 1) parameter gradients: one parameter per position, blocks
+ * [b, e) of GN_POS positions, each summed over every group in order. */
+enum { GN_POS = 256 };
+static void gn_backward_positions_chunk(void *ctx, int64_t b, int64_t e, int slot)
 {
-    const gn_backward_params_blk_ctx *c_ = ctx_;
-    const float *x = c_->x;
-    const float *dy = c_->dy;
-    float *dw = c_->dw;
-    float *db = c_->db;
-    const gn_plan *pl = c_->pl;
-    int64_t L = c_->L;
-    int64_t P = c_->P;
-    enum { CH = 256 };
-    for (int64_t blk_ = b_; blk_ < e_; blk_++) {
-        int64_t j0 = blk_ *CH;
-            int64_t n = P - j0 < CH ? P - j0 : CH;
-            double aw[CH], ab[CH];
-            memset(aw, 0, sizeof aw);
-            memset(ab, 0, sizeof ab);
-            for (int64_t g = 0; g < pl->groups; g++) { /* pg = 1: group g covers every position */
-                const float *xs = x + g * L + j0, *gs = dy + g * L + j0;
-                double mu = pl->mean[g], r = pl->rstd[g];
-                _Pragma("omp simd")
-                for (int64_t j = 0; j < n; j++) {
-                    aw[j] += (double)gs[j] * ((double)xs[j] - mu) * r;
-                    ab[j] += gs[j];
-                }
-            }
+    const gn_job *job = ctx;
+    const gn_plan *pl = job->pl;
+    int64_t L = pl->L;
+    for (int64_t blk = b; blk < e; blk++) {
+        int64_t j0 = blk * GN_POS, n = L - j0 < GN_POS ? L - j0 : GN_POS;
+        double aw[GN_POS], ab[GN_POS];
+        memset(aw, 0, sizeof aw);
+        memset(ab, 0, sizeof ab);
+        for (int64_t g = 0; g < pl->groups; g++) { /* pg = 1: group g covers every position */
+            const float *xs = job->x + g * L + j0, *gs = job->dy + g * L + j0;
+            double mu = pl->mean[g], r = pl->rstd[g];
+#pragma omp simd
             for (int64_t j = 0; j < n; j++) {
-                if (dw) dw[j0 + j] += (float)aw[j];
-                if (db) db[j0 + j] += (float)ab[j];
-            };
+                aw[j] += (double)gs[j] * ((double)xs[j] - mu) * r;
+                ab[j] += gs[j];
+            }
+        }
+        for (int64_t j = 0; j < n; j++) {
+            if (job->dw) job->dw[j0 + j] += (float)aw[j];
+            if (job->db) job->db[j0 + j] += (float)ab[j];
+        }
     }
 }
 
 /* dγ_p += Σ dy·x̂, dβ_p += Σ dy over every value that uses parameter p. */
 static void gn_backward_params(const float *x, const float *dy, float *dw, float *db, const gn_plan *pl)
 {
-    int64_t L = pl->L, nb = L / pl->pin, pin = pl->pin, outer = pl->groups / pl->pg, P = pl->pg *nb;
-    if (pin == 1 && pl->pg == 1) { /* LayerNorm: one parameter per position; threads split the positions */
-        enum { CH = 256 };
-    nb__parallel_if(pl->groups * L, (P + CH - 1) / CH, nb__chunk_for((P + CH - 1) / CH), gn_backward_params_blk_chunk,
-                    &(gn_backward_params_blk_ctx){x, dy, dw, db, pl, L, P});
+    int64_t P = pl->pg * (pl->L / pl->pin);
+    gn_job job = {.pl = pl, .x = x, .dy = dy, .dw = dw, .db = db};
+    if (pl->pin == 1 && pl->pg == 1) { /* LayerNorm: threads split the positions */
+        int64_t blocks = (P + GN_POS - 1) / GN_POS;
+        nb__parallel_if(pl->groups * pl->L, blocks, nb__chunk_for(blocks), gn_backward_positions_chunk, &job);
         return;
     }
-    nb__parallel_if(pl->groups * L, P, nb__chunk_for(P), gn_backward_params_p_chunk,
-                    &(gn_backward_params_p_ctx){x, dy, dw, db, pl, L, nb, pin, outer});
+    nb__parallel_if(pl->groups * pl->L, P, nb__chunk_for(P), gn_backward_params_chunk, &job);
 }
 
 /* What group_norm_backward needs (see nb__group_norm_impl). */
@@ -324,7 +265,7 @@ nb_tensor *nb__group_norm_impl(nb_tensor *x, int64_t groups, int64_t pg, int64_t
     if (!dv) dv = nb__scratch(ctx, (size_t)(groups + 1) * sizeof(double));
     if (!out || !stat || !dm || !dv) return NULL;
     gn_plan pl = {.groups = groups, .L = L, .pg = pg, .pin = pin, .mean = stat, .rstd = stat + groups};
-    if (L > 0) gn_stats(nb__f(x), groups, L, dm, dv);
+    if (L > 0) gn_stats(nb__f(x), &pl, dm, dv);
     for (int64_t g = 0; g < groups && L > 0; g++) {
         pl.mean[g] = (float)dm[g];
         pl.rstd[g] = (float)(1.0 / sqrt(dv[g] + (double)eps));

@@ -5,6 +5,7 @@
 #include "core/tensor.h"
 #include "core/tape.h"
 #include "kernels/gemm.h"
+#include "ops/conv1d_hf.h"
 
 #include <string.h>
 
@@ -82,11 +83,21 @@ static void linear_backward(nb_node *n)
         nb__sgemm(0, 0, R, NI, NO, 1.0f, g, NO, nb__f(w), NI, 1.0f, x->grad, NI);
     if (w->requires_grad && NI > 0) /* dW (NO,NI) += gᵀ (NO,R) · x (R,NI) */
         nb__sgemm(1, 0, NO, NI, R, 1.0f, g, NO, nb__f(x), NI, 1.0f, w->grad, NI);
-    if (b && b->requires_grad) {
-        float *gb = b->grad;
-        for (int64_t r = 0; r < R; r++)
-            for (int64_t o = 0; o < NO; o++) gb[o] += g[r * NO + o];
-    }
+    if (b && b->requires_grad) nb__add_col_sums(g, R, NO, b->grad);
+}
+
+nb_tensor *nb__affine_out(nb_tensor *x, int64_t O, int64_t R, nb_tensor *b, int zero)
+{
+    int64_t shape[NB_MAX_DIMS];
+    memcpy(shape, x->shape, sizeof shape);
+    shape[x->ndim - 1] = O;
+    nb_tensor *out = nb__empty(x->ctx, NB_F32, x->ndim, shape);
+    if (!out) return NULL;
+    float *y = nb__f(out);
+    for (int64_t r = 0; r < R && (b || zero); r++)
+        if (b) memcpy(y + r * O, nb__f(b), (size_t)O * sizeof(float));
+        else memset(y + r * O, 0, (size_t)O * sizeof(float));
+    return out;
 }
 
 nb_tensor *nb_linear(nb_tensor *x, nb_tensor *w, nb_tensor *b)
@@ -113,14 +124,9 @@ nb_tensor *nb_linear(nb_tensor *x, nb_tensor *w, nb_tensor *b)
                  (long long)NO, nb__tshape(w));
         return NULL;
     }
-    int64_t shape[NB_MAX_DIMS];
-    memcpy(shape, x->shape, sizeof shape);
-    shape[x->ndim - 1] = NO;
-    nb_tensor *out = nb__empty(x->ctx, NB_F32, x->ndim, shape);
+    nb_tensor *out = nb__affine_out(x, NO, R, b, 0);
     if (!out) return NULL;
     float *y = nb__f(out);
-    if (b)
-        for (int64_t r = 0; r < R; r++) memcpy(y + r * NO, nb__f(b), (size_t)NO * sizeof(float));
     if (NI == 0 || R == 0 || NO == 0) { /* empty sums: y = b, or 0 without a bias */
         if (!b) memset(y, 0, (size_t)out->numel * sizeof(float));
     } else /* one row (batch-1 inference) takes nb__sgemm's matrix-vector path */

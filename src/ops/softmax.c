@@ -16,46 +16,43 @@ static void dims3(const nb_tensor *x, int d, int64_t *outer, int64_t *D, int64_t
     *D = x->shape[d];
 }
 
-/* a chunk of softmax_kernel's loop over o (nb__parallel_if) */
+/* One call, as its chunks (nb__parallel_if) read it. */
 typedef struct {
     const float *x;
     float *y;
-    int64_t D;
-    int64_t inner;
+    int64_t D, inner;
     int logm;
-} softmax_kernel_o_ctx;
-static void softmax_kernel_o_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
+} softmax_job;
+
+/* Outer indices [b, e) of softmax_kernel. */
+static void softmax_chunk(void *ctx, int64_t b, int64_t e, int slot)
 {
-    const softmax_kernel_o_ctx *c_ = ctx_;
-    const float *x = c_->x;
-    float *y = c_->y;
-    int64_t D = c_->D;
-    int64_t inner = c_->inner;
-    int logm = c_->logm;
-    for (int64_t o = b_; o < e_; o++) {
+    const softmax_job *job = ctx;
+    int64_t D = job->D, inner = job->inner;
+    for (int64_t o = b; o < e; o++) {
         for (int64_t in = 0; in < inner; in++) {
-            const float *xs = x + o * D * inner + in;
-            float *ys = y + o * D * inner + in;
+            const float *xs = job->x + o * D * inner + in;
+            float *ys = job->y + o * D * inner + in;
             float m = -INFINITY;
             for (int64_t j = 0; j < D; j++) m = fmaxf(m, xs[j * inner]);
             double s = 0;
             for (int64_t j = 0; j < D; j++) s += expf(xs[j * inner] - m);
-            if (logm) {
+            if (job->logm) {
                 float ls = (float)log(s);
                 for (int64_t j = 0; j < D; j++) ys[j * inner] = xs[j * inner] - m - ls;
             } else {
                 float inv = (float)(1.0 / s);
                 for (int64_t j = 0; j < D; j++) ys[j * inner] = expf(xs[j * inner] - m) * inv;
             }
-        };
+        }
     }
 }
 
 /* y (outer, D, inner) = softmax or log_softmax of x over D */
 static void softmax_kernel(const float *x, float *y, int64_t outer, int64_t D, int64_t inner, int logm)
 {
-    nb__parallel_if(outer * D * inner, outer, nb__chunk_for(outer), softmax_kernel_o_chunk,
-                    &(softmax_kernel_o_ctx){x, y, D, inner, logm});
+    nb__parallel_if(outer * D * inner, outer, nb__chunk_for(outer), softmax_chunk,
+                    &(softmax_job){.x = x, .y = y, .D = D, .inner = inner, .logm = logm});
 }
 
 /* What softmax_backward needs. */

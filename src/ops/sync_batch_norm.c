@@ -20,51 +20,54 @@
 #include <math.h>
 #include <string.h>
 
-/* a chunk of channel_sums's loop over c (nb__parallel_if) */
+/* One kernel call, as its chunks (nb__parallel_if) read it. x, y, dy, dx, relu_out:
+ * (N, C, S); the rest per channel (C). */
 typedef struct {
     const float *x;
-    int64_t N;
-    int64_t C;
-    int64_t S;
-    const double *k;
-    int p;
-    double *out;
-} channel_sums_c_ctx;
-static void channel_sums_c_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
+    float *y;
+    const float *dy, *relu_out; /* backward: the output's gradient; the output, when it went through a ReLU */
+    float *dx;
+    int64_t N, C, S;
+    const float *w, *b;         /* γ, β, or NULL */
+    const float *mean, *rstd;   /* μ and 1/√(σ²+eps) */
+    double M;                   /* values per channel over all ranks */
+    const double *k;            /* channel_sums: the shift per channel, or NULL */
+    int p;                      /* channel_sums: the power, 1 or 2 */
+    double *sums;               /* channel_sums: out (C); backward: Σdy (C), then Σdy·(x-μ) (C) */
+    int relu;                   /* forward: y = relu(bn(x)) */
+} sbn_job;
+
+/* Channels [b, e) of channel_sums. */
+static void channel_sums_chunk(void *ctx, int64_t b, int64_t e, int slot)
 {
-    const channel_sums_c_ctx *c_ = ctx_;
-    const float *x = c_->x;
-    int64_t N = c_->N;
-    int64_t C = c_->C;
-    int64_t S = c_->S;
-    const double *k = c_->k;
-    int p = c_->p;
-    double *out = c_->out;
-    for (int64_t c = b_; c < e_; c++) {
-        double kc = k ? k[c] : 0, s = 0;
+    const sbn_job *job = ctx;
+    int64_t N = job->N, C = job->C, S = job->S;
+    for (int64_t c = b; c < e; c++) {
+        double kc = job->k ? job->k[c] : 0, s = 0;
         for (int64_t n = 0; n < N; n++) {
-            const float *xs = x + (n * C + c) * S;
+            const float *xs = job->x + (n * C + c) * S;
             double a = 0;
-            if (p == 1) {
-                _Pragma("omp simd reduction(+ : a)") for (int64_t i = 0; i < S; i++) a += (double)xs[i] - kc;
+            if (job->p == 1) {
+#pragma omp simd reduction(+ : a)
+                for (int64_t i = 0; i < S; i++) a += (double)xs[i] - kc;
             } else {
-                _Pragma("omp simd reduction(+ : a)") for (int64_t i = 0; i < S; i++)
-                {
+#pragma omp simd reduction(+ : a)
+                for (int64_t i = 0; i < S; i++) {
                     double dd = (double)xs[i] - kc;
                     a += dd * dd;
                 }
             }
             s += a;
         }
-        out[c] = s;;
+        job->sums[c] = s;
     }
 }
 
 /* per channel of x (N, C, S): out[c] = Σ (x - k[c])^p, p = 1 or 2 (k NULL: 0) */
 static void channel_sums(const float *x, int64_t N, int64_t C, int64_t S, const double *k, int p, double *out)
 {
-    nb__parallel_if(N * C * S, C, nb__chunk_for(C), channel_sums_c_chunk,
-                    &(channel_sums_c_ctx){x, N, C, S, k, p, out});
+    nb__parallel_if(N * C * S, C, nb__chunk_for(C), channel_sums_chunk,
+                    &(sbn_job){.x = x, .N = N, .C = C, .S = S, .k = k, .p = p, .sums = out});
 }
 
 /* Bytes of mean and rstd (C floats each) and a pad, rounded up to 8: the doubles follow. */
@@ -77,86 +80,45 @@ typedef struct {
     double M;          /* values per channel over all ranks */
 } sync_bn_saved;
 
-/* a chunk of sync_bn_backward's loop over c (nb__parallel_if) */
-typedef struct {
-    const float *rstd;
-    const float *wv;
-    const float *mean;
-    double *sums;
-    double M;
-    int64_t N;
-    int64_t C;
-    int64_t S;
-    const float *xv;
-    const float *dy;
-    const float *ro;
-    float *dx;
-} sync_bn_backward_c_ctx;
-static void sync_bn_backward_c_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
+/* Channels [b, e) of the backward's dx: the global sums in job->sums. */
+static void sync_bn_dx_chunk(void *ctx, int64_t b, int64_t e, int slot)
 {
-    const sync_bn_backward_c_ctx *c_ = ctx_;
-    const float *rstd = c_->rstd;
-    const float *wv = c_->wv;
-    const float *mean = c_->mean;
-    double *sums = c_->sums;
-    double M = c_->M;
-    int64_t N = c_->N;
-    int64_t C = c_->C;
-    int64_t S = c_->S;
-    const float *xv = c_->xv;
-    const float *dy = c_->dy;
-    const float *ro = c_->ro;
-    float *dx = c_->dx;
-    for (int64_t c = b_; c < e_; c++) {
-        float r = rstd[c], k = (wv ? wv[c] : 1.0f) * r, muf = mean[c];
-        float mdy = (float)(sums[c] / M), proj = (float)(sums[C + c] * r * r / M);
+    const sbn_job *job = ctx;
+    int64_t N = job->N, C = job->C, S = job->S;
+    const double *sums = job->sums;
+    for (int64_t c = b; c < e; c++) {
+        float r = job->rstd[c], k = (job->w ? job->w[c] : 1.0f) * r, muf = job->mean[c];
+        float mdy = (float)(sums[c] / job->M), proj = (float)(sums[C + c] * r * r / job->M);
         for (int64_t q = 0; q < N; q++) {
-            const float *xs = xv + (q * C + c) * S, *gs = dy + (q * C + c) * S;
-            const float *rs = ro ? ro + (q * C + c) * S : NULL;
-            float *ds = dx + (q * C + c) * S;
+            const float *xs = job->x + (q * C + c) * S, *gs = job->dy + (q * C + c) * S;
+            const float *rs = job->relu_out ? job->relu_out + (q * C + c) * S : NULL;
+            float *ds = job->dx + (q * C + c) * S;
             for (int64_t i = 0; i < S; i++) {
                 float g = rs && !(rs[i] > 0.0f) ? 0.0f : gs[i];
                 ds[i] += k * (g - mdy - (xs[i] - muf) * proj);
             }
-        };
+        }
     }
 }
 
-/* a chunk of sync_bn_backward's loop over c (nb__parallel_if) */
-typedef struct {
-    const float *mean;
-    const float *xv;
-    const float *dy;
-    const float *ro;
-    int64_t N;
-    int64_t C;
-    int64_t S;
-    double *sums;
-} sync_bn_backward_c2_ctx;
-static void sync_bn_backward_c2_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
+/* Channels [b, e) of the backward's local sums Σdy and Σdy·(x-μ). */
+static void sync_bn_sums_chunk(void *ctx, int64_t b, int64_t e, int slot)
 {
-    const sync_bn_backward_c2_ctx *c_ = ctx_;
-    const float *mean = c_->mean;
-    const float *xv = c_->xv;
-    const float *dy = c_->dy;
-    const float *ro = c_->ro;
-    int64_t N = c_->N;
-    int64_t C = c_->C;
-    int64_t S = c_->S;
-    double *sums = c_->sums;
-    for (int64_t c = b_; c < e_; c++) {
-        double sdy = 0, sdyx = 0, mu = mean[c];
+    const sbn_job *job = ctx;
+    int64_t N = job->N, C = job->C, S = job->S;
+    for (int64_t c = b; c < e; c++) {
+        double sdy = 0, sdyx = 0, mu = job->mean[c];
         for (int64_t k = 0; k < N; k++) {
-            const float *xs = xv + (k * C + c) * S, *gs = dy + (k * C + c) * S;
-            const float *rs = ro ? ro + (k * C + c) * S : NULL;
+            const float *xs = job->x + (k * C + c) * S, *gs = job->dy + (k * C + c) * S;
+            const float *rs = job->relu_out ? job->relu_out + (k * C + c) * S : NULL;
             for (int64_t i = 0; i < S; i++) {
                 float g = rs && !(rs[i] > 0.0f) ? 0.0f : gs[i];
                 sdy += g;
                 sdyx += (double)g * ((double)xs[i] - mu);
             }
         }
-        sums[c] = sdy;
-        sums[C + c] = sdyx;;
+        job->sums[c] = sdy;
+        job->sums[C + c] = sdyx;
     }
 }
 
@@ -168,54 +130,33 @@ static void sync_bn_backward(nb_node *n)
     double M = sv->M;
     const float *mean = sv->stat, *rstd = mean + C;
     double *sums = (double *)((char *)sv->stat + stat_bytes(C)); /* 2C: Σdy, Σdy·(x-μ) */
-    const float *xv = nb__f(x), *dy = out->grad, *ro = relu ? nb__f(out) : NULL;
-    nb__parallel_if(N * C * S, C, nb__chunk_for(C), sync_bn_backward_c2_chunk,
-                    &(sync_bn_backward_c2_ctx){mean, xv, dy, ro, N, C, S, sums});
+    sbn_job job = {.x = nb__f(x), .dy = out->grad, .relu_out = relu ? nb__f(out) : NULL, .N = N, .C = C, .S = S,
+                   .w = w ? nb__f(w) : NULL, .mean = mean, .rstd = rstd, .M = M, .sums = sums};
+    nb__parallel_if(N * C * S, C, nb__chunk_for(C), sync_bn_sums_chunk, &job);
     for (int64_t c = 0; c < C; c++) { /* the local sums for the affine parameters */
         if (nb__wants_grad(w)) w->grad[c] += (float)(sums[C + c] * rstd[c]);
         if (nb__wants_grad(b)) b->grad[c] += (float)sums[c];
     }
     if (!nb__wants_grad(x)) return;
     nb_dist_allreduce(sums, (int)(2 * C), NB_DIST_SUM);
-    float *dx = x->grad;
-    const float *wv = w ? nb__f(w) : NULL;
-    nb__parallel_if(N * C * S, C, nb__chunk_for(C), sync_bn_backward_c_chunk,
-                    &(sync_bn_backward_c_ctx){rstd, wv, mean, sums, M, N, C, S, xv, dy, ro, dx});
+    job.dx = x->grad;
+    nb__parallel_if(N * C * S, C, nb__chunk_for(C), sync_bn_dx_chunk, &job);
 }
 
-/* a chunk of nb__sync_batch_norm's loop over nc (nb__parallel_if) */
-typedef struct {
-    int64_t C;
-    const float *wv;
-    const float *bv;
-    const float *rstd;
-    const float *mean;
-    const float *xv;
-    float *y;
-    int64_t S;
-    int relu;
-} sync_batch_norm_nc_ctx;
-static void sync_batch_norm_nc_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
+/* Planes [b, e) (index n·C + c) of the forward's y = x·γ·r + β - μ·γ·r (then relu). */
+static void sync_bn_forward_chunk(void *ctx, int64_t b, int64_t e, int slot)
 {
-    const sync_batch_norm_nc_ctx *c_ = ctx_;
-    int64_t C = c_->C;
-    const float *wv = c_->wv;
-    const float *bv = c_->bv;
-    const float *rstd = c_->rstd;
-    const float *mean = c_->mean;
-    const float *xv = c_->xv;
-    float *y = c_->y;
-    int64_t S = c_->S;
-    int relu = c_->relu;
-    for (int64_t nc = b_; nc < e_; nc++) {
+    const sbn_job *job = ctx;
+    int64_t C = job->C, S = job->S;
+    for (int64_t nc = b; nc < e; nc++) {
         int64_t c = nc % C;
-        float a = (wv ? wv[c] : 1.0f) * rstd[c], sh = (bv ? bv[c] : 0.0f) - mean[c] * a;
-        const float *xs = xv + nc * S;
-        float *ys = y + nc * S;
+        float a = (job->w ? job->w[c] : 1.0f) * job->rstd[c], sh = (job->b ? job->b[c] : 0.0f) - job->mean[c] * a;
+        const float *xs = job->x + nc * S;
+        float *ys = job->y + nc * S;
         for (int64_t i = 0; i < S; i++) {
             float v = xs[i] * a + sh;
-            ys[i] = relu && !(v > 0.0f) ? 0.0f : v;
-        };
+            ys[i] = job->relu && !(v > 0.0f) ? 0.0f : v;
+        }
     }
 }
 
@@ -259,9 +200,9 @@ nb_tensor *nb__sync_batch_norm(const char *layer, nb_tensor *x, nb_tensor *rm, n
         if (rm) nb__f(rm)[c] = (float)(momentum * mu[c] + (1.0 - momentum) * nb__f(rm)[c]);
         if (rv) nb__f(rv)[c] = (float)(momentum * v * M / (M - 1) + (1.0 - momentum) * nb__f(rv)[c]);
     }
-    float *y = nb__f(out);
-    nb__parallel_if(N * C * S, N * C, nb__chunk_for(N * C), sync_batch_norm_nc_chunk,
-                    &(sync_batch_norm_nc_ctx){C, wv, bv, rstd, mean, xv, y, S, relu});
+    nb__parallel_if(N * C * S, N * C, nb__chunk_for(N * C), sync_bn_forward_chunk,
+                    &(sbn_job){.x = xv, .y = nb__f(out), .C = C, .S = S, .w = wv, .b = bv, .mean = mean, .rstd = rstd,
+                               .relu = relu});
     if (nb__needs_grad(ctx, x, w, b)) {
         nb_node *n = nb__record(out, sync_bn_backward, x, w, b);
         sync_bn_saved *sv = n ? nb__node_save(n, sizeof *sv) : NULL;

@@ -13,60 +13,29 @@
 
 #include <math.h>
 
-/* a chunk of nb__adam_step's loop over i (nb__parallel_if) */
+/* One parameter's step, as its chunks (nb__parallel_if) read it: the scalars of the
+ * formulas above; θ, ∇, m, v, v̂ (numel floats each, same layout; v̂ NULL without amsgrad). */
 typedef struct {
-    int maximize;
-    int decoupled;
-    int decay;
-    int amsgrad;
-    float shrink;
-    float wd;
-    float c1;
-    float b1;
-    float c2;
-    float b2;
-    float bc2_sqrt;
-    float eps;
-    float neg_step;
-    float *th;
-    float *gr;
-    float *m;
-    float *v;
-    float *vmax;
-} adam_step_i_ctx;
-NB_CLONES static void adam_step_i_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
+    int maximize, decoupled, decay, amsgrad;
+    float shrink, wd, c1, b1, c2, b2, bc2_sqrt, eps, neg_step;
+    float *th, *gr, *m, *v, *vmax;
+} adam_job;
+
+/* Elements [b, e) of one parameter's step. */
+NB_CLONES static void adam_step_chunk(void *ctx, int64_t b, int64_t e, int slot)
 {
-    const adam_step_i_ctx *c_ = ctx_;
-    int maximize = c_->maximize;
-    int decoupled = c_->decoupled;
-    int decay = c_->decay;
-    int amsgrad = c_->amsgrad;
-    float shrink = c_->shrink;
-    float wd = c_->wd;
-    float c1 = c_->c1;
-    float b1 = c_->b1;
-    float c2 = c_->c2;
-    float b2 = c_->b2;
-    float bc2_sqrt = c_->bc2_sqrt;
-    float eps = c_->eps;
-    float neg_step = c_->neg_step;
-    float *th = c_->th;
-    float *gr = c_->gr;
-    float *m = c_->m;
-    float *v = c_->v;
-    float *vmax = c_->vmax;
-    for (int64_t i = b_; i < e_; i++) {
-        float g = maximize ? -gr[i] : gr[i];
-            if (decoupled) th[i] *= shrink;
-            else if (decay) g = fmaf(wd, th[i], g);
-            m[i] = fmaf(c1, g, m[i] * b1);
-            v[i] = fmaf(c2 * g, g, v[i] * b2);
-            float vv = v[i];
-            if (amsgrad) {
-                vv = vmax[i] = fmaxf(vmax[i], vv);
-            }
-            float denom = sqrtf(vv) / bc2_sqrt + eps;
-            th[i] = th[i] + (neg_step * m[i]) / denom;;
+    adam_job job = *(const adam_job *)ctx; /* a copy: the stores below cannot alias it */
+    float *th = job.th, *gr = job.gr, *m = job.m, *v = job.v, *vmax = job.vmax;
+    for (int64_t i = b; i < e; i++) {
+        float g = job.maximize ? -gr[i] : gr[i];
+        if (job.decoupled) th[i] *= job.shrink;
+        else if (job.decay) g = fmaf(job.wd, th[i], g);
+        m[i] = fmaf(job.c1, g, m[i] * job.b1);
+        v[i] = fmaf(job.c2 * g, g, v[i] * job.b2);
+        float vv = v[i];
+        if (job.amsgrad) vv = vmax[i] = fmaxf(vmax[i], vv);
+        float denom = sqrtf(vv) / job.bc2_sqrt + job.eps;
+        th[i] = th[i] + (job.neg_step * m[i]) / denom;
     }
 }
 
@@ -92,8 +61,10 @@ NB_CLONES void nb__adam_step(nb_optim *o)
         float *vmax = amsgrad ? nb__f(s->buf3) : NULL;
         int64_t n = p->numel;
         /* θ, ∇, m, v, v̂: numel floats each, same layout */
-        nb__parallel_if(n, n, nb__chunk_for(n), adam_step_i_chunk,
-                        &(adam_step_i_ctx){maximize, decoupled, decay, amsgrad, shrink, wd, c1, b1, c2, b2, bc2_sqrt, eps,
-                                           neg_step, th, gr, m, v, vmax});
+        nb__parallel_if(n, n, nb__chunk_for(n), adam_step_chunk,
+                        &(adam_job){.maximize = maximize, .decoupled = decoupled, .decay = decay, .amsgrad = amsgrad,
+                                    .shrink = shrink, .wd = wd, .c1 = c1, .b1 = b1, .c2 = c2, .b2 = b2,
+                                    .bc2_sqrt = bc2_sqrt, .eps = eps, .neg_step = neg_step,
+                                    .th = th, .gr = gr, .m = m, .v = v, .vmax = vmax});
     }
 }

@@ -38,18 +38,34 @@ static nb_status check_list(nb_tensor **params, int n, const char *fn)
     return NB_OK;
 }
 
-/* a chunk of nb_clip_grad_norm's loop over i (nb__parallel_if) */
+/* One gradient and the clip's value (the norm's coefficient, or the bound), as the
+ * chunks (nb__parallel_if) read them. */
 typedef struct {
     float *g;
-    float coef;
-} clip_grad_norm_i_ctx;
-static void clip_grad_norm_i_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
+    float v;
+} clip_job;
+
+static void scale_chunk(void *ctx, int64_t b, int64_t e, int slot)
 {
-    const clip_grad_norm_i_ctx *c_ = ctx_;
-    float *g = c_->g;
-    float coef = c_->coef;
-    for (int64_t i = b_; i < e_; i++) {
-        g[i] *= coef;
+    const clip_job *job = ctx;
+    float *g = job->g, v = job->v;
+    for (int64_t i = b; i < e; i++) g[i] *= v;
+}
+
+/* torch.clamp keeps NaN */
+static void clamp_chunk(void *ctx, int64_t b, int64_t e, int slot)
+{
+    const clip_job *job = ctx;
+    float *g = job->g, v = job->v;
+    for (int64_t i = b; i < e; i++) g[i] = g[i] < -v ? -v : g[i] > v ? v : g[i];
+}
+
+/* fn over the gradient of every parameter that has one. */
+static void each_grad(nb_tensor **params, int n, nb__chunk_fn fn, float v)
+{
+    for (int k = 0; k < n; k++) {
+        nb_tensor *t = params[k];
+        if (t && t->grad) nb__parallel_if(t->numel, t->numel, nb__chunk_for(t->numel), fn, &(clip_job){t->grad, v});
     }
 }
 
@@ -81,29 +97,8 @@ float nb_clip_grad_norm(nb_tensor **params, int n, float max_norm, float norm_ty
     float tn = (float)(isinf(p) ? total : p == 2 ? sqrt(total) : p == 1 ? total : pow(total, 1.0 / p));
     float coef = (1.0f / (tn + 1e-6f)) * max_norm;
     if (!(coef < 1.0f) && !isnan(coef)) return tn; /* clamped to 1: the gradients stay as they are */
-    for (int k = 0; k < n; k++) {
-        nb_tensor *t = params[k];
-        if (!t || !t->grad) continue;
-        float *g = t->grad;
-        nb__parallel_if(t->numel, t->numel, nb__chunk_for(t->numel), clip_grad_norm_i_chunk,
-                        &(clip_grad_norm_i_ctx){g, coef});
-    }
+    each_grad(params, n, scale_chunk, coef);
     return tn;
-}
-
-/* a chunk of nb_clip_grad_value's loop over i (nb__parallel_if) */
-typedef struct {
-    float *g;
-    float v;
-} clip_grad_value_i_ctx;
-static void clip_grad_value_i_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
-{
-    const clip_grad_value_i_ctx *c_ = ctx_;
-    float *g = c_->g;
-    float v = c_->v;
-    for (int64_t i = b_; i < e_; i++) {
-        g[i] = g[i] < -v ? -v : g[i] > v ? v : g[i];
-    }
 }
 
 nb_status nb_clip_grad_value(nb_tensor **params, int n, float v)
@@ -111,13 +106,6 @@ nb_status nb_clip_grad_value(nb_tensor **params, int n, float v)
     nb_status st = check_list(params, n, "clip_grad_value");
     if (st) return st;
     if (!(v >= 0)) return nb__fail(NB_ERR_ARG, "clip_grad_value: clip_value must be >= 0 (got %g)", v);
-    for (int k = 0; k < n; k++) {
-        nb_tensor *t = params[k];
-        if (!t || !t->grad) continue;
-        float *g = t->grad;
-        /* torch.clamp keeps NaN */
-        nb__parallel_if(t->numel, t->numel, nb__chunk_for(t->numel), clip_grad_value_i_chunk,
-                        &(clip_grad_value_i_ctx){g, v});
-    }
+    each_grad(params, n, clamp_chunk, v);
     return NB_OK;
 }

@@ -11,44 +11,27 @@
 
 #include <math.h>
 
-/* a chunk of nb__sgd_step's loop over i (nb__parallel_if) */
+/* One parameter's step, as its chunks (nb__parallel_if) read it: the scalars of the
+ * formulas above; θ, ∇, b (numel floats each, same layout; b NULL without momentum). */
 typedef struct {
-    int maximize;
-    int decay;
-    int use_mom;
-    int first;
-    int nesterov;
-    float wd;
-    float keep;
-    float mu;
-    float neg_lr;
-    float *th;
-    float *gr;
-    float *b;
-} sgd_step_i_ctx;
-NB_CLONES static void sgd_step_i_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
+    int maximize, decay, use_mom, first, nesterov;
+    float wd, keep, mu, neg_lr;
+    float *th, *gr, *b;
+} sgd_job;
+
+/* Elements [b, e) of one parameter's step. */
+NB_CLONES static void sgd_step_chunk(void *ctx, int64_t b, int64_t e, int slot)
 {
-    const sgd_step_i_ctx *c_ = ctx_;
-    int maximize = c_->maximize;
-    int decay = c_->decay;
-    int use_mom = c_->use_mom;
-    int first = c_->first;
-    int nesterov = c_->nesterov;
-    float wd = c_->wd;
-    float keep = c_->keep;
-    float mu = c_->mu;
-    float neg_lr = c_->neg_lr;
-    float *th = c_->th;
-    float *gr = c_->gr;
-    float *b = c_->b;
-    for (int64_t i = b_; i < e_; i++) {
-        float g = maximize ? -gr[i] : gr[i];
-            if (decay) g = fmaf(wd, th[i], g);
-            if (use_mom) {
-                b[i] = first ? g : fmaf(keep, g, b[i] * mu);
-                g = nesterov ? fmaf(mu, b[i], g) : b[i];
-            }
-            th[i] = fmaf(neg_lr, g, th[i]);;
+    sgd_job job = *(const sgd_job *)ctx; /* a copy: the stores below cannot alias it */
+    float *th = job.th, *gr = job.gr, *buf = job.b;
+    for (int64_t i = b; i < e; i++) {
+        float g = job.maximize ? -gr[i] : gr[i];
+        if (job.decay) g = fmaf(job.wd, th[i], g);
+        if (job.use_mom) {
+            buf[i] = job.first ? g : fmaf(job.keep, g, buf[i] * job.mu);
+            g = job.nesterov ? fmaf(job.mu, buf[i], g) : buf[i];
+        }
+        th[i] = fmaf(job.neg_lr, g, th[i]);
     }
 }
 
@@ -68,8 +51,10 @@ NB_CLONES void nb__sgd_step(nb_optim *o)
         int first = *step == 0;
         int64_t n = p->numel;
         /* θ, ∇, b: numel floats each, same layout */
-        nb__parallel_if(n, n, nb__chunk_for(n), sgd_step_i_chunk,
-                        &(sgd_step_i_ctx){maximize, decay, use_mom, first, nesterov, wd, keep, mu, neg_lr, th, gr, b});
+        nb__parallel_if(n, n, nb__chunk_for(n), sgd_step_chunk,
+                        &(sgd_job){.maximize = maximize, .decay = decay, .use_mom = use_mom, .first = first,
+                                   .nesterov = nesterov, .wd = wd, .keep = keep, .mu = mu, .neg_lr = neg_lr,
+                                   .th = th, .gr = gr, .b = b});
         if (use_mom) *step += 1;
     }
 }

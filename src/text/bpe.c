@@ -267,171 +267,201 @@ static size_t unicode_of(const unsigned char *b, size_t n, char *out)
     return len;
 }
 
+/* What the steps of one training share. */
+typedef struct {
+    nb__strmap words;        /* distinct pre-tokenized pieces -> their index in w */
+    nb_arena pool;           /* the pieces' and tokens' strings */
+    bpe_word_t *w;           /* each piece as symbols, with its count */
+    int64_t nw, cap_w;
+    char **tok;              /* token strings: 256 bytes, then merges */
+    int64_t (*merges)[2];
+    int64_t done;            /* merges made */
+    uint64_t *pk;            /* pair counts: open addressing on a << 32 | b */
+    int64_t *pv;
+    size_t pcap;
+    uint32_t *cps;           /* a text's code points */
+    size_t cps_cap;
+} bpe_trainer;
+
+/* Piece p (pl bytes) once more: counted, or added with its bytes as symbols. */
+static nb_status add_piece(bpe_trainer *t, const char *p, size_t pl)
+{
+    int64_t *slot = nb__strmap_ref(&t->words, p, pl);
+    if (slot) {
+        t->w[*slot].count++;
+        return NB_OK;
+    }
+    char *copy = nb__arena_strdup(&t->pool, p, pl);
+    if (t->nw == t->cap_w) {
+        t->cap_w = t->cap_w ? t->cap_w * 2 : 4096;
+        bpe_word_t *w2 = realloc(t->w, sizeof *w2 * (size_t)t->cap_w);
+        if (!w2) copy = NULL;
+        else t->w = w2;
+    }
+    int64_t *sym = copy ? malloc(sizeof *sym * pl) : NULL;
+    if (!copy || !sym || nb__strmap_put(&t->words, copy, pl, t->nw) < 0) {
+        free(sym);
+        return nb__fail(NB_ERR_MEM, "out of memory");
+    }
+    for (size_t k = 0; k < pl; k++) sym[k] = (unsigned char)copy[k];
+    t->w[t->nw++] = (bpe_word_t){sym, (int64_t)pl, 1};
+    return NB_OK;
+}
+
+/* Text number i's pre-tokenized pieces, counted. */
+static nb_status count_pieces(bpe_trainer *t, const char *s, int64_t i)
+{
+    size_t len = strlen(s);
+    if (nb_utf8_check(s, len) >= 0) return nb__fail(NB_ERR_ARG, "BPE training: text %lld is not valid UTF-8", (long long)i);
+    if (len + 1 > t->cps_cap) {
+        t->cps_cap = 2 * len + 16;
+        uint32_t *c2 = realloc(t->cps, sizeof *c2 * t->cps_cap);
+        if (!c2) return nb__fail(NB_ERR_MEM, "out of memory");
+        t->cps = c2;
+    }
+    size_t nc = 0;
+    size_t *off = malloc(sizeof *off * (len + 1));
+    if (!off) return nb__fail(NB_ERR_MEM, "out of memory");
+    for (size_t k = 0; k < len;) {
+        off[nc] = k;
+        k += (size_t)nb__utf8_decode((const unsigned char *)s + k, len - k, &t->cps[nc]);
+        nc++;
+    }
+    off[nc] = len;
+    nb_status st = NB_OK;
+    for (size_t k = 0; k < nc && !st;) {
+        size_t l = nb__bpe_piece(t->cps, nc, k);
+        st = add_piece(t, s + off[k], off[k + l] - off[k]);
+        k += l;
+    }
+    free(off);
+    return st;
+}
+
+/* The most frequent adjacent pair of symbols (ties: the smallest key a << 32 | b) into
+ * *best_key, its count into *best; *best_key UINT64_MAX when there is none. */
+static nb_status best_pair(bpe_trainer *t, uint64_t *best_key, int64_t *best)
+{
+    size_t need = 1024;
+    int64_t total = 0;
+    for (int64_t i = 0; i < t->nw; i++) total += t->w[i].n;
+    while (need < (size_t)total * 2) need *= 2;
+    if (need > t->pcap) {
+        free(t->pk), free(t->pv);
+        t->pk = malloc(sizeof *t->pk * need), t->pv = malloc(sizeof *t->pv * need);
+        t->pcap = need;
+        if (!t->pk || !t->pv) return nb__fail(NB_ERR_MEM, "out of memory");
+    }
+    uint64_t *pk = t->pk;
+    int64_t *pv = t->pv;
+    size_t pcap = t->pcap;
+    memset(pk, 0xff, sizeof *pk * pcap);
+    *best_key = UINT64_MAX, *best = 0;
+    for (int64_t i = 0; i < t->nw; i++) {
+        const bpe_word_t *w = &t->w[i];
+        for (int64_t k = 0; k + 1 < w->n; k++) {
+            uint64_t key = (uint64_t)w->sym[k] << 32 | (uint64_t)w->sym[k + 1];
+            size_t j = mix(key) & (pcap - 1);
+            while (pk[j] != UINT64_MAX && pk[j] != key) j = (j + 1) & (pcap - 1);
+            if (pk[j] == UINT64_MAX) pk[j] = key, pv[j] = 0;
+            pv[j] += w->count;
+            if (pv[j] > *best || (pv[j] == *best && key < *best_key)) *best = pv[j], *best_key = key;
+        }
+    }
+    return NB_OK;
+}
+
+/* Merge number t->done: the pair (a, b) becomes token 256 + done in every piece. */
+static nb_status merge_pair(bpe_trainer *t, int64_t a, int64_t b)
+{
+    int64_t id = 256 + t->done;
+    size_t la = strlen(t->tok[a]), lb = strlen(t->tok[b]);
+    char *s = nb__arena_alloc(&t->pool, la + lb + 1);
+    if (!s) return nb__fail(NB_ERR_MEM, "out of memory");
+    memcpy(s, t->tok[a], la);
+    memcpy(s + la, t->tok[b], lb + 1);
+    t->tok[id] = s;
+    t->merges[t->done][0] = a, t->merges[t->done][1] = b;
+    for (int64_t i = 0; i < t->nw; i++) {
+        bpe_word_t *w = &t->w[i];
+        int64_t m = 0;
+        for (int64_t k = 0; k < w->n;) {
+            if (k + 1 < w->n && w->sym[k] == a && w->sym[k + 1] == b) w->sym[m++] = id, k += 2;
+            else w->sym[m++] = w->sym[k++];
+        }
+        w->n = m;
+    }
+    return NB_OK;
+}
+
+/* vocab.json: every token with its id, then <|endoftext|>. */
+static nb_status write_vocab(const bpe_trainer *t, const char *path)
+{
+    cJSON *o = cJSON_CreateObject();
+    for (int64_t i = 0; o && i < 256 + t->done; i++) cJSON_AddNumberToObject(o, t->tok[i], (double)i);
+    if (o) cJSON_AddNumberToObject(o, "<|endoftext|>", (double)(256 + t->done));
+    char *js = o ? cJSON_PrintUnformatted(o) : NULL;
+    cJSON_Delete(o);
+    nb_status st = js ? nb_write_file_atomic(path, js, strlen(js)) : nb__fail(NB_ERR_MEM, "out of memory");
+    free(js);
+    return st;
+}
+
+/* merges.txt: the version line, then each merge's two tokens. */
+static nb_status write_merges(const bpe_trainer *t, const char *path)
+{
+    size_t mcap = 64, ml = 0;
+    char *mt = malloc(mcap);
+    nb_status st = mt ? NB_OK : nb__fail(NB_ERR_MEM, "out of memory");
+    for (int64_t k = -1; !st && k < t->done; k++) {
+        char line[1024];
+        int l = k < 0 ? snprintf(line, sizeof line, "#version: 0.2\n")
+                      : snprintf(line, sizeof line, "%s %s\n", t->tok[t->merges[k][0]], t->tok[t->merges[k][1]]);
+        if (l < 0 || (size_t)l >= sizeof line) continue;
+        if (ml + (size_t)l + 1 > mcap) {
+            while (ml + (size_t)l + 1 > mcap) mcap *= 2;
+            char *m2 = realloc(mt, mcap);
+            if (!m2) {
+                st = nb__fail(NB_ERR_MEM, "out of memory");
+                break;
+            }
+            mt = m2;
+        }
+        memcpy(mt + ml, line, (size_t)l);
+        ml += (size_t)l;
+    }
+    if (!st) st = nb_write_file_atomic(path, mt, ml);
+    free(mt);
+    return st;
+}
+
 nb_status nb_bpe_train(const char *const *texts, int64_t n, int64_t n_merges, const char *vocab_json,
                        const char *merges_txt)
 {
-    nb__strmap words = {0};
-    nb_arena pool = NB__ARENA_SMALL;
-    bpe_word_t *w = NULL;
-    int64_t nw = 0, cap_w = 0;
-    char **tok = NULL;      /* token strings: 256 bytes, then merges */
-    int64_t (*merges)[2] = NULL;
-    uint64_t *pk = NULL;    /* pair counts: open addressing on a << 32 | b */
-    int64_t *pv = NULL;
-    size_t pcap = 0;
+    bpe_trainer t = {.pool = NB__ARENA_SMALL};
     nb_status st = NB_OK;
-    uint32_t *cps = NULL;
-    size_t cps_cap = 0;
-    /* distinct pre-tokenized pieces with their counts */
-    for (int64_t t = 0; t < n && !st; t++) {
-        const char *s = texts[t];
-        size_t len = strlen(s);
-        if (nb_utf8_check(s, len) >= 0) {
-            st = nb__fail(NB_ERR_ARG, "BPE training: text %lld is not valid UTF-8", (long long)t);
-            break;
-        }
-        if (len + 1 > cps_cap) {
-            cps_cap = 2 * len + 16;
-            uint32_t *c2 = realloc(cps, sizeof *c2 * cps_cap);
-            if (!c2) {
-                st = nb__fail(NB_ERR_MEM, "out of memory");
-                break;
-            }
-            cps = c2;
-        }
-        size_t nc = 0;
-        size_t *off = malloc(sizeof *off * (len + 1));
-        if (!off) {
-            st = nb__fail(NB_ERR_MEM, "out of memory");
-            break;
-        }
-        for (size_t i = 0; i < len;) {
-            off[nc] = i;
-            i += (size_t)nb__utf8_decode((const unsigned char *)s + i, len - i, &cps[nc]);
-            nc++;
-        }
-        off[nc] = len;
-        for (size_t i = 0; i < nc && !st;) {
-            size_t l = nb__bpe_piece(cps, nc, i);
-            const char *p = s + off[i];
-            size_t pl = off[i + l] - off[i];
-            int64_t *slot = nb__strmap_ref(&words, p, pl);
-            if (slot) {
-                w[*slot].count++;
-            } else {
-                char *copy = nb__arena_strdup(&pool, p, pl);
-                if (nw == cap_w) {
-                    cap_w = cap_w ? cap_w * 2 : 4096;
-                    bpe_word_t *w2 = realloc(w, sizeof *w2 * (size_t)cap_w);
-                    if (!w2) copy = NULL;
-                    else w = w2;
-                }
-                int64_t *sym = copy ? malloc(sizeof *sym * pl) : NULL;
-                if (!copy || !sym || nb__strmap_put(&words, copy, pl, nw) < 0) {
-                    free(sym);
-                    st = nb__fail(NB_ERR_MEM, "out of memory");
-                    break;
-                }
-                for (size_t k = 0; k < pl; k++) sym[k] = (unsigned char)copy[k];
-                w[nw++] = (bpe_word_t){sym, (int64_t)pl, 1};
-            }
-            i += l;
-        }
-        free(off);
-    }
-    tok = st ? NULL : calloc((size_t)(256 + n_merges + 1), sizeof *tok);
-    merges = st ? NULL : malloc(sizeof *merges * (size_t)(n_merges + 1));
-    if (!st && (!tok || !merges)) st = nb__fail(NB_ERR_MEM, "out of memory");
-    for (int b = 0; b < 256 && !st; b++) {
+    for (int64_t i = 0; i < n && !st; i++) st = count_pieces(&t, texts[i], i);
+    t.tok = st ? NULL : calloc((size_t)(256 + n_merges + 1), sizeof *t.tok);
+    t.merges = st ? NULL : malloc(sizeof *t.merges * (size_t)(n_merges + 1));
+    if (!st && (!t.tok || !t.merges)) st = nb__fail(NB_ERR_MEM, "out of memory");
+    for (int b = 0; b < 256 && !st; b++) { /* the 256 byte tokens */
         char u[8];
         unsigned char by = (unsigned char)b;
         size_t l = unicode_of(&by, 1, u);
-        if (!(tok[b] = nb__arena_strdup(&pool, u, l))) st = nb__fail(NB_ERR_MEM, "out of memory");
+        if (!(t.tok[b] = nb__arena_strdup(&t.pool, u, l))) st = nb__fail(NB_ERR_MEM, "out of memory");
     }
-    int64_t done = 0;
-    for (; !st && done < n_merges; done++) {
-        /* count the pairs */
-        size_t need = 1024;
-        int64_t total = 0;
-        for (int64_t i = 0; i < nw; i++) total += w[i].n;
-        while (need < (size_t)total * 2) need *= 2;
-        if (need > pcap) {
-            free(pk), free(pv);
-            pk = malloc(sizeof *pk * need), pv = malloc(sizeof *pv * need);
-            pcap = need;
-            if (!pk || !pv) {
-                st = nb__fail(NB_ERR_MEM, "out of memory");
-                break;
-            }
-        }
-        memset(pk, 0xff, sizeof *pk * pcap);
-        uint64_t best_key = UINT64_MAX;
-        int64_t best = 0;
-        for (int64_t i = 0; i < nw; i++)
-            for (int64_t k = 0; k + 1 < w[i].n; k++) {
-                uint64_t key = (uint64_t)w[i].sym[k] << 32 | (uint64_t)w[i].sym[k + 1];
-                size_t j = mix(key) & (pcap - 1);
-                while (pk[j] != UINT64_MAX && pk[j] != key) j = (j + 1) & (pcap - 1);
-                if (pk[j] == UINT64_MAX) pk[j] = key, pv[j] = 0;
-                pv[j] += w[i].count;
-                if (pv[j] > best || (pv[j] == best && key < best_key)) best = pv[j], best_key = key;
-            }
-        if (best_key == UINT64_MAX || best < 2) break; /* nothing left worth merging */
-        int64_t a = (int64_t)(best_key >> 32), b = (int64_t)(best_key & 0xffffffffu), id = 256 + done;
-        size_t la = strlen(tok[a]), lb = strlen(tok[b]);
-        char *s = nb__arena_alloc(&pool, la + lb + 1);
-        if (!s) {
-            st = nb__fail(NB_ERR_MEM, "out of memory");
-            break;
-        }
-        memcpy(s, tok[a], la);
-        memcpy(s + la, tok[b], lb + 1);
-        tok[id] = s;
-        merges[done][0] = a, merges[done][1] = b;
-        for (int64_t i = 0; i < nw; i++) {
-            int64_t m = 0;
-            for (int64_t k = 0; k < w[i].n;) {
-                if (k + 1 < w[i].n && w[i].sym[k] == a && w[i].sym[k + 1] == b) w[i].sym[m++] = id, k += 2;
-                else w[i].sym[m++] = w[i].sym[k++];
-            }
-            w[i].n = m;
-        }
+    for (; !st && t.done < n_merges; t.done++) {
+        uint64_t key = UINT64_MAX;
+        int64_t count = 0;
+        if ((st = best_pair(&t, &key, &count))) break;
+        if (key == UINT64_MAX || count < 2) break; /* nothing left worth merging */
+        if ((st = merge_pair(&t, (int64_t)(key >> 32), (int64_t)(key & 0xffffffffu)))) break;
     }
-    if (!st) {
-        cJSON *o = cJSON_CreateObject();
-        for (int64_t i = 0; o && i < 256 + done; i++) cJSON_AddNumberToObject(o, tok[i], (double)i);
-        if (o) cJSON_AddNumberToObject(o, "<|endoftext|>", (double)(256 + done));
-        char *js = o ? cJSON_PrintUnformatted(o) : NULL;
-        cJSON_Delete(o);
-        if (!js) st = nb__fail(NB_ERR_MEM, "out of memory");
-        if (!st) st = nb_write_file_atomic(vocab_json, js, strlen(js));
-        free(js);
-        size_t mcap = 64, ml = 0;
-        char *mt = st ? NULL : malloc(mcap);
-        if (!st && !mt) st = nb__fail(NB_ERR_MEM, "out of memory");
-        for (int64_t k = -1; !st && k < done; k++) {
-            char line[1024];
-            int l = k < 0 ? snprintf(line, sizeof line, "#version: 0.2\n")
-                          : snprintf(line, sizeof line, "%s %s\n", tok[merges[k][0]], tok[merges[k][1]]);
-            if (l < 0 || (size_t)l >= sizeof line) continue;
-            if (ml + (size_t)l + 1 > mcap) {
-                while (ml + (size_t)l + 1 > mcap) mcap *= 2;
-                char *m2 = realloc(mt, mcap);
-                if (!m2) {
-                    st = nb__fail(NB_ERR_MEM, "out of memory");
-                    break;
-                }
-                mt = m2;
-            }
-            memcpy(mt + ml, line, (size_t)l);
-            ml += (size_t)l;
-        }
-        if (!st) st = nb_write_file_atomic(merges_txt, mt, ml);
-        free(mt);
-    }
-    for (int64_t i = 0; i < nw; i++) free(w[i].sym);
-    free(w), free(tok), free(merges), free(pk), free(pv), free(cps);
-    nb__strmap_free(&words);
-    nb__arena_free(&pool);
+    if (!st) st = write_vocab(&t, vocab_json);
+    if (!st) st = write_merges(&t, merges_txt);
+    for (int64_t i = 0; i < t.nw; i++) free(t.w[i].sym);
+    free(t.w), free(t.tok), free(t.merges), free(t.pk), free(t.pv), free(t.cps);
+    nb__strmap_free(&t.words);
+    nb__arena_free(&t.pool);
     return st;
 }

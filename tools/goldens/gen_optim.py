@@ -62,6 +62,16 @@ def kv(d):
     return " ".join("%s=%s" % (k, repr(v) if isinstance(v, float) else v) for k, v in d.items())
 
 
+def save_cases(name, tensors, meta, cases, steps=None):
+    """tests/goldens/NAME.safetensors, the case count (and steps) in its metadata."""
+    meta["cases"] = str(len(cases))
+    if steps is not None:
+        meta["steps"] = str(steps)
+    path = os.path.join(OUT, name + ".safetensors")
+    stio.save(path, tensors, meta)
+    print(path, len(cases), "cases", os.path.getsize(path), "bytes")
+
+
 # ---------------------------------------------------------------- optimizer steps
 def optim_steps():
     init = [torch.randn(*s) for s in SHAPES]
@@ -154,11 +164,7 @@ def optim_steps():
                 if v is not None:
                     tensors["%d.state.%d.%s" % (k, i, name)] = v if torch.is_tensor(v) else torch.tensor(float(v))
         meta["case%d" % k] = kv(c)
-    meta["cases"] = str(len(cases))
-    meta["steps"] = str(STEPS)
-    path = os.path.join(OUT, "optim_steps.safetensors")
-    stio.save(path, tensors, meta)
-    print(path, len(cases), "cases", os.path.getsize(path), "bytes")
+    save_cases("optim_steps", tensors, meta, cases, STEPS)
 
 
 # ---------------------------------------------------------------- clipping
@@ -186,10 +192,7 @@ def optim_clip():
         for j in (0, 2):
             tensors["%d.g.%d" % (k, j)] = ps[j].grad
         meta["clip%d" % k] = kv(c)
-    meta["cases"] = str(len(cases))
-    path = os.path.join(OUT, "optim_clip.safetensors")
-    stio.save(path, tensors, meta)
-    print(path, len(cases), "cases", os.path.getsize(path), "bytes")
+    save_cases("optim_clip", tensors, meta, cases)
 
 
 # ---------------------------------------------------------------- schedules
@@ -251,11 +254,7 @@ def optim_sched():
         if c["kind"] == "onecycle":
             tensors["%d.momentum" % k] = torch.tensor(moms, dtype=torch.float64)
         meta["sched%d" % k] = kv(c)
-    meta["cases"] = str(len(cases))
-    meta["steps"] = str(T)
-    path = os.path.join(OUT, "optim_sched.safetensors")
-    stio.save(path, tensors, meta)
-    print(path, len(cases), "cases", os.path.getsize(path), "bytes")
+    save_cases("optim_sched", tensors, meta, cases, T)
 
 
 # ---------------------------------------------------------------- init constants

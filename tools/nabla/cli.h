@@ -56,7 +56,14 @@ int cli_check_classes(const char *cmd, const nb_dataset *train, const nb_dataset
  * lines the file holds. write: -1 after an error naming the path. */
 typedef struct cli_log cli_log;
 cli_log *cli_log_open(const char *path, int resume);
-void cli_log_printf(cli_log *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A line: the object as cJSON writes it (keys in the order added, no spaces), then
+ * freed; a NULL object (cJSON out of memory) fails the next write. */
+struct cJSON;
+void cli_log_json(cli_log *l, struct cJSON *line);
+/* Member key of o: v written with the printf format fmt (a JSON number; null when not
+ * finite), for numbers whose precision the log fixes (%.9g, %.3f); -1 when o is NULL or
+ * out of memory. */
+int cli_json_number(struct cJSON *o, const char *key, const char *fmt, double v);
 int cli_log_write(cli_log *l);
 void cli_log_close(cli_log *l);
 

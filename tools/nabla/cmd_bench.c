@@ -32,161 +32,213 @@ static int parse_input(const char *input, int64_t chw[3])
     return 0;
 }
 
-int cmd_bench(int argc, char **argv)
+/* What the steps of one bench share. */
+typedef struct {
+    const char *model, *data, *input;
+    long threads, batch, steps;
+    int R, W;            /* this rank of W (mpirun) */
+    int64_t chw[3];      /* a sample's shape */
+    int classes;
+    nb_ctx *ctx;
+    nb_dataset *train, *test;
+    nb_tensor *sx, *sy;  /* the synthetic batch (--input) */
+    nb_module *m;
+    nb_ddp *ddp;
+    nb_optim *opt;
+    nb_loader *tl, *il;  /* training batches, test images one at a time */
+    double train_ips, comm, secs, infer_us;
+} bench;
+
+enum { FAILED = -1 }; /* a library error, its message in nb_last_error() */
+
+/* The training data: one synthetic batch (--input) or Fashion-MNIST. */
+static int bench_data(bench *b)
 {
-    const char *model = "cnn", *data = NULL, *input = NULL;
-    long threads = 0, batch = 128, steps = 100;
-    const cli_option opts[] = {
-        {"--model", OPT_STRING, &model, "NAME", "built-in model or model file (.nbm) (cnn)"},
-        {"--threads", OPT_INT, &threads, "T", "threads (2)"},
-        {"--batch-size", OPT_INT, &batch, "B", "training batch size (128)"},
-        {"--steps", OPT_INT, &steps, "K", "timed training steps (100)"},
-        {"--data", OPT_STRING, &data, "DIR", "IDX dataset directory (default /usr/share/datasets/fashion-mnist)"},
-        {"--input", OPT_STRING, &input, "C,H,W", "synthetic images of this shape instead of Fashion-MNIST"},
-        {NULL, 0, NULL, NULL, NULL},
-    };
-    int rc = cli_parse("bench", "[--model NAME] [--threads T] [--batch-size B] [--steps K] [--input C,H,W]", opts,
-                       argc, argv, NULL, 0, NULL);
-    if (rc) return rc == 1 ? 0 : rc;
-    if (threads < 0 || batch < 1 || steps < 1) {
-        cli_error("bench: %s must be positive", threads < 0 ? "--threads" : batch < 1 ? "--batch-size" : "--steps");
-        return 2;
+    if (b->input) {
+        int64_t xs[4] = {b->batch, b->chw[0], b->chw[1], b->chw[2]}, ys[1] = {b->batch};
+        b->sx = nb_tensor_new(b->ctx, NB_F32, 4, xs);
+        b->sy = nb_tensor_new(b->ctx, NB_I64, 1, ys);
+        if (!b->sx || !b->sy) return FAILED;
+        float *px = nb_tensor_data(b->sx);
+        for (int64_t i = 0; i < nb_tensor_numel(b->sx); i++) px[i] = nb_rng_uniform(nb_ctx_rng(b->ctx));
+        int64_t *py = nb_tensor_data_i64(b->sy);
+        for (int64_t i = 0; i < b->batch; i++) py[i] = (int64_t)nb_rng_below(nb_ctx_rng(b->ctx), (uint64_t)b->classes);
+        return 0;
     }
-    int64_t chw[3] = {0, 0, 0};
-    if (input && parse_input(input, chw)) return 2;
-    if (cli_dist_start("bench", &threads)) return 1;
-    int R = nb_dist_rank(), W = nb_dist_world();
-    if (!threads) threads = 2;
-    nb_ddp *ddp = NULL;
-    nb_ctx *ctx = nb_ctx_new(&(nb_ctx_opts){.threads = (int)threads});
-    nb_dataset *train = NULL, *test = NULL;
-    nb_tensor *sx = NULL, *sy = NULL; /* the synthetic batch (--input) */
-    nb_module *m = NULL;
-    nb_optim *opt = NULL;
-    nb_loader *tl = NULL, *il = NULL;
-    rc = 1;
-    if (!ctx) goto fail;
-    int classes = 10;
-    if (input) {
-        int64_t xs[4] = {batch, chw[0], chw[1], chw[2]}, ys[1] = {batch};
-        sx = nb_tensor_new(ctx, NB_F32, 4, xs);
-        sy = nb_tensor_new(ctx, NB_I64, 1, ys);
-        if (!sx || !sy) goto fail;
-        float *px = nb_tensor_data(sx);
-        for (int64_t i = 0; i < nb_tensor_numel(sx); i++) px[i] = nb_rng_uniform(nb_ctx_rng(ctx));
-        int64_t *py = nb_tensor_data_i64(sy);
-        for (int64_t i = 0; i < batch; i++) py[i] = (int64_t)nb_rng_below(nb_ctx_rng(ctx), (uint64_t)classes);
-    } else {
-        train = nb_fashion_mnist_new(data, 1);
-        test = train ? nb_fashion_mnist_new(data, 0) : NULL;
-        if (!test) goto fail;
-        nb_dataset_sample_shape(train, chw);
-        classes = nb_dataset_num_classes(train);
-    }
-    m = nb_model_new(ctx, model, &(nb_model_opts){.num_classes = classes, .in_channels = (int)chw[0],
-                                                 .input_size = {(int)chw[1], (int)chw[2]}});
-    if (!m) goto fail;
+    b->train = nb_fashion_mnist_new(b->data, 1);
+    b->test = b->train ? nb_fashion_mnist_new(b->data, 0) : NULL;
+    if (!b->test) return FAILED;
+    nb_dataset_sample_shape(b->train, b->chw);
+    b->classes = nb_dataset_num_classes(b->train);
+    return 0;
+}
+
+/* The model, its SGD (PyTorch's baseline: lr 0.05, momentum 0.9, weight decay 5e-4), the
+ * data-parallel wrapper and the loaders. */
+static int bench_model(bench *b)
+{
+    b->m = nb_model_new(b->ctx, b->model, &(nb_model_opts){.num_classes = b->classes, .in_channels = (int)b->chw[0],
+                                                          .input_size = {(int)b->chw[1], (int)b->chw[2]}});
+    if (!b->m) return FAILED;
     int n;
-    nb_tensor **params = nb_module_parameters(m, &n);
-    opt = nb_sgd_new(params, n, &(nb_sgd_opts){.lr = 0.05f, .momentum = 0.9f, .weight_decay = 5e-4f});
-    if (!opt || !(ddp = nb_ddp_new(m, NULL))) goto fail;
-    if (!input) {
-        tl = nb_loader_new(ctx, train,
-                           &(nb_loader_opts){.batch_size = (int)batch, .drop_last = 1, .num_replicas = W, .rank = R});
-        il = nb_loader_new(ctx, test, &(nb_loader_opts){.batch_size = 1});
-        if (!tl || !il) goto fail;
-        if (nb_loader_num_batches(tl) == 0) { /* each epoch would end before its first batch */
-            cli_error("bench: --batch-size %ld is larger than the training set (%lld images)", batch,
-                      (long long)nb_dataset_len(train));
-            goto done;
-        }
+    nb_tensor **params = nb_module_parameters(b->m, &n);
+    b->opt = nb_sgd_new(params, n, &(nb_sgd_opts){.lr = 0.05f, .momentum = 0.9f, .weight_decay = 5e-4f});
+    if (!b->opt || !(b->ddp = nb_ddp_new(b->m, NULL))) return FAILED;
+    if (b->input) return 0;
+    b->tl = nb_loader_new(b->ctx, b->train,
+                          &(nb_loader_opts){.batch_size = (int)b->batch, .drop_last = 1, .num_replicas = b->W, .rank = b->R});
+    b->il = nb_loader_new(b->ctx, b->test, &(nb_loader_opts){.batch_size = 1});
+    if (!b->tl || !b->il) return FAILED;
+    if (nb_loader_num_batches(b->tl) == 0) { /* each epoch would end before its first batch */
+        cli_error("bench: --batch-size %ld is larger than the training set (%lld images)", b->batch,
+                  (long long)nb_dataset_len(b->train));
+        return 1;
     }
-    nb_module_train(m, 1);
+    return 0;
+}
+
+/* 10 warm-up steps, then --steps timed: train_ips over every rank, comm (the mean
+ * rank's wait on the gradient all-reduce) and secs (the slowest rank's time). */
+static int time_training(bench *b)
+{
+    nb_module_train(b->m, 1);
     double t0 = 0, comm0 = 0, sync[2] = {0, 0};
     int epoch = 0;
-    if (tl) nb_loader_start_epoch(tl, epoch);
-    for (long i = 0; i < 10 + steps; i++) {
+    if (b->tl) nb_loader_start_epoch(b->tl, epoch);
+    for (long i = 0; i < 10 + b->steps; i++) {
         if (i == 10) {
             nb_dist_allreduce(sync, 1, NB_DIST_SUM); /* the ranks start the timed steps together */
             t0 = now_seconds();
             comm0 = nb_dist_comm_seconds();
         }
-        nb_ctx_reset(ctx);
-        nb_tensor *x = sx, *y = sy;
-        if (tl && !nb_loader_next(tl, &x, &y)) {
-            nb_loader_start_epoch(tl, ++epoch);
+        nb_ctx_reset(b->ctx);
+        nb_tensor *x = b->sx, *y = b->sy;
+        if (b->tl && !nb_loader_next(b->tl, &x, &y)) {
+            nb_loader_start_epoch(b->tl, ++epoch);
             i--;
             continue;
         }
-        nb_optim_zero_grad(opt);
-        nb_tensor *loss = nb_cross_entropy(nb_ddp_forward(ddp, x), y, NULL);
-        if (nb_backward(loss) || nb_optim_step(opt)) goto fail;
+        nb_optim_zero_grad(b->opt);
+        nb_tensor *loss = nb_cross_entropy(nb_ddp_forward(b->ddp, x), y, NULL);
+        if (nb_backward(loss) || nb_optim_step(b->opt)) return FAILED;
     }
     sync[0] = nb_dist_comm_seconds() - comm0; /* this rank's wait, then the slowest rank's time */
     sync[1] = now_seconds() - t0;
-    double comm = sync[0] / W;
-    nb_dist_allreduce(&comm, 1, NB_DIST_SUM);
+    b->comm = sync[0] / b->W;
+    nb_dist_allreduce(&b->comm, 1, NB_DIST_SUM);
     nb_dist_allreduce(sync + 1, 1, NB_DIST_MAX);
-    double train_ips = (double)steps * (double)batch * W / sync[1];
-    nb_module_train(m, 0);
-    nb_set_grad_enabled(ctx, 0);
+    b->secs = sync[1];
+    b->train_ips = (double)b->steps * (double)b->batch * b->W / b->secs;
+    return 0;
+}
+
+/* Batch-1 eval latency on one test image (or the synthetic batch's first): 50 warm-up
+ * calls, 500 timed. */
+static int time_inference(bench *b)
+{
+    nb_module_train(b->m, 0);
+    nb_set_grad_enabled(b->ctx, 0);
     nb_tensor *img;
-    nb_ctx_reset(ctx);
-    if (il) {
-        nb_loader_start_epoch(il, 0);
+    nb_ctx_reset(b->ctx);
+    if (b->il) {
+        nb_loader_start_epoch(b->il, 0);
         nb_tensor *x1, *y1;
-        if (!nb_loader_next(il, &x1, &y1)) goto fail;
+        if (!nb_loader_next(b->il, &x1, &y1)) return FAILED;
         /* keep the one test image outside the arena that each call resets */
-        img = nb_tensor_from(ctx, NB_F32, nb_tensor_ndim(x1), nb_tensor_shape(x1), nb_tensor_data(x1));
+        img = nb_tensor_from(b->ctx, NB_F32, nb_tensor_ndim(x1), nb_tensor_shape(x1), nb_tensor_data(x1));
     } else {
-        int64_t s1[4] = {1, chw[0], chw[1], chw[2]};
-        img = nb_tensor_from(ctx, NB_F32, 4, s1, nb_tensor_data(sx));
+        int64_t s1[4] = {1, b->chw[0], b->chw[1], b->chw[2]};
+        img = nb_tensor_from(b->ctx, NB_F32, 4, s1, nb_tensor_data(b->sx));
     }
-    if (!img) goto fail;
+    if (!img) return FAILED;
     for (int i = 0; i < 50; i++) {
-        nb_ctx_reset(ctx);
-        nb_module_forward(m, img);
+        nb_ctx_reset(b->ctx);
+        nb_module_forward(b->m, img);
     }
-    t0 = now_seconds();
+    double t0 = now_seconds();
     for (int i = 0; i < 500; i++) {
-        nb_ctx_reset(ctx);
-        if (!nb_module_forward(m, img)) {
+        nb_ctx_reset(b->ctx);
+        if (!nb_module_forward(b->m, img)) {
             nb_tensor_free(img);
-            goto fail;
+            return FAILED;
         }
     }
-    double infer_us = (now_seconds() - t0) / 500 * 1e6;
+    b->infer_us = (now_seconds() - t0) / 500 * 1e6;
     nb_tensor_free(img);
+    return 0;
+}
+
+/* The result line (rank 0 under mpirun), bench/torch_bench.py's keys. */
+static void print_result(const bench *b)
+{
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     char shape[64] = "";
-    if (input) snprintf(shape, sizeof shape, " input=%lld,%lld,%lld", (long long)chw[0], (long long)chw[1], (long long)chw[2]);
-    if (W > 1 && R == 0)
+    if (b->input)
+        snprintf(shape, sizeof shape, " input=%lld,%lld,%lld", (long long)b->chw[0], (long long)b->chw[1],
+                 (long long)b->chw[2]);
+    if (b->W > 1 && b->R == 0)
         printf("nabla=%s isa=%s model=%s%s ranks=%d threads=%ld batch=%ld train_img_per_s=%.0f comm_wait_ms=%.2f "
                "comm_share=%.3f infer_b1_us=%.1f peak_rss_mb=%.0f\n",
-               NB_VERSION, nb_isa(), model, shape, W, threads, batch, train_ips, comm / (double)steps * 1e3,
-               comm / sync[1], infer_us, (double)ru.ru_maxrss / 1024.0);
-    else if (W == 1)
+               NB_VERSION, nb_isa(), b->model, shape, b->W, b->threads, b->batch, b->train_ips,
+               b->comm / (double)b->steps * 1e3, b->comm / b->secs, b->infer_us, (double)ru.ru_maxrss / 1024.0);
+    else if (b->W == 1)
         printf("nabla=%s isa=%s model=%s%s threads=%ld batch=%ld train_img_per_s=%.0f infer_b1_us=%.1f "
                "peak_rss_mb=%.0f\n",
-               NB_VERSION, nb_isa(), model, shape, threads, batch, train_ips, infer_us, (double)ru.ru_maxrss / 1024.0);
-    rc = 0;
-    goto done;
-fail:
-    if (W > 1) cli_error("bench: rank %d: %s", R, nb_last_error());
-    else cli_error("bench: %s", nb_last_error());
-    nb_dist_abort(1); /* an error on one rank: end every rank */
-done:
-    nb_ddp_free(ddp);
-    nb_tensor_free(sx);
-    nb_tensor_free(sy);
-    nb_loader_free(il);
-    nb_loader_free(tl);
-    nb_optim_free(opt);
-    nb_module_free(m);
-    nb_dataset_free(test);
-    nb_dataset_free(train);
-    nb_ctx_free(ctx);
+               NB_VERSION, nb_isa(), b->model, shape, b->threads, b->batch, b->train_ips, b->infer_us,
+               (double)ru.ru_maxrss / 1024.0);
+}
+
+static int close_bench(bench *b, int rc)
+{
+    if (rc == FAILED) {
+        if (b->W > 1) cli_error("bench: rank %d: %s", b->R, nb_last_error());
+        else cli_error("bench: %s", nb_last_error());
+        nb_dist_abort(1); /* an error on one rank: end every rank */
+        rc = 1;
+    }
+    nb_ddp_free(b->ddp);
+    nb_tensor_free(b->sx);
+    nb_tensor_free(b->sy);
+    nb_loader_free(b->il);
+    nb_loader_free(b->tl);
+    nb_optim_free(b->opt);
+    nb_module_free(b->m);
+    nb_dataset_free(b->test);
+    nb_dataset_free(b->train);
+    nb_ctx_free(b->ctx);
     nb_dist_finalize();
     return rc;
+}
+
+int cmd_bench(int argc, char **argv)
+{
+    bench b = {.model = "cnn", .batch = 128, .steps = 100, .classes = 10};
+    const cli_option opts[] = {
+        {"--model", OPT_STRING, &b.model, "NAME", "built-in model or model file (.nbm) (cnn)"},
+        {"--threads", OPT_INT, &b.threads, "T", "threads (2)"},
+        {"--batch-size", OPT_INT, &b.batch, "B", "training batch size (128)"},
+        {"--steps", OPT_INT, &b.steps, "K", "timed training steps (100)"},
+        {"--data", OPT_STRING, &b.data, "DIR", "IDX dataset directory (default /usr/share/datasets/fashion-mnist)"},
+        {"--input", OPT_STRING, &b.input, "C,H,W", "synthetic images of this shape instead of Fashion-MNIST"},
+        {NULL, 0, NULL, NULL, NULL},
+    };
+    int rc = cli_parse("bench", "[--model NAME] [--threads T] [--batch-size B] [--steps K] [--input C,H,W]", opts,
+                       argc, argv, NULL, 0, NULL);
+    if (rc) return rc == 1 ? 0 : rc;
+    if (b.threads < 0 || b.batch < 1 || b.steps < 1) {
+        cli_error("bench: %s must be positive", b.threads < 0 ? "--threads" : b.batch < 1 ? "--batch-size" : "--steps");
+        return 2;
+    }
+    if (b.input && parse_input(b.input, b.chw)) return 2;
+    if (cli_dist_start("bench", &b.threads)) return 1;
+    b.R = nb_dist_rank(), b.W = nb_dist_world();
+    if (!b.threads) b.threads = 2;
+    b.ctx = nb_ctx_new(&(nb_ctx_opts){.threads = (int)b.threads});
+    rc = b.ctx ? bench_data(&b) : FAILED;
+    if (!rc) rc = bench_model(&b);
+    if (!rc) rc = time_training(&b);
+    if (!rc) rc = time_inference(&b);
+    if (!rc) print_result(&b);
+    return close_bench(&b, rc);
 }

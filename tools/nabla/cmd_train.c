@@ -5,6 +5,7 @@
 #include "options.h"
 #include "progress.h"
 
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -33,6 +34,14 @@ static const char *float_str(char *buf, size_t n, float v)
     }
     snprintf(buf, n, "%.9g", (double)v);
     return buf;
+}
+
+/* Member key of the log line o: the float v as float_str writes it. */
+static int float_member(cJSON *o, const char *key, float v)
+{
+    char buf[32];
+    if (!isfinite(v)) return cli_json_number(o, key, "%g", v); /* null */
+    return o && cJSON_AddRawToObject(o, key, float_str(buf, sizeof buf, v)) ? 0 : -1;
 }
 
 static int make_optimizer(const train_args *a, nb_module *m, nb_optim **out)
@@ -422,12 +431,14 @@ static int end_epoch(trainer *t, int epoch, const epoch_stats *e)
     progress_epoch(&t->bar, epoch + 1, train_loss, train_acc, evaluated ? t->ev.accuracy : -1,
                    secs > 0 ? (double)e->seen / secs : 0, secs);
     if (t->log) {
-        char lrs[32];
-        cli_log_printf(t->log,
-                       "{\"epoch\":%d,\"train_loss\":%.9g,\"train_acc\":%.9g,\"test_loss\":%.9g,\"test_acc\":%.9g,"
-                       "\"lr\":%s,\"images_per_s\":%.1f,\"seconds\":%.3f}\n",
-                       epoch + 1, train_loss, train_acc, t->ev.loss, t->ev.accuracy, float_str(lrs, sizeof lrs, e->lr),
-                       secs > 0 ? (double)e->seen / secs : 0, secs);
+        cJSON *o = cJSON_CreateObject();
+        if (!cJSON_AddNumberToObject(o, "epoch", epoch + 1) || cli_json_number(o, "train_loss", "%.9g", train_loss) ||
+            cli_json_number(o, "train_acc", "%.9g", train_acc) || cli_json_number(o, "test_loss", "%.9g", t->ev.loss) ||
+            cli_json_number(o, "test_acc", "%.9g", t->ev.accuracy) || float_member(o, "lr", e->lr) ||
+            cli_json_number(o, "images_per_s", "%.1f", secs > 0 ? (double)e->seen / secs : 0) ||
+            cli_json_number(o, "seconds", "%.3f", secs))
+            cJSON_Delete(o), o = NULL;
+        cli_log_json(t->log, o);
         if (cli_log_write(t->log)) return 1; /* the whole log, atomically */
     }
     return 0;
@@ -466,9 +477,11 @@ static int train_epoch(trainer *t, int epoch)
         progress_step(&t->bar, t->step, epoch + 1, e.batch, e.loss_sum / (double)e.seen,
                       (double)e.correct / (double)e.seen, el > 0 ? (double)e.seen / el : 0);
         if (t->log && a->log_every && t->step % a->log_every == 0) {
-            char lvs[32], lrs[32];
-            cli_log_printf(t->log, "{\"step\":%lld,\"epoch\":%d,\"loss\":%s,\"lr\":%s}\n", (long long)t->step,
-                           epoch + 1, float_str(lvs, sizeof lvs, e.loss), float_str(lrs, sizeof lrs, e.lr));
+            cJSON *o = cJSON_CreateObject();
+            if (!cJSON_AddNumberToObject(o, "step", (double)t->step) || !cJSON_AddNumberToObject(o, "epoch", epoch + 1) ||
+                float_member(o, "loss", e.loss) || float_member(o, "lr", e.lr))
+                cJSON_Delete(o), o = NULL;
+            cli_log_json(t->log, o);
         }
     }
     return end_epoch(t, epoch, &e);

@@ -13,6 +13,7 @@
  * before tokenizing them; --lr-backbone gives all but the classifier its own rate. */
 #include "cli.h"
 #include "options.h"
+#include "progress.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -578,263 +579,360 @@ static int train_mlm(const lm_args *a)
     return rc;
 }
 
+/* --task classify: the checked options of a BERT classifier's run. */
+typedef struct {
+    const char *model, *dataset, *data, *test_data, *save, *optimizer, *freeze, *aug;
+    long epochs, batch, max_length, vocab_size, seed, threads, max_steps;
+    double lr, weight_decay, momentum, lr_backbone;
+    int quiet, from_dir; /* from_dir: --model names a Hugging Face directory */
+} cls_args;
+
+/* What the steps of a classifier's run share. */
+typedef struct {
+    cls_args *a;
+    nb_ctx *ctx;
+    nb_text_dataset *train, *test;
+    int classes;
+    nb_tokenizer *tok;
+    char vocab_path[4096]; /* vocab.txt, copied beside --save */
+    int temp_vocab;        /* vocab_path is this run's, removed at the end */
+    nb_module *model;
+    nb_optim *opt;
+    nb_text_aug *aug;
+    tokenized tt, te, tb; /* training, test and (with --aug) the batch's augmented texts */
+    int64_t *order, *order_b; /* the epoch's shuffled training texts; the augmented batch's */
+    int64_t pad;
+    nb_rng rng; /* shuffling and augmentation */
+    int64_t step, tokens;
+    double acc, tloss; /* the last test accuracy and loss */
+} cls_run;
+
+/* The options' checks (2: an error printed) and the optimizer's defaults. */
+static int check_cls_args(cls_args *a)
+{
+    a->from_dir = is_dir(a->model);
+    if (!a->from_dir && strcmp(a->model, "bert_tiny")) {
+        cli_error("train: text models are bert_tiny or a model directory, not '%s'", a->model);
+        return 2;
+    }
+    if (strcmp(a->dataset, "wordnet-glosses") && strcmp(a->dataset, "tsv")) {
+        cli_error("train: --dataset for text is wordnet-glosses or tsv, not '%s'", a->dataset);
+        return 2;
+    }
+    if (!strcmp(a->dataset, "tsv") && (!a->data || !a->test_data)) {
+        cli_error("train: --dataset tsv needs --data TRAIN.tsv and --test-data TEST.tsv");
+        return 2;
+    }
+    if (a->epochs < 1 || a->batch < 1 || a->max_length < 3 || a->vocab_size < 16 || a->max_steps < 0) {
+        cli_error("train: --epochs, --batch-size, --vocab-size must be positive, --max-length at least 3");
+        return 2;
+    }
+    int sgd = !strcmp(a->optimizer, "sgd");
+    if (!sgd && strcmp(a->optimizer, "adam") && strcmp(a->optimizer, "adamw")) {
+        cli_error("train: --optimizer is adamw, adam or sgd, not '%s'", a->optimizer);
+        return 2;
+    }
+    if (a->lr < 0) a->lr = sgd ? 0.05 : a->from_dir ? 5e-5 : 1e-3;
+    if (a->weight_decay < 0) a->weight_decay = !strcmp(a->optimizer, "adamw") ? 0.01 : 0;
+    return 0;
+}
+
+/* The training and test sets: a TSV pair (the test labels among the training
+ * ones) or WordNet's glosses. */
+static int load_text_data(cls_run *r)
+{
+    const cls_args *a = r->a;
+    if (!strcmp(a->dataset, "tsv")) {
+        r->train = nb_tsv_dataset_new(a->data);
+        r->test = r->train ? nb_tsv_dataset_new(a->test_data) : NULL;
+        if (r->test && nb_text_dataset_num_classes(r->test) > nb_text_dataset_num_classes(r->train)) {
+            cli_error("train: %s has labels %s does not", a->test_data, a->data);
+            return 1;
+        }
+    } else {
+        r->train = nb_wordnet_glosses_new(a->data, 1);
+        r->test = r->train ? nb_wordnet_glosses_new(a->data, 0) : NULL;
+    }
+    if (!r->train || !r->test) return FAILED;
+    r->classes = nb_text_dataset_num_classes(r->train);
+    return 0;
+}
+
+/* The model and its tokenizer: a directory's BertForSequenceClassification, or
+ * bert_tiny from scratch with a WordPiece vocabulary built from the training texts. */
+static int build_classifier(cls_run *r)
+{
+    const cls_args *a = r->a;
+    if (a->from_dir) {
+        r->model = nb_model_from_dir(r->ctx, a->model,
+                                     &(nb_model_dir_opts){.arch_set = 1, .arch = NB_BERT_SEQ_CLS, .num_labels = r->classes});
+        if (!r->model) return FAILED;
+        if (!(r->tok = nb_tokenizer_from_dir(a->model))) return FAILED;
+        snprintf(r->vocab_path, sizeof r->vocab_path, "%s/vocab.txt", a->model);
+    } else {
+        int64_t n = nb_text_dataset_len(r->train);
+        const char **texts = malloc(sizeof *texts * (size_t)(n ? n : 1));
+        if (!texts) return FAILED;
+        for (int64_t i = 0; i < n; i++) texts[i] = nb_text_dataset_text(r->train, i);
+        snprintf(r->vocab_path, sizeof r->vocab_path, "/tmp/nabla-vocab-%ld.txt", (long)getpid());
+        r->temp_vocab = 1;
+        nb_status st = nb_wordpiece_build_vocab(texts, n, a->vocab_size, r->vocab_path);
+        free(texts);
+        if (st || !(r->tok = nb_wordpiece_load(r->vocab_path, NULL))) return FAILED;
+        nb_text_config c;
+        nb_text_config_preset("bert_tiny", &c);
+        c.vocab_size = nb_tokenizer_vocab_size(r->tok);
+        c.num_labels = r->classes;
+        if (!(r->model = nb_text_model_new(r->ctx, &c))) return FAILED;
+    }
+    if (nb_tokenizer_is_bpe(r->tok)) {
+        cli_error("train: text classification needs a BERT model directory (vocab.txt)");
+        return 1;
+    }
+    if (a->max_length > nb_text_model_config(r->model)->max_positions)
+        r->a->max_length = nb_text_model_config(r->model)->max_positions;
+    if (a->freeze && nb_module_freeze(r->model, a->freeze, NULL)) return FAILED;
+    return 0;
+}
+
+/* SGD, Adam or AdamW over the trainable parameters; with --lr-backbone, group 0
+ * is the classifier at --lr and group 1 the rest at --lr-backbone. */
+static int make_cls_optimizer(cls_run *r)
+{
+    const cls_args *a = r->a;
+    int np, nbk = 0, nh = 0;
+    nb_tensor **params = nb_module_parameters(r->model, &np), **backbone = NULL, **head = NULL;
+    if (a->lr_backbone > 0) {
+        backbone = malloc(sizeof *backbone * (size_t)(np + 1));
+        head = malloc(sizeof *head * (size_t)(np + 1));
+        if (!backbone || !head || nb_module_split_head(r->model, backbone, &nbk, head, &nh)) {
+            free(backbone), free(head);
+            return FAILED;
+        }
+        params = head, np = nh;
+    }
+    nb_adam_opts ao = {.lr = a->lr, .weight_decay = a->weight_decay};
+    r->opt = !strcmp(a->optimizer, "sgd")
+                 ? nb_sgd_new(params, np, &(nb_sgd_opts){.lr = a->lr, .momentum = a->momentum, .weight_decay = a->weight_decay})
+             : !strcmp(a->optimizer, "adam") ? nb_adam_new(params, np, &ao)
+                                             : nb_adamw_new(params, np, &ao);
+    if (r->opt && a->lr_backbone > 0 && nbk &&
+        nb_optim_add_group(r->opt, &(nb_param_group){.params = backbone, .n = nbk, .lr = a->lr_backbone})) {
+        nb_optim_free(r->opt);
+        r->opt = NULL;
+    }
+    free(backbone), free(head);
+    return r->opt ? 0 : FAILED;
+}
+
+/* The training batch at s of the epoch's order, augmented (--aug) and tokenized
+ * afresh into r->tb; r->order_b then indexes it. */
+static int augment_batch(cls_run *r, int64_t s)
+{
+    int64_t batch = r->a->batch, L = r->a->max_length;
+    const char **txt = malloc(sizeof *txt * (size_t)batch);
+    char **augd = calloc((size_t)batch, sizeof *augd);
+    int bad = !txt || !augd;
+    for (int64_t b = 0; !bad && b < batch; b++) txt[b] = nb_text_dataset_text(r->train, r->order[s + b]);
+    bad = bad || nb_text_augment_batch(r->aug, txt, batch, &r->rng, augd);
+    tokenized_free(&r->tb);
+    r->tb = (tokenized){.ids = malloc(sizeof(int64_t) * (size_t)(batch * L)), .off = malloc(sizeof(int64_t) * (size_t)batch),
+                        .n = malloc(sizeof(int64_t) * (size_t)batch), .label = malloc(sizeof(int64_t) * (size_t)batch),
+                        .count = batch};
+    bad = bad || !r->tb.ids || !r->tb.off || !r->tb.n || !r->tb.label;
+    for (int64_t b = 0; !bad && b < batch; b++) {
+        nb_encoding e;
+        bad = nb_tokenizer_encode_pair(r->tok, augd[b], NULL, &(nb_encode_opts){.max_length = L}, &e);
+        if (bad) break;
+        memcpy(r->tb.ids + b * L, e.ids, sizeof(int64_t) * (size_t)e.n);
+        r->tb.off[b] = b * L, r->tb.n[b] = e.n, r->tb.label[b] = r->tt.label[r->order[s + b]];
+        nb_encoding_free(&e);
+    }
+    for (int64_t b = 0; augd && b < batch; b++) free(augd[b]);
+    free(augd), free(txt);
+    if (bad) return FAILED;
+    for (int64_t b = 0; b < batch; b++) r->order_b[b] = b;
+    return 0;
+}
+
+/* The texts tokenized, --aug parsed, the buffers of the epochs, the summary line. */
+static int prepare_cls_run(cls_run *r)
+{
+    const cls_args *a = r->a;
+    if (tokenize_all(r->tok, r->train, a->max_length, &r->tt) || tokenize_all(r->tok, r->test, a->max_length, &r->te))
+        return FAILED;
+    int rc = make_cls_optimizer(r);
+    if (rc) return rc;
+    if (a->aug && !(r->aug = nb_text_aug_from_spec(a->aug))) return FAILED;
+    r->pad = nb_tokenizer_token_to_id(r->tok, "[PAD]");
+    if (r->pad < 0) r->pad = 0;
+    if (!a->quiet)
+        fprintf(stderr, "%s: %lld parameters, vocabulary %lld; %s: %lld training, %lld test texts, %d classes\n",
+                nb_text_arch_name(nb_text_model_config(r->model)->arch), (long long)nb_module_num_params(r->model),
+                (long long)nb_tokenizer_vocab_size(r->tok), a->dataset, (long long)r->tt.count, (long long)r->te.count,
+                r->classes);
+    r->order = malloc(sizeof *r->order * (size_t)(r->tt.count ? r->tt.count : 1));
+    r->order_b = malloc(sizeof *r->order_b * (size_t)a->batch);
+    if (!r->order || !r->order_b) return FAILED;
+    nb_rng_seed(&r->rng, (uint64_t)a->seed ^ 0x5eedULL);
+    return 0;
+}
+
+/* One training step on the batch at s of the epoch's order, as PyTorch writes it:
+ * zero_grad, forward, loss, backward, step. Adds the loss to *sum over *seen texts. */
+static int cls_train_step(cls_run *r, int64_t s, double *sum, int64_t *seen)
+{
+    int64_t batch = r->a->batch;
+    nb_tensor *ids, *mask, *labels;
+    nb_ctx_reset(r->ctx);
+    nb_optim_zero_grad(r->opt);
+    if (r->aug && augment_batch(r, s)) return FAILED;
+    if (make_batch(r->ctx, r->aug ? &r->tb : &r->tt, r->aug ? r->order_b : r->order + s, batch, r->pad, &ids, &mask,
+                   &labels))
+        return FAILED;
+    nb_tensor *logits = nb_text_forward(r->model, ids, &(nb_text_inputs){.attention_mask = mask}, NULL);
+    nb_tensor *loss = nb_cross_entropy(logits, labels, NULL);
+    nb_status st = loss ? nb_backward(loss) : NB_ERR_ARG;
+    if (!st) st = nb_optim_step(r->opt);
+    if (!st) {
+        *sum += nb_tensor_item(loss) * (double)batch;
+        *seen += batch;
+        r->tokens += nb_tensor_numel(ids);
+    }
+    free_batch(ids, mask, labels);
+    if (st) return FAILED;
+    r->step++;
+    return 0;
+}
+
+/* One epoch: the training texts shuffled, a step a full batch (until --max-steps),
+ * then the test set measured and the epoch's line printed unless --quiet. */
+static int cls_train_epoch(cls_run *r, long ep)
+{
+    const cls_args *a = r->a;
+    for (int64_t i = 0; i < r->tt.count; i++) r->order[i] = i;
+    for (int64_t i = r->tt.count - 1; i > 0; i--) { /* Fisher-Yates */
+        int64_t j = (int64_t)nb_rng_below(&r->rng, (uint64_t)i + 1), x = r->order[i];
+        r->order[i] = r->order[j], r->order[j] = x;
+    }
+    nb_module_train(r->model, 1);
+    double sum = 0;
+    int64_t seen = 0;
+    for (int64_t s = 0; s + a->batch <= r->tt.count && (!a->max_steps || r->step < a->max_steps); s += a->batch)
+        if (cls_train_step(r, s, &sum, &seen)) return FAILED;
+    if (evaluate(r->model, r->ctx, &r->te, 256, r->pad, &r->acc, &r->tloss)) return FAILED;
+    if (!a->quiet)
+        fprintf(stderr, "epoch %ld: train_loss=%.4f test_loss=%.4f test_acc=%.4f\n", ep + 1,
+                seen ? sum / (double)seen : 0, r->tloss, r->acc);
+    return 0;
+}
+
+/* --save DIR: the model as a directory (the class names as config.json's id2label)
+ * and its vocab.txt. */
+static int save_classifier(const cls_run *r)
+{
+    const char *save = r->a->save;
+    if (!save) return 0;
+    char vp[4096];
+    snprintf(vp, sizeof vp, "%s/vocab.txt", save);
+    const char *names[4096];
+    int nn = r->classes < 4096 ? r->classes : 4096;
+    for (int k = 0; k < nn; k++) names[k] = nb_text_dataset_class_name(r->train, k);
+    if (nb_text_model_save_dir_labels(r->model, save, names, nn) || copy_file(r->vocab_path, vp)) {
+        cli_error("train: saving %s: %s", save, nb_last_error());
+        return 1;
+    }
+    return 0;
+}
+
+static int close_cls_run(cls_run *r, int rc)
+{
+    if (rc == FAILED) cli_error("train: %s", nb_last_error()), rc = 1;
+    if (r->temp_vocab) remove(r->vocab_path);
+    free(r->order), free(r->order_b);
+    nb_text_aug_free(r->aug);
+    tokenized_free(&r->tt), tokenized_free(&r->te), tokenized_free(&r->tb);
+    nb_optim_free(r->opt);
+    nb_module_free(r->model);
+    nb_tokenizer_free(r->tok);
+    nb_text_dataset_free(r->train), nb_text_dataset_free(r->test);
+    nb_ctx_free(r->ctx);
+    return rc;
+}
+
+/* A text classifier's run of checked options: data, model, the epochs, the result. */
+static int train_classifier(cls_args *a)
+{
+    cls_run r = {.a = a};
+    r.ctx = nb_ctx_new(&(nb_ctx_opts){.seed = (uint64_t)a->seed, .threads = (int)a->threads});
+    int rc = r.ctx ? load_text_data(&r) : FAILED;
+    if (!rc) rc = build_classifier(&r);
+    if (!rc) rc = prepare_cls_run(&r);
+    double t0 = now_seconds();
+    for (long ep = 0; !rc && ep < a->epochs && (!a->max_steps || r.step < a->max_steps); ep++)
+        rc = cls_train_epoch(&r, ep);
+    double secs = now_seconds() - t0;
+    if (!rc)
+        printf("test_acc=%.4f test_loss=%.4f train_seconds=%.1f tokens_per_s=%.0f steps=%lld\n", r.acc, r.tloss, secs,
+               secs > 0 ? (double)r.tokens / secs : 0, (long long)r.step);
+    if (!rc) rc = save_classifier(&r);
+    return close_cls_run(&r, rc);
+}
+
 int cmd_train_text(int argc, char **argv)
 {
-    const char *model_name = "bert_tiny", *dataset = "wordnet-glosses", *data = NULL, *test_data = NULL, *save = NULL;
-    const char *optimizer = "adamw", *freeze = NULL, *task = "classify";
-    long epochs = 3, batch = 32, max_length = 64, vocab_size = 8000, seed = 0, threads = 0, max_steps = 0;
-    double lr = -1, weight_decay = -1, momentum = 0.9, lr_backbone = 0;
-    int quiet = 0;
-    const char *aug_spec = NULL;
+    cls_args a = {.model = "bert_tiny", .dataset = "wordnet-glosses", .optimizer = "adamw", .epochs = 3, .batch = 32,
+                  .max_length = 64, .vocab_size = 8000, .lr = -1, .weight_decay = -1, .momentum = 0.9};
+    const char *task = "classify";
     const cli_option opts[] = {
-        {"--model", OPT_STRING, &model_name, "NAME",
+        {"--model", OPT_STRING, &a.model, "NAME",
          "bert_tiny (from scratch, default), gpt2_tiny (--task lm) or a Hugging Face model directory"},
         {"--task", OPT_STRING, &task, "TASK",
          "classify (default), lm: causal language modelling (GPT-2), or mlm: masked-LM pretraining (BERT)"},
-        {"--dataset", OPT_STRING, &dataset, "KIND",
+        {"--dataset", OPT_STRING, &a.dataset, "KIND",
          "wordnet-glosses (default, 45 supersenses), tsv (label<TAB>text), or text (--task mlm: a text a line)"},
-        {"--data", OPT_STRING, &data, "PATH",
+        {"--data", OPT_STRING, &a.data, "PATH",
          "wordnet-glosses: WordNet's directory (/usr/share/wordnet); tsv: the training file; lm: a text file (a sample a line)"},
-        {"--test-data", OPT_STRING, &test_data, "FILE", "tsv: the test file"},
-        {"--epochs", OPT_INT, &epochs, "N", "passes over the training set (3)"},
-        {"--batch-size", OPT_INT, &batch, "B", "texts per step (32)"},
-        {"--max-length", OPT_INT, &max_length, "N", "tokens per text, [CLS] and [SEP] included (64)"},
-        {"--vocab-size", OPT_INT, &vocab_size, "N",
+        {"--test-data", OPT_STRING, &a.test_data, "FILE", "tsv: the test file"},
+        {"--epochs", OPT_INT, &a.epochs, "N", "passes over the training set (3)"},
+        {"--batch-size", OPT_INT, &a.batch, "B", "texts per step (32)"},
+        {"--max-length", OPT_INT, &a.max_length, "N", "tokens per text, [CLS] and [SEP] included (64)"},
+        {"--vocab-size", OPT_INT, &a.vocab_size, "N",
          "from scratch: vocabulary built from the training texts (8000: WordPiece tokens, or 256 bytes + BPE merges)"},
-        {"--optimizer", OPT_STRING, &optimizer, "NAME", "adamw (default), adam or sgd"},
-        {"--lr", OPT_FLOAT, &lr, "X", "learning rate (adamw/adam 1e-3 from scratch, 5e-5 fine-tuning; sgd 0.05)"},
-        {"--weight-decay", OPT_FLOAT, &weight_decay, "W", "weight decay (adamw 0.01, else 0)"},
-        {"--momentum", OPT_FLOAT, &momentum, "M", "SGD momentum (0.9)"},
-        {"--freeze", OPT_STRING, &freeze, "PREFIXES", "freeze parameters by name prefix, e.g. bert.embeddings or backbone"},
-        {"--lr-backbone", OPT_FLOAT, &lr_backbone, "X", "learning rate of everything but the classifier (--lr for it)"},
-        {"--aug", OPT_STRING, &aug_spec, "SPEC",
+        {"--optimizer", OPT_STRING, &a.optimizer, "NAME", "adamw (default), adam or sgd"},
+        {"--lr", OPT_FLOAT, &a.lr, "X", "learning rate (adamw/adam 1e-3 from scratch, 5e-5 fine-tuning; sgd 0.05)"},
+        {"--weight-decay", OPT_FLOAT, &a.weight_decay, "W", "weight decay (adamw 0.01, else 0)"},
+        {"--momentum", OPT_FLOAT, &a.momentum, "M", "SGD momentum (0.9)"},
+        {"--freeze", OPT_STRING, &a.freeze, "PREFIXES", "freeze parameters by name prefix, e.g. bert.embeddings or backbone"},
+        {"--lr-backbone", OPT_FLOAT, &a.lr_backbone, "X", "learning rate of everything but the classifier (--lr for it)"},
+        {"--aug", OPT_STRING, &a.aug, "SPEC",
          "augment each training text anew every epoch, e.g. \"synonym(p=0.3), random_swap(p=0.1)\" (docs/text-augmentation.md)"},
-        {"--seed", OPT_INT, &seed, "S", "seed for init, shuffling and dropout (0)"},
-        {"--threads", OPT_INT, &threads, "T", "threads (default: all cores)"},
-        {"--max-steps", OPT_INT, &max_steps, "K", "stop after K optimizer steps"},
-        {"--save", OPT_STRING, &save, "DIR", "write the trained model as a Hugging Face directory"},
-        {"--quiet", OPT_FLAG, &quiet, NULL, "print only the final result"},
+        {"--seed", OPT_INT, &a.seed, "S", "seed for init, shuffling and dropout (0)"},
+        {"--threads", OPT_INT, &a.threads, "T", "threads (default: all cores)"},
+        {"--max-steps", OPT_INT, &a.max_steps, "K", "stop after K optimizer steps"},
+        {"--save", OPT_STRING, &a.save, "DIR", "write the trained model as a Hugging Face directory"},
+        {"--quiet", OPT_FLAG, &a.quiet, NULL, "print only the final result"},
         {NULL, 0, NULL, NULL, NULL},
     };
     int rc = cli_parse("train", SYNOPSIS, opts, argc, argv, NULL, 0, NULL);
     if (rc) return rc == 1 ? 0 : rc;
     if (!strcmp(task, "mlm")) {
         /* AdamW always; the corpus: --data, else WordNet's glosses */
-        lm_args ma = {model_name, data, save, "adamw", epochs, batch, max_length, vocab_size, seed, threads, max_steps,
-                      lr, weight_decay, quiet, !data};
+        lm_args ma = {a.model, a.data, a.save, "adamw", a.epochs, a.batch, a.max_length, a.vocab_size, a.seed, a.threads,
+                      a.max_steps, a.lr, a.weight_decay, a.quiet, !a.data};
         return train_mlm(&ma);
     }
-    if (!strcmp(task, "lm") || !strcmp(model_name, "gpt2_tiny")) {
-        if (!strcmp(model_name, "bert_tiny")) model_name = "gpt2_tiny";
-        lm_args la = {model_name, data, save, optimizer, epochs, batch, max_length, vocab_size, seed, threads, max_steps, lr,
-                      weight_decay, quiet, !strcmp(dataset, "wordnet-glosses") && !data};
+    if (!strcmp(task, "lm") || !strcmp(a.model, "gpt2_tiny")) {
+        if (!strcmp(a.model, "bert_tiny")) a.model = "gpt2_tiny";
+        lm_args la = {a.model, a.data, a.save, a.optimizer, a.epochs, a.batch, a.max_length, a.vocab_size, a.seed,
+                      a.threads, a.max_steps, a.lr, a.weight_decay, a.quiet,
+                      !strcmp(a.dataset, "wordnet-glosses") && !a.data};
         return train_lm(&la);
     }
     if (strcmp(task, "classify")) {
         cli_error("train: --task is classify or lm, not '%s'", task);
         return 2;
     }
-    int from_dir = is_dir(model_name);
-    if (!from_dir && strcmp(model_name, "bert_tiny")) {
-        cli_error("train: text models are bert_tiny or a model directory, not '%s'", model_name);
-        return 2;
-    }
-    if (strcmp(dataset, "wordnet-glosses") && strcmp(dataset, "tsv")) {
-        cli_error("train: --dataset for text is wordnet-glosses or tsv, not '%s'", dataset);
-        return 2;
-    }
-    if (!strcmp(dataset, "tsv") && (!data || !test_data)) {
-        cli_error("train: --dataset tsv needs --data TRAIN.tsv and --test-data TEST.tsv");
-        return 2;
-    }
-    if (epochs < 1 || batch < 1 || max_length < 3 || vocab_size < 16 || max_steps < 0) {
-        cli_error("train: --epochs, --batch-size, --vocab-size must be positive, --max-length at least 3");
-        return 2;
-    }
-    int sgd = !strcmp(optimizer, "sgd");
-    if (!sgd && strcmp(optimizer, "adam") && strcmp(optimizer, "adamw")) {
-        cli_error("train: --optimizer is adamw, adam or sgd, not '%s'", optimizer);
-        return 2;
-    }
-    if (lr < 0) lr = sgd ? 0.05 : from_dir ? 5e-5 : 1e-3;
-    if (weight_decay < 0) weight_decay = !strcmp(optimizer, "adamw") ? 0.01 : 0;
-
-    nb_ctx *ctx = nb_ctx_new(&(nb_ctx_opts){.seed = (uint64_t)seed, .threads = (int)threads});
-    nb_text_dataset *train = NULL, *test = NULL;
-    nb_tokenizer *tok = NULL;
-    nb_module *model = NULL;
-    nb_optim *opt = NULL;
-    tokenized tt = {0}, te = {0}, tb = {0};
-    int64_t *order = NULL, *order_b = NULL;
-    nb_text_aug *aug = NULL;
-    char vocab_path[4096] = "";
-    int temp_vocab = 0;
-    rc = 1;
-    if (!ctx) goto fail;
-    if (!strcmp(dataset, "tsv")) {
-        train = nb_tsv_dataset_new(data);
-        test = train ? nb_tsv_dataset_new(test_data) : NULL;
-        if (test && nb_text_dataset_num_classes(test) > nb_text_dataset_num_classes(train)) {
-            cli_error("train: %s has labels %s does not", test_data, data);
-            goto done;
-        }
-    } else {
-        train = nb_wordnet_glosses_new(data, 1);
-        test = train ? nb_wordnet_glosses_new(data, 0) : NULL;
-    }
-    if (!train || !test) goto fail;
-    int classes = nb_text_dataset_num_classes(train);
-    if (from_dir) {
-        model = nb_model_from_dir(ctx, model_name,
-                                  &(nb_model_dir_opts){.arch_set = 1, .arch = NB_BERT_SEQ_CLS, .num_labels = classes});
-        if (!model) goto fail;
-        if (!(tok = nb_tokenizer_from_dir(model_name))) goto fail;
-        snprintf(vocab_path, sizeof vocab_path, "%s/vocab.txt", model_name);
-    } else {
-        int64_t n = nb_text_dataset_len(train);
-        const char **texts = malloc(sizeof *texts * (size_t)(n ? n : 1));
-        if (!texts) goto fail;
-        for (int64_t i = 0; i < n; i++) texts[i] = nb_text_dataset_text(train, i);
-        snprintf(vocab_path, sizeof vocab_path, "/tmp/nabla-vocab-%ld.txt", (long)getpid());
-        temp_vocab = 1;
-        nb_status st = nb_wordpiece_build_vocab(texts, n, vocab_size, vocab_path);
-        free(texts);
-        if (st || !(tok = nb_wordpiece_load(vocab_path, NULL))) goto fail;
-        nb_text_config c;
-        nb_text_config_preset("bert_tiny", &c);
-        c.vocab_size = nb_tokenizer_vocab_size(tok);
-        c.num_labels = classes;
-        if (!(model = nb_text_model_new(ctx, &c))) goto fail;
-    }
-    if (nb_tokenizer_is_bpe(tok)) {
-        cli_error("train: text classification needs a BERT model directory (vocab.txt)");
-        goto done;
-    }
-    if (max_length > nb_text_model_config(model)->max_positions) max_length = nb_text_model_config(model)->max_positions;
-    if (freeze && nb_module_freeze(model, freeze, NULL)) goto fail;
-    if (tokenize_all(tok, train, max_length, &tt) || tokenize_all(tok, test, max_length, &te)) goto fail;
-    int np, nbk = 0, nh = 0;
-    nb_tensor **params = nb_module_parameters(model, &np), **backbone = NULL, **head = NULL;
-    if (lr_backbone > 0) { /* group 0: the classifier at --lr; group 1: the rest at --lr-backbone */
-        backbone = malloc(sizeof *backbone * (size_t)(np + 1));
-        head = malloc(sizeof *head * (size_t)(np + 1));
-        if (!backbone || !head || nb_module_split_head(model, backbone, &nbk, head, &nh)) {
-            free(backbone), free(head);
-            goto fail;
-        }
-        params = head, np = nh;
-    }
-    opt = sgd ? nb_sgd_new(params, np, &(nb_sgd_opts){.lr = lr, .momentum = momentum, .weight_decay = weight_decay})
-          : !strcmp(optimizer, "adam") ? nb_adam_new(params, np, &(nb_adam_opts){.lr = lr, .weight_decay = weight_decay})
-                                       : nb_adamw_new(params, np, &(nb_adam_opts){.lr = lr, .weight_decay = weight_decay});
-    if (opt && lr_backbone > 0 && nbk &&
-        nb_optim_add_group(opt, &(nb_param_group){.params = backbone, .n = nbk, .lr = lr_backbone})) {
-        nb_optim_free(opt);
-        opt = NULL;
-    }
-    free(backbone), free(head);
-    if (!opt) goto fail;
-    if (aug_spec && !(aug = nb_text_aug_from_spec(aug_spec))) goto fail;
-    int64_t pad = nb_tokenizer_token_to_id(tok, "[PAD]");
-    if (pad < 0) pad = 0;
-    if (!quiet)
-        fprintf(stderr, "%s: %lld parameters, vocabulary %lld; %s: %lld training, %lld test texts, %d classes\n",
-                nb_text_arch_name(nb_text_model_config(model)->arch), (long long)nb_module_num_params(model),
-                (long long)nb_tokenizer_vocab_size(tok), dataset, (long long)tt.count, (long long)te.count, classes);
-    order = malloc(sizeof *order * (size_t)(tt.count ? tt.count : 1));
-    order_b = malloc(sizeof *order_b * (size_t)batch);
-    if (!order || !order_b) goto fail;
-    nb_rng rng;
-    nb_rng_seed(&rng, (uint64_t)seed ^ 0x5eedULL);
-    int64_t step = 0;
-    double acc = 0, tloss = 0;
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    int64_t tokens = 0;
-    for (long ep = 0; ep < epochs && (!max_steps || step < max_steps); ep++) {
-        for (int64_t i = 0; i < tt.count; i++) order[i] = i;
-        for (int64_t i = tt.count - 1; i > 0; i--) { /* Fisher-Yates */
-            int64_t j = (int64_t)nb_rng_below(&rng, (uint64_t)i + 1), x = order[i];
-            order[i] = order[j], order[j] = x;
-        }
-        nb_module_train(model, 1);
-        double sum = 0;
-        int64_t seen = 0;
-        for (int64_t s = 0; s + batch <= tt.count && (!max_steps || step < max_steps); s += batch) {
-            nb_tensor *ids, *mask, *labels;
-            nb_ctx_reset(ctx);
-            nb_optim_zero_grad(opt);
-            if (aug) { /* the batch's texts augmented, tokenized afresh */
-                const char **txt = malloc(sizeof *txt * (size_t)batch);
-                char **augd = calloc((size_t)batch, sizeof *augd);
-                int bad = !txt || !augd;
-                for (int64_t b = 0; !bad && b < batch; b++) txt[b] = nb_text_dataset_text(train, order[s + b]);
-                bad = bad || nb_text_augment_batch(aug, txt, batch, &rng, augd);
-                tokenized_free(&tb);
-                tb = (tokenized){.ids = malloc(sizeof(int64_t) * (size_t)(batch * max_length)),
-                                 .off = malloc(sizeof(int64_t) * (size_t)batch), .n = malloc(sizeof(int64_t) * (size_t)batch),
-                                 .label = malloc(sizeof(int64_t) * (size_t)batch), .count = batch};
-                bad = bad || !tb.ids || !tb.off || !tb.n || !tb.label;
-                for (int64_t b = 0; !bad && b < batch; b++) {
-                    nb_encoding e;
-                    bad = nb_tokenizer_encode_pair(tok, augd[b], NULL, &(nb_encode_opts){.max_length = max_length}, &e);
-                    if (bad) break;
-                    memcpy(tb.ids + b * max_length, e.ids, sizeof(int64_t) * (size_t)e.n);
-                    tb.off[b] = b * max_length, tb.n[b] = e.n, tb.label[b] = tt.label[order[s + b]];
-                    nb_encoding_free(&e);
-                }
-                for (int64_t b = 0; augd && b < batch; b++) free(augd[b]);
-                free(augd), free(txt);
-                if (bad) goto fail;
-                for (int64_t b = 0; b < batch; b++) order_b[b] = b;
-            }
-            if (make_batch(ctx, aug ? &tb : &tt, aug ? order_b : order + s, batch, pad, &ids, &mask, &labels)) goto fail;
-            nb_tensor *logits = nb_text_forward(model, ids, &(nb_text_inputs){.attention_mask = mask}, NULL);
-            nb_tensor *loss = nb_cross_entropy(logits, labels, NULL);
-            nb_status st = loss ? nb_backward(loss) : NB_ERR_ARG;
-            if (!st) st = nb_optim_step(opt);
-            if (!st) {
-                sum += nb_tensor_item(loss) * (double)batch;
-                seen += batch;
-                tokens += nb_tensor_numel(ids);
-            }
-            free_batch(ids, mask, labels);
-            if (st) goto fail;
-            step++;
-        }
-        if (evaluate(model, ctx, &te, 256, pad, &acc, &tloss)) goto fail;
-        if (!quiet)
-            fprintf(stderr, "epoch %ld: train_loss=%.4f test_loss=%.4f test_acc=%.4f\n", ep + 1, seen ? sum / (double)seen : 0,
-                    tloss, acc);
-    }
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
-    printf("test_acc=%.4f test_loss=%.4f train_seconds=%.1f tokens_per_s=%.0f steps=%lld\n", acc, tloss, secs,
-           secs > 0 ? (double)tokens / secs : 0, (long long)step);
-    if (save) {
-        char vp[4096];
-        snprintf(vp, sizeof vp, "%s/vocab.txt", save);
-        const char *names[4096]; /* the class names as config.json's id2label */
-        int nn = classes < 4096 ? classes : 4096;
-        for (int k = 0; k < nn; k++) names[k] = nb_text_dataset_class_name(train, k);
-        if (nb_text_model_save_dir_labels(model, save, names, nn) || copy_file(vocab_path, vp)) {
-            cli_error("train: saving %s: %s", save, nb_last_error());
-            goto done;
-        }
-    }
-    rc = 0;
-    goto done;
-fail:
-    cli_error("train: %s", nb_last_error());
-done:
-    if (temp_vocab) remove(vocab_path);
-    free(order), free(order_b);
-    nb_text_aug_free(aug);
-    tokenized_free(&tt), tokenized_free(&te), tokenized_free(&tb);
-    nb_optim_free(opt);
-    nb_module_free(model);
-    nb_tokenizer_free(tok);
-    nb_text_dataset_free(train), nb_text_dataset_free(test);
-    nb_ctx_free(ctx);
-    return rc;
+    if ((rc = check_cls_args(&a))) return rc;
+    return train_classifier(&a);
 }

@@ -12,8 +12,9 @@
  * line (or when the run stops). */
 #include "cli.h"
 
+#include <cjson/cJSON.h>
 #include <errno.h>
-#include <stdarg.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,20 +106,27 @@ cli_log *cli_log_open(const char *path, int resume)
     return l;
 }
 
-void cli_log_printf(cli_log *l, const char *fmt, ...)
+void cli_log_json(cli_log *l, cJSON *line)
 {
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0 || reserve(l, (size_t)n)) {
+    char *text = line ? cJSON_PrintUnformatted(line) : NULL;
+    cJSON_Delete(line);
+    size_t n = text ? strlen(text) : 0;
+    if (!text || reserve(l, n + 1)) {
         l->oom = 1;
+        free(text);
         return;
     }
-    va_start(ap, fmt);
-    vsnprintf(l->buf + l->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    l->len += (size_t)n;
+    memcpy(l->buf + l->len, text, n);
+    l->len += n;
+    l->buf[l->len++] = '\n';
+    free(text);
+}
+
+int cli_json_number(cJSON *o, const char *key, const char *fmt, double v)
+{
+    char buf[64] = "null";
+    if (isfinite(v)) snprintf(buf, sizeof buf, fmt, v);
+    return o && cJSON_AddRawToObject(o, key, buf) ? 0 : -1;
 }
 
 int cli_log_write(cli_log *l)

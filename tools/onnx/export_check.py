@@ -13,11 +13,13 @@ python3-onnx and python3-numpy; no PyTorch):
       prints the largest |a - b| and its ratio to the largest |b|; exit 1 when the ratio
       exceeds TOL or the shapes differ
 """
-import json
-import struct
+import os
 import sys
 
 import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "goldens"))
+import stio  # noqa: E402 (the safetensors writer of the golden generators)
 
 
 def check(path):
@@ -27,23 +29,6 @@ def check(path):
     ops = sorted({n.op_type for n in m.graph.node})
     print(f"check_model(full_check=True) ok: opset {m.opset_import[0].version}, "
           f"{len(m.graph.node)} nodes ({', '.join(ops)}), {len(m.graph.initializer)} initializers")
-
-
-def write_safetensors(path, tensors):
-    header, off, blobs = {}, 0, []
-    for name, a in tensors.items():
-        dt = {np.dtype(np.float32): "F32", np.dtype(np.int64): "I64"}[a.dtype]
-        b = np.ascontiguousarray(a).tobytes()
-        header[name] = {"dtype": dt, "shape": list(a.shape), "data_offsets": [off, off + len(b)]}
-        off += len(b)
-        blobs.append(b)
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * ((8 - len(h) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
 
 
 def weights(path, out, seed):
@@ -73,7 +58,7 @@ def weights(path, out, seed):
     for name in list(tensors):
         if name.endswith(".running_mean"):
             tensors[name[: -len("running_mean")] + "num_batches_tracked"] = np.array(0, dtype=np.int64)
-    write_safetensors(out, tensors)
+    stio.save(out, tensors)
     print(f"{out}: {len(tensors)} tensors")
 
 
