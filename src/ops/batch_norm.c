@@ -127,6 +127,8 @@ NB_CLONES static void bn_forward_train_rows(const float *x, float *y, int64_t N,
 /* relu_out: the forward was relu(batch_norm(x)) with this output; the gradient
  * reaching the normalization is dy where relu_out > 0, else 0 (ReLU's backward). */
 #define RELU_G(g, ro, i) ((ro) && !((ro)[i] > 0.0f) ? 0.0f : (g)[i])
+/* relu as the forward applies it (NaN stays NaN) */
+#define BN_RELU(v) ((v) <= 0.0f ? 0.0f : (v))
 
 /* a chunk of bn_backward_rows's loop over blk_ (nb__parallel_if) */
 typedef struct {
@@ -219,6 +221,7 @@ typedef struct {
     float *mean;
     float *rstd;
     int64_t M;
+    int relu;
 } bn_forward_train_c_ctx;
 NB_CLONES static void bn_forward_train_c_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
 {
@@ -236,6 +239,7 @@ NB_CLONES static void bn_forward_train_c_chunk(void *ctx_, int64_t b_, int64_t e
     float *mean = c_->mean;
     float *rstd = c_->rstd;
     int64_t M = c_->M;
+    int relu = c_->relu;
     for (int64_t c = b_; c < e_; c++) {
         double k = x[c * S], s = 0, ss = 0;
         for (int64_t n = 0; n < N; n++) seg_sums(x + (n * C + c) * S, S, k, &s, &ss);
@@ -250,8 +254,13 @@ NB_CLONES static void bn_forward_train_c_chunk(void *ctx_, int64_t b_, int64_t e
         for (int64_t n = 0; n < N; n++) {
             const float *xs = x + (n * C + c) * S;
             float *ys = y + (n * C + c) * S;
-            _Pragma("omp simd")
-            for (int64_t i = 0; i < S; i++) ys[i] = xs[i] * ac + bc;
+            if (relu) {
+                _Pragma("omp simd")
+                for (int64_t i = 0; i < S; i++) ys[i] = BN_RELU(xs[i] * ac + bc);
+            } else {
+                _Pragma("omp simd")
+                for (int64_t i = 0; i < S; i++) ys[i] = xs[i] * ac + bc;
+            }
         };
     }
 }
@@ -259,17 +268,20 @@ NB_CLONES static void bn_forward_train_c_chunk(void *ctx_, int64_t b_, int64_t e
 /* Training forward over x, y (N, C, S), one channel per iteration so that its
  * values are still in this core's cache for the second pass: mean and biased
  * variance (dmean, dvar: C doubles), then y = x·a + b with a = γ·r, b = β - μ·a,
- * r = 1/√(σ²+eps). w, b (C) or NULL; mean, rstd (C) receive μ and r for backward. */
-NB_CLONES static void bn_forward_train(const float *x, float *y, int64_t N, int64_t C, int64_t S, const float *w,
-                             const float *b, float eps, double *dmean, double *dvar, float *mean, float *rstd)
+ * r = 1/√(σ²+eps). w, b (C) or NULL; mean, rstd (C) receive μ and r for backward.
+ * relu: y = relu(x·a + b) in the same pass (S > 1; returns 0), else returns 1 and
+ * the caller applies the ReLU. */
+NB_CLONES static int bn_forward_train(const float *x, float *y, int64_t N, int64_t C, int64_t S, const float *w,
+                             const float *b, float eps, double *dmean, double *dvar, float *mean, float *rstd, int relu)
 {
     if (S == 1) {
         bn_forward_train_rows(x, y, N, C, w, b, eps, dmean, dvar, mean, rstd);
-        return;
+        return relu;
     }
     int64_t M = N *S;
     nb__parallel_if(N * C * S, C, nb__chunk_for(C), bn_forward_train_c_chunk,
-                    &(bn_forward_train_c_ctx){x, y, N, C, S, w, b, eps, dmean, dvar, mean, rstd, M});
+                    &(bn_forward_train_c_ctx){x, y, N, C, S, w, b, eps, dmean, dvar, mean, rstd, M, relu});
+    return 0;
 }
 
 /* a chunk of bn_affine's loop over ij_ (nb__parallel_if) */
@@ -352,6 +364,7 @@ typedef struct {
     const float *rstd;
     int batch_stats;
     int64_t M;
+    const float *beta;
 } bn_backward_kernel_c_ctx;
 NB_CLONES static void bn_backward_kernel_c_chunk(void *ctx_, int64_t b_, int64_t e_, int slot_)
 {
@@ -370,17 +383,32 @@ NB_CLONES static void bn_backward_kernel_c_chunk(void *ctx_, int64_t b_, int64_t
     const float *rstd = c_->rstd;
     int batch_stats = c_->batch_stats;
     int64_t M = c_->M;
+    const float *beta = c_->beta;
     for (int64_t c = b_; c < e_; c++) {
         double sdy = 0, sdyx = 0, mu = mean[c];
+        /* relu_out > 0 exactly where the forward's x·a + b > 0 (bn_forward_train_c_chunk
+         * with the same a, b and the same expression): read from x, which this channel
+         * reads anyway, the second pass finds x and dy still in this core's cache */
+        float ac = (w ? w[c] : 1.0f) * rstd[c], bc = (beta ? beta[c] : 0.0f) - mean[c] * ac;
+        int remask = relu_out && batch_stats;
         for (int64_t n = 0; n < N; n++) {
             const float *xs = x + (n * C + c) * S, *gs = dy + (n * C + c) * S;
             const float *ro = relu_out ? relu_out + (n * C + c) * S : NULL;
             double a = 0, b = 0;
-            _Pragma("omp simd reduction(+ : a, b)")
-            for (int64_t i = 0; i < S; i++) {
-                float g = RELU_G(gs, ro, i);
-                a += g;
-                b += (double)g * ((double)xs[i] - mu);
+            if (remask) {
+                _Pragma("omp simd reduction(+ : a, b)")
+                for (int64_t i = 0; i < S; i++) {
+                    float g = BN_RELU(xs[i] * ac + bc) > 0.0f ? gs[i] : 0.0f;
+                    a += g;
+                    b += (double)g * ((double)xs[i] - mu);
+                }
+            } else {
+                _Pragma("omp simd reduction(+ : a, b)")
+                for (int64_t i = 0; i < S; i++) {
+                    float g = RELU_G(gs, ro, i);
+                    a += g;
+                    b += (double)g * ((double)xs[i] - mu);
+                }
             }
             sdy += a;
             sdyx += b;
@@ -397,8 +425,16 @@ NB_CLONES static void bn_backward_kernel_c_chunk(void *ctx_, int64_t b_, int64_t
             const float *xs = x + (n * C + c) * S, *gs = dy + (n * C + c) * S;
             const float *ro = relu_out ? relu_out + (n * C + c) * S : NULL;
             float *ds = dx + (n * C + c) * S;
-            _Pragma("omp simd")
-            for (int64_t i = 0; i < S; i++) ds[i] += k * (RELU_G(gs, ro, i) - mdy - (xs[i] - muf) * proj);
+            if (remask) {
+                _Pragma("omp simd")
+                for (int64_t i = 0; i < S; i++) {
+                    float g = BN_RELU(xs[i] * ac + bc) > 0.0f ? gs[i] : 0.0f;
+                    ds[i] += k * (g - mdy - (xs[i] - muf) * proj);
+                }
+            } else {
+                _Pragma("omp simd")
+                for (int64_t i = 0; i < S; i++) ds[i] += k * (RELU_G(gs, ro, i) - mdy - (xs[i] - muf) * proj);
+            }
         };
     }
 }
@@ -408,8 +444,8 @@ NB_CLONES static void bn_backward_kernel_c_chunk(void *ctx_, int64_t b_, int64_t
  * used this batch's statistics (full backward through μ and σ²). relu_out (N, C, S)
  * or NULL: the forward was relu(batch_norm(x)) with this output. */
 NB_CLONES static void bn_backward_kernel(const float *x, const float *dy, const float *relu_out, float *dx, float *dw,
-                               float *db, int64_t N, int64_t C, int64_t S, const float *w, const float *mean,
-                               const float *rstd, int batch_stats)
+                               float *db, int64_t N, int64_t C, int64_t S, const float *w, const float *beta,
+                               const float *mean, const float *rstd, int batch_stats)
 {
     if (S == 1) {
         bn_backward_rows(x, dy, relu_out, dx, dw, db, N, C, w, mean, rstd, batch_stats);
@@ -417,7 +453,8 @@ NB_CLONES static void bn_backward_kernel(const float *x, const float *dy, const 
     }
     int64_t M = N *S;
     nb__parallel_if(N * C * S, C, nb__chunk_for(C), bn_backward_kernel_c_chunk,
-                    &(bn_backward_kernel_c_ctx){x, dy, relu_out, dx, dw, db, N, C, S, w, mean, rstd, batch_stats, M});
+                    &(bn_backward_kernel_c_ctx){x, dy, relu_out, dx, dw, db, N, C, S, w, mean, rstd, batch_stats, M,
+                                                beta});
 }
 
 /* ---- the op ---- */
@@ -438,7 +475,7 @@ static void batch_norm_backward(nb_node *n)
     int64_t N = x->shape[0], C = x->shape[1], S = st->S;
     bn_backward_kernel(nb__f(x), n->out->grad, st->relu ? nb__f(n->out) : NULL, nb__wants_grad(x) ? x->grad : NULL,
                        nb__wants_grad(w) ? w->grad : NULL, nb__wants_grad(b) ? b->grad : NULL, N, C, S,
-                       w ? nb__f(w) : NULL, mean, rstd, st->training);
+                       w ? nb__f(w) : NULL, b ? nb__f(b) : NULL, mean, rstd, st->training);
 }
 
 /* a chunk of nb__batch_norm_layer's loop over i (nb__parallel_if) */
@@ -482,8 +519,9 @@ nb_tensor *nb__batch_norm_layer(const char *layer, nb_tensor *x, nb_tensor *rm, 
     if (!out || !stat || !ab || !dstat) return NULL;
     float *mean = stat, *rstd = stat + C;
     const float *wv = w ? nb__f(w) : NULL, *bv = b ? nb__f(b) : NULL;
+    int pending = relu; /* the ReLU still to apply */
     if (training) {
-        bn_forward_train(nb__f(x), nb__f(out), N, C, S, wv, bv, eps, dstat, dstat + C, mean, rstd);
+        pending = bn_forward_train(nb__f(x), nb__f(out), N, C, S, wv, bv, eps, dstat, dstat + C, mean, rstd, relu);
         double f = momentum, unb = (double)(N * S) / (double)(N * S - 1);
         for (int64_t c = 0; c < C; c++) {
             if (rm) nb__f(rm)[c] = (float)(f * dstat[c] + (1.0 - f) * nb__f(rm)[c]);
@@ -499,7 +537,7 @@ nb_tensor *nb__batch_norm_layer(const char *layer, nb_tensor *x, nb_tensor *rm, 
         }
         bn_affine(nb__f(x), nb__f(out), N, C, S, ab, ab + C);
     }
-    if (relu) { /* relu(batch_norm(x)) in place: no tensor (or gradient) for the normalized values */
+    if (pending) { /* relu(batch_norm(x)) in place: no tensor (or gradient) for the normalized values */
         float *o = nb__f(out);
         nb__parallel_if(out->numel, out->numel, nb__chunk_for(out->numel), batch_norm_layer_i_chunk,
                         &(batch_norm_layer_i_ctx){o});
