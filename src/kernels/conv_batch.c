@@ -219,6 +219,21 @@ NB_RANGE(col2im_channels, copy_ctx, c)
     for (int64_t ch = b; ch < e; ch++) col2im_channel(c->s, c->pl, c->src, c->n0, c->nb, c->g, ch, c->dst);
 }
 
+/* dst[p] = src[p]·a + b (relu: then max(·, 0), NaN stays NaN; neither: a copy) for p < P;
+ * dst may be src. Cloned per ISA like the kernels (each element alone: the same bits). */
+NB_CLONES static void plane_epilogue(float *dst, const float *src, int64_t P, float a, float b, int scale, int relu)
+{
+    if (relu)
+        for (int64_t p = 0; p < P; p++) {
+            float v = src[p] * a + b;
+            dst[p] = v <= 0.0f ? 0.0f : v;
+        }
+    else if (scale)
+        for (int64_t p = 0; p < P; p++) dst[p] = src[p] * a + b;
+    else if (dst != src)
+        memcpy(dst, src, (size_t)P * sizeof *dst);
+}
+
 NB_RANGE(gather_rows_o, copy_ctx, c)
 {
     const nb__conv_shape *s = c->s;
@@ -226,8 +241,7 @@ NB_RANGE(gather_rows_o, copy_ctx, c)
     for (int64_t o = b; o < e; o++) {
         const float *src = c->src + (c->n0 * s->OC + c->g * c->pl->OCg + o) * P;
         float *dst = c->dst + o * L;
-        for (int64_t m = 0; m < c->nb; m++, src += s->OC * P, dst += P)
-            for (int64_t p = 0; p < P; p++) dst[p] = src[p];
+        for (int64_t m = 0; m < c->nb; m++, src += s->OC * P, dst += P) memcpy(dst, src, (size_t)P * sizeof *dst);
     }
 }
 
@@ -250,17 +264,7 @@ NB_RANGE(scatter_rows_o, copy_ctx, c)
         const float *src = c->src + o * L;
         float *dst = c->dst + (c->n0 * s->OC + oc) * P;
         float sa = ep && ep->scale ? ep->scale[oc] : 1.0f, sb = ep && ep->shift ? ep->shift[oc] : 0.0f;
-        for (int64_t m = 0; m < c->nb; m++, src += P, dst += s->OC * P) {
-            if (relu)
-                for (int64_t p = 0; p < P; p++) {
-                    float v = src[p] * sa + sb;
-                    dst[p] = v <= 0.0f ? 0.0f : v; /* relu; NaN stays NaN */
-                }
-            else if (scale)
-                for (int64_t p = 0; p < P; p++) dst[p] = src[p] * sa + sb;
-            else
-                for (int64_t p = 0; p < P; p++) dst[p] = src[p];
-        }
+        for (int64_t m = 0; m < c->nb; m++, src += P, dst += s->OC * P) plane_epilogue(dst, src, P, sa, sb, scale, relu);
     }
 }
 
@@ -327,13 +331,7 @@ NB_RANGE(epilogue_planes, copy_ctx, c)
         int64_t o = t / nb, m = t % nb, oc = c->g * c->pl->OCg + o;
         float *d = c->dst + ((c->n0 + m) * c->s->OC + oc) * P;
         float sa = ep->scale ? ep->scale[oc] : 1.0f, sb = ep->shift ? ep->shift[oc] : 0.0f;
-        if (ep->relu)
-            for (int64_t p = 0; p < P; p++) {
-                float v = d[p] * sa + sb;
-                d[p] = v <= 0.0f ? 0.0f : v;
-            }
-        else
-            for (int64_t p = 0; p < P; p++) d[p] = d[p] * sa + sb;
+        plane_epilogue(d, d, P, sa, sb, 1, ep->relu);
     }
 }
 
