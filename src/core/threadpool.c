@@ -74,9 +74,11 @@ static int g_nworkers;             /* started; the caller is slot 0, worker i sl
 static uint32_t g_start_gen;       /* g_gen when the workers were started (the pool held) */
 
 /* Adapting to a busy machine. Every SAMPLE_NS or so (at the end of a job, the pool held)
- * the pool reads the CPU time the machine spent in processes at this process's priority
- * or above (/proc/stat: user + system, and the niced column too when this process is
- * niced itself) less this process's own (/proc/self/stat). When other processes used
+ * the pool reads the user CPU time the machine spent in processes at this process's
+ * priority or above (/proc/stat's user column, and the niced one too when this process is
+ * niced itself) less this process's own (/proc/self/stat). System time does not count:
+ * /proc/stat does not split it by priority, and niced processes that fault in memory or
+ * make many system calls filled it with 0.3 core here. When other processes used
  * BUSY_CORES or more of it over the last WINDOW_NS, they take cores from this one's
  * threads for whole time slices (milliseconds): until a window shows otherwise, jobs
  * whose function took less than SMALL_NS last time run on the caller alone (batch-1
@@ -379,10 +381,10 @@ static int others_ticks(int64_t *o)
         g_self_fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
         if (g_stat_fd < 0 || g_self_fd < 0) return -1;
     }
-    long long cpu[3], self[2]; /* user nice system; utime stime */
-    if (read_fields(g_stat_fd, 0, 1, cpu, 3) || read_fields(g_self_fd, 1, 11, self, 2)) return -1;
+    long long cpu[2], self[1]; /* user nice; utime */
+    if (read_fields(g_stat_fd, 0, 1, cpu, 2) || read_fields(g_self_fd, 1, 11, self, 1)) return -1;
     int niced = getpriority(PRIO_PROCESS, 0) > 0;
-    *o = cpu[0] + cpu[2] + (niced ? cpu[1] : 0) - self[0] - self[1];
+    *o = cpu[0] + (niced ? cpu[1] : 0) - self[0];
     return 0;
 }
 
