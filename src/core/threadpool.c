@@ -11,7 +11,7 @@
  * running, never for a worker that has not woken up (that worker finds nothing to claim).
  *
  * Waiting: a worker spins on the job counter for NB_SPIN_US microseconds (default 50)
- * after its last chunk (not while the pool adapts to a busy machine, below), then
+ * after its last chunk (not while other processes hold cores, below), then
  * sleeps on it (futex); the caller wakes sleepers only when there are any. The caller
  * waiting for running chunks spins as long, then sleeps on
  * `done` and the worker that finishes the last chunk wakes it (its core is then free for
@@ -22,12 +22,14 @@
 #include "core/threadpool.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <linux/futex.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -71,22 +73,37 @@ static pthread_t g_workers[MAX_THREADS];
 static int g_nworkers;             /* started; the caller is slot 0, worker i slot i + 1 */
 static uint32_t g_start_gen;       /* g_gen when the workers were started (the pool held) */
 
-/* Adapting to a busy machine: when the caller waited for a chunk some worker claimed
- * far longer than its own share took (STALL_NS more), that worker had lost its core
- * to another process; so had the workers when, awake, they took no chunk of most jobs
- * that kept the caller busy MISS_NS or more. For DEGRADED_NS after either, jobs whose
- * function took less than SMALL_NS last time run on the caller alone (batch-1 inference,
- * small layers), while larger ones still share their chunks. NB_POOL_ADAPT=0 turns it off,
- * NB_POOL_ADAPT=1 watches for stalls only. The last duration of each chunk function is
- * kept in a small table (the pool held). */
+/* Adapting to a busy machine. Every SAMPLE_NS or so (at the end of a job, the pool held)
+ * the pool reads the user CPU time the machine spent in processes at this process's
+ * priority or above (/proc/stat's user column, and the niced one too when this process is
+ * niced itself) less this process's own (/proc/self/stat). System time does not count:
+ * /proc/stat does not split it by priority, and niced processes that fault in memory or
+ * make many system calls filled it with 0.3 core here. When other processes used
+ * BUSY_CORES or more of it over the last WINDOW_NS, they take cores from this one's
+ * threads for whole time slices (milliseconds): until a window shows otherwise, jobs
+ * whose function took less than SMALL_NS last time run on the caller alone (batch-1
+ * inference, small layers), larger ones still share their chunks, and workers sleep at
+ * once instead of spinning. Niced processes do not count (they yield to this one), nor
+ * does the noise of an idle machine (a few ms a second). Without /proc, a stall does it:
+ * the caller waited for a claimed chunk STALL_NS longer than its own share took, which
+ * means the worker lost its core; then for DEGRADED_NS. NB_POOL_ADAPT=0 turns it off.
+ * The last duration of each chunk function is kept in a small table (the pool held). */
+#define SAMPLE_NS 50000000
+#define WINDOW_NS 200000000
+#define OLDEST_NS 600000000 /* a window reaching further back than this is not used */
+#define BUSY_CORES 0.3
 #define STALL_NS 100000
 #define DEGRADED_NS 200000000
 #define SMALL_NS 1000000
-#define MISS_NS 30000
 #define NFN 64
-static int g_adapt = 2; /* NB_POOL_ADAPT: 0 off, 1 stalls only, 2 stalls and missed jobs */
-static int g_missed; /* 64 per job the workers missed, decaying by 1/8 per job observed */
+#define NSAMPLES 16
+static int g_adapt = 1; /* NB_POOL_ADAPT: 0 off */
 static _Atomic int64_t g_degraded_until; /* workers read it to skip their spin */
+static int g_stat_fd = -1, g_self_fd = -1, g_no_proc; /* (g_no_proc: /proc unreadable, the stall rule) */
+static struct {
+    int64_t at, others; /* time (ns), others' CPU time (clock ticks) so far */
+} g_samples[NSAMPLES];
+static int g_nsamples, g_sample_next;
 static struct {
     nb__chunk_fn fn;
     int64_t ns;
@@ -133,7 +150,7 @@ static void read_env(void)
     k = POOL_OWN;
 #endif
     const char *a = getenv("NB_POOL_ADAPT");
-    if (a && (strcmp(a, "0") == 0 || strcmp(a, "1") == 0)) g_adapt = *a - '0';
+    if (a && strcmp(a, "0") == 0) g_adapt = 0;
     const char *s = getenv("NB_SPIN_US");
     if (s && *s) {
         long us = strtol(s, NULL, 10);
@@ -324,6 +341,90 @@ static void run_omp(int nt, int64_t n, int64_t chunk, nb__chunk_fn fn, void *ctx
 }
 #endif
 
+/* n numbers of a /proc file read through fd from its start, after `skip` fields (split at
+ * spaces; with `paren`, counted from after the last ')', the end of /proc/self/stat's
+ * second field, a command name that may hold spaces); -1 if unreadable. */
+static int read_fields(int fd, int paren, int skip, long long *v, int n)
+{
+    char b[1024];
+    ssize_t k = pread(fd, b, sizeof b - 1, 0);
+    if (k <= 0) return -1;
+    b[k] = 0;
+    char *p = b;
+    if (paren) {
+        p = strrchr(b, ')');
+        if (!p) return -1;
+        p++;
+    }
+    for (int i = 0; i < skip; i++) {
+        while (*p == ' ') p++;
+        while (*p && *p != ' ') p++;
+    }
+    for (int i = 0; i < n; i++) {
+        char *e;
+        v[i] = strtoll(p, &e, 10);
+        if (e == p) return -1;
+        p = e;
+    }
+    return 0;
+}
+
+/* Others' CPU time so far in clock ticks (see above) in *o; -1 if /proc cannot tell. */
+static int others_ticks(int64_t *o)
+{
+    static pid_t pid; /* (a forked child opens its own /proc/self/stat) */
+    if (g_stat_fd < 0 || pid != getpid()) {
+        if (g_stat_fd >= 0) close(g_stat_fd);
+        if (g_self_fd >= 0) close(g_self_fd);
+        pid = getpid();
+        g_stat_fd = open("/proc/stat", O_RDONLY | O_CLOEXEC);
+        g_self_fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+        if (g_stat_fd < 0 || g_self_fd < 0) return -1;
+    }
+    long long cpu[2], self[1]; /* user nice; utime */
+    if (read_fields(g_stat_fd, 0, 1, cpu, 2) || read_fields(g_self_fd, 1, 11, self, 1)) return -1;
+    int niced = getpriority(PRIO_PROCESS, 0) > 0;
+    *o = cpu[0] + (niced ? cpu[1] : 0) - self[0];
+    return 0;
+}
+
+/* A sample of others' CPU time and, over the last window, the decision (the pool held). */
+static void sample_machine(int64_t now)
+{
+    int64_t o;
+    if (others_ticks(&o)) {
+        g_no_proc = 1;
+        return;
+    }
+    g_samples[g_sample_next].at = now;
+    g_samples[g_sample_next].others = o;
+    g_sample_next = (g_sample_next + 1) % NSAMPLES;
+    if (g_nsamples < NSAMPLES) g_nsamples++;
+    /* the newest earlier sample at least WINDOW_NS old, if not too old */
+    for (int k = 1; k < g_nsamples; k++) {
+        int i = ((g_sample_next - 1 - k) % NSAMPLES + NSAMPLES) % NSAMPLES;
+        int64_t age = now - g_samples[i].at;
+        if (age < WINDOW_NS) continue;
+        if (age > OLDEST_NS) break;
+        double cores = (double)(o - g_samples[i].others) / (double)sysconf(_SC_CLK_TCK) / ((double)age * 1e-9);
+        atomic_store_explicit(&g_degraded_until, cores >= BUSY_CORES ? now + DEGRADED_NS : 0,
+                              memory_order_relaxed);
+        break;
+    }
+}
+
+/* After a job (the pool held): a sample when one is due; without /proc, the stall rule. */
+static void adapt(int64_t now, int stalled)
+{
+    if (!g_adapt) return;
+    if (g_no_proc) {
+        if (stalled) atomic_store_explicit(&g_degraded_until, now + DEGRADED_NS, memory_order_relaxed);
+        return;
+    }
+    int last = ((g_sample_next - 1) % NSAMPLES + NSAMPLES) % NSAMPLES;
+    if (g_nsamples == 0 || now - g_samples[last].at >= SAMPLE_NS) sample_machine(now);
+}
+
 void nb__parallel(int64_t n, int64_t chunk, nb__chunk_fn fn, void *ctx)
 {
     if (n <= 0) return;
@@ -358,7 +459,9 @@ void nb__parallel(int64_t n, int64_t chunk, nb__chunk_fn fn, void *ctx)
         tl_slot = 0;
         run_inline(n, chunk, fn, ctx);
         tl_slot = -1;
-        note_ns(fn, now_ns() - t0);
+        int64_t t3 = now_ns();
+        note_ns(fn, t3 - t0);
+        adapt(t3, 0);
         release();
         return;
     }
@@ -374,7 +477,7 @@ void nb__parallel(int64_t n, int64_t chunk, nb__chunk_fn fn, void *ctx)
     int woken = atomic_load(&g_sleepers) > 0;
     if (woken) futex(&g_gen, FUTEX_WAKE, INT_MAX);
     tl_slot = 0;
-    uint32_t mine = claim_chunks(0);
+    claim_chunks(0);
     int64_t t1 = now_ns(), t2 = t1;
     if (atomic_load_explicit(&g_done, memory_order_acquire) != count) {
         for (int i = 1; atomic_load_explicit(&g_done, memory_order_acquire) != count; i++) {
@@ -390,13 +493,8 @@ void nb__parallel(int64_t n, int64_t chunk, nb__chunk_fn fn, void *ctx)
         t2 = now_ns();
     }
     tl_slot = -1;
-    /* waited for a claimed chunk much longer than the caller's own share took: the
-     * worker lost its core (or is far from it) */
-    /* ... or the workers, spinning (none asleep), took none of the chunks of most recent
-     * jobs that gave them time to (they were not on a core) */
-    if (!woken && t1 - t0 > MISS_NS) g_missed += (mine == count ? 64 : 0) - g_missed / 8;
-    if (g_adapt && (t2 - t1 > STALL_NS + (t1 - t0) || (g_adapt > 1 && g_missed > 256)))
-        atomic_store_explicit(&g_degraded_until, t2 + DEGRADED_NS, memory_order_relaxed);
+    /* (a stall: waited for a claimed chunk much longer than the caller's own share took) */
+    adapt(t2, t2 - t1 > STALL_NS + (t1 - t0));
     note_ns(fn, t2 - t0);
     release();
 }

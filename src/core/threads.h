@@ -11,8 +11,8 @@
  * threads come free (each i is one body whichever thread runs it: the results do not
  * change). The body may use the enclosing function's variables, which C can only hand to
  * other threads through a compiler's outlining: so this runs on an OpenMP team, whatever
- * NB_POOL says, and kernels on the hot path use nb__parallel (core/threadpool.h) with an
- * explicit context instead. Inside a chunk of nb__parallel, or with one thread, it is a
+ * NB_POOL says, beside the pool's workers; the library's loops all use nb__parallel
+ * (core/threadpool.h) with an explicit context (NB_RANGE below) instead. Inside a chunk of nb__parallel, or with one thread, it is a
  * plain loop (libgomp allocates a new team for every parallel region that runs with one
  * thread, and a training step must not allocate). */
 #define NB_FOR(work, i, n, ...)                                                              \

@@ -12,7 +12,8 @@
  *   weight    dw[g] (OCg, K) += dyt · colᵀ,   db[g·OCg + o] += Σ_l dyt[o][l]
  *   input     dcol (K, L) = w[g]ᵀ · dyt, then dx += col2im(dcol)
  * The products are nb__sgemm (AVX-512 or OpenBLAS, threaded inside, the same bits for
- * any thread count); the copies are NB_FOR loops whose iterations write disjoint rows.
+ * any thread count); the copies are chunks of the pool (nb__parallel_if) whose
+ * iterations write disjoint rows.
  * nb is fixed by the shape (col at most COL_FLOATS), not by the thread count, so the
  * weight gradient's sum order does not depend on the threads either. */
 #include "core/threads.h"
@@ -96,6 +97,17 @@ size_t nb__conv2d_batch_scratch(const nb__conv_shape *s)
     return (size_t)((pl.K + pl.OCg) * L + (pl.compact ? (s->OC + pl.OCg) * pl.K : 0));
 }
 
+/* What the copies below hand to their chunk functions (each uses what it names). */
+typedef struct {
+    const nb__conv_shape *s;
+    const plan *pl;
+    const float *src;
+    float *dst;
+    const nb__conv_epilogue *ep;
+    int64_t n0, nb, g;
+    const int32_t *tap;
+} copy_ctx;
+
 /* Planes up to this size take im2col through a map of source offsets (gather_rows). */
 #define MAP_MAX 256
 
@@ -151,10 +163,16 @@ NB_CLONES static void im2col_row(const nb__conv_shape *s, const plan *pl, const 
     }
 }
 
+NB_RANGE(im2col_rows, copy_ctx, c)
+{
+    for (int64_t k = b; k < e; k++) im2col_row(c->s, c->pl, c->src, c->n0, c->nb, c->g, k, c->dst);
+}
+
 static void im2col_chunk(const nb__conv_shape *s, const plan *pl, const float *x, int64_t n0, int64_t nb, int64_t g,
                          float *col)
 {
-    NB_FOR(pl->K * nb * pl->P, k, pl->K, im2col_row(s, pl, x, n0, nb, g, k, col));
+    nb__parallel_if(pl->K * nb * pl->P, pl->K, nb__chunk_for(pl->K), im2col_rows,
+                    &(copy_ctx){.s = s, .pl = pl, .src = x, .dst = col, .n0 = n0, .nb = nb, .g = g});
 }
 
 /* dx[n0 + m, g·Cg + c] += the scatter of dcol's rows of channel c, every image m of the chunk. */
@@ -183,70 +201,107 @@ NB_CLONES static void col2im_channel(const nb__conv_shape *s, const plan *pl, co
     }
 }
 
+/* dx[n0 + m, g·Cg + c] += col2im of dcol (c->src) for channels c in [b, e) */
+NB_RANGE(col2im_channels, copy_ctx, c)
+{
+    for (int64_t ch = b; ch < e; ch++) col2im_channel(c->s, c->pl, c->src, c->n0, c->nb, c->g, ch, c->dst);
+}
+
+/* dst[p] = src[p]·a + b (relu: then max(·, 0), NaN stays NaN; neither: a copy) for p < P;
+ * dst may be src. Cloned per ISA like the kernels (each element alone: the same bits). */
+NB_CLONES static void plane_epilogue(float *dst, const float *src, int64_t P, float a, float b, int scale, int relu)
+{
+    if (relu)
+        for (int64_t p = 0; p < P; p++) {
+            float v = src[p] * a + b;
+            dst[p] = v <= 0.0f ? 0.0f : v;
+        }
+    else if (scale)
+        for (int64_t p = 0; p < P; p++) dst[p] = src[p] * a + b;
+    else if (dst != src)
+        memcpy(dst, src, (size_t)P * sizeof *dst);
+}
+
+NB_RANGE(gather_rows_o, copy_ctx, c)
+{
+    const nb__conv_shape *s = c->s;
+    int64_t P = c->pl->P, L = c->nb * P;
+    for (int64_t o = b; o < e; o++) {
+        const float *src = c->src + (c->n0 * s->OC + c->g * c->pl->OCg + o) * P;
+        float *dst = c->dst + o * L;
+        for (int64_t m = 0; m < c->nb; m++, src += s->OC * P, dst += P) memcpy(dst, src, (size_t)P * sizeof *dst);
+    }
+}
+
 /* yt (OCg, L) <- rows of dy of group g, images [n0, n0 + nb) */
 static void gather_y(const nb__conv_shape *s, const plan *pl, const float *y, int64_t n0, int64_t nb, int64_t g,
                      float *yt)
 {
-    int64_t P = pl->P, L = nb * P;
-    NB_FOR(pl->OCg * L, o, pl->OCg, {
-        const float *src = y + (n0 * s->OC + g * pl->OCg + o) * P;
-        float *dst = yt + o * L;
-        for (int64_t m = 0; m < nb; m++, src += s->OC * P, dst += P)
-            for (int64_t p = 0; p < P; p++) dst[p] = src[p];
-    });
+    nb__parallel_if(pl->OCg * nb * pl->P, pl->OCg, nb__chunk_for(pl->OCg), gather_rows_o,
+                    &(copy_ctx){.s = s, .pl = pl, .src = y, .dst = yt, .n0 = n0, .nb = nb, .g = g});
+}
+
+NB_RANGE(scatter_rows_o, copy_ctx, c)
+{
+    const nb__conv_shape *s = c->s;
+    const nb__conv_epilogue *ep = c->ep;
+    int64_t P = c->pl->P, L = c->nb * P;
+    int scale = ep && (ep->scale || ep->shift), relu = ep && ep->relu;
+    for (int64_t o = b; o < e; o++) {
+        int64_t oc = c->g * c->pl->OCg + o;
+        const float *src = c->src + o * L;
+        float *dst = c->dst + (c->n0 * s->OC + oc) * P;
+        float sa = ep && ep->scale ? ep->scale[oc] : 1.0f, sb = ep && ep->shift ? ep->shift[oc] : 0.0f;
+        for (int64_t m = 0; m < c->nb; m++, src += P, dst += s->OC * P) plane_epilogue(dst, src, P, sa, sb, scale, relu);
+    }
 }
 
 /* y[n0 + m, g·OCg + o, p] = epilogue(yt[o][m·P + p]) */
 static void scatter_y(const nb__conv_shape *s, const plan *pl, const float *yt, const nb__conv_epilogue *ep,
                       int64_t n0, int64_t nb, int64_t g, float *y)
 {
-    int64_t P = pl->P, L = nb * P;
-    int scale = ep && (ep->scale || ep->shift), relu = ep && ep->relu;
-    NB_FOR(pl->OCg * L, o, pl->OCg, {
-        int64_t oc = g * pl->OCg + o;
-        const float *src = yt + o * L;
-        float *dst = y + (n0 * s->OC + oc) * P;
-        float a = ep && ep->scale ? ep->scale[oc] : 1.0f, b = ep && ep->shift ? ep->shift[oc] : 0.0f;
-        for (int64_t m = 0; m < nb; m++, src += P, dst += s->OC * P) {
-            if (relu)
-                for (int64_t p = 0; p < P; p++) {
-                    float v = src[p] * a + b;
-                    dst[p] = v <= 0.0f ? 0.0f : v; /* relu; NaN stays NaN */
-                }
-            else if (scale)
-                for (int64_t p = 0; p < P; p++) dst[p] = src[p] * a + b;
-            else
-                for (int64_t p = 0; p < P; p++) dst[p] = src[p];
-        }
-    });
+    nb__parallel_if(pl->OCg * nb * pl->P, pl->OCg, nb__chunk_for(pl->OCg), scatter_rows_o,
+                    &(copy_ctx){.s = s, .pl = pl, .src = yt, .dst = y, .ep = ep, .n0 = n0, .nb = nb, .g = g});
+}
+
+NB_RANGE(pack_rows_o, copy_ctx, c)
+{
+    int64_t KK = c->s->KH * c->s->KW, T = c->pl->T, Cg = c->pl->Cg;
+    for (int64_t o = b; o < e; o++) {
+        const float *src = c->src + o * Cg * KK;
+        float *dst = c->dst + o * c->pl->K;
+        for (int64_t ch = 0; ch < Cg; ch++, src += KK, dst += T)
+            for (int64_t t = 0; t < T; t++) dst[t] = src[c->tap[t]];
+    }
 }
 
 /* wc (OC, Cg·T) <- the plan's taps of w (OC, Cg, KH, KW) */
 static void pack_w(const nb__conv_shape *s, const plan *pl, const float *w, float *wc)
 {
-    int64_t KK = s->KH * s->KW, T = pl->T;
     int32_t tap[MAX_TAPS];
-    for (int64_t t = 0; t < T; t++) tap[t] = (int32_t)(pl->u[t] * s->KW + pl->v[t]);
-    NB_FOR(s->OC * pl->K, o, s->OC, {
-        const float *src = w + o * pl->Cg * KK;
-        float *dst = wc + o * pl->K;
-        for (int64_t c = 0; c < pl->Cg; c++, src += KK, dst += T)
-            for (int64_t t = 0; t < T; t++) dst[t] = src[tap[t]];
-    });
+    for (int64_t t = 0; t < pl->T; t++) tap[t] = (int32_t)(pl->u[t] * s->KW + pl->v[t]);
+    nb__parallel_if(s->OC * pl->K, s->OC, nb__chunk_for(s->OC), pack_rows_o,
+                    &(copy_ctx){.s = s, .pl = pl, .src = w, .dst = wc, .tap = tap});
+}
+
+NB_RANGE(unpack_rows_o, copy_ctx, c)
+{
+    int64_t KK = c->s->KH * c->s->KW, T = c->pl->T, Cg = c->pl->Cg;
+    for (int64_t o = b; o < e; o++) {
+        float *dst = c->dst + (c->g * c->pl->OCg + o) * Cg * KK;
+        const float *src = c->src + o * c->pl->K;
+        for (int64_t ch = 0; ch < Cg; ch++, dst += KK, src += T)
+            for (int64_t t = 0; t < T; t++) dst[c->tap[t]] += src[t];
+    }
 }
 
 /* dw[g] += dwc (OCg, Cg·T) at the plan's taps */
 static void unpack_dw(const nb__conv_shape *s, const plan *pl, const float *dwc, int64_t g, float *dw)
 {
-    int64_t KK = s->KH * s->KW, T = pl->T;
     int32_t tap[MAX_TAPS];
-    for (int64_t t = 0; t < T; t++) tap[t] = (int32_t)(pl->u[t] * s->KW + pl->v[t]);
-    NB_FOR(pl->OCg * pl->K, o, pl->OCg, {
-        float *dst = dw + (g * pl->OCg + o) * pl->Cg * KK;
-        const float *src = dwc + o * pl->K;
-        for (int64_t c = 0; c < pl->Cg; c++, dst += KK, src += T)
-            for (int64_t t = 0; t < T; t++) dst[tap[t]] += src[t];
-    });
+    for (int64_t t = 0; t < pl->T; t++) tap[t] = (int32_t)(pl->u[t] * s->KW + pl->v[t]);
+    nb__parallel_if(pl->OCg * pl->K, pl->OCg, nb__chunk_for(pl->OCg), unpack_rows_o,
+                    &(copy_ctx){.s = s, .pl = pl, .src = dwc, .dst = dw, .g = g, .tap = tap});
 }
 
 /* A 1x1 convolution with stride 1 and no padding reads x as col when the chunk is one image. */
@@ -256,24 +311,25 @@ static int is_pointwise(const nb__conv_shape *s)
            s->OW == s->W;
 }
 
+NB_RANGE(epilogue_planes, copy_ctx, c)
+{
+    const nb__conv_epilogue *ep = c->ep;
+    int64_t P = c->pl->P, nb = c->nb;
+    for (int64_t t = b; t < e; t++) {
+        int64_t o = t / nb, m = t % nb, oc = c->g * c->pl->OCg + o;
+        float *d = c->dst + ((c->n0 + m) * c->s->OC + oc) * P;
+        float sa = ep->scale ? ep->scale[oc] : 1.0f, sb = ep->shift ? ep->shift[oc] : 0.0f;
+        plane_epilogue(d, d, P, sa, sb, 1, ep->relu);
+    }
+}
+
 /* y (N, OC, P) = epilogue(y) in place for images [n0, n0 + nb), channels of group g */
 static void epilogue_inplace(const nb__conv_shape *s, const plan *pl, const nb__conv_epilogue *ep, int64_t n0,
                              int64_t nb, int64_t g, float *y)
 {
     if (!ep || (!ep->scale && !ep->shift && !ep->relu)) return;
-    int64_t P = pl->P;
-    NB_FOR(pl->OCg * nb * P, t, pl->OCg * nb, {
-        int64_t o = t / nb, m = t % nb, oc = g * pl->OCg + o;
-        float *d = y + ((n0 + m) * s->OC + oc) * P;
-        float a = ep->scale ? ep->scale[oc] : 1.0f, b = ep->shift ? ep->shift[oc] : 0.0f;
-        if (ep->relu)
-            for (int64_t p = 0; p < P; p++) {
-                float v = d[p] * a + b;
-                d[p] = v <= 0.0f ? 0.0f : v;
-            }
-        else
-            for (int64_t p = 0; p < P; p++) d[p] = d[p] * a + b;
-    });
+    nb__parallel_if(pl->OCg * nb * pl->P, pl->OCg * nb, nb__chunk_for(pl->OCg * nb), epilogue_planes,
+                    &(copy_ctx){.s = s, .pl = pl, .dst = y, .ep = ep, .n0 = n0, .nb = nb, .g = g});
 }
 
 /* Rows of x of group g of image n as col when that needs no copy, else NULL. */
@@ -340,7 +396,8 @@ void nb__conv2d_batch_bwd(const nb__conv_shape *s, const float *x, const float *
                 nb__sgemm(1, 0, K, L, OCg, 1.0f, w + g * OCg * K, K, d, L, 1.0f, dx + (n0 * s->C + g * pl.Cg) * L, L);
             } else if (dx) {
                 nb__sgemm(1, 0, K, L, OCg, 1.0f, w + g * OCg * K, K, d, L, 0.0f, col, L);
-                NB_FOR(K * L, c, pl.Cg, col2im_channel(s, &pl, col, n0, nb, g, c, dx));
+                nb__parallel_if(K * L, pl.Cg, nb__chunk_for(pl.Cg), col2im_channels,
+                                &(copy_ctx){.s = s, .pl = &pl, .src = col, .dst = dx, .n0 = n0, .nb = nb, .g = g});
             }
         }
         if (dw && pl.compact) unpack_dw(s, &pl, dwc, g, dw);

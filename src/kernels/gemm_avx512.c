@@ -326,19 +326,36 @@ ALWAYS_INLINE void small_dots(const int M, const int J, const nb__gemm_args *g, 
         for (int m = 0; m < M; m++)
 #pragma GCC unroll 8
             for (int j = 0; j < J; j++) acc[m][j] = _mm512_setzero_ps();
-        for (int64_t k = 0; k < K; k += 16) {
+        /* whole vectors, then the masked tail; the rows of B through base pointers and
+         * one stride (fewer registers than a pointer a row: no spills at J = 8) */
+        const float *b0 = B + n * ldb, *b3 = b0 + 3 * ldb, *b6 = b0 + 6 * ldb;
+        int64_t k = 0;
+#define SMALL_DOTS_ROW(j) ((j) < 3 ? b0 + (j) * ldb : (j) < 6 ? b3 + ((j) - 3) * ldb : b6 + ((j) - 6) * ldb)
+        for (; k + 16 <= K; k += 16) {
+            __m512 av[8];
+#pragma GCC unroll 8
+            for (int m = 0; m < M; m++) av[m] = _mm512_loadu_ps(A + m * lda + k);
+#pragma GCC unroll 8
+            for (int j = 0; j < J; j++) {
+                __m512 b = _mm512_loadu_ps(SMALL_DOTS_ROW(j) + k);
+                if (pf) _mm_prefetch((const char *)(SMALL_DOTS_ROW(j) + k + pf), _MM_HINT_T0);
+#pragma GCC unroll 8
+                for (int m = 0; m < M; m++) acc[m][j] = _mm512_fmadd_ps(av[m], b, acc[m][j]);
+            }
+        }
+        if (k < K) {
             __mmask16 km = mask16(K - k);
             __m512 av[8];
 #pragma GCC unroll 8
             for (int m = 0; m < M; m++) av[m] = _mm512_maskz_loadu_ps(km, A + m * lda + k);
 #pragma GCC unroll 8
             for (int j = 0; j < J; j++) {
-                __m512 b = _mm512_maskz_loadu_ps(km, B + (n + j) * ldb + k);
-                if (pf) _mm_prefetch((const char *)(B + (n + j) * ldb + k + pf), _MM_HINT_T0);
+                __m512 b = _mm512_maskz_loadu_ps(km, SMALL_DOTS_ROW(j) + k);
 #pragma GCC unroll 8
                 for (int m = 0; m < M; m++) acc[m][j] = _mm512_fmadd_ps(av[m], b, acc[m][j]);
             }
         }
+#undef SMALL_DOTS_ROW
 #pragma GCC unroll 8
         for (int m = 0; m < M; m++)
 #pragma GCC unroll 8

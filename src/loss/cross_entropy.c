@@ -78,6 +78,28 @@ static void ce_lse(const float *z, float *lse, int64_t N, int64_t C, int64_t S)
     nb__parallel_if(N * C * S, N, nb__chunk_for(N), ce_lse_chunk, &(ce_lse_job){.z = z, .lse = lse, .C = C, .S = S});
 }
 
+/* rows [b, e) of dz = g·(p - onehot(y)) (ce_backward's plain case) */
+typedef struct {
+    const nb_node *n;
+    const ce_info *ci;
+    const int64_t *y;
+    const float *z, *lse;
+    float *gz;
+    int64_t C;
+} ce_rows_ctx;
+NB_RANGE(ce_rows_chunk, ce_rows_ctx, c)
+{
+    int64_t C = c->C;
+    for (int64_t i = b; i < e; i++) {
+        int64_t y = c->y[i];
+        if (y != c->ci->ignore) {
+            float g = nb__loss_gscale(c->n, c->ci->r, i, c->ci->scale);
+            nb__vexp_axpy(c->gz + i * C, c->z + i * C, c->lse[i], g, C);
+            c->gz[i * C + y] -= g;
+        }
+    }
+}
+
 static void ce_backward(nb_node *n)
 {
     const ce_info *ci = n->saved;
@@ -89,14 +111,7 @@ static void ce_backward(nb_node *n)
     float eps = ci->eps, ec = eps / (float)C;
     if (S == 1 && !ci->prob && !w && eps == 0) { /* dz = g·(p - onehot(y)), rows over the threads */
         if (!gz) return;
-        NB_FOR(N * C, i, N, {
-            int64_t y = nb__i(t)[i];
-            if (y != ci->ignore) {
-                float g = nb__loss_gscale(n, ci->r, i, ci->scale);
-                nb__vexp_axpy(gz + i * C, z + i * C, lse[i], g, C);
-                gz[i * C + y] -= g;
-            }
-        });
+        nb__parallel_if(N * C, N, nb__chunk_for(N), ce_rows_chunk, &(ce_rows_ctx){n, ci, nb__i(t), z, lse, gz, C});
         return;
     }
     for (int64_t i = 0; i < N; i++)

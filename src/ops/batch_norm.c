@@ -30,18 +30,41 @@
 
 /* ---- kernels ---- */
 
-/* Σ(x-k) and Σ(x-k)² of n values, in double. */
-static inline void seg_sums(const float *x, int64_t n, double k, double *s, double *ss)
+/* The per-channel sums run in 8 double lanes (value i into lane i % 8) added in a fixed
+ * tree at the end: GCC's vector types give every NB_CLONES copy (AVX-512, AVX2, SSE2) the
+ * same additions in the same order, so the sums do not depend on the CPU, and the copy
+ * for AVX-512 no longer runs them one value at a time. */
+typedef double v8d __attribute__((vector_size(64)));
+typedef float v8f __attribute__((vector_size(32)));
+typedef int32_t v8i __attribute__((vector_size(32)));
+
+#define LOAD8(v, p) memcpy(&(v), (p), sizeof(v))
+
+static inline double lanes_sum(const v8d *p)
 {
-    double a = 0, b = 0;
-#pragma omp simd reduction(+ : a, b)
-    for (int64_t i = 0; i < n; i++) {
-        double d = (double)x[i] - k;
+    const double *v = (const double *)p;
+    return ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]));
+}
+
+/* Σ(x-k) and Σ(x-k)² of n values, in double. */
+NB_CLONES static void seg_sums(const float *x, int64_t n, double k, double *s, double *ss)
+{
+    v8d a = {0}, b = {0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        v8f xv;
+        LOAD8(xv, x + i);
+        v8d d = __builtin_convertvector(xv, v8d) - k;
         a += d;
-        b += d *d;
+        b += d * d;
     }
-    *s += a;
-    *ss += b;
+    for (int l = 0; i < n; i++, l++) {
+        double d = (double)x[i] - k;
+        a[l] += d;
+        b[l] += d * d;
+    }
+    *s += lanes_sum(&a);
+    *ss += lanes_sum(&b);
 }
 
 /* One kernel call, as its chunks (nb__parallel_if) read it. x, y, dy, dx, relu_out:
@@ -54,6 +77,7 @@ typedef struct {
     float *dx, *dw, *db;   /* backward: accumulate; each may be NULL */
     int64_t N, C, S;
     const float *w, *b;    /* γ, β, or NULL */
+    int relu;              /* training forward (S > 1): y = relu(x·a + b) in the same pass */
     float eps;
     double *dmean, *dvar;  /* training forward: the batch's mean and biased variance */
     float *mean_out, *rstd_out; /* training forward: μ and r = 1/√(σ²+eps) */
@@ -133,6 +157,20 @@ NB_CLONES static void bn_forward_train_rows(void *ctx, int64_t b, int64_t e, int
 /* relu_out: the forward was relu(batch_norm(x)) with this output; the gradient
  * reaching the normalization is dy where relu_out > 0, else 0 (ReLU's backward). */
 #define RELU_G(g, ro, i) ((ro) && !((ro)[i] > 0.0f) ? 0.0f : (g)[i])
+/* relu as the forward applies it (NaN stays NaN) */
+#define BN_RELU(v) ((v) <= 0.0f ? 0.0f : (v))
+
+/* g where c, else +0: relu's backward where relu(v) > 0 (that is v > 0, NaN excluded), as
+ * bit operations so that GCC vectorizes the loops at AVX-512 too (a select on a float
+ * comparison there is "control flow") */
+static inline float keep_if(float g, int c)
+{
+    uint32_t u;
+    memcpy(&u, &g, sizeof u);
+    u &= 0u - (uint32_t)c;
+    memcpy(&g, &u, sizeof g);
+    return g;
+}
 
 /* Blocks [b, e) of bn_backward_kernel's (N, C) case. */
 static void bn_backward_rows(void *ctx, int64_t b, int64_t e, int slot)
@@ -186,24 +224,32 @@ NB_CLONES static void bn_forward_train_channels(void *ctx, int64_t b, int64_t e,
         for (int64_t n = 0; n < N; n++) {
             const float *xs = x + (n * C + c) * S;
             float *ys = job->y + (n * C + c) * S;
+            if (job->relu) {
 #pragma omp simd
-            for (int64_t i = 0; i < S; i++) ys[i] = xs[i] * ac + bc;
+                for (int64_t i = 0; i < S; i++) ys[i] = BN_RELU(xs[i] * ac + bc);
+            } else {
+#pragma omp simd
+                for (int64_t i = 0; i < S; i++) ys[i] = xs[i] * ac + bc;
+            }
         }
     }
 }
 
 /* Training forward over x, y (N, C, S): mean and biased variance (dmean, dvar: C
  * doubles), then y = x·a + b with a = γ·r, b = β - μ·a, r = 1/√(σ²+eps). w, b (C) or
- * NULL; mean, rstd (C) receive μ and r for backward. */
-static void bn_forward_train(const float *x, float *y, int64_t N, int64_t C, int64_t S, const float *w, const float *b,
-                             float eps, double *dmean, double *dvar, float *mean, float *rstd)
+ * NULL; mean, rstd (C) receive μ and r for backward. relu: y = relu(x·a + b) in the
+ * same pass (S > 1; returns 0), else returns relu and the caller applies the ReLU. */
+static int bn_forward_train(const float *x, float *y, int64_t N, int64_t C, int64_t S, const float *w, const float *b,
+                            float eps, double *dmean, double *dvar, float *mean, float *rstd, int relu)
 {
     bn_job job = {.x = x, .y = y, .N = N, .C = C, .S = S, .w = w, .b = b, .eps = eps,
-                  .dmean = dmean, .dvar = dvar, .mean_out = mean, .rstd_out = rstd};
-    if (S == 1)
+                  .dmean = dmean, .dvar = dvar, .mean_out = mean, .rstd_out = rstd, .relu = relu};
+    if (S == 1) {
         nb__parallel_if(N * C, BN_BLOCKS(C), nb__chunk_for(BN_BLOCKS(C)), bn_forward_train_rows, &job);
-    else
-        nb__parallel_if(N * C * S, C, nb__chunk_for(C), bn_forward_train_channels, &job);
+        return relu;
+    }
+    nb__parallel_if(N * C * S, C, nb__chunk_for(C), bn_forward_train_channels, &job);
+    return 0;
 }
 
 /* Planes [b, e) (index n·C + c) of bn_affine. */
@@ -251,20 +297,48 @@ NB_CLONES static void bn_backward_channels(void *ctx, int64_t b, int64_t e, int 
     const bn_job *job = ctx;
     const float *x = job->x, *dy = job->dy, *relu_out = job->relu_out;
     int64_t N = job->N, C = job->C, S = job->S;
+    const float *w = job->w, *beta = job->b;
     for (int64_t c = b; c < e; c++) {
         double sdy = 0, sdyx = 0, mu = job->mean[c];
+        /* relu_out > 0 exactly where the forward's x·a + b > 0 (bn_forward_train_channels
+         * with the same a, b and the same expression, no contraction in ISO C mode): read
+         * from x, which this channel reads anyway, the second pass finds x and dy still in
+         * this core's cache */
+        float ac = (w ? w[c] : 1.0f) * job->rstd[c], bc = (beta ? beta[c] : 0.0f) - job->mean[c] * ac;
+        int remask = relu_out && job->batch_stats;
         for (int64_t n = 0; n < N; n++) {
             const float *xs = x + (n * C + c) * S, *gs = dy + (n * C + c) * S;
             const float *ro = relu_out ? relu_out + (n * C + c) * S : NULL;
-            double a = 0, s = 0;
-#pragma omp simd reduction(+ : a, s)
-            for (int64_t i = 0; i < S; i++) {
-                float g = RELU_G(gs, ro, i);
+            v8d a = {0}, s = {0};
+            int64_t i = 0;
+            for (; i + 8 <= S; i += 8) { /* (lanes as in seg_sums) */
+                v8f xv, gv;
+                LOAD8(xv, xs + i);
+                LOAD8(gv, gs + i);
+                if (remask) {
+                    v8i keep = xv * ac + bc > 0.0f, gi;
+                    memcpy(&gi, &gv, sizeof gi);
+                    gi &= keep;
+                    memcpy(&gv, &gi, sizeof gv);
+                } else if (ro) {
+                    v8f rv;
+                    LOAD8(rv, ro + i);
+                    v8i keep = rv > 0.0f, gi;
+                    memcpy(&gi, &gv, sizeof gi);
+                    gi &= keep;
+                    memcpy(&gv, &gi, sizeof gv);
+                }
+                v8d g = __builtin_convertvector(gv, v8d);
                 a += g;
-                s += (double)g * ((double)xs[i] - mu);
+                s += g * (__builtin_convertvector(xv, v8d) - mu);
             }
-            sdy += a;
-            sdyx += s;
+            for (int l = 0; i < S; i++, l++) {
+                float g = remask ? keep_if(gs[i], xs[i] * ac + bc > 0.0f) : RELU_G(gs, ro, i);
+                a[l] += g;
+                s[l] += (double)g * ((double)xs[i] - mu);
+            }
+            sdy += lanes_sum(&a);
+            sdyx += lanes_sum(&s);
         }
         float k, mdy, proj, muf = (float)mu;
         bn_channel_grads(job, c, sdy, sdyx, N * S, &k, &mdy, &proj);
@@ -273,8 +347,16 @@ NB_CLONES static void bn_backward_channels(void *ctx, int64_t b, int64_t e, int 
             const float *xs = x + (n * C + c) * S, *gs = dy + (n * C + c) * S;
             const float *ro = relu_out ? relu_out + (n * C + c) * S : NULL;
             float *ds = job->dx + (n * C + c) * S;
+            if (remask) {
 #pragma omp simd
-            for (int64_t i = 0; i < S; i++) ds[i] += k * (RELU_G(gs, ro, i) - mdy - (xs[i] - muf) * proj);
+                for (int64_t i = 0; i < S; i++) {
+                    float g = keep_if(gs[i], xs[i] * ac + bc > 0.0f);
+                    ds[i] += k * (g - mdy - (xs[i] - muf) * proj);
+                }
+            } else {
+#pragma omp simd
+                for (int64_t i = 0; i < S; i++) ds[i] += k * (RELU_G(gs, ro, i) - mdy - (xs[i] - muf) * proj);
+            }
         }
     }
 }
@@ -282,13 +364,14 @@ NB_CLONES static void bn_backward_channels(void *ctx, int64_t b, int64_t e, int 
 /* Backward over x, dy, dx (N, C, S); mean, rstd (C) as used in the forward; w (C)
  * or NULL. dx, dw, db may be NULL; all three accumulate. batch_stats: the forward
  * used this batch's statistics (full backward through μ and σ²). relu_out (N, C, S)
- * or NULL: the forward was relu(batch_norm(x)) with this output. */
+ * or NULL: the forward was relu(batch_norm(x)) with this output. beta (C) or NULL: β,
+ * with which the forward's pre-ReLU values are recomputed from x. */
 static void bn_backward_kernel(const float *x, const float *dy, const float *relu_out, float *dx, float *dw, float *db,
-                               int64_t N, int64_t C, int64_t S, const float *w, const float *mean, const float *rstd,
-                               int batch_stats)
+                               int64_t N, int64_t C, int64_t S, const float *w, const float *beta, const float *mean,
+                               const float *rstd, int batch_stats)
 {
     bn_job job = {.x = x, .dy = dy, .relu_out = relu_out, .dx = dx, .dw = dw, .db = db, .N = N, .C = C, .S = S,
-                  .w = w, .mean = mean, .rstd = rstd, .batch_stats = batch_stats};
+                  .w = w, .b = beta, .mean = mean, .rstd = rstd, .batch_stats = batch_stats};
     if (S == 1)
         nb__parallel_if(N * C, BN_BLOCKS(C), nb__chunk_for(BN_BLOCKS(C)), bn_backward_rows, &job);
     else
@@ -313,7 +396,7 @@ static void batch_norm_backward(nb_node *n)
     int64_t N = x->shape[0], C = x->shape[1], S = st->S;
     bn_backward_kernel(nb__f(x), n->out->grad, st->relu ? nb__f(n->out) : NULL, nb__wants_grad(x) ? x->grad : NULL,
                        nb__wants_grad(w) ? w->grad : NULL, nb__wants_grad(b) ? b->grad : NULL, N, C, S,
-                       w ? nb__f(w) : NULL, mean, rstd, st->training);
+                       w ? nb__f(w) : NULL, b ? nb__f(b) : NULL, mean, rstd, st->training);
 }
 
 /* Values [b, e) of y: relu in place (NaN stays NaN). */
@@ -351,8 +434,9 @@ nb_tensor *nb__batch_norm_layer(const char *layer, nb_tensor *x, nb_tensor *rm, 
     if (!out || !stat || !ab || !dstat) return NULL;
     float *mean = stat, *rstd = stat + C;
     const float *wv = w ? nb__f(w) : NULL, *bv = b ? nb__f(b) : NULL;
+    int pending = relu; /* the ReLU still to apply */
     if (training) {
-        bn_forward_train(nb__f(x), nb__f(out), N, C, S, wv, bv, eps, dstat, dstat + C, mean, rstd);
+        pending = bn_forward_train(nb__f(x), nb__f(out), N, C, S, wv, bv, eps, dstat, dstat + C, mean, rstd, relu);
         double f = momentum, unb = (double)(N * S) / (double)(N * S - 1);
         for (int64_t c = 0; c < C; c++) {
             if (rm) nb__f(rm)[c] = (float)(f * dstat[c] + (1.0 - f) * nb__f(rm)[c]);
@@ -368,7 +452,7 @@ nb_tensor *nb__batch_norm_layer(const char *layer, nb_tensor *x, nb_tensor *rm, 
         }
         bn_affine(nb__f(x), nb__f(out), N, C, S, ab, ab + C);
     }
-    if (relu) { /* relu(batch_norm(x)) in place: no tensor (or gradient) for the normalized values */
+    if (pending) { /* relu(batch_norm(x)) in place: no tensor (or gradient) for the normalized values */
         nb__parallel_if(out->numel, out->numel, nb__chunk_for(out->numel), bn_relu_inplace, &(bn_job){.y = nb__f(out)});
     }
     if (nb__needs_grad(ctx, x, w, b)) {

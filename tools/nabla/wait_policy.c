@@ -2,7 +2,7 @@
  * environment says otherwise (OMP_WAIT_POLICY or GOMP_SPINCOUNT set).
  *
  * nabla's kernels run on its own pool (src/core/threadpool.c), which spins briefly and
- * then sleeps by itself; OpenMP's threads remain for NB_FOR loops and NB_POOL=omp, and
+ * then sleeps by itself; OpenMP's threads remain for NB_POOL=omp (and NB_FOR), and
  * passive ones never spin beside the pool's workers.
  *
  * libgomp's default is to spin about 3 ms at every barrier before sleeping. On a machine
