@@ -377,6 +377,7 @@ static int others_ticks(int64_t *o)
         if (g_stat_fd >= 0) close(g_stat_fd);
         if (g_self_fd >= 0) close(g_self_fd);
         pid = getpid();
+        g_nsamples = 0; /* (a child's own time starts at 0) */
         g_stat_fd = open("/proc/stat", O_RDONLY | O_CLOEXEC);
         g_self_fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
         if (g_stat_fd < 0 || g_self_fd < 0) return -1;
