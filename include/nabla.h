@@ -1415,6 +1415,12 @@ typedef struct {
  * keeps its fresh weights; any other missing, unexpected or mis-shaped tensor is an
  * error naming it. o may be NULL. */
 nb_module *nb_model_from_dir(nb_ctx *ctx, const char *dir, const nb_model_dir_opts *o);
+/* A text model of configuration *c (e.g. nb_text_config_preset's) with the weights of
+ * a safetensors file under Hugging Face's names, loaded as nb_model_from_dir loads
+ * model.safetensors; the vocabulary, positions, token types and classifier classes are
+ * as many as the file's tensors have, the other sizes are c's (a tensor of another shape
+ * is an error naming it). */
+nb_module *nb_text_model_from_weights(nb_ctx *ctx, const nb_text_config *c, const char *path);
 /* Save a text model as a directory Hugging Face and nb_model_from_dir read: config.json
  * and model.safetensors with Hugging Face's names (the tied lm_head left out). */
 nb_status nb_text_model_save_dir(nb_module *m, const char *dir);
