@@ -1337,6 +1337,8 @@ typedef struct {
     int is_causal;        /* query i sees keys j <= i + (Tk - Tq) (HF GPT-2's alignment) */
     float dropout_p;      /* dropout on the attention probabilities when training */
     int training;
+    float score_div;      /* > 0: the scores are also divided by it (GPT-2's scale_attn_by_inverse_layer_idx:
+                           * layer index + 1); 0: 1 */
 } nb_attention_opts;
 /* softmax(q·kᵀ/√D + masks)·v, the softmax in float32 max-subtracted, fused and threaded
  * over (batch, head). q (B, H, Tq, D), k and v (B, H, Tk, D) -> (B, H, Tq, D). o may be NULL. */
@@ -1378,6 +1380,7 @@ typedef struct {
     float classifier_dropout;  /* classifier_dropout (null: hidden_dropout_prob) */
     nb_gelu_approx activation; /* hidden_act / activation_function: "gelu" ERF, "gelu_new" TANH */
     float initializer_range;   /* initializer_range: N(0, σ²) for fresh weights */
+    int scale_attn_by_inverse_layer_idx; /* GPT-2's key: layer l's scores also divided by l + 1 */
 } nb_text_config;
 
 /* Hugging Face's class name of an architecture ("BertModel", ...). */

@@ -14,7 +14,8 @@
  *   pad_token_id 0 (BERT), num_labels (or the size of id2label) 2
  * Keys that would change the math to something nabla does not implement are errors:
  * position_embedding_type other than "absolute", is_decoder, add_cross_attention,
- * scale_attn_weights false, scale_attn_by_inverse_layer_idx true, other activations.
+ * scale_attn_weights false, other activations. GPT-2's scale_attn_by_inverse_layer_idx
+ * (false) divides layer l's attention scores also by l + 1.
  * Keys nabla does not use otherwise (use_cache, torch_dtype, ...) are ignored.
  * Architectures: the four nabla builds; the other BERT and GPT-2 heads (BertForMaskedLM,
  * BertForPreTraining, GPT2DoubleHeadsModel, ...) load as their base model, as AutoModel
@@ -196,7 +197,10 @@ static nb_status parse_config(const char *path, const char *text, nb_text_config
         act = str(&r, "activation_function", "gelu_new");
         hk = "activation_function";
         must_be(&r, "scale_attn_weights", 1, "attention scores are divided by sqrt(head size)");
-        must_be(&r, "scale_attn_by_inverse_layer_idx", 0, "not implemented");
+        const cJSON *sl = cJSON_GetObjectItemCaseSensitive(root, "scale_attn_by_inverse_layer_idx");
+        if (!r.st && sl && !cJSON_IsNull(sl) && !cJSON_IsBool(sl))
+            r.st = nb__fail(NB_ERR_FORMAT, "%s: \"scale_attn_by_inverse_layer_idx\" must be true or false", path);
+        c->scale_attn_by_inverse_layer_idx = sl && cJSON_IsTrue(sl);
         must_be(&r, "add_cross_attention", 0, "no cross-attention");
         lk = "n_head";
     }
@@ -274,6 +278,7 @@ static nb_status config_write(const char *path, const nb_text_config *c, const c
         cJSON_AddNumberToObject(o, "attn_pdrop", c->attention_dropout);
         cJSON_AddNumberToObject(o, "embd_pdrop", c->embedding_dropout);
         cJSON_AddStringToObject(o, "activation_function", c->activation == NB_GELU_ERF ? "gelu" : "gelu_new");
+        cJSON_AddBoolToObject(o, "scale_attn_by_inverse_layer_idx", c->scale_attn_by_inverse_layer_idx != 0);
     }
     cJSON_AddNumberToObject(o, "num_labels", c->num_labels);
     cJSON_AddNumberToObject(o, "initializer_range", c->initializer_range);

@@ -51,7 +51,7 @@ static nb_module *gpt2_model(nb_ctx *ctx, const nb_text_config *c)
     for (int64_t l = 0; l < c->num_layers; l++) {
         char name[32];
         snprintf(name, sizeof name, "%lld", (long long)l);
-        if (nb__add(list, name, nb__gpt2_block_new(ctx, c))) goto fail;
+        if (nb__add(list, name, nb__gpt2_block_new(ctx, c, l))) goto fail;
     }
     if (nb__add(m, "ln_f", nb__hf_layernorm(ctx, H, c->layer_norm_eps))) goto fail;
     return m;
