@@ -1310,6 +1310,9 @@ typedef struct {
     int64_t input[NB_MAX_DIMS];
     int input_ids;  /* the input is int64 token ids (batch, length): the text models */
     int64_t length; /* with input_ids: 0 a symbolic length named "sequence"; N > 0 fixed */
+    int attention_mask; /* with input_ids: a second input "attention_mask" (batch, length) int64, 1 token
+                         * and 0 padding, as Hugging Face's models take it (a text model's to_onnx adds
+                         * (1 - mask)·float32's lowest to the attention scores) */
 } nb_onnx_save_opts;
 /* Write a module as an ONNX model in eval mode, its weights as initializers under their
  * state_dict names, its nodes named as torch.onnx.export names them. An imported model
