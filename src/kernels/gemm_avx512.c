@@ -276,6 +276,7 @@ static void gemm_block(const nb__gemm_args *g, int64_t m0, int64_t m1, int64_t n
         for (int64_t pc = 0; pc < g->K; pc += kb) {
             int64_t kc = g->K - pc < kb ? g->K - pc : kb;
             float beta = pc == 0 ? g->beta : 1.0f;
+            if (pc == 0 && g->bias) nb__gemm_fill_bias(g->bias, g->C, g->ldc, m0, m1, jc, jc + nc);
             pack_b(g, jc, nc, pc, kc, bp);
             for (int64_t ic = m0; ic < m1; ic += MC) {
                 int64_t mc = m1 - ic < MC ? m1 - ic : MC;
@@ -413,6 +414,7 @@ static const int small_dot_width[SMALL_M + 1] = {0, 16, 16, 16, 12, 8, 8, 6, 4};
  * partial sums kept in buf (M × SMALL_NB floats). */
 static void small(const nb__gemm_args *g, int64_t n0, int64_t n1, float *buf)
 {
+    if (g->bias) nb__gemm_fill_bias(g->bias, g->C, g->ldc, 0, g->M, n0, n1);
     int64_t groups = cdiv(g->M, SMALL_M), K = g->K;
     int64_t slab = g->transB ? (groups > 1 ? 192 : n1 - n0) : SMALL_NB;
     /* B from DRAM: prefetch ahead (from L2 or L3 the hardware prefetcher does better alone:
@@ -497,7 +499,9 @@ static void run_parts(void *ctx, int64_t b, int64_t e, int slot)
             share(g->N, NR, p->tn, (int)t % p->tn, &nb, &ne);
         }
         if (mb >= me || nb >= ne) continue;
+        if (g->bias) nb__gemm_fill_bias(g->bias, g->C, g->ldc, mb, me, nb, ne);
         nb__gemm_args s = *g;
+        s.bias = NULL;
         s.M = me - mb, s.N = ne - nb;
         s.A = g->A + (g->transA ? mb : mb * g->lda);
         s.B = g->B + (g->transB ? nb * g->ldb : nb);

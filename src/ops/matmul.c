@@ -119,12 +119,13 @@ nb_tensor *nb_linear(nb_tensor *x, nb_tensor *w, nb_tensor *b)
     nb_tensor *out = nb__empty(x->ctx, NB_F32, x->ndim, shape);
     if (!out) return NULL;
     float *y = nb__f(out);
-    if (b)
-        for (int64_t r = 0; r < R; r++) memcpy(y + r * NO, nb__f(b), (size_t)NO * sizeof(float));
     if (NI == 0 || R == 0 || NO == 0) { /* empty sums: y = b, or 0 without a bias */
-        if (!b) memset(y, 0, (size_t)out->numel * sizeof(float));
-    } else /* one row (batch-1 inference) takes nb__sgemm's matrix-vector path */
-        nb__sgemm(0, 1, R, NO, NI, 1.0f, nb__f(x), NI, nb__f(w), NI, b ? 1.0f : 0.0f, y, NO);
+        if (b) nb__gemm_fill_bias(nb__f(b), y, NO, 0, R, 0, NO);
+        else memset(y, 0, (size_t)out->numel * sizeof(float));
+    } else if (b) /* the bias rows filled by the threads, block by block, then y += x·wᵀ */
+        nb__sgemm_bias(0, 1, R, NO, NI, nb__f(x), NI, nb__f(w), NI, nb__f(b), y, NO);
+    else /* one row (batch-1 inference) takes nb__sgemm's matrix-vector path */
+        nb__sgemm(0, 1, R, NO, NI, 1.0f, nb__f(x), NI, nb__f(w), NI, 0.0f, y, NO);
     if (nb__needs_grad(x->ctx, x, w, b)) {
         linear_saved *st = nb__record_with(out, linear_backward, x, w, b, sizeof *st);
         if (!st) return NULL;
