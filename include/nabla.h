@@ -745,6 +745,12 @@ nb_status nb_save_npy_as(const char *path, nb_tensor *t, const char *descr);
 /* Write n bytes to path atomically (temporary file, fsync, rename): readers see the
  * old file or the whole new one. */
 nb_status nb_write_file_atomic(const char *path, const void *data, size_t n);
+/* A working file (or an empty directory) removed if SIGTERM or SIGINT ends the process,
+ * by the handler that removes the temp files of atomic writes in progress (installed
+ * only where the program has no handler of its own); at most 16 paths with the writes
+ * in progress. nb_keep_on_signal forgets it (call it before removing the path). */
+nb_status nb_remove_on_signal(const char *path);
+void nb_keep_on_signal(const char *path);
 
 /* ------------------------------------------------------------------------ */
 /* Data                                                                      */

@@ -2,13 +2,12 @@
  * from its texts before it has a model directory): a directory made by mkdtemp under
  * $TMPDIR (else /tmp), mode 0700 and an unpredictable name, holding files named by the
  * caller. cli_temp_remove deletes the files and the directory; it runs on every
- * return path of the command, and a handler does the same when SIGINT, SIGTERM or
- * SIGHUP ends the process (unlink and rmdir are async-signal-safe). Only SIGKILL can
- * leave the directory behind. One set of temporary files per process. */
+ * return path of the command, and when SIGTERM or SIGINT ends the process the
+ * library's handler for atomic writes removes them (nb_remove_on_signal). Only SIGKILL
+ * can leave the directory behind. One set of temporary files per process. */
 #include "cli.h"
 
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,21 +17,7 @@
 
 static char tdir[4096];
 static char tfiles[MAX_FILES][4200];
-static volatile sig_atomic_t nfiles, active;
-
-static void remove_all(void)
-{
-    for (int i = 0; i < nfiles; i++) unlink(tfiles[i]);
-    if (active) rmdir(tdir);
-    active = 0, nfiles = 0;
-}
-
-static void on_signal(int sig)
-{
-    remove_all();
-    signal(sig, SIG_DFL);
-    raise(sig);
-}
+static int nfiles, active;
 
 const char *cli_temp_file(const char *name)
 {
@@ -44,13 +29,10 @@ const char *cli_temp_file(const char *name)
             return NULL;
         }
         active = 1;
-        const int sigs[3] = {SIGINT, SIGTERM, SIGHUP};
-        for (int i = 0; i < 3; i++) {
-            struct sigaction sa, old;
-            memset(&sa, 0, sizeof sa);
-            sa.sa_handler = on_signal;
-            sigemptyset(&sa.sa_mask);
-            if (!sigaction(sigs[i], NULL, &old) && old.sa_handler == SIG_DFL) sigaction(sigs[i], &sa, NULL);
+        if (nb_remove_on_signal(tdir)) {
+            cli_error("%s", nb_last_error());
+            cli_temp_remove();
+            return NULL;
         }
     }
     if (nfiles >= MAX_FILES) {
@@ -58,7 +40,22 @@ const char *cli_temp_file(const char *name)
         return NULL;
     }
     snprintf(tfiles[nfiles], sizeof tfiles[nfiles], "%s/%s", tdir, name);
+    if (nb_remove_on_signal(tfiles[nfiles])) {
+        cli_error("%s", nb_last_error());
+        return NULL;
+    }
     return tfiles[nfiles++];
 }
 
-void cli_temp_remove(void) { remove_all(); }
+void cli_temp_remove(void)
+{
+    for (int i = 0; i < nfiles; i++) {
+        nb_keep_on_signal(tfiles[i]);
+        unlink(tfiles[i]);
+    }
+    if (active) {
+        nb_keep_on_signal(tdir);
+        rmdir(tdir);
+    }
+    active = 0, nfiles = 0;
+}
