@@ -8,6 +8,8 @@
 #include "kernels/gemm.h"
 #include "ops/conv1d_hf.h"
 
+#include <string.h>
+
 
 typedef struct {
     int64_t R, I, O; /* rows of x, in features, out features */
