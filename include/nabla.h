@@ -745,6 +745,12 @@ nb_status nb_save_npy_as(const char *path, nb_tensor *t, const char *descr);
 /* Write n bytes to path atomically (temporary file, fsync, rename): readers see the
  * old file or the whole new one. */
 nb_status nb_write_file_atomic(const char *path, const void *data, size_t n);
+/* A working file (or an empty directory) removed if SIGTERM or SIGINT ends the process,
+ * by the handler that removes the temp files of atomic writes in progress (installed
+ * only where the program has no handler of its own); at most 16 paths with the writes
+ * in progress. nb_keep_on_signal forgets it (call it before removing the path). */
+nb_status nb_remove_on_signal(const char *path);
+void nb_keep_on_signal(const char *path);
 
 /* ------------------------------------------------------------------------ */
 /* Data                                                                      */
@@ -1310,6 +1316,9 @@ typedef struct {
     int64_t input[NB_MAX_DIMS];
     int input_ids;  /* the input is int64 token ids (batch, length): the text models */
     int64_t length; /* with input_ids: 0 a symbolic length named "sequence"; N > 0 fixed */
+    int attention_mask; /* with input_ids: a second input "attention_mask" (batch, length) int64, 1 token
+                         * and 0 padding, as Hugging Face's models take it (a text model's to_onnx adds
+                         * (1 - mask)·float32's lowest to the attention scores) */
 } nb_onnx_save_opts;
 /* Write a module as an ONNX model in eval mode, its weights as initializers under their
  * state_dict names, its nodes named as torch.onnx.export names them. An imported model
@@ -1337,6 +1346,8 @@ typedef struct {
     int is_causal;        /* query i sees keys j <= i + (Tk - Tq) (HF GPT-2's alignment) */
     float dropout_p;      /* dropout on the attention probabilities when training */
     int training;
+    float score_div;      /* > 0: the scores are also divided by it (GPT-2's scale_attn_by_inverse_layer_idx:
+                           * layer index + 1); 0: 1 */
 } nb_attention_opts;
 /* softmax(q·kᵀ/√D + masks)·v, the softmax in float32 max-subtracted, fused and threaded
  * over (batch, head). q (B, H, Tq, D), k and v (B, H, Tk, D) -> (B, H, Tq, D). o may be NULL. */
@@ -1378,6 +1389,7 @@ typedef struct {
     float classifier_dropout;  /* classifier_dropout (null: hidden_dropout_prob) */
     nb_gelu_approx activation; /* hidden_act / activation_function: "gelu" ERF, "gelu_new" TANH */
     float initializer_range;   /* initializer_range: N(0, σ²) for fresh weights */
+    int scale_attn_by_inverse_layer_idx; /* GPT-2's key: layer l's scores also divided by l + 1 */
 } nb_text_config;
 
 /* Hugging Face's class name of an architecture ("BertModel", ...). */
@@ -1415,6 +1427,12 @@ typedef struct {
  * keeps its fresh weights; any other missing, unexpected or mis-shaped tensor is an
  * error naming it. o may be NULL. */
 nb_module *nb_model_from_dir(nb_ctx *ctx, const char *dir, const nb_model_dir_opts *o);
+/* A text model of configuration *c (e.g. nb_text_config_preset's) with the weights of
+ * a safetensors file under Hugging Face's names, loaded as nb_model_from_dir loads
+ * model.safetensors; the vocabulary, positions, token types and classifier classes are
+ * as many as the file's tensors have, the other sizes are c's (a tensor of another shape
+ * is an error naming it). */
+nb_module *nb_text_model_from_weights(nb_ctx *ctx, const nb_text_config *c, const char *path);
 /* Save a text model as a directory Hugging Face and nb_model_from_dir read: config.json
  * and model.safetensors with Hugging Face's names (the tied lm_head left out). */
 nb_status nb_text_model_save_dir(nb_module *m, const char *dir);

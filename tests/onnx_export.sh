@@ -7,6 +7,10 @@
 #       output, at opsets 13 and 17, and
 #   (c) give the same outputs after export -> import -> export (`nabla export --model
 #       exported.onnx`), bit for bit in nabla and within 1e-5 in onnxruntime.
+# The text models' graphs take input_ids and attention_mask (as torch.onnx.export of a
+# Hugging Face model); they run on 3 sequences: one whole, one right-padded and one
+# left-padded, and a model directory (GPT-2 with scale_attn_by_inverse_layer_idx) is
+# exported too.
 # The weights are redrawn around a fresh model's (BatchNorm statistics made
 # non-trivial) by tools/onnx/export_check.py; the VGGs keep their fresh weights (their
 # files are large). One line per check, then "N passed, N failed".
@@ -79,36 +83,46 @@ one() {
     local model=$1 shape=$2 opsets=$3 redraw=$4
     local name
     name=$(basename "$model" .nbm)
-    [ "$name" != "$model" ] && name=$name.nbm
+    [ "$name" != "$model" ] && [ ! -d "$model" ] && name=$name.nbm
     local d=$W/$name
     mkdir -p "$d"
-    local xargs=() wargs=() iargs=()
+    local xargs=() wargs=() iargs=() ins=("$d/x.npy")
     if [ "$shape" = text ]; then
-        try "$name: input" $PY "$T" input "$d/x.npy" int64 1 2 9 || return
+        try "$name: input" $PY "$T" input "$d/x.npy" int64 1 3 9 || return
+        ins+=("$d/mask.npy") # row 0 whole, row 1 right-padded, row 2 left-padded
+        try "$name: mask" $PY -c "import numpy as np; m = np.ones((3, 9), np.int64); m[1, 5:] = 0; m[2, :3] = 0; np.save('$d/mask.npy', m)" || return
     else
         iargs=(--input "$shape")
         try "$name: input" $PY "$T" input "$d/x.npy" float32 1 2 ${shape//,/ } || return
     fi
-    if [ "$redraw" = 1 ]; then
+    if [ -d "$model" ]; then
+        : # a model directory brings its weights
+    elif [ "$redraw" = 1 ]; then
         try "$name: fresh export" "$N" export --model "$model" "${iargs[@]}" --out "$d/fresh.onnx" || return
         try "$name: weights" $PY "$T" weights "$d/fresh.onnx" "$d/w.safetensors" 3 || return
         rm -f "$d/fresh.onnx"
         wargs=(--weights "$d/w.safetensors")
     fi
-    try "$name: nabla run" "$N" run "$model" "$d/x.npy" "${wargs[@]}" --out "$d/nabla" || return
+    try "$name: nabla run" "$N" run "$model" "${ins[@]}" "${wargs[@]}" --out "$d/nabla" || return
     for opset in $opsets; do
         local f=$d/m$opset.onnx
         try "$name opset $opset: export" "$N" export --model "$model" "${wargs[@]}" "${iargs[@]}" --opset "$opset" \
             --out "$f" || continue
         check "$name opset $opset" "$f"
-        if try "$name opset $opset: onnxruntime" $ORT "$f" "$d/x.npy" --out "$d/ort$opset"; then
+        if [ "$shape" = text ]; then
+            local inputs
+            inputs=$($PY -c "import onnx; print(','.join(i.name for i in onnx.load('$f').graph.input))" 2>&1)
+            if [ "$inputs" = input_ids,attention_mask ]; then pass "$name opset $opset: graph inputs input_ids, attention_mask"
+            else fail "$name opset $opset: graph inputs are '$inputs', not input_ids,attention_mask"; fi
+        fi
+        if try "$name opset $opset: onnxruntime" $ORT "$f" "${ins[@]}" --out "$d/ort$opset"; then
             compare "$name opset $opset: onnxruntime vs nabla" "$d/ort$opset/output_0.npy" "$d/nabla/output_0.npy" 1e-5
         fi
         # export -> import -> export
         if try "$name opset $opset: re-export" "$N" export --model "$f" --out "$d/again$opset.onnx" &&
-            try "$name opset $opset: nabla run" "$N" run "$f" "$d/x.npy" --out "$d/imp$opset" &&
-            try "$name opset $opset: nabla run again" "$N" run "$d/again$opset.onnx" "$d/x.npy" --out "$d/again$opset" &&
-            try "$name opset $opset: onnxruntime again" $ORT "$d/again$opset.onnx" "$d/x.npy" --out "$d/ortagain$opset"; then
+            try "$name opset $opset: nabla run" "$N" run "$f" "${ins[@]}" --out "$d/imp$opset" &&
+            try "$name opset $opset: nabla run again" "$N" run "$d/again$opset.onnx" "${ins[@]}" --out "$d/again$opset" &&
+            try "$name opset $opset: onnxruntime again" $ORT "$d/again$opset.onnx" "${ins[@]}" --out "$d/ortagain$opset"; then
             compare "$name opset $opset: re-exported vs exported, nabla" "$d/again$opset/output_0.npy" "$d/imp$opset/output_0.npy" 0
             compare "$name opset $opset: re-exported in onnxruntime vs nabla" "$d/ortagain$opset/output_0.npy" "$d/nabla/output_0.npy" 1e-5
         fi
@@ -120,14 +134,14 @@ one() {
 MODELS=("$@")
 if [ ${#MODELS[@]} -eq 0 ]; then
     MODELS=(mlp cnn lenet5 resnet_small resnet18 resnet34 vgg11 vgg11_bn vgg16 vgg16_bn models/*.nbm tests/onnx_export_layers.nbm
-        bert_tiny gpt2_tiny)
+        bert_tiny gpt2_tiny tests/goldens/gpt2_layer_idx)
 fi
 for m in "${MODELS[@]}"; do
     case $m in
     resnet18 | resnet34) one "$m" 3,64,64 "13 17" 1 ;;
     vgg11 | vgg16) one "$m" 3,32,32 17 0 ;;             # features 1x1, avgpool to 7x7 by MatMuls
     vgg11_bn | vgg16_bn) one "$m" 3,64,64 17 0 ;;       # features 2x2, overlapping bins
-    bert_tiny | gpt2_tiny) one "$m" text "13 17" 1 ;;
+    bert_tiny | gpt2_tiny | tests/goldens/gpt2_layer_idx) one "$m" text "13 17" 1 ;;
     tests/onnx_export_layers.nbm) one "$m" 3,15,15 "13 17" 1 ;; # every layer kind of a model file
     *) one "$m" 1,28,28 "13 17" 1 ;;
     esac

@@ -2,7 +2,9 @@
  * reference: odd and prime shapes from 1 to ~300 in all four transpose cases,
  * leading dimensions above the minimum, alpha != 1, beta = 0 over NaN-filled C,
  * beta = 1 and other betas, K over several blocks, the small-M paths, the
- * portable fallback; results bit-identical for 1, 2 (and 3) threads. */
+ * portable fallback; results bit-identical for 1, 2 (and 3) threads. nb__sgemm_bias
+ * gives the bits of filling C's rows with the bias and nb__sgemm with beta = 1, on the
+ * packed, small-M and matrix-vector paths, with 1 and 2 threads. */
 #include "check.h"
 #include "nabla.h"
 #include "kernels/gemm.h"
@@ -45,7 +47,7 @@ static float *run(const problem *p, int which, int threads)
 {
     float *C = malloc(sizeof(float) * (size_t)(p->M * p->ldc + 1));
     memcpy(C, p->C0, sizeof(float) * (size_t)(p->M * p->ldc));
-    nb__gemm_args g = {p->ta, p->tb, p->M, p->N, p->K, p->alpha, p->beta, p->A, p->B, C, p->lda, p->ldb, p->ldc};
+    nb__gemm_args g = {p->ta, p->tb, p->M, p->N, p->K, p->alpha, p->beta, p->A, p->B, C, p->lda, p->ldb, p->ldc, NULL};
     if (which == 0)
         nb__sgemm(p->ta, p->tb, p->M, p->N, p->K, p->alpha, p->A, p->lda, p->B, p->ldb, p->beta, C, p->ldc);
     else if (which == 1) {
@@ -218,11 +220,44 @@ static void portable_test(void)
     CHECK("gemm portable fallback within 1e-5", bad == 0, "%d of 4 transpose cases bad", bad);
 }
 
+/* nb__sgemm_bias against bias rows + nb__sgemm(alpha 1, beta 1): bit for bit */
+static void bias_test(void)
+{
+    static const int64_t shapes[][3] = {{128, 384, 128}, {128, 512, 128}, {1, 300, 70}, {5, 77, 33}, {20, 64, 40},
+                                        {129, 50, 257}, {3, 1000, 256}};
+    int bad = 0, n = 0;
+    for (int t = 1; t <= 2; t++) {
+        g_max_threads = t;
+        nb_set_threads(t);
+        for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
+            for (int tb = 0; tb < 2; tb++) {
+                int64_t M = shapes[s][0], N = shapes[s][1], K = shapes[s][2], ldc = N + 3;
+                problem p;
+                problem_make(&p, 0, tb, M, N, K, 1, 1.0f, 1.0f);
+                float *bias = malloc(sizeof(float) * (size_t)N), *c1 = malloc(sizeof(float) * (size_t)(M * ldc));
+                float *c2 = malloc(sizeof(float) * (size_t)(M * ldc));
+                for (int64_t j = 0; j < N; j++) bias[j] = urand();
+                for (int64_t i = 0; i < M * ldc; i++) c1[i] = c2[i] = -7.0f; /* the padding must stay */
+                for (int64_t i = 0; i < M; i++) memcpy(c1 + i * ldc, bias, sizeof(float) * (size_t)N);
+                nb__sgemm(0, tb, M, N, K, 1.0f, p.A, p.lda, p.B, p.ldb, 1.0f, c1, ldc);
+                nb__sgemm_bias(0, tb, M, N, K, p.A, p.lda, p.B, p.ldb, bias, c2, ldc);
+                bad += memcmp(c1, c2, sizeof(float) * (size_t)(M * ldc)) != 0;
+                n++;
+                free(bias), free(c1), free(c2);
+                problem_free(&p);
+            }
+    }
+    CHECK("nb__sgemm_bias: the bits of bias rows + nb__sgemm(beta 1) (7 shapes x 2 layouts x 1, 2 threads)", bad == 0,
+          "%d of %d differ", bad, n);
+}
+
 int main(void)
 {
     nb_ctx *ctx = nb_ctx_new(&(nb_ctx_opts){.threads = 2});
     degenerate_test();
     portable_test();
+    bias_test();
+    nb_set_threads(2);
     g_max_threads = 2;
     shapes_test();
     g_max_threads = 3;

@@ -183,6 +183,22 @@ static void bert(void)
     nb_module_free(cls), nb_module_free(base);
 }
 
+/* scale_attn_by_inverse_layer_idx: layer l's scores also divided by l + 1 (3 layers) */
+static void gpt2_layer_idx(void)
+{
+    nb_module *lm = nb_model_from_dir(ctx, "tests/goldens/gpt2_layer_idx", NULL);
+    CHECK("gpt2_layer_idx (scale_attn_by_inverse_layer_idx true) loads", lm && nb_text_model_config(lm)->scale_attn_by_inverse_layer_idx,
+          "%s", nb_last_error());
+    if (!lm) return;
+    nb_module_train(lm, 0);
+    nb_tensor *ids = get("gpt2li.ids"), *mask = get("gpt2li.mask");
+    nb_ctx_reset(ctx);
+    close_to("GPT2LMHeadModel logits with scale_attn_by_inverse_layer_idx (3 layers, right padding)",
+             nb_text_forward(lm, ids, &(nb_text_inputs){.attention_mask = mask}, NULL), "gpt2li.logits", 1e-5);
+    nb_tensor_free(ids), nb_tensor_free(mask);
+    nb_module_free(lm);
+}
+
 static void gpt2(void)
 {
     nb_module *lm = nb_model_from_dir(ctx, GPT2_DIR, NULL);
@@ -408,8 +424,8 @@ static void bad_configs(void)
          "\"num_attention_heads\": 4, \"position_embedding_type\": \"relative_key\"}",
          "position_embedding_type", "relative position embeddings"},
         {"{\"model_type\": \"gpt2\", \"vocab_size\": 10, \"n_embd\": 32, \"n_layer\": 2, \"n_head\": 4, "
-         "\"scale_attn_by_inverse_layer_idx\": true}",
-         "scale_attn_by_inverse_layer_idx", "GPT-2 attention scaled by layer"},
+         "\"scale_attn_by_inverse_layer_idx\": 1}",
+         "\"scale_attn_by_inverse_layer_idx\" must be true or false", "scale_attn_by_inverse_layer_idx not a boolean"},
         {"{\"model_type\": \"gpt2\", \"vocab_size\": 10, \"n_embd\": 32, \"n_layer\": 2, \"n_head\": 4, "
          "\"activation_function\": \"relu\"}",
          "activation_function", "unsupported activation"},
@@ -497,6 +513,7 @@ int main(void)
     if (!g) CHECK_DONE();
     bert();
     gpt2();
+    gpt2_layer_idx();
     bad_configs();
     mlm();
     trajectory(BERT_DIR, "bert", 0);

@@ -6,7 +6,10 @@
  * library computes for the same tokenized lines (top labels with config.json's
  * id2label names, GPT-2's next tokens, BertForMaskedLM's tokens at [MASK]); bad inputs
  * (ids outside the vocabulary, float ids, too many inputs, too long a sequence, an
- * unknown --arch, --text on a model without a head) are errors that say so. */
+ * unknown --arch, --text on a model without a head) are errors that say so. The
+ * built-in bert_tiny and gpt2_tiny with --weights (a file saved from a model of another
+ * vocabulary, positions and classes) give exactly the outputs of the same weights run as
+ * a model directory; without --weights they are fresh models of the preset's sizes. */
 #include "check.h"
 #include "cli.h"
 #include "nabla.h"
@@ -225,6 +228,83 @@ static void text_inputs(void)
     CHECK("--text with .npy inputs too: a usage error", rc == 2, "rc %d: %s", rc, out);
 }
 
+/* max |a - b| of the output_k.npy files of two run directories (INFINITY if they differ in shape) */
+static double outputs_diff(const char *d1, const char *d2, int k)
+{
+    char p1[600], p2[600];
+    snprintf(p1, sizeof p1, "%s/%s/output_%d.npy", tmp_dir, d1, k);
+    snprintf(p2, sizeof p2, "%s/%s/output_%d.npy", tmp_dir, d2, k);
+    nb_tensor *a = nb_load_npy(ctx, p1), *b = nb_load_npy(ctx, p2);
+    double d = a && b && nb_tensor_numel(a) == nb_tensor_numel(b) && nb_tensor_ndim(a) == nb_tensor_ndim(b) ? 0 : INFINITY;
+    for (int64_t i = 0; d == 0 && i < nb_tensor_numel(a); i++) {
+        double e = fabs((double)nb_tensor_data(a)[i] - nb_tensor_data(b)[i]);
+        if (!(e <= d)) d = e == e ? e : INFINITY;
+    }
+    nb_tensor_free(a), nb_tensor_free(b);
+    return d;
+}
+
+/* bert_tiny / gpt2_tiny --weights W: the same outputs as the directory W came from. */
+static void builtin_weights(void)
+{
+    const char *names[2] = {"bert_tiny", "gpt2_tiny"};
+    int64_t ids[2 * 7] = {2, 17, 33, 5, 59, 8, 3, 2, 44, 12, 9, 0, 0, 0};
+    int64_t mask[2 * 7] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0};
+    nb_tensor *ti = nb_tensor_from(ctx, NB_I64, 2, (int64_t[]){2, 7}, ids);
+    nb_tensor *tm = nb_tensor_from(ctx, NB_I64, 2, (int64_t[]){2, 7}, mask);
+    char idp[512], mp[512]; /* tmp_path's buffers are reused */
+    snprintf(idp, sizeof idp, "%s", tmp_path("bw_ids.npy"));
+    snprintf(mp, sizeof mp, "%s", tmp_path("bw_mask.npy"));
+    CHECK("built-in weights: inputs written", ti && tm && !nb_save_npy(idp, ti) && !nb_save_npy(mp, tm), "%s",
+          nb_last_error());
+    nb_tensor_free(ti), nb_tensor_free(tm);
+    for (int k = 0; k < 2; k++) {
+        int bert = k == 0;
+        nb_text_config c;
+        nb_text_config_preset(names[k], &c);
+        c.vocab_size = 60, c.max_positions = 24, c.num_labels = 3; /* not the preset's: read from the weights */
+        nb_ctx *mc = nb_ctx_new(&(nb_ctx_opts){.threads = 1, .seed = 11 + (uint64_t)k});
+        nb_module *m = mc ? nb_text_model_new(mc, &c) : NULL;
+        char dir[300], w[400], name[300];
+        snprintf(dir, sizeof dir, "%s", tmp_path(bert ? "bw_bert" : "bw_gpt2"));
+        snprintf(w, sizeof w, "%s/model.safetensors", dir);
+        nb_status st = m ? nb_text_model_save_dir(m, dir) : NB_ERR_MEM;
+        CHECK(bert ? "bert_tiny-sized directory saved" : "gpt2_tiny-sized directory saved", st == NB_OK, "%s",
+              nb_last_error());
+        nb_module_free(m);
+        nb_ctx_free(mc);
+        int rc = run(NABLA " run --model %s --weights %s %s %s --out %s --threads 1", names[k], w, idp, mp,
+                     tmp_path(bert ? "bw_b1" : "bw_g1"));
+        snprintf(name, sizeof name, "nabla run --model %s --weights W ids mask: logits %s", names[k],
+                 bert ? "[2, 3] (3 classes from the weights)" : "[2, 7, 60] (vocabulary 60 from the weights)");
+        CHECK(name, rc == 0 && strstr(out, bert ? "output_0.npy: logits <f4 [2, 3]" : "output_0.npy: logits <f4 [2, 7, 60]"),
+              "rc %d: %s", rc, out);
+        rc = run(NABLA " run --model %s %s %s --out %s --threads 1", dir, idp, mp, tmp_path(bert ? "bw_b2" : "bw_g2"));
+        double d = rc ? INFINITY : outputs_diff(bert ? "bw_b1" : "bw_g1", bert ? "bw_b2" : "bw_g2", 0);
+        snprintf(name, sizeof name, "%s --weights W: the same logits as W's directory (max diff %.3g)", names[k], d);
+        CHECK(name, d == 0, "rc %d: %s", rc, out);
+        const char *arch = bert ? "BertModel" : "GPT2Model";
+        rc = run(NABLA " run %s --weights %s --arch %s %s %s --out %s --threads 1", names[k], w, arch, idp, mp,
+                 tmp_path(bert ? "bw_b3" : "bw_g3"));
+        int rc2 = run(NABLA " run --model %s --arch %s %s %s --out %s --threads 1", dir, arch, idp, mp,
+                      tmp_path(bert ? "bw_b4" : "bw_g4"));
+        d = rc || rc2 ? INFINITY : outputs_diff(bert ? "bw_b3" : "bw_g3", bert ? "bw_b4" : "bw_g4", 0);
+        if (bert && d == 0) d = outputs_diff("bw_b3", "bw_b4", 1);
+        snprintf(name, sizeof name, "%s --weights W --arch %s (first argument): %s as W's directory gives (max diff %.3g)",
+                 names[k], arch, bert ? "last_hidden_state and pooler_output" : "last_hidden_state", d);
+        CHECK(name, d == 0, "rc %d %d: %s", rc, rc2, out);
+        rc = run(NABLA " run --model %s %s %s --out %s --threads 1", names[k], idp, mp, tmp_path(bert ? "bw_b5" : "bw_g5"));
+        snprintf(name, sizeof name, "%s without --weights: a fresh model of the preset's sizes", names[k]);
+        CHECK(name, rc == 0 && strstr(out, bert ? "logits <f4 [2, 2]" : "logits <f4 [2, 7, 30522]"), "rc %d: %s", rc, out);
+        rc = run(NABLA " run --model %s --weights %s %s --out %s", names[1 - k], w, idp, tmp_path("bw_x"));
+        snprintf(name, sizeof name, "%s with %s's weights: an error naming a missing tensor", names[1 - k], names[k]);
+        CHECK(name, rc != 0 && strstr(out, "missing"), "rc %d: %s", rc, out);
+        rc = run(NABLA " run --model %s --weights %s %s --out %s", dir, w, idp, tmp_path("bw_x"));
+        CHECK("--weights with a model directory: a usage error", rc == 2 && strstr(out, "brings its own"), "rc %d: %s", rc,
+              out);
+    }
+}
+
 int main(void)
 {
     if (tmp_dir_init("text_run")) return 2;
@@ -234,6 +314,7 @@ int main(void)
     if (!g) return 1;
     npy_inputs();
     text_inputs();
+    builtin_weights();
     nb_safetensors_close(g);
     nb_ctx_free(ctx);
     tmp_dir_remove();

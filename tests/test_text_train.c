@@ -107,16 +107,34 @@ static void tsv_and_vocab(void)
     nb_text_dataset_free(d);
 }
 
+/* Files left in the private TMPDIR of the training runs (their vocabulary's working files
+ * must be gone after every run); -1 if it cannot be listed. */
+static char tmpd[300];
+static int tmp_left(void)
+{
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "ls -A %s", tmpd);
+    FILE *p = popen(cmd, "r");
+    int n = 0, ch;
+    if (!p) return -1;
+    while ((ch = fgetc(p)) != EOF) n += ch == '\n';
+    return pclose(p) ? -1 : n;
+}
+
 static void cli(void)
 {
     char tr[300], te[300], save[300], lm[300], txt[300];
+    path(tmpd, sizeof tmpd, "tmpdir");
+    run("mkdir -p %s", tmpd);
     path(tr, sizeof tr, "train.tsv");
     path(te, sizeof te, "test.tsv");
     write_tsv(te, 100, 2);
     path(save, sizeof save, "cls");
-    int rc = run(NABLA " train --dataset tsv --data %s --test-data %s --epochs 4 --batch-size 16 --vocab-size 100 "
+    int rc = run("TMPDIR=%s " NABLA " train --dataset tsv --data %s --test-data %s --epochs 4 --batch-size 16 --vocab-size 100 "
                        "--max-length 12 --threads 1 --save %s --quiet",
-                 tr, te, save);
+                 tmpd, tr, te, save);
+    CHECK("train --dataset tsv from scratch removes its working vocabulary (TMPDIR empty)", tmp_left() == 0, "%d left",
+          tmp_left());
     double acc = -1;
     char *a = strstr(out, "test_acc=");
     if (a) acc = atof(a + 9);
@@ -156,8 +174,10 @@ static void cli(void)
     path(corpus, sizeof corpus, "texts.txt");
     run("cut -f2 %s > %s", tr, corpus);
     path(mlmd, sizeof mlmd, "mlm");
-    rc = run(NABLA " train --task mlm --data %s --epochs 3 --batch-size 16 --vocab-size 100 --threads 1 --save %s --quiet",
-             corpus, mlmd);
+    rc = run("TMPDIR=%s " NABLA " train --task mlm --data %s --epochs 3 --batch-size 16 --vocab-size 100 --threads 1 --save %s --quiet",
+             tmpd, corpus, mlmd);
+    CHECK("train --task mlm from scratch removes its working vocabulary (TMPDIR empty)", tmp_left() == 0, "%d left",
+          tmp_left());
     double ml = 1e9;
     if ((a = strstr(out, "heldout_mlm_loss="))) ml = atof(a + 17);
     CHECK("nabla train --task mlm (bert_tiny from scratch): held-out masked-LM loss below 3", rc == 0 && ml < 3, "rc %d: %s", rc,
@@ -174,13 +194,24 @@ static void cli(void)
     for (int i = 0; i < 300; i++) fprintf(f, "the cat sat on the mat %d times\nthe dog ran in the park\n", i % 7);
     fclose(f);
     path(lm, sizeof lm, "lm");
-    rc = run(NABLA " train --task lm --data %s --epochs 2 --batch-size 16 --vocab-size 300 --threads 1 --save %s --quiet",
-             txt, lm);
+    rc = run("TMPDIR=%s " NABLA " train --task lm --data %s --epochs 2 --batch-size 16 --vocab-size 300 --threads 1 --save %s --quiet",
+             tmpd, txt, lm);
+    CHECK("train --task lm from scratch removes its working vocabulary and merges (TMPDIR empty)", tmp_left() == 0,
+          "%d left", tmp_left());
     double ppl = 1e9;
     char *pp = strstr(out, "perplexity=");
     if (pp) ppl = atof(pp + 11);
     CHECK("nabla train --task lm (gpt2_tiny, BPE trained on the file): held-out perplexity below 10", rc == 0 && ppl < 10,
           "rc %d: %s", rc, out);
+    {
+        /* ended by SIGTERM while it trains: the handler removes the working files */
+        int rc2 = run("TMPDIR=%s " NABLA " train --task lm --data %s --epochs 10000 --batch-size 16 --vocab-size 300 "
+                      "--threads 1 --quiet & p=$!; i=0; while [ $i -lt 1200 ] && [ -z \"$(ls -A %s)\" ]; do sleep 0.05; "
+                      "i=$((i+1)); done; sleep 1; kill -TERM $p; wait $p; echo status=$?",
+                      tmpd, txt, tmpd);
+        CHECK("train --task lm ended by SIGTERM: its working files are removed (TMPDIR empty)",
+              rc2 == 0 && strstr(out, "status=143") && tmp_left() == 0, "rc %d, %d left: %s", rc2, tmp_left(), out);
+    }
     rc = run(NABLA " generate --model %s --prompt 'the cat' --max-new-tokens 6 --temperature 0", lm);
     static char first[sizeof out];
     memcpy(first, out, sizeof out);

@@ -8,7 +8,8 @@
  * replaced. Temp files "PATH.tmp.<pid>" of writers that died (kill -9, power
  * loss) are removed by the next write of PATH; on SIGTERM or SIGINT, when the
  * program has no handler of its own, the temp files being written are removed
- * before the signal ends the process. */
+ * before the signal ends the process, and so are the paths given to
+ * nb_remove_on_signal (files first, then empty directories). */
 #include "core/error.h"
 #include "core/atomic.h"
 
@@ -32,6 +33,8 @@ static void on_signal(int sig)
 {
     for (int i = 0; i < N_ACTIVE; i++)
         if (__atomic_load_n(&active_used[i], __ATOMIC_SEQ_CST) == 2) unlink(active_path[i]);
+    for (int i = 0; i < N_ACTIVE; i++) /* the directories, now that their files are gone */
+        if (__atomic_load_n(&active_used[i], __ATOMIC_SEQ_CST) == 2) rmdir(active_path[i]);
     signal(sig, SIG_DFL);
     raise(sig);
 }
@@ -74,6 +77,19 @@ static void untrack(const char *tmp)
             __atomic_store_n(&active_used[i], 0, __ATOMIC_SEQ_CST);
             return;
         }
+}
+
+nb_status nb_remove_on_signal(const char *path)
+{
+    if (!path || track(path) < 0)
+        return nb__fail(NB_ERR_ARG, "nb_remove_on_signal: %s: too many paths at once, or too long",
+                        path ? path : "(null)");
+    return NB_OK;
+}
+
+void nb_keep_on_signal(const char *path)
+{
+    if (path) untrack(path);
 }
 
 /* ---- the target ---- */

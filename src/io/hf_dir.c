@@ -14,7 +14,8 @@
  *   pad_token_id 0 (BERT), num_labels (or the size of id2label) 2
  * Keys that would change the math to something nabla does not implement are errors:
  * position_embedding_type other than "absolute", is_decoder, add_cross_attention,
- * scale_attn_weights false, scale_attn_by_inverse_layer_idx true, other activations.
+ * scale_attn_weights false, other activations. GPT-2's scale_attn_by_inverse_layer_idx
+ * (false) divides layer l's attention scores also by l + 1.
  * Keys nabla does not use otherwise (use_cache, torch_dtype, ...) are ignored.
  * Architectures: the four nabla builds; the other BERT and GPT-2 heads (BertForMaskedLM,
  * BertForPreTraining, GPT2DoubleHeadsModel, ...) load as their base model, as AutoModel
@@ -196,7 +197,10 @@ static nb_status parse_config(const char *path, const char *text, nb_text_config
         act = str(&r, "activation_function", "gelu_new");
         hk = "activation_function";
         must_be(&r, "scale_attn_weights", 1, "attention scores are divided by sqrt(head size)");
-        must_be(&r, "scale_attn_by_inverse_layer_idx", 0, "not implemented");
+        const cJSON *sl = cJSON_GetObjectItemCaseSensitive(root, "scale_attn_by_inverse_layer_idx");
+        if (!r.st && sl && !cJSON_IsNull(sl) && !cJSON_IsBool(sl))
+            r.st = nb__fail(NB_ERR_FORMAT, "%s: \"scale_attn_by_inverse_layer_idx\" must be true or false", path);
+        c->scale_attn_by_inverse_layer_idx = sl && cJSON_IsTrue(sl);
         must_be(&r, "add_cross_attention", 0, "no cross-attention");
         lk = "n_head";
     }
@@ -274,6 +278,7 @@ static nb_status config_write(const char *path, const nb_text_config *c, const c
         cJSON_AddNumberToObject(o, "attn_pdrop", c->attention_dropout);
         cJSON_AddNumberToObject(o, "embd_pdrop", c->embedding_dropout);
         cJSON_AddStringToObject(o, "activation_function", c->activation == NB_GELU_ERF ? "gelu" : "gelu_new");
+        cJSON_AddBoolToObject(o, "scale_attn_by_inverse_layer_idx", c->scale_attn_by_inverse_layer_idx != 0);
     }
     cJSON_AddNumberToObject(o, "num_labels", c->num_labels);
     cJSON_AddNumberToObject(o, "initializer_range", c->initializer_range);
@@ -326,6 +331,73 @@ static int ignorable(const char *name, nb_text_arch arch)
     return 0;
 }
 
+/* The weights of file f (at path) into m, built from c: Hugging Face's names with or
+ * without the base-model prefix, TensorFlow's gamma/beta, tied and buffer tensors
+ * skipped; a missing head or pooler stays fresh, as in Hugging Face. */
+static nb_status load_hf_weights(nb_ctx *ctx, nb_module *m, const nb_text_config *c, nb_safetensors *f,
+                                 const char *path, const char *config_name)
+{
+    int nf = nb_safetensors_count(f);
+    char *used = calloc((size_t)nf + 1, 1);
+    if (!used) return nb__fail(NB_ERR_MEM, "out of memory");
+    const char *prefix = nb__text_is_bert(c->arch) ? "bert." : "transformer.";
+    int head_model = c->arch == NB_BERT_SEQ_CLS || c->arch == NB_GPT2_LM_HEAD || c->arch == NB_BERT_MLM;
+    size_t pl = strlen(prefix);
+    int n;
+    nb_status s = NB_OK;
+    const nb_named_tensor *st = nb_module_state(m, &n);
+    for (int i = 0; !s && i < n; i++) {
+        const char *name = st[i].name;
+        char alt[512] = "";
+        if (head_model && !strncmp(name, prefix, pl)) snprintf(alt, sizeof alt, "%s", name + pl);
+        else if (!head_model) snprintf(alt, sizeof alt, "%s%s", prefix, name);
+        int k = nb_safetensors_find(f, name);
+        if (k < 0 && alt[0]) k = nb_safetensors_find(f, alt);
+        if (k < 0 && strstr(name, "LayerNorm.")) { /* old TensorFlow conversions: gamma, beta (HF renames them) */
+            char g1[512], g2[512];
+            const char *suffix = ends_with(name, ".weight") ? "gamma" : "beta";
+            snprintf(g1, sizeof g1, "%.*s%s", (int)(strrchr(name, '.') + 1 - name), name, suffix);
+            k = nb_safetensors_find(f, g1);
+            if (k < 0 && alt[0]) {
+                snprintf(g2, sizeof g2, "%.*s%s", (int)(strrchr(alt, '.') + 1 - alt), alt, suffix);
+                k = nb_safetensors_find(f, g2);
+            }
+        }
+        if (k < 0) {
+            if (c->arch == NB_BERT_SEQ_CLS && !strncmp(name, "classifier.", 11)) continue; /* a new head */
+            if (c->arch == NB_BERT_MLM && !strncmp(name, "cls.", 4)) continue;
+            if (strstr(name, "pooler.dense.")) continue; /* a checkpoint without pooler: fresh, as HF */
+            s = nb__fail(NB_ERR_FORMAT, "%s: %s is missing (%s with %lld layers expects it)", path, name,
+                         nb_text_arch_name(c->arch), (long long)c->num_layers);
+            break;
+        }
+        int64_t shape[NB_MAX_DIMS];
+        int nd = nb_safetensors_shape(f, k, shape);
+        const nb_tensor *t = st[i].tensor;
+        int same = nd == t->ndim;
+        for (int d = 0; same && d < nd; d++) same = shape[d] == t->shape[d];
+        if (!same) {
+            char a[128];
+            nb__shape_str(nd, shape, a, sizeof a);
+            s = nb__fail(NB_ERR_SHAPE, "%s: %s has shape %s, %s makes it %s", path, nb_safetensors_name(f, k), a,
+                         config_name, nb__tshape(t));
+            break;
+        }
+        nb_tensor *v = nb_safetensors_get(f, ctx, nb_safetensors_name(f, k));
+        s = v ? nb_tensor_copy_in(st[i].tensor, nb_tensor_data(v), nb_tensor_numel(v)) : NB_ERR_FORMAT;
+        nb_tensor_free(v);
+        used[k] = 1;
+    }
+    for (int k = 0; !s && k < nf; k++) {
+        const char *name = nb_safetensors_name(f, k);
+        if (used[k] || ignorable(name, c->arch)) continue;
+        if (!strncmp(name, prefix, pl) && ignorable(name + pl, c->arch)) continue;
+        s = nb__fail(NB_ERR_FORMAT, "%s: unexpected tensor %s (not part of %s)", path, name, nb_text_arch_name(c->arch));
+    }
+    free(used);
+    return s;
+}
+
 nb_module *nb_model_from_dir(nb_ctx *ctx, const char *dir, const nb_model_dir_opts *o)
 {
     char path[4096];
@@ -351,72 +423,50 @@ nb_module *nb_model_from_dir(nb_ctx *ctx, const char *dir, const nb_model_dir_op
     nb_safetensors *f = nb_safetensors_open(path);
     if (!f) return NULL;
     nb_module *m = nb_text_model_new(ctx, &c);
-    int nf = nb_safetensors_count(f);
-    char *used = calloc((size_t)nf + 1, 1);
-    if (!m || !used) goto fail;
-    const char *prefix = nb__text_is_bert(c.arch) ? "bert." : "transformer.";
-    int head_model = c.arch == NB_BERT_SEQ_CLS || c.arch == NB_GPT2_LM_HEAD || c.arch == NB_BERT_MLM;
-    size_t pl = strlen(prefix);
-    int n;
-    const nb_named_tensor *st = nb_module_state(m, &n);
-    for (int i = 0; i < n; i++) {
-        const char *name = st[i].name;
-        char alt[512] = "";
-        if (head_model && !strncmp(name, prefix, pl)) snprintf(alt, sizeof alt, "%s", name + pl);
-        else if (!head_model) snprintf(alt, sizeof alt, "%s%s", prefix, name);
-        int k = nb_safetensors_find(f, name);
-        if (k < 0 && alt[0]) k = nb_safetensors_find(f, alt);
-        if (k < 0 && strstr(name, "LayerNorm.")) { /* old TensorFlow conversions: gamma, beta (HF renames them) */
-            char g1[512], g2[512];
-            const char *suffix = ends_with(name, ".weight") ? "gamma" : "beta";
-            snprintf(g1, sizeof g1, "%.*s%s", (int)(strrchr(name, '.') + 1 - name), name, suffix);
-            k = nb_safetensors_find(f, g1);
-            if (k < 0 && alt[0]) {
-                snprintf(g2, sizeof g2, "%.*s%s", (int)(strrchr(alt, '.') + 1 - alt), alt, suffix);
-                k = nb_safetensors_find(f, g2);
-            }
-        }
-        if (k < 0) {
-            if (c.arch == NB_BERT_SEQ_CLS && !strncmp(name, "classifier.", 11)) continue; /* a new head */
-            if (c.arch == NB_BERT_MLM && !strncmp(name, "cls.", 4)) continue;
-            if (strstr(name, "pooler.dense.")) continue; /* a checkpoint without pooler: fresh, as HF */
-            nb__fail(NB_ERR_FORMAT, "%s: %s is missing (%s with %lld layers expects it)", path, name,
-                     nb_text_arch_name(c.arch), (long long)c.num_layers);
-            goto fail;
-        }
-        int64_t shape[NB_MAX_DIMS];
-        int nd = nb_safetensors_shape(f, k, shape);
-        const nb_tensor *t = st[i].tensor;
-        int same = nd == t->ndim;
-        for (int d = 0; same && d < nd; d++) same = shape[d] == t->shape[d];
-        if (!same) {
-            char a[128];
-            nb__shape_str(nd, shape, a, sizeof a);
-            nb__fail(NB_ERR_SHAPE, "%s: %s has shape %s, config.json makes it %s", path, nb_safetensors_name(f, k), a,
-                     nb__tshape(t));
-            goto fail;
-        }
-        nb_tensor *v = nb_safetensors_get(f, ctx, nb_safetensors_name(f, k));
-        nb_status s = v ? nb_tensor_copy_in(st[i].tensor, nb_tensor_data(v), nb_tensor_numel(v)) : NB_ERR_FORMAT;
-        nb_tensor_free(v);
-        if (s) goto fail;
-        used[k] = 1;
+    if (m && load_hf_weights(ctx, m, &c, f, path, "config.json")) {
+        nb_module_free(m);
+        m = NULL;
     }
-    for (int k = 0; k < nf; k++) {
-        const char *name = nb_safetensors_name(f, k);
-        if (used[k] || ignorable(name, c.arch)) continue;
-        if (!strncmp(name, prefix, pl) && ignorable(name + pl, c.arch)) continue;
-        nb__fail(NB_ERR_FORMAT, "%s: unexpected tensor %s (not part of %s)", path, name, nb_text_arch_name(c.arch));
-        goto fail;
-    }
-    free(used);
     nb_safetensors_close(f);
     return m;
-fail:
-    free(used);
-    nb_module_free(m);
+}
+
+/* Dimension d of the tensor name (with or without prefix) in f, or def when absent. */
+static int64_t file_dim(nb_safetensors *f, const char *prefix, const char *name, int d, int64_t def)
+{
+    char alt[512];
+    int64_t shape[NB_MAX_DIMS];
+    snprintf(alt, sizeof alt, "%s%s", prefix, name);
+    int k = nb_safetensors_find(f, name);
+    if (k < 0) k = nb_safetensors_find(f, alt);
+    return k >= 0 && nb_safetensors_shape(f, k, shape) > d ? shape[d] : def;
+}
+
+nb_module *nb_text_model_from_weights(nb_ctx *ctx, const nb_text_config *base, const char *path)
+{
+    if (!base || !path) {
+        nb__fail(NB_ERR_ARG, "nb_text_model_from_weights: a configuration and a path are needed");
+        return NULL;
+    }
+    nb_safetensors *f = nb_safetensors_open(path);
+    if (!f) return NULL;
+    nb_text_config c = *base;
+    if (nb__text_is_bert(c.arch)) {
+        c.vocab_size = file_dim(f, "bert.", "embeddings.word_embeddings.weight", 0, c.vocab_size);
+        c.max_positions = file_dim(f, "bert.", "embeddings.position_embeddings.weight", 0, c.max_positions);
+        c.type_vocab_size = file_dim(f, "bert.", "embeddings.token_type_embeddings.weight", 0, c.type_vocab_size);
+        if (c.arch == NB_BERT_SEQ_CLS) c.num_labels = (int)file_dim(f, "", "classifier.weight", 0, c.num_labels);
+    } else {
+        c.vocab_size = file_dim(f, "transformer.", "wte.weight", 0, c.vocab_size);
+        c.max_positions = file_dim(f, "transformer.", "wpe.weight", 0, c.max_positions);
+    }
+    nb_module *m = nb_text_model_new(ctx, &c);
+    if (m && load_hf_weights(ctx, m, &c, f, path, "the built-in configuration")) {
+        nb_module_free(m);
+        m = NULL;
+    }
     nb_safetensors_close(f);
-    return NULL;
+    return m;
 }
 
 nb_status nb_text_model_save_dir(nb_module *m, const char *dir) { return nb_text_model_save_dir_labels(m, dir, NULL, 0); }

@@ -16,6 +16,7 @@
 #include "kernels/gemm.h"
 
 #include <limits.h>
+#include <string.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -127,6 +128,21 @@ static void blas_parts(const nb__gemm_args *g, int threads)
 }
 #endif
 
+void nb__gemm_fill_bias(const float *bias, float *C, int64_t ldc, int64_t m0, int64_t m1, int64_t n0, int64_t n1)
+{
+    for (int64_t m = m0; m < m1; m++) memcpy(C + m * ldc + n0, bias + n0, sizeof(float) * (size_t)(n1 - n0));
+}
+
+void nb__sgemm_bias(int transA, int transB, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
+                    const float *B, int64_t ldb, const float *bias, float *C, int64_t ldc)
+{
+    if (M <= 0 || N <= 0) return;
+    nb__gemm_args g = {transA != 0, transB != 0, M, N, K, 1.0f, 1.0f, A, B, C, lda, ldb, ldc, bias};
+    if (K > 0 && nb__isa() == NB__ISA_AVX512 && nb__sgemm_avx512(&g, nb__max_threads()) == 0) return;
+    nb__gemm_fill_bias(bias, C, ldc, 0, M, 0, N); /* the other paths: bias first, then C += op(A)·op(B) */
+    if (K > 0) nb__sgemm(transA, transB, M, N, K, 1.0f, A, lda, B, ldb, 1.0f, C, ldc);
+}
+
 void nb__sgemm(int transA, int transB, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
                const float *B, int64_t ldb, float beta, float *C, int64_t ldc)
 {
@@ -135,7 +151,7 @@ void nb__sgemm(int transA, int transB, int64_t M, int64_t N, int64_t K, float al
         scale_c(M, N, beta, C, ldc);
         return;
     }
-    nb__gemm_args g = {transA != 0, transB != 0, M, N, K, alpha, beta, A, B, C, lda, ldb, ldc};
+    nb__gemm_args g = {transA != 0, transB != 0, M, N, K, alpha, beta, A, B, C, lda, ldb, ldc, NULL};
     if (nb__isa() == NB__ISA_AVX512 && nb__sgemm_avx512(&g, nb__max_threads()) == 0) return;
 #ifdef NB_HAVE_OPENBLAS
     if (M <= INT_MAX && N <= INT_MAX && K <= INT_MAX && lda <= INT_MAX && ldb <= INT_MAX && ldc <= INT_MAX) {

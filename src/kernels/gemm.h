@@ -22,6 +22,15 @@ void nb__sgemm(int transA, int transB, int64_t M, int64_t N, int64_t K, float al
 /* acc (N) += the column sums of g (M, N), row by row (the bias gradient of a product). */
 void nb__add_col_sums(const float *g, int64_t M, int64_t N, float *acc);
 
+/* C (M,N) = op(A)·op(B) + bias, bias[n] added to every row (a layer's bias): the same
+ * values as filling C's rows with bias and calling nb__sgemm with alpha = beta = 1, but
+ * each thread fills its own block of C just before it computes it (no serial pass). */
+void nb__sgemm_bias(int transA, int transB, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
+                    const float *B, int64_t ldb, const float *bias, float *C, int64_t ldc);
+
+/* C's rows [m0, m1) × columns [n0, n1) set to bias[n0..n1) */
+void nb__gemm_fill_bias(const float *bias, float *C, int64_t ldc, int64_t m0, int64_t m1, int64_t n0, int64_t n1);
+
 typedef struct {
     int transA, transB;
     int64_t M, N, K;
@@ -29,6 +38,7 @@ typedef struct {
     const float *A, *B;
     float *C;
     int64_t lda, ldb, ldc;
+    const float *bias; /* not NULL (with beta 1): C is filled with the bias rows first, block by block */
 } nb__gemm_args;
 
 /* The AVX-512 GEMM for M, N, K > 0 and alpha != 0; the caller has checked that

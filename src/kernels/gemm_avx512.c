@@ -119,9 +119,11 @@ static inline __mmask16 mask16(int64_t n) { return n >= 16 ? (__mmask16)0xFFFF :
 
 /* Rows r0..r0+rows (rows ≤ 16) of a row-major source, columns c0..c0+kc, written
  * transposed: dst[k*dstride + i] = src[(r0+i)*ld + c0+k] for i < width (rows past
- * `rows` are 0; `width` ≤ 16 floats are stored per k). */
+ * `rows` are 0; `width` ≤ 16 floats are stored per k). pf > 0: the same columns of the
+ * 16 rows pf rows further down are prefetched as these are read (a source from DRAM:
+ * the hardware prefetchers do not keep 16 row streams ahead). */
 static void pack_transposed(const float *src, int64_t ld, int64_t rows, int64_t kc, float *dst, int64_t dstride,
-                            int width)
+                            int width, int64_t pf)
 {
     __mmask16 wm = mask16(width);
     if (rows <= 0) { /* all padding */
@@ -133,6 +135,8 @@ static void pack_transposed(const float *src, int64_t ld, int64_t rows, int64_t 
         __m512 r[16];
         for (int i = 0; i < 16; i++)
             r[i] = i < rows ? _mm512_maskz_loadu_ps(km, src + i * ld + k0) : _mm512_setzero_ps();
+        if (pf)
+            for (int i = 0; i < 16; i++) _mm_prefetch((const char *)(src + (pf + i) * ld + k0), _MM_HINT_T0);
         nb__transpose16(r);
         int64_t kn = kc - k0 < 16 ? kc - k0 : 16;
         for (int64_t k = 0; k < kn; k++) _mm512_mask_storeu_ps(dst + (k0 + k) * dstride, wm, r[k]);
@@ -144,7 +148,7 @@ static void pack_a(const nb__gemm_args *g, int64_t m0, int64_t mc, int64_t k0, i
 {
     if (!g->transA) {
         for (int64_t p = 0; p < mc; p += MR, ap += MR * kc)
-            pack_transposed(g->A + (m0 + p) * g->lda + k0, g->lda, mc - p < MR ? mc - p : MR, kc, ap, MR, MR);
+            pack_transposed(g->A + (m0 + p) * g->lda + k0, g->lda, mc - p < MR ? mc - p : MR, kc, ap, MR, MR, 0);
         return;
     }
     for (int64_t k1 = 0; k1 < kc; k1 += 8) { /* 8 rows at a time along A's rows: whole lines and pages */
@@ -160,11 +164,13 @@ static void pack_a(const nb__gemm_args *g, int64_t m0, int64_t mc, int64_t k0, i
 static void pack_b(const nb__gemm_args *g, int64_t n0, int64_t nc, int64_t k0, int64_t kc, float *bp)
 {
     if (g->transB) {
+        /* B larger than L2 comes from DRAM: prefetch the next panel's rows (not past B's last row) */
+        int dram = g->K * g->N > SMALL_B_MAX;
         for (int64_t q = 0; q < nc; q += NR, bp += NR * kc) {
-            int64_t nr = nc - q < NR ? nc - q : NR;
+            int64_t nr = nc - q < NR ? nc - q : NR, left = g->N - (n0 + q); /* rows of B from s on */
             const float *s = g->B + (n0 + q) * g->ldb + k0;
-            pack_transposed(s, g->ldb, nr, kc, bp, NR, 16);
-            pack_transposed(s + 16 * g->ldb, g->ldb, nr - 16, kc, bp + 16, NR, 16);
+            pack_transposed(s, g->ldb, nr, kc, bp, NR, 16, dram && left >= NR + 16 ? NR : 0);
+            pack_transposed(s + 16 * g->ldb, g->ldb, nr - 16, kc, bp + 16, NR, 16, dram && left >= NR + 32 ? NR : 0);
         }
         return;
     }
@@ -244,6 +250,7 @@ static void gemm_block(const nb__gemm_args *g, int64_t m0, int64_t m1, int64_t n
         for (int64_t pc = 0; pc < g->K; pc += kb) {
             int64_t kc = g->K - pc < kb ? g->K - pc : kb;
             float beta = pc == 0 ? g->beta : 1.0f;
+            if (pc == 0 && g->bias) nb__gemm_fill_bias(g->bias, g->C, g->ldc, m0, m1, jc, jc + nc);
             pack_b(g, jc, nc, pc, kc, bp);
             for (int64_t ic = m0; ic < m1; ic += MC) {
                 int64_t mc = m1 - ic < MC ? m1 - ic : MC;
@@ -398,6 +405,7 @@ static const int small_dot_width[SMALL_M + 1] = {0, 16, 16, 16, 12, 8, 8, 6, 4};
  * partial sums kept in buf (M × SMALL_NB floats). */
 static void small(const nb__gemm_args *g, int64_t n0, int64_t n1, float *buf)
 {
+    if (g->bias) nb__gemm_fill_bias(g->bias, g->C, g->ldc, 0, g->M, n0, n1);
     int64_t groups = cdiv(g->M, SMALL_M), K = g->K;
     int64_t slab = g->transB ? (groups > 1 ? 192 : n1 - n0) : SMALL_NB;
     /* B from DRAM: prefetch ahead (from L2 or L3 the hardware prefetcher does better alone:
@@ -482,7 +490,9 @@ static void run_parts(void *ctx, int64_t b, int64_t e, int slot)
             share(g->N, NR, p->tn, (int)t % p->tn, &nb, &ne);
         }
         if (mb >= me || nb >= ne) continue;
+        if (g->bias) nb__gemm_fill_bias(g->bias, g->C, g->ldc, mb, me, nb, ne);
         nb__gemm_args s = *g;
+        s.bias = NULL;
         s.M = me - mb, s.N = ne - nb;
         s.A = g->A + (g->transA ? mb : mb * g->lda);
         s.B = g->B + (g->transB ? nb * g->ldb : nb);

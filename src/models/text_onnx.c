@@ -1,7 +1,10 @@
 /* text_onnx.c - ONNX export of the text models (the to_onnx hooks of bert.c and
- * gpt2.c; nn/onnx_export.h): input_ids (batch, sequence) int64, no padding mask, token
- * types 0, positions 0..T-1 (a Slice of the position table up to the input's length, so
- * the sequence length stays symbolic). The blocks are transformer_onnx.c's; the
+ * gpt2.c; nn/onnx_export.h): input_ids (batch, sequence) int64 and, when the writer
+ * declares it, attention_mask (batch, sequence) int64 (1 token, 0 padding), made into
+ * Hugging Face's extended mask (1 - mask)·float32's lowest of shape (batch, 1, 1,
+ * sequence) that every attention adds to its scores; token types 0, positions 0..T-1
+ * (a Slice of the position table up to the input's length, so the sequence length
+ * stays symbolic). The blocks are transformer_onnx.c's; the
  * output is nb_module_forward's: BertModel's last hidden state, the classifier's or
  * the language model's logits (MatMul by the tied embeddings, transposed). */
 #include "core/error.h"
@@ -40,6 +43,19 @@ static int row(nb__ox *e, nb_tensor *w, int64_t k)
 
 static nb_tensor *param(nb_module *m, const char *path, int k) { return nb__param(m, path, k); }
 
+/* e->attn_bias from the attention_mask input: Unsqueeze((1 - Cast(mask)) · lowest, [1, 2]);
+ * -1 on failure, 0 (and no bias) without the input. */
+static int mask_bias(nb__ox *e)
+{
+    e->attn_bias = -1;
+    if (e->attention_mask < 0) return 0;
+    int f = nb__ox_node(e, "Cast", &e->attention_mask, 1, &NB__OX_INT("to", 1), 1, NULL); /* FLOAT */
+    int inv = nb__ox_node2(e, "Sub", nb__ox_scalar(e, 1.0f), f, NULL);
+    int add = nb__ox_node2(e, "Mul", inv, nb__ox_scalar(e, -3.4028234663852886e38f), NULL);
+    e->attn_bias = nb__ox_node2(e, "Unsqueeze", add, nb__ox_ints(e, 2, (int64_t[]){1, 2}), NULL);
+    return e->attn_bias < 0 ? -1 : 0;
+}
+
 int nb__bert_to_onnx(nb_module *top, nb__ox *e, int ids)
 {
     const nb_text_config *c = top->impl;
@@ -47,6 +63,7 @@ int nb__bert_to_onnx(nb_module *top, nb__ox *e, int ids)
     nb_module *m = base ? nb__child(top, "bert") : top;
     char p[128];
 #define PATH(s) (snprintf(p, sizeof p, "%s%s", base ? "bert." : "", s), p)
+    if (mask_bias(e)) return -1;
     int x = sub(top, e, PATH("embeddings.word_embeddings"), ids);
     x = x < 0 ? -1 : add(e, x, row(e, param(m, "embeddings.token_type_embeddings", 0), 0));
     x = x < 0 ? -1 : add(e, x, first_rows(e, param(m, "embeddings.position_embeddings", 0), ids));
@@ -83,6 +100,7 @@ int nb__gpt2_to_onnx(nb_module *top, nb__ox *e, int ids)
     nb_module *m = base ? nb__child(top, "transformer") : top;
     char p[128];
 #define PATH(s) (snprintf(p, sizeof p, "%s%s", base ? "transformer." : "", s), p)
+    if (mask_bias(e)) return -1;
     int x = sub(top, e, PATH("wte"), ids);
     x = x < 0 ? -1 : add(e, x, first_rows(e, param(m, "wpe", 0), ids));
     for (int64_t l = 0; l < c->num_layers && x >= 0; l++) {

@@ -165,6 +165,7 @@ int nb__ox_attention(nb__ox *e, int q, int k, int v, int64_t heads, int causal, 
         int later = nb__ox_node2(e, "Greater", cols, rows, NULL);
         s = nb__ox_node(e, "Where", (int[]){later, nb__ox_scalar(e, -3.4028234663852886e38f), s}, 3, NULL, 0, NULL);
     }
+    if (e->attn_bias >= 0) s = nb__ox_node2(e, "Add", s, e->attn_bias, NULL); /* the padding mask */
     int p = s < 0 ? -1 : nb__ox_node(e, "Softmax", &s, 1, &NB__OX_INT("axis", -1), 1, NULL);
     int o = nb__ox_node2(e, "MatMul", p, vh, NULL);
     o = o < 0 ? -1 : nb__ox_node(e, "Transpose", &o, 1, &NB__OX_INTS("perm", ((int64_t[]){0, 2, 1, 3}), 4), 1, NULL);

@@ -54,8 +54,11 @@ typedef struct {
 
 struct nb__ox {
     const nb__ox_vt *vt;
-    int opset;   /* the ONNX opset written (13..17) */
-    nb_ctx *ctx; /* where sample-run tensors and constants are made */
+    int opset;          /* the ONNX opset written (13..17) */
+    nb_ctx *ctx;        /* where sample-run tensors and constants are made */
+    int attention_mask; /* the graph input "attention_mask" (batch, length) int64, or -1 */
+    int attn_bias;      /* the additive mask (batch, 1, 1, length) a text model made of it for
+                         * nb__ox_attention to add to the scores, or -1 */
 };
 
 static inline int nb__ox_node(nb__ox *e, const char *op, const int *in, int n_in, const nb__ox_attr *at, int n_at,
@@ -111,10 +114,11 @@ int nb__ox_linear(nb__ox *e, int x, nb_tensor *w, nb_tensor *b, nb_tensor *rt);
 /* F.gelu(x, approximate) from Erf (or Tanh for 'tanh'), Div/Add/Mul/Pow: ONNX has no Gelu
  * before opset 20. */
 int nb__ox_gelu(nb__ox *e, int x, nb_gelu_approx approximate, nb_tensor *rt);
-/* nb_multihead_attention in eval mode on q, k, v (B, T, heads·D) without a padding mask:
- * heads split by Reshape and Transpose, MatMul, Div by √D, with causal a Where that
- * gives the scores of later keys float32's lowest value (as Hugging Face's GPT-2), the
- * length taken from q's Shape, Softmax, MatMul, heads merged; rt the sample result. */
+/* nb_multihead_attention in eval mode on q, k, v (B, T, heads·D): heads split by Reshape
+ * and Transpose, MatMul, Div by √D, with causal a Where that gives the scores of later
+ * keys float32's lowest value (as Hugging Face's GPT-2), the length taken from q's
+ * Shape, then e->attn_bias added when a text model set it (the padding mask), Softmax,
+ * MatMul, heads merged; rt the sample result. */
 int nb__ox_attention(nb__ox *e, int q, int k, int v, int64_t heads, int causal, nb_tensor *rt);
 
 #endif

@@ -65,12 +65,12 @@ int nb__add(nb_module *parent, const char *name, nb_module *child)
 }
 
 int nb__add_blocks(nb_module *list, nb_ctx *ctx, const nb_text_config *c,
-                   nb_module *(*block)(nb_ctx *ctx, const nb_text_config *c))
+                   nb_module *(*block)(nb_ctx *ctx, const nb_text_config *c, int64_t layer))
 {
     for (int64_t l = 0; l < c->num_layers; l++) {
         char name[32];
         snprintf(name, sizeof name, "%lld", (long long)l);
-        if (nb__add(list, name, block(ctx, c))) return -1;
+        if (nb__add(list, name, block(ctx, c, l))) return -1;
     }
     return 0;
 }
@@ -152,25 +152,28 @@ static const nb_module_vtable bert_out_vt = {.kind = "BertOutput", .forward = no
 static const nb_module_vtable bert_layer_owned_vt = {.kind = "BertLayer", .forward = bert_layer_fwd,
                                                      .to_onnx = nb__bert_layer_to_onnx};
 
-/* A container module of vtable vt that keeps a copy of c as its impl. */
-static nb_module *block_new(nb_ctx *ctx, const nb_module_vtable *vt, const nb_text_config *c)
+/* A container module of vtable vt that keeps a copy of c and its layer index as its impl
+ * (an nb__block_cfg, whose first member is the config). */
+static nb_module *block_new(nb_ctx *ctx, const nb_module_vtable *vt, const nb_text_config *c, int64_t layer)
 {
     nb_module *m = nb__container_new(ctx, vt);
-    if (!m) return NULL;
-    if (!(m->impl = malloc(sizeof *c))) {
+    nb__block_cfg *b = m ? malloc(sizeof *b) : NULL;
+    if (!b) {
         nb_module_free(m);
         nb__fail(NB_ERR_MEM, "out of memory");
         return NULL;
     }
-    memcpy(m->impl, c, sizeof *c);
+    b->c = *c;
+    b->layer = layer;
+    m->impl = b;
     return m;
 }
 
-nb_module *nb__bert_layer_new(nb_ctx *ctx, const nb_text_config *c)
+nb_module *nb__bert_layer_new(nb_ctx *ctx, const nb_text_config *c, int64_t layer)
 {
     int64_t H = c->hidden_size, I = c->intermediate_size;
     float s = c->initializer_range;
-    nb_module *m = block_new(ctx, &bert_layer_owned_vt, c);
+    nb_module *m = block_new(ctx, &bert_layer_owned_vt, c, layer);
     if (!m) return NULL;
     /* children are attached before they are filled, so freeing m frees everything on failure */
     nb_module *att, *self, *so, *inter, *out;
@@ -207,6 +210,12 @@ nb_tensor *nb__bert_layer_forward(nb_module *m, nb_tensor *x, nb_tensor *mask, c
 
 /* ---- GPT2Block ---- */
 
+float nb__gpt2_score_div(const nb_module *block, const nb_text_config *c)
+{
+    const nb__block_cfg *b = block->impl;
+    return c->scale_attn_by_inverse_layer_idx ? (float)(b->layer + 1) : 0.0f;
+}
+
 static nb_tensor *gpt2_block_fwd(nb_module *m, nb_tensor *x) { return nb__gpt2_block_forward(m, x, NULL, m->impl, NULL); }
 
 /* Append k, v (B, T, H) at rows kv->len.. of the cache; the arena tensors (B, len + T, H) of all of them. */
@@ -235,11 +244,11 @@ static const nb_module_vtable gpt2_block_vt = {.kind = "GPT2Block", .forward = g
 static const nb_module_vtable gpt2_attn_vt = {.kind = "GPT2Attention", .forward = not_alone};
 static const nb_module_vtable gpt2_mlp_vt = {.kind = "GPT2MLP", .forward = not_alone};
 
-nb_module *nb__gpt2_block_new(nb_ctx *ctx, const nb_text_config *c)
+nb_module *nb__gpt2_block_new(nb_ctx *ctx, const nb_text_config *c, int64_t layer)
 {
     int64_t H = c->hidden_size, I = c->intermediate_size;
     float s = c->initializer_range, sp = (float)(c->initializer_range / sqrt(2.0 * (double)c->num_layers));
-    nb_module *m = block_new(ctx, &gpt2_block_vt, c);
+    nb_module *m = block_new(ctx, &gpt2_block_vt, c, layer);
     if (!m) return NULL;
     nb_module *attn, *mlp;
     if (nb__add(m, "ln_1", nb__hf_layernorm(ctx, H, c->layer_norm_eps)) ||
@@ -263,9 +272,10 @@ nb_tensor *nb__gpt2_block_forward(nb_module *m, nb_tensor *x, nb_tensor *mask, c
     nb_tensor *qkv = conv(m, "attn.c_attn", ln(m, "ln_1", x, c));
     nb_tensor *q = nb_narrow(qkv, -1, 0, H), *k = nb_narrow(qkv, -1, H, H), *v = nb_narrow(qkv, -1, 2 * H, H);
     if (kv && q && k && v && kv_append(kv, k, v, &k, &v)) return NULL;
-    nb_tensor *a = nb_multihead_attention(
-        q, k, v, c->num_heads,
-        &(nb_attention_opts){.attn_mask = mask, .is_causal = 1, .dropout_p = c->attention_dropout, .training = tr});
+    nb_tensor *a = nb_multihead_attention(q, k, v, c->num_heads,
+                                          &(nb_attention_opts){.attn_mask = mask, .is_causal = 1,
+                                                               .dropout_p = c->attention_dropout, .training = tr,
+                                                               .score_div = nb__gpt2_score_div(m, c)});
     a = nb_dropout(conv(m, "attn.c_proj", a), c->hidden_dropout, tr);
     x = nb_add(x, a);
     nb_tensor *h = nb_gelu(conv(m, "mlp.c_fc", ln(m, "ln_2", x, c)), c->activation);

@@ -24,14 +24,22 @@ nb_module *nb__hf_linear(nb_ctx *ctx, int64_t in, int64_t out, float std);
 nb_module *nb__hf_embedding(nb_ctx *ctx, int64_t num, int64_t dim, float std, int64_t padding_idx);
 nb_module *nb__hf_layernorm(nb_ctx *ctx, int64_t dim, float eps);
 
-/* Blocks (src/nn/transformer.c). x (B, T, hidden); mask (B, T) or NULL. */
-nb_module *nb__bert_layer_new(nb_ctx *ctx, const nb_text_config *c);
+/* Blocks (src/nn/transformer.c). x (B, T, hidden); mask (B, T) or NULL. A block's impl
+ * is an nb__block_cfg: the model's config and the block's layer index. */
+typedef struct {
+    nb_text_config c;
+    int64_t layer;
+} nb__block_cfg;
+nb_module *nb__bert_layer_new(nb_ctx *ctx, const nb_text_config *c, int64_t layer);
 nb_tensor *nb__bert_layer_forward(nb_module *layer, nb_tensor *x, nb_tensor *mask, const nb_text_config *c);
-nb_module *nb__gpt2_block_new(nb_ctx *ctx, const nb_text_config *c);
-/* c->num_layers blocks made by block(ctx, c), added to list as "0", "1", ...; nonzero
- * on failure. */
+/* c->num_layers blocks made by block(ctx, c, layer), added to list as "0", "1", ...;
+ * nonzero on failure. */
 int nb__add_blocks(nb_module *list, nb_ctx *ctx, const nb_text_config *c,
-                   nb_module *(*block)(nb_ctx *ctx, const nb_text_config *c));
+                   nb_module *(*block)(nb_ctx *ctx, const nb_text_config *c, int64_t layer));
+nb_module *nb__gpt2_block_new(nb_ctx *ctx, const nb_text_config *c, int64_t layer);
+/* What GPT-2 block's attention scores are also divided by (nb_attention_opts.score_div):
+ * layer + 1 with c's scale_attn_by_inverse_layer_idx, else 0 (none). */
+float nb__gpt2_score_div(const nb_module *block, const nb_text_config *c);
 /* One layer's key/value cache: k, v (B, max, H) row-major, len rows of each filled. */
 typedef struct {
     float *k, *v;

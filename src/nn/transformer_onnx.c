@@ -60,6 +60,11 @@ int nb__gpt2_block_to_onnx(nb_module *m, nb__ox *e, int x)
     int64_t H = c->hidden_size;
     int qkv = sub(m, e, "attn.c_attn", sub(m, e, "ln_1", x));
     int q = columns(e, qkv, 0, H), k = columns(e, qkv, H, H), v = columns(e, qkv, 2 * H, H);
+    float div = nb__gpt2_score_div(m, c);
+    if (div > 0 && q >= 0) { /* scale_attn_by_inverse_layer_idx: q / (layer + 1), so the scores are divided too */
+        nb_tensor *qd = nb_mul_scalar(nb__ox_rt(e, q), 1.0f / div);
+        q = qd ? nb__ox_node2(e, "Div", q, nb__ox_scalar(e, div), qd) : -1;
+    }
     nb_tensor *at = q < 0 || k < 0 || v < 0 ? NULL
                                             : nb_multihead_attention(nb__ox_rt(e, q), nb__ox_rt(e, k), nb__ox_rt(e, v),
                                                                      c->num_heads, &(nb_attention_opts){.is_causal = 1});

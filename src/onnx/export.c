@@ -401,6 +401,14 @@ static nb_status build_and_write(writer *w, const char *path, const nb_onnx_save
     memset(x->data, 0, (size_t)x->numel * (ids ? 8 : 4));
     int xin = add_value(w, ids ? "input_ids" : "input", x, 1);
     if (xin < 0) return nb_last_status();
+    int min = -1; /* attention_mask: ones in the sample run */
+    if (ids && o->attention_mask) {
+        nb_tensor *mk = nb__empty(ctx, NB_I64, 2, shape);
+        if (!mk) return nb_last_status() ? nb_last_status() : NB_ERR_MEM;
+        for (int64_t i = 0; i < mk->numel; i++) ((int64_t *)mk->data)[i] = 1;
+        if ((min = add_value(w, "attention_mask", mk, 1)) < 0) return nb_last_status();
+        w->base.attention_mask = min;
+    }
     int y = w_child(&w->base, w->root, NULL, xin);
     if (y < 0) return nb_last_status() ? nb_last_status() : NB_ERR_ARG;
     if ((y = name_output(w, y, "output")) < 0) return nb_last_status();
@@ -419,8 +427,10 @@ static nb_status build_and_write(writer *w, const char *path, const nb_onnx_save
     Onnx__ModelProto *mp = wmem(w, sizeof *mp);
     Onnx__OperatorSetIdProto *os = wmem(w, sizeof *os);
     Onnx__OperatorSetIdProto **osl = wmem(w, sizeof *osl);
-    Onnx__ValueInfoProto **ins = wmem(w, sizeof *ins), **outs = wmem(w, sizeof *outs);
-    if (!vin || !vout || !g || !mp || !os || !osl || !ins || !outs) return oom(), NB_ERR_MEM;
+    Onnx__ValueInfoProto **ins = wmem(w, 2 * sizeof *ins), **outs = wmem(w, sizeof *outs);
+    Onnx__ValueInfoProto *vmask = min >= 0 ? value_info(w, "attention_mask", OX_INT64, ndim, shape, params) : NULL;
+    if (!vin || !vout || !g || !mp || !os || !osl || !ins || !outs || (min >= 0 && !vmask)) return oom(), NB_ERR_MEM;
+    ins[1] = vmask;
     onnx__graph_proto__init(g);
     onnx__model_proto__init(mp);
     onnx__operator_set_id_proto__init(os);
@@ -431,7 +441,7 @@ static nb_status build_and_write(writer *w, const char *path, const nb_onnx_save
     g->node = w->nodes;
     g->n_initializer = (size_t)w->n_inits;
     g->initializer = w->inits;
-    g->n_input = 1;
+    g->n_input = min >= 0 ? 2 : 1;
     g->input = ins;
     g->n_output = 1;
     g->output = outs;
@@ -463,7 +473,8 @@ nb_status nb__onnx_export(nb_module *m, const char *path, const nb_onnx_save_opt
     if (opset < EXPORT_MIN_OPSET || opset > EXPORT_MAX_OPSET)
         return nb__fail(NB_ERR_ARG, "nb_onnx_save: opset %d is not supported for export (%d to %d)", opset,
                         EXPORT_MIN_OPSET, EXPORT_MAX_OPSET);
-    writer w = {.base = {.vt = &writer_vt, .opset = opset, .ctx = m->ctx}, .root = m};
+    writer w = {.base = {.vt = &writer_vt, .opset = opset, .ctx = m->ctx, .attention_mask = -1, .attn_bias = -1},
+                .root = m};
     w.state = nb_module_state(m, &w.n_state);
     int nm = count_modules(m), k = 0;
     int *modes = malloc(sizeof(int) * (size_t)nm);

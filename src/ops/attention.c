@@ -2,7 +2,7 @@
  * softmax, dropout and the weighted sum in one op, threaded over (batch, head).
  *
  * For each batch b and head h, query row i and key row j:
- *   s_ij = (q_i · k_j) / √D                          (HF divides, as here)
+ *   s_ij = (q_i · k_j) / (√D · n)                    (HF divides, as here; n = score_div or 1)
  *   causal: s_ij = finfo(float32).min for j > i + (Tk - Tq)   (bottom-right, as HF GPT-2)
  *   padding: s_ij += (1 - m_bj) · finfo(float32).min          (HF's extended attention mask)
  *   P_i = softmax_j(s_i) in float32, max-subtracted
@@ -23,7 +23,7 @@
  *
  * Backward, with G = ∂L/∂o:
  *   dv_j += Σ_i P'_ij G_i;  dP'_ij = G_i · v_j;  dP_ij = dP'_ij · keep_ij/(1-p)
- *   ds_ij = P_ij (dP_ij - Σ_j' P_ij' dP_ij');  dq_i += Σ_j ds_ij k_j / √D;  dk_j += Σ_i ds_ij q_i / √D
+ *   ds_ij = P_ij (dP_ij - Σ_j' P_ij' dP_ij');  dq_i += Σ_j ds_ij k_j / (√D·n);  dk_j += Σ_i ds_ij q_i / (√D·n)
  * Saved: P (B, H, Tq, Tk) and the additive mask (B, Tk). */
 #include "core/error.h"
 #include "core/tensor.h"
@@ -250,7 +250,7 @@ static nb_tensor *attention(nb_tensor *q, nb_tensor *k, nb_tensor *v, int64_t he
         a.qb = a.H * a.Tq * a.D, a.qh = a.Tq * a.D, a.qt = a.D;
         a.kb = a.H * a.Tk * a.D, a.kh = a.Tk * a.D, a.kt = a.D;
     }
-    a.sqrt_d = sqrtf((float)a.D);
+    a.sqrt_d = sqrtf((float)a.D) * (opt.score_div > 0 ? opt.score_div : 1.0f); /* the scores' divisor */
     a.causal = opt.is_causal != 0;
     nb_ctx *ctx = q->ctx;
     if (opt.attn_mask) {

@@ -8,6 +8,8 @@
 #include "kernels/gemm.h"
 #include "ops/conv1d_hf.h"
 
+#include <string.h>
+
 
 typedef struct {
     int64_t R, I, O; /* rows of x, in features, out features */
@@ -35,10 +37,15 @@ nb_tensor *nb__conv1d_hf(nb_tensor *x, nb_tensor *w, nb_tensor *b)
         return NULL;
     }
     int64_t I = w->shape[0], O = w->shape[1], R = x->numel / (I ? I : 1);
-    nb_tensor *out = nb__affine_out(x, O, R, b, 1);
+    nb_tensor *out = nb__affine_out(x, O);
     if (!out) return NULL;
     float *y = nb__f(out);
-    if (R && I && O) nb__sgemm(0, 0, R, O, I, 1.0f, nb__f(x), I, nb__f(w), O, 1.0f, y, O);
+    if (b && R && O) /* the bias rows filled by the threads, block by block, then y += x·w */
+        nb__sgemm_bias(0, 0, R, O, I, nb__f(x), I, nb__f(w), O, nb__f(b), y, O);
+    else {
+        memset(y, 0, sizeof(float) * (size_t)(R * O));
+        if (R && I && O) nb__sgemm(0, 0, R, O, I, 1.0f, nb__f(x), I, nb__f(w), O, 1.0f, y, O);
+    }
     if (nb__needs_grad(x->ctx, x, w, b)) {
         nb_node *n = nb__record(out, conv1d_backward, x, w, b);
         conv1d_saved *st = n ? nb__node_save(n, sizeof *st) : NULL;

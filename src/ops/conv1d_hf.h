@@ -8,7 +8,7 @@
 nb_tensor *nb__conv1d_hf(nb_tensor *x, nb_tensor *w, nb_tensor *b);
 
 /* The output of an affine map of x (..., in) with O outputs (Linear's and Conv1D's): x's
- * shape with its last dim O, its R rows each b (O), else zeros when zero is set, else
- * unset. NULL on error. (matmul.c) */
-nb_tensor *nb__affine_out(nb_tensor *x, int64_t O, int64_t R, nb_tensor *b, int zero);
+ * shape with its last dim O, unset (the caller's GEMM fills it, bias first:
+ * nb__sgemm_bias). NULL on error. (matmul.c) */
+nb_tensor *nb__affine_out(nb_tensor *x, int64_t O);
 #endif

@@ -86,18 +86,12 @@ static void linear_backward(nb_node *n)
     if (b && b->requires_grad) nb__add_col_sums(g, R, NO, b->grad);
 }
 
-nb_tensor *nb__affine_out(nb_tensor *x, int64_t O, int64_t R, nb_tensor *b, int zero)
+nb_tensor *nb__affine_out(nb_tensor *x, int64_t O)
 {
     int64_t shape[NB_MAX_DIMS];
     memcpy(shape, x->shape, sizeof shape);
     shape[x->ndim - 1] = O;
-    nb_tensor *out = nb__empty(x->ctx, NB_F32, x->ndim, shape);
-    if (!out) return NULL;
-    float *y = nb__f(out);
-    for (int64_t r = 0; r < R && (b || zero); r++)
-        if (b) memcpy(y + r * O, nb__f(b), (size_t)O * sizeof(float));
-        else memset(y + r * O, 0, (size_t)O * sizeof(float));
-    return out;
+    return nb__empty(x->ctx, NB_F32, x->ndim, shape);
 }
 
 nb_tensor *nb_linear(nb_tensor *x, nb_tensor *w, nb_tensor *b)
@@ -124,13 +118,16 @@ nb_tensor *nb_linear(nb_tensor *x, nb_tensor *w, nb_tensor *b)
                  (long long)NO, nb__tshape(w));
         return NULL;
     }
-    nb_tensor *out = nb__affine_out(x, NO, R, b, 0);
+    nb_tensor *out = nb__affine_out(x, NO);
     if (!out) return NULL;
     float *y = nb__f(out);
     if (NI == 0 || R == 0 || NO == 0) { /* empty sums: y = b, or 0 without a bias */
-        if (!b) memset(y, 0, (size_t)out->numel * sizeof(float));
-    } else /* one row (batch-1 inference) takes nb__sgemm's matrix-vector path */
-        nb__sgemm(0, 1, R, NO, NI, 1.0f, nb__f(x), NI, nb__f(w), NI, b ? 1.0f : 0.0f, y, NO);
+        if (b) nb__gemm_fill_bias(nb__f(b), y, NO, 0, R, 0, NO);
+        else memset(y, 0, (size_t)out->numel * sizeof(float));
+    } else if (b) /* the bias rows filled by the threads, block by block, then y += x·wᵀ */
+        nb__sgemm_bias(0, 1, R, NO, NI, nb__f(x), NI, nb__f(w), NI, nb__f(b), y, NO);
+    else /* one row (batch-1 inference) takes nb__sgemm's matrix-vector path */
+        nb__sgemm(0, 1, R, NO, NI, 1.0f, nb__f(x), NI, nb__f(w), NI, 0.0f, y, NO);
     if (nb__needs_grad(x->ctx, x, w, b)) {
         linear_saved *st = nb__record_with(out, linear_backward, x, w, b, sizeof *st);
         if (!st) return NULL;

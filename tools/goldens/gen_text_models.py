@@ -217,8 +217,10 @@ def gelu_new(x):  # NewGELUActivation
 
 
 class GPT2Attention(nn.Module):
-    def __init__(self, c):
+    def __init__(self, c, layer_idx=0):
         super().__init__()
+        self.layer_idx = layer_idx
+        self.scale_by_layer = getattr(c, "scale_attn_by_inverse_layer_idx", False)
         n = c.n_positions
         self.register_buffer("bias", torch.tril(torch.ones((n, n), dtype=torch.bool)).view(1, 1, n, n))
         self.register_buffer("masked_bias", torch.tensor(-1e4))
@@ -237,6 +239,8 @@ class GPT2Attention(nn.Module):
         q, k, v = self._split_heads(q), self._split_heads(k), self._split_heads(v)
         w = torch.matmul(q, k.transpose(-1, -2))
         w = w / torch.full([], v.size(-1) ** 0.5, dtype=w.dtype)
+        if self.scale_by_layer:
+            w = w / float(self.layer_idx + 1)
         ql, kl = q.size(-2), k.size(-2)
         causal = self.bias[:, :, kl - ql:kl, :kl]
         w = torch.where(causal, w.to(w.dtype), torch.full([], torch.finfo(w.dtype).min, dtype=w.dtype))
@@ -259,11 +263,11 @@ class GPT2MLP(nn.Module):
 
 
 class GPT2Block(nn.Module):
-    def __init__(self, c):
+    def __init__(self, c, layer_idx=0):
         super().__init__()
         inner = c.n_inner if c.n_inner is not None else 4 * c.n_embd
         self.ln_1 = nn.LayerNorm(c.n_embd, eps=c.layer_norm_epsilon)
-        self.attn = GPT2Attention(c)
+        self.attn = GPT2Attention(c, layer_idx)
         self.ln_2 = nn.LayerNorm(c.n_embd, eps=c.layer_norm_epsilon)
         self.mlp = GPT2MLP(inner, c)
 
@@ -278,7 +282,7 @@ class GPT2Model(nn.Module):
         self.wte = nn.Embedding(c.vocab_size, c.n_embd)
         self.wpe = nn.Embedding(c.n_positions, c.n_embd)
         self.drop = nn.Dropout(c.embd_pdrop)
-        self.h = nn.ModuleList([GPT2Block(c) for _ in range(c.n_layer)])
+        self.h = nn.ModuleList([GPT2Block(c, i) for i in range(c.n_layer)])
         self.ln_f = nn.LayerNorm(c.n_embd, eps=c.layer_norm_epsilon)
 
     def forward(self, input_ids, attention_mask):
@@ -342,6 +346,27 @@ def with64(f64):
         if ".grad." in k:  # gradients are compared with the float64 run only (keeps the file small)
             del out[k]
 
+def gpt2_layer_idx():
+    """gpt2_layer_idx/: a 3-layer GPT-2 with scale_attn_by_inverse_layer_idx (layer l's
+    scores also divided by l + 1), its own seed; gpt2li.* in text_models.safetensors."""
+    torch.manual_seed(20161)
+    cfg = dict(GPT2, n_layer=3, scale_attn_by_inverse_layer_idx=True)
+    gpt = GPT2LMHeadModel(Cfg(cfg))
+    randomize(gpt)
+    gpt.eval()
+    B, T = 2, 9
+    ids = torch.randint(0, cfg["vocab_size"], (B, T))
+    mask = torch.ones(B, T, dtype=torch.int64)
+    mask[1, 6:] = 0  # right padding
+    ids[mask == 0] = 100
+    h, logits = gpt(ids, mask)
+    out.update({"gpt2li.ids": ids, "gpt2li.mask": mask, "gpt2li.logits": logits})
+    h, logits = copy.deepcopy(gpt).double()(ids, mask)
+    with64({"gpt2li.logits": logits})
+    state = {k[len("transformer."):]: v for k, v in gpt.state_dict().items() if k.startswith("transformer.")}
+    save_dir("gpt2_layer_idx", cfg, state)
+
+
 def main():
     torch.manual_seed(20160)
     bert = BertForSequenceClassification(Cfg(BERT))
@@ -400,6 +425,7 @@ def main():
     state = {k[len("transformer."):]: v for k, v in gpt.state_dict().items() if k.startswith("transformer.")}
     save_dir("gpt2_tiny", GPT2, state)
 
+    gpt2_layer_idx()
     stio.save(os.path.join(ROOT, "text_models.safetensors"), {k: v.detach() for k, v in out.items()}, meta)
     for k in sorted(meta):
         print(k, meta[k])

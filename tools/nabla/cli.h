@@ -38,6 +38,11 @@ int cli_is_text_run(int argc, char **argv);
  * id2label/label2id into it (0, or -1 with nb_last_error set or a write failure). */
 char **cli_hf_labels(const char *dir, int n);
 void cli_hf_labels_free(char **names, int n);
+/* A run's private working file `name` in a directory made by mkdtemp (mode 0700) under
+ * $TMPDIR or /tmp (NULL after printing an error); cli_temp_remove deletes the files and
+ * the directory, as the library does if SIGTERM or SIGINT ends the process. (temp_files.c) */
+const char *cli_temp_file(const char *name);
+void cli_temp_remove(void);
 /* `nabla info DIR` of a Hugging Face model directory (info_text.c). */
 int cli_is_model_dir(const char *path);
 int cli_info_dir(const char *dir);

@@ -226,6 +226,7 @@ int cmd_export(int argc, char **argv)
     nb_onnx_save_opts so = {.opset = (int)opset, .batch = batch};
     if (kind == MODEL_TEXT) {
         so.input_ids = 1;
+        so.attention_mask = 1; /* input_ids and attention_mask, as Hugging Face's models are exported */
         so.length = length;
     } else if (kind == MODEL_IMAGE) {
         so.input_ndim = 3;

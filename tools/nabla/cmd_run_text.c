@@ -1,5 +1,7 @@
-/* cmd_run_text.c - `nabla run` on a Hugging Face model directory (issue 16):
+/* cmd_run_text.c - `nabla run` on a Hugging Face model directory or a built-in text
+ * model (issue 16):
  *   nabla run --model DIR IDS.npy [MASK.npy [TOKEN_TYPES.npy]] --out OUT
+ *   nabla run --model bert_tiny|gpt2_tiny [--weights W.safetensors] IDS.npy [MASK.npy ...] --out OUT
  *   nabla run --model DIR --text FILE|- [--top K] [--max-length N]
  * The first form runs token ids (integers, (batch, length); a 1-D array is one
  * sequence) with an optional attention mask (1 token, 0 padding; "" leaves it out)
@@ -11,8 +13,12 @@
  * likely labels (config.json's id2label names), GPT-2's K most likely next tokens, or
  * BertForMaskedLM's K most likely tokens at each [MASK], with their probabilities.
  * Eval mode, no gradients; --arch runs the directory as another architecture (e.g. a
- * classifier checkpoint as BertModel, as AutoModel would). cmd_run hands over when
- * --model or the first argument is a directory with a config.json. */
+ * classifier checkpoint as BertModel, as AutoModel would). A built-in text model
+ * (bert_tiny: BertForSequenceClassification, gpt2_tiny: GPT2LMHeadModel) takes its
+ * weights from --weights (Hugging Face's names, with or without the base-model prefix;
+ * the vocabulary, positions and classes as the file's tensors have them), fresh from
+ * --seed without. cmd_run hands over when --model or the first argument is a directory
+ * with a config.json or a built-in text model's name. */
 #include "cli.h"
 #include "options.h"
 
@@ -24,12 +30,17 @@
 #include <sys/stat.h>
 
 #define SYNOPSIS                                                                                                       \
-    "--model DIR IDS.npy [MASK.npy [TOKEN_TYPES.npy]] --out OUT | --model DIR --text FILE|- [--top K]"
+    "--model DIR|bert_tiny|gpt2_tiny [--weights W.safetensors] IDS.npy [MASK.npy [TOKEN_TYPES.npy]] --out OUT\n"      \
+    "   or: nabla run --model DIR --text FILE|- [--top K]"
+
+static int is_builtin_text(const char *name) { return !strcmp(name, "bert_tiny") || !strcmp(name, "gpt2_tiny"); }
 
 int cli_is_text_run(int argc, char **argv)
 {
     if (cli_is_text_model_arg(argc, argv)) return 1;
-    return argc > 1 && argv[1][0] != '-' && cli_is_model_dir(argv[1]);
+    for (int i = 1; i + 1 < argc; i++)
+        if (!strcmp(argv[i], "--model")) return is_builtin_text(argv[i + 1]);
+    return argc > 1 && argv[1][0] != '-' && (cli_is_model_dir(argv[1]) || is_builtin_text(argv[1]));
 }
 
 /* The k largest of p[0..n) in decreasing order into idx[0..k). */
@@ -265,10 +276,14 @@ static int arch_by_name(const char *name)
 
 int cmd_run_text(int argc, char **argv)
 {
-    const char *model = NULL, *out = NULL, *text = NULL, *arch = NULL;
-    long threads = 0, top = 5, max_length = 0;
+    const char *model = NULL, *out = NULL, *text = NULL, *arch = NULL, *weights = NULL;
+    long threads = 0, top = 5, max_length = 0, seed = 0;
     const cli_option opts[] = {
-        {"--model", OPT_STRING, &model, "DIR", "a Hugging Face model directory (config.json, model.safetensors)"},
+        {"--model", OPT_STRING, &model, "DIR",
+         "a Hugging Face model directory (config.json, model.safetensors), or bert_tiny / gpt2_tiny"},
+        {"--weights", OPT_STRING, &weights, "FILE",
+         "bert_tiny / gpt2_tiny: safetensors weights under Hugging Face's names (a directory brings its own)"},
+        {"--seed", OPT_INT, &seed, "S", "bert_tiny / gpt2_tiny without --weights: fresh weights from seed S (0)"},
         {"--out", OPT_STRING, &out, "DIR", "directory for output_0.npy, output_1.npy, ... (with .npy inputs)"},
         {"--text", OPT_STRING, &text, "FILE", "run each line of FILE (- for stdin) and print the top predictions"},
         {"--top", OPT_INT, &top, "K", "--text: predictions printed per line or [MASK] (5)"},
@@ -293,9 +308,30 @@ int cmd_run_text(int argc, char **argv)
         else cli_error("run: usage: nabla run %s", SYNOPSIS);
         return 2;
     }
-    nb_ctx *ctx = nb_ctx_new(&(nb_ctx_opts){.threads = (int)threads});
-    nb_module *m = ctx ? nb_model_from_dir(ctx, model, &(nb_model_dir_opts){.arch_set = a >= 0, .arch = a >= 0 ? (nb_text_arch)a : 0})
-                       : NULL;
+    int builtin = is_builtin_text(model);
+    if (!builtin && weights) {
+        cli_error("run: --weights is for bert_tiny and gpt2_tiny; a model directory brings its own model.safetensors");
+        return 2;
+    }
+    if (builtin && text) {
+        cli_error("run: --text needs the tokenizer files of a model directory; %s has none (give ids in .npy)", model);
+        return 2;
+    }
+    nb_ctx *ctx = nb_ctx_new(&(nb_ctx_opts){.threads = (int)threads, .seed = (uint64_t)seed});
+    nb_module *m = NULL;
+    if (ctx && builtin) {
+        nb_text_config c;
+        nb_text_config_preset(model, &c);
+        int bert_arch = a == NB_BERT_MODEL || a == NB_BERT_SEQ_CLS || a == NB_BERT_MLM;
+        if (a >= 0 && bert_arch != (model[0] == 'b')) {
+            cli_error("run: --arch %s is not a %s architecture", arch, model[0] == 'b' ? "BERT" : "GPT-2");
+            nb_ctx_free(ctx);
+            return 2;
+        }
+        if (a >= 0) c.arch = (nb_text_arch)a;
+        m = weights ? nb_text_model_from_weights(ctx, &c, weights) : nb_text_model_new(ctx, &c);
+    } else if (ctx)
+        m = nb_model_from_dir(ctx, model, &(nb_model_dir_opts){.arch_set = a >= 0, .arch = a >= 0 ? (nb_text_arch)a : 0});
     if (!m) {
         cli_error("run: %s", nb_last_error());
         nb_ctx_free(ctx);

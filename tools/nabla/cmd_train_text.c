@@ -484,13 +484,14 @@ static int train_lm(const lm_args *a)
         snprintf(vj, sizeof vj, "%s/vocab.json", a->model);
         snprintf(mt, sizeof mt, "%s/merges.txt", a->model);
     } else if (!rc) { /* from scratch: byte-level BPE trained on the training texts */
-        snprintf(vj, sizeof vj, "/tmp/nabla-vocab-%ld.json", (long)getpid());
-        snprintf(mt, sizeof mt, "/tmp/nabla-merges-%ld.txt", (long)getpid());
+        const char *tv = cli_temp_file("vocab.json"), *tm = tv ? cli_temp_file("merges.txt") : NULL;
+        snprintf(vj, sizeof vj, "%s", tv ? tv : ""), snprintf(mt, sizeof mt, "%s", tm ? tm : "");
         temp = 1;
         long merges = a->vocab_size > 257 ? a->vocab_size - 257 : 0;
         nb_text_config c;
         nb_text_config_preset("gpt2_tiny", &c);
-        if (nb_bpe_train((const char *const *)r.lines, r.ntrain, merges, vj, mt) || !(r.tok = nb_bpe_load(vj, mt)) ||
+        if (!tm) rc = 1;
+        else if (nb_bpe_train((const char *const *)r.lines, r.ntrain, merges, vj, mt) || !(r.tok = nb_bpe_load(vj, mt)) ||
             (c.vocab_size = nb_tokenizer_vocab_size(r.tok), !(r.model = nb_text_model_new(r.ctx, &c))))
             rc = FAILED;
     }
@@ -512,7 +513,7 @@ static int train_lm(const lm_args *a)
     }
     if (!rc) rc = save_lm(&r, 2, (const char *const[]){vj, mt}, (const char *const[]){"vocab.json", "merges.txt"});
     if (rc == FAILED) cli_error("train: %s", nb_last_error()), rc = 1;
-    if (temp) remove(vj), remove(mt);
+    if (temp) cli_temp_remove();
     lm_run_free(&r);
     return rc;
 }
@@ -539,12 +540,14 @@ static int train_mlm(const lm_args *a)
             rc = FAILED;
         snprintf(vocab_path, sizeof vocab_path, "%s/vocab.txt", a->model);
     } else if (!rc) { /* from scratch: a WordPiece vocabulary built from the training texts */
-        snprintf(vocab_path, sizeof vocab_path, "/tmp/nabla-vocab-%ld.txt", (long)getpid());
+        const char *tv = cli_temp_file("vocab.txt");
+        snprintf(vocab_path, sizeof vocab_path, "%s", tv ? tv : "");
         temp_vocab = 1;
         nb_text_config c;
         nb_text_config_preset("bert_tiny", &c);
         c.arch = NB_BERT_MLM;
-        if (nb_wordpiece_build_vocab((const char *const *)r.lines, r.ntrain, a->vocab_size, vocab_path) ||
+        if (!tv) rc = 1;
+        else if (nb_wordpiece_build_vocab((const char *const *)r.lines, r.ntrain, a->vocab_size, vocab_path) ||
             !(r.tok = nb_wordpiece_load(vocab_path, NULL)) ||
             (c.vocab_size = nb_tokenizer_vocab_size(r.tok), !(r.model = nb_text_model_new(r.ctx, &c))))
             rc = FAILED;
@@ -574,7 +577,7 @@ static int train_mlm(const lm_args *a)
     }
     if (!rc) rc = save_lm(&r, 1, (const char *const[]){vocab_path}, (const char *const[]){"vocab.txt"});
     if (rc == FAILED) cli_error("train: %s", nb_last_error()), rc = 1;
-    if (temp_vocab) remove(vocab_path);
+    if (temp_vocab) cli_temp_remove();
     lm_run_free(&r);
     return rc;
 }
@@ -674,7 +677,12 @@ static int build_classifier(cls_run *r)
         const char **texts = malloc(sizeof *texts * (size_t)(n ? n : 1));
         if (!texts) return FAILED;
         for (int64_t i = 0; i < n; i++) texts[i] = nb_text_dataset_text(r->train, i);
-        snprintf(r->vocab_path, sizeof r->vocab_path, "/tmp/nabla-vocab-%ld.txt", (long)getpid());
+        const char *tv = cli_temp_file("vocab.txt");
+        if (!tv) {
+            free(texts);
+            return 1;
+        }
+        snprintf(r->vocab_path, sizeof r->vocab_path, "%s", tv);
         r->temp_vocab = 1;
         nb_status st = nb_wordpiece_build_vocab(texts, n, a->vocab_size, r->vocab_path);
         free(texts);
@@ -848,7 +856,7 @@ static int save_classifier(const cls_run *r)
 static int close_cls_run(cls_run *r, int rc)
 {
     if (rc == FAILED) cli_error("train: %s", nb_last_error()), rc = 1;
-    if (r->temp_vocab) remove(r->vocab_path);
+    if (r->temp_vocab) cli_temp_remove();
     free(r->order), free(r->order_b);
     nb_text_aug_free(r->aug);
     tokenized_free(&r->tt), tokenized_free(&r->te), tokenized_free(&r->tb);
