@@ -471,6 +471,17 @@ static nb_status pool(ox_model *m, const ox_node *n, ox_val *in, ox_val *out, in
     for (int i = 0; i < g->k; i++) shape[2 + i] = g->out[i];
     int64_t *offs = nb__scratch(m->ctx, (size_t)geom_size(g, 2) * sizeof *offs);
     if (!offs) return NB_ERR_MEM;
+    if (is_max && !global && g->k == 2 && in[0].t->dtype == NB_F32 && (n->n_out < 2 || n->out[1] < 0) && !ox_attr_i(n, "ceil_mode", 0) &&
+        g->pb[0] == g->pe[0] && g->pb[1] == g->pe[1] && 2 * g->pb[0] <= g->kernel[0] && 2 * g->pb[1] <= g->kernel[1] &&
+        g->kernel[0] < (1 << 16) && g->kernel[1] < (1 << 16) && g->stride[0] < (1 << 16) && g->stride[1] < (1 << 16)) {
+        /* the common 2-D case: nabla's max pooling kernel (same first-maximum and NaN rules) */
+        nb_pool2d_opts po = {.kernel = {(int)g->kernel[0], (int)g->kernel[1]}, .stride = {(int)g->stride[0], (int)g->stride[1]},
+                             .padding = {(int)g->pb[0], (int)g->pb[1]}, .dilation = {(int)g->dil[0], (int)g->dil[1]}};
+        nb_tensor *y = nb_max_pool2d(x, &po);
+        if (!y) return ox_fail(m, n, NB_ERR_SHAPE, "%s", nb_last_error());
+        out[0] = (ox_val){y, in[0].et};
+        return NB_OK;
+    }
     if (is_max) {
         int64_t *map = nb__scratch(m->ctx, (size_t)(planes * osz + 1) * 8);
         if (!map) return NB_ERR_MEM;
