@@ -285,6 +285,8 @@ static char *init_float(ox_conv *c, const Onnx__NodeProto *p, const char *tag, f
 }
 
 /* ---- conversion of one node ---- */
+/* opset 6 also had the binary ops' broadcast/axis attributes (B lined up at A's axis:
+ * an Unsqueeze adds B's trailing 1s), PRelu's channel-wise 1-D slope and is_test. */
 
 static nb_status refuse(ox_conv *c, const Onnx__NodeProto *p, const char *what)
 {
@@ -415,6 +417,38 @@ static nb_status convert_node(ox_conv *c, const Onnx__NodeProto *p)
                 {"HammingWindow", 17}, {"DFT", 17}, {"STFT", 17}, {"MelWeightMatrix", 17}};
     for (size_t i = 0; i < sizeof late / sizeof *late; i++)
         if (IS(late[i].op) && T < late[i].since) return refuse(c, p, "the op does not exist");
+    if (F < 7 && get_attr(p, "broadcast")) { /* opset 6's broadcast=1 and axis: B's dims from axis of A */
+        drop_attr(n, "broadcast");
+        drop_attr(n, "axis");
+        const Onnx__AttributeProto *ax = get_attr(p, "axis");
+        if (ax && attr_i(p, "broadcast", 0) && p->n_input > 1 && !IS("Gemm")) {
+            int ra = rank_of(c, p->input[0]), rb = rank_of(c, p->input[1]);
+            int64_t axis = ax->i < 0 && ra > 0 ? ax->i + ra : ax->i;
+            if (ra < 0 || rb < 0) return refuse(c, p, "broadcast with an axis on inputs of unknown rank cannot be written");
+            int64_t k = ra - axis - rb, axes[NB_MAX_DIMS];
+            if (k < 0 || k > NB_MAX_DIMS) return refuse(c, p, "broadcast axis out of range");
+            if (k > 0) { /* trailing 1s make numpy broadcasting line B up at axis */
+                for (int64_t j = 0; j < k; j++) axes[j] = rb + j;
+                char *an, *u, *b = p->input[1];
+                TRY(an = init_ints(c, p, "axes", axes, (size_t)k));
+                TRY(u = emit_op(c, "Unsqueeze", p, "unsqueeze", 2, (char *[]){b, an}, NULL, NULL));
+                n->input[1] = u;
+            }
+        }
+    }
+    if (F < 7 && (IS("Dropout") || IS("BatchNormalization"))) drop_attr(n, "is_test");
+    if (F < 7 && IS("PRelu")) { /* PRelu-6: a 1-D slope runs along the channels (axis 1) */
+        int rx = rank_of(c, p->input[0]), rs = rank_of(c, p->input[1]);
+        if (rx < 0 || rs < 0) return refuse(c, p, "a slope on inputs of unknown rank cannot be written");
+        if (rs == 1 && rx > 2) {
+            int64_t axes[NB_MAX_DIMS];
+            for (int j = 0; j < rx - 2; j++) axes[j] = 1 + j;
+            char *an, *u, *b = p->input[1];
+            TRY(an = init_ints(c, p, "axes", axes, (size_t)(rx - 2)));
+            TRY(u = emit_op(c, "Unsqueeze", p, "unsqueeze", 2, (char *[]){b, an}, NULL, NULL));
+            n->input[1] = u;
+        }
+    }
     if (F < 13 && T >= 13) {
         if (IS("Split")) st = attr_to_input(c, p, n, "split", 1);
         else if (IS("Squeeze") || IS("Unsqueeze") || IS("ReduceSum")) st = attr_to_input(c, p, n, "axes", 1);
@@ -701,8 +735,8 @@ nb_status nb__onnx_convert(ox_model *m, const nb_onnx_save_opts *o, ox_conv *c)
     c->to = o->opset ? o->opset : m->opset;
     if (c->to != m->opset && (c->to < 13 || c->to > 17))
         return nb__fail(NB_ERR_ARG, "nb_onnx_save: opset %d is not supported for export (13 to 17)", c->to);
-    if (m->opset < 7 && c->to != m->opset)
-        return nb__fail(NB_ERR_ARG, "nb_onnx_save: the model is opset %d; converting from below opset 7 is not supported", m->opset);
+    if (m->opset < 6 && c->to != m->opset)
+        return nb__fail(NB_ERR_ARG, "nb_onnx_save: the model is opset %d; converting from below opset 6 is not supported", m->opset);
     if (o->batch < 0) return nb__fail(NB_ERR_ARG, "nb_onnx_save: batch %lld must not be negative", (long long)o->batch);
     int shapes = o->set_batch || o->input_ndim > 0;
     c->active = shapes || c->to != c->from;
