@@ -17,7 +17,7 @@
  *     BatchNormalization keeps its one output (its training outputs must be unused);
  *   - going down: LayerNormalization (17) is decomposed the way torch.onnx.export
  *     writes it below 17 (ReduceMean, Sub, Mul, ReduceMean, Add eps, Sqrt, Div, Mul,
- *     Add), HardSwish (14) becomes x * HardSigmoid(x, 1/6, 1/2), Shape's start/end (15)
+ *     Add; its Mean output is the first ReduceMean, InvStdDev a Reciprocal), HardSwish (14) becomes x * HardSigmoid(x, 1/6, 1/2), Shape's start/end (15)
  *     a Slice after it; attributes with their default value that the lower opset does
  *     not know are dropped (Reshape's allowzero, BatchNormalization's training_mode,
  *     the RNNs' layout, ScatterElements' reduction, RoiAlign's coordinate mode);
@@ -356,8 +356,7 @@ static nb_status softmax_up(ox_conv *c, const Onnx__NodeProto *p, Onnx__NodeProt
 
 static nb_status layernorm_down(ox_conv *c, const Onnx__NodeProto *p)
 {
-    for (size_t k = 1; k < p->n_output; k++)
-        if (used(c, p->output[k])) return refuse(c, p, "the Mean and InvStdDev outputs cannot be written");
+    int want_mean = p->n_output > 1 && used(c, p->output[1]), want_inv = p->n_output > 2 && used(c, p->output[2]);
     int64_t axis = attr_i(p, "axis", -1);
     if (axis >= 0) {
         int r = rank_of(c, p->input[0]);
@@ -371,6 +370,10 @@ static nb_status layernorm_down(ox_conv *c, const Onnx__NodeProto *p)
     float eps = ea ? ea->f : 1e-5f;
     char *x = p->input[0], *mean, *d, *sq, *var, *e, *ve, *sd, *nrm, *y;
     TRY(mean = emit_op(c, "ReduceMean", p, "mean", 1, &x, attr_ints(c, "axes", axes, na), attr_int(c, "keepdims", 1)));
+    if (want_mean) { /* the Mean output: the last node's output renamed */
+        c->nodes[c->n_nodes - 1]->output[0] = p->output[1];
+        mean = p->output[1];
+    }
     TRY(d = emit_op(c, "Sub", p, "centered", 2, (char *[]){x, mean}, NULL, NULL));
     TRY(sq = emit_op(c, "Mul", p, "squared", 2, (char *[]){d, d}, NULL, NULL));
     TRY(var = emit_op(c, "ReduceMean", p, "var", 1, &sq, attr_ints(c, "axes", axes, na), attr_int(c, "keepdims", 1)));
@@ -378,6 +381,11 @@ static nb_status layernorm_down(ox_conv *c, const Onnx__NodeProto *p)
     TRY(ve = emit_op(c, "Add", p, "var_eps", 2, (char *[]){var, e}, NULL, NULL));
     TRY(sd = emit_op(c, "Sqrt", p, "std", 1, &ve, NULL, NULL));
     TRY(nrm = emit_op(c, "Div", p, "normalized", 2, (char *[]){d, sd}, NULL, NULL));
+    if (want_inv) {
+        Onnx__NodeProto *r;
+        TRY(r = new_node(c, "Reciprocal", p, "inv_std", 1, &sd, p->output[2]));
+        TRY(!emit(c, r));
+    }
     int bias = p->n_input > 2 && *p->input[2];
     Onnx__NodeProto *mul, *add;
     TRY(y = bias ? fresh_name(c, p->output[0], "scaled") : p->output[0]);
