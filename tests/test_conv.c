@@ -230,6 +230,16 @@ static void test_kernels(void)
                  (long long)s.N, (long long)s.C, (long long)s.H, (long long)s.W, (long long)s.OC, (long long)s.KH,
                  (long long)s.KW, (long long)s.sh, (long long)s.sw, (long long)s.dh, (long long)s.dw,
                  (long long)s.pt, (long long)s.pl, (long long)s.G, (long long)s.OH, (long long)s.OW);
+        if (!nb__conv2d_fast_ok(&s) && nb__conv2d_fast_fwd_ok(&s)) { /* strided: the forward only */
+            for (int nt = 1; nt <= 3; nt++) {
+                float *scr = malloc(nb__conv2d_fast_scratch_fwd(&s, nt) * 4);
+                nb__conv_epilogue ep = {.shift = b};
+                nb__conv2d_fast_fwd(&s, x, w, &ep, y1, scr, nt);
+                snprintf(name, sizeof name, "fast fwd (strided) %s t%d", desc, nt);
+                CHECK_CLOSE_SCALED(name, y1, y0, (long)ny, TOL);
+                free(scr);
+            }
+        }
         if (nb__conv2d_fast_ok(&s)) {
             fast_cases++;
             for (int nt = 1; nt <= 3; nt++) {

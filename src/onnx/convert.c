@@ -315,6 +315,14 @@ static int rank_of(ox_conv *c, const char *name)
     return -1;
 }
 
+/* the element type of a value from the run on zeros, 0 unknown */
+static int et_of(ox_conv *c, const char *name)
+{
+    for (int i = 0; c->et && i < c->m->n_values; i++)
+        if (!strcmp(c->m->vname[i], name)) return c->et[i];
+    return 0;
+}
+
 /* an ints attribute moved to input k (when present) */
 static nb_status attr_to_input(ox_conv *c, const Onnx__NodeProto *p, Onnx__NodeProto *n, const char *attr, size_t k)
 {
@@ -425,6 +433,15 @@ static nb_status convert_node(ox_conv *c, const Onnx__NodeProto *p)
                 {"HammingWindow", 17}, {"DFT", 17}, {"STFT", 17}, {"MelWeightMatrix", 17}};
     for (size_t i = 0; i < sizeof late / sizeof *late; i++)
         if (IS(late[i].op) && T < late[i].since) return refuse(c, p, "the op does not exist");
+    if (T < 14 && c->et && p->n_input && (IS("Add") || IS("Sub") || IS("Mul") || IS("Div") || IS("Relu"))) {
+        /* opset 14 brought the 8- and 16-bit integers to these (and Relu's integers) */
+        int et = et_of(c, p->input[0]);
+        if (et == OX_UINT8 || et == OX_INT8 || et == OX_UINT16 || et == OX_INT16 || (IS("Relu") && et && !ox_is_float(et))) {
+            char msg[96];
+            snprintf(msg, sizeof msg, "type %s cannot be written", ox_type_name(et));
+            return refuse(c, p, msg);
+        }
+    }
     if (F < 7 && get_attr(p, "broadcast")) { /* opset 6's broadcast=1 and axis: B's dims from axis of A */
         drop_attr(n, "broadcast");
         drop_attr(n, "axis");
@@ -633,7 +650,7 @@ static int is_tensor_vi(const Onnx__ValueInfoProto *vi)
 
 /* One run on zeros, the inputs' batch dims b (when set_batch) and the first input's
  * other dims from o->input; shapes[i] of each graph output and rank[] of every value. */
-static nb_status run_zeros(ox_conv *c, const nb_onnx_save_opts *o, int64_t b, int64_t (*oshape)[NB_MAX_DIMS + 1], int *rank)
+static nb_status run_zeros(ox_conv *c, const nb_onnx_save_opts *o, int64_t b, int64_t (*oshape)[NB_MAX_DIMS + 1], int *rank, int *et)
 {
     ox_model *m = c->m;
     if (m->n_inputs > 64 || m->n_outputs > 64) return nb__fail(NB_ERR_ARG, "nb_onnx_save: more than 64 inputs or outputs");
@@ -675,6 +692,7 @@ static nb_status run_zeros(ox_conv *c, const nb_onnx_save_opts *o, int64_t b, in
         for (int d = 0; outs[i] && d < outs[i]->ndim; d++) oshape[i][1 + d] = outs[i]->shape[d];
     }
     for (int i = 0; rank && i < m->n_values; i++) rank[i] = m->vals[i].t ? m->vals[i].t->ndim : -1;
+    for (int i = 0; et && i < m->n_values; i++) et[i] = m->vals[i].t ? m->vals[i].et : 0;
     return NB_OK;
 }
 
@@ -751,21 +769,23 @@ nb_status nb__onnx_convert(ox_model *m, const nb_onnx_save_opts *o, ox_conv *c)
     if (!c->active) return NB_OK;
     nb_status st = NB_OK;
     int64_t(*s1)[NB_MAX_DIMS + 1] = calloc((size_t)m->n_outputs + 1, sizeof *s1), (*s2)[NB_MAX_DIMS + 1] = calloc((size_t)m->n_outputs + 1, sizeof *s2);
-    int *rank = calloc((size_t)m->n_values + 1, sizeof *rank);
-    if (!s1 || !s2 || !rank) {
+    int *rank = calloc((size_t)m->n_values + 1, sizeof *rank), *et = calloc((size_t)m->n_values + 1, sizeof *et);
+    if (!s1 || !s2 || !rank || !et) {
         st = nb__fail(NB_ERR_MEM, "nb_onnx_save: out of memory");
         goto done;
     }
     int64_t b1 = o->batch > 0 ? o->batch : 1;
     if (m->n_inputs && m->n_outputs) {
-        if ((st = run_zeros(c, o, b1, s1, rank))) {
+        if ((st = run_zeros(c, o, b1, s1, rank, et))) {
             if (shapes) goto done;
-            st = NB_OK; /* ranks unknown: the conversion does without them */
+            st = NB_OK; /* ranks and types unknown: the conversion does without them */
             free(rank);
-            rank = NULL;
+            free(et);
+            rank = et = NULL;
         }
         c->rank = rank;
-        if (shapes && o->set_batch && (st = run_zeros(c, o, b1 + 1, s2, NULL))) goto done;
+        c->et = et;
+        if (shapes && o->set_batch && (st = run_zeros(c, o, b1 + 1, s2, NULL, NULL))) goto done;
     }
     if (c->to != c->from) {
         const Onnx__GraphProto *g = m->proto->graph;
@@ -778,7 +798,9 @@ nb_status nb__onnx_convert(ox_model *m, const nb_onnx_save_opts *o, ox_conv *c)
     }
 done:
     c->rank = NULL;
+    c->et = NULL;
     free(rank);
+    free(et);
     free(s1);
     free(s2);
     if (st) nb__onnx_conv_free(c);

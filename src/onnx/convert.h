@@ -9,7 +9,7 @@ typedef struct {
     ox_model *m;
     int from, to; /* opsets */
     int active;   /* 0: nothing to change, write the graph as read */
-    const int *rank; /* per value, from a run on zeros (NULL: unknown) */
+    const int *rank, *et; /* per value, from a run on zeros (NULL: unknown) */
     /* the graph to write: nodes, extra initializers, inputs and outputs (when shapes change) */
     Onnx__NodeProto **nodes;
     size_t n_nodes, cap_nodes;

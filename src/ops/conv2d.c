@@ -108,10 +108,13 @@ static nb_status resolve(const nb_conv2d_opts *o, int64_t kh, int64_t kw, const 
 
 static int threads_of(const nb_ctx *ctx) { (void)ctx; return nb__max_threads(); }
 
-/* forward: OCg outputs of Cg·KH·KW taps; input gradient: Cg outputs of OCg·KH·KW taps */
-static int fast_fwd(const nb__conv_shape *s)
+/* forward: OCg outputs of Cg·KH·KW taps; input gradient: Cg outputs of OCg·KH·KW taps.
+ * Strided convolutions take the fast forward only in inference (strided: without a
+ * gradient to record), so training keeps the numerics of the GEMM path. */
+static int fast_fwd(const nb__conv_shape *s, int strided_ok)
 {
-    return nb__conv2d_fast_ok(s) && s->OC / s->G >= 8 && s->C / s->G * s->KH * s->KW >= 32;
+    return (strided_ok ? nb__conv2d_fast_fwd_ok(s) : nb__conv2d_fast_ok(s)) && s->OC / s->G >= 8 &&
+           s->C / s->G * s->KH * s->KW >= 32;
 }
 static int fast_bwd_x(const nb__conv_shape *s)
 {
@@ -233,7 +236,7 @@ nb_tensor *nb__conv2d_ep(nb_tensor *x, nb_tensor *w, nb_tensor *b, const nb_conv
     }
     nb__conv_epilogue ep = {.scale = scale, .shift = sh ? sh : bias ? bias : shift, .relu = relu};
     nb_arena_mark mark = nb__arena_mark(&ctx->arena); /* the scratch is given back below */
-    if (fast_fwd(s) && !small_plane(s)) {
+    if (fast_fwd(s, !nb__needs_grad(ctx, x, w, b)) && !small_plane(s)) {
         float *scr = nb__scratch(ctx, nb__conv2d_fast_scratch_fwd(s, nt) * sizeof(float));
         if (!scr) return NULL;
         nb__conv2d_fast_fwd(s, nb__f(x), nb__f(w), &ep, nb__f(out), scr, nt);
