@@ -282,7 +282,7 @@ NO_LIBCALLS static void pad_planes(const geom *g, const float *x, float *xp, int
 }
 
 /* Strided: planes [c0, c1) of one image into their phases (C, Sh, Sw, Hp, Wp), zero outside. */
-static void pad_phases(const geom *g, const float *x, float *xp, int64_t c0, int64_t c1)
+NO_LIBCALLS static void pad_phases(const geom *g, const float *x, float *xp, int64_t c0, int64_t c1)
 {
     for (int64_t c = c0; c < c1; c++)
         for (int64_t a = 0; a < g->Sh; a++)
@@ -295,11 +295,15 @@ static void pad_phases(const geom *g, const float *x, float *xp, int64_t c0, int
                         for (int64_t j = 0; j < g->Wp; j++) r[j] = 0.0f;
                         continue;
                     }
-                    const float *src = x + (c * g->H + si) * g->W;
-                    for (int64_t j = 0; j < g->Wp; j++) {
-                        int64_t sj = g->sw * j + b - g->pl;
-                        r[j] = sj >= 0 && sj < g->W ? src[sj] : 0.0f;
-                    }
+                    /* columns [j0, j1) read src[sw·j + b - pl], the others are padding */
+                    const float *src = x + (c * g->H + si) * g->W + b - g->pl;
+                    int64_t j0 = g->pl - b > 0 ? (g->pl - b + g->sw - 1) / g->sw : 0;
+                    int64_t j1 = g->W + g->pl - b > 0 ? (g->W + g->pl - b + g->sw - 1) / g->sw : 0;
+                    if (j1 > g->Wp) j1 = g->Wp;
+                    if (j0 > j1) j0 = j1;
+                    for (int64_t j = 0; j < j0; j++) r[j] = 0.0f;
+                    for (int64_t j = j0; j < j1; j++) r[j] = src[g->sw * j];
+                    for (int64_t j = j1; j < g->Wp; j++) r[j] = 0.0f;
                 }
             }
 }
