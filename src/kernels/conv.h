@@ -38,11 +38,14 @@ typedef struct {
 
 /* An elementwise epilogue applied per output channel oc after the sum:
  * v = sum·scale[oc] + shift[oc] (NULL: 1 and 0), then max(v, 0) if relu;
- * accumulate: y += v instead of y = v. */
+ * accumulate: y += v instead of y = v. residual (conv_fast.c's forward only; y's
+ * layout): v = max(sum·scale + shift + residual, 0) with relu (an inference residual
+ * block's Add and ReLU). */
 typedef struct {
     const float *scale, *shift;
     int relu;
     int accumulate;
+    const float *residual;
 } nb__conv_epilogue;
 
 /* ---- conv_naive.c ---- */

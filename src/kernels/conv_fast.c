@@ -457,14 +457,19 @@ ALWAYS_INLINE void fwd_tile_nv(int nv, const fwd_job *j, const float *xp, int64_
         int64_t oc = gr * g->Og + o;
         float *plane = y + (n * g->O + oc) * g->OH * g->OW;
         vf sc = v_set1(ep->scale ? ep->scale[oc] : 1.0f), sh = v_set1(ep->shift ? ep->shift[oc] : 0.0f);
+        const float *res = ep->residual ? ep->residual + (n * g->O + oc) * g->OH * g->OW : NULL;
         for (int v = 0; v < nv; v++) {
             vf r = acc[i][v];
             if (ep->scale) r = v_fma(r, sc, sh);
             else if (ep->shift) r = v_add(r, sh);
-            if (ep->relu) r = v_relu(r);
+            if (ep->relu && !res) r = v_relu(r);
             for (int t = 0; t < nseg[v]; t++) {
                 const segment *s = &sg[v * VL + t];
                 vf out = r;
+                if (res) {
+                    out = v_add(out, v_mload(res, s->off, s->m));
+                    if (ep->relu) out = v_relu(out);
+                }
                 if (ep->accumulate) out = v_add(out, v_mload(plane, s->off, s->m));
                 v_mstore(plane, s->off, s->m, out);
             }

@@ -895,15 +895,15 @@ OX_OP(lrn)
 /* ---- inference fusion (the executor's, load.c) ---- */
 
 int ox_conv_bn_fused(ox_model *m, const ox_node *conv, const ox_val *in, const ox_node *bn, const ox_val *bnin, int relu,
-                     ox_val *out)
+                     const nb_tensor *res, ox_val *out)
 {
     nb_tensor *x = in[0].t, *w = in[1].t, *b = conv->n_in > 2 ? in[2].t : NULL;
     if (m->training || !x || !w || x->dtype != NB_F32 || w->dtype != NB_F32 || x->ndim != 4 || w->ndim != 4 ||
         (b && (b->dtype != NB_F32 || b->numel != w->shape[0])) || nb__needs_grad(m->ctx, x, w, b))
         return 0;
-    int graph_training = m->opset >= 14 ? (int)ox_attr_i(bn, "training_mode", 0) : bn->n_out > 1;
+    int graph_training = !bn ? 0 : m->opset >= 14 ? (int)ox_attr_i(bn, "training_mode", 0) : bn->n_out > 1;
     int64_t M = w->shape[0], G = ox_attr_i(conv, "group", 1);
-    for (int i = 1; i < 5; i++)
+    for (int i = 1; bn && i < 5; i++)
         if (!bnin[i].t || bnin[i].t->dtype != NB_F32 || bnin[i].t->numel != M) return 0;
     if (graph_training || G <= 0 || x->shape[1] % G || x->shape[1] / G != w->shape[1] || M % G) return 0;
     geom g;
@@ -912,11 +912,20 @@ int ox_conv_bn_fused(ox_model *m, const ox_node *conv, const ox_val *in, const o
         return 0; /* the Conv alone reports it */
     }
     if (g.pb[0] != g.pe[0] || g.pb[1] != g.pe[1] || g.kernel[0] != w->shape[2] || g.kernel[1] != w->shape[3]) return 0;
+    if (res && (res->dtype != NB_F32 || res->ndim != 4 || res->shape[0] != x->shape[0] || res->shape[1] != M || res->shape[2] != g.out[0] ||
+                res->shape[3] != g.out[1]))
+        return 0; /* a broadcasting Add runs on its own */
     nb_conv2d_opts o = {.groups = (int)G};
     for (int i = 0; i < 2; i++) {
         o.stride[i] = (int)g.stride[i];
         o.dilation[i] = (int)g.dil[i];
         o.padding[i] = (int)g.pb[i];
+    }
+    if (!bn) { /* Conv (+ Add) (+ Relu): the bias alone */
+        nb_tensor *y = nb__conv2d_ep_res(x, w, b, &o, NULL, NULL, relu, res);
+        if (!y) return -1;
+        out[0] = (ox_val){y, in[0].et};
+        return 1;
     }
     float eps = ox_attr_f(bn, "epsilon", 1e-5f);
     float *scale = nb__scratch(m->ctx, sizeof(float) * (size_t)M), *shift = nb__scratch(m->ctx, sizeof(float) * (size_t)M);
@@ -927,7 +936,7 @@ int ox_conv_bn_fused(ox_model *m, const ox_node *conv, const ox_val *in, const o
         scale[c] = sc[c] * r;
         shift[c] = bi[c] - mu[c] * scale[c];
     }
-    nb_tensor *y = nb__conv2d_ep(x, w, b, &o, scale, shift, relu);
+    nb_tensor *y = nb__conv2d_ep_res(x, w, b, &o, scale, shift, relu, res);
     if (!y) return -1;
     out[0] = (ox_val){y, in[0].et};
     return 1;
