@@ -648,9 +648,26 @@ static int is_tensor_vi(const Onnx__ValueInfoProto *vi)
     return vi->type && vi->type->value_case == ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE && vi->type->tensor_type;
 }
 
-/* One run on zeros, the inputs' batch dims b (when set_batch) and the first input's
- * other dims from o->input; shapes[i] of each graph output and rank[] of every value. */
+static nb_status run_filled(ox_conv *c, const nb_onnx_save_opts *o, int64_t b, int64_t (*oshape)[NB_MAX_DIMS + 1], int *rank, int *et,
+                            int one);
+
+/* One run on zeros (then, if that fails, on ones: an integer division by an input), the
+ * inputs' batch dims b (when set_batch) and the first input's other dims from o->input;
+ * shapes[i] of each graph output, rank[] and et[] of every value. */
 static nb_status run_zeros(ox_conv *c, const nb_onnx_save_opts *o, int64_t b, int64_t (*oshape)[NB_MAX_DIMS + 1], int *rank, int *et)
+{
+    nb_status st = run_filled(c, o, b, oshape, rank, et, 0);
+    if (st) {
+        char why[400];
+        snprintf(why, sizeof why, "%s", nb_last_error());
+        if (!run_filled(c, o, b, oshape, rank, et, 1)) return NB_OK;
+        nb__fail(st, "%s", why);
+    }
+    return st;
+}
+
+static nb_status run_filled(ox_conv *c, const nb_onnx_save_opts *o, int64_t b, int64_t (*oshape)[NB_MAX_DIMS + 1], int *rank, int *et,
+                            int one)
 {
     ox_model *m = c->m;
     if (m->n_inputs > 64 || m->n_outputs > 64) return nb__fail(NB_ERR_ARG, "nb_onnx_save: more than 64 inputs or outputs");
@@ -666,6 +683,10 @@ static nb_status run_zeros(ox_conv *c, const nb_onnx_save_opts *o, int64_t b, in
         ins[i] = ox_new(m->ctx, inf->et ? inf->et : OX_FLOAT, inf->ndim, shape);
         if (!ins[i]) return nb__fail(NB_ERR_MEM, "nb_onnx_save: out of memory running the graph on zeros");
         memset(ins[i]->data, 0, (size_t)ins[i]->numel * (ins[i]->dtype == NB_F32 ? 4 : 8));
+        for (int64_t k = 0; one && k < ins[i]->numel; k++) {
+            if (ins[i]->dtype == NB_F32) ((float *)ins[i]->data)[k] = 1.0f;
+            else ((int64_t *)ins[i]->data)[k] = 1;
+        }
     }
     /* the declared shapes give way to the new ones for this run */
     ox_info *saved = malloc((size_t)(m->n_inputs + 1) * sizeof *saved);
