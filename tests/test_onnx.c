@@ -541,7 +541,7 @@ static double rel_err_f(const float *a, const float *b, int64_t n)
     return s > 0 ? e / s : e;
 }
 
-/* ConvTranspose (1-D, 2-D) and 3-D Conv, whose backward is a composition of
+/* ConvTranspose (1-D, 2-D, 3-D) and 3-D Conv, whose backward is a composition of
  * differentiable ops: output and gradients of sum(y * r) against PyTorch's
  * (tools/goldens/gen_onnx_backward.py). */
 static void test_backward_goldens(nb_ctx *ctx)
@@ -549,8 +549,8 @@ static void test_backward_goldens(nb_ctx *ctx)
     nb_safetensors *f = nb_safetensors_open("tests/goldens/onnx_backward.safetensors");
     CHECK("backward goldens open", f, "%s", nb_last_error());
     if (!f) return;
-    static const char *const cases[] = {"convt2d", "convt2d_dil", "convt1d", "conv3d"};
-    for (int c = 0; c < 4; c++) {
+    static const char *const cases[] = {"convt2d", "convt2d_dil", "convt1d", "conv3d", "convt3d"};
+    for (int c = 0; c < 5; c++) {
         char path[256], key[128], name[160];
         snprintf(path, sizeof path, "tests/goldens/onnx_backward_%s.onnx", cases[c]);
         nb_ctx_reset(ctx);

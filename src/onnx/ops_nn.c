@@ -8,7 +8,7 @@
  * and nb_layer_norm; Gemm and MatMul are nb_linear / nb_matmul over views, so all
  * of these get nabla's backward. 3-D convolutions and ConvTranspose run a direct
  * loop when no gradient is recorded, else a differentiable form (conv3d_diff,
- * conv_transpose_diff: 3-D Conv, 1-D and 2-D ConvTranspose). Pooling is N-D: max pooling is an index map (its gradient
+ * conv_transpose_diff, conv_transpose3d_diff: 3-D Conv, 1-D, 2-D and 3-D ConvTranspose). Pooling is N-D: max pooling is an index map (its gradient
  * goes to the maximum), average pooling carries its own backward.
  * Layout: x (N, C, D1, ..., Dk), weights (M, C/group, K1, ..., Kk). */
 #include "onnx/onnx_internal.h"
@@ -223,6 +223,66 @@ static nb_tensor *conv_transpose_diff(nb_tensor *x, nb_tensor *w, nb_tensor *b, 
     return xp && wf ? nb_conv2d(xp, wf, b, &o) : NULL;
 }
 
+/* 3-D transposed convolution the same way: x spread out by the strides, padded by
+ * d·(k-1) - pads (+ output_padding at the end), then conv3d_diff at stride 1 with the
+ * flipped, channel-swapped kernel. */
+static nb_tensor *conv_transpose3d_diff(nb_tensor *x, nb_tensor *w, nb_tensor *b, int64_t G, const int64_t *s,
+                                        const int64_t *d, const int64_t *pb, const int64_t *pe, const int64_t *outp)
+{
+    nb_ctx *ctx = x->ctx;
+    int64_t N = x->shape[0], C = x->shape[1], in[3], K[3], DS[3];
+    for (int i = 0; i < 3; i++) {
+        in[i] = x->shape[2 + i];
+        K[i] = w->shape[2 + i];
+        DS[i] = (in[i] - 1) * s[i] + 1;
+    }
+    int64_t Cg = C / G, Mg = w->shape[1], M = Mg * G;
+    int64_t spread[5] = {N, C, DS[0], DS[1], DS[2]}, padded[5] = {N, C, 0, 0, 0};
+    for (int i = 0; i < 3; i++) padded[2 + i] = DS[i] + 2 * d[i] * K[i] + outp[i];
+    if (ox_too_big(5, padded)) return NULL;
+    int64_t nx = N * C * DS[0] * DS[1] * DS[2], nw = M * Cg * K[0] * K[1] * K[2];
+    int64_t *xm = new_map(ctx, nx), *wm = xm ? new_map(ctx, nw) : NULL;
+    if (!wm) return NULL;
+    for (int64_t i = 0; i < nx; i++) {
+        int64_t r = i, c2 = r % DS[2];
+        r /= DS[2];
+        int64_t c1 = r % DS[1];
+        r /= DS[1];
+        int64_t c0 = r % DS[0], nc = r / DS[0];
+        xm[i] = c0 % s[0] || c1 % s[1] || c2 % s[2] ? -1 : ((nc * in[0] + c0 / s[0]) * in[1] + c1 / s[1]) * in[2] + c2 / s[2];
+    }
+    for (int64_t i = 0; i < nw; i++) { /* W'[g·Mg + m, c, u, v, t] = W[g·Cg + c, m, K-1-u, ...] */
+        int64_t r = i, t = r % K[2];
+        r /= K[2];
+        int64_t v = r % K[1];
+        r /= K[1];
+        int64_t u = r % K[0];
+        r /= K[0];
+        int64_t c = r % Cg, mo = r / Cg, gi = mo / Mg, mm = mo % Mg;
+        wm[i] = ((((gi * Cg + c) * Mg + mm) * K[0] + (K[0] - 1 - u)) * K[1] + (K[1] - 1 - v)) * K[2] + (K[2] - 1 - t);
+    }
+    nb_tensor *xd = ox_gather_map(x, 5, spread, xm, 0.0f);
+    nb_tensor *wf = ox_gather_map(w, 5, (int64_t[]){M, Cg, K[0], K[1], K[2]}, wm, 0.0f);
+    int64_t pads[10] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    for (int i = 0; i < 3; i++) {
+        pads[2 + i] = d[i] * (K[i] - 1) - pb[i];
+        pads[7 + i] = d[i] * (K[i] - 1) - pe[i] + outp[i];
+    }
+    nb_tensor *xp = xd ? ox_pad(xd, pads, 0, 0) : NULL;
+    if (!xp || !wf) return NULL;
+    geom g = {.k = 3};
+    for (int i = 0; i < 3; i++) {
+        g.in[i] = xp->shape[2 + i];
+        g.kernel[i] = K[i];
+        g.stride[i] = 1;
+        g.dil[i] = d[i];
+        g.pb[i] = g.pe[i] = 0;
+        g.out[i] = g.in[i] - d[i] * (K[i] - 1);
+        if (g.out[i] <= 0) return NULL;
+    }
+    return conv3d_diff(xp, wf, b, &g, G);
+}
+
 OX_OP(conv)
 {
     nb_tensor *x = in[0].t, *w = in[1].t, *b = n->n_in > 2 ? in[2].t : NULL;
@@ -332,9 +392,10 @@ OX_OP(conv_transpose)
     }
     int64_t shape[NB_MAX_DIMS] = {N, M};
     for (int i = 0; i < k; i++) shape[2 + i] = o[i];
-    if (k <= 2 && nb__needs_grad(m->ctx, x, w, b)) { /* the differentiable form; 1-D as height 1 */
+    if (k <= 3 && nb__needs_grad(m->ctx, x, w, b)) { /* the differentiable form; 1-D as height 1 */
         nb_tensor *y;
-        if (k == 1) {
+        if (k == 3) y = conv_transpose3d_diff(x, w, b, G, s, d, pb, pe, outp);
+        else if (k == 1) {
             int64_t s2[2] = {1, s[0]}, d2[2] = {1, d[0]}, pb2[2] = {0, pb[0]}, pe2[2] = {0, pe[0]}, op2[2] = {0, outp[0]};
             y = conv_transpose_diff(nb_reshape(x, 4, (int64_t[]){N, C, 1, in_[0]}),
                                     nb_reshape(w, 4, (int64_t[]){C, Mg, 1, ker[0]}), b, G, s2, d2, pb2, pe2, op2);
