@@ -149,6 +149,8 @@ nb_tensor *ox_concat(nb_tensor **xs, int n, int axis);
 nb_tensor *ox_expand(nb_tensor *x, int ndim, const int64_t *shape);
 /* Permute dims (with backward). */
 nb_tensor *ox_transpose(nb_tensor *x, const int64_t *perm);
+/* min(max(x, lo), hi) of an F32 tensor, with backward (ops_math.c, ONNX's Clip). */
+nb_tensor *ox_clip_f(nb_tensor *x, float lo, float hi);
 /* Pad: pads[2*ndim] as ONNX (begins then ends, negative crops); mode 0 constant, 1 edge, 2 reflect. */
 nb_tensor *ox_pad(nb_tensor *x, const int64_t *pads, int mode, float value);
 
