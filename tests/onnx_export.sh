@@ -223,5 +223,12 @@ fi
 if out=$("$N" export --model cnn --opset 12 --out "$d/x.onnx" 2>&1); then fail "opset 12 refused"; else
     case $out in *"opsets 13 to 17"*) pass "opset 12 refused: $out" ;; *) fail "opset 12 refused: $out" ;; esac
 fi
+# what the target opset cannot express is refused naming the node
+if [ -f "$TD/node/test_tril/model.onnx" ]; then
+    if out=$("$N" export --model "$TD/node/test_tril/model.onnx" --opset 13 --out "$d/t.onnx" 2>&1); then fail "Trilu to opset 13 refused"; else
+        case $out in *"(Trilu, opset 14): the op does not exist at opset 13"*) pass "Trilu to opset 13 refused: $out" ;;
+        *) fail "Trilu to opset 13 refused: $out" ;; esac
+    fi
+fi
 echo "$P passed, $F failed"
 [ "$F" -eq 0 ]
