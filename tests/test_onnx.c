@@ -687,10 +687,34 @@ static void test_export(nb_ctx *ctx)
                 got = nb_module_forward(g, ids);
                 nb_set_grad_enabled(ctx, 1);
             }
-            char name[128];
+            char name[160];
             snprintf(name, sizeof name, "%s at opset %d: exported, read back, run at another length", archs[a], opset);
             double err = rel_err(got, want);
             CHECK(name, g && got && want && err < 1e-5, "%s; largest error %.3g", nb_last_error(), err);
+            /* the imported file written again at the other opset (17 -> 13 decomposes
+             * LayerNormalization) with the batch fixed to 2: read back, the same outputs, and
+             * a batch of 3 refused */
+            char path2[] = "/tmp/nb_onnx_convXXXXXX";
+            int fd2 = mkstemp(path2);
+            if (fd2 >= 0) close(fd2);
+            nb_onnx_save_opts co = {.opset = opset == 17 ? 13 : 17, .set_batch = 1, .batch = 2};
+            nb_module *g2 = g && !nb_onnx_save(g, path2, &co) ? nb_onnx_load(ctx, path2, NULL) : NULL;
+            nb_tensor *got2 = NULL, *ids3 = nb_tensor_new(ctx, NB_I64, 2, (int64_t[]){3, 5});
+            for (int i = 0; ids3 && i < 15; i++) nb_tensor_data_i64(ids3)[i] = i % 40;
+            int refused = 0;
+            if (g2) {
+                nb_set_grad_enabled(ctx, 0);
+                got2 = nb_module_forward(g2, ids);
+                refused = nb_module_forward(g2, ids3) == NULL && strstr(nb_last_error(), "must have shape [2, sequence]") != NULL;
+                nb_set_grad_enabled(ctx, 1);
+            }
+            double err2 = rel_err(got2, want);
+            snprintf(name, sizeof name, "%s at opset %d, imported, written at opset %d with batch 2: the same outputs, batch 3 refused",
+                     archs[a], opset, co.opset);
+            CHECK(name, g2 && got2 && err2 < 1e-5 && refused, "%s; largest error %.3g", nb_last_error(), err2);
+            remove(path2);
+            nb_tensor_free(ids3);
+            nb_module_free(g2);
             nb_tensor_free(ids);
             nb_module_free(g);
             nb_module_free(m);
