@@ -167,7 +167,7 @@ static Onnx__AttributeProto *attr_ints(ox_conv *c, const char *name, const int64
     Onnx__AttributeProto *a = new_attr(c, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS);
     int64_t *d = cv_alloc(c, (n + 1) * sizeof *d);
     if (!a || !d) return NULL;
-    memcpy(d, v, n * sizeof *d);
+    if (n) memcpy(d, v, n * sizeof *d);
     a->n_ints = n;
     a->ints = d;
     return a;
@@ -183,9 +183,9 @@ static Onnx__NodeProto *copy_node(ox_conv *c, const Onnx__NodeProto *p)
     Onnx__AttributeProto **at = cv_alloc(c, (p->n_attribute + 8) * sizeof *at);
     if (!n || !in || !out || !at) return NULL;
     *n = *p;
-    memcpy(in, p->input, p->n_input * sizeof *in);
-    memcpy(out, p->output, p->n_output * sizeof *out);
-    memcpy(at, p->attribute, p->n_attribute * sizeof *at);
+    if (p->n_input) memcpy(in, p->input, p->n_input * sizeof *in); /* (NULL lists when empty) */
+    if (p->n_output) memcpy(out, p->output, p->n_output * sizeof *out);
+    if (p->n_attribute) memcpy(at, p->attribute, p->n_attribute * sizeof *at);
     n->input = in;
     n->output = out;
     n->attribute = at;
@@ -228,7 +228,7 @@ static Onnx__NodeProto *new_node(ox_conv *c, const char *op, const Onnx__NodePro
     char buf[512];
     snprintf(buf, sizeof buf, "%.400s_%s", from->name && *from->name ? from->name : from->output[0], tag);
     n->name = cv_strdup(c, buf);
-    memcpy(in, ins, (size_t)n_in * sizeof *in);
+    if (n_in) memcpy(in, ins, (size_t)n_in * sizeof *in);
     n->n_input = (size_t)n_in;
     n->input = in;
     o[0] = out;
@@ -267,7 +267,7 @@ static char *add_init(ox_conv *c, const char *base, const char *tag, int type, c
     dims[0] = (int64_t)count;
     t->dims = dims;
     t->n_dims = scalar ? 0 : 1;
-    memcpy(raw, data, esz * count); /* little-endian machines (as the rest of the reader) */
+    if (count) memcpy(raw, data, esz * count); /* little-endian machines (as the rest of the reader) */
     t->has_raw_data = 1;
     t->raw_data.data = raw;
     t->raw_data.len = esz * count;
@@ -691,7 +691,7 @@ static nb_status run_filled(ox_conv *c, const nb_onnx_save_opts *o, int64_t b, i
     /* the declared shapes give way to the new ones for this run */
     ox_info *saved = malloc((size_t)(m->n_inputs + 1) * sizeof *saved);
     if (!saved) return nb__fail(NB_ERR_MEM, "nb_onnx_save: out of memory");
-    memcpy(saved, m->in_info, (size_t)m->n_inputs * sizeof *saved);
+    if (m->n_inputs) memcpy(saved, m->in_info, (size_t)m->n_inputs * sizeof *saved);
     for (int i = 0; i < m->n_inputs; i++) {
         if (o->set_batch && m->in_info[i].ndim > 0) m->in_info[i].shape[0] = -1;
         for (int d = 0; i == 0 && d < o->input_ndim && d + 1 < m->in_info[i].ndim; d++) m->in_info[i].shape[1 + d] = -1;
@@ -701,7 +701,7 @@ static nb_status run_filled(ox_conv *c, const nb_onnx_save_opts *o, int64_t b, i
     nb_status st = nb_onnx_run(m->mod, ins, m->n_inputs, outs, NULL, m->n_outputs);
     nb_set_grad_enabled(m->ctx, grad);
     m->mod->training = training;
-    memcpy(m->in_info, saved, (size_t)m->n_inputs * sizeof *saved);
+    if (m->n_inputs) memcpy(m->in_info, saved, (size_t)m->n_inputs * sizeof *saved);
     free(saved);
     if (st) {
         char why[400];
