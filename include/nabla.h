@@ -1304,7 +1304,7 @@ int nb_onnx_head_out_axis(nb_module *m);
 nb_status nb_onnx_set_num_classes(nb_module *m, int64_t num_classes);
 typedef struct {
     int opset;      /* 13..17; 0: 17 for nabla's modules, the model's own for an imported graph
-                     * (converted when another is given; read at opsets 7 to 17) */
+                     * (converted when another is given; read at opsets 6 to 17) */
     int64_t batch;  /* 0: a symbolic batch dimension named "batch"; N > 0: fixed to N */
     int input_ndim; /* the dims of one sample (3 for C, H, W); nabla's modules: 0 is 1x28x28;
                      * an imported graph: 0 keeps its first input's shape */
