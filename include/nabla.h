@@ -1310,20 +1310,25 @@ int nb_onnx_head_out_axis(nb_module *m);
 nb_status nb_onnx_set_num_classes(nb_module *m, int64_t num_classes);
 typedef struct {
     int opset;      /* 13..17; 0: 17 for nabla's modules, the model's own for an imported graph
-                     * (which cannot change opset) */
+                     * (converted when another is given; read at opsets 6 to 17) */
     int64_t batch;  /* 0: a symbolic batch dimension named "batch"; N > 0: fixed to N */
-    int input_ndim; /* nabla's modules: the dims of one sample (3 for C, H, W); 0: 1x28x28 */
+    int input_ndim; /* the dims of one sample (3 for C, H, W); nabla's modules: 0 is 1x28x28;
+                     * an imported graph: 0 keeps its first input's shape */
     int64_t input[NB_MAX_DIMS];
     int input_ids;  /* the input is int64 token ids (batch, length): the text models */
     int64_t length; /* with input_ids: 0 a symbolic length named "sequence"; N > 0 fixed */
     int attention_mask; /* with input_ids: a second input "attention_mask" (batch, length) int64, 1 token
                          * and 0 padding, as Hugging Face's models take it (a text model's to_onnx adds
                          * (1 - mask)·float32's lowest to the attention scores) */
+    int set_batch;  /* an imported graph: 1 sets its inputs' batch dimension from batch; 0
+                     * keeps it as read */
 } nb_onnx_save_opts;
 /* Write a module as an ONNX model in eval mode, its weights as initializers under their
  * state_dict names, its nodes named as torch.onnx.export names them. An imported model
  * is its graph as read with the module's current weights (fine-tuned, a resized head
- * included; floating initializers as float32, external data inline). Built-in models,
+ * included; floating initializers as float32, external data inline), converted to
+ * another opset, batch or input shape when o asks (docs/onnx.md; the graph runs once
+ * or twice on zeros to find the outputs' shapes, its values left in the arena). Built-in models,
  * model files and the text models are written from each module's typed state
  * (docs/onnx.md lists the ops each layer becomes); a module kind without an ONNX form
  * fails naming the module and its kind. Atomic. o may be NULL. */

@@ -21,6 +21,7 @@
 #include "kernels/conv.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include <omp.h>
 
@@ -230,6 +231,16 @@ static void test_kernels(void)
                  (long long)s.N, (long long)s.C, (long long)s.H, (long long)s.W, (long long)s.OC, (long long)s.KH,
                  (long long)s.KW, (long long)s.sh, (long long)s.sw, (long long)s.dh, (long long)s.dw,
                  (long long)s.pt, (long long)s.pl, (long long)s.G, (long long)s.OH, (long long)s.OW);
+        if (!nb__conv2d_fast_ok(&s) && nb__conv2d_fast_fwd_ok(&s)) { /* strided: the forward only */
+            for (int nt = 1; nt <= 3; nt++) {
+                float *scr = malloc(nb__conv2d_fast_scratch_fwd(&s, nt) * 4);
+                nb__conv_epilogue ep = {.shift = b};
+                nb__conv2d_fast_fwd(&s, x, w, &ep, y1, scr, nt);
+                snprintf(name, sizeof name, "fast fwd (strided) %s t%d", desc, nt);
+                CHECK_CLOSE_SCALED(name, y1, y0, (long)ny, TOL);
+                free(scr);
+            }
+        }
         if (nb__conv2d_fast_ok(&s)) {
             fast_cases++;
             for (int nt = 1; nt <= 3; nt++) {
@@ -295,15 +306,16 @@ static void test_kernels(void)
     CHECK("kernels: random shapes tested", tested >= 100 && fast_cases >= 60, "%d shapes, %d fast", tested, fast_cases);
 }
 
-/* The inference epilogue: relu(conv·scale + shift) through nb__conv2d_ep, fast and im2col paths. */
+/* The inference epilogue: relu(conv·scale + shift (+ residual)) through nb__conv2d_ep(_res), stride 1
+ * and 2 (both conv_fast.c's in inference), and the batch GEMM path (2 input channels). */
 static void test_epilogue(void)
 {
-    for (int k = 0; k < 4; k++) {
-        int stride = 1 + (k & 1), batch1 = k >> 1;
+    for (int k = 0; k < 6; k++) {
+        int stride = 1 + (k & 1), batch1 = (k >> 1) & 1, narrow = k >= 4;
         /* batch 1 with the ctx's two threads: one image shared by the team (and large
          * enough for the im2col path to split it) */
         nb_ctx_reset(ctx);
-        int64_t N = batch1 ? 1 : 3, C = 4, H = batch1 ? 33 : 9, W = batch1 ? 35 : 11, OC = 10;
+        int64_t N = batch1 ? 1 : 3, C = narrow ? 2 : 4, H = batch1 ? 33 : 9, W = batch1 ? 35 : 11, OC = 10;
         nb_tensor *x = nb_tensor_new(ctx, NB_F32, 4, (int64_t[]){N, C, H, W});
         nb_tensor *w = nb_tensor_new(ctx, NB_F32, 4, (int64_t[]){OC, C, 3, 3});
         nb_tensor *b = nb_tensor_new(ctx, NB_F32, 1, (int64_t[]){OC});
@@ -315,17 +327,28 @@ static void test_epilogue(void)
         nb_tensor *got = nb__conv2d_ep(x, w, b, &o, scale, shift, 1);
         CHECK("epilogue runs", ref && got, "%s", nb_last_error());
         if (!ref || !got) continue;
-        int64_t P = nb_tensor_numel(ref) / (N * OC);
+        int64_t P = nb_tensor_numel(ref) / (N * OC), n = nb_tensor_numel(ref);
         float *r = nb_tensor_data(ref);
-        for (int64_t i = 0; i < nb_tensor_numel(ref); i++) {
+        /* with a residual added before the relu (an inference residual block's end) */
+        nb_tensor *res = nb_tensor_new(ctx, NB_F32, 4, nb_tensor_shape(ref));
+        fill(nb_tensor_data(res), n);
+        nb_tensor *got_res = nb__conv2d_ep_res(x, w, b, &o, scale, shift, 1, res);
+        float *want_res = malloc((size_t)n * sizeof(float));
+        for (int64_t i = 0; i < n; i++) {
             int64_t c = i / P % OC;
             float v = r[i] * scale[c] + shift[c];
+            float u = v + ((float *)nb_tensor_data(res))[i];
             r[i] = v > 0 ? v : 0;
+            want_res[i] = u > 0 ? u : 0;
         }
         char what[96];
-        snprintf(what, sizeof what, "epilogue %s, batch %lld: relu(conv·scale + shift)", stride == 1 ? "fast" : "im2col",
-                 (long long)N);
-        CHECK_CLOSE_SCALED(what, nb_tensor_data(got), r, (long)nb_tensor_numel(ref), 1e-5);
+        snprintf(what, sizeof what, "epilogue stride %d, batch %lld: relu(conv·scale + shift)", stride, (long long)N);
+        CHECK_CLOSE_SCALED(what, nb_tensor_data(got), r, (long)n, 1e-5);
+        snprintf(what, sizeof what, "epilogue stride %d, batch %lld: relu(conv·scale + shift + residual)", stride, (long long)N);
+        CHECK("residual epilogue runs", got_res != NULL, "%s", nb_last_error());
+        if (got_res) CHECK_CLOSE_SCALED(what, nb_tensor_data(got_res), want_res, (long)n, 1e-5);
+        free(want_res);
+        nb_tensor_free(res);
         nb_tensor_set_requires_grad(w, 1);
         CHECK("epilogue refuses to record gradients", nb__conv2d_ep(x, w, b, &o, scale, shift, 1) == NULL &&
               strstr(nb_last_error(), "cannot record gradients"), "%s", nb_last_error());

@@ -541,7 +541,7 @@ static double rel_err_f(const float *a, const float *b, int64_t n)
     return s > 0 ? e / s : e;
 }
 
-/* ConvTranspose (1-D, 2-D) and 3-D Conv, whose backward is a composition of
+/* ConvTranspose (1-D, 2-D, 3-D) and 3-D Conv, whose backward is a composition of
  * differentiable ops: output and gradients of sum(y * r) against PyTorch's
  * (tools/goldens/gen_onnx_backward.py). */
 static void test_backward_goldens(nb_ctx *ctx)
@@ -549,8 +549,8 @@ static void test_backward_goldens(nb_ctx *ctx)
     nb_safetensors *f = nb_safetensors_open("tests/goldens/onnx_backward.safetensors");
     CHECK("backward goldens open", f, "%s", nb_last_error());
     if (!f) return;
-    static const char *const cases[] = {"convt2d", "convt2d_dil", "convt1d", "conv3d"};
-    for (int c = 0; c < 4; c++) {
+    static const char *const cases[] = {"convt2d", "convt2d_dil", "convt1d", "conv3d", "convt3d"};
+    for (int c = 0; c < 5; c++) {
         char path[256], key[128], name[160];
         snprintf(path, sizeof path, "tests/goldens/onnx_backward_%s.onnx", cases[c]);
         nb_ctx_reset(ctx);
@@ -604,9 +604,11 @@ static void test_rnn_goldens(nb_ctx *ctx)
     nb_safetensors *f = nb_safetensors_open("tests/goldens/onnx_rnn_backward.safetensors");
     CHECK("recurrent goldens open", f, "%s", nb_last_error());
     if (!f) return;
-    static const char *const cases[] = {"rnn", "gru", "gru_lbr", "lstm"};
-    for (int c = 0; c < 4; c++) {
+    /* the last three: shorter sequence_lens (both directions) and clip, when training */
+    static const char *const cases[] = {"rnn", "gru", "gru_lbr", "lstm", "rnn_lens_clip", "gru_lens_clip", "lstm_lens_clip"};
+    for (int c = 0; c < 7; c++) {
         char path[256], key[128], name[200];
+        int peep = strstr(cases[c], "lstm") != NULL;
         snprintf(path, sizeof path, "tests/goldens/onnx_rnn_%s.onnx", cases[c]);
         nb_ctx_reset(ctx);
         nb_module *m = nb_onnx_load(ctx, path, NULL);
@@ -645,8 +647,8 @@ static void test_rnn_goldens(nb_ctx *ctx)
             nb_tensor_free(g);
         }
         snprintf(name, sizeof name, "%s: Y, Y_h and the gradients of X, W, R, B%s match the ONNX equations in PyTorch", cases[c],
-                 c == 3 ? ", P" : "");
-        CHECK(name, ok && found == (c == 3 ? 4 : 3) && ey < 1e-5 && ed < 1e-5 && eg < 1e-5,
+                 peep ? ", P" : "");
+        CHECK(name, ok && found == (peep ? 4 : 3) && ey < 1e-5 && ed < 1e-5 && eg < 1e-5,
               "%s; outputs %.3g (direct loop %.3g), gradients %.3g, %d parameters", nb_last_error(), ey, ed, eg, found);
         for (int k = 0; k < 5; k++) nb_tensor_free(t[k]);
         nb_module_free(m);
@@ -685,10 +687,34 @@ static void test_export(nb_ctx *ctx)
                 got = nb_module_forward(g, ids);
                 nb_set_grad_enabled(ctx, 1);
             }
-            char name[128];
+            char name[160];
             snprintf(name, sizeof name, "%s at opset %d: exported, read back, run at another length", archs[a], opset);
             double err = rel_err(got, want);
             CHECK(name, g && got && want && err < 1e-5, "%s; largest error %.3g", nb_last_error(), err);
+            /* the imported file written again at the other opset (17 -> 13 decomposes
+             * LayerNormalization) with the batch fixed to 2: read back, the same outputs, and
+             * a batch of 3 refused */
+            char path2[] = "/tmp/nb_onnx_convXXXXXX";
+            int fd2 = mkstemp(path2);
+            if (fd2 >= 0) close(fd2);
+            nb_onnx_save_opts co = {.opset = opset == 17 ? 13 : 17, .set_batch = 1, .batch = 2};
+            nb_module *g2 = g && !nb_onnx_save(g, path2, &co) ? nb_onnx_load(ctx, path2, NULL) : NULL;
+            nb_tensor *got2 = NULL, *ids3 = nb_tensor_new(ctx, NB_I64, 2, (int64_t[]){3, 5});
+            for (int i = 0; ids3 && i < 15; i++) nb_tensor_data_i64(ids3)[i] = i % 40;
+            int refused = 0;
+            if (g2) {
+                nb_set_grad_enabled(ctx, 0);
+                got2 = nb_module_forward(g2, ids);
+                refused = nb_module_forward(g2, ids3) == NULL && strstr(nb_last_error(), "must have shape [2, sequence]") != NULL;
+                nb_set_grad_enabled(ctx, 1);
+            }
+            double err2 = rel_err(got2, want);
+            snprintf(name, sizeof name, "%s at opset %d, imported, written at opset %d with batch 2: the same outputs, batch 3 refused",
+                     archs[a], opset, co.opset);
+            CHECK(name, g2 && got2 && err2 < 1e-5 && refused, "%s; largest error %.3g", nb_last_error(), err2);
+            remove(path2);
+            nb_tensor_free(ids3);
+            nb_module_free(g2);
             nb_tensor_free(ids);
             nb_module_free(g);
             nb_module_free(m);

@@ -38,11 +38,14 @@ typedef struct {
 
 /* An elementwise epilogue applied per output channel oc after the sum:
  * v = sum·scale[oc] + shift[oc] (NULL: 1 and 0), then max(v, 0) if relu;
- * accumulate: y += v instead of y = v. */
+ * accumulate: y += v instead of y = v. residual (conv_fast.c's forward only; y's
+ * layout): v = max(sum·scale + shift + residual, 0) with relu (an inference residual
+ * block's Add and ReLU). */
 typedef struct {
     const float *scale, *shift;
     int relu;
     int accumulate;
+    const float *residual;
 } nb__conv_epilogue;
 
 /* The output columns j whose input column j·stride + off lies in [0, W), of OW:
@@ -84,9 +87,12 @@ void nb__conv_epilogue_apply(const nb__conv_epilogue *ep, float *y, int64_t N, i
 void nb__conv2d_gemm_bwd_x(const nb__conv_shape *s, const float *dy, const float *w, float *dx, float *scratch);
 void nb__conv2d_gemm_bwd_w(const nb__conv_shape *s, const float *x, const float *dy, float *dw, float *scratch);
 
-/* ---- conv_fast.c (stride 1, any padding, dilation and groups) ---- */
+/* ---- conv_fast.c (stride 1, any padding, dilation and groups; the forward also strides
+ * up to 4) ---- */
 /* Whether the fast kernels handle this shape (stride 1, sizes that fit int32 offsets). */
 int nb__conv2d_fast_ok(const nb__conv_shape *s);
+/* Whether nb__conv2d_fast_fwd handles it (strides 1 to 4). */
+int nb__conv2d_fast_fwd_ok(const nb__conv_shape *s);
 /* Floats of scratch for forward (fwd), input gradient (bwd_x) and weight/bias
  * gradient (bwd_w) with nthreads threads. */
 size_t nb__conv2d_fast_scratch_fwd(const nb__conv_shape *s, int nthreads);

@@ -46,6 +46,7 @@
 #ifdef NB_ISA_SUFFIX
 #include "kernels/conv_isa.h"
 #define nb__conv2d_fast_ok NB__ISA_NAME(nb__conv2d_fast_ok, NB_ISA_SUFFIX)
+#define nb__conv2d_fast_fwd_ok NB__ISA_NAME(nb__conv2d_fast_fwd_ok, NB_ISA_SUFFIX)
 #define nb__conv2d_fast_scratch_fwd NB__ISA_NAME(nb__conv2d_fast_scratch_fwd, NB_ISA_SUFFIX)
 #define nb__conv2d_fast_scratch_bwd_x NB__ISA_NAME(nb__conv2d_fast_scratch_bwd_x, NB_ISA_SUFFIX)
 #define nb__conv2d_fast_scratch_bwd_w NB__ISA_NAME(nb__conv2d_fast_scratch_bwd_w, NB_ISA_SUFFIX)
@@ -184,46 +185,64 @@ static void run(int nt, int64_t n, int64_t chunk, nb__chunk_fn fn, void *ctx)
 /* About two chunks a thread: ceil(n / 2nt). */
 static int64_t halves(int64_t n, int nt) { return (n + 2 * nt - 1) / (2 * nt); }
 
-/* ---- geometry of one stride-1 convolution on padded planes ---- */
+/* ---- geometry of one convolution on padded planes ----
+ * Strided (forward only): the padded plane xpad of a channel is kept as its sh·sw phases
+ * (those the kernel reaches), phase (a, b) holding xpad[sh·r + a][sw·c + b] in Hp rows
+ * and Wp columns. Tap (u, v) with u·dh = sh·i + a, v·dw = sw·j + b reads phase (a, b)
+ * at row i, column j: output (r, c) is the same "wide" position q = r·Wp + c of every
+ * tap, as at stride 1 (where there is one phase, the padded plane). */
 typedef struct {
     int64_t N, C, H, W;       /* input planes */
     int64_t O, OH, OW;        /* output channels and size */
     int64_t KH, KW, dh, dw;   /* kernel, dilation */
+    int64_t sh, sw, Sh, Sw;   /* strides, phases kept per dim (min(stride, reach)) */
     int64_t pt, pl, G;        /* top/left padding (negative: crop), groups */
     int64_t Cg, Og, K;        /* per group: input channels, output channels, taps Cg·KH·KW */
-    int64_t Hp, Wp, PL;       /* padded plane: rows, columns, floats */
+    int64_t Hp, Wp, PH, PL;   /* a phase: rows, columns, floats; floats of a channel's phases */
     int64_t Q, nvec;          /* wide positions OH·Wp, vectors covering them */
     int64_t XP;               /* floats of one padded image, with zeroed slack */
 } geom;
 
 static geom geom_make(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t OH, int64_t OW, int64_t KH,
-                      int64_t KW, int64_t dh, int64_t dw, int64_t pt, int64_t pl, int64_t G)
+                      int64_t KW, int64_t dh, int64_t dw, int64_t sh, int64_t sw, int64_t pt, int64_t pl, int64_t G)
 {
     geom g = {.N = N, .C = C, .H = H, .W = W, .O = O, .OH = OH, .OW = OW, .KH = KH, .KW = KW, .dh = dh, .dw = dw,
-              .pt = pt, .pl = pl, .G = G};
+              .sh = sh, .sw = sw, .pt = pt, .pl = pl, .G = G};
     g.Cg = C / G;
     g.Og = O / G;
     g.K = g.Cg * KH * KW;
-    g.Hp = OH + (KH - 1) * dh;
-    g.Wp = OW + (KW - 1) * dw;
-    g.PL = g.Hp * g.Wp;
+    g.Sh = sh < (KH - 1) * dh + 1 ? sh : (KH - 1) * dh + 1;
+    g.Sw = sw < (KW - 1) * dw + 1 ? sw : (KW - 1) * dw + 1;
+    g.Hp = OH + (KH - 1) * dh / sh;
+    g.Wp = OW + (KW - 1) * dw / sw;
+    g.PH = g.Hp * g.Wp;
+    g.PL = g.Sh * g.Sw * g.PH;
     g.Q = OH * g.Wp;
     g.nvec = (g.Q + VL - 1) / VL;
-    /* the last vector of the last plane reads up to C·PL + (KW-1)·dw + VL - 2 */
-    g.XP = round_up(C * g.PL + (KW - 1) * dw + VL, VL);
+    /* the last vector of the last phase reads up to C·PL + (KW-1)·dw/sw + VL - 2 */
+    g.XP = round_up(C * g.PL + (KW - 1) * dw / sw + VL, VL);
     return g;
 }
 
 static geom geom_fwd(const nb__conv_shape *s)
 {
-    return geom_make(s->N, s->C, s->H, s->W, s->OC, s->OH, s->OW, s->KH, s->KW, s->dh, s->dw, s->pt, s->pl, s->G);
+    return geom_make(s->N, s->C, s->H, s->W, s->OC, s->OH, s->OW, s->KH, s->KW, s->dh, s->dw, s->sh, s->sw, s->pt, s->pl,
+                     s->G);
 }
 
-/* dx = conv(dy padded by (K-1)·d - p, flipped transposed w) */
+/* dx = conv(dy padded by (K-1)·d - p, flipped transposed w); stride 1 only */
 static geom geom_bwd_x(const nb__conv_shape *s)
 {
-    return geom_make(s->N, s->OC, s->OH, s->OW, s->C, s->H, s->W, s->KH, s->KW, s->dh, s->dw,
+    return geom_make(s->N, s->OC, s->OH, s->OW, s->C, s->H, s->W, s->KH, s->KW, s->dh, s->dw, 1, 1,
                      (s->KH - 1) * s->dh - s->pt, (s->KW - 1) * s->dw - s->pl, s->G);
+}
+
+int nb__conv2d_fast_fwd_ok(const nb__conv_shape *s)
+{
+    if (s->sh < 1 || s->sw < 1 || s->sh > 4 || s->sw > 4) return 0;
+    geom a = geom_fwd(s);
+    const int64_t lim = (int64_t)1 << 30; /* offsets are int32 */
+    return a.XP < lim && a.K < lim;
 }
 
 int nb__conv2d_fast_ok(const nb__conv_shape *s)
@@ -262,19 +281,56 @@ NO_LIBCALLS static void pad_planes(const geom *g, const float *x, float *xp, int
         }
 }
 
+/* Strided: planes [c0, c1) of one image into their phases (C, Sh, Sw, Hp, Wp), zero outside. */
+NO_LIBCALLS static void pad_phases(const geom *g, const float *x, float *xp, int64_t c0, int64_t c1)
+{
+    for (int64_t c = c0; c < c1; c++)
+        for (int64_t a = 0; a < g->Sh; a++)
+            for (int64_t b = 0; b < g->Sw; b++) {
+                float *ph = xp + c * g->PL + (a * g->Sw + b) * g->PH;
+                for (int64_t i = 0; i < g->Hp; i++) {
+                    float *r = ph + i * g->Wp;
+                    int64_t si = g->sh * i + a - g->pt;
+                    if (si < 0 || si >= g->H) {
+                        for (int64_t j = 0; j < g->Wp; j++) r[j] = 0.0f;
+                        continue;
+                    }
+                    /* columns [j0, j1) read src[sw·j + b - pl], the others are padding */
+                    const float *src = x + (c * g->H + si) * g->W + b - g->pl;
+                    int64_t j0 = g->pl - b > 0 ? (g->pl - b + g->sw - 1) / g->sw : 0;
+                    int64_t j1 = g->W + g->pl - b > 0 ? (g->W + g->pl - b + g->sw - 1) / g->sw : 0;
+                    if (j1 > g->Wp) j1 = g->Wp;
+                    if (j0 > j1) j0 = j1;
+                    for (int64_t j = 0; j < j0; j++) r[j] = 0.0f;
+                    for (int64_t j = j0; j < j1; j++) r[j] = src[g->sw * j];
+                    for (int64_t j = j1; j < g->Wp; j++) r[j] = 0.0f;
+                }
+            }
+}
+
+static void pad_any(const geom *g, const float *x, float *xp, int64_t c0, int64_t c1)
+{
+    if (g->sh == 1 && g->sw == 1) pad_planes(g, x, xp, c0, c1);
+    else pad_phases(g, x, xp, c0, c1);
+}
+
 static void pad_slack(const geom *g, float *xp)
 {
     memset(xp + g->C * g->PL, 0, (size_t)(g->XP - g->C * g->PL) * sizeof(float));
 }
 
-/* off[k] for tap k = (c·KH + u)·KW + v of a group: c·PL + u·dh·Wp + v·dw; taps past K get 0. */
+/* off[k] for tap k = (c·KH + u)·KW + v of a group: c·PL + u·dh·Wp + v·dw at stride 1,
+ * c·PL + (phase of (u·dh, v·dw))·PH + (u·dh/sh)·Wp + v·dw/sw strided; taps past K get 0. */
 static void make_offsets(const geom *g, int32_t *off, int64_t n)
 {
     int64_t k = 0; /* nested loops: three divisions per tap cost microseconds at batch 1 */
     for (int64_t c = 0; c < g->Cg; c++)
         for (int64_t u = 0; u < g->KH; u++)
             for (int64_t v = 0; v < g->KW; v++, k++)
-                if (k < n) off[k] = (int32_t)(c * g->PL + u * g->dh * g->Wp + v * g->dw);
+                if (k < n) {
+                    int64_t ru = u * g->dh, rv = v * g->dw;
+                    off[k] = (int32_t)(c * g->PL + ((ru % g->sh) * g->Sw + rv % g->sw) * g->PH + ru / g->sh * g->Wp + rv / g->sw);
+                }
     for (; k < n; k++) off[k] = 0;
 }
 
@@ -401,14 +457,19 @@ ALWAYS_INLINE void fwd_tile_nv(int nv, const fwd_job *j, const float *xp, int64_
         int64_t oc = gr * g->Og + o;
         float *plane = y + (n * g->O + oc) * g->OH * g->OW;
         vf sc = v_set1(ep->scale ? ep->scale[oc] : 1.0f), sh = v_set1(ep->shift ? ep->shift[oc] : 0.0f);
+        const float *res = ep->residual ? ep->residual + (n * g->O + oc) * g->OH * g->OW : NULL;
         for (int v = 0; v < nv; v++) {
             vf r = acc[i][v];
             if (ep->scale) r = v_fma(r, sc, sh);
             else if (ep->shift) r = v_add(r, sh);
-            if (ep->relu) r = v_relu(r);
+            if (ep->relu && !res) r = v_relu(r);
             for (int t = 0; t < nseg[v]; t++) {
                 const segment *s = &sg[v * VL + t];
                 vf out = r;
+                if (res) {
+                    out = v_add(out, v_mload(res, s->off, s->m));
+                    if (ep->relu) out = v_relu(out);
+                }
                 if (ep->accumulate) out = v_add(out, v_mload(plane, s->off, s->m));
                 v_mstore(plane, s->off, s->m, out);
             }
@@ -456,7 +517,7 @@ static void fwd_image(const fwd_job *j, const float *x, float *y, float *xp, int
 {
     const geom *g = j->g;
     int64_t nob = (g->Og + MR - 1) / MR, npan = (g->nvec + NV - 1) / NV;
-    pad_planes(g, x + n * g->C * g->H * g->W, xp, 0, g->C);
+    pad_any(g, x + n * g->C * g->H * g->W, xp, 0, g->C);
     for (int64_t gr = 0; gr < g->G; gr++)
         for (int64_t p = 0; p < npan; p++) fwd_panel(j, xp, n, gr, p, 0, nob, y);
 }
@@ -484,7 +545,7 @@ static void fwd_shared_pad(void *ctx, int64_t b, int64_t e, int slot)
 {
     const fwd_task *t = ctx;
     const geom *g = t->j->g;
-    pad_planes(g, t->x + t->n * g->C * g->H * g->W, t->xps, b, e);
+    pad_any(g, t->x + t->n * g->C * g->H * g->W, t->xps, b, e);
 }
 
 /* ... then its tiles [b, e) (group, channel tile, panel), contiguous so that a thread's

@@ -23,6 +23,11 @@ int nb__conv2d_fast_ok(const nb__conv_shape *s)
     DISPATCH(nb__conv2d_fast_ok_avx512(s), nb__conv2d_fast_ok_avx2(s), nb__conv2d_fast_ok_generic(s))
 }
 
+int nb__conv2d_fast_fwd_ok(const nb__conv_shape *s)
+{
+    DISPATCH(nb__conv2d_fast_fwd_ok_avx512(s), nb__conv2d_fast_fwd_ok_avx2(s), nb__conv2d_fast_fwd_ok_generic(s))
+}
+
 size_t nb__conv2d_fast_scratch_fwd(const nb__conv_shape *s, int nt)
 {
     DISPATCH(nb__conv2d_fast_scratch_fwd_avx512(s, nt), nb__conv2d_fast_scratch_fwd_avx2(s, nt),

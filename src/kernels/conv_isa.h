@@ -11,6 +11,7 @@
 
 #define NB__CONV_FAST_DECLARE(sfx)                                                                                   \
     int nb__conv2d_fast_ok##sfx(const nb__conv_shape *s);                                                          \
+    int nb__conv2d_fast_fwd_ok##sfx(const nb__conv_shape *s);                                                      \
     size_t nb__conv2d_fast_scratch_fwd##sfx(const nb__conv_shape *s, int nthreads);                                \
     size_t nb__conv2d_fast_scratch_bwd_x##sfx(const nb__conv_shape *s, int nthreads);                              \
     size_t nb__conv2d_fast_scratch_bwd_w##sfx(const nb__conv_shape *s, int nthreads);                              \

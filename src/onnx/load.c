@@ -201,26 +201,44 @@ static int feeds_only(const ox_model *m, int k, int j, const char *op)
 }
 
 /* Inference: a Conv followed by its BatchNormalization (and Relu) runs as one
- * convolution with an epilogue, as nabla's own Conv2d + BatchNorm2d + ReLU do; *used
- * nodes are done (0: run node k alone). */
+ * convolution with an epilogue, as nabla's own Conv2d + BatchNorm2d + ReLU do, and so
+ * does a residual block's end, Conv, BatchNormalization, Add of a value computed
+ * before (and Relu); *used nodes are done (0: run node k alone). */
 static nb_status try_fuse(ox_model *m, int k, const ox_val *in, int *used)
 {
     *used = 0;
     const ox_node *n = &m->nodes[k];
-    if (m->training || strcmp(n->p->op_type, "Conv") || !feeds_only(m, k, k + 1, "BatchNormalization")) return NB_OK;
-    const ox_node *bn = &m->nodes[k + 1];
-    for (int j = 1; j < bn->n_out; j++)
-        if (bn->out[j] >= 0) return NB_OK;
+    if (m->training || strcmp(n->p->op_type, "Conv") || n->n_out < 1 || n->out[0] < 0) return NB_OK;
+    const ox_node *bn = feeds_only(m, k, k + 1, "BatchNormalization") ? &m->nodes[k + 1] : NULL;
     ox_val bnin[5];
-    for (int j = 0; j < 5; j++) bnin[j] = j < bn->n_in && bn->in[j] >= 0 ? m->vals[bn->in[j]] : (ox_val){NULL, 0};
-    int relu = feeds_only(m, k + 1, k + 2, "Relu");
+    if (bn) {
+        for (int j = 1; j < bn->n_out; j++)
+            if (bn->out[j] >= 0) return NB_OK;
+        for (int j = 0; j < 5; j++) bnin[j] = j < bn->n_in && bn->in[j] >= 0 ? m->vals[bn->in[j]] : (ox_val){NULL, 0};
+    }
+    int at = k + (bn != NULL); /* the last node taken so far */
+    int relu = feeds_only(m, at, at + 1, "Relu"), add = 0;
+    const nb_tensor *res = NULL;
+    if (!relu && at + 1 < m->n_nodes && !strcmp(m->nodes[at + 1].p->op_type, "Add") && m->nodes[at + 1].n_in == 2) {
+        /* the Add takes the Conv's (BatchNormalization's) output, read by it alone, and a
+         * value that is already there (nodes before the Conv computed it) */
+        const ox_node *a = &m->nodes[at + 1];
+        int id = m->nodes[at].out[0], other = a->in[0] == id ? a->in[1] : a->in[1] == id ? a->in[0] : -1;
+        if (id >= 0 && other >= 0 && other != id && m->use_count[id] == 1 && !is_graph_output(m, id) && m->vals[other].t &&
+            m->vals[other].et == OX_FLOAT && m->vals[other].t->dtype == NB_F32) {
+            res = m->vals[other].t;
+            add = 1;
+            relu = feeds_only(m, at + 1, at + 2, "Relu");
+        }
+    }
+    if (!bn && !add && !relu) return NB_OK;
     ox_val out;
-    int r = ox_conv_bn_fused(m, n, in, bn, bnin, relu, &out);
-    if (r < 0) return ox_fail(m, n, NB_ERR_MEM, "fused with the BatchNormalization that follows: %s", nb_last_error());
+    int r = ox_conv_bn_fused(m, n, in, bn, bnin, relu, res, &out);
+    if (r < 0) return ox_fail(m, n, NB_ERR_MEM, "fused with the nodes that follow: %s", nb_last_error());
     if (r == 0) return NB_OK;
-    const ox_node *last = &m->nodes[k + 1 + relu];
+    const ox_node *last = &m->nodes[at + add + relu];
     m->vals[last->out[0]] = out;
-    *used = 2 + relu;
+    *used = 1 + (bn != NULL) + add + relu;
     return NB_OK;
 }
 

@@ -162,6 +162,8 @@ nb_tensor *ox_concat(nb_tensor **xs, int n, int axis);
 nb_tensor *ox_expand(nb_tensor *x, int ndim, const int64_t *shape);
 /* Permute dims (with backward). */
 nb_tensor *ox_transpose(nb_tensor *x, const int64_t *perm);
+/* min(max(x, lo), hi) of an F32 tensor, with backward (ops_math.c, ONNX's Clip). */
+nb_tensor *ox_clip_f(nb_tensor *x, float lo, float hi);
 /* Pad: pads[2*ndim] as ONNX (begins then ends, negative crops); mode 0 constant, 1 edge, 2 reflect. */
 nb_tensor *ox_pad(nb_tensor *x, const int64_t *pads, int mode, float value);
 
@@ -218,12 +220,13 @@ void ox_strides(int nd, const int64_t *shape, int64_t *st);
 nb_status ox_elem_offset(ox_model *m, const ox_node *n, const nb_tensor *x, const nb_tensor *idx, int axis,
                          const int64_t *xs, const int64_t *is, int64_t i, int64_t *off);
 
-/* ops_nn.c: Conv (2-D) + an eval-mode BatchNormalization (+ Relu) as one convolution
- * with nabla's epilogue, when no gradient is recorded: 1 with out[0] set, 0 when the
- * nodes do not fit (run them one by one), -1 on error. in: the Conv's inputs, bnin the
- * BatchNormalization's (the first, the Conv's output, is not computed yet). */
+/* ops_nn.c: Conv (2-D) + an eval-mode BatchNormalization (+ a residual Add of res, not
+ * NULL) (+ Relu) as one convolution with nabla's epilogue, when no gradient is recorded:
+ * 1 with out[0] set, 0 when the nodes do not fit (run them one by one), -1 on error. in:
+ * the Conv's inputs, bnin the BatchNormalization's (the first, the Conv's output, is not
+ * computed yet). bn NULL: a Conv (+ Add) (+ Relu) without one. */
 int ox_conv_bn_fused(ox_model *m, const ox_node *conv, const ox_val *in, const ox_node *bn, const ox_val *bnin, int relu,
-                     ox_val *out);
+                     const nb_tensor *res, ox_val *out);
 
 /* export.c: nb_onnx_save of nabla's own modules (through their to_onnx hooks) */
 nb_status nb__onnx_export(nb_module *m, const char *path, const nb_onnx_save_opts *o);

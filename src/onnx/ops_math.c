@@ -461,6 +461,8 @@ OX_OP(isinf)
     return NB_OK;
 }
 
+nb_tensor *ox_clip_f(nb_tensor *x, float lo, float hi) { return pointwise(x, &def_clip, lo, hi); }
+
 OX_OP(clip)
 {
     nb_tensor *x = in[0].t;

@@ -8,7 +8,7 @@
  * and nb_layer_norm; Gemm and MatMul are nb_linear / nb_matmul over views, so all
  * of these get nabla's backward. 3-D convolutions and ConvTranspose run a direct
  * loop when no gradient is recorded, else a differentiable form (conv3d_diff,
- * conv_transpose_diff: 3-D Conv, 1-D and 2-D ConvTranspose). Pooling is N-D: max pooling is an index map (its gradient
+ * conv_transpose_diff, conv_transpose3d_diff: 3-D Conv, 1-D, 2-D and 3-D ConvTranspose). Pooling is N-D: max pooling is an index map (its gradient
  * goes to the maximum), average pooling carries its own backward.
  * Layout: x (N, C, D1, ..., Dk), weights (M, C/group, K1, ..., Kk). */
 #include "onnx/onnx_internal.h"
@@ -223,6 +223,66 @@ static nb_tensor *conv_transpose_diff(nb_tensor *x, nb_tensor *w, nb_tensor *b, 
     return xp && wf ? nb_conv2d(xp, wf, b, &o) : NULL;
 }
 
+/* 3-D transposed convolution the same way: x spread out by the strides, padded by
+ * d·(k-1) - pads (+ output_padding at the end), then conv3d_diff at stride 1 with the
+ * flipped, channel-swapped kernel. */
+static nb_tensor *conv_transpose3d_diff(nb_tensor *x, nb_tensor *w, nb_tensor *b, int64_t G, const int64_t *s,
+                                        const int64_t *d, const int64_t *pb, const int64_t *pe, const int64_t *outp)
+{
+    nb_ctx *ctx = x->ctx;
+    int64_t N = x->shape[0], C = x->shape[1], in[3], K[3], DS[3];
+    for (int i = 0; i < 3; i++) {
+        in[i] = x->shape[2 + i];
+        K[i] = w->shape[2 + i];
+        DS[i] = (in[i] - 1) * s[i] + 1;
+    }
+    int64_t Cg = C / G, Mg = w->shape[1], M = Mg * G;
+    int64_t spread[5] = {N, C, DS[0], DS[1], DS[2]}, padded[5] = {N, C, 0, 0, 0};
+    for (int i = 0; i < 3; i++) padded[2 + i] = DS[i] + 2 * d[i] * K[i] + outp[i];
+    if (ox_too_big(5, padded)) return NULL;
+    int64_t nx = N * C * DS[0] * DS[1] * DS[2], nw = M * Cg * K[0] * K[1] * K[2];
+    int64_t *xm = new_map(ctx, nx), *wm = xm ? new_map(ctx, nw) : NULL;
+    if (!wm) return NULL;
+    for (int64_t i = 0; i < nx; i++) {
+        int64_t r = i, c2 = r % DS[2];
+        r /= DS[2];
+        int64_t c1 = r % DS[1];
+        r /= DS[1];
+        int64_t c0 = r % DS[0], nc = r / DS[0];
+        xm[i] = c0 % s[0] || c1 % s[1] || c2 % s[2] ? -1 : ((nc * in[0] + c0 / s[0]) * in[1] + c1 / s[1]) * in[2] + c2 / s[2];
+    }
+    for (int64_t i = 0; i < nw; i++) { /* W'[g·Mg + m, c, u, v, t] = W[g·Cg + c, m, K-1-u, ...] */
+        int64_t r = i, t = r % K[2];
+        r /= K[2];
+        int64_t v = r % K[1];
+        r /= K[1];
+        int64_t u = r % K[0];
+        r /= K[0];
+        int64_t c = r % Cg, mo = r / Cg, gi = mo / Mg, mm = mo % Mg;
+        wm[i] = ((((gi * Cg + c) * Mg + mm) * K[0] + (K[0] - 1 - u)) * K[1] + (K[1] - 1 - v)) * K[2] + (K[2] - 1 - t);
+    }
+    nb_tensor *xd = ox_gather_map(x, 5, spread, xm, 0.0f);
+    nb_tensor *wf = ox_gather_map(w, 5, (int64_t[]){M, Cg, K[0], K[1], K[2]}, wm, 0.0f);
+    int64_t pads[10] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    for (int i = 0; i < 3; i++) {
+        pads[2 + i] = d[i] * (K[i] - 1) - pb[i];
+        pads[7 + i] = d[i] * (K[i] - 1) - pe[i] + outp[i];
+    }
+    nb_tensor *xp = xd ? ox_pad(xd, pads, 0, 0) : NULL;
+    if (!xp || !wf) return NULL;
+    geom g = {.k = 3};
+    for (int i = 0; i < 3; i++) {
+        g.in[i] = xp->shape[2 + i];
+        g.kernel[i] = K[i];
+        g.stride[i] = 1;
+        g.dil[i] = d[i];
+        g.pb[i] = g.pe[i] = 0;
+        g.out[i] = g.in[i] - d[i] * (K[i] - 1);
+        if (g.out[i] <= 0) return NULL;
+    }
+    return conv3d_diff(xp, wf, b, &g, G);
+}
+
 OX_OP(conv)
 {
     nb_tensor *x = in[0].t, *w = in[1].t, *b = n->n_in > 2 ? in[2].t : NULL;
@@ -332,9 +392,10 @@ OX_OP(conv_transpose)
     }
     int64_t shape[NB_MAX_DIMS] = {N, M};
     for (int i = 0; i < k; i++) shape[2 + i] = o[i];
-    if (k <= 2 && nb__needs_grad(m->ctx, x, w, b)) { /* the differentiable form; 1-D as height 1 */
+    if (k <= 3 && nb__needs_grad(m->ctx, x, w, b)) { /* the differentiable form; 1-D as height 1 */
         nb_tensor *y;
-        if (k == 1) {
+        if (k == 3) y = conv_transpose3d_diff(x, w, b, G, s, d, pb, pe, outp);
+        else if (k == 1) {
             int64_t s2[2] = {1, s[0]}, d2[2] = {1, d[0]}, pb2[2] = {0, pb[0]}, pe2[2] = {0, pe[0]}, op2[2] = {0, outp[0]};
             y = conv_transpose_diff(nb_reshape(x, 4, (int64_t[]){N, C, 1, in_[0]}),
                                     nb_reshape(w, 4, (int64_t[]){C, Mg, 1, ker[0]}), b, G, s2, d2, pb2, pe2, op2);
@@ -471,6 +532,17 @@ static nb_status pool(ox_model *m, const ox_node *n, ox_val *in, ox_val *out, in
     for (int i = 0; i < g->k; i++) shape[2 + i] = g->out[i];
     int64_t *offs = nb__scratch(m->ctx, (size_t)geom_size(g, 2) * sizeof *offs);
     if (!offs) return NB_ERR_MEM;
+    if (is_max && !global && g->k == 2 && in[0].t->dtype == NB_F32 && (n->n_out < 2 || n->out[1] < 0) && !ox_attr_i(n, "ceil_mode", 0) &&
+        g->pb[0] == g->pe[0] && g->pb[1] == g->pe[1] && 2 * g->pb[0] <= g->kernel[0] && 2 * g->pb[1] <= g->kernel[1] &&
+        g->kernel[0] < (1 << 16) && g->kernel[1] < (1 << 16) && g->stride[0] < (1 << 16) && g->stride[1] < (1 << 16)) {
+        /* the common 2-D case: nabla's max pooling kernel (same first-maximum and NaN rules) */
+        nb_pool2d_opts po = {.kernel = {(int)g->kernel[0], (int)g->kernel[1]}, .stride = {(int)g->stride[0], (int)g->stride[1]},
+                             .padding = {(int)g->pb[0], (int)g->pb[1]}, .dilation = {(int)g->dil[0], (int)g->dil[1]}};
+        nb_tensor *y = nb_max_pool2d(x, &po);
+        if (!y) return ox_fail(m, n, NB_ERR_SHAPE, "%s", nb_last_error());
+        out[0] = (ox_val){y, in[0].et};
+        return NB_OK;
+    }
     if (is_max) {
         int64_t *map = nb__scratch(m->ctx, (size_t)(planes * osz + 1) * 8);
         if (!map) return NB_ERR_MEM;
@@ -884,15 +956,15 @@ OX_OP(lrn)
 /* ---- inference fusion (the executor's, load.c) ---- */
 
 int ox_conv_bn_fused(ox_model *m, const ox_node *conv, const ox_val *in, const ox_node *bn, const ox_val *bnin, int relu,
-                     ox_val *out)
+                     const nb_tensor *res, ox_val *out)
 {
     nb_tensor *x = in[0].t, *w = in[1].t, *b = conv->n_in > 2 ? in[2].t : NULL;
     if (m->training || !x || !w || x->dtype != NB_F32 || w->dtype != NB_F32 || x->ndim != 4 || w->ndim != 4 ||
         (b && (b->dtype != NB_F32 || b->numel != w->shape[0])) || nb__needs_grad(m->ctx, x, w, b))
         return 0;
-    int graph_training = m->opset >= 14 ? (int)ox_attr_i(bn, "training_mode", 0) : bn->n_out > 1;
+    int graph_training = !bn ? 0 : m->opset >= 14 ? (int)ox_attr_i(bn, "training_mode", 0) : bn->n_out > 1;
     int64_t M = w->shape[0], G = ox_attr_i(conv, "group", 1);
-    for (int i = 1; i < 5; i++)
+    for (int i = 1; bn && i < 5; i++)
         if (!bnin[i].t || bnin[i].t->dtype != NB_F32 || bnin[i].t->numel != M) return 0;
     if (graph_training || G <= 0 || x->shape[1] % G || x->shape[1] / G != w->shape[1] || M % G) return 0;
     geom g;
@@ -901,11 +973,20 @@ int ox_conv_bn_fused(ox_model *m, const ox_node *conv, const ox_val *in, const o
         return 0; /* the Conv alone reports it */
     }
     if (g.pb[0] != g.pe[0] || g.pb[1] != g.pe[1] || g.kernel[0] != w->shape[2] || g.kernel[1] != w->shape[3]) return 0;
+    if (res && (res->dtype != NB_F32 || res->ndim != 4 || res->shape[0] != x->shape[0] || res->shape[1] != M || res->shape[2] != g.out[0] ||
+                res->shape[3] != g.out[1]))
+        return 0; /* a broadcasting Add runs on its own */
     nb_conv2d_opts o = {.groups = (int)G};
     for (int i = 0; i < 2; i++) {
         o.stride[i] = (int)g.stride[i];
         o.dilation[i] = (int)g.dil[i];
         o.padding[i] = (int)g.pb[i];
+    }
+    if (!bn) { /* Conv (+ Add) (+ Relu): the bias alone */
+        nb_tensor *y = nb__conv2d_ep_res(x, w, b, &o, NULL, NULL, relu, res);
+        if (!y) return -1;
+        out[0] = (ox_val){y, in[0].et};
+        return 1;
     }
     float eps = ox_attr_f(bn, "epsilon", 1e-5f);
     float *scale = nb__scratch(m->ctx, sizeof(float) * (size_t)M), *shift = nb__scratch(m->ctx, sizeof(float) * (size_t)M);
@@ -916,7 +997,7 @@ int ox_conv_bn_fused(ox_model *m, const ox_node *conv, const ox_val *in, const o
         scale[c] = sc[c] * r;
         shift[c] = bi[c] - mu[c] * scale[c];
     }
-    nb_tensor *y = nb__conv2d_ep(x, w, b, &o, scale, shift, relu);
+    nb_tensor *y = nb__conv2d_ep_res(x, w, b, &o, scale, shift, relu, res);
     if (!y) return -1;
     out[0] = (ox_val){y, in[0].et};
     return 1;

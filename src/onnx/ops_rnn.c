@@ -1,7 +1,7 @@
 /* ops_rnn.c - ONNX's recurrent ops RNN, GRU and LSTM, one direction or both, with
  * sequence_lens, initial states, LSTM peepholes, clip and the batch-first layout: a
  * direct loop for inference, nabla's ops (so with backward) when a gradient is
- * recorded (rnn_diff; full-length sequences, no clip). Gate orders as ONNX: GRU (z, r, h), LSTM (i, o, f, c).
+ * recorded (rnn_diff, with sequence_lens and clip too). Gate orders as ONNX: GRU (z, r, h), LSTM (i, o, f, c).
  * Layout: X (seq, batch, input) (layout 1: (batch, seq, input)); W (dirs, G·H, input),
  * R (dirs, G·H, H), B (dirs, 2·G·H); Y (seq, dirs, batch, H) (layout 1: (batch, seq,
  * dirs, H)); Y_h, Y_c (dirs, batch, H) (layout 1: (batch, dirs, H)). */
@@ -63,21 +63,39 @@ static nb_tensor *dir_part(nb_tensor *t, int d, int64_t rows, int64_t cols)
     return t ? nb_reshape(nb_narrow(t, 0, d, 1), cols ? 2 : 1, (int64_t[]){rows, cols}) : NULL;
 }
 
+/* a constant (Nb, H) mask: 1 for the batch entries whose length is > step */
+static nb_tensor *step_mask(nb_ctx *ctx, const nb_tensor *lens, int64_t step, int64_t Nb, int64_t H)
+{
+    nb_tensor *k = nb__empty(ctx, NB_F32, 2, (int64_t[]){Nb, H});
+    if (!k) return NULL;
+    for (int64_t b = 0; b < Nb; b++)
+        for (int64_t j = 0; j < H; j++) nb__f(k)[b * H + j] = ox_get_i(lens, b) > step ? 1.0f : 0.0f;
+    return k;
+}
+
+/* x clipped to [-clip, clip] when clip > 0 */
+static nb_tensor *clipped(nb_tensor *x, float clip) { return clip > 0 && x ? ox_clip_f(x, -clip, clip) : x; }
+
 /* The recurrence from differentiable ops (nb_linear, the activations, nb_mul, nb_add,
  * narrow and concat), used when a gradient is recorded, so an imported model with RNN,
  * GRU or LSTM layers can be trained: per direction and step, the gates of the whole
- * batch are x_t·Wᵀ + Wb + h·Rᵀ + Rb, as the direct loop computes them one by one. Every
- * sequence must be full length and clip unset. Y, Y_h, Y_c in layout 0, transposed for
- * layout 1. */
-static nb_status rnn_diff(ox_model *m, const ox_node *n, int kind, int dirs, const act *acts, int layout, int lbr,
-                          nb_tensor *X, nb_tensor *W, nb_tensor *R, nb_tensor *B, nb_tensor *h0, nb_tensor *c0,
+ * batch are x_t·Wᵀ + Wb + h·Rᵀ + Rb, as the direct loop computes them one by one; clip
+ * clamps the pre-activations as there (ONNX's Clip, whose gradient is 0 outside).
+ * sequence_lens: a batch entry past its length keeps its state and outputs zeros (a
+ * constant 0/1 mask per step); the reverse direction of an entry starts at its last
+ * step: its sequence is read reversed within its length (an index map), run forward,
+ * and its outputs mapped back. Y, Y_h, Y_c in layout 0, transposed for layout 1. */
+static nb_status rnn_diff(ox_model *m, const ox_node *n, int kind, int dirs, const act *acts, int layout, int lbr, float clip,
+                          nb_tensor *X, nb_tensor *W, nb_tensor *R, nb_tensor *B, nb_tensor *lens, nb_tensor *h0, nb_tensor *c0,
                           nb_tensor *P, int64_t S, int64_t Nb, int64_t H, ox_val *out)
 {
     int G = kind == 0 ? 1 : kind == 1 ? 3 : 4, per = kind + 1;
     int64_t I = X->shape[2];
     nb_tensor **ys = nb__scratch(m->ctx, sizeof(nb_tensor *) * (size_t)(S * dirs + 1));
+    nb_tensor **ystep = nb__scratch(m->ctx, sizeof(nb_tensor *) * (size_t)(S + 1));
     nb_tensor *hs[2] = {0}, *cs[2] = {0};
-    if (!ys) return NB_ERR_MEM;
+    if (!ys || !ystep) return NB_ERR_MEM;
+    if (layout && !(X = ox_transpose(X, (int64_t[]){1, 0, 2}))) return NB_ERR_MEM; /* (S, Nb, I) from here */
     for (int d = 0; d < dirs; d++) {
         char buf[32];
         int rev = !strcmp(ox_attr_s(n, "direction", "forward", buf, sizeof buf), "reverse") || d == 1;
@@ -97,37 +115,71 @@ static nb_status rnn_diff(ox_model *m, const ox_node *n, int kind, int dirs, con
             if (!h) h = z;
             if (kind == 2 && !c) c = z;
         }
+        /* the reverse direction with lengths: each entry's sequence reversed within its length */
+        nb_tensor *Xd = X;
+        int64_t *rmap = NULL;
+        if (rev && lens) {
+            int64_t *xm = nb__scratch(m->ctx, (size_t)(S * Nb * I + 1) * 8);
+            rmap = nb__scratch(m->ctx, (size_t)(S * Nb * H + 1) * 8);
+            if (!xm || !rmap) return NB_ERR_MEM;
+            for (int64_t st = 0; st < S; st++)
+                for (int64_t b = 0; b < Nb; b++) {
+                    int64_t L = ox_get_i(lens, b), t = L - 1 - st;
+                    for (int64_t i = 0; i < I; i++) xm[(st * Nb + b) * I + i] = st < L ? (t * Nb + b) * I + i : -1;
+                    for (int64_t j = 0; j < H; j++) /* Y[t] of the entry = its output at step L-1-t */
+                        rmap[(st * Nb + b) * H + j] = st < L ? ((L - 1 - st) * Nb + b) * H + j : -1;
+                }
+            if (!(Xd = ox_gather_map(X, 3, X->shape, xm, 0.0f))) return NB_ERR_MEM;
+        }
         /* GRU's h gate keeps its recurrent part apart */
         nb_tensor *rzr = kind == 1 ? nb_narrow(r, 0, 0, 2 * H) : r, *rh = kind == 1 ? nb_narrow(r, 0, 2 * H, H) : NULL;
         nb_tensor *rbzr = kind == 1 && rb ? nb_narrow(rb, 0, 0, 2 * H) : rb, *rbh = kind == 1 && rb ? nb_narrow(rb, 0, 2 * H, H) : NULL;
         for (int64_t step = 0; step < S && h; step++) {
-            int64_t t = rev ? S - 1 - step : step;
-            nb_tensor *xt = nb_reshape(nb_narrow(X, layout ? 1 : 0, t, 1), 2, (int64_t[]){Nb, I});
+            int64_t t = rev && !lens ? S - 1 - step : step; /* with lengths the reversal is in Xd */
+            nb_tensor *xt = nb_reshape(nb_narrow(Xd, 0, t, 1), 2, (int64_t[]){Nb, I});
             nb_tensor *gx = nb_linear(xt, w, wb), *gh = nb_linear(h, rzr, rbzr);
-            nb_tensor *hn;
-            if (kind == 0) hn = apply_t(A[0], nb_add(gx, gh));
+            nb_tensor *hn, *cn = c;
+            if (kind == 0) hn = apply_t(A[0], clipped(nb_add(gx, gh), clip));
             else if (kind == 1) {
-                nb_tensor *zr = nb_add(nb_narrow(gx, 1, 0, 2 * H), gh);
+                nb_tensor *zr = clipped(nb_add(nb_narrow(gx, 1, 0, 2 * H), gh), clip);
                 nb_tensor *z = apply_t(A[0], nb_narrow(zr, 1, 0, H)), *rr = apply_t(A[0], nb_narrow(zr, 1, H, H));
                 nb_tensor *rec = lbr ? nb_mul(rr, nb_linear(h, rh, rbh)) : nb_linear(nb_mul(rr, h), rh, rbh);
-                nb_tensor *hh = apply_t(A[1], nb_add(nb_narrow(gx, 1, 2 * H, H), rec));
+                nb_tensor *hh = apply_t(A[1], clipped(nb_add(nb_narrow(gx, 1, 2 * H, H), rec), clip));
                 hn = nb_add(hh, nb_mul(z, nb_sub(h, hh))); /* (1 - z)·hh + z·h */
             } else {
                 nb_tensor *g = nb_add(gx, gh);
                 nb_tensor *ig = nb_narrow(g, 1, 0, H), *og = nb_narrow(g, 1, H, H), *fg = nb_narrow(g, 1, 2 * H, H);
-                nb_tensor *cg = apply_t(A[1], nb_narrow(g, 1, 3 * H, H));
+                nb_tensor *cg = apply_t(A[1], clipped(nb_narrow(g, 1, 3 * H, H), clip));
                 if (p) {
                     ig = nb_add(ig, nb_mul(nb_narrow(p, 0, 0, H), c));
                     fg = nb_add(fg, nb_mul(nb_narrow(p, 0, 2 * H, H), c));
                 }
-                c = nb_add(nb_mul(apply_t(A[0], fg), c), nb_mul(apply_t(A[0], ig), cg));
-                if (p) og = nb_add(og, nb_mul(nb_narrow(p, 0, H, H), c));
-                hn = nb_mul(apply_t(A[0], og), apply_t(A[2], c));
+                cn = nb_add(nb_mul(apply_t(A[0], clipped(fg, clip)), c), nb_mul(apply_t(A[0], clipped(ig, clip)), cg));
+                if (p) og = nb_add(og, nb_mul(nb_narrow(p, 0, H, H), cn));
+                hn = nb_mul(apply_t(A[0], clipped(og, clip)), apply_t(A[2], cn));
+            }
+            nb_tensor *y = hn;
+            if (lens) { /* entries past their length keep their state and output zeros */
+                nb_tensor *k = step_mask(m->ctx, lens, step, Nb, H);
+                if (!k) return NB_ERR_MEM;
+                y = nb_mul(k, hn);
+                hn = nb_add(h, nb_mul(k, nb_sub(hn, h)));
+                if (kind == 2) cn = nb_add(c, nb_mul(k, nb_sub(cn, c)));
             }
             h = hn;
-            ys[t * dirs + d] = h ? nb_reshape(h, 4, (int64_t[]){1, 1, Nb, H}) : NULL;
+            c = cn;
+            if (rmap) ystep[step] = y ? nb_reshape(y, 3, (int64_t[]){1, Nb, H}) : NULL;
+            else ys[t * dirs + d] = y ? nb_reshape(y, 4, (int64_t[]){1, 1, Nb, H}) : NULL;
+            if (!y) h = NULL;
         }
         if (!h) return nb_last_status() ? nb_last_status() : NB_ERR_MEM;
+        if (rmap) { /* back to time order */
+            nb_tensor *yr = ox_concat(ystep, (int)S, 0);
+            nb_tensor *yt = yr ? ox_gather_map(yr, 3, yr->shape, rmap, 0.0f) : NULL;
+            if (!yt) return nb_last_status() ? nb_last_status() : NB_ERR_MEM;
+            for (int64_t t = 0; t < S; t++)
+                if (!(ys[t * dirs + d] = nb_reshape(nb_narrow(yt, 0, t, 1), 4, (int64_t[]){1, 1, Nb, H}))) return NB_ERR_MEM;
+        }
         hs[d] = nb_reshape(h, 3, (int64_t[]){1, Nb, H});
         cs[d] = c ? nb_reshape(c, 3, (int64_t[]){1, Nb, H}) : NULL;
     }
@@ -191,12 +243,13 @@ OX_OP(rnn)
     if (P && P->numel != dirs * 3 * H) return ox_fail(m, n, NB_ERR_SHAPE, "P %s", nb__tshape(P));
     if (lens && lens->numel != Nb) return ox_fail(m, n, NB_ERR_SHAPE, "sequence_lens %s", nb__tshape(lens));
     if (nb__needs_grad(m->ctx, X, W, R) || nb__needs_grad(m->ctx, B, h0, c0) || nb__needs_grad(m->ctx, P, NULL, NULL)) {
-        if (clip > 0) return ox_fail(m, n, NB_ERR_ARG, "clip is not supported when training (no gradient for it)");
-        for (int64_t b = 0; lens && b < Nb; b++)
-            if (ox_get_i(lens, b) != S)
-                return ox_fail(m, n, NB_ERR_ARG, "training needs every sequence_lens equal to the %lld steps (batch %lld has %lld)",
-                               (long long)S, (long long)b, (long long)ox_get_i(lens, b));
-        return rnn_diff(m, n, kind, dirs, acts, layout, lbr, X, W, R, B, h0, c0, P, S, Nb, H, out);
+        int full = 1;
+        for (int64_t b = 0; lens && b < Nb; b++) {
+            int64_t L = ox_get_i(lens, b);
+            if (L < 0 || L > S) return ox_fail(m, n, NB_ERR_ARG, "sequence length %lld for %lld steps", (long long)L, (long long)S);
+            full &= L == S;
+        }
+        return rnn_diff(m, n, kind, dirs, acts, layout, lbr, clip, X, W, R, B, full ? NULL : lens, h0, c0, P, S, Nb, H, out);
     }
     int64_t ys[4] = {S, dirs, Nb, H}, hs[3] = {dirs, Nb, H};
     if (layout) {

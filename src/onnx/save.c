@@ -5,6 +5,7 @@
  * may have changed), the first output's last dimension set to the head's width.
  * Written atomically. nabla's own modules are written by export.c. */
 #include "onnx/onnx_internal.h"
+#include "onnx/convert.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -22,11 +23,12 @@ static int raw_size(int et)
 static nb_status save_imported(nb_module *mod, const char *path, const nb_onnx_save_opts *o)
 {
     ox_model *m = mod->impl;
-    if (o && o->opset && o->opset != m->opset)
-        return nb__fail(NB_ERR_ARG, "nb_onnx_save: the model is opset %d; converting it to opset %d is not supported", m->opset, o->opset);
+    ox_conv cv;
+    nb_status cst = nb__onnx_convert(m, o ? o : &(nb_onnx_save_opts){0}, &cv);
+    if (cst) return cst;
     Onnx__GraphProto *g = m->proto->graph;
     size_t ni = g->n_initializer;
-    Onnx__TensorProto **saved = g->initializer, **tmp = calloc(ni + 1, sizeof *tmp);
+    Onnx__TensorProto **saved = g->initializer, **tmp = calloc(ni + cv.n_inits + 1, sizeof *tmp);
     Onnx__TensorProto *copies = calloc(ni + 1, sizeof *copies);
     unsigned char **bufs = calloc(ni + 1, sizeof *bufs);
     int64_t **dims = calloc(ni + 1, sizeof *dims);
@@ -87,12 +89,38 @@ static nb_status save_imported(nb_module *mod, const char *path, const nb_onnx_s
         }
     }
     size_t n_vi = g->n_value_info;
+    for (size_t i = 0; i < cv.n_inits; i++) tmp[ni + i] = cv.inits[i];
     g->initializer = tmp;
+    g->n_initializer = ni + cv.n_inits;
     g->n_value_info = 0;
+    /* a converted graph: its nodes, inputs, outputs and opset */
+    Onnx__NodeProto **nodes = g->node;
+    Onnx__ValueInfoProto **ins = g->input, **outs = g->output;
+    size_t n_nodes = g->n_node;
+    int64_t ir = m->proto->ir_version;
+    Onnx__OperatorSetIdProto *os = NULL;
+    int64_t os_version = 0;
+    for (size_t i = 0; cv.active && i < m->proto->n_opset_import; i++)
+        if (!m->proto->opset_import[i]->domain || !*m->proto->opset_import[i]->domain) os = m->proto->opset_import[i];
+    if (cv.active && cv.to != cv.from) {
+        g->node = cv.nodes;
+        g->n_node = cv.n_nodes;
+        if (os) os_version = os->version, os->version = cv.to;
+        m->proto->ir_version = cv.to >= 14 ? 8 : 7; /* the IR version of the ONNX release that brought the opset */
+    }
+    if (cv.inputs) g->input = cv.inputs;
+    if (cv.outputs) g->output = cv.outputs;
     size_t len = onnx__model_proto__get_packed_size(m->proto);
     unsigned char *out = malloc(len ? len : 1);
     if (out) onnx__model_proto__pack(m->proto, out);
+    g->node = nodes;
+    g->n_node = n_nodes;
+    g->input = ins;
+    g->output = outs;
+    m->proto->ir_version = ir;
+    if (os && os_version) os->version = os_version;
     g->initializer = saved;
+    g->n_initializer = ni;
     g->n_value_info = n_vi;
     if (dim) dim->dim_value = old_dim;
     if (!out) st = nb__fail(NB_ERR_MEM, "out of memory saving %s", path);
@@ -107,6 +135,7 @@ done:
     free(dims);
     free(copies);
     free(tmp);
+    nb__onnx_conv_free(&cv);
     return st;
 }
 

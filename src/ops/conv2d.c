@@ -108,10 +108,13 @@ static nb_status resolve(const nb_conv2d_opts *o, int64_t kh, int64_t kw, const 
 
 static int threads_of(const nb_ctx *ctx) { (void)ctx; return nb__max_threads(); }
 
-/* forward: OCg outputs of Cg·KH·KW taps; input gradient: Cg outputs of OCg·KH·KW taps */
-static int fast_fwd(const nb__conv_shape *s)
+/* forward: OCg outputs of Cg·KH·KW taps; input gradient: Cg outputs of OCg·KH·KW taps.
+ * Strided convolutions take the fast forward only in inference (strided: without a
+ * gradient to record), so training keeps the numerics of the GEMM path. */
+static int fast_fwd(const nb__conv_shape *s, int strided_ok)
 {
-    return nb__conv2d_fast_ok(s) && s->OC / s->G >= 8 && s->C / s->G * s->KH * s->KW >= 32;
+    return (strided_ok ? nb__conv2d_fast_fwd_ok(s) : nb__conv2d_fast_ok(s)) && s->OC / s->G >= 8 &&
+           s->C / s->G * s->KH * s->KW >= 32;
 }
 static int fast_bwd_x(const nb__conv_shape *s)
 {
@@ -161,6 +164,12 @@ static void conv_backward(nb_node *n)
 
 nb_tensor *nb__conv2d_ep(nb_tensor *x, nb_tensor *w, nb_tensor *b, const nb_conv2d_opts *opts,
                          const float *scale, const float *shift, int relu)
+{
+    return nb__conv2d_ep_res(x, w, b, opts, scale, shift, relu, NULL);
+}
+
+nb_tensor *nb__conv2d_ep_res(nb_tensor *x, nb_tensor *w, nb_tensor *b, const nb_conv2d_opts *opts,
+                             const float *scale, const float *shift, int relu, const nb_tensor *res)
 {
     if (!x || !w) return NULL;
     nb_conv2d_opts o = opts ? *opts : (nb_conv2d_opts){0};
@@ -212,8 +221,13 @@ nb_tensor *nb__conv2d_ep(nb_tensor *x, nb_tensor *w, nb_tensor *b, const nb_conv
         return NULL;
     }
     nb_ctx *ctx = x->ctx;
-    if ((scale || shift || relu) && nb__needs_grad(ctx, x, w, b)) {
+    if ((scale || shift || relu || res) && nb__needs_grad(ctx, x, w, b)) {
         nb__fail(NB_ERR_STATE, "%s: a fused inference epilogue cannot record gradients", name_of(&L));
+        return NULL;
+    }
+    if (res && (res->dtype != NB_F32 || res->numel != N * OC * OH * OW)) {
+        nb__fail(NB_ERR_SHAPE, "%s: residual %s does not have the output's %lld elements", name_of(&L), nb__tshape(res),
+                 (long long)(N * OC * OH * OW));
         return NULL;
     }
     int64_t shape[4] = {N, OC, OH, OW};
@@ -233,7 +247,10 @@ nb_tensor *nb__conv2d_ep(nb_tensor *x, nb_tensor *w, nb_tensor *b, const nb_conv
     }
     nb__conv_epilogue ep = {.scale = scale, .shift = sh ? sh : bias ? bias : shift, .relu = relu};
     nb_arena_mark mark = nb__arena_mark(&ctx->arena); /* the scratch is given back below */
-    if (fast_fwd(s) && !small_plane(s)) {
+    int fast = fast_fwd(s, !nb__needs_grad(ctx, x, w, b)) && !small_plane(s);
+    if (res && fast) ep.residual = nb__f(res);
+    else if (res) ep.relu = 0; /* the other paths: the residual and the relu after them */
+    if (fast) {
         float *scr = nb__scratch(ctx, nb__conv2d_fast_scratch_fwd(s, nt) * sizeof(float));
         if (!scr) return NULL;
         nb__conv2d_fast_fwd(s, nb__f(x), nb__f(w), &ep, nb__f(out), scr, nt);
@@ -250,6 +267,14 @@ nb_tensor *nb__conv2d_ep(nb_tensor *x, nb_tensor *w, nb_tensor *b, const nb_conv
         nb__conv2d_batch_fwd(s, nb__f(x), nb__f(w), &ep, nb__f(out), scr);
     }
     nb__arena_release(&ctx->arena, mark);
+    if (res && !fast) {
+        float *y = nb__f(out);
+        const float *r = nb__f(res);
+        for (int64_t i = 0; i < out->numel; i++) {
+            float v = y[i] + r[i];
+            y[i] = relu && v <= 0.0f ? 0.0f : v;
+        }
+    }
     if (nb__needs_grad(ctx, x, w, b)) {
         nb_node *n = nb__record(out, conv_backward, x, w, b);
         if (!n) return NULL;

@@ -9,5 +9,9 @@
  * With scale, shift or relu set it records no gradient (NB_ERR_STATE if one is needed). */
 nb_tensor *nb__conv2d_ep(nb_tensor *x, nb_tensor *w, nb_tensor *b, const nb_conv2d_opts *o, const float *scale,
                          const float *shift, int relu);
+/* The same with a residual r of the output's shape added before the relu (inference):
+ * y = act((conv + b)·scale[c] + shift[c] + r). */
+nb_tensor *nb__conv2d_ep_res(nb_tensor *x, nb_tensor *w, nb_tensor *b, const nb_conv2d_opts *o, const float *scale,
+                             const float *shift, int relu, const nb_tensor *r);
 
 #endif

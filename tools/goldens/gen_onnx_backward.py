@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """gen_onnx_backward.py - gradients through the ONNX ops whose backward is a composition
-(ConvTranspose 1-D and 2-D, Conv 3-D): small modules exported by torch.onnx.export, and
+(ConvTranspose 1-D, 2-D and 3-D, Conv 3-D): small modules exported by torch.onnx.export, and
 PyTorch's output and gradients of loss = sum(y * r) for a fixed random r.
 
 Writes tests/goldens/onnx_backward_NAME.onnx and tests/goldens/onnx_backward.safetensors
@@ -27,7 +27,9 @@ CASES = [
      (2, 4, 5, 6, 7)),
 ]
 t = {}
-for name, mod, shape in CASES:
+
+
+def run(name, mod, shape):
     x = torch.randn(*shape)
     path = os.path.join(OUT, "onnx_backward_%s.onnx" % name)
     torch.onnx.export(mod, x, path, opset_version=13, do_constant_folding=False, input_names=["x"],
@@ -41,4 +43,16 @@ for name, mod, shape in CASES:
     for pname, p in mod.named_parameters():
         t[name + ".grad." + pname] = p.grad
     print(name, tuple(y.shape))
-stio.save(os.path.join(OUT, "onnx_backward.safetensors"), t, {"cases": ",".join(c[0] for c in CASES)})
+
+
+for case in CASES:
+    run(*case)
+# added later: drawn after the cases above from their own seed, so their goldens stay as they were
+torch.manual_seed(1)
+CASES_3D = [
+    ("convt3d", torch.nn.ConvTranspose3d(4, 6, (2, 3, 2), stride=(2, 1, 2), padding=(1, 1, 0), output_padding=(1, 0, 1),
+                                         dilation=(1, 2, 1), groups=2), (2, 4, 3, 4, 3)),
+]
+for case in CASES_3D:
+    run(*case)
+stio.save(os.path.join(OUT, "onnx_backward.safetensors"), t, {"cases": ",".join(c[0] for c in CASES + CASES_3D)})

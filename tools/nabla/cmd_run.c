@@ -54,7 +54,8 @@ int info_onnx(const char *path)
  * model file (.nbm), a text model (a Hugging Face directory, or bert_tiny / gpt2_tiny
  * fresh) or an imported .onnx model (written back with the given weights, e.g. after
  * `nabla train --model MODEL.onnx --save W.safetensors`; the head takes the weights'
- * width). The built-in models and model files take the input shape from --input, a
+ * width; --opset converts it, --batch and --input (its first input's dims after the
+ * batch, any number of them) reshape its inputs). The built-in models and model files take the input shape from --input, a
  * model file's input(...) or 1,28,28, and their number of classes from --num-classes,
  * the weights' head or 10. */
 static const char *EXPORT_SYNOPSIS =
@@ -180,8 +181,8 @@ int cmd_export(int argc, char **argv)
          "built-in model, model file (.nbm), text model (directory or bert_tiny/gpt2_tiny) or .onnx (required)"},
         {"--weights", OPT_STRING, &weights, "FILE", "safetensors weights under the model's names (default: fresh or the model's own)"},
         {"--out", OPT_STRING, &out, "FILE.onnx", "where to write (required)"},
-        {"--opset", OPT_INT, &opset, "N", "ONNX opset, 13 to 17 (17; an imported model keeps its own)"},
-        {"--batch", OPT_STRING, &batch_s, "N|dynamic", "batch dimension of the input (dynamic)"},
+        {"--opset", OPT_INT, &opset, "N", "ONNX opset, 13 to 17 (17; an imported model keeps its own unless given)"},
+        {"--batch", OPT_STRING, &batch_s, "N|dynamic", "batch dimension of the input (dynamic; an imported model keeps its own unless given)"},
         {"--input", OPT_STRING, &input, "C,H,W", "image input shape (a model file's input(...) or 1,28,28)"},
         {"--num-classes", OPT_INT, &classes, "K", "classes of a built-in model or model file (the weights' or 10)"},
         {"--length", OPT_STRING, &length_s, "T|dynamic", "text models: sequence length of the input (dynamic)"},
@@ -199,20 +200,29 @@ int cmd_export(int argc, char **argv)
         cli_error("export: --opset %ld: nabla writes opsets 13 to 17", opset);
         return 2;
     }
-    if (input) {
-        long long c, h, w;
-        char end;
-        if (sscanf(input, "%lld,%lld,%lld%c", &c, &h, &w, &end) != 3 || c < 1 || h < 1 || w < 1) {
-            cli_error("export: --input wants C,H,W (three positive integers), got '%s'", input);
-            return 2;
-        }
-        chw[0] = c, chw[1] = h, chw[2] = w;
-    }
     size_t n = strlen(model);
     int onnx = n > 5 && !strcmp(model + n - 5, ".onnx"), text = !onnx && is_text_model(model);
-    if (onnx && (input || classes || batch_s || length_s)) {
-        cli_error("export: an imported .onnx model is written as it was read: --input, --num-classes, --batch and "
-                  "--length do not apply");
+    int64_t dims[NB_MAX_DIMS];
+    int ndims = 0;
+    if (input) { /* C,H,W; an imported graph: its first input's dims after the batch */
+        const char *p = input;
+        for (;;) {
+            char *end;
+            long long v = strtoll(p, &end, 10);
+            if (end == p || v < 1 || ndims == (onnx ? NB_MAX_DIMS - 1 : 3)) break;
+            dims[ndims++] = v;
+            p = end;
+            if (*p != ',') break;
+            p++;
+        }
+        if (*p || (!onnx && ndims != 3) || !ndims) {
+            cli_error("export: --input wants %s, got '%s'", onnx ? "positive integers separated by commas" : "C,H,W (three positive integers)", input);
+            return 2;
+        }
+        if (!onnx) memcpy(chw, dims, sizeof chw);
+    }
+    if (onnx && (classes || length_s)) {
+        cli_error("export: an imported .onnx model keeps its head and sequence length: --num-classes and --length do not apply");
         return 2;
     }
     if (text && (input || (weights && cli_is_model_dir(model)))) {
@@ -231,6 +241,10 @@ int cmd_export(int argc, char **argv)
     } else if (kind == MODEL_IMAGE) {
         so.input_ndim = 3;
         memcpy(so.input, chw, sizeof chw);
+    } else { /* an imported graph */
+        so.set_batch = batch_s != NULL;
+        so.input_ndim = ndims;
+        memcpy(so.input, dims, sizeof dims);
     }
     if (nb_onnx_save(m, out, &so)) goto fail;
     printf("wrote %s\n", out);

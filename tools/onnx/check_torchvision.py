@@ -4,13 +4,15 @@ and compare `nabla run` with PyTorch on a random batch.
 
     /usr/bin/python3 tools/onnx/check_torchvision.py [--nabla build/nabla] [--out DIR]
         [--models resnet18,vgg11_bn,mobilenet_v2,squeezenet1_1] [--opsets 13,17] [--batch 2]
+        [--size 224] [--modes EVAL,PRESERVE] [--keep]
 
 Each model is exported at each opset twice: training=TrainingMode.EVAL (BatchNorm
 folded into the convolutions) and TrainingMode.PRESERVE of the eval-mode model
 (BatchNormalization nodes kept). Prints one line per export with the largest error
 relative to the largest |output| and exits 1 if any exceeds --rtol (1e-4). Needs
 python3-torch and python3-torchvision; CI does not run it (the exports are 5-500 MB),
-docs/onnx.md records its results.
+docs/onnx.md records its results. --keep leaves the exported files in --out (NAME_opN_MODE.onnx,
+with nabla's outputs in NAME_opN_MODE_out/ and the input in x.npy) for tests/onnx_export.sh.
 """
 import argparse
 import os
@@ -31,10 +33,14 @@ def main():
     ap.add_argument("--opsets", default="13,17")
     ap.add_argument("--batch", type=int, default=2)
     ap.add_argument("--rtol", type=float, default=1e-4)
+    ap.add_argument("--size", type=int, default=224)
+    ap.add_argument("--modes", default="EVAL,PRESERVE")
+    ap.add_argument("--keep", action="store_true")
     a = ap.parse_args()
     out = a.out or tempfile.mkdtemp(prefix="nabla_onnx_")
     torch.manual_seed(0)
-    x = torch.rand(a.batch, 3, 224, 224)
+    os.makedirs(out, exist_ok=True)
+    x = torch.rand(a.batch, 3, a.size, a.size)
     np.save(os.path.join(out, "x.npy"), x.numpy())
     worst_all = 0.0
     for name in a.models.split(","):
@@ -49,7 +55,7 @@ def main():
         with torch.no_grad():
             want = model(x).numpy()
         for opset in [int(o) for o in a.opsets.split(",")]:
-            for mode in ("EVAL", "PRESERVE"):
+            for mode in a.modes.split(","):
                 path = os.path.join(out, "%s_op%d_%s.onnx" % (name, opset, mode.lower()))
                 torch.onnx.export(model, x, path, opset_version=opset, training=getattr(torch.onnx.TrainingMode, mode),
                                   input_names=["input"], output_names=["logits"],
@@ -66,7 +72,8 @@ def main():
                 worst_all = max(worst_all, err)
                 print("%s %s opset %d %s: largest error / largest |output| = %.2e" %
                       ("ok  " if err <= a.rtol else "FAIL", name, opset, mode, err))
-                os.remove(path)
+                if not a.keep:
+                    os.remove(path)
     print("largest relative error %.2e" % worst_all)
     return 0 if worst_all <= a.rtol else 1
 

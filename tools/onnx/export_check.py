@@ -9,6 +9,7 @@ python3-onnx and python3-numpy; no PyTorch):
       (running_var in [0.5, 1.5], running_mean, weight and bias spread), as safetensors
   export_check.py input OUT.npy DTYPE SEED D0 D1 ...  a random array (float32 in [-1, 1),
       int64 token ids in [0, 100))
+  export_check.py first IN.npy OUT.npy            the first sample (batch 1) of an array
   export_check.py compare A.npy B.npy TOL [LABEL]
       prints the largest |a - b| and its ratio to the largest |b|; exit 1 when the ratio
       exceeds TOL or the shapes differ
@@ -97,6 +98,9 @@ def main(argv):
         weights(argv[2], argv[3], argv[4])
     elif cmd == "input":
         make_input(argv[2], argv[3], argv[4], argv[5:])
+    elif cmd == "first":
+        a = np.load(argv[2])
+        np.save(argv[3], np.ascontiguousarray(a[:1]))
     elif cmd == "compare":
         return compare(argv[2], argv[3], argv[4], argv[5] if len(argv) > 5 else "")
     else:
