@@ -2,6 +2,7 @@
  * with the recipe of bench/torch_bench.py as the default. */
 #include "cli.h"
 #include "dist_cli.h"
+#include "ema.h"
 #include "options.h"
 #include "progress.h"
 
@@ -21,6 +22,7 @@ typedef struct {
     long epochs, batch, seed, threads, max_steps, log_every, step_size, warmup, workers;
     int nesterov, no_shuffle, quiet, sync_bn;
     double lr, momentum, weight_decay, clip_norm, clip_value, gamma, dropout, l1, l2, mixup, cutmix, smoothing;
+    double ema; /* --ema: the decay of the weights' moving average (0: off) */
 } train_args;
 
 /* A float for the JSON log: the shortest of %.6g .. %.9g that reads back as the same
@@ -216,12 +218,18 @@ static int check_args(const train_args *a)
         {a->warmup < 0, "--warmup-epochs", &a->warmup, "0 or more"},
         {a->checkpoint_every < 0, "--checkpoint-every", &a->checkpoint_every, "0 or more"},
         {a->num_classes < 0, "--num-classes", &a->num_classes, "positive"},
+        {!(a->ema >= 0 && a->ema < 1), "--ema", &a->ema, "in [0, 1) (0: off)"},
     };
     for (size_t i = 0; i < sizeof checks / sizeof *checks; i++)
         if (checks[i].bad) {
             cli_error("train: %s%s must be %s", cli_where(checks[i].dest), checks[i].name, checks[i].must);
             return 2;
         }
+    if (a->ema > 0 && a->resume) {
+        cli_error("train: --ema with --resume: checkpoints hold the model's weights, not their moving average, so "
+                  "a resumed run could not continue it");
+        return 2;
+    }
     if (!(a->mixup >= 0) || !(a->cutmix >= 0)) {
         cli_error("train: --mixup and --cutmix take a positive ALPHA");
         return 2;
@@ -245,6 +253,7 @@ typedef struct {
     nb_module *model;
     nb_ddp *ddp;
     nb_optim *opt;
+    cli_ema *ema; /* --ema */
     nb_loader *loader;
     cli_log *log;
     progress bar;
@@ -334,6 +343,10 @@ static int prepare_run(trainer *t)
     if (a->resume && (rc = resume_checkpoint(a, t->model, t->opt, t->ctx, &t->start))) return rc;
     if (a->resume) nb_dist_seed_ctx(t->ctx, (uint64_t)a->seed); /* the checkpoint holds rank 0's dropout key */
     if (a->log_json && !(t->log = cli_log_open(a->log_json, a->resume != NULL))) return 1;
+    if (a->ema > 0 && !(t->ema = cli_ema_new(t->model, a->ema))) {
+        cli_error("train: --ema: out of memory");
+        return 1;
+    }
     t->params = nb_module_parameters(t->model, &t->nparams);
     t->steps_per_epoch = nb_loader_num_batches(t->loader);
     t->total_steps = t->steps_per_epoch * a->epochs;
@@ -395,6 +408,7 @@ static int train_step(trainer *t, int epoch, nb_tensor *x, nb_tensor *y, nb_tens
     if (a->clip_norm > 0) nb_clip_grad_norm(t->params, t->nparams, (float)a->clip_norm, 2.0f);
     if (a->clip_value > 0) nb_clip_grad_value(t->params, t->nparams, (float)a->clip_value);
     if (nb_optim_step(t->opt)) return FAILED;
+    if (t->ema) cli_ema_update(t->ema);
     t->step++;
     e->batch++;
     e->seen += b;
@@ -402,6 +416,18 @@ static int train_step(trainer *t, int epoch, nb_tensor *x, nb_tensor *y, nb_tens
     e->correct += correct;
     e->loss = lv;
     return 0;
+}
+
+/* The test result into t->ev: of the model, or with --ema of the moving average (and then,
+ * when live is not NULL, the model's own weights' result into live). */
+static int evaluate(trainer *t, nb_eval_result *live)
+{
+    if (!t->ema) return cli_dist_evaluate(t->model, t->ddp, t->test_shard, &t->ev) ? FAILED : 0;
+    if (live && cli_dist_evaluate(t->model, t->ddp, t->test_shard, live)) return FAILED;
+    cli_ema_swap(t->ema);
+    nb_status st = cli_dist_evaluate(t->model, t->ddp, t->test_shard, &t->ev);
+    cli_ema_swap(t->ema);
+    return st ? FAILED : 0;
 }
 
 /* The end of an epoch: checkpoint, evaluation (when logged or last), its line and log entry. */
@@ -416,7 +442,8 @@ static int end_epoch(trainer *t, int epoch, const epoch_stats *e)
     t->train_time += secs;
     t->images += e->seen;
     int evaluated = t->logging || epoch + 1 == a->epochs || t->step >= t->total_steps;
-    if (evaluated && cli_dist_evaluate(t->model, t->ddp, t->test_shard, &t->ev)) return FAILED;
+    nb_eval_result live = {0};
+    if (evaluated && evaluate(t, t->log ? &live : NULL)) return FAILED;
     double train_loss = e->seen ? e->loss_sum / (double)e->seen : 0;
     double train_acc = e->seen ? (double)e->correct / (double)e->seen : 0;
     progress_epoch(&t->bar, epoch + 1, train_loss, train_acc, evaluated ? t->ev.accuracy : -1,
@@ -425,9 +452,12 @@ static int end_epoch(trainer *t, int epoch, const epoch_stats *e)
         char lrs[32];
         cli_log_printf(t->log,
                        "{\"epoch\":%d,\"train_loss\":%.9g,\"train_acc\":%.9g,\"test_loss\":%.9g,\"test_acc\":%.9g,"
-                       "\"lr\":%s,\"images_per_s\":%.1f,\"seconds\":%.3f}\n",
+                       "\"lr\":%s,\"images_per_s\":%.1f,\"seconds\":%.3f",
                        epoch + 1, train_loss, train_acc, t->ev.loss, t->ev.accuracy, float_str(lrs, sizeof lrs, e->lr),
                        secs > 0 ? (double)e->seen / secs : 0, secs);
+        if (t->ema) /* test_* are the moving average's; these the model's own weights' */
+            cli_log_printf(t->log, ",\"live_test_loss\":%.9g,\"live_test_acc\":%.9g", live.loss, live.accuracy);
+        cli_log_printf(t->log, "}\n");
         if (cli_log_write(t->log)) return 1; /* the whole log, atomically */
     }
     return 0;
@@ -479,7 +509,8 @@ static int train_epoch(trainer *t, int epoch)
 static int finish_run(trainer *t)
 {
     train_args *a = t->a;
-    if (!t->ev.count && cli_dist_evaluate(t->model, t->ddp, t->test_shard, &t->ev)) return FAILED;
+    if (!t->ev.count && evaluate(t, NULL)) return FAILED;
+    if (t->ema) cli_ema_swap(t->ema); /* --save writes the moving average */
     if (t->log && cli_log_write(t->log)) return 1;
     if (a->save && (nb_module_check_finite(t->model) || nb_save_safetensors(t->model, a->save))) return FAILED;
     if (a->save && save_config(a->save, t->opts)) return 1;
@@ -516,6 +547,7 @@ static int close_run(trainer *t, int rc)
     nb_loader_free(t->loader);
     nb_transform_free(t->tf);
     nb_optim_free(t->opt);
+    cli_ema_free(t->ema);
     nb_module_free(t->model);
     nb_dataset_free(t->test);
     nb_dataset_free(t->train);
@@ -604,6 +636,9 @@ int cmd_train(int argc, char **argv)
         {"--gamma", OPT_FLOAT, &a.gamma, "G", "StepLR: decay factor (0.1)"},
         {"--warmup-epochs", OPT_INT, &a.warmup, "E", "linear warm-up epochs before the schedule (0)"},
         {"--dropout", OPT_FLOAT, &a.dropout, "P", "override the model's dropout probability"},
+        {"--ema", OPT_FLOAT, &a.ema, "DECAY",
+         "evaluate and save a moving average of the weights, avg = DECAY*avg + (1-DECAY)*w after every step "
+         "(torchvision's ExponentialMovingAverage; 0: off)"},
         {"--seed", OPT_INT, &a.seed, "S", "seed for init, shuffling and dropout (0)"},
         {"--threads", OPT_INT, &a.threads, "T", "threads (default: all cores)"},
         {"--max-steps", OPT_INT, &a.max_steps, "K", "stop after K optimizer steps"},
