@@ -19,8 +19,8 @@ typedef struct {
     const char *classes, *pretrained, *freeze;
     long checkpoint_every, per_class, num_classes;
     double lr_backbone;
-    long epochs, batch, seed, threads, max_steps, log_every, step_size, warmup, workers;
-    int nesterov, no_shuffle, quiet, sync_bn;
+    long epochs, batch, seed, threads, max_steps, log_every, step_size, warmup, warmup_steps, workers;
+    int nesterov, no_shuffle, quiet, sync_bn, per_step;
     double lr, momentum, weight_decay, clip_norm, clip_value, gamma, dropout, l1, l2, mixup, cutmix, smoothing;
     double ema; /* --ema: the decay of the weights' moving average (0: off) */
 } train_args;
@@ -96,6 +96,16 @@ static int parse_schedule(const train_args *a, nb_sched_opts *s)
         return 2;
     }
     return 0;
+}
+
+/* --lr-per-step: the schedule's t counts optimizer steps, so its lengths in epochs
+ * become steps (warm-up: --warmup-steps when given); cosine anneals to the last step. */
+static void schedule_per_step(const train_args *a, nb_sched_opts *s, int64_t steps_per_epoch)
+{
+    int64_t total = steps_per_epoch * a->epochs, w = a->warmup_steps ? a->warmup_steps : a->warmup * steps_per_epoch;
+    s->warmup = (int)w;
+    s->step_size = (int)(a->step_size * steps_per_epoch);
+    s->t_max = (int)(total - w > 0 ? total - w : 1);
 }
 
 /* The settings a --resume must repeat, stored in the checkpoint's metadata:
@@ -216,6 +226,7 @@ static int check_args(const train_args *a)
         {a->log_every < 0, "--log-every", &a->log_every, "0 or more"},
         {a->max_steps < 0, "--max-steps", &a->max_steps, "0 (no limit) or more"},
         {a->warmup < 0, "--warmup-epochs", &a->warmup, "0 or more"},
+        {a->warmup_steps < 0, "--warmup-steps", &a->warmup_steps, "0 or more"},
         {a->checkpoint_every < 0, "--checkpoint-every", &a->checkpoint_every, "0 or more"},
         {a->num_classes < 0, "--num-classes", &a->num_classes, "positive"},
         {!(a->ema >= 0 && a->ema < 1), "--ema", &a->ema, "in [0, 1) (0: off)"},
@@ -225,6 +236,10 @@ static int check_args(const train_args *a)
             cli_error("train: %s%s must be %s", cli_where(checks[i].dest), checks[i].name, checks[i].must);
             return 2;
         }
+    if (a->warmup_steps && !a->per_step) {
+        cli_error("train: --warmup-steps needs --lr-per-step (the schedule stepped every optimizer step)");
+        return 2;
+    }
     if (a->ema > 0 && a->resume) {
         cli_error("train: --ema with --resume: checkpoints hold the model's weights, not their moving average, so "
                   "a resumed run could not continue it");
@@ -349,6 +364,7 @@ static int prepare_run(trainer *t)
     }
     t->params = nb_module_parameters(t->model, &t->nparams);
     t->steps_per_epoch = nb_loader_num_batches(t->loader);
+    if (a->per_step) schedule_per_step(a, &t->sched, t->steps_per_epoch);
     t->total_steps = t->steps_per_epoch * a->epochs;
     if (a->max_steps && a->max_steps < t->total_steps) t->total_steps = a->max_steps;
     progress_init(&t->bar, t->start.step, t->total_steps, t->steps_per_epoch, (int)a->epochs, a->quiet);
@@ -359,6 +375,7 @@ static int prepare_run(trainer *t)
 /* An epoch's running sums (over every rank's batches). */
 typedef struct {
     float lr, loss;  /* the epoch's learning rate; the last step's loss */
+    float step_lr;   /* the last step's learning rate (--lr-per-step: it changes within the epoch) */
     int64_t batch; /* batches of this epoch trained on */
     double t0, loss_sum;
     int64_t correct, seen;
@@ -377,12 +394,24 @@ static void step_stats(const trainer *t, nb_tensor *loss, nb_tensor *z, nb_tenso
     }
 }
 
+/* Every group's lr at schedule step k, each from its own base lr. */
+static void set_lr(trainer *t, int k)
+{
+    for (int g = 0; g < nb_optim_num_groups(t->opt); g++)
+        nb_optim_set_lr(t->opt, g, (float)nb_sched_lr(&t->sched, nb_optim_get_base_lr(t->opt, g), k));
+}
+
 /* One training step on the batch x, y (soft: the MixUp/CutMix targets, else NULL),
  * as PyTorch writes it: zero_grad, forward, loss, backward, clip, step. Adds the
  * step's loss and accuracy to e. */
 static int train_step(trainer *t, int epoch, nb_tensor *x, nb_tensor *y, nb_tensor *soft, epoch_stats *e)
 {
     const train_args *a = t->a;
+    e->step_lr = e->lr;
+    if (a->per_step) {
+        set_lr(t, (int)t->step);
+        e->step_lr = (float)nb_sched_lr(&t->sched, a->lr, (int)t->step);
+    }
     nb_optim_zero_grad(t->opt);
     nb_tensor *z = nb_ddp_forward(t->ddp, x);
     nb_cross_entropy_opts ce = {.label_smoothing = (float)a->smoothing};
@@ -468,9 +497,9 @@ static int end_epoch(trainer *t, int epoch, const epoch_stats *e)
 static int train_epoch(trainer *t, int epoch)
 {
     train_args *a = t->a;
-    epoch_stats e = {.lr = nb_sched_lr(&t->sched, (float)a->lr, epoch)};
-    for (int g = 0; g < nb_optim_num_groups(t->opt); g++) /* each group's schedule from its own base lr */
-        nb_optim_set_lr(t->opt, g, (float)nb_sched_lr(&t->sched, nb_optim_get_base_lr(t->opt, g), epoch));
+    int k = a->per_step ? (int)t->step : epoch; /* the schedule's t; --lr-per-step: the epoch's first step */
+    epoch_stats e = {.lr = nb_sched_lr(&t->sched, (float)a->lr, k)};
+    set_lr(t, k);
     nb_module_train(t->model, 1);
     nb_loader_start_epoch(t->loader, epoch);
     if (epoch == t->start.epoch)
@@ -498,7 +527,7 @@ static int train_epoch(trainer *t, int epoch)
         if (t->log && a->log_every && t->step % a->log_every == 0) {
             char lvs[32], lrs[32];
             cli_log_printf(t->log, "{\"step\":%lld,\"epoch\":%d,\"loss\":%s,\"lr\":%s}\n", (long long)t->step,
-                           epoch + 1, float_str(lvs, sizeof lvs, e.loss), float_str(lrs, sizeof lrs, e.lr));
+                           epoch + 1, float_str(lvs, sizeof lvs, e.loss), float_str(lrs, sizeof lrs, e.step_lr));
         }
     }
     return end_epoch(t, epoch, &e);
@@ -631,10 +660,13 @@ int cmd_train(int argc, char **argv)
         {"--l2", OPT_FLOAT, &a.l2, "L", "add L * sum w^2 to the loss (L2 / elastic net)"},
         {"--clip-grad-norm", OPT_FLOAT, &a.clip_norm, "C", "clip the total gradient norm to C"},
         {"--clip-grad-value", OPT_FLOAT, &a.clip_value, "V", "clip each gradient element to [-V, V]"},
-        {"--lr-schedule", OPT_STRING, &a.schedule, "S", "none, step or cosine (default), per epoch"},
+        {"--lr-schedule", OPT_STRING, &a.schedule, "S", "none, step or cosine (default), per epoch (or --lr-per-step)"},
         {"--step-size", OPT_INT, &a.step_size, "N", "StepLR: epochs between decays (epochs/3)"},
         {"--gamma", OPT_FLOAT, &a.gamma, "G", "StepLR: decay factor (0.1)"},
         {"--warmup-epochs", OPT_INT, &a.warmup, "E", "linear warm-up epochs before the schedule (0)"},
+        {"--lr-per-step", OPT_FLAG, &a.per_step, NULL,
+         "step the schedule after every optimizer step, not every epoch (lengths in epochs become steps)"},
+        {"--warmup-steps", OPT_INT, &a.warmup_steps, "N", "with --lr-per-step: linear warm-up over N steps"},
         {"--dropout", OPT_FLOAT, &a.dropout, "P", "override the model's dropout probability"},
         {"--ema", OPT_FLOAT, &a.ema, "DECAY",
          "evaluate and save a moving average of the weights, avg = DECAY*avg + (1-DECAY)*w after every step "
