@@ -8,7 +8,7 @@
 #      a short run; `--epochs N` there trains the whole recipe).
 # Each run's per-epoch log goes to OUT/NAME.jsonl and its result line (test_acc,
 # train_seconds, images_per_s) and user/wall time to OUT/results.txt.
-#   sh bench/recipe.sh [--baseline] [OUT]        (OUT: recipe-runs by default; about 6 + 8 minutes)
+#   sh bench/recipe.sh [--baseline] [OUT]        (OUT: recipe-runs by default; about 6 + 15 minutes)
 cd "$(dirname "$0")/.." || exit 1
 baseline=0
 [ "${1:-}" = --baseline ] && baseline=1 && shift

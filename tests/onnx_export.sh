@@ -133,32 +133,36 @@ one() {
             compare "$name opset $opset: re-exported in onnxruntime vs nabla" "$d/ortagain$opset/output_0.npy" "$d/nabla/output_0.npy" 1e-5
         fi
         # the imported file written at the other opset: 13 -> 17 with a symbolic batch, 17 -> 13 with batch 1
-        if [ "$opset" = 13 ]; then reexport "$name opset 13" "$f" 17 dynamic "$d/x.npy" "$d/imp13/output_0.npy"
-        else reexport "$name opset $opset" "$f" 13 1 "$d/x.npy" ""; fi
+        if [ "$opset" = 13 ]; then reexport "$name opset 13" "$f" 17 dynamic "$d/imp13/output_0.npy" "${ins[@]}"
+        else reexport "$name opset $opset" "$f" 13 1 "" "${ins[@]}"; fi
         rm -f "$f" "$d/again$opset.onnx"
     done
     rm -rf "$d"
 }
 
-# reexport LABEL FILE OPSET BATCH X.npy [NABLA_OUT.npy]: `nabla export --model FILE --opset OPSET
-# --batch BATCH` must pass the checker and run in onnxruntime with nabla's outputs of FILE
-# (on X, or on X's first sample for a fixed batch of 1) within 1e-5
+# reexport LABEL FILE OPSET BATCH NABLA_OUT.npy|"" X.npy [X2.npy ...]: `nabla export --model FILE
+# --opset OPSET --batch BATCH` must pass the checker and run in onnxruntime with nabla's
+# outputs of FILE (NABLA_OUT, else computed; on the inputs X..., or on each one's first
+# sample for a fixed batch of 1) within 1e-5
 reexport() {
-    local label="$1 -> opset $3 batch $4" f=$2 opset=$3 batch=$4 x=$5 want=$6
-    local d
+    local label="$1 -> opset $3 batch $4" f=$2 opset=$3 batch=$4 want=$5
+    shift 5
+    local xs=("$@") d i
     d=$(mktemp -d -p "$W")
     try "$label: export" "$N" export --model "$f" --opset "$opset" --batch "$batch" --out "$d/r.onnx" || return
     check "$label" "$d/r.onnx"
     if [ "$batch" = 1 ]; then
-        try "$label: first sample" $PY "$T" first "$x" "$d/x1.npy" || return
-        x=$d/x1.npy
+        for i in "${!xs[@]}"; do
+            try "$label: first sample of input $i" $PY "$T" first "${xs[$i]}" "$d/x1_$i.npy" || return
+            xs[$i]=$d/x1_$i.npy
+        done
         want=
     fi
     if [ -z "$want" ]; then
-        try "$label: nabla run" "$N" run "$f" "$x" --out "$d/nabla" || return
+        try "$label: nabla run" "$N" run "$f" "${xs[@]}" --out "$d/nabla" || return
         want=$d/nabla/output_0.npy
     fi
-    if try "$label: onnxruntime" $ORT "$d/r.onnx" "$x" --out "$d/ort"; then
+    if try "$label: onnxruntime" $ORT "$d/r.onnx" "${xs[@]}" --out "$d/ort"; then
         compare "$label: onnxruntime vs nabla" "$d/ort/output_0.npy" "$want" 1e-5
     fi
     rm -rf "$d"
@@ -191,8 +195,8 @@ if [ ${#@} -eq 0 ] && $PY -c "import torch, torchvision" 2>/dev/null; then
         for f in "$d"/*.onnx; do
             b=$(basename "$f" .onnx)
             case $b in *op13*) other=17 ;; *) other=13 ;; esac
-            reexport "torchvision $b" "$f" $other dynamic "$d/x.npy" "${f%.onnx}_out/output_0.npy"
-            reexport "torchvision $b" "$f" $other 1 "$d/x.npy" ""
+            reexport "torchvision $b" "$f" $other dynamic "${f%.onnx}_out/output_0.npy" "$d/x.npy"
+            reexport "torchvision $b" "$f" $other 1 "" "$d/x.npy"
             rm -f "$f"
         done
     fi
@@ -203,7 +207,7 @@ if [ ${#@} -eq 0 ] && $PY -c "import torch, torchvision" 2>/dev/null; then
     if try "torchvision: export vgg11_bn" $PY tools/onnx/check_torchvision.py --nabla "$N" --out "$d" --keep --size 224 \
         --models vgg11_bn --opsets 17 --modes PRESERVE; then
         f=$d/vgg11_bn_op17_preserve.onnx
-        reexport "torchvision vgg11_bn_op17_preserve" "$f" 13 dynamic "$d/x.npy" "${f%.onnx}_out/output_0.npy"
+        reexport "torchvision vgg11_bn_op17_preserve" "$f" 13 dynamic "${f%.onnx}_out/output_0.npy" "$d/x.npy"
     fi
     rm -rf "$d"
 else

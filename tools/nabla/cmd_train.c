@@ -2,6 +2,7 @@
  * with the recipe of bench/torch_bench.py as the default. */
 #include "cli.h"
 #include "dist_cli.h"
+#include "ema.h"
 #include "options.h"
 #include "progress.h"
 
@@ -19,9 +20,10 @@ typedef struct {
     const char *classes, *pretrained, *freeze;
     long checkpoint_every, per_class, num_classes;
     double lr_backbone;
-    long epochs, batch, seed, threads, max_steps, log_every, step_size, warmup, workers;
-    int nesterov, no_shuffle, quiet, sync_bn;
+    long epochs, batch, seed, threads, max_steps, log_every, step_size, warmup, warmup_steps, workers;
+    int nesterov, no_shuffle, quiet, sync_bn, per_step;
     double lr, momentum, weight_decay, clip_norm, clip_value, gamma, dropout, l1, l2, mixup, cutmix, smoothing;
+    double ema; /* --ema: the decay of the weights' moving average (0: off) */
 } train_args;
 
 /* A float for the JSON log: the shortest of %.6g .. %.9g that reads back as the same
@@ -103,6 +105,16 @@ static int parse_schedule(const train_args *a, nb_sched_opts *s)
         return 2;
     }
     return 0;
+}
+
+/* --lr-per-step: the schedule's t counts optimizer steps, so its lengths in epochs
+ * become steps (warm-up: --warmup-steps when given); cosine anneals to the last step. */
+static void schedule_per_step(const train_args *a, nb_sched_opts *s, int64_t steps_per_epoch)
+{
+    int64_t total = steps_per_epoch * a->epochs, w = a->warmup_steps ? a->warmup_steps : a->warmup * steps_per_epoch;
+    s->warmup = (int)w;
+    s->step_size = (int)(a->step_size * steps_per_epoch);
+    s->t_max = (int)(total - w > 0 ? total - w : 1);
 }
 
 /* The settings a --resume must repeat, stored in the checkpoint's metadata:
@@ -223,14 +235,25 @@ static int check_args(const train_args *a)
         {a->log_every < 0, "--log-every", &a->log_every, "0 or more"},
         {a->max_steps < 0, "--max-steps", &a->max_steps, "0 (no limit) or more"},
         {a->warmup < 0, "--warmup-epochs", &a->warmup, "0 or more"},
+        {a->warmup_steps < 0, "--warmup-steps", &a->warmup_steps, "0 or more"},
         {a->checkpoint_every < 0, "--checkpoint-every", &a->checkpoint_every, "0 or more"},
         {a->num_classes < 0, "--num-classes", &a->num_classes, "positive"},
+        {!(a->ema >= 0 && a->ema < 1), "--ema", &a->ema, "in [0, 1) (0: off)"},
     };
     for (size_t i = 0; i < sizeof checks / sizeof *checks; i++)
         if (checks[i].bad) {
             cli_error("train: %s%s must be %s", cli_where(checks[i].dest), checks[i].name, checks[i].must);
             return 2;
         }
+    if (a->warmup_steps && !a->per_step) {
+        cli_error("train: --warmup-steps needs --lr-per-step (the schedule stepped every optimizer step)");
+        return 2;
+    }
+    if (a->ema > 0 && a->resume) {
+        cli_error("train: --ema with --resume: checkpoints hold the model's weights, not their moving average, so "
+                  "a resumed run could not continue it");
+        return 2;
+    }
     if (!(a->mixup >= 0) || !(a->cutmix >= 0)) {
         cli_error("train: --mixup and --cutmix take a positive ALPHA");
         return 2;
@@ -254,6 +277,7 @@ typedef struct {
     nb_module *model;
     nb_ddp *ddp;
     nb_optim *opt;
+    cli_ema *ema; /* --ema */
     nb_loader *loader;
     cli_log *log;
     progress bar;
@@ -343,8 +367,13 @@ static int prepare_run(trainer *t)
     if (a->resume && (rc = resume_checkpoint(a, t->model, t->opt, t->ctx, &t->start))) return rc;
     if (a->resume) nb_dist_seed_ctx(t->ctx, (uint64_t)a->seed); /* the checkpoint holds rank 0's dropout key */
     if (a->log_json && !(t->log = cli_log_open(a->log_json, a->resume != NULL))) return 1;
+    if (a->ema > 0 && !(t->ema = cli_ema_new(t->model, a->ema))) {
+        cli_error("train: --ema: out of memory");
+        return 1;
+    }
     t->params = nb_module_parameters(t->model, &t->nparams);
     t->steps_per_epoch = nb_loader_num_batches(t->loader);
+    if (a->per_step) schedule_per_step(a, &t->sched, t->steps_per_epoch);
     t->total_steps = t->steps_per_epoch * a->epochs;
     if (a->max_steps && a->max_steps < t->total_steps) t->total_steps = a->max_steps;
     progress_init(&t->bar, t->start.step, t->total_steps, t->steps_per_epoch, (int)a->epochs, a->quiet);
@@ -355,6 +384,7 @@ static int prepare_run(trainer *t)
 /* An epoch's running sums (over every rank's batches). */
 typedef struct {
     float lr, loss;  /* the epoch's learning rate; the last step's loss */
+    float step_lr;   /* the last step's learning rate (--lr-per-step: it changes within the epoch) */
     int64_t batch; /* batches of this epoch trained on */
     double t0, loss_sum;
     int64_t correct, seen;
@@ -373,12 +403,24 @@ static void step_stats(const trainer *t, nb_tensor *loss, nb_tensor *z, nb_tenso
     }
 }
 
+/* Every group's lr at schedule step k, each from its own base lr. */
+static void set_lr(trainer *t, int k)
+{
+    for (int g = 0; g < nb_optim_num_groups(t->opt); g++)
+        nb_optim_set_lr(t->opt, g, (float)nb_sched_lr(&t->sched, nb_optim_get_base_lr(t->opt, g), k));
+}
+
 /* One training step on the batch x, y (soft: the MixUp/CutMix targets, else NULL),
  * as PyTorch writes it: zero_grad, forward, loss, backward, clip, step. Adds the
  * step's loss and accuracy to e. */
 static int train_step(trainer *t, int epoch, nb_tensor *x, nb_tensor *y, nb_tensor *soft, epoch_stats *e)
 {
     const train_args *a = t->a;
+    e->step_lr = e->lr;
+    if (a->per_step) {
+        set_lr(t, (int)t->step);
+        e->step_lr = (float)nb_sched_lr(&t->sched, a->lr, (int)t->step);
+    }
     nb_optim_zero_grad(t->opt);
     nb_tensor *z = nb_ddp_forward(t->ddp, x);
     nb_cross_entropy_opts ce = {.label_smoothing = (float)a->smoothing};
@@ -404,6 +446,7 @@ static int train_step(trainer *t, int epoch, nb_tensor *x, nb_tensor *y, nb_tens
     if (a->clip_norm > 0) nb_clip_grad_norm(t->params, t->nparams, (float)a->clip_norm, 2.0f);
     if (a->clip_value > 0) nb_clip_grad_value(t->params, t->nparams, (float)a->clip_value);
     if (nb_optim_step(t->opt)) return FAILED;
+    if (t->ema) cli_ema_update(t->ema);
     t->step++;
     e->batch++;
     e->seen += b;
@@ -411,6 +454,18 @@ static int train_step(trainer *t, int epoch, nb_tensor *x, nb_tensor *y, nb_tens
     e->correct += correct;
     e->loss = lv;
     return 0;
+}
+
+/* The test result into t->ev: of the model, or with --ema of the moving average (and then,
+ * when live is not NULL, the model's own weights' result into live). */
+static int evaluate(trainer *t, nb_eval_result *live)
+{
+    if (!t->ema) return cli_dist_evaluate(t->model, t->ddp, t->test_shard, &t->ev) ? FAILED : 0;
+    if (live && cli_dist_evaluate(t->model, t->ddp, t->test_shard, live)) return FAILED;
+    cli_ema_swap(t->ema);
+    nb_status st = cli_dist_evaluate(t->model, t->ddp, t->test_shard, &t->ev);
+    cli_ema_swap(t->ema);
+    return st ? FAILED : 0;
 }
 
 /* The end of an epoch: checkpoint, evaluation (when logged or last), its line and log entry. */
@@ -425,7 +480,8 @@ static int end_epoch(trainer *t, int epoch, const epoch_stats *e)
     t->train_time += secs;
     t->images += e->seen;
     int evaluated = t->logging || epoch + 1 == a->epochs || t->step >= t->total_steps;
-    if (evaluated && cli_dist_evaluate(t->model, t->ddp, t->test_shard, &t->ev)) return FAILED;
+    nb_eval_result live = {0};
+    if (evaluated && evaluate(t, t->log ? &live : NULL)) return FAILED;
     double train_loss = e->seen ? e->loss_sum / (double)e->seen : 0;
     double train_acc = e->seen ? (double)e->correct / (double)e->seen : 0;
     progress_epoch(&t->bar, epoch + 1, train_loss, train_acc, evaluated ? t->ev.accuracy : -1,
@@ -436,7 +492,10 @@ static int end_epoch(trainer *t, int epoch, const epoch_stats *e)
             cli_json_number(o, "train_acc", "%.9g", train_acc) || cli_json_number(o, "test_loss", "%.9g", t->ev.loss) ||
             cli_json_number(o, "test_acc", "%.9g", t->ev.accuracy) || float_member(o, "lr", e->lr) ||
             cli_json_number(o, "images_per_s", "%.1f", secs > 0 ? (double)e->seen / secs : 0) ||
-            cli_json_number(o, "seconds", "%.3f", secs))
+            cli_json_number(o, "seconds", "%.3f", secs) ||
+            /* with --ema, test_* are the moving average's; these the model's own weights' */
+            (t->ema && (cli_json_number(o, "live_test_loss", "%.9g", live.loss) ||
+                        cli_json_number(o, "live_test_acc", "%.9g", live.accuracy))))
             cJSON_Delete(o), o = NULL;
         cli_log_json(t->log, o);
         if (cli_log_write(t->log)) return 1; /* the whole log, atomically */
@@ -449,9 +508,9 @@ static int end_epoch(trainer *t, int epoch, const epoch_stats *e)
 static int train_epoch(trainer *t, int epoch)
 {
     train_args *a = t->a;
-    epoch_stats e = {.lr = nb_sched_lr(&t->sched, (float)a->lr, epoch)};
-    for (int g = 0; g < nb_optim_num_groups(t->opt); g++) /* each group's schedule from its own base lr */
-        nb_optim_set_lr(t->opt, g, (float)nb_sched_lr(&t->sched, nb_optim_get_base_lr(t->opt, g), epoch));
+    int k = a->per_step ? (int)t->step : epoch; /* the schedule's t; --lr-per-step: the epoch's first step */
+    epoch_stats e = {.lr = nb_sched_lr(&t->sched, (float)a->lr, k)};
+    set_lr(t, k);
     nb_module_train(t->model, 1);
     nb_loader_start_epoch(t->loader, epoch);
     if (epoch == t->start.epoch)
@@ -479,7 +538,7 @@ static int train_epoch(trainer *t, int epoch)
         if (t->log && a->log_every && t->step % a->log_every == 0) {
             cJSON *o = cJSON_CreateObject();
             if (!cJSON_AddNumberToObject(o, "step", (double)t->step) || !cJSON_AddNumberToObject(o, "epoch", epoch + 1) ||
-                float_member(o, "loss", e.loss) || float_member(o, "lr", e.lr))
+                float_member(o, "loss", e.loss) || float_member(o, "lr", e.step_lr))
                 cJSON_Delete(o), o = NULL;
             cli_log_json(t->log, o);
         }
@@ -492,7 +551,8 @@ static int train_epoch(trainer *t, int epoch)
 static int finish_run(trainer *t)
 {
     train_args *a = t->a;
-    if (!t->ev.count && cli_dist_evaluate(t->model, t->ddp, t->test_shard, &t->ev)) return FAILED;
+    if (!t->ev.count && evaluate(t, NULL)) return FAILED;
+    if (t->ema) cli_ema_swap(t->ema); /* --save writes the moving average */
     if (t->log && cli_log_write(t->log)) return 1;
     if (a->save && (nb_module_check_finite(t->model) || nb_save_safetensors(t->model, a->save))) return FAILED;
     if (a->save && save_config(a->save, t->opts)) return 1;
@@ -529,6 +589,7 @@ static int close_run(trainer *t, int rc)
     nb_loader_free(t->loader);
     nb_transform_free(t->tf);
     nb_optim_free(t->opt);
+    cli_ema_free(t->ema);
     nb_module_free(t->model);
     nb_dataset_free(t->test);
     nb_dataset_free(t->train);
@@ -612,11 +673,17 @@ int cmd_train(int argc, char **argv)
         {"--l2", OPT_FLOAT, &a.l2, "L", "add L * sum w^2 to the loss (L2 / elastic net)"},
         {"--clip-grad-norm", OPT_FLOAT, &a.clip_norm, "C", "clip the total gradient norm to C"},
         {"--clip-grad-value", OPT_FLOAT, &a.clip_value, "V", "clip each gradient element to [-V, V]"},
-        {"--lr-schedule", OPT_STRING, &a.schedule, "S", "none, step or cosine (default), per epoch"},
+        {"--lr-schedule", OPT_STRING, &a.schedule, "S", "none, step or cosine (default), per epoch (or --lr-per-step)"},
         {"--step-size", OPT_INT, &a.step_size, "N", "StepLR: epochs between decays (epochs/3)"},
         {"--gamma", OPT_FLOAT, &a.gamma, "G", "StepLR: decay factor (0.1)"},
         {"--warmup-epochs", OPT_INT, &a.warmup, "E", "linear warm-up epochs before the schedule (0)"},
+        {"--lr-per-step", OPT_FLAG, &a.per_step, NULL,
+         "step the schedule after every optimizer step, not every epoch (lengths in epochs become steps)"},
+        {"--warmup-steps", OPT_INT, &a.warmup_steps, "N", "with --lr-per-step: linear warm-up over N steps"},
         {"--dropout", OPT_FLOAT, &a.dropout, "P", "override the model's dropout probability"},
+        {"--ema", OPT_FLOAT, &a.ema, "DECAY",
+         "evaluate and save a moving average of the weights, avg = DECAY*avg + (1-DECAY)*w after every step "
+         "(torchvision's ExponentialMovingAverage; 0: off)"},
         {"--seed", OPT_INT, &a.seed, "S", "seed for init, shuffling and dropout (0)"},
         {"--threads", OPT_INT, &a.threads, "T", "threads (default: all cores)"},
         {"--max-steps", OPT_INT, &a.max_steps, "K", "stop after K optimizer steps"},
