@@ -347,6 +347,12 @@ static void test_epilogue(void)
         snprintf(what, sizeof what, "epilogue stride %d, batch %lld: relu(conv·scale + shift + residual)", stride, (long long)N);
         CHECK("residual epilogue runs", got_res != NULL, "%s", nb_last_error());
         if (got_res) CHECK_CLOSE_SCALED(what, nb_tensor_data(got_res), want_res, (long)n, 1e-5);
+        /* a NaN reaching the relu stays NaN (x <= 0 ? 0 : x, PyTorch's relu), on every path */
+        ((float *)nb_tensor_data(res))[0] = NAN;
+        nb_tensor *got_nan = nb__conv2d_ep_res(x, w, b, &o, scale, shift, 1, res);
+        snprintf(what, sizeof what, "epilogue stride %d, batch %lld: relu keeps a NaN", stride, (long long)N);
+        CHECK(what, got_nan && isnan(((float *)nb_tensor_data(got_nan))[0]), "got %g",
+              got_nan ? (double)((float *)nb_tensor_data(got_nan))[0] : 0.0);
         free(want_res);
         nb_tensor_free(res);
         nb_tensor_set_requires_grad(w, 1);

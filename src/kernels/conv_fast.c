@@ -84,7 +84,8 @@ ALWAYS_INLINE vf v_load(const float *p) { return _mm512_loadu_ps(p); }
 ALWAYS_INLINE vf v_set1(float a) { return _mm512_set1_ps(a); }
 ALWAYS_INLINE vf v_fma(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }
 ALWAYS_INLINE vf v_add(vf a, vf b) { return _mm512_add_ps(a, b); }
-ALWAYS_INLINE vf v_relu(vf a) { return _mm512_max_ps(a, _mm512_setzero_ps()); } /* NaN -> 0 as nb_relu */
+/* x <= 0 ? 0 : x, as nb_relu: NaN stays NaN (PyTorch's relu) */
+ALWAYS_INLINE vf v_relu(vf a) { return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, _mm512_setzero_ps(), _CMP_LE_OQ), a, _mm512_setzero_ps()); }
 ALWAYS_INLINE void v_store(float *p, vf a) { _mm512_storeu_ps(p, a); }
 /* lanes j with bit j of m set go to base[off + j] */
 ALWAYS_INLINE void v_mstore(float *base, int64_t off, vmask m, vf a) { _mm512_mask_storeu_ps(base + off, m, a); }
@@ -106,7 +107,8 @@ ALWAYS_INLINE vf v_load(const float *p) { return _mm256_loadu_ps(p); }
 ALWAYS_INLINE vf v_set1(float a) { return _mm256_set1_ps(a); }
 ALWAYS_INLINE vf v_fma(vf a, vf b, vf c) { return _mm256_fmadd_ps(a, b, c); }
 ALWAYS_INLINE vf v_add(vf a, vf b) { return _mm256_add_ps(a, b); }
-ALWAYS_INLINE vf v_relu(vf a) { return _mm256_max_ps(a, _mm256_setzero_ps()); } /* NaN -> 0 as nb_relu */
+/* x <= 0 ? 0 : x, as nb_relu: NaN stays NaN (PyTorch's relu) */
+ALWAYS_INLINE vf v_relu(vf a) { return _mm256_blendv_ps(a, _mm256_setzero_ps(), _mm256_cmp_ps(a, _mm256_setzero_ps(), _CMP_LE_OQ)); }
 ALWAYS_INLINE void v_store(float *p, vf a) { _mm256_storeu_ps(p, a); }
 ALWAYS_INLINE __m256i v_maskv(vmask m)
 {
@@ -145,7 +147,7 @@ ALWAYS_INLINE vf v_fma(vf a, vf b, vf c) { return c + a * b; }
 ALWAYS_INLINE vf v_add(vf a, vf b) { return a + b; }
 ALWAYS_INLINE vf v_relu(vf a)
 {
-    for (int j = 0; j < VL; j++) a[j] = a[j] > 0 ? a[j] : 0.0f;
+    for (int j = 0; j < VL; j++) a[j] = a[j] <= 0 ? 0.0f : a[j]; /* NaN stays NaN, as nb_relu */
     return a;
 }
 ALWAYS_INLINE void v_store(float *p, vf a) { memcpy(p, &a, sizeof a); }
