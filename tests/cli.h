@@ -89,6 +89,20 @@ static inline const char *tmp_path(const char *name)
     return p;
 }
 
+/* The whole of a small file of the temporary directory (up to 16 KiB), or "" */
+static inline const char *read_text(const char *name)
+{
+    static char buf[16384];
+    buf[0] = 0;
+    FILE *f = fopen(tmp_path(name), "r");
+    if (f) {
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        buf[n] = 0;
+        fclose(f);
+    }
+    return buf;
+}
+
 /* rm -rf the temporary directory; the status of system(). */
 static inline int tmp_dir_remove(void)
 {

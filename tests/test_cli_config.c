@@ -7,20 +7,6 @@
 
 #include <stb/stb_image_write.h>
 
-/* The whole of a small file, or "" */
-static const char *read_text(const char *name)
-{
-    static char buf[16384];
-    buf[0] = 0;
-    FILE *f = fopen(tmp_path(name), "r");
-    if (f) {
-        size_t n = fread(buf, 1, sizeof buf - 1, f);
-        buf[n] = 0;
-        fclose(f);
-    }
-    return buf;
-}
-
 static int has_line(const char *text, const char *line)
 {
     size_t n = strlen(line);

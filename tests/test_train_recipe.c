@@ -7,20 +7,6 @@
 #include "cli.h"
 #include "nabla.h"
 
-/* The whole of a small file, or "" */
-static const char *read_text(const char *name)
-{
-    static char buf[16384];
-    buf[0] = 0;
-    FILE *f = fopen(tmp_path(name), "r");
-    if (f) {
-        size_t n = fread(buf, 1, sizeof buf - 1, f);
-        buf[n] = 0;
-        fclose(f);
-    }
-    return buf;
-}
-
 /* c == 0.5 a + 0.5 b for every tensor of three weight files (in float32, as --ema 0.5
  * computes it; integer tensors: c == b). The number of tensors compared, or -1 naming
  * the first that differs in why. */
