@@ -33,6 +33,7 @@ static int check_average(const char *a_path, const char *b_path, const char *c_p
             }
             if (!ta || !tb || !tc) snprintf(why, n_why, "%s missing", name);
             n = same ? n + 1 : -1;
+            nb_tensor_free(ta), nb_tensor_free(tb), nb_tensor_free(tc); /* heap tensors */
         }
     }
     nb_safetensors_close(fa);
