@@ -5,12 +5,13 @@ epochs with CosineAnnealingLR (per epoch), with or without torchvision's
 RandomCrop(28, padding=2), RandomHorizontalFlip, RandomErasing(p=0.5).
     /usr/bin/python3 bench/torch_augment.py [--augment] [--epochs 30] [--threads 1]
 Prints the test accuracy per epoch and the wall time."""
-import argparse, gzip, os, time
+import argparse, time
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torchvision.transforms as T
+
+import fmnist
 
 p = argparse.ArgumentParser()
 p.add_argument("--augment", action="store_true")
@@ -20,24 +21,10 @@ p.add_argument("--seed", type=int, default=0)
 a = p.parse_args()
 torch.set_num_threads(a.threads)
 torch.manual_seed(a.seed)
-D = "/usr/share/datasets/fashion-mnist"
-
-
-def idx(name):
-    raw = gzip.open(os.path.join(D, name + ".gz")).read()
-    nd = raw[3]
-    dims = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(nd)]
-    return np.frombuffer(raw, np.uint8, offset=4 + 4 * nd).reshape(dims)
-
-
-X = torch.tensor(idx("train-images-idx3-ubyte"), dtype=torch.float32).div_(255).unsqueeze(1)
-Y = torch.tensor(idx("train-labels-idx1-ubyte"), dtype=torch.long)
-Xt = torch.tensor(idx("t10k-images-idx3-ubyte"), dtype=torch.float32).div_(255).unsqueeze(1)
-Yt = torch.tensor(idx("t10k-labels-idx1-ubyte"), dtype=torch.long)
+X, Y = fmnist.split(fmnist.DATA, "train")
+Xt, Yt = fmnist.split(fmnist.DATA, "t10k")
 aug = T.Compose([T.RandomCrop(28, padding=2), T.RandomHorizontalFlip(), T.RandomErasing(p=0.5)])
-m = nn.Sequential(nn.Conv2d(1, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
-                  nn.Conv2d(32, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(2),
-                  nn.Flatten(), nn.Linear(64 * 7 * 7, 128), nn.ReLU(), nn.Dropout(0.25), nn.Linear(128, 10))
+m = fmnist.cnn()
 opt = torch.optim.SGD(m.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
 sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=a.epochs)
 lossf = nn.CrossEntropyLoss()

@@ -25,11 +25,12 @@ Prints one line of key=value pairs: train_img_per_s (steady-state training steps
 preloaded tensors, no data loading), infer_b1_us (batch-1 eval latency),
 peak_rss_mb, and with --epochs the test accuracy and wall seconds.
 """
-import argparse, gzip, os, resource, time
+import argparse, resource, time
 
-import numpy as np
 import torch
 import torch.nn as nn
+
+import fmnist
 
 p = argparse.ArgumentParser()
 p.add_argument("--model", default="cnn", choices=["mlp", "cnn", "resnet_small", "resnet18", "vgg11_bn"])
@@ -38,16 +39,8 @@ p.add_argument("--steps", type=int, default=100)
 p.add_argument("--epochs", type=int, default=0)
 p.add_argument("--batch", type=int, default=128)
 p.add_argument("--input", default="", help="C,H,W: synthetic images of this shape instead of Fashion-MNIST")
-p.add_argument("--data", default=os.environ.get("NABLA_DATA", "/usr/share/datasets/fashion-mnist"))
+p.add_argument("--data", default=fmnist.DATA)
 a = p.parse_args()
-
-
-def idx(name):
-    path = os.path.join(a.data, name)
-    raw = gzip.open(path + ".gz").read() if os.path.exists(path + ".gz") else open(path, "rb").read()
-    nd = raw[3]
-    dims = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(nd)]
-    return np.frombuffer(raw, np.uint8, offset=4 + 4 * nd).reshape(dims)
 
 
 torch.set_num_threads(a.threads)
@@ -60,10 +53,8 @@ if a.input:
     Xt, Yt = X[:1], Y[:1]
 else:
     C = 1
-    X = torch.tensor(idx("train-images-idx3-ubyte"), dtype=torch.float32).div_(255).unsqueeze(1)
-    Y = torch.tensor(idx("train-labels-idx1-ubyte"), dtype=torch.long)
-    Xt = torch.tensor(idx("t10k-images-idx3-ubyte"), dtype=torch.float32).div_(255).unsqueeze(1)
-    Yt = torch.tensor(idx("t10k-labels-idx1-ubyte"), dtype=torch.long)
+    X, Y = fmnist.split(a.data, "train")
+    Xt, Yt = fmnist.split(a.data, "t10k")
 
 
 def resnet_small():

@@ -12,45 +12,31 @@ step a rank spends after its backward's local work waiting for DDP's all-reduce 
 separable in PyTorch, so this is the step time minus the same process's step time with
 DDP's communication skipped via no_sync; the mean over ranks) and comm_share.
 """
-import argparse, gzip, os, tempfile, time
+import argparse, os, tempfile, time
 
-import numpy as np
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 import torch.nn as nn
+
+import fmnist
 
 p = argparse.ArgumentParser()
 p.add_argument("--procs", type=int, default=2)
 p.add_argument("--threads", type=int, default=1)
 p.add_argument("--steps", type=int, default=100)
 p.add_argument("--batch", type=int, default=128)
-p.add_argument("--data", default=os.environ.get("NABLA_DATA", "/usr/share/datasets/fashion-mnist"))
+p.add_argument("--data", default=fmnist.DATA)
 a = p.parse_args()
-
-
-def idx(name):
-    path = os.path.join(a.data, name)
-    raw = gzip.open(path + ".gz").read() if os.path.exists(path + ".gz") else open(path, "rb").read()
-    nd = raw[3]
-    dims = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(nd)]
-    return np.frombuffer(raw, np.uint8, offset=4 + 4 * nd).reshape(dims)
-
-
-def cnn():
-    return nn.Sequential(nn.Conv2d(1, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
-                         nn.Conv2d(32, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(2),
-                         nn.Flatten(), nn.Linear(64 * 7 * 7, 128), nn.ReLU(), nn.Dropout(0.25), nn.Linear(128, 10))
 
 
 def worker(rank, world, rdv, q):
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     dist.init_process_group("gloo", init_method="file://" + rdv, rank=rank, world_size=world)
-    X = torch.tensor(idx("train-images-idx3-ubyte"), dtype=torch.float32).div_(255).unsqueeze(1)
-    Y = torch.tensor(idx("train-labels-idx1-ubyte"), dtype=torch.long)
+    X, Y = fmnist.split(a.data, "train")
     X, Y = X[rank::world].contiguous(), Y[rank::world].contiguous()  # DistributedSampler(shuffle=False)
-    m = nn.parallel.DistributedDataParallel(cnn())
+    m = nn.parallel.DistributedDataParallel(fmnist.cnn())
     opt = torch.optim.SGD(m.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
     lossf = nn.CrossEntropyLoss()
     B = a.batch

@@ -16,11 +16,12 @@ image, as nabla's loader does), inputs scaled to [0, 1].
 train_img_per_s; --epochs N trains N epochs and prints the test accuracy after each one and
 the wall seconds. --model cnn trains nabla's default cnn instead, with the same recipe.
 """
-import argparse, gzip, os, time
+import argparse, time
 
-import numpy as np
 import torch
 import torch.nn as nn
+
+import fmnist
 
 p = argparse.ArgumentParser()
 p.add_argument("--model", default="vgg_small", choices=["vgg_small", "cnn"])
@@ -30,24 +31,14 @@ p.add_argument("--threads", type=int, default=2)
 p.add_argument("--seed", type=int, default=0)
 p.add_argument("--lr", type=float, default=0.05)
 p.add_argument("--batch", type=int, default=128)
-p.add_argument("--data", default=os.environ.get("NABLA_DATA", "/usr/share/datasets/fashion-mnist"))
+p.add_argument("--data", default=fmnist.DATA)
 a = p.parse_args()
 torch.set_num_threads(a.threads)
 torch.manual_seed(a.seed)
 
 
-def idx(name):
-    path = os.path.join(a.data, name)
-    raw = gzip.open(path + ".gz").read() if os.path.exists(path + ".gz") else open(path, "rb").read()
-    nd = raw[3]
-    dims = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(nd)]
-    return np.frombuffer(raw, np.uint8, offset=4 + 4 * nd).reshape(dims)
-
-
-X = torch.tensor(idx("train-images-idx3-ubyte"), dtype=torch.float32).div_(255).unsqueeze(1)
-Y = torch.tensor(idx("train-labels-idx1-ubyte"), dtype=torch.long)
-Xt = torch.tensor(idx("t10k-images-idx3-ubyte"), dtype=torch.float32).div_(255).unsqueeze(1)
-Yt = torch.tensor(idx("t10k-labels-idx1-ubyte"), dtype=torch.long)
+X, Y = fmnist.split(a.data, "train")
+Xt, Yt = fmnist.split(a.data, "t10k")
 
 
 def block(cin, cout):
@@ -58,9 +49,7 @@ if a.model == "vgg_small":  # models/vgg_small.nbm
     m = nn.Sequential(*block(1, 32), *block(32, 32), nn.MaxPool2d(2), *block(32, 64), *block(64, 64), nn.MaxPool2d(2),
                       *block(64, 128), *block(128, 128), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(128, 10))
 else:  # models/cnn.nbm
-    m = nn.Sequential(nn.Conv2d(1, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
-                      nn.Conv2d(32, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(2),
-                      nn.Flatten(), nn.Linear(64 * 7 * 7, 128), nn.ReLU(), nn.Dropout(0.25), nn.Linear(128, 10))
+    m = fmnist.cnn()
 opt = torch.optim.SGD(m.parameters(), lr=a.lr, momentum=0.9, weight_decay=5e-4, nesterov=True)
 lossf = nn.CrossEntropyLoss(label_smoothing=0.1)
 B = a.batch
