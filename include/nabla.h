@@ -64,6 +64,9 @@ typedef struct nb_ctx nb_ctx;
 typedef struct {
     uint64_t seed; /* 0 means seed 0 (a run is reproducible by default) */
     int threads;   /* > 0: sets the process's thread count (nb_set_threads); 0 leaves it */
+    size_t max_tensor_bytes; /* > 0: a tensor (a parameter, an activation, a gradient) larger
+                              * than this fails with NB_ERR_MEM instead of being allocated:
+                              * a budget for untrusted model files. 0: no limit */
 } nb_ctx_opts;
 
 nb_ctx *nb_ctx_new(const nb_ctx_opts *opts); /* opts may be NULL */

@@ -121,6 +121,21 @@ static void model_files(void)
                   "flatten()\nlinear(784, 10)\n");
     rc = run(NABLA " info %s", p);
     CHECK("11: a model file starting with a UTF-8 BOM loads", rc == 0, "rc %d: %.300s", rc, out);
+    /* a legal file whose conv needs 3 TB (the fuzzer's find): with a tensor budget the load
+     * fails naming it, nothing is allocated; the step arena keeps to the same budget */
+    nb_ctx *ctx = nb_ctx_new(&(nb_ctx_opts){.max_tensor_bytes = 1 << 20});
+    nb_module *m = nb_model_file_parse(ctx, "conv2d(1, 1e9, 28, 28)\nflatten()\n", NULL);
+    CHECK("conv2d(1, 1e9, 28, 28) under max_tensor_bytes 1 MiB: NULL with NB_ERR_MEM naming the budget",
+          !m && nb_last_status() == NB_ERR_MEM && strstr(nb_last_error(), "max_tensor_bytes"), "%s", nb_last_error());
+    m = nb_model_file_parse(ctx, "conv2d(1, 8, 3)\nflatten()\n", NULL);
+    CHECK("a small model under the same budget loads", m != NULL, "%s", nb_last_error());
+    nb_tensor *x = nb_tensor_new(ctx, NB_F32, 4, (int64_t[]){64, 1, 28, 28});
+    nb_tensor *y = m && x ? nb_module_forward(m, x) : NULL; /* 64x8x26x26 floats: 1.4 MB > 1 MiB */
+    CHECK("a forward whose activation is over the budget fails with NB_ERR_MEM", !y && nb_last_status() == NB_ERR_MEM,
+          "%s", nb_last_error());
+    nb_tensor_free(x);
+    nb_module_free(m);
+    nb_ctx_free(ctx);
 }
 
 /* 2: the atomic write must not replace a device, FIFO or symlink */

@@ -36,6 +36,11 @@ static nb_arena_chunk *chunk_new(nb_arena *a, size_t cap)
 void *nb__arena_alloc(nb_arena *a, size_t bytes)
 {
     size_t align = align_of(a), min_chunk = a->min_chunk ? a->min_chunk : NB_MIN_CHUNK;
+    if (a->max_block && bytes > a->max_block) {
+        nb__fail(NB_ERR_MEM, "a block of %zu bytes is more than the context's max_tensor_bytes (%zu)", bytes,
+                 a->max_block);
+        return NULL;
+    }
     bytes = (bytes + align - 1) & ~(align - 1);
     if (bytes == 0) bytes = align;
     nb_arena_chunk *c = a->head;

@@ -15,6 +15,7 @@ typedef struct nb_arena_chunk {
 typedef struct {
     size_t align;         /* of every block, a power of two; 0: 64 (tensors) */
     size_t min_chunk;     /* the first chunk's size; 0: 1 MiB */
+    size_t max_block;     /* > 0: a larger block fails (NB_ERR_MEM) without allocating */
     nb_arena_chunk *head; /* current chunk (first in the list) */
     size_t total;         /* sum of capacities */
     size_t peak;          /* most bytes used in one step */

@@ -19,6 +19,7 @@ struct nb_ctx {
     int grad_enabled;
     nb_rng rng;
     uint64_t seed;
+    size_t max_tensor_bytes; /* nb_ctx_opts: 0 for no limit (the arena's max_block too) */
     uint64_t step_counter; /* bumps at every dropout call etc. for counter-based randomness */
     /* data parallelism (src/dist, nn/ddp.c) */
     nb__backward_hook backward_hook; /* NULL: none */

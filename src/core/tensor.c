@@ -51,6 +51,12 @@ nb_tensor *nb_tensor_new(nb_ctx *ctx, nb_dtype dt, int ndim, const int64_t *shap
         return NULL;
     }
     if (check_shape(ndim, shape)) return NULL;
+    size_t want = (size_t)nb__numel(ndim, shape) * dtype_size(dt);
+    if (ctx->max_tensor_bytes && want > ctx->max_tensor_bytes) {
+        nb__fail(NB_ERR_MEM, "a tensor of %zu bytes is more than the context's max_tensor_bytes (%zu)", want,
+                 ctx->max_tensor_bytes);
+        return NULL;
+    }
     nb_tensor *t = calloc(1, sizeof *t);
     if (!t) goto oom;
     t->ctx = ctx;

@@ -954,9 +954,10 @@ static nb_status statement(mf *p, char *s, nb_module *parent, block_state *b, co
         layer_ctx L = {.p = p, .it = it, .off = off, .text = text, .in = in};
         if (!is_shortcut) L.flat_from = b->flat_from;
         p->located = 0;
-        if (!(m = layers[k].build(&L, &out))) {
-            if (!p->located) fail_at(p, NB_ERR_FORMAT, item_col(&L), "%s", nb_last_error());
-            return NB_ERR_FORMAT;
+        if (!(m = layers[k].build(&L, &out))) { /* out of memory stays NB_ERR_MEM */
+            nb_status st = nb_last_status() == NB_ERR_MEM ? NB_ERR_MEM : NB_ERR_FORMAT;
+            if (!p->located) fail_at(p, st, item_col(&L), "%s", nb_last_error());
+            return st;
         }
     }
     fill_row(p, row, m, &out, block);

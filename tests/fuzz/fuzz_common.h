@@ -44,7 +44,10 @@ static inline char *fuzz_str(const uint8_t *data, size_t size)
 static inline nb_ctx *fuzz_ctx(void)
 {
     static nb_ctx *ctx;
-    if (!ctx) ctx = nb_ctx_new(&(nb_ctx_opts){.threads = 1});
+    /* a tensor budget: a legal model file may ask for terabytes (conv2d(1, 1e9, 28, 28)),
+     * which the library refuses cleanly as out of memory when malloc says so, but which
+     * ASan and libFuzzer's malloc limit report as a crash */
+    if (!ctx) ctx = nb_ctx_new(&(nb_ctx_opts){.threads = 1, .max_tensor_bytes = 16 << 20});
     return ctx;
 }
 

@@ -19,6 +19,9 @@ CC=${FUZZ_CC:-clang}
 OUT=build-fuzz
 TARGETS=${*:-$(ls tests/fuzz/fuzz_*.c | sed 's|.*/||; s|\.c$||')}
 mkdir -p "$OUT/obj" "$OUT/gen"
+# an object is rebuilt when its .c is newer; a header change (a struct's layout) rebuilds all
+[ -z "$(find include src -name '*.h' -newer "$OUT/obj/.stamp" 2>/dev/null | head -1)" ] && [ -f "$OUT/obj/.stamp" ] ||
+    { rm -f "$OUT"/obj/*.o; touch "$OUT/obj/.stamp"; }
 # the ONNX reader's protobuf code, generated from Debian's onnx.proto as the Makefile does
 [ "$OUT/gen/onnx.pb-c.c" -nt /usr/include/onnx/onnx.proto ] ||
     protoc-c --proto_path=/usr/include/onnx --c_out="$OUT/gen" onnx.proto
