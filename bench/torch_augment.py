@@ -43,4 +43,5 @@ for e in range(a.epochs):
     with torch.no_grad():
         acc = (m(Xt).argmax(1) == Yt).float().mean().item()
     print(f"epoch {e + 1} test_acc={acc:.4f} seconds={time.perf_counter() - t0:.0f}", flush=True)
+acc = acc if a.epochs > 0 else float("nan")  # no epoch: nothing measured
 print(f"augment={a.augment} epochs={a.epochs} test_acc={acc:.4f} wall={time.perf_counter() - t0:.0f}")

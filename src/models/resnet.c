@@ -123,7 +123,7 @@ static nb_module *resnet(nb_ctx *ctx, const nb_model_opts *o, const resnet_cfg *
     int64_t in = c->stem_width;
     for (int l = 0; l < c->nlayers; l++) {
         nb_module *layer = nb_sequential_new(ctx, NULL, 0);
-        char name[16];
+        char name[24]; /* "layer" and an int, whatever its width */
         snprintf(name, sizeof name, "layer%d", l + 1);
         if (add(m, name, layer)) goto fail;
         for (int b = 0; b < c->blocks[l]; b++) {

@@ -7,17 +7,46 @@
  * table. A model that loads is described through the query API and, when every input
  * has a small static shape, run once on inputs of ones, so the ops meet mutated
  * attributes and shapes too (results are capped at 2^20 elements here), then once more
- * in training mode with a backward from the first output. Nothing may
+ * in training mode with a backward from the first output, and then written back as
+ * ONNX (the re-export of src/onnx/convert.c, at an opset 13-17 the input picks) and
+ * read again. Nothing may
  * crash, leak, read out of bounds (ASan/UBSan) or allocate what a shape merely
  * promises. Build and run: sh tests/fuzz/run.sh [SECONDS] onnx. */
 #include "nabla.h"
 
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 extern int64_t nb__onnx_max_numel;
 
 static nb_ctx *g_ctx;
+static char g_out[64]; /* the re-export's file, in a directory of this process's */
+
+/* nb_onnx_save of the imported model (convert.c), then nb_onnx_load of what it wrote */
+static void reexport(nb_module *m, const uint8_t *data, size_t size)
+{
+    if (!g_out[0]) {
+        char dir[] = "/tmp/fuzz_onnx_XXXXXX";
+        if (!mkdtemp(dir)) return;
+        snprintf(g_out, sizeof g_out, "%s/model.onnx", dir);
+    }
+    nb_onnx_save_opts o = {.opset = 13 + (int)(data[size / 2] % 5), .batch = data[size - 1] & 1 ? 2 : 0,
+                           .set_batch = (data[size - 1] >> 1) & 1};
+    nb_ctx_reset(g_ctx);
+    nb_clear_error();
+    if (nb_onnx_save(m, g_out, &o) == NB_OK) {
+        nb_module *r = nb_onnx_load(g_ctx, g_out, NULL);
+        if (!r) { /* what nabla writes, nabla must read */
+            fprintf(stderr, "re-exported model does not load: %s\n", nb_last_error());
+            __builtin_trap();
+        }
+        nb_module_free(r);
+    }
+    unlink(g_out);
+}
 
 static void run_once(nb_module *m)
 {
@@ -83,6 +112,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         int n;
         nb_module_state(m, &n);
         run_once(m);
+        if (nb_onnx_num_nodes(m) <= 64) reexport(m, data, size);
         nb_module_free(m);
     } else {
         (void)strlen(nb_last_error());
