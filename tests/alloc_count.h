@@ -19,8 +19,11 @@ extern void *__libc_memalign(size_t, size_t);
 extern void __libc_free(void *);
 
 static atomic_long g_allocs, g_blas_allocs;
+static void *_Atomic g_first_caller; /* the first counted allocation's caller, for the message */
 static atomic_int g_counting;
 static _Thread_local int t_inside; /* dladdr may allocate: do not count ourselves */
+
+static long g_before, g_blas_before;
 
 static int from_openblas(void *caller)
 {
@@ -32,7 +35,9 @@ static int from_openblas(void *caller)
     do {                                                                                            \
         if (atomic_load_explicit(&g_counting, memory_order_relaxed) && !t_inside) {                 \
             t_inside = 1;                                                                           \
-            atomic_fetch_add(from_openblas(__builtin_return_address(0)) ? &g_blas_allocs : &g_allocs, 1); \
+            void *c_ = __builtin_return_address(0);                                                 \
+            if (from_openblas(c_)) atomic_fetch_add(&g_blas_allocs, 1);                             \
+            else if (atomic_fetch_add(&g_allocs, 1) == g_before) atomic_store(&g_first_caller, c_); \
             t_inside = 0;                                                                           \
         }                                                                                           \
     } while (0)
@@ -49,7 +54,6 @@ int posix_memalign(void **p, size_t al, size_t n)
 }
 void free(void *p) { __libc_free(p); }
 
-static long g_before, g_blas_before;
 
 /* Count from now on; count_stop ends it and returns the allocations since (OpenBLAS's
  * into *blas unless NULL). */
@@ -57,6 +61,7 @@ static void count_start(void)
 {
     g_before = atomic_load(&g_allocs);
     g_blas_before = atomic_load(&g_blas_allocs);
+    atomic_store(&g_first_caller, NULL);
     atomic_store(&g_counting, 1);
 }
 
@@ -65,6 +70,22 @@ static long count_stop(long *blas)
     atomic_store(&g_counting, 0);
     if (blas) *blas = atomic_load(&g_blas_allocs) - g_blas_before;
     return atomic_load(&g_allocs) - g_before;
+}
+
+/* Who made the first allocation counted since count_start: "function (library)", for a
+ * failure message (the symbol needs -rdynamic for the executable's own functions). */
+static const char *count_culprit(void)
+{
+    static char buf[256];
+    void *c = atomic_load(&g_first_caller);
+    Dl_info info;
+    if (!c) return "none";
+    if (dladdr(c, &info) && info.dli_fname)
+        snprintf(buf, sizeof buf, "%s+%#lx in %s", info.dli_sname ? info.dli_sname : "?",
+                 (unsigned long)((char *)c - (char *)(info.dli_saddr ? info.dli_saddr : info.dli_fbase)), info.dli_fname);
+    else
+        snprintf(buf, sizeof buf, "%p", c);
+    return buf;
 }
 
 #endif

@@ -81,7 +81,7 @@ int main(void)
             char label[96];
             snprintf(label, sizeof label, "%s, %d thread(s): %d training steps, no heap allocation", names[i],
                      threads, steps);
-            CHECK(label, a == 0, "%ld allocations (%s)", a, a < 0 ? nb_last_error() : "");
+            CHECK(label, a == 0, "%ld allocations (%s; the first by %s)", a, a < 0 ? nb_last_error() : "", count_culprit());
             printf("   (OpenBLAS's own sgemm job tables: %ld allocations; resident set grew %ld KiB)\n", g_blas_made,
                    g_rss_growth_kb);
             snprintf(label, sizeof label, "%s, %d thread(s): resident memory flat over %d steps (< 1 MiB growth)",

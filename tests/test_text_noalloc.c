@@ -98,12 +98,12 @@ int main(void)
             char label[160];
             snprintf(label, sizeof label, "%s, %d thread(s): 200 AdamW steps with padding and dropout, no heap allocation",
                      nb_text_arch_name(arch), threads);
-            CHECK(label, a == 0, "%ld allocations (%s)", a, a < 0 ? nb_last_error() : "");
+            CHECK(label, a == 0, "%ld allocations (%s; the first by %s)", a, a < 0 ? nb_last_error() : "", count_culprit());
             printf("   (OpenBLAS's own sgemm job tables: %ld allocations)\n", g_blas_made);
         }
     long a = cached_steps();
-    CHECK("GPT-2 generation with the key/value cache: 40 steps, no heap allocation", a == 0, "%ld allocations (%s)", a,
-          a < 0 ? nb_last_error() : "");
+    CHECK("GPT-2 generation with the key/value cache: 40 steps, no heap allocation", a == 0,
+          "%ld allocations (%s; the first by %s)", a, a < 0 ? nb_last_error() : "", count_culprit());
     CHECK_DONE();
 }
 #endif

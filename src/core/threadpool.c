@@ -71,6 +71,7 @@ static atomic_int g_caller_asleep; /* the caller sleeps on g_done */
 static atomic_int g_quit;
 static pthread_t g_workers[MAX_THREADS];
 static int g_nworkers;             /* started; the caller is slot 0, worker i slot i + 1 */
+static atomic_int g_ready;         /* workers past their set-up (start_workers waits for it) */
 static uint32_t g_start_gen;       /* g_gen when the workers were started (the pool held) */
 
 /* Adapting to a busy machine. Every SAMPLE_NS or so (at the end of a job, the pool held)
@@ -237,6 +238,7 @@ static void *worker_main(void *arg)
 #ifdef _OPENMP
     omp_set_num_threads(1); /* OpenBLAS's OpenMP build called from a chunk: one thread */
 #endif
+    atomic_fetch_add(&g_ready, 1);
     uint32_t seen = g_start_gen; /* the job counter when the pool started this worker */
     for (;;) {
         uint32_t g = atomic_load_explicit(&g_gen, memory_order_acquire);
@@ -270,6 +272,7 @@ static void stop_workers(void)
     futex(&g_gen, FUTEX_WAKE, INT_MAX);
     for (int i = 0; i < g_nworkers; i++) pthread_join(g_workers[i], NULL);
     g_nworkers = 0;
+    atomic_store(&g_ready, 0);
     atomic_store(&g_quit, 0);
 }
 
@@ -287,6 +290,10 @@ static void start_workers(int want)
         if (rc) break;
         g_nworkers++;
     }
+    /* each worker's set-up done before the job: libgomp allocates the thread's state at its
+     * first omp_set_num_threads, which a loaded machine could otherwise delay into a later
+     * step (a steady step allocates nothing: tests/test_noalloc.c) */
+    while (atomic_load(&g_ready) < g_nworkers) sched_yield();
 }
 
 static int try_hold(void)
