@@ -426,6 +426,15 @@ static void test_bad_bytes(nb_ctx *ctx)
     m = nb_onnx_load_buffer(ctx, past, sizeof past, NULL, NULL);
     CHECK("length past the end names the field", !m && strstr(nb_last_error(), "length 100 runs past the end"), "%s", nb_last_error());
     nb_module_free(m);
+ /* a field number 0 in a 2-byte key (0x85 0x00: field 0, 32-bit), which protobuf's own parser
+     * refuses and protobuf-c let through (the fuzzer's find: its re-export did not load) */
+    unsigned char *zero = malloc(n + 6);
+    memcpy(zero, buf, n);
+    memcpy(zero + n, (unsigned char[]){0x85, 0x00, 1, 2, 3, 4}, 6);
+    m = nb_onnx_load_buffer(ctx, zero, n + 6, NULL, NULL);
+    CHECK("a field number 0 is refused naming it", !m && strstr(nb_last_error(), "field number 0"), "%s", nb_last_error());
+    nb_module_free(m);
+    free(zero);
     m = nb_onnx_load_buffer(ctx, "", 0, NULL, NULL);
     CHECK("empty file", !m && strstr(nb_last_error(), "no graph"), "%s", nb_last_error());
     nb_module_free(m);

@@ -809,6 +809,12 @@ nb_module *nb_onnx_load_buffer(nb_ctx *ctx, const void *data, size_t n, const ch
         nb__fail(NB_ERR_FORMAT, "not an ONNX model: the protobuf is truncated or malformed (%s)", nb__onnx_wire_check(data, n));
         return NULL;
     }
+    const char *bad = nb__onnx_wire_error(data, n); /* what protobuf-c let through */
+    if (bad) {
+        onnx__model_proto__free_unpacked(mp, NULL);
+        nb__fail(NB_ERR_FORMAT, "not an ONNX model: the protobuf is malformed (%s)", bad);
+        return NULL;
+    }
     return load_proto(ctx, mp, dir);
 }
 

@@ -170,6 +170,8 @@ nb_tensor *ox_pad(nb_tensor *x, const int64_t *pads, int mode, float value);
 /* Where a protobuf that protobuf-c refused goes wrong: "field graph.node[2].input:
  * length 4000 past the end at byte 117" (wire.c); a static string. */
 const char *nb__onnx_wire_check(const void *data, size_t n);
+/* NULL when the bytes walk as a ModelProto (every key, length and wire type), else where not */
+const char *nb__onnx_wire_error(const void *data, size_t n);
 
 /* ---- op table (ops.c) ---- */
 const ox_op *ox_find_op(const char *type);

@@ -3,7 +3,8 @@
  * protobuf-c's unpack returns NULL without a reason. This walks the bytes again
  * with the generated descriptors (ModelProto and the messages it nests) and names
  * the first field that breaks: a truncated varint, a length past the end, a wire
- * type the field cannot have. It reads, never allocates, and stops at depth 32. */
+ * type the field cannot have, a field number 0. The loader also runs it on what
+ * protobuf-c accepted, which lets a field number 0 through when its key takes 2 bytes. It reads, never allocates, and stops at depth 32. */
 #include "onnx/onnx_internal.h"
 
 #include <string.h>
@@ -55,6 +56,10 @@ static int walk(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t n,
         }
         int w = (int)(key & 7);
         uint64_t id = key >> 3;
+        if (id == 0) { /* protobuf's own parser refuses it; protobuf-c lets a 2-byte key of 0 through */
+            snprintf(g_where, sizeof g_where, "field number 0 (invalid in protobuf) in %s at byte %zu", path, base + at);
+            return -1;
+        }
         const ProtobufCFieldDescriptor *f = id && id < (1u << 29) ? protobuf_c_message_descriptor_get_field(d, (unsigned)id) : NULL;
         char sub[400];
         snprintf(sub, sizeof sub, "%s.%s", path, f ? f->name : "?");
@@ -104,6 +109,12 @@ static int walk(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t n,
         }
     }
     return 0;
+}
+
+const char *nb__onnx_wire_error(const void *data, size_t n)
+{
+    g_where[0] = 0;
+    return n && walk(&onnx__model_proto__descriptor, data, n, 0, "ModelProto", 0) ? g_where : NULL;
 }
 
 const char *nb__onnx_wire_check(const void *data, size_t n)
