@@ -7,7 +7,7 @@
 # CPU-second and the GFLOP/s that makes (3 x the forward's multiply-adds x 2 per image,
 # BENCHMARKS.md's counts), and the run's peak RSS. Every run is niced to 19 unless NICE=0.
 #   sh bench/zoo_cpu.sh MODEL THREADS ROUNDS NABLA_BINARY... [torch]
-# e.g. sh bench/zoo_cpu.sh resnet_small 1 2 /tmp/old/nabla build/nabla torch
+# e.g. sh bench/zoo_cpu.sh resnet_small 1 2 ../old-tree/build/nabla build/nabla torch
 # MODEL: resnet_small (Fashion-MNIST, batch 128), resnet18 or vgg11_bn (3x32x32, batch 64).
 set -u
 cd "$(dirname "$0")/.."
