@@ -152,7 +152,9 @@ nb_status nb_tensor_copy_in(nb_tensor *t, const float *src, int64_t n);
 /* ------------------------------------------------------------------------ */
 
 /* Backpropagate from a one-element tensor: gradients accumulate into every leaf
- * that requires grad. The graph is consumed (like retain_graph=False). */
+ * that requires grad. The graph is consumed (like retain_graph=False). Gradients
+ * of intermediate (non-leaf) tensors are not kept: nb_tensor_grad gives NULL for
+ * them afterwards, as PyTorch's .grad does. */
 nb_status nb_backward(nb_tensor *loss);
 
 /* ------------------------------------------------------------------------ */

@@ -1,6 +1,7 @@
 /* test_autograd.c - the tape: gradients of a small graph against hand-derived
  * values, accumulation until zeroed, no-grad mode, a consumed graph, views,
- * NULL propagation, and the arena reaching a fixed size. */
+ * NULL propagation, the arena reaching a fixed size, and intermediate gradients given
+ * back for reuse once their node has run. */
 #include "check.h"
 #include "nabla.h"
 
@@ -113,6 +114,41 @@ int main(void)
     nb_tensor **p3 = nb_module_parameters(mlp, &np3);
     CHECK("a frozen parameter leaves the array", np3 == np1 - 1 && p3[0] != first, "%d -> %d", np1, np3);
     nb_module_free(mlp);
+
+    /* intermediate gradients are given back once their node has run: none is kept (NULL,
+     * as PyTorch's .grad of a non-leaf), the leaf's is right, and a chain of 40 same-size
+     * ops needs far less arena than 40 activations and 40 gradients */
+    {
+        nb_ctx *c2 = nb_ctx_new(&(nb_ctx_opts){.seed = 1, .threads = 1});
+        enum { LEN = 1 << 16, DEPTH = 40 };
+        nb_tensor *v = nb_tensor_new(c2, NB_F32, 1, (int64_t[]){LEN});
+        float *vd = nb_tensor_data(v);
+        for (int i = 0; i < LEN; i++) vd[i] = (float)(i % 7) * 0.01f;
+        nb_tensor_set_requires_grad(v, 1);
+        nb_tensor *mid[DEPTH];
+        int kept = 0, same = 1;
+        for (int step = 0; step < 3; step++) {
+            nb_ctx_reset(c2);
+            nb_tensor_zero_grad(v);
+            nb_tensor *h = v;
+            for (int d = 0; d < DEPTH; d++) h = mid[d] = nb_mul_scalar(h, 1.01f);
+            if (nb_backward(nb_sum(h))) break;
+            kept = 0;
+            for (int d = 0; d < DEPTH; d++) kept += nb_tensor_grad(mid[d]) != NULL;
+        }
+        float want = 1.0f;
+        for (int d = 0; d < DEPTH; d++) want *= 1.01f;
+        const float *gv = nb_tensor_grad(v);
+        for (int i = 0; gv && i < LEN; i++) same &= gv[i] == gv[0];
+        CHECK("intermediate gradients are given back after their node (none kept)", kept == 0, "%d kept", kept);
+        CHECK("the leaf's gradient through 40 ops with reused gradient blocks", gv && same && fabsf(gv[0] - want) < 1e-5f,
+              "got %g, want %g", gv ? gv[0] : -1.0f, want);
+        size_t act = (size_t)DEPTH * LEN * sizeof(float);
+        CHECK("a 40-op chain's arena holds its activations and a few gradients, not 40", nb_ctx_arena_bytes(c2) < act * 2,
+              "%zu bytes for %zu of activations", nb_ctx_arena_bytes(c2), act);
+        nb_tensor_free(v);
+        nb_ctx_free(c2);
+    }
 
     nb_tensor_free(w);
     nb_tensor_free(x);

@@ -7,12 +7,18 @@
  *   - the threaded BatchNorm2d against a plain double reference on a shape large
  *     enough to use threads, and bit-identical results with 1 and 2 threads;
  *   - the same bits with 1 and 2 threads for LayerNorm, GroupNorm, InstanceNorm;
+ *   - relu(batch_norm(x) + res) as one op (a residual block's end) and a BasicBlock in
+ *     training: the same bits as batch_norm, add and relu run one by one, forward and
+ *     every gradient;
  *   - defaults, state_dict names, PyTorch's state_dict loaded strictly and a save/load
  *     round trip, shape errors (message and NULL, state untouched), the eval
  *     scale/shift used to fold BatchNorm into a conv. */
 #include "check.h"
 #include "golden.h"
 #include "nn/layers.h"
+#include "nn/module.h"
+#include "nn/residual.h"
+#include "ops/norm.h"
 
 #include <omp.h>
 
@@ -560,6 +566,161 @@ static void test_state(void)
     nb_module_free(seq2);
 }
 
+/* ---- relu(batch_norm(x) + res) as one op: the same bits as the three ops ---- */
+
+/* Copies of y and the gradients of x, w, b, res after backward of Σ y·dy. */
+typedef struct {
+    float *v[5];
+    int64_t n[5];
+} grads;
+
+static void grads_take(grads *g, nb_tensor *y, nb_tensor *const in[4])
+{
+    nb_tensor *src[5] = {y, in[0], in[1], in[2], in[3]};
+    for (int k = 0; k < 5; k++) {
+        g->v[k] = NULL;
+        g->n[k] = 0;
+        float *d = !src[k] ? NULL : k ? nb_tensor_grad(src[k]) : nb_tensor_data(src[k]);
+        if (!d) continue;
+        g->n[k] = nb_tensor_numel(src[k]);
+        g->v[k] = malloc((size_t)g->n[k] * sizeof(float));
+        memcpy(g->v[k], d, (size_t)g->n[k] * sizeof(float));
+    }
+}
+
+static int grads_same(const grads *a, const grads *b)
+{
+    for (int k = 0; k < 5; k++)
+        if (a->n[k] != b->n[k] || (!a->v[k]) != (!b->v[k]) ||
+            (a->v[k] && memcmp(a->v[k], b->v[k], (size_t)a->n[k] * sizeof(float))))
+            return 0;
+    return 1;
+}
+
+static void grads_free(grads *g)
+{
+    for (int k = 0; k < 5; k++) free(g->v[k]);
+}
+
+/* in: x, w, b, res; res_grad: whether res requires a gradient */
+static void add_relu_case(const char *name, int ndim, const int64_t *shape, int training, int res_grad, int affine)
+{
+    nb_rng r;
+    nb_rng_seed(&r, 41);
+    int64_t C = shape[1];
+    nb_tensor *x = rand_tensor(ndim, shape, 1.5f, 0.5f, &r), *res = rand_tensor(ndim, shape, 1.0f, -0.2f, &r);
+    nb_tensor *w = affine ? rand_tensor(1, &C, 0.5f, 1.0f, &r) : NULL, *b = affine ? rand_tensor(1, &C, 1.0f, 0.0f, &r) : NULL;
+    nb_tensor *rm = rand_tensor(1, &C, 0.3f, 0.1f, &r), *rv = rand_tensor(1, &C, 0.1f, 1.0f, &r);
+    float *d = nb_tensor_data(x);
+    d[0] = NAN; /* NaN goes through both the same way */
+    nb_tensor *dy = rand_tensor(ndim, shape, 1.0f, 0.0f, &r);
+    nb_tensor *in[4] = {x, w, b, res};
+    grads got[2];
+    for (int fused = 0; fused < 2; fused++) {
+        nb_ctx_reset(ctx);
+        for (int k = 0; k < 4; k++)
+            if (in[k]) {
+                nb_tensor_set_requires_grad(in[k], k < 3 || res_grad);
+                nb_tensor_zero_grad(in[k]);
+            }
+        nb_tensor *y = fused ? nb__batch_norm_add_relu("BatchNorm", x, rm, rv, w, b, training, 0.1f, 1e-5f, res)
+                             : nb_relu(nb_add(nb_batch_norm(x, rm, rv, w, b, training, 0.1f, 1e-5f), res));
+        if (!y || nb_backward(nb_sum(nb_mul(y, dy)))) {
+            CHECK(name, 0, "%s", nb_last_error());
+            for (int f = 0; f < fused; f++) grads_free(&got[f]);
+            goto out;
+        }
+        grads_take(&got[fused], y, in);
+    }
+    CHECK(name, grads_same(&got[0], &got[1]) && got[0].v[1] && (!res_grad || got[0].v[4]),
+          "y or a gradient differs from batch_norm, add and relu");
+    grads_free(&got[0]);
+    grads_free(&got[1]);
+out:;
+    nb_tensor *all[] = {x, res, w, b, rm, rv, dy};
+    for (int i = 0; i < 7; i++) nb_tensor_free(all[i]);
+}
+
+/* A BasicBlock (conv, bn, relu, conv, bn, downsample) in training against its children run
+ * one by one with nb_add and nb_relu: output and every parameter's and x's gradient. */
+static void basic_block_case(const char *name, int stride)
+{
+    nb_module *blk = nb__basic_block_new(ctx);
+    nb_conv2d_opts o1 = {.stride = {stride, stride}, .padding = {1, 1}, .no_bias = 1}, o2 = {.padding = {1, 1}, .no_bias = 1};
+    nb__residual_add(blk, "conv1", nb_conv2d_new(ctx, 8, 16, 3, 3, &o1), 0);
+    nb__residual_add(blk, "bn1", nb_batchnorm2d_new(ctx, 16, NULL), 0);
+    nb__residual_add(blk, "relu", nb_relu_new(ctx), 0);
+    nb__residual_add(blk, "conv2", nb_conv2d_new(ctx, 16, 16, 3, 3, &o2), 0);
+    nb__residual_add(blk, "bn2", nb_batchnorm2d_new(ctx, 16, NULL), 0);
+    nb_module *ds = nb_sequential_new(ctx, (nb_module *[]){nb_conv2d_new(ctx, 8, 16, 1, 1, &(nb_conv2d_opts){.stride = {stride, stride}, .no_bias = 1}),
+                                                           nb_batchnorm2d_new(ctx, 16, NULL)}, 2);
+    nb__residual_add(blk, "downsample", ds, 1);
+    nb_rng r;
+    nb_rng_seed(&r, 43);
+    int64_t xs[4] = {4, 8, 9, 9};
+    int64_t oh = (9 + 2 - 3) / stride + 1, ys[4] = {4, 16, oh, oh};
+    nb_tensor *x = rand_tensor(4, xs, 1.0f, 0.0f, &r), *dy = rand_tensor(4, ys, 1.0f, 0.0f, &r);
+    int np;
+    nb_tensor **ps = nb_module_parameters(blk, &np);
+    nb_module_train(blk, 1);
+    float *got[2] = {NULL, NULL};
+    size_t len = 0;
+    for (int fused = 0; fused < 2; fused++) {
+        nb_ctx_reset(ctx);
+        nb_tensor_set_requires_grad(x, 1);
+        nb_tensor_zero_grad(x);
+        for (int i = 0; i < np; i++) nb_tensor_zero_grad(ps[i]);
+        nb_tensor *y;
+        if (fused) {
+            y = nb_module_forward(blk, x);
+        } else {
+            nb_tensor *h = x;
+            for (int i = 0; i < 5; i++) h = nb_module_forward(blk->children[i], h);
+            y = nb_relu(nb_add(h, nb_module_forward(ds, x)));
+        }
+        if (!y || nb_backward(nb_sum(nb_mul(y, dy)))) break;
+        len = (size_t)nb_tensor_numel(y) + (size_t)nb_tensor_numel(x);
+        for (int i = 0; i < np; i++) len += (size_t)nb_tensor_numel(ps[i]);
+        float *p = got[fused] = malloc(len * sizeof(float));
+        memcpy(p, nb_tensor_data(y), (size_t)nb_tensor_numel(y) * sizeof(float)), p += nb_tensor_numel(y);
+        memcpy(p, nb_tensor_grad(x), (size_t)nb_tensor_numel(x) * sizeof(float)), p += nb_tensor_numel(x);
+        for (int i = 0; i < np; i++) {
+            memcpy(p, nb_tensor_grad(ps[i]), (size_t)nb_tensor_numel(ps[i]) * sizeof(float));
+            p += nb_tensor_numel(ps[i]);
+        }
+    }
+    CHECK(name, got[0] && got[1] && !memcmp(got[0], got[1], len * sizeof(float)),
+          "the output or a gradient differs from the children run one by one (%s)", nb_last_error());
+    free(got[0]);
+    free(got[1]);
+    nb_tensor_free(x);
+    nb_tensor_free(dy);
+    nb_module_free(blk);
+}
+
+static void test_add_relu(void)
+{
+    int64_t s4[4] = {5, 6, 7, 9}, s2[2] = {40, 12};
+    add_relu_case("bn+add+relu (5, 6, 7, 9) training: the bits of batch_norm, add, relu", 4, s4, 1, 1, 1);
+    add_relu_case("bn+add+relu (5, 6, 7, 9) training, no affine", 4, s4, 1, 1, 0);
+    add_relu_case("bn+add+relu (5, 6, 7, 9) training, residual without gradient", 4, s4, 1, 0, 1);
+    add_relu_case("bn+add+relu (5, 6, 7, 9) eval", 4, s4, 0, 1, 1);
+    add_relu_case("bn+add+relu (N, C) (40, 12) training", 2, s2, 1, 1, 1);
+    add_relu_case("bn+add+relu (N, C) (40, 12) eval", 2, s2, 0, 1, 1);
+    basic_block_case("BasicBlock training (stride 1): the bits of its children one by one", 1);
+    basic_block_case("BasicBlock training (stride 2): the bits of its children one by one", 2);
+    int64_t s3[4] = {2, 3, 4, 4}, s5[4] = {2, 3, 4, 5};
+    nb_rng r;
+    nb_rng_seed(&r, 47);
+    nb_tensor *x = rand_tensor(4, s3, 1, 0, &r), *bad = rand_tensor(4, s5, 1, 0, &r);
+    nb_ctx_reset(ctx);
+    nb_tensor *y = nb__batch_norm_add_relu("BatchNorm2d(3)", x, NULL, NULL, NULL, NULL, 1, 0.1f, 1e-5f, bad);
+    CHECK("bn+add+relu: a residual of another shape is refused naming both",
+          !y && strstr(nb_last_error(), "[2, 3, 4, 5]") && strstr(nb_last_error(), "BatchNorm2d(3)"), "%s", nb_last_error());
+    nb_tensor_free(x);
+    nb_tensor_free(bad);
+}
+
 /* ---- LayerNorm, GroupNorm, InstanceNorm: threaded paths give the same bits as one thread ---- */
 
 static void same_bits(const char *name, fwd_fn fn, nb_tensor *x, nb_tensor *w, nb_tensor *b, void *arg)
@@ -725,6 +886,7 @@ int main(void)
     test_batchnorm_reference("BatchNorm1d (N, C) (700, 75)", 2, (int64_t[]){700, 75});
     test_batchnorm_reference("BatchNorm1d (N, C, L) (50, 40, 21)", 3, (int64_t[]){50, 40, 21});
     test_thread_determinism();
+    test_add_relu();
     test_modules();
     test_state();
     test_steady_state_memory();

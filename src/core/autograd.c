@@ -60,6 +60,25 @@ void *nb__node_save(nb_node *n, size_t bytes)
     return p;
 }
 
+/* Node n's backward has run: its output's gradient is read by nobody after it (every
+ * consumer of the output was recorded later and has run), so an intermediate tensor's
+ * gradient block goes to ctx->grad_free for nb__grad to hand out again, and the tensor's
+ * gradient becomes NULL (PyTorch keeps no .grad for non-leaf tensors). This keeps a
+ * step's gradients to those alive at once instead of one per activation. */
+static void give_back(nb_ctx *ctx, nb_node *n, const nb_tensor *loss)
+{
+    nb_tensor *o = n->out;
+    size_t bytes = (size_t)o->numel * sizeof(float);
+    if (o == loss || o->node != n || !o->in_arena || !o->grad_in_arena || !o->grad || bytes < NB__GRAD_REUSE_MIN)
+        return;
+    nb__grad_block *b = (nb__grad_block *)o->grad;
+    b->bytes = bytes;
+    b->next = ctx->grad_free;
+    ctx->grad_free = b;
+    o->grad = NULL;
+    o->grad_in_arena = 0;
+}
+
 nb_status nb_backward(nb_tensor *loss)
 {
     if (!loss) return nb__fail(NB_ERR_ARG, "backward: the loss is NULL (an earlier op failed: %s)", nb_last_error());
@@ -86,6 +105,7 @@ nb_status nb_backward(nb_tensor *loss)
             for (int k = 0; k < n->n_in; k++)
                 if (n->in[k] && n->in[k]->requires_grad && !nb__grad(n->in[k])) return NB_ERR_MEM;
             n->backward(n);
+            give_back(ctx, n, loss);
         }
         if (ctx->backward_hook && (st = ctx->backward_hook(ctx, i, ctx->backward_hook_user))) return st;
     }

@@ -38,6 +38,7 @@ void nb_ctx_reset(nb_ctx *c)
 {
     if (!c) return;
     nb__arena_reset(&c->arena);
+    c->grad_free = NULL;
     c->tape_len = 0;
 }
 

@@ -25,6 +25,10 @@ struct nb_ctx {
     nb__backward_hook backward_hook; /* NULL: none */
     void *backward_hook_user;
     int sync_bn; /* training BatchNorm takes batch statistics over all ranks (nb__sync_batch_norm) */
+    /* the gradients of intermediate tensors whose node's backward has run (nb_backward), for
+     * nb__grad to hand out again in the same step: a list through the blocks themselves,
+     * emptied at nb_ctx_reset with the arena */
+    nb__grad_block *grad_free;
 };
 
 #endif

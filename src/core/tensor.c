@@ -119,7 +119,15 @@ float *nb__grad(nb_tensor *t)
     if (t->grad) return t->grad;
     size_t bytes = (size_t)t->numel * sizeof(float);
     if (t->in_arena) {
-        t->grad = nb__arena_alloc(&t->ctx->arena, bytes);
+        /* a block of the same size given back by this step's backward, else the arena's */
+        nb__grad_block **p = &t->ctx->grad_free;
+        while (*p && (*p)->bytes != bytes) p = &(*p)->next;
+        if (*p) {
+            t->grad = (float *)*p;
+            *p = (*p)->next;
+        } else {
+            t->grad = nb__arena_alloc(&t->ctx->arena, bytes);
+        }
         t->grad_in_arena = 1;
     } else {
         t->grad = malloc(bytes ? bytes : 1);

@@ -23,6 +23,14 @@ struct nb_tensor {
     unsigned grad_in_arena : 1;
 };
 
+/* A gradient block given back during backward (core/autograd.c), kept in its own first bytes. */
+typedef struct nb__grad_block {
+    struct nb__grad_block *next;
+    size_t bytes;
+} nb__grad_block;
+/* Blocks smaller than this are not given back (not worth a list entry). */
+#define NB__GRAD_REUSE_MIN ((size_t)4096)
+
 static inline float *nb__f(const nb_tensor *t) { return (float *)t->data; }
 static inline int64_t *nb__i(const nb_tensor *t) { return (int64_t *)t->data; }
 

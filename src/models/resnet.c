@@ -83,9 +83,17 @@ fail:
 /* Children in torchvision's order; maxpool may be absent (resnet_small), layer4 too. */
 static nb_tensor *resnet_forward(nb_module *m, nb_tensor *x)
 {
-    for (int i = 0; i < m->n_children && x; i++) {
+    for (int i = 0; i < m->n_children && x;) {
         if (!strcmp(m->child_names[i], "fc")) x = nb_flatten(x, 1, -1);
+        int used = 0; /* training: the stem's BatchNorm + ReLU as one op (their fuse hook) */
+        nb_tensor *y = m->training ? nb__module_fuse(m->children + i, m->n_children - i, x, 1, &used) : NULL;
+        if (used > 0) {
+            x = y;
+            i += used;
+            continue;
+        }
         x = nb_module_forward(m->children[i], x);
+        i++;
     }
     return x;
 }

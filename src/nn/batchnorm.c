@@ -32,7 +32,8 @@ static nb_tensor *own_or_null(nb_module *m, int slot)
     return s->own[slot] >= 0 ? m->own[s->own[slot]].tensor : NULL;
 }
 
-static nb_tensor *bn_forward(nb_module *m, nb_tensor *x, int relu)
+/* relu: relu(bn(x)); res (with relu; not under SyncBatchNorm): relu(bn(x) + res) */
+static nb_tensor *bn_forward(nb_module *m, nb_tensor *x, int relu, nb_tensor *res)
 {
     const bn_state *s = m->impl;
     const char *kind = m->vt->kind;
@@ -57,13 +58,15 @@ static nb_tensor *bn_forward(nb_module *m, nb_tensor *x, int relu)
         if (ys && nbt) nb__i(nbt)[0] += 1;
         return ys;
     }
-    nb_tensor *y = nb__batch_norm_layer(kind, x, rm, rv, own_or_null(m, BN_W),
-                                   own_or_null(m, BN_B), use_batch, factor, s->eps, relu);
+    nb_tensor *y = res ? nb__batch_norm_add_relu(kind, x, rm, rv, own_or_null(m, BN_W), own_or_null(m, BN_B),
+                                                 use_batch, factor, s->eps, res)
+                       : nb__batch_norm_layer(kind, x, rm, rv, own_or_null(m, BN_W), own_or_null(m, BN_B), use_batch,
+                                              factor, s->eps, relu);
     if (y && m->training && nbt) nb__i(nbt)[0] += 1;
     return y;
 }
 
-static nb_tensor *bn_module_forward(nb_module *m, nb_tensor *x) { return bn_forward(m, x, 0); }
+static nb_tensor *bn_module_forward(nb_module *m, nb_tensor *x) { return bn_forward(m, x, 0, NULL); }
 
 /* BatchNorm followed by ReLU, in training or eval: one op (nb__batch_norm_layer with relu). */
 static nb_tensor *bn_fuse(nb_module *const *mods, int n, nb_tensor *x, int training, int *used)
@@ -71,7 +74,23 @@ static nb_tensor *bn_fuse(nb_module *const *mods, int n, nb_tensor *x, int train
     *used = 0;
     if (n < 2 || strcmp(nb_module_kind(mods[1]), "ReLU")) return NULL;
     *used = 2;
-    return bn_forward(mods[0], x, 1);
+    return bn_forward(mods[0], x, 1, NULL);
+}
+
+static int is_bn(const nb_module *m);
+
+int nb__bn_add_relu_ok(const nb_module *m)
+{
+    return m && is_bn(m) && !m->ctx->sync_bn && !m->capture;
+}
+
+nb_tensor *nb__bn_add_relu(nb_module *m, nb_tensor *x, nb_tensor *res)
+{
+    if (!nb__bn_add_relu_ok(m)) {
+        nb__fail(NB_ERR_ARG, "%s: not a BatchNorm that can take the residual sum", nb_module_kind(m));
+        return NULL;
+    }
+    return x && res ? bn_forward(m, x, 1, res) : NULL;
 }
 
 
@@ -116,6 +135,8 @@ static const nb_module_vtable bn1d_vt = {.kind = "BatchNorm1d", .forward = bn_mo
                                          .to_onnx = bn_ox};
 static const nb_module_vtable bn2d_vt = {.kind = "BatchNorm2d", .forward = bn_module_forward, .fuse = bn_fuse,
                                          .to_onnx = bn_ox};
+
+static int is_bn(const nb_module *m) { return m->vt == &bn1d_vt || m->vt == &bn2d_vt; }
 
 nb_status nb__norm_module_check(const char *kind, int64_t C, float eps, float momentum)
 {

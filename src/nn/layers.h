@@ -19,6 +19,12 @@ void nb__elu_set_alpha(nb_module *m, float alpha);
  * without running statistics. (batchnorm.c) */
 nb_status nb__batchnorm_eval_scale_shift(nb_module *bn, float *scale, float *shift);
 
+/* relu(bn(x) + res) as one op (nb__batch_norm_add_relu) for a residual block whose body ends
+ * with the BatchNorm1d/2d bn: whether bn can take it (a BatchNorm, not under SyncBatchNorm,
+ * not capturing its input), and the op. (batchnorm.c) */
+int nb__bn_add_relu_ok(const nb_module *bn);
+nb_tensor *nb__bn_add_relu(nb_module *bn, nb_tensor *x, nb_tensor *res);
+
 /* The options BatchNorm and InstanceNorm share: num_features C positive, eps >= 0,
  * momentum in [0, 1]; NB_ERR_ARG naming "KIND(C)" otherwise. (batchnorm.c) */
 nb_status nb__norm_module_check(const char *kind, int64_t C, float eps, float momentum);

@@ -3,6 +3,7 @@
 #include "core/error.h"
 #include "nn/module.h"
 #include "nn/residual.h"
+#include "nn/layers.h"
 #include "nn/onnx_export.h"
 
 /* out = act(body(x) + shortcut(x)): the children run in order on x, except the
@@ -14,9 +15,37 @@ typedef struct {
     int activation; /* NB__RES_* after the sum */
 } residual_state;
 
+/* Training, with a ReLU after the sum and a body that ends with a BatchNorm (BasicBlock):
+ * the body's BatchNorm + ReLU pairs run as one op each (their fuse hook), the shortcut before
+ * the last BatchNorm, which takes the sum and the ReLU (nb__bn_add_relu): the same values and
+ * gradients, without the tensors and gradients of the normalized values, the sum and the
+ * body's first ReLU's input. */
+static nb_tensor *residual_forward_fused(nb_module *m, nb_tensor *x, int last)
+{
+    const residual_state *s = m->impl;
+    nb_tensor *out = x, *identity = x;
+    for (int i = 0; i < last && out;) {
+        int end = s->shortcut > i && s->shortcut < last ? s->shortcut : last, used = 0;
+        nb_tensor *y = i == s->shortcut ? NULL : nb__module_fuse(m->children + i, end - i, out, 1, &used);
+        if (used > 0) {
+            out = y;
+            i += used;
+            continue;
+        }
+        if (i != s->shortcut) out = nb_module_forward(m->children[i], out);
+        i++;
+    }
+    if (s->shortcut >= 0 && out) identity = nb_module_forward(m->children[s->shortcut], x);
+    if (!out || !identity) return NULL;
+    return nb__bn_add_relu(m->children[last], out, identity);
+}
+
 static nb_tensor *residual_forward(nb_module *m, nb_tensor *x)
 {
     const residual_state *s = m->impl;
+    int last = m->n_children - 1 == s->shortcut ? m->n_children - 2 : m->n_children - 1;
+    if (m->training && s->activation == NB__RES_RELU && last >= 0 && nb__bn_add_relu_ok(m->children[last]))
+        return residual_forward_fused(m, x, last);
     nb_tensor *out = x, *identity = x;
     for (int i = 0; i < m->n_children && out; i++)
         if (i != s->shortcut) out = nb_module_forward(m->children[i], out);

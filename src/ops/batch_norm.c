@@ -84,6 +84,9 @@ typedef struct {
     const float *mean, *rstd;   /* backward: μ and r as the forward used them */
     int batch_stats;       /* backward: the forward used this batch's statistics */
     const float *scale, *shift; /* bn_affine: y = x·scale[c] + shift[c] */
+    const float *res;      /* training forward (S > 1, relu): y = relu((x·a + b) + res) */
+    float *dres;           /* backward: res's gradient, += the gradient after the ReLU, or NULL */
+    int summed;            /* backward: the forward was relu(batch_norm(x) + res) */
 } bn_job;
 
 /* Channel c's statistics from s = Σ(x-k), ss = Σ(x-k)² over its M values: dmean,
@@ -156,7 +159,10 @@ NB_CLONES static void bn_forward_train_rows(void *ctx, int64_t b, int64_t e, int
 
 /* relu_out: the forward was relu(batch_norm(x)) with this output; the gradient
  * reaching the normalization is dy where relu_out > 0, else 0 (ReLU's backward). */
-#define RELU_G(g, ro, i) ((ro) && !((ro)[i] > 0.0f) ? 0.0f : (g)[i])
+#define RELU_G(g, ro, i) ((ro) && (sum_mask ? (ro)[i] <= 0.0f : !((ro)[i] > 0.0f)) ? 0.0f : (g)[i])
+/* sum_mask (relu(batch_norm(x) + res)): the mask of nb_relu's backward, which passes the
+ * gradient where the input is NaN (PyTorch's threshold_backward), so that the op gives the
+ * bits of batch_norm, add and relu run one by one; else 0 there (BatchNorm + ReLU). */
 /* relu as the forward applies it (NaN stays NaN) */
 #define BN_RELU(v) ((v) <= 0.0f ? 0.0f : (v))
 
@@ -177,6 +183,7 @@ static void bn_backward_rows(void *ctx, int64_t b, int64_t e, int slot)
 {
     const bn_job *job = ctx;
     const float *x = job->x, *dy = job->dy, *relu_out = job->relu_out;
+    const int sum_mask = job->summed;
     int64_t N = job->N, C = job->C;
     for (int64_t blk = b; blk < e; blk++) {
         int64_t c0 = blk * BN_CB, nc = C - c0 < BN_CB ? C - c0 : BN_CB;
@@ -199,6 +206,12 @@ static void bn_backward_rows(void *ctx, int64_t b, int64_t e, int slot)
             bn_channel_grads(job, c0 + j, sdy[j], sdyx[j], N, &k[j], &mdy[j], &proj[j]);
             muf[j] = (float)mu[j];
         }
+        if (job->dres)
+            for (int64_t n = 0; n < N; n++) {
+                const float *gr = dy + n * C + c0, *ro = relu_out ? relu_out + n * C + c0 : NULL;
+                float *rr = job->dres + n * C + c0;
+                for (int64_t j = 0; j < nc; j++) rr[j] += RELU_G(gr, ro, j);
+            }
         if (!job->dx) continue;
         for (int64_t n = 0; n < N; n++) {
             const float *xr = x + n * C + c0, *gr = dy + n * C + c0, *ro = relu_out ? relu_out + n * C + c0 : NULL;
@@ -224,7 +237,14 @@ NB_CLONES static void bn_forward_train_channels(void *ctx, int64_t b, int64_t e,
         for (int64_t n = 0; n < N; n++) {
             const float *xs = x + (n * C + c) * S;
             float *ys = job->y + (n * C + c) * S;
-            if (job->relu) {
+            if (job->res) { /* the residual block's sum and ReLU: the same roundings as bn, add, relu */
+                const float *rs = job->res + (n * C + c) * S;
+#pragma omp simd
+                for (int64_t i = 0; i < S; i++) {
+                    float v = xs[i] * ac + bc;
+                    ys[i] = BN_RELU(v + rs[i]);
+                }
+            } else if (job->relu) {
 #pragma omp simd
                 for (int64_t i = 0; i < S; i++) ys[i] = BN_RELU(xs[i] * ac + bc);
             } else {
@@ -238,12 +258,14 @@ NB_CLONES static void bn_forward_train_channels(void *ctx, int64_t b, int64_t e,
 /* Training forward over x, y (N, C, S): mean and biased variance (dmean, dvar: C
  * doubles), then y = x·a + b with a = γ·r, b = β - μ·a, r = 1/√(σ²+eps). w, b (C) or
  * NULL; mean, rstd (C) receive μ and r for backward. relu: y = relu(x·a + b) in the
- * same pass (S > 1; returns 0), else returns relu and the caller applies the ReLU. */
+ * same pass, res (N, C, S) or NULL (with relu): y = relu((x·a + b) + res) (S > 1;
+ * returns 0), else returns relu and the caller applies the sum and the ReLU. */
 static int bn_forward_train(const float *x, float *y, int64_t N, int64_t C, int64_t S, const float *w, const float *b,
-                            float eps, double *dmean, double *dvar, float *mean, float *rstd, int relu)
+                            float eps, double *dmean, double *dvar, float *mean, float *rstd, int relu,
+                            const float *res)
 {
     bn_job job = {.x = x, .y = y, .N = N, .C = C, .S = S, .w = w, .b = b, .eps = eps,
-                  .dmean = dmean, .dvar = dvar, .mean_out = mean, .rstd_out = rstd, .relu = relu};
+                  .dmean = dmean, .dvar = dvar, .mean_out = mean, .rstd_out = rstd, .relu = relu, .res = res};
     if (S == 1) {
         nb__parallel_if(N * C, BN_BLOCKS(C), nb__chunk_for(BN_BLOCKS(C)), bn_forward_train_rows, &job);
         return relu;
@@ -296,6 +318,7 @@ NB_CLONES static void bn_backward_channels(void *ctx, int64_t b, int64_t e, int 
 {
     const bn_job *job = ctx;
     const float *x = job->x, *dy = job->dy, *relu_out = job->relu_out;
+    const int sum_mask = job->summed;
     int64_t N = job->N, C = job->C, S = job->S;
     const float *w = job->w, *beta = job->b;
     for (int64_t c = b; c < e; c++) {
@@ -305,7 +328,7 @@ NB_CLONES static void bn_backward_channels(void *ctx, int64_t b, int64_t e, int 
          * from x, which this channel reads anyway, the second pass finds x and dy still in
          * this core's cache */
         float ac = (w ? w[c] : 1.0f) * job->rstd[c], bc = (beta ? beta[c] : 0.0f) - job->mean[c] * ac;
-        int remask = relu_out && job->batch_stats;
+        int remask = relu_out && job->batch_stats && !job->summed; /* with a residual: relu_out's mask */
         for (int64_t n = 0; n < N; n++) {
             const float *xs = x + (n * C + c) * S, *gs = dy + (n * C + c) * S;
             const float *ro = relu_out ? relu_out + (n * C + c) * S : NULL;
@@ -323,7 +346,7 @@ NB_CLONES static void bn_backward_channels(void *ctx, int64_t b, int64_t e, int 
                 } else if (ro) {
                     v8f rv;
                     LOAD8(rv, ro + i);
-                    v8i keep = rv > 0.0f, gi;
+                    v8i keep = sum_mask ? ~(rv <= 0.0f) : rv > 0.0f, gi;
                     memcpy(&gi, &gv, sizeof gi);
                     gi &= keep;
                     memcpy(&gv, &gi, sizeof gv);
@@ -342,12 +365,25 @@ NB_CLONES static void bn_backward_channels(void *ctx, int64_t b, int64_t e, int 
         }
         float k, mdy, proj, muf = (float)mu;
         bn_channel_grads(job, c, sdy, sdyx, N * S, &k, &mdy, &proj);
-        if (!job->dx) continue;
+        if (!job->dx && !job->dres) continue;
         for (int64_t n = 0; n < N; n++) {
             const float *xs = x + (n * C + c) * S, *gs = dy + (n * C + c) * S;
             const float *ro = relu_out ? relu_out + (n * C + c) * S : NULL;
-            float *ds = job->dx + (n * C + c) * S;
-            if (remask) {
+            float *ds = job->dx ? job->dx + (n * C + c) * S : NULL;
+            if (job->dres) { /* the sum's other operand gets the gradient after the ReLU, as add's backward */
+                float *rs = job->dres + (n * C + c) * S;
+                if (!ds) {
+#pragma omp simd
+                    for (int64_t i = 0; i < S; i++) rs[i] += RELU_G(gs, ro, i);
+                    continue;
+                }
+#pragma omp simd
+                for (int64_t i = 0; i < S; i++) {
+                    float g = RELU_G(gs, ro, i);
+                    rs[i] += g;
+                    ds[i] += k * (g - mdy - (xs[i] - muf) * proj);
+                }
+            } else if (remask) {
 #pragma omp simd
                 for (int64_t i = 0; i < S; i++) {
                     float g = keep_if(gs[i], xs[i] * ac + bc > 0.0f);
@@ -365,13 +401,16 @@ NB_CLONES static void bn_backward_channels(void *ctx, int64_t b, int64_t e, int 
  * or NULL. dx, dw, db may be NULL; all three accumulate. batch_stats: the forward
  * used this batch's statistics (full backward through μ and σ²). relu_out (N, C, S)
  * or NULL: the forward was relu(batch_norm(x)) with this output. beta (C) or NULL: β,
- * with which the forward's pre-ReLU values are recomputed from x. */
+ * with which the forward's pre-ReLU values are recomputed from x. summed: the forward
+ * was relu(batch_norm(x) + res) (relu_out given; its mask is read, not recomputed);
+ * dres (N, C, S) or NULL: res's gradient, += the gradient after the ReLU. */
 static void bn_backward_kernel(const float *x, const float *dy, const float *relu_out, float *dx, float *dw, float *db,
                                int64_t N, int64_t C, int64_t S, const float *w, const float *beta, const float *mean,
-                               const float *rstd, int batch_stats)
+                               const float *rstd, int batch_stats, int summed, float *dres)
 {
     bn_job job = {.x = x, .dy = dy, .relu_out = relu_out, .dx = dx, .dw = dw, .db = db, .N = N, .C = C, .S = S,
-                  .w = w, .b = beta, .mean = mean, .rstd = rstd, .batch_stats = batch_stats};
+                  .w = w, .b = beta, .mean = mean, .rstd = rstd, .batch_stats = batch_stats, .summed = summed,
+                  .dres = dres};
     if (S == 1)
         nb__parallel_if(N * C, BN_BLOCKS(C), nb__chunk_for(BN_BLOCKS(C)), bn_backward_rows, &job);
     else
@@ -386,6 +425,7 @@ typedef struct {
     int training; /* batch statistics */
     int64_t S; /* values per channel and sample */
     int relu; /* the output went through a ReLU */
+    int res; /* relu(batch_norm(x) + in[3]) */
 } batch_norm_saved;
 
 static void batch_norm_backward(nb_node *n)
@@ -394,26 +434,42 @@ static void batch_norm_backward(nb_node *n)
     nb_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2];
     const float *mean = st->stat, *rstd = mean + x->shape[1];
     int64_t N = x->shape[0], C = x->shape[1], S = st->S;
+    nb_tensor *res = st->res ? n->in[3] : NULL;
     bn_backward_kernel(nb__f(x), n->out->grad, st->relu ? nb__f(n->out) : NULL, nb__wants_grad(x) ? x->grad : NULL,
                        nb__wants_grad(w) ? w->grad : NULL, nb__wants_grad(b) ? b->grad : NULL, N, C, S,
-                       w ? nb__f(w) : NULL, b ? nb__f(b) : NULL, mean, rstd, st->training);
+                       w ? nb__f(w) : NULL, b ? nb__f(b) : NULL, mean, rstd, st->training, st->res,
+                       nb__wants_grad(res) ? res->grad : NULL);
 }
 
-/* Values [b, e) of y: relu in place (NaN stays NaN). */
+/* Values [b, e) of y: relu in place (NaN stays NaN), after adding res when given. */
 static void bn_relu_inplace(void *ctx, int64_t b, int64_t e, int slot)
 {
-    float *y = ((const bn_job *)ctx)->y;
-    for (int64_t i = b; i < e; i++) y[i] = y[i] <= 0.0f ? 0.0f : y[i];
+    const bn_job *job = ctx;
+    float *y = job->y;
+    if (job->res)
+        for (int64_t i = b; i < e; i++) {
+            float v = y[i] + job->res[i];
+            y[i] = v <= 0.0f ? 0.0f : v;
+        }
+    else
+        for (int64_t i = b; i < e; i++) y[i] = y[i] <= 0.0f ? 0.0f : y[i];
 }
 
-/* F.batch_norm with the calling layer's name for messages. Checks everything
- * before touching the running statistics. */
-nb_tensor *nb__batch_norm_layer(const char *layer, nb_tensor *x, nb_tensor *rm, nb_tensor *rv, nb_tensor *w,
-                                nb_tensor *b, int training, float momentum, float eps, int relu)
+/* F.batch_norm with the calling layer's name for messages, then (relu) a ReLU, with
+ * res (relu must be set) relu(batch_norm(x) + res). Checks everything before touching
+ * the running statistics. */
+static nb_tensor *bn_layer(const char *layer, nb_tensor *x, nb_tensor *rm, nb_tensor *rv, nb_tensor *w, nb_tensor *b,
+                           int training, float momentum, float eps, int relu, nb_tensor *res)
 {
     if (!x) return NULL;
     int64_t N, C, S;
     if (nb__norm_input(layer, x, 2, "(N, C, ...)", &N, &C, &S)) return NULL;
+    if (res && (res->dtype != NB_F32 || res->ndim != x->ndim ||
+                memcmp(res->shape, x->shape, (size_t)x->ndim * sizeof *x->shape))) {
+        nb__fail(NB_ERR_SHAPE, "%s: the residual %s does not have the input's shape %s", layer, nb__tshape(res),
+                 nb__tshape(x));
+        return NULL;
+    }
     if (nb__norm_check_vec(layer, "running_mean", rm, C) || nb__norm_check_vec(layer, "running_var", rv, C) ||
         nb__norm_check_vec(layer, "weight", w, C) || nb__norm_check_vec(layer, "bias", b, C))
         return NULL;
@@ -434,9 +490,10 @@ nb_tensor *nb__batch_norm_layer(const char *layer, nb_tensor *x, nb_tensor *rm, 
     if (!out || !stat || !ab || !dstat) return NULL;
     float *mean = stat, *rstd = stat + C;
     const float *wv = w ? nb__f(w) : NULL, *bv = b ? nb__f(b) : NULL;
-    int pending = relu; /* the ReLU still to apply */
+    int pending = relu; /* the ReLU (and the residual) still to apply */
     if (training) {
-        pending = bn_forward_train(nb__f(x), nb__f(out), N, C, S, wv, bv, eps, dstat, dstat + C, mean, rstd, relu);
+        pending = bn_forward_train(nb__f(x), nb__f(out), N, C, S, wv, bv, eps, dstat, dstat + C, mean, rstd, relu,
+                                   res ? nb__f(res) : NULL);
         double f = momentum, unb = (double)(N * S) / (double)(N * S - 1);
         for (int64_t c = 0; c < C; c++) {
             if (rm) nb__f(rm)[c] = (float)(f * dstat[c] + (1.0 - f) * nb__f(rm)[c]);
@@ -452,18 +509,36 @@ nb_tensor *nb__batch_norm_layer(const char *layer, nb_tensor *x, nb_tensor *rm, 
         }
         bn_affine(nb__f(x), nb__f(out), N, C, S, ab, ab + C);
     }
-    if (pending) { /* relu(batch_norm(x)) in place: no tensor (or gradient) for the normalized values */
-        nb__parallel_if(out->numel, out->numel, nb__chunk_for(out->numel), bn_relu_inplace, &(bn_job){.y = nb__f(out)});
+    if (pending) { /* relu(batch_norm(x) (+ res)) in place: no tensor (or gradient) for the normalized values */
+        nb__parallel_if(out->numel, out->numel, nb__chunk_for(out->numel), bn_relu_inplace,
+                        &(bn_job){.y = nb__f(out), .res = res ? nb__f(res) : NULL});
     }
-    if (nb__needs_grad(ctx, x, w, b)) {
-        batch_norm_saved *st = nb__record_with(out, batch_norm_backward, x, w, b, sizeof *st);
+    if (nb__needs_grad(ctx, x, w, b) || (res && nb__needs_grad(ctx, res, NULL, NULL))) {
+        nb_node *n = nb__record(out, batch_norm_backward, x, w, b);
+        batch_norm_saved *st = n ? nb__node_save(n, sizeof *st) : NULL;
         if (!st) return NULL;
+        n->in[3] = res; /* the sum's other operand: autograd gives it a gradient */
+        n->n_in = res ? 4 : 3;
         st->stat = stat;
         st->training = training;
         st->S = S;
         st->relu = relu;
+        st->res = res != NULL;
     }
     return out;
+}
+
+nb_tensor *nb__batch_norm_layer(const char *layer, nb_tensor *x, nb_tensor *rm, nb_tensor *rv, nb_tensor *w,
+                                nb_tensor *b, int training, float momentum, float eps, int relu)
+{
+    return bn_layer(layer, x, rm, rv, w, b, training, momentum, eps, relu, NULL);
+}
+
+nb_tensor *nb__batch_norm_add_relu(const char *layer, nb_tensor *x, nb_tensor *rm, nb_tensor *rv, nb_tensor *w,
+                                   nb_tensor *b, int training, float momentum, float eps, nb_tensor *res)
+{
+    if (!res) return NULL;
+    return bn_layer(layer, x, rm, rv, w, b, training, momentum, eps, 1, res);
 }
 
 nb_tensor *nb_batch_norm(nb_tensor *x, nb_tensor *running_mean, nb_tensor *running_var, nb_tensor *weight,

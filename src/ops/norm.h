@@ -11,6 +11,11 @@
  * Checks everything before touching the running statistics. */
 nb_tensor *nb__batch_norm_layer(const char *layer, nb_tensor *x, nb_tensor *rm, nb_tensor *rv, nb_tensor *w,
                                 nb_tensor *b, int training, float momentum, float eps, int relu);
+/* relu(batch_norm(x) + res) as one op (a residual block's last BatchNorm, its sum and
+ * ReLU): the same values and gradients as nb__batch_norm_layer, nb_add and nb_relu, without
+ * a tensor or gradient for the normalized values and the sum; res has x's shape. */
+nb_tensor *nb__batch_norm_add_relu(const char *layer, nb_tensor *x, nb_tensor *rm, nb_tensor *rv, nb_tensor *w,
+                                   nb_tensor *b, int training, float momentum, float eps, nb_tensor *res);
 /* SyncBatchNorm's training forward (ops/sync_batch_norm.c), what BatchNorm modules run
  * when ctx->sync_bn is set: batch_norm over x (N, C, S) with the statistics of every
  * rank's batch (all-reduced sums), running statistics updated with the global count;
