@@ -81,7 +81,7 @@ int nb_set_grad_enabled(nb_ctx *ctx, int enabled);
  * never wait for a thread that has not claimed a chunk, so one the system deschedules
  * holds up at most the chunk it has started. Small work stays on the calling thread, and
  * so does all work under about 1 ms while other processes hold cores, and each job under
- * 1 ms that has measured faster there (the pool tries both ways now and then); a pool
+ * 0.2 ms that has measured faster there (the pool tries both ways now and then); a pool
  * thread that finds itself on the caller's CPU moves to another (NB_POOL_ADAPT=0 turns
  * all three off). NB_POOL=omp
  * runs the same chunks on an OpenMP team instead of nabla's own pool (NB_POOL=own, the

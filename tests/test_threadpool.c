@@ -25,6 +25,7 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAXN 5000
@@ -116,12 +117,15 @@ static void stalls(const char *pool)
 
 static atomic_int worker_ran;
 
-/* fast on the caller; a worker's chunk waits 300 µs (a worker far away) */
+/* fast on the caller; a worker's chunk spins 50 µs (a worker far away) */
 static void far_chunk(void *ctx, int64_t b, int64_t e, int slot)
 {
     if (slot != 0) {
         atomic_store(&worker_ran, 1);
-        usleep(300);
+        struct timespec t0, t;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        do clock_gettime(CLOCK_MONOTONIC, &t);
+        while ((t.tv_sec - t0.tv_sec) * 1000000000L + t.tv_nsec - t0.tv_nsec < 50000);
     }
     count_chunk(ctx, b, e, slot);
 }
@@ -141,11 +145,13 @@ static void measured(void)
     }
     nb__pool_counts_get(&c1);
     CHECK("own pool: a small job that a worker makes slower, every index once", good, "an index ran 0 or 2+ times");
-    /* (shared once a millisecond to measure again: about 1 in 10 of these 10-100 µs jobs) */
+    /* (shared once a millisecond to measure again: about 1 in 20 of these 1-50 µs jobs) */
     CHECK("... runs on the caller alone once measured (a worker ran <= 300 of the last 1000)", shared <= 300,
           "%d", shared);
-    long alone = c1.alone + c1.alone_busy - c0.alone - c0.alone_busy;
-    CHECK("... and the pool counts those jobs as alone", alone >= 700, "%ld", alone);
+    /* (while other processes hold cores, the busy-machine rule runs them alone first) */
+    long alone = c1.alone - c0.alone, busy = c1.alone_busy - c0.alone_busy;
+    CHECK("... and the pool counts those jobs as alone", alone >= 700 || (busy > 0 && alone + busy >= 700),
+          "%ld alone, %ld alone on a busy machine", alone, busy);
 }
 
 /* ---- a worker on the caller's CPU moves ---- */

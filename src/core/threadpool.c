@@ -109,19 +109,23 @@ static struct {
 } g_samples[NSAMPLES];
 static int g_nsamples, g_sample_next;
 /* What each job took, per (function, n, chunk): the latest time (for the rule above) and,
- * for jobs under SMALL_NS, an estimate of each way to run it (shared with the workers, or
- * on the caller alone). How much a second thread gains on a small job changes with the
+ * for jobs under MEASURED_NS (batch-1 inference's are 1-40 µs), an estimate of each way to
+ * run it (shared with the workers, or on the caller alone). How much a second thread gains on a small job changes with the
  * machine: two CPUs that the host runs on one physical core (a virtual machine's vCPUs
  * can be two hyperthreads of one core for a while) or a worker that lost its cache give
  * a batch-1 job no gain, and the job's fork and join then make it slower than the caller
- * alone. So the pool measures: it runs a small job the way whose estimate is lower and
- * the other way once every PROBE_NS, and each run updates that way's estimate (an
+ * alone. So the pool measures: it runs such a job the way whose estimate is lower and
+ * the other way now and then (alone once every PROBE_ALONE_NS, or PROBE_RATIO times the
+ * shared estimate if longer, so that the probes cost about 1% at most; shared once every
+ * PROBE_SHARED_NS while alone wins), and each run updates that way's estimate (an
  * average over the last few runs in which a run more than twice the estimate counts as
  * twice, so that a run the system interrupted does not decide). A shared run whose
  * workers had to be woken is not counted (the wake-up is not the job's cost: a worker
  * keeps spinning while the caller keeps running jobs, either way). */
+#define MEASURED_NS 200000
 #define PROBE_ALONE_NS 8000000
 #define PROBE_SHARED_NS 1000000
+#define PROBE_RATIO 100
 #define NKEY 256
 static struct {
     nb__chunk_fn fn;
@@ -164,7 +168,9 @@ static int run_alone(__typeof__(g_keys[0]) *k, int64_t now)
     if (!k->est[0]) return 0;
     if (!k->est[1]) return 1;
     int best = k->est[1] < k->est[0];
-    if (now - k->probe_at < (best ? PROBE_SHARED_NS : PROBE_ALONE_NS)) return best;
+    int64_t every = best ? PROBE_SHARED_NS : PROBE_ALONE_NS;
+    if (!best && every < PROBE_RATIO * k->est[0]) every = PROBE_RATIO * k->est[0]; /* (a probe costs at most ~1%) */
+    if (now - k->probe_at < every) return best;
     k->probe_at = now;
     return !best;
 }
@@ -592,10 +598,10 @@ void nb__parallel(int64_t n, int64_t chunk, nb__chunk_fn fn, void *ctx)
     int64_t t0 = now_ns();
     atomic_store_explicit(&g_active_at, t0, memory_order_relaxed);
     __typeof__(g_keys[0]) *k = key_of(fn, n, chunk);
-    int small = k->ns < SMALL_NS;
+    int small = k->ns < SMALL_NS, measured = k->ns < MEASURED_NS;
     /* a busy machine (the rule above): small jobs on the caller alone; else the faster way */
     int degraded = g_adapt && t0 < atomic_load_explicit(&g_degraded_until, memory_order_relaxed);
-    int alone = small && g_adapt && (degraded || run_alone(k, t0));
+    int alone = g_adapt && ((small && degraded) || (measured && run_alone(k, t0)));
     if (alone) {
         tl_slot = 0;
         g_st.alone[degraded]++;
@@ -643,7 +649,7 @@ void nb__parallel(int64_t n, int64_t chunk, nb__chunk_fn fn, void *ctx)
     /* (a stall: waited for a claimed chunk much longer than the caller's own share took) */
     adapt(t2, t2 - t1 > STALL_NS + (t1 - t0));
     k->ns = t2 - t0;
-    if (small && (!woken || !k->est[0])) estimate(&k->est[0], t2 - t0);
+    if (measured && (!woken || !k->est[0])) estimate(&k->est[0], t2 - t0);
     release();
 }
 
