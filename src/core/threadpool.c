@@ -116,7 +116,7 @@ static int g_nsamples, g_sample_next;
  * a batch-1 job no gain, and the job's fork and join then make it slower than the caller
  * alone. So the pool measures: it runs such a job the way whose estimate is lower and
  * the other way now and then (alone once every PROBE_ALONE_NS, or PROBE_RATIO times the
- * shared estimate if longer, so that the probes cost about 1% at most; shared once every
+ * shared estimate if longer, so that the probes cost about 0.5% at most; shared once every
  * PROBE_SHARED_NS while alone wins), and each run updates that way's estimate (an
  * average over the last few runs in which a run more than twice the estimate counts as
  * twice, so that a run the system interrupted does not decide). A shared run whose
@@ -125,7 +125,7 @@ static int g_nsamples, g_sample_next;
 #define MEASURED_NS 200000
 #define PROBE_ALONE_NS 8000000
 #define PROBE_SHARED_NS 1000000
-#define PROBE_RATIO 100
+#define PROBE_RATIO 200
 #define NKEY 256
 static struct {
     nb__chunk_fn fn;
@@ -169,7 +169,7 @@ static int run_alone(__typeof__(g_keys[0]) *k, int64_t now)
     if (!k->est[1]) return 1;
     int best = k->est[1] < k->est[0];
     int64_t every = best ? PROBE_SHARED_NS : PROBE_ALONE_NS;
-    if (!best && every < PROBE_RATIO * k->est[0]) every = PROBE_RATIO * k->est[0]; /* (a probe costs at most ~1%) */
+    if (!best && every < PROBE_RATIO * k->est[0]) every = PROBE_RATIO * k->est[0]; /* (a probe costs at most ~0.5%) */
     if (now - k->probe_at < every) return best;
     k->probe_at = now;
     return !best;
@@ -598,7 +598,8 @@ void nb__parallel(int64_t n, int64_t chunk, nb__chunk_fn fn, void *ctx)
     int64_t t0 = now_ns();
     atomic_store_explicit(&g_active_at, t0, memory_order_relaxed);
     __typeof__(g_keys[0]) *k = key_of(fn, n, chunk);
-    int small = k->ns < SMALL_NS, measured = k->ns < MEASURED_NS;
+    /* (measured: by the shared estimate once there is one, steadier than the latest run) */
+    int small = k->ns < SMALL_NS, measured = (k->est[0] ? k->est[0] : k->ns) < MEASURED_NS;
     /* a busy machine (the rule above): small jobs on the caller alone; else the faster way */
     int degraded = g_adapt && t0 < atomic_load_explicit(&g_degraded_until, memory_order_relaxed);
     int alone = g_adapt && ((small && degraded) || (measured && run_alone(k, t0)));
