@@ -650,7 +650,7 @@ void nb__parallel(int64_t n, int64_t chunk, nb__chunk_fn fn, void *ctx)
     /* (a stall: waited for a claimed chunk much longer than the caller's own share took) */
     adapt(t2, t2 - t1 > STALL_NS + (t1 - t0));
     k->ns = t2 - t0;
-    if (measured && (!woken || !k->est[0])) estimate(&k->est[0], t2 - t0);
+    if (!woken || !k->est[0]) estimate(&k->est[0], t2 - t0);
     release();
 }
 
