@@ -715,6 +715,47 @@ static void test_fusion(void)
     nb_module_free(m);
 }
 
+/* Residual blocks in eval mode without gradients: each block's last conv + bn + sum + ReLU
+ * as one convolution (nn/residual.c); the whole model's output against the same model
+ * with gradients recorded (nothing fused), after a few training forwards (running
+ * statistics that are not the defaults), at batch 1 and 3 (conv_small.c and the fast
+ * kernels). */
+static void test_residual_fusion(const char *model, int64_t C, int64_t H)
+{
+    nb_module *m = nb_model_new(ctx, model, &(nb_model_opts){.num_classes = 10, .in_channels = (int)C,
+                                                            .input_size = {(int)H, (int)H}});
+    CHECK("residual fusion: model builds", m != NULL, "%s", nb_last_error());
+    if (!m) return;
+    nb_tensor *x = nb_tensor_new(ctx, NB_F32, 4, (int64_t[]){3, C, H, H});
+    fill(nb_tensor_data(x), 3 * C * H * H);
+    for (int i = 0; i < 2; i++) {
+        nb_ctx_reset(ctx);
+        nb_module_forward(m, x);
+    }
+    nb_module_train(m, 0);
+    for (int64_t N = 1; N <= 3; N += 2) {
+        nb_tensor *xn = nb_tensor_new(ctx, NB_F32, 4, (int64_t[]){N, C, H, H});
+        memcpy(nb_tensor_data(xn), nb_tensor_data(x), (size_t)(N * C * H * H) * sizeof(float));
+        nb_ctx_reset(ctx);
+        nb_tensor *ref = nb_module_forward(m, xn); /* gradients recorded: nothing fused */
+        float *want = ref ? malloc((size_t)nb_tensor_numel(ref) * sizeof(float)) : NULL;
+        if (want) memcpy(want, nb_tensor_data(ref), (size_t)nb_tensor_numel(ref) * sizeof(float));
+        int old = nb_set_grad_enabled(ctx, 0);
+        nb_ctx_reset(ctx);
+        nb_tensor *got = nb_module_forward(m, xn);
+        nb_set_grad_enabled(ctx, old);
+        char what[120];
+        snprintf(what, sizeof what, "residual fusion: %s batch %lld eval output equals the unfused modules'", model,
+                 (long long)N);
+        CHECK(what, want && got, "%s", nb_last_error());
+        if (want && got) CHECK_CLOSE_SCALED(what, nb_tensor_data(got), want, (long)nb_tensor_numel(ref), 1e-4);
+        free(want);
+        nb_tensor_free(xn);
+    }
+    nb_tensor_free(x);
+    nb_module_free(m);
+}
+
 /* A steady-state training step of the cnn allocates nothing from the heap for the arena. */
 static void test_steady_state(void)
 {
@@ -758,6 +799,8 @@ int main(void)
     test_errors();
     test_steady_state();
     test_fusion();
+    test_residual_fusion("resnet_small", 1, 28);
+    test_residual_fusion("resnet18", 3, 32);
     nb_ctx_free(ctx);
     CHECK_DONE();
 }
