@@ -40,7 +40,8 @@ static void print_threads(void)
             for (int i = 0; p && i < 37; i++) p = strchr(p + 1, ' ');
             if (p) cpu = atoi(p + 1);
         }
-        printf("  thread %s cpu %d run_ms %.1f wait_ms %.1f slices %lld\n", e->d_name, cpu, run * 1e-6, wait * 1e-6, slices);
+        printf("  thread %s cpu %d run_ms %.1f wait_ms %.1f slices %lld\n", e->d_name, cpu, run * 1e-6, wait * 1e-6,
+               slices);
     }
     closedir(d);
 }

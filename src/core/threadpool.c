@@ -110,16 +110,17 @@ static struct {
 static int g_nsamples, g_sample_next;
 /* What each job took, per (function, n, chunk): the latest time (for the rule above) and,
  * for jobs under MEASURED_NS (batch-1 inference's are 1-40 µs), an estimate of each way to
- * run it (shared with the workers, or on the caller alone). How much a second thread gains on a small job changes with the
- * machine: two CPUs that the host runs on one physical core (a virtual machine's vCPUs
- * can be two hyperthreads of one core for a while) or a worker that lost its cache give
- * a batch-1 job no gain, and the job's fork and join then make it slower than the caller
- * alone. So the pool measures: it runs such a job the way whose estimate is lower and
- * the other way now and then (alone once every PROBE_ALONE_NS, or PROBE_RATIO times the
- * shared estimate if longer, so that the probes cost about 0.5% at most; shared once every
- * PROBE_SHARED_NS while alone wins), and each run updates that way's estimate (an
- * average over the last few runs in which a run more than twice the estimate counts as
- * twice, so that a run the system interrupted does not decide). A shared run whose
+ * run it (shared with the workers, or on the caller alone). How much a second thread
+ * gains on a small job changes with the machine: two CPUs that the host runs on one
+ * physical core (a virtual machine's vCPUs can be two hyperthreads of one core for a
+ * while) or a worker that lost its cache give a batch-1 job no gain, and the job's fork
+ * and join then make it slower than the caller alone. So the pool measures: it runs such
+ * a job the way whose estimate is lower and the other way now and then (alone once every
+ * PROBE_ALONE_NS, or PROBE_RATIO times the shared estimate if longer, so that the probes
+ * cost about 0.5% at most; shared once every PROBE_SHARED_NS while alone wins), and each
+ * run updates that way's estimate (an average over the last few runs in which a run more
+ * than twice the estimate counts as twice, so that a run the system interrupted does not
+ * decide). A shared run whose
  * workers had to be woken is not counted (the wake-up is not the job's cost: a worker
  * keeps spinning while the caller keeps running jobs, either way). */
 #define MEASURED_NS 200000
@@ -216,13 +217,15 @@ static _Atomic long g_moves;
 
 static void trace_dump(void)
 {
-    fprintf(stderr, "nabla pool: shared=%ld alone=%ld alone_busy=%ld wakes=%ld caller_sleeps=%ld moves=%ld busy_windows=%ld\n",
+    fprintf(stderr,
+            "nabla pool: shared=%ld alone=%ld alone_busy=%ld wakes=%ld caller_sleeps=%ld moves=%ld busy_windows=%ld\n",
             g_st.shared, g_st.alone[0], g_st.alone[1], g_st.wakes, g_st.sleeps, (long)atomic_load(&g_moves), g_st.busy);
     for (int i = 0; g_trace > 1 && i < NKEY; i++)
         if (g_keys[i].fn)
             fprintf(stderr, "nabla pool: job %+lld n=%lld chunk=%lld last_ns=%lld est_shared=%lld est_alone=%lld\n",
-                    (long long)((char *)(uintptr_t)g_keys[i].fn - (char *)(uintptr_t)nb__parallel), (long long)g_keys[i].n,
-                    (long long)g_keys[i].chunk, (long long)g_keys[i].ns, (long long)g_keys[i].est[0], (long long)g_keys[i].est[1]);
+                    (long long)((char *)(uintptr_t)g_keys[i].fn - (char *)(uintptr_t)nb__parallel),
+                    (long long)g_keys[i].n, (long long)g_keys[i].chunk, (long long)g_keys[i].ns,
+                    (long long)g_keys[i].est[0], (long long)g_keys[i].est[1]);
 }
 
 static pthread_once_t g_env_once = PTHREAD_ONCE_INIT;
@@ -373,7 +376,9 @@ static void *worker_main(void *arg)
                 cpu_relax();
                 if (i & 63) continue;
                 int64_t t = now_ns(), a = atomic_load_explicit(&g_active_at, memory_order_relaxed);
-                if (t - (a > t0 ? a : t0) > g_spin_ns || crowded(slot, atomic_load_explicit(&g_nslots, memory_order_relaxed))) break;
+                if (t - (a > t0 ? a : t0) > g_spin_ns ||
+                    crowded(slot, atomic_load_explicit(&g_nslots, memory_order_relaxed)))
+                    break;
             }
         }
         if (atomic_load(&g_quit)) break; /* (a worker that starts after the pool stopped it) */

@@ -43,7 +43,8 @@ int nb__pool_use(const char *kind);
 /* What the pool did since the process started (for tests and NB_POOL_TRACE): jobs shared
  * with the workers, small jobs run on the caller alone because that measured faster, and
  * because the machine was busy; shared jobs whose workers had to be woken; workers' moves
- * off a CPU that the caller or another worker held. */
+ * off a CPU that the caller or another worker held. Not from inside a chunk (it waits for
+ * the pool). */
 typedef struct {
     long shared, alone, alone_busy, wakes, moves;
 } nb__pool_counts;
