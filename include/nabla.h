@@ -80,8 +80,10 @@ int nb_set_grad_enabled(nb_ctx *ctx, int enabled);
  * in chunks to a pool of that many threads (the caller included) as each comes free, and
  * never wait for a thread that has not claimed a chunk, so one the system deschedules
  * holds up at most the chunk it has started. Small work stays on the calling thread, and
- * so does all work under about 1 ms for a while after a pool thread had lost its core
- * (NB_POOL_ADAPT=0 turns that off, 1 keeps only the rule for a stalled chunk). NB_POOL=omp
+ * so does all work under about 1 ms while other processes hold cores, and each job under
+ * 0.2 ms that has measured faster there (the pool tries both ways now and then); a pool
+ * thread that finds itself on the caller's CPU moves to another (NB_POOL_ADAPT=0 turns
+ * all three off). NB_POOL=omp
  * runs the same chunks on an OpenMP team instead of nabla's own pool (NB_POOL=own, the
  * default); NB_SPIN_US (default 50) is how long an idle pool thread spins before it
  * sleeps. Results do not depend on the count or the pool. Set the count between ops, not

@@ -168,6 +168,32 @@ static void check_batch_path(const nb__conv_shape *s, const char *desc, const fl
     free(y), free(dx), free(dw), free(db), free(scr);
 }
 
+/* conv_small.c's forward (any shape; conv2d takes it for up to 28 output positions) with
+ * a bias as the shift, against the naive y0; and with a scale and the ReLU. */
+static void check_small_path(const nb__conv_shape *s, const char *desc, const float *x, const float *w,
+                             const float *b, const float *y0)
+{
+    int64_t ny = s->N * s->OC * s->OH * s->OW, P = s->OH * s->OW;
+    float *y = malloc(ny * 4), *want = malloc(ny * 4), *scale = malloc(s->OC * 4), *sh = malloc(s->OC * 4);
+    float *scr = malloc(nb__conv2d_small_scratch(s) * 4);
+    char name[300];
+    nb__conv_epilogue ep = {.shift = b};
+    nb__conv2d_small_fwd(s, x, w, &ep, y, scr);
+    snprintf(name, sizeof name, "small fwd %s", desc);
+    CHECK_CLOSE_SCALED(name, y, y0, (long)ny, TOL);
+    for (int64_t c = 0; c < s->OC; c++) scale[c] = 0.25f + 0.125f * (float)(c % 7);
+    for (int64_t i = 0; i < ny; i++) { /* relu((conv + b)·scale): shift b·scale */
+        float v = y0[i] * scale[i / P % s->OC];
+        want[i] = v > 0 ? v : 0;
+    }
+    for (int64_t c = 0; c < s->OC; c++) sh[c] = b[c] * scale[c];
+    ep = (nb__conv_epilogue){.scale = scale, .shift = sh, .relu = 1};
+    nb__conv2d_small_fwd(s, x, w, &ep, y, scr);
+    snprintf(name, sizeof name, "small fwd relu(conv·scale + shift) %s", desc);
+    CHECK_CLOSE_SCALED(name, y, want, (long)ny, TOL);
+    free(y), free(want), free(scale), free(sh), free(scr);
+}
+
 /* The zoo's layer shapes on the batch path: small planes (1x1..4x4) where taps that read
  * only padding are dropped, strided 3x3 and 1x1 (downsample) layers, 7x7/2 stems, a
  * pointwise layer, groups, chunks of the batch (a large plane: one image per chunk). */
@@ -203,6 +229,7 @@ static void test_batch_shapes(void)
                  c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], (long long)s.OH, (long long)s.OW,
                  (long long)nb__conv2d_batch_images(&s));
         check_batch_path(&s, desc, x, w, b, dy, y0, dx0, dw0, db0);
+        if (s.N * s.OH * s.OW <= 64) check_small_path(&s, desc, x, w, b, y0);
         free(x), free(w), free(b), free(dy), free(y0), free(dx0), free(dw0), free(db0);
     }
 }
@@ -300,6 +327,7 @@ static void test_kernels(void)
         CHECK_CLOSE_SCALED(name, dw1, dw0, (long)nw, TOL);
         free(scr);
         check_batch_path(&s, desc, x, w, b, dy, y0, dx0, dw0, db0);
+        check_small_path(&s, desc, x, w, b, y0);
         float *all[] = {x, w, b, dy, y0, y1, dx0, dx1, dw0, dw1, db0, db1, dwref, dbref};
         for (int i = 0; i < 14; i++) free(all[i]);
     }
@@ -310,12 +338,13 @@ static void test_kernels(void)
  * and 2 (both conv_fast.c's in inference), and the batch GEMM path (2 input channels). */
 static void test_epilogue(void)
 {
-    for (int k = 0; k < 6; k++) {
-        int stride = 1 + (k & 1), batch1 = (k >> 1) & 1, narrow = k >= 4;
+    for (int k = 0; k < 8; k++) {
+        /* k 6, 7: batch 1 on a 4x4 input (4x4 and 2x2 outputs: conv_small.c in inference) */
+        int stride = 1 + (k & 1), batch1 = (k >> 1) & 1 || k >= 6, narrow = k == 4 || k == 5, small = k >= 6;
         /* batch 1 with the ctx's two threads: one image shared by the team (and large
          * enough for the im2col path to split it) */
         nb_ctx_reset(ctx);
-        int64_t N = batch1 ? 1 : 3, C = narrow ? 2 : 4, H = batch1 ? 33 : 9, W = batch1 ? 35 : 11, OC = 10;
+        int64_t N = batch1 ? 1 : 3, C = narrow ? 2 : 4, H = small ? 4 : batch1 ? 33 : 9, W = small ? 4 : batch1 ? 35 : 11, OC = 10;
         nb_tensor *x = nb_tensor_new(ctx, NB_F32, 4, (int64_t[]){N, C, H, W});
         nb_tensor *w = nb_tensor_new(ctx, NB_F32, 4, (int64_t[]){OC, C, 3, 3});
         nb_tensor *b = nb_tensor_new(ctx, NB_F32, 1, (int64_t[]){OC});
@@ -686,6 +715,47 @@ static void test_fusion(void)
     nb_module_free(m);
 }
 
+/* Residual blocks in eval mode without gradients: each block's last conv + bn + sum + ReLU
+ * as one convolution (nn/residual.c); the whole model's output against the same model
+ * with gradients recorded (nothing fused), after a few training forwards (running
+ * statistics that are not the defaults), at batch 1 and 3 (conv_small.c and the fast
+ * kernels). */
+static void test_residual_fusion(const char *model, int64_t C, int64_t H)
+{
+    nb_module *m = nb_model_new(ctx, model, &(nb_model_opts){.num_classes = 10, .in_channels = (int)C,
+                                                            .input_size = {(int)H, (int)H}});
+    CHECK("residual fusion: model builds", m != NULL, "%s", nb_last_error());
+    if (!m) return;
+    nb_tensor *x = nb_tensor_new(ctx, NB_F32, 4, (int64_t[]){3, C, H, H});
+    fill(nb_tensor_data(x), 3 * C * H * H);
+    for (int i = 0; i < 2; i++) {
+        nb_ctx_reset(ctx);
+        nb_module_forward(m, x);
+    }
+    nb_module_train(m, 0);
+    for (int64_t N = 1; N <= 3; N += 2) {
+        nb_tensor *xn = nb_tensor_new(ctx, NB_F32, 4, (int64_t[]){N, C, H, H});
+        memcpy(nb_tensor_data(xn), nb_tensor_data(x), (size_t)(N * C * H * H) * sizeof(float));
+        nb_ctx_reset(ctx);
+        nb_tensor *ref = nb_module_forward(m, xn); /* gradients recorded: nothing fused */
+        float *want = ref ? malloc((size_t)nb_tensor_numel(ref) * sizeof(float)) : NULL;
+        if (want) memcpy(want, nb_tensor_data(ref), (size_t)nb_tensor_numel(ref) * sizeof(float));
+        int old = nb_set_grad_enabled(ctx, 0);
+        nb_ctx_reset(ctx);
+        nb_tensor *got = nb_module_forward(m, xn);
+        nb_set_grad_enabled(ctx, old);
+        char what[120];
+        snprintf(what, sizeof what, "residual fusion: %s batch %lld eval output equals the unfused modules'", model,
+                 (long long)N);
+        CHECK(what, want && got, "%s", nb_last_error());
+        if (want && got) CHECK_CLOSE_SCALED(what, nb_tensor_data(got), want, (long)nb_tensor_numel(ref), 1e-4);
+        free(want);
+        nb_tensor_free(xn);
+    }
+    nb_tensor_free(x);
+    nb_module_free(m);
+}
+
 /* A steady-state training step of the cnn allocates nothing from the heap for the arena. */
 static void test_steady_state(void)
 {
@@ -729,6 +799,8 @@ int main(void)
     test_errors();
     test_steady_state();
     test_fusion();
+    test_residual_fusion("resnet_small", 1, 28);
+    test_residual_fusion("resnet18", 3, 32);
     nb_ctx_free(ctx);
     CHECK_DONE();
 }

@@ -5,7 +5,9 @@
  * at once both finish; nb_set_threads is one setting for every context; and a small
  * training step (a stride-1 and a stride-2 conv, BatchNorm, ReLU, max pooling, linear,
  * cross-entropy, backward) gives the same bits on 1, 2 and 3 threads and on both pools, for
- * batches larger and smaller than the thread count (tests/isa.sh runs it on every ISA).
+ * batches larger and smaller than the thread count (tests/isa.sh runs it on every ISA);
+ * and on the own pool, a small job that a worker makes slower runs on the caller alone once
+ * the pool has measured both ways, and a worker put on the caller's CPU moves off it.
  *
  * Under ThreadSanitizer, the pool alone (without the library, OpenMP or the training step):
  *   clang -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=thread -DNB_TEST_POOL_ONLY -Iinclude -Isrc -Itests \
@@ -20,8 +22,10 @@
 #endif
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAXN 5000
@@ -107,6 +111,101 @@ static void stalls(const char *pool)
     char label[120];
     snprintf(label, sizeof label, "%s pool: jobs after workers held chunks for 3 ms, every index once", pool);
     CHECK(label, good, "an index ran 0 or 2+ times");
+}
+
+/* ---- a job that sharing makes slower runs on the caller alone ---- */
+
+static atomic_int worker_ran;
+
+/* fast on the caller; a worker's chunk spins 50 µs (a worker far away) */
+static void far_chunk(void *ctx, int64_t b, int64_t e, int slot)
+{
+    if (slot != 0) {
+        atomic_store(&worker_ran, 1);
+        struct timespec t0, t;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        do clock_gettime(CLOCK_MONOTONIC, &t);
+        while ((t.tv_sec - t0.tv_sec) * 1000000000L + t.tv_nsec - t0.tv_nsec < 50000);
+    }
+    count_chunk(ctx, b, e, slot);
+}
+
+static void measured(void)
+{
+    nb_set_threads(2);
+    int threads = 2, shared = 0, good = 1;
+    nb__pool_counts c0, c1;
+    nb__pool_counts_get(&c0);
+    for (int r = 0; r < 2000; r++) {
+        for (int64_t i = 0; i < 16; i++) atomic_store(&hits[i], 0);
+        atomic_store(&worker_ran, 0);
+        nb__parallel(16, 1, far_chunk, &threads);
+        for (int64_t i = 0; i < 16; i++) good &= atomic_load(&hits[i]) == 1;
+        if (r >= 1000) shared += atomic_load(&worker_ran);
+    }
+    nb__pool_counts_get(&c1);
+    CHECK("own pool: a small job that a worker makes slower, every index once", good, "an index ran 0 or 2+ times");
+    /* (shared once a millisecond to measure again: about 1 in 20 of these 1-50 µs jobs) */
+    CHECK("... runs on the caller alone once measured (a worker ran <= 300 of the last 1000)", shared <= 300,
+          "%d", shared);
+    /* (while other processes hold cores, the busy-machine rule runs them alone first) */
+    long alone = c1.alone - c0.alone, on_busy = c1.alone_busy - c0.alone_busy;
+    CHECK("... and the pool counts those jobs as alone", alone >= 700 || (on_busy > 0 && alone + on_busy >= 700),
+          "%ld alone, %ld alone on a busy machine", alone, on_busy);
+}
+
+/* ---- a worker on the caller's CPU moves ---- */
+
+static atomic_int crowd_cpu;
+
+static void spin_chunk(void *ctx, int64_t b, int64_t e, int slot)
+{
+    volatile double x = 1;
+    for (int64_t i = b; i < e; i++)
+        for (int k = 0; k < 8000; k++) x = x * 1.0000001 + 1e-9; /* (jobs of 64: over a millisecond) */
+}
+
+/* a worker's first chunk puts the worker on the CPU crowd_cpu (then widens its mask again) */
+static void crowd_chunk(void *ctx, int64_t b, int64_t e, int slot)
+{
+    const cpu_set_t *all = ctx;
+    spin_chunk(NULL, b, e, slot);
+    if (slot == 0 || atomic_load(&worker_ran)) return;
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(atomic_load(&crowd_cpu), &one);
+    if (sched_setaffinity(0, sizeof one, &one) == 0 && sched_setaffinity(0, sizeof *all, all) == 0)
+        atomic_store(&worker_ran, 1);
+}
+
+static void crowded(void)
+{
+    cpu_set_t all, one;
+    int cpu = sched_getcpu();
+    if (sched_getaffinity(0, sizeof all, &all) || CPU_COUNT(&all) < 2 || cpu < 0) {
+        printf("ok own pool: a worker on the caller's CPU moves (skipped: one CPU)\n");
+        return;
+    }
+    nb_set_threads(1);
+    nb_set_threads(2);
+    nb__parallel(64, 1, spin_chunk, NULL); /* new workers, started with the whole mask */
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    sched_setaffinity(0, sizeof one, &one); /* the caller stays on its CPU */
+    atomic_store(&crowd_cpu, cpu);
+    nb__pool_counts c0, c1;
+    nb__pool_counts_get(&c0);
+    atomic_store(&worker_ran, 0);
+    for (int r = 0; r < 200 && !atomic_load(&worker_ran); r++) {
+        nb__parallel(64, 1, crowd_chunk, &all); /* until the worker took a chunk */
+        usleep(100);
+    }
+    int put = atomic_load(&worker_ran);
+    for (int r = 0; r < 50; r++) nb__parallel(64, 1, spin_chunk, NULL);
+    nb__pool_counts_get(&c1);
+    sched_setaffinity(0, sizeof all, &all);
+    CHECK("own pool: a worker put on the caller's CPU moves off it", put && c1.moves > c0.moves,
+          "worker put there: %d, moves %ld", put, c1.moves - c0.moves);
 }
 
 /* ---- nesting ---- */
@@ -302,6 +401,11 @@ int main(void)
         CHECK("nb__pool_kind names the pool in use", strcmp(nb__pool_kind(), pools[p]) == 0, "%s", nb__pool_kind());
         sizes(pools[p]);
         stalls(pools[p]);
+        const char *adapt = getenv("NB_POOL_ADAPT");
+        if (p == 0 && !(adapt && strcmp(adapt, "0") == 0)) { /* (NB_POOL_ADAPT=0 turns both off) */
+            measured();
+            crowded();
+        }
 #ifndef NB_TEST_POOL_ONLY
         same_bits(pools[p]);
 #endif

@@ -11,7 +11,8 @@
  * running, never for a worker that has not woken up (that worker finds nothing to claim).
  *
  * Waiting: a worker spins on the job counter for NB_SPIN_US microseconds (default 50)
- * after its last chunk (not while other processes hold cores, below), then
+ * after the caller's latest job (run shared or alone; not while other processes hold
+ * cores, below), then
  * sleeps on it (futex); the caller wakes sleepers only when there are any. The caller
  * waiting for running chunks spins as long, then sleeps on
  * `done` and the worker that finishes the last chunk wakes it (its core is then free for
@@ -26,6 +27,8 @@
 #include <limits.h>
 #include <linux/futex.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,6 +75,7 @@ static atomic_int g_quit;
 static pthread_t g_workers[MAX_THREADS];
 static int g_nworkers;             /* started; the caller is slot 0, worker i slot i + 1 */
 static atomic_int g_ready;         /* workers past their set-up (start_workers waits for it) */
+static atomic_int g_nslots;        /* 1 + workers, set before they start */
 static uint32_t g_start_gen;       /* g_gen when the workers were started (the pool held) */
 
 /* Adapting to a busy machine. Every SAMPLE_NS or so (at the end of a job, the pool held)
@@ -96,34 +100,95 @@ static uint32_t g_start_gen;       /* g_gen when the workers were started (the p
 #define STALL_NS 100000
 #define DEGRADED_NS 200000000
 #define SMALL_NS 1000000
-#define NFN 64
 #define NSAMPLES 16
 static int g_adapt = 1; /* NB_POOL_ADAPT: 0 off */
 static _Atomic int64_t g_degraded_until; /* workers read it to skip their spin */
+static _Atomic int64_t g_active_at;      /* the caller's latest job (run either way) */
 static int g_stat_fd = -1, g_self_fd = -1, g_no_proc; /* (g_no_proc: /proc unreadable, the stall rule) */
 static struct {
     int64_t at, others; /* time (ns), others' CPU time (clock ticks) so far */
 } g_samples[NSAMPLES];
 static int g_nsamples, g_sample_next;
+/* What each job took, per (function, n, chunk): the latest time (for the rule above) and,
+ * for jobs under MEASURED_NS (batch-1 inference's are 1-40 µs), an estimate of each way to
+ * run it (shared with the workers, or on the caller alone). How much a second thread
+ * gains on a small job changes with the machine: two CPUs that the host runs on one
+ * physical core (a virtual machine's vCPUs can be two hyperthreads of one core for a
+ * while) or a worker that lost its cache give a batch-1 job no gain, and the job's fork
+ * and join then make it slower than the caller alone. So the pool measures: it runs such
+ * a job the way whose estimate is lower and the other way now and then (alone once every
+ * PROBE_ALONE_NS, or PROBE_RATIO times the shared estimate if longer, so that the probes
+ * cost about 0.5% at most; shared once every PROBE_SHARED_NS while alone wins), and each
+ * run updates that way's estimate (an average over the last few runs in which a run more
+ * than twice the estimate counts as twice, so that a run the system interrupted does not
+ * decide). A shared run whose
+ * workers had to be woken is not counted (the wake-up is not the job's cost: a worker
+ * keeps spinning while the caller keeps running jobs, either way). */
+#define MEASURED_NS 200000
+#define PROBE_ALONE_NS 8000000
+#define PROBE_SHARED_NS 1000000
+#define PROBE_RATIO 200
+#define NKEY 256
 static struct {
     nb__chunk_fn fn;
-    int64_t ns;
-} g_last[NFN];
+    int64_t n, chunk;
+    int64_t ns;      /* the latest run */
+    int64_t est[2];  /* estimate shared (0) and alone (1); 0: none yet */
+    int64_t probe_at;
+} g_keys[NKEY];
 
-static unsigned fn_hash(nb__chunk_fn fn) { return (unsigned)(((uintptr_t)fn >> 4) * 0x9E3779B1u >> 26) % NFN; }
-
-static int64_t last_ns(nb__chunk_fn fn)
+static unsigned key_hash(nb__chunk_fn fn, int64_t n, int64_t chunk)
 {
-    unsigned h = fn_hash(fn);
-    return g_last[h].fn == fn ? g_last[h].ns : 0;
+    uint64_t h = ((uint64_t)(uintptr_t)fn >> 4) * 0x9E3779B97F4A7C15u;
+    h ^= (uint64_t)n * 0xC2B2AE3D27D4EB4Fu;
+    h ^= (uint64_t)chunk * 0x165667B19E3779F9u;
+    return (unsigned)(h >> 40) % NKEY;
 }
 
-static void note_ns(nb__chunk_fn fn, int64_t ns)
+/* The entry of a job (the pool held), emptied for a new job in its place. */
+static __typeof__(g_keys[0]) *key_of(nb__chunk_fn fn, int64_t n, int64_t chunk)
 {
-    unsigned h = fn_hash(fn);
-    g_last[h].fn = fn;
-    g_last[h].ns = ns;
+    __typeof__(g_keys[0]) *k = &g_keys[key_hash(fn, n, chunk)];
+    if (k->fn != fn || k->n != n || k->chunk != chunk) {
+        memset(k, 0, sizeof *k);
+        k->fn = fn;
+        k->n = n;
+        k->chunk = chunk;
+    }
+    return k;
 }
+
+static void estimate(int64_t *est, int64_t ns)
+{
+    if (*est == 0) *est = ns;
+    else *est += ((ns < 2 * *est ? ns : 2 * *est) - *est) / 4;
+}
+
+/* 1: run the small job on the caller alone; 0: share it */
+static int run_alone(__typeof__(g_keys[0]) *k, int64_t now)
+{
+    if (!k->est[0]) return 0;
+    if (!k->est[1]) return 1;
+    int best = k->est[1] < k->est[0];
+    int64_t every = best ? PROBE_SHARED_NS : PROBE_ALONE_NS;
+    if (!best && every < PROBE_RATIO * k->est[0]) every = PROBE_RATIO * k->est[0]; /* (a probe costs at most ~0.5%) */
+    if (now - k->probe_at < every) return best;
+    k->probe_at = now;
+    return !best;
+}
+
+/* Threads of one job sharing a CPU. When a sleeping worker wakes while the other CPUs run
+ * other processes (niced ones too: the system does not count them idle), the system may
+ * put it on the caller's CPU, where the two take turns in time slices and a job runs
+ * slower than on the caller alone; the load balancer separates them only after many
+ * slices (seconds at batch 1, with the threads handing the CPU to each other). So every
+ * thread notes the CPU it last ran a job on (g_cpu[slot]: the caller's at the start of
+ * each job, a worker's when it sees a job and while it spins), and a worker that finds
+ * the caller or a lower slot on its CPU moves itself to a CPU of its mask that no other
+ * slot holds (or at least not the caller's) by narrowing its affinity for a moment and
+ * widening it again (the system keeps a thread where it is when its mask widens, and
+ * may move it later as it likes). A worker that cannot move does not spin there. */
+static _Atomic int g_cpu[MAX_THREADS];
 
 static _Thread_local int tl_slot = -1; /* >= 0 while this thread runs a chunk */
 static _Thread_local int tl_worker;     /* this worker's slot (0: not a worker) */
@@ -140,6 +205,30 @@ static int64_t now_ns(void)
     return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
 }
 
+/* NB_POOL_TRACE=1: at exit, one line on stderr counting the jobs shared, run alone by
+ * measurement and run alone on a busy machine, the shared jobs whose workers were asleep,
+ * the caller's sleeps, the workers' moves and the windows that found the machine busy;
+ * NB_POOL_TRACE=2 adds each job's entry (function as an offset from nb__parallel).
+ * The counts are the caller's, written with the pool held (moves: the workers'). */
+static int g_trace;
+static struct {
+    long shared, alone[2], wakes, sleeps, busy;
+} g_st;
+static _Atomic long g_moves;
+
+static void trace_dump(void)
+{
+    fprintf(stderr,
+            "nabla pool: shared=%ld alone=%ld alone_busy=%ld wakes=%ld caller_sleeps=%ld moves=%ld busy_windows=%ld\n",
+            g_st.shared, g_st.alone[0], g_st.alone[1], g_st.wakes, g_st.sleeps, (long)atomic_load(&g_moves), g_st.busy);
+    for (int i = 0; g_trace > 1 && i < NKEY; i++)
+        if (g_keys[i].fn)
+            fprintf(stderr, "nabla pool: job %+lld n=%lld chunk=%lld last_ns=%lld est_shared=%lld est_alone=%lld\n",
+                    (long long)((char *)(uintptr_t)g_keys[i].fn - (char *)(uintptr_t)nb__parallel),
+                    (long long)g_keys[i].n, (long long)g_keys[i].chunk, (long long)g_keys[i].ns,
+                    (long long)g_keys[i].est[0], (long long)g_keys[i].est[1]);
+}
+
 static pthread_once_t g_env_once = PTHREAD_ONCE_INIT;
 
 /* NB_POOL, NB_POOL_ADAPT and NB_SPIN_US, once (before any worker starts) */
@@ -152,6 +241,11 @@ static void read_env(void)
 #endif
     const char *a = getenv("NB_POOL_ADAPT");
     if (a && strcmp(a, "0") == 0) g_adapt = 0;
+    const char *t = getenv("NB_POOL_TRACE");
+    if (t && atoi(t) > 0) {
+        g_trace = atoi(t);
+        atexit(trace_dump);
+    }
     const char *s = getenv("NB_SPIN_US");
     if (s && *s) {
         long us = strtol(s, NULL, 10);
@@ -230,11 +324,47 @@ static uint32_t claim_chunks(int slot)
     }
 }
 
+/* The affinity mask a worker started with (its creator's). */
+static _Thread_local cpu_set_t tl_mask;
+static _Thread_local int tl_mask_ok;
+
+/* 1 if this worker (slot >= 1) now runs on a CPU that the caller or a lower slot holds;
+ * it then moves if its mask has a CPU for it and returns 0 if it did. */
+static int crowded(int slot, int nslots)
+{
+    int cpu = g_adapt ? sched_getcpu() : -1;
+    if (cpu < 0) return 0;
+    atomic_store_explicit(&g_cpu[slot], cpu, memory_order_relaxed);
+    int clash = 0;
+    for (int s = 0; s < slot && !clash; s++) clash = atomic_load_explicit(&g_cpu[s], memory_order_relaxed) == cpu;
+    if (!clash || !tl_mask_ok) return clash;
+    cpu_set_t free_, other;
+    CPU_ZERO(&free_);
+    CPU_OR(&free_, &free_, &tl_mask);
+    other = free_;
+    CPU_CLR(cpu, &free_);
+    CPU_CLR(cpu, &other);
+    for (int s = 0; s < nslots; s++) {
+        int c = s == slot ? -1 : atomic_load_explicit(&g_cpu[s], memory_order_relaxed);
+        if (c >= 0 && c < CPU_SETSIZE) CPU_CLR(c, &free_);
+    }
+    int c0 = atomic_load_explicit(&g_cpu[0], memory_order_relaxed);
+    if (c0 >= 0 && c0 < CPU_SETSIZE) CPU_CLR(c0, &other);
+    cpu_set_t *to = CPU_COUNT(&free_) ? &free_ : CPU_COUNT(&other) ? &other : NULL;
+    if (!to || sched_setaffinity(0, sizeof *to, to)) return 1;
+    sched_setaffinity(0, sizeof tl_mask, &tl_mask);
+    atomic_fetch_add_explicit(&g_moves, 1, memory_order_relaxed);
+    cpu = sched_getcpu();
+    atomic_store_explicit(&g_cpu[slot], cpu, memory_order_relaxed);
+    return cpu == c0;
+}
+
 static void *worker_main(void *arg)
 {
     int slot = (int)(intptr_t)arg;
     tl_slot = slot;
     tl_worker = slot;
+    tl_mask_ok = sched_getaffinity(0, sizeof tl_mask, &tl_mask) == 0 && CPU_COUNT(&tl_mask) > 1;
 #ifdef _OPENMP
     omp_set_num_threads(1); /* OpenBLAS's OpenMP build called from a chunk: one thread */
 #endif
@@ -246,7 +376,11 @@ static void *worker_main(void *arg)
             int64_t t0 = now_ns();
             for (int i = 1; (g = atomic_load_explicit(&g_gen, memory_order_acquire)) == seen; i++) {
                 cpu_relax();
-                if (!(i & 63) && now_ns() - t0 > g_spin_ns) break;
+                if (i & 63) continue;
+                int64_t t = now_ns(), a = atomic_load_explicit(&g_active_at, memory_order_relaxed);
+                if (t - (a > t0 ? a : t0) > g_spin_ns ||
+                    crowded(slot, atomic_load_explicit(&g_nslots, memory_order_relaxed)))
+                    break;
             }
         }
         if (atomic_load(&g_quit)) break; /* (a worker that starts after the pool stopped it) */
@@ -258,6 +392,7 @@ static void *worker_main(void *arg)
         }
         seen = g;
         if (atomic_load(&g_quit)) break;
+        crowded(slot, atomic_load_explicit(&g_nslots, memory_order_relaxed));
         claim_chunks(slot);
     }
     return NULL;
@@ -281,6 +416,8 @@ static void start_workers(int want)
 {
     if (want > MAX_THREADS - 1) want = MAX_THREADS - 1;
     g_start_gen = atomic_load(&g_gen);
+    atomic_store(&g_nslots, want + 1);
+    for (int i = 0; i <= want; i++) atomic_store(&g_cpu[i], -1);
     while (g_nworkers < want) {
         pthread_attr_t a;
         pthread_attr_init(&a);
@@ -303,6 +440,14 @@ static int try_hold(void)
 }
 
 static void release(void) { atomic_store_explicit(&g_busy, 0, memory_order_release); }
+
+void nb__pool_counts_get(nb__pool_counts *c)
+{
+    while (!try_hold()) sched_yield(); /* (the counts are written with the pool held) */
+    *c = (nb__pool_counts){.shared = g_st.shared, .alone = g_st.alone[0], .alone_busy = g_st.alone[1],
+                           .wakes = g_st.wakes, .moves = atomic_load(&g_moves)};
+    release();
+}
 
 void nb__set_threads(int n)
 {
@@ -415,6 +560,7 @@ static void sample_machine(int64_t now)
         if (age < WINDOW_NS) continue;
         if (age > OLDEST_NS) break;
         double cores = (double)(o - g_samples[i].others) / (double)sysconf(_SC_CLK_TCK) / ((double)age * 1e-9);
+        g_st.busy += cores >= BUSY_CORES;
         atomic_store_explicit(&g_degraded_until, cores >= BUSY_CORES ? now + DEGRADED_NS : 0,
                               memory_order_relaxed);
         break;
@@ -462,18 +608,27 @@ void nb__parallel(int64_t n, int64_t chunk, nb__chunk_fn fn, void *ctx)
         return;
     }
     int64_t t0 = now_ns();
-    /* a worker stalled lately: small jobs on the caller alone */
-    if (g_adapt && t0 < atomic_load_explicit(&g_degraded_until, memory_order_relaxed) && last_ns(fn) < SMALL_NS) {
+    atomic_store_explicit(&g_active_at, t0, memory_order_relaxed);
+    __typeof__(g_keys[0]) *k = key_of(fn, n, chunk);
+    /* (measured: by the shared estimate once there is one, steadier than the latest run) */
+    int small = k->ns < SMALL_NS, measured = (k->est[0] ? k->est[0] : k->ns) < MEASURED_NS;
+    /* a busy machine (the rule above): small jobs on the caller alone; else the faster way */
+    int degraded = g_adapt && t0 < atomic_load_explicit(&g_degraded_until, memory_order_relaxed);
+    int alone = g_adapt && ((small && degraded) || (measured && run_alone(k, t0)));
+    if (alone) {
         tl_slot = 0;
+        g_st.alone[degraded]++;
         run_inline(n, chunk, fn, ctx);
         tl_slot = -1;
         int64_t t3 = now_ns();
-        note_ns(fn, t3 - t0);
+        k->ns = t3 - t0;
+        if (!degraded) estimate(&k->est[1], t3 - t0);
         adapt(t3, 0);
         release();
         return;
     }
     uint32_t count = (uint32_t)((n + chunk - 1) / chunk);
+    atomic_store_explicit(&g_cpu[0], sched_getcpu(), memory_order_relaxed);
     g_job.fn = fn;
     g_job.ctx = ctx;
     g_job.n = n;
@@ -485,12 +640,15 @@ void nb__parallel(int64_t n, int64_t chunk, nb__chunk_fn fn, void *ctx)
     int woken = atomic_load(&g_sleepers) > 0;
     if (woken) futex(&g_gen, FUTEX_WAKE, INT_MAX);
     tl_slot = 0;
+    g_st.shared++;
+    g_st.wakes += woken;
     claim_chunks(0);
     int64_t t1 = now_ns(), t2 = t1;
     if (atomic_load_explicit(&g_done, memory_order_acquire) != count) {
         for (int i = 1; atomic_load_explicit(&g_done, memory_order_acquire) != count; i++) {
             cpu_relax();
             if (!(i & 63) && now_ns() - t1 > g_spin_ns) {
+                g_st.sleeps++;
                 atomic_store(&g_caller_asleep, 1);
                 uint32_t d;
                 while ((d = atomic_load(&g_done)) != count) futex(&g_done, FUTEX_WAIT, d);
@@ -503,7 +661,8 @@ void nb__parallel(int64_t n, int64_t chunk, nb__chunk_fn fn, void *ctx)
     tl_slot = -1;
     /* (a stall: waited for a claimed chunk much longer than the caller's own share took) */
     adapt(t2, t2 - t1 > STALL_NS + (t1 - t0));
-    note_ns(fn, t2 - t0);
+    k->ns = t2 - t0;
+    if (!woken || !k->est[0]) estimate(&k->est[0], t2 - t0);
     release();
 }
 

@@ -40,6 +40,16 @@ const char *nb__pool_kind(void);
 /* Use the pool named ("own" or "omp"; for tests and benchmarks, between jobs); -1 if unknown. */
 int nb__pool_use(const char *kind);
 
+/* What the pool did since the process started (for tests and NB_POOL_TRACE): jobs shared
+ * with the workers, small jobs run on the caller alone because that measured faster, and
+ * because the machine was busy; shared jobs whose workers had to be woken; workers' moves
+ * off a CPU that the caller or another worker held. Not from inside a chunk (it waits for
+ * the pool). */
+typedef struct {
+    long shared, alone, alone_busy, wakes, moves;
+} nb__pool_counts;
+void nb__pool_counts_get(nb__pool_counts *c);
+
 /* Elements below which a loop stays on one thread (a wake-up costs more). */
 #define NB_PAR_MIN 32768
 

@@ -15,6 +15,8 @@
  *                 micro-kernels (forward, input and weight gradients);
  *   conv_batch.c  im2col of a chunk of images side by side and one sgemm over it
  *                 (small output planes, strided and 1x1 layers in training);
+ *   conv_small.c  a few images on small output planes: transposed im2col and dot
+ *                 products with the weights in place (batch-1 inference);
  *   pool.c        max/avg/adaptive pooling, forward and backward.
  */
 #ifndef NB_KERNELS_CONV_H
@@ -86,6 +88,12 @@ void nb__conv2d_gemm_fwd_split(const nb__conv_shape *s, const float *x, const fl
 void nb__conv_epilogue_apply(const nb__conv_epilogue *ep, float *y, int64_t N, int64_t OC, int64_t P);
 void nb__conv2d_gemm_bwd_x(const nb__conv_shape *s, const float *dy, const float *w, float *dx, float *scratch);
 void nb__conv2d_gemm_bwd_w(const nb__conv_shape *s, const float *x, const float *dy, float *dw, float *scratch);
+
+/* ---- conv_small.c: y = epilogue(conv) (no residual) with the weights read in place;
+ * for N·OH·OW up to 28 output positions ---- */
+size_t nb__conv2d_small_scratch(const nb__conv_shape *s); /* floats */
+void nb__conv2d_small_fwd(const nb__conv_shape *s, const float *x, const float *w, const nb__conv_epilogue *ep,
+                          float *y, float *scratch);
 
 /* ---- conv_fast.c (stride 1, any padding, dilation and groups; the forward also strides
  * up to 4) ---- */

@@ -244,6 +244,28 @@ nb_module *nb_adaptive_avgpool2d_new(nb_ctx *ctx, int64_t oh, int64_t ow)
  * (the container's and the modules') with no gradient to record, a following eval-mode
  * BatchNorm2d (its running statistics folded into scale and shift) and ReLU run in the
  * convolution's epilogue (nb__conv2d_ep). */
+/* The scale and shift of bn (an eval-mode BatchNorm2d over conv's output channels) in
+ * scratch; 0 if it cannot be folded (another kind or width, no running statistics). */
+static int fold_bn(nb_module *conv, nb_module *bn, float **scale, float **shift)
+{
+    if (strcmp(nb_module_kind(bn), "BatchNorm2d") || bn->training) return 0;
+    int64_t OC = nb_tensor_dim(conv->own[0].tensor, 0);
+    *scale = nb__scratch(conv->ctx, (size_t)OC * sizeof(float));
+    *shift = nb__scratch(conv->ctx, (size_t)OC * sizeof(float));
+    if (!*scale || !*shift) return 0;
+    /* a BatchNorm of another width or without running statistics: run unfused (it reports) */
+    int64_t nbn = 0;
+    const nb_named_tensor *st = bn->own;
+    for (int i = 0; i < bn->n_own; i++)
+        if (!strcmp(st[i].name, "running_mean")) nbn = nb_tensor_numel(st[i].tensor);
+    if (nbn != OC) return 0;
+    if (nb__batchnorm_eval_scale_shift(bn, *scale, *shift)) {
+        nb_clear_error();
+        return 0;
+    }
+    return 1;
+}
+
 static nb_tensor *conv_fuse(nb_module *const *mods, int n, nb_tensor *x, int training, int *used)
 {
     *used = 0;
@@ -252,25 +274,20 @@ static nb_tensor *conv_fuse(nb_module *const *mods, int n, nb_tensor *x, int tra
     if (!conv || !x || conv->vt != &conv_vt || conv->training || n < 2) return NULL;
     nb_tensor *w = conv->own[0].tensor, *b = conv->n_own > 1 ? conv->own[1].tensor : NULL;
     if (nb__needs_grad(conv->ctx, x, w, b)) return NULL;
-    nb_module *bn = mods[1];
-    if (strcmp(nb_module_kind(bn), "BatchNorm2d") || bn->training) return NULL;
-    int64_t OC = nb_tensor_dim(w, 0);
-    float *scale = nb__scratch(conv->ctx, (size_t)OC * sizeof(float));
-    float *shift = nb__scratch(conv->ctx, (size_t)OC * sizeof(float));
-    if (!scale || !shift) return NULL;
-    /* a BatchNorm of another width or without running statistics: run unfused (it reports) */
-    int64_t nbn = 0;
-    const nb_named_tensor *st = bn->own;
-    for (int i = 0; i < bn->n_own; i++)
-        if (!strcmp(st[i].name, "running_mean")) nbn = nb_tensor_numel(st[i].tensor);
-    if (nbn != OC) return NULL;
-    nb_status s0 = nb__batchnorm_eval_scale_shift(bn, scale, shift);
-    if (s0) {
-        nb_clear_error();
-        return NULL;
-    }
+    float *scale, *shift;
+    if (!fold_bn(conv, mods[1], &scale, &shift)) return NULL;
     int relu = n > 2 && !strcmp(nb_module_kind(mods[2]), "ReLU");
     nb_tensor *y = nb__conv2d_ep(x, w, b, conv->impl, scale, shift, relu);
     if (y) *used = 2 + relu;
     return y;
+}
+
+nb_tensor *nb__conv_bn_residual(nb_module *conv, nb_module *bn, nb_tensor *x, const nb_tensor *res, int relu)
+{
+    if (!conv || !x || !res || conv->vt != &conv_vt || conv->training) return NULL;
+    nb_tensor *w = conv->own[0].tensor, *b = conv->n_own > 1 ? conv->own[1].tensor : NULL;
+    if (nb__needs_grad(conv->ctx, x, w, b) || res->requires_grad) return NULL;
+    float *scale = NULL, *shift = NULL;
+    if (bn && !fold_bn(conv, bn, &scale, &shift)) return NULL;
+    return nb__conv2d_ep_res(x, w, b, conv->impl, scale, shift, relu, res);
 }

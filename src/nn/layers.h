@@ -25,6 +25,12 @@ nb_status nb__batchnorm_eval_scale_shift(nb_module *bn, float *scale, float *shi
 int nb__bn_add_relu_ok(const nb_module *bn);
 nb_tensor *nb__bn_add_relu(nb_module *bn, nb_tensor *x, nb_tensor *res);
 
+/* conv (a Conv2d) + bn (an eval-mode BatchNorm2d, or NULL) + res + ReLU (relu) as one
+ * convolution, a residual block's end in eval mode without gradients to record: its
+ * output, or NULL with no error when that does not apply (the caller runs the modules).
+ * (conv_modules.c) */
+nb_tensor *nb__conv_bn_residual(nb_module *conv, nb_module *bn, nb_tensor *x, const nb_tensor *res, int relu);
+
 /* The options BatchNorm and InstanceNorm share: num_features C positive, eps >= 0,
  * momentum in [0, 1]; NB_ERR_ARG naming "KIND(C)" otherwise. (batchnorm.c) */
 nb_status nb__norm_module_check(const char *kind, int64_t C, float eps, float momentum);

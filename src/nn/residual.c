@@ -3,8 +3,10 @@
 #include "core/error.h"
 #include "nn/module.h"
 #include "nn/residual.h"
-#include "nn/layers.h"
 #include "nn/onnx_export.h"
+#include "nn/layers.h"
+
+#include <string.h>
 
 /* out = act(body(x) + shortcut(x)): the children run in order on x, except the
  * shortcut, which maps the block's input. BasicBlock is one (its "relu" child runs in
@@ -40,16 +42,9 @@ static nb_tensor *residual_forward_fused(nb_module *m, nb_tensor *x, int last)
     return nb__bn_add_relu(m->children[last], out, identity);
 }
 
-static nb_tensor *residual_forward(nb_module *m, nb_tensor *x)
+/* The sum and activation of an unfused block. */
+static nb_tensor *finish(const residual_state *s, nb_tensor *out, nb_tensor *identity)
 {
-    const residual_state *s = m->impl;
-    int last = m->n_children - 1 == s->shortcut ? m->n_children - 2 : m->n_children - 1;
-    if (m->training && s->activation == NB__RES_RELU && last >= 0 && nb__bn_add_relu_ok(m->children[last]))
-        return residual_forward_fused(m, x, last);
-    nb_tensor *out = x, *identity = x;
-    for (int i = 0; i < m->n_children && out; i++)
-        if (i != s->shortcut) out = nb_module_forward(m->children[i], out);
-    if (s->shortcut >= 0) identity = nb_module_forward(m->children[s->shortcut], x);
     if (!out || !identity) return NULL;
     out = nb_add(out, identity);
     switch (s->activation) {
@@ -58,6 +53,66 @@ static nb_tensor *residual_forward(nb_module *m, nb_tensor *x)
     case NB__RES_SIGMOID: return nb_sigmoid(out);
     default: return out;
     }
+}
+
+/* Eval mode: the body's children as a Sequential runs them (Conv2d + BatchNorm2d + ReLU
+ * fused), the shortcut first, and the body's last Conv2d (+ BatchNorm2d) with the sum and
+ * the ReLU as one convolution (nb__conv_bn_residual); NULL with *ran = 0 when the block
+ * does not end that way (the caller runs it unfused). */
+static nb_tensor *fused_forward(nb_module *m, nb_tensor *x, int *ran)
+{
+    const residual_state *s = m->impl;
+    nb_module *body[16];
+    int n = 0;
+    *ran = 0;
+    if (m->n_children - (s->shortcut >= 0) > 16) return NULL;
+    for (int i = 0; i < m->n_children; i++)
+        if (i != s->shortcut) body[n++] = m->children[i];
+    if (s->activation != NB__RES_RELU && s->activation != NB__RES_NONE) return NULL;
+    int tail = n >= 2 && !strcmp(nb_module_kind(body[n - 1]), "BatchNorm2d") &&
+                       !strcmp(nb_module_kind(body[n - 2]), "Conv2d") ? 2
+               : n >= 1 && !strcmp(nb_module_kind(body[n - 1]), "Conv2d") ? 1
+                                                                          : 0;
+    if (!tail) return NULL;
+    *ran = 1;
+    nb_tensor *h = x;
+    for (int i = 0; i < n - tail && h;) {
+        int used = 0;
+        nb_tensor *y = nb__module_fuse(body + i, n - tail - i, h, 0, &used);
+        if (used > 0) {
+            h = y;
+            i += used;
+            continue;
+        }
+        h = nb_module_forward(body[i], h);
+        i++;
+    }
+    nb_tensor *identity = s->shortcut >= 0 ? nb_module_forward(m->children[s->shortcut], x) : x;
+    if (!h || !identity) return NULL;
+    nb_tensor *y = nb__conv_bn_residual(body[n - tail], tail == 2 ? body[n - 1] : NULL, h, identity,
+                                        s->activation == NB__RES_RELU);
+    if (y) return y;
+    nb_tensor *out = h; /* not fusable after all (gradients to record, say): the tail alone */
+    for (int i = n - tail; i < n && out; i++) out = nb_module_forward(body[i], out);
+    return finish(s, out, identity);
+}
+
+static nb_tensor *residual_forward(nb_module *m, nb_tensor *x)
+{
+    const residual_state *s = m->impl;
+    if (!m->training) {
+        int ran;
+        nb_tensor *y = fused_forward(m, x, &ran);
+        if (ran) return y;
+    }
+    int last = m->n_children - 1 == s->shortcut ? m->n_children - 2 : m->n_children - 1;
+    if (m->training && s->activation == NB__RES_RELU && last >= 0 && nb__bn_add_relu_ok(m->children[last]))
+        return residual_forward_fused(m, x, last);
+    nb_tensor *out = x, *identity = x;
+    for (int i = 0; i < m->n_children && out; i++)
+        if (i != s->shortcut) out = nb_module_forward(m->children[i], out);
+    if (s->shortcut >= 0) identity = nb_module_forward(m->children[s->shortcut], x);
+    return finish(s, out, identity);
 }
 
 /* ONNX: the body, the shortcut, Add and the activation */

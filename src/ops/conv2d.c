@@ -8,7 +8,9 @@
  * a chunk of the batch and one sgemm (src/kernels/conv_batch.c: strided, 1x1, 7x7 stems,
  * small planes), except a batch smaller than the team on a large plane (batch-1
  * inference), where each image's im2col + sgemm is split over the threads
- * (src/kernels/im2col.c). Scratch is given back to the arena after each pass. */
+ * (src/kernels/im2col.c); in inference, up to 28 output positions in all (batch 1 on 4x4
+ * planes and below) take kernels/conv_small.c (the weights read in place, not packed).
+ * Scratch is given back to the arena after each pass. */
 #include "core/error.h"
 #include "core/tensor.h"
 #include "core/tape.h"
@@ -127,6 +129,16 @@ static int fast_bwd_w(const nb__conv_shape *s) { return nb__conv2d_fast_ok(s) &&
  * at 4x4 and below it is faster on every pass; at 8x8 and above the fast kernels are). */
 #define SMALL_PLANE 16
 static int small_plane(const nb__conv_shape *s) { return s->OH * s->OW <= SMALL_PLANE; }
+
+/* A few images on small planes in inference (batch 1 on resnet18's and VGG's last stages):
+ * kernels/conv_small.c, dot products with the weights in place, where the batch GEMM would
+ * pack every weight for a handful of outputs. Only where nabla's GEMM runs (its small-M
+ * path; OpenBLAS would pack them itself). */
+#define SMALL_POSITIONS 28
+static int small_batch(const nb__conv_shape *s)
+{
+    return small_plane(s) && s->N * s->OH * s->OW <= SMALL_POSITIONS && nb__isa() == NB__ISA_AVX512;
+}
 
 static void conv_backward(nb_node *n)
 {
@@ -254,6 +266,10 @@ nb_tensor *nb__conv2d_ep_res(nb_tensor *x, nb_tensor *w, nb_tensor *b, const nb_
         float *scr = nb__scratch(ctx, nb__conv2d_fast_scratch_fwd(s, nt) * sizeof(float));
         if (!scr) return NULL;
         nb__conv2d_fast_fwd(s, nb__f(x), nb__f(w), &ep, nb__f(out), scr, nt);
+    } else if (small_batch(s) && !nb__needs_grad(ctx, x, w, b)) {
+        float *scr = nb__scratch(ctx, nb__conv2d_small_scratch(s) * sizeof(float));
+        if (!scr) return NULL;
+        nb__conv2d_small_fwd(s, nb__f(x), nb__f(w), &ep, nb__f(out), scr);
     } else if (N < nt && nb__isa() == NB__ISA_AVX512 && !small_plane(s) &&
                OC / G * OH * OW * (C / G * KH * KW) >= GEMM_SPLIT_MIN) {
         /* split over output channels only where nabla's GEMM runs (its sums do not depend on
