@@ -11,7 +11,7 @@ recipes/fashion_mnist_long.conf): --warmup-epochs 1 --crops, a LinearLR warm-up 
 1 epoch, then CosineAnnealingLR(T_max = epochs - 1), and RandomCrop(28, padding=2) before the flip.
 
     /usr/bin/python3 bench/torch_recipe.py --steps 20           # img/s of training steps
-    /usr/bin/python3 bench/torch_recipe.py --epochs 8           # the recipe: accuracy per epoch
+    /usr/bin/python3 bench/torch_recipe.py --epochs 16          # the recipe: accuracy per epoch
 
 --steps K times K training steps after 3 warm-up steps (augmentation included) and prints
 train_img_per_s; --epochs N trains N epochs and prints the test accuracy after each one and
