@@ -119,7 +119,7 @@ int main(void)
               has_line(conf, "batch-size = 64") && has_line(conf, "seed = 3"),
           "%s", conf);
     CHECK("W.conf holds defaults and resolved values too",
-          has_line(conf, "momentum = 0.9") && has_line(conf, "weight-decay = 0.0005") && has_line(conf, "epochs = 10") &&
+          has_line(conf, "momentum = 0.9") && has_line(conf, "weight-decay = 0.0005") && has_line(conf, "epochs = 9") &&
               has_line(conf, "max-steps = 8") && has_line(conf, "quiet = false") && has_line(conf, "init =") &&
               has_line(conf, "workers = 1") && has_line(conf, "label-smoothing = 0.1") &&
               has_line(conf, "warmup-epochs = 0"),

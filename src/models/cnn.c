@@ -1,6 +1,6 @@
-/* cnn.c - the built-in `cnn` and `lenet5` models (their rows are in models.c;
- * models/cnn.nbm and models/lenet5.nbm describe the same stacks, tests/test_zoo.c
- * checks that they agree). */
+/* cnn.c - the built-in `cnn`, `cnn3` and `lenet5` models (their rows are in models.c;
+ * models/cnn.nbm, models/cnn3.nbm and models/lenet5.nbm describe the same stacks,
+ * tests/test_model_file.c checks that they agree). */
 #include "models/models.h"
 
 /* cnn of bench/torch_bench.py (state_dict keys 0.*, 1.*, 4.*, 5.*, 9.*, 12.*):
@@ -16,6 +16,25 @@ nb_module *nb__model_cnn(nb_ctx *ctx, const nb_model_opts *o)
         nb_maxpool2d_new(ctx, &mp),
         nb_conv2d_new(ctx, 32, 64, 3, 3, &p1), nb_batchnorm2d_new(ctx, 64, NULL), nb_relu_new(ctx),
         nb_maxpool2d_new(ctx, &mp),
+        nb_flatten_new(ctx, 1, -1), nb_linear_new(ctx, 64 * 7 * 7, 128, NULL), nb_relu_new(ctx),
+        nb_dropout_new(ctx, 0.25f), nb_linear_new(ctx, 128, o->num_classes, NULL),
+    };
+    return nb_sequential_new(ctx, layers, (int)(sizeof layers / sizeof layers[0]));
+}
+
+/* cnn3, the default model of `nabla train` (state_dict keys 0.*, 1.*, 4.*, 5.*, 8.*, 9.*,
+ * 12.*, 15.*): the cnn with a third Conv2d(64,64,3,p=1), BatchNorm2d(64), ReLU at 7x7 before
+ * the Flatten. Built for 28x28 inputs. */
+nb_module *nb__model_cnn3(nb_ctx *ctx, const nb_model_opts *o)
+{
+    nb_conv2d_opts p1 = {.padding = {1, 1}};
+    nb_pool2d_opts mp = {.kernel = {2, 2}};
+    nb_module *layers[] = {
+        nb_conv2d_new(ctx, o->in_channels, 32, 3, 3, &p1), nb_batchnorm2d_new(ctx, 32, NULL), nb_relu_new(ctx),
+        nb_maxpool2d_new(ctx, &mp),
+        nb_conv2d_new(ctx, 32, 64, 3, 3, &p1), nb_batchnorm2d_new(ctx, 64, NULL), nb_relu_new(ctx),
+        nb_maxpool2d_new(ctx, &mp),
+        nb_conv2d_new(ctx, 64, 64, 3, 3, &p1), nb_batchnorm2d_new(ctx, 64, NULL), nb_relu_new(ctx),
         nb_flatten_new(ctx, 1, -1), nb_linear_new(ctx, 64 * 7 * 7, 128, NULL), nb_relu_new(ctx),
         nb_dropout_new(ctx, 0.25f), nb_linear_new(ctx, 128, o->num_classes, NULL),
     };

@@ -27,6 +27,7 @@ typedef struct {
 static const model_entry models[] = {
     {"mlp", mlp},
     {"cnn", nb__model_cnn},
+    {"cnn3", nb__model_cnn3},
     {"lenet5", nb__model_lenet5},
     {"resnet18", nb__model_resnet18},
     {"resnet34", nb__model_resnet34},

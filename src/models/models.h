@@ -5,6 +5,7 @@
 #include "nabla.h"
 
 nb_module *nb__model_cnn(nb_ctx *ctx, const nb_model_opts *o);    /* cnn.c */
+nb_module *nb__model_cnn3(nb_ctx *ctx, const nb_model_opts *o);   /* cnn.c */
 nb_module *nb__model_lenet5(nb_ctx *ctx, const nb_model_opts *o); /* cnn.c */
 nb_module *nb__model_resnet18(nb_ctx *ctx, const nb_model_opts *o);     /* resnet.c */
 nb_module *nb__model_resnet34(nb_ctx *ctx, const nb_model_opts *o);     /* resnet.c */

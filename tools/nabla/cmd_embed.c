@@ -52,11 +52,11 @@ static void default_labels_path(const char *out, char *buf, size_t n)
 int cmd_embed(int argc, char **argv)
 {
     if (cli_is_text_model_arg(argc, argv)) return cmd_embed_text(argc, argv);
-    const char *model = "cnn", *weights = NULL, *data = NULL, *dataset = NULL, *out = NULL, *labels_out = NULL;
+    const char *model = "cnn3", *weights = NULL, *data = NULL, *dataset = NULL, *out = NULL, *labels_out = NULL;
     const char *split = "train", *classes = NULL;
     long threads = 0, batch = 500, per_class = 0, seed = 0, num_classes = 0;
     const cli_option opts[] = {
-        {"--model", OPT_STRING, &model, "NAME", "built-in model or model file (.nbm) the weights belong to (cnn)"},
+        {"--model", OPT_STRING, &model, "NAME", "built-in model or model file (.nbm) the weights belong to (cnn3, train's default)"},
         {"--weights", OPT_STRING, &weights, "FILE", "safetensors weights (required)"},
         {"--out", OPT_STRING, &out, "FILE", "features as .npy, shape (N, F) float32 (required)"},
         {"--labels-out", OPT_STRING, &labels_out, "FILE", "labels as .npy, shape (N) int64 (default: labels.npy beside --out)"},

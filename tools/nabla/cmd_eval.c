@@ -43,10 +43,10 @@ static int print_confusion(FILE *f, const int64_t *counts, int k, const char *co
 
 int cmd_eval(int argc, char **argv)
 {
-    const char *model = "cnn", *weights = NULL, *data = NULL, *dataset = NULL, *classes = NULL, *confusion = NULL;
+    const char *model = "cnn3", *weights = NULL, *data = NULL, *dataset = NULL, *classes = NULL, *confusion = NULL;
     long threads = 0, batch = 1000, per_class = 0, seed = 0;
     const cli_option opts[] = {
-        {"--model", OPT_STRING, &model, "NAME", "built-in model or model file (.nbm) the weights belong to (cnn)"},
+        {"--model", OPT_STRING, &model, "NAME", "built-in model or model file (.nbm) the weights belong to (cnn3, train's default)"},
         {"--weights", OPT_STRING, &weights, "FILE", "safetensors weights (required)"},
         {"--data", OPT_STRING, &data, "DIR", "dataset directory (default /usr/share/datasets/fashion-mnist)"},
         {"--dataset", OPT_STRING, &dataset, "KIND", "fashion-mnist, mnist, cifar10 or folder (default: from --data)"},

@@ -95,11 +95,11 @@ static int predict_one(nb_ctx *ctx, nb_module *m, const nb_dataset *d, const cha
 
 int cmd_predict(int argc, char **argv)
 {
-    const char *model = "cnn", *weights = NULL, *data = NULL, *dataset = NULL, *classes_from = NULL,
+    const char *model = "cnn3", *weights = NULL, *data = NULL, *dataset = NULL, *classes_from = NULL,
                *classes = NULL, *resize_s = NULL;
     long top = 5, threads = 0;
     const cli_option opts[] = {
-        {"--model", OPT_STRING, &model, "NAME", "built-in model or model file (.nbm) the weights belong to (cnn)"},
+        {"--model", OPT_STRING, &model, "NAME", "built-in model or model file (.nbm) the weights belong to (cnn3, train's default)"},
         {"--weights", OPT_STRING, &weights, "FILE", "safetensors weights from nabla train --save (required)"},
         {"--data", OPT_STRING, &data, "DIR", "the training data: class names and image size (default Fashion-MNIST)"},
         {"--dataset", OPT_STRING, &dataset, "KIND", "fashion-mnist, mnist, cifar10 or folder (default: from --data)"},

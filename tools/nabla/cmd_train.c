@@ -1,5 +1,5 @@
-/* cmd_train.c - `nabla train`: train a built-in model on Fashion-MNIST (or MNIST)
- * with the recipe of bench/torch_bench.py as the default. */
+/* cmd_train.c - `nabla train`: train a built-in model on Fashion-MNIST (or MNIST);
+ * the default is the cnn3 with bench/torch_bench.py's recipe, annealed. */
 #include "cli.h"
 #include "dist_cli.h"
 #include "ema.h"
@@ -636,16 +636,17 @@ int cmd_train(int argc, char **argv)
     if (cli_is_text_train(argc, argv)) return cmd_train_text(argc, argv);
     /* NAN: not given (the optimizer's default; options refuse non-finite values); --dropout -1 and
      * --per-class -1: the model's own dropout, every image (as written in a saved config).
-     * The default recipe (issue 14, BENCHMARKS.md "The default recipe"): PyTorch's baseline (SGD lr
-     * 0.05, momentum 0.9, weight decay 5e-4, batch 128) with a cosine schedule over the epochs and
-     * label smoothing 0.1. The baseline itself, the recipe bench/torch_bench.py times:
-     * --lr-schedule none --label-smoothing 0. */
-    train_args a = {.model = "cnn", .optimizer = "sgd", .schedule = "cosine", .smoothing = 0.1,
-                    .epochs = 10, .batch = 128, .lr = NAN, .momentum = 0.9, .weight_decay = NAN, .gamma = 0.1,
+     * The default run (issue 14, BENCHMARKS.md "The default recipe"): the cnn3 (the cnn with a
+     * third convolution) for 9 epochs, with PyTorch's baseline (SGD lr 0.05, momentum 0.9, weight
+     * decay 5e-4, batch 128), a cosine schedule over the epochs and label smoothing 0.1. The
+     * baseline itself, the model and recipe bench/torch_bench.py times:
+     * --model cnn --epochs 10 --lr-schedule none --label-smoothing 0. */
+    train_args a = {.model = "cnn3", .optimizer = "sgd", .schedule = "cosine", .smoothing = 0.1,
+                    .epochs = 9, .batch = 128, .lr = NAN, .momentum = 0.9, .weight_decay = NAN, .gamma = 0.1,
                     .dropout = -1, .workers = -1, .per_class = -1};
     const cli_option opts[] = {
         {"--model", OPT_STRING, &a.model, "NAME",
-         "built-in model (cnn (default), mlp, lenet5, resnet_small, resnet18, vgg11, ...) or a model file "
+         "built-in model (cnn3 (default), cnn, mlp, lenet5, resnet_small, resnet18, vgg11, ...) or a model file "
          "(name.nbm or a path: layers as PyTorch calls, docs/model-files.md; see models/*.nbm)"},
         {"--data", OPT_STRING, &a.data, "DIR", "dataset directory (default /usr/share/datasets/fashion-mnist)"},
         {"--dataset", OPT_STRING, &a.dataset, "KIND",
@@ -660,7 +661,7 @@ int cmd_train(int argc, char **argv)
         {"--per-class", OPT_INT, &a.per_class, "N", "only the first N training images of each class (under --seed)"},
         {"--workers", OPT_INT, &a.workers, "N",
          "threads loading batches ahead of the training step (1 with --augment/--mixup/--cutmix, else 0)"},
-        {"--epochs", OPT_INT, &a.epochs, "N", "passes over the training set (10)"},
+        {"--epochs", OPT_INT, &a.epochs, "N", "passes over the training set (9)"},
         {"--batch-size", OPT_INT, &a.batch, "B", "mini-batch size (128)"},
         {"--lr", OPT_FLOAT, &a.lr, "X", "learning rate (sgd 0.05, adam/adamw 0.001)"},
         {"--optimizer", OPT_STRING, &a.optimizer, "NAME", "sgd (default), adam or adamw"},
