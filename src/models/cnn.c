@@ -6,40 +6,40 @@
 /* cnn of bench/torch_bench.py (state_dict keys 0.*, 1.*, 4.*, 5.*, 9.*, 12.*):
  * Conv2d(C,32,3,p=1), BatchNorm2d(32), ReLU, MaxPool2d(2), Conv2d(32,64,3,p=1),
  * BatchNorm2d(64), ReLU, MaxPool2d(2), Flatten, Linear(3136,128), ReLU, Dropout(0.25),
- * Linear(128,classes). Built for 28x28 inputs. */
-nb_module *nb__model_cnn(nb_ctx *ctx, const nb_model_opts *o)
+ * Linear(128,classes). cnn3, the default model of `nabla train` (keys 0.*, 1.*, 4.*, 5.*,
+ * 8.*, 9.*, 12.*, 15.*): the same with a third Conv2d(64,64,3,p=1), BatchNorm2d(64), ReLU
+ * at 7x7 before the Flatten. Built in this order (the weights' draws follow it) for 28x28
+ * inputs. */
+static nb_module *cnn_stack(nb_ctx *ctx, const nb_model_opts *o, int third_conv)
 {
     nb_conv2d_opts p1 = {.padding = {1, 1}};
     nb_pool2d_opts mp = {.kernel = {2, 2}};
-    nb_module *layers[] = {
-        nb_conv2d_new(ctx, o->in_channels, 32, 3, 3, &p1), nb_batchnorm2d_new(ctx, 32, NULL), nb_relu_new(ctx),
-        nb_maxpool2d_new(ctx, &mp),
-        nb_conv2d_new(ctx, 32, 64, 3, 3, &p1), nb_batchnorm2d_new(ctx, 64, NULL), nb_relu_new(ctx),
-        nb_maxpool2d_new(ctx, &mp),
-        nb_flatten_new(ctx, 1, -1), nb_linear_new(ctx, 64 * 7 * 7, 128, NULL), nb_relu_new(ctx),
-        nb_dropout_new(ctx, 0.25f), nb_linear_new(ctx, 128, o->num_classes, NULL),
-    };
-    return nb_sequential_new(ctx, layers, (int)(sizeof layers / sizeof layers[0]));
+    nb_module *layers[16];
+    int n = 0;
+    layers[n++] = nb_conv2d_new(ctx, o->in_channels, 32, 3, 3, &p1);
+    layers[n++] = nb_batchnorm2d_new(ctx, 32, NULL);
+    layers[n++] = nb_relu_new(ctx);
+    layers[n++] = nb_maxpool2d_new(ctx, &mp);
+    layers[n++] = nb_conv2d_new(ctx, 32, 64, 3, 3, &p1);
+    layers[n++] = nb_batchnorm2d_new(ctx, 64, NULL);
+    layers[n++] = nb_relu_new(ctx);
+    layers[n++] = nb_maxpool2d_new(ctx, &mp);
+    if (third_conv) {
+        layers[n++] = nb_conv2d_new(ctx, 64, 64, 3, 3, &p1);
+        layers[n++] = nb_batchnorm2d_new(ctx, 64, NULL);
+        layers[n++] = nb_relu_new(ctx);
+    }
+    layers[n++] = nb_flatten_new(ctx, 1, -1);
+    layers[n++] = nb_linear_new(ctx, 64 * 7 * 7, 128, NULL);
+    layers[n++] = nb_relu_new(ctx);
+    layers[n++] = nb_dropout_new(ctx, 0.25f);
+    layers[n++] = nb_linear_new(ctx, 128, o->num_classes, NULL);
+    return nb_sequential_new(ctx, layers, n);
 }
 
-/* cnn3, the default model of `nabla train` (state_dict keys 0.*, 1.*, 4.*, 5.*, 8.*, 9.*,
- * 12.*, 15.*): the cnn with a third Conv2d(64,64,3,p=1), BatchNorm2d(64), ReLU at 7x7 before
- * the Flatten. Built for 28x28 inputs. */
-nb_module *nb__model_cnn3(nb_ctx *ctx, const nb_model_opts *o)
-{
-    nb_conv2d_opts p1 = {.padding = {1, 1}};
-    nb_pool2d_opts mp = {.kernel = {2, 2}};
-    nb_module *layers[] = {
-        nb_conv2d_new(ctx, o->in_channels, 32, 3, 3, &p1), nb_batchnorm2d_new(ctx, 32, NULL), nb_relu_new(ctx),
-        nb_maxpool2d_new(ctx, &mp),
-        nb_conv2d_new(ctx, 32, 64, 3, 3, &p1), nb_batchnorm2d_new(ctx, 64, NULL), nb_relu_new(ctx),
-        nb_maxpool2d_new(ctx, &mp),
-        nb_conv2d_new(ctx, 64, 64, 3, 3, &p1), nb_batchnorm2d_new(ctx, 64, NULL), nb_relu_new(ctx),
-        nb_flatten_new(ctx, 1, -1), nb_linear_new(ctx, 64 * 7 * 7, 128, NULL), nb_relu_new(ctx),
-        nb_dropout_new(ctx, 0.25f), nb_linear_new(ctx, 128, o->num_classes, NULL),
-    };
-    return nb_sequential_new(ctx, layers, (int)(sizeof layers / sizeof layers[0]));
-}
+nb_module *nb__model_cnn(nb_ctx *ctx, const nb_model_opts *o) { return cnn_stack(ctx, o, 0); }
+
+nb_module *nb__model_cnn3(nb_ctx *ctx, const nb_model_opts *o) { return cnn_stack(ctx, o, 1); }
 
 /* lenet5, LeCun et al. 1998 with PyTorch layers and its tanh activations
  * (state_dict keys 0.*, 3.*, 7.*, 9.*, 11.*): Conv2d(C,6,5,p=2), Tanh, AvgPool2d(2),
