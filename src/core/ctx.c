@@ -19,7 +19,7 @@ nb_ctx *nb_ctx_new(const nb_ctx_opts *opts)
     }
     c->grad_enabled = 1;
     c->seed = o.seed;
-    c->max_tensor_bytes = c->arena.max_block = o.max_tensor_bytes;
+    c->arena.max_block = o.max_tensor_bytes;
     nb_rng_seed(&c->rng, o.seed);
     if (o.threads > 0) nb__set_threads(o.threads); /* the process's count (nb_set_threads) */
     else nb__set_threads(nb__max_threads());         /* NB_THREADS or all cores, once */

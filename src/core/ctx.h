@@ -13,13 +13,12 @@
 typedef nb_status (*nb__backward_hook)(nb_ctx *ctx, int node, void *user);
 
 struct nb_ctx {
-    nb_arena arena;
+    nb_arena arena; /* its max_block is nb_ctx_opts.max_tensor_bytes, for every tensor */
     nb_node **tape;
     int tape_len, tape_cap;
     int grad_enabled;
     nb_rng rng;
     uint64_t seed;
-    size_t max_tensor_bytes; /* nb_ctx_opts: 0 for no limit (the arena's max_block too) */
     uint64_t step_counter; /* bumps at every dropout call etc. for counter-based randomness */
     /* data parallelism (src/dist, nn/ddp.c) */
     nb__backward_hook backward_hook; /* NULL: none */

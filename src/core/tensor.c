@@ -51,17 +51,16 @@ nb_tensor *nb_tensor_new(nb_ctx *ctx, nb_dtype dt, int ndim, const int64_t *shap
         return NULL;
     }
     if (check_shape(ndim, shape)) return NULL;
-    size_t want = (size_t)nb__numel(ndim, shape) * dtype_size(dt);
-    if (ctx->max_tensor_bytes && want > ctx->max_tensor_bytes) {
-        nb__fail(NB_ERR_MEM, "a tensor of %zu bytes is more than the context's max_tensor_bytes (%zu)", want,
-                 ctx->max_tensor_bytes);
+    size_t bytes = (size_t)nb__numel(ndim, shape) * dtype_size(dt);
+    if (ctx->arena.max_block && bytes > ctx->arena.max_block) {
+        nb__fail(NB_ERR_MEM, "a tensor of %zu bytes is more than the context's max_tensor_bytes (%zu)", bytes,
+                 ctx->arena.max_block);
         return NULL;
     }
     nb_tensor *t = calloc(1, sizeof *t);
     if (!t) goto oom;
     t->ctx = ctx;
     set_shape(t, dt, ndim, shape);
-    size_t bytes = (size_t)t->numel * dtype_size(dt);
     t->data = calloc(bytes ? bytes : 1, 1);
     if (!t->data) {
         free(t);

@@ -330,7 +330,20 @@ static nb_status attr_to_input(ox_conv *c, const Onnx__NodeProto *p, Onnx__NodeP
     drop_attr(n, attr);
     if (!a) return NB_OK;
     char *name = init_ints(c, p, attr, a->ints, a->n_ints);
-    if (!name) return NB_ERR_MEM;
+    if (!name) return nb__fail(NB_ERR_MEM, "nb_onnx_save: out of memory converting the graph");
+    set_input(n, k, name);
+    return NB_OK;
+}
+
+/* a float attribute moved to input k as a scalar (when present): Clip's min and max,
+ * Dropout's ratio */
+static nb_status float_attr_to_input(ox_conv *c, const Onnx__NodeProto *p, Onnx__NodeProto *n, const char *attr, size_t k)
+{
+    const Onnx__AttributeProto *a = get_attr(p, attr);
+    drop_attr(n, attr);
+    if (!a) return NB_OK;
+    char *name = init_float(c, p, attr, a->f);
+    if (!name) return nb__fail(NB_ERR_MEM, "nb_onnx_save: out of memory converting the graph");
     set_input(n, k, name);
     return NB_OK;
 }
@@ -480,21 +493,9 @@ static nb_status convert_node(ox_conv *c, const Onnx__NodeProto *p)
         else if (IS("Softmax") || IS("LogSoftmax") || IS("Hardmax")) return softmax_up(c, p, n);
         if (st) return st;
     }
-    if (F < 11 && IS("Clip")) {
-        const Onnx__AttributeProto *lo = get_attr(p, "min"), *hi = get_attr(p, "max");
-        drop_attr(n, "min");
-        drop_attr(n, "max");
-        if (lo) {
-            char *l;
-            TRY(l = init_float(c, p, "min", lo->f));
-            set_input(n, 1, l);
-        }
-        if (hi) {
-            char *h;
-            TRY(h = init_float(c, p, "max", hi->f));
-            set_input(n, 2, h);
-        }
-    }
+    if (F < 11 && IS("Clip") &&
+        ((st = float_attr_to_input(c, p, n, "min", 1)) || (st = float_attr_to_input(c, p, n, "max", 2))))
+        return st;
     if (F < 11 && IS("Pad")) {
         const Onnx__AttributeProto *pa = get_attr(p, F < 2 ? "paddings" : "pads"), *va = get_attr(p, "value");
         if (!pa) return refuse(c, p, "pads are missing");
@@ -543,14 +544,8 @@ static nb_status convert_node(ox_conv *c, const Onnx__NodeProto *p)
             n->n_output = 1;
             n->n_attribute = 0;
         } else if (F < 12) {
-            const Onnx__AttributeProto *ra = get_attr(p, "ratio");
-            drop_attr(n, "ratio");
             drop_attr(n, "is_test");
-            if (ra) {
-                char *r;
-                TRY(r = init_float(c, p, "ratio", ra->f));
-                set_input(n, 1, r);
-            }
+            if ((st = float_attr_to_input(c, p, n, "ratio", 1))) return st;
         }
     }
     if (IS("BatchNormalization")) {
