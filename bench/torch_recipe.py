@@ -6,9 +6,11 @@ it can be set beside PyTorch's.
 Recipe (the config's keys): SGD lr 0.05, momentum 0.9, Nesterov, weight decay 5e-4, batch 128,
 CrossEntropyLoss(label_smoothing=0.1), a learning rate per epoch: CosineAnnealingLR(T_max =
 epochs) (nabla's --lr-schedule cosine), RandomHorizontalFlip on the training images (applied per
-image, as nabla's loader does), inputs scaled to [0, 1]. The recipe before (and of
-recipes/fashion_mnist_long.conf): --warmup-epochs 1 --crops, a LinearLR warm-up from 1/3 over
+image, as nabla's loader does), inputs scaled to [0, 1]. The recipe before:
+--warmup-epochs 1 --crops, a LinearLR warm-up from 1/3 over
 1 epoch, then CosineAnnealingLR(T_max = epochs - 1), and RandomCrop(28, padding=2) before the flip.
+recipes/fashion_mnist_long.conf: --erasing --epochs 55 (torchvision's RandomErasing(p=0.5) after
+the flip; it draws from torch's global generator, seeded with --seed).
 
     /usr/bin/python3 bench/torch_recipe.py --steps 20           # img/s of training steps
     /usr/bin/python3 bench/torch_recipe.py --epochs 16          # the recipe: accuracy per epoch
@@ -35,6 +37,8 @@ p.add_argument("--batch", type=int, default=128)
 p.add_argument("--data", default=fmnist.DATA)
 p.add_argument("--warmup-epochs", type=int, default=0, choices=[0, 1])
 p.add_argument("--crops", action="store_true", help="RandomCrop(28, padding=2) before the flip")
+p.add_argument("--erasing", action="store_true",
+               help="RandomErasing(p=0.5) after the flip (recipes/fashion_mnist_long.conf)")
 a = p.parse_args()
 torch.set_num_threads(a.threads)
 torch.manual_seed(a.seed)
@@ -59,9 +63,15 @@ B = a.batch
 gen = torch.Generator().manual_seed(a.seed)
 
 
+erase = None
+if a.erasing:
+    import torchvision.transforms as T
+    erase = T.RandomErasing(p=0.5)
+
+
 def augment(x):
     """RandomHorizontalFlip(0.5) of each image of x (N, 1, 28, 28), after RandomCrop(28, padding=2)
-    with --crops."""
+    with --crops, then torchvision's RandomErasing(p=0.5) with --erasing."""
     n = x.shape[0]
     padded = nn.functional.pad(x, (2, 2, 2, 2)) if a.crops else x
     off = torch.randint(0, 5, (n, 2), generator=gen) if a.crops else torch.zeros(n, 2, dtype=torch.long)
@@ -71,6 +81,8 @@ def augment(x):
         i, j = int(off[k, 0]), int(off[k, 1])
         crop = padded[k, :, i:i + 28, j:j + 28]
         out[k] = crop.flip(-1) if flip[k] else crop
+        if a.erasing:
+            out[k] = erase(out[k])
     return out
 
 
