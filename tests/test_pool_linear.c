@@ -5,6 +5,9 @@
  *     forward and the gradients of x, W and b, inputs 1x1, 2x2, 3x3, 7x7, 14x14 and
  *     non-divisible ones (3x5, 5x2, 6x4) to outputs 7x7 and 3x4, with and without a
  *     bias, with gradients (training) and without (eval, the kept weight);
+ *   - PyTorch goldens (tests/goldens/pool_linear.safetensors, tools/goldens/gen_pool_linear.py):
+ *     forward, dx, dW and db of F.adaptive_avg_pool2d + torch.flatten + F.linear at 1x1,
+ *     2x2, 3x5, 2x3, 7x7 and 9x8 inputs, with gradients and (forward) with the kept weight;
  *   - finite differences of the fused backward;
  *   - Sequential's fusion of AdaptiveAvgPool2d, Flatten, Linear (one tape node where the
  *     pool upsamples, the three ops where it does not) against its children run one by one;
@@ -143,6 +146,50 @@ static void test_op(void)
     }
     op_case(1, 1, 7, 7, 0);
     op_case(2, 3, 5, 5, 0);
+}
+
+static void test_goldens(void)
+{
+    nb_safetensors *f = nb_safetensors_open("tests/goldens/pool_linear.safetensors");
+    CHECK("pool_linear goldens open", f != NULL, "%s", nb_last_error());
+    if (!f) return;
+    int cases = atoi(nb_safetensors_metadata(f, "cases"));
+    for (int k = 0; k < cases; k++) {
+        nb_ctx *ctx = nb_ctx_new(&(nb_ctx_opts){.threads = 2});
+        char key[32];
+        nb_tensor *t[8];
+        static const char *const names[8] = {"x", "w", "b", "g", "y", "dx", "dw", "db"};
+        for (int i = 0; i < 8; i++) {
+            snprintf(key, sizeof key, "%d.%s", k, names[i]);
+            t[i] = nb_safetensors_get(f, ctx, key);
+        }
+        snprintf(key, sizeof key, "%d", k);
+        int oh = 0, ow = 0;
+        sscanf(nb_safetensors_metadata(f, key), "%d %d", &oh, &ow);
+        nb_tensor *x = t[0], *w = t[1], *b = t[2];
+        for (int i = 0; i < 3; i++) nb_tensor_set_requires_grad(t[i], 1);
+        nb_tensor *y = nb__pool_linear(x, oh, ow, w, b, NULL);
+        nb_status st = y ? nb_backward(dot_loss(y, t[3])) : NB_ERR_ARG;
+        char name[160];
+        snprintf(name, sizeof name, "pool_linear %lldx%lld -> %dx%d: forward and dx, dW, db equal PyTorch's",
+                 (long long)nb_tensor_dim(x, 2), (long long)nb_tensor_dim(x, 3), oh, ow);
+        double e = st ? INFINITY : check_max_rel(nb__f(y), nb__f(t[4]), (long)nb_tensor_numel(t[4]), 1.0, NULL);
+        for (int i = 0; i < 3 && !st; i++)
+            e = fmax(e, check_max_rel(nb_tensor_grad(t[i]), nb__f(t[5 + i]), (long)nb_tensor_numel(t[5 + i]), 1.0, NULL));
+        CHECK(name, e <= TOL, "max rel err %.3g %s", e, st ? nb_last_error() : "");
+        nb_ctx_reset(ctx);
+        nb_set_grad_enabled(ctx, 0);
+        nb__fold_cache cache = {0};
+        y = nb__pool_linear(x, oh, ow, w, b, &cache);
+        snprintf(name, sizeof name, "pool_linear %lldx%lld -> %dx%d: eval with the kept weight equals PyTorch's",
+                 (long long)nb_tensor_dim(x, 2), (long long)nb_tensor_dim(x, 3), oh, ow);
+        e = y ? check_max_rel(nb__f(y), nb__f(t[4]), (long)nb_tensor_numel(t[4]), 1.0, NULL) : INFINITY;
+        CHECK(name, e <= TOL, "max rel err %.3g", e);
+        nb__fold_cache_clear(&cache);
+        for (int i = 0; i < 8; i++) nb_tensor_free(t[i]);
+        nb_ctx_free(ctx);
+    }
+    nb_safetensors_close(f);
 }
 
 /* Central differences of L = Σ y·g in x and W (L is linear in each: exact but for rounding). */
@@ -479,6 +526,7 @@ static void test_vgg(void)
 int main(void)
 {
     test_op();
+    test_goldens();
     test_fd();
     test_sequential();
     test_versions();
