@@ -16,6 +16,7 @@
 
 #include <string.h>
 
+/* AdaptiveAvgPool2d's kind state (m->impl). */
 typedef struct {
     int64_t oh, ow;
     nb__fold_cache fold; /* the following Linear's weight folded (eval, no gradients) */

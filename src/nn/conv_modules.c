@@ -106,7 +106,8 @@ fail:
 
 static nb_tensor *maxpool_forward(nb_module *m, nb_tensor *x) { return nb_max_pool2d(x, m->impl); }
 static nb_tensor *avgpool_forward(nb_module *m, nb_tensor *x) { return nb_avg_pool2d(x, m->impl); }
-/* AdaptiveAvgPool2d's kind state (m->impl). */
+/* (AdaptiveAvgPool2d: src/nn/adaptive_pool.c) */
+
 /* ONNX: MaxPool/AveragePool. PyTorch's ceil_mode drops a last window that would start
  * in the right/bottom padding and ONNX's does not: where the two counts differ, a max
  * pool gets floor mode with the end padding that gives PyTorch's count (padding with
