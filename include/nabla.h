@@ -148,6 +148,18 @@ int nb_tensor_requires_grad(const nb_tensor *t);
 void nb_tensor_zero_grad(nb_tensor *t);
 /* Copy n F32 values in or out; NB_ERR_ARG if n differs from numel. */
 nb_status nb_tensor_copy_in(nb_tensor *t, const float *src, int64_t n);
+/* PyTorch's t._version: how many times t's data has been written through the library
+ * since t was made (optimizer steps, nb_init_*, nb_tensor_copy_in, loading weights or
+ * a checkpoint, DDP's broadcast); a view (nb_reshape, nb_flatten, nb_detach) shares the
+ * count of the tensor it views. nb_tensor_data and nb_tensor_data_i64 count as a write
+ * each time they are called, since the caller may store through the pointer. Values
+ * derived from a weight and kept between calls (the VGG classifier's fc1 folded with
+ * its adaptive pooling, docs/internals.md) are recomputed when its version changed: a
+ * store through a pointer obtained BEFORE the last forward must be followed by
+ * nb_tensor_bump_version (or a new nb_tensor_data call), as PyTorch needs for writes
+ * through data_ptr(). */
+uint64_t nb_tensor_version(const nb_tensor *t);
+void nb_tensor_bump_version(nb_tensor *t);
 
 /* ------------------------------------------------------------------------ */
 /* Autograd                                                                  */

@@ -7,7 +7,7 @@
 cd "$(dirname "$0")/.." || exit 1
 B=${B:-build}
 MAKE=${MAKE:-make}
-TESTS="test_conv test_gemm test_pool test_threadpool test_trajectory test_noalloc"
+TESTS="test_conv test_gemm test_pool test_pool_linear test_threadpool test_trajectory test_noalloc"
 flags=$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null)
 has() { for f in "$@"; do case " $flags " in *" $f "*) ;; *) return 1 ;; esac; done; }
 if [ $# -gt 0 ]; then

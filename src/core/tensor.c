@@ -67,6 +67,8 @@ nb_tensor *nb_tensor_new(nb_ctx *ctx, nb_dtype dt, int ndim, const int64_t *shap
         goto oom;
     }
     t->owns_data = 1;
+    static uint64_t next_id; /* ids from 1; 0 marks arena tensors */
+    t->id = __atomic_add_fetch(&next_id, 1, __ATOMIC_RELAXED);
     return t;
 oom:
     nb__fail(NB_ERR_MEM, "out of memory allocating a tensor");
@@ -140,8 +142,21 @@ const int64_t *nb_tensor_shape(const nb_tensor *t) { return t->shape; }
 int64_t nb_tensor_numel(const nb_tensor *t) { return t->numel; }
 nb_dtype nb_tensor_dtype(const nb_tensor *t) { return t->dtype; }
 nb_ctx *nb_tensor_ctx(const nb_tensor *t) { return t->ctx; }
-float *nb_tensor_data(nb_tensor *t) { return t && t->dtype == NB_F32 ? nb__f(t) : NULL; }
-int64_t *nb_tensor_data_i64(nb_tensor *t) { return t && t->dtype == NB_I64 ? nb__i(t) : NULL; }
+/* A writable pointer counts as a write: the caller may store through it. */
+float *nb_tensor_data(nb_tensor *t)
+{
+    if (!t || t->dtype != NB_F32) return NULL;
+    nb__bump_version(t);
+    return nb__f(t);
+}
+int64_t *nb_tensor_data_i64(nb_tensor *t)
+{
+    if (!t || t->dtype != NB_I64) return NULL;
+    nb__bump_version(t);
+    return nb__i(t);
+}
+uint64_t nb_tensor_version(const nb_tensor *t) { return t ? nb__data_owner(t)->version : 0; }
+void nb_tensor_bump_version(nb_tensor *t) { nb__bump_version(t); }
 float *nb_tensor_grad(nb_tensor *t) { return t ? t->grad : NULL; }
 int nb_tensor_requires_grad(const nb_tensor *t) { return t->requires_grad; }
 
@@ -199,6 +214,7 @@ nb_status nb_tensor_copy_in(nb_tensor *t, const float *src, int64_t n)
         return nb__fail(NB_ERR_SHAPE, "nb_tensor_copy_in: %lld values for a tensor of %lld",
                         (long long)n, (long long)t->numel);
     memcpy(t->data, src, (size_t)n * sizeof(float));
+    nb__bump_version(t);
     return NB_OK;
 }
 

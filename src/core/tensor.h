@@ -21,6 +21,14 @@ struct nb_tensor {
     unsigned in_arena : 1;  /* struct and data owned by the arena */
     unsigned owns_data : 1; /* heap tensor that frees data */
     unsigned grad_in_arena : 1;
+    /* Versions, for caches of values derived from a tensor (a weight folded with the
+     * pooling before it, ops/pool_linear.c): id is unique in the process for a heap
+     * tensor (0 for arena tensors); version counts the writes to its data through the
+     * library since it was made (PyTorch's _version); base is the tensor whose data a
+     * view shares (its id and version are the view's), NULL for others. */
+    uint64_t id;
+    uint64_t version;
+    nb_tensor *base;
 };
 
 /* A gradient block given back during backward (core/autograd.c), kept in its own first bytes. */
@@ -30,6 +38,15 @@ typedef struct nb__grad_block {
 } nb__grad_block;
 /* Blocks smaller than this are not given back (not worth a list entry). */
 #define NB__GRAD_REUSE_MIN ((size_t)4096)
+
+/* t's data was written (or handed out for writing): its version goes up, the base's
+ * for a view. Every library path that writes a tensor it did not just make calls it. */
+static inline void nb__bump_version(nb_tensor *t)
+{
+    if (t) (t->base ? t->base : t)->version++;
+}
+/* The tensor that owns t's data (t itself unless t is a view). */
+static inline const nb_tensor *nb__data_owner(const nb_tensor *t) { return t->base ? t->base : t; }
 
 static inline float *nb__f(const nb_tensor *t) { return (float *)t->data; }
 static inline int64_t *nb__i(const nb_tensor *t) { return (int64_t *)t->data; }

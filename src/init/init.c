@@ -49,6 +49,7 @@ static nb_rng *rng_for(nb_tensor *t, nb_rng *r) { return r ? r : &t->ctx->rng; }
 static void fill_uniform(nb_tensor *t, double a, double b, nb_rng *r)
 {
     float *d = nb__f(t);
+    nb__bump_version(t);
     float lo = (float)a, width = (float)(b - a);
     for (int64_t i = 0; i < t->numel; i++) d[i] = lo + width * nb_rng_uniform(r);
 }
@@ -56,6 +57,7 @@ static void fill_uniform(nb_tensor *t, double a, double b, nb_rng *r)
 static void fill_normal(nb_tensor *t, double mean, double std, nb_rng *r)
 {
     float *d = nb__f(t);
+    nb__bump_version(t);
     float m = (float)mean, s = (float)std;
     for (int64_t i = 0; i < t->numel; i++) d[i] = m + s * nb_rng_normal(r);
 }
@@ -85,6 +87,7 @@ nb_status nb_init_constant(nb_tensor *t, float v)
     nb_status st = check_f32(t, "init constant");
     if (st) return st;
     float *d = nb__f(t);
+    nb__bump_version(t);
     for (int64_t i = 0; i < t->numel; i++) d[i] = v;
     return NB_OK;
 }

@@ -140,6 +140,7 @@ nb_status nb_init_orthogonal(nb_tensor *t, double gain, nb_rng *r)
     }
     if (st == NB_OK) {
         float *out = nb__f(t);
+        nb__bump_version(t);
         for (int64_t j = 0; j < n; j++) {
             double s = (d[j] > 0 ? 1.0 : d[j] < 0 ? -1.0 : 0.0) * gain;
             const double *q = a + (size_t)(j * m);

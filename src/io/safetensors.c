@@ -1062,6 +1062,7 @@ nb_status nb_load_safetensors(nb_module *m, const char *path, int strict)
         } else {
             memcpy(t->data, staged[i], (size_t)t->numel * (t->dtype == NB_F32 ? 4 : 8));
         }
+        nb__bump_version(t);
     }
 done:
     if (staged)

@@ -147,5 +147,14 @@ void nb__avg_pool2d_bwd(const nb__pool_shape *s, const float *dy, float *dx);
 /* adaptive average pooling: s->OH, s->OW set; other fields ignored */
 void nb__adaptive_avg_pool2d_fwd(const nb__pool_shape *s, const float *x, float *y);
 void nb__adaptive_avg_pool2d_bwd(const nb__pool_shape *s, const float *dy, float *dx);
+/* Adaptive average pooling as the matrix P of one plane (H, W) -> (OH, OW), on the
+ * s->N·s->C planes, for a Linear that follows the pool (ops/pool_linear.c); win is
+ * scratch for 2·(OH + OW) int64 (the windows). Every result stays in float32 with the
+ * window's divisor as the pool's.
+ *   fold: y (planes, H, W) = Pᵀ x (planes, OH, OW), each value of x divided by its
+ *         window's size and summed into the window (the pool's backward, into zeros);
+ *   acc:  y (planes, OH, OW) += P x (planes, H, W) (the pool's forward, added). */
+void nb__adaptive_avg_pool2d_fold(const nb__pool_shape *s, const float *x, float *y, int64_t *win);
+void nb__adaptive_avg_pool2d_acc(const nb__pool_shape *s, const float *x, float *y, int64_t *win);
 
 #endif

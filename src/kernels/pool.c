@@ -296,3 +296,101 @@ void nb__adaptive_avg_pool2d_bwd(const nb__pool_shape *s, const float *dy, float
     run_pass((pool_pass){.s = s, .in = dy, .out = dx, .window = adaptive_window, .plane = mean_bwd_plane},
              s->N * s->C * s->H * s->W);
 }
+
+/* ---- adaptive average pooling as a matrix on the planes (ops/pool_linear.c) ----
+ * P maps a plane (H, W) to (OH, OW): output (i, j) is the mean of window (i, j). The
+ * fold applies Pᵀ to the weight planes of a Linear that follows the pool, the
+ * accumulation applies P to the gradient planes of its weight. */
+
+/* The windows [win[2i], win[2i+1]) of the OH rows, then of the OW columns. */
+static void adaptive_windows(const nb__pool_shape *s, int64_t *win)
+{
+    for (int64_t i = 0; i < s->OH; i++) win[2 * i] = start_index(i, s->OH, s->H), win[2 * i + 1] = end_index(i, s->OH, s->H);
+    int64_t *c = win + 2 * s->OH;
+    for (int64_t j = 0; j < s->OW; j++) c[2 * j] = start_index(j, s->OW, s->W), c[2 * j + 1] = end_index(j, s->OW, s->W);
+}
+
+typedef struct {
+    const nb__pool_shape *s;
+    const float *in;
+    float *out;
+    const int64_t *rows, *cols; /* the windows (adaptive_windows) */
+} fold_pass;
+
+/* Planes [b, e): out (H, W) = Pᵀ in (OH, OW). From a 1x1 plane every window is that one
+ * value with divisor 1: out is the plane's sum, in 8 partial sums. */
+NB_CLONES static void fold_planes(void *ctx, int64_t b, int64_t e, int slot)
+{
+    const fold_pass *q = ctx;
+    const nb__pool_shape *s = q->s;
+    int64_t O = s->OH * s->OW, HW = s->H * s->W, W = s->W;
+    for (int64_t p = b; p < e; p++) {
+        const float *x = q->in + p * O;
+        float *d = q->out + p * HW;
+        if (HW == 1) {
+            float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+            int64_t k = 0;
+            for (; k + 8 <= O; k += 8)
+                for (int l = 0; l < 8; l++) acc[l] += x[k + l];
+            float sum = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+            for (; k < O; k++) sum += x[k];
+            d[0] = sum;
+            continue;
+        }
+        memset(d, 0, sizeof(float) * (size_t)HW);
+        for (int64_t i = 0; i < s->OH; i++) {
+            int64_t h0 = q->rows[2 * i], h1 = q->rows[2 * i + 1];
+            for (int64_t j = 0; j < s->OW; j++) {
+                int64_t w0 = q->cols[2 * j], w1 = q->cols[2 * j + 1];
+                float g = x[i * s->OW + j] / (float)((h1 - h0) * (w1 - w0));
+                for (int64_t h = h0; h < h1; h++)
+                    for (int64_t w = w0; w < w1; w++) d[h * W + w] += g;
+            }
+        }
+    }
+}
+
+/* Planes [b, e): out (OH, OW) += P in (H, W). */
+NB_CLONES static void acc_planes(void *ctx, int64_t b, int64_t e, int slot)
+{
+    const fold_pass *q = ctx;
+    const nb__pool_shape *s = q->s;
+    int64_t O = s->OH * s->OW, HW = s->H * s->W, W = s->W;
+    for (int64_t p = b; p < e; p++) {
+        const float *x = q->in + p * HW;
+        float *d = q->out + p * O;
+        if (HW == 1) { /* every window is the one value, divisor 1 */
+            float v = x[0];
+            for (int64_t k = 0; k < O; k++) d[k] += v;
+            continue;
+        }
+        for (int64_t i = 0; i < s->OH; i++) {
+            int64_t h0 = q->rows[2 * i], h1 = q->rows[2 * i + 1];
+            for (int64_t j = 0; j < s->OW; j++) {
+                int64_t w0 = q->cols[2 * j], w1 = q->cols[2 * j + 1];
+                float sum = 0;
+                for (int64_t h = h0; h < h1; h++)
+                    for (int64_t w = w0; w < w1; w++) sum += x[h * W + w];
+                d[i * s->OW + j] += sum / (float)((h1 - h0) * (w1 - w0));
+            }
+        }
+    }
+}
+
+static void fold_run(const nb__pool_shape *s, const float *in, float *out, int64_t *win, nb__chunk_fn fn)
+{
+    adaptive_windows(s, win);
+    int64_t planes = s->N * s->C;
+    fold_pass q = {.s = s, .in = in, .out = out, .rows = win, .cols = win + 2 * s->OH};
+    nb__parallel_if(planes * (s->OH * s->OW + s->H * s->W), planes, nb__chunk_for(planes), fn, &q);
+}
+
+void nb__adaptive_avg_pool2d_fold(const nb__pool_shape *s, const float *x, float *y, int64_t *win)
+{
+    fold_run(s, x, y, win, fold_planes);
+}
+
+void nb__adaptive_avg_pool2d_acc(const nb__pool_shape *s, const float *x, float *y, int64_t *win)
+{
+    fold_run(s, x, y, win, acc_planes);
+}

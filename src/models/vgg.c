@@ -6,7 +6,10 @@
  *   avgpool:  AdaptiveAvgPool2d((7, 7));
  *   classifier: Linear(512*7*7, 4096), ReLU, Dropout(0.5), Linear(4096, 4096),
  *             ReLU, Dropout(0.5), Linear(4096, num_classes)  (keys classifier.0, .3, .6).
- *   forward: features, avgpool, flatten(1), classifier.
+ *   forward: features, avgpool, flatten(1), classifier. When avgpool upsamples (the 1x1
+ *   maps of a 32x32 input), avgpool, flatten and classifier.0 run as one op with
+ *   classifier.0's weight folded with the pooling (nn/adaptive_pool.c); the parameters and
+ *   their names stay torchvision's.
  *
  * Configurations: A (vgg11) 64 M 128 M 256 256 M 512 512 M 512 512 M;
  * D (vgg16) 64 64 M 128 128 M 256 256 256 M 512 512 512 M 512 512 512 M, so vgg16's
@@ -19,6 +22,7 @@
  * bias 0; draws from the context generator. in_channels replaces the first conv's 3. */
 #include "core/ctx.h"
 #include "nn/module.h"
+#include "nn/layers.h"
 #include "nn/onnx_export.h"
 #include "models/models.h"
 
@@ -32,9 +36,15 @@ static const int CFG_D[] = {64, 64, M_, 128, 128, M_, 256, 256, 256, M_, 512, 51
 static nb_tensor *vgg_forward(nb_module *m, nb_tensor *x)
 {
     x = nb_module_forward(m->children[0], x); /* features */
+    nb_module *cls = m->children[2];
+    if (x && !strcmp(cls->vt->kind, "Sequential") && cls->n_children > 0) {
+        int ran; /* avgpool, flatten, classifier.0 as one op, then the rest of the classifier */
+        nb_tensor *y = nb__adaptive_pool_linear(m->children[1], cls->children[0], x, &ran);
+        if (ran) return nb__sequential_forward_from(cls, 1, y);
+    }
     x = nb_module_forward(m->children[1], x); /* avgpool */
     if (!x) return NULL;
-    return nb_module_forward(m->children[2], nb_flatten(x, 1, -1));
+    return nb_module_forward(cls, nb_flatten(x, 1, -1));
 }
 
 /* ONNX: features, avgpool, Flatten, classifier */

@@ -156,6 +156,14 @@ nb_module *nb_dropout_new(nb_ctx *ctx, float p)
     return m;
 }
 
+int nb__flatten_dims(const nb_module *m, int *start_dim, int *end_dim)
+{
+    if (!m || m->vt != &flatten_vt) return 0;
+    const flatten_state *s = m->impl;
+    *start_dim = s->start_dim, *end_dim = s->end_dim;
+    return 1;
+}
+
 nb_module *nb_flatten_new(nb_ctx *ctx, int start_dim, int end_dim)
 {
     nb_module *m = nb__module_new_with(ctx, &flatten_vt, sizeof(flatten_state));

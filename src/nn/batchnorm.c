@@ -55,14 +55,20 @@ static nb_tensor *bn_forward(nb_module *m, nb_tensor *x, int relu, nb_tensor *re
     if (m->training && x->ctx->sync_bn) { /* SyncBatchNorm (ops/sync_batch_norm.c) */
         nb_tensor *ys = nb__sync_batch_norm(kind, x, rm, rv, own_or_null(m, BN_W), own_or_null(m, BN_B), factor,
                                             s->eps, relu);
-        if (ys && nbt) nb__i(nbt)[0] += 1;
+        if (ys && nbt) {
+            nb__i(nbt)[0] += 1;
+            nb__bump_version(nbt);
+        }
         return ys;
     }
     nb_tensor *y = res ? nb__batch_norm_add_relu(kind, x, rm, rv, own_or_null(m, BN_W), own_or_null(m, BN_B),
                                                  use_batch, factor, s->eps, res)
                        : nb__batch_norm_layer(kind, x, rm, rv, own_or_null(m, BN_W), own_or_null(m, BN_B), use_batch,
                                               factor, s->eps, relu);
-    if (y && m->training && nbt) nb__i(nbt)[0] += 1;
+    if (y && m->training && nbt) {
+        nb__i(nbt)[0] += 1;
+        nb__bump_version(nbt);
+    }
     return y;
 }
 

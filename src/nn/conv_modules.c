@@ -1,4 +1,4 @@
-/* conv_modules.c - Conv2d, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d as modules
+/* conv_modules.c - Conv2d, MaxPool2d, AvgPool2d as modules
  * (PyTorch's defaults and parameter names), and Conv2d's fuse hook: in eval mode,
  * Conv2d + BatchNorm2d (+ ReLU) as one convolution with an epilogue. */
 #include "core/error.h"
@@ -106,16 +106,7 @@ fail:
 
 static nb_tensor *maxpool_forward(nb_module *m, nb_tensor *x) { return nb_max_pool2d(x, m->impl); }
 static nb_tensor *avgpool_forward(nb_module *m, nb_tensor *x) { return nb_avg_pool2d(x, m->impl); }
-/* AdaptiveAvgPool2d's kind state (m->impl). */
-typedef struct {
-    int64_t oh, ow;
-} adaptive_state;
-
-static nb_tensor *adaptive_forward(nb_module *m, nb_tensor *x)
-{
-    const adaptive_state *s = m->impl;
-    return nb_adaptive_avg_pool2d(x, s->oh, s->ow);
-}
+/* (AdaptiveAvgPool2d: src/nn/adaptive_pool.c) */
 
 /* ONNX: MaxPool/AveragePool. PyTorch's ceil_mode drops a last window that would start
  * in the right/bottom padding and ONNX's does not: where the two counts differ, a max
@@ -168,43 +159,8 @@ static int pool_ox(nb_module *m, nb__ox *e, int x, int is_max)
 static int maxpool_ox(nb_module *m, nb__ox *e, int x) { return pool_ox(m, e, x, 1); }
 static int avgpool_ox(nb_module *m, nb__ox *e, int x) { return pool_ox(m, e, x, 0); }
 
-/* ONNX: GlobalAveragePool for output 1x1, AveragePool when the bins tile the input,
- * else y = Ph·x·Pwᵀ, two MatMuls by the averaging matrices of PyTorch's bins
- * [floor(i·H/oh), ceil((i+1)·H/oh)). */
-static int adaptive_ox(nb_module *m, nb__ox *e, int x)
-{
-    const adaptive_state *s = m->impl;
-    nb_tensor *xt = nb__ox_rt(e, x), *y = xt ? nb_module_forward(m, xt) : NULL;
-    if (!y) return -1;
-    int64_t H = xt->shape[xt->ndim - 2], W = xt->shape[xt->ndim - 1];
-    if (s->oh == 1 && s->ow == 1 && xt->ndim == 4) return nb__ox_node1(e, "GlobalAveragePool", x, y);
-    if (H % s->oh == 0 && W % s->ow == 0 && xt->ndim == 4) {
-        int64_t k[2] = {H / s->oh, W / s->ow}, pads[4] = {0, 0, 0, 0};
-        nb__ox_attr at[3] = {NB__OX_INTS("kernel_shape", k, 2), NB__OX_INTS("pads", pads, 4),
-                             NB__OX_INTS("strides", k, 2)};
-        return nb__ox_node(e, "AveragePool", &x, 1, at, 3, y);
-    }
-    nb_tensor *ph = nb__empty(m->ctx, NB_F32, 2, (int64_t[]){s->oh, H});
-    nb_tensor *pw = nb__empty(m->ctx, NB_F32, 2, (int64_t[]){W, s->ow});
-    if (!ph || !pw) return -1;
-    memset(ph->data, 0, sizeof(float) * (size_t)ph->numel);
-    memset(pw->data, 0, sizeof(float) * (size_t)pw->numel);
-    for (int64_t i = 0; i < s->oh; i++) {
-        int64_t a = i * H / s->oh, b = ((i + 1) * H + s->oh - 1) / s->oh;
-        for (int64_t j = a; j < b; j++) nb__f(ph)[i * H + j] = 1.0f / (float)(b - a);
-    }
-    for (int64_t i = 0; i < s->ow; i++) {
-        int64_t a = i * W / s->ow, b = ((i + 1) * W + s->ow - 1) / s->ow;
-        for (int64_t j = a; j < b; j++) nb__f(pw)[j * s->ow + i] = 1.0f / (float)(b - a);
-    }
-    int v = nb__ox_node2(e, "MatMul", x, e->vt->constant(e, pw), NULL);
-    return nb__ox_node2(e, "MatMul", e->vt->constant(e, ph), v, y);
-}
-
 static const nb_module_vtable maxpool_vt = {.kind = "MaxPool2d", .forward = maxpool_forward, .to_onnx = maxpool_ox};
 static const nb_module_vtable avgpool_vt = {.kind = "AvgPool2d", .forward = avgpool_forward, .to_onnx = avgpool_ox};
-static const nb_module_vtable adaptive_vt = {.kind = "AdaptiveAvgPool2d", .forward = adaptive_forward,
-                                             .to_onnx = adaptive_ox};
 
 static nb_module *pool_new(nb_ctx *ctx, const nb_module_vtable *vt, const nb_pool2d_opts *o)
 {
@@ -225,18 +181,6 @@ static nb_module *pool_new(nb_ctx *ctx, const nb_module_vtable *vt, const nb_poo
 
 nb_module *nb_maxpool2d_new(nb_ctx *ctx, const nb_pool2d_opts *o) { return pool_new(ctx, &maxpool_vt, o); }
 nb_module *nb_avgpool2d_new(nb_ctx *ctx, const nb_pool2d_opts *o) { return pool_new(ctx, &avgpool_vt, o); }
-
-nb_module *nb_adaptive_avgpool2d_new(nb_ctx *ctx, int64_t oh, int64_t ow)
-{
-    if (oh < 1 || ow < 1) {
-        nb__fail(NB_ERR_ARG, "AdaptiveAvgPool2d: output size (%lld, %lld) must be positive", (long long)oh,
-                 (long long)ow);
-        return NULL;
-    }
-    nb_module *m = nb__module_new_with(ctx, &adaptive_vt, sizeof(adaptive_state));
-    if (m) *(adaptive_state *)m->impl = (adaptive_state){oh, ow};
-    return m;
-}
 
 /* ---- inference fusion ---- */
 

@@ -142,7 +142,10 @@ static nb_status check_and_broadcast(nb_module *m, int world)
     }
     free(sig);
     if (rc) return rc;
-    for (int i = 0; i < n; i++) nb_dist_broadcast(st[i].tensor->data, tensor_bytes(st[i].tensor), 0);
+    for (int i = 0; i < n; i++) {
+        nb_dist_broadcast(st[i].tensor->data, tensor_bytes(st[i].tensor), 0);
+        nb__bump_version(st[i].tensor);
+    }
     return NB_OK;
 }
 
@@ -361,6 +364,7 @@ nb_status nb_ddp_broadcast_buffers(nb_ddp *d)
         p = d->pack;
         for (int i = 0; i < d->nbufs; i++) {
             memcpy(d->bufs[i]->data, p, tensor_bytes(d->bufs[i]));
+            nb__bump_version(d->bufs[i]);
             p += tensor_bytes(d->bufs[i]);
         }
     }

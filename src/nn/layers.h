@@ -13,6 +13,16 @@ int nb__is_dropout(const nb_module *m);
  * PyTorch's default); no-ops on other kinds. (activation_modules.c) */
 void nb__leaky_relu_set_slope(nb_module *m, float slope);
 void nb__elu_set_alpha(nb_module *m, float alpha);
+/* Whether m is a Flatten, and its start_dim and end_dim as given. (activation_modules.c) */
+int nb__flatten_dims(const nb_module *m, int *start_dim, int *end_dim);
+
+/* pool (an AdaptiveAvgPool2d), flatten(1) and lin (a Linear) as one op (ops/pool_linear.c)
+ * when the pool upsamples x (H·W below its output's), as VGG's avgpool at 32x32 input:
+ * sets *ran and returns the Linear's output (NULL on failure, with a message), or leaves
+ * *ran 0 and returns NULL with no error when that does not apply (the caller runs the
+ * modules). In eval without gradients, the folded weight is kept in pool's state.
+ * (adaptive_pool.c) */
+nb_tensor *nb__adaptive_pool_linear(nb_module *pool, nb_module *lin, nb_tensor *x, int *ran);
 
 /* An eval-mode BatchNorm1d/2d as y = x·scale[c] + shift[c] with scale = γ/√(running_var+eps)
  * and shift = β - running_mean·scale (for folding into a preceding conv); NB_ERR_STATE

@@ -266,11 +266,18 @@ nb_tensor *nb__module_fuse(nb_module *const *mods, int n, nb_tensor *x, int trai
 }
 
 /* Each child runs alone unless its fuse hook takes it and some of the next ones as one
- * op (Conv2d + BatchNorm2d + ReLU in eval mode, BatchNorm + ReLU: src/nn/conv.c,
- * src/nn/batchnorm.c). */
-static nb_tensor *seq_forward(nb_module *m, nb_tensor *x)
+ * op (Conv2d + BatchNorm2d + ReLU in eval mode, BatchNorm + ReLU, AdaptiveAvgPool2d +
+ * Flatten + Linear: src/nn/conv_modules.c, src/nn/batchnorm.c, src/nn/adaptive_pool.c). */
+static const nb_module_vtable seq_vt;
+static nb_tensor *seq_forward(nb_module *m, nb_tensor *x) { return nb__sequential_forward_from(m, 0, x); }
+
+nb_tensor *nb__sequential_forward_from(nb_module *m, int start, nb_tensor *x)
 {
-    for (int i = 0; i < m->n_children && x;) {
+    if (!m || m->vt != &seq_vt) {
+        nb__fail(NB_ERR_ARG, "nb__sequential_forward_from: not a Sequential");
+        return NULL;
+    }
+    for (int i = start; i < m->n_children && x;) {
         int used = 0;
         nb_tensor *y = nb__module_fuse(m->children + i, m->n_children - i, x, m->training, &used);
         if (used > 0) {

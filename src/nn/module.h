@@ -60,5 +60,7 @@ nb_status nb__module_add(nb_module *m, const char *name, nb_tensor *t, int is_bu
 nb_status nb__module_add_child(nb_module *m, const char *name, nb_module *child);
 /* mods[0]'s fuse hook (see nb_module_vtable.fuse); NULL with *used = 0 when it has none. */
 nb_tensor *nb__module_fuse(nb_module *const *mods, int n, nb_tensor *x, int training, int *used);
+/* The Sequential m's forward from its child `start` on (fusions included). */
+nb_tensor *nb__sequential_forward_from(nb_module *m, int start, nb_tensor *x);
 
 #endif

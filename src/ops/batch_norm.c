@@ -499,6 +499,8 @@ static nb_tensor *bn_layer(const char *layer, nb_tensor *x, nb_tensor *rm, nb_te
             if (rm) nb__f(rm)[c] = (float)(f * dstat[c] + (1.0 - f) * nb__f(rm)[c]);
             if (rv) nb__f(rv)[c] = (float)(f * dstat[C + c] * unb + (1.0 - f) * nb__f(rv)[c]);
         }
+        nb__bump_version(rm);
+        nb__bump_version(rv);
     } else {
         for (int64_t c = 0; c < C; c++) {
             mean[c] = nb__f(rm)[c];

@@ -24,6 +24,7 @@ static nb_tensor *view(nb_tensor *x, int ndim, const int64_t *shape)
     memcpy(out->shape, shape, sizeof(int64_t) * (size_t)ndim);
     out->numel = x->numel;
     out->data = x->data;
+    out->base = x->base ? x->base : x; /* writes through the view count for the data's owner */
     out->in_arena = 1;
     if (nb__needs_grad(x->ctx, x, NULL, NULL) && !nb__record(out, view_backward, x, NULL, NULL)) return NULL;
     return out;

@@ -200,6 +200,8 @@ nb_tensor *nb__sync_batch_norm(const char *layer, nb_tensor *x, nb_tensor *rm, n
         if (rm) nb__f(rm)[c] = (float)(momentum * mu[c] + (1.0 - momentum) * nb__f(rm)[c]);
         if (rv) nb__f(rv)[c] = (float)(momentum * v * M / (M - 1) + (1.0 - momentum) * nb__f(rv)[c]);
     }
+    nb__bump_version(rm);
+    nb__bump_version(rv);
     nb__parallel_if(N * C * S, N * C, nb__chunk_for(N * C), sync_bn_forward_chunk,
                     &(sbn_job){.x = xv, .y = nb__f(out), .C = C, .S = S, .w = wv, .b = bv, .mean = mean, .rstd = rstd,
                                .relu = relu});

@@ -196,6 +196,8 @@ nb_status nb_optim_step(nb_optim *o)
     if (!o) return nb__fail(NB_ERR_ARG, "nb_optim_step: NULL optimizer");
     if (o->kind == NB_OPT_SGD) nb__sgd_step(o);
     else nb__adam_step(o);
+    for (int k = 0; k < o->n; k++) /* the steps update every parameter that has a gradient */
+        if (o->ps[k].p->grad) nb__bump_version(o->ps[k].p);
     return NB_OK;
 }
 

@@ -466,6 +466,7 @@ static void copy_in(loading *L, nb_optim *opt, nb_ctx *ctx, nb_train_position *p
     for (int i = 0; i < L->n_all; i++) {
         nb_tensor *dst = i < L->nm ? L->ms[i].tensor : L->os[i - L->nm].tensor;
         memcpy(dst->data, L->staged[i]->data, (size_t)dst->numel * (dst->dtype == NB_F32 ? 4 : 8));
+        nb__bump_version(dst);
     }
     for (int g = 0; g < L->ng; g++) {
         nb_optim_set_lr(opt, g, L->gv[3 * g]);

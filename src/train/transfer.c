@@ -101,6 +101,7 @@ nb_status nb_load_pretrained(nb_module *m, const char *path, const char *head, n
         if (!staged[i]) continue;
         nb_tensor *t = s[i].tensor;
         memcpy(t->data, staged[i]->data, (size_t)t->numel * (t->dtype == NB_F32 ? 4 : 8));
+        nb__bump_version(t);
         n_loaded++;
     }
     if (rep) {
