@@ -462,25 +462,33 @@ ALWAYS_INLINE void fwd_acc_direct(int nv, int64_t Cg, int64_t KK, const float *c
                                   const float *xq, const int32_t *off, const vmask *mt, int64_t nvec,
                                   vf acc[MR][NV])
 {
+    /* local sums copied out at the end: summing into acc itself, GCC kept acc in memory
+     * around the masked loads (a store per FMA) */
+    vf r[MR][NV];
 #pragma GCC unroll 16
     for (int i = 0; i < MR; i++)
 #pragma GCC unroll 6
-        for (int v = 0; v < nv; v++) acc[i][v] = v_zero();
-    for (int64_t c = 0, k = 0; c < Cg; c++)
-        for (int64_t uv = 0; uv < KK; uv++, k++) {
-            const float *bp = xq + off[k];
-            const vmask *m = mt + uv * nvec;
-            vf b[NV];
+        for (int v = 0; v < nv; v++) r[i][v] = v_zero();
+    const vmask *m = mt, *mend = mt + KK * nvec;
+    for (int64_t k = 0; k < Cg * KK; k++) { /* one loop over k = c·KK + uv */
+        const float *bp = xq + off[k];
+        vf b[NV];
 #pragma GCC unroll 6
-            for (int v = 0; v < nv; v++) b[v] = v_mload(bp, v * VL, m[v]);
-            int64_t ka = k * ks;
+        for (int v = 0; v < nv; v++) b[v] = v_mload(bp, v * VL, m[v]);
+        m += nvec;
+        if (m == mend) m = mt;
+        int64_t ka = k * ks;
 #pragma GCC unroll 16
-            for (int i = 0; i < MR; i++) {
-                vf ai = v_set1(a[i][ka]);
+        for (int i = 0; i < MR; i++) {
+            vf ai = v_set1(a[i][ka]);
 #pragma GCC unroll 6
-                for (int v = 0; v < nv; v++) acc[i][v] = v_fma(ai, b[v], acc[i][v]);
-            }
+            for (int v = 0; v < nv; v++) r[i][v] = v_fma(ai, b[v], r[i][v]);
         }
+    }
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; i++)
+#pragma GCC unroll 6
+        for (int v = 0; v < nv; v++) acc[i][v] = r[i][v];
 }
 
 /* direct: mt[uv·nvec + t] has lane l set where wide position q = t·VL + l is an output
@@ -512,7 +520,7 @@ typedef struct {
 
 /* One micro-tile: channels [ob·MR, ob·MR + MR) of group gr, vectors [p·NV, p·NV + nv)
  * of image n, from the padded image xp, into y (N, O, OH, OW). */
-ALWAYS_INLINE void fwd_tile_nv(int nv, const fwd_job *j, const float *xp, int64_t n, int64_t gr, int64_t ob,
+ALWAYS_INLINE void fwd_tile_nv(int nv, int direct, const fwd_job *j, const float *xp, int64_t n, int64_t gr, int64_t ob,
                                int64_t p, const segment *sg, const int *nseg, float *y)
 {
     const geom *g = j->g;
@@ -542,7 +550,7 @@ ALWAYS_INLINE void fwd_tile_nv(int nv, const fwd_job *j, const float *xp, int64_
     } else {
         for (int i = 0; i < MR; i++) a[i] = j->A + (gr * nob + ob) * g->K * MR + i;
     }
-    if (DIRECT_OK && g->direct)
+    if (direct)
         fwd_acc_direct(nv, g->Cg, g->KK, a, ks, xp + gr * g->Cg * g->PL + p * NV * VL, j->off, j->mt + p * NV,
                        g->nvec, acc);
     else
@@ -583,25 +591,33 @@ static void fwd_panel(const fwd_job *j, const float *xp, int64_t n, int64_t gr, 
     segment sg[NV * VL];
     int nseg[NV];
     for (int v = 0; v < nv; v++) nseg[v] = make_segments(g, (p * NV + v) * VL, sg + v * VL);
+    /* one copy of the tile per (nv, direct): with both loops in one copy GCC kept the
+     * accumulators in memory */
+#define TILE(nv_, ...)                                                    \
+    do {                                                                  \
+        if (DIRECT_OK && g->direct) fwd_tile_nv(nv_, 1, __VA_ARGS__);      \
+        else fwd_tile_nv(nv_, 0, __VA_ARGS__);                            \
+    } while (0)
     for (int64_t ob = ob0; ob < ob1; ob++) {
         switch (nv) {
 #if NV >= 6
-        case 6: fwd_tile_nv(6, j, xp, n, gr, ob, p, sg, nseg, y); break;
+        case 6: TILE(6, j, xp, n, gr, ob, p, sg, nseg, y); break;
 #endif
 #if NV >= 5
-        case 5: fwd_tile_nv(5, j, xp, n, gr, ob, p, sg, nseg, y); break;
+        case 5: TILE(5, j, xp, n, gr, ob, p, sg, nseg, y); break;
 #endif
 #if NV >= 4
-        case 4: fwd_tile_nv(4, j, xp, n, gr, ob, p, sg, nseg, y); break;
+        case 4: TILE(4, j, xp, n, gr, ob, p, sg, nseg, y); break;
 #endif
 #if NV >= 3
-        case 3: fwd_tile_nv(3, j, xp, n, gr, ob, p, sg, nseg, y); break;
+        case 3: TILE(3, j, xp, n, gr, ob, p, sg, nseg, y); break;
 #endif
-        case 2: fwd_tile_nv(2, j, xp, n, gr, ob, p, sg, nseg, y); break;
-        default: fwd_tile_nv(1, j, xp, n, gr, ob, p, sg, nseg, y); break;
+        case 2: TILE(2, j, xp, n, gr, ob, p, sg, nseg, y); break;
+        default: TILE(1, j, xp, n, gr, ob, p, sg, nseg, y); break;
         }
     }
 }
+#undef TILE
 
 static size_t fwd_scratch(const geom *g, int nt)
 {
