@@ -12,7 +12,8 @@
  *   conv_naive.c  reference loops in double, for tests and as the definition;
  *   im2col.c      im2col/col2im and the im2col + sgemm convolution (any shape);
  *   conv_fast.c   stride-1 convolution on zero-padded planes with AVX-512
- *                 micro-kernels (forward, input and weight gradients);
+ *                 micro-kernels (forward, input and weight gradients); on AVX-512 the
+ *                 forward and input gradient read the planes in place (masked loads);
  *   conv_batch.c  im2col of a chunk of images side by side and one sgemm over it
  *                 (small output planes, strided and 1x1 layers in training);
  *   conv_small.c  a few images on small output planes: transposed im2col and dot

@@ -26,6 +26,10 @@
  *             batch size (NCHUNK), each from zero into a thread's own dwᵀ, and the
  *             chunks are added into dw in order: the same bits on any number of threads.
  *
+ * Unpadded (AVX-512, stride 1, OW <= W; geom_direct): the forward and input-gradient
+ * kernels read the planes in place, Wp = W, the zeros of the padding given by masked
+ * loads; the same sums bit for bit without the copy (NB_CONV_DIRECT=0 turns it off).
+ *
  * Threads (the pool of core/threadpool.h): with N >= threads, whole images are the chunks
  * (each thread pads into its own copy); otherwise the threads share one image at a time
  * and split its planes, then its tiles.
@@ -433,34 +437,11 @@ static int make_segments(const geom *g, int64_t q, segment *sg)
     return n;
 }
 
-/* acc[i][v] = Σ_k a[i][k·ks] · xq[off[k] + 16v] */
-ALWAYS_INLINE void fwd_acc(int nv, int64_t K, const float *const a[MR], int64_t ks, const float *xq,
-                           const int32_t *off, vf acc[MR][NV])
-{
-#pragma GCC unroll 16
-    for (int i = 0; i < MR; i++)
-#pragma GCC unroll 6
-        for (int v = 0; v < nv; v++) acc[i][v] = v_zero();
-    for (int64_t k = 0; k < K; k++) {
-        const float *bp = xq + off[k];
-        vf b[NV];
-#pragma GCC unroll 6
-        for (int v = 0; v < nv; v++) b[v] = v_load(bp + v * VL);
-        int64_t ka = k * ks;
-#pragma GCC unroll 16
-        for (int i = 0; i < MR; i++) {
-            vf ai = v_set1(a[i][ka]);
-#pragma GCC unroll 6
-            for (int v = 0; v < nv; v++) acc[i][v] = v_fma(ai, b[v], acc[i][v]);
-        }
-    }
-}
-
-/* direct (geom_direct): the same sums, tap k = c·KK + uv reading its vector v through
- * mask mt[uv·nvec + v] (mt: the panel's first vector in the table of make_masks) */
-ALWAYS_INLINE void fwd_acc_direct(int nv, int64_t Cg, int64_t KK, const float *const a[MR], int64_t ks,
-                                  const float *xq, const int32_t *off, const vmask *mt, int64_t nvec,
-                                  vf acc[MR][NV])
+/* acc[i][v] = Σ_k a[i][k·ks] · xq[off[k] + 16v], k < K. direct (geom_direct): tap
+ * k = c·KK + uv reads its vector v through mask mt[uv·nvec + v] (mt: the panel's first
+ * vector in the table of make_masks), the same sums in the same order. */
+ALWAYS_INLINE void fwd_acc(int nv, int direct, int64_t K, const float *const a[MR], int64_t ks, const float *xq,
+                           const int32_t *off, const vmask *mt, int64_t KK, int64_t nvec, vf acc[MR][NV])
 {
     /* local sums copied out at the end: summing into acc itself, GCC kept acc in memory
      * around the masked loads (a store per FMA) */
@@ -469,14 +450,16 @@ ALWAYS_INLINE void fwd_acc_direct(int nv, int64_t Cg, int64_t KK, const float *c
     for (int i = 0; i < MR; i++)
 #pragma GCC unroll 6
         for (int v = 0; v < nv; v++) r[i][v] = v_zero();
-    const vmask *m = mt, *mend = mt + KK * nvec;
-    for (int64_t k = 0; k < Cg * KK; k++) { /* one loop over k = c·KK + uv */
+    const vmask *m = mt, *mend = direct ? mt + KK * nvec : NULL;
+    for (int64_t k = 0; k < K; k++) {
         const float *bp = xq + off[k];
         vf b[NV];
 #pragma GCC unroll 6
-        for (int v = 0; v < nv; v++) b[v] = v_mload(bp, v * VL, m[v]);
-        m += nvec;
-        if (m == mend) m = mt;
+        for (int v = 0; v < nv; v++) b[v] = direct ? v_mload(bp, v * VL, m[v]) : v_load(bp + v * VL);
+        if (direct) { /* the next tap's masks: uv + 1, back to 0 at the next channel */
+            m += nvec;
+            if (m == mend) m = mt;
+        }
         int64_t ka = k * ks;
 #pragma GCC unroll 16
         for (int i = 0; i < MR; i++) {
@@ -550,11 +533,8 @@ ALWAYS_INLINE void fwd_tile_nv(int nv, int direct, const fwd_job *j, const float
     } else {
         for (int i = 0; i < MR; i++) a[i] = j->A + (gr * nob + ob) * g->K * MR + i;
     }
-    if (direct)
-        fwd_acc_direct(nv, g->Cg, g->KK, a, ks, xp + gr * g->Cg * g->PL + p * NV * VL, j->off, j->mt + p * NV,
-                       g->nvec, acc);
-    else
-        fwd_acc(nv, g->K, a, ks, xp + gr * g->Cg * g->PL + p * NV * VL, j->off, acc);
+    fwd_acc(nv, direct, g->K, a, ks, xp + gr * g->Cg * g->PL + p * NV * VL, j->off, direct ? j->mt + p * NV : NULL,
+            g->KK, g->nvec, acc);
     const nb__conv_epilogue *ep = j->ep;
     for (int i = 0; i < MR; i++) {
         int64_t o = ob * MR + i;
