@@ -475,20 +475,27 @@ ALWAYS_INLINE void fwd_acc(int nv, int direct, int64_t K, const float *const a[M
 }
 
 /* direct: mt[uv·nvec + t] has lane l set where wide position q = t·VL + l is an output
- * (q < Q, column below OW) whose tap uv = u·KW + v reads inside the input plane. */
+ * (q < Q, column below OW) whose tap uv = u·KW + v reads inside the input plane: per
+ * tap, a run of bits per valid output row (no division per lane: the table is built on
+ * every call, and at batch 1 a lane-by-lane build cost a quarter of a 28x28 layer). */
 static void make_masks(const geom *g, vmask *mt)
 {
+    memset(mt, 0, (size_t)(g->KK * g->nvec) * sizeof(vmask));
     for (int64_t u = 0; u < g->KH; u++)
-        for (int64_t v = 0; v < g->KW; v++)
-            for (int64_t t = 0; t < g->nvec; t++) {
-                uint32_t m = 0;
-                for (int64_t l = 0; l < VL; l++) {
-                    int64_t q = t * VL + l, i = q / g->Wp, jj = q % g->Wp;
-                    int64_t si = i + u * g->dh - g->pt, sj = jj + v * g->dw - g->pl;
-                    if (q < g->Q && jj < g->OW && si >= 0 && si < g->H && sj >= 0 && sj < g->W) m |= 1u << l;
+        for (int64_t v = 0; v < g->KW; v++) {
+            vmask *m = mt + (u * g->KW + v) * g->nvec;
+            int64_t j0, j1; /* output columns whose input column j + v·dw - pl is inside */
+            nb__valid_range(v * g->dw - g->pl, 1, g->W, g->OW, &j0, &j1);
+            for (int64_t i = 0; i < g->OH && j1 > j0; i++) {
+                int64_t si = i + u * g->dh - g->pt;
+                if (si < 0 || si >= g->H) continue;
+                for (int64_t q = i * g->Wp + j0, e = i * g->Wp + j1; q < e;) { /* bits [q, e) */
+                    int64_t t = q / VL, l = q % VL, n = e - q < VL - l ? e - q : VL - l;
+                    m[t] = (vmask)(m[t] | (((1u << n) - 1) << l));
+                    q += n;
                 }
-                mt[(u * g->KW + v) * g->nvec + t] = (vmask)m;
             }
+        }
 }
 
 typedef struct {
