@@ -6,6 +6,8 @@
 #   bash bench/zoo.sh [STEPS] [REPEAT] [MODEL:C,H,W ...]
 # Default models: cnn and resnet_small on Fashion-MNIST (batch 128), resnet18 and
 # vgg11_bn on synthetic 3x32x32 batches of 64 (VGG cannot run at 28x28).
+# BASE=path/to/another/nabla runs that binary too, just before build/nabla each time
+# (paired before/after lines; its lines are prefixed "base:").
 set -u
 cd "$(dirname "$0")/.."
 STEPS=${1:-20}
@@ -26,6 +28,10 @@ for spec in "${SPECS[@]}"; do
     fi
     for t in 1 2; do
         for _ in $(seq "$REPEAT"); do
+            if [ -n "${BASE:-}" ]; then
+                printf 'base: '
+                "$BASE" bench --model "$model" --threads "$t" --steps "$STEPS" "${nargs[@]}" 2>&1 | tail -n 1
+            fi
             build/nabla bench --model "$model" --threads "$t" --steps "$STEPS" "${nargs[@]}" 2>&1 | tail -n 1
             /usr/bin/python3 bench/torch_bench.py --model "$model" --threads "$t" --steps "$STEPS" "${targs[@]}" 2>&1 | tail -n 1
         done

@@ -4,7 +4,7 @@
  * (im2col.c) and im2col over a chunk of the batch (conv_batch.c). Milliseconds and
  * GFLOP/s (2·N·OC·OH·OW·C/G·KH·KW per pass; backward counts two), best of `reps`.
  *   make bench/zoo_conv && build/bench/zoo_conv [threads] [reps] [model]
- * model: resnet_small (1x28x28, batch 128), resnet18 (3x32x32, 64), resnet18_224
+ * model: cnn (1x28x28, batch 128; cnn3 adds a 64->64 layer at 7x7), resnet_small (1x28x28, batch 128), resnet18 (3x32x32, 64), resnet18_224
  * (3x224x224, 8), vgg11_bn (3x32x32, 64); default all. */
 #include <nabla.h>
 
@@ -31,6 +31,8 @@ typedef struct {
 } layer;
 
 static const layer layers[] = {
+    {"cnn", 128, 1, 28, 32, 3, 1, 1},            {"cnn", 128, 32, 14, 64, 3, 1, 1},
+    {"cnn3", 128, 64, 7, 64, 3, 1, 1},
     {"resnet_small", 128, 1, 28, 16, 3, 1, 1},   {"resnet_small", 128, 16, 28, 16, 3, 1, 1},
     {"resnet_small", 128, 16, 28, 32, 3, 2, 1},  {"resnet_small", 128, 32, 14, 32, 3, 1, 1},
     {"resnet_small", 128, 16, 28, 32, 1, 2, 0},  {"resnet_small", 128, 32, 14, 64, 3, 2, 1},

@@ -12,7 +12,8 @@
  *   conv_naive.c  reference loops in double, for tests and as the definition;
  *   im2col.c      im2col/col2im and the im2col + sgemm convolution (any shape);
  *   conv_fast.c   stride-1 convolution on zero-padded planes with AVX-512
- *                 micro-kernels (forward, input and weight gradients);
+ *                 micro-kernels (forward, input and weight gradients); on AVX-512 the
+ *                 forward and input gradient read the planes in place (masked loads);
  *   conv_batch.c  im2col of a chunk of images side by side and one sgemm over it
  *                 (small output planes, strided and 1x1 layers in training);
  *   conv_small.c  a few images on small output planes: transposed im2col and dot
@@ -109,6 +110,12 @@ size_t nb__conv2d_fast_scratch_bwd_w(const nb__conv_shape *s, int nthreads);
 /* y (=|+=) epilogue(conv(x, w)). */
 void nb__conv2d_fast_fwd(const nb__conv_shape *s, const float *x, const float *w, const nb__conv_epilogue *ep,
                          float *y, float *scratch, int nthreads);
+/* Whether the forward and input-gradient kernels read the input planes in place with
+ * masked loads (AVX-512, stride 1, OW <= W) instead of a zero-padded copy: the same
+ * results bit for bit. On unless NB_CONV_DIRECT=0 in the environment; tests and
+ * benchmarks switch it with nb__conv_fast_set_direct (not thread-safe: between calls). */
+int nb__conv_fast_direct(void);
+void nb__conv_fast_set_direct(int on);
 /* dx += conv_transpose(dy, w) */
 void nb__conv2d_fast_bwd_x(const nb__conv_shape *s, const float *dy, const float *w, float *dx, float *scratch,
                            int nthreads);

@@ -26,6 +26,10 @@
  *             batch size (NCHUNK), each from zero into a thread's own dwᵀ, and the
  *             chunks are added into dw in order: the same bits on any number of threads.
  *
+ * Unpadded (AVX-512, stride 1, OW <= W; geom_direct): the forward and input-gradient
+ * kernels read the planes in place, Wp = W, the zeros of the padding given by masked
+ * loads; the same sums bit for bit without the copy (NB_CONV_DIRECT=0 turns it off).
+ *
  * Threads (the pool of core/threadpool.h): with N >= threads, whole images are the chunks
  * (each thread pads into its own copy); otherwise the threads share one image at a time
  * and split its planes, then its tiles.
@@ -203,6 +207,8 @@ typedef struct {
     int64_t Hp, Wp, PH, PL;   /* a phase: rows, columns, floats; floats of a channel's phases */
     int64_t Q, nvec;          /* wide positions OH·Wp, vectors covering them */
     int64_t XP;               /* floats of one padded image, with zeroed slack */
+    int direct;               /* forward kernel on the unpadded planes (see geom_direct) */
+    int64_t KK;               /* KH·KW */
 } geom;
 
 static geom geom_make(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t OH, int64_t OW, int64_t KH,
@@ -223,26 +229,62 @@ static geom geom_make(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int
     g.nvec = (g.Q + VL - 1) / VL;
     /* the last vector of the last phase reads up to C·PL + (KW-1)·dw/sw + VL - 2 */
     g.XP = round_up(C * g.PL + (KW - 1) * dw / sw + VL, VL);
+    g.KK = KH * KW;
     return g;
 }
 
-static geom geom_fwd(const nb__conv_shape *s)
+/* The forward kernel straight on the input planes, no padded copy (AVX-512 only: it
+ * needs masked loads that cost what plain loads do). At stride 1 with OW <= W, tap
+ * (c, u, v) of output (i, j) reads x[c][i + u·dh - pt][j + v·dw - pl], which is
+ *     x_plane[c·H·W + q + (u·dh - pt)·W + (v·dw - pl)]   with q = i·W + j,
+ * the same "wide" indexing as on a padded plane with Wp = W (columns j >= OW thrown
+ * away: none when OW = W, as for 3x3 with padding 1). The reads that the padded plane
+ * would give as zeros (row or column outside the input, and lanes past the plane) are
+ * the lanes a mask per (tap u·KW + v, vector) leaves out; the masked loads give zeros
+ * there, so every sum runs the same FMAs in the same order on the same values as on
+ * the padded plane: the same bits, without the copy and with fewer thrown-away
+ * columns (14x14: 13 vectors instead of 14, 7x7 pad 1 the same 4, 28x28 49 not 53). */
+#ifdef __AVX512F__
+#define DIRECT_OK 1
+#else
+#define DIRECT_OK 0
+#endif
+
+static void geom_direct(geom *g)
 {
-    return geom_make(s->N, s->C, s->H, s->W, s->OC, s->OH, s->OW, s->KH, s->KW, s->dh, s->dw, s->sh, s->sw, s->pt, s->pl,
-                     s->G);
+    if (!DIRECT_OK || g->sh != 1 || g->sw != 1 || g->OW > g->W || g->OH < 1 || g->OW < 1) return;
+    g->direct = 1;
+    g->Hp = g->H;
+    g->Wp = g->W;
+    g->PH = g->PL = g->H * g->W;
+    g->Q = g->OH * g->Wp;
+    g->nvec = (g->Q + VL - 1) / VL;
+    g->XP = 0;
+}
+
+/* direct: whether the forward may run on the unpadded planes (not the weight gradient,
+ * which reads the padded planes with scalar broadcasts) */
+static geom geom_fwd(const nb__conv_shape *s, int direct)
+{
+    geom g = geom_make(s->N, s->C, s->H, s->W, s->OC, s->OH, s->OW, s->KH, s->KW, s->dh, s->dw, s->sh, s->sw, s->pt,
+                       s->pl, s->G);
+    if (direct) geom_direct(&g);
+    return g;
 }
 
 /* dx = conv(dy padded by (K-1)·d - p, flipped transposed w); stride 1 only */
-static geom geom_bwd_x(const nb__conv_shape *s)
+static geom geom_bwd_x(const nb__conv_shape *s, int direct)
 {
-    return geom_make(s->N, s->OC, s->OH, s->OW, s->C, s->H, s->W, s->KH, s->KW, s->dh, s->dw, 1, 1,
-                     (s->KH - 1) * s->dh - s->pt, (s->KW - 1) * s->dw - s->pl, s->G);
+    geom g = geom_make(s->N, s->OC, s->OH, s->OW, s->C, s->H, s->W, s->KH, s->KW, s->dh, s->dw, 1, 1,
+                       (s->KH - 1) * s->dh - s->pt, (s->KW - 1) * s->dw - s->pl, s->G);
+    if (direct) geom_direct(&g);
+    return g;
 }
 
 int nb__conv2d_fast_fwd_ok(const nb__conv_shape *s)
 {
     if (s->sh < 1 || s->sw < 1 || s->sh > 4 || s->sw > 4) return 0;
-    geom a = geom_fwd(s);
+    geom a = geom_fwd(s, 0);
     const int64_t lim = (int64_t)1 << 30; /* offsets are int32 */
     return a.XP < lim && a.K < lim;
 }
@@ -250,7 +292,7 @@ int nb__conv2d_fast_fwd_ok(const nb__conv_shape *s)
 int nb__conv2d_fast_ok(const nb__conv_shape *s)
 {
     if (s->sh != 1 || s->sw != 1) return 0;
-    geom a = geom_fwd(s), b = geom_bwd_x(s);
+    geom a = geom_fwd(s, 0), b = geom_bwd_x(s, 0);
     const int64_t lim = (int64_t)1 << 30; /* offsets are int32 */
     return a.XP < lim && b.XP < lim && a.K < lim && b.K < lim;
 }
@@ -331,7 +373,9 @@ static void make_offsets(const geom *g, int32_t *off, int64_t n)
             for (int64_t v = 0; v < g->KW; v++, k++)
                 if (k < n) {
                     int64_t ru = u * g->dh, rv = v * g->dw;
-                    off[k] = (int32_t)(c * g->PL + ((ru % g->sh) * g->Sw + rv % g->sw) * g->PH + ru / g->sh * g->Wp + rv / g->sw);
+                    off[k] = g->direct ? (int32_t)(c * g->PL + (ru - g->pt) * g->Wp + rv - g->pl)
+                                       : (int32_t)(c * g->PL + ((ru % g->sh) * g->Sw + rv % g->sw) * g->PH +
+                                                   ru / g->sh * g->Wp + rv / g->sw);
                 }
     for (; k < n; k++) off[k] = 0;
 }
@@ -370,6 +414,12 @@ typedef struct {
 
 static int make_segments(const geom *g, int64_t q, segment *sg)
 {
+    if (g->OW == g->Wp) { /* rows without thrown-away columns: q is the output's index */
+        int64_t left = g->OH * g->OW - q;
+        if (left <= 0) return 0;
+        sg[0] = (segment){.m = (vmask)(left >= VL ? (1u << VL) - 1 : (1u << left) - 1), .off = q};
+        return 1;
+    }
     int n = 0;
     int64_t oh = q / g->Wp, ow = q % g->Wp, j0 = 0;
     while (j0 < VL && oh < g->OH) {
@@ -387,31 +437,70 @@ static int make_segments(const geom *g, int64_t q, segment *sg)
     return n;
 }
 
-/* acc[i][v] = Σ_k a[i][k·ks] · xq[off[k] + 16v] */
-ALWAYS_INLINE void fwd_acc(int nv, int64_t K, const float *const a[MR], int64_t ks, const float *xq,
-                           const int32_t *off, vf acc[MR][NV])
+/* acc[i][v] = Σ_k a[i][k·ks] · xq[off[k] + 16v], k < K. direct (geom_direct): tap
+ * k = c·KK + uv reads its vector v through mask mt[uv·nvec + v] (mt: the panel's first
+ * vector in the table of make_masks), the same sums in the same order. */
+ALWAYS_INLINE void fwd_acc(int nv, int direct, int64_t K, const float *const a[MR], int64_t ks, const float *xq,
+                           const int32_t *off, const vmask *mt, int64_t KK, int64_t nvec, vf acc[MR][NV])
 {
+    /* local sums copied out at the end: summing into acc itself, GCC kept acc in memory
+     * around the masked loads (a store per FMA) */
+    vf r[MR][NV];
 #pragma GCC unroll 16
     for (int i = 0; i < MR; i++)
 #pragma GCC unroll 6
-        for (int v = 0; v < nv; v++) acc[i][v] = v_zero();
+        for (int v = 0; v < nv; v++) r[i][v] = v_zero();
+    const vmask *m = mt, *mend = direct ? mt + KK * nvec : NULL;
     for (int64_t k = 0; k < K; k++) {
         const float *bp = xq + off[k];
         vf b[NV];
 #pragma GCC unroll 6
-        for (int v = 0; v < nv; v++) b[v] = v_load(bp + v * VL);
+        for (int v = 0; v < nv; v++) b[v] = direct ? v_mload(bp, v * VL, m[v]) : v_load(bp + v * VL);
+        if (direct) { /* the next tap's masks: uv + 1, back to 0 at the next channel */
+            m += nvec;
+            if (m == mend) m = mt;
+        }
         int64_t ka = k * ks;
 #pragma GCC unroll 16
         for (int i = 0; i < MR; i++) {
             vf ai = v_set1(a[i][ka]);
 #pragma GCC unroll 6
-            for (int v = 0; v < nv; v++) acc[i][v] = v_fma(ai, b[v], acc[i][v]);
+            for (int v = 0; v < nv; v++) r[i][v] = v_fma(ai, b[v], r[i][v]);
         }
     }
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; i++)
+#pragma GCC unroll 6
+        for (int v = 0; v < nv; v++) acc[i][v] = r[i][v];
+}
+
+/* direct: mt[uv·nvec + t] has lane l set where wide position q = t·VL + l is an output
+ * (q < Q, column below OW) whose tap uv = u·KW + v reads inside the input plane: per
+ * tap, a run of bits per valid output row (no division per lane: the table is built on
+ * every call, and at batch 1 a lane-by-lane build cost a quarter of a 28x28 layer). */
+static void make_masks(const geom *g, vmask *mt)
+{
+    memset(mt, 0, (size_t)(g->KK * g->nvec) * sizeof(vmask));
+    for (int64_t u = 0; u < g->KH; u++)
+        for (int64_t v = 0; v < g->KW; v++) {
+            vmask *m = mt + (u * g->KW + v) * g->nvec;
+            int64_t j0, j1; /* output columns whose input column j + v·dw - pl is inside */
+            nb__valid_range(v * g->dw - g->pl, 1, g->W, g->OW, &j0, &j1);
+            for (int64_t i = 0; i < g->OH && j1 > j0; i++) {
+                int64_t si = i + u * g->dh - g->pt;
+                if (si < 0 || si >= g->H) continue;
+                for (int64_t q = i * g->Wp + j0, e = i * g->Wp + j1; q < e;) { /* bits [q, e) */
+                    int64_t t = q / VL, l = q % VL, n = e - q < VL - l ? e - q : VL - l;
+                    m[t] = (vmask)(m[t] | (((1u << n) - 1) << l));
+                    q += n;
+                }
+            }
+        }
 }
 
 typedef struct {
     const geom *g;
+    const vmask *mt;          /* direct: make_masks's table */
     const float *w;           /* weights (OC, K) read in place, or NULL */
     const float *A;           /* else weights packed by pack_a */
     const float *zero;        /* K zeros: the rows of a tile past Og */
@@ -421,7 +510,7 @@ typedef struct {
 
 /* One micro-tile: channels [ob·MR, ob·MR + MR) of group gr, vectors [p·NV, p·NV + nv)
  * of image n, from the padded image xp, into y (N, O, OH, OW). */
-ALWAYS_INLINE void fwd_tile_nv(int nv, const fwd_job *j, const float *xp, int64_t n, int64_t gr, int64_t ob,
+ALWAYS_INLINE void fwd_tile_nv(int nv, int direct, const fwd_job *j, const float *xp, int64_t n, int64_t gr, int64_t ob,
                                int64_t p, const segment *sg, const int *nseg, float *y)
 {
     const geom *g = j->g;
@@ -451,7 +540,8 @@ ALWAYS_INLINE void fwd_tile_nv(int nv, const fwd_job *j, const float *xp, int64_
     } else {
         for (int i = 0; i < MR; i++) a[i] = j->A + (gr * nob + ob) * g->K * MR + i;
     }
-    fwd_acc(nv, g->K, a, ks, xp + gr * g->Cg * g->PL + p * NV * VL, j->off, acc);
+    fwd_acc(nv, direct, g->K, a, ks, xp + gr * g->Cg * g->PL + p * NV * VL, j->off, direct ? j->mt + p * NV : NULL,
+            g->KK, g->nvec, acc);
     const nb__conv_epilogue *ep = j->ep;
     for (int i = 0; i < MR; i++) {
         int64_t o = ob * MR + i;
@@ -488,40 +578,53 @@ static void fwd_panel(const fwd_job *j, const float *xp, int64_t n, int64_t gr, 
     segment sg[NV * VL];
     int nseg[NV];
     for (int v = 0; v < nv; v++) nseg[v] = make_segments(g, (p * NV + v) * VL, sg + v * VL);
+    /* one copy of the tile per (nv, direct): with both loops in one copy GCC kept the
+     * accumulators in memory */
+#define TILE(nv_, ...)                                                    \
+    do {                                                                  \
+        if (DIRECT_OK && g->direct) fwd_tile_nv(nv_, 1, __VA_ARGS__);      \
+        else fwd_tile_nv(nv_, 0, __VA_ARGS__);                            \
+    } while (0)
     for (int64_t ob = ob0; ob < ob1; ob++) {
         switch (nv) {
 #if NV >= 6
-        case 6: fwd_tile_nv(6, j, xp, n, gr, ob, p, sg, nseg, y); break;
+        case 6: TILE(6, j, xp, n, gr, ob, p, sg, nseg, y); break;
 #endif
 #if NV >= 5
-        case 5: fwd_tile_nv(5, j, xp, n, gr, ob, p, sg, nseg, y); break;
+        case 5: TILE(5, j, xp, n, gr, ob, p, sg, nseg, y); break;
 #endif
 #if NV >= 4
-        case 4: fwd_tile_nv(4, j, xp, n, gr, ob, p, sg, nseg, y); break;
+        case 4: TILE(4, j, xp, n, gr, ob, p, sg, nseg, y); break;
 #endif
 #if NV >= 3
-        case 3: fwd_tile_nv(3, j, xp, n, gr, ob, p, sg, nseg, y); break;
+        case 3: TILE(3, j, xp, n, gr, ob, p, sg, nseg, y); break;
 #endif
-        case 2: fwd_tile_nv(2, j, xp, n, gr, ob, p, sg, nseg, y); break;
-        default: fwd_tile_nv(1, j, xp, n, gr, ob, p, sg, nseg, y); break;
+        case 2: TILE(2, j, xp, n, gr, ob, p, sg, nseg, y); break;
+        default: TILE(1, j, xp, n, gr, ob, p, sg, nseg, y); break;
         }
     }
 }
+#undef TILE
 
 static size_t fwd_scratch(const geom *g, int nt)
 {
     int64_t nob = (g->Og + MR - 1) / MR;
-    return (size_t)(round_up(g->G * nob * g->K * MR, VL) + 2 * round_up(g->K, VL) + (int64_t)nt * g->XP);
+    int64_t masks = g->direct ? round_up((g->KK * g->nvec * (int64_t)sizeof(vmask) + 3) / 4, VL) : 0;
+    return (size_t)(round_up(g->G * nob * g->K * MR, VL) + 2 * round_up(g->K, VL) + masks + (int64_t)nt * g->XP);
 }
 
-/* Image n through the padded buffer xp. */
+/* Image n through the padded buffer xp (direct: read in place). */
 static void fwd_image(const fwd_job *j, const float *x, float *y, float *xp, int64_t n)
 {
     const geom *g = j->g;
     int64_t nob = (g->Og + MR - 1) / MR, npan = (g->nvec + NV - 1) / NV;
-    pad_any(g, x + n * g->C * g->H * g->W, xp, 0, g->C);
+    const float *src = x + n * g->C * g->H * g->W;
+    if (!g->direct) {
+        pad_any(g, src, xp, 0, g->C);
+        src = xp;
+    }
     for (int64_t gr = 0; gr < g->G; gr++)
-        for (int64_t p = 0; p < npan; p++) fwd_panel(j, xp, n, gr, p, 0, nob, y);
+        for (int64_t p = 0; p < npan; p++) fwd_panel(j, src, n, gr, p, 0, nob, y);
 }
 
 typedef struct {
@@ -557,9 +660,10 @@ static void fwd_shared_tiles(void *ctx, int64_t b, int64_t e, int slot)
     const fwd_task *t = ctx;
     const geom *g = t->j->g;
     int64_t nob = (g->Og + MR - 1) / MR, npan = (g->nvec + NV - 1) / NV;
+    const float *xp = g->direct ? t->x + t->n * g->C * g->H * g->W : t->xps;
     for (int64_t i = b; i < e; i++) {
         int64_t p = i % npan, ob = i / npan % nob, gr = i / npan / nob;
-        fwd_panel(t->j, t->xps, t->n, gr, p, ob, ob + 1, t->y);
+        fwd_panel(t->j, xp, t->n, gr, p, ob, ob + 1, t->y);
     }
 }
 
@@ -571,46 +675,49 @@ static void fwd_run(const geom *g, const float *x, const float *w, const nb__con
     int64_t nob = (g->Og + MR - 1) / MR, npan = (g->nvec + NV - 1) / NV;
     float *zero = scratch + round_up(g->G * nob * g->K * MR, VL);
     int32_t *off = (int32_t *)(zero + round_up(g->K, VL));
-    float *xps = (float *)off + round_up(g->K, VL);
+    vmask *mt = (vmask *)((float *)off + round_up(g->K, VL));
+    float *xps = (float *)mt + (g->direct ? round_up((g->KK * g->nvec * (int64_t)sizeof(vmask) + 3) / 4, VL) : 0);
     memset(zero, 0, (size_t)g->K * sizeof(float));
     make_offsets(g, off, g->K);
-    fwd_job j = {.g = g, .w = w, .A = scratch, .zero = zero, .off = off, .ep = ep};
+    if (g->direct) make_masks(g, mt);
+    fwd_job j = {.g = g, .mt = mt, .w = w, .A = scratch, .zero = zero, .off = off, .ep = ep};
     fwd_task t = {&j, x, y, xps, 0};
     if (g->N >= nt) {
-        for (int i = 0; i < nt; i++) pad_slack(g, xps + (int64_t)i * g->XP);
+        if (!g->direct)
+            for (int i = 0; i < nt; i++) pad_slack(g, xps + (int64_t)i * g->XP);
         run(nt, g->N, 1, fwd_images, &t);
         return;
     }
-    pad_slack(g, xps);
+    if (!g->direct) pad_slack(g, xps);
     for (t.n = 0; t.n < g->N; t.n++) {
-        run(nt, g->C, halves(g->C, nt), fwd_shared_pad, &t);
+        if (!g->direct) run(nt, g->C, halves(g->C, nt), fwd_shared_pad, &t);
         run(nt, g->G * nob * npan, halves(g->G * nob * npan, nt), fwd_shared_tiles, &t);
     }
 }
 
 size_t nb__conv2d_fast_scratch_fwd(const nb__conv_shape *s, int nt)
 {
-    geom g = geom_fwd(s);
+    geom g = geom_fwd(s, nb__conv_fast_direct());
     return fwd_scratch(&g, nt);
 }
 
 size_t nb__conv2d_fast_scratch_bwd_x(const nb__conv_shape *s, int nt)
 {
-    geom g = geom_bwd_x(s);
+    geom g = geom_bwd_x(s, nb__conv_fast_direct());
     return fwd_scratch(&g, nt);
 }
 
 void nb__conv2d_fast_fwd(const nb__conv_shape *s, const float *x, const float *w, const nb__conv_epilogue *ep,
                          float *y, float *scratch, int nt)
 {
-    geom g = geom_fwd(s);
+    geom g = geom_fwd(s, nb__conv_fast_direct());
     fwd_run(&g, x, w, ep, y, scratch, nt);
 }
 
 void nb__conv2d_fast_bwd_x(const nb__conv_shape *s, const float *dy, const float *w, float *dx, float *scratch,
                            int nt)
 {
-    geom g = geom_bwd_x(s);
+    geom g = geom_bwd_x(s, nb__conv_fast_direct());
     pack_a(&g, w, scratch);
     nb__conv_epilogue ep = {.accumulate = 1};
     fwd_run(&g, dy, NULL, &ep, dx, scratch, nt);
@@ -736,7 +843,7 @@ static void bww_sizes(const geom *g, int64_t *Ogp, int64_t *per_thread, int64_t 
 
 size_t nb__conv2d_fast_scratch_bwd_w(const nb__conv_shape *s, int nt)
 {
-    geom g = geom_fwd(s);
+    geom g = geom_fwd(s, 0);
     int64_t Ogp, per, noff;
     bww_sizes(&g, &Ogp, &per, &noff);
     return (size_t)(noff + (int64_t)nt * per + g.G * g.K * Ogp + g.G * Ogp);
@@ -978,7 +1085,7 @@ static void bww_shared(const bww_job *j, float *dw, float *db, int nt)
 void nb__conv2d_fast_bwd_w(const nb__conv_shape *s, const float *x, const float *dy, float *dw, float *db,
                            float *scratch, int nt)
 {
-    geom gm = geom_fwd(s);
+    geom gm = geom_fwd(s, 0);
     const geom *g = &gm;
     int64_t Ogp, per, noff;
     bww_sizes(g, &Ogp, &per, &noff);

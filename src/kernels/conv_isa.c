@@ -5,6 +5,21 @@
 #include "kernels/conv.h"
 #include "kernels/conv_isa.h"
 
+#include <stdlib.h>
+
+static int g_direct = -1; /* -1: not read from the environment yet */
+
+int nb__conv_fast_direct(void)
+{
+    if (g_direct < 0) {
+        const char *e = getenv("NB_CONV_DIRECT");
+        g_direct = !(e && e[0] == '0');
+    }
+    return g_direct;
+}
+
+void nb__conv_fast_set_direct(int on) { g_direct = on != 0; }
+
 #define DISPATCH(call_avx512, call_avx2, call_generic)   \
     switch (nb__isa()) {                                  \
     case NB__ISA_AVX512: return call_avx512;              \
