@@ -49,6 +49,7 @@
 
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 #define TCOLS 16 /* pooled columns per work unit (one 16x16 transpose on AVX-512) */
+#define PREP_SHARE_MIN 8192 /* floats packed and padded from which a shared image splits them */
 
 /* ---- a vector of VL floats (as conv_fast.c): zmm, ymm, or 4 floats of GCC's vector
  * extensions; PQMAX: pooled positions per micro-tile (8·PQMAX accumulators) ---- */
@@ -65,6 +66,13 @@ ALWAYS_INLINE void v_store(float *p, vf a) { _mm512_storeu_ps(p, a); }
 ALWAYS_INLINE vf v_relu(vf a)
 {
     return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, _mm512_setzero_ps(), _CMP_LE_OQ), a, _mm512_setzero_ps());
+}
+/* lanes l with lo <= l < hi from p[l], the others 0 (masked lanes are not read) */
+ALWAYS_INLINE vf v_load_range(const float *p, int64_t lo, int64_t hi)
+{
+    lo = lo < 0 ? 0 : lo, hi = hi > VL ? VL : hi;
+    unsigned m = hi > lo ? ((1u << hi) - 1u) & ~((1u << lo) - 1u) : 0u;
+    return _mm512_maskz_loadu_ps((__mmask16)m, p);
 }
 /* v where v > best or v is NaN, else best (pool.c's rule) */
 ALWAYS_INLINE vf v_maxnan(vf best, vf v)
@@ -84,6 +92,13 @@ ALWAYS_INLINE void v_store(float *p, vf a) { _mm256_storeu_ps(p, a); }
 ALWAYS_INLINE vf v_relu(vf a)
 {
     return _mm256_blendv_ps(a, _mm256_setzero_ps(), _mm256_cmp_ps(a, _mm256_setzero_ps(), _CMP_LE_OQ));
+}
+ALWAYS_INLINE vf v_load_range(const float *p, int64_t lo, int64_t hi)
+{
+    __m256i l = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    __m256i in = _mm256_and_si256(_mm256_cmpgt_epi32(l, _mm256_set1_epi32((int)(lo > -1 ? lo : -1) - 1)),
+                                  _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(hi < VL + 1 ? hi : VL + 1)), l));
+    return _mm256_maskload_ps(p, in);
 }
 ALWAYS_INLINE vf v_maxnan(vf best, vf v)
 {
@@ -109,6 +124,12 @@ ALWAYS_INLINE vf v_relu(vf a)
 {
     for (int j = 0; j < VL; j++) a[j] = a[j] <= 0 ? 0.0f : a[j];
     return a;
+}
+ALWAYS_INLINE vf v_load_range(const float *p, int64_t lo, int64_t hi)
+{
+    vf r = v_zero();
+    for (int64_t j = lo < 0 ? 0 : lo; j < hi && j < VL; j++) r[j] = p[j];
+    return r;
 }
 ALWAYS_INLINE vf v_maxnan(vf best, vf v)
 {
@@ -141,7 +162,7 @@ static geom geom_of(const nb__conv_shape *s)
     g.K = s->C * s->KH * s->KW;
     g.nob = (s->OC + OCB - 1) / OCB;
     g.ncj = (g.PW + TCOLS - 1) / TCOLS;
-    g.XP = round_up(s->C * g.PL, VL);
+    g.XP = round_up(s->C * g.PL + VL, VL); /* a vector of slack: pad_planes' last store */
     return g;
 }
 
@@ -162,15 +183,10 @@ size_t nb__conv2d_pool_scratch(const nb__conv_shape *s, int nt)
     return (size_t)(g.nob * g.K * OCB + round_up(g.K, VL) + 2 * g.nob * OCB + (int64_t)nt * (g.XP + TCOLS * OCB));
 }
 
-/* GCC turns copy and zeroing loops back into memcpy/memset calls; not for short rows. */
-#if defined(__GNUC__) && !defined(__clang__)
-#define NO_LIBCALLS __attribute__((optimize("no-tree-loop-distribute-patterns")))
-#else
-#define NO_LIBCALLS
-#endif
-
-/* Planes [c0, c1) of image x (C, H, W) into xp (C, Hp, Wp), zero outside x. */
-NO_LIBCALLS static void pad_planes(const geom *g, const float *x, float *xp, int64_t c0, int64_t c1)
+/* Planes [c0, c1) of image x (C, H, W) into xp (C, Hp, Wp), zero outside x: whole
+ * vectors along each row, the lanes outside x masked (never read); a vector may run past
+ * the row's end into the next row, which is written after it (XP has a vector of slack). */
+static void pad_planes(const geom *g, const float *x, float *xp, int64_t c0, int64_t c1)
 {
     int64_t j0 = g->pl > 0 ? g->pl : 0, j1 = g->W + g->pl < g->Wp ? g->W + g->pl : g->Wp;
     if (j1 < j0) j1 = j0;
@@ -179,13 +195,11 @@ NO_LIBCALLS static void pad_planes(const geom *g, const float *x, float *xp, int
             float *r = xp + c * g->PL + i * g->Wp;
             int64_t si = i - g->pt;
             if (si < 0 || si >= g->H) {
-                for (int64_t j = 0; j < g->Wp; j++) r[j] = 0.0f;
+                for (int64_t j = 0; j < g->Wp; j += VL) v_store(r + j, v_zero());
                 continue;
             }
             const float *src = x + (c * g->H + si) * g->W - g->pl; /* column j reads src[j] */
-            for (int64_t j = 0; j < j0; j++) r[j] = 0.0f;
-            for (int64_t j = j0; j < j1; j++) r[j] = src[j];
-            for (int64_t j = j1; j < g->Wp; j++) r[j] = 0.0f;
+            for (int64_t j = 0; j < g->Wp; j += VL) v_store(r + j, v_load_range(src + j, j0 - j, j1 - j));
         }
 }
 
@@ -267,11 +281,12 @@ ALWAYS_INLINE void tile(const int PQ, const int nv, const geom *g, const float *
 
 typedef struct {
     const geom *g;
-    const float *x, *Wt, *sc, *sh;
+    const float *x, *w, *Wt, *sc, *sh;
     const int32_t *off;
     int relu;
     float *y, *xps, *Ts; /* padded images and buffers T, one per slot (shared image: xps only) */
     int64_t n;           /* the shared image */
+    int64_t npad;        /* groups of its planes to pad */
 } job;
 
 /* Unit u = (pooled row i, column chunk jc, channel block ob) of image n from xp. */
@@ -337,13 +352,21 @@ static void images(void *ctx, int64_t b, int64_t e, int slot)
     }
 }
 
-/* Image j->n shared: its planes [b, e) padded ... */
-static void shared_pad(void *ctx, int64_t b, int64_t e, int slot)
+/* Image j->n shared: items [0, nob) pack a channel block of the weights (the first
+ * image only), items [nob, nob + npad) pad a group of its planes ... */
+static void shared_prep(void *ctx, int64_t b, int64_t e, int slot)
 {
     const job *j = ctx;
     const geom *g = j->g;
     (void)slot;
-    pad_planes(g, j->x + j->n * g->C * g->H * g->W, j->xps, b, e);
+    for (int64_t i = b; i < e; i++) {
+        if (i < g->nob) {
+            if (j->n == 0) pack_w(g, j->w, (float *)j->Wt, i, i + 1);
+            continue;
+        }
+        int64_t t = i - g->nob;
+        pad_planes(g, j->x + j->n * g->C * g->H * g->W, j->xps, g->C * t / j->npad, g->C * (t + 1) / j->npad);
+    }
 }
 
 /* ... then its units [b, e). */
@@ -376,15 +399,21 @@ void nb__conv2d_pool_fwd(const nb__conv_shape *s, const float *x, const float *w
         sh[o] = o < g.OC && ep && ep->shift ? ep->shift[o] : 0.0f;
     }
     make_offsets(&g, off);
-    job j = {.g = &g, .x = x, .Wt = Wt, .sc = sc, .sh = sh, .off = off, .relu = ep && ep->relu, .y = y, .xps = xps,
-             .Ts = Ts};
-    pack_w(&g, w, Wt, 0, g.nob);
+    job j = {.g = &g, .x = x, .w = w, .Wt = Wt, .sc = sc, .sh = sh, .off = off, .relu = ep && ep->relu, .y = y,
+             .xps = xps, .Ts = Ts};
     if (g.N >= nt || nt == 1) {
+        pack_w(&g, w, Wt, 0, g.nob);
         run(nt, g.N, 1, images, &j);
         return;
     }
+    /* packing and padding shared too when they are worth a fork (the cnn's second layer:
+     * 18k weights, 8k padded floats; not its first: 288 and 900) */
+    int share_prep = g.nob * g.K * OCB + g.C * g.PL >= PREP_SHARE_MIN;
+    j.npad = share_prep ? 2 * nt : 1;
+    if (!share_prep) pack_w(&g, w, Wt, 0, g.nob);
     for (j.n = 0; j.n < g.N; j.n++) {
-        run(nt, g.C, (g.C + 2 * nt - 1) / (2 * nt), shared_pad, &j);
+        if (share_prep) run(nt, g.nob + j.npad, 1, shared_prep, &j);
+        else pad_planes(&g, x + j.n * g.C * g.H * g.W, xps, 0, g.C);
         int64_t nu = units_of(&g);
         run(nt, nu, (nu + 4 * nt - 1) / (4 * nt), shared_units, &j);
     }
