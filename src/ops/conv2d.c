@@ -109,6 +109,10 @@ static nb_status resolve(const nb_conv2d_opts *o, int64_t kh, int64_t kw, const 
  * costs about a microsecond). */
 #define GEMM_SPLIT_MIN (1 << 16)
 
+/* kernels/conv_pool.c: at most this many weights, at least this many pooled positions */
+#define POOL_W_MAX ((int64_t)1 << 18)
+#define POOL_POS_MIN 16
+
 static int threads_of(const nb_ctx *ctx) { (void)ctx; return nb__max_threads(); }
 
 /* forward: OCg outputs of Cg·KH·KW taps; input gradient: Cg outputs of OCg·KH·KW taps.
@@ -285,8 +289,12 @@ static nb_tensor *conv_ep(nb_tensor *x, nb_tensor *w, nb_tensor *b, const nb_con
                           .sh = p.stride[0], .sw = p.stride[1], .dh = p.dil[0], .dw = p.dil[1],
                           .pt = p.pad[0], .pl = p.pad[1], .G = G};
     int nt = threads_of(ctx);
-    /* conv + epilogue + max pool in one pass: inference, a 2x2 pool, where conv_pool.c applies */
-    int pooled = pool && !res && !nb__needs_grad(ctx, x, w, b) && pool_2x2(pool, OH, OW) && nb__conv2d_pool_ok(s);
+    /* conv + epilogue + max pool in one pass: inference, a 2x2 pool, where conv_pool.c applies
+     * and its per-call packing of the weights pays: weights up to POOL_W_MAX (VGG's 256- and
+     * 512-channel layers stream megabytes of weights at batch 1: packed they would be read
+     * three times) and at least POOL_POS_MIN pooled positions to share the packing */
+    int pooled = pool && !res && !nb__needs_grad(ctx, x, w, b) && pool_2x2(pool, OH, OW) && nb__conv2d_pool_ok(s) &&
+                 OC * C / G * KH * KW <= POOL_W_MAX && N * (OH / 2) * (OW / 2) >= POOL_POS_MIN;
     int64_t shape[4] = {N, OC, pooled ? OH / 2 : OH, pooled ? OW / 2 : OW};
     nb_tensor *out = batched ? nb__empty(ctx, NB_F32, 4, shape) : nb__empty(ctx, NB_F32, 3, shape + 1);
     if (!out) return NULL;
