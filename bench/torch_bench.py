@@ -22,7 +22,8 @@ images of that shape and random labels of 10 classes, trained on again and again
 (`nabla bench --input` does the same).
 
 Prints one line of key=value pairs: train_img_per_s (steady-state training steps on
-preloaded tensors, no data loading), infer_b1_us (batch-1 eval latency),
+preloaded tensors, no data loading), infer_b1_us and infer_b1_median_us (batch-1 eval
+latency: the mean and the median of the timed calls),
 peak_rss_mb, and with --epochs the test accuracy and wall seconds.
 """
 import argparse, resource, time
@@ -149,9 +150,15 @@ with torch.no_grad():
     for _ in range(50):
         m(x1)
     n1 = 500 if a.model in ("mlp", "cnn") else 50
-    t0 = time.perf_counter()
+    t0 = ti = time.perf_counter()
+    ts = []
     for _ in range(n1):
         m(x1)
-    out.append(f"infer_b1_us={(time.perf_counter() - t0) / n1 * 1e6:.1f}")
+        tn = time.perf_counter()
+        ts.append(tn - ti)
+        ti = tn
+    ts.sort()
+    out.append(f"infer_b1_us={(ti - t0) / n1 * 1e6:.1f}")
+    out.append(f"infer_b1_median_us={(ts[n1 // 2 - 1] + ts[n1 // 2]) / 2 * 1e6:.1f}")
 out.append(f"peak_rss_mb={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}")
 print(" ".join(out))

@@ -1,7 +1,7 @@
 #!/bin/bash
 # zoo.sh - the model zoo side by side with PyTorch, in one run: for each model and
 # thread count, `nabla bench` and bench/torch_bench.py alternately (A B A B ...), REPEAT
-# rounds, each line as printed (train_img_per_s, infer_b1_us, peak_rss_mb; nabla's line
+# rounds, each line as printed (train_img_per_s, infer_b1_us and its median, peak_rss_mb; nabla's line
 # says which ISA ran). Run from the repository root after `make`:
 #   bash bench/zoo.sh [STEPS] [REPEAT] [MODEL:C,H,W ...]
 # Default models: cnn and resnet_small on Fashion-MNIST (batch 128), resnet18 and

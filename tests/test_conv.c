@@ -695,16 +695,19 @@ static void test_fusion(void)
     int old = nb_set_grad_enabled(ctx, 0);
     nb_tensor *h = x;
     for (int i = 0; i < 3; i++) h = nb_module_forward(kids[i], h);
-    nb_tensor *f = nb__module_fuse(kids, 13, x, 0, &used);
+    nb_tensor *f = nb__module_fuse(kids, 3, x, 0, &used); /* no MaxPool2d in reach */
     CHECK("fusion: conv1 + bn1 + relu", f && used == 3, "used %d: %s", used, nb_last_error());
     if (f) CHECK_CLOSE_SCALED("fusion: conv1 + bn1 + relu equals the modules", nb_tensor_data(f), nb_tensor_data(h), 3 * 32 * 784, 1e-5);
     nb_tensor *p = nb_module_forward(kids[3], h);
+    f = nb__module_fuse(kids, 13, x, 0, &used); /* and the MaxPool2d (tests/test_conv_pool.c) */
+    CHECK("fusion: conv1 + bn1 + relu + maxpool", f && used == 4, "used %d: %s", used, nb_last_error());
+    if (f) CHECK_CLOSE_SCALED("fusion: conv1 + bn1 + relu + maxpool equals the modules", nb_tensor_data(f), nb_tensor_data(p), 3 * 32 * 196, 1e-5);
     nb_tensor *h2 = nb_module_forward(kids[6], nb_module_forward(kids[5], nb_module_forward(kids[4], p)));
     nb_tensor *f2 = nb__module_fuse(kids + 4, 2, p, 0, &used); /* no ReLU in reach: conv + bn */
     nb_tensor *h3 = nb_module_forward(kids[5], nb_module_forward(kids[4], p));
     CHECK("fusion: conv2 + bn2 only", f2 && used == 2, "used %d", used);
     if (f2) CHECK_CLOSE_SCALED("fusion: conv2 + bn2 equals the modules", nb_tensor_data(f2), nb_tensor_data(h3), 3 * 64 * 196, 1e-5);
-    f2 = nb__module_fuse(kids + 4, 9, p, 0, &used);
+    f2 = nb__module_fuse(kids + 4, 3, p, 0, &used);
     if (f2) CHECK_CLOSE_SCALED("fusion: conv2 + bn2 + relu equals the modules", nb_tensor_data(f2), nb_tensor_data(h2), 3 * 64 * 196, 1e-5);
     CHECK("fusion: a ReLU has no fuse hook", nb__module_fuse(kids + 2, 11, x, 0, &used) == NULL && used == 0, "used %d", used);
     nb_tensor *g = nb__module_fuse(kids + 1, 12, nb_module_forward(kids[0], x), 0, &used);

@@ -18,6 +18,8 @@
  *                 (small output planes, strided and 1x1 layers in training);
  *   conv_small.c  a few images on small output planes: transposed im2col and dot
  *                 products with the weights in place (batch-1 inference);
+ *   conv_pool.c   inference: stride-1 convolution + epilogue + 2x2 max pool in one
+ *                 pass, output channels along the vectors (the cnn's blocks);
  *   pool.c        max/avg/adaptive pooling, forward and backward.
  */
 #ifndef NB_KERNELS_CONV_H
@@ -122,6 +124,15 @@ void nb__conv2d_fast_bwd_x(const nb__conv_shape *s, const float *dy, const float
 /* dw += Σ dy ⋆ x, db += Σ dy (db may be NULL; dw may be NULL when only db is wanted) */
 void nb__conv2d_fast_bwd_w(const nb__conv_shape *s, const float *x, const float *dy, float *dw, float *db,
                            float *scratch, int nthreads);
+
+/* ---- conv_pool.c: y (N, OC, OH/2, OW/2) = the 2x2 stride-2 max pool of epilogue(conv)
+ * (ep->scale, ep->shift with the bias folded in, ep->relu; no residual, no accumulate) ---- */
+/* Whether nb__conv2d_pool_fwd handles s (stride 1, dilation 1, groups 1, OH and OW >= 2,
+ * sizes that fit int32 offsets). */
+int nb__conv2d_pool_ok(const nb__conv_shape *s);
+size_t nb__conv2d_pool_scratch(const nb__conv_shape *s, int nthreads); /* floats */
+void nb__conv2d_pool_fwd(const nb__conv_shape *s, const float *x, const float *w, const nb__conv_epilogue *ep,
+                         float *y, float *scratch, int nthreads);
 
 /* ---- conv_batch.c (any stride, padding, dilation and groups) ---- */
 /* Images per chunk (col of the chunk at most 2^21 floats unless one image needs more). */

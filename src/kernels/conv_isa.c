@@ -1,6 +1,6 @@
-/* conv_isa.c - conv_fast.c's entry points (kernels/conv.h) calling the copy compiled for
- * the ISA core/isa.h chose: conv_fast.c is built three times (the Makefile's ISA_SRC),
- * as nb__conv2d_fast_*_avx512, _avx2 and _generic. */
+/* conv_isa.c - conv_fast.c's and conv_pool.c's entry points (kernels/conv.h) calling the
+ * copy compiled for the ISA core/isa.h chose: each is built three times (the Makefile's
+ * ISA_SRC), as nb__conv2d_fast_*_avx512, _avx2 and _generic (conv_pool.c: nb__conv2d_pool_*). */
 #include "core/isa.h"
 #include "kernels/conv.h"
 #include "kernels/conv_isa.h"
@@ -83,4 +83,23 @@ void nb__conv2d_fast_bwd_w(const nb__conv_shape *s, const float *x, const float 
     DISPATCH_VOID(nb__conv2d_fast_bwd_w_avx512(s, x, dy, dw, db, scratch, nt),
              nb__conv2d_fast_bwd_w_avx2(s, x, dy, dw, db, scratch, nt),
              nb__conv2d_fast_bwd_w_generic(s, x, dy, dw, db, scratch, nt))
+}
+
+int nb__conv2d_pool_ok(const nb__conv_shape *s)
+{
+    DISPATCH(nb__conv2d_pool_ok_avx512(s), nb__conv2d_pool_ok_avx2(s), nb__conv2d_pool_ok_generic(s))
+}
+
+size_t nb__conv2d_pool_scratch(const nb__conv_shape *s, int nt)
+{
+    DISPATCH(nb__conv2d_pool_scratch_avx512(s, nt), nb__conv2d_pool_scratch_avx2(s, nt),
+             nb__conv2d_pool_scratch_generic(s, nt))
+}
+
+void nb__conv2d_pool_fwd(const nb__conv_shape *s, const float *x, const float *w, const nb__conv_epilogue *ep,
+                         float *y, float *scratch, int nt)
+{
+    DISPATCH_VOID(nb__conv2d_pool_fwd_avx512(s, x, w, ep, y, scratch, nt),
+                  nb__conv2d_pool_fwd_avx2(s, x, w, ep, y, scratch, nt),
+                  nb__conv2d_pool_fwd_generic(s, x, w, ep, y, scratch, nt))
 }

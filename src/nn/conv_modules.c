@@ -1,6 +1,6 @@
 /* conv_modules.c - Conv2d, MaxPool2d, AvgPool2d as modules
  * (PyTorch's defaults and parameter names), and Conv2d's fuse hook: in eval mode,
- * Conv2d + BatchNorm2d (+ ReLU) as one convolution with an epilogue. */
+ * Conv2d + BatchNorm2d (+ ReLU) (+ MaxPool2d) as one convolution with an epilogue. */
 #include "core/error.h"
 #include "core/tensor.h"
 #include "core/tape.h"
@@ -187,7 +187,8 @@ nb_module *nb_avgpool2d_new(nb_ctx *ctx, const nb_pool2d_opts *o) { return pool_
 /* mods[0..n) consecutive children of a Sequential, mods[0] this Conv2d. In eval mode
  * (the container's and the modules') with no gradient to record, a following eval-mode
  * BatchNorm2d (its running statistics folded into scale and shift) and ReLU run in the
- * convolution's epilogue (nb__conv2d_ep). */
+ * convolution's epilogue (nb__conv2d_ep), and a MaxPool2d after them with it
+ * (nb__conv2d_ep_pool: one pass for MaxPool2d(2)). */
 /* The scale and shift of bn (an eval-mode BatchNorm2d over conv's output channels) in
  * scratch; 0 if it cannot be folded (another kind or width, no running statistics). */
 static int fold_bn(nb_module *conv, nb_module *bn, float **scale, float **shift)
@@ -221,8 +222,11 @@ static nb_tensor *conv_fuse(nb_module *const *mods, int n, nb_tensor *x, int tra
     float *scale, *shift;
     if (!fold_bn(conv, mods[1], &scale, &shift)) return NULL;
     int relu = n > 2 && !strcmp(nb_module_kind(mods[2]), "ReLU");
-    nb_tensor *y = nb__conv2d_ep(x, w, b, conv->impl, scale, shift, relu);
-    if (y) *used = 2 + relu;
+    /* and a MaxPool2d after them: in one pass where nb__conv2d_ep_pool can (MaxPool2d(2)) */
+    nb_module *mp = n > 2 + relu && mods[2 + relu]->vt == &maxpool_vt ? mods[2 + relu] : NULL;
+    nb_tensor *y = mp ? nb__conv2d_ep_pool(x, w, b, conv->impl, scale, shift, relu, mp->impl)
+                      : nb__conv2d_ep(x, w, b, conv->impl, scale, shift, relu);
+    if (y) *used = 2 + relu + (mp != NULL);
     return y;
 }
 

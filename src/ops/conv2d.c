@@ -10,7 +10,8 @@
  * inference), where each image's im2col + sgemm is split over the threads
  * (src/kernels/im2col.c); in inference, up to 28 output positions in all (batch 1 on 4x4
  * planes and below) take kernels/conv_small.c (the weights read in place, not packed).
- * Scratch is given back to the arena after each pass. */
+ * nb__conv2d_ep_pool adds a 2x2 max pool, in one pass with the convolution in inference
+ * (kernels/conv_pool.c). Scratch is given back to the arena after each pass. */
 #include "core/error.h"
 #include "core/tensor.h"
 #include "core/tape.h"
@@ -108,6 +109,10 @@ static nb_status resolve(const nb_conv2d_opts *o, int64_t kh, int64_t kw, const 
  * costs about a microsecond). */
 #define GEMM_SPLIT_MIN (1 << 16)
 
+/* kernels/conv_pool.c: at most this many weights, at least this many pooled positions */
+#define POOL_W_MAX ((int64_t)1 << 18)
+#define POOL_POS_MIN 16
+
 static int threads_of(const nb_ctx *ctx) { (void)ctx; return nb__max_threads(); }
 
 /* forward: OCg outputs of Cg·KH·KW taps; input gradient: Cg outputs of OCg·KH·KW taps.
@@ -174,6 +179,10 @@ static void conv_backward(nb_node *n)
     }
 }
 
+static nb_tensor *conv_ep(nb_tensor *x, nb_tensor *w, nb_tensor *b, const nb_conv2d_opts *opts,
+                          const float *scale, const float *shift, int relu, const nb_tensor *res,
+                          const nb_pool2d_opts *pool);
+
 nb_tensor *nb__conv2d_ep(nb_tensor *x, nb_tensor *w, nb_tensor *b, const nb_conv2d_opts *opts,
                          const float *scale, const float *shift, int relu)
 {
@@ -182,6 +191,38 @@ nb_tensor *nb__conv2d_ep(nb_tensor *x, nb_tensor *w, nb_tensor *b, const nb_conv
 
 nb_tensor *nb__conv2d_ep_res(nb_tensor *x, nb_tensor *w, nb_tensor *b, const nb_conv2d_opts *opts,
                              const float *scale, const float *shift, int relu, const nb_tensor *res)
+{
+    return conv_ep(x, w, b, opts, scale, shift, relu, res, NULL);
+}
+
+nb_tensor *nb__conv2d_ep_pool(nb_tensor *x, nb_tensor *w, nb_tensor *b, const nb_conv2d_opts *opts,
+                              const float *scale, const float *shift, int relu, const nb_pool2d_opts *pool)
+{
+    if (!pool) {
+        nb__fail(NB_ERR_ARG, "conv2d: no pooling options");
+        return NULL;
+    }
+    return conv_ep(x, w, b, opts, scale, shift, relu, NULL, pool);
+}
+
+/* Whether pool is MaxPool2d(2) as conv_pool.c computes it on an OH x OW output: a 2x2
+ * window, stride 2, no padding or dilation, and no partial last window (ceil_mode on
+ * odd sizes). */
+static int pool_2x2(const nb_pool2d_opts *p, int64_t OH, int64_t OW)
+{
+    for (int d = 0; d < 2; d++)
+        if (p->kernel[d] != 2 || (p->stride[d] != 0 && p->stride[d] != 2) || p->padding[d] != 0 ||
+            p->dilation[d] > 1)
+            return 0;
+    return !p->ceil_mode || (OH % 2 == 0 && OW % 2 == 0);
+}
+
+/* The convolution with its epilogue, then pool's max pooling if pool is set: in one pass
+ * (kernels/conv_pool.c) where it applies, else the convolution's output pooled by
+ * nb_max_pool2d. */
+static nb_tensor *conv_ep(nb_tensor *x, nb_tensor *w, nb_tensor *b, const nb_conv2d_opts *opts,
+                          const float *scale, const float *shift, int relu, const nb_tensor *res,
+                          const nb_pool2d_opts *pool)
 {
     if (!x || !w) return NULL;
     nb_conv2d_opts o = opts ? *opts : (nb_conv2d_opts){0};
@@ -242,14 +283,21 @@ nb_tensor *nb__conv2d_ep_res(nb_tensor *x, nb_tensor *w, nb_tensor *b, const nb_
                  (long long)(N * OC * OH * OW));
         return NULL;
     }
-    int64_t shape[4] = {N, OC, OH, OW};
-    nb_tensor *out = batched ? nb__empty(ctx, NB_F32, 4, shape) : nb__empty(ctx, NB_F32, 3, shape + 1);
     nb__conv_shape *s = nb__scratch(ctx, sizeof *s);
-    if (!out || !s) return NULL;
+    if (!s) return NULL;
     *s = (nb__conv_shape){.N = N, .C = C, .H = H, .W = W, .OC = OC, .KH = KH, .KW = KW, .OH = OH, .OW = OW,
                           .sh = p.stride[0], .sw = p.stride[1], .dh = p.dil[0], .dw = p.dil[1],
                           .pt = p.pad[0], .pl = p.pad[1], .G = G};
     int nt = threads_of(ctx);
+    /* conv + epilogue + max pool in one pass: inference, a 2x2 pool, where conv_pool.c applies
+     * and its per-call packing of the weights pays: weights up to POOL_W_MAX (VGG's 256- and
+     * 512-channel layers stream megabytes of weights at batch 1: packed they would be read
+     * three times) and at least POOL_POS_MIN pooled positions to share the packing */
+    int pooled = pool && !res && !nb__needs_grad(ctx, x, w, b) && pool_2x2(pool, OH, OW) && nb__conv2d_pool_ok(s) &&
+                 OC * C / G * KH * KW <= POOL_W_MAX && N * (OH / 2) * (OW / 2) >= POOL_POS_MIN;
+    int64_t shape[4] = {N, OC, pooled ? OH / 2 : OH, pooled ? OW / 2 : OW};
+    nb_tensor *out = batched ? nb__empty(ctx, NB_F32, 4, shape) : nb__empty(ctx, NB_F32, 3, shape + 1);
+    if (!out) return NULL;
     const float *bias = b ? nb__f(b) : NULL;
     /* bias folds into the shift: (Σ + b)·scale + shift = Σ·scale + (b·scale + shift) */
     float *sh = NULL;
@@ -259,6 +307,13 @@ nb_tensor *nb__conv2d_ep_res(nb_tensor *x, nb_tensor *w, nb_tensor *b, const nb_
     }
     nb__conv_epilogue ep = {.scale = scale, .shift = sh ? sh : bias ? bias : shift, .relu = relu};
     nb_arena_mark mark = nb__arena_mark(&ctx->arena); /* the scratch is given back below */
+    if (pooled) {
+        float *scr = nb__scratch(ctx, nb__conv2d_pool_scratch(s, nt) * sizeof(float));
+        if (!scr) return NULL;
+        nb__conv2d_pool_fwd(s, nb__f(x), nb__f(w), &ep, nb__f(out), scr, nt);
+        nb__arena_release(&ctx->arena, mark);
+        return out;
+    }
     int fast = fast_fwd(s, !nb__needs_grad(ctx, x, w, b)) && !small_plane(s);
     if (res && fast) ep.residual = nb__f(res);
     else if (res) ep.relu = 0; /* the other paths: the residual and the relu after them */
@@ -296,7 +351,7 @@ nb_tensor *nb__conv2d_ep_res(nb_tensor *x, nb_tensor *w, nb_tensor *b, const nb_
         if (!n) return NULL;
         n->saved = s;
     }
-    return out;
+    return pool ? nb_max_pool2d(out, pool) : out;
 }
 
 nb_tensor *nb_conv2d(nb_tensor *x, nb_tensor *w, nb_tensor *b, const nb_conv2d_opts *o)

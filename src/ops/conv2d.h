@@ -14,4 +14,11 @@ nb_tensor *nb__conv2d_ep(nb_tensor *x, nb_tensor *w, nb_tensor *b, const nb_conv
 nb_tensor *nb__conv2d_ep_res(nb_tensor *x, nb_tensor *w, nb_tensor *b, const nb_conv2d_opts *o, const float *scale,
                              const float *shift, int relu, const nb_tensor *r);
 
+/* nb__conv2d_ep followed by nb_max_pool2d(·, pool) (pool required): without gradients and
+ * for MaxPool2d(2) (a 2x2 window, stride 2, no padding) on a stride-1, undilated,
+ * ungrouped convolution, one pass that never stores the convolution's output
+ * (kernels/conv_pool.c, the same values); otherwise the two ops. */
+nb_tensor *nb__conv2d_ep_pool(nb_tensor *x, nb_tensor *w, nb_tensor *b, const nb_conv2d_opts *o, const float *scale,
+                              const float *shift, int relu, const nb_pool2d_opts *pool);
+
 #endif

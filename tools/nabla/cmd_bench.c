@@ -1,7 +1,9 @@
 /* cmd_bench.c - `nabla bench`: what bench/torch_bench.py measures, printed in its format
  * so the two lines compare key by key:
  *   train_img_per_s  steady-state SGD steps (10 warm-up steps, then --steps timed)
- *   infer_b1_us      batch-1 eval latency (50 warm-up, 500 timed)
+ *   infer_b1_us      batch-1 eval latency (50 warm-up, 500 timed): the mean, and
+ *   infer_b1_median_us  their median (a few calls that lose the CPU for a 4 ms
+ *                    scheduler tick to another process move the mean, not the median)
  *   peak_rss_mb      the process's peak resident memory
  * and isa=, the instruction set the kernels ran (NB_ISA or the CPU's best).
  * Fashion-MNIST batches by default; with --input C,H,W one batch of uniform [0,1) images
@@ -46,7 +48,7 @@ typedef struct {
     nb_ddp *ddp;
     nb_optim *opt;
     nb_loader *tl, *il;  /* training batches, test images one at a time */
-    double train_ips, comm, secs, infer_us;
+    double train_ips, comm, secs, infer_us, infer_median_us;
 } bench;
 
 enum { FAILED = -1 }; /* a library error, its message in nb_last_error() */
@@ -132,8 +134,14 @@ static int time_training(bench *b)
     return 0;
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
 /* Batch-1 eval latency on one test image (or the synthetic batch's first): 50 warm-up
- * calls, 500 timed. */
+ * calls, 500 timed one by one (their mean and median). */
 static int time_inference(bench *b)
 {
     nb_module_train(b->m, 0);
@@ -155,15 +163,20 @@ static int time_inference(bench *b)
         nb_ctx_reset(b->ctx);
         nb_module_forward(b->m, img);
     }
-    double t0 = now_seconds();
+    double t[500], t0 = now_seconds(), ti = t0;
     for (int i = 0; i < 500; i++) {
         nb_ctx_reset(b->ctx);
         if (!nb_module_forward(b->m, img)) {
             nb_tensor_free(img);
             return FAILED;
         }
+        double tn = now_seconds();
+        t[i] = tn - ti;
+        ti = tn;
     }
-    b->infer_us = (now_seconds() - t0) / 500 * 1e6;
+    b->infer_us = (ti - t0) / 500 * 1e6;
+    qsort(t, 500, sizeof t[0], cmp_double);
+    b->infer_median_us = (t[249] + t[250]) / 2 * 1e6;
     nb_tensor_free(img);
     return 0;
 }
@@ -179,13 +192,15 @@ static void print_result(const bench *b)
                  (long long)b->chw[2]);
     if (b->W > 1 && b->R == 0)
         printf("nabla=%s isa=%s model=%s%s ranks=%d threads=%ld batch=%ld train_img_per_s=%.0f comm_wait_ms=%.2f "
-               "comm_share=%.3f infer_b1_us=%.1f peak_rss_mb=%.0f\n",
+               "comm_share=%.3f infer_b1_us=%.1f infer_b1_median_us=%.1f peak_rss_mb=%.0f\n",
                NB_VERSION, nb_isa(), b->model, shape, b->W, b->threads, b->batch, b->train_ips,
-               b->comm / (double)b->steps * 1e3, b->comm / b->secs, b->infer_us, (double)ru.ru_maxrss / 1024.0);
+               b->comm / (double)b->steps * 1e3, b->comm / b->secs, b->infer_us, b->infer_median_us,
+               (double)ru.ru_maxrss / 1024.0);
     else if (b->W == 1)
         printf("nabla=%s isa=%s model=%s%s threads=%ld batch=%ld train_img_per_s=%.0f infer_b1_us=%.1f "
-               "peak_rss_mb=%.0f\n",
+               "infer_b1_median_us=%.1f peak_rss_mb=%.0f\n",
                NB_VERSION, nb_isa(), b->model, shape, b->threads, b->batch, b->train_ips, b->infer_us,
+               b->infer_median_us,
                (double)ru.ru_maxrss / 1024.0);
 }
 
