@@ -21,6 +21,7 @@ struct nb_tensor {
     unsigned in_arena : 1;  /* struct and data owned by the arena */
     unsigned owns_data : 1; /* heap tensor that frees data */
     unsigned grad_in_arena : 1;
+    unsigned data_as_grad : 1; /* nb__data_as_grad: nb__grad hands out the data block */
 };
 
 /* A gradient block given back during backward (core/autograd.c), kept in its own first bytes. */
