@@ -14,6 +14,7 @@
  *     round trip, shape errors (message and NULL, state untouched), the eval
  *     scale/shift used to fold BatchNorm into a conv. */
 #include "check.h"
+#include "core/ctx.h"
 #include "golden.h"
 #include "nn/layers.h"
 #include "nn/module.h"
@@ -641,6 +642,84 @@ out:;
     for (int i = 0; i < 7; i++) nb_tensor_free(all[i]);
 }
 
+/* ---- BatchNorm's backward writing x's gradient over the output's (autograd's hand-over) ---- */
+
+/* x's gradient when BatchNorm reads x itself (a heap tensor: no hand-over) and when it reads
+ * an arena view of x (the view takes the output's gradient block, the kernel writes over
+ * dy): the same bits, for BatchNorm, BatchNorm + ReLU and relu(batch_norm(x) + res), the
+ * (N, C, S) and (N, C) kernels, batch and running statistics. */
+static void handover_case(const char *name, int ndim, const int64_t *shape, int relu, int with_res, int training)
+{
+    nb_rng r;
+    nb_rng_seed(&r, 47);
+    int64_t C = shape[1];
+    nb_tensor *x = rand_tensor(ndim, shape, 1.5f, 0.5f, &r), *res = rand_tensor(ndim, shape, 1.0f, -0.2f, &r);
+    nb_tensor *w = rand_tensor(1, &C, 0.5f, 1.0f, &r), *b = rand_tensor(1, &C, 1.0f, 0.0f, &r);
+    nb_tensor *rm = rand_tensor(1, &C, 0.3f, 0.1f, &r), *rv = rand_tensor(1, &C, 0.1f, 1.0f, &r);
+    nb_tensor *dy = rand_tensor(ndim, shape, 1.0f, 0.0f, &r);
+    nb_tensor *in[4] = {x, w, b, with_res ? res : NULL};
+    grads got[2];
+    int ok = 1;
+    for (int view = 0; view < 2; view++) {
+        nb_ctx_reset(ctx);
+        for (int k = 0; k < 4; k++)
+            if (in[k]) {
+                nb_tensor_set_requires_grad(in[k], 1);
+                nb_tensor_zero_grad(in[k]);
+            }
+        nb_tensor *xv = view ? nb_reshape(x, ndim, shape) : x;
+        nb_tensor *y = with_res ? nb__batch_norm_add_relu("BatchNorm", xv, rm, rv, w, b, training, 0.1f, 1e-5f, res)
+                                : nb__batch_norm_layer("BatchNorm", xv, rm, rv, w, b, training, 0.1f, 1e-5f, relu);
+        ok = y && !nb_backward(nb_sum(nb_mul(y, dy)));
+        if (!ok) {
+            for (int f = 0; f < view; f++) grads_free(&got[f]);
+            break;
+        }
+        grads_take(&got[view], y, in);
+        ok = !view || nb_tensor_grad(xv) == NULL; /* the view's gradient is not kept */
+    }
+    CHECK(name, ok && grads_same(&got[0], &got[1]) && got[0].v[1], "x's gradient differs through the hand-over (%s)",
+          ok ? "bits" : nb_last_error());
+    if (ok) {
+        grads_free(&got[0]);
+        grads_free(&got[1]);
+    }
+    nb_tensor *all[] = {x, res, w, b, rm, rv, dy};
+    for (int i = 0; i < 7; i++) nb_tensor_free(all[i]);
+}
+
+static void test_handover(void)
+{
+    int64_t s4[4] = {5, 6, 7, 9}, s2[2] = {300, 70};
+    for (int training = 0; training < 2; training++) {
+        char lab[160];
+        snprintf(lab, sizeof lab, "hand-over, %s: BatchNorm2d (5, 6, 7, 9)", training ? "training" : "eval");
+        handover_case(lab, 4, s4, 0, 0, training);
+        snprintf(lab, sizeof lab, "hand-over, %s: BatchNorm2d + ReLU", training ? "training" : "eval");
+        handover_case(lab, 4, s4, 1, 0, training);
+        snprintf(lab, sizeof lab, "hand-over, %s: relu(BatchNorm2d + res)", training ? "training" : "eval");
+        handover_case(lab, 4, s4, 1, 1, training);
+        snprintf(lab, sizeof lab, "hand-over, %s: BatchNorm1d + ReLU (300, 70)", training ? "training" : "eval");
+        handover_case(lab, 2, s2, 1, 0, training);
+    }
+    /* the memory: y = BatchNorm(v) of an arena tensor v, loss = Σ y; the backward makes y's
+     * gradient and hands it to v, so it grows by one gradient block, not two */
+    nb_rng r;
+    nb_rng_seed(&r, 53);
+    int64_t s[4] = {16, 8, 16, 16};
+    nb_tensor *x = rand_tensor(4, s, 1.0f, 0.0f, &r);
+    nb_tensor_set_requires_grad(x, 1);
+    nb_ctx_reset(ctx);
+    nb_tensor *v = nb_mul_scalar(x, 2.0f);
+    nb_tensor *loss = nb_sum(nb_batch_norm(v, NULL, NULL, NULL, NULL, 1, 0.1f, 1e-5f));
+    size_t before = ctx->arena.in_use, block = (size_t)nb_tensor_numel(x) * sizeof(float);
+    int ok = loss && !nb_backward(loss);
+    size_t grew = ctx->arena.in_use - before;
+    CHECK("hand-over: BatchNorm's backward takes one gradient block for its input and output", ok && grew < block + block / 2,
+          "the backward took %zu bytes, gradient blocks of %zu", grew, block);
+    nb_tensor_free(x);
+}
+
 /* A BasicBlock (conv, bn, relu, conv, bn, downsample) in training against its children run
  * one by one with nb_add and nb_relu: output and every parameter's and x's gradient. */
 static void basic_block_case(const char *name, int stride)
@@ -887,6 +966,7 @@ int main(void)
     test_batchnorm_reference("BatchNorm1d (N, C, L) (50, 40, 21)", 3, (int64_t[]){50, 40, 21});
     test_thread_determinism();
     test_add_relu();
+    test_handover();
     test_modules();
     test_state();
     test_steady_state_memory();

@@ -14,9 +14,12 @@
  * that tools/pth2safetensors.py writes for torchvision's resnet18 state_dict (122
  * keys in torchvision's order, its dtypes: I64 num_batches_tracked of shape []);
  * the test completes that header with the data of the regenerated weights and
- * loads the file strictly. */
+ * loads the file strictly. resnet18's training step (fused stem, gradients written over
+ * each other) gives its children's parameter gradients bit for bit, with less arena. */
 #include "check.h"
+#include "core/ctx.h"
 #include "core/tensor.h"
+#include "nn/module.h"
 
 #include <unistd.h>
 
@@ -310,6 +313,77 @@ static void options_and_training(void)
     nb_ctx_free(ctx);
 }
 
+/* resnet18 in training: its forward (the stem's BatchNorm + ReLU fused, its output holding
+ * its own gradient once the maxpool has run, BatchNorm's backward writing over its output's
+ * gradient) against its children run one by one (BatchNorm, then ReLU): every parameter's
+ * gradient bit for bit, and the arena the backward adds is smaller by two gradient blocks
+ * of the stem's output size. */
+static size_t step_grads(nb_ctx *ctx, nb_module *m, nb_tensor *x, nb_tensor *dy, int by_children, float **out, int np,
+                         nb_tensor **p)
+{
+    nb_ctx_reset(ctx);
+    for (int i = 0; i < np; i++) nb_tensor_zero_grad(p[i]);
+    nb_tensor *h = x;
+    if (!by_children) {
+        h = nb_module_forward(m, x);
+    } else {
+        for (int i = 0; i < m->n_children && h; i++) {
+            if (!strcmp(m->child_names[i], "fc")) h = nb_flatten(h, 1, -1);
+            h = nb_module_forward(m->children[i], h);
+        }
+    }
+    nb_tensor *loss = nb_sum(nb_mul(h, dy));
+    size_t before = ctx->arena.in_use;
+    if (!loss || nb_backward(loss)) return 0;
+    size_t grew = ctx->arena.in_use - before;
+    for (int i = 0; i < np; i++) {
+        out[i] = malloc((size_t)nb_tensor_numel(p[i]) * sizeof(float));
+        memcpy(out[i], nb_tensor_grad(p[i]), (size_t)nb_tensor_numel(p[i]) * sizeof(float));
+    }
+    return grew;
+}
+
+static void resnet_training_memory(void)
+{
+    nb_ctx *ctx = nb_ctx_new(&(nb_ctx_opts){.seed = 5, .threads = 2});
+    nb_module *m = nb_model_new(ctx, "resnet18", &(nb_model_opts){.num_classes = 10, .in_channels = 3});
+    if (!m) {
+        CHECK("resnet18 for the training-memory test", 0, "%s", nb_last_error());
+        return;
+    }
+    nb_module_train(m, 1);
+    int np;
+    nb_tensor **p = nb_module_parameters(m, &np);
+    nb_rng r;
+    nb_rng_seed(&r, 9);
+    enum { B = 4 };
+    nb_tensor *x = nb_tensor_new(ctx, NB_F32, 4, (int64_t[]){B, 3, 32, 32}), *dy = nb_tensor_new(ctx, NB_F32, 2, (int64_t[]){B, 10});
+    for (int64_t i = 0; i < nb_tensor_numel(x); i++) nb_tensor_data(x)[i] = nb_rng_uniform(&r);
+    for (int64_t i = 0; i < nb_tensor_numel(dy); i++) nb_tensor_data(dy)[i] = nb_rng_uniform(&r) - 0.5f;
+    float **g[2] = {calloc((size_t)np, sizeof(float *)), calloc((size_t)np, sizeof(float *))};
+    size_t grew[2];
+    for (int k = 0; k < 2; k++) grew[k] = step_grads(ctx, m, x, dy, k, g[k], np, p);
+    int same = grew[0] && grew[1];
+    for (int i = 0; same && i < np; i++)
+        same = !memcmp(g[0][i], g[1][i], (size_t)nb_tensor_numel(p[i]) * sizeof(float));
+    CHECK("resnet18 training: the fused forward's parameter gradients equal its children's, bit for bit", same, "%s",
+          nb_last_error());
+    size_t stem = (size_t)B * 64 * 16 * 16 * sizeof(float); /* relu(bn1(conv1(x))): (B, 64, 16, 16) */
+    /* child by child, the ReLU's input and output each take a gradient block of the stem's
+     * size; fused, the ReLU has no tensor and the stem's output holds its own gradient */
+    CHECK("resnet18 training: the stem's output holds its own gradient (two blocks less than child by child)",
+          grew[0] + 2 * stem <= grew[1], "backward took %zu bytes fused, %zu child by child, stem output %zu", grew[0], grew[1],
+          stem);
+    for (int k = 0; k < 2; k++) {
+        for (int i = 0; i < np; i++) free(g[k][i]);
+        free(g[k]);
+    }
+    nb_tensor_free(x);
+    nb_tensor_free(dy);
+    nb_module_free(m);
+    nb_ctx_free(ctx);
+}
+
 int main(void)
 {
     const char *dir = getenv("NB_ZOO_WRITE");
@@ -317,5 +391,6 @@ int main(void)
     counts();
     interop();
     options_and_training();
+    resnet_training_memory();
     CHECK_DONE();
 }

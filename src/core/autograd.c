@@ -79,6 +79,27 @@ static void give_back(nb_ctx *ctx, nb_node *n, const nb_tensor *loss)
     o->grad_in_arena = 0;
 }
 
+/* Node n may write its input in[k]'s gradient over its output's (n->grad_inplace = 1 + k):
+ * when in[k] is an arena tensor (a heap tensor's gradient outlives the step) with no
+ * gradient yet, and the output's block is an intermediate one that
+ * nothing reads after this node (as in give_back), the block becomes in[k]'s gradient
+ * before the backward runs; returns in[k], else NULL. One block instead of two, and the
+ * same values: the backward writes 0 + value where it would have added into zeros. */
+static nb_tensor *hand_over(nb_node *n, const nb_tensor *loss)
+{
+    if (!n->grad_inplace || n->grad_inplace > n->n_in) return NULL;
+    nb_tensor *o = n->out, *in = n->in[n->grad_inplace - 1];
+    if (!in || !in->in_arena || !in->requires_grad || in->grad || in->dtype != NB_F32 || in->numel != o->numel || o == loss ||
+        o->node != n || !o->in_arena || !o->grad_in_arena || !o->grad)
+        return NULL;
+    for (int k = 0; k < n->n_in; k++) /* an input given twice would get both gradients in one block */
+        if (k != n->grad_inplace - 1 && n->in[k] == in) return NULL;
+    in->grad = o->grad;
+    in->grad_in_arena = 1;
+    in->data_as_grad = 0;
+    return in;
+}
+
 nb_status nb_backward(nb_tensor *loss)
 {
     if (!loss) return nb__fail(NB_ERR_ARG, "backward: the loss is NULL (an earlier op failed: %s)", nb_last_error());
@@ -102,10 +123,16 @@ nb_status nb_backward(nb_tensor *loss)
     for (int i = ctx->tape_len - 1; i >= 0; i--) {
         nb_node *n = ctx->tape[i];
         if (n->out->grad) { /* else not on a path from the loss */
+            nb_tensor *took = hand_over(n, loss);
             for (int k = 0; k < n->n_in; k++)
                 if (n->in[k] && n->in[k]->requires_grad && !nb__grad(n->in[k])) return NB_ERR_MEM;
             n->backward(n);
-            give_back(ctx, n, loss);
+            if (took) { /* the block is the input's now */
+                n->out->grad = NULL;
+                n->out->grad_in_arena = 0;
+            } else {
+                give_back(ctx, n, loss);
+            }
         }
         if (ctx->backward_hook && (st = ctx->backward_hook(ctx, i, ctx->backward_hook_user))) return st;
     }

@@ -28,6 +28,12 @@ struct nb_node {
     nb_tensor *in[NB_NODE_MAX_IN];
     int n_in;
     void *saved; /* the op's typed state for its backward, in the arena (nb__node_save) */
+    /* 1 + k: in[k] (same element count as out) may take over out's gradient block when it
+     * has no gradient yet (nb_backward checks the rest): the backward then finds
+     * in[k]->grad == out->grad and must write in[k]'s gradient elementwise over dy as
+     * 0.0f + value (the bits of adding into a zeroed buffer), after reading dy at that
+     * element; 0: never (the default) */
+    int grad_inplace;
 };
 
 /* Does an op on these inputs record a node? (grad mode on and any input requires grad) */
@@ -41,6 +47,9 @@ void *nb__node_save(nb_node *n, size_t bytes);
 void *nb__record_with(nb_tensor *out, nb_backward_fn fn, nb_tensor *a, nb_tensor *b, nb_tensor *c, size_t bytes);
 /* The gradient buffer of t, allocated and zeroed on first use. */
 float *nb__grad(nb_tensor *t);
+/* t's data is read by nobody from now on (no later op, no backward, not the user: the
+ * caller's own intermediate): its block serves as t's gradient when one is needed. */
+void nb__data_as_grad(nb_tensor *t);
 /* Whether t wants a gradient from a backward pass. */
 static inline bool nb__wants_grad(const nb_tensor *t) { return t && t->requires_grad; }
 

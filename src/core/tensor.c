@@ -119,7 +119,11 @@ float *nb__grad(nb_tensor *t)
 {
     if (t->grad) return t->grad;
     size_t bytes = (size_t)t->numel * sizeof(float);
-    if (t->in_arena) {
+    if (t->in_arena && t->data_as_grad && t->dtype == NB_F32) {
+        t->grad = t->data; /* read by nobody any more (nb__data_as_grad) */
+        t->data_as_grad = 0;
+        t->grad_in_arena = 1;
+    } else if (t->in_arena) {
         /* a block of the same size given back by this step's backward, else the arena's */
         nb__grad_block **p = &t->ctx->grad_free;
         while (*p && (*p)->bytes != bytes) p = &(*p)->next;
@@ -135,6 +139,11 @@ float *nb__grad(nb_tensor *t)
     }
     if (t->grad) memset(t->grad, 0, bytes);
     return t->grad;
+}
+
+void nb__data_as_grad(nb_tensor *t)
+{
+    if (t && t->in_arena && !t->grad) t->data_as_grad = 1;
 }
 
 int nb_tensor_ndim(const nb_tensor *t) { return t->ndim; }

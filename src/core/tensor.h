@@ -21,6 +21,7 @@ struct nb_tensor {
     unsigned in_arena : 1;  /* struct and data owned by the arena */
     unsigned owns_data : 1; /* heap tensor that frees data */
     unsigned grad_in_arena : 1;
+    unsigned data_as_grad : 1; /* nb__data_as_grad: nb__grad hands out the data block */
     /* Versions, for caches of values derived from a tensor (a weight folded with the
      * pooling before it, ops/pool_linear.c): id is unique in the process for a heap
      * tensor (0 for arena tensors); version counts the writes to its data through the

@@ -23,6 +23,7 @@
  * nonlinearity=relu), BatchNorm weight 1 and bias 0, fc PyTorch's Linear default;
  * draws from the context generator. in_channels replaces conv1's 3 input channels. */
 #include "core/ctx.h"
+#include "core/tape.h"
 #include "nn/module.h"
 #include "nn/residual.h"
 #include "nn/onnx_export.h"
@@ -80,19 +81,36 @@ fail:
 
 /* ---- ResNet ---- */
 
+/* Whether the training stem's relu(bn1(.)), made by the fuse hook from children[i] on, is
+ * read by nobody once the maxpool at children[i + 2] has run: bn1 uses batch statistics
+ * (its backward then recomputes the ReLU's mask from its input, not its output), the
+ * maxpool's backward reads only its indices, and no feature capture holds the tensor. */
+static int stem_dead_after_pool(const nb_module *m, int i)
+{
+    if (i + 2 >= m->n_children || strcmp(m->child_names[i], "bn1") || strcmp(m->child_names[i + 2], "maxpool"))
+        return 0;
+    const nb_module *bn = m->children[i], *pool = m->children[i + 2];
+    return bn->training && !m->ctx->sync_bn && !pool->capture && !strcmp(nb_module_kind(bn), "BatchNorm2d") &&
+           !strcmp(nb_module_kind(pool), "MaxPool2d");
+}
+
 /* Children in torchvision's order; maxpool may be absent (resnet_small), layer4 too. */
 static nb_tensor *resnet_forward(nb_module *m, nb_tensor *x)
 {
+    nb_tensor *stem = NULL; /* the stem's output, dead after the maxpool (stem_dead_after_pool) */
     for (int i = 0; i < m->n_children && x;) {
         if (!strcmp(m->child_names[i], "fc")) x = nb_flatten(x, 1, -1);
         int used = 0; /* training: the stem's BatchNorm + ReLU as one op (their fuse hook) */
         nb_tensor *y = m->training ? nb__module_fuse(m->children + i, m->n_children - i, x, 1, &used) : NULL;
         if (used > 0) {
+            if (used == 2 && stem_dead_after_pool(m, i)) stem = y;
             x = y;
             i += used;
             continue;
         }
         x = nb_module_forward(m->children[i], x);
+        if (stem && x) nb__data_as_grad(stem); /* its 4 MiB (resnet18, 3x32x32, batch 64) hold its gradient */
+        stem = NULL;
         i++;
     }
     return x;

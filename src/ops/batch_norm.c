@@ -87,6 +87,7 @@ typedef struct {
     const float *res;      /* training forward (S > 1, relu): y = relu((x·a + b) + res) */
     float *dres;           /* backward: res's gradient, += the gradient after the ReLU, or NULL */
     int summed;            /* backward: the forward was relu(batch_norm(x) + res) */
+    int inplace;           /* backward: dx is dy's block (autograd's hand-over): dx = 0 + value */
 } bn_job;
 
 /* Channel c's statistics from s = Σ(x-k), ss = Σ(x-k)² over its M values: dmean,
@@ -216,8 +217,14 @@ static void bn_backward_rows(void *ctx, int64_t b, int64_t e, int slot)
         for (int64_t n = 0; n < N; n++) {
             const float *xr = x + n * C + c0, *gr = dy + n * C + c0, *ro = relu_out ? relu_out + n * C + c0 : NULL;
             float *dr = job->dx + n * C + c0;
+            const float z = 0.0f;
+            if (job->inplace) { /* dr is gr: each element read, then written as 0 + value */
 #pragma omp simd
-            for (int64_t j = 0; j < nc; j++) dr[j] += k[j] * (RELU_G(gr, ro, j) - mdy[j] - (xr[j] - muf[j]) * proj[j]);
+                for (int64_t j = 0; j < nc; j++) dr[j] = z + k[j] * (RELU_G(gr, ro, j) - mdy[j] - (xr[j] - muf[j]) * proj[j]);
+            } else {
+#pragma omp simd
+                for (int64_t j = 0; j < nc; j++) dr[j] += k[j] * (RELU_G(gr, ro, j) - mdy[j] - (xr[j] - muf[j]) * proj[j]);
+            }
         }
     }
 }
@@ -366,6 +373,7 @@ NB_CLONES static void bn_backward_channels(void *ctx, int64_t b, int64_t e, int 
         float k, mdy, proj, muf = (float)mu;
         bn_channel_grads(job, c, sdy, sdyx, N * S, &k, &mdy, &proj);
         if (!job->dx && !job->dres) continue;
+        const int inpl = job->inplace; /* ds is gs: each element read, then written as 0 + value */
         for (int64_t n = 0; n < N; n++) {
             const float *xs = x + (n * C + c) * S, *gs = dy + (n * C + c) * S;
             const float *ro = relu_out ? relu_out + (n * C + c) * S : NULL;
@@ -381,17 +389,18 @@ NB_CLONES static void bn_backward_channels(void *ctx, int64_t b, int64_t e, int 
                 for (int64_t i = 0; i < S; i++) {
                     float g = RELU_G(gs, ro, i);
                     rs[i] += g;
-                    ds[i] += k * (g - mdy - (xs[i] - muf) * proj);
+                    ds[i] = (inpl ? 0.0f : ds[i]) + k * (g - mdy - (xs[i] - muf) * proj);
                 }
             } else if (remask) {
 #pragma omp simd
                 for (int64_t i = 0; i < S; i++) {
                     float g = keep_if(gs[i], xs[i] * ac + bc > 0.0f);
-                    ds[i] += k * (g - mdy - (xs[i] - muf) * proj);
+                    ds[i] = (inpl ? 0.0f : ds[i]) + k * (g - mdy - (xs[i] - muf) * proj);
                 }
             } else {
 #pragma omp simd
-                for (int64_t i = 0; i < S; i++) ds[i] += k * (RELU_G(gs, ro, i) - mdy - (xs[i] - muf) * proj);
+                for (int64_t i = 0; i < S; i++)
+                    ds[i] = (inpl ? 0.0f : ds[i]) + k * (RELU_G(gs, ro, i) - mdy - (xs[i] - muf) * proj);
             }
         }
     }
@@ -403,14 +412,15 @@ NB_CLONES static void bn_backward_channels(void *ctx, int64_t b, int64_t e, int 
  * or NULL: the forward was relu(batch_norm(x)) with this output. beta (C) or NULL: β,
  * with which the forward's pre-ReLU values are recomputed from x. summed: the forward
  * was relu(batch_norm(x) + res) (relu_out given; its mask is read, not recomputed);
- * dres (N, C, S) or NULL: res's gradient, += the gradient after the ReLU. */
+ * dres (N, C, S) or NULL: res's gradient, += the gradient after the ReLU. dx may be dy
+ * itself (autograd handed dy's block over, tape.h): then dx = 0 + value, after dy is read. */
 static void bn_backward_kernel(const float *x, const float *dy, const float *relu_out, float *dx, float *dw, float *db,
                                int64_t N, int64_t C, int64_t S, const float *w, const float *beta, const float *mean,
                                const float *rstd, int batch_stats, int summed, float *dres)
 {
     bn_job job = {.x = x, .dy = dy, .relu_out = relu_out, .dx = dx, .dw = dw, .db = db, .N = N, .C = C, .S = S,
                   .w = w, .b = beta, .mean = mean, .rstd = rstd, .batch_stats = batch_stats, .summed = summed,
-                  .dres = dres};
+                  .dres = dres, .inplace = dx && dx == dy};
     if (S == 1)
         nb__parallel_if(N * C, BN_BLOCKS(C), nb__chunk_for(BN_BLOCKS(C)), bn_backward_rows, &job);
     else
@@ -521,6 +531,7 @@ static nb_tensor *bn_layer(const char *layer, nb_tensor *x, nb_tensor *rm, nb_te
         if (!st) return NULL;
         n->in[3] = res; /* the sum's other operand: autograd gives it a gradient */
         n->n_in = res ? 4 : 3;
+        n->grad_inplace = 1; /* x's gradient may be written over the output's (the kernel allows dx == dy) */
         st->stat = stat;
         st->training = training;
         st->S = S;
