@@ -61,7 +61,7 @@ LIB_SRC  := $(sort $(wildcard src/*/*.c))
 ONNX_PROTO ?= /usr/include/onnx/onnx.proto
 ONNX_GEN := $(B)/gen/onnx.pb-c.c
 # Sources compiled once per ISA, as NAME.ISA.o with -DNB_ISA_SUFFIX=_ISA (their entry
-# points get the suffix; kernels/conv_isa.c dispatches).
+# points get the suffix; kernels/conv_isa.c dispatches; kernels/vec.h is their vector type).
 ISA_SRC  := src/kernels/conv_fast.c src/kernels/conv_pool.c
 ISAS     := avx512 avx2 generic
 ISA_FLAGS_avx512  := -mavx512f -mavx512dq -mavx512bw -mavx512vl -mavx2 -mfma

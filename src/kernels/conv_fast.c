@@ -38,11 +38,9 @@
 #include "kernels/conv.h"
 
 #include "core/threadpool.h"
+#include "kernels/vec.h"
 
 #include <string.h>
-#if defined(__AVX512F__) || defined(__AVX2__)
-#include <immintrin.h>
-#endif
 
 /* Compiled once per instruction set (the Makefile passes the -m flags and
  * -DNB_ISA_SUFFIX=_avx512, _avx2 or _generic): the entry points get the suffix and
@@ -63,16 +61,14 @@
 #ifndef QB
 #define QB 64  /* weight gradient: rows of dyT per block (with 64 channels: 16 KiB) */
 #endif
-#define ALWAYS_INLINE static inline __attribute__((always_inline))
 
-/* ---- a vector of VL floats ----
- *   AVX-512: one zmm (VL 16, 32 registers: 24 accumulators per micro-tile);
- *   AVX2+FMA: one ymm (VL 8, 16 registers: 12 accumulators);
- *   otherwise 4-float vectors of GCC's vector extensions (any CPU: SSE2 on x86-64).
+/* ---- per instruction set, besides kernels/vec.h's vf and its wrappers ----
+ *   AVX-512: 32 registers: 24 accumulators per micro-tile;
+ *   AVX2+FMA: 16 registers: 12 accumulators;
+ *   otherwise 4-float vectors (any CPU: SSE2 on x86-64; v_fma rounds twice).
  * MR x NV: the forward micro-tile; ACC: accumulators of a weight-gradient tile, which
  * covers up to NVO vectors of output channels (CHW = NVO·VL channels per chunk). */
 #ifdef __AVX512F__
-#define VL 16
 #define ACC 24
 #define NVO 4
 #ifndef MR
@@ -81,21 +77,12 @@
 #ifndef NV
 #define NV 3
 #endif
-typedef __m512 vf;
 typedef __mmask16 vmask;
-ALWAYS_INLINE vf v_zero(void) { return _mm512_setzero_ps(); }
-ALWAYS_INLINE vf v_load(const float *p) { return _mm512_loadu_ps(p); }
-ALWAYS_INLINE vf v_set1(float a) { return _mm512_set1_ps(a); }
-ALWAYS_INLINE vf v_fma(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }
 ALWAYS_INLINE vf v_add(vf a, vf b) { return _mm512_add_ps(a, b); }
-/* x <= 0 ? 0 : x, as nb_relu: NaN stays NaN (PyTorch's relu) */
-ALWAYS_INLINE vf v_relu(vf a) { return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, _mm512_setzero_ps(), _CMP_LE_OQ), a, _mm512_setzero_ps()); }
-ALWAYS_INLINE void v_store(float *p, vf a) { _mm512_storeu_ps(p, a); }
 /* lanes j with bit j of m set go to base[off + j] */
 ALWAYS_INLINE void v_mstore(float *base, int64_t off, vmask m, vf a) { _mm512_mask_storeu_ps(base + off, m, a); }
 ALWAYS_INLINE vf v_mload(const float *base, int64_t off, vmask m) { return _mm512_maskz_loadu_ps(m, base + off); }
 #elif defined(__AVX2__) && defined(__FMA__)
-#define VL 8
 #define ACC 12
 #define NVO 2
 #ifndef MR
@@ -104,16 +91,8 @@ ALWAYS_INLINE vf v_mload(const float *base, int64_t off, vmask m) { return _mm51
 #ifndef NV
 #define NV 2
 #endif
-typedef __m256 vf;
 typedef uint32_t vmask;
-ALWAYS_INLINE vf v_zero(void) { return _mm256_setzero_ps(); }
-ALWAYS_INLINE vf v_load(const float *p) { return _mm256_loadu_ps(p); }
-ALWAYS_INLINE vf v_set1(float a) { return _mm256_set1_ps(a); }
-ALWAYS_INLINE vf v_fma(vf a, vf b, vf c) { return _mm256_fmadd_ps(a, b, c); }
 ALWAYS_INLINE vf v_add(vf a, vf b) { return _mm256_add_ps(a, b); }
-/* x <= 0 ? 0 : x, as nb_relu: NaN stays NaN (PyTorch's relu) */
-ALWAYS_INLINE vf v_relu(vf a) { return _mm256_blendv_ps(a, _mm256_setzero_ps(), _mm256_cmp_ps(a, _mm256_setzero_ps(), _CMP_LE_OQ)); }
-ALWAYS_INLINE void v_store(float *p, vf a) { _mm256_storeu_ps(p, a); }
 ALWAYS_INLINE __m256i v_maskv(vmask m)
 {
     const __m256i bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
@@ -126,9 +105,6 @@ ALWAYS_INLINE void v_mstore(float *base, int64_t off, vmask m, vf a)
 }
 ALWAYS_INLINE vf v_mload(const float *base, int64_t off, vmask m) { return _mm256_maskload_ps(base + off, v_maskv(m)); }
 #else
-/* any CPU: GCC/clang vector extensions on 4 floats (SSE2 on x86-64, the baseline), no
- * FMA instruction: a*b + c rounds twice (contraction is off in ISO C mode) */
-#define VL 4
 #define ACC 12
 #define NVO 2
 #ifndef MR
@@ -137,24 +113,8 @@ ALWAYS_INLINE vf v_mload(const float *base, int64_t off, vmask m) { return _mm25
 #ifndef NV
 #define NV 2
 #endif
-typedef float vf __attribute__((vector_size(16)));
 typedef uint32_t vmask;
-ALWAYS_INLINE vf v_zero(void) { return (vf){0, 0, 0, 0}; }
-ALWAYS_INLINE vf v_load(const float *p)
-{
-    vf r;
-    memcpy(&r, p, sizeof r);
-    return r;
-}
-ALWAYS_INLINE vf v_set1(float a) { return (vf){a, a, a, a}; }
-ALWAYS_INLINE vf v_fma(vf a, vf b, vf c) { return c + a * b; }
 ALWAYS_INLINE vf v_add(vf a, vf b) { return a + b; }
-ALWAYS_INLINE vf v_relu(vf a)
-{
-    for (int j = 0; j < VL; j++) a[j] = a[j] <= 0 ? 0.0f : a[j]; /* NaN stays NaN, as nb_relu */
-    return a;
-}
-ALWAYS_INLINE void v_store(float *p, vf a) { memcpy(p, &a, sizeof a); }
 ALWAYS_INLINE void v_mstore(float *base, int64_t off, vmask m, vf a)
 {
     if (m == 0xFu) {

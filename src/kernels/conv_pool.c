@@ -31,11 +31,9 @@
 #include "kernels/conv.h"
 
 #include "core/threadpool.h"
+#include "kernels/vec.h"
 
 #include <string.h>
-#if defined(__AVX512F__) || defined(__AVX2__)
-#include <immintrin.h>
-#endif
 #ifdef __AVX512F__
 #include "kernels/transpose16.h"
 #endif
@@ -47,26 +45,13 @@
 #define nb__conv2d_pool_fwd NB__ISA_NAME(nb__conv2d_pool_fwd, NB_ISA_SUFFIX)
 #endif
 
-#define ALWAYS_INLINE static inline __attribute__((always_inline))
 #define TCOLS 16 /* pooled columns per work unit (one 16x16 transpose on AVX-512) */
 #define PREP_SHARE_MIN 8192 /* floats packed and padded from which a shared image splits them */
 
-/* ---- a vector of VL floats (as conv_fast.c): zmm, ymm, or 4 floats of GCC's vector
- * extensions; PQMAX: pooled positions per micro-tile (8·PQMAX accumulators) ---- */
+/* ---- per instruction set, besides kernels/vec.h's vf and its wrappers: PQMAX, pooled
+ * positions per micro-tile (8·PQMAX accumulators); v_load_range; v_maxnan ---- */
 #ifdef __AVX512F__
-#define VL 16
 #define PQMAX 3
-typedef __m512 vf;
-ALWAYS_INLINE vf v_zero(void) { return _mm512_setzero_ps(); }
-ALWAYS_INLINE vf v_load(const float *p) { return _mm512_loadu_ps(p); }
-ALWAYS_INLINE vf v_set1(float a) { return _mm512_set1_ps(a); }
-ALWAYS_INLINE vf v_fma(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }
-ALWAYS_INLINE void v_store(float *p, vf a) { _mm512_storeu_ps(p, a); }
-/* x <= 0 ? 0 : x (nb_relu: NaN stays NaN) */
-ALWAYS_INLINE vf v_relu(vf a)
-{
-    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, _mm512_setzero_ps(), _CMP_LE_OQ), a, _mm512_setzero_ps());
-}
 /* lanes l with lo <= l < hi from p[l], the others 0 (masked lanes are not read) */
 ALWAYS_INLINE vf v_load_range(const float *p, int64_t lo, int64_t hi)
 {
@@ -81,18 +66,7 @@ ALWAYS_INLINE vf v_maxnan(vf best, vf v)
     return _mm512_mask_mov_ps(best, t, v);
 }
 #elif defined(__AVX2__) && defined(__FMA__)
-#define VL 8
 #define PQMAX 1
-typedef __m256 vf;
-ALWAYS_INLINE vf v_zero(void) { return _mm256_setzero_ps(); }
-ALWAYS_INLINE vf v_load(const float *p) { return _mm256_loadu_ps(p); }
-ALWAYS_INLINE vf v_set1(float a) { return _mm256_set1_ps(a); }
-ALWAYS_INLINE vf v_fma(vf a, vf b, vf c) { return _mm256_fmadd_ps(a, b, c); }
-ALWAYS_INLINE void v_store(float *p, vf a) { _mm256_storeu_ps(p, a); }
-ALWAYS_INLINE vf v_relu(vf a)
-{
-    return _mm256_blendv_ps(a, _mm256_setzero_ps(), _mm256_cmp_ps(a, _mm256_setzero_ps(), _CMP_LE_OQ));
-}
 ALWAYS_INLINE vf v_load_range(const float *p, int64_t lo, int64_t hi)
 {
     __m256i l = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
@@ -106,25 +80,8 @@ ALWAYS_INLINE vf v_maxnan(vf best, vf v)
     return _mm256_blendv_ps(best, v, t);
 }
 #else
-/* any CPU: no FMA instruction, a*b + c rounds twice (as conv_fast.c's generic copy) */
-#define VL 4
+/* any CPU (v_fma rounds twice there, as in conv_fast.c's generic copy) */
 #define PQMAX 1
-typedef float vf __attribute__((vector_size(16)));
-ALWAYS_INLINE vf v_zero(void) { return (vf){0, 0, 0, 0}; }
-ALWAYS_INLINE vf v_load(const float *p)
-{
-    vf r;
-    memcpy(&r, p, sizeof r);
-    return r;
-}
-ALWAYS_INLINE vf v_set1(float a) { return (vf){a, a, a, a}; }
-ALWAYS_INLINE vf v_fma(vf a, vf b, vf c) { return c + a * b; }
-ALWAYS_INLINE void v_store(float *p, vf a) { memcpy(p, &a, sizeof a); }
-ALWAYS_INLINE vf v_relu(vf a)
-{
-    for (int j = 0; j < VL; j++) a[j] = a[j] <= 0 ? 0.0f : a[j];
-    return a;
-}
 ALWAYS_INLINE vf v_load_range(const float *p, int64_t lo, int64_t hi)
 {
     vf r = v_zero();
