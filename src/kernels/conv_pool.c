@@ -140,9 +140,18 @@ size_t nb__conv2d_pool_scratch(const nb__conv_shape *s, int nt)
     return (size_t)(g.nob * g.K * OCB + round_up(g.K, VL) + 2 * g.nob * OCB + (int64_t)nt * (g.XP + TCOLS * OCB));
 }
 
+/* The first n < VL lanes of a at p, nothing past them. */
+static void store_part(float *p, vf a, int64_t n)
+{
+    float t[VL];
+    v_store(t, a);
+    memcpy(p, t, (size_t)n * sizeof(float));
+}
+
 /* Planes [c0, c1) of image x (C, H, W) into xp (C, Hp, Wp), zero outside x: whole
  * vectors along each row, the lanes outside x masked (never read); a vector may run past
- * the row's end into the next row, which is written after it (XP has a vector of slack). */
+ * the row's end into the next row, which is written after it. The last row of plane
+ * c1 - 1 stops at its end: plane c1 may be another thread's (shared_prep), already written. */
 static void pad_planes(const geom *g, const float *x, float *xp, int64_t c0, int64_t c1)
 {
     int64_t j0 = g->pl > 0 ? g->pl : 0, j1 = g->W + g->pl < g->Wp ? g->W + g->pl : g->Wp;
@@ -151,12 +160,16 @@ static void pad_planes(const geom *g, const float *x, float *xp, int64_t c0, int
         for (int64_t i = 0; i < g->Hp; i++) {
             float *r = xp + c * g->PL + i * g->Wp;
             int64_t si = i - g->pt;
-            if (si < 0 || si >= g->H) {
-                for (int64_t j = 0; j < g->Wp; j += VL) v_store(r + j, v_zero());
-                continue;
+            int last = c == c1 - 1 && i == g->Hp - 1;
+            int pad = si < 0 || si >= g->H; /* a row of zeros */
+            const float *src = pad ? x : x + (c * g->H + si) * g->W - g->pl; /* column j reads src[j] */
+            for (int64_t j = 0; j < g->Wp; j += VL) {
+                vf v = pad ? v_zero() : v_load_range(src + j, j0 - j, j1 - j);
+                if (last && j + VL > g->Wp)
+                    store_part(r + j, v, g->Wp - j);
+                else
+                    v_store(r + j, v);
             }
-            const float *src = x + (c * g->H + si) * g->W - g->pl; /* column j reads src[j] */
-            for (int64_t j = 0; j < g->Wp; j += VL) v_store(r + j, v_load_range(src + j, j0 - j, j1 - j));
         }
 }
 
