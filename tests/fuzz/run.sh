@@ -34,15 +34,23 @@ BASE="-std=c11 -D_GNU_SOURCE -DNB_HAVE_OPENBLAS -g -fno-omit-frame-pointer -fope
 # library); CIFAR-10 batch files of 2 records (10,000 in the library: a 30 MB file
 # per input ran 20-50 inputs a second).
 FLAGS="$BASE -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -DNB_IMAGE_MAX_PIXELS=1048576 -DNB_CIFAR_RECORDS=2"
-# src/kernels/conv_fast.c is compiled once per instruction set, as the Makefile does (ISA_SRC)
-{ find src -name '*.c' ! -path src/kernels/conv_fast.c; echo "$OUT/gen/onnx.pb-c.c"; } | sort | xargs -P "$(nproc)" -I{} sh -c \
+# the Makefile's ISA_SRC (kernels compiled once per instruction set) likewise, each with
+# its _avx512, _avx2 and _generic entry points
+ISA_SRC=$(sed -n 's/^ISA_SRC *:= *//p' Makefile)
+[ -n "$ISA_SRC" ] || { echo "tests/fuzz/run.sh: no ISA_SRC line in the Makefile" >&2; exit 1; }
+NOT_ISA=$(for f in $ISA_SRC; do printf ' ! -path %s' "$f"; done)
+# shellcheck disable=SC2086 # NOT_ISA is a list of find arguments
+{ find src -name '*.c' $NOT_ISA; echo "$OUT/gen/onnx.pb-c.c"; } | sort | xargs -P "$(nproc)" -I{} sh -c \
     'o="$1/obj/$(echo "$2" | tr / _).o"; [ "$o" -nt "$2" ] && exit 0
      case "$2" in src/kernels/*) f="$5 -O2";; *) f="$4";; esac
      $3 $f -c "$2" -o "$o"' sh "$OUT" {} "$CC" "$FLAGS" "$BASE"
-for isa in "avx512:-mavx512f -mavx512dq -mavx512bw -mavx512vl -mavx2 -mfma" "avx2:-mavx2 -mfma" "generic:"; do
-    name=${isa%%:*}
-    o="$OUT/obj/src_kernels_conv_fast.$name.o"
-    [ "$o" -nt src/kernels/conv_fast.c ] || $CC $BASE -O2 ${isa#*:} -DNB_ISA_SUFFIX=_$name -c src/kernels/conv_fast.c -o "$o"
+for src in $ISA_SRC; do
+    rm -f "$OUT/obj/$(echo "$src" | tr / _).o" # built once, without a suffix, before it was in ISA_SRC
+    for isa in "avx512:-mavx512f -mavx512dq -mavx512bw -mavx512vl -mavx2 -mfma" "avx2:-mavx2 -mfma" "generic:"; do
+        name=${isa%%:*}
+        o="$OUT/obj/$(echo "$src" | tr / _ | sed 's/\.c$//').$name.o"
+        [ "$o" -nt "$src" ] || $CC $BASE -O2 ${isa#*:} -DNB_ISA_SUFFIX=_$name -c "$src" -o "$o"
+    done
 done
 BLAS_DIR=/usr/lib/$(gcc -print-multiarch)/openblas-openmp
 WN=$([ -f /usr/include/wn.h ] && echo -lwordnet || true)
